@@ -1,0 +1,140 @@
+//! Approval requests: what waits for the person, and their decisions.
+
+use crate::ids::{ApprovalId, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// What an approval lets happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalAction {
+    /// Commit the task's diff on its branch.
+    Commit,
+    /// Push the task's branch.
+    Push,
+    /// Open a pull request.
+    Pr,
+    /// Run a command that policy marked `ask`.
+    Command,
+}
+
+impl ApprovalAction {
+    /// The action's stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Push => "push",
+            Self::Pr => "pr",
+            Self::Command => "command",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Commit, Self::Push, Self::Pr, Self::Command]
+            .into_iter()
+            .find(|action| action.as_str() == name)
+    }
+}
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waiting for the person.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Withdrawn because its task was cancelled.
+    Withdrawn,
+}
+
+impl ApprovalState {
+    /// The state's stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Denied,
+            Self::Withdrawn,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+}
+
+/// The person's answer to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Let it happen.
+    Approve,
+    /// Do not let it happen.
+    Deny,
+}
+
+impl Decision {
+    /// The approval state this decision leads to.
+    pub fn resulting_state(self) -> ApprovalState {
+        match self {
+            Self::Approve => ApprovalState::Approved,
+            Self::Deny => ApprovalState::Denied,
+        }
+    }
+}
+
+/// A request for the person's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approval's own id.
+    pub id: ApprovalId,
+    /// The task it belongs to.
+    pub task_id: TaskId,
+    /// What it lets happen.
+    pub action: ApprovalAction,
+    /// Where it stands.
+    pub state: ApprovalState,
+    /// What exactly will happen, for the person to read.
+    pub summary: String,
+    /// When it was asked (RFC 3339).
+    pub requested_at: String,
+    /// When it was decided (RFC 3339).
+    pub decided_at: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// The reason given with the decision.
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for action in [
+            ApprovalAction::Commit,
+            ApprovalAction::Push,
+            ApprovalAction::Pr,
+            ApprovalAction::Command,
+        ] {
+            assert_eq!(ApprovalAction::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(ApprovalAction::parse("merge"), None);
+        assert_eq!(
+            ApprovalState::parse(Decision::Deny.resulting_state().as_str()),
+            Some(ApprovalState::Denied)
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! The hash chain over the event log.
+//!
+//! Each event's hash is `SHA-256(prev_hash ‖ "\n" ‖ canonical)`, where
+//! `canonical` is the RFC 8785 (JCS) encoding of the object
+//! `{"v": 1, "id", "task_id", "time", "actor", "kind", "payload"}`. The
+//! version field lets later schemas hash differently without breaking old
+//! chains. The first event's `prev_hash` is [`GENESIS_HASH`].
+
+use crate::event::Event;
+use crate::ids::EventId;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The version of the canonical encoding this code writes.
+pub const CHAIN_VERSION: u64 = 1;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The fields of an event that its hash covers.
+#[derive(Debug, Clone, Copy)]
+pub struct HashedFields<'a> {
+    /// Position in the log.
+    pub id: EventId,
+    /// The task, if any.
+    pub task_id: Option<&'a str>,
+    /// The time text.
+    pub time: &'a str,
+    /// The actor text.
+    pub actor: &'a str,
+    /// The kind's name.
+    pub kind: &'a str,
+    /// The details.
+    pub payload: &'a Value,
+}
+
+impl<'a> HashedFields<'a> {
+    /// The hashed fields of a stored event.
+    pub fn of(event: &'a Event) -> Self {
+        Self {
+            id: event.id,
+            task_id: event.task_id.as_deref(),
+            time: &event.time,
+            actor: &event.actor,
+            kind: &event.kind,
+            payload: &event.payload,
+        }
+    }
+}
+
+/// The canonical (RFC 8785) encoding of an event's hashed fields.
+pub fn canonical_bytes(fields: HashedFields<'_>) -> Vec<u8> {
+    let object = json!({
+        "v": CHAIN_VERSION,
+        "id": fields.id,
+        "task_id": fields.task_id,
+        "time": fields.time,
+        "actor": fields.actor,
+        "kind": fields.kind,
+        "payload": fields.payload,
+    });
+    // Canonicalising a `Value` cannot fail: its keys are strings and its
+    // numbers are finite.
+    serde_json_canonicalizer::to_vec(&object).unwrap_or_else(|_| object.to_string().into_bytes())
+}
+
+/// The hash of an event that follows `prev_hash`, as lowercase hex.
+pub fn event_hash(prev_hash: &str, fields: HashedFields<'_>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_bytes(fields));
+    hex::encode(hasher.finalize())
+}
+
+/// Why the chain broke at an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakReason {
+    /// The event's `prev_hash` is not the previous event's hash.
+    PrevHashMismatch {
+        /// What the chain expected.
+        expected: String,
+    },
+    /// The event's content does not hash to its stored hash.
+    HashMismatch {
+        /// The hash of what is stored now.
+        computed: String,
+    },
+    /// The stored payload is not JSON any more.
+    PayloadNotJson,
+    /// Ids are not consecutive: events were removed.
+    Gap {
+        /// The id that should have come next.
+        expected_id: EventId,
+    },
+}
+
+/// The first event where the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The event's id.
+    pub event_id: EventId,
+    /// What is wrong with it.
+    pub reason: BreakReason,
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = self.event_id;
+        match &self.reason {
+            BreakReason::PrevHashMismatch { .. } => {
+                write!(f, "event {id}: its prev_hash is not the hash of the event before it")
+            }
+            BreakReason::HashMismatch { .. } => {
+                write!(f, "event {id}: its content does not match its hash (changed after it was written)")
+            }
+            BreakReason::PayloadNotJson => write!(f, "event {id}: its payload is no longer valid JSON"),
+            BreakReason::Gap { expected_id } => {
+                write!(f, "event {id}: event {expected_id} is missing from the log")
+            }
+        }
+    }
+}
+
+/// An event row as it is stored, all text, for verification.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRow<'a> {
+    /// Position in the log.
+    pub id: EventId,
+    /// The task, if any.
+    pub task_id: Option<&'a str>,
+    /// The time text.
+    pub time: &'a str,
+    /// The actor text.
+    pub actor: &'a str,
+    /// The kind's name.
+    pub kind: &'a str,
+    /// The payload as stored text.
+    pub payload_text: &'a str,
+    /// The stored link to the previous event.
+    pub prev_hash: &'a str,
+    /// The stored hash.
+    pub hash: &'a str,
+}
+
+/// Checks events one by one, in id order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    prev_hash: String,
+    next_id: EventId,
+    checked: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            prev_hash: GENESIS_HASH.to_owned(),
+            next_id: 1,
+            checked: 0,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event. The payload is given as stored text so that a
+    /// payload damaged into invalid JSON is reported, not skipped.
+    pub fn check(&mut self, row: StoredRow<'_>) -> Result<(), ChainBreak> {
+        let StoredRow {
+            id: event_id,
+            task_id,
+            time,
+            actor,
+            kind,
+            payload_text,
+            prev_hash,
+            hash,
+        } = row;
+        let broken = |reason| ChainBreak { event_id, reason };
+        if event_id != self.next_id {
+            return Err(broken(BreakReason::Gap {
+                expected_id: self.next_id,
+            }));
+        }
+        if prev_hash != self.prev_hash {
+            return Err(broken(BreakReason::PrevHashMismatch {
+                expected: self.prev_hash.clone(),
+            }));
+        }
+        let payload: Value =
+            serde_json::from_str(payload_text).map_err(|_| broken(BreakReason::PayloadNotJson))?;
+        let fields = HashedFields {
+            id: event_id,
+            task_id,
+            time,
+            actor,
+            kind,
+            payload: &payload,
+        };
+        let computed = event_hash(prev_hash, fields);
+        if computed != hash {
+            return Err(broken(BreakReason::HashMismatch { computed }));
+        }
+        self.prev_hash = computed;
+        self.next_id += 1;
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// How many events passed.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// The hash of the last event that passed (the head).
+    pub fn head_hash(&self) -> &str {
+        &self.prev_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<(i64, String, String, String)> {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut out = Vec::new();
+        for id in 1..=n {
+            let payload = format!("{{\"n\":{id},\"text\":\"é\"}}");
+            let value: Value = serde_json::from_str(&payload).unwrap();
+            let hash = event_hash(
+                &prev,
+                HashedFields {
+                    id,
+                    task_id: Some("t1"),
+                    time: "2026-01-01T00:00:00.000Z",
+                    actor: "orchestrator",
+                    kind: "output",
+                    payload: &value,
+                },
+            );
+            out.push((id, payload, prev.clone(), hash.clone()));
+            prev = hash;
+        }
+        out
+    }
+
+    fn verify(events: &[(i64, String, String, String)]) -> Result<u64, ChainBreak> {
+        let mut verifier = ChainVerifier::default();
+        for (id, payload, prev, hash) in events {
+            verifier.check(StoredRow {
+                id: *id,
+                task_id: Some("t1"),
+                time: "2026-01-01T00:00:00.000Z",
+                actor: "orchestrator",
+                kind: "output",
+                payload_text: payload,
+                prev_hash: prev,
+                hash,
+            })?;
+        }
+        Ok(verifier.checked())
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+    }
+
+    #[test]
+    fn canonical_encoding_ignores_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str("{\"b\":1,\"a\":[1, 2]}").unwrap();
+        let b: Value = serde_json::from_str("{ \"a\": [1,2], \"b\": 1 }").unwrap();
+        let fields = |payload| HashedFields {
+            id: 1,
+            task_id: None,
+            time: "t",
+            actor: "a",
+            kind: "k",
+            payload,
+        };
+        assert_eq!(canonical_bytes(fields(&a)), canonical_bytes(fields(&b)));
+        assert_eq!(event_hash(GENESIS_HASH, fields(&a)).len(), 64);
+    }
+
+    #[test]
+    fn a_changed_payload_names_its_event() {
+        let mut events = chain(4);
+        events[2].1 = events[2].1.replace("\"n\":3", "\"n\":4");
+        let err = verify(&events).unwrap_err();
+        assert_eq!(err.event_id, 3);
+        assert!(matches!(err.reason, BreakReason::HashMismatch { .. }));
+        assert!(err.to_string().contains("event 3"));
+    }
+
+    #[test]
+    fn damaged_json_and_gaps_are_breaks() {
+        let mut events = chain(3);
+        events[1].1.push('x');
+        assert_eq!(verify(&events).unwrap_err().reason, BreakReason::PayloadNotJson);
+
+        let mut events = chain(3);
+        events.remove(1);
+        assert_eq!(
+            verify(&events).unwrap_err(),
+            ChainBreak {
+                event_id: 3,
+                reason: BreakReason::Gap { expected_id: 2 }
+            }
+        );
+    }
+
+    #[test]
+    fn a_relinked_event_is_caught_by_prev_hash() {
+        let mut events = chain(3);
+        events[2].2 = GENESIS_HASH.to_owned();
+        assert!(matches!(
+            verify(&events).unwrap_err().reason,
+            BreakReason::PrevHashMismatch { .. }
+        ));
+    }
+}

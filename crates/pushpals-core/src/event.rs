@@ -1,0 +1,136 @@
+//! Events: every observable step, as it is stored in the append-only log.
+
+use crate::ids::{EventId, TaskId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// What kind of step an event records. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The orchestrator started serving.
+    ServerStarted,
+    /// A task was created.
+    TaskCreated,
+    /// A task moved from one state to another.
+    StateChanged,
+    /// A task's worktree and branch were made.
+    WorktreeCreated,
+    /// A task's worktree and branch were removed.
+    WorktreeRemoved,
+    /// A command started.
+    CommandStarted,
+    /// A chunk of a command's output.
+    Output,
+    /// A command ended (exit code, duration, output blob).
+    CommandFinished,
+    /// A check ended.
+    CheckResult,
+    /// A task's diff against its base.
+    Diff,
+    /// An approval was asked for.
+    ApprovalRequested,
+    /// An approval was decided.
+    ApprovalDecided,
+    /// A commit was made.
+    Commit,
+    /// Something went wrong; the payload says what.
+    Error,
+}
+
+impl EventKind {
+    /// The kind's stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServerStarted => "server_started",
+            Self::TaskCreated => "task_created",
+            Self::StateChanged => "state_changed",
+            Self::WorktreeCreated => "worktree_created",
+            Self::WorktreeRemoved => "worktree_removed",
+            Self::CommandStarted => "command_started",
+            Self::Output => "output",
+            Self::CommandFinished => "command_finished",
+            Self::CheckResult => "check_result",
+            Self::Diff => "diff",
+            Self::ApprovalRequested => "approval_requested",
+            Self::ApprovalDecided => "approval_decided",
+            Self::Commit => "commit",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who did a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A person, named by their token's name.
+    User(String),
+    /// The orchestrator itself.
+    Orchestrator,
+    /// The worker of a task.
+    Worker(TaskId),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(name) => write!(f, "user:{name}"),
+            Self::Orchestrator => f.write_str("orchestrator"),
+            Self::Worker(task_id) => write!(f, "worker:{task_id}"),
+        }
+    }
+}
+
+/// An event before it is appended: the store gives it an id, a time and its
+/// place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The task it belongs to, if any.
+    pub task_id: Option<TaskId>,
+    /// Who did it.
+    pub actor: Actor,
+    /// What kind of step it is.
+    pub kind: EventKind,
+    /// The details, as JSON.
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// An event of a task.
+    pub fn for_task(task_id: &TaskId, actor: Actor, kind: EventKind, payload: Value) -> Self {
+        Self {
+            task_id: Some(task_id.clone()),
+            actor,
+            kind,
+            payload,
+        }
+    }
+}
+
+/// An event as stored: every field the hash covers, and the chain links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the log, from 1.
+    pub id: EventId,
+    /// The task it belongs to, if any.
+    pub task_id: Option<String>,
+    /// When it was appended (RFC 3339, UTC, milliseconds).
+    pub time: String,
+    /// Who did it (`user:<name>`, `orchestrator`, `worker:<task>`).
+    pub actor: String,
+    /// The kind's name.
+    pub kind: String,
+    /// The details.
+    pub payload: Value,
+    /// The previous event's hash (or the genesis hash).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this event's canonical encoding.
+    pub hash: String,
+}

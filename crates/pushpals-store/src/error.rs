@@ -1,0 +1,65 @@
+//! The store's errors.
+
+use pushpals_core::{ApprovalId, InvalidTransition, TaskId};
+use std::path::PathBuf;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory cannot be created or written.
+    #[error("the data directory {path} cannot be used: {source}; choose another with --data-dir or fix its permissions")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another server holds the data directory.
+    #[error("another Push Pals server is already using {path} ({holder}); stop it first or use another --data-dir")]
+    AlreadyInUse {
+        /// The data directory.
+        path: PathBuf,
+        /// What the lock file says about its holder.
+        holder: String,
+    },
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// No task with this id.
+    #[error("no task with id {0}")]
+    TaskNotFound(TaskId),
+    /// No approval with this id.
+    #[error("no approval with id {0}")]
+    ApprovalNotFound(ApprovalId),
+    /// The approval was already decided.
+    #[error("approval {id} was already {state}")]
+    AlreadyDecided {
+        /// The approval.
+        id: ApprovalId,
+        /// What it is now.
+        state: String,
+    },
+    /// A state change the state machine does not allow.
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// A stored value is not what the schema says.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The writer thread stopped or the commit failed.
+    #[error("the database writer failed: {0}")]
+    Writer(String),
+    /// Writing an export failed.
+    #[error("writing the export failed: {0}")]
+    Export(#[source] std::io::Error),
+}
+
+/// Shorthand for the store's results.
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,365 @@
+//! Persistence for Push Pals.
+//!
+//! Owns the SQLite database (embedded, WAL, migrations at every open), the
+//! append-only, hash-chained event log, content-addressed blobs, and the
+//! one-server-per-data-directory lock. It knows nothing about HTTP, git or
+//! agents.
+//!
+//! Writes go through [`Store::write`]: a single writer thread commits
+//! whatever requests arrived together in one transaction (group commit), and
+//! a caller's future resolves only after its transaction committed. Committed
+//! events are published to [`Store::subscribe`]rs in id order.
+
+mod audit;
+mod error;
+mod lock;
+mod rows;
+mod schema;
+mod write_tx;
+mod writer;
+
+pub use audit::AuditReport;
+pub use error::{StoreError, StoreResult};
+pub use lock::DataDirLock;
+pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
+
+use pushpals_core::chain::GENESIS_HASH;
+use pushpals_core::{Approval, ApprovalId, Event, Task, TaskId, TaskState};
+use rows::{
+    APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row,
+    task_from_row,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use writer::WriterHandle;
+
+/// How hard each commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL mode: survives a killed process, may lose
+    /// the last commits on a power cut.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: survives a power cut, about ten times slower.
+    Full,
+}
+
+/// A token's stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's name (shown as the actor of what it does).
+    pub name: String,
+    /// Its scopes, space separated.
+    pub scopes: String,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only events with a greater id.
+    pub after: i64,
+    /// Only the events of this task.
+    pub task_id: Option<TaskId>,
+    /// At most this many (default 1,000).
+    pub limit: Option<u32>,
+}
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "pushpals.db";
+
+struct Inner {
+    writer: WriterHandle,
+    reader: Mutex<Connection>,
+    published: broadcast::Sender<Event>,
+    database_path: PathBuf,
+}
+
+/// The store: cheap to clone, shared by every part of the orchestrator.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("database_path", &self.inner.database_path)
+            .finish()
+    }
+}
+
+fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and runs pending
+    /// migrations.
+    pub fn open(data_dir: &Path, durability: Durability) -> StoreResult<Self> {
+        create_private_dir(data_dir)?;
+        let database_path = data_dir.join(DATABASE_FILE);
+        let mut writer_conn = open_connection(&database_path, durability).map_err(|e| {
+            match e {
+                StoreError::Sqlite(source) => StoreError::DataDir {
+                    path: data_dir.to_path_buf(),
+                    source: std::io::Error::other(source),
+                },
+                other => other,
+            }
+        })?;
+        schema::migrations().to_latest(&mut writer_conn)?;
+        let head = writer_conn
+            .query_row(
+                "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(ChainHead {
+                        next_id: row.get::<_, i64>(0)? + 1,
+                        hash: row.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or(ChainHead {
+                next_id: 1,
+                hash: GENESIS_HASH.to_owned(),
+            });
+        let reader = open_connection(&database_path, durability)?;
+        let (published, _) = broadcast::channel(4096);
+        let writer = WriterHandle::spawn(writer_conn, head, published.clone())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer,
+                reader: Mutex::new(reader),
+                published,
+                database_path,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> &Path {
+        &self.inner.database_path
+    }
+
+    /// Runs `op` in the next group commit; resolves once it is committed.
+    /// If `op` fails, its changes (and events) are rolled back alone.
+    pub async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.inner.writer.submit(op).await
+    }
+
+    /// Committed events from now on, in id order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.published.subscribe()
+    }
+
+    /// How many live subscribers there are.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.published.receiver_count()
+    }
+
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner
+                .reader
+                .lock()
+                .map_err(|_| StoreError::Writer("the reader connection is poisoned".into()))?;
+            op(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Writer(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `op` on a connection of its own (long reads: verify, export).
+    async fn read_alone<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let path = self.inner.database_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            op(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Writer(format!("read task failed: {e}")))?
+    }
+
+    /// One task.
+    pub async fn task(&self, id: &TaskId) -> StoreResult<Task> {
+        let id = id.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+                [id.as_str()],
+                |row| Ok(task_from_row(row)),
+            )
+            .optional()?
+            .ok_or(StoreError::TaskNotFound(id))?
+        })
+        .await
+    }
+
+    /// All tasks, oldest first; only those in `states` when given.
+    pub async fn tasks(&self, states: Option<Vec<TaskState>>) -> StoreResult<Vec<Task>> {
+        self.read(move |conn| {
+            let mut statement =
+                conn.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"))?;
+            let rows = statement.query_map([], |row| Ok(task_from_row(row)))?;
+            let mut tasks = Vec::new();
+            for row in rows {
+                let task = row??;
+                if states.as_ref().is_none_or(|s| s.contains(&task.state)) {
+                    tasks.push(task);
+                }
+            }
+            Ok(tasks)
+        })
+        .await
+    }
+
+    /// Events in id order.
+    pub async fn events(&self, query: EventQuery) -> StoreResult<Vec<Event>> {
+        self.read(move |conn| {
+            let limit = i64::from(query.limit.unwrap_or(1000));
+            let task_id = query.task_id.map(String::from);
+            let mut statement = conn.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE id > ?1 AND (?2 IS NULL OR task_id = ?2) ORDER BY id LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(params![query.after, task_id, limit], |row| {
+                Ok(event_from_row(row))
+            })?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    /// Approvals, oldest first: of one task when given, only pending ones
+    /// when asked.
+    pub async fn approvals(
+        &self,
+        task_id: Option<TaskId>,
+        pending_only: bool,
+    ) -> StoreResult<Vec<Approval>> {
+        self.read(move |conn| {
+            let task_id = task_id.map(String::from);
+            let mut statement = conn.prepare(&format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals \
+                 WHERE (?1 IS NULL OR task_id = ?1) AND (NOT ?2 OR state = 'pending') ORDER BY id"
+            ))?;
+            let rows =
+                statement.query_map(params![task_id, pending_only], |row| Ok(approval_from_row(row)))?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    /// One approval.
+    pub async fn approval(&self, id: ApprovalId) -> StoreResult<Approval> {
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                |row| Ok(approval_from_row(row)),
+            )
+            .optional()?
+            .ok_or(StoreError::ApprovalNotFound(id))?
+        })
+        .await
+    }
+
+    /// A blob's content by its hash.
+    pub async fn blob(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT content FROM blobs WHERE hash = ?1", [hash], |row| {
+                    row.get(0)
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The live token with this hash.
+    pub async fn token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT name, scopes FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+                    [token_hash],
+                    |row| {
+                        Ok(TokenRecord {
+                            name: row.get(0)?,
+                            scopes: row.get(1)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Recomputes the hash chain over the whole log.
+    pub async fn verify_chain(&self) -> StoreResult<AuditReport> {
+        self.read_alone(|conn| audit::verify(conn)).await
+    }
+
+    /// Writes the whole log as JSON lines; returns how many events.
+    pub async fn export_jsonl(&self) -> StoreResult<Vec<u8>> {
+        self.read_alone(|conn| {
+            let mut out = Vec::new();
+            audit::export_jsonl(conn, &mut out)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn create_private_dir(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StoreError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    // Probe writability now, so the error names the directory rather than
+    // surfacing later as a database error.
+    let probe = path.join(".write-probe");
+    std::fs::write(&probe, b"").map_err(|source| StoreError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}

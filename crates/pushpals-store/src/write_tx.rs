@@ -1,0 +1,331 @@
+//! What a write request may do inside the group-commit transaction.
+
+use crate::error::{StoreError, StoreResult};
+use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
+use pushpals_core::chain::{HashedFields, event_hash};
+use pushpals_core::timestamp::now;
+use pushpals_core::{
+    Actor, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event, EventKind,
+    NewEvent, Task, TaskId, TaskState,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The end of the chain: the next id and the last hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The id the next event gets.
+    pub next_id: i64,
+    /// The hash of the last event, or the genesis hash.
+    pub hash: String,
+}
+
+/// Fields of a task to change along with a transition; `None` leaves a field
+/// as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TaskUpdate {
+    /// The base commit.
+    pub base_commit: Option<String>,
+    /// The worktree path; `Some(None)` clears it.
+    pub worktree_path: Option<Option<String>>,
+    /// The reason for a failure, interruption or rejection.
+    pub reason: Option<String>,
+    /// The commit made on approval.
+    pub commit_sha: Option<String>,
+}
+
+/// A write request's view of the open transaction.
+pub struct WriteTx<'a> {
+    tx: &'a Transaction<'a>,
+    head: &'a mut ChainHead,
+    appended: Vec<Event>,
+}
+
+impl<'a> WriteTx<'a> {
+    pub(crate) fn new(tx: &'a Transaction<'a>, head: &'a mut ChainHead) -> Self {
+        Self {
+            tx,
+            head,
+            appended: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_appended(self) -> Vec<Event> {
+        self.appended
+    }
+
+    /// Appends an event to the chain.
+    pub fn append(&mut self, new_event: NewEvent) -> StoreResult<Event> {
+        let id = self.head.next_id;
+        let time = now();
+        let actor = new_event.actor.to_string();
+        let task_id = new_event.task_id.as_ref().map(|t| t.as_str().to_owned());
+        let kind = new_event.kind.as_str();
+        let fields = HashedFields {
+            id,
+            task_id: task_id.as_deref(),
+            time: &time,
+            actor: &actor,
+            kind,
+            payload: &new_event.payload,
+        };
+        let hash = event_hash(&self.head.hash, fields);
+        self.tx.execute(
+            "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                task_id,
+                time,
+                actor,
+                kind,
+                new_event.payload.to_string(),
+                self.head.hash,
+                hash
+            ],
+        )?;
+        let event = Event {
+            id,
+            task_id,
+            time,
+            actor,
+            kind: kind.to_owned(),
+            payload: new_event.payload,
+            prev_hash: std::mem::replace(&mut self.head.hash, hash.clone()),
+            hash,
+        };
+        self.head.next_id += 1;
+        self.appended.push(event.clone());
+        Ok(event)
+    }
+
+    /// Stores a blob under its SHA-256 and returns the hash; storing the same
+    /// content twice keeps one copy.
+    pub fn put_blob(&mut self, content: &[u8]) -> StoreResult<String> {
+        let hash = hex::encode(Sha256::digest(content));
+        self.tx.execute(
+            "INSERT OR IGNORE INTO blobs (hash, size, content) VALUES (?1, ?2, ?3)",
+            params![hash, content.len() as i64, content],
+        )?;
+        Ok(hash)
+    }
+
+    /// Creates a queued task and its `task_created` event.
+    pub fn insert_task(
+        &mut self,
+        id: &TaskId,
+        title: &str,
+        command: Option<&str>,
+        actor: Actor,
+    ) -> StoreResult<Task> {
+        let at = now();
+        self.tx.execute(
+            "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![id.as_str(), title, command, TaskState::Queued.as_str(), id.branch(), at],
+        )?;
+        self.append(NewEvent::for_task(
+            id,
+            actor,
+            EventKind::TaskCreated,
+            json!({ "title": title, "command": command, "branch": id.branch() }),
+        ))?;
+        self.task(id)
+    }
+
+    /// Reads a task inside the transaction.
+    pub fn task(&self, id: &TaskId) -> StoreResult<Task> {
+        self.tx
+            .query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+                [id.as_str()],
+                |row| Ok(task_from_row(row)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::TaskNotFound(id.clone()))?
+    }
+
+    /// Moves a task to `to` if the state machine allows it, applies
+    /// `update`, and appends a `state_changed` event carrying `detail`.
+    pub fn transition(
+        &mut self,
+        id: &TaskId,
+        to: TaskState,
+        update: TaskUpdate,
+        actor: Actor,
+        detail: Value,
+    ) -> StoreResult<Task> {
+        let task = self.task(id)?;
+        task.state.transition(to)?;
+        self.update_fields(id, Some(to), update.clone())?;
+        self.append(NewEvent::for_task(
+            id,
+            actor,
+            EventKind::StateChanged,
+            json!({
+                "from": task.state,
+                "to": to,
+                "reason": update.reason,
+                "detail": detail,
+            }),
+        ))?;
+        self.task(id)
+    }
+
+    /// Changes a task's fields without changing its state.
+    pub fn update_task(&mut self, id: &TaskId, update: TaskUpdate) -> StoreResult<Task> {
+        self.task(id)?;
+        self.update_fields(id, None, update)?;
+        self.task(id)
+    }
+
+    fn update_fields(
+        &mut self,
+        id: &TaskId,
+        state: Option<TaskState>,
+        update: TaskUpdate,
+    ) -> StoreResult<()> {
+        let (set_worktree, worktree) = match update.worktree_path {
+            Some(value) => (true, value),
+            None => (false, None),
+        };
+        self.tx.execute(
+            "UPDATE tasks SET \
+               state = COALESCE(?2, state), \
+               base_commit = COALESCE(?3, base_commit), \
+               worktree_path = CASE WHEN ?4 THEN ?5 ELSE worktree_path END, \
+               reason = COALESCE(?6, reason), \
+               commit_sha = COALESCE(?7, commit_sha), \
+               updated_at = ?8 \
+             WHERE id = ?1",
+            params![
+                id.as_str(),
+                state.map(TaskState::as_str),
+                update.base_commit,
+                set_worktree,
+                worktree,
+                update.reason,
+                update.commit_sha,
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Asks for an approval and appends `approval_requested`.
+    pub fn request_approval(
+        &mut self,
+        task_id: &TaskId,
+        action: ApprovalAction,
+        summary: &str,
+        detail: Value,
+    ) -> StoreResult<Approval> {
+        self.tx.execute(
+            "INSERT INTO approvals (task_id, action, state, summary, requested_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                task_id.as_str(),
+                action.as_str(),
+                ApprovalState::Pending.as_str(),
+                summary,
+                now()
+            ],
+        )?;
+        let id = self.tx.last_insert_rowid();
+        self.append(NewEvent::for_task(
+            task_id,
+            Actor::Orchestrator,
+            EventKind::ApprovalRequested,
+            json!({ "approval_id": id, "action": action, "summary": summary, "detail": detail }),
+        ))?;
+        self.approval(id)
+    }
+
+    /// Reads an approval inside the transaction.
+    pub fn approval(&self, id: ApprovalId) -> StoreResult<Approval> {
+        self.tx
+            .query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                |row| Ok(approval_from_row(row)),
+            )
+            .optional()?
+            .ok_or(StoreError::ApprovalNotFound(id))?
+    }
+
+    /// Records the person's decision on a pending approval and appends
+    /// `approval_decided`. Deciding twice is [`StoreError::AlreadyDecided`].
+    pub fn decide_approval(
+        &mut self,
+        id: ApprovalId,
+        decision: Decision,
+        decided_by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<Approval> {
+        self.close_approval(id, decision.resulting_state(), decided_by, reason)
+    }
+
+    /// Withdraws a pending approval (its task was cancelled).
+    pub fn withdraw_approval(
+        &mut self,
+        id: ApprovalId,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<Approval> {
+        self.close_approval(id, ApprovalState::Withdrawn, by, reason)
+    }
+
+    fn close_approval(
+        &mut self,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<Approval> {
+        let approval = self.approval(id)?;
+        if approval.state != ApprovalState::Pending {
+            return Err(StoreError::AlreadyDecided {
+                id,
+                state: approval.state.as_str().to_owned(),
+            });
+        }
+        self.tx.execute(
+            "UPDATE approvals SET state = ?2, decided_at = ?3, decided_by = ?4, reason = ?5 \
+             WHERE id = ?1",
+            params![id, state.as_str(), now(), by, reason],
+        )?;
+        self.append(NewEvent::for_task(
+            &approval.task_id,
+            Actor::User(by.to_owned()),
+            EventKind::ApprovalDecided,
+            json!({
+                "approval_id": id,
+                "action": approval.action,
+                "decision": state,
+                "decided_by": by,
+                "reason": reason,
+            }),
+        ))?;
+        self.approval(id)
+    }
+
+    /// The pending approvals of a task.
+    pub fn pending_approvals(&self, task_id: &TaskId) -> StoreResult<Vec<Approval>> {
+        let mut statement = self.tx.prepare(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE task_id = ?1 AND state = 'pending' \
+             ORDER BY id"
+        ))?;
+        let rows = statement.query_map([task_id.as_str()], |row| Ok(approval_from_row(row)))?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Stores an API token's hash.
+    pub fn insert_token(&mut self, name: &str, token_hash: &str, scopes: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO tokens (name, token_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, token_hash, scopes, now()],
+        )?;
+        Ok(())
+    }
+}

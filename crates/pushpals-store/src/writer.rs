@@ -1,0 +1,161 @@
+//! The single writer: group commit of whatever writes arrived together.
+//!
+//! All writes go through one thread that owns the write connection. It takes
+//! every request waiting in its queue, runs each inside its own savepoint (a
+//! failing request rolls back alone), commits them in one transaction, and
+//! only then answers each caller and publishes the new events. A caller that
+//! got `Ok` knows its events are committed.
+
+use crate::error::{StoreError, StoreResult};
+use crate::write_tx::{ChainHead, WriteTx};
+use pushpals_core::Event;
+use rusqlite::Connection;
+use std::sync::mpsc;
+use tokio::sync::broadcast;
+
+/// How many queued requests one transaction takes at most.
+const MAX_BATCH: usize = 512;
+
+/// What a request's closure hands back: whether it succeeded, and how to
+/// deliver its result once the transaction's fate is known.
+type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// One queued write.
+pub(crate) type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Delivery) + Send>;
+
+/// The sending side of the writer's queue.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    queue: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread on `conn`.
+    pub(crate) fn spawn(
+        conn: Connection,
+        head: ChainHead,
+        published: broadcast::Sender<Event>,
+    ) -> StoreResult<Self> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("pushpals-store-writer".into())
+            .spawn(move || run(conn, head, jobs, published))
+            .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { queue })
+    }
+
+    /// Runs `op` in the next group commit and returns its result once
+    /// committed.
+    pub(crate) async fn submit<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            let outcome = op(tx);
+            let succeeded = outcome.is_ok();
+            let deliver: Delivery = Box::new(move |committed| {
+                let result = match committed {
+                    Ok(()) => outcome,
+                    Err(message) => outcome.and(Err(StoreError::Writer(message))),
+                };
+                let _ = answer.send(result);
+            });
+            (succeeded, deliver)
+        });
+        self.queue
+            .send(job)
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Writer("the writer dropped the request".into()))?
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut head: ChainHead,
+    jobs: mpsc::Receiver<Job>,
+    published: broadcast::Sender<Event>,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let head_before = head.clone();
+        let (deliveries, events, committed) = run_batch(&mut conn, &mut head, batch);
+        match committed {
+            Ok(()) => {
+                // Publish first: a caller that subscribes right after its
+                // write returns must not see that write's events again.
+                for event in events {
+                    let _ = published.send(event);
+                }
+                for delivery in deliveries {
+                    delivery(Ok(()));
+                }
+            }
+            Err(message) => {
+                tracing::error!(error = %message, "group commit failed");
+                head = head_before;
+                for delivery in deliveries {
+                    delivery(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    head: &mut ChainHead,
+    batch: Vec<Job>,
+) -> (Vec<Delivery>, Vec<Event>, Result<(), String>) {
+    let mut deliveries = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Every job still gets an answer: run none, fail all.
+            let message = format!("cannot begin a transaction: {e}");
+            for job in batch {
+                deliveries.push(deliver_failure(job, &message));
+            }
+            return (deliveries, events, Err(message));
+        }
+    };
+    for job in batch {
+        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+            let message = format!("cannot open a savepoint: {e}");
+            deliveries.push(deliver_failure(job, &message));
+            continue;
+        }
+        let head_before = head.clone();
+        let mut write_tx = WriteTx::new(&tx, head);
+        let (succeeded, delivery) = job(&mut write_tx);
+        let appended = write_tx.into_appended();
+        if succeeded && tx.execute_batch("RELEASE job").is_ok() {
+            events.extend(appended);
+        } else {
+            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            *head = head_before;
+        }
+        deliveries.push(delivery);
+    }
+    let committed = tx.commit().map_err(|e| format!("commit failed: {e}"));
+    (deliveries, events, committed)
+}
+
+/// Answers a job that could not run at all.
+fn deliver_failure(job: Job, message: &str) -> Delivery {
+    let message = message.to_owned();
+    drop(job);
+    Box::new(move |_| {
+        tracing::error!(error = %message, "write request could not run");
+    })
+}

@@ -1,0 +1,212 @@
+//! End-to-end tests of the store on a real SQLite file.
+
+use pushpals_core::{
+    Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState,
+};
+use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskUpdate};
+use serde_json::json;
+
+fn task_id(n: u8) -> TaskId {
+    TaskId::parse(&format!("task-{n}")).unwrap()
+}
+
+async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
+    let store = Store::open(dir, Durability::Normal).unwrap();
+    let id = task_id(1);
+    let insert_id = id.clone();
+    store
+        .write(move |tx| tx.insert_task(&insert_id, "Rename foo", Some("true"), Actor::User("admin".into())))
+        .await
+        .unwrap();
+    (store, id)
+}
+
+#[tokio::test]
+async fn transitions_are_persisted_and_evented() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let moved = id.clone();
+    let task = store
+        .write(move |tx| {
+            tx.transition(
+                &moved,
+                TaskState::Preparing,
+                TaskUpdate { base_commit: Some("abc".into()), ..TaskUpdate::default() },
+                Actor::Orchestrator,
+                json!(null),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(task.state, TaskState::Preparing);
+    assert_eq!(task.base_commit.as_deref(), Some("abc"));
+    let events = store
+        .events(EventQuery { task_id: Some(id.clone()), ..EventQuery::default() })
+        .await
+        .unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["task_created", "state_changed"]);
+    assert_eq!(events[1].payload["from"], "queued");
+    assert_eq!(events[1].payload["to"], "preparing");
+}
+
+#[tokio::test]
+async fn an_invalid_transition_changes_nothing_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let moved = id.clone();
+    let err = store
+        .write(move |tx| {
+            tx.append(NewEvent::for_task(&moved, Actor::Orchestrator, EventKind::Error, json!({})))?;
+            tx.transition(&moved, TaskState::Committed, TaskUpdate::default(), Actor::Orchestrator, json!(null))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidTransition(_)), "{err}");
+    assert_eq!(store.task(&id).await.unwrap().state, TaskState::Queued);
+    let events = store.events(EventQuery::default()).await.unwrap();
+    assert_eq!(events.len(), 1, "the failed request's event was rolled back");
+    // The chain continues cleanly after the rollback.
+    store
+        .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Error, json!({}))))
+        .await
+        .unwrap();
+    assert!(store.verify_chain().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn deciding_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let approval = store
+        .write(move |tx| tx.request_approval(&id, ApprovalAction::Commit, "commit it", json!({})))
+        .await
+        .unwrap();
+    let approval_id = approval.id;
+    store
+        .write(move |tx| tx.decide_approval(approval_id, Decision::Approve, "admin", Some("fine")))
+        .await
+        .unwrap();
+    let err = store
+        .write(move |tx| tx.decide_approval(approval_id, Decision::Deny, "admin", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("approval {approval_id} was already approved"));
+    let missing = store.write(|tx| tx.decide_approval(999, Decision::Deny, "admin", None)).await;
+    assert!(matches!(missing, Err(StoreError::ApprovalNotFound(999))));
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_commits_and_keep_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let mut live = store.subscribe();
+    let mut handles = Vec::new();
+    for n in 0..200 {
+        let store = store.clone();
+        let id = id.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Output, json!({ "n": n })))
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.checked, 201);
+    assert_eq!(report.head_id, Some(201));
+    // Subscribers see every committed event, in id order.
+    let mut last = 1;
+    for _ in 0..200 {
+        let event = live.recv().await.unwrap();
+        assert_eq!(event.id, last + 1);
+        last = event.id;
+    }
+}
+
+#[tokio::test]
+async fn reopening_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    drop(store);
+    let store = Store::open(dir.path(), Durability::Full).unwrap();
+    let event = store
+        .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Error, json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(event.id, 2);
+    assert!(store.verify_chain().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn blobs_are_content_addressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let (a, b) = store
+        .write(|tx| Ok((tx.put_blob(b"\xff\xfe not utf-8")?, tx.put_blob(b"\xff\xfe not utf-8")?)))
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(store.blob(&a).await.unwrap().unwrap(), b"\xff\xfe not utf-8");
+    assert_eq!(store.blob("00").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn tampering_is_named_by_verify_and_plain_updates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    for n in 0..3 {
+        let id = id.clone();
+        store
+            .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Output, json!({ "text": format!("line {n}") }))))
+            .await
+            .unwrap();
+    }
+    let conn = rusqlite_connection(store.database_path());
+    let refused = conn.execute("UPDATE events SET payload = '{}' WHERE id = 3", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    conn.execute_batch(
+        "DROP TRIGGER events_no_update; \
+         UPDATE events SET payload = replace(payload, 'line 1', 'line X') WHERE id = 3;",
+    )
+    .unwrap();
+    let report = store.verify_chain().await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.first_broken_event, Some(3));
+    assert_eq!(report.checked, 2);
+    assert_eq!(report.head_id, Some(4));
+    assert!(report.problem.unwrap().contains("event 3"));
+}
+
+#[tokio::test]
+async fn export_writes_one_json_object_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_task(dir.path()).await;
+    let jsonl = String::from_utf8(store.export_jsonl().await.unwrap()).unwrap();
+    let lines: Vec<serde_json::Value> =
+        jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["kind"], "task_created");
+    assert_eq!(lines[0]["hash"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_created_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = Store::open(&file.join("data"), Durability::Normal).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("cannot be used"), "{message}");
+    assert!(message.contains("--data-dir"), "{message}");
+}
+
+fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
