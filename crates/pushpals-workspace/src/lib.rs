@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Git for Push Pals: the person's repository, task worktrees and branches,
+//! diffs and commits.
+//!
+//! Every git call here names its repository explicitly and switches off what
+//! a repository's config or files could use to run programs: hooks,
+//! fsmonitor, pagers, external diff and textconv, filter drivers, editors,
+//! signing, and the user's global and system config. The person's own
+//! checkout, index and uncommitted changes are never touched: task work
+//! happens in worktrees of their own. This crate never calls a model.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod error;
+mod git;
+mod repo;
+mod worktree;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::{GitError, GitResult};
+pub use repo::Repo;
+pub use worktree::{Diff, FileChange, Identity, Worktree};

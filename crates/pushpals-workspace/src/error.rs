@@ -1,0 +1,44 @@
+//! Git errors.
+
+use std::path::PathBuf;
+
+/// What can go wrong with git.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The path is not inside a git repository.
+    #[error("{path} is not a git repository: run `git init` there or pass another --repo")]
+    NotARepo {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The repository has no commit to start tasks from.
+    #[error("the repository at {path} has no commits yet: make a first commit, then start again")]
+    NoCommits {
+        /// The repository.
+        path: PathBuf,
+    },
+    /// The `git` program could not be started.
+    #[error("cannot run git: {0}; is git installed and on PATH?")]
+    Spawn(#[source] std::io::Error),
+    /// A git command failed.
+    #[error("git {command} failed ({status}): {stderr}")]
+    Failed {
+        /// The subcommand and its arguments.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// A file operation around git failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for git results.
+pub type GitResult<T> = Result<T, GitError>;

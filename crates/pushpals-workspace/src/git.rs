@@ -1,0 +1,94 @@
+//! Building git invocations that cannot be made to run a repository's
+//! programs.
+
+use crate::error::{GitError, GitResult};
+use std::path::Path;
+use tokio::process::Command;
+
+/// Config that would let a repository run code, overridden on every call.
+/// Command-line `-c` has the highest precedence, above the repository's
+/// `.git/config` and `config.worktree`.
+const NEUTRALISING_CONFIG: &[&str] = &[
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.pager=cat",
+    "core.editor=true",
+    "core.sshCommand=false",
+    "core.askPass=",
+    "credential.helper=",
+    "diff.external=",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "gpg.program=false",
+    "protocol.ext.allow=never",
+    "uploadpack.packObjectsHook=",
+    "checkout.workers=0",
+];
+
+/// Environment variables that would redirect git to another repository,
+/// index or config; cleared on every call.
+const CLEARED_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_EXEC_PATH",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_ASKPASS",
+    "GIT_TRACE",
+];
+
+/// A git invocation in one directory, with repository-controlled programs
+/// switched off. `filter_overrides` blanks the filter drivers the
+/// repository's config defines.
+pub(crate) fn git(dir: &Path, filter_overrides: &[String]) -> Command {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(dir).arg("--no-pager");
+    for setting in NEUTRALISING_CONFIG {
+        command.arg("-c").arg(setting);
+    }
+    for setting in filter_overrides {
+        command.arg("-c").arg(setting);
+    }
+    for name in CLEARED_ENV {
+        command.env_remove(name);
+    }
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat")
+        .env("GIT_EDITOR", "true")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a prepared git command and returns its stdout, or a
+/// [`GitError::Failed`] naming the subcommand and its stderr.
+pub(crate) async fn run(mut command: Command, what: &str) -> GitResult<Vec<u8>> {
+    let output = command.output().await.map_err(GitError::Spawn)?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(GitError::Failed {
+            command: what.to_owned(),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Runs git and returns trimmed stdout as text.
+pub(crate) async fn run_text(command: Command, what: &str) -> GitResult<String> {
+    let stdout = run(command, what).await?;
+    Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
+}

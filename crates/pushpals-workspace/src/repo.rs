@@ -1,0 +1,189 @@
+//! The person's repository.
+
+use crate::error::{GitError, GitResult};
+use crate::git::{git, run, run_text};
+use crate::worktree::Worktree;
+use std::path::{Path, PathBuf};
+
+/// A git repository Push Pals serves. Only read from; tasks write in
+/// worktrees of their own.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    root: PathBuf,
+    filter_overrides: Vec<String>,
+}
+
+impl Repo {
+    /// Opens the repository containing `path`. Fails with
+    /// [`GitError::NotARepo`] or [`GitError::NoCommits`].
+    pub async fn open(path: &Path) -> GitResult<Self> {
+        let not_a_repo = || GitError::NotARepo {
+            path: path.to_path_buf(),
+        };
+        if !path.is_dir() {
+            return Err(not_a_repo());
+        }
+        let mut probe = git(path, &[]);
+        probe.args(["rev-parse", "--show-toplevel"]);
+        let root = match run_text(probe, "rev-parse").await {
+            Ok(root) if !root.is_empty() => PathBuf::from(root),
+            Ok(_) | Err(GitError::Failed { .. }) => return Err(not_a_repo()),
+            Err(other) => return Err(other),
+        };
+        let filter_overrides = filter_overrides(&root).await?;
+        let repo = Self {
+            root,
+            filter_overrides,
+        };
+        if repo.head_commit().await.is_err() {
+            return Err(GitError::NoCommits {
+                path: repo.root.clone(),
+            });
+        }
+        Ok(repo)
+    }
+
+    /// The top of the working tree.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn command(&self, dir: &Path) -> tokio::process::Command {
+        git(dir, &self.filter_overrides)
+    }
+
+    /// The commit `HEAD` points at.
+    pub async fn head_commit(&self) -> GitResult<String> {
+        let mut command = self.command(&self.root);
+        command.args(["rev-parse", "--verify", "HEAD^{commit}"]);
+        run_text(command, "rev-parse HEAD").await
+    }
+
+    /// The current branch's name, or `None` on a detached HEAD.
+    pub async fn current_branch(&self) -> GitResult<Option<String>> {
+        let mut command = self.command(&self.root);
+        command.args(["symbolic-ref", "--quiet", "--short", "HEAD"]);
+        match run_text(command, "symbolic-ref").await {
+            Ok(name) => Ok(Some(name)),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// A file's content at a commit, or `None` when it does not exist there.
+    pub async fn file_at(&self, commit: &str, relative: &str) -> GitResult<Option<Vec<u8>>> {
+        let mut command = self.command(&self.root);
+        command.args(["cat-file", "blob", &format!("{commit}:{relative}")]);
+        match run(command, "cat-file").await {
+            Ok(content) => Ok(Some(content)),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Makes a worktree at `worktree_path` on a new `branch` starting at
+    /// `base_commit`. The person's checkout and index are not touched.
+    pub async fn add_worktree(
+        &self,
+        worktree_path: &Path,
+        branch: &str,
+        base_commit: &str,
+    ) -> GitResult<Worktree> {
+        if let Some(parent) = worktree_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| GitError::Io {
+                context: format!("cannot create {}", parent.display()),
+                source,
+            })?;
+        }
+        let mut command = self.command(&self.root);
+        command
+            .args(["worktree", "add", "--quiet", "-b", branch])
+            .arg(worktree_path)
+            .arg(base_commit);
+        run(command, "worktree add").await?;
+        Ok(Worktree::new(
+            self.clone(),
+            worktree_path.to_path_buf(),
+            base_commit.to_owned(),
+        ))
+    }
+
+    /// Opens an existing task worktree.
+    pub fn worktree(&self, worktree_path: &Path, base_commit: &str) -> Worktree {
+        Worktree::new(
+            self.clone(),
+            worktree_path.to_path_buf(),
+            base_commit.to_owned(),
+        )
+    }
+
+    /// Removes a task's worktree (if present) and deletes its branch (if
+    /// present).
+    pub async fn remove_worktree(&self, worktree_path: &Path, branch: &str) -> GitResult<()> {
+        if worktree_path.exists() {
+            let mut command = self.command(&self.root);
+            command
+                .args(["worktree", "remove", "--force", "--force"])
+                .arg(worktree_path);
+            run(command, "worktree remove").await?;
+        }
+        let mut prune = self.command(&self.root);
+        prune.args(["worktree", "prune"]);
+        run(prune, "worktree prune").await?;
+        let mut exists = self.command(&self.root);
+        exists.args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]);
+        if run(exists, "rev-parse").await.is_ok() {
+            let mut delete = self.command(&self.root);
+            delete.args(["branch", "-D", "--quiet", branch]);
+            run(delete, "branch -D").await?;
+        }
+        Ok(())
+    }
+
+    /// The commit a branch points at, or `None` when it does not exist.
+    pub async fn branch_commit(&self, branch: &str) -> GitResult<Option<String>> {
+        let mut command = self.command(&self.root);
+        command.args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}^{{commit}}"),
+        ]);
+        match run_text(command, "rev-parse").await {
+            Ok(sha) => Ok(Some(sha)),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// `filter.<driver>.{clean,smudge,process}` set to empty for every driver
+/// the repository's config names, so attributes cannot make git run them.
+async fn filter_overrides(root: &Path) -> GitResult<Vec<String>> {
+    let mut command = git(root, &[]);
+    command.args(["config", "--name-only", "--get-regexp", r"^filter\."]);
+    let names = match run_text(command, "config").await {
+        Ok(names) => names,
+        // Exit status 1: no such keys.
+        Err(GitError::Failed { .. }) => return Ok(Vec::new()),
+        Err(other) => return Err(other),
+    };
+    let mut overrides = Vec::new();
+    for name in names.lines() {
+        if let Some(driver) = name
+            .strip_prefix("filter.")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(driver, _)| driver)
+        {
+            for key in ["clean", "smudge", "process"] {
+                let setting = format!("filter.{driver}.{key}=");
+                if !overrides.contains(&setting) {
+                    overrides.push(setting);
+                }
+            }
+            overrides.push(format!("filter.{driver}.required=false"));
+        }
+    }
+    overrides.dedup();
+    Ok(overrides)
+}

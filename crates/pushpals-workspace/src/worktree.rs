@@ -1,0 +1,222 @@
+//! A task's worktree: its diff against the base and its commit.
+
+use crate::error::{GitError, GitResult};
+use crate::git::{run, run_text};
+use crate::repo::Repo;
+use std::path::{Path, PathBuf};
+
+/// The author and committer of task commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// One file in a diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// The file's path in the repository.
+    pub path: String,
+    /// Lines added (`None` for a binary file).
+    pub added: Option<u64>,
+    /// Lines removed (`None` for a binary file).
+    pub removed: Option<u64>,
+}
+
+/// A task's changes against its base commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Diff {
+    /// The unified diff as git prints it (non-UTF-8 bytes replaced).
+    pub text: String,
+    /// The files changed, with line counts.
+    pub files: Vec<FileChange>,
+}
+
+impl Diff {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// A task's worktree.
+#[derive(Debug, Clone)]
+pub struct Worktree {
+    repo: Repo,
+    path: PathBuf,
+    base_commit: String,
+}
+
+/// Parsed `--numstat` fields: added, removed, path.
+type NumstatRecord = (Option<u64>, Option<u64>, String);
+
+/// Makes scratch directory names unique within the process.
+static SCRATCH_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Worktree {
+    pub(crate) fn new(repo: Repo, path: PathBuf, base_commit: String) -> Self {
+        Self {
+            repo,
+            path,
+            base_commit,
+        }
+    }
+
+    /// The worktree's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The commit the task started from.
+    pub fn base_commit(&self) -> &str {
+        &self.base_commit
+    }
+
+    /// Everything in the worktree that differs from the base commit,
+    /// committed or not, untracked files included (ignored files excluded).
+    /// Reads through a scratch index, so the worktree's own index is left
+    /// alone.
+    pub async fn diff(&self) -> GitResult<Diff> {
+        let scratch = tempfile_in_git_dir(&self.path)?;
+        let index = scratch.join("index");
+        let result = self.diff_with_index(&index).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    async fn diff_with_index(&self, index: &Path) -> GitResult<Diff> {
+        let mut read_tree = self.repo.command(&self.path);
+        read_tree.env("GIT_INDEX_FILE", index).args(["read-tree", "HEAD"]);
+        run(read_tree, "read-tree").await?;
+        let mut add = self.repo.command(&self.path);
+        add.env("GIT_INDEX_FILE", index).args(["add", "-A"]);
+        run(add, "add -A").await?;
+
+        let diff_args = [
+            "diff",
+            "--cached",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            "--no-renames",
+        ];
+        let mut numstat = self.repo.command(&self.path);
+        numstat
+            .env("GIT_INDEX_FILE", index)
+            .args(diff_args)
+            .args(["--numstat", "-z", &self.base_commit]);
+        let numstat = run(numstat, "diff --numstat").await?;
+        let mut text = self.repo.command(&self.path);
+        text.env("GIT_INDEX_FILE", index)
+            .args(diff_args)
+            .arg(&self.base_commit);
+        let text = run(text, "diff").await?;
+        Ok(Diff {
+            text: String::from_utf8_lossy(&text).into_owned(),
+            files: parse_numstat(&numstat)
+                .into_iter()
+                .map(|(added, removed, path)| FileChange {
+                    path,
+                    added,
+                    removed,
+                })
+                .collect(),
+        })
+    }
+
+    /// Commits everything in the worktree on its branch, without hooks or
+    /// signing, and returns the new commit's id.
+    pub async fn commit(&self, message: &str, identity: &Identity) -> GitResult<String> {
+        let mut add = self.repo.command(&self.path);
+        add.args(["add", "-A"]);
+        run(add, "add -A").await?;
+        let mut commit = self.repo.command(&self.path);
+        commit
+            .args(["commit", "--quiet", "--no-verify", "--file", "-"])
+            .env("GIT_AUTHOR_NAME", &identity.name)
+            .env("GIT_AUTHOR_EMAIL", &identity.email)
+            .env("GIT_COMMITTER_NAME", &identity.name)
+            .env("GIT_COMMITTER_EMAIL", &identity.email)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = commit.spawn().map_err(GitError::Spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(message.as_bytes())
+                .await
+                .map_err(|source| GitError::Io {
+                    context: "cannot pass the commit message to git".into(),
+                    source,
+                })?;
+        }
+        let output = child.wait_with_output().await.map_err(GitError::Spawn)?;
+        if !output.status.success() {
+            return Err(GitError::Failed {
+                command: "commit".into(),
+                status: output.status.to_string(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        let mut head = self.repo.command(&self.path);
+        head.args(["rev-parse", "HEAD"]);
+        run_text(head, "rev-parse HEAD").await
+    }
+}
+
+/// A private scratch directory inside the worktree's git dir (so it is
+/// on the same filesystem and never inside the working tree).
+fn tempfile_in_git_dir(worktree: &Path) -> GitResult<PathBuf> {
+    let git_file = worktree.join(".git");
+    let git_dir = match std::fs::read_to_string(&git_file) {
+        // A linked worktree's `.git` is a file: `gitdir: <path>`.
+        Ok(text) => text
+            .trim()
+            .strip_prefix("gitdir: ")
+            .map(PathBuf::from)
+            .unwrap_or(git_file),
+        Err(_) => git_file,
+    };
+    let n = SCRATCH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = git_dir.join(format!("pushpals-scratch-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|source| GitError::Io {
+        context: format!("cannot create {}", scratch.display()),
+        source,
+    })?;
+    Ok(scratch)
+}
+
+/// Parses `git diff --numstat -z` output.
+fn parse_numstat(raw: &[u8]) -> Vec<NumstatRecord> {
+    let mut files = Vec::new();
+    for record in raw.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(record);
+        let mut parts = text.splitn(3, '\t');
+        let (Some(added), Some(removed), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        files.push((added.parse().ok(), removed.parse().ok(), path.to_owned()));
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numstat_counts_text_and_marks_binary() {
+        let raw = b"3\t1\tsrc/lib.rs\0-\t-\timage.png\0";
+        assert_eq!(
+            parse_numstat(raw),
+            vec![
+                (Some(3), Some(1), "src/lib.rs".to_owned()),
+                (None, None, "image.png".to_owned()),
+            ]
+        );
+    }
+}

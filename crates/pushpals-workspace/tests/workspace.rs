@@ -1,0 +1,128 @@
+//! Worktrees, diffs and commits against real git repositories.
+
+use pushpals_test_support::TempRepo;
+use pushpals_workspace::{GitError, Identity, Repo};
+
+fn identity() -> Identity {
+    Identity {
+        name: "Push Pals".into(),
+        email: "pushpals@example.com".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_task_worktree_diffs_and_commits_without_touching_the_users_checkout() {
+    let fixture = TempRepo::new();
+    fixture.write("notes.txt", "uncommitted\n");
+    fixture.write("src/lib.rs", "pub fn foo() {} // edited by the person\n");
+    fixture.git(&["add", "src/lib.rs"]);
+    let index_before = fixture.git(&["diff", "--cached", "--stat"]);
+    let status_before = fixture.git(&["status", "--porcelain"]);
+
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let worktree_path = data.path().join("worktrees/t1");
+    let worktree = repo.add_worktree(&worktree_path, "pushpals/t1", &base).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(worktree_path.join("src/lib.rs")).unwrap(),
+        "pub fn foo() {}\n",
+        "the worktree starts from the commit, not the person's edits"
+    );
+    assert!(worktree.diff().await.unwrap().is_empty());
+
+    std::fs::write(worktree_path.join("src/lib.rs"), "pub fn bar() {}\n").unwrap();
+    std::fs::write(worktree_path.join("new.bin"), [0u8, 159, 146, 150]).unwrap();
+    let diff = worktree.diff().await.unwrap();
+    assert_eq!(diff.files.len(), 2);
+    let lib = diff.files.iter().find(|f| f.path == "src/lib.rs").unwrap();
+    assert_eq!((lib.added, lib.removed), (Some(1), Some(1)));
+    let binary = diff.files.iter().find(|f| f.path == "new.bin").unwrap();
+    assert_eq!(binary.added, None);
+    assert!(diff.text.contains("+pub fn bar() {}"));
+    // Diffing twice gives the same answer: the scratch index leaves no trace.
+    assert_eq!(worktree.diff().await.unwrap(), diff);
+
+    let sha = worktree.commit("Rename foo to bar\n\nBody.", &identity()).await.unwrap();
+    assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), Some(sha.clone()));
+    let message = fixture.git(&["log", "-1", "--format=%s|%an|%B", &sha]);
+    assert_eq!(message, "Rename foo to bar|Push Pals|Rename foo to bar\n\nBody.");
+    // The committed change is still the task's diff against its base.
+    assert_eq!(worktree.diff().await.unwrap().files.len(), 2);
+
+    assert_eq!(fixture.git(&["rev-parse", "--abbrev-ref", "HEAD"]), "main");
+    assert_eq!(fixture.git(&["rev-parse", "HEAD"]), base);
+    assert_eq!(fixture.git(&["diff", "--cached", "--stat"]), index_before);
+    assert_eq!(fixture.git(&["status", "--porcelain"]), status_before);
+    assert_eq!(fixture.read("notes.txt"), "uncommitted\n");
+
+    repo.remove_worktree(&worktree_path, "pushpals/t1").await.unwrap();
+    assert!(!worktree_path.exists());
+    assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn repository_config_cannot_make_our_git_calls_run_programs() {
+    let fixture = TempRepo::new();
+    fixture.write(".gitattributes", "*.rs filter=evil\n");
+    fixture.commit_all("attributes");
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = |name: &str| marker_dir.path().join(name);
+    let hooks = fixture.path.join(".git/hooks");
+    for hook in ["post-checkout", "pre-commit", "commit-msg", "post-commit"] {
+        let script = format!("#!/bin/sh\ntouch {}\n", marker(hook).display());
+        std::fs::write(hooks.join(hook), script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let touch = |name: &str| format!("touch {}; cat", marker(name).display());
+    fixture.git(&["config", "core.fsmonitor", &format!("touch {}; true", marker("fsmonitor").display())]);
+    fixture.git(&["config", "filter.evil.clean", &touch("clean")]);
+    fixture.git(&["config", "filter.evil.smudge", &touch("smudge")]);
+    fixture.git(&["config", "diff.external", &format!("touch {}", marker("extdiff").display())]);
+
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let worktree_path = data.path().join("wt");
+    let worktree = repo.add_worktree(&worktree_path, "pushpals/t2", &base).await.unwrap();
+    std::fs::write(worktree_path.join("src/lib.rs"), "pub fn bar() {}\n").unwrap();
+    worktree.diff().await.unwrap();
+    worktree.commit("change", &identity()).await.unwrap();
+
+    let ran: Vec<_> = std::fs::read_dir(marker_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(ran.is_empty(), "repository-controlled programs ran: {ran:?}");
+}
+
+#[tokio::test]
+async fn not_a_repository_and_no_commits_are_clear_errors() {
+    let plain = tempfile::tempdir().unwrap();
+    let err = Repo::open(plain.path()).await.unwrap_err();
+    assert!(matches!(err, GitError::NotARepo { .. }), "{err}");
+    assert!(err.to_string().contains("is not a git repository"));
+
+    let missing = plain.path().join("nope");
+    assert!(matches!(Repo::open(&missing).await.unwrap_err(), GitError::NotARepo { .. }));
+
+    let empty = TempRepo::empty();
+    let err = Repo::open(&empty.path).await.unwrap_err();
+    assert!(matches!(err, GitError::NoCommits { .. }), "{err}");
+    assert!(err.to_string().contains("no commits yet"));
+}
+
+#[tokio::test]
+async fn a_branch_that_exists_already_is_an_error_not_an_overwrite() {
+    let fixture = TempRepo::new();
+    fixture.git(&["branch", "pushpals/taken"]);
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let err = repo
+        .add_worktree(&data.path().join("wt"), "pushpals/taken", &base)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
