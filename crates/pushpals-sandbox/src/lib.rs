@@ -1,14 +1,38 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Running commands for Push Pals.
+//!
+//! A [`Runner`] runs one command line in a directory with a wall-time limit,
+//! streams its stdout and stderr as they come, and kills its whole process
+//! group on timeout or cancellation. Deciding *whether* a command may run is
+//! not this crate's job (that is `pushpals-policy`).
+//!
+//! Today's one backend, [`HostRunner`], scrubs the environment and bounds
+//! time but does not isolate the filesystem or network; the bubblewrap and
+//! namespace backends of the sandbox issue plug in behind the same trait.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod host;
+mod spec;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub use host::HostRunner;
+pub use spec::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError};
+
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::{mpsc, watch};
+
+/// A boxed future, so runners can sit behind `Arc<dyn Runner>`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs command lines. Implementations stream output to `output` while the
+/// command runs and stop it when `cancel` becomes true.
+pub trait Runner: Send + Sync {
+    /// A short name of the backend, shown with every task.
+    fn backend(&self) -> &'static str;
+
+    /// Runs `spec` to its end, its time limit, or cancellation.
+    fn run<'a>(
+        &'a self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<CommandOutcome, RunError>>;
 }

@@ -1,0 +1,103 @@
+//! What to run and what came of it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One command line to run.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    /// The command line, run by `/bin/sh -c`.
+    pub command_line: String,
+    /// The directory it runs in.
+    pub cwd: PathBuf,
+    /// The wall-time limit.
+    pub timeout: Duration,
+    /// Extra environment variables on top of the scrubbed base.
+    pub env: Vec<(String, String)>,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl OutputStream {
+    /// The stream's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// Bytes read from one stream, as they came (not necessarily UTF-8, not
+/// necessarily whole lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    /// Where it came from.
+    pub stream: OutputStream,
+    /// What was read.
+    pub bytes: Vec<u8>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// The exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, when killed.
+    pub signal: Option<i32>,
+    /// It hit its time limit and was killed.
+    pub timed_out: bool,
+    /// It was cancelled and killed.
+    pub cancelled: bool,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl CommandOutcome {
+    /// True when it exited with code 0.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && !self.cancelled
+    }
+
+    /// A one-line account of how it ended, for people.
+    pub fn describe(&self) -> String {
+        if self.timed_out {
+            format!(
+                "killed after its time limit of {}s",
+                self.duration.as_secs()
+            )
+        } else if self.cancelled {
+            "cancelled".to_owned()
+        } else {
+            match (self.exit_code, self.signal) {
+                (Some(0), _) => "exited with code 0".to_owned(),
+                (Some(127), _) => "command not found (exit code 127)".to_owned(),
+                (Some(126), _) => "command found but not executable (exit code 126)".to_owned(),
+                (Some(code), _) => format!("exited with code {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => "ended without an exit code".to_owned(),
+            }
+        }
+    }
+}
+
+/// A command that could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The working directory is missing.
+    #[error("the working directory {0} does not exist")]
+    MissingCwd(PathBuf),
+    /// The process could not be started.
+    #[error("cannot start the command: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Waiting for the process failed.
+    #[error("lost track of the command: {0}")]
+    Wait(#[source] std::io::Error),
+}
