@@ -63,14 +63,9 @@ impl ApprovalState {
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Approved,
-            Self::Denied,
-            Self::Withdrawn,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == name)
+        [Self::Pending, Self::Approved, Self::Denied, Self::Withdrawn]
+            .into_iter()
+            .find(|state| state.as_str() == name)
     }
 }
 

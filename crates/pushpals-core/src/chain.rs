@@ -109,12 +109,20 @@ impl std::fmt::Display for ChainBreak {
         let id = self.event_id;
         match &self.reason {
             BreakReason::PrevHashMismatch { .. } => {
-                write!(f, "event {id}: its prev_hash is not the hash of the event before it")
+                write!(
+                    f,
+                    "event {id}: its prev_hash is not the hash of the event before it"
+                )
             }
             BreakReason::HashMismatch { .. } => {
-                write!(f, "event {id}: its content does not match its hash (changed after it was written)")
+                write!(
+                    f,
+                    "event {id}: its content does not match its hash (changed after it was written)"
+                )
             }
-            BreakReason::PayloadNotJson => write!(f, "event {id}: its payload is no longer valid JSON"),
+            BreakReason::PayloadNotJson => {
+                write!(f, "event {id}: its payload is no longer valid JSON")
+            }
             BreakReason::Gap { expected_id } => {
                 write!(f, "event {id}: event {expected_id} is missing from the log")
             }
@@ -296,7 +304,10 @@ mod tests {
     fn damaged_json_and_gaps_are_breaks() {
         let mut events = chain(3);
         events[1].1.push('x');
-        assert_eq!(verify(&events).unwrap_err().reason, BreakReason::PayloadNotJson);
+        assert_eq!(
+            verify(&events).unwrap_err().reason,
+            BreakReason::PayloadNotJson
+        );
 
         let mut events = chain(3);
         events.remove(1);

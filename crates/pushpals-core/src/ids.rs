@@ -12,7 +12,9 @@ pub struct TaskId(String);
 
 /// A string that is not a valid id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid task id {given:?}: use 1 to 40 characters of a-z, 0-9 and '-', not starting with '-'")]
+#[error(
+    "invalid task id {given:?}: use 1 to 40 characters of a-z, 0-9 and '-', not starting with '-'"
+)]
 pub struct InvalidId {
     /// What was given.
     pub given: String,

@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The orchestrator of Push Pals: it takes tasks from creation to an
+//! approved commit.
+//!
+//! For each task it makes a worktree on `pushpals/<id>`, runs the task's
+//! worker (today: one command line through a [`Runner`](pushpals_sandbox::Runner)),
+//! runs the repository's checks from `pushpals.toml` at the base commit,
+//! computes the diff, asks for an approval and, once approved, commits. Every
+//! step is a persisted, hash-chained event. Up to `max_parallel` tasks run at
+//! once as independent tokio tasks. It does not serve HTTP.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod checks;
+mod decide;
+mod driver;
+mod error;
+mod orchestrator;
+mod output;
+mod settings;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use checks::{Check, RepoConfig};
+pub use decide::DecisionOutcome;
+pub use error::{OrchestratorError, OrchestratorResult};
+pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
+pub use settings::{GitSettings, LimitSettings, Settings};

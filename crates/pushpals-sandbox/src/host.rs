@@ -72,7 +72,10 @@ async fn run(
     }
     let started = Instant::now();
     let mut child = command.spawn().map_err(RunError::Spawn)?;
-    let group = child.id().and_then(|pid| i32::try_from(pid).ok()).map(Pid::from_raw);
+    let group = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(Pid::from_raw);
     let readers = [
         child
             .stdout

@@ -41,7 +41,10 @@ async fn streams_both_streams_and_reports_the_exit_code() {
     assert_eq!(outcome.describe(), "exited with code 3");
     let expected = format!("{}\n\u{0}", dir.path().canonicalize().unwrap().display());
     assert!(out.starts_with(&expected.as_bytes()[..expected.len() - 1]));
-    assert!(out.windows(2).any(|w| w == [0xff, 0xfe]), "raw bytes pass through");
+    assert!(
+        out.windows(2).any(|w| w == [0xff, 0xfe]),
+        "raw bytes pass through"
+    );
     assert!(out.ends_with(b"t1\n"));
     assert_eq!(err, b"oops\n");
 }
@@ -68,8 +71,21 @@ async fn secrets_in_the_environment_do_not_reach_the_command() {
         .collect();
     for name in &names {
         assert!(
-            ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TERM", "PWD", "SHLVL", "_", "PUSHPALS_TASK"]
-                .contains(&name.as_str()),
+            [
+                "PATH",
+                "HOME",
+                "USER",
+                "LOGNAME",
+                "LANG",
+                "LC_ALL",
+                "TZ",
+                "TERM",
+                "PWD",
+                "SHLVL",
+                "_",
+                "PUSHPALS_TASK"
+            ]
+            .contains(&name.as_str()),
             "unexpected variable {name} reached the command"
         );
     }
@@ -86,7 +102,11 @@ async fn a_command_past_its_time_limit_is_killed_with_its_children() {
     let line = format!("(sleep 3; touch {}) & sleep 60", marker.display());
     let started = Instant::now();
     let outcome = HostRunner
-        .run(spec(dir.path(), &line, Duration::from_millis(300)), tx, cancel)
+        .run(
+            spec(dir.path(), &line, Duration::from_millis(300)),
+            tx,
+            cancel,
+        )
         .await
         .unwrap();
     collector.await.unwrap();
@@ -106,7 +126,11 @@ async fn cancelling_stops_the_command() {
     let collector = tokio::spawn(collect(rx));
     let run = tokio::spawn(async move {
         HostRunner
-            .run(spec(dir.path(), "sleep 60", Duration::from_secs(120)), tx, cancel)
+            .run(
+                spec(dir.path(), "sleep 60", Duration::from_secs(120)),
+                tx,
+                cancel,
+            )
             .await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -124,7 +148,15 @@ async fn a_missing_program_and_a_missing_directory_are_reported() {
     let (_cancel_tx, cancel) = watch::channel(false);
     let collector = tokio::spawn(collect(rx));
     let outcome = HostRunner
-        .run(spec(dir.path(), "no-such-program-here --flag", Duration::from_secs(10)), tx, cancel.clone())
+        .run(
+            spec(
+                dir.path(),
+                "no-such-program-here --flag",
+                Duration::from_secs(10),
+            ),
+            tx,
+            cancel.clone(),
+        )
         .await
         .unwrap();
     let (_, err) = collector.await.unwrap();
@@ -134,7 +166,11 @@ async fn a_missing_program_and_a_missing_directory_are_reported() {
 
     let (tx, _rx) = mpsc::channel(16);
     let err = HostRunner
-        .run(spec(&dir.path().join("gone"), "true", Duration::from_secs(10)), tx, cancel)
+        .run(
+            spec(&dir.path().join("gone"), "true", Duration::from_secs(10)),
+            tx,
+            cancel,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("does not exist"));

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The data directory cannot be created or written.
-    #[error("the data directory {path} cannot be used: {source}; choose another with --data-dir or fix its permissions")]
+    #[error(
+        "the data directory {path} cannot be used: {source}; choose another with --data-dir or fix its permissions"
+    )]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -15,7 +17,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Another server holds the data directory.
-    #[error("another Push Pals server is already using {path} ({holder}); stop it first or use another --data-dir")]
+    #[error(
+        "another Push Pals server is already using {path} ({holder}); stop it first or use another --data-dir"
+    )]
     AlreadyInUse {
         /// The data directory.
         path: PathBuf,

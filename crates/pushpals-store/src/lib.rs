@@ -26,8 +26,7 @@ pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
 use pushpals_core::chain::GENESIS_HASH;
 use pushpals_core::{Approval, ApprovalId, Event, Task, TaskId, TaskState};
 use rows::{
-    APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row,
-    task_from_row,
+    APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row, task_from_row,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -114,14 +113,12 @@ impl Store {
     pub fn open(data_dir: &Path, durability: Durability) -> StoreResult<Self> {
         create_private_dir(data_dir)?;
         let database_path = data_dir.join(DATABASE_FILE);
-        let mut writer_conn = open_connection(&database_path, durability).map_err(|e| {
-            match e {
-                StoreError::Sqlite(source) => StoreError::DataDir {
-                    path: data_dir.to_path_buf(),
-                    source: std::io::Error::other(source),
-                },
-                other => other,
-            }
+        let mut writer_conn = open_connection(&database_path, durability).map_err(|e| match e {
+            StoreError::Sqlite(source) => StoreError::DataDir {
+                path: data_dir.to_path_buf(),
+                source: std::io::Error::other(source),
+            },
+            other => other,
         })?;
         schema::migrations().to_latest(&mut writer_conn)?;
         let head = writer_conn
@@ -273,8 +270,9 @@ impl Store {
                 "SELECT {APPROVAL_COLUMNS} FROM approvals \
                  WHERE (?1 IS NULL OR task_id = ?1) AND (NOT ?2 OR state = 'pending') ORDER BY id"
             ))?;
-            let rows =
-                statement.query_map(params![task_id, pending_only], |row| Ok(approval_from_row(row)))?;
+            let rows = statement.query_map(params![task_id, pending_only], |row| {
+                Ok(approval_from_row(row))
+            })?;
             rows.map(|row| row?).collect()
         })
         .await

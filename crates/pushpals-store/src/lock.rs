@@ -63,7 +63,10 @@ mod tests {
         let err = DataDirLock::acquire(dir.path()).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("already using"), "{message}");
-        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
         drop(first);
         assert!(DataDirLock::acquire(dir.path()).is_ok());
     }

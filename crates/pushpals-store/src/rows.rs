@@ -64,8 +64,8 @@ pub fn approval_from_row(row: &Row<'_>) -> StoreResult<Approval> {
 /// fails where `audit verify` would report the damage.
 pub fn event_from_row(row: &Row<'_>) -> StoreResult<Event> {
     let payload_text: String = row.get(5)?;
-    let payload = serde_json::from_str(&payload_text)
-        .unwrap_or(serde_json::Value::String(payload_text));
+    let payload =
+        serde_json::from_str(&payload_text).unwrap_or(serde_json::Value::String(payload_text));
     Ok(Event {
         id: row.get(0)?,
         task_id: row.get(1)?,

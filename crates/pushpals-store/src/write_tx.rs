@@ -123,7 +123,14 @@ impl<'a> WriteTx<'a> {
         self.tx.execute(
             "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at) \
              VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![id.as_str(), title, command, TaskState::Queued.as_str(), id.branch(), at],
+            params![
+                id.as_str(),
+                title,
+                command,
+                TaskState::Queued.as_str(),
+                id.branch(),
+                at
+            ],
         )?;
         self.append(NewEvent::for_task(
             id,

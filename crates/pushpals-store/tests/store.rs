@@ -1,8 +1,6 @@
 //! End-to-end tests of the store on a real SQLite file.
 
-use pushpals_core::{
-    Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState,
-};
+use pushpals_core::{Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState};
 use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskUpdate};
 use serde_json::json;
 
@@ -15,7 +13,14 @@ async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
     let id = task_id(1);
     let insert_id = id.clone();
     store
-        .write(move |tx| tx.insert_task(&insert_id, "Rename foo", Some("true"), Actor::User("admin".into())))
+        .write(move |tx| {
+            tx.insert_task(
+                &insert_id,
+                "Rename foo",
+                Some("true"),
+                Actor::User("admin".into()),
+            )
+        })
         .await
         .unwrap();
     (store, id)
@@ -31,7 +36,10 @@ async fn transitions_are_persisted_and_evented() {
             tx.transition(
                 &moved,
                 TaskState::Preparing,
-                TaskUpdate { base_commit: Some("abc".into()), ..TaskUpdate::default() },
+                TaskUpdate {
+                    base_commit: Some("abc".into()),
+                    ..TaskUpdate::default()
+                },
                 Actor::Orchestrator,
                 json!(null),
             )
@@ -41,7 +49,10 @@ async fn transitions_are_persisted_and_evented() {
     assert_eq!(task.state, TaskState::Preparing);
     assert_eq!(task.base_commit.as_deref(), Some("abc"));
     let events = store
-        .events(EventQuery { task_id: Some(id.clone()), ..EventQuery::default() })
+        .events(EventQuery {
+            task_id: Some(id.clone()),
+            ..EventQuery::default()
+        })
         .await
         .unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -57,18 +68,40 @@ async fn an_invalid_transition_changes_nothing_and_appends_nothing() {
     let moved = id.clone();
     let err = store
         .write(move |tx| {
-            tx.append(NewEvent::for_task(&moved, Actor::Orchestrator, EventKind::Error, json!({})))?;
-            tx.transition(&moved, TaskState::Committed, TaskUpdate::default(), Actor::Orchestrator, json!(null))
+            tx.append(NewEvent::for_task(
+                &moved,
+                Actor::Orchestrator,
+                EventKind::Error,
+                json!({}),
+            ))?;
+            tx.transition(
+                &moved,
+                TaskState::Committed,
+                TaskUpdate::default(),
+                Actor::Orchestrator,
+                json!(null),
+            )
         })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidTransition(_)), "{err}");
     assert_eq!(store.task(&id).await.unwrap().state, TaskState::Queued);
     let events = store.events(EventQuery::default()).await.unwrap();
-    assert_eq!(events.len(), 1, "the failed request's event was rolled back");
+    assert_eq!(
+        events.len(),
+        1,
+        "the failed request's event was rolled back"
+    );
     // The chain continues cleanly after the rollback.
     store
-        .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Error, json!({}))))
+        .write(move |tx| {
+            tx.append(NewEvent::for_task(
+                &id,
+                Actor::Orchestrator,
+                EventKind::Error,
+                json!({}),
+            ))
+        })
         .await
         .unwrap();
     assert!(store.verify_chain().await.unwrap().ok);
@@ -91,8 +124,13 @@ async fn deciding_twice_is_refused() {
         .write(move |tx| tx.decide_approval(approval_id, Decision::Deny, "admin", None))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), format!("approval {approval_id} was already approved"));
-    let missing = store.write(|tx| tx.decide_approval(999, Decision::Deny, "admin", None)).await;
+    assert_eq!(
+        err.to_string(),
+        format!("approval {approval_id} was already approved")
+    );
+    let missing = store
+        .write(|tx| tx.decide_approval(999, Decision::Deny, "admin", None))
+        .await;
     assert!(matches!(missing, Err(StoreError::ApprovalNotFound(999))));
 }
 
@@ -108,7 +146,12 @@ async fn concurrent_writers_share_commits_and_keep_one_chain() {
         handles.push(tokio::spawn(async move {
             store
                 .write(move |tx| {
-                    tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Output, json!({ "n": n })))
+                    tx.append(NewEvent::for_task(
+                        &id,
+                        Actor::Orchestrator,
+                        EventKind::Output,
+                        json!({ "n": n }),
+                    ))
                 })
                 .await
                 .unwrap()
@@ -137,7 +180,14 @@ async fn reopening_continues_the_chain() {
     drop(store);
     let store = Store::open(dir.path(), Durability::Full).unwrap();
     let event = store
-        .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Error, json!({}))))
+        .write(move |tx| {
+            tx.append(NewEvent::for_task(
+                &id,
+                Actor::Orchestrator,
+                EventKind::Error,
+                json!({}),
+            ))
+        })
         .await
         .unwrap();
     assert_eq!(event.id, 2);
@@ -149,11 +199,19 @@ async fn blobs_are_content_addressed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Durability::Normal).unwrap();
     let (a, b) = store
-        .write(|tx| Ok((tx.put_blob(b"\xff\xfe not utf-8")?, tx.put_blob(b"\xff\xfe not utf-8")?)))
+        .write(|tx| {
+            Ok((
+                tx.put_blob(b"\xff\xfe not utf-8")?,
+                tx.put_blob(b"\xff\xfe not utf-8")?,
+            ))
+        })
         .await
         .unwrap();
     assert_eq!(a, b);
-    assert_eq!(store.blob(&a).await.unwrap().unwrap(), b"\xff\xfe not utf-8");
+    assert_eq!(
+        store.blob(&a).await.unwrap().unwrap(),
+        b"\xff\xfe not utf-8"
+    );
     assert_eq!(store.blob("00").await.unwrap(), None);
 }
 
@@ -164,7 +222,14 @@ async fn tampering_is_named_by_verify_and_plain_updates_are_refused() {
     for n in 0..3 {
         let id = id.clone();
         store
-            .write(move |tx| tx.append(NewEvent::for_task(&id, Actor::Orchestrator, EventKind::Output, json!({ "text": format!("line {n}") }))))
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::Output,
+                    json!({ "text": format!("line {n}") }),
+                ))
+            })
             .await
             .unwrap();
     }
@@ -189,8 +254,10 @@ async fn export_writes_one_json_object_per_event() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = store_with_task(dir.path()).await;
     let jsonl = String::from_utf8(store.export_jsonl().await.unwrap()).unwrap();
-    let lines: Vec<serde_json::Value> =
-        jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["kind"], "task_created");
     assert_eq!(lines[0]["hash"].as_str().unwrap().len(), 64);

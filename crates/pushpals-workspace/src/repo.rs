@@ -2,7 +2,7 @@
 
 use crate::error::{GitError, GitResult};
 use crate::git::{git, run, run_text};
-use crate::worktree::Worktree;
+use crate::worktree::{Diff, Worktree, collect_diff};
 use std::path::{Path, PathBuf};
 
 /// A git repository Push Pals serves. Only read from; tasks write in
@@ -117,9 +117,8 @@ impl Repo {
         )
     }
 
-    /// Removes a task's worktree (if present) and deletes its branch (if
-    /// present).
-    pub async fn remove_worktree(&self, worktree_path: &Path, branch: &str) -> GitResult<()> {
+    /// Removes a task's worktree (if present) and keeps its branch.
+    pub async fn remove_worktree_only(&self, worktree_path: &Path) -> GitResult<()> {
         if worktree_path.exists() {
             let mut command = self.command(&self.root);
             command
@@ -130,8 +129,27 @@ impl Repo {
         let mut prune = self.command(&self.root);
         prune.args(["worktree", "prune"]);
         run(prune, "worktree prune").await?;
+        Ok(())
+    }
+
+    /// The diff of a branch's head against `base_commit` (for tasks whose
+    /// worktree is gone).
+    pub async fn branch_diff(&self, branch: &str, base_commit: &str) -> GitResult<Diff> {
+        let head = format!("refs/heads/{branch}");
+        collect_diff(self, &self.root, None, &[base_commit, &head]).await
+    }
+
+    /// Removes a task's worktree (if present) and deletes its branch (if
+    /// present).
+    pub async fn remove_worktree(&self, worktree_path: &Path, branch: &str) -> GitResult<()> {
+        self.remove_worktree_only(worktree_path).await?;
         let mut exists = self.command(&self.root);
-        exists.args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]);
+        exists.args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ]);
         if run(exists, "rev-parse").await.is_ok() {
             let mut delete = self.command(&self.root);
             delete.args(["branch", "-D", "--quiet", branch]);

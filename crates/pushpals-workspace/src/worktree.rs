@@ -88,42 +88,21 @@ impl Worktree {
 
     async fn diff_with_index(&self, index: &Path) -> GitResult<Diff> {
         let mut read_tree = self.repo.command(&self.path);
-        read_tree.env("GIT_INDEX_FILE", index).args(["read-tree", "HEAD"]);
+        read_tree
+            .env("GIT_INDEX_FILE", index)
+            .args(["read-tree", "HEAD"]);
         run(read_tree, "read-tree").await?;
         let mut add = self.repo.command(&self.path);
         add.env("GIT_INDEX_FILE", index).args(["add", "-A"]);
         run(add, "add -A").await?;
 
-        let diff_args = [
-            "diff",
-            "--cached",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-color",
-            "--no-renames",
-        ];
-        let mut numstat = self.repo.command(&self.path);
-        numstat
-            .env("GIT_INDEX_FILE", index)
-            .args(diff_args)
-            .args(["--numstat", "-z", &self.base_commit]);
-        let numstat = run(numstat, "diff --numstat").await?;
-        let mut text = self.repo.command(&self.path);
-        text.env("GIT_INDEX_FILE", index)
-            .args(diff_args)
-            .arg(&self.base_commit);
-        let text = run(text, "diff").await?;
-        Ok(Diff {
-            text: String::from_utf8_lossy(&text).into_owned(),
-            files: parse_numstat(&numstat)
-                .into_iter()
-                .map(|(added, removed, path)| FileChange {
-                    path,
-                    added,
-                    removed,
-                })
-                .collect(),
-        })
+        collect_diff(
+            &self.repo,
+            &self.path,
+            Some(index),
+            &["--cached", &self.base_commit],
+        )
+        .await
     }
 
     /// Commits everything in the worktree on its branch, without hooks or
@@ -165,6 +144,43 @@ impl Worktree {
         head.args(["rev-parse", "HEAD"]);
         run_text(head, "rev-parse HEAD").await
     }
+}
+
+/// Runs `git diff <range>` (through `index` when given) and parses it.
+pub(crate) async fn collect_diff(
+    repo: &Repo,
+    dir: &Path,
+    index: Option<&Path>,
+    range: &[&str],
+) -> GitResult<Diff> {
+    let diff_args = [
+        "diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--no-renames",
+    ];
+    let command = |extra: &[&str]| {
+        let mut command = repo.command(dir);
+        if let Some(index) = index {
+            command.env("GIT_INDEX_FILE", index);
+        }
+        command.args(diff_args).args(extra).args(range);
+        command
+    };
+    let numstat = run(command(&["--numstat", "-z"]), "diff --numstat").await?;
+    let text = run(command(&[]), "diff").await?;
+    Ok(Diff {
+        text: String::from_utf8_lossy(&text).into_owned(),
+        files: parse_numstat(&numstat)
+            .into_iter()
+            .map(|(added, removed, path)| FileChange {
+                path,
+                added,
+                removed,
+            })
+            .collect(),
+    })
 }
 
 /// A private scratch directory inside the worktree's git dir (so it is

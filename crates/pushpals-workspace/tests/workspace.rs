@@ -23,7 +23,10 @@ async fn a_task_worktree_diffs_and_commits_without_touching_the_users_checkout()
     let base = repo.head_commit().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let worktree_path = data.path().join("worktrees/t1");
-    let worktree = repo.add_worktree(&worktree_path, "pushpals/t1", &base).await.unwrap();
+    let worktree = repo
+        .add_worktree(&worktree_path, "pushpals/t1", &base)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read_to_string(worktree_path.join("src/lib.rs")).unwrap(),
         "pub fn foo() {}\n",
@@ -43,10 +46,19 @@ async fn a_task_worktree_diffs_and_commits_without_touching_the_users_checkout()
     // Diffing twice gives the same answer: the scratch index leaves no trace.
     assert_eq!(worktree.diff().await.unwrap(), diff);
 
-    let sha = worktree.commit("Rename foo to bar\n\nBody.", &identity()).await.unwrap();
-    assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), Some(sha.clone()));
+    let sha = worktree
+        .commit("Rename foo to bar\n\nBody.", &identity())
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.branch_commit("pushpals/t1").await.unwrap(),
+        Some(sha.clone())
+    );
     let message = fixture.git(&["log", "-1", "--format=%s|%an|%B", &sha]);
-    assert_eq!(message, "Rename foo to bar|Push Pals|Rename foo to bar\n\nBody.");
+    assert_eq!(
+        message,
+        "Rename foo to bar|Push Pals|Rename foo to bar\n\nBody."
+    );
     // The committed change is still the task's diff against its base.
     assert_eq!(worktree.diff().await.unwrap().files.len(), 2);
 
@@ -56,7 +68,9 @@ async fn a_task_worktree_diffs_and_commits_without_touching_the_users_checkout()
     assert_eq!(fixture.git(&["status", "--porcelain"]), status_before);
     assert_eq!(fixture.read("notes.txt"), "uncommitted\n");
 
-    repo.remove_worktree(&worktree_path, "pushpals/t1").await.unwrap();
+    repo.remove_worktree(&worktree_path, "pushpals/t1")
+        .await
+        .unwrap();
     assert!(!worktree_path.exists());
     assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), None);
 }
@@ -76,16 +90,27 @@ async fn repository_config_cannot_make_our_git_calls_run_programs() {
         std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let touch = |name: &str| format!("touch {}; cat", marker(name).display());
-    fixture.git(&["config", "core.fsmonitor", &format!("touch {}; true", marker("fsmonitor").display())]);
+    fixture.git(&[
+        "config",
+        "core.fsmonitor",
+        &format!("touch {}; true", marker("fsmonitor").display()),
+    ]);
     fixture.git(&["config", "filter.evil.clean", &touch("clean")]);
     fixture.git(&["config", "filter.evil.smudge", &touch("smudge")]);
-    fixture.git(&["config", "diff.external", &format!("touch {}", marker("extdiff").display())]);
+    fixture.git(&[
+        "config",
+        "diff.external",
+        &format!("touch {}", marker("extdiff").display()),
+    ]);
 
     let repo = Repo::open(&fixture.path).await.unwrap();
     let base = repo.head_commit().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let worktree_path = data.path().join("wt");
-    let worktree = repo.add_worktree(&worktree_path, "pushpals/t2", &base).await.unwrap();
+    let worktree = repo
+        .add_worktree(&worktree_path, "pushpals/t2", &base)
+        .await
+        .unwrap();
     std::fs::write(worktree_path.join("src/lib.rs"), "pub fn bar() {}\n").unwrap();
     worktree.diff().await.unwrap();
     worktree.commit("change", &identity()).await.unwrap();
@@ -94,7 +119,10 @@ async fn repository_config_cannot_make_our_git_calls_run_programs() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert!(ran.is_empty(), "repository-controlled programs ran: {ran:?}");
+    assert!(
+        ran.is_empty(),
+        "repository-controlled programs ran: {ran:?}"
+    );
 }
 
 #[tokio::test]
@@ -105,7 +133,10 @@ async fn not_a_repository_and_no_commits_are_clear_errors() {
     assert!(err.to_string().contains("is not a git repository"));
 
     let missing = plain.path().join("nope");
-    assert!(matches!(Repo::open(&missing).await.unwrap_err(), GitError::NotARepo { .. }));
+    assert!(matches!(
+        Repo::open(&missing).await.unwrap_err(),
+        GitError::NotARepo { .. }
+    ));
 
     let empty = TempRepo::empty();
     let err = Repo::open(&empty.path).await.unwrap_err();

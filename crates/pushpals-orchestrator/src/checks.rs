@@ -1,0 +1,108 @@
+//! The repository's own settings: `pushpals.toml` at the task's base commit.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The parts of `pushpals.toml` this version reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RepoConfig {
+    /// `[checks]`: commands run after the worker.
+    pub checks: ChecksSection,
+}
+
+/// `[checks]`: `build`, `lint` and `test` command lines, and a time limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecksSection {
+    /// Builds the project.
+    pub build: Option<String>,
+    /// Lints it.
+    pub lint: Option<String>,
+    /// Tests it.
+    pub test: Option<String>,
+    /// Each check's time limit in seconds (can only lower the server's).
+    pub timeout_secs: Option<u64>,
+}
+
+/// One check to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// `build`, `lint` or `test`.
+    pub name: &'static str,
+    /// Its command line.
+    pub command_line: String,
+}
+
+impl RepoConfig {
+    /// Parses `pushpals.toml`; other sections are left to the features that
+    /// own them.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| format!("pushpals.toml: {e}"))
+    }
+
+    /// The checks in the order they run: build, lint, test.
+    pub fn checks(&self) -> Vec<Check> {
+        let section = &self.checks;
+        [
+            ("build", &section.build),
+            ("lint", &section.lint),
+            ("test", &section.test),
+        ]
+        .into_iter()
+        .filter_map(|(name, line)| {
+            line.as_ref()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| Check {
+                    name,
+                    command_line: l.clone(),
+                })
+        })
+        .collect()
+    }
+
+    /// The time limit of a check: the repository's, capped by the server's.
+    pub fn check_timeout(&self, server_limit: Duration) -> Duration {
+        self.checks
+            .timeout_secs
+            .map(Duration::from_secs)
+            .map_or(server_limit, |repo| repo.min(server_limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_run_in_a_fixed_order_and_blank_ones_are_skipped() {
+        let config = RepoConfig::from_toml(
+            "[checks]\ntest = \"cargo test\"\nbuild = \"cargo build\"\nlint = \" \"\n[scan]\nx = 1\n",
+        )
+        .unwrap();
+        let names: Vec<_> = config.checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, ["build", "test"]);
+    }
+
+    #[test]
+    fn a_repository_cannot_raise_the_time_limit() {
+        let config = RepoConfig::from_toml("[checks]\ntimeout_secs = 99999\n").unwrap();
+        assert_eq!(
+            config.check_timeout(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        let config = RepoConfig::from_toml("[checks]\ntimeout_secs = 5\n").unwrap();
+        assert_eq!(
+            config.check_timeout(Duration::from_secs(60)),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn a_broken_file_names_the_problem() {
+        let err = RepoConfig::from_toml("[checks]\nbuild = 3\n").unwrap_err();
+        assert!(err.starts_with("pushpals.toml:"), "{err}");
+        let err = RepoConfig::from_toml("[checks]\nbiuld = \"x\"\n").unwrap_err();
+        assert!(err.contains("biuld"), "{err}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Deciding approvals, and carrying out what an approval lets happen.
+
+use crate::error::{OrchestratorError, OrchestratorResult};
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{
+    Actor, Approval, ApprovalAction, ApprovalId, Decision, EventKind, NewEvent, Task, TaskId,
+    TaskState,
+};
+use pushpals_store::{EventQuery, TaskUpdate};
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+/// What a decision led to.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionOutcome {
+    /// The decided approval.
+    pub approval: Approval,
+    /// The task afterwards.
+    pub task: Task,
+}
+
+impl Orchestrator {
+    /// Decides the single pending approval of a task (of `action`, when
+    /// given). Refuses, listing them, when several are pending.
+    pub async fn decide_for_task(
+        &self,
+        task_id: &TaskId,
+        action: Option<ApprovalAction>,
+        decision: Decision,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        self.store.task(task_id).await?;
+        let pending: Vec<Approval> = self
+            .store
+            .approvals(Some(task_id.clone()), true)
+            .await?
+            .into_iter()
+            .filter(|a| action.is_none_or(|wanted| a.action == wanted))
+            .collect();
+        match pending.as_slice() {
+            [] => Err(OrchestratorError::NoPendingApproval(task_id.clone())),
+            [one] => self.decide(one.id, decision, decided_by, reason).await,
+            _ => Err(OrchestratorError::SeveralPending {
+                task_id: task_id.clone(),
+                pending,
+            }),
+        }
+    }
+
+    /// Decides an approval by its id, then carries out an approved action.
+    pub async fn decide(
+        &self,
+        approval_id: ApprovalId,
+        decision: Decision,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let approval = self.store.approval(approval_id).await?;
+        if approval.action != ApprovalAction::Commit {
+            return Err(OrchestratorError::UnsupportedAction(approval_id));
+        }
+        let by = decided_by.to_owned();
+        let task_id = approval.task_id.clone();
+        let (approval, task) = self
+            .store
+            .write(move |tx| {
+                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                let task = match decision {
+                    Decision::Approve => tx.task(&task_id)?,
+                    Decision::Deny => tx.transition(
+                        &task_id,
+                        TaskState::Rejected,
+                        TaskUpdate {
+                            reason: Some(match &reason {
+                                Some(reason) => format!("denied by {by}: {reason}"),
+                                None => format!("denied by {by}"),
+                            }),
+                            ..TaskUpdate::default()
+                        },
+                        Actor::User(by.clone()),
+                        json!({ "approval_id": approval_id }),
+                    )?,
+                };
+                Ok((approval, task))
+            })
+            .await?;
+        let task = match decision {
+            Decision::Deny => task,
+            Decision::Approve => self.commit(task).await?,
+        };
+        Ok(DecisionOutcome { approval, task })
+    }
+
+    /// Commits an approved task's worktree on its branch.
+    async fn commit(&self, task: Task) -> OrchestratorResult<Task> {
+        let (Some(path), Some(base)) = (task.worktree_path.clone(), task.base_commit.clone())
+        else {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "it has no worktree to commit".into(),
+            });
+        };
+        let message = self.commit_message(&task).await?;
+        let worktree = self.repo.worktree(Path::new(&path), &base);
+        let id = task.id.clone();
+        match worktree.commit(&message, &self.settings.identity()).await {
+            Ok(sha) => {
+                let branch = task.branch.clone();
+                let task = self
+                    .store
+                    .write(move |tx| {
+                        tx.append(NewEvent::for_task(
+                            &id,
+                            Actor::Orchestrator,
+                            EventKind::Commit,
+                            json!({ "sha": sha, "branch": branch, "message": message }),
+                        ))?;
+                        tx.transition(
+                            &id,
+                            TaskState::Committed,
+                            TaskUpdate {
+                                commit_sha: Some(sha.clone()),
+                                ..TaskUpdate::default()
+                            },
+                            Actor::Orchestrator,
+                            json!({ "sha": sha }),
+                        )
+                    })
+                    .await?;
+                Ok(task)
+            }
+            Err(error) => {
+                self.fail(&id, format!("the commit failed: {error}"))
+                    .await?;
+                Ok(self.store.task(&id).await?)
+            }
+        }
+    }
+
+    /// Subject from the title; body from what the task ran and its checks.
+    async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
+        let events = self
+            .store
+            .events(EventQuery {
+                task_id: Some(task.id.clone()),
+                limit: Some(100_000),
+                ..EventQuery::default()
+            })
+            .await?;
+        let mut body = String::new();
+        if let Some(command) = &task.command {
+            body.push_str(&format!("Ran: {command}\n"));
+        }
+        let checks: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::CheckResult.as_str())
+            .map(|e| {
+                let name = e.payload["check"].as_str().unwrap_or("check");
+                let verdict = if e.payload["passed"] == json!(true) {
+                    "passed"
+                } else {
+                    "failed"
+                };
+                format!("{name} {verdict}")
+            })
+            .collect();
+        if checks.is_empty() {
+            body.push_str("Checks: none configured in pushpals.toml\n");
+        } else {
+            body.push_str(&format!("Checks: {}\n", checks.join(", ")));
+        }
+        Ok(format!(
+            "{}\n\n{body}\nPushpals-Task: {}\n",
+            task.title, task.id
+        ))
+    }
+}

@@ -1,0 +1,346 @@
+//! Driving one task from queued to awaiting its approval.
+
+use crate::checks::RepoConfig;
+use crate::orchestrator::Orchestrator;
+use crate::output::run_recorded;
+use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_sandbox::CommandSpec;
+use pushpals_store::{StoreError, TaskUpdate};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// Why a driver stopped before the end.
+enum Stop {
+    /// The task failed; the reason goes into its record.
+    Failed(String),
+    /// Someone else moved the task (cancelled it); nothing more to do.
+    Superseded,
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidTransition(_) => Self::Superseded,
+            other => Self::Failed(format!("the store failed: {other}")),
+        }
+    }
+}
+
+type StepResult<T> = Result<T, Stop>;
+
+impl Orchestrator {
+    /// Starts the task's driver as its own tokio task.
+    pub(crate) fn spawn_driver(self: &Arc<Self>, task_id: TaskId) {
+        let (switch, cancel) = watch::channel(false);
+        if let Ok(mut cancels) = self.cancels.lock() {
+            cancels.insert(task_id.clone(), switch);
+        }
+        let orchestrator = Arc::clone(self);
+        let span = tracing::info_span!("task", task_id = %task_id);
+        tokio::spawn(
+            async move {
+                orchestrator.drive(&task_id, cancel).await;
+                if let Ok(mut cancels) = orchestrator.cancels.lock() {
+                    cancels.remove(&task_id);
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn drive(self: &Arc<Self>, task_id: &TaskId, cancel: watch::Receiver<bool>) {
+        let Ok(_slot) = Arc::clone(&self.slots).acquire_owned().await else {
+            return;
+        };
+        match self.drive_steps(task_id, cancel).await {
+            Ok(()) | Err(Stop::Superseded) => {}
+            Err(Stop::Failed(reason)) => {
+                tracing::info!(%task_id, %reason, "task failed");
+                if let Err(error) = self.fail(task_id, reason).await {
+                    tracing::error!(%task_id, %error, "cannot record the task's failure");
+                }
+            }
+        }
+    }
+
+    async fn drive_steps(
+        self: &Arc<Self>,
+        task_id: &TaskId,
+        cancel: watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let task = self.store.task(task_id).await?;
+        if task.state != TaskState::Queued {
+            return Err(Stop::Superseded);
+        }
+        self.move_to(
+            task_id,
+            TaskState::Preparing,
+            TaskUpdate::default(),
+            json!(null),
+        )
+        .await?;
+        let task = self.prepare(task_id).await?;
+        self.move_to(
+            task_id,
+            TaskState::Running,
+            TaskUpdate::default(),
+            json!(null),
+        )
+        .await?;
+        let worktree = task.worktree_path.clone().unwrap_or_default();
+        let command = task
+            .command
+            .clone()
+            .ok_or_else(|| Stop::Failed("the task has no command to run".into()))?;
+        let timeout = self.settings.command_timeout();
+        self.run_step(task_id, "worker", &command, &worktree, timeout, &cancel)
+            .await?;
+
+        self.move_to(
+            task_id,
+            TaskState::Checking,
+            TaskUpdate::default(),
+            json!(null),
+        )
+        .await?;
+        let base = task.base_commit.clone().unwrap_or_default();
+        let config = self.repo_config(&base).await?;
+        let mut results = Vec::new();
+        for check in config.checks() {
+            let step = format!("check:{}", check.name);
+            let timeout = config.check_timeout(self.settings.check_timeout());
+            let passed = self
+                .run_step(
+                    task_id,
+                    &step,
+                    &check.command_line,
+                    &worktree,
+                    timeout,
+                    &cancel,
+                )
+                .await;
+            let passed_flag = passed.is_ok();
+            let event = NewEvent::for_task(
+                task_id,
+                Actor::Orchestrator,
+                EventKind::CheckResult,
+                json!({
+                    "check": check.name,
+                    "command": check.command_line,
+                    "passed": passed_flag,
+                }),
+            );
+            self.store.write(move |tx| tx.append(event)).await?;
+            results.push(json!({ "check": check.name, "passed": passed_flag }));
+            passed?;
+        }
+        self.finish(task_id, &task, results).await
+    }
+
+    /// Makes the worktree and branch.
+    async fn prepare(&self, task_id: &TaskId) -> StepResult<Task> {
+        let base = self
+            .repo
+            .head_commit()
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?;
+        let path = self.worktree_path(task_id);
+        self.repo
+            .add_worktree(&path, &task_id.branch(), &base)
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot make the task's worktree: {e}")))?;
+        let id = task_id.clone();
+        let path_text = path.to_string_lossy().into_owned();
+        let task = self
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::WorktreeCreated,
+                    json!({ "base_commit": base, "branch": id.branch(), "path": path_text }),
+                ))?;
+                tx.update_task(
+                    &id,
+                    TaskUpdate {
+                        base_commit: Some(base),
+                        worktree_path: Some(Some(path_text)),
+                        ..TaskUpdate::default()
+                    },
+                )
+            })
+            .await?;
+        Ok(task)
+    }
+
+    /// Runs one command of the task; a failure is the task's failure.
+    async fn run_step(
+        &self,
+        task_id: &TaskId,
+        step: &str,
+        command_line: &str,
+        worktree: &str,
+        timeout: Duration,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let spec = CommandSpec {
+            command_line: command_line.to_owned(),
+            cwd: worktree.into(),
+            timeout,
+            env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
+        };
+        let recorded = run_recorded(
+            &self.store,
+            self.runner.as_ref(),
+            task_id,
+            step,
+            spec,
+            cancel.clone(),
+        )
+        .await?
+        .map_err(|e| Stop::Failed(format!("{step}: {e}")))?;
+        let outcome = &recorded.outcome;
+        if outcome.cancelled {
+            return Err(Stop::Superseded);
+        }
+        if outcome.succeeded() {
+            return Ok(());
+        }
+        let mut reason = format!("{step} `{command_line}` {}", outcome.describe());
+        if !recorded.tail.is_empty() {
+            reason.push_str("; last output:\n");
+            reason.push_str(&recorded.tail);
+        }
+        Err(Stop::Failed(reason))
+    }
+
+    /// `pushpals.toml` at the base commit (not the worktree's copy, which the
+    /// worker could have changed).
+    async fn repo_config(&self, base: &str) -> StepResult<RepoConfig> {
+        let content = self
+            .repo
+            .file_at(base, "pushpals.toml")
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read pushpals.toml: {e}")))?;
+        match content {
+            None => Ok(RepoConfig::default()),
+            Some(bytes) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| Stop::Failed("pushpals.toml is not UTF-8 text".into()))?;
+                RepoConfig::from_toml(&text).map_err(Stop::Failed)
+            }
+        }
+    }
+
+    /// Diffs the worktree: no changes ends the task, else asks for a commit.
+    async fn finish(&self, task_id: &TaskId, task: &Task, checks: Vec<Value>) -> StepResult<()> {
+        let base = task.base_commit.clone().unwrap_or_default();
+        let worktree = self.repo.worktree(
+            std::path::Path::new(task.worktree_path.as_deref().unwrap_or_default()),
+            &base,
+        );
+        let diff = worktree
+            .diff()
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot diff the worktree: {e}")))?;
+        let id = task_id.clone();
+        if diff.is_empty() {
+            self.store
+                .write(move |tx| {
+                    tx.transition(
+                        &id,
+                        TaskState::NoChanges,
+                        TaskUpdate::default(),
+                        Actor::Orchestrator,
+                        json!({ "checks": checks }),
+                    )
+                })
+                .await?;
+            return Ok(());
+        }
+        let files: Vec<Value> = diff
+            .files
+            .iter()
+            .map(|f| json!({ "path": f.path, "added": f.added, "removed": f.removed }))
+            .collect();
+        let summary = format!(
+            "Commit {} changed file{} on {}: {}",
+            diff.files.len(),
+            if diff.files.len() == 1 { "" } else { "s" },
+            task.branch,
+            task.title
+        );
+        let text = diff.text.into_bytes();
+        self.store
+            .write(move |tx| {
+                let blob = tx.put_blob(&text)?;
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::Diff,
+                    json!({ "files": files, "diff_blob": blob, "bytes": text.len() }),
+                ))?;
+                tx.transition(
+                    &id,
+                    TaskState::AwaitingApproval,
+                    TaskUpdate::default(),
+                    Actor::Orchestrator,
+                    json!({ "checks": checks }),
+                )?;
+                tx.request_approval(
+                    &id,
+                    ApprovalAction::Commit,
+                    &summary,
+                    json!({ "files": files, "checks": checks }),
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn move_to(
+        &self,
+        task_id: &TaskId,
+        to: TaskState,
+        update: TaskUpdate,
+        detail: Value,
+    ) -> Result<Task, StoreError> {
+        let id = task_id.clone();
+        self.store
+            .write(move |tx| tx.transition(&id, to, update, Actor::Orchestrator, detail))
+            .await
+    }
+
+    /// Marks the task failed with `reason`, unless it already ended.
+    pub(crate) async fn fail(&self, task_id: &TaskId, reason: String) -> Result<(), StoreError> {
+        let id = task_id.clone();
+        let result = self
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::Error,
+                    json!({ "message": reason }),
+                ))?;
+                tx.transition(
+                    &id,
+                    TaskState::Failed,
+                    TaskUpdate {
+                        reason: Some(reason),
+                        ..TaskUpdate::default()
+                    },
+                    Actor::Orchestrator,
+                    json!(null),
+                )
+            })
+            .await;
+        match result {
+            Ok(_) | Err(StoreError::InvalidTransition(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+}

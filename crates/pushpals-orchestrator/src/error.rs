@@ -1,0 +1,57 @@
+//! The orchestrator's errors.
+
+use pushpals_core::{Approval, ApprovalId, TaskId, TaskState};
+use pushpals_store::StoreError;
+use pushpals_workspace::GitError;
+
+/// What can go wrong when asking the orchestrator to act.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// The store failed or refused (unknown ids, decided twice, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Git failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The request itself is malformed.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The task is not in a state where this can be done.
+    #[error("task {task_id} is {state}: {what}")]
+    WrongState {
+        /// The task.
+        task_id: TaskId,
+        /// Its state.
+        state: TaskState,
+        /// What cannot be done and why.
+        what: String,
+    },
+    /// The task has no pending approval.
+    #[error("task {0} has no pending approval")]
+    NoPendingApproval(TaskId),
+    /// The task has several pending approvals and none was picked.
+    #[error("task {task_id} has several pending approvals ({}); pick one with --action or decide by approval id", list(.pending))]
+    SeveralPending {
+        /// The task.
+        task_id: TaskId,
+        /// Its pending approvals.
+        pending: Vec<Approval>,
+    },
+    /// Something inside the orchestrator failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The approval is for an action this build cannot carry out yet.
+    #[error("approval {0} is for an action this version cannot carry out")]
+    UnsupportedAction(ApprovalId),
+}
+
+fn list(pending: &[Approval]) -> String {
+    pending
+        .iter()
+        .map(|a| format!("#{} {}", a.id, a.action.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Shorthand for orchestrator results.
+pub type OrchestratorResult<T> = Result<T, OrchestratorError>;

@@ -1,0 +1,314 @@
+//! The orchestrator's state and the requests it takes.
+
+use crate::error::{OrchestratorError, OrchestratorResult};
+use crate::settings::Settings;
+use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_sandbox::Runner;
+use pushpals_store::{Store, StoreError, TaskUpdate};
+use pushpals_workspace::{Diff, Repo};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, watch};
+
+/// A request for new work.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// What to do, in a line; becomes the commit subject.
+    pub title: String,
+    /// The command line the command worker runs.
+    pub command: Option<String>,
+}
+
+/// A task's diff against its base commit.
+#[derive(Debug, Clone)]
+pub struct TaskDiff {
+    /// The task.
+    pub task_id: TaskId,
+    /// The commit it started from.
+    pub base_commit: String,
+    /// Its branch.
+    pub branch: String,
+    /// The changes.
+    pub diff: Diff,
+}
+
+/// Longest accepted title, in bytes.
+const MAX_TITLE: usize = 500;
+/// Longest accepted command line, in bytes.
+const MAX_COMMAND: usize = 64 * 1024;
+
+/// Takes tasks from creation to an approved commit. Shared as
+/// `Arc<Orchestrator>`.
+pub struct Orchestrator {
+    pub(crate) store: Store,
+    pub(crate) repo: Repo,
+    pub(crate) runner: Arc<dyn Runner>,
+    pub(crate) settings: Settings,
+    pub(crate) worktrees_dir: PathBuf,
+    pub(crate) slots: Arc<Semaphore>,
+    /// Cancel switches of tasks that have a driver running.
+    pub(crate) cancels: Mutex<HashMap<TaskId, watch::Sender<bool>>>,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("repo", &self.repo.root())
+            .field("backend", &self.runner.backend())
+            .finish()
+    }
+}
+
+impl Orchestrator {
+    /// Starts the orchestrator: marks tasks that were live when the last one
+    /// stopped as interrupted (keeping their worktrees and branches) and
+    /// starts the queued ones.
+    pub async fn start(
+        store: Store,
+        repo: Repo,
+        runner: Arc<dyn Runner>,
+        settings: Settings,
+        data_dir: &Path,
+    ) -> OrchestratorResult<Arc<Self>> {
+        let max_parallel = settings.max_parallel();
+        let orchestrator = Arc::new(Self {
+            store,
+            repo,
+            runner,
+            settings,
+            worktrees_dir: data_dir.join("worktrees"),
+            slots: Arc::new(Semaphore::new(max_parallel)),
+            cancels: Mutex::new(HashMap::new()),
+        });
+        orchestrator.recover().await?;
+        Ok(orchestrator)
+    }
+
+    async fn recover(self: &Arc<Self>) -> OrchestratorResult<()> {
+        let live: Vec<TaskState> = TaskState::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        for task in self.store.tasks(Some(live)).await? {
+            let reason = format!(
+                "the orchestrator stopped while the task was {}; its worktree and branch are kept",
+                task.state
+            );
+            let id = task.id.clone();
+            self.store
+                .write(move |tx| {
+                    tx.transition(
+                        &id,
+                        TaskState::Interrupted,
+                        TaskUpdate {
+                            reason: Some(reason),
+                            ..TaskUpdate::default()
+                        },
+                        Actor::Orchestrator,
+                        json!({ "on": "restart" }),
+                    )
+                })
+                .await?;
+        }
+        for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
+            self.spawn_driver(task.id);
+        }
+        Ok(())
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The repository served.
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+
+    /// The name of the command runner's backend.
+    pub fn runner_backend(&self) -> &'static str {
+        self.runner.backend()
+    }
+
+    /// How many tasks may run at once.
+    pub fn max_parallel(&self) -> usize {
+        self.settings.max_parallel()
+    }
+
+    /// Creates a task and queues it.
+    pub async fn create_task(
+        self: &Arc<Self>,
+        request: NewTask,
+        actor: Actor,
+    ) -> OrchestratorResult<Task> {
+        let title = request.title.trim().to_owned();
+        if title.is_empty() || title.len() > MAX_TITLE || title.contains('\n') {
+            return Err(OrchestratorError::InvalidInput(format!(
+                "a task needs a title of one line, 1 to {MAX_TITLE} bytes"
+            )));
+        }
+        let command = match request.command {
+            Some(line) if !line.trim().is_empty() && line.len() <= MAX_COMMAND => line,
+            Some(_) => {
+                return Err(OrchestratorError::InvalidInput(format!(
+                    "the command must be 1 to {MAX_COMMAND} bytes and not blank"
+                )));
+            }
+            None => {
+                return Err(OrchestratorError::InvalidInput(
+                    "this version runs command tasks only: give the command to run \
+                     (--run \"...\" on the command line, \"command\" in the API)"
+                        .into(),
+                ));
+            }
+        };
+        let task = loop {
+            let id = new_task_id()?;
+            let (title, command, actor) = (title.clone(), command.clone(), actor.clone());
+            let branch_taken = self.repo.branch_commit(&id.branch()).await?.is_some();
+            if branch_taken {
+                continue;
+            }
+            let insert_id = id.clone();
+            match self
+                .store
+                .write(move |tx| tx.insert_task(&insert_id, &title, Some(&command), actor))
+                .await
+            {
+                Ok(task) => break task,
+                // An id clash in the database: draw again.
+                Err(StoreError::Sqlite(rusqlite_error))
+                    if rusqlite_error.to_string().contains("UNIQUE") =>
+                {
+                    continue;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        };
+        self.spawn_driver(task.id.clone());
+        Ok(task)
+    }
+
+    /// Cancels a task that has not ended: stops its worker or checks,
+    /// withdraws its pending approvals. Its worktree and branch are kept.
+    pub async fn cancel_task(&self, task_id: &TaskId, actor: Actor) -> OrchestratorResult<Task> {
+        let task = self.store.task(task_id).await?;
+        if task.state.is_final() {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "it has ended and cannot be cancelled".into(),
+            });
+        }
+        let id = task_id.clone();
+        let by = actor.to_string();
+        let task = self
+            .store
+            .write(move |tx| {
+                for approval in tx.pending_approvals(&id)? {
+                    tx.withdraw_approval(approval.id, &by, Some("the task was cancelled"))?;
+                }
+                tx.transition(
+                    &id,
+                    TaskState::Cancelled,
+                    TaskUpdate {
+                        reason: Some(format!("cancelled by {by}")),
+                        ..TaskUpdate::default()
+                    },
+                    actor,
+                    json!(null),
+                )
+            })
+            .await?;
+        if let Ok(cancels) = self.cancels.lock()
+            && let Some(switch) = cancels.get(task_id)
+        {
+            let _ = switch.send(true);
+        }
+        Ok(task)
+    }
+
+    /// Removes an ended task's worktree, and its branch unless the task was
+    /// committed (then the branch holds the result and stays).
+    pub async fn remove_task(&self, task_id: &TaskId, actor: Actor) -> OrchestratorResult<Task> {
+        let task = self.store.task(task_id).await?;
+        if !task.state.is_final() {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "cancel it (or decide its approval) before removing it".into(),
+            });
+        }
+        let worktree = self.worktrees_dir.join(task.id.as_str());
+        let keep_branch = task.state == TaskState::Committed;
+        if keep_branch {
+            self.repo.remove_worktree_only(&worktree).await?;
+        } else {
+            self.repo.remove_worktree(&worktree, &task.branch).await?;
+        }
+        let id = task.id.clone();
+        let task = self
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    actor,
+                    EventKind::WorktreeRemoved,
+                    json!({ "branch_deleted": !keep_branch }),
+                ))?;
+                tx.update_task(
+                    &id,
+                    TaskUpdate {
+                        worktree_path: Some(None),
+                        ..TaskUpdate::default()
+                    },
+                )
+            })
+            .await?;
+        Ok(task)
+    }
+
+    /// A task's diff against its base: from its worktree while it has one,
+    /// else from its branch.
+    pub async fn diff(&self, task_id: &TaskId) -> OrchestratorResult<TaskDiff> {
+        let task = self.store.task(task_id).await?;
+        let Some(base_commit) = task.base_commit.clone() else {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "it has no worktree yet, so there is no diff".into(),
+            });
+        };
+        let diff = match &task.worktree_path {
+            Some(path) if Path::new(path).exists() => {
+                self.repo
+                    .worktree(Path::new(path), &base_commit)
+                    .diff()
+                    .await?
+            }
+            _ => self.repo.branch_diff(&task.branch, &base_commit).await?,
+        };
+        Ok(TaskDiff {
+            task_id: task.id,
+            base_commit,
+            branch: task.branch,
+            diff,
+        })
+    }
+
+    pub(crate) fn worktree_path(&self, task_id: &TaskId) -> PathBuf {
+        self.worktrees_dir.join(task_id.as_str())
+    }
+}
+
+/// Draws a fresh task id.
+fn new_task_id() -> OrchestratorResult<TaskId> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        OrchestratorError::Internal(format!("the system's random source failed: {e}"))
+    })?;
+    Ok(TaskId::from_random(bytes))
+}

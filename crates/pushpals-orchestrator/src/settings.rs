@@ -1,0 +1,152 @@
+//! Server settings from `config.toml`.
+
+use pushpals_store::Durability;
+use pushpals_workspace::Identity;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Settings of the orchestrator, read from
+/// `$XDG_CONFIG_HOME/pushpals/config.toml`. Every field has a default;
+/// unknown keys are an error so a typo does not pass silently.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// How many tasks run at once (default: the number of cores).
+    pub max_parallel: Option<usize>,
+    /// `"normal"` (default: survives a killed process) or `"full"`
+    /// (survives a power cut, slower).
+    pub durability: Option<String>,
+    /// Who commits.
+    pub git: GitSettings,
+    /// Time limits.
+    pub limits: LimitSettings,
+}
+
+/// The author and committer of task commits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitSettings {
+    /// Name (default "Push Pals").
+    pub author_name: String,
+    /// Email (default "pushpals@localhost").
+    pub author_email: String,
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        Self {
+            author_name: "Push Pals".into(),
+            author_email: "pushpals@localhost".into(),
+        }
+    }
+}
+
+/// Wall-time limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// A worker command's limit in seconds (default 1800).
+    pub command_timeout_secs: u64,
+    /// A check's limit in seconds, unless `pushpals.toml` says less
+    /// (default 1800).
+    pub check_timeout_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            command_timeout_secs: 1800,
+            check_timeout_secs: 1800,
+        }
+    }
+}
+
+impl Settings {
+    /// Parses `config.toml` text; the error says which key is wrong.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        settings.durability()?;
+        if settings.max_parallel == Some(0) {
+            return Err("max_parallel must be at least 1".into());
+        }
+        Ok(settings)
+    }
+
+    /// The store's durability level.
+    pub fn durability(&self) -> Result<Durability, String> {
+        match self.durability.as_deref() {
+            None | Some("normal") => Ok(Durability::Normal),
+            Some("full") => Ok(Durability::Full),
+            Some(other) => Err(format!(
+                "durability = {other:?} is not known: use \"normal\" or \"full\""
+            )),
+        }
+    }
+
+    /// How many tasks may run at once.
+    pub fn max_parallel(&self) -> usize {
+        self.max_parallel.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2)
+        })
+    }
+
+    /// The commit identity.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            name: self.git.author_name.clone(),
+            email: self.git.author_email.clone(),
+        }
+    }
+
+    /// A worker command's time limit.
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.command_timeout_secs)
+    }
+
+    /// A check's time limit.
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.check_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let settings = Settings::from_toml("").unwrap();
+        assert!(settings.max_parallel() >= 1);
+        assert_eq!(settings.identity().name, "Push Pals");
+        let settings = Settings::from_toml(
+            "max_parallel = 3\ndurability = \"full\"\n[git]\nauthor_name = \"Bot\"\n[limits]\ncommand_timeout_secs = 5\n",
+        )
+        .unwrap();
+        assert_eq!(settings.max_parallel(), 3);
+        assert_eq!(settings.durability(), Ok(Durability::Full));
+        assert_eq!(settings.identity().name, "Bot");
+        assert_eq!(settings.identity().email, "pushpals@localhost");
+        assert_eq!(settings.command_timeout(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(
+            Settings::from_toml("max_paralel = 3")
+                .unwrap_err()
+                .contains("max_paralel")
+        );
+        assert!(
+            Settings::from_toml("durability = \"fast\"")
+                .unwrap_err()
+                .contains("fast")
+        );
+        assert!(
+            Settings::from_toml("max_parallel = 0")
+                .unwrap_err()
+                .contains("at least 1")
+        );
+    }
+}

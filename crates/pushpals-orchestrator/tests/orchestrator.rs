@@ -1,0 +1,359 @@
+//! The orchestrator on real repositories, a real store and real processes.
+
+use pushpals_core::{Actor, Decision, Task, TaskId, TaskState};
+use pushpals_orchestrator::{NewTask, Orchestrator, OrchestratorError, Settings};
+use pushpals_sandbox::HostRunner;
+use pushpals_store::{Durability, EventQuery, Store};
+use pushpals_test_support::TempRepo;
+use pushpals_workspace::Repo;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Fixture {
+    repo: TempRepo,
+    _data: tempfile::TempDir,
+    orchestrator: Arc<Orchestrator>,
+}
+
+async fn start(repo: TempRepo, settings: &str) -> Fixture {
+    let data = tempfile::tempdir().unwrap();
+    let orchestrator = boot(&repo, data.path(), settings).await;
+    Fixture {
+        repo,
+        _data: data,
+        orchestrator,
+    }
+}
+
+async fn boot(repo: &TempRepo, data: &std::path::Path, settings: &str) -> Arc<Orchestrator> {
+    let store = Store::open(data, Durability::Normal).unwrap();
+    let git = Repo::open(&repo.path).await.unwrap();
+    Orchestrator::start(
+        store,
+        git,
+        Arc::new(HostRunner),
+        Settings::from_toml(settings).unwrap(),
+        data,
+    )
+    .await
+    .unwrap()
+}
+
+fn user() -> Actor {
+    Actor::User("tester".into())
+}
+
+async fn create(orchestrator: &Arc<Orchestrator>, title: &str, command: &str) -> Task {
+    orchestrator
+        .create_task(
+            NewTask {
+                title: title.into(),
+                command: Some(command.into()),
+            },
+            user(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn wait_until(
+    orchestrator: &Orchestrator,
+    id: &TaskId,
+    done: impl Fn(TaskState) -> bool,
+) -> Task {
+    for _ in 0..1500 {
+        let task = orchestrator.store().task(id).await.unwrap();
+        if done(task.state) {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {id} did not reach the expected state");
+}
+
+async fn kinds(orchestrator: &Orchestrator, id: &TaskId) -> Vec<String> {
+    orchestrator
+        .store()
+        .events(EventQuery {
+            task_id: Some(id.clone()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_task_runs_checks_and_commits_on_approval() {
+    let repo = TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\nbuild = \"grep -q bar src/lib.rs\"\ntest = \"echo tests ok\"\n",
+    );
+    repo.commit_all("checks");
+    let f = start(repo, "").await;
+    let task = create(
+        &f.orchestrator,
+        "Rename foo to bar",
+        "sed -i s/foo/bar/g src/lib.rs",
+    )
+    .await;
+    let task = wait_until(&f.orchestrator, &task.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(task.state, TaskState::AwaitingApproval, "{:?}", task.reason);
+    let diff = f.orchestrator.diff(&task.id).await.unwrap();
+    assert!(diff.diff.text.contains("+pub fn bar() {}"));
+
+    let outcome = f
+        .orchestrator
+        .decide_for_task(&task.id, None, Decision::Approve, "tester", None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.task.state, TaskState::Committed);
+    let sha = outcome.task.commit_sha.unwrap();
+    let message = f.repo.git(&["log", "-1", "--format=%B", &sha]);
+    assert!(
+        message.starts_with("Rename foo to bar\n\nRan: sed -i s/foo/bar/g src/lib.rs"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Checks: build passed, test passed"),
+        "{message}"
+    );
+    assert_eq!(
+        f.repo.read("src/lib.rs"),
+        "pub fn foo() {}\n",
+        "the person's checkout is untouched"
+    );
+
+    let kinds = kinds(&f.orchestrator, &task.id).await;
+    for expected in [
+        "task_created",
+        "worktree_created",
+        "command_started",
+        "output",
+        "command_finished",
+        "check_result",
+        "diff",
+        "approval_requested",
+        "approval_decided",
+        "commit",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected} event in {kinds:?}"
+        );
+    }
+    let again = f
+        .orchestrator
+        .decide_for_task(&task.id, None, Decision::Approve, "tester", None)
+        .await;
+    assert!(matches!(
+        again,
+        Err(OrchestratorError::NoPendingApproval(_))
+    ));
+    assert!(f.orchestrator.store().verify_chain().await.unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_fails_the_task_with_its_output() {
+    let repo = TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"echo 'assertion failed: 1 == 2'; exit 1\"\n",
+    );
+    repo.commit_all("checks");
+    let f = start(repo, "").await;
+    let task = create(&f.orchestrator, "Touch", "echo hi > new.txt").await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::Failed);
+    let reason = task.reason.unwrap();
+    assert!(reason.contains("check:test"), "{reason}");
+    assert!(reason.contains("assertion failed: 1 == 2"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_change_to_pushpals_toml_does_not_change_the_checks() {
+    let repo = TempRepo::new();
+    repo.write("pushpals.toml", "[checks]\ntest = \"exit 1\"\n");
+    repo.commit_all("checks");
+    let f = start(repo, "").await;
+    let task = create(
+        &f.orchestrator,
+        "Cheat",
+        "printf '[checks]\\ntest = \"true\"\\n' > pushpals.toml",
+    )
+    .await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_time_limits_and_empty_diffs_end_the_task_clearly() {
+    let f = start(TempRepo::new(), "[limits]\ncommand_timeout_secs = 1\n").await;
+    let missing = create(&f.orchestrator, "Missing", "definitely-not-a-program").await;
+    let slow = create(&f.orchestrator, "Slow", "sleep 30").await;
+    let nothing = create(&f.orchestrator, "Nothing", "ls > /dev/null").await;
+    let binary = create(&f.orchestrator, "Bytes", "printf '\\377\\376 done'").await;
+
+    let missing = wait_until(&f.orchestrator, &missing.id, TaskState::is_final).await;
+    assert_eq!(missing.state, TaskState::Failed);
+    assert!(missing.reason.unwrap().contains("command not found"));
+
+    let slow = wait_until(&f.orchestrator, &slow.id, TaskState::is_final).await;
+    assert_eq!(slow.state, TaskState::Failed);
+    assert!(slow.reason.unwrap().contains("time limit"));
+
+    let nothing = wait_until(&f.orchestrator, &nothing.id, TaskState::is_final).await;
+    assert_eq!(nothing.state, TaskState::NoChanges);
+
+    let binary = wait_until(&f.orchestrator, &binary.id, TaskState::is_final).await;
+    assert_eq!(binary.state, TaskState::NoChanges);
+    let events = f
+        .orchestrator
+        .store()
+        .events(EventQuery {
+            task_id: Some(binary.id.clone()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    let output = events.iter().find(|e| e.kind == "output").unwrap();
+    assert_eq!(output.payload["text"], "\u{fffd}\u{fffd} done");
+    let finished = events
+        .iter()
+        .find(|e| e.kind == "command_finished")
+        .unwrap();
+    let blob = f
+        .orchestrator
+        .store()
+        .blob(finished.payload["output_blob"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(blob, b"\xff\xfe done", "the blob keeps the raw bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_deny_and_remove() {
+    let f = start(TempRepo::new(), "").await;
+    let running = create(&f.orchestrator, "Long", "sleep 30").await;
+    wait_until(&f.orchestrator, &running.id, |s| s == TaskState::Running).await;
+    let cancelled = f
+        .orchestrator
+        .cancel_task(&running.id, user())
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, TaskState::Cancelled);
+    let again = f
+        .orchestrator
+        .cancel_task(&running.id, user())
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("cannot be cancelled"));
+
+    let denied = create(&f.orchestrator, "Edit", "echo x >> README.md").await;
+    wait_until(&f.orchestrator, &denied.id, |s| {
+        s == TaskState::AwaitingApproval
+    })
+    .await;
+    let outcome = f
+        .orchestrator
+        .decide_for_task(
+            &denied.id,
+            None,
+            Decision::Deny,
+            "tester",
+            Some("not now".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.task.state, TaskState::Rejected);
+    assert_eq!(
+        outcome.task.reason.as_deref(),
+        Some("denied by tester: not now")
+    );
+    let worktree = outcome.task.worktree_path.clone().unwrap();
+    assert!(
+        std::path::Path::new(&worktree).exists(),
+        "deny keeps the worktree for inspection"
+    );
+    let branch = f.repo.git(&["branch", "--list", &denied.id.branch()]);
+    assert!(!branch.is_empty());
+
+    let removed = f
+        .orchestrator
+        .remove_task(&denied.id, user())
+        .await
+        .unwrap();
+    assert_eq!(removed.worktree_path, None);
+    assert!(!std::path::Path::new(&worktree).exists());
+    assert!(
+        f.repo
+            .git(&["branch", "--list", &denied.id.branch()])
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_before_anything_happens() {
+    let f = start(TempRepo::new(), "").await;
+    for (title, command) in [
+        ("", Some("true")),
+        ("a\nb", Some("true")),
+        ("ok", Some("  ")),
+        ("ok", None),
+    ] {
+        let err = f
+            .orchestrator
+            .create_task(
+                NewTask {
+                    title: title.into(),
+                    command: command.map(String::from),
+                },
+                user(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, OrchestratorError::InvalidInput(_)), "{err}");
+    }
+    assert!(f.orchestrator.store().tasks(None).await.unwrap().is_empty());
+    let unknown = TaskId::parse("nope").unwrap();
+    assert!(f.orchestrator.cancel_task(&unknown, user()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let first = boot(&repo, data.path(), "max_parallel = 1").await;
+    let live = create(&first, "Live", "sleep 30").await;
+    let queued = create(&first, "Queued", "echo queued > q.txt").await;
+    wait_until(&first, &live.id, |s| s == TaskState::Running).await;
+    assert_eq!(
+        first.store().task(&queued.id).await.unwrap().state,
+        TaskState::Queued
+    );
+    drop(first);
+
+    // A new orchestrator over the same data, as after a crash. The old
+    // drivers still hold the old store; the new one takes over.
+    let second = boot(&repo, data.path(), "max_parallel = 1").await;
+    let live = second.store().task(&live.id).await.unwrap();
+    assert_eq!(live.state, TaskState::Interrupted);
+    assert!(
+        live.reason
+            .unwrap()
+            .contains("stopped while the task was running")
+    );
+    assert!(std::path::Path::new(&live.worktree_path.unwrap()).exists());
+    let queued = wait_until(&second, &queued.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(queued.state, TaskState::AwaitingApproval);
+}
