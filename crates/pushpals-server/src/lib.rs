@@ -1,14 +1,72 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The HTTP side of Push Pals: the JSON API under `/api/v1/`, the live event
+//! stream, and bearer-token auth.
+//!
+//! Handlers are thin: they check the caller's scope, call the orchestrator
+//! or the store, and map errors to a status with a `{ "code", "message" }`
+//! body ([`ApiError`]). Every route is listed in [`router`]. Only
+//! `/healthz` is public.
+
+mod auth;
+mod error;
+mod json;
+mod routes;
+mod state;
+
+pub use auth::{Caller, Scope, ensure_admin_token, hash_token};
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::Router;
+use axum::routing::{get, post};
+use std::future::Future;
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/status", get(routes::status::status))
+        .route(
+            "/tasks",
+            get(routes::tasks::list).post(routes::tasks::create),
+        )
+        .route(
+            "/tasks/{id}",
+            get(routes::tasks::show).delete(routes::tasks::remove),
+        )
+        .route("/tasks/{id}/cancel", post(routes::tasks::cancel))
+        .route("/tasks/{id}/diff", get(routes::tasks::diff))
+        .route("/tasks/{id}/events", get(routes::tasks::events))
+        .route("/tasks/{id}/approve", post(routes::approvals::approve_task))
+        .route("/tasks/{id}/deny", post(routes::approvals::deny_task))
+        .route("/approvals", get(routes::approvals::list))
+        .route("/approvals/{id}/decide", post(routes::approvals::decide))
+        .route("/audit/verify", get(routes::audit::verify))
+        .route("/audit/export", get(routes::audit::export))
+        .route("/blobs/{hash}", get(routes::audit::blob))
+        .route("/events", get(routes::stream::events))
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .nest("/api/v1", api)
+        .with_state(state)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// Serves `router(state)` on `listener` until `shutdown` resolves; open
+/// event streams are closed at shutdown.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closing = state.closing.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        })
+        .await
 }

@@ -257,6 +257,18 @@ impl Store {
         .await
     }
 
+    /// The id of the last event, 0 when the log is empty.
+    pub async fn last_event_id(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |row| {
+                    row.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
     /// Approvals, oldest first: of one task when given, only pending ones
     /// when asked.
     pub async fn approvals(

@@ -1,0 +1,25 @@
+//! A JSON body extractor whose rejections use our error shape.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+/// Like `axum::Json`, but a malformed body is a 400 `{code, message}` that
+/// says what was wrong.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Approvals: list and decide.
+
+use super::task_id;
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use pushpals_core::{ApprovalAction, Decision};
+use pushpals_orchestrator::DecisionOutcome;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `GET /api/v1/approvals` query.
+#[derive(Debug, Deserialize)]
+pub struct ApprovalFilter {
+    /// Only pending ones (default true).
+    pub pending: Option<bool>,
+}
+
+/// `GET /api/v1/approvals?pending=true|false`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<ApprovalFilter>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let approvals = state
+        .store()
+        .approvals(None, filter.pending.unwrap_or(true))
+        .await?;
+    Ok(Json(json!({ "approvals": approvals })))
+}
+
+/// `POST /api/v1/approvals/{id}/decide` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    /// `approve` or `deny`.
+    pub decision: Decision,
+    /// Why, shown in the log.
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/approvals/{id}/decide`. Deciding twice is 409.
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecideBody>,
+) -> Result<Json<DecisionOutcome>, ApiError> {
+    caller.require(Scope::Approve)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not an approval id (a number)")))?;
+    let outcome = state
+        .orchestrator
+        .decide(id, body.decision, &caller.name, body.reason)
+        .await?;
+    Ok(Json(outcome))
+}
+
+/// `POST /api/v1/tasks/{id}/approve|deny` body.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDecisionBody {
+    /// Which pending approval, when the task has several.
+    pub action: Option<ApprovalAction>,
+    /// Why, shown in the log.
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/tasks/{id}/approve`: decides the task's single pending
+/// approval; 409 listing them when there are several.
+pub async fn approve_task(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<String>,
+    body: ApiJson<TaskDecisionBody>,
+) -> Result<Json<DecisionOutcome>, ApiError> {
+    decide_task(state, caller, path, body, Decision::Approve).await
+}
+
+/// `POST /api/v1/tasks/{id}/deny`.
+pub async fn deny_task(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<String>,
+    body: ApiJson<TaskDecisionBody>,
+) -> Result<Json<DecisionOutcome>, ApiError> {
+    decide_task(state, caller, path, body, Decision::Deny).await
+}
+
+async fn decide_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TaskDecisionBody>,
+    decision: Decision,
+) -> Result<Json<DecisionOutcome>, ApiError> {
+    caller.require(Scope::Approve)?;
+    let id = task_id(&id)?;
+    let outcome = state
+        .orchestrator
+        .decide_for_task(&id, body.action, decision, &caller.name, body.reason)
+        .await?;
+    Ok(Json(outcome))
+}

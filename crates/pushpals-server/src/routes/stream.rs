@@ -1,0 +1,146 @@
+//! `GET /api/v1/events`: the live event stream (Server-Sent Events),
+//! resumable with `Last-Event-ID`.
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use pushpals_core::{Event, TaskId};
+use pushpals_store::{EventQuery, Store};
+use serde::Deserialize;
+use std::convert::Infallible;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Query of the stream.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Only this task's events.
+    pub task: Option<String>,
+    /// Start after this event id (as `Last-Event-ID` does). Without either,
+    /// the stream starts with the next event.
+    pub after: Option<i64>,
+}
+
+/// How many stored events one backfill read takes.
+const BACKFILL_PAGE: u32 = 500;
+
+/// Streams committed events: first the stored ones after the resume point,
+/// then live ones as they commit. A slow client that falls behind is caught
+/// up from the store, so it never misses an event.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let task_id = query.task.as_deref().map(super::task_id).transpose()?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("Last-Event-ID must be an event id (a number)")
+                })
+        })
+        .transpose()?;
+    let store = state.store().clone();
+    // Subscribe before reading the store, so nothing falls between the two.
+    let live = store.subscribe();
+    let start_after = match last_event_id.or(query.after) {
+        Some(id) => id,
+        None => store.last_event_id().await?,
+    };
+    let (sender, receiver) = mpsc::channel(256);
+    let closing = state.closing.subscribe();
+    tokio::spawn(forward(store, live, task_id, start_after, sender, closing));
+    let stream = ReceiverStream::new(receiver);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn to_sse(event: &Event) -> Result<SseEvent, Infallible> {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    Ok(SseEvent::default().id(event.id.to_string()).data(data))
+}
+
+type Sender = mpsc::Sender<Result<SseEvent, Infallible>>;
+
+/// Sends stored events after `last_sent`, then live ones; returns when the
+/// client goes away, the server closes, or the store fails.
+async fn forward(
+    store: Store,
+    mut live: broadcast::Receiver<Event>,
+    task_id: Option<TaskId>,
+    mut last_sent: i64,
+    sender: Sender,
+    mut closing: watch::Receiver<bool>,
+) {
+    let wanted = |event: &Event| {
+        task_id
+            .as_ref()
+            .is_none_or(|id| event.task_id.as_deref() == Some(id.as_str()))
+    };
+    if backfill(&store, &task_id, &mut last_sent, &sender)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) => {
+                    if event.id <= last_sent {
+                        continue;
+                    }
+                    last_sent = event.id;
+                    if wanted(&event) && sender.send(to_sse(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if backfill(&store, &task_id, &mut last_sent, &sender).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = closing.changed() => return,
+            () = sender.closed() => return,
+        }
+    }
+}
+
+/// Sends every stored event after `last_sent`, page by page.
+async fn backfill(
+    store: &Store,
+    task_id: &Option<TaskId>,
+    last_sent: &mut i64,
+    sender: &Sender,
+) -> Result<(), ()> {
+    loop {
+        let page = store
+            .events(EventQuery {
+                after: *last_sent,
+                task_id: task_id.clone(),
+                limit: Some(BACKFILL_PAGE),
+            })
+            .await
+            .map_err(|error| tracing::warn!(%error, "event stream backfill failed"))?;
+        let full = page.len() == BACKFILL_PAGE as usize;
+        for event in &page {
+            sender.send(to_sse(event)).await.map_err(|_| ())?;
+            *last_sent = event.id;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}

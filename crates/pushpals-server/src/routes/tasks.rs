@@ -1,0 +1,156 @@
+//! Tasks: create, list, show, cancel, remove, diff, events.
+
+use super::task_id;
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use pushpals_core::{Approval, Event, Task};
+use pushpals_orchestrator::NewTask;
+use pushpals_store::EventQuery;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// `POST /api/v1/tasks` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// One line saying what to do.
+    pub title: String,
+    /// The command line to run.
+    pub command: Option<String>,
+}
+
+/// `POST /api/v1/tasks`: creates and queues a task. 201.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    caller.require(Scope::Operate)?;
+    let task = state
+        .orchestrator
+        .create_task(
+            NewTask {
+                title: body.title,
+                command: body.command,
+            },
+            caller.actor(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// `GET /api/v1/tasks`: every task, oldest first.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let tasks = state.store().tasks(None).await?;
+    Ok(Json(json!({ "tasks": tasks })))
+}
+
+/// A task with its approvals.
+#[derive(Debug, Serialize)]
+pub struct TaskView {
+    /// The task.
+    pub task: Task,
+    /// Its approvals, oldest first.
+    pub approvals: Vec<Approval>,
+}
+
+/// `GET /api/v1/tasks/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TaskView>, ApiError> {
+    caller.require(Scope::Read)?;
+    let id = task_id(&id)?;
+    let task = state.store().task(&id).await?;
+    let approvals = state.store().approvals(Some(id), false).await?;
+    Ok(Json(TaskView { task, approvals }))
+}
+
+/// `POST /api/v1/tasks/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    caller.require(Scope::Operate)?;
+    let id = task_id(&id)?;
+    Ok(Json(
+        state.orchestrator.cancel_task(&id, caller.actor()).await?,
+    ))
+}
+
+/// `DELETE /api/v1/tasks/{id}`: removes an ended task's worktree (and its
+/// branch unless committed). The task's record and events stay.
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    caller.require(Scope::Operate)?;
+    let id = task_id(&id)?;
+    Ok(Json(
+        state.orchestrator.remove_task(&id, caller.actor()).await?,
+    ))
+}
+
+/// `GET /api/v1/tasks/{id}/diff`.
+pub async fn diff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let id = task_id(&id)?;
+    let task_diff = state.orchestrator.diff(&id).await?;
+    let files: Vec<Value> = task_diff
+        .diff
+        .files
+        .iter()
+        .map(|f| json!({ "path": f.path, "added": f.added, "removed": f.removed }))
+        .collect();
+    Ok(Json(json!({
+        "task_id": task_diff.task_id,
+        "base_commit": task_diff.base_commit,
+        "branch": task_diff.branch,
+        "files": files,
+        "diff": task_diff.diff.text,
+    })))
+}
+
+/// Paging of event lists.
+#[derive(Debug, Deserialize)]
+pub struct EventPage {
+    /// Only events after this id.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (default 1,000, at most 10,000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/tasks/{id}/events?after=&limit=`.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(page): Query<EventPage>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let id = task_id(&id)?;
+    state.store().task(&id).await?;
+    let events: Vec<Event> = state
+        .store()
+        .events(EventQuery {
+            after: page.after,
+            task_id: Some(id),
+            limit: Some(page.limit.unwrap_or(1000).min(10_000)),
+        })
+        .await?;
+    Ok(Json(json!({ "events": events })))
+}

@@ -1,0 +1,31 @@
+//! What every handler can reach.
+
+use pushpals_orchestrator::Orchestrator;
+use pushpals_store::Store;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The server's shared state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The orchestrator, for everything that acts.
+    pub orchestrator: Arc<Orchestrator>,
+    /// Set to true when the server shuts down, to end event streams.
+    pub closing: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// State around an orchestrator.
+    pub fn new(orchestrator: Arc<Orchestrator>) -> Self {
+        let (closing, _) = watch::channel(false);
+        Self {
+            orchestrator,
+            closing: Arc::new(closing),
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        self.orchestrator.store()
+    }
+}
