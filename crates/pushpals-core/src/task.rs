@@ -117,15 +117,18 @@ impl TaskState {
     /// Whether the edge `self → to` exists.
     pub fn can_become(self, to: TaskState) -> bool {
         use TaskState::*;
-        match (self, to) {
-            (Queued, Preparing | Cancelled | Failed) => true,
-            (Preparing, Running | Failed | Cancelled | Interrupted) => true,
-            (Running, Waiting | Checking | Failed | Cancelled | Interrupted) => true,
-            (Waiting, Running | Failed | Cancelled | Interrupted) => true,
-            (Checking, AwaitingApproval | NoChanges | Failed | Cancelled | Interrupted) => true,
-            (AwaitingApproval, Committed | Rejected | Cancelled | Failed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (Queued, Preparing | Cancelled | Failed)
+                | (Preparing, Running | Failed | Cancelled | Interrupted)
+                | (Running, Waiting | Checking | Failed | Cancelled | Interrupted)
+                | (Waiting, Running | Failed | Cancelled | Interrupted)
+                | (
+                    Checking,
+                    AwaitingApproval | NoChanges | Failed | Cancelled | Interrupted
+                )
+                | (AwaitingApproval, Committed | Rejected | Cancelled | Failed)
+        )
     }
 
     /// Checks the edge `self → to` and returns the new state.

@@ -1,4 +1,5 @@
 //! The orchestrator on real repositories, a real store and real processes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_core::{Actor, Decision, Task, TaskId, TaskState};
 use pushpals_orchestrator::{NewTask, Orchestrator, OrchestratorError, Settings};

@@ -339,7 +339,7 @@ impl Store {
 
     /// Recomputes the hash chain over the whole log.
     pub async fn verify_chain(&self) -> StoreResult<AuditReport> {
-        self.read_alone(|conn| audit::verify(conn)).await
+        self.read_alone(audit::verify).await
     }
 
     /// Writes the whole log as JSON lines; returns how many events.
@@ -353,7 +353,7 @@ impl Store {
     }
 }
 
-fn create_private_dir(path: &Path) -> StoreResult<()> {
+pub(crate) fn create_private_dir(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)

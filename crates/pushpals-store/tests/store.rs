@@ -1,4 +1,5 @@
 //! End-to-end tests of the store on a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_core::{Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState};
 use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskUpdate};

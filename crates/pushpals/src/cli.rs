@@ -1,0 +1,180 @@
+//! The command line's shape.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Push Pals: a self-hosted coding team beside your git repository.
+#[derive(Debug, Parser)]
+#[command(name = "pushpals", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where Push Pals keeps its database, worktrees and admin token
+    /// [default: $XDG_DATA_HOME/pushpals]
+    #[arg(long, global = true, env = "PUSHPALS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The server's URL, for every command but `serve`
+    #[arg(
+        long,
+        global = true,
+        env = "PUSHPALS_URL",
+        default_value = "http://127.0.0.1:7777"
+    )]
+    pub server: String,
+
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the orchestrator for a repository
+    Serve(ServeArgs),
+    /// Create a task (or `task rm <id>` to clean one up)
+    Task(TaskArgs),
+    /// Show all tasks, or one task in detail
+    Status {
+        /// A task id
+        task: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a task's diff against its base commit
+    Diff {
+        /// The task id
+        task: String,
+        /// Print JSON (files and diff text)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a task's events; with --follow, keep streaming them
+    Log {
+        /// The task id
+        task: String,
+        /// Keep following until the task waits for you or ends
+        #[arg(long, short)]
+        follow: bool,
+        /// Print one JSON event per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a task's pending approval (commits the change on its branch)
+    Approve(DecideArgs),
+    /// Deny a task's pending approval (keeps the branch and worktree)
+    Deny(DecideArgs),
+    /// Cancel a task that has not ended
+    Cancel {
+        /// The task id
+        task: String,
+    },
+    /// Verify or export the audit log
+    Audit {
+        /// What to do with the log
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The git repository to work on [default: the current directory]
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1:7777")]
+    pub addr: SocketAddr,
+    /// The settings file [default: $XDG_CONFIG_HOME/pushpals/config.toml]
+    #[arg(long, env = "PUSHPALS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `task`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TaskArgs {
+    /// Clean up a task
+    #[command(subcommand)]
+    pub action: Option<TaskAction>,
+    /// What to do, in one line (the commit subject)
+    pub title: Option<String>,
+    /// The command line to run in the task's worktree
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `task <action>`.
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Remove an ended task's worktree (and its branch, unless committed)
+    Rm {
+        /// The task id
+        task: String,
+    },
+}
+
+/// `approve` and `deny`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The task id
+    pub task: String,
+    /// Which approval, when the task has several pending
+    #[arg(long, value_parser = ["commit", "push", "pr", "command"])]
+    pub action: Option<String>,
+    /// Why (kept in the audit log)
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `audit <action>`.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Recompute the hash chain; exits non-zero and names the first broken
+    /// event when it does not hold
+    Verify {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every event as JSON lines
+    Export {
+        /// Write to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn task_takes_a_title_or_rm() {
+        let cli = Cli::try_parse_from(["pushpals", "task", "Rename", "--run", "true"]).unwrap();
+        let Command::Task(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.title.as_deref(), Some("Rename"));
+        assert!(args.action.is_none());
+        let cli = Cli::try_parse_from(["pushpals", "task", "rm", "abc"]).unwrap();
+        let Command::Task(args) = cli.command else {
+            panic!()
+        };
+        assert!(matches!(args.action, Some(TaskAction::Rm { .. })));
+    }
+}

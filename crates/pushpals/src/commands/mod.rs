@@ -1,0 +1,45 @@
+//! What each command does.
+
+mod audit;
+mod log;
+mod tasks;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+use crate::paths;
+use anyhow::Result;
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli {
+        data_dir,
+        server,
+        command,
+    } = cli;
+    if let Command::Serve(args) = command {
+        crate::serve::serve(args, data_dir.as_deref()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let data_dir = paths::data_dir(data_dir.as_deref())?;
+    let client = Client::new(&server, &data_dir)?;
+    match command {
+        Command::Serve(_) => Ok(ExitCode::SUCCESS),
+        Command::Task(args) => tasks::task(&client, args).await,
+        Command::Status { task, json } => tasks::status(&client, task, json).await,
+        Command::Diff { task, json } => tasks::diff(&client, &task, json).await,
+        Command::Log { task, follow, json } => log::log(&client, &task, follow, json).await,
+        Command::Approve(args) => tasks::decide(&client, args, "approve").await,
+        Command::Deny(args) => tasks::decide(&client, args, "deny").await,
+        Command::Cancel { task } => tasks::cancel(&client, &task).await,
+        Command::Audit { action } => audit::audit(&client, action).await,
+    }
+}
+
+/// Prints a JSON value, pretty.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}

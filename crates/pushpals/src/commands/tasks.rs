@@ -1,0 +1,133 @@
+//! task, status, diff, approve, deny, cancel.
+
+use super::print_json;
+use crate::cli::{DecideArgs, TaskAction, TaskArgs};
+use crate::client::Client;
+use crate::render;
+use anyhow::{Result, bail};
+use reqwest::Method;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// `task "<title>" --run "<command>"` and `task rm <id>`.
+pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
+    if let Some(TaskAction::Rm { task }) = args.action {
+        let removed = client
+            .call_json(Method::DELETE, &format!("/tasks/{task}"), &json!({}))
+            .await?;
+        let kept = removed["state"] == "committed";
+        println!(
+            "Removed the worktree of task {task}{}",
+            if kept {
+                "; its branch keeps the commit"
+            } else {
+                " and its branch"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(title) = args.title else {
+        bail!("say what the task is: pushpals task \"<title>\" --run \"<command>\"");
+    };
+    let created = client
+        .call_json(
+            Method::POST,
+            "/tasks",
+            &json!({ "title": title, "command": args.run }),
+        )
+        .await?;
+    if args.json {
+        print_json(&created);
+    } else {
+        let id = created["id"].as_str().unwrap_or("?");
+        println!(
+            "Created task {id} on branch {}",
+            created["branch"].as_str().unwrap_or("?")
+        );
+        println!("Follow it with: pushpals log {id} --follow");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status [task]`.
+pub async fn status(client: &Client, task: Option<String>, json: bool) -> Result<ExitCode> {
+    let value = match &task {
+        Some(id) => client.get_json(&format!("/tasks/{id}")).await?,
+        None => client.get_json("/tasks").await?,
+    };
+    if json {
+        print_json(&value);
+    } else if task.is_some() {
+        print!("{}", render::task_detail(&value));
+    } else {
+        let tasks = value["tasks"].as_array().cloned().unwrap_or_default();
+        print!("{}", render::task_table(&tasks));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `diff <task>`.
+pub async fn diff(client: &Client, task: &str, json: bool) -> Result<ExitCode> {
+    let value = client.get_json(&format!("/tasks/{task}/diff")).await?;
+    if json {
+        print_json(&value);
+    } else {
+        let text = value["diff"].as_str().unwrap_or("");
+        if text.is_empty() {
+            println!("Task {task} has no changes.");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `approve <task>` / `deny <task>`.
+pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<ExitCode> {
+    let outcome = client
+        .call_json(
+            Method::POST,
+            &format!("/tasks/{}/{verb}", args.task),
+            &json!({ "action": args.action, "reason": args.reason }),
+        )
+        .await?;
+    if args.json {
+        print_json(&outcome);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let task = &outcome["task"];
+    match task["state"].as_str() {
+        Some("committed") => println!(
+            "Committed {} on {}",
+            task["commit_sha"].as_str().unwrap_or("?"),
+            task["branch"].as_str().unwrap_or("?")
+        ),
+        Some("rejected") => println!(
+            "Denied. The branch {} and its worktree are kept for inspection; \
+             `pushpals task rm {}` cleans them up.",
+            task["branch"].as_str().unwrap_or("?"),
+            args.task
+        ),
+        Some(state) => {
+            println!(
+                "Task {} is now {state}: {}",
+                args.task,
+                task["reason"].as_str().unwrap_or("")
+            );
+            if state == "failed" {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        None => print_json(&outcome),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cancel <task>`.
+pub async fn cancel(client: &Client, task: &str) -> Result<ExitCode> {
+    client
+        .call_json(Method::POST, &format!("/tasks/{task}/cancel"), &json!({}))
+        .await?;
+    println!("Cancelled task {task}; its worktree and branch are kept.");
+    Ok(ExitCode::SUCCESS)
+}

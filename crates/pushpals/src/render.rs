@@ -1,0 +1,119 @@
+//! Human-readable output.
+
+use serde_json::Value;
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or("")
+}
+
+/// One line per task: id, state, title.
+pub fn task_table(tasks: &[Value]) -> String {
+    if tasks.is_empty() {
+        return "No tasks yet. Create one with: pushpals task \"<title>\" --run \"<command>\"\n"
+            .into();
+    }
+    let mut out = format!("{:<10} {:<18} {}\n", "TASK", "STATE", "TITLE");
+    for task in tasks {
+        out.push_str(&format!(
+            "{:<10} {:<18} {}\n",
+            text(task, "id"),
+            text(task, "state"),
+            text(task, "title")
+        ));
+    }
+    out
+}
+
+/// A task in detail, with its approvals.
+pub fn task_detail(view: &Value) -> String {
+    let task = &view["task"];
+    let mut out = format!("Task {}: {}\n", text(task, "id"), text(task, "title"));
+    for (label, key) in [
+        ("state", "state"),
+        ("branch", "branch"),
+        ("command", "command"),
+        ("base", "base_commit"),
+        ("worktree", "worktree_path"),
+        ("commit", "commit_sha"),
+        ("reason", "reason"),
+    ] {
+        if let Some(value) = task[key].as_str() {
+            out.push_str(&format!("  {label:<9} {value}\n"));
+        }
+    }
+    for approval in view["approvals"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  approval #{} {} ({}): {}\n",
+            approval["id"],
+            text(approval, "action"),
+            text(approval, "state"),
+            text(approval, "summary")
+        ));
+    }
+    out
+}
+
+/// One event for a person; `output` events print their text as it came.
+pub fn event_line(event: &Value) -> String {
+    let payload = &event["payload"];
+    let id = &event["id"];
+    match text(event, "kind") {
+        "output" => text(payload, "text").to_owned(),
+        "state_changed" => format!(
+            "#{id} ── {} → {}{}\n",
+            text(payload, "from"),
+            text(payload, "to"),
+            payload["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        "command_started" => format!(
+            "#{id} ── [{}] $ {}\n",
+            text(payload, "step"),
+            text(payload, "command")
+        ),
+        "command_finished" => format!(
+            "#{id} ── [{}] {}{}\n",
+            text(payload, "step"),
+            payload["outcome"]
+                .as_str()
+                .or(payload["error"].as_str())
+                .unwrap_or(""),
+            payload["duration_ms"]
+                .as_u64()
+                .map(|ms| format!(" in {ms} ms"))
+                .unwrap_or_default()
+        ),
+        kind => format!("#{id} ── {kind} {}\n", compact(payload)),
+    }
+}
+
+fn compact(payload: &Value) -> String {
+    let text = payload.to_string();
+    if text.len() > 300 {
+        let mut end = 300;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_read_as_steps() {
+        let changed = json!({"id": 4, "kind": "state_changed", "payload": {"from": "running", "to": "failed", "reason": "boom"}});
+        assert_eq!(event_line(&changed), "#4 ── running → failed (boom)\n");
+        let output = json!({"id": 5, "kind": "output", "payload": {"text": "hello\n"}});
+        assert_eq!(event_line(&output), "hello\n");
+        let long = json!({"id": 6, "kind": "diff", "payload": {"x": "é".repeat(400)}});
+        assert!(event_line(&long).ends_with("…\n"));
+    }
+}

@@ -1,0 +1,117 @@
+//! `pushpals serve`: the orchestrator and its HTTP server.
+
+use crate::cli::ServeArgs;
+use crate::paths;
+use anyhow::{Context, Result, bail};
+use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_orchestrator::{Orchestrator, Settings};
+use pushpals_sandbox::HostRunner;
+use pushpals_server::{AppState, ensure_admin_token};
+use pushpals_store::{DataDirLock, Store};
+use pushpals_workspace::Repo;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
+    let repo_path = match args.repo {
+        Some(path) => path,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let repo = Repo::open(&repo_path).await?;
+    let config_path = paths::config_file(args.config.as_deref())?;
+    let settings = load_settings(&config_path, args.config.is_some())?;
+    let data_dir = paths::data_dir(data_dir)?;
+
+    let _lock = DataDirLock::acquire(&data_dir)?;
+    let store = Store::open(
+        &data_dir,
+        settings.durability().map_err(anyhow::Error::msg)?,
+    )?;
+    ensure_admin_token(&store, &data_dir).await?;
+    let runner = Arc::new(HostRunner);
+    let orchestrator =
+        Orchestrator::start(store.clone(), repo.clone(), runner, settings, &data_dir).await?;
+
+    let listener = match tokio::net::TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "{} is already in use: is another server running? pick another with --addr",
+            args.addr
+        ),
+        Err(error) => return Err(error).context(format!("cannot listen on {}", args.addr)),
+    };
+    let address = listener.local_addr()?;
+    let started = NewEvent {
+        task_id: None,
+        actor: Actor::Orchestrator,
+        kind: EventKind::ServerStarted,
+        payload: json!({
+            "repo": repo.root(),
+            "addr": address.to_string(),
+            "runner_backend": orchestrator.runner_backend(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
+    };
+    store.write(move |tx| tx.append(started)).await?;
+
+    eprintln!("Push Pals is serving {}", repo.root().display());
+    eprintln!(
+        "  API:        http://{address}/api/v1/  (token in {})",
+        data_dir.join("admin.token").display()
+    );
+    eprintln!("  data:       {}", data_dir.display());
+    eprintln!(
+        "  parallel:   {} tasks at once",
+        orchestrator.max_parallel()
+    );
+    eprintln!(
+        "  commands:   {} (filesystem and network isolation are not in this version yet)",
+        orchestrator.runner_backend()
+    );
+    eprintln!("Stop with Ctrl-C.");
+
+    let state = AppState::new(orchestrator);
+    pushpals_server::serve(listener, state, shutdown_signal()).await?;
+    eprintln!("Push Pals stopped; running tasks will show as interrupted at the next start.");
+    Ok(())
+}
+
+/// Reads the settings file; a missing default file means defaults, a
+/// missing file named explicitly is an error.
+fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Settings::from_toml(&text)
+            .map_err(|message| anyhow::anyhow!("{}: {message}", path.display())),
+        Err(error)
+            if !explicit
+                && matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+        {
+            Ok(Settings::default())
+        }
+        Err(error) => Err(error).context(format!("cannot read {}", path.display())),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What the command line says when something is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use assert_cmd::Command;
+use pushpals_test_support::TempRepo;
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pushpals");
+
+fn pushpals(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("PUSHPALS_DATA_DIR", data_dir)
+        .env("XDG_CONFIG_HOME", data_dir.join("config-home"))
+        .env_remove("PUSHPALS_TOKEN")
+        .env_remove("PUSHPALS_URL")
+        .timeout(Duration::from_secs(30));
+    command
+}
+
+fn stderr_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "expected a failure");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn serving_something_that_is_not_a_repository_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    let message = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(plain.path()),
+    );
+    assert!(message.contains("is not a git repository"), "{message}");
+}
+
+#[test]
+fn serving_a_repository_without_commits_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = TempRepo::empty();
+    let message = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&empty.path),
+    );
+    assert!(message.contains("no commits yet"), "{message}");
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_written_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let repo = TempRepo::new();
+    let message = stderr_of(
+        pushpals(&file.join("sub"))
+            .env("XDG_CONFIG_HOME", data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path),
+    );
+    assert!(message.contains("cannot be used"), "{message}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = TempRepo::new();
+    let mut first = std::process::Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+        .arg(&repo.path)
+        .env("PUSHPALS_DATA_DIR", data.path())
+        .env("XDG_CONFIG_HOME", data.path().join("config-home"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first server holds its lock and wrote its token.
+    for _ in 0..200 {
+        if data.path().join("admin.token").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let message = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path),
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        message.contains("another Push Pals server is already using"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_names_the_key() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("config.toml");
+    std::fs::write(&config, "max_paralel = 4\n").unwrap();
+    let repo = TempRepo::new();
+    let message = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--repo")
+            .arg(&repo.path),
+    );
+    assert!(message.contains("max_paralel"), "{message}");
+}
+
+#[test]
+fn the_client_says_what_to_do_without_a_token_or_a_server() {
+    let data = tempfile::tempdir().unwrap();
+    let message = stderr_of(pushpals(data.path()).arg("status"));
+    assert!(message.contains("no API token"), "{message}");
+
+    std::fs::write(data.path().join("admin.token"), "pp_x\n").unwrap();
+    let message =
+        stderr_of(pushpals(data.path()).args(["--server", "http://127.0.0.1:9", "status"]));
+    assert!(
+        message.contains("is `pushpals serve` running?"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_task_without_a_title_is_refused_before_any_request() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("admin.token"), "pp_x\n").unwrap();
+    let message = stderr_of(pushpals(data.path()).args([
+        "--server",
+        "http://127.0.0.1:9",
+        "task",
+        "--run",
+        "true",
+    ]));
+    assert!(message.contains("say what the task is"), "{message}");
+}
