@@ -121,7 +121,10 @@ impl TaskState {
             (self, to),
             (Queued, Preparing | Cancelled | Failed)
                 | (Preparing, Running | Failed | Cancelled | Interrupted)
-                | (Running, Waiting | Checking | Failed | Cancelled | Interrupted)
+                | (
+                    Running,
+                    Waiting | Checking | Failed | Cancelled | Interrupted
+                )
                 | (Waiting, Running | Failed | Cancelled | Interrupted)
                 | (
                     Checking,

@@ -71,10 +71,12 @@ impl<'a> WriteTx<'a> {
             payload: &new_event.payload,
         };
         let hash = event_hash(&self.head.hash, fields);
-        self.tx.execute(
-            "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            )?
+            .execute(params![
                 id,
                 task_id,
                 time,
@@ -83,8 +85,7 @@ impl<'a> WriteTx<'a> {
                 new_event.payload.to_string(),
                 self.head.hash,
                 hash
-            ],
-        )?;
+            ])?;
         let event = Event {
             id,
             task_id,

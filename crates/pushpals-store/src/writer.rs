@@ -129,8 +129,12 @@ fn run_batch(
             return (deliveries, events, Err(message));
         }
     };
+    // A lone request needs no savepoint: if it fails, the whole transaction
+    // is rolled back instead.
+    let alone = batch.len() == 1;
+    let mut all_failed = true;
     for job in batch {
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        if !alone && let Err(e) = tx.execute_batch("SAVEPOINT job") {
             let message = format!("cannot open a savepoint: {e}");
             deliveries.push(deliver_failure(job, &message));
             continue;
@@ -139,13 +143,23 @@ fn run_batch(
         let mut write_tx = WriteTx::new(&tx, head);
         let (succeeded, delivery) = job(&mut write_tx);
         let appended = write_tx.into_appended();
-        if succeeded && tx.execute_batch("RELEASE job").is_ok() {
+        let kept = succeeded && (alone || tx.execute_batch("RELEASE job").is_ok());
+        if kept {
+            all_failed = false;
             events.extend(appended);
         } else {
-            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            if !alone {
+                let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
             *head = head_before;
         }
         deliveries.push(delivery);
+    }
+    if all_failed {
+        // Nothing to keep: roll back (dropping the transaction does) and let
+        // each request report its own error.
+        drop(tx);
+        return (deliveries, events, Ok(()));
     }
     let committed = tx.commit().map_err(|e| format!("commit failed: {e}"));
     (deliveries, events, committed)

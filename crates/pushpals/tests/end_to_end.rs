@@ -304,3 +304,62 @@ fn two_concurrent_tasks_from_request_to_approved_commit_with_a_verifiable_audit_
         head_id
     );
 }
+
+#[test]
+fn log_follow_streams_a_running_task_until_it_waits_and_cancel_and_rm_clean_up() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&[
+        "task",
+        "Say hello",
+        "--run",
+        "sleep 0.5; echo hello from the task; sleep 0.5; echo more > f.txt",
+    ]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    let followed = server
+        .cli()
+        .args(["log", &id, "--follow"])
+        .output()
+        .unwrap();
+    assert!(
+        followed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    let text = String::from_utf8(followed.stdout).unwrap();
+    assert!(text.contains("hello from the task\n"), "{text}");
+    assert!(
+        text.trim_end().ends_with("checking → awaiting_approval"),
+        "{text}"
+    );
+
+    let slow = server.json(&["task", "Slow", "--run", "sleep 60"]);
+    let slow_id = slow["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&slow_id, "running");
+    let cancelled = server.cli().args(["cancel", &slow_id]).output().unwrap();
+    assert!(cancelled.status.success());
+    assert_eq!(
+        server.json(&["status", &slow_id])["task"]["state"],
+        "cancelled"
+    );
+    let removed = server
+        .cli()
+        .args(["task", "rm", &slow_id])
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(
+        repo.git(&["branch", "--list", &format!("pushpals/{slow_id}")])
+            .is_empty()
+    );
+
+    // A task that is still waiting cannot be removed.
+    let refused = server.cli().args(["task", "rm", &id]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("HTTP 409"));
+}

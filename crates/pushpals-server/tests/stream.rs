@@ -1,0 +1,152 @@
+//! The live event stream: backfill after `Last-Event-ID`, then live events.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures_util::StreamExt;
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_orchestrator::{Orchestrator, Settings};
+use pushpals_sandbox::HostRunner;
+use pushpals_server::{AppState, ensure_admin_token, router};
+use pushpals_store::{Durability, Store};
+use pushpals_test_support::TempRepo;
+use pushpals_workspace::Repo;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+async fn setup() -> (TempRepo, tempfile::TempDir, AppState, String) {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path(), Durability::Normal).unwrap();
+    ensure_admin_token(&store, data.path()).await.unwrap();
+    let token = std::fs::read_to_string(data.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let git = Repo::open(&repo.path).await.unwrap();
+    let orchestrator = Orchestrator::start(
+        store,
+        git,
+        Arc::new(HostRunner),
+        Settings::default(),
+        data.path(),
+    )
+    .await
+    .unwrap();
+    (repo, data, AppState::new(orchestrator), token)
+}
+
+async fn append(store: &Store, task: &str, n: i64) {
+    let task = TaskId::parse(task).unwrap();
+    store
+        .write(move |tx| {
+            tx.append(NewEvent::for_task(
+                &task,
+                Actor::Orchestrator,
+                EventKind::Output,
+                json!({ "n": n }),
+            ))
+        })
+        .await
+        .unwrap();
+}
+
+/// Reads SSE frames from a body until `count` events arrived; returns
+/// (id, task_id, n) of each.
+async fn read_events(body: Body, count: usize) -> Vec<(i64, String, i64)> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("the stream went quiet")
+            .expect("the stream ended")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(value) = line.strip_prefix("id:") {
+                    id = Some(value.trim().parse::<i64>().unwrap());
+                }
+                if let Some(value) = line.strip_prefix("data:") {
+                    data = Some(serde_json::from_str::<Value>(value.trim()).unwrap());
+                }
+            }
+            if let (Some(id), Some(data)) = (id, data) {
+                assert_eq!(data["id"], id, "the SSE id is the event id");
+                events.push((
+                    id,
+                    data["task_id"].as_str().unwrap_or("").to_owned(),
+                    data["payload"]["n"].as_i64().unwrap_or(-1),
+                ));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_resumes_after_last_event_id_then_goes_live() {
+    let (_repo, _data, state, token) = setup().await;
+    let store = state.store().clone();
+    for n in 1..=3 {
+        append(&store, "alpha", n).await;
+    }
+    // Event ids 1..3 (the token is not an event). Resume after 1.
+    let request = Request::get("/api/v1/events")
+        .header("authorization", format!("Bearer {token}"))
+        .header("last-event-id", "1")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let reader = tokio::spawn(read_events(response.into_body(), 4));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append(&store, "alpha", 4).await;
+    append(&store, "alpha", 5).await;
+    let events = reader.await.unwrap();
+    let ids: Vec<i64> = events.iter().map(|e| e.0).collect();
+    assert_eq!(
+        ids,
+        [2, 3, 4, 5],
+        "backfilled 2 and 3, then live 4 and 5, nothing twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_filters_by_task_and_rejects_bad_resume_points() {
+    let (_repo, _data, state, token) = setup().await;
+    let store = state.store().clone();
+    append(&store, "alpha", 1).await;
+    append(&store, "beta", 2).await;
+    let request = Request::get("/api/v1/events?task=beta&after=0")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let reader = tokio::spawn(read_events(response.into_body(), 2));
+    append(&store, "alpha", 3).await;
+    append(&store, "beta", 4).await;
+    let events = reader.await.unwrap();
+    assert!(events.iter().all(|e| e.1 == "beta"), "{events:?}");
+    assert_eq!(events.iter().map(|e| e.2).collect::<Vec<_>>(), [2, 4]);
+
+    let request = Request::get("/api/v1/events")
+        .header("authorization", format!("Bearer {token}"))
+        .header("last-event-id", "yesterday")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let request = Request::get("/api/v1/events").body(Body::empty()).unwrap();
+    let response = router(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

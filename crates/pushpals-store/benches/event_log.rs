@@ -1,0 +1,182 @@
+//! Event-log throughput against raw SQLite, measured side by side.
+//!
+//! Prints, for each operation, our figure, the floor under it measured in
+//! the same run, and the ratio. Run with
+//! `cargo bench -p pushpals-store --bench event_log`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use pushpals_core::chain::{GENESIS_HASH, HashedFields, event_hash};
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_store::{Durability, Store};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+
+const EVENTS: i64 = 5_000;
+
+fn payload(n: i64) -> serde_json::Value {
+    json!({ "step": "worker", "stream": "stdout", "text": format!("line {n} of some command output that is typical in length\n") })
+}
+
+/// Raw rusqlite: the same table shape, hash-chained rows, `per_tx` rows per
+/// transaction.
+fn floor_insert(per_tx: i64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE events (id INTEGER PRIMARY KEY, task_id TEXT, time TEXT NOT NULL,
+           actor TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+           prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut id = 1;
+    while id <= EVENTS {
+        let tx = conn.transaction().unwrap();
+        for _ in 0..per_tx {
+            let value = payload(id);
+            let time = pushpals_core::timestamp::now();
+            let hash = event_hash(
+                &prev,
+                HashedFields {
+                    id,
+                    task_id: Some("bench"),
+                    time: &time,
+                    actor: "worker:bench",
+                    kind: "output",
+                    payload: &value,
+                },
+            );
+            tx.execute(
+                "INSERT INTO events VALUES (?1, 'bench', ?2, 'worker:bench', 'output', ?3, ?4, ?5)",
+                rusqlite::params![id, time, value.to_string(), prev, hash],
+            )
+            .unwrap();
+            prev = hash;
+            id += 1;
+        }
+        tx.commit().unwrap();
+    }
+    EVENTS as f64 / started.elapsed().as_secs_f64()
+}
+
+fn open_store() -> (tempfile::TempDir, Store, TaskId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    (dir, store, TaskId::parse("bench").unwrap())
+}
+
+fn event(task: &TaskId, n: i64) -> NewEvent {
+    NewEvent::for_task(
+        task,
+        Actor::Worker(task.clone()),
+        EventKind::Output,
+        payload(n),
+    )
+}
+
+/// One writer awaiting each append before the next: one commit per event.
+async fn ours_sequential() -> (f64, Store, tempfile::TempDir) {
+    let (dir, store, task) = open_store();
+    let started = Instant::now();
+    for n in 0..EVENTS {
+        let new_event = event(&task, n);
+        store.write(move |tx| tx.append(new_event)).await.unwrap();
+    }
+    (EVENTS as f64 / started.elapsed().as_secs_f64(), store, dir)
+}
+
+/// Many writers at once: the group commit batches them.
+async fn ours_concurrent(writers: i64) -> f64 {
+    let (_dir, store, task) = open_store();
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        let task = task.clone();
+        handles.push(tokio::spawn(async move {
+            for n in 0..EVENTS / writers {
+                let new_event = event(&task, w * 1_000_000 + n);
+                store.write(move |tx| tx.append(new_event)).await.unwrap();
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    EVENTS as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The floor of verification: read every row and SHA-256 it, no JSON work.
+fn floor_verify(path: &std::path::Path) -> f64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let started = Instant::now();
+    let mut statement = conn
+        .prepare("SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id")
+        .unwrap();
+    let mut rows = statement.query([]).unwrap();
+    let mut count = 0u64;
+    let mut last = [0u8; 32];
+    while let Some(row) = rows.next().unwrap() {
+        let mut hasher = Sha256::new();
+        for column in 1..8 {
+            let text: Option<String> = row.get(column).unwrap();
+            hasher.update(text.unwrap_or_default().as_bytes());
+        }
+        last = hasher.finalize().into();
+        count += 1;
+    }
+    std::hint::black_box(last);
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn report(name: &str, ours: f64, floor: f64, floor_name: &str) {
+    println!(
+        "{name:<44} ours {ours:>10.0}/s   floor {floor:>10.0}/s ({floor_name})   ratio {:.2}",
+        ours / floor
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("{EVENTS} hash-chained events per run, WAL, synchronous=NORMAL");
+    let floor_single = floor_insert(1);
+    let floor_batched = floor_insert(100);
+    let (sequential, store, _dir) = runtime.block_on(ours_sequential());
+    report(
+        "append, one writer, commit per event",
+        sequential,
+        floor_single,
+        "raw SQLite, 1 event/tx",
+    );
+    let concurrent = runtime.block_on(ours_concurrent(64));
+    report(
+        "append, 64 writers, group commit",
+        concurrent,
+        floor_single,
+        "raw SQLite, 1 event/tx",
+    );
+    report(
+        "append, 64 writers, group commit",
+        concurrent,
+        floor_batched,
+        "raw SQLite, 100 events/tx",
+    );
+
+    let started = Instant::now();
+    let verified = runtime.block_on(store.verify_chain()).unwrap();
+    assert!(verified.ok);
+    let ours_verify = verified.checked as f64 / started.elapsed().as_secs_f64();
+    let floor = floor_verify(store.database_path());
+    report(
+        "verify chain (read + canonical JSON + SHA-256)",
+        ours_verify,
+        floor,
+        "read + SHA-256",
+    );
+}
