@@ -165,7 +165,14 @@ impl Orchestrator {
                 ));
             }
         };
+        let mut attempts = 0;
         let task = loop {
+            attempts += 1;
+            if attempts > 20 {
+                return Err(OrchestratorError::Internal(
+                    "could not draw a task id whose branch is free".into(),
+                ));
+            }
             let id = new_task_id()?;
             let (title, command, actor) = (title.clone(), command.clone(), actor.clone());
             let branch_taken = self.repo.branch_commit(&id.branch()).await?.is_some();

@@ -335,6 +335,14 @@ async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
     let live = create(&first, "Live", "sleep 30").await;
     let queued = create(&first, "Queued", "echo queued > q.txt").await;
     wait_until(&first, &live.id, |s| s == TaskState::Running).await;
+    // Let the old driver write its last event (command_started) before the
+    // "crash": two orchestrators never share a data dir outside this test.
+    for _ in 0..500 {
+        if kinds(&first, &live.id).await.iter().any(|k| k == "command_started") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         first.store().task(&queued.id).await.unwrap().state,
         TaskState::Queued

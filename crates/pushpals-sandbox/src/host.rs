@@ -76,6 +76,9 @@ async fn run(
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
         .map(Pid::from_raw);
+    // If this future is dropped (the orchestrator shuts down), the whole
+    // group goes, not only the shell.
+    let mut group_guard = GroupGuard(group);
     let readers = [
         child
             .stdout
@@ -116,10 +119,12 @@ async fn run(
         }
     };
     let duration = started.elapsed();
-    // Whatever the command left running in its group goes too.
+    // Whatever the command left running in its group goes too; then the
+    // guard stands down, so a later drop cannot hit a reused group id.
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGKILL);
     }
+    group_guard.0 = None;
     for reader in readers.into_iter().flatten() {
         let _ = tokio::time::timeout(DRAIN_LIMIT, reader).await;
     }
@@ -130,6 +135,17 @@ async fn run(
         cancelled,
         duration,
     })
+}
+
+/// Kills a process group when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
 }
 
 /// SIGTERM to the group, then SIGKILL after a grace period.

@@ -176,3 +176,22 @@ async fn a_missing_program_and_a_missing_directory_are_reported() {
         .unwrap_err();
     assert!(err.to_string().contains("does not exist"));
 }
+
+#[tokio::test]
+async fn dropping_a_running_command_kills_its_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("survived");
+    let (tx, _rx) = mpsc::channel(16);
+    let (_cancel_tx, cancel) = watch::channel(false);
+    let line = format!("sleep 1 && touch {}", marker.display());
+    let spec = spec(dir.path(), &line, Duration::from_secs(60));
+    let run = tokio::spawn(async move { HostRunner.run(spec, tx, cancel).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.abort();
+    let _ = run.await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !marker.exists(),
+        "the command's children outlived the dropped run"
+    );
+}

@@ -11,6 +11,7 @@ mod error;
 mod json;
 mod routes;
 mod state;
+mod trace;
 
 pub use auth::{Caller, Scope, ensure_admin_token, hash_token};
 pub use error::ApiError;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .nest("/api/v1", api)
+        .layer(axum::middleware::from_fn(trace::request_span))
         .with_state(state)
 }
 
