@@ -338,7 +338,11 @@ async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
     // Let the old driver write its last event (command_started) before the
     // "crash": two orchestrators never share a data dir outside this test.
     for _ in 0..500 {
-        if kinds(&first, &live.id).await.iter().any(|k| k == "command_started") {
+        if kinds(&first, &live.id)
+            .await
+            .iter()
+            .any(|k| k == "command_started")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

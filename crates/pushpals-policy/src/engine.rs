@@ -1,0 +1,331 @@
+//! Judging a command line: every part, strictest wins.
+
+use crate::decision::{Decision, Finding, Verdict};
+use crate::paths::escapes_worktree;
+use crate::rules::{RuleError, RuleSet};
+use crate::shell::{self, Word};
+use crate::wrappers::{self, Inner};
+
+/// The built-in rules.
+pub const DEFAULT_RULES: &str = include_str!("defaults.toml");
+
+/// How deep wrappers and `sh -c` bodies may nest before policy asks.
+const MAX_DEPTH: usize = 8;
+
+/// Variables that change which programs run or what they load.
+const SENSITIVE_VARIABLES: &[&str] = &[
+    "PATH",
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "RUBYOPT",
+    "RUSTC_WRAPPER",
+    "RUSTC",
+    "RUSTFLAGS",
+    "CARGO_HOME",
+    "CC",
+    "CXX",
+    "MAKEFLAGS",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "SHELL",
+    "HOME",
+    "PROMPT_COMMAND",
+];
+const SENSITIVE_PREFIXES: &[&str] = &["LD_", "DYLD_", "GIT_", "BASH_FUNC_"];
+
+/// Programs that write the paths they are given.
+const WRITES_EVERY_PATH: &[&str] = &[
+    "touch", "mkdir", "rm", "rmdir", "tee", "truncate", "chmod", "chown", "chgrp", "shred",
+];
+/// Programs that write their last path (the destination).
+const WRITES_LAST_PATH: &[&str] = &["cp", "mv", "ln", "install"];
+
+/// Command policy: built-in rules, the user's rules (which may loosen or
+/// tighten the built-in ones), and the repository's rules (which may only
+/// tighten). Build once, judge many times.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    builtin: RuleSet,
+    user: RuleSet,
+    repo: RuleSet,
+}
+
+impl Policy {
+    /// The built-in rules alone.
+    pub fn builtin() -> Result<Self, RuleError> {
+        Ok(Self {
+            builtin: RuleSet::from_toml(DEFAULT_RULES, "built-in rules")?,
+            user: RuleSet::default(),
+            repo: RuleSet::default(),
+        })
+    }
+
+    /// Adds the user's rules (`policy.toml`).
+    pub fn with_user_rules(mut self, rules: RuleSet) -> Self {
+        self.user = rules;
+        self
+    }
+
+    /// Adds the repository's rules; refuses `allow` rules, since a
+    /// repository may only tighten.
+    pub fn with_repo_rules(mut self, rules: RuleSet) -> Result<Self, RuleError> {
+        rules.require_tightening_only()?;
+        self.repo = rules;
+        Ok(self)
+    }
+
+    /// Judges a command line: every simple command, wrapper, script body,
+    /// redirection and assignment; the verdict is the strictest finding.
+    pub fn judge(&self, line: &str) -> Verdict {
+        let mut findings = Vec::new();
+        self.judge_line(line, 0, &mut findings);
+        Verdict::from_findings(findings)
+    }
+
+    fn judge_line(&self, line: &str, depth: usize, findings: &mut Vec<Finding>) {
+        let parsed = match shell::parse(line) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                findings.push(finding(line, Decision::Ask, error.to_string()));
+                return;
+            }
+        };
+        for (name, _) in &parsed.assignments {
+            check_assignment(name, findings);
+        }
+        for redirect in parsed.redirects.iter().filter(|r| r.writes()) {
+            let part = format!("{} {}", redirect.operator, redirect.target.text);
+            if redirect.target.dynamic {
+                findings.push(finding(
+                    &part,
+                    Decision::Ask,
+                    "writes to a file named only at run time".into(),
+                ));
+            } else if let Some(why) = escapes_worktree(&redirect.target.text) {
+                findings.push(finding(
+                    &part,
+                    Decision::Deny,
+                    format!("writes outside the worktree: {why}"),
+                ));
+            }
+        }
+        for pipeline in &parsed.pipelines {
+            let fetches = pipeline
+                .iter()
+                .position(|p| matches!(p.as_str(), "curl" | "wget"));
+            let runs = pipeline.iter().rposition(|p| {
+                matches!(
+                    p.as_str(),
+                    "sh" | "bash"
+                        | "dash"
+                        | "zsh"
+                        | "ksh"
+                        | "python"
+                        | "python3"
+                        | "perl"
+                        | "ruby"
+                        | "node"
+                        | "sudo"
+                )
+            });
+            if let (Some(fetch), Some(run)) = (fetches, runs)
+                && fetch < run
+            {
+                findings.push(finding(
+                    &pipeline.join(" | "),
+                    Decision::Deny,
+                    "pipes a download into an interpreter".into(),
+                ));
+            }
+        }
+        for command in &parsed.commands {
+            for (name, _) in &command.assignments {
+                check_assignment(name, findings);
+            }
+            self.judge_argv(&command.argv, depth, findings);
+        }
+    }
+
+    fn judge_argv(&self, argv: &[Word], depth: usize, findings: &mut Vec<Finding>) {
+        let Some(program) = argv.first() else {
+            return;
+        };
+        let part = display(argv);
+        if depth > MAX_DEPTH {
+            findings.push(finding(
+                &part,
+                Decision::Ask,
+                "wrappers nest too deeply to judge".into(),
+            ));
+            return;
+        }
+        if program.dynamic {
+            findings.push(finding(
+                &part,
+                Decision::Ask,
+                "which program runs is only known at run time".into(),
+            ));
+            return;
+        }
+        match wrappers::inner(argv) {
+            Inner::Command {
+                argv: inner,
+                assignments,
+            } => {
+                for (name, _) in &assignments {
+                    check_assignment(name, findings);
+                }
+                if inner.is_empty() {
+                    self.judge_by_rules(argv, findings);
+                } else {
+                    self.judge_argv(&inner, depth + 1, findings);
+                }
+                return;
+            }
+            Inner::Script(body) => {
+                if body.dynamic {
+                    findings.push(finding(
+                        &part,
+                        Decision::Ask,
+                        "runs a shell script only known at run time".into(),
+                    ));
+                } else {
+                    self.judge_line(&body.text, depth + 1, findings);
+                }
+                return;
+            }
+            Inner::Several { commands, own_argv } => {
+                for command in &commands {
+                    self.judge_argv(command, depth + 1, findings);
+                }
+                self.judge_by_rules(&own_argv, findings);
+                return;
+            }
+            Inner::None => {}
+        }
+        self.check_write_targets(argv, findings);
+        match program.text.as_str() {
+            "sed" => {
+                if let Some(concern) = wrappers::sed_concern(argv) {
+                    findings.push(finding(&part, Decision::Ask, concern));
+                }
+            }
+            "awk" | "gawk" | "mawk" => {
+                if let Some(concern) = wrappers::awk_concern(argv) {
+                    findings.push(finding(&part, Decision::Ask, concern));
+                }
+            }
+            _ => {}
+        }
+        self.judge_by_rules(argv, findings);
+    }
+
+    /// Built-in rules unless the user's rules match; then the repository's
+    /// rules tighten.
+    fn judge_by_rules(&self, argv: &[Word], findings: &mut Vec<Finding>) {
+        let part = display(argv);
+        let program = argv.first().map(|w| w.text.as_str()).unwrap_or("");
+        let base = self.user.decide(argv).or_else(|| self.builtin.decide(argv));
+        let (mut decision, mut reason) = match base {
+            Some(found) => found,
+            None if program.contains('/') => (
+                Decision::Ask,
+                format!(
+                    "runs the program at the path {program}, which no rule names (`./sed` is not `sed`)"
+                ),
+            ),
+            None => (Decision::Ask, format!("no rule covers `{program}`")),
+        };
+        if let Some((repo_decision, repo_reason)) = self.repo.decide(argv)
+            && repo_decision > decision
+        {
+            decision = repo_decision;
+            reason = format!("the repository's policy: {repo_reason}");
+        }
+        findings.push(finding(&part, decision, reason));
+    }
+
+    fn check_write_targets(&self, argv: &[Word], findings: &mut Vec<Finding>) {
+        let program = argv[0].text.as_str();
+        let paths: Vec<&Word> = argv[1..]
+            .iter()
+            .filter(|w| w.dynamic || !w.text.starts_with('-'))
+            .collect();
+        let targets: Vec<&Word> = if WRITES_EVERY_PATH.contains(&program) {
+            if matches!(program, "chmod" | "chown" | "chgrp") {
+                paths.into_iter().skip(1).collect()
+            } else {
+                paths
+            }
+        } else if WRITES_LAST_PATH.contains(&program) {
+            paths.last().copied().into_iter().collect()
+        } else if program == "sed" && argv.iter().any(|w| !w.dynamic && w.text.starts_with("-i")) {
+            let explicit = argv
+                .iter()
+                .any(|w| w.text == "-e" || w.text.starts_with("--expression"));
+            paths.into_iter().skip(usize::from(!explicit)).collect()
+        } else if program == "dd" {
+            argv.iter()
+                .filter_map(|w| w.text.strip_prefix("of=").map(|_| w))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for target in targets {
+            let path = target.text.strip_prefix("of=").unwrap_or(&target.text);
+            if target.dynamic {
+                continue;
+            }
+            if let Some(why) = escapes_worktree(path) {
+                findings.push(finding(
+                    &display(argv),
+                    Decision::Deny,
+                    format!("writes outside the worktree: {why}"),
+                ));
+            }
+        }
+    }
+}
+
+fn check_assignment(name: &str, findings: &mut Vec<Finding>) {
+    let sensitive = SENSITIVE_VARIABLES.contains(&name)
+        || SENSITIVE_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+    if sensitive {
+        findings.push(finding(
+            &format!("{name}=..."),
+            Decision::Ask,
+            format!("setting {name} changes which programs run or what they load"),
+        ));
+    }
+}
+
+fn finding(part: &str, decision: Decision, reason: String) -> Finding {
+    Finding {
+        part: part.to_owned(),
+        decision,
+        reason,
+    }
+}
+
+fn display(argv: &[Word]) -> String {
+    argv.iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
