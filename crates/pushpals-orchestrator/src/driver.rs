@@ -191,6 +191,7 @@ impl Orchestrator {
             cwd: worktree.into(),
             timeout,
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
+            read_only_paths: self.repo.git_common_dir().into_iter().collect(),
         };
         let recorded = run_recorded(
             &self.store,

@@ -5,14 +5,22 @@
 //! group on timeout or cancellation. Deciding *whether* a command may run is
 //! not this crate's job (that is `pushpals-policy`).
 //!
-//! Today's one backend, [`HostRunner`], scrubs the environment and bounds
-//! time but does not isolate the filesystem or network; the bubblewrap and
-//! namespace backends of the sandbox issue plug in behind the same trait.
+//! Backends: [`BwrapRunner`] runs each command under bubblewrap in new
+//! user, mount, PID, IPC, UTS and network namespaces, with the worktree as
+//! the only writable place, resource limits from rlimits and a cgroup per
+//! command; it refuses to start when it cannot isolate. [`HostRunner`]
+//! only scrubs the environment and bounds time; it is used only when the
+//! configuration explicitly says `sandbox = "none"`.
 
+mod bwrap;
 mod host;
+mod limits;
 mod spec;
+mod supervise;
 
+pub use bwrap::{BwrapConfig, BwrapRunner, SandboxError};
 pub use host::HostRunner;
+pub use limits::{CgroupLayout, Limits};
 pub use spec::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError};
 
 use std::future::Future;

@@ -14,6 +14,9 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Extra environment variables on top of the scrubbed base.
     pub env: Vec<(String, String)>,
+    /// Directories the command may read but not write (the repository's
+    /// git directory, so `git status` works in the worktree).
+    pub read_only_paths: Vec<PathBuf>,
 }
 
 /// Which output stream a chunk came from.
@@ -97,6 +100,9 @@ pub enum RunError {
     /// The process could not be started.
     #[error("cannot start the command: {0}")]
     Spawn(#[source] std::io::Error),
+    /// Resource limits could not be applied; the command did not run.
+    #[error("cannot apply resource limits: {0}")]
+    Limits(String),
     /// Waiting for the process failed.
     #[error("lost track of the command: {0}")]
     Wait(#[source] std::io::Error),

@@ -11,6 +11,7 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         cwd: dir.to_path_buf(),
         timeout,
         env: vec![("PUSHPALS_TASK".into(), "t1".into())],
+        read_only_paths: Vec::new(),
     }
 }
 

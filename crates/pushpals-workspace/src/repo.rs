@@ -43,6 +43,13 @@ impl Repo {
         Ok(repo)
     }
 
+    /// The repository's `.git` directory (shared by its worktrees), when it
+    /// is a directory at the top of the working tree.
+    pub fn git_common_dir(&self) -> Option<PathBuf> {
+        let dir = self.root.join(".git");
+        dir.is_dir().then_some(dir)
+    }
+
     /// The top of the working tree.
     pub fn root(&self) -> &Path {
         &self.root

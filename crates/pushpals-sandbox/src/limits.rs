@@ -1,0 +1,186 @@
+//! Resource limits: rlimits through `prlimit`, and a cgroup per command for
+//! process count and memory (which rlimits cannot bound for root).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bounds on one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU seconds.
+    pub cpu_secs: u64,
+    /// Memory in bytes (cgroup).
+    pub memory_bytes: u64,
+    /// Processes and threads at once (cgroup, and rlimit for non-root).
+    pub processes: u64,
+    /// Open files per process.
+    pub open_files: u64,
+    /// Largest file a process may write, in bytes.
+    pub file_size_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu_secs: 3600,
+            memory_bytes: 4 << 30,
+            processes: 512,
+            open_files: 4096,
+            file_size_bytes: 2 << 30,
+        }
+    }
+}
+
+impl Limits {
+    /// `prlimit` arguments setting the rlimits (soft = hard).
+    pub(crate) fn prlimit_args(&self) -> Vec<String> {
+        vec![
+            format!("--cpu={}", self.cpu_secs),
+            format!("--nofile={}", self.open_files),
+            format!("--fsize={}", self.file_size_bytes),
+            format!("--nproc={}", self.processes),
+            "--core=0".to_owned(),
+        ]
+    }
+}
+
+/// Where this machine lets us make cgroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// Unified hierarchy with the pids and memory controllers.
+    V2 {
+        /// Our parent cgroup.
+        parent: PathBuf,
+    },
+    /// Legacy per-controller hierarchies (also the usual hybrid layout).
+    V1 {
+        /// Our parent in the pids hierarchy.
+        pids: PathBuf,
+        /// Our parent in the memory hierarchy, when present.
+        memory: Option<PathBuf>,
+    },
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+impl CgroupLayout {
+    /// Finds a writable cgroup hierarchy with a pids controller and makes
+    /// our parent cgroup in it; `None` when there is none.
+    pub fn detect() -> Option<Self> {
+        let root = Path::new(CGROUP_ROOT);
+        let controllers =
+            std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        if controllers.split_whitespace().any(|c| c == "pids") {
+            let parent = root.join("pushpals");
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids +memory");
+            if std::fs::create_dir_all(&parent).is_ok() {
+                let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids +memory");
+                if parent.join("cgroup.procs").exists() {
+                    return Some(Self::V2 { parent });
+                }
+            }
+        }
+        let pids = root.join("pids");
+        if pids.join("cgroup.procs").exists() {
+            let pids_parent = pids.join("pushpals");
+            if std::fs::create_dir_all(&pids_parent).is_ok()
+                && pids_parent.join("pids.max").exists()
+            {
+                let memory_parent = root.join("memory").join("pushpals");
+                let memory = (root.join("memory/cgroup.procs").exists()
+                    && std::fs::create_dir_all(&memory_parent).is_ok())
+                .then_some(memory_parent);
+                return Some(Self::V1 {
+                    pids: pids_parent,
+                    memory,
+                });
+            }
+        }
+        None
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The cgroups of one command; removed (after killing what is left in
+/// them) when dropped.
+#[derive(Debug)]
+pub(crate) struct CommandCgroup {
+    dirs: Vec<PathBuf>,
+}
+
+impl CommandCgroup {
+    /// Makes the command's cgroups and sets their limits.
+    pub(crate) fn create(layout: &CgroupLayout, limits: &Limits) -> io::Result<Self> {
+        let name = format!(
+            "cmd-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut made = Self { dirs: Vec::new() };
+        match layout {
+            CgroupLayout::V2 { parent } => {
+                let dir = parent.join(&name);
+                std::fs::create_dir(&dir)?;
+                made.dirs.push(dir.clone());
+                std::fs::write(dir.join("pids.max"), limits.processes.to_string())?;
+                if dir.join("memory.max").exists() {
+                    std::fs::write(dir.join("memory.max"), limits.memory_bytes.to_string())?;
+                    let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                }
+            }
+            CgroupLayout::V1 { pids, memory } => {
+                let dir = pids.join(&name);
+                std::fs::create_dir(&dir)?;
+                made.dirs.push(dir.clone());
+                std::fs::write(dir.join("pids.max"), limits.processes.to_string())?;
+                if let Some(memory) = memory {
+                    let dir = memory.join(&name);
+                    std::fs::create_dir(&dir)?;
+                    made.dirs.push(dir.clone());
+                    std::fs::write(
+                        dir.join("memory.limit_in_bytes"),
+                        limits.memory_bytes.to_string(),
+                    )?;
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// The `cgroup.procs` files a process writes its pid to, to join.
+    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// Kills every process still in the cgroups.
+    pub(crate) fn kill_all(&self) {
+        for dir in &self.dirs {
+            let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+                continue;
+            };
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+impl Drop for CommandCgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        for dir in &self.dirs {
+            // A cgroup can be removed once its last process is reaped.
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}

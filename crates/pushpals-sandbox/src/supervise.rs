@@ -1,0 +1,154 @@
+//! Supervising a started command: streaming its output, its time limit,
+//! cancellation, and killing its whole process group.
+
+use crate::spec::{CommandOutcome, OutputChunk, OutputStream, RunError};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// How long to keep reading output after the command ended, for children
+/// that left the process group but kept the pipes open.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Runs a prepared command in its own process group: streams stdout and
+/// stderr to `output`, stops it at `timeout` or when `cancel` turns true,
+/// and kills the whole group when it ends or this future is dropped.
+pub(crate) async fn supervise(
+    mut command: Command,
+    timeout: Duration,
+    output: mpsc::Sender<OutputChunk>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<CommandOutcome, RunError> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(RunError::Spawn)?;
+    let group = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(Pid::from_raw);
+    // If this future is dropped (the orchestrator shuts down), the whole
+    // group goes, not only the shell.
+    let mut group_guard = GroupGuard(group);
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|pipe| tokio::spawn(forward(pipe, OutputStream::Stdout, output.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|pipe| tokio::spawn(forward(pipe, OutputStream::Stderr, output.clone()))),
+    ];
+    drop(output);
+
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    let mut cancelled = *cancel.borrow();
+    // Once the cancel sender is gone, nobody can cancel any more.
+    let mut cancel_open = true;
+    let status = if cancelled {
+        stop(&mut child, group).await?
+    } else {
+        loop {
+            tokio::select! {
+                status = child.wait() => break status.map_err(RunError::Wait)?,
+                () = &mut deadline => {
+                    timed_out = true;
+                    break stop(&mut child, group).await?;
+                }
+                changed = cancel.changed(), if cancel_open => {
+                    if changed.is_err() {
+                        cancel_open = false;
+                    } else if *cancel.borrow() {
+                        cancelled = true;
+                        break stop(&mut child, group).await?;
+                    }
+                }
+            }
+        }
+    };
+    let duration = started.elapsed();
+    // Whatever the command left running in its group goes too; then the
+    // guard stands down, so a later drop cannot hit a reused group id.
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    group_guard.0 = None;
+    for reader in readers.into_iter().flatten() {
+        let _ = tokio::time::timeout(DRAIN_LIMIT, reader).await;
+    }
+    Ok(CommandOutcome {
+        exit_code: status.code(),
+        signal: status.signal(),
+        timed_out,
+        cancelled,
+        duration,
+    })
+}
+
+/// Kills a process group when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL after a grace period.
+async fn stop(
+    child: &mut tokio::process::Child,
+    group: Option<Pid>,
+) -> Result<std::process::ExitStatus, RunError> {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+        Ok(status) => status.map_err(RunError::Wait),
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            let _ = child.start_kill();
+            child.wait().await.map_err(RunError::Wait)
+        }
+    }
+}
+
+async fn forward(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: OutputStream,
+    output: mpsc::Sender<OutputChunk>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = OutputChunk {
+                    stream,
+                    bytes: buffer[..n].to_vec(),
+                };
+                if output.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}

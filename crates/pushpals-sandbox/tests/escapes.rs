@@ -1,0 +1,270 @@
+//! The escape suite: each test tries to get out of the bubblewrap sandbox
+//! and fails if the attempt succeeds. Runs against the real sandbox; CI
+//! installs bubblewrap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use pushpals_sandbox::{
+    BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, OutputStream, Runner,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+struct Run {
+    outcome: CommandOutcome,
+    stdout: String,
+    stderr: String,
+}
+
+fn runner() -> BwrapRunner {
+    let limits = Limits {
+        cpu_secs: 60,
+        memory_bytes: 512 << 20,
+        processes: 64,
+        open_files: 256,
+        file_size_bytes: 1 << 20,
+    };
+    BwrapRunner::new(BwrapConfig {
+        limits,
+        toolchain_paths: Vec::new(),
+    })
+    .expect("the sandbox must be usable on this machine (is bubblewrap installed?)")
+}
+
+/// A temporary directory holding a worktree and things outside it.
+struct Scene {
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("worktree")).unwrap();
+        std::fs::create_dir_all(dir.path().join("other-worktree")).unwrap();
+        std::fs::write(
+            dir.path().join("other-worktree/secret.txt"),
+            "other task's file\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("home/.ssh")).unwrap();
+        std::fs::write(dir.path().join("home/.ssh/id_ed25519"), "PRIVATE KEY\n").unwrap();
+        Self { dir }
+    }
+
+    fn worktree(&self) -> PathBuf {
+        self.dir.path().join("worktree")
+    }
+
+    fn outside(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+async fn run_in(worktree: &Path, line: &str, timeout: Duration) -> Run {
+    let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
+    let (_cancel_tx, cancel) = watch::channel(false);
+    let spec = CommandSpec {
+        command_line: line.to_owned(),
+        cwd: worktree.to_path_buf(),
+        timeout,
+        env: Vec::new(),
+        read_only_paths: Vec::new(),
+    };
+    let collector = tokio::spawn(async move {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(chunk) = rx.recv().await {
+            match chunk.stream {
+                OutputStream::Stdout => out.extend(chunk.bytes),
+                OutputStream::Stderr => err.extend(chunk.bytes),
+            }
+        }
+        (out, err)
+    });
+    let outcome = runner().run(spec, tx, cancel).await.unwrap();
+    let (out, err) = collector.await.unwrap();
+    Run {
+        outcome,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+async fn run(scene: &Scene, line: &str) -> Run {
+    run_in(&scene.worktree(), line, Duration::from_secs(30)).await
+}
+
+#[tokio::test]
+async fn the_worktree_is_writable_and_commands_work() {
+    let scene = Scene::new();
+    let run = run(&scene, "echo hello > made.txt && cat made.txt && pwd").await;
+    assert!(run.outcome.succeeded(), "{}", run.stderr);
+    assert!(run.stdout.starts_with("hello\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(&scene.worktree().display().to_string()));
+    assert_eq!(
+        std::fs::read_to_string(scene.worktree().join("made.txt")).unwrap(),
+        "hello\n"
+    );
+}
+
+#[tokio::test]
+async fn writing_outside_by_absolute_path_or_dotdot_does_not_reach_the_host() {
+    let scene = Scene::new();
+    let target = scene.outside("escaped.txt");
+    let line = format!(
+        "echo x > {t}; echo x > ../escaped.txt; echo x > /etc/pushpals-escape; touch /usr/pushpals-escape; true",
+        t = target.display()
+    );
+    run(&scene, &line).await;
+    assert!(!target.exists(), "wrote {}", target.display());
+    assert!(!Path::new("/etc/pushpals-escape").exists());
+    assert!(!Path::new("/usr/pushpals-escape").exists());
+}
+
+#[tokio::test]
+async fn a_planted_symlink_does_not_lead_out() {
+    let scene = Scene::new();
+    let target = scene.outside("via-symlink.txt");
+    std::fs::write(&target, "original\n").unwrap();
+    std::os::unix::fs::symlink(&target, scene.worktree().join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", scene.worktree().join("etc-link")).unwrap();
+    let run = run(
+        &scene,
+        "echo changed > link; echo changed > etc-link; cat link",
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "original\n");
+    assert!(
+        !run.stdout.contains("original"),
+        "read through the symlink: {}",
+        run.stdout
+    );
+    assert_ne!(
+        std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
+        "changed\n"
+    );
+}
+
+#[tokio::test]
+async fn a_hard_link_to_a_file_outside_cannot_be_made() {
+    let scene = Scene::new();
+    let run = run(&scene, "ln /etc/passwd hard && echo linked").await;
+    assert!(
+        !run.stdout.contains("linked"),
+        "made a hard link to /etc/passwd"
+    );
+    assert!(!scene.worktree().join("hard").exists());
+}
+
+#[tokio::test]
+async fn keys_other_worktrees_and_host_tmp_are_invisible() {
+    let scene = Scene::new();
+    let line = format!(
+        "cat {key}; cat {other}; cat ~/.ssh/id_* ; ls /root; true",
+        key = scene.outside("home/.ssh/id_ed25519").display(),
+        other = scene.outside("other-worktree/secret.txt").display(),
+    );
+    let run = run(&scene, &line).await;
+    assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
+    assert!(!run.stdout.contains("other task's file"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn the_network_is_off() {
+    let scene = Scene::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let line = format!(
+        "bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}' && echo connected; getent hosts example.com && echo resolved; true"
+    );
+    let run = run(&scene, &line).await;
+    assert!(!run.stdout.contains("connected"), "{}", run.stdout);
+    assert!(!run.stdout.contains("resolved"), "{}", run.stdout);
+    assert!(
+        listener.accept().is_err(),
+        "the listener outside got a connection"
+    );
+}
+
+#[tokio::test]
+async fn the_orchestrators_environment_does_not_leak() {
+    let scene = Scene::new();
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let run = run(&scene, "env").await;
+    assert!(run.outcome.succeeded());
+    assert!(!run.stdout.contains("CARGO_MANIFEST_DIR"), "{}", run.stdout);
+    assert!(run.stdout.contains("HOME=/tmp/home"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_bounded() {
+    let scene = Scene::new();
+    let started = std::time::Instant::now();
+    let run = run_in(
+        &scene.worktree(),
+        "bomb() { bomb | bomb & }; bomb; sleep 2; echo survived",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The machine stays usable: we can still start processes here.
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The bomb ran into the process limit.
+    let stderr = run.stderr.to_lowercase();
+    assert!(
+        stderr.contains("fork") || stderr.contains("resource temporarily unavailable"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_file_size_limit_stops_a_disk_filler() {
+    let scene = Scene::new();
+    let run = run(&scene, "head -c 50000000 /dev/zero > big.bin").await;
+    assert!(!run.outcome.succeeded());
+    let size = std::fs::metadata(scene.worktree().join("big.bin"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(size <= 1 << 20, "wrote {size} bytes past a 1 MiB limit");
+}
+
+#[tokio::test]
+async fn nothing_outlives_the_time_limit() {
+    let scene = Scene::new();
+    let marker = scene.worktree().join("late.txt");
+    let run = run_in(
+        &scene.worktree(),
+        "(sleep 2; touch late.txt) & setsid sh -c 'sleep 2; touch late2.txt' & sleep 60",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(run.outcome.timed_out);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !marker.exists(),
+        "a background child outlived the time limit"
+    );
+    assert!(
+        !scene.worktree().join("late2.txt").exists(),
+        "a setsid child outlived the time limit"
+    );
+}
+
+#[tokio::test]
+async fn privileges_cannot_be_regained() {
+    let scene = Scene::new();
+    let run = run(&scene, "cat /proc/self/status | grep -E '^(CapEff|NoNewPrivs)'; mount -t tmpfs x /mnt && echo mounted; true").await;
+    assert!(
+        run.stdout.contains("CapEff:\t0000000000000000"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("NoNewPrivs:\t1"), "{}", run.stdout);
+    assert!(!run.stdout.contains("mounted"));
+}
