@@ -35,6 +35,8 @@ pub enum EventKind {
     ApprovalDecided,
     /// A commit was made.
     Commit,
+    /// Policy judged a command (allow, ask or deny, and why).
+    PolicyDecision,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -56,6 +58,7 @@ impl EventKind {
             Self::ApprovalRequested => "approval_requested",
             Self::ApprovalDecided => "approval_decided",
             Self::Commit => "commit",
+            Self::PolicyDecision => "policy_decision",
             Self::Error => "error",
         }
     }

@@ -1,8 +1,9 @@
 //! Tasks and their state machine.
 //!
 //! ```text
-//! queued → preparing → running ⇄ waiting → checking → awaiting_approval → committed
-//!                                             └──────→ no_changes
+//! queued → preparing → running → checking → awaiting_approval → committed
+//!                          ⇅          ⇅   └──────→ no_changes
+//!                       waiting    waiting    (a command asks for approval)
 //! any live state → failed | cancelled | interrupted;  awaiting_approval → rejected
 //! ```
 //! Every change goes through [`TaskState::transition`]; an edge that is not in
@@ -22,7 +23,7 @@ pub enum TaskState {
     Preparing,
     /// Its worker runs.
     Running,
-    /// Its worker waits for the person (an `ask`, a plan OK).
+    /// A command of its worker or checks waits for the person's approval.
     Waiting,
     /// The repository's checks run.
     Checking,
@@ -125,10 +126,13 @@ impl TaskState {
                     Running,
                     Waiting | Checking | Failed | Cancelled | Interrupted
                 )
-                | (Waiting, Running | Failed | Cancelled | Interrupted)
+                | (
+                    Waiting,
+                    Running | Checking | Failed | Cancelled | Interrupted
+                )
                 | (
                     Checking,
-                    AwaitingApproval | NoChanges | Failed | Cancelled | Interrupted
+                    Waiting | AwaitingApproval | NoChanges | Failed | Cancelled | Interrupted
                 )
                 | (AwaitingApproval, Committed | Rejected | Cancelled | Failed)
         )

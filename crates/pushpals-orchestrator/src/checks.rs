@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct RepoConfig {
     /// `[checks]`: commands run after the worker.
     pub checks: ChecksSection,
+    /// `[[policy.rule]]`: rules that tighten command policy for this
+    /// repository (`allow` rules are refused).
+    pub policy: pushpals_policy::RuleFile,
 }
 
 /// `[checks]`: `build`, `lint` and `test` command lines, and a time limit.
@@ -59,6 +62,12 @@ impl RepoConfig {
                 })
         })
         .collect()
+    }
+
+    /// The repository's policy rules, compiled.
+    pub fn policy_rules(&self) -> Result<pushpals_policy::RuleSet, String> {
+        pushpals_policy::RuleSet::compile(self.policy.rules.clone(), "pushpals.toml [policy]")
+            .map_err(|e| e.to_string())
     }
 
     /// The time limit of a check: the repository's, capped by the server's.

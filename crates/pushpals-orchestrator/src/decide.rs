@@ -1,5 +1,6 @@
 //! Deciding approvals, and carrying out what an approval lets happen.
 
+use crate::authorize::{ApprovalScope, CommandAnswer};
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::{
@@ -28,6 +29,7 @@ impl Orchestrator {
         task_id: &TaskId,
         action: Option<ApprovalAction>,
         decision: Decision,
+        scope: ApprovalScope,
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
@@ -41,7 +43,10 @@ impl Orchestrator {
             .collect();
         match pending.as_slice() {
             [] => Err(OrchestratorError::NoPendingApproval(task_id.clone())),
-            [one] => self.decide(one.id, decision, decided_by, reason).await,
+            [one] => {
+                self.decide(one.id, decision, scope, decided_by, reason)
+                    .await
+            }
             _ => Err(OrchestratorError::SeveralPending {
                 task_id: task_id.clone(),
                 pending,
@@ -50,16 +55,27 @@ impl Orchestrator {
     }
 
     /// Decides an approval by its id, then carries out an approved action.
+    /// `scope` matters for command approvals: `task` lets the same command
+    /// line run without asking for the rest of the task.
     pub async fn decide(
         &self,
         approval_id: ApprovalId,
         decision: Decision,
+        scope: ApprovalScope,
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
         let approval = self.store.approval(approval_id).await?;
-        if approval.action != ApprovalAction::Commit {
-            return Err(OrchestratorError::UnsupportedAction(approval_id));
+        match approval.action {
+            ApprovalAction::Commit => {}
+            ApprovalAction::Command => {
+                return self
+                    .decide_command(approval_id, decision, scope, decided_by, reason)
+                    .await;
+            }
+            ApprovalAction::Push | ApprovalAction::Pr => {
+                return Err(OrchestratorError::UnsupportedAction(approval_id));
+            }
         }
         let by = decided_by.to_owned();
         let task_id = approval.task_id.clone();
@@ -90,6 +106,43 @@ impl Orchestrator {
             Decision::Deny => task,
             Decision::Approve => self.commit(task).await?,
         };
+        Ok(DecisionOutcome { approval, task })
+    }
+
+    /// Records a decision on a command approval and hands it to the task's
+    /// waiting driver, which runs the command or fails the step.
+    async fn decide_command(
+        &self,
+        approval_id: ApprovalId,
+        decision: Decision,
+        scope: ApprovalScope,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let by = decided_by.to_owned();
+        let recorded_reason = reason.clone();
+        let approval = self
+            .store
+            .write(move |tx| {
+                tx.decide_approval(approval_id, decision, &by, recorded_reason.as_deref())
+            })
+            .await?;
+        let answered = self.answer_waiter(
+            approval_id,
+            CommandAnswer {
+                decision,
+                scope,
+                by: decided_by.to_owned(),
+                reason,
+            },
+        );
+        if !answered {
+            tracing::info!(
+                approval_id,
+                "no driver waits for this command approval any more"
+            );
+        }
+        let task = self.store.task(&approval.task_id).await?;
         Ok(DecisionOutcome { approval, task })
     }
 

@@ -1,9 +1,11 @@
 //! Driving one task from queued to awaiting its approval.
 
+use crate::authorize::Refusal;
 use crate::checks::RepoConfig;
 use crate::orchestrator::Orchestrator;
 use crate::output::run_recorded;
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::{Value, json};
@@ -30,6 +32,18 @@ impl From<StoreError> for Stop {
 }
 
 type StepResult<T> = Result<T, Stop>;
+
+/// One command of a task: the worker's, or a check.
+struct Step {
+    /// `worker` or `check:<name>`.
+    name: String,
+    /// What to run.
+    command_line: String,
+    /// Its wall-time limit.
+    timeout: Duration,
+    /// The state to return to after waiting for an approval.
+    resume: TaskState,
+}
 
 impl Orchestrator {
     /// Starts the task's driver as its own tokio task.
@@ -83,6 +97,14 @@ impl Orchestrator {
         )
         .await?;
         let task = self.prepare(task_id).await?;
+        let base = task.base_commit.clone().unwrap_or_default();
+        let config = self.repo_config(&base).await?;
+        let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
+        let policy = self
+            .policy
+            .clone()
+            .with_repo_rules(repo_rules)
+            .map_err(|e| Stop::Failed(e.to_string()))?;
         self.move_to(
             task_id,
             TaskState::Running,
@@ -95,8 +117,13 @@ impl Orchestrator {
             .command
             .clone()
             .ok_or_else(|| Stop::Failed("the task has no command to run".into()))?;
-        let timeout = self.settings.command_timeout();
-        self.run_step(task_id, "worker", &command, &worktree, timeout, &cancel)
+        let worker = Step {
+            name: "worker".into(),
+            command_line: command,
+            timeout: self.settings.command_timeout(),
+            resume: TaskState::Running,
+        };
+        self.run_step(&policy, task_id, &worker, &worktree, &cancel)
             .await?;
 
         self.move_to(
@@ -106,21 +133,16 @@ impl Orchestrator {
             json!(null),
         )
         .await?;
-        let base = task.base_commit.clone().unwrap_or_default();
-        let config = self.repo_config(&base).await?;
         let mut results = Vec::new();
         for check in config.checks() {
-            let step = format!("check:{}", check.name);
-            let timeout = config.check_timeout(self.settings.check_timeout());
+            let step = Step {
+                name: format!("check:{}", check.name),
+                command_line: check.command_line.clone(),
+                timeout: config.check_timeout(self.settings.check_timeout()),
+                resume: TaskState::Checking,
+            };
             let passed = self
-                .run_step(
-                    task_id,
-                    &step,
-                    &check.command_line,
-                    &worktree,
-                    timeout,
-                    &cancel,
-                )
+                .run_step(&policy, task_id, &step, &worktree, &cancel)
                 .await;
             let passed_flag = passed.is_ok();
             let event = NewEvent::for_task(
@@ -176,33 +198,51 @@ impl Orchestrator {
         Ok(task)
     }
 
-    /// Runs one command of the task; a failure is the task's failure.
+    /// Runs one command of the task after policy lets it; a failure is the
+    /// task's failure.
     async fn run_step(
         &self,
+        policy: &Policy,
         task_id: &TaskId,
-        step: &str,
-        command_line: &str,
+        step: &Step,
         worktree: &str,
-        timeout: Duration,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
+        let command_line = step.command_line.as_str();
+        match self
+            .authorize(
+                policy,
+                task_id,
+                &step.name,
+                command_line,
+                step.resume,
+                cancel,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(Refusal::Refused(reason)) => return Err(Stop::Failed(reason)),
+            Err(Refusal::Cancelled) => return Err(Stop::Superseded),
+            Err(Refusal::Store(error)) => return Err(error.into()),
+        }
         let spec = CommandSpec {
             command_line: command_line.to_owned(),
             cwd: worktree.into(),
-            timeout,
+            timeout: step.timeout,
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
             read_only_paths: self.repo.git_common_dir().into_iter().collect(),
         };
+        let step_name = step.name.as_str();
         let recorded = run_recorded(
             &self.store,
             self.runner.as_ref(),
             task_id,
-            step,
+            step_name,
             spec,
             cancel.clone(),
         )
         .await?
-        .map_err(|e| Stop::Failed(format!("{step}: {e}")))?;
+        .map_err(|e| Stop::Failed(format!("{step_name}: {e}")))?;
         let outcome = &recorded.outcome;
         if outcome.cancelled {
             return Err(Stop::Superseded);
@@ -210,7 +250,7 @@ impl Orchestrator {
         if outcome.succeeded() {
             return Ok(());
         }
-        let mut reason = format!("{step} `{command_line}` {}", outcome.describe());
+        let mut reason = format!("{step_name} `{command_line}` {}", outcome.describe());
         if !recorded.tail.is_empty() {
             reason.push_str("; last output:\n");
             reason.push_str(&recorded.tail);

@@ -8,6 +8,7 @@
 //! step is a persisted, hash-chained event. Up to `max_parallel` tasks run at
 //! once as independent tokio tasks. It does not serve HTTP.
 
+mod authorize;
 mod checks;
 mod decide;
 mod driver;
@@ -16,8 +17,9 @@ mod orchestrator;
 mod output;
 mod settings;
 
+pub use authorize::ApprovalScope;
 pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
-pub use settings::{GitSettings, LimitSettings, Settings};
+pub use settings::{GitSettings, LimitSettings, SandboxSettings, Settings};

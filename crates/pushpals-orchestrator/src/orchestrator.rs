@@ -1,16 +1,19 @@
 //! The orchestrator's state and the requests it takes.
 
+use crate::authorize::CommandAnswer;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::settings::Settings;
+use pushpals_core::ApprovalId;
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_policy::Policy;
 use pushpals_sandbox::Runner;
 use pushpals_store::{Store, StoreError, TaskUpdate};
 use pushpals_workspace::{Diff, Repo};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 /// A request for new work.
 #[derive(Debug, Clone)]
@@ -19,6 +22,9 @@ pub struct NewTask {
     pub title: String,
     /// The command line the command worker runs.
     pub command: Option<String>,
+    /// The creator approves the command in the same gesture, should policy
+    /// ask about it (a deny still denies). Needs the approve scope.
+    pub approve_command: bool,
 }
 
 /// A task's diff against its base commit.
@@ -50,6 +56,13 @@ pub struct Orchestrator {
     pub(crate) slots: Arc<Semaphore>,
     /// Cancel switches of tasks that have a driver running.
     pub(crate) cancels: Mutex<HashMap<TaskId, watch::Sender<bool>>>,
+    /// Built-in and user command policy (the repository's rules are added
+    /// per task).
+    pub(crate) policy: Policy,
+    /// Command lines approved "for this task".
+    pub(crate) grants: Mutex<HashMap<TaskId, HashSet<String>>>,
+    /// Drivers waiting for a command approval, by approval id.
+    pub(crate) waiters: Mutex<HashMap<ApprovalId, oneshot::Sender<CommandAnswer>>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -70,6 +83,7 @@ impl Orchestrator {
         repo: Repo,
         runner: Arc<dyn Runner>,
         settings: Settings,
+        policy: Policy,
         data_dir: &Path,
     ) -> OrchestratorResult<Arc<Self>> {
         let max_parallel = settings.max_parallel();
@@ -81,6 +95,9 @@ impl Orchestrator {
             worktrees_dir: data_dir.join("worktrees"),
             slots: Arc::new(Semaphore::new(max_parallel)),
             cancels: Mutex::new(HashMap::new()),
+            policy,
+            grants: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)
@@ -180,9 +197,21 @@ impl Orchestrator {
                 continue;
             }
             let insert_id = id.clone();
+            let approve_command = request.approve_command;
             match self
                 .store
-                .write(move |tx| tx.insert_task(&insert_id, &title, Some(&command), actor))
+                .write(move |tx| {
+                    let task = tx.insert_task(&insert_id, &title, Some(&command), actor.clone())?;
+                    if approve_command {
+                        tx.append(NewEvent::for_task(
+                            &insert_id,
+                            actor,
+                            EventKind::PolicyDecision,
+                            json!({ "step": "worker", "command": command, "preapproved": true }),
+                        ))?;
+                    }
+                    Ok(task)
+                })
                 .await
             {
                 Ok(task) => break task,
@@ -195,6 +224,11 @@ impl Orchestrator {
                 Err(other) => return Err(other.into()),
             }
         };
+        if request.approve_command
+            && let Some(command) = &task.command
+        {
+            self.grant(&task.id, command);
+        }
         self.spawn_driver(task.id.clone());
         Ok(task)
     }

@@ -37,17 +37,17 @@ pub(crate) async fn run_recorded(
     cancel: watch::Receiver<bool>,
 ) -> StoreResult<Result<Recorded, RunError>> {
     let actor = || Actor::Worker(task_id.clone());
-    let started = NewEvent::for_task(
-        task_id,
-        actor(),
-        EventKind::CommandStarted,
-        json!({
-            "step": step,
-            "command": spec.command_line,
-            "backend": runner.backend(),
-            "timeout_secs": spec.timeout.as_secs(),
-        }),
-    );
+    let mut started_payload = json!({
+        "step": step,
+        "command": spec.command_line,
+        "backend": runner.backend(),
+        "timeout_secs": spec.timeout.as_secs(),
+    });
+    if !runner.isolated() {
+        started_payload["warning"] =
+            json!("this command runs WITHOUT isolation (sandbox backend \"none\")");
+    }
+    let started = NewEvent::for_task(task_id, actor(), EventKind::CommandStarted, started_payload);
     store.write(move |tx| tx.append(started)).await?;
 
     let (sender, receiver) = mpsc::channel(64);

@@ -1,5 +1,6 @@
 //! Server settings from `config.toml`.
 
+use pushpals_sandbox::Limits;
 use pushpals_store::Durability;
 use pushpals_workspace::Identity;
 use serde::Deserialize;
@@ -20,6 +21,59 @@ pub struct Settings {
     pub git: GitSettings,
     /// Time limits.
     pub limits: LimitSettings,
+    /// How commands are isolated.
+    pub sandbox: SandboxSettings,
+}
+
+/// `[sandbox]`: the isolation backend and its resource limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSettings {
+    /// `"bubblewrap"` (default; refuses to start when it cannot isolate) or
+    /// `"none"` (no isolation; every task shows a warning).
+    pub backend: String,
+    /// Memory per command in MiB (default 4096).
+    pub memory_mib: u64,
+    /// Processes per command (default 512).
+    pub max_processes: u64,
+    /// Open files per process (default 4096).
+    pub open_files: u64,
+    /// Largest file a command may write, in MiB (default 2048).
+    pub file_size_mib: u64,
+    /// CPU seconds per command (default 3600).
+    pub cpu_secs: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            backend: "bubblewrap".into(),
+            memory_mib: limits.memory_bytes >> 20,
+            max_processes: limits.processes,
+            open_files: limits.open_files,
+            file_size_mib: limits.file_size_bytes >> 20,
+            cpu_secs: limits.cpu_secs,
+        }
+    }
+}
+
+impl SandboxSettings {
+    /// The limits as the sandbox takes them.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cpu_secs: self.cpu_secs,
+            memory_bytes: self.memory_mib << 20,
+            processes: self.max_processes,
+            open_files: self.open_files,
+            file_size_bytes: self.file_size_mib << 20,
+        }
+    }
+
+    /// True when commands run without isolation.
+    pub fn unconfined(&self) -> bool {
+        self.backend == "none"
+    }
 }
 
 /// The author and committer of task commits.
@@ -66,6 +120,12 @@ impl Settings {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         settings.durability()?;
+        if !matches!(settings.sandbox.backend.as_str(), "bubblewrap" | "none") {
+            return Err(format!(
+                "[sandbox] backend = {:?} is not known: use \"bubblewrap\" or \"none\"",
+                settings.sandbox.backend
+            ));
+        }
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_core::{Actor, Decision, Task, TaskId, TaskState};
-use pushpals_orchestrator::{NewTask, Orchestrator, OrchestratorError, Settings};
+use pushpals_orchestrator::{ApprovalScope, NewTask, Orchestrator, OrchestratorError, Settings};
+use pushpals_policy::Policy;
 use pushpals_sandbox::HostRunner;
 use pushpals_store::{Durability, EventQuery, Store};
 use pushpals_test_support::TempRepo;
@@ -34,6 +35,7 @@ async fn boot(repo: &TempRepo, data: &std::path::Path, settings: &str) -> Arc<Or
         git,
         Arc::new(HostRunner),
         Settings::from_toml(settings).unwrap(),
+        Policy::builtin().unwrap(),
         data,
     )
     .await
@@ -50,6 +52,7 @@ async fn create(orchestrator: &Arc<Orchestrator>, title: &str, command: &str) ->
             NewTask {
                 title: title.into(),
                 command: Some(command.into()),
+                approve_command: false,
             },
             user(),
         )
@@ -111,7 +114,14 @@ async fn a_command_task_runs_checks_and_commits_on_approval() {
 
     let outcome = f
         .orchestrator
-        .decide_for_task(&task.id, None, Decision::Approve, "tester", None)
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(outcome.task.state, TaskState::Committed);
@@ -151,7 +161,14 @@ async fn a_command_task_runs_checks_and_commits_on_approval() {
     }
     let again = f
         .orchestrator
-        .decide_for_task(&task.id, None, Decision::Approve, "tester", None)
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
         .await;
     assert!(matches!(
         again,
@@ -196,7 +213,18 @@ async fn a_worker_change_to_pushpals_toml_does_not_change_the_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_time_limits_and_empty_diffs_end_the_task_clearly() {
     let f = start(TempRepo::new(), "[limits]\ncommand_timeout_secs = 1\n").await;
-    let missing = create(&f.orchestrator, "Missing", "definitely-not-a-program").await;
+    let missing = f
+        .orchestrator
+        .create_task(
+            NewTask {
+                title: "Missing".into(),
+                command: Some("definitely-not-a-program".into()),
+                approve_command: true,
+            },
+            user(),
+        )
+        .await
+        .unwrap();
     let slow = create(&f.orchestrator, "Slow", "sleep 30").await;
     let nothing = create(&f.orchestrator, "Nothing", "ls > /dev/null").await;
     let binary = create(&f.orchestrator, "Bytes", "printf '\\377\\376 done'").await;
@@ -268,6 +296,7 @@ async fn cancel_deny_and_remove() {
             &denied.id,
             None,
             Decision::Deny,
+            ApprovalScope::Once,
             "tester",
             Some("not now".into()),
         )
@@ -315,6 +344,7 @@ async fn bad_requests_are_refused_before_anything_happens() {
                 NewTask {
                     title: title.into(),
                     command: command.map(String::from),
+                    approve_command: false,
                 },
                 user(),
             )
@@ -369,4 +399,134 @@ async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
     })
     .await;
     assert_eq!(queued.state, TaskState::AwaitingApproval);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_denies_asks_and_remembers_approvals_for_the_task() {
+    let repo = TempRepo::new();
+    repo.write("pushpals.toml", "[checks]\ntest = \"frobnicate-check || true\"\n[[policy.rule]]\nprograms = [\"make\"]\ndecision = \"deny\"\nreason = \"no make here\"\n");
+    repo.commit_all("checks and policy");
+    let f = start(repo, "").await;
+
+    // Deny: the step fails with policy's reason; nothing runs.
+    let denied = create(&f.orchestrator, "Push", "echo x > out.txt && git push").await;
+    let denied = wait_until(&f.orchestrator, &denied.id, TaskState::is_final).await;
+    assert_eq!(denied.state, TaskState::Failed);
+    assert!(
+        denied
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("policy denies worker"),
+        "{:?}",
+        denied.reason
+    );
+    assert!(
+        !kinds(&f.orchestrator, &denied.id)
+            .await
+            .iter()
+            .any(|k| k == "command_started")
+    );
+
+    // The repository tightens: make is denied here.
+    let make = create(&f.orchestrator, "Make", "make").await;
+    let make = wait_until(&f.orchestrator, &make.id, TaskState::is_final).await;
+    assert!(
+        make.reason.as_deref().unwrap().contains("no make here"),
+        "{:?}",
+        make.reason
+    );
+
+    // Ask: the task waits; approving runs the command, then the check asks.
+    let asked = create(
+        &f.orchestrator,
+        "Unknown tool",
+        "frobnicate > made.txt || echo ran > made.txt",
+    )
+    .await;
+    wait_until(&f.orchestrator, &asked.id, |s| s == TaskState::Waiting).await;
+    let pending = f
+        .orchestrator
+        .store()
+        .approvals(Some(asked.id.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(
+        pending[0].summary.contains("no rule covers `frobnicate`"),
+        "{}",
+        pending[0].summary
+    );
+    f.orchestrator
+        .decide_for_task(
+            &asked.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    // The check asks too; deny it: the task fails with the person's reason.
+    for _ in 0..500 {
+        if !f
+            .orchestrator
+            .store()
+            .approvals(Some(asked.id.clone()), true)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f.orchestrator
+        .decide_for_task(
+            &asked.id,
+            None,
+            Decision::Deny,
+            ApprovalScope::Once,
+            "tester",
+            Some("not that check".into()),
+        )
+        .await
+        .unwrap();
+    let asked = wait_until(&f.orchestrator, &asked.id, TaskState::is_final).await;
+    assert_eq!(asked.state, TaskState::Failed);
+    assert!(
+        asked
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("tester denied check:test"),
+        "{:?}",
+        asked.reason
+    );
+    assert!(asked.reason.as_deref().unwrap().contains("not that check"));
+    let worktree = asked.worktree_path.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("{worktree}/made.txt")).unwrap(),
+        "ran\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_waiting_task_withdraws_its_command_approval() {
+    let f = start(TempRepo::new(), "").await;
+    let task = create(&f.orchestrator, "Unknown", "frobnicate").await;
+    wait_until(&f.orchestrator, &task.id, |s| s == TaskState::Waiting).await;
+    f.orchestrator.cancel_task(&task.id, user()).await.unwrap();
+    let approvals = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), false)
+        .await
+        .unwrap();
+    assert_eq!(approvals[0].state, pushpals_core::ApprovalState::Withdrawn);
+    assert_eq!(
+        f.orchestrator.store().task(&task.id).await.unwrap().state,
+        TaskState::Cancelled
+    );
 }

@@ -20,6 +20,10 @@ impl Runner for HostRunner {
         "host (no isolation)"
     }
 
+    fn isolated(&self) -> bool {
+        false
+    }
+
     fn run<'a>(
         &'a self,
         spec: CommandSpec,

@@ -36,6 +36,11 @@ pub trait Runner: Send + Sync {
     /// A short name of the backend, shown with every task.
     fn backend(&self) -> &'static str;
 
+    /// False for a backend that does not isolate commands.
+    fn isolated(&self) -> bool {
+        true
+    }
+
     /// Runs `spec` to its end, its time limit, or cancellation.
     fn run<'a>(
         &'a self,

@@ -35,6 +35,7 @@ async fn api() -> Api {
         git,
         Arc::new(HostRunner),
         Settings::default(),
+        pushpals_policy::Policy::builtin().unwrap(),
         data.path(),
     )
     .await
@@ -134,6 +135,24 @@ async fn a_token_without_the_scope_gets_403() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["message"].as_str().unwrap().contains("operate"));
+
+    // Approving the command along with creating the task needs `approve`.
+    let hash = pushpals_server::hash_token("pp_operator");
+    api.state
+        .store()
+        .write(move |tx| tx.insert_token("laptop", &hash, "read operate"))
+        .await
+        .unwrap();
+    let (status, body) = api
+        .call(
+            "POST",
+            "/api/v1/tasks",
+            Some("pp_operator"),
+            Some(json!({"title": "x", "command": "frobnicate", "approve_command": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("approve"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,7 @@ async fn setup() -> (TempRepo, tempfile::TempDir, AppState, String) {
         git,
         Arc::new(HostRunner),
         Settings::default(),
+        pushpals_policy::Policy::builtin().unwrap(),
         data.path(),
     )
     .await

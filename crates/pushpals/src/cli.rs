@@ -104,6 +104,10 @@ pub struct TaskArgs {
     /// The command line to run in the task's worktree
     #[arg(long)]
     pub run: Option<String>,
+    /// Approve the --run command now, should policy ask about it (a denied
+    /// command still never runs)
+    #[arg(long, requires = "run")]
+    pub approve_run: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -130,6 +134,10 @@ pub struct DecideArgs {
     /// Why (kept in the audit log)
     #[arg(long)]
     pub reason: Option<String>,
+    /// For a command approval: also let the same command run without asking
+    /// for the rest of this task
+    #[arg(long)]
+    pub for_task: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

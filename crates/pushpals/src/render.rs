@@ -85,6 +85,29 @@ pub fn event_line(event: &Value) -> String {
                 .map(|ms| format!(" in {ms} ms"))
                 .unwrap_or_default()
         ),
+        "policy_decision" if payload["preapproved"] == true => format!(
+            "#{id} ── [{}] approved with the task: {}\n",
+            text(payload, "step"),
+            text(payload, "command")
+        ),
+        "policy_decision" => format!(
+            "#{id} ── [{}] policy: {}{}\n",
+            text(payload, "step"),
+            text(payload, "decision"),
+            payload["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f["decision"] != "allow")
+                .map(|f| format!(" — {}: {}", text(f, "part"), text(f, "reason")))
+                .collect::<String>()
+        ),
+        "approval_requested" => format!(
+            "#{id} ── approval #{} ({}) requested: {}\n",
+            payload["approval_id"],
+            text(payload, "action"),
+            text(payload, "summary")
+        ),
         kind => format!("#{id} ── {kind} {}\n", compact(payload)),
     }
 }

@@ -5,7 +5,8 @@ use crate::paths;
 use anyhow::{Context, Result, bail};
 use pushpals_core::{Actor, EventKind, NewEvent};
 use pushpals_orchestrator::{Orchestrator, Settings};
-use pushpals_sandbox::HostRunner;
+use pushpals_policy::{Policy, RuleSet};
+use pushpals_sandbox::{BwrapConfig, BwrapRunner, HostRunner, Runner};
 use pushpals_server::{AppState, ensure_admin_token};
 use pushpals_store::{DataDirLock, Store};
 use pushpals_workspace::Repo;
@@ -30,9 +31,17 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         settings.durability().map_err(anyhow::Error::msg)?,
     )?;
     ensure_admin_token(&store, &data_dir).await?;
-    let runner = Arc::new(HostRunner);
-    let orchestrator =
-        Orchestrator::start(store.clone(), repo.clone(), runner, settings, &data_dir).await?;
+    let policy = load_policy(&config_path)?;
+    let runner = choose_runner(&settings)?;
+    let orchestrator = Orchestrator::start(
+        store.clone(),
+        repo.clone(),
+        runner,
+        settings,
+        policy,
+        &data_dir,
+    )
+    .await?;
 
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
@@ -66,10 +75,10 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         "  parallel:   {} tasks at once",
         orchestrator.max_parallel()
     );
-    eprintln!(
-        "  commands:   {} (filesystem and network isolation are not in this version yet)",
-        orchestrator.runner_backend()
-    );
+    eprintln!("  commands:   run under {}", orchestrator.runner_backend());
+    if orchestrator.runner_backend().starts_with("host") {
+        eprintln!("  WARNING:    sandbox backend \"none\": commands run WITHOUT isolation");
+    }
     eprintln!("Stop with Ctrl-C.");
 
     let state = AppState::new(orchestrator);
@@ -94,6 +103,42 @@ fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
             Ok(Settings::default())
         }
         Err(error) => Err(error).context(format!("cannot read {}", path.display())),
+    }
+}
+
+/// The command runner the settings ask for; refuses rather than running
+/// commands without isolation that nobody asked for.
+fn choose_runner(settings: &Settings) -> Result<Arc<dyn Runner>> {
+    if settings.sandbox.unconfined() {
+        tracing::warn!("sandbox backend \"none\": commands run without isolation");
+        return Ok(Arc::new(HostRunner));
+    }
+    let config = BwrapConfig {
+        limits: settings.sandbox.limits(),
+        toolchain_paths: Vec::new(),
+    }
+    .with_default_toolchains();
+    Ok(Arc::new(BwrapRunner::new(config)?))
+}
+
+/// Built-in rules plus the user's `policy.toml` beside `config.toml`.
+fn load_policy(config_path: &Path) -> Result<Policy> {
+    let policy = Policy::builtin()?;
+    let user_file = config_path.with_file_name("policy.toml");
+    match std::fs::read_to_string(&user_file) {
+        Ok(text) => {
+            let rules = RuleSet::from_toml(&text, &user_file.display().to_string())?;
+            Ok(policy.with_user_rules(rules))
+        }
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(policy)
+        }
+        Err(error) => Err(error).context(format!("cannot read {}", user_file.display())),
     }
 }
 

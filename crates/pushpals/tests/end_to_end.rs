@@ -358,6 +358,75 @@ fn log_follow_streams_a_running_task_until_it_waits_and_cancel_and_rm_clean_up()
             .is_empty()
     );
 
+    // Commands run in the sandbox.
+    let started: Vec<Value> = server
+        .events(&id)
+        .into_iter()
+        .filter(|e| e["kind"] == "command_started")
+        .collect();
+    assert_eq!(
+        started[0]["payload"]["backend"], "bubblewrap",
+        "{started:?}"
+    );
+
+    // A command no rule covers waits for the person; approving it runs it.
+    let asked = server.json(&[
+        "task",
+        "Unknown tool",
+        "--run",
+        "frobnicate || echo fallback > f.txt",
+    ]);
+    let asked_id = asked["id"].as_str().unwrap().to_owned();
+    let view = server.wait_for_state(&asked_id, "waiting");
+    assert_eq!(view["approvals"][0]["action"], "command");
+    let followed = server
+        .cli()
+        .args(["log", &asked_id, "--follow"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(followed.stdout).unwrap();
+    assert!(text.contains("policy: ask"), "{text}");
+    let approved = server.cli().args(["approve", &asked_id]).output().unwrap();
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    server.wait_for_state(&asked_id, "awaiting_approval");
+    assert!(
+        server.json(&["diff", &asked_id])["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+fallback")
+    );
+
+    // --approve-run approves it in the same gesture; a denied command still never runs.
+    let preapproved = server.json(&[
+        "task",
+        "Pre",
+        "--run",
+        "frobnicate || echo pre > g.txt",
+        "--approve-run",
+    ]);
+    server.wait_for_state(preapproved["id"].as_str().unwrap(), "awaiting_approval");
+    let denied = server.json(&["task", "Push", "--run", "git push", "--approve-run"]);
+    let denied_id = denied["id"].as_str().unwrap();
+    for _ in 0..200 {
+        if server.json(&["status", denied_id])["task"]["state"] == "failed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let view = server.json(&["status", denied_id]);
+    assert_eq!(view["task"]["state"], "failed");
+    assert!(
+        view["task"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("policy denies"),
+        "{view}"
+    );
+
     // A task that is still waiting cannot be removed.
     let refused = server.cli().args(["task", "rm", &id]).output().unwrap();
     assert!(!refused.status.success());

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use pushpals_core::{ApprovalAction, Decision};
-use pushpals_orchestrator::DecisionOutcome;
+use pushpals_orchestrator::{ApprovalScope, DecisionOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -41,6 +41,9 @@ pub struct DecideBody {
     pub decision: Decision,
     /// Why, shown in the log.
     pub reason: Option<String>,
+    /// For command approvals: `once` (default) or `task`.
+    #[serde(default)]
+    pub scope: ApprovalScope,
 }
 
 /// `POST /api/v1/approvals/{id}/decide`. Deciding twice is 409.
@@ -56,7 +59,7 @@ pub async fn decide(
         .map_err(|_| ApiError::bad_request(format!("{id:?} is not an approval id (a number)")))?;
     let outcome = state
         .orchestrator
-        .decide(id, body.decision, &caller.name, body.reason)
+        .decide(id, body.decision, body.scope, &caller.name, body.reason)
         .await?;
     Ok(Json(outcome))
 }
@@ -69,6 +72,9 @@ pub struct TaskDecisionBody {
     pub action: Option<ApprovalAction>,
     /// Why, shown in the log.
     pub reason: Option<String>,
+    /// For command approvals: `once` (default) or `task`.
+    #[serde(default)]
+    pub scope: ApprovalScope,
 }
 
 /// `POST /api/v1/tasks/{id}/approve`: decides the task's single pending
@@ -103,7 +109,14 @@ async fn decide_task(
     let id = task_id(&id)?;
     let outcome = state
         .orchestrator
-        .decide_for_task(&id, body.action, decision, &caller.name, body.reason)
+        .decide_for_task(
+            &id,
+            body.action,
+            decision,
+            body.scope,
+            &caller.name,
+            body.reason,
+        )
         .await?;
     Ok(Json(outcome))
 }

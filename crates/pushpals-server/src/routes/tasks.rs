@@ -22,6 +22,10 @@ pub struct CreateTask {
     pub title: String,
     /// The command line to run.
     pub command: Option<String>,
+    /// Approve the command in the same gesture, should policy ask about it
+    /// (needs the approve scope; a deny still denies).
+    #[serde(default)]
+    pub approve_command: bool,
 }
 
 /// `POST /api/v1/tasks`: creates and queues a task. 201.
@@ -31,12 +35,16 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     caller.require(Scope::Operate)?;
+    if body.approve_command {
+        caller.require(Scope::Approve)?;
+    }
     let task = state
         .orchestrator
         .create_task(
             NewTask {
                 title: body.title,
                 command: body.command,
+                approve_command: body.approve_command,
             },
             caller.actor(),
         )

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 /// States after which nothing happens without the person: following stops.
 const RESTING_STATES: &[&str] = &[
+    "waiting",
     "awaiting_approval",
     "committed",
     "no_changes",

@@ -33,7 +33,7 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
         .call_json(
             Method::POST,
             "/tasks",
-            &json!({ "title": title, "command": args.run }),
+            &json!({ "title": title, "command": args.run, "approve_command": args.approve_run }),
         )
         .await?;
     if args.json {
@@ -88,7 +88,11 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         .call_json(
             Method::POST,
             &format!("/tasks/{}/{verb}", args.task),
-            &json!({ "action": args.action, "reason": args.reason }),
+            &json!({
+                "action": args.action,
+                "reason": args.reason,
+                "scope": if args.for_task { "task" } else { "once" },
+            }),
         )
         .await?;
     if args.json {
@@ -96,6 +100,19 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     let task = &outcome["task"];
+    if outcome["approval"]["action"] == "command" {
+        println!(
+            "{} approval #{}: {}",
+            if verb == "approve" {
+                "Approved"
+            } else {
+                "Denied"
+            },
+            outcome["approval"]["id"],
+            outcome["approval"]["summary"].as_str().unwrap_or("")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     match task["state"].as_str() {
         Some("committed") => println!(
             "Committed {} on {}",

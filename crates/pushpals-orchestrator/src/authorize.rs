@@ -1,0 +1,220 @@
+//! The policy gate every command of a task passes before it runs: allow
+//! runs, deny fails the step, ask waits for the person's approval.
+
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{
+    Actor, ApprovalAction, ApprovalId, ApprovalState, Decision as Answer, EventKind, NewEvent,
+    TaskId, TaskState,
+};
+use pushpals_policy::{Decision, Policy};
+use pushpals_store::{StoreError, TaskUpdate};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+
+/// How far an approval of a command reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalScope {
+    /// This one run of the command.
+    #[default]
+    Once,
+    /// The same command line for the rest of this task.
+    Task,
+}
+
+/// The person's answer to a command approval, as passed to the waiting
+/// driver.
+#[derive(Debug, Clone)]
+pub(crate) struct CommandAnswer {
+    pub decision: Answer,
+    pub scope: ApprovalScope,
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+/// Why a command may not run.
+pub(crate) enum Refusal {
+    /// Policy denies it, or the person did; the reason says which.
+    Refused(String),
+    /// The task was cancelled while waiting.
+    Cancelled,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidTransition(_) => Self::Cancelled,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl Orchestrator {
+    /// Judges `command_line` for a step of a task; records the verdict;
+    /// returns when it may run. `resume` is the state to go back to after
+    /// waiting (running or checking).
+    pub(crate) async fn authorize(
+        &self,
+        policy: &Policy,
+        task_id: &TaskId,
+        step: &str,
+        command_line: &str,
+        resume: TaskState,
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<(), Refusal> {
+        let verdict = policy.judge(command_line);
+        let granted = self.is_granted(task_id, command_line);
+        let event = NewEvent::for_task(
+            task_id,
+            Actor::Orchestrator,
+            EventKind::PolicyDecision,
+            json!({
+                "step": step,
+                "command": command_line,
+                "decision": verdict.decision,
+                "findings": verdict.findings,
+                "granted_for_task": granted && verdict.decision == Decision::Ask,
+            }),
+        );
+        self.store.write(move |tx| tx.append(event)).await?;
+        match verdict.decision {
+            Decision::Allow => Ok(()),
+            Decision::Deny => Err(Refusal::Refused(format!(
+                "policy denies {step} `{command_line}`: {}",
+                verdict.reason()
+            ))),
+            Decision::Ask if granted => Ok(()),
+            Decision::Ask => {
+                let summary = format!("Run `{command_line}` ({step})? {}", verdict.reason());
+                let detail =
+                    json!({ "step": step, "command": command_line, "findings": verdict.findings });
+                self.wait_for_answer(task_id, step, command_line, summary, detail, resume, cancel)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_for_answer(
+        &self,
+        task_id: &TaskId,
+        step: &str,
+        command_line: &str,
+        summary: String,
+        detail: serde_json::Value,
+        resume: TaskState,
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<(), Refusal> {
+        let id = task_id.clone();
+        let approval = self
+            .store
+            .write(move |tx| {
+                tx.transition(
+                    &id,
+                    TaskState::Waiting,
+                    TaskUpdate::default(),
+                    Actor::Orchestrator,
+                    json!({ "waiting_for": "command approval" }),
+                )?;
+                tx.request_approval(&id, ApprovalAction::Command, &summary, detail)
+            })
+            .await?;
+        let (sender, answered) = oneshot::channel();
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.insert(approval.id, sender);
+        }
+        // Decided between the request and the registration: read it back.
+        let answer = match self.already_answered(approval.id).await? {
+            Some(answer) => answer,
+            None => {
+                let mut cancel = cancel.clone();
+                tokio::select! {
+                    answer = answered => match answer {
+                        Ok(answer) => answer,
+                        Err(_) => return Err(Refusal::Cancelled),
+                    },
+                    _ = cancel.wait_for(|cancelled| *cancelled) => {
+                        self.forget_waiter(approval.id);
+                        return Err(Refusal::Cancelled);
+                    }
+                }
+            }
+        };
+        self.forget_waiter(approval.id);
+        match answer.decision {
+            Answer::Approve => {
+                if answer.scope == ApprovalScope::Task {
+                    self.grant(task_id, command_line);
+                }
+                self.move_to(
+                    task_id,
+                    resume,
+                    TaskUpdate::default(),
+                    json!({ "approved_by": answer.by }),
+                )
+                .await?;
+                Ok(())
+            }
+            Answer::Deny => Err(Refusal::Refused(format!(
+                "{} denied {step} `{command_line}`{}",
+                answer.by,
+                answer.reason.map(|r| format!(": {r}")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    async fn already_answered(
+        &self,
+        approval_id: ApprovalId,
+    ) -> Result<Option<CommandAnswer>, StoreError> {
+        let approval = self.store.approval(approval_id).await?;
+        let decision = match approval.state {
+            ApprovalState::Pending => return Ok(None),
+            ApprovalState::Approved => Answer::Approve,
+            ApprovalState::Denied | ApprovalState::Withdrawn => Answer::Deny,
+        };
+        Ok(Some(CommandAnswer {
+            decision,
+            scope: ApprovalScope::Once,
+            by: approval.decided_by.unwrap_or_default(),
+            reason: approval.reason,
+        }))
+    }
+
+    /// Hands a decision to the driver waiting on it; false when none waits.
+    pub(crate) fn answer_waiter(&self, approval_id: ApprovalId, answer: CommandAnswer) -> bool {
+        let sender = self
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&approval_id));
+        sender.is_some_and(|sender| sender.send(answer).is_ok())
+    }
+
+    fn forget_waiter(&self, approval_id: ApprovalId) {
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.remove(&approval_id);
+        }
+    }
+
+    /// Lets `command_line` run without asking for the rest of the task.
+    pub(crate) fn grant(&self, task_id: &TaskId, command_line: &str) {
+        if let Ok(mut grants) = self.grants.lock() {
+            grants
+                .entry(task_id.clone())
+                .or_default()
+                .insert(command_line.to_owned());
+        }
+    }
+
+    fn is_granted(&self, task_id: &TaskId, command_line: &str) -> bool {
+        self.grants.lock().is_ok_and(|grants| {
+            grants
+                .get(task_id)
+                .is_some_and(|lines| lines.contains(command_line))
+        })
+    }
+}
