@@ -6,6 +6,8 @@
 //! [approvals](approval::Approval). It does no I/O: persistence lives in
 //! `pushpals-store`, git in `pushpals-workspace`, HTTP in `pushpals-server`.
 
+#![forbid(unsafe_code)]
+
 pub mod approval;
 pub mod chain;
 pub mod event;

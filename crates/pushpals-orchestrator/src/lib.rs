@@ -8,6 +8,8 @@
 //! step is a persisted, hash-chained event. Up to `max_parallel` tasks run at
 //! once as independent tokio tasks. It does not serve HTTP.
 
+#![forbid(unsafe_code)]
+
 mod authorize;
 mod checks;
 mod decide;

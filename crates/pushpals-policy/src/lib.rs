@@ -17,6 +17,8 @@
 //! assert_eq!(policy.judge("npm install left-pad").decision, Decision::Ask);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod decision;
 pub mod engine;
 pub mod paths;

@@ -1,12 +1,13 @@
 //! The bubblewrap backend: each command in fresh namespaces where the
 //! worktree is the only writable place.
 
-use crate::limits::{CgroupLayout, CommandCgroup, Limits};
+use crate::limits::{CgroupLayout, ChildSetup, CommandCgroup, Limits};
 use crate::spec::{CommandOutcome, CommandSpec, OutputChunk, RunError};
 use crate::supervise::supervise;
 use crate::{BoxFuture, Runner};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
@@ -71,6 +72,14 @@ pub enum SandboxError {
         "running as root without a writable cgroup hierarchy (pids controller): process and memory limits would not hold; run Push Pals as a normal user or make /sys/fs/cgroup writable"
     )]
     NoCgroups,
+    /// The sandbox's `/etc` could not be staged.
+    #[error("cannot prepare the sandbox's /etc in {path}: {message}")]
+    Staging {
+        /// Where.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The probe run failed.
     #[error(
         "the sandbox does not work on this machine ({0}); user namespaces may be disabled (check /proc/sys/kernel/unprivileged_userns_clone and AppArmor's userns restrictions)"
@@ -85,6 +94,10 @@ pub struct BwrapConfig {
     pub limits: Limits,
     /// Extra directories visible read-only at the same path (toolchains).
     pub toolchain_paths: Vec<PathBuf>,
+    /// A private directory (mode 0700) where the runner stages the
+    /// sandbox's `/etc`; a fresh one under the system's temporary directory
+    /// when not given.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl BwrapConfig {
@@ -117,9 +130,86 @@ impl BwrapConfig {
 #[derive(Debug, Clone)]
 pub struct BwrapRunner {
     bwrap: PathBuf,
-    prlimit: PathBuf,
+    /// The staged `/etc`, bound read-only as the sandbox's `/etc` (one
+    /// mount instead of one per entry).
+    etc: Arc<StagedEtc>,
     config: BwrapConfig,
     cgroups: Option<CgroupLayout>,
+    /// Empty cgroups left by earlier commands, ready for the next.
+    pool: Arc<Mutex<Vec<CommandCgroup>>>,
+}
+
+/// A staged `/etc`; a temporary one is removed with the last runner using it.
+#[derive(Debug)]
+struct StagedEtc {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for StagedEtc {
+    fn drop(&mut self) {
+        if self.temporary
+            && let Some(base) = self.path.parent()
+        {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Copies the `/etc` entries programs need into `<state_dir>/etc` (symlinks
+/// kept as they are), replacing an earlier copy.
+fn stage_etc(state_dir: Option<&Path>) -> Result<StagedEtc, SandboxError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = match state_dir {
+        Some(dir) => dir.join("sandbox"),
+        None => std::env::temp_dir().join(format!(
+            "pushpals-sandbox-{}-{}",
+            std::process::id(),
+            STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
+    };
+    let fail = |message: String| SandboxError::Staging {
+        path: base.clone(),
+        message,
+    };
+    let etc = base.join("etc");
+    if etc.exists() {
+        std::fs::remove_dir_all(&etc).map_err(|e| fail(e.to_string()))?;
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&base)
+        .map_err(|e| fail(e.to_string()))?;
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&etc)
+        .map_err(|e| fail(e.to_string()))?;
+    let sources: Vec<PathBuf> = ETC_ENTRIES
+        .iter()
+        .map(|entry| Path::new("/etc").join(entry))
+        .filter(|path| path.symlink_metadata().is_ok())
+        .collect();
+    if !sources.is_empty() {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .args(&sources)
+            .arg(&etc)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| fail(format!("cannot run cp: {e}")))?;
+        if !status.status.success() {
+            return Err(fail(
+                String::from_utf8_lossy(&status.stderr).trim().to_owned(),
+            ));
+        }
+    }
+    Ok(StagedEtc {
+        path: etc,
+        temporary: state_dir.is_none(),
+    })
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -134,16 +224,17 @@ impl BwrapRunner {
     /// that a probe command runs; refuses otherwise.
     pub fn new(config: BwrapConfig) -> Result<Self, SandboxError> {
         let bwrap = find_program("bwrap").ok_or(SandboxError::NoBwrap)?;
-        let prlimit = find_program("prlimit").ok_or(SandboxError::NoPrlimit)?;
         let cgroups = CgroupLayout::detect();
         if cgroups.is_none() && nix::unistd::geteuid().is_root() {
             return Err(SandboxError::NoCgroups);
         }
+        let etc = Arc::new(stage_etc(config.state_dir.as_deref())?);
         let runner = Self {
             bwrap,
-            prlimit,
+            etc,
             config,
             cgroups,
+            pool: Arc::new(Mutex::new(Vec::new())),
         };
         runner.probe()?;
         Ok(runner)
@@ -194,10 +285,11 @@ impl BwrapRunner {
                 Err(_) => {}
             }
         }
-        for entry in ETC_ENTRIES {
-            let path = Path::new("/etc").join(entry);
-            push(&["--ro-bind-try".as_ref(), path.as_os_str(), path.as_os_str()]);
-        }
+        push(&[
+            "--ro-bind".as_ref(),
+            self.etc.path.as_os_str(),
+            "/etc".as_ref(),
+        ]);
         push(&[
             "--dev".as_ref(),
             "/dev".as_ref(),
@@ -238,6 +330,33 @@ impl BwrapRunner {
     }
 }
 
+impl BwrapRunner {
+    /// A cgroup for the next command: an emptied one from the pool, or a
+    /// new one. `None` when cgroups are not in use.
+    fn take_cgroup(&self) -> Result<Option<CommandCgroup>, RunError> {
+        let Some(layout) = &self.cgroups else {
+            return Ok(None);
+        };
+        if let Some(cgroup) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+            return Ok(Some(cgroup));
+        }
+        CommandCgroup::create(layout, &self.config.limits)
+            .map(Some)
+            .map_err(|e| RunError::Limits(format!("cannot make the command's cgroup: {e}")))
+    }
+
+    /// Empties a command's cgroup and keeps it for the next command; one
+    /// that cannot be emptied is removed instead.
+    fn return_cgroup(&self, cgroup: CommandCgroup) {
+        cgroup.kill_all();
+        if cgroup.is_empty()
+            && let Ok(mut pool) = self.pool.lock()
+        {
+            pool.push(cgroup);
+        }
+    }
+}
+
 impl Runner for BwrapRunner {
     fn backend(&self) -> &'static str {
         "bubblewrap"
@@ -254,30 +373,18 @@ impl Runner for BwrapRunner {
                 return Err(RunError::MissingCwd(spec.cwd));
             }
             let limits = &self.config.limits;
-            let cgroup = match &self.cgroups {
-                Some(layout) => Some(CommandCgroup::create(layout, limits).map_err(|e| {
-                    RunError::Limits(format!("cannot make the command's cgroup: {e}"))
-                })?),
-                None => None,
-            };
-            // sh joins the cgroups, then execs prlimit, which sets the
-            // rlimits and execs bwrap: no window where the command runs
-            // unbounded.
-            let mut command = Command::new("/bin/sh");
-            command.arg("-c").arg(
-                "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec \"$@\"",
-            );
-            command.arg("pushpals-limits");
-            for procs in cgroup.iter().flat_map(CommandCgroup::procs_files) {
-                command.arg(procs);
-            }
-            command
-                .arg("--")
-                .arg(&self.prlimit)
-                .args(limits.prlimit_args())
-                .arg("--")
-                .arg(&self.bwrap);
+            let cgroup = self.take_cgroup()?;
+            let setup = ChildSetup::new(limits, cgroup.as_ref())
+                .map_err(|e| RunError::Limits(e.to_string()))?;
+            let mut command = Command::new(&self.bwrap);
             command.args(self.bwrap_args(&spec.cwd, &spec.read_only_paths, &spec.command_line));
+            // SAFETY: `apply` only makes system calls (open, write,
+            // setrlimit) on data prepared before the fork; it neither
+            // allocates nor takes locks, as code between fork and exec must.
+            #[allow(unsafe_code)]
+            unsafe {
+                command.pre_exec(move || setup.apply());
+            }
             command
                 .env_clear()
                 .env("PATH", self.sandbox_path())
@@ -295,10 +402,9 @@ impl Runner for BwrapRunner {
                 command.env(name, value);
             }
             let outcome = supervise(command, spec.timeout, output, cancel).await;
-            if let Some(cgroup) = &cgroup {
-                cgroup.kill_all();
+            if let Some(cgroup) = cgroup {
+                self.return_cgroup(cgroup);
             }
-            drop(cgroup);
             outcome
         })
     }

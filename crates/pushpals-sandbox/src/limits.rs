@@ -1,7 +1,15 @@
-//! Resource limits: rlimits through `prlimit`, and a cgroup per command for
-//! process count and memory (which rlimits cannot bound for root).
+//! Resource limits: rlimits, and cgroups for process count and memory
+//! (which rlimits cannot bound for root). Making a cgroup costs milliseconds,
+//! so the runner keeps a pool: a command's cgroup is emptied after it and
+//! reused by the next command.
 
+use nix::fcntl::{OFlag, open};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::stat::Mode;
+use nix::unistd::write;
+use std::ffi::CString;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,16 +40,55 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    /// `prlimit` arguments setting the rlimits (soft = hard).
-    pub(crate) fn prlimit_args(&self) -> Vec<String> {
-        vec![
-            format!("--cpu={}", self.cpu_secs),
-            format!("--nofile={}", self.open_files),
-            format!("--fsize={}", self.file_size_bytes),
-            format!("--nproc={}", self.processes),
-            "--core=0".to_owned(),
-        ]
+/// What the child process does to itself between fork and exec: join the
+/// command's cgroups, then set its rlimits. Prepared before the fork so that
+/// [`ChildSetup::apply`] only makes system calls and never allocates.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildSetup {
+    procs_files: Vec<CString>,
+    rlimits: Vec<(Resource, u64)>,
+}
+
+impl ChildSetup {
+    /// The setup for `limits`; `cgroup` bounds processes and memory when
+    /// present, else `RLIMIT_NPROC` does (which does not bind root).
+    pub(crate) fn new(limits: &Limits, cgroup: Option<&CommandCgroup>) -> io::Result<Self> {
+        let procs_files = cgroup
+            .map(CommandCgroup::procs_files)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| CString::new(path.into_os_string().into_vec()).map_err(io::Error::other))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut rlimits = vec![
+            (Resource::RLIMIT_CPU, limits.cpu_secs),
+            (Resource::RLIMIT_NOFILE, limits.open_files),
+            (Resource::RLIMIT_FSIZE, limits.file_size_bytes),
+            (Resource::RLIMIT_CORE, 0),
+        ];
+        if cgroup.is_none() {
+            rlimits.push((Resource::RLIMIT_NPROC, limits.processes));
+        }
+        Ok(Self {
+            procs_files,
+            rlimits,
+        })
+    }
+
+    /// Joins the cgroups (writing "0" to `cgroup.procs` moves the writer)
+    /// and sets the rlimits. Runs in the forked child: system calls only.
+    pub(crate) fn apply(&self) -> io::Result<()> {
+        for path in &self.procs_files {
+            let fd = open(
+                path.as_c_str(),
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            write(&fd, b"0")?;
+        }
+        for (resource, value) in &self.rlimits {
+            setrlimit(*resource, *value, *value)?;
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +199,14 @@ impl CommandCgroup {
     /// The `cgroup.procs` files a process writes its pid to, to join.
     pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// True when no process is left in the cgroups.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dirs.iter().all(|dir| {
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .is_ok_and(|procs| procs.trim().is_empty())
+        })
     }
 
     /// Kills every process still in the cgroups.

@@ -27,6 +27,7 @@ fn runner() -> BwrapRunner {
     BwrapRunner::new(BwrapConfig {
         limits,
         toolchain_paths: Vec::new(),
+        state_dir: None,
     })
     .expect("the sandbox must be usable on this machine (is bubblewrap installed?)")
 }

@@ -6,6 +6,8 @@
 //! body ([`ApiError`]). Every route is listed in [`router`]. Only
 //! `/healthz` is public.
 
+#![forbid(unsafe_code)]
+
 mod auth;
 mod error;
 mod json;

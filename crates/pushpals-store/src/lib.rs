@@ -10,6 +10,8 @@
 //! a caller's future resolves only after its transaction committed. Committed
 //! events are published to [`Store::subscribe`]rs in id order.
 
+#![forbid(unsafe_code)]
+
 mod audit;
 mod error;
 mod lock;

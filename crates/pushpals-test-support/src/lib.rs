@@ -2,6 +2,8 @@
 //!
 //! This crate is only ever a dev-dependency; it panics freely on setup
 //! failures because a broken fixture should stop the test at once.
+
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};

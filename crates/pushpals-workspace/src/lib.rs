@@ -8,6 +8,8 @@
 //! checkout, index and uncommitted changes are never touched: task work
 //! happens in worktrees of their own. This crate never calls a model.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod git;
 mod repo;

@@ -1,5 +1,7 @@
 //! `pushpals`: the orchestrator server and the command line that talks to it.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod client;
 mod commands;

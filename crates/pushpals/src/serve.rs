@@ -32,7 +32,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     )?;
     ensure_admin_token(&store, &data_dir).await?;
     let policy = load_policy(&config_path)?;
-    let runner = choose_runner(&settings)?;
+    let runner = choose_runner(&settings, &data_dir)?;
     let orchestrator = Orchestrator::start(
         store.clone(),
         repo.clone(),
@@ -108,7 +108,7 @@ fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
 
 /// The command runner the settings ask for; refuses rather than running
 /// commands without isolation that nobody asked for.
-fn choose_runner(settings: &Settings) -> Result<Arc<dyn Runner>> {
+fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>> {
     if settings.sandbox.unconfined() {
         tracing::warn!("sandbox backend \"none\": commands run without isolation");
         return Ok(Arc::new(HostRunner));
@@ -116,6 +116,7 @@ fn choose_runner(settings: &Settings) -> Result<Arc<dyn Runner>> {
     let config = BwrapConfig {
         limits: settings.sandbox.limits(),
         toolchain_paths: Vec::new(),
+        state_dir: Some(data_dir.to_path_buf()),
     }
     .with_default_toolchains();
     Ok(Arc::new(BwrapRunner::new(config)?))
