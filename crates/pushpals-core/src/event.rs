@@ -37,6 +37,8 @@ pub enum EventKind {
     Commit,
     /// Policy judged a command (allow, ask or deny, and why).
     PolicyDecision,
+    /// The person's policy file gained rules ("always allow this pattern").
+    PolicyUpdated,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -59,6 +61,7 @@ impl EventKind {
             Self::ApprovalDecided => "approval_decided",
             Self::Commit => "commit",
             Self::PolicyDecision => "policy_decision",
+            Self::PolicyUpdated => "policy_updated",
             Self::Error => "error",
         }
     }

@@ -21,6 +21,9 @@ pub enum ApprovalScope {
     Once,
     /// The same command line for the rest of this task.
     Task,
+    /// Always: a rule allowing the command's pattern is added to the
+    /// person's policy file.
+    Always,
 }
 
 /// The person's answer to a command approval, as passed to the waiting
@@ -124,7 +127,7 @@ impl Orchestrator {
             .await?;
         let (sender, answered) = oneshot::channel();
         if let Ok(mut waiters) = self.waiters.lock() {
-            waiters.insert(approval.id, sender);
+            waiters.insert(approval.id, (command_line.to_owned(), sender));
         }
         // Decided between the request and the registration: read it back.
         let answer = match self.already_answered(approval.id).await? {
@@ -146,7 +149,7 @@ impl Orchestrator {
         self.forget_waiter(approval.id);
         match answer.decision {
             Answer::Approve => {
-                if answer.scope == ApprovalScope::Task {
+                if answer.scope != ApprovalScope::Once {
                     self.grant(task_id, command_line);
                 }
                 self.move_to(
@@ -186,12 +189,20 @@ impl Orchestrator {
 
     /// Hands a decision to the driver waiting on it; false when none waits.
     pub(crate) fn answer_waiter(&self, approval_id: ApprovalId, answer: CommandAnswer) -> bool {
-        let sender = self
+        let waiter = self
             .waiters
             .lock()
             .ok()
             .and_then(|mut w| w.remove(&approval_id));
-        sender.is_some_and(|sender| sender.send(answer).is_ok())
+        waiter.is_some_and(|(_, sender)| sender.send(answer).is_ok())
+    }
+
+    /// The command line a driver waits to run for this approval.
+    pub(crate) fn waiting_command(&self, approval_id: ApprovalId) -> Option<String> {
+        self.waiters
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&approval_id).map(|(line, _)| line.clone()))
     }
 
     fn forget_waiter(&self, approval_id: ApprovalId) {

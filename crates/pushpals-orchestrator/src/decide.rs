@@ -119,6 +119,11 @@ impl Orchestrator {
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
+        let rules_text = if decision == Decision::Approve && scope == ApprovalScope::Always {
+            Some(self.always_allow_rules(approval_id)?)
+        } else {
+            None
+        };
         let by = decided_by.to_owned();
         let recorded_reason = reason.clone();
         let approval = self
@@ -127,6 +132,10 @@ impl Orchestrator {
                 tx.decide_approval(approval_id, decision, &by, recorded_reason.as_deref())
             })
             .await?;
+        if let Some(rules_text) = rules_text {
+            self.add_user_rules(&approval.task_id, decided_by, &rules_text)
+                .await?;
+        }
         let answered = self.answer_waiter(
             approval_id,
             CommandAnswer {
@@ -144,6 +153,104 @@ impl Orchestrator {
         }
         let task = self.store.task(&approval.task_id).await?;
         Ok(DecisionOutcome { approval, task })
+    }
+
+    /// The TOML of the rules that "always allow" the command an approval
+    /// waits on; an error when it cannot become a pattern.
+    fn always_allow_rules(&self, approval_id: ApprovalId) -> OrchestratorResult<String> {
+        if self
+            .user_policy_file
+            .lock()
+            .map(|f| f.is_none())
+            .unwrap_or(true)
+        {
+            return Err(OrchestratorError::InvalidInput(
+                "no user policy file is configured, so \"always\" cannot be recorded; approve once or for the task".into(),
+            ));
+        }
+        let command_line = self.waiting_command(approval_id).ok_or_else(|| {
+            OrchestratorError::InvalidInput(
+                "no task waits on this approval any more, so there is nothing to always allow"
+                    .into(),
+            )
+        })?;
+        let rules = self
+            .current_policy()?
+            .pattern_rules(&command_line)
+            .map_err(|why| {
+                OrchestratorError::InvalidInput(format!("cannot always allow: {why}"))
+            })?;
+        Ok(rules
+            .iter()
+            .map(|r| r.to_toml())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// Appends rules to the person's policy file (checked, written whole
+    /// and renamed into place), reloads the policy and records it.
+    async fn add_user_rules(
+        &self,
+        task_id: &TaskId,
+        decided_by: &str,
+        rules_text: &str,
+    ) -> OrchestratorResult<()> {
+        let path = self
+            .user_policy_file
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .ok_or_else(|| OrchestratorError::Internal("the user policy file vanished".into()))?;
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(OrchestratorError::Internal(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let mut updated = existing;
+        if !updated.is_empty() && !updated.ends_with('\n') {
+            updated.push('\n');
+        }
+        updated.push_str(&format!(
+            "\n# Added by Push Pals on {} when {decided_by} chose \"always\".\n{rules_text}",
+            pushpals_core::timestamp::now()
+        ));
+        let source = path.display().to_string();
+        let rules = pushpals_policy::RuleSet::from_toml(&updated, &source).map_err(|e| {
+            OrchestratorError::Internal(format!("the updated policy would not load: {e}"))
+        })?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                OrchestratorError::Internal(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let temporary = path.with_extension("toml.new");
+        std::fs::write(&temporary, &updated)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| {
+                OrchestratorError::Internal(format!("cannot write {}: {e}", path.display()))
+            })?;
+        if let Ok(mut policy) = self.policy.write() {
+            *policy = policy.clone().with_user_rules(rules);
+        }
+        let id = task_id.clone();
+        let by = decided_by.to_owned();
+        let added = rules_text.to_owned();
+        self.store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::User(by),
+                    EventKind::PolicyUpdated,
+                    json!({ "file": source, "added_rules": added }),
+                ))
+            })
+            .await?;
+        Ok(())
     }
 
     /// Commits an approved task's worktree on its branch.

@@ -101,8 +101,8 @@ impl Orchestrator {
         let config = self.repo_config(&base).await?;
         let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
         let policy = self
-            .policy
-            .clone()
+            .current_policy()
+            .map_err(|e| Stop::Failed(e.to_string()))?
             .with_repo_rules(repo_rules)
             .map_err(|e| Stop::Failed(e.to_string()))?;
         self.move_to(

@@ -12,7 +12,7 @@ use pushpals_workspace::{Diff, Repo};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 /// A request for new work.
@@ -57,12 +57,15 @@ pub struct Orchestrator {
     /// Cancel switches of tasks that have a driver running.
     pub(crate) cancels: Mutex<HashMap<TaskId, watch::Sender<bool>>>,
     /// Built-in and user command policy (the repository's rules are added
-    /// per task).
-    pub(crate) policy: Policy,
+    /// per task); replaced when the person always-allows a pattern.
+    pub(crate) policy: RwLock<Policy>,
+    /// The person's policy file, where "always allow" writes rules.
+    pub(crate) user_policy_file: Mutex<Option<PathBuf>>,
     /// Command lines approved "for this task".
     pub(crate) grants: Mutex<HashMap<TaskId, HashSet<String>>>,
-    /// Drivers waiting for a command approval, by approval id.
-    pub(crate) waiters: Mutex<HashMap<ApprovalId, oneshot::Sender<CommandAnswer>>>,
+    /// Drivers waiting for a command approval, by approval id, with the
+    /// command line they wait to run.
+    pub(crate) waiters: Mutex<HashMap<ApprovalId, (String, oneshot::Sender<CommandAnswer>)>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -95,7 +98,8 @@ impl Orchestrator {
             worktrees_dir: data_dir.join("worktrees"),
             slots: Arc::new(Semaphore::new(max_parallel)),
             cancels: Mutex::new(HashMap::new()),
-            policy,
+            policy: RwLock::new(policy),
+            user_policy_file: Mutex::new(None),
             grants: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
         });
@@ -133,6 +137,22 @@ impl Orchestrator {
             self.spawn_driver(task.id);
         }
         Ok(())
+    }
+
+    /// Names the person's policy file (`policy.toml`), where approving a
+    /// command with the `always` scope adds a rule.
+    pub fn set_user_policy_file(&self, path: PathBuf) {
+        if let Ok(mut file) = self.user_policy_file.lock() {
+            *file = Some(path);
+        }
+    }
+
+    /// The current built-in and user policy.
+    pub(crate) fn current_policy(&self) -> OrchestratorResult<Policy> {
+        self.policy
+            .read()
+            .map(|policy| policy.clone())
+            .map_err(|_| OrchestratorError::Internal("the policy lock is poisoned".into()))
     }
 
     /// The store, for reads.

@@ -530,3 +530,82 @@ async fn cancelling_a_waiting_task_withdraws_its_command_approval() {
         TaskState::Cancelled
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_allow_writes_a_rule_to_the_users_policy_and_applies_it() {
+    let f = start(TempRepo::new(), "").await;
+    let policy_file = f._data.path().join("config/policy.toml");
+    f.orchestrator.set_user_policy_file(policy_file.clone());
+
+    // A program by path cannot become a pattern: the approval stays pending.
+    let by_path = create(&f.orchestrator, "Path", "./frob").await;
+    wait_until(&f.orchestrator, &by_path.id, |s| s == TaskState::Waiting).await;
+    let err = f
+        .orchestrator
+        .decide_for_task(
+            &by_path.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Always,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrchestratorError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("cannot always allow"), "{err}");
+    assert_eq!(
+        f.orchestrator
+            .store()
+            .approvals(Some(by_path.id.clone()), true)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let first = create(
+        &f.orchestrator,
+        "First",
+        "frobnicate --x > a.txt || echo a > a.txt",
+    )
+    .await;
+    wait_until(&f.orchestrator, &first.id, |s| s == TaskState::Waiting).await;
+    f.orchestrator
+        .decide_for_task(
+            &first.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Always,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    wait_until(&f.orchestrator, &first.id, |s| {
+        s == TaskState::AwaitingApproval
+    })
+    .await;
+    let written = std::fs::read_to_string(&policy_file).unwrap();
+    assert!(written.contains("programs = [\"frobnicate\"]"), "{written}");
+    assert!(written.contains("chose \"always\""), "{written}");
+    assert!(
+        kinds(&f.orchestrator, &first.id)
+            .await
+            .iter()
+            .any(|k| k == "policy_updated")
+    );
+
+    // The next task with the same program does not ask.
+    let second = create(
+        &f.orchestrator,
+        "Second",
+        "frobnicate --y > b.txt || echo b > b.txt",
+    )
+    .await;
+    let second = wait_until(&f.orchestrator, &second.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval || s == TaskState::Waiting
+    })
+    .await;
+    assert_eq!(second.state, TaskState::AwaitingApproval);
+}

@@ -2,7 +2,7 @@
 
 use crate::decision::{Decision, Finding, Verdict};
 use crate::paths::escapes_worktree;
-use crate::rules::{RuleError, RuleSet};
+use crate::rules::{RuleError, RuleSet, RuleSpec};
 use crate::shell::{self, Word};
 use crate::wrappers::{self, Inner};
 
@@ -86,6 +86,72 @@ impl Policy {
         rules.require_tightening_only()?;
         self.repo = rules;
         Ok(self)
+    }
+
+    /// The rules that would allow, from now on, the parts of `line` that
+    /// ask: one per asking command, naming its program and (when it has
+    /// one) its first argument that is not an option. Fails, saying why,
+    /// when a part cannot be allowed by a pattern (a program chosen at run
+    /// time, a program by path, a sensitive variable, a write target known
+    /// only at run time) or a part is denied.
+    pub fn pattern_rules(&self, line: &str) -> Result<Vec<RuleSpec>, String> {
+        let verdict = self.judge(line);
+        let mut rules: Vec<RuleSpec> = Vec::new();
+        for finding in verdict
+            .findings
+            .iter()
+            .filter(|f| f.decision != Decision::Allow)
+        {
+            if finding.decision == Decision::Deny {
+                return Err(format!(
+                    "`{}` is denied ({}); no approval can allow it",
+                    finding.part, finding.reason
+                ));
+            }
+            let parsed = shell::parse(&finding.part)
+                .map_err(|_| format!("`{}` cannot be made a pattern", finding.part))?;
+            let argv = match parsed.commands.as_slice() {
+                [command] if command.assignments.is_empty() => &command.argv,
+                _ => {
+                    return Err(format!(
+                        "`{}` cannot be made a pattern: {}",
+                        finding.part, finding.reason
+                    ));
+                }
+            };
+            let Some(program) = argv.first().filter(|w| !w.dynamic && !w.text.contains('/')) else {
+                return Err(format!(
+                    "`{}` cannot be made a pattern: {}",
+                    finding.part, finding.reason
+                ));
+            };
+            if argv.iter().any(|w| w.dynamic) && finding.reason.contains("only known at run time") {
+                return Err(format!(
+                    "`{}` cannot be made a pattern: {}",
+                    finding.part, finding.reason
+                ));
+            }
+            let subcommand = argv[1..]
+                .iter()
+                .find(|w| !w.dynamic && !w.text.starts_with('-'))
+                .map(|w| glob_escape(&w.text));
+            let rule = RuleSpec {
+                programs: vec![program.text.clone()],
+                prefix: subcommand.into_iter().collect(),
+                any_arg: Vec::new(),
+                decision: Decision::Allow,
+                reason: format!(
+                    "always allowed by the person (first asked for `{}`)",
+                    finding.part
+                ),
+                examples: Vec::new(),
+                not_match: Vec::new(),
+            };
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        }
+        Ok(rules)
     }
 
     /// Judges a command line: every simple command, wrapper, script body,
@@ -299,6 +365,18 @@ impl Policy {
             }
         }
     }
+}
+
+/// Escapes glob metacharacters so a word matches only itself.
+fn glob_escape(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn check_assignment(name: &str, findings: &mut Vec<Finding>) {

@@ -3,30 +3,41 @@
 use crate::decision::Decision;
 use crate::shell::{self, Word};
 use globset::{Glob, GlobBuilder, GlobMatcher};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A rule as written in TOML.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Program names (as typed: `git`, or a path like `./gradlew`).
     pub programs: Vec<String>,
     /// Glob patterns the leading arguments must match, in order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefix: Vec<String>,
     /// Glob patterns of which at least one argument must match.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any_arg: Vec<String>,
     /// What to do with a matching command.
     pub decision: Decision,
     /// Why, shown to the person.
     pub reason: String,
     /// Example command lines this rule must match.
-    #[serde(default, rename = "match")]
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
     /// Example command lines this rule must not match.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_match: Vec<String>,
+}
+
+impl RuleSpec {
+    /// The rule as a `[[rule]]` TOML table, to append to a rule file.
+    pub fn to_toml(&self) -> String {
+        #[derive(Serialize)]
+        struct One<'a> {
+            rule: [&'a RuleSpec; 1],
+        }
+        toml::to_string(&One { rule: [self] }).unwrap_or_default()
+    }
 }
 
 /// A file of rules: `[[rule]]` tables.

@@ -395,3 +395,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn always_allow_makes_a_pattern_rule_that_round_trips() {
+    let policy = Policy::builtin().unwrap();
+    let rules = policy
+        .pattern_rules("npm install left-pad && frobnicate --all")
+        .unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].programs, ["npm"]);
+    assert_eq!(rules[0].prefix, ["install"]);
+    assert_eq!(rules[1].programs, ["frobnicate"]);
+    assert!(rules[1].prefix.is_empty());
+    let text: String = rules
+        .iter()
+        .map(|r| r.to_toml())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let user = RuleSet::from_toml(&text, "policy.toml").unwrap();
+    let loosened = Policy::builtin().unwrap().with_user_rules(user);
+    assert_eq!(
+        loosened
+            .judge("npm install left-pad && frobnicate --all")
+            .decision,
+        Decision::Allow
+    );
+    assert_eq!(
+        loosened.judge("npm install other").decision,
+        Decision::Allow
+    );
+    assert_eq!(loosened.judge("npm publish").decision, Decision::Deny);
+
+    for line in [
+        "git push",
+        "$TOOL build",
+        "./tool",
+        "PATH=/x ls",
+        "echo > \"$F\"",
+    ] {
+        assert!(
+            policy.pattern_rules(line).is_err(),
+            "{line} should not become a pattern"
+        );
+    }
+}

@@ -136,8 +136,12 @@ pub struct DecideArgs {
     pub reason: Option<String>,
     /// For a command approval: also let the same command run without asking
     /// for the rest of this task
-    #[arg(long)]
+    #[arg(long, conflicts_with = "always")]
     pub for_task: bool,
+    /// For a command approval: always allow this command's pattern (adds a
+    /// rule to your policy.toml)
+    #[arg(long)]
+    pub always: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

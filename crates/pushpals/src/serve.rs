@@ -51,6 +51,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         ),
         Err(error) => return Err(error).context(format!("cannot listen on {}", args.addr)),
     };
+    orchestrator.set_user_policy_file(config_path.with_file_name("policy.toml"));
     let address = listener.local_addr()?;
     let started = NewEvent {
         task_id: None,

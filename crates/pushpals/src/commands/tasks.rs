@@ -91,7 +91,7 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
             &json!({
                 "action": args.action,
                 "reason": args.reason,
-                "scope": if args.for_task { "task" } else { "once" },
+                "scope": if args.always { "always" } else if args.for_task { "task" } else { "once" },
             }),
         )
         .await?;
