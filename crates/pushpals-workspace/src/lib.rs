@@ -13,8 +13,10 @@
 mod error;
 mod git;
 mod repo;
+pub mod secrets;
 mod worktree;
 
 pub use error::{GitError, GitResult};
 pub use repo::Repo;
+pub use secrets::{SecretFinding, SecretScanner};
 pub use worktree::{Diff, FileChange, Identity, Worktree};

@@ -1,0 +1,371 @@
+//! The secret scanner: finds secrets in added lines of a diff (and in any
+//! text, for command output), and redacts them.
+//!
+//! Rules are data (`defaults.toml`, extendable by the user): a regex whose
+//! capture group is the secret, keywords as a prefilter, an optional
+//! entropy threshold, and an allowlist of lines and paths. Findings carry
+//! the file, line and rule and a masked value; the secret itself is never
+//! returned, only a fingerprint to mark a false positive by.
+
+mod rules;
+
+pub use rules::{AllowSpec, SecretRuleError, SecretRuleFile, SecretRuleSpec};
+
+use globset::GlobSet;
+use rules::{CompiledRules, glob_set};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+/// The built-in rules.
+pub const DEFAULT_SECRET_RULES: &str = include_str!("defaults.toml");
+
+/// A possible secret in a diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretFinding {
+    /// Identifies the finding across scans: file, rule and secret, hashed.
+    pub fingerprint: String,
+    /// The file.
+    pub file: String,
+    /// The line in the new file (0 for a finding about the file itself).
+    pub line: u64,
+    /// The rule's id.
+    pub rule: String,
+    /// What the rule finds.
+    pub description: String,
+    /// The secret with all but its first characters hidden.
+    pub masked: String,
+}
+
+/// Finds and redacts secrets. Build once, use many times.
+#[derive(Debug, Clone)]
+pub struct SecretScanner {
+    rules: CompiledRules,
+    skip: GlobSet,
+    sensitive: GlobSet,
+    sensitive_except: GlobSet,
+}
+
+impl SecretScanner {
+    /// The built-in rules.
+    pub fn builtin() -> Result<Self, SecretRuleError> {
+        Ok(Self::from_rules(CompiledRules::from_toml(
+            DEFAULT_SECRET_RULES,
+            "built-in secret rules",
+        )?))
+    }
+
+    /// Adds the rules of a user's rule file.
+    pub fn with_user_rules(self, text: &str, source_name: &str) -> Result<Self, SecretRuleError> {
+        let mut rules = self.rules;
+        rules.extend(CompiledRules::from_toml(text, source_name)?);
+        Ok(Self::from_rules(rules))
+    }
+
+    fn from_rules(rules: CompiledRules) -> Self {
+        Self {
+            skip: glob_set(&rules.skip_paths),
+            sensitive: glob_set(&rules.sensitive_paths),
+            sensitive_except: glob_set(&rules.sensitive_exceptions),
+            rules,
+        }
+    }
+
+    /// The byte ranges of secrets in one line, with their rule index.
+    fn secrets_in_line(&self, line: &str) -> Vec<(usize, std::ops::Range<usize>)> {
+        if self.rules.allow_lines.iter().any(|r| r.is_match(line)) {
+            return Vec::new();
+        }
+        let lower = line.to_lowercase();
+        let mut found = Vec::new();
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            if !rule.keywords.is_empty() && !rule.keywords.iter().any(|k| lower.contains(k)) {
+                continue;
+            }
+            for captures in rule.regex.captures_iter(line) {
+                let Some(secret) = captures.get(rule.secret_group) else {
+                    continue;
+                };
+                if rule
+                    .min_entropy
+                    .is_some_and(|least| entropy(secret.as_str()) < least)
+                {
+                    continue;
+                }
+                found.push((index, secret.range()));
+            }
+        }
+        found
+    }
+
+    /// Whether a file is a secret by its name alone.
+    pub fn is_sensitive_path(&self, path: &str) -> bool {
+        self.sensitive.is_match(path) && !self.sensitive_except.is_match(path)
+    }
+
+    /// Scans the added lines and added files of a unified diff.
+    pub fn scan_diff(&self, diff: &str) -> Vec<SecretFinding> {
+        let mut findings = Vec::new();
+        let mut file: Option<String> = None;
+        let mut skip_file = false;
+        let mut new_line: u64 = 0;
+        for line in diff.lines() {
+            if let Some(rest) = line.strip_prefix("+++ ") {
+                file = rest.strip_prefix("b/").map(str::to_owned);
+                skip_file = file.as_deref().is_some_and(|f| self.skip.is_match(f));
+                if let Some(path) = file.as_deref()
+                    && self.is_sensitive_path(path)
+                {
+                    findings.push(self.finding(
+                        path,
+                        0,
+                        "sensitive-file",
+                        "a file that holds secrets by its name",
+                        path,
+                    ));
+                }
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("Binary files ") {
+                // "Binary files /dev/null and b/x differ"
+                if let Some(path) = rest
+                    .split(" and ")
+                    .nth(1)
+                    .and_then(|p| p.strip_suffix(" differ"))
+                    .and_then(|p| p.strip_prefix("b/"))
+                    && self.is_sensitive_path(path)
+                {
+                    findings.push(self.finding(
+                        path,
+                        0,
+                        "sensitive-file",
+                        "a file that holds secrets by its name",
+                        path,
+                    ));
+                }
+                continue;
+            }
+            if let Some(header) = line.strip_prefix("@@ ") {
+                new_line = header
+                    .split_whitespace()
+                    .find_map(|part| part.strip_prefix('+'))
+                    .and_then(|range| range.split(',').next())
+                    .and_then(|start| start.parse().ok())
+                    .unwrap_or(0);
+                continue;
+            }
+            if line.starts_with("diff --git ") {
+                file = None;
+                continue;
+            }
+            let Some(path) = file.as_deref() else {
+                continue;
+            };
+            if let Some(added) = line.strip_prefix('+') {
+                if !skip_file {
+                    for (index, range) in self.secrets_in_line(added) {
+                        let rule = &self.rules.rules[index];
+                        findings.push(self.finding(
+                            path,
+                            new_line,
+                            &rule.id,
+                            &rule.description,
+                            &added[range],
+                        ));
+                    }
+                }
+                new_line += 1;
+            } else if line.starts_with(' ') {
+                new_line += 1;
+            }
+        }
+        findings
+    }
+
+    fn finding(
+        &self,
+        file: &str,
+        line: u64,
+        rule: &str,
+        description: &str,
+        secret: &str,
+    ) -> SecretFinding {
+        let mut hasher = Sha256::new();
+        for part in [file, rule, secret] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        SecretFinding {
+            fingerprint: hex::encode(&hasher.finalize()[..8]),
+            file: file.to_owned(),
+            line,
+            rule: rule.to_owned(),
+            description: description.to_owned(),
+            masked: mask(secret),
+        }
+    }
+
+    /// `text` with every secret replaced by `[REDACTED:<rule>]`; borrowed
+    /// unchanged when there is none.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut changed = false;
+        let mut rest_start = 0;
+        for line in text.split_inclusive('\n') {
+            let start = rest_start;
+            rest_start += line.len();
+            let mut found = self.secrets_in_line(line);
+            if found.is_empty() {
+                if changed {
+                    out.push_str(line);
+                }
+                continue;
+            }
+            if !changed {
+                out.push_str(&text[..start]);
+                changed = true;
+            }
+            found.sort_by_key(|(_, range)| range.start);
+            let mut cursor = 0;
+            for (index, range) in found {
+                if range.start < cursor {
+                    continue;
+                }
+                out.push_str(&line[cursor..range.start]);
+                out.push_str(&format!("[REDACTED:{}]", self.rules.rules[index].id));
+                cursor = range.end;
+            }
+            out.push_str(&line[cursor..]);
+        }
+        if changed {
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+}
+
+/// Shannon entropy in bits per character.
+fn entropy(text: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0f64;
+    for c in text.chars() {
+        *counts.entry(c).or_insert(0f64) += 1.0;
+        total += 1.0;
+    }
+    if total == 0.0 {
+        return 0.0;
+    }
+    counts
+        .values()
+        .map(|count| {
+            let p = count / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The first four characters, then how long the rest is.
+fn mask(secret: &str) -> String {
+    let shown: String = secret.chars().take(4).collect();
+    format!("{shown}… ({} characters)", secret.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AWS: &str = "AKIAQWERTYUIOPASDFGH";
+
+    fn scanner() -> SecretScanner {
+        SecretScanner::builtin().unwrap()
+    }
+
+    #[test]
+    fn finds_planted_keys_in_added_lines_with_their_line_numbers() {
+        let diff = format!(
+            "diff --git a/config.py b/config.py\n--- a/config.py\n+++ b/config.py\n@@ -1,2 +1,4 @@\n import os\n+KEY_ID = \"{AWS}\"\n-old = 1\n+pem = '''\n+-----BEGIN RSA PRIVATE KEY-----\n"
+        );
+        let findings = scanner().scan_diff(&diff);
+        let rules: Vec<_> = findings.iter().map(|f| (f.rule.as_str(), f.line)).collect();
+        assert_eq!(rules, vec![("aws-access-key-id", 2), ("private-key", 4)]);
+        assert_eq!(findings[0].file, "config.py");
+        assert_eq!(findings[0].masked, "AKIA… (20 characters)");
+        assert!(
+            !format!("{findings:?}").contains(AWS),
+            "the secret must not appear in findings"
+        );
+    }
+
+    #[test]
+    fn removed_lines_examples_and_low_entropy_values_are_not_findings() {
+        let diff = format!(
+            "diff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1 +1,3 @@\n-k = \"{AWS}\"\n+password = \"aaaaaaaaaaaaaaaa\"\n+token = \"example-token-1234567\"\n+url = 'postgres://user@host/db'\n"
+        );
+        assert_eq!(scanner().scan_diff(&diff), vec![]);
+    }
+
+    #[test]
+    fn sensitive_files_are_findings_by_name() {
+        let diff = "diff --git a/.env b/.env\nnew file mode 100644\n--- /dev/null\n+++ b/.env\n@@ -0,0 +1 @@\n+DEBUG=1\ndiff --git a/.env.example b/.env.example\n--- /dev/null\n+++ b/.env.example\n@@ -0,0 +1 @@\n+DEBUG=1\ndiff --git a/keys/id_ed25519 b/keys/id_ed25519\nBinary files /dev/null and b/keys/id_ed25519 differ\n";
+        let findings = scanner().scan_diff(diff);
+        let files: Vec<_> = findings.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, vec![".env", "keys/id_ed25519"]);
+    }
+
+    #[test]
+    fn tokens_of_common_services_and_generic_assignments_are_found() {
+        let lines = [
+            "token = ghp_abcdefghijklmnopqrstuvwxyzABCDEF0123",
+            "DATABASE_URL=postgres://app:S3cr3t-Pa55w0rd@db:5432/app",
+            "api_key: 'Zx8#kLm2Qp9$Rt4vWn7Y'",
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "OPENAI_API_KEY=sk-proj-Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF",
+        ];
+        for line in lines {
+            let redacted = scanner().redact(line);
+            assert!(
+                redacted.contains("[REDACTED:"),
+                "not found in {line:?}: {redacted}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_keeps_everything_else() {
+        let text = format!("start\nkey={AWS} end\nlast\n");
+        let redacted = scanner().redact(&text);
+        assert_eq!(
+            redacted,
+            "start\nkey=[REDACTED:aws-access-key-id] end\nlast\n"
+        );
+        assert!(matches!(scanner().redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn user_rules_extend_and_bad_rules_are_named() {
+        let scanner = scanner()
+            .with_user_rules(
+                "[[rule]]\nid = \"acme\"\ndescription = \"an Acme key\"\nregex = 'acme_[0-9]{8}'\n",
+                "secrets.toml",
+            )
+            .unwrap();
+        assert!(
+            scanner
+                .redact("x acme_12345678")
+                .contains("[REDACTED:acme]")
+        );
+        let err = SecretScanner::builtin()
+            .unwrap()
+            .with_user_rules(
+                "[[rule]]\nid = \"x\"\ndescription = \"d\"\nregex = '('\n",
+                "secrets.toml",
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("secrets.toml: rule x: bad regex"),
+            "{err}"
+        );
+    }
+}
