@@ -39,6 +39,10 @@ pub enum EventKind {
     PolicyDecision,
     /// The person's policy file gained rules ("always allow this pattern").
     PolicyUpdated,
+    /// The secret gate found possible secrets in a diff (masked).
+    SecretsFound,
+    /// The person marked a secret finding a false positive.
+    SecretOverride,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -62,6 +66,8 @@ impl EventKind {
             Self::Commit => "commit",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",
+            Self::SecretsFound => "secrets_found",
+            Self::SecretOverride => "secret_override",
             Self::Error => "error",
         }
     }

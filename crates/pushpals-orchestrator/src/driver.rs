@@ -233,9 +233,11 @@ impl Orchestrator {
             read_only_paths: self.repo.git_common_dir().into_iter().collect(),
         };
         let step_name = step.name.as_str();
+        let scanner = self.scanner();
         let recorded = run_recorded(
             &self.store,
             self.runner.as_ref(),
+            &scanner,
             task_id,
             step_name,
             spec,
@@ -314,7 +316,18 @@ impl Orchestrator {
             task.branch,
             task.title
         );
-        let text = diff.text.into_bytes();
+        let scanner = self.scanner();
+        let findings = scanner.scan_diff(&diff.text);
+        let summary = if findings.is_empty() {
+            summary
+        } else {
+            format!(
+                "BLOCKED by the secret gate ({} possible secret{}): {summary}",
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            )
+        };
+        let text = scanner.redact(&diff.text).into_owned().into_bytes();
         self.store
             .write(move |tx| {
                 let blob = tx.put_blob(&text)?;
@@ -324,6 +337,14 @@ impl Orchestrator {
                     EventKind::Diff,
                     json!({ "files": files, "diff_blob": blob, "bytes": text.len() }),
                 ))?;
+                if !findings.is_empty() {
+                    tx.append(NewEvent::for_task(
+                        &id,
+                        Actor::Orchestrator,
+                        EventKind::SecretsFound,
+                        json!({ "findings": findings }),
+                    ))?;
+                }
                 tx.transition(
                     &id,
                     TaskState::AwaitingApproval,

@@ -2,7 +2,7 @@
 
 use pushpals_core::{Approval, ApprovalId, TaskId, TaskState};
 use pushpals_store::StoreError;
-use pushpals_workspace::GitError;
+use pushpals_workspace::{GitError, SecretFinding};
 
 /// What can go wrong when asking the orchestrator to act.
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +37,33 @@ pub enum OrchestratorError {
         /// Its pending approvals.
         pending: Vec<Approval>,
     },
+    /// The secret gate blocks the commit.
+    #[error("the commit of task {task_id} is blocked by the secret gate: {}; change those lines, or mark a finding a false positive (`pushpals false-positive {task_id} <fingerprint> --reason ...`)", describe(.findings))]
+    SecretsBlocked {
+        /// The task.
+        task_id: TaskId,
+        /// The findings still open (masked).
+        findings: Vec<SecretFinding>,
+    },
     /// Something inside the orchestrator failed.
     #[error("internal error: {0}")]
     Internal(String),
     /// The approval is for an action this build cannot carry out yet.
     #[error("approval {0} is for an action this version cannot carry out")]
     UnsupportedAction(ApprovalId),
+}
+
+fn describe(findings: &[SecretFinding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{} {} {} [{}]",
+                f.file, f.line, f.rule, f.masked, f.fingerprint
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn list(pending: &[Approval]) -> String {

@@ -8,7 +8,7 @@ use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::Runner;
 use pushpals_store::{Store, StoreError, TaskUpdate};
-use pushpals_workspace::{Diff, Repo};
+use pushpals_workspace::{Diff, Repo, SecretScanner};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +36,10 @@ pub struct TaskDiff {
     pub base_commit: String,
     /// Its branch.
     pub branch: String,
-    /// The changes.
+    /// The changes, with secrets redacted.
     pub diff: Diff,
+    /// Possible secrets in the changes (masked).
+    pub secret_findings: Vec<pushpals_workspace::SecretFinding>,
 }
 
 /// Longest accepted title, in bytes.
@@ -63,6 +65,8 @@ pub struct Orchestrator {
     pub(crate) user_policy_file: Mutex<Option<PathBuf>>,
     /// Command lines approved "for this task".
     pub(crate) grants: Mutex<HashMap<TaskId, HashSet<String>>>,
+    /// Finds and redacts secrets in output and diffs.
+    pub(crate) secrets: RwLock<SecretScanner>,
     /// Drivers waiting for a command approval, by approval id, with the
     /// command line they wait to run.
     pub(crate) waiters: Mutex<HashMap<ApprovalId, (String, oneshot::Sender<CommandAnswer>)>>,
@@ -90,6 +94,8 @@ impl Orchestrator {
         data_dir: &Path,
     ) -> OrchestratorResult<Arc<Self>> {
         let max_parallel = settings.max_parallel();
+        let secrets = SecretScanner::builtin()
+            .map_err(|e| OrchestratorError::Internal(format!("the built-in secret rules: {e}")))?;
         let orchestrator = Arc::new(Self {
             store,
             repo,
@@ -100,6 +106,7 @@ impl Orchestrator {
             cancels: Mutex::new(HashMap::new()),
             policy: RwLock::new(policy),
             user_policy_file: Mutex::new(None),
+            secrets: RwLock::new(secrets),
             grants: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
         });
@@ -144,6 +151,27 @@ impl Orchestrator {
     pub fn set_user_policy_file(&self, path: PathBuf) {
         if let Ok(mut file) = self.user_policy_file.lock() {
             *file = Some(path);
+        }
+    }
+
+    /// Adds the person's secret rules (`secrets.toml`) to the built-in ones.
+    pub fn add_secret_rules(&self, text: &str, source_name: &str) -> OrchestratorResult<()> {
+        let mut scanner = self
+            .secrets
+            .write()
+            .map_err(|_| OrchestratorError::Internal("the secret rules lock is poisoned".into()))?;
+        *scanner = scanner
+            .clone()
+            .with_user_rules(text, source_name)
+            .map_err(|e| OrchestratorError::InvalidInput(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The current secret scanner.
+    pub(crate) fn scanner(&self) -> SecretScanner {
+        match self.secrets.read() {
+            Ok(scanner) => scanner.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -352,11 +380,18 @@ impl Orchestrator {
             }
             _ => self.repo.branch_diff(&task.branch, &base_commit).await?,
         };
+        let scanner = self.scanner();
+        let secret_findings = scanner.scan_diff(&diff.text);
+        let diff = Diff {
+            text: scanner.redact(&diff.text).into_owned(),
+            files: diff.files,
+        };
         Ok(TaskDiff {
             task_id: task.id,
             base_commit,
             branch: task.branch,
             diff,
+            secret_findings,
         })
     }
 

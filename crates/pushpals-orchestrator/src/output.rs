@@ -4,6 +4,7 @@
 use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
 use pushpals_sandbox::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError, Runner};
 use pushpals_store::{Store, StoreResult};
+use pushpals_workspace::SecretScanner;
 use serde_json::json;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +32,7 @@ pub(crate) struct Recorded {
 pub(crate) async fn run_recorded(
     store: &Store,
     runner: &dyn Runner,
+    scanner: &SecretScanner,
     task_id: &TaskId,
     step: &str,
     spec: CommandSpec,
@@ -52,7 +54,7 @@ pub(crate) async fn run_recorded(
 
     let (sender, receiver) = mpsc::channel(64);
     let run = runner.run(spec, sender, cancel);
-    let record = record_output(store, task_id, step, receiver);
+    let record = record_output(store, scanner, task_id, step, receiver);
     let (result, recording) = tokio::join!(run, record);
     let recording = recording?;
 
@@ -71,7 +73,12 @@ pub(crate) async fn run_recorded(
             return Ok(Err(run_error));
         }
     };
-    let blob = recording.kept;
+    // What is stored passes the redaction first; bytes that are not text
+    // are kept as they came only when no secret shows in their text form.
+    let blob = match scanner.redact(&String::from_utf8_lossy(&recording.kept)) {
+        std::borrow::Cow::Borrowed(_) => recording.kept,
+        std::borrow::Cow::Owned(redacted) => redacted.into_bytes(),
+    };
     let total_bytes = recording.total_bytes;
     let tail = tail_of(&blob, 20);
     let finished_payload = json!({
@@ -111,6 +118,7 @@ struct Recording {
 /// Coalesces chunks into `output` events and keeps the whole output.
 async fn record_output(
     store: &Store,
+    scanner: &SecretScanner,
     task_id: &TaskId,
     step: &str,
     mut receiver: mpsc::Receiver<OutputChunk>,
@@ -119,6 +127,7 @@ async fn record_output(
     let mut total_bytes = 0usize;
     let mut events = OutputEvents {
         store,
+        scanner,
         task_id,
         step,
         pending: None,
@@ -175,6 +184,7 @@ async fn record_output(
 /// Turns buffered output into `output` events.
 struct OutputEvents<'a> {
     store: &'a Store,
+    scanner: &'a SecretScanner,
     task_id: &'a TaskId,
     step: &'a str,
     /// Bytes of one stream not yet written.
@@ -210,7 +220,7 @@ impl OutputEvents<'_> {
         let mut payload = json!({
             "step": self.step,
             "stream": stream.as_str(),
-            "text": String::from_utf8_lossy(&bytes),
+            "text": self.scanner.redact(&String::from_utf8_lossy(&bytes)),
         });
         if self.inline_bytes >= INLINE_LIMIT {
             payload["continues_in_blob"] = json!(true);

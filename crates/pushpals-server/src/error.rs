@@ -109,6 +109,13 @@ impl From<OrchestratorError> for ApiError {
                 api_error.detail = detail;
                 api_error
             }
+            OrchestratorError::SecretsBlocked { ref findings, .. } => {
+                let detail = serde_json::to_value(findings).ok();
+                let mut api_error =
+                    Self::new(StatusCode::CONFLICT, "secrets_blocked", error.to_string());
+                api_error.detail = detail;
+                api_error
+            }
             OrchestratorError::UnsupportedAction(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unsupported",

@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/diff", get(routes::tasks::diff))
         .route("/tasks/{id}/events", get(routes::tasks::events))
         .route("/tasks/{id}/approve", post(routes::approvals::approve_task))
+        .route(
+            "/tasks/{id}/secrets/{fingerprint}/false-positive",
+            post(routes::tasks::false_positive),
+        )
         .route("/tasks/{id}/deny", post(routes::approvals::deny_task))
         .route("/approvals", get(routes::approvals::list))
         .route("/approvals/{id}/decide", post(routes::approvals::decide))

@@ -65,6 +65,16 @@ pub enum Command {
     Approve(DecideArgs),
     /// Deny a task's pending approval (keeps the branch and worktree)
     Deny(DecideArgs),
+    /// Mark a secret finding of a task's diff a false positive (audited)
+    FalsePositive {
+        /// The task id
+        task: String,
+        /// The finding's fingerprint (from `approve` or `diff --json`)
+        fingerprint: String,
+        /// Why it is not a secret
+        #[arg(long)]
+        reason: String,
+    },
     /// Cancel a task that has not ended
     Cancel {
         /// The task id

@@ -129,7 +129,34 @@ pub async fn diff(
         "branch": task_diff.branch,
         "files": files,
         "diff": task_diff.diff.text,
+        "secret_findings": task_diff.secret_findings,
     })))
+}
+
+/// `POST /api/v1/tasks/{id}/secrets/{fingerprint}/false-positive` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FalsePositiveBody {
+    /// Why the finding is not a secret (required; kept in the audit log).
+    pub reason: String,
+}
+
+/// `POST /api/v1/tasks/{id}/secrets/{fingerprint}/false-positive`: marks a
+/// secret finding of the task's diff a false positive, so the commit can
+/// go ahead.
+pub async fn false_positive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, fingerprint)): Path<(String, String)>,
+    ApiJson(body): ApiJson<FalsePositiveBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Approve)?;
+    let id = task_id(&id)?;
+    let finding = state
+        .orchestrator
+        .mark_false_positive(&id, &fingerprint, &caller.name, &body.reason)
+        .await?;
+    Ok(Json(json!({ "overridden": finding })))
 }
 
 /// Paging of event lists.

@@ -32,6 +32,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approve(args) => tasks::decide(&client, args, "approve").await,
         Command::Deny(args) => tasks::decide(&client, args, "deny").await,
         Command::Cancel { task } => tasks::cancel(&client, &task).await,
+        Command::FalsePositive {
+            task,
+            fingerprint,
+            reason,
+        } => tasks::false_positive(&client, &task, &fingerprint, &reason).await,
         Command::Audit { action } => audit::audit(&client, action).await,
     }
 }

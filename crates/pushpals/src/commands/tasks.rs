@@ -148,3 +148,27 @@ pub async fn cancel(client: &Client, task: &str) -> Result<ExitCode> {
     println!("Cancelled task {task}; its worktree and branch are kept.");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `false-positive <task> <fingerprint> --reason`.
+pub async fn false_positive(
+    client: &Client,
+    task: &str,
+    fingerprint: &str,
+    reason: &str,
+) -> Result<ExitCode> {
+    let outcome = client
+        .call_json(
+            Method::POST,
+            &format!("/tasks/{task}/secrets/{fingerprint}/false-positive"),
+            &json!({ "reason": reason }),
+        )
+        .await?;
+    let finding = &outcome["overridden"];
+    println!(
+        "Marked {}:{} ({}) a false positive; the audit log keeps your reason.",
+        finding["file"].as_str().unwrap_or("?"),
+        finding["line"],
+        finding["rule"].as_str().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
