@@ -230,6 +230,22 @@ impl Orchestrator {
                 ));
             }
         };
+        // A secret typed into the command line would end up in the task,
+        // its events and its commit message: refuse it before storing.
+        let scanner = self.scanner();
+        if let std::borrow::Cow::Owned(redacted) = scanner.redact(&format!("{title}\n{command}")) {
+            return Err(OrchestratorError::InvalidInput(format!(
+                "the title or command holds what looks like a secret ({}); nothing was stored. \
+                 Keep secrets out of command lines: put them in a file the command reads, \
+                 outside the repository",
+                redacted
+                    .split("[REDACTED:")
+                    .skip(1)
+                    .filter_map(|rest| rest.split(']').next())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let mut attempts = 0;
         let task = loop {
             attempts += 1;

@@ -352,7 +352,25 @@ async fn bad_requests_are_refused_before_anything_happens() {
             .unwrap_err();
         assert!(matches!(err, OrchestratorError::InvalidInput(_)), "{err}");
     }
+    let with_secret = f
+        .orchestrator
+        .create_task(
+            NewTask {
+                title: "Configure".into(),
+                command: Some("echo AKIAQWERTYUIOPASDFGH > key.txt".into()),
+                approve_command: false,
+            },
+            user(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        with_secret.to_string().contains("aws-access-key-id"),
+        "{with_secret}"
+    );
+    assert!(!with_secret.to_string().contains("AKIAQWERTYUIOPASDFGH"));
     assert!(f.orchestrator.store().tasks(None).await.unwrap().is_empty());
+    assert_eq!(f.orchestrator.store().last_event_id().await.unwrap(), 0);
     let unknown = TaskId::parse("nope").unwrap();
     assert!(f.orchestrator.cancel_task(&unknown, user()).await.is_err());
 }
