@@ -231,6 +231,7 @@ impl Orchestrator {
             timeout: step.timeout,
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
             read_only_paths: self.repo.git_common_dir().into_iter().collect(),
+            network_proxy: None,
         };
         let step_name = step.name.as_str();
         let scanner = self.scanner();

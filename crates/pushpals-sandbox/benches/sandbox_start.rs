@@ -63,6 +63,7 @@ async fn runner_true(runner: &dyn Runner, dir: &std::path::Path) -> Duration {
             timeout: Duration::from_secs(10),
             env: Vec::new(),
             read_only_paths: Vec::new(),
+            network_proxy: None,
         };
         let started = Instant::now();
         let outcome = runner.run(spec, tx, cancel).await.unwrap();

@@ -51,6 +51,12 @@ const SYSTEM_DIRS: &[&str] = &[
 /// The sandbox's `PATH`.
 const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Where the proxy's socket and the relay appear inside the sandbox.
+const SANDBOX_PROXY_SOCKET: &str = "/run/pushpals/proxy.sock";
+const SANDBOX_RELAY: &str = "/run/pushpals/relay";
+/// Where the relay listens inside the sandbox.
+const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
+
 /// The sandbox's home directory (on its private `/tmp`).
 const SANDBOX_HOME: &str = "/tmp/home";
 
@@ -94,6 +100,9 @@ pub struct BwrapConfig {
     pub limits: Limits,
     /// Extra directories visible read-only at the same path (toolchains).
     pub toolchain_paths: Vec<PathBuf>,
+    /// The relay program for commands granted network, and the arguments
+    /// that come before the relay's own (`pushpals sandbox-relay`).
+    pub relay: Option<(PathBuf, Vec<String>)>,
     /// A private directory (mode 0700) where the runner stages the
     /// sandbox's `/etc`; a fresh one under the system's temporary directory
     /// when not given.
@@ -243,7 +252,7 @@ impl BwrapRunner {
     fn probe(&self) -> Result<(), SandboxError> {
         let dir = std::env::temp_dir();
         let mut command = std::process::Command::new(&self.bwrap);
-        command.args(self.bwrap_args(&dir, &[], "true"));
+        command.args(self.bwrap_args(&dir, &[], "true", None));
         let output = command
             .output()
             .map_err(|e| SandboxError::ProbeFailed(e.to_string()))?;
@@ -261,8 +270,16 @@ impl BwrapRunner {
         self.cgroups.as_ref()
     }
 
-    /// bwrap's arguments for running `line` in `worktree`.
-    fn bwrap_args(&self, worktree: &Path, read_only: &[PathBuf], line: &str) -> Vec<OsString> {
+    /// bwrap's arguments for running `line` in `worktree`; with a proxy
+    /// socket, the command runs under the relay that carries its network
+    /// traffic to the proxy.
+    fn bwrap_args(
+        &self,
+        worktree: &Path,
+        read_only: &[PathBuf],
+        line: &str,
+        network: Option<(&Path, &(PathBuf, Vec<String>))>,
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push =
             |parts: &[&std::ffi::OsStr]| args.extend(parts.iter().map(|p| p.to_os_string()));
@@ -309,11 +326,29 @@ impl BwrapRunner {
             worktree.as_os_str(),
             "--chdir".as_ref(),
             worktree.as_os_str(),
-            "--".as_ref(),
-            "/bin/sh".as_ref(),
-            "-c".as_ref(),
-            line.as_ref(),
         ]);
+        if let Some((socket, (relay, relay_args))) = network {
+            push(&[
+                "--bind".as_ref(),
+                socket.as_os_str(),
+                SANDBOX_PROXY_SOCKET.as_ref(),
+                "--ro-bind".as_ref(),
+                relay.as_os_str(),
+                SANDBOX_RELAY.as_ref(),
+                "--".as_ref(),
+                SANDBOX_RELAY.as_ref(),
+            ]);
+            args.extend(relay_args.iter().map(OsString::from));
+            args.extend([
+                OsString::from(SANDBOX_PROXY_ADDRESS),
+                OsString::from(SANDBOX_PROXY_SOCKET),
+                OsString::from("--"),
+            ]);
+        } else {
+            args.push("--".into());
+        }
+        args.extend(["/bin/sh", "-c"].map(OsString::from));
+        args.push(line.into());
         args
     }
 
@@ -376,8 +411,22 @@ impl Runner for BwrapRunner {
             let cgroup = self.take_cgroup()?;
             let setup = ChildSetup::new(limits, cgroup.as_ref())
                 .map_err(|e| RunError::Limits(e.to_string()))?;
+            let network = match (&spec.network_proxy, &self.config.relay) {
+                (None, _) => None,
+                (Some(socket), Some(relay)) => Some((socket.as_path(), relay)),
+                (Some(_), None) => {
+                    return Err(RunError::Network(
+                        "no relay program is configured for the sandbox".into(),
+                    ));
+                }
+            };
             let mut command = Command::new(&self.bwrap);
-            command.args(self.bwrap_args(&spec.cwd, &spec.read_only_paths, &spec.command_line));
+            command.args(self.bwrap_args(
+                &spec.cwd,
+                &spec.read_only_paths,
+                &spec.command_line,
+                network,
+            ));
             // SAFETY: `apply` only makes system calls (open, write,
             // setrlimit) on data prepared before the fork; it neither
             // allocates nor takes locks, as code between fork and exec must.
@@ -396,6 +445,18 @@ impl Runner for BwrapRunner {
                 let rustup = Path::new(&home).join(".rustup");
                 if rustup.exists() {
                     command.env("RUSTUP_HOME", rustup);
+                }
+            }
+            if network.is_some() {
+                let proxy = format!("http://{SANDBOX_PROXY_ADDRESS}");
+                for name in [
+                    "HTTP_PROXY",
+                    "HTTPS_PROXY",
+                    "http_proxy",
+                    "https_proxy",
+                    "ALL_PROXY",
+                ] {
+                    command.env(name, &proxy);
                 }
             }
             for (name, value) in &spec.env {

@@ -15,12 +15,15 @@
 mod bwrap;
 mod host;
 mod limits;
+pub mod proxy;
+pub mod relay;
 mod spec;
 mod supervise;
 
 pub use bwrap::{BwrapConfig, BwrapRunner, SandboxError};
 pub use host::HostRunner;
 pub use limits::{CgroupLayout, Limits};
+pub use proxy::{Allowlist, NetworkEvent, Proxy};
 pub use spec::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError};
 
 use std::future::Future;

@@ -17,6 +17,9 @@ pub struct CommandSpec {
     /// Directories the command may read but not write (the repository's
     /// git directory, so `git status` works in the worktree).
     pub read_only_paths: Vec<PathBuf>,
+    /// Network granted: the Unix socket of the proxy the command reaches
+    /// the network through. `None`: no network at all.
+    pub network_proxy: Option<PathBuf>,
 }
 
 /// Which output stream a chunk came from.
@@ -103,6 +106,9 @@ pub enum RunError {
     /// Resource limits could not be applied; the command did not run.
     #[error("cannot apply resource limits: {0}")]
     Limits(String),
+    /// Network was granted but cannot be provided; the command did not run.
+    #[error("cannot give the command network access: {0}")]
+    Network(String),
     /// Waiting for the process failed.
     #[error("lost track of the command: {0}")]
     Wait(#[source] std::io::Error),

@@ -28,6 +28,10 @@ fn runner() -> BwrapRunner {
         limits,
         toolchain_paths: Vec::new(),
         state_dir: None,
+        relay: Some((
+            PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-relay")),
+            Vec::new(),
+        )),
     })
     .expect("the sandbox must be usable on this machine (is bubblewrap installed?)")
 }
@@ -62,6 +66,15 @@ impl Scene {
 }
 
 async fn run_in(worktree: &Path, line: &str, timeout: Duration) -> Run {
+    run_with(worktree, line, timeout, None).await
+}
+
+async fn run_with(
+    worktree: &Path,
+    line: &str,
+    timeout: Duration,
+    network_proxy: Option<PathBuf>,
+) -> Run {
     let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
     let (_cancel_tx, cancel) = watch::channel(false);
     let spec = CommandSpec {
@@ -70,6 +83,7 @@ async fn run_in(worktree: &Path, line: &str, timeout: Duration) -> Run {
         timeout,
         env: Vec::new(),
         read_only_paths: Vec::new(),
+        network_proxy,
     };
     let collector = tokio::spawn(async move {
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -268,4 +282,73 @@ async fn privileges_cannot_be_regained() {
     );
     assert!(run.stdout.contains("NoNewPrivs:\t1"), "{}", run.stdout);
     assert!(!run.stdout.contains("mounted"));
+}
+
+/// A one-page HTTP server on the host's loopback.
+fn host_http_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\nhello-from-host");
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn granted_network_reaches_only_allowlisted_hosts_through_the_proxy() {
+    let scene = Scene::new();
+    let port = host_http_server();
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let socket = scene.outside("proxy.sock");
+    let proxy = pushpals_sandbox::Proxy::start(
+        &socket,
+        pushpals_sandbox::Allowlist::new(&["localhost".into()]).unwrap(),
+        events_tx,
+    )
+    .unwrap();
+    let line = format!(
+        "curl -s http://localhost:{port}/; echo; \
+         curl -s -o /dev/null -w 'refused:%{{http_code}}' http://127.0.0.1:{port}/; echo; \
+         curl -s --noproxy '*' --max-time 3 http://localhost:{port}/ && echo direct-worked; true"
+    );
+    let run = run_with(
+        &scene.worktree(),
+        &line,
+        Duration::from_secs(30),
+        Some(socket.clone()),
+    )
+    .await;
+    assert!(
+        run.stdout.contains("hello-from-host"),
+        "allowed host not reached: {} {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("refused:403"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("direct-worked"),
+        "reached the host without the proxy"
+    );
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert!(
+        seen.contains(&pushpals_sandbox::NetworkEvent::Allowed {
+            host: "localhost".into(),
+            port
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|e| matches!(e, pushpals_sandbox::NetworkEvent::Refused { host, .. } if host == "127.0.0.1")),
+        "{seen:?}"
+    );
+    drop(proxy);
+    assert!(!socket.exists());
 }

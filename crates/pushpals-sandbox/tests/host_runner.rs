@@ -12,6 +12,7 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         timeout,
         env: vec![("PUSHPALS_TASK".into(), "t1".into())],
         read_only_paths: Vec::new(),
+        network_proxy: None,
     }
 }
 
