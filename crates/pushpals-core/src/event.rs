@@ -39,6 +39,10 @@ pub enum EventKind {
     PolicyDecision,
     /// The person's policy file gained rules ("always allow this pattern").
     PolicyUpdated,
+    /// The network proxy let a sandboxed command reach a host.
+    NetworkAllowed,
+    /// The network proxy refused a sandboxed command's connection.
+    NetworkRefused,
     /// The secret gate found possible secrets in a diff (masked).
     SecretsFound,
     /// The person marked a secret finding a false positive.
@@ -66,6 +70,8 @@ impl EventKind {
             Self::Commit => "commit",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",
+            Self::NetworkAllowed => "network_allowed",
+            Self::NetworkRefused => "network_refused",
             Self::SecretsFound => "secrets_found",
             Self::SecretOverride => "secret_override",
             Self::Error => "error",

@@ -57,8 +57,8 @@ impl From<StoreError> for Refusal {
 
 impl Orchestrator {
     /// Judges `command_line` for a step of a task; records the verdict;
-    /// returns when it may run. `resume` is the state to go back to after
-    /// waiting (running or checking).
+    /// returns when it may run, with whether it needs the network. `resume`
+    /// is the state to go back to after waiting (running or checking).
     pub(crate) async fn authorize(
         &self,
         policy: &Policy,
@@ -67,8 +67,9 @@ impl Orchestrator {
         command_line: &str,
         resume: TaskState,
         cancel: &watch::Receiver<bool>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<bool, Refusal> {
         let verdict = policy.judge(command_line);
+        let network = verdict.network;
         let granted = self.is_granted(task_id, command_line);
         let event = NewEvent::for_task(
             task_id,
@@ -80,22 +81,24 @@ impl Orchestrator {
                 "decision": verdict.decision,
                 "findings": verdict.findings,
                 "granted_for_task": granted && verdict.decision == Decision::Ask,
+                "network": verdict.network,
             }),
         );
         self.store.write(move |tx| tx.append(event)).await?;
         match verdict.decision {
-            Decision::Allow => Ok(()),
+            Decision::Allow => Ok(network),
             Decision::Deny => Err(Refusal::Refused(format!(
                 "policy denies {step} `{command_line}`: {}",
                 verdict.reason()
             ))),
-            Decision::Ask if granted => Ok(()),
+            Decision::Ask if granted => Ok(network),
             Decision::Ask => {
                 let summary = format!("Run `{command_line}` ({step})? {}", verdict.reason());
                 let detail =
                     json!({ "step": step, "command": command_line, "findings": verdict.findings });
                 self.wait_for_answer(task_id, step, command_line, summary, detail, resume, cancel)
                     .await
+                    .map(|()| network)
             }
         }
     }

@@ -6,7 +6,7 @@ use crate::orchestrator::Orchestrator;
 use crate::output::run_recorded;
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
-use pushpals_sandbox::CommandSpec;
+use pushpals_sandbox::{Allowlist, CommandSpec, NetworkEvent, Proxy};
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -32,6 +32,9 @@ impl From<StoreError> for Stop {
 }
 
 type StepResult<T> = Result<T, Stop>;
+
+/// Makes proxy socket names unique.
+static PROXY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// One command of a task: the worker's, or a check.
 struct Step {
@@ -209,7 +212,7 @@ impl Orchestrator {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
         let command_line = step.command_line.as_str();
-        match self
+        let network = match self
             .authorize(
                 policy,
                 task_id,
@@ -220,18 +223,23 @@ impl Orchestrator {
             )
             .await
         {
-            Ok(()) => {}
+            Ok(network) => network,
             Err(Refusal::Refused(reason)) => return Err(Stop::Failed(reason)),
             Err(Refusal::Cancelled) => return Err(Stop::Superseded),
             Err(Refusal::Store(error)) => return Err(error.into()),
-        }
+        };
+        let proxy = if network && self.runner.isolated() {
+            Some(self.start_proxy(task_id)?)
+        } else {
+            None
+        };
         let spec = CommandSpec {
             command_line: command_line.to_owned(),
             cwd: worktree.into(),
             timeout: step.timeout,
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
             read_only_paths: self.repo.git_common_dir().into_iter().collect(),
-            network_proxy: None,
+            network_proxy: proxy.as_ref().map(|p| p.socket_path().to_path_buf()),
         };
         let step_name = step.name.as_str();
         let scanner = self.scanner();
@@ -246,6 +254,7 @@ impl Orchestrator {
         )
         .await?
         .map_err(|e| Stop::Failed(format!("{step_name}: {e}")))?;
+        drop(proxy);
         let outcome = &recorded.outcome;
         if outcome.cancelled {
             return Err(Stop::Superseded);
@@ -259,6 +268,45 @@ impl Orchestrator {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
+    }
+
+    /// Starts the network proxy for one command of a task; what it lets
+    /// through and refuses becomes events of the task.
+    fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {
+        use std::os::unix::fs::DirBuilderExt;
+        let allowlist = Allowlist::new(&self.settings.network.allow).map_err(Stop::Failed)?;
+        let dir = self.worktrees_dir.with_file_name("proxy");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        let n = PROXY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = dir.join(format!("{task_id}-{n}.sock"));
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let proxy = Proxy::start(&socket, allowlist, sender)
+            .map_err(|e| Stop::Failed(format!("cannot start the network proxy: {e}")))?;
+        let store = self.store.clone();
+        let task = task_id.clone();
+        tokio::spawn(async move {
+            while let Some(network_event) = receiver.recv().await {
+                let (kind, payload) = match network_event {
+                    NetworkEvent::Allowed { host, port } => (
+                        EventKind::NetworkAllowed,
+                        json!({ "host": host, "port": port }),
+                    ),
+                    NetworkEvent::Refused { host, port, reason } => (
+                        EventKind::NetworkRefused,
+                        json!({ "host": host, "port": port, "reason": reason }),
+                    ),
+                };
+                let event = NewEvent::for_task(&task, Actor::Orchestrator, kind, payload);
+                if store.write(move |tx| tx.append(event)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(proxy)
     }
 
     /// `pushpals.toml` at the base commit (not the worktree's copy, which the

@@ -24,4 +24,4 @@ pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
-pub use settings::{GitSettings, LimitSettings, SandboxSettings, Settings};
+pub use settings::{GitSettings, LimitSettings, NetworkSettings, SandboxSettings, Settings};

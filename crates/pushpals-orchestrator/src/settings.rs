@@ -23,6 +23,17 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// How commands are isolated.
     pub sandbox: SandboxSettings,
+    /// What sandboxed commands granted network may reach.
+    pub network: NetworkSettings,
+}
+
+/// `[network]`: hosts a command granted network may reach through the
+/// proxy. Empty (the default): the proxy refuses everything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    /// Host patterns, e.g. `"*.example.com"`.
+    pub allow: Vec<String>,
 }
 
 /// `[sandbox]`: the isolation backend and its resource limits.
@@ -126,6 +137,8 @@ impl Settings {
                 settings.sandbox.backend
             ));
         }
+        pushpals_sandbox::Allowlist::new(&settings.network.allow)
+            .map_err(|e| format!("[network] allow: {e}"))?;
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }

@@ -41,6 +41,8 @@ pub struct Finding {
     pub decision: Decision,
     /// Why, for the person.
     pub reason: String,
+    /// The part needs the network (its rule says so).
+    pub network: bool,
 }
 
 /// The decision about a whole command line: the strictest of its parts.
@@ -50,6 +52,9 @@ pub struct Verdict {
     pub decision: Decision,
     /// Every part's finding, in order.
     pub findings: Vec<Finding>,
+    /// Some part needs the network: if the line runs, it runs with the
+    /// network through the allowlisting proxy.
+    pub network: bool,
 }
 
 impl Verdict {
@@ -60,7 +65,12 @@ impl Verdict {
             .map(|f| f.decision)
             .max()
             .unwrap_or(Decision::Allow);
-        Self { decision, findings }
+        let network = findings.iter().any(|f| f.network);
+        Self {
+            decision,
+            findings,
+            network,
+        }
     }
 
     /// The reasons of the parts that decided the verdict, joined.

@@ -140,6 +140,7 @@ impl Policy {
                 prefix: subcommand.into_iter().collect(),
                 any_arg: Vec::new(),
                 decision: Decision::Allow,
+                network: finding.network,
                 reason: format!(
                     "always allowed by the person (first asked for `{}`)",
                     finding.part
@@ -306,23 +307,26 @@ impl Policy {
         let part = display(argv);
         let program = argv.first().map(|w| w.text.as_str()).unwrap_or("");
         let base = self.user.decide(argv).or_else(|| self.builtin.decide(argv));
-        let (mut decision, mut reason) = match base {
+        let (mut decision, mut reason, network) = match base {
             Some(found) => found,
             None if program.contains('/') => (
                 Decision::Ask,
                 format!(
                     "runs the program at the path {program}, which no rule names (`./sed` is not `sed`)"
                 ),
+                false,
             ),
-            None => (Decision::Ask, format!("no rule covers `{program}`")),
+            None => (Decision::Ask, format!("no rule covers `{program}`"), false),
         };
-        if let Some((repo_decision, repo_reason)) = self.repo.decide(argv)
+        if let Some((repo_decision, repo_reason, _)) = self.repo.decide(argv)
             && repo_decision > decision
         {
             decision = repo_decision;
             reason = format!("the repository's policy: {repo_reason}");
         }
-        findings.push(finding(&part, decision, reason));
+        let mut judged = finding(&part, decision, reason);
+        judged.network = network;
+        findings.push(judged);
     }
 
     fn check_write_targets(&self, argv: &[Word], findings: &mut Vec<Finding>) {
@@ -398,6 +402,7 @@ fn finding(part: &str, decision: Decision, reason: String) -> Finding {
         part: part.to_owned(),
         decision,
         reason,
+        network: false,
     }
 }
 

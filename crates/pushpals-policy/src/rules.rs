@@ -19,6 +19,11 @@ pub struct RuleSpec {
     pub any_arg: Vec<String>,
     /// What to do with a matching command.
     pub decision: Decision,
+    /// The command needs the network: when it runs (allowed, or approved
+    /// after asking) it gets the network through the orchestrator's
+    /// allowlisting proxy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
     /// Why, shown to the person.
     pub reason: String,
     /// Example command lines this rule must match.
@@ -254,8 +259,8 @@ impl RuleSet {
     /// with its reason; `None` when no rule matches. A rule that only may
     /// match counts as `ask` when it would ask or deny, and not at all when
     /// it would allow.
-    pub fn decide(&self, argv: &[Word]) -> Option<(Decision, String)> {
-        let mut best: Option<(usize, Decision, String)> = None;
+    pub fn decide(&self, argv: &[Word]) -> Option<(Decision, String, bool)> {
+        let mut best: Option<(usize, Decision, String, bool)> = None;
         for rule in &self.rules {
             let (decision, reason) = match rule.matches(argv) {
                 Match::No => continue,
@@ -270,14 +275,14 @@ impl RuleSet {
                 ),
             };
             let specificity = rule.specificity();
-            let better = best
-                .as_ref()
-                .is_none_or(|(s, d, _)| specificity > *s || (specificity == *s && decision > *d));
+            let better = best.as_ref().is_none_or(|(s, d, _, _)| {
+                specificity > *s || (specificity == *s && decision > *d)
+            });
             if better {
-                best = Some((specificity, decision, reason));
+                best = Some((specificity, decision, reason, rule.spec.network));
             }
         }
-        best.map(|(_, decision, reason)| (decision, reason))
+        best.map(|(_, decision, reason, network)| (decision, reason, network))
     }
 
     /// The rules.

@@ -439,3 +439,12 @@ fn always_allow_makes_a_pattern_rule_that_round_trips() {
         );
     }
 }
+
+#[test]
+fn commands_that_need_the_network_say_so() {
+    let policy = Policy::builtin().unwrap();
+    assert!(policy.judge("npm install && npm test").network);
+    assert!(policy.judge("curl https://example.com").network);
+    assert!(!policy.judge("cargo test").network);
+    assert!(!policy.judge("frobnicate").network);
+}

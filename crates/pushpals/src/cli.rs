@@ -80,6 +80,13 @@ pub enum Command {
         /// The task id
         task: String,
     },
+    /// Internal: the network relay that runs inside the sandbox
+    #[command(hide = true)]
+    SandboxRelay {
+        /// The relay's arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Verify or export the audit log
     Audit {
         /// What to do with the log
