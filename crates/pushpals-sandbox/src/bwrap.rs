@@ -51,9 +51,9 @@ const SYSTEM_DIRS: &[&str] = &[
 /// The sandbox's `PATH`.
 const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Where the proxy's socket and the relay appear inside the sandbox.
+/// Where the proxy's socket and the helper appear inside the sandbox.
 const SANDBOX_PROXY_SOCKET: &str = "/run/pushpals/proxy.sock";
-const SANDBOX_RELAY: &str = "/run/pushpals/relay";
+const SANDBOX_HELPER: &str = "/run/pushpals/helper";
 /// Where the relay listens inside the sandbox.
 const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
 
@@ -100,9 +100,10 @@ pub struct BwrapConfig {
     pub limits: Limits,
     /// Extra directories visible read-only at the same path (toolchains).
     pub toolchain_paths: Vec<PathBuf>,
-    /// The relay program for commands granted network, and the arguments
-    /// that come before the relay's own (`pushpals sandbox-relay`).
-    pub relay: Option<(PathBuf, Vec<String>)>,
+    /// The in-sandbox helper program (Landlock, network relay), and the
+    /// arguments that come before its own (`pushpals sandbox-helper`).
+    /// Without it, commands get no Landlock layer and no network grants.
+    pub helper: Option<(PathBuf, Vec<String>)>,
     /// A private directory (mode 0700) where the runner stages the
     /// sandbox's `/etc`; a fresh one under the system's temporary directory
     /// when not given.
@@ -270,15 +271,15 @@ impl BwrapRunner {
         self.cgroups.as_ref()
     }
 
-    /// bwrap's arguments for running `line` in `worktree`; with a proxy
-    /// socket, the command runs under the relay that carries its network
-    /// traffic to the proxy.
+    /// bwrap's arguments for running `line` in `worktree`: under the
+    /// helper when there is one (Landlock; with a proxy socket, the relay
+    /// that carries the command's network traffic to the proxy).
     fn bwrap_args(
         &self,
         worktree: &Path,
         read_only: &[PathBuf],
         line: &str,
-        network: Option<(&Path, &(PathBuf, Vec<String>))>,
+        proxy_socket: Option<&Path>,
     ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push =
@@ -327,27 +328,33 @@ impl BwrapRunner {
             "--chdir".as_ref(),
             worktree.as_os_str(),
         ]);
-        if let Some((socket, (relay, relay_args))) = network {
+        if let Some((helper, helper_args)) = &self.config.helper {
+            if let Some(socket) = proxy_socket {
+                push(&[
+                    "--bind".as_ref(),
+                    socket.as_os_str(),
+                    SANDBOX_PROXY_SOCKET.as_ref(),
+                ]);
+            }
             push(&[
-                "--bind".as_ref(),
-                socket.as_os_str(),
-                SANDBOX_PROXY_SOCKET.as_ref(),
                 "--ro-bind".as_ref(),
-                relay.as_os_str(),
-                SANDBOX_RELAY.as_ref(),
+                helper.as_os_str(),
+                SANDBOX_HELPER.as_ref(),
                 "--".as_ref(),
-                SANDBOX_RELAY.as_ref(),
+                SANDBOX_HELPER.as_ref(),
             ]);
-            args.extend(relay_args.iter().map(OsString::from));
-            args.extend([
-                OsString::from(SANDBOX_PROXY_ADDRESS),
-                OsString::from(SANDBOX_PROXY_SOCKET),
-                OsString::from("--"),
-            ]);
-        } else {
-            args.push("--".into());
+            args.extend(helper_args.iter().map(OsString::from));
+            if proxy_socket.is_some() {
+                args.extend(
+                    ["--relay", SANDBOX_PROXY_ADDRESS, SANDBOX_PROXY_SOCKET].map(OsString::from),
+                );
+            }
+            for writable in [worktree.as_os_str(), "/tmp".as_ref(), "/dev".as_ref()] {
+                args.push("--writable".into());
+                args.push(writable.to_os_string());
+            }
         }
-        args.extend(["/bin/sh", "-c"].map(OsString::from));
+        args.extend(["--", "/bin/sh", "-c"].map(OsString::from));
         args.push(line.into());
         args
     }
@@ -411,12 +418,12 @@ impl Runner for BwrapRunner {
             let cgroup = self.take_cgroup()?;
             let setup = ChildSetup::new(limits, cgroup.as_ref())
                 .map_err(|e| RunError::Limits(e.to_string()))?;
-            let network = match (&spec.network_proxy, &self.config.relay) {
+            let network = match (&spec.network_proxy, &self.config.helper) {
                 (None, _) => None,
-                (Some(socket), Some(relay)) => Some((socket.as_path(), relay)),
+                (Some(socket), Some(_)) => Some(socket.as_path()),
                 (Some(_), None) => {
                     return Err(RunError::Network(
-                        "no relay program is configured for the sandbox".into(),
+                        "no sandbox helper is configured to relay the network".into(),
                     ));
                 }
             };

@@ -13,10 +13,10 @@
 //! configuration explicitly says `sandbox = "none"`.
 
 mod bwrap;
+pub mod helper;
 mod host;
 mod limits;
 pub mod proxy;
-pub mod relay;
 mod spec;
 mod supervise;
 

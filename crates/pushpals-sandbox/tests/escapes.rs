@@ -28,8 +28,8 @@ fn runner() -> BwrapRunner {
         limits,
         toolchain_paths: Vec::new(),
         state_dir: None,
-        relay: Some((
-            PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-relay")),
+        helper: Some((
+            PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper")),
             Vec::new(),
         )),
     })
@@ -351,4 +351,30 @@ async fn granted_network_reaches_only_allowlisted_hosts_through_the_proxy() {
     );
     drop(proxy);
     assert!(!socket.exists());
+}
+
+#[tokio::test]
+async fn landlock_is_a_second_layer_under_the_mounts() {
+    let scene = Scene::new();
+    // Landlock reports itself in /proc; the worktree and /tmp stay writable.
+    let run = run(&scene, "grep -h . /proc/self/attr/landlock/current 2>/dev/null; echo ok > in-worktree.txt && echo tmp > /tmp/x && cat /tmp/x && echo wrote").await;
+    assert!(
+        run.stdout.contains("wrote"),
+        "{} {}",
+        run.stdout,
+        run.stderr
+    );
+    // A path the mounts leave writable but Landlock does not: /run (bwrap's
+    // root tmpfs) is writable without Landlock.
+    let run = run_in(
+        &scene.worktree(),
+        "mkdir -p /run/escape && echo made",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        !run.stdout.contains("made"),
+        "wrote outside the Landlock rules: {}",
+        run.stdout
+    );
 }

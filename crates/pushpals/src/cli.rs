@@ -80,10 +80,10 @@ pub enum Command {
         /// The task id
         task: String,
     },
-    /// Internal: the network relay that runs inside the sandbox
+    /// Internal: the helper that runs inside the sandbox (Landlock, network relay)
     #[command(hide = true)]
-    SandboxRelay {
-        /// The relay's arguments
+    SandboxHelper {
+        /// The helper's arguments
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

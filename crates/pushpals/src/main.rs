@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if let cli::Command::SandboxRelay { args } = &cli.command {
-        std::process::exit(pushpals_sandbox::relay::relay_main(args));
+    if let cli::Command::SandboxHelper { args } = &cli.command {
+        std::process::exit(pushpals_sandbox::helper::helper_main(args));
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("PUSHPALS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pushpals=info"));

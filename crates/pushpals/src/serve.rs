@@ -122,9 +122,9 @@ fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>
         limits: settings.sandbox.limits(),
         toolchain_paths: Vec::new(),
         state_dir: Some(data_dir.to_path_buf()),
-        relay: std::env::current_exe()
+        helper: std::env::current_exe()
             .ok()
-            .map(|exe| (exe, vec!["sandbox-relay".to_owned()])),
+            .map(|exe| (exe, vec!["sandbox-helper".to_owned()])),
     }
     .with_default_toolchains();
     Ok(Arc::new(BwrapRunner::new(config)?))

@@ -24,7 +24,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = paths::data_dir(data_dir.as_deref())?;
     let client = Client::new(&server, &data_dir)?;
     match command {
-        Command::Serve(_) | Command::SandboxRelay { .. } => Ok(ExitCode::SUCCESS),
+        Command::Serve(_) | Command::SandboxHelper { .. } => Ok(ExitCode::SUCCESS),
         Command::Task(args) => tasks::task(&client, args).await,
         Command::Status { task, json } => tasks::status(&client, task, json).await,
         Command::Diff { task, json } => tasks::diff(&client, &task, json).await,

@@ -1,0 +1,185 @@
+//! The in-sandbox helper: the first program bubblewrap starts. It confines
+//! itself and the command with Landlock (a second layer under the mount
+//! namespace: only the listed paths are writable, everything else is
+//! read-only), and, for a command granted network, relays connections from
+//! a loopback port to the orchestrator's proxy through a Unix socket
+//! bind-mounted into the sandbox. Then it runs the command.
+//!
+//! Usage (inside the sandbox):
+//! `[--relay <listen address> <proxy socket>] [--writable <path>]... -- <program> [args...]`.
+//! Without `--relay` it becomes the command (exec); with it, it exits with
+//! the command's status.
+
+use landlock::{
+    ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+};
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+
+/// The Landlock ABI the rules are written for; older kernels get the best
+/// they support.
+const LANDLOCK_ABI: ABI = ABI::V5;
+
+/// Exit code when the helper itself fails (the command did not run).
+const HELPER_FAILED: i32 = 125;
+
+/// Parsed arguments.
+struct Plan {
+    relay: Option<(String, String)>,
+    writable: Vec<String>,
+    program: String,
+    args: Vec<String>,
+}
+
+fn parse(args: &[String]) -> io::Result<Plan> {
+    let usage = || {
+        io::Error::other(
+            "usage: [--relay <address> <socket>] [--writable <path>]... -- <program> [args...]",
+        )
+    };
+    let mut relay = None;
+    let mut writable = Vec::new();
+    let mut i = 0;
+    loop {
+        match args.get(i).map(String::as_str) {
+            Some("--relay") => {
+                let (Some(address), Some(socket)) = (args.get(i + 1), args.get(i + 2)) else {
+                    return Err(usage());
+                };
+                relay = Some((address.clone(), socket.clone()));
+                i += 3;
+            }
+            Some("--writable") => {
+                writable.push(args.get(i + 1).ok_or_else(usage)?.clone());
+                i += 2;
+            }
+            Some("--") => break,
+            _ => return Err(usage()),
+        }
+    }
+    let program = args.get(i + 1).ok_or_else(usage)?.clone();
+    Ok(Plan {
+        relay,
+        writable,
+        program,
+        args: args[i + 2..].to_vec(),
+    })
+}
+
+/// Runs the helper with its arguments (program name removed); returns the
+/// exit code to exit with.
+pub fn helper_main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("pushpals sandbox helper: {error}");
+            HELPER_FAILED
+        }
+    }
+}
+
+fn run(args: &[String]) -> io::Result<i32> {
+    let plan = parse(args)?;
+    if !plan.writable.is_empty() {
+        confine(&plan.writable)?;
+    }
+    let mut command = Command::new(&plan.program);
+    command.args(&plan.args);
+    let Some((address, socket)) = plan.relay else {
+        // Become the command.
+        return Err(command.exec());
+    };
+    let listener = TcpListener::bind(&address)?;
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                if let Ok(upstream) = UnixStream::connect(&socket) {
+                    splice(client, upstream);
+                }
+            });
+        }
+    });
+    let status = command.status()?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Restricts this process and its children: read and execute anywhere,
+/// write only beneath `writable`. A kernel without Landlock leaves the
+/// mount namespace as the only layer.
+fn confine(writable: &[String]) -> io::Result<()> {
+    let error = |e: landlock::RulesetError| io::Error::other(format!("landlock: {e}"));
+    let mut ruleset = Ruleset::default()
+        .handle_access(AccessFs::from_all(LANDLOCK_ABI))
+        .map_err(error)?
+        .create()
+        .map_err(error)?
+        .add_rule(PathBeneath::new(
+            PathFd::new("/").map_err(|e| io::Error::other(format!("landlock: {e}")))?,
+            AccessFs::from_read(LANDLOCK_ABI),
+        ))
+        .map_err(error)?;
+    for path in writable {
+        let fd =
+            PathFd::new(path).map_err(|e| io::Error::other(format!("landlock: {path}: {e}")))?;
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, AccessFs::from_all(LANDLOCK_ABI)))
+            .map_err(error)?;
+    }
+    // Best effort by design: on a kernel without Landlock the status says
+    // "not enforced" and the mount namespace stays the only layer.
+    ruleset.restrict_self().map_err(error)?;
+    Ok(())
+}
+
+/// Copies both ways until either side closes.
+fn splice(client: TcpStream, upstream: UnixStream) {
+    let (Ok(mut client_read), Ok(mut upstream_write)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let forward = std::thread::spawn(move || {
+        let _ = io::copy(&mut client_read, &mut upstream_write);
+        let _ = upstream_write.shutdown(Shutdown::Write);
+    });
+    let (mut upstream_read, mut client_write) = (upstream, client);
+    let _ = io::copy(&mut upstream_read, &mut client_write);
+    let _ = client_write.shutdown(Shutdown::Write);
+    let _ = forward.join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn arguments_parse_and_bad_ones_are_refused() {
+        let plan = parse(&strings(&[
+            "--relay",
+            "127.0.0.1:1",
+            "/s",
+            "--writable",
+            "/w",
+            "--",
+            "sh",
+            "-c",
+            "x",
+        ]))
+        .unwrap();
+        assert_eq!(plan.relay, Some(("127.0.0.1:1".into(), "/s".into())));
+        assert_eq!(plan.writable, ["/w"]);
+        assert_eq!((plan.program.as_str(), plan.args.len()), ("sh", 2));
+        assert!(parse(&strings(&["--relay", "x"])).is_err());
+        assert!(parse(&strings(&["--",])).is_err());
+        assert!(parse(&strings(&["sh"])).is_err());
+    }
+}
