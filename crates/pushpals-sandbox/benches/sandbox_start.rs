@@ -95,6 +95,13 @@ fn main() {
     let host = runtime.block_on(runner_true(&HostRunner, dir.path()));
     let sandbox = BwrapRunner::new(BwrapConfig::default()).expect("bubblewrap must be usable");
     let sandboxed = runtime.block_on(runner_true(&sandbox, dir.path()));
+    let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper"));
+    let with_landlock = BwrapRunner::new(BwrapConfig {
+        helper: Some((helper, Vec::new())),
+        ..BwrapConfig::default()
+    })
+    .expect("bubblewrap must be usable");
+    let landlocked = runtime.block_on(runner_true(&with_landlock, dir.path()));
     println!(
         "median of {RUNS} runs of `true`; cgroups: {:?}",
         sandbox.cgroups()
@@ -114,6 +121,18 @@ fn main() {
     line(
         "bubblewrap runner (limits + bwrap)",
         sandboxed,
+        bwrap_floor,
+        "bare bwrap --unshare-all",
+    );
+    line(
+        "... + helper (Landlock)",
+        landlocked,
+        bare,
+        "bare fork+exec",
+    );
+    line(
+        "... + helper (Landlock)",
+        landlocked,
         bwrap_floor,
         "bare bwrap --unshare-all",
     );
