@@ -140,15 +140,20 @@ impl Orchestrator {
             .collect())
     }
 
-    async fn overridden_fingerprints(&self, task_id: &TaskId) -> OrchestratorResult<Vec<String>> {
-        let events = self
+    /// Every event of a task, oldest first.
+    async fn task_events(&self, task_id: &TaskId) -> OrchestratorResult<Vec<pushpals_core::Event>> {
+        Ok(self
             .store
             .events(EventQuery {
                 task_id: Some(task_id.clone()),
-                limit: Some(100_000),
+                limit: Some(u32::MAX),
                 ..EventQuery::default()
             })
-            .await?;
+            .await?)
+    }
+
+    async fn overridden_fingerprints(&self, task_id: &TaskId) -> OrchestratorResult<Vec<String>> {
+        let events = self.task_events(task_id).await?;
         Ok(events
             .iter()
             .filter(|e| e.kind == EventKind::SecretOverride.as_str())
@@ -399,14 +404,7 @@ impl Orchestrator {
 
     /// Subject from the title; body from what the task ran and its checks.
     async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
-        let events = self
-            .store
-            .events(EventQuery {
-                task_id: Some(task.id.clone()),
-                limit: Some(100_000),
-                ..EventQuery::default()
-            })
-            .await?;
+        let events = self.task_events(&task.id).await?;
         let mut body = String::new();
         if let Some(command) = &task.command {
             body.push_str(&format!("Ran: {command}\n"));

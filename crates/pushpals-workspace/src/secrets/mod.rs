@@ -113,36 +113,17 @@ impl SecretScanner {
             if let Some(rest) = line.strip_prefix("+++ ") {
                 file = rest.strip_prefix("b/").map(str::to_owned);
                 skip_file = file.as_deref().is_some_and(|f| self.skip.is_match(f));
-                if let Some(path) = file.as_deref()
-                    && self.is_sensitive_path(path)
-                {
-                    findings.push(self.finding(
-                        path,
-                        0,
-                        "sensitive-file",
-                        "a file that holds secrets by its name",
-                        path,
-                    ));
-                }
+                findings.extend(file.as_deref().and_then(|path| self.sensitive_file(path)));
                 continue;
             }
             if let Some(rest) = line.strip_prefix("Binary files ") {
                 // "Binary files /dev/null and b/x differ"
-                if let Some(path) = rest
+                let path = rest
                     .split(" and ")
                     .nth(1)
                     .and_then(|p| p.strip_suffix(" differ"))
-                    .and_then(|p| p.strip_prefix("b/"))
-                    && self.is_sensitive_path(path)
-                {
-                    findings.push(self.finding(
-                        path,
-                        0,
-                        "sensitive-file",
-                        "a file that holds secrets by its name",
-                        path,
-                    ));
-                }
+                    .and_then(|p| p.strip_prefix("b/"));
+                findings.extend(path.and_then(|path| self.sensitive_file(path)));
                 continue;
             }
             if let Some(header) = line.strip_prefix("@@ ") {
@@ -180,6 +161,19 @@ impl SecretScanner {
             }
         }
         findings
+    }
+
+    /// A finding for a file that is a secret by its name.
+    fn sensitive_file(&self, path: &str) -> Option<SecretFinding> {
+        self.is_sensitive_path(path).then(|| {
+            self.finding(
+                path,
+                0,
+                "sensitive-file",
+                "a file that holds secrets by its name",
+                path,
+            )
+        })
     }
 
     fn finding(

@@ -1,5 +1,4 @@
 //! The host runner against real processes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_sandbox::{CommandSpec, HostRunner, OutputChunk, OutputStream, Runner};
 use std::time::{Duration, Instant};

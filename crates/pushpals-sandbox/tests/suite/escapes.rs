@@ -1,7 +1,6 @@
 //! The escape suite: each test tries to get out of the bubblewrap sandbox
 //! and fails if the attempt succeeds. Runs against the real sandbox; CI
 //! installs bubblewrap.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_sandbox::{
     BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, OutputStream, Runner,

@@ -1,5 +1,4 @@
 //! What the command line says when something is wrong.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
 use pushpals_test_support::TempRepo;

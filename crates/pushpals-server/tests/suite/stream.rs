@@ -1,43 +1,15 @@
 //! The live event stream: backfill after `Last-Event-ID`, then live events.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::support::api;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::StreamExt;
 use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
-use pushpals_orchestrator::{Orchestrator, Settings};
-use pushpals_sandbox::HostRunner;
-use pushpals_server::{AppState, ensure_admin_token, router};
-use pushpals_store::{Durability, Store};
-use pushpals_test_support::TempRepo;
-use pushpals_workspace::Repo;
+use pushpals_server::router;
+use pushpals_store::Store;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-
-async fn setup() -> (TempRepo, tempfile::TempDir, AppState, String) {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), Durability::Normal).unwrap();
-    ensure_admin_token(&store, data.path()).await.unwrap();
-    let token = std::fs::read_to_string(data.path().join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let git = Repo::open(&repo.path).await.unwrap();
-    let orchestrator = Orchestrator::start(
-        store,
-        git,
-        Arc::new(HostRunner),
-        Settings::default(),
-        pushpals_policy::Policy::builtin().unwrap(),
-        data.path(),
-    )
-    .await
-    .unwrap();
-    (repo, data, AppState::new(orchestrator), token)
-}
 
 async fn append(store: &Store, task: &str, n: i64) {
     let task = TaskId::parse(task).unwrap();
@@ -94,7 +66,8 @@ async fn read_events(body: Body, count: usize) -> Vec<(i64, String, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_resumes_after_last_event_id_then_goes_live() {
-    let (_repo, _data, state, token) = setup().await;
+    let api = api().await;
+    let (state, token) = (api.state.clone(), api.token.clone());
     let store = state.store().clone();
     for n in 1..=3 {
         append(&store, "alpha", n).await;
@@ -123,7 +96,8 @@ async fn the_stream_resumes_after_last_event_id_then_goes_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_filters_by_task_and_rejects_bad_resume_points() {
-    let (_repo, _data, state, token) = setup().await;
+    let api = api().await;
+    let (state, token) = (api.state.clone(), api.token.clone());
     let store = state.store().clone();
     append(&store, "alpha", 1).await;
     append(&store, "beta", 2).await;

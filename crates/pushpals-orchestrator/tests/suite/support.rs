@@ -1,0 +1,94 @@
+//! An orchestrator on a temporary repository and store, and helpers to
+//! drive it.
+
+use pushpals_core::{Actor, Task, TaskId, TaskState};
+use pushpals_orchestrator::{NewTask, Orchestrator, Settings};
+use pushpals_policy::Policy;
+use pushpals_sandbox::HostRunner;
+use pushpals_store::{Durability, EventQuery, Store};
+use pushpals_test_support::TempRepo;
+use pushpals_workspace::Repo;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) struct Fixture {
+    pub(crate) repo: TempRepo,
+    pub(crate) _data: tempfile::TempDir,
+    pub(crate) orchestrator: Arc<Orchestrator>,
+}
+
+pub(crate) async fn start(repo: TempRepo, settings: &str) -> Fixture {
+    let data = tempfile::tempdir().unwrap();
+    let orchestrator = boot(&repo, data.path(), settings).await;
+    Fixture {
+        repo,
+        _data: data,
+        orchestrator,
+    }
+}
+
+pub(crate) async fn boot(
+    repo: &TempRepo,
+    data: &std::path::Path,
+    settings: &str,
+) -> Arc<Orchestrator> {
+    let store = Store::open(data, Durability::Normal).unwrap();
+    let git = Repo::open(&repo.path).await.unwrap();
+    Orchestrator::start(
+        store,
+        git,
+        Arc::new(HostRunner),
+        Settings::from_toml(settings).unwrap(),
+        Policy::builtin().unwrap(),
+        data,
+    )
+    .await
+    .unwrap()
+}
+
+pub(crate) fn user() -> Actor {
+    Actor::User("tester".into())
+}
+
+pub(crate) async fn create(orchestrator: &Arc<Orchestrator>, title: &str, command: &str) -> Task {
+    orchestrator
+        .create_task(
+            NewTask {
+                title: title.into(),
+                command: Some(command.into()),
+                approve_command: false,
+            },
+            user(),
+        )
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn wait_until(
+    orchestrator: &Orchestrator,
+    id: &TaskId,
+    done: impl Fn(TaskState) -> bool,
+) -> Task {
+    for _ in 0..1500 {
+        let task = orchestrator.store().task(id).await.unwrap();
+        if done(task.state) {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {id} did not reach the expected state");
+}
+
+pub(crate) async fn kinds(orchestrator: &Orchestrator, id: &TaskId) -> Vec<String> {
+    orchestrator
+        .store()
+        .events(EventQuery {
+            task_id: Some(id.clone()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! The suites, one module per concern.
+
+mod api;
+mod stream;
+mod support;

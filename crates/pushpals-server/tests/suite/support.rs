@@ -1,0 +1,92 @@
+//! A server state on a temporary repository and store, and calls to its
+//! router without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use pushpals_orchestrator::{Orchestrator, Settings};
+use pushpals_sandbox::HostRunner;
+use pushpals_server::{AppState, ensure_admin_token, router};
+use pushpals_store::{Durability, Store};
+use pushpals_test_support::TempRepo;
+use pushpals_workspace::Repo;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// A server state with its admin token.
+pub(crate) struct Api {
+    _repo: TempRepo,
+    _data: tempfile::TempDir,
+    pub(crate) state: AppState,
+    pub(crate) token: String,
+}
+
+/// A fresh server state.
+pub(crate) async fn api() -> Api {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path(), Durability::Normal).unwrap();
+    ensure_admin_token(&store, data.path()).await.unwrap();
+    let token = std::fs::read_to_string(data.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let git = Repo::open(&repo.path).await.unwrap();
+    let orchestrator = Orchestrator::start(
+        store,
+        git,
+        Arc::new(HostRunner),
+        Settings::default(),
+        pushpals_policy::Policy::builtin().unwrap(),
+        data.path(),
+    )
+    .await
+    .unwrap();
+    Api {
+        _repo: repo,
+        _data: data,
+        state: AppState::new(orchestrator),
+        token,
+    }
+}
+
+impl Api {
+    /// Calls the router; returns the status and the JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => request.body(Body::empty()).unwrap(),
+        };
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// Calls the router with the admin token.
+    pub(crate) async fn authed(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = self.token.clone();
+        self.call(method, uri, Some(&token), body).await
+    }
+}

@@ -1,0 +1,8 @@
+//! The suites, one module per concern.
+
+mod errors;
+mod follow_and_policy;
+mod network;
+mod secrets;
+mod spine;
+mod support;

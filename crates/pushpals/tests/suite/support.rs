@@ -1,0 +1,134 @@
+//! Running the real server and its command line for the tests.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_pushpals");
+
+/// A running `pushpals serve`, killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) url: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn isolated(command: &mut std::process::Command, data_dir: &Path) {
+    command
+        .env("PUSHPALS_DATA_DIR", data_dir)
+        .env("XDG_CONFIG_HOME", data_dir.join("config-home"))
+        .env_remove("PUSHPALS_TOKEN")
+        .env_remove("PUSHPALS_URL");
+}
+
+pub(crate) fn start_server(repo: &Path, data_dir: &Path) -> Server {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+        .arg(repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    isolated(&mut command, data_dir);
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.trim().strip_prefix("API:") {
+            let address = rest.split_whitespace().next().unwrap();
+            break address.trim_end_matches("/api/v1/").to_owned();
+        }
+    };
+    // Keep draining stderr (the server's log) so the server never blocks
+    // on a full pipe; keep it for tests that read it.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    Server {
+        child,
+        url,
+        data_dir: data_dir.to_path_buf(),
+        log,
+    }
+}
+
+impl Server {
+    pub(crate) fn cli(&self) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .env("PUSHPALS_URL", &self.url)
+            .env("PUSHPALS_DATA_DIR", &self.data_dir)
+            .env_remove("PUSHPALS_TOKEN")
+            .timeout(Duration::from_secs(60));
+        command
+    }
+
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let output = self.cli().args(args).arg("--json").output().unwrap();
+        assert!(
+            output.status.success(),
+            "pushpals {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    pub(crate) fn wait_for_state(&self, task: &str, state: &str) -> Value {
+        for _ in 0..600 {
+            let view = self.json(&["status", task]);
+            let current = view["task"]["state"].as_str().unwrap().to_owned();
+            if current == state {
+                return view;
+            }
+            assert!(
+                !["failed", "cancelled", "no_changes", "interrupted"].contains(&current.as_str()),
+                "task {task} ended as {current}: {}",
+                view["task"]["reason"]
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("task {task} never reached {state}");
+    }
+
+    pub(crate) fn events(&self, task: &str) -> Vec<Value> {
+        let output = self.cli().args(["log", task, "--json"]).output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+/// The [start, end] times of a task's worker command, from its events.
+pub(crate) fn worker_interval(events: &[Value]) -> (String, String) {
+    let time_of = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind && e["payload"]["step"] == "worker")
+            .map(|e| e["time"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    (time_of("command_started"), time_of("command_finished"))
+}
