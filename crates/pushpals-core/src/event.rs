@@ -35,6 +35,10 @@ pub enum EventKind {
     ApprovalDecided,
     /// A commit was made.
     Commit,
+    /// A task branch was pushed.
+    Push,
+    /// A push was stopped (conflicts with the moved base, or git failed).
+    PushBlocked,
     /// Policy judged a command (allow, ask or deny, and why).
     PolicyDecision,
     /// The person's policy file gained rules ("always allow this pattern").
@@ -68,6 +72,8 @@ impl EventKind {
             Self::ApprovalRequested => "approval_requested",
             Self::ApprovalDecided => "approval_decided",
             Self::Commit => "commit",
+            Self::Push => "push",
+            Self::PushBlocked => "push_blocked",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",
             Self::NetworkAllowed => "network_allowed",

@@ -74,7 +74,12 @@ impl Orchestrator {
                     .decide_command(approval_id, decision, scope, decided_by, reason)
                     .await;
             }
-            ApprovalAction::Push | ApprovalAction::Pr => {
+            ApprovalAction::Push => {
+                return self
+                    .decide_push(approval, decision, decided_by, reason)
+                    .await;
+            }
+            ApprovalAction::Pr => {
                 return Err(OrchestratorError::UnsupportedAction(approval_id));
             }
         }
@@ -392,6 +397,7 @@ impl Orchestrator {
                         )
                     })
                     .await?;
+                self.offer_push(&task).await?;
                 Ok(task)
             }
             Err(error) => {

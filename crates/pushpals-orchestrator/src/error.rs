@@ -45,6 +45,10 @@ pub enum OrchestratorError {
         /// The findings still open (masked).
         findings: Vec<SecretFinding>,
     },
+    /// Delivery cannot go ahead (conflicts with the moved base, no remote,
+    /// git refused); nothing was pushed.
+    #[error("{0}")]
+    DeliveryBlocked(String),
     /// Something inside the orchestrator failed.
     #[error("internal error: {0}")]
     Internal(String),

@@ -13,6 +13,7 @@
 mod authorize;
 mod checks;
 mod decide;
+mod deliver;
 mod driver;
 mod error;
 mod orchestrator;
@@ -24,4 +25,6 @@ pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
-pub use settings::{GitSettings, LimitSettings, NetworkSettings, SandboxSettings, Settings};
+pub use settings::{
+    DeliverySettings, GitSettings, LimitSettings, NetworkSettings, SandboxSettings, Settings,
+};

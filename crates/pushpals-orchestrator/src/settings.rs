@@ -25,6 +25,29 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     /// What sandboxed commands granted network may reach.
     pub network: NetworkSettings,
+    /// Where committed task branches go.
+    pub delivery: DeliverySettings,
+}
+
+/// `[delivery]`: the remote task branches are pushed to, after approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// The git remote (default "origin"); without such a remote in the
+    /// repository, no push is offered.
+    pub remote: String,
+    /// The branch task branches are rebased onto before a push (default:
+    /// the branch checked out when the server started).
+    pub base_branch: Option<String>,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            remote: "origin".into(),
+            base_branch: None,
+        }
+    }
 }
 
 /// `[network]`: hosts a command granted network may reach through the

@@ -116,6 +116,9 @@ impl From<OrchestratorError> for ApiError {
                 api_error.detail = detail;
                 api_error
             }
+            OrchestratorError::DeliveryBlocked(message) => {
+                Self::new(StatusCode::CONFLICT, "delivery_blocked", message)
+            }
             OrchestratorError::UnsupportedAction(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unsupported",

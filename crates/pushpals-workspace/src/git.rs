@@ -72,6 +72,53 @@ pub(crate) fn git(dir: &Path, filter_overrides: &[String]) -> Command {
     command
 }
 
+/// A git invocation that talks to a remote (fetch, push): the person's own
+/// git config (credential helpers, SSH settings) applies, but hooks and
+/// fsmonitor stay off and git never prompts.
+pub(crate) fn git_remote(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(dir).arg("--no-pager").args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.fsmonitor=false",
+    ]);
+    for name in CLEARED_ENV {
+        command.env_remove(name);
+    }
+    command
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Hides `user:password@` in URLs of git's messages, so credentials never
+/// reach errors, events or logs.
+pub(crate) fn hide_credentials(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&tail[at..authority_end]);
+            }
+            None => out.push_str(&tail[..authority_end]),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Runs a prepared git command and returns its stdout, or a
 /// [`GitError::Failed`] naming the subcommand and its stderr.
 pub(crate) async fn run(mut command: Command, what: &str) -> GitResult<Vec<u8>> {
@@ -82,7 +129,7 @@ pub(crate) async fn run(mut command: Command, what: &str) -> GitResult<Vec<u8>> 
         Err(GitError::Failed {
             command: what.to_owned(),
             status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: hide_credentials(String::from_utf8_lossy(&output.stderr).trim()),
         })
     }
 }
@@ -91,4 +138,24 @@ pub(crate) async fn run(mut command: Command, what: &str) -> GitResult<Vec<u8>> 
 pub(crate) async fn run_text(command: Command, what: &str) -> GitResult<String> {
     let stdout = run(command, what).await?;
     Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hide_credentials;
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(
+            hide_credentials(
+                "fatal: unable to access 'https://bob:s3cret@example.com/r.git/': 403"
+            ),
+            "fatal: unable to access 'https://***@example.com/r.git/': 403"
+        );
+        assert_eq!(hide_credentials("no urls here"), "no urls here");
+        assert_eq!(
+            hide_credentials("ssh://git@host:22/x"),
+            "ssh://***@host:22/x"
+        );
+    }
 }

@@ -10,12 +10,14 @@
 
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod error;
 mod git;
 mod repo;
 pub mod secrets;
 mod worktree;
 
+pub use delivery::Rebase;
 pub use error::{GitError, GitResult};
 pub use repo::Repo;
 pub use secrets::{SecretFinding, SecretScanner};

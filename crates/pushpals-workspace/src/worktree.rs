@@ -69,6 +69,11 @@ impl Worktree {
         &self.path
     }
 
+    /// A git invocation in this worktree.
+    pub(crate) fn repo_command(&self) -> tokio::process::Command {
+        self.repo.command(&self.path)
+    }
+
     /// The commit the task started from.
     pub fn base_commit(&self) -> &str {
         &self.base_commit

@@ -1,5 +1,6 @@
 //! The suites, one module per concern.
 
+mod delivery;
 mod lifecycle;
 mod policy_gate;
 mod support;

@@ -100,6 +100,21 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     let task = &outcome["task"];
+    if outcome["approval"]["action"] == "push" {
+        if verb == "approve" {
+            println!(
+                "Pushed {} ({})",
+                task["branch"].as_str().unwrap_or("?"),
+                task["commit_sha"].as_str().unwrap_or("?")
+            );
+        } else {
+            println!(
+                "Denied the push of {}",
+                task["branch"].as_str().unwrap_or("?")
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if outcome["approval"]["action"] == "command" {
         println!(
             "{} approval #{}: {}",

@@ -1,0 +1,181 @@
+//! Delivery to a real (local, bare) remote: push after approval, rebase
+//! when the base moved, nothing pushed on conflicts.
+
+use super::support::*;
+use pushpals_core::{ApprovalAction, Decision, TaskState};
+use pushpals_orchestrator::{ApprovalScope, OrchestratorError};
+use pushpals_test_support::{TempRepo, git_in};
+
+/// A repository whose `origin` is a bare repository holding `main`.
+fn repo_with_remote() -> (TempRepo, tempfile::TempDir) {
+    let repo = TempRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    (repo, remote)
+}
+
+/// Another clone pushes a commit to the remote's main.
+fn move_remote_base(remote: &std::path::Path, file: &str, content: &str) {
+    let other = tempfile::tempdir().unwrap();
+    git_in(
+        other.path(),
+        &["clone", "-q", remote.to_str().unwrap(), "c"],
+    );
+    let clone = other.path().join("c");
+    std::fs::write(clone.join(file), content).unwrap();
+    git_in(&clone, &["add", "-A"]);
+    git_in(&clone, &["commit", "-q", "-m", "moved"]);
+    git_in(&clone, &["push", "-q", "origin", "main"]);
+}
+
+async fn committed_task(f: &Fixture, command: &str) -> pushpals_core::Task {
+    let task = create(&f.orchestrator, "Edit", command).await;
+    wait_until(&f.orchestrator, &task.id, |s| {
+        s == TaskState::AwaitingApproval
+    })
+    .await;
+    let outcome = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            Some(ApprovalAction::Commit),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.task.state, TaskState::Committed);
+    outcome.task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_push_puts_the_branch_on_the_remote() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "").await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    let pending = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].action, ApprovalAction::Push);
+
+    let outcome = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let sha = outcome.task.commit_sha.clone().unwrap();
+    assert_eq!(git_in(remote.path(), &["rev-parse", &task.branch]), sha);
+    assert!(
+        kinds(&f.orchestrator, &task.id)
+            .await
+            .iter()
+            .any(|k| k == "push")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_base_is_rebased_onto_before_the_push() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "").await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    move_remote_base(remote.path(), "other.txt", "elsewhere\n");
+    let remote_main = git_in(remote.path(), &["rev-parse", "main"]);
+
+    let outcome = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let pushed = git_in(remote.path(), &["rev-parse", &task.branch]);
+    assert_eq!(Some(pushed.clone()), outcome.task.commit_sha);
+    assert_eq!(
+        git_in(remote.path(), &["rev-parse", &format!("{pushed}~1")]),
+        remote_main
+    );
+    assert_eq!(
+        outcome.task.base_commit.as_deref(),
+        Some(remote_main.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_with_the_moved_base_stop_the_push_and_name_the_file() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "").await;
+    let task = committed_task(&f, "sed -i s/foo/bar/ src/lib.rs").await;
+    move_remote_base(remote.path(), "src/lib.rs", "pub fn baz() {}\n");
+
+    let err = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OrchestratorError::DeliveryBlocked(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("src/lib.rs"), "{err}");
+    assert!(err.to_string().contains("nothing was pushed"), "{err}");
+    assert!(git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
+    // The approval is still pending, the branch untouched.
+    let pending = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        f.repo.git(&["rev-parse", &task.branch]),
+        task.commit_sha.unwrap()
+    );
+    assert!(
+        kinds(&f.orchestrator, &task.id)
+            .await
+            .iter()
+            .any(|k| k == "push_blocked")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_remote_no_push_is_offered() {
+    let f = start(TempRepo::new(), "").await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    assert!(
+        f.orchestrator
+            .store()
+            .approvals(Some(task.id.clone()), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

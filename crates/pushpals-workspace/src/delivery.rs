@@ -1,0 +1,112 @@
+//! Delivery: fetching the remote base, rebasing a task branch onto it, and
+//! pushing the branch.
+
+use crate::error::{GitError, GitResult};
+use crate::git::{git_remote, run, run_text};
+use crate::repo::Repo;
+use crate::worktree::{Identity, Worktree};
+
+/// What bringing a task branch onto the remote base did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebase {
+    /// The base did not move; nothing to do.
+    NotNeeded,
+    /// The branch now sits on the new base; its new head.
+    Rebased {
+        /// The branch's head after the rebase.
+        head: String,
+    },
+    /// The rebase stopped on conflicts and was undone; nothing changed.
+    Conflicts {
+        /// The files in conflict.
+        files: Vec<String>,
+    },
+}
+
+impl Repo {
+    /// Whether the repository has a remote of this name.
+    pub async fn has_remote(&self, remote: &str) -> GitResult<bool> {
+        let mut command = self.command(self.root());
+        command.args(["remote"]);
+        let remotes = run_text(command, "remote").await?;
+        Ok(remotes.lines().any(|line| line == remote))
+    }
+
+    /// Fetches `base_branch` from `remote` (with the person's credentials)
+    /// and returns the commit it points at.
+    pub async fn fetch_base(&self, remote: &str, base_branch: &str) -> GitResult<String> {
+        let tracking = format!("refs/remotes/{remote}/{base_branch}");
+        let mut fetch = git_remote(self.root());
+        fetch.args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            remote,
+            &format!("+refs/heads/{base_branch}:{tracking}"),
+        ]);
+        run(fetch, "fetch").await?;
+        let mut head = self.command(self.root());
+        head.args(["rev-parse", "--verify", &format!("{tracking}^{{commit}}")]);
+        run_text(head, "rev-parse").await
+    }
+
+    /// Pushes `branch` to the same name on `remote` (with the person's
+    /// credentials; never forced).
+    pub async fn push_branch(&self, remote: &str, branch: &str) -> GitResult<()> {
+        let mut push = git_remote(self.root());
+        push.args([
+            "push",
+            "--quiet",
+            "--no-verify",
+            remote,
+            &format!("refs/heads/{branch}:refs/heads/{branch}"),
+        ]);
+        run(push, "push").await?;
+        Ok(())
+    }
+}
+
+impl Worktree {
+    /// Moves the worktree's branch from its base onto `new_base`; on
+    /// conflicts, undoes the rebase and names the files.
+    pub async fn rebase_onto(&self, new_base: &str, identity: &Identity) -> GitResult<Rebase> {
+        if new_base == self.base_commit() {
+            return Ok(Rebase::NotNeeded);
+        }
+        let mut rebase = self.repo_command();
+        rebase
+            .args([
+                "rebase",
+                "--quiet",
+                "--no-autostash",
+                "--onto",
+                new_base,
+                self.base_commit(),
+            ])
+            .env("GIT_COMMITTER_NAME", &identity.name)
+            .env("GIT_COMMITTER_EMAIL", &identity.email);
+        match run(rebase, "rebase").await {
+            Ok(_) => {
+                let mut head = self.repo_command();
+                head.args(["rev-parse", "HEAD"]);
+                Ok(Rebase::Rebased {
+                    head: run_text(head, "rev-parse").await?,
+                })
+            }
+            Err(GitError::Failed { .. }) => {
+                let mut conflicts = self.repo_command();
+                conflicts.args(["diff", "--name-only", "--diff-filter=U"]);
+                let files = run_text(conflicts, "diff --name-only")
+                    .await
+                    .unwrap_or_default();
+                let mut abort = self.repo_command();
+                abort.args(["rebase", "--abort"]);
+                run(abort, "rebase --abort").await?;
+                Ok(Rebase::Conflicts {
+                    files: files.lines().map(str::to_owned).collect(),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
