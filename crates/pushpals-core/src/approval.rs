@@ -36,6 +36,33 @@ impl ApprovalAction {
     }
 }
 
+/// What the person may let happen without being asked, per repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantKind {
+    /// Commit when the checks pass and the secret gate is clean.
+    AutoCommit,
+    /// Push a committed task branch.
+    AutoPush,
+}
+
+impl GrantKind {
+    /// The grant's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AutoCommit => "auto-commit",
+            Self::AutoPush => "auto-push",
+        }
+    }
+
+    /// Parses a grant's name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::AutoCommit, Self::AutoPush]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
 /// Where an approval request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

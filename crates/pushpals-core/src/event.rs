@@ -37,6 +37,8 @@ pub enum EventKind {
     Commit,
     /// A task branch was pushed.
     Push,
+    /// The person gave or took back an autonomy grant.
+    GrantChanged,
     /// A push was stopped (conflicts with the moved base, or git failed).
     PushBlocked,
     /// Policy judged a command (allow, ask or deny, and why).
@@ -73,6 +75,7 @@ impl EventKind {
             Self::ApprovalDecided => "approval_decided",
             Self::Commit => "commit",
             Self::Push => "push",
+            Self::GrantChanged => "grant_changed",
             Self::PushBlocked => "push_blocked",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",

@@ -15,7 +15,7 @@ pub mod ids;
 pub mod task;
 pub mod timestamp;
 
-pub use approval::{Approval, ApprovalAction, ApprovalState, Decision};
+pub use approval::{Approval, ApprovalAction, ApprovalState, Decision, GrantKind};
 pub use event::{Actor, Event, EventKind, NewEvent};
 pub use ids::{ApprovalId, EventId, InvalidId, TaskId};
 pub use task::{InvalidTransition, Task, TaskState};

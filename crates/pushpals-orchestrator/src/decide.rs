@@ -398,7 +398,8 @@ impl Orchestrator {
                     })
                     .await?;
                 self.offer_push(&task).await?;
-                Ok(task)
+                self.apply_push_grant(&task.id).await;
+                Ok(self.store.task(&task.id).await?)
             }
             Err(error) => {
                 self.fail(&id, format!("the commit failed: {error}"))

@@ -377,7 +377,8 @@ impl Orchestrator {
             )
         };
         let text = scanner.redact(&diff.text).into_owned().into_bytes();
-        self.store
+        let approval = self
+            .store
             .write(move |tx| {
                 let blob = tx.put_blob(&text)?;
                 tx.append(NewEvent::for_task(
@@ -409,6 +410,7 @@ impl Orchestrator {
                 )
             })
             .await?;
+        self.apply_commit_grant(task_id, approval.id).await;
         Ok(())
     }
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod authorize;
+mod autonomy;
 mod checks;
 mod decide;
 mod deliver;

@@ -46,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/deny", post(routes::approvals::deny_task))
         .route("/approvals", get(routes::approvals::list))
         .route("/approvals/{id}/decide", post(routes::approvals::decide))
+        .route("/grants", get(routes::grants::list))
+        .route(
+            "/grants/{kind}",
+            axum::routing::put(routes::grants::give).delete(routes::grants::revoke),
+        )
         .route("/audit/verify", get(routes::audit::verify))
         .route("/audit/export", get(routes::audit::export))
         .route("/blobs/{hash}", get(routes::audit::blob))

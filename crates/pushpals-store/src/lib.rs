@@ -26,7 +26,7 @@ pub use lock::DataDirLock;
 pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
 
 use pushpals_core::chain::GENESIS_HASH;
-use pushpals_core::{Approval, ApprovalId, Event, Task, TaskId, TaskState};
+use pushpals_core::{Approval, ApprovalId, Event, GrantKind, Task, TaskId, TaskState};
 use rows::{
     APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row, task_from_row,
 };
@@ -54,6 +54,17 @@ pub struct TokenRecord {
     pub name: String,
     /// Its scopes, space separated.
     pub scopes: String,
+}
+
+/// An autonomy grant in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GrantRecord {
+    /// What it lets happen.
+    pub kind: GrantKind,
+    /// Who gave it.
+    pub granted_by: String,
+    /// When (RFC 3339).
+    pub granted_at: String,
 }
 
 /// Which events to read.
@@ -316,6 +327,32 @@ impl Store {
             )
             .optional()?
             .ok_or(StoreError::ApprovalNotFound(id))?
+        })
+        .await
+    }
+
+    /// The autonomy grants in force: kind, who gave it, when.
+    pub async fn grants(&self) -> StoreResult<Vec<GrantRecord>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare("SELECT kind, granted_by, granted_at FROM grants ORDER BY kind")?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            let mut grants = Vec::new();
+            for row in rows {
+                let (kind, granted_by, granted_at) = row?;
+                let kind = GrantKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                    table: "grants",
+                    detail: format!("unknown grant {kind:?}"),
+                })?;
+                grants.push(GrantRecord {
+                    kind,
+                    granted_by,
+                    granted_at,
+                });
+            }
+            Ok(grants)
         })
         .await
     }

@@ -4,7 +4,10 @@ use rusqlite_migration::{M, Migrations};
 
 /// The store's migrations, in order. Append; never edit a released one.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/0001_initial.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_initial.sql")),
+        M::up(include_str!("../migrations/0002_grants.sql")),
+    ])
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use pushpals_core::chain::{HashedFields, event_hash};
 use pushpals_core::timestamp::now;
 use pushpals_core::{
     Actor, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event, EventKind,
-    NewEvent, Task, TaskId, TaskState,
+    GrantKind, NewEvent, Task, TaskId, TaskState,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -326,6 +326,27 @@ impl<'a> WriteTx<'a> {
         ))?;
         let rows = statement.query_map([task_id.as_str()], |row| Ok(approval_from_row(row)))?;
         rows.map(|row| row?).collect()
+    }
+
+    /// Gives (or, with `granted` false, takes back) an autonomy grant and
+    /// records who did.
+    pub fn set_grant(&mut self, kind: GrantKind, granted: bool, by: &str) -> StoreResult<()> {
+        if granted {
+            self.tx.execute(
+                "INSERT OR REPLACE INTO grants (kind, granted_by, granted_at) VALUES (?1, ?2, ?3)",
+                params![kind.as_str(), by, now()],
+            )?;
+        } else {
+            self.tx
+                .execute("DELETE FROM grants WHERE kind = ?1", [kind.as_str()])?;
+        }
+        self.append(NewEvent {
+            task_id: None,
+            actor: Actor::User(by.to_owned()),
+            kind: EventKind::GrantChanged,
+            payload: json!({ "grant": kind, "granted": granted }),
+        })?;
+        Ok(())
     }
 
     /// Stores an API token's hash.

@@ -75,6 +75,26 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Let something happen without asking, for this repository
+    /// (auto-commit: commit when checks pass and no secret is found;
+    /// auto-push: push committed task branches)
+    Grant {
+        /// auto-commit or auto-push
+        #[arg(value_parser = ["auto-commit", "auto-push"])]
+        kind: String,
+    },
+    /// Take a grant back
+    Revoke {
+        /// auto-commit or auto-push
+        #[arg(value_parser = ["auto-commit", "auto-push"])]
+        kind: String,
+    },
+    /// Show the grants in force
+    Grants {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Cancel a task that has not ended
     Cancel {
         /// The task id

@@ -179,3 +179,82 @@ async fn without_a_remote_no_push_is_offered() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() {
+    use pushpals_core::GrantKind;
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "").await;
+    f.orchestrator
+        .set_grant(GrantKind::AutoCommit, true, "tester")
+        .await
+        .unwrap();
+    let grants = f
+        .orchestrator
+        .set_grant(GrantKind::AutoPush, true, "tester")
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 2);
+
+    let task = create(&f.orchestrator, "Edit", "echo more >> README.md").await;
+    let task = wait_until(&f.orchestrator, &task.id, |s| s.is_final()).await;
+    assert_eq!(task.state, TaskState::Committed);
+    // Pushed too, without an approval from anyone (right after the commit).
+    for _ in 0..500 {
+        if kinds(&f.orchestrator, &task.id)
+            .await
+            .iter()
+            .any(|k| k == "push")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let task = f.orchestrator.store().task(&task.id).await.unwrap();
+    let pushed = git_in(remote.path(), &["rev-parse", &task.branch]);
+    assert_eq!(Some(pushed), task.commit_sha);
+    let approvals = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), false)
+        .await
+        .unwrap();
+    assert!(
+        approvals.iter().all(|a| a
+            .decided_by
+            .as_deref()
+            .is_some_and(|by| by.contains("grant (given by tester)"))),
+        "{approvals:?}"
+    );
+
+    // The secret gate still holds.
+    let secret = create(
+        &f.orchestrator,
+        "Key",
+        "printf 'k = \"%s%s\"\\n' AKIAQWERTY UIOPASDFGH > k.py",
+    )
+    .await;
+    let secret = wait_until(&f.orchestrator, &secret.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(secret.state, TaskState::AwaitingApproval);
+
+    // Taken back: the next task asks again.
+    f.orchestrator
+        .set_grant(GrantKind::AutoCommit, false, "tester")
+        .await
+        .unwrap();
+    let asked = create(&f.orchestrator, "Edit again", "echo again >> README.md").await;
+    let asked = wait_until(&f.orchestrator, &asked.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(asked.state, TaskState::AwaitingApproval);
+    assert!(
+        kinds(&f.orchestrator, &asked.id)
+            .await
+            .iter()
+            .all(|k| k != "commit")
+    );
+}

@@ -192,3 +192,34 @@ async fn deciding_twice_is_409_and_an_ended_task_cannot_be_cancelled() {
             .contains("no pending approval")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_need_the_admin_scope_and_name_known_kinds() {
+    let api = api().await;
+    let hash = pushpals_server::hash_token("pp_approver");
+    api.state
+        .store()
+        .write(move |tx| tx.insert_token("phone", &hash, "read operate approve"))
+        .await
+        .unwrap();
+    let (status, _) = api
+        .call(
+            "PUT",
+            "/api/v1/grants/auto-commit",
+            Some("pp_approver"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = api.authed("PUT", "/api/v1/grants/auto-merge", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("auto-merge"));
+    let (status, body) = api.authed("PUT", "/api/v1/grants/auto-commit", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["grants"][0]["kind"], "auto-commit");
+    assert_eq!(body["grants"][0]["granted_by"], "admin");
+    let (_, body) = api
+        .authed("DELETE", "/api/v1/grants/auto-commit", None)
+        .await;
+    assert_eq!(body["grants"].as_array().unwrap().len(), 0);
+}

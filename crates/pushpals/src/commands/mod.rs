@@ -1,6 +1,7 @@
 //! What each command does.
 
 mod audit;
+mod grants;
 mod log;
 mod tasks;
 
@@ -32,6 +33,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approve(args) => tasks::decide(&client, args, "approve").await,
         Command::Deny(args) => tasks::decide(&client, args, "deny").await,
         Command::Cancel { task } => tasks::cancel(&client, &task).await,
+        Command::Grant { kind } => grants::change(&client, &kind, true).await,
+        Command::Revoke { kind } => grants::change(&client, &kind, false).await,
+        Command::Grants { json } => grants::list(&client, json).await,
         Command::FalsePositive {
             task,
             fingerprint,

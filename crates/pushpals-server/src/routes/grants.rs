@@ -1,0 +1,51 @@
+//! Autonomy grants: list, give, take back.
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use pushpals_core::GrantKind;
+use serde_json::{Value, json};
+
+fn kind(name: &str) -> Result<GrantKind, ApiError> {
+    GrantKind::parse(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown grant {name:?}: use auto-commit or auto-push"
+        ))
+    })
+}
+
+/// `GET /api/v1/grants`.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(json!({ "grants": state.store().grants().await? })))
+}
+
+/// `PUT /api/v1/grants/{kind}`: gives a grant (admin).
+pub async fn give(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let grants = state
+        .orchestrator
+        .set_grant(kind(&name)?, true, &caller.name)
+        .await?;
+    Ok(Json(json!({ "grants": grants })))
+}
+
+/// `DELETE /api/v1/grants/{kind}`: takes a grant back (admin).
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let grants = state
+        .orchestrator
+        .set_grant(kind(&name)?, false, &caller.name)
+        .await?;
+    Ok(Json(json!({ "grants": grants })))
+}

@@ -1,0 +1,44 @@
+//! grant, revoke, grants.
+
+use super::print_json;
+use crate::client::Client;
+use anyhow::Result;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+fn print_grants(grants: &Value) {
+    let list = grants["grants"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("No grants: every commit and push asks first.");
+    }
+    for grant in list {
+        println!(
+            "{}  (given by {} at {})",
+            grant["kind"].as_str().unwrap_or("?"),
+            grant["granted_by"].as_str().unwrap_or("?"),
+            grant["granted_at"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// `grant <kind>` / `revoke <kind>`.
+pub async fn change(client: &Client, kind: &str, give: bool) -> Result<ExitCode> {
+    let method = if give { Method::PUT } else { Method::DELETE };
+    let grants = client
+        .call_json(method, &format!("/grants/{kind}"), &json!({}))
+        .await?;
+    print_grants(&grants);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `grants`.
+pub async fn list(client: &Client, json: bool) -> Result<ExitCode> {
+    let grants = client.get_json("/grants").await?;
+    if json {
+        print_json(&grants);
+    } else {
+        print_grants(&grants);
+    }
+    Ok(ExitCode::SUCCESS)
+}
