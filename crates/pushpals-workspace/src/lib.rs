@@ -12,6 +12,7 @@
 
 mod delivery;
 mod error;
+pub mod forge;
 mod git;
 mod repo;
 pub mod secrets;

@@ -1,5 +1,4 @@
 //! Worktrees, diffs and commits against real git repositories.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_test_support::TempRepo;
 use pushpals_workspace::{GitError, Identity, Repo};

@@ -1,0 +1,4 @@
+//! The suites, one module per concern.
+
+mod forge;
+mod git;
