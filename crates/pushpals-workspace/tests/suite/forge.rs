@@ -9,10 +9,13 @@ use pushpals_workspace::forge::{Forge, ForgeError, GitHub, PullRequest};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-/// What the fake forge saw, and what it should answer.
+/// One request the fake forge saw: owner, repository, headers, body.
+type SeenRequest = (String, String, HeaderMap, Value);
+
+/// What the fake forge saw.
 #[derive(Clone, Default)]
 struct Seen {
-    requests: Arc<Mutex<Vec<(String, String, HeaderMap, Value)>>>,
+    requests: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 async fn pulls(
