@@ -44,6 +44,8 @@ pub enum GrantKind {
     AutoCommit,
     /// Push a committed task branch.
     AutoPush,
+    /// Open a pull request for a pushed task branch.
+    AutoPr,
 }
 
 impl GrantKind {
@@ -52,12 +54,13 @@ impl GrantKind {
         match self {
             Self::AutoCommit => "auto-commit",
             Self::AutoPush => "auto-push",
+            Self::AutoPr => "auto-pr",
         }
     }
 
     /// Parses a grant's name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::AutoCommit, Self::AutoPush]
+        [Self::AutoCommit, Self::AutoPush, Self::AutoPr]
             .into_iter()
             .find(|kind| kind.as_str() == name)
     }

@@ -37,6 +37,8 @@ pub enum EventKind {
     Commit,
     /// A task branch was pushed.
     Push,
+    /// A pull request was opened.
+    PrOpened,
     /// The person gave or took back an autonomy grant.
     GrantChanged,
     /// A push was stopped (conflicts with the moved base, or git failed).
@@ -76,6 +78,7 @@ impl EventKind {
             Self::Commit => "commit",
             Self::Push => "push",
             Self::GrantChanged => "grant_changed",
+            Self::PrOpened => "pr_opened",
             Self::PushBlocked => "push_blocked",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",

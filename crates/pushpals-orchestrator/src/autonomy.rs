@@ -83,4 +83,21 @@ impl Orchestrator {
             tracing::info!(%task_id, %error, "auto-push held back");
         }
     }
+
+    /// After a push: opens the pull request at once under an auto-pr grant.
+    pub(crate) async fn apply_pr_grant(&self, task_id: &TaskId) {
+        let Ok(Some(grant)) = self.grant_in_force(GrantKind::AutoPr).await else {
+            return;
+        };
+        let Ok(pending) = self.store.approvals(Some(task_id.clone()), true).await else {
+            return;
+        };
+        let Some(pr) = pending.into_iter().find(|a| a.action == ApprovalAction::Pr) else {
+            return;
+        };
+        let by = format!("auto-pr grant (given by {})", grant.granted_by);
+        if let Err(error) = self.decide_pr(pr, Decision::Approve, &by, None).await {
+            tracing::info!(%task_id, %error, "auto-pr held back");
+        }
+    }
 }

@@ -80,7 +80,7 @@ impl Orchestrator {
                     .await;
             }
             ApprovalAction::Pr => {
-                return Err(OrchestratorError::UnsupportedAction(approval_id));
+                return self.decide_pr(approval, decision, decided_by, reason).await;
             }
         }
         if decision == Decision::Approve {
@@ -146,7 +146,10 @@ impl Orchestrator {
     }
 
     /// Every event of a task, oldest first.
-    async fn task_events(&self, task_id: &TaskId) -> OrchestratorResult<Vec<pushpals_core::Event>> {
+    pub(crate) async fn task_events(
+        &self,
+        task_id: &TaskId,
+    ) -> OrchestratorResult<Vec<pushpals_core::Event>> {
         Ok(self
             .store
             .events(EventQuery {

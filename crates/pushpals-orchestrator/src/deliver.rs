@@ -123,6 +123,8 @@ impl Orchestrator {
                 Ok((approval, task))
             })
             .await?;
+        self.offer_pr(&task, &base).await?;
+        self.apply_pr_grant(&task.id).await;
         Ok(DecisionOutcome { approval, task })
     }
 

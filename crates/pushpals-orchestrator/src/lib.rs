@@ -19,6 +19,7 @@ mod driver;
 mod error;
 mod orchestrator;
 mod output;
+mod pull_request;
 mod settings;
 
 pub use authorize::ApprovalScope;
@@ -27,5 +28,6 @@ pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use settings::{
-    DeliverySettings, GitSettings, LimitSettings, NetworkSettings, SandboxSettings, Settings,
+    DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, SandboxSettings,
+    Settings,
 };

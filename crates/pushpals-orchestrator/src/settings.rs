@@ -27,6 +27,38 @@ pub struct Settings {
     pub network: NetworkSettings,
     /// Where committed task branches go.
     pub delivery: DeliverySettings,
+    /// Where pull requests are opened.
+    pub forge: Option<ForgeSettings>,
+}
+
+/// `[forge]`: the forge pull requests are opened on, after a push and its
+/// own approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeSettings {
+    /// Only `"github"` for now.
+    pub kind: String,
+    /// The API's base URL (GitHub's public API by default).
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    /// The repository's owner (user or organisation).
+    pub owner: String,
+    /// The repository's name.
+    pub repo: String,
+    /// The environment variable holding the token (never stored).
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Open pull requests as drafts.
+    #[serde(default)]
+    pub draft: bool,
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".into()
+}
+
+fn default_token_env() -> String {
+    "GITHUB_TOKEN".into()
 }
 
 /// `[delivery]`: the remote task branches are pushed to, after approval.
@@ -158,6 +190,14 @@ impl Settings {
             return Err(format!(
                 "[sandbox] backend = {:?} is not known: use \"bubblewrap\" or \"none\"",
                 settings.sandbox.backend
+            ));
+        }
+        if let Some(forge) = &settings.forge
+            && forge.kind != "github"
+        {
+            return Err(format!(
+                "[forge] kind = {:?} is not supported yet: use \"github\"",
+                forge.kind
             ));
         }
         pushpals_sandbox::Allowlist::new(&settings.network.allow)

@@ -77,16 +77,17 @@ pub enum Command {
     },
     /// Let something happen without asking, for this repository
     /// (auto-commit: commit when checks pass and no secret is found;
-    /// auto-push: push committed task branches)
+    /// auto-push: push committed task branches; auto-pr: open their pull
+    /// requests)
     Grant {
-        /// auto-commit or auto-push
-        #[arg(value_parser = ["auto-commit", "auto-push"])]
+        /// auto-commit, auto-push or auto-pr
+        #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
     },
     /// Take a grant back
     Revoke {
-        /// auto-commit or auto-push
-        #[arg(value_parser = ["auto-commit", "auto-push"])]
+        /// auto-commit, auto-push or auto-pr
+        #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
     },
     /// Show the grants in force

@@ -258,3 +258,161 @@ async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() 
             .all(|k| k != "commit")
     );
 }
+
+/// A forge on loopback that answers pull requests as GitHub does; the
+/// token is the value of CARGO_PKG_NAME, which cargo sets for every test
+/// run (so no environment variable has to be set).
+async fn fake_forge() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+    async fn pulls(
+        State(seen): State<Seen>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> (StatusCode, Json<serde_json::Value>) {
+        let expected = format!("Bearer {}", env!("CARGO_PKG_NAME"));
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({ "message": "Bad credentials" })),
+            );
+        }
+        seen.lock().unwrap().push(body);
+        (
+            StatusCode::CREATED,
+            Json(
+                serde_json::json!({ "html_url": "https://forge.test/acme/w/pull/3", "number": 3 }),
+            ),
+        )
+    }
+    let seen: Seen = Default::default();
+    let app = axum::Router::new()
+        .route("/repos/acme/w/pulls", axum::routing::post(pulls))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_push_a_pull_request_is_its_own_approval() {
+    let (repo, _remote) = repo_with_remote();
+    repo.write("pushpals.toml", "[checks]\ntest = \"true\"\n");
+    repo.commit_all("checks");
+    repo.git(&["push", "-q", "origin", "main"]);
+    let (forge_url, seen) = fake_forge().await;
+    let settings = format!(
+        "[forge]\nkind = \"github\"\napi_url = \"{forge_url}\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"CARGO_PKG_NAME\"\ndraft = true\n"
+    );
+    let f = start(repo, &settings).await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            Some(ApprovalAction::Push),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let pending = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].action, ApprovalAction::Pr);
+    assert!(
+        pending[0].summary.contains("into main"),
+        "{}",
+        pending[0].summary
+    );
+
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["head"], task.branch);
+    assert_eq!(bodies[0]["base"], "main");
+    assert_eq!(bodies[0]["draft"], true);
+    assert_eq!(bodies[0]["title"], "Edit");
+    let body = bodies[0]["body"].as_str().unwrap();
+    assert!(body.contains("`README.md` (+1 −0)"), "{body}");
+    assert!(body.contains("test: `true` — passed"), "{body}");
+    assert!(body.contains("audit export"), "{body}");
+    let events = f
+        .orchestrator
+        .store()
+        .events(pushpals_store::EventQuery {
+            task_id: Some(task.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let opened = events.iter().find(|e| e.kind == "pr_opened").unwrap();
+    assert_eq!(opened.payload["url"], "https://forge.test/acme/w/pull/3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_without_a_token_is_a_clear_error_and_stays_pending() {
+    let (repo, _remote) = repo_with_remote();
+    let settings = "[forge]\nkind = \"github\"\napi_url = \"http://127.0.0.1:9\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"PUSHPALS_TEST_NO_SUCH_TOKEN\"\n";
+    let f = start(repo, settings).await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            Some(ApprovalAction::Push),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let err = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PUSHPALS_TEST_NO_SUCH_TOKEN"),
+        "{err}"
+    );
+    assert_eq!(
+        f.orchestrator
+            .store()
+            .approvals(Some(task.id.clone()), true)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 fn kind(name: &str) -> Result<GrantKind, ApiError> {
     GrantKind::parse(name).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "unknown grant {name:?}: use auto-commit or auto-push"
+            "unknown grant {name:?}: use auto-commit, auto-push or auto-pr"
         ))
     })
 }

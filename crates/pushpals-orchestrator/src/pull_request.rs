@@ -1,0 +1,166 @@
+//! Pull requests: offered after a push, opened on the configured forge
+//! after their own approval.
+
+use crate::decide::DecisionOutcome;
+use crate::error::{OrchestratorError, OrchestratorResult};
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, Approval, ApprovalAction, Decision, EventKind, NewEvent, Task};
+use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
+use serde_json::json;
+
+impl Orchestrator {
+    /// After a push: asks for the pull request, when a forge is set up.
+    pub(crate) async fn offer_pr(&self, task: &Task, base: &str) -> OrchestratorResult<()> {
+        let Some(forge) = &self.settings.forge else {
+            return Ok(());
+        };
+        let id = task.id.clone();
+        let summary = format!(
+            "Open a pull request on {} for {} into {base}",
+            forge.kind, task.branch
+        );
+        let base = base.to_owned();
+        self.store
+            .write(move |tx| {
+                tx.request_approval(
+                    &id,
+                    ApprovalAction::Pr,
+                    &summary,
+                    json!({ "base_branch": base }),
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn forge(&self) -> OrchestratorResult<GitHub> {
+        let settings = self.settings.forge.as_ref().ok_or_else(|| {
+            OrchestratorError::DeliveryBlocked("no [forge] is set up in config.toml".into())
+        })?;
+        let token = std::env::var(&settings.token_env)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                OrchestratorError::DeliveryBlocked(format!(
+                    "the environment variable {} (named by [forge] token_env) holds no token; \
+                     set it where the server runs",
+                    settings.token_env
+                ))
+            })?;
+        GitHub::new(&settings.api_url, &settings.owner, &settings.repo, token)
+            .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))
+    }
+
+    /// Decides a pull-request approval; approving opens it and records its
+    /// address.
+    pub(crate) async fn decide_pr(
+        &self,
+        approval: Approval,
+        decision: Decision,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let task = self.store.task(&approval.task_id).await?;
+        let approval_id = approval.id;
+        let by = decided_by.to_owned();
+        if decision == Decision::Deny {
+            let approval = self
+                .store
+                .write(move |tx| tx.decide_approval(approval_id, decision, &by, reason.as_deref()))
+                .await?;
+            return Ok(DecisionOutcome { approval, task });
+        }
+        let base = self
+            .task_events(&task.id)
+            .await?
+            .iter()
+            .rev()
+            .find(|e| {
+                e.kind == EventKind::ApprovalRequested.as_str()
+                    && e.payload["approval_id"] == approval_id
+            })
+            .and_then(|e| {
+                e.payload["detail"]["base_branch"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "main".into());
+        let forge = self.forge()?;
+        let request = PullRequest {
+            title: task.title.clone(),
+            body: self.pr_body(&task).await?,
+            head: task.branch.clone(),
+            base,
+            draft: self.settings.forge.as_ref().is_some_and(|f| f.draft),
+        };
+        let opened = forge
+            .open_pull_request(&request)
+            .await
+            .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))?;
+        let id = task.id.clone();
+        let forge_name = forge.name();
+        let approval = self
+            .store
+            .write(move |tx| {
+                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::PrOpened,
+                    json!({ "forge": forge_name, "url": opened.url, "number": opened.number }),
+                ))?;
+                Ok(approval)
+            })
+            .await?;
+        Ok(DecisionOutcome { approval, task })
+    }
+
+    /// What changed, why, the checks and their results, where the audit is.
+    async fn pr_body(&self, task: &Task) -> OrchestratorResult<String> {
+        let events = self.task_events(&task.id).await?;
+        let mut body = format!("{}\n\n", task.title);
+        if let Some(diff) = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::Diff.as_str())
+        {
+            body.push_str("### What changed\n");
+            for file in diff.payload["files"].as_array().into_iter().flatten() {
+                body.push_str(&format!(
+                    "- `{}` (+{} −{})\n",
+                    file["path"].as_str().unwrap_or("?"),
+                    file["added"].as_u64().map_or("?".into(), |n| n.to_string()),
+                    file["removed"]
+                        .as_u64()
+                        .map_or("?".into(), |n| n.to_string()),
+                ));
+            }
+        }
+        body.push_str("\n### Checks\n");
+        let checks: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::CheckResult.as_str())
+            .collect();
+        if checks.is_empty() {
+            body.push_str("- none configured in pushpals.toml\n");
+        }
+        for check in checks {
+            body.push_str(&format!(
+                "- {}: `{}` — {}\n",
+                check.payload["check"].as_str().unwrap_or("?"),
+                check.payload["command"].as_str().unwrap_or("?"),
+                if check.payload["passed"] == true {
+                    "passed"
+                } else {
+                    "failed"
+                }
+            ));
+        }
+        body.push_str(&format!(
+            "\n---\nMade by Push Pals, task `{}`. Its audit trail: `pushpals audit export` \
+             (GET /api/v1/audit/export), events of task `{}`.\n",
+            task.id, task.id
+        ));
+        Ok(self.scanner().redact(&body).into_owned())
+    }
+}
