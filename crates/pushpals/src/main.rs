@@ -13,6 +13,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // TLS for the client and the forge goes through rustls with ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     if let cli::Command::SandboxHelper { args } = &cli.command {
         std::process::exit(pushpals_sandbox::helper::helper_main(args));
