@@ -103,6 +103,31 @@ impl SecretScanner {
         self.sensitive.is_match(path) && !self.sensitive_except.is_match(path)
     }
 
+    /// Scans a whole file (for a scan of a tree): every line, and the
+    /// file's name. A repository's history is scanned with [`scan_diff`]
+    /// over `git log -p` output.
+    ///
+    /// [`scan_diff`]: SecretScanner::scan_diff
+    pub fn scan_file(&self, path: &str, content: &str) -> Vec<SecretFinding> {
+        if self.skip.is_match(path) {
+            return Vec::new();
+        }
+        let mut findings: Vec<SecretFinding> = self.sensitive_file(path).into_iter().collect();
+        for (number, line) in content.lines().enumerate() {
+            for (index, range) in self.secrets_in_line(line) {
+                let rule = &self.rules.rules[index];
+                findings.push(self.finding(
+                    path,
+                    number as u64 + 1,
+                    &rule.id,
+                    &rule.description,
+                    &line[range],
+                ));
+            }
+        }
+        findings
+    }
+
     /// Scans the added lines and added files of a unified diff.
     pub fn scan_diff(&self, diff: &str) -> Vec<SecretFinding> {
         let mut findings = Vec::new();
@@ -323,6 +348,18 @@ mod tests {
                 "not found in {line:?}: {redacted}"
             );
         }
+    }
+
+    #[test]
+    fn whole_files_are_scanned_for_a_tree() {
+        let findings = scanner().scan_file("deploy/.env", &format!("A=1\nKEY={AWS}\n"));
+        let found: Vec<_> = findings.iter().map(|f| (f.rule.as_str(), f.line)).collect();
+        assert_eq!(found, vec![("sensitive-file", 0), ("aws-access-key-id", 2)]);
+        assert!(
+            scanner()
+                .scan_file("Cargo.lock", &format!("k = \"{AWS}\""))
+                .is_empty()
+        );
     }
 
     #[test]
