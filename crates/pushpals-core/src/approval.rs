@@ -15,6 +15,8 @@ pub enum ApprovalAction {
     Pr,
     /// Run a command that policy marked `ask`.
     Command,
+    /// Merge the task branch into the base branch locally.
+    Merge,
 }
 
 impl ApprovalAction {
@@ -25,14 +27,21 @@ impl ApprovalAction {
             Self::Push => "push",
             Self::Pr => "pr",
             Self::Command => "command",
+            Self::Merge => "merge",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Commit, Self::Push, Self::Pr, Self::Command]
-            .into_iter()
-            .find(|action| action.as_str() == name)
+        [
+            Self::Commit,
+            Self::Push,
+            Self::Pr,
+            Self::Command,
+            Self::Merge,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == name)
     }
 }
 

@@ -39,6 +39,8 @@ pub enum EventKind {
     Push,
     /// A pull request was opened.
     PrOpened,
+    /// A task branch was merged into the base branch.
+    Merged,
     /// The person gave or took back an autonomy grant.
     GrantChanged,
     /// A push was stopped (conflicts with the moved base, or git failed).
@@ -79,6 +81,7 @@ impl EventKind {
             Self::Push => "push",
             Self::GrantChanged => "grant_changed",
             Self::PrOpened => "pr_opened",
+            Self::Merged => "merged",
             Self::PushBlocked => "push_blocked",
             Self::PolicyDecision => "policy_decision",
             Self::PolicyUpdated => "policy_updated",

@@ -82,6 +82,11 @@ impl Orchestrator {
             ApprovalAction::Pr => {
                 return self.decide_pr(approval, decision, decided_by, reason).await;
             }
+            ApprovalAction::Merge => {
+                return self
+                    .decide_merge(approval, decision, decided_by, reason)
+                    .await;
+            }
         }
         if decision == Decision::Approve {
             let task = self.store.task(&approval.task_id).await?;

@@ -28,6 +28,131 @@ impl Orchestrator {
         Ok(Some((remote, base)))
     }
 
+    /// The push token from the variable `[delivery] token_env` names.
+    fn push_token(&self) -> OrchestratorResult<Option<String>> {
+        let Some(name) = &self.settings.delivery.token_env else {
+            return Ok(None);
+        };
+        match std::env::var(name) {
+            Ok(token) if !token.trim().is_empty() => Ok(Some(token)),
+            _ => Err(OrchestratorError::DeliveryBlocked(format!(
+                "the environment variable {name} (named by [delivery] token_env) holds no token"
+            ))),
+        }
+    }
+
+    /// The base branch merges and pushes go to.
+    pub(crate) async fn base_branch(&self) -> OrchestratorResult<Option<String>> {
+        Ok(match &self.settings.delivery.base_branch {
+            Some(base) => Some(base.clone()),
+            None => self.repo.current_branch().await?,
+        })
+    }
+
+    /// Asks for merging a committed task's branch into the base branch.
+    pub async fn request_merge(
+        &self,
+        task_id: &pushpals_core::TaskId,
+    ) -> OrchestratorResult<Approval> {
+        let task = self.store.task(task_id).await?;
+        if task.state != pushpals_core::TaskState::Committed {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "only a committed task can be merged".into(),
+            });
+        }
+        let Some(base) = self.base_branch().await? else {
+            return Err(OrchestratorError::DeliveryBlocked(
+                "no base branch: set [delivery] base_branch in config.toml".into(),
+            ));
+        };
+        let id = task.id.clone();
+        let summary = format!(
+            "Merge {} into {base} (fast-forward when possible)",
+            task.branch
+        );
+        Ok(self
+            .store
+            .write(move |tx| {
+                tx.request_approval(
+                    &id,
+                    ApprovalAction::Merge,
+                    &summary,
+                    json!({ "base_branch": base }),
+                )
+            })
+            .await?)
+    }
+
+    /// Decides a merge approval; approving merges, unless the base is
+    /// checked out somewhere or the branches conflict (then nothing
+    /// changes and the approval stays pending).
+    pub(crate) async fn decide_merge(
+        &self,
+        approval: Approval,
+        decision: Decision,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let task = self.store.task(&approval.task_id).await?;
+        let approval_id = approval.id;
+        let by = decided_by.to_owned();
+        if decision == Decision::Deny {
+            let approval = self
+                .store
+                .write(move |tx| tx.decide_approval(approval_id, decision, &by, reason.as_deref()))
+                .await?;
+            return Ok(DecisionOutcome { approval, task });
+        }
+        let Some(base) = self.base_branch().await? else {
+            return Err(OrchestratorError::DeliveryBlocked(
+                "no base branch to merge into".into(),
+            ));
+        };
+        let message = format!(
+            "Merge {}: {}\n\nPushpals-Task: {}\n",
+            task.branch, task.title, task.id
+        );
+        let merged = self
+            .repo
+            .merge_into(&base, &task.branch, &message, &self.settings.identity())
+            .await?;
+        let (kind, head) = match merged {
+            pushpals_workspace::Merge::FastForward { head } => ("fast-forward", head),
+            pushpals_workspace::Merge::MergeCommit { head } => ("merge commit", head),
+            pushpals_workspace::Merge::Conflicts { files } => {
+                return Err(OrchestratorError::DeliveryBlocked(format!(
+                    "{} and {base} conflict in: {}; nothing was merged",
+                    task.branch,
+                    files.join(", ")
+                )));
+            }
+            pushpals_workspace::Merge::CheckedOut { worktree } => {
+                return Err(OrchestratorError::DeliveryBlocked(format!(
+                    "{base} is checked out in {worktree}; merging would change files under you, so nothing was merged. \
+                     Run `git merge {}` there yourself, or check out another branch",
+                    task.branch
+                )));
+            }
+        };
+        let id = task.id.clone();
+        let approval = self
+            .store
+            .write(move |tx| {
+                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::Merged,
+                    json!({ "base_branch": base, "head": head, "kind": kind }),
+                ))?;
+                Ok(approval)
+            })
+            .await?;
+        Ok(DecisionOutcome { approval, task })
+    }
+
     /// After a commit: asks for the push, when there is somewhere to push.
     pub(crate) async fn offer_push(&self, task: &Task) -> OrchestratorResult<()> {
         let Some((remote, base)) = self.delivery_target().await? else {
@@ -144,9 +269,14 @@ impl Orchestrator {
                 task.id
             )));
         };
-        let remote_base = self.repo.fetch_base(remote, base).await.map_err(|e| {
-            OrchestratorError::DeliveryBlocked(format!("cannot fetch {remote}/{base}: {e}"))
-        })?;
+        let token = self.push_token()?;
+        let remote_base = self
+            .repo
+            .fetch_base(remote, base, token.as_deref())
+            .await
+            .map_err(|e| {
+                OrchestratorError::DeliveryBlocked(format!("cannot fetch {remote}/{base}: {e}"))
+            })?;
         let worktree = self.repo.worktree(Path::new(&path), &base_commit);
         let (head, rebased_onto) = match worktree
             .rebase_onto(&remote_base, &self.settings.identity())
@@ -163,7 +293,7 @@ impl Orchestrator {
             }
         };
         self.repo
-            .push_branch(remote, &task.branch)
+            .push_branch(remote, &task.branch, token.as_deref())
             .await
             .map_err(|e| OrchestratorError::DeliveryBlocked(format!("the push failed: {e}")))?;
         Ok(Pushed { head, rebased_onto })

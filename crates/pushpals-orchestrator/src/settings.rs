@@ -71,6 +71,10 @@ pub struct DeliverySettings {
     /// The branch task branches are rebased onto before a push (default:
     /// the branch checked out when the server started).
     pub base_branch: Option<String>,
+    /// An environment variable holding a token for HTTPS pushes (sent as
+    /// an HTTP header, never stored); without it git's own credential
+    /// helpers and SSH apply.
+    pub token_env: Option<String>,
 }
 
 impl Default for DeliverySettings {
@@ -78,6 +82,7 @@ impl Default for DeliverySettings {
         Self {
             remote: "origin".into(),
             base_branch: None,
+            token_env: None,
         }
     }
 }

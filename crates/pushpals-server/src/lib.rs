@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             post(routes::tasks::false_positive),
         )
         .route("/tasks/{id}/deny", post(routes::approvals::deny_task))
+        .route("/tasks/{id}/merge", post(routes::approvals::request_merge))
         .route("/approvals", get(routes::approvals::list))
         .route("/approvals/{id}/decide", post(routes::approvals::decide))
         .route("/grants", get(routes::grants::list))

@@ -32,11 +32,17 @@ impl Repo {
         Ok(remotes.lines().any(|line| line == remote))
     }
 
-    /// Fetches `base_branch` from `remote` (with the person's credentials)
-    /// and returns the commit it points at.
-    pub async fn fetch_base(&self, remote: &str, base_branch: &str) -> GitResult<String> {
+    /// Fetches `base_branch` from `remote` (with the person's credentials,
+    /// or `token` for HTTPS remotes) and returns the commit it points at.
+    pub async fn fetch_base(
+        &self,
+        remote: &str,
+        base_branch: &str,
+        token: Option<&str>,
+    ) -> GitResult<String> {
         let tracking = format!("refs/remotes/{remote}/{base_branch}");
         let mut fetch = git_remote(self.root());
+        with_token(&mut fetch, token);
         fetch.args([
             "fetch",
             "--quiet",
@@ -51,9 +57,15 @@ impl Repo {
     }
 
     /// Pushes `branch` to the same name on `remote` (with the person's
-    /// credentials; never forced).
-    pub async fn push_branch(&self, remote: &str, branch: &str) -> GitResult<()> {
+    /// credentials, or `token` for HTTPS remotes; never forced).
+    pub async fn push_branch(
+        &self,
+        remote: &str,
+        branch: &str,
+        token: Option<&str>,
+    ) -> GitResult<()> {
         let mut push = git_remote(self.root());
+        with_token(&mut push, token);
         push.args([
             "push",
             "--quiet",
@@ -63,6 +75,23 @@ impl Repo {
         ]);
         run(push, "push").await?;
         Ok(())
+    }
+}
+
+/// Passes a token to git as an HTTP header through the environment (never
+/// on the command line, where other users could read it).
+fn with_token(command: &mut tokio::process::Command, token: Option<&str>) {
+    use base64::Engine;
+    if let Some(token) = token {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            );
     }
 }
 

@@ -14,12 +14,14 @@ mod delivery;
 mod error;
 pub mod forge;
 mod git;
+mod merge;
 mod repo;
 pub mod secrets;
 mod worktree;
 
 pub use delivery::Rebase;
 pub use error::{GitError, GitResult};
+pub use merge::Merge;
 pub use repo::Repo;
 pub use secrets::{SecretFinding, SecretScanner};
 pub use worktree::{Diff, FileChange, Identity, Worktree};

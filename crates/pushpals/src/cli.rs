@@ -65,6 +65,12 @@ pub enum Command {
     Approve(DecideArgs),
     /// Deny a task's pending approval (keeps the branch and worktree)
     Deny(DecideArgs),
+    /// Ask to merge a committed task's branch into the base branch locally
+    /// (then `approve <task> --action merge`)
+    Merge {
+        /// The task id
+        task: String,
+    },
     /// Mark a secret finding of a task's diff a false positive (audited)
     FalsePositive {
         /// The task id
@@ -167,7 +173,7 @@ pub struct DecideArgs {
     /// The task id
     pub task: String,
     /// Which approval, when the task has several pending
-    #[arg(long, value_parser = ["commit", "push", "pr", "command"])]
+    #[arg(long, value_parser = ["commit", "push", "pr", "command", "merge"])]
     pub action: Option<String>,
     /// Why (kept in the audit log)
     #[arg(long)]

@@ -416,3 +416,122 @@ async fn a_pull_request_without_a_token_is_a_clear_error_and_stays_pending() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_never_touches_a_checked_out_base_and_fast_forwards_or_makes_a_merge_commit() {
+    let f = start(TempRepo::new(), "[delivery]\nbase_branch = \"main\"\n").await;
+    let first = committed_task(&f, "echo more >> README.md").await;
+    f.orchestrator.request_merge(&first.id).await.unwrap();
+    let err = f
+        .orchestrator
+        .decide_for_task(
+            &first.id,
+            Some(ApprovalAction::Merge),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("main is checked out in"), "{err}");
+    let main_before = f.repo.git(&["rev-parse", "main"]);
+    assert_ne!(Some(main_before.clone()), first.commit_sha);
+
+    // The person switches to another branch: now main can move.
+    f.repo.git(&["checkout", "-q", "-b", "elsewhere"]);
+    f.orchestrator
+        .decide_for_task(
+            &first.id,
+            Some(ApprovalAction::Merge),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(f.repo.git(&["rev-parse", "main"])),
+        first.commit_sha,
+        "fast-forward"
+    );
+
+    // A task started from the old base needs a merge commit.
+    let second = committed_task(&f, "echo other > other.txt").await;
+    f.orchestrator.request_merge(&second.id).await.unwrap();
+    f.orchestrator
+        .decide_for_task(
+            &second.id,
+            Some(ApprovalAction::Merge),
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    let parents = f.repo.git(&["rev-list", "--parents", "-n", "1", "main"]);
+    assert_eq!(
+        parents.split_whitespace().count(),
+        3,
+        "a merge commit has two parents: {parents}"
+    );
+    assert_eq!(f.repo.git(&["show", "main:other.txt"]), "other");
+    assert!(
+        kinds(&f.orchestrator, &second.id)
+            .await
+            .iter()
+            .any(|k| k == "merged")
+    );
+    // The person's checkout did not move.
+    assert_eq!(
+        f.repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]),
+        "elsewhere"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_token_comes_from_the_environment_or_the_push_says_which_variable_is_empty() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(
+        repo,
+        "[delivery]\ntoken_env = \"PUSHPALS_TEST_NO_SUCH_TOKEN\"\n",
+    )
+    .await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    let err = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("PUSHPALS_TEST_NO_SUCH_TOKEN"),
+        "{err}"
+    );
+    assert!(git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
+
+    // CARGO_PKG_NAME is set for every test run: a token that is there.
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "[delivery]\ntoken_env = \"CARGO_PKG_NAME\"\n").await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
+}

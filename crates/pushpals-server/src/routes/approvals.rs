@@ -120,3 +120,15 @@ async fn decide_task(
         .await?;
     Ok(Json(outcome))
 }
+
+/// `POST /api/v1/tasks/{id}/merge`: asks for merging a committed task's
+/// branch into the base branch (decided like any approval).
+pub async fn request_merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<pushpals_core::Approval>, ApiError> {
+    caller.require(Scope::Operate)?;
+    let id = task_id(&id)?;
+    Ok(Json(state.orchestrator.request_merge(&id).await?))
+}

@@ -33,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approve(args) => tasks::decide(&client, args, "approve").await,
         Command::Deny(args) => tasks::decide(&client, args, "deny").await,
         Command::Cancel { task } => tasks::cancel(&client, &task).await,
+        Command::Merge { task } => tasks::merge(&client, &task).await,
         Command::Grant { kind } => grants::change(&client, &kind, true).await,
         Command::Revoke { kind } => grants::change(&client, &kind, false).await,
         Command::Grants { json } => grants::list(&client, json).await,

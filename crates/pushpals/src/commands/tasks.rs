@@ -100,6 +100,18 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     let task = &outcome["task"];
+    if outcome["approval"]["action"] == "merge" {
+        println!(
+            "{}: {}",
+            if verb == "approve" {
+                "Merged"
+            } else {
+                "Denied"
+            },
+            outcome["approval"]["summary"].as_str().unwrap_or("")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if outcome["approval"]["action"] == "push" {
         if verb == "approve" {
             println!(
@@ -184,6 +196,18 @@ pub async fn false_positive(
         finding["file"].as_str().unwrap_or("?"),
         finding["line"],
         finding["rule"].as_str().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `merge <task>`: asks for the merge.
+pub async fn merge(client: &Client, task: &str) -> Result<ExitCode> {
+    let approval = client
+        .call_json(Method::POST, &format!("/tasks/{task}/merge"), &json!({}))
+        .await?;
+    println!(
+        "Asked: {} — approve with `pushpals approve {task} --action merge`",
+        approval["summary"].as_str().unwrap_or("merge")
     );
     Ok(ExitCode::SUCCESS)
 }
