@@ -165,7 +165,12 @@ mod tests {
         ] {
             assert_eq!(ApprovalAction::parse(action.as_str()), Some(action));
         }
-        assert_eq!(ApprovalAction::parse("merge"), None);
+        assert_eq!(ApprovalAction::parse("merge"), Some(ApprovalAction::Merge));
+        assert_eq!(ApprovalAction::parse("rebase"), None);
+        for kind in [GrantKind::AutoCommit, GrantKind::AutoPush, GrantKind::AutoPr] {
+            assert_eq!(GrantKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(GrantKind::parse("auto-merge"), None);
         assert_eq!(
             ApprovalState::parse(Decision::Deny.resulting_state().as_str()),
             Some(ApprovalState::Denied)
