@@ -167,7 +167,11 @@ mod tests {
         }
         assert_eq!(ApprovalAction::parse("merge"), Some(ApprovalAction::Merge));
         assert_eq!(ApprovalAction::parse("rebase"), None);
-        for kind in [GrantKind::AutoCommit, GrantKind::AutoPush, GrantKind::AutoPr] {
+        for kind in [
+            GrantKind::AutoCommit,
+            GrantKind::AutoPush,
+            GrantKind::AutoPr,
+        ] {
             assert_eq!(GrantKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(GrantKind::parse("auto-merge"), None);

@@ -74,6 +74,11 @@ impl Orchestrator {
                     .decide_command(approval_id, decision, scope, decided_by, reason)
                     .await;
             }
+            ApprovalAction::Push | ApprovalAction::Pr | ApprovalAction::Merge
+                if decision == Decision::Deny =>
+            {
+                return self.deny_delivery(approval, decided_by, reason).await;
+            }
             ApprovalAction::Push => {
                 return self
                     .decide_push(approval, decision, decided_by, reason)
@@ -127,6 +132,25 @@ impl Orchestrator {
             Decision::Deny => task,
             Decision::Approve => self.commit(task).await?,
         };
+        Ok(DecisionOutcome { approval, task })
+    }
+
+    /// Denies a push, pull request or merge: recorded, nothing else happens.
+    async fn deny_delivery(
+        &self,
+        approval: Approval,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let by = decided_by.to_owned();
+        let approval_id = approval.id;
+        let approval = self
+            .store
+            .write(move |tx| {
+                tx.decide_approval(approval_id, Decision::Deny, &by, reason.as_deref())
+            })
+            .await?;
+        let task = self.store.task(&approval.task_id).await?;
         Ok(DecisionOutcome { approval, task })
     }
 

@@ -98,13 +98,6 @@ impl Orchestrator {
         let task = self.store.task(&approval.task_id).await?;
         let approval_id = approval.id;
         let by = decided_by.to_owned();
-        if decision == Decision::Deny {
-            let approval = self
-                .store
-                .write(move |tx| tx.decide_approval(approval_id, decision, &by, reason.as_deref()))
-                .await?;
-            return Ok(DecisionOutcome { approval, task });
-        }
         let Some(base) = self.base_branch().await? else {
             return Err(OrchestratorError::DeliveryBlocked(
                 "no base branch to merge into".into(),
@@ -189,13 +182,6 @@ impl Orchestrator {
         let task = self.store.task(&approval.task_id).await?;
         let approval_id = approval.id;
         let by = decided_by.to_owned();
-        if decision == Decision::Deny {
-            let approval = self
-                .store
-                .write(move |tx| tx.decide_approval(approval_id, decision, &by, reason.as_deref()))
-                .await?;
-            return Ok(DecisionOutcome { approval, task });
-        }
         let Some((remote, base)) = self.delivery_target().await? else {
             return Err(OrchestratorError::DeliveryBlocked(format!(
                 "the repository has no remote named {:?}; set [delivery] remote in config.toml",

@@ -63,13 +63,6 @@ impl Orchestrator {
         let task = self.store.task(&approval.task_id).await?;
         let approval_id = approval.id;
         let by = decided_by.to_owned();
-        if decision == Decision::Deny {
-            let approval = self
-                .store
-                .write(move |tx| tx.decide_approval(approval_id, decision, &by, reason.as_deref()))
-                .await?;
-            return Ok(DecisionOutcome { approval, task });
-        }
         let base = self
             .task_events(&task.id)
             .await?

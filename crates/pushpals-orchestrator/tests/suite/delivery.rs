@@ -535,3 +535,48 @@ async fn a_push_token_comes_from_the_environment_or_the_push_says_which_variable
         .unwrap();
     assert!(!git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denying_a_push_or_a_merge_records_it_and_changes_nothing() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "[delivery]\nbase_branch = \"main\"\n").await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    let outcome = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            Some(ApprovalAction::Push),
+            Decision::Deny,
+            ApprovalScope::Once,
+            "tester",
+            Some("not yet".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.approval.state, pushpals_core::ApprovalState::Denied);
+    assert_eq!(outcome.approval.reason.as_deref(), Some("not yet"));
+    assert!(git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
+
+    let main_before = f.repo.git(&["rev-parse", "main"]);
+    f.orchestrator.request_merge(&task.id).await.unwrap();
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            Some(ApprovalAction::Merge),
+            Decision::Deny,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.repo.git(&["rev-parse", "main"]), main_before);
+    assert!(
+        f.orchestrator
+            .store()
+            .approvals(Some(task.id.clone()), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
