@@ -7,8 +7,7 @@ use pushpals_core::{
     Actor, Approval, ApprovalAction, ApprovalId, Decision, EventKind, NewEvent, Task, TaskId,
     TaskState,
 };
-use pushpals_store::{EventQuery, TaskUpdate};
-use pushpals_workspace::SecretFinding;
+use pushpals_store::TaskUpdate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -152,100 +151,6 @@ impl Orchestrator {
             .await?;
         let task = self.store.task(&approval.task_id).await?;
         Ok(DecisionOutcome { approval, task })
-    }
-
-    /// The secret findings of a task's current diff that nobody marked a
-    /// false positive.
-    pub async fn open_secret_findings(
-        &self,
-        task: &Task,
-    ) -> OrchestratorResult<Vec<SecretFinding>> {
-        if task.base_commit.is_none() {
-            return Ok(Vec::new());
-        }
-        let findings = self.diff(&task.id).await?.secret_findings;
-        if findings.is_empty() {
-            return Ok(findings);
-        }
-        let overridden = self.overridden_fingerprints(&task.id).await?;
-        Ok(findings
-            .into_iter()
-            .filter(|f| !overridden.contains(&f.fingerprint))
-            .collect())
-    }
-
-    /// Every event of a task, oldest first.
-    pub(crate) async fn task_events(
-        &self,
-        task_id: &TaskId,
-    ) -> OrchestratorResult<Vec<pushpals_core::Event>> {
-        Ok(self
-            .store
-            .events(EventQuery {
-                task_id: Some(task_id.clone()),
-                limit: Some(u32::MAX),
-                ..EventQuery::default()
-            })
-            .await?)
-    }
-
-    async fn overridden_fingerprints(&self, task_id: &TaskId) -> OrchestratorResult<Vec<String>> {
-        let events = self.task_events(task_id).await?;
-        Ok(events
-            .iter()
-            .filter(|e| e.kind == EventKind::SecretOverride.as_str())
-            .filter_map(|e| e.payload["fingerprint"].as_str().map(str::to_owned))
-            .collect())
-    }
-
-    /// Marks a secret finding of a task's diff a false positive, with the
-    /// person's reason; recorded in the audit log. The finding must be in
-    /// the current diff.
-    pub async fn mark_false_positive(
-        &self,
-        task_id: &TaskId,
-        fingerprint: &str,
-        by: &str,
-        reason: &str,
-    ) -> OrchestratorResult<SecretFinding> {
-        if reason.trim().is_empty() {
-            return Err(OrchestratorError::InvalidInput(
-                "say why this is not a secret: a reason is required".into(),
-            ));
-        }
-        let task = self.store.task(task_id).await?;
-        let findings = self.diff(task_id).await?.secret_findings;
-        let finding = findings
-            .into_iter()
-            .find(|f| f.fingerprint == fingerprint)
-            .ok_or_else(|| {
-                OrchestratorError::InvalidInput(format!(
-                    "task {} has no secret finding {fingerprint} in its current diff",
-                    task.id
-                ))
-            })?;
-        let recorded = finding.clone();
-        let id = task.id.clone();
-        let actor = Actor::User(by.to_owned());
-        let reason = reason.to_owned();
-        self.store
-            .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    actor,
-                    EventKind::SecretOverride,
-                    json!({
-                        "fingerprint": recorded.fingerprint,
-                        "file": recorded.file,
-                        "line": recorded.line,
-                        "rule": recorded.rule,
-                        "masked": recorded.masked,
-                        "reason": reason,
-                    }),
-                ))
-            })
-            .await?;
-        Ok(finding)
     }
 
     /// Records a decision on a command approval and hands it to the task's

@@ -6,7 +6,7 @@ use crate::orchestrator::Orchestrator;
 use crate::output::run_recorded;
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
-use pushpals_sandbox::{Allowlist, CommandSpec, NetworkEvent, Proxy};
+use pushpals_sandbox::CommandSpec;
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// Why a driver stopped before the end.
-enum Stop {
+pub(crate) enum Stop {
     /// The task failed; the reason goes into its record.
     Failed(String),
     /// Someone else moved the task (cancelled it); nothing more to do.
@@ -31,10 +31,7 @@ impl From<StoreError> for Stop {
     }
 }
 
-type StepResult<T> = Result<T, Stop>;
-
-/// Makes proxy socket names unique.
-static PROXY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(crate) type StepResult<T> = Result<T, Stop>;
 
 /// One command of a task: the worker's, or a check.
 struct Step {
@@ -268,45 +265,6 @@ impl Orchestrator {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
-    }
-
-    /// Starts the network proxy for one command of a task; what it lets
-    /// through and refuses becomes events of the task.
-    fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {
-        use std::os::unix::fs::DirBuilderExt;
-        let allowlist = Allowlist::new(&self.settings.network.allow).map_err(Stop::Failed)?;
-        let dir = self.worktrees_dir.with_file_name("proxy");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let n = PROXY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let socket = dir.join(format!("{task_id}-{n}.sock"));
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let proxy = Proxy::start(&socket, allowlist, sender)
-            .map_err(|e| Stop::Failed(format!("cannot start the network proxy: {e}")))?;
-        let store = self.store.clone();
-        let task = task_id.clone();
-        tokio::spawn(async move {
-            while let Some(network_event) = receiver.recv().await {
-                let (kind, payload) = match network_event {
-                    NetworkEvent::Allowed { host, port } => (
-                        EventKind::NetworkAllowed,
-                        json!({ "host": host, "port": port }),
-                    ),
-                    NetworkEvent::Refused { host, port, reason } => (
-                        EventKind::NetworkRefused,
-                        json!({ "host": host, "port": port, "reason": reason }),
-                    ),
-                };
-                let event = NewEvent::for_task(&task, Actor::Orchestrator, kind, payload);
-                if store.write(move |tx| tx.append(event)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(proxy)
     }
 
     /// `pushpals.toml` at the base commit (not the worktree's copy, which the

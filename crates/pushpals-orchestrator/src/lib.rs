@@ -17,9 +17,11 @@ mod decide;
 mod deliver;
 mod driver;
 mod error;
+mod network;
 mod orchestrator;
 mod output;
 mod pull_request;
+mod secret_gate;
 mod settings;
 
 pub use authorize::ApprovalScope;

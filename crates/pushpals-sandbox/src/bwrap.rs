@@ -1,6 +1,7 @@
 //! The bubblewrap backend: each command in fresh namespaces where the
 //! worktree is the only writable place.
 
+use crate::etc::{StagedEtc, stage_etc};
 use crate::limits::{CgroupLayout, ChildSetup, CommandCgroup, Limits};
 use crate::spec::{CommandOutcome, CommandSpec, OutputChunk, RunError};
 use crate::supervise::supervise;
@@ -10,37 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
-
-/// Entries of `/etc` that programs need; the rest of `/etc` (shadow files,
-/// tokens in npmrc, ...) stays out.
-const ETC_ENTRIES: &[&str] = &[
-    "passwd",
-    "group",
-    "hosts",
-    "nsswitch.conf",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "localtime",
-    "timezone",
-    "ssl",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "alternatives",
-    "mime.types",
-    "protocols",
-    "services",
-    "os-release",
-    "debian_version",
-    "java-17-openjdk",
-    "maven",
-    "magic",
-    "magic.mime",
-    "bash.bashrc",
-    "profile",
-    "inputrc",
-    "locale.alias",
-];
 
 /// Top-level directories that are either symlinks into /usr or read-only
 /// system directories.
@@ -147,79 +117,6 @@ pub struct BwrapRunner {
     cgroups: Option<CgroupLayout>,
     /// Empty cgroups left by earlier commands, ready for the next.
     pool: Arc<Mutex<Vec<CommandCgroup>>>,
-}
-
-/// A staged `/etc`; a temporary one is removed with the last runner using it.
-#[derive(Debug)]
-struct StagedEtc {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl Drop for StagedEtc {
-    fn drop(&mut self) {
-        if self.temporary
-            && let Some(base) = self.path.parent()
-        {
-            let _ = std::fs::remove_dir_all(base);
-        }
-    }
-}
-
-static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Copies the `/etc` entries programs need into `<state_dir>/etc` (symlinks
-/// kept as they are), replacing an earlier copy.
-fn stage_etc(state_dir: Option<&Path>) -> Result<StagedEtc, SandboxError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let base = match state_dir {
-        Some(dir) => dir.join("sandbox"),
-        None => std::env::temp_dir().join(format!(
-            "pushpals-sandbox-{}-{}",
-            std::process::id(),
-            STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )),
-    };
-    let fail = |message: String| SandboxError::Staging {
-        path: base.clone(),
-        message,
-    };
-    let etc = base.join("etc");
-    if etc.exists() {
-        std::fs::remove_dir_all(&etc).map_err(|e| fail(e.to_string()))?;
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&base)
-        .map_err(|e| fail(e.to_string()))?;
-    std::fs::DirBuilder::new()
-        .mode(0o755)
-        .create(&etc)
-        .map_err(|e| fail(e.to_string()))?;
-    let sources: Vec<PathBuf> = ETC_ENTRIES
-        .iter()
-        .map(|entry| Path::new("/etc").join(entry))
-        .filter(|path| path.symlink_metadata().is_ok())
-        .collect();
-    if !sources.is_empty() {
-        let status = std::process::Command::new("cp")
-            .arg("-a")
-            .args(&sources)
-            .arg(&etc)
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| fail(format!("cannot run cp: {e}")))?;
-        if !status.status.success() {
-            return Err(fail(
-                String::from_utf8_lossy(&status.stderr).trim().to_owned(),
-            ));
-        }
-    }
-    Ok(StagedEtc {
-        path: etc,
-        temporary: state_dir.is_none(),
-    })
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {

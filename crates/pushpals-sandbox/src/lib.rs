@@ -13,6 +13,7 @@
 //! configuration explicitly says `sandbox = "none"`.
 
 mod bwrap;
+mod etc;
 pub mod helper;
 mod host;
 mod limits;

@@ -1,0 +1,52 @@
+//! Network for a command that policy lets have it: a proxy per command,
+//! its decisions recorded as events of the task.
+
+use crate::driver::{StepResult, Stop};
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_sandbox::{Allowlist, NetworkEvent, Proxy};
+use serde_json::json;
+
+/// Makes proxy socket names unique.
+static PROXY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Orchestrator {
+    /// Starts the network proxy for one command of a task; what it lets
+    /// through and refuses becomes events of the task.
+    pub(crate) fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {
+        use std::os::unix::fs::DirBuilderExt;
+        let allowlist = Allowlist::new(&self.settings.network.allow).map_err(Stop::Failed)?;
+        let dir = self.worktrees_dir.with_file_name("proxy");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        let n = PROXY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = dir.join(format!("{task_id}-{n}.sock"));
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let proxy = Proxy::start(&socket, allowlist, sender)
+            .map_err(|e| Stop::Failed(format!("cannot start the network proxy: {e}")))?;
+        let store = self.store.clone();
+        let task = task_id.clone();
+        tokio::spawn(async move {
+            while let Some(network_event) = receiver.recv().await {
+                let (kind, payload) = match network_event {
+                    NetworkEvent::Allowed { host, port } => (
+                        EventKind::NetworkAllowed,
+                        json!({ "host": host, "port": port }),
+                    ),
+                    NetworkEvent::Refused { host, port, reason } => (
+                        EventKind::NetworkRefused,
+                        json!({ "host": host, "port": port, "reason": reason }),
+                    ),
+                };
+                let event = NewEvent::for_task(&task, Actor::Orchestrator, kind, payload);
+                if store.write(move |tx| tx.append(event)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(proxy)
+    }
+}
