@@ -337,3 +337,58 @@ async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
     .await;
     assert_eq!(queued.state, TaskState::AwaitingApproval);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_output_goes_to_a_blob_and_only_its_start_to_events() {
+    let f = start(TempRepo::new(), "").await;
+    // 600 KiB of output: more than events carry, all of it in the blob.
+    let task = create(
+        &f.orchestrator,
+        "Loud",
+        "head -c 614400 /dev/zero | tr '\\0' 'x'",
+    )
+    .await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::NoChanges);
+    let events = f
+        .orchestrator
+        .store()
+        .events(EventQuery {
+            task_id: Some(task.id.clone()),
+            limit: Some(10_000),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    let inline: usize = events
+        .iter()
+        .filter(|e| e.kind == "output")
+        .map(|e| e.payload["text"].as_str().unwrap().len())
+        .sum();
+    assert!(
+        inline < 614_400,
+        "all output went into events ({inline} bytes)"
+    );
+    assert!(
+        inline >= 256 * 1024,
+        "events carry the start of the output ({inline} bytes)"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.payload["continues_in_blob"] == true)
+    );
+    let finished = events
+        .iter()
+        .find(|e| e.kind == "command_finished")
+        .unwrap();
+    assert_eq!(finished.payload["output_bytes"], 614_400);
+    let blob = f
+        .orchestrator
+        .store()
+        .blob(finished.payload["output_blob"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(blob.len(), 614_400);
+}
