@@ -5,6 +5,8 @@
 //!                          ⇅          ⇅   └──────→ no_changes
 //!                       waiting    waiting    (a command asks for approval)
 //! any live state → failed | cancelled | interrupted;  awaiting_approval → rejected
+//! an ended task → queued again when the person continues it (a new run in
+//! the same worktree and branch)
 //! ```
 //! Every change goes through [`TaskState::transition`]; an edge that is not in
 //! the table is an error, never a silent change.
@@ -93,7 +95,8 @@ impl TaskState {
         Self::ALL.into_iter().find(|state| state.as_str() == name)
     }
 
-    /// True when nothing more happens to the task on its own or by approval.
+    /// True when nothing more happens to the task on its own or by approval
+    /// (the person may still continue it: a new run).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -135,6 +138,10 @@ impl TaskState {
                     Waiting | AwaitingApproval | NoChanges | Failed | Cancelled | Interrupted
                 )
                 | (AwaitingApproval, Committed | Rejected | Cancelled | Failed)
+                | (
+                    Committed | NoChanges | Failed | Cancelled | Rejected | Interrupted,
+                    Queued
+                )
         )
     }
 
@@ -205,10 +212,11 @@ mod tests {
     }
 
     #[test]
-    fn final_states_have_no_way_out() {
+    fn final_states_lead_only_back_to_the_queue() {
         for from in TaskState::ALL.into_iter().filter(|s| s.is_final()) {
             for to in TaskState::ALL {
-                assert!(!from.can_become(to), "{from} -> {to} must not exist");
+                let allowed = to == TaskState::Queued;
+                assert_eq!(from.can_become(to), allowed, "{from} -> {to}");
             }
         }
     }

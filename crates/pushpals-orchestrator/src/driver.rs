@@ -162,8 +162,16 @@ impl Orchestrator {
         self.finish(task_id, &task, results).await
     }
 
-    /// Makes the worktree and branch.
+    /// Makes the worktree and branch; a continued task keeps its own.
     async fn prepare(&self, task_id: &TaskId) -> StepResult<Task> {
+        let task = self.store.task(task_id).await?;
+        if task
+            .worktree_path
+            .as_deref()
+            .is_some_and(|path| std::path::Path::new(path).is_dir())
+        {
+            return Ok(task);
+        }
         let base = self
             .repo
             .head_commit()
@@ -296,8 +304,14 @@ impl Orchestrator {
             .diff()
             .await
             .map_err(|e| Stop::Failed(format!("cannot diff the worktree: {e}")))?;
+        // Nothing new to commit (a continued run may sit on earlier commits
+        // of the task): no changes.
+        let uncommitted = worktree
+            .uncommitted()
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot diff the worktree: {e}")))?;
         let id = task_id.clone();
-        if diff.is_empty() {
+        if uncommitted.is_empty() {
             self.store
                 .write(move |tx| {
                     tx.transition(

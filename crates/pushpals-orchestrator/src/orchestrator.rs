@@ -215,37 +215,7 @@ impl Orchestrator {
                 "a task needs a title of one line, 1 to {MAX_TITLE} bytes"
             )));
         }
-        let command = match request.command {
-            Some(line) if !line.trim().is_empty() && line.len() <= MAX_COMMAND => line,
-            Some(_) => {
-                return Err(OrchestratorError::InvalidInput(format!(
-                    "the command must be 1 to {MAX_COMMAND} bytes and not blank"
-                )));
-            }
-            None => {
-                return Err(OrchestratorError::InvalidInput(
-                    "this version runs command tasks only: give the command to run \
-                     (--run \"...\" on the command line, \"command\" in the API)"
-                        .into(),
-                ));
-            }
-        };
-        // A secret typed into the command line would end up in the task,
-        // its events and its commit message: refuse it before storing.
-        let scanner = self.scanner();
-        if let std::borrow::Cow::Owned(redacted) = scanner.redact(&format!("{title}\n{command}")) {
-            return Err(OrchestratorError::InvalidInput(format!(
-                "the title or command holds what looks like a secret ({}); nothing was stored. \
-                 Keep secrets out of command lines: put them in a file the command reads, \
-                 outside the repository",
-                redacted
-                    .split("[REDACTED:")
-                    .skip(1)
-                    .filter_map(|rest| rest.split(']').next())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        let command = self.checked_command(&title, request.command)?;
         let mut attempts = 0;
         let task = loop {
             attempts += 1;
@@ -292,6 +262,122 @@ impl Orchestrator {
             && let Some(command) = &task.command
         {
             self.grant(&task.id, command);
+        }
+        self.spawn_driver(task.id.clone());
+        Ok(task)
+    }
+
+    /// Checks a command line (and the title it goes with): present, not
+    /// blank, not too long, and holding no secret.
+    fn checked_command(&self, title: &str, command: Option<String>) -> OrchestratorResult<String> {
+        let command = match command {
+            Some(line) if !line.trim().is_empty() && line.len() <= MAX_COMMAND => line,
+            Some(_) => {
+                return Err(OrchestratorError::InvalidInput(format!(
+                    "the command must be 1 to {MAX_COMMAND} bytes and not blank"
+                )));
+            }
+            None => {
+                return Err(OrchestratorError::InvalidInput(
+                    "this version runs command tasks only: give the command to run \
+                     (--run \"...\" on the command line, \"command\" in the API)"
+                        .into(),
+                ));
+            }
+        };
+        // A secret typed into the command line would end up in the task,
+        // its events and its commit message: refuse it before storing.
+        let scanner = self.scanner();
+        if let std::borrow::Cow::Owned(redacted) = scanner.redact(&format!("{title}\n{command}")) {
+            return Err(OrchestratorError::InvalidInput(format!(
+                "the title or command holds what looks like a secret ({}); nothing was stored. \
+                 Keep secrets out of command lines: put them in a file the command reads, \
+                 outside the repository",
+                redacted
+                    .split("[REDACTED:")
+                    .skip(1)
+                    .filter_map(|rest| rest.split(']').next())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(command)
+    }
+
+    /// Continues an ended task with a new command: a new run in the same
+    /// worktree and on the same branch (on top of what it committed).
+    /// Its pending approvals are withdrawn.
+    pub async fn continue_task(
+        self: &Arc<Self>,
+        task_id: &TaskId,
+        command: Option<String>,
+        approve_command: bool,
+        actor: Actor,
+    ) -> OrchestratorResult<Task> {
+        let task = self.store.task(task_id).await?;
+        let command = self.checked_command(&task.title, command)?;
+        if !task.state.is_final() {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "only an ended task can be continued".into(),
+            });
+        }
+        // The last run's driver may be finishing its bookkeeping.
+        let mut still_running = true;
+        for _ in 0..100 {
+            still_running = self
+                .cancels
+                .lock()
+                .map(|cancels| cancels.contains_key(&task.id))
+                .unwrap_or(true);
+            if !still_running {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if still_running {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "its last run is still stopping; try again in a moment".into(),
+            });
+        }
+        if !task
+            .worktree_path
+            .as_deref()
+            .is_some_and(|p| Path::new(p).is_dir())
+        {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "its worktree was removed; start a new task instead".into(),
+            });
+        }
+        let id = task.id.clone();
+        let by = actor.to_string();
+        let line = command.clone();
+        let task = self
+            .store
+            .write(move |tx| {
+                for approval in tx.pending_approvals(&id)? {
+                    tx.withdraw_approval(approval.id, &by, Some("the task was continued"))?;
+                }
+                tx.transition(
+                    &id,
+                    TaskState::Queued,
+                    TaskUpdate {
+                        command: Some(line.clone()),
+                        clear_reason: true,
+                        ..TaskUpdate::default()
+                    },
+                    actor,
+                    json!({ "continued": true, "command": line, "approve_command": approve_command }),
+                )
+            })
+            .await?;
+        if approve_command {
+            self.grant(&task.id, &command);
         }
         self.spawn_driver(task.id.clone());
         Ok(task)

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::tasks::show).delete(routes::tasks::remove),
         )
         .route("/tasks/{id}/cancel", post(routes::tasks::cancel))
+        .route("/tasks/{id}/continue", post(routes::tasks::continue_task))
         .route("/tasks/{id}/diff", get(routes::tasks::diff))
         .route("/tasks/{id}/events", get(routes::tasks::events))
         .route("/tasks/{id}/approve", post(routes::approvals::approve_task))

@@ -33,6 +33,10 @@ pub struct TaskUpdate {
     pub reason: Option<String>,
     /// The commit made on approval.
     pub commit_sha: Option<String>,
+    /// A new command line (a continued task).
+    pub command: Option<String>,
+    /// Clears the reason (a continued task starts afresh).
+    pub clear_reason: bool,
 }
 
 /// A write request's view of the open transaction.
@@ -203,7 +207,8 @@ impl<'a> WriteTx<'a> {
                state = COALESCE(?2, state), \
                base_commit = COALESCE(?3, base_commit), \
                worktree_path = CASE WHEN ?4 THEN ?5 ELSE worktree_path END, \
-               reason = COALESCE(?6, reason), \
+               reason = CASE WHEN ?9 THEN NULL ELSE COALESCE(?6, reason) END, \
+               command = COALESCE(?10, command), \
                commit_sha = COALESCE(?7, commit_sha), \
                updated_at = ?8 \
              WHERE id = ?1",
@@ -215,7 +220,9 @@ impl<'a> WriteTx<'a> {
                 worktree,
                 update.reason,
                 update.commit_sha,
-                now()
+                now(),
+                update.clear_reason,
+                update.command
             ],
         )?;
         Ok(())

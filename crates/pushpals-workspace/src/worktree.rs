@@ -84,14 +84,25 @@ impl Worktree {
     /// Reads through a scratch index, so the worktree's own index is left
     /// alone.
     pub async fn diff(&self) -> GitResult<Diff> {
+        let base = self.base_commit.clone();
+        self.diff_against(&base).await
+    }
+
+    /// What is not committed yet on the task's branch (the worktree against
+    /// its `HEAD`), untracked files included.
+    pub async fn uncommitted(&self) -> GitResult<Diff> {
+        self.diff_against("HEAD").await
+    }
+
+    async fn diff_against(&self, revision: &str) -> GitResult<Diff> {
         let scratch = tempfile_in_git_dir(&self.path)?;
         let index = scratch.join("index");
-        let result = self.diff_with_index(&index).await;
+        let result = self.diff_with_index(&index, revision).await;
         let _ = std::fs::remove_dir_all(&scratch);
         result
     }
 
-    async fn diff_with_index(&self, index: &Path) -> GitResult<Diff> {
+    async fn diff_with_index(&self, index: &Path, revision: &str) -> GitResult<Diff> {
         let mut read_tree = self.repo.command(&self.path);
         read_tree
             .env("GIT_INDEX_FILE", index)
@@ -101,13 +112,7 @@ impl Worktree {
         add.env("GIT_INDEX_FILE", index).args(["add", "-A"]);
         run(add, "add -A").await?;
 
-        collect_diff(
-            &self.repo,
-            &self.path,
-            Some(index),
-            &["--cached", &self.base_commit],
-        )
-        .await
+        collect_diff(&self.repo, &self.path, Some(index), &["--cached", revision]).await
     }
 
     /// Commits everything in the worktree on its branch, without hooks or

@@ -65,6 +65,18 @@ pub enum Command {
     Approve(DecideArgs),
     /// Deny a task's pending approval (keeps the branch and worktree)
     Deny(DecideArgs),
+    /// Run an ended task again with a new command, in its worktree and on its
+    /// branch (on top of what it committed)
+    Continue {
+        /// The task id
+        task: String,
+        /// The command line of the new run
+        #[arg(long)]
+        run: String,
+        /// Approve the command now, should policy ask about it
+        #[arg(long)]
+        approve_run: bool,
+    },
     /// Ask to merge a committed task's branch into the base branch locally
     /// (then `approve <task> --action merge`)
     Merge {

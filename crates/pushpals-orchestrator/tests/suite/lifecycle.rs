@@ -392,3 +392,110 @@ async fn large_output_goes_to_a_blob_and_only_its_start_to_events() {
         .unwrap();
     assert_eq!(blob.len(), 614_400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_task_can_be_continued_in_its_worktree_and_on_its_branch() {
+    let f = start(TempRepo::new(), "").await;
+    // A failed run, then a continued one that fixes it.
+    let task = create(
+        &f.orchestrator,
+        "Rename",
+        "sed -i s/foo/bar/ src/lib.rs && false",
+    )
+    .await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::Failed);
+    let continued = f
+        .orchestrator
+        .continue_task(
+            &task.id,
+            Some("echo done >> README.md".into()),
+            false,
+            user(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(continued.reason, None);
+    let task = wait_until(&f.orchestrator, &task.id, |s| {
+        s == TaskState::AwaitingApproval
+    })
+    .await;
+    let diff = f.orchestrator.diff(&task.id).await.unwrap();
+    assert_eq!(
+        diff.diff.files.len(),
+        2,
+        "both runs' changes are the task's"
+    );
+    let first = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap()
+        .task;
+    assert_eq!(first.state, TaskState::Committed);
+
+    // A committed task continued: a second commit on top of the first.
+    f.orchestrator
+        .continue_task(
+            &task.id,
+            Some("echo again >> README.md".into()),
+            false,
+            user(),
+        )
+        .await
+        .unwrap();
+    wait_until(&f.orchestrator, &task.id, |s| {
+        s == TaskState::AwaitingApproval
+    })
+    .await;
+    let second = f
+        .orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap()
+        .task;
+    let parent = f.repo.git(&[
+        "rev-parse",
+        &format!("{}~1", second.commit_sha.clone().unwrap()),
+    ]);
+    assert_eq!(Some(parent), first.commit_sha);
+
+    // A run that changes nothing new ends as no_changes, not a second commit.
+    f.orchestrator
+        .continue_task(&task.id, Some("true".into()), false, user())
+        .await
+        .unwrap();
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::NoChanges);
+
+    // A live task cannot be continued; nor one whose worktree is gone.
+    let live = create(&f.orchestrator, "Long", "sleep 30").await;
+    wait_until(&f.orchestrator, &live.id, |s| s == TaskState::Running).await;
+    let err = f
+        .orchestrator
+        .continue_task(&live.id, Some("true".into()), false, user())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only an ended task"), "{err}");
+    f.orchestrator.remove_task(&task.id, user()).await.unwrap();
+    let err = f
+        .orchestrator
+        .continue_task(&task.id, Some("true".into()), false, user())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("worktree was removed"), "{err}");
+}

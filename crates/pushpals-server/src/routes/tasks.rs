@@ -189,3 +189,34 @@ pub async fn events(
         .await?;
     Ok(Json(json!({ "events": events })))
 }
+
+/// `POST /api/v1/tasks/{id}/continue` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueTask {
+    /// The command line of the new run.
+    pub command: Option<String>,
+    /// Approve the command in the same gesture (needs the approve scope).
+    #[serde(default)]
+    pub approve_command: bool,
+}
+
+/// `POST /api/v1/tasks/{id}/continue`: a new run of an ended task in its
+/// worktree and on its branch.
+pub async fn continue_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContinueTask>,
+) -> Result<Json<Task>, ApiError> {
+    caller.require(Scope::Operate)?;
+    if body.approve_command {
+        caller.require(Scope::Approve)?;
+    }
+    let id = task_id(&id)?;
+    let task = state
+        .orchestrator
+        .continue_task(&id, body.command, body.approve_command, caller.actor())
+        .await?;
+    Ok(Json(task))
+}

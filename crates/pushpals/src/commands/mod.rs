@@ -34,6 +34,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deny(args) => tasks::decide(&client, args, "deny").await,
         Command::Cancel { task } => tasks::cancel(&client, &task).await,
         Command::Merge { task } => tasks::merge(&client, &task).await,
+        Command::Continue {
+            task,
+            run,
+            approve_run,
+        } => tasks::continue_task(&client, &task, &run, approve_run).await,
         Command::Grant { kind } => grants::change(&client, &kind, true).await,
         Command::Revoke { kind } => grants::change(&client, &kind, false).await,
         Command::Grants { json } => grants::list(&client, json).await,

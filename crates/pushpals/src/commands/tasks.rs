@@ -211,3 +211,21 @@ pub async fn merge(client: &Client, task: &str) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `continue <task> --run "..."`.
+pub async fn continue_task(
+    client: &Client,
+    task: &str,
+    run: &str,
+    approve_run: bool,
+) -> Result<ExitCode> {
+    client
+        .call_json(
+            Method::POST,
+            &format!("/tasks/{task}/continue"),
+            &json!({ "command": run, "approve_command": approve_run }),
+        )
+        .await?;
+    println!("Continued task {task}; follow it with: pushpals log {task} --follow");
+    Ok(ExitCode::SUCCESS)
+}
