@@ -273,8 +273,9 @@ impl Orchestrator {
             Rebase::Conflicts { files } => {
                 return Err(OrchestratorError::DeliveryBlocked(format!(
                     "{remote}/{base} moved and the task's changes conflict with it in: {}; nothing was pushed. \
-                     Continue the task from the new base, or resolve by hand",
-                    files.join(", ")
+                     Hand the task back with `pushpals continue {} --run \"...\"`, or resolve by hand",
+                    files.join(", "),
+                    task.id
                 )));
             }
         };
