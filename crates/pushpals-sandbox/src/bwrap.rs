@@ -86,6 +86,12 @@ impl BwrapConfig {
     /// its credentials), pyenv's Pythons.
     pub fn with_default_toolchains(mut self) -> Self {
         if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+            // The default Rust toolchain's own binaries come first on PATH:
+            // rustup's proxies in ~/.cargo/bin would want to write under
+            // ~/.rustup, which the sandbox keeps read-only.
+            if let Some(bin) = default_rust_toolchain_bin(&home.join(".rustup")) {
+                self.toolchain_paths.push(bin);
+            }
             for relative in [
                 ".rustup/toolchains",
                 ".rustup/settings.toml",
@@ -104,6 +110,34 @@ impl BwrapConfig {
         }
         self
     }
+}
+
+/// `<rustup home>/toolchains/<default>/bin`, from rustup's settings (or the
+/// only toolchain installed).
+fn default_rust_toolchain_bin(rustup_home: &Path) -> Option<PathBuf> {
+    let toolchains = rustup_home.join("toolchains");
+    let settings = std::fs::read_to_string(rustup_home.join("settings.toml")).unwrap_or_default();
+    let named = settings.lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("default_toolchain")?
+            .trim()
+            .strip_prefix('=')?;
+        Some(value.trim().trim_matches('"').to_owned())
+    });
+    let name = match named {
+        Some(name) => name,
+        None => {
+            let mut entries = std::fs::read_dir(&toolchains).ok()?.flatten();
+            let only = entries.next()?;
+            if entries.next().is_some() {
+                return None;
+            }
+            only.file_name().to_string_lossy().into_owned()
+        }
+    };
+    let bin = toolchains.join(name).join("bin");
+    bin.is_dir().then_some(bin)
 }
 
 /// Runs each command under bubblewrap.
@@ -372,5 +406,39 @@ impl Runner for BwrapRunner {
             }
             outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rust_toolchain_comes_from_rustups_settings_or_is_the_only_one() {
+        let rustup = tempfile::tempdir().unwrap();
+        for name in ["stable-x", "nightly-x"] {
+            std::fs::create_dir_all(rustup.path().join("toolchains").join(name).join("bin"))
+                .unwrap();
+        }
+        assert_eq!(
+            default_rust_toolchain_bin(rustup.path()),
+            None,
+            "two toolchains, no setting"
+        );
+        std::fs::write(
+            rustup.path().join("settings.toml"),
+            "version = \"12\"\ndefault_toolchain = \"nightly-x\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            default_rust_toolchain_bin(rustup.path()),
+            Some(rustup.path().join("toolchains/nightly-x/bin"))
+        );
+        std::fs::write(
+            rustup.path().join("settings.toml"),
+            "default_toolchain = \"gone\"\n",
+        )
+        .unwrap();
+        assert_eq!(default_rust_toolchain_bin(rustup.path()), None);
     }
 }
