@@ -30,22 +30,32 @@ fn move_remote_base(remote: &std::path::Path, file: &str, content: &str) {
     git_in(&clone, &["push", "-q", "origin", "main"]);
 }
 
+/// Decides the task's pending approval (of `action`) as "tester", once.
+async fn decide(
+    f: &Fixture,
+    task_id: &pushpals_core::TaskId,
+    action: Option<ApprovalAction>,
+    decision: Decision,
+) -> Result<pushpals_orchestrator::DecisionOutcome, OrchestratorError> {
+    f.orchestrator
+        .decide_for_task(
+            task_id,
+            action,
+            decision,
+            ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+}
+
 async fn committed_task(f: &Fixture, command: &str) -> pushpals_core::Task {
     let task = create(&f.orchestrator, "Edit", command).await;
     wait_until(&f.orchestrator, &task.id, |s| {
         s == TaskState::AwaitingApproval
     })
     .await;
-    let outcome = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            Some(ApprovalAction::Commit),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    let outcome = decide(f, &task.id, Some(ApprovalAction::Commit), Decision::Approve)
         .await
         .unwrap();
     assert_eq!(outcome.task.state, TaskState::Committed);
@@ -66,18 +76,7 @@ async fn an_approved_push_puts_the_branch_on_the_remote() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].action, ApprovalAction::Push);
 
-    let outcome = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    let outcome = decide(&f, &task.id, None, Decision::Approve).await.unwrap();
     let sha = outcome.task.commit_sha.clone().unwrap();
     assert_eq!(git_in(remote.path(), &["rev-parse", &task.branch]), sha);
     assert!(
@@ -96,18 +95,7 @@ async fn a_moved_base_is_rebased_onto_before_the_push() {
     move_remote_base(remote.path(), "other.txt", "elsewhere\n");
     let remote_main = git_in(remote.path(), &["rev-parse", "main"]);
 
-    let outcome = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    let outcome = decide(&f, &task.id, None, Decision::Approve).await.unwrap();
     let pushed = git_in(remote.path(), &["rev-parse", &task.branch]);
     assert_eq!(Some(pushed.clone()), outcome.task.commit_sha);
     assert_eq!(
@@ -127,16 +115,7 @@ async fn conflicts_with_the_moved_base_stop_the_push_and_name_the_file() {
     let task = committed_task(&f, "sed -i s/foo/bar/ src/lib.rs").await;
     move_remote_base(remote.path(), "src/lib.rs", "pub fn baz() {}\n");
 
-    let err = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    let err = decide(&f, &task.id, None, Decision::Approve)
         .await
         .unwrap_err();
     assert!(
@@ -314,15 +293,7 @@ async fn after_the_push_a_pull_request_is_its_own_approval() {
     );
     let f = start(repo, &settings).await;
     let task = committed_task(&f, "echo more >> README.md").await;
-    f.orchestrator
-        .decide_for_task(
-            &task.id,
-            Some(ApprovalAction::Push),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
         .await
         .unwrap();
     let pending = f
@@ -339,17 +310,7 @@ async fn after_the_push_a_pull_request_is_its_own_approval() {
         pending[0].summary
     );
 
-    f.orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    decide(&f, &task.id, None, Decision::Approve).await.unwrap();
     let bodies = seen.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1);
     assert_eq!(bodies[0]["head"], task.branch);
@@ -379,27 +340,10 @@ async fn a_pull_request_without_a_token_is_a_clear_error_and_stays_pending() {
     let settings = "[forge]\nkind = \"github\"\napi_url = \"http://127.0.0.1:9\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"PUSHPALS_TEST_NO_SUCH_TOKEN\"\n";
     let f = start(repo, settings).await;
     let task = committed_task(&f, "echo more >> README.md").await;
-    f.orchestrator
-        .decide_for_task(
-            &task.id,
-            Some(ApprovalAction::Push),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
         .await
         .unwrap();
-    let err = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    let err = decide(&f, &task.id, None, Decision::Approve)
         .await
         .unwrap_err();
     assert!(
@@ -422,35 +366,28 @@ async fn a_merge_never_touches_a_checked_out_base_and_fast_forwards_or_makes_a_m
     let f = start(TempRepo::new(), "[delivery]\nbase_branch = \"main\"\n").await;
     let first = committed_task(&f, "echo more >> README.md").await;
     f.orchestrator.request_merge(&first.id).await.unwrap();
-    let err = f
-        .orchestrator
-        .decide_for_task(
-            &first.id,
-            Some(ApprovalAction::Merge),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap_err();
+    let err = decide(
+        &f,
+        &first.id,
+        Some(ApprovalAction::Merge),
+        Decision::Approve,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("main is checked out in"), "{err}");
     let main_before = f.repo.git(&["rev-parse", "main"]);
     assert_ne!(Some(main_before.clone()), first.commit_sha);
 
     // The person switches to another branch: now main can move.
     f.repo.git(&["checkout", "-q", "-b", "elsewhere"]);
-    f.orchestrator
-        .decide_for_task(
-            &first.id,
-            Some(ApprovalAction::Merge),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    decide(
+        &f,
+        &first.id,
+        Some(ApprovalAction::Merge),
+        Decision::Approve,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         Some(f.repo.git(&["rev-parse", "main"])),
         first.commit_sha,
@@ -460,17 +397,14 @@ async fn a_merge_never_touches_a_checked_out_base_and_fast_forwards_or_makes_a_m
     // A task started from the old base needs a merge commit.
     let second = committed_task(&f, "echo other > other.txt").await;
     f.orchestrator.request_merge(&second.id).await.unwrap();
-    f.orchestrator
-        .decide_for_task(
-            &second.id,
-            Some(ApprovalAction::Merge),
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    decide(
+        &f,
+        &second.id,
+        Some(ApprovalAction::Merge),
+        Decision::Approve,
+    )
+    .await
+    .unwrap();
     let parents = f.repo.git(&["rev-list", "--parents", "-n", "1", "main"]);
     assert_eq!(
         parents.split_whitespace().count(),
@@ -500,16 +434,7 @@ async fn a_push_token_comes_from_the_environment_or_the_push_says_which_variable
     )
     .await;
     let task = committed_task(&f, "echo more >> README.md").await;
-    let err = f
-        .orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    let err = decide(&f, &task.id, None, Decision::Approve)
         .await
         .unwrap_err();
     assert!(
@@ -522,17 +447,7 @@ async fn a_push_token_comes_from_the_environment_or_the_push_says_which_variable
     let (repo, remote) = repo_with_remote();
     let f = start(repo, "[delivery]\ntoken_env = \"CARGO_PKG_NAME\"\n").await;
     let task = committed_task(&f, "echo more >> README.md").await;
-    f.orchestrator
-        .decide_for_task(
-            &task.id,
-            None,
-            Decision::Approve,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
-        .await
-        .unwrap();
+    decide(&f, &task.id, None, Decision::Approve).await.unwrap();
     assert!(!git_in(remote.path(), &["branch", "--list", &task.branch]).is_empty());
 }
 
@@ -559,15 +474,7 @@ async fn denying_a_push_or_a_merge_records_it_and_changes_nothing() {
 
     let main_before = f.repo.git(&["rev-parse", "main"]);
     f.orchestrator.request_merge(&task.id).await.unwrap();
-    f.orchestrator
-        .decide_for_task(
-            &task.id,
-            Some(ApprovalAction::Merge),
-            Decision::Deny,
-            ApprovalScope::Once,
-            "tester",
-            None,
-        )
+    decide(&f, &task.id, Some(ApprovalAction::Merge), Decision::Deny)
         .await
         .unwrap();
     assert_eq!(f.repo.git(&["rev-parse", "main"]), main_before);
