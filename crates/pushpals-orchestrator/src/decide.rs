@@ -79,17 +79,13 @@ impl Orchestrator {
                 return self.deny_delivery(approval, decided_by, reason).await;
             }
             ApprovalAction::Push => {
-                return self
-                    .decide_push(approval, decision, decided_by, reason)
-                    .await;
+                return self.decide_push(approval, decided_by, reason).await;
             }
             ApprovalAction::Pr => {
-                return self.decide_pr(approval, decision, decided_by, reason).await;
+                return self.decide_pr(approval, decided_by, reason).await;
             }
             ApprovalAction::Merge => {
-                return self
-                    .decide_merge(approval, decision, decided_by, reason)
-                    .await;
+                return self.decide_merge(approval, decided_by, reason).await;
             }
         }
         if decision == Decision::Approve {

@@ -18,14 +18,7 @@ impl Orchestrator {
         if !self.repo.has_remote(&remote).await? {
             return Ok(None);
         }
-        let base = match &self.settings.delivery.base_branch {
-            Some(base) => base.clone(),
-            None => match self.repo.current_branch().await? {
-                Some(branch) => branch,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some((remote, base)))
+        Ok(self.base_branch().await?.map(|base| (remote, base)))
     }
 
     /// The push token from the variable `[delivery] token_env` names.
@@ -85,13 +78,13 @@ impl Orchestrator {
             .await?)
     }
 
-    /// Decides a merge approval; approving merges, unless the base is
+    /// Approves a merge approval (denials go through the shared deny path):
+    /// merges, unless the base is
     /// checked out somewhere or the branches conflict (then nothing
     /// changes and the approval stays pending).
     pub(crate) async fn decide_merge(
         &self,
         approval: Approval,
-        decision: Decision,
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
@@ -133,7 +126,8 @@ impl Orchestrator {
         let approval = self
             .store
             .write(move |tx| {
-                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                let approval =
+                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,
@@ -169,13 +163,13 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Decides a push approval. Approving fetches the base, rebases the
+    /// Approves a push approval (denials go through the shared deny path):
+    /// fetches the base, rebases the
     /// task branch when the base moved, and pushes; on conflicts nothing is
     /// pushed, the approval stays pending and the error names the files.
     pub(crate) async fn decide_push(
         &self,
         approval: Approval,
-        decision: Decision,
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
@@ -211,7 +205,8 @@ impl Orchestrator {
         let (approval, task) = self
             .store
             .write(move |tx| {
-                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                let approval =
+                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,

@@ -51,12 +51,11 @@ impl Orchestrator {
             .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))
     }
 
-    /// Decides a pull-request approval; approving opens it and records its
-    /// address.
+    /// Approves a pull-request approval (denials go through the shared deny
+    /// path): opens it and records its address.
     pub(crate) async fn decide_pr(
         &self,
         approval: Approval,
-        decision: Decision,
         decided_by: &str,
         reason: Option<String>,
     ) -> OrchestratorResult<DecisionOutcome> {
@@ -95,7 +94,8 @@ impl Orchestrator {
         let approval = self
             .store
             .write(move |tx| {
-                let approval = tx.decide_approval(approval_id, decision, &by, reason.as_deref())?;
+                let approval =
+                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,
