@@ -24,28 +24,32 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 
 /// `PUT /api/v1/grants/{kind}`: gives a grant (admin).
 pub async fn give(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    name: Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Admin)?;
-    let grants = state
-        .orchestrator
-        .set_grant(kind(&name)?, true, &caller.name)
-        .await?;
-    Ok(Json(json!({ "grants": grants })))
+    change(state, caller, name, true).await
 }
 
 /// `DELETE /api/v1/grants/{kind}`: takes a grant back (admin).
 pub async fn revoke(
+    state: State<AppState>,
+    caller: Caller,
+    name: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    change(state, caller, name, false).await
+}
+
+async fn change(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    granted: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let grants = state
         .orchestrator
-        .set_grant(kind(&name)?, false, &caller.name)
+        .set_grant(kind(&name)?, granted, &caller.name)
         .await?;
     Ok(Json(json!({ "grants": grants })))
 }
