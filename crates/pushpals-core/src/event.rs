@@ -57,6 +57,20 @@ pub enum EventKind {
     SecretsFound,
     /// The person marked a secret finding a false positive.
     SecretOverride,
+    /// An agent called its model (sizes, reply, tool calls, usage, cost).
+    ModelCall,
+    /// An agent called one of its tools (arguments and result).
+    ToolCall,
+    /// A message from an agent to another task or to the person.
+    Message,
+    /// Older turns of an agent's conversation were summarised to fit.
+    ContextSummarised,
+    /// An agent said it is done, with its summary.
+    AgentFinished,
+    /// The planner turned a chat message into a backlog of tasks.
+    PlanCreated,
+    /// A chat message and the answer it got.
+    Chat,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -89,6 +103,13 @@ impl EventKind {
             Self::NetworkRefused => "network_refused",
             Self::SecretsFound => "secrets_found",
             Self::SecretOverride => "secret_override",
+            Self::ModelCall => "model_call",
+            Self::ToolCall => "tool_call",
+            Self::Message => "message",
+            Self::ContextSummarised => "context_summarised",
+            Self::AgentFinished => "agent_finished",
+            Self::PlanCreated => "plan_created",
+            Self::Chat => "chat",
             Self::Error => "error",
         }
     }

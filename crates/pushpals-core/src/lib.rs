@@ -14,8 +14,10 @@ pub mod event;
 pub mod ids;
 pub mod task;
 pub mod timestamp;
+pub mod work;
 
 pub use approval::{Approval, ApprovalAction, ApprovalState, Decision, GrantKind};
 pub use event::{Actor, Event, EventKind, NewEvent};
 pub use ids::{ApprovalId, EventId, InvalidId, TaskId};
 pub use task::{InvalidTransition, Task, TaskState};
+pub use work::{AgentWork, Usage};

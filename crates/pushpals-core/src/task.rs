@@ -187,6 +187,10 @@ pub struct Task {
     pub created_at: String,
     /// When the task last changed (RFC 3339).
     pub updated_at: String,
+    /// An agent task's brief; `None` for a command task.
+    pub agent: Option<crate::work::AgentWork>,
+    /// What its model calls used, summed.
+    pub usage: crate::work::Usage,
 }
 
 #[cfg(test)]

@@ -235,7 +235,8 @@ impl Orchestrator {
             match self
                 .store
                 .write(move |tx| {
-                    let task = tx.insert_task(&insert_id, &title, Some(&command), actor.clone())?;
+                    let task =
+                        tx.insert_task(&insert_id, &title, Some(&command), None, actor.clone())?;
                     if approve_command {
                         tx.append(NewEvent::for_task(
                             &insert_id,

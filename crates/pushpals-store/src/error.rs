@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The writer thread stopped or the commit failed.
     #[error("the database writer failed: {0}")]
     Writer(String),
+    /// A value could not be encoded as JSON for its column.
+    #[error("cannot encode a value for the store: {0}")]
+    Encode(#[from] serde_json::Error),
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Export(#[source] std::io::Error),

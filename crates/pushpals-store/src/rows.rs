@@ -1,12 +1,15 @@
 //! Mapping between rows and domain types.
 
 use crate::error::{StoreError, StoreResult};
-use pushpals_core::{Approval, ApprovalAction, ApprovalState, Event, Task, TaskId, TaskState};
+use pushpals_core::{
+    Approval, ApprovalAction, ApprovalState, Event, Task, TaskId, TaskState, Usage,
+};
 use rusqlite::Row;
 
 /// The columns [`task_from_row`] reads, in order.
 pub const TASK_COLUMNS: &str = "id, title, command, state, base_commit, branch, worktree_path, \
-     reason, commit_sha, created_at, updated_at";
+     reason, commit_sha, created_at, updated_at, agent, model_calls, input_tokens, output_tokens, \
+     cost_micros";
 
 /// The columns [`approval_from_row`] reads, in order.
 pub const APPROVAL_COLUMNS: &str =
@@ -17,6 +20,12 @@ pub const EVENT_COLUMNS: &str = "id, task_id, time, actor, kind, payload, prev_h
 
 fn corrupt(table: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { table, detail }
+}
+
+/// A counter column (stored as SQLite's signed integer).
+fn count(row: &Row<'_>, index: usize) -> StoreResult<u64> {
+    let value: i64 = row.get(index)?;
+    u64::try_from(value).map_err(|_| corrupt("tasks", format!("a negative count {value}")))
 }
 
 /// Reads a task row.
@@ -36,6 +45,19 @@ pub fn task_from_row(row: &Row<'_>) -> StoreResult<Task> {
         commit_sha: row.get(8)?,
         created_at: row.get(9)?,
         updated_at: row.get(10)?,
+        agent: match row.get::<_, Option<String>>(11)? {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| corrupt("tasks", format!("an agent brief: {e}")))?,
+            ),
+        },
+        usage: Usage {
+            model_calls: count(row, 12)?,
+            input_tokens: count(row, 13)?,
+            output_tokens: count(row, 14)?,
+            cost_micros: count(row, 15)?,
+        },
     })
 }
 

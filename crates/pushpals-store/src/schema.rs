@@ -7,6 +7,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_initial.sql")),
         M::up(include_str!("../migrations/0002_grants.sql")),
+        M::up(include_str!("../migrations/0003_agent_tasks.sql")),
     ])
 }
 

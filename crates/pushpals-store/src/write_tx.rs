@@ -5,8 +5,8 @@ use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_r
 use pushpals_core::chain::{HashedFields, event_hash};
 use pushpals_core::timestamp::now;
 use pushpals_core::{
-    Actor, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event, EventKind,
-    GrantKind, NewEvent, Task, TaskId, TaskState,
+    Actor, AgentWork, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event,
+    EventKind, GrantKind, NewEvent, Task, TaskId, TaskState, Usage,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -117,33 +117,60 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Creates a queued task and its `task_created` event.
+    /// A task runs either `command` (a command task) or an agent on
+    /// `agent` (an agent task).
     pub fn insert_task(
         &mut self,
         id: &TaskId,
         title: &str,
         command: Option<&str>,
+        agent: Option<&AgentWork>,
         actor: Actor,
     ) -> StoreResult<Task> {
         let at = now();
+        let brief = agent.map(serde_json::to_string).transpose()?;
         self.tx.execute(
-            "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at) \
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at, \
+                                agent) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
             params![
                 id.as_str(),
                 title,
                 command,
                 TaskState::Queued.as_str(),
                 id.branch(),
-                at
+                at,
+                brief
             ],
         )?;
         self.append(NewEvent::for_task(
             id,
             actor,
             EventKind::TaskCreated,
-            json!({ "title": title, "command": command, "branch": id.branch() }),
+            json!({ "title": title, "command": command, "agent": agent, "branch": id.branch() }),
         ))?;
         self.task(id)
+    }
+
+    /// Adds a model call's usage to the task's sums.
+    pub fn add_usage(&mut self, id: &TaskId, usage: Usage) -> StoreResult<()> {
+        let as_sql = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let changed = self.tx.execute(
+            "UPDATE tasks SET model_calls = model_calls + ?2, input_tokens = input_tokens + ?3, \
+               output_tokens = output_tokens + ?4, cost_micros = cost_micros + ?5 \
+             WHERE id = ?1",
+            params![
+                id.as_str(),
+                as_sql(usage.model_calls),
+                as_sql(usage.input_tokens),
+                as_sql(usage.output_tokens),
+                as_sql(usage.cost_micros)
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::TaskNotFound(id.clone()));
+        }
+        Ok(())
     }
 
     /// Reads a task inside the transaction.

@@ -19,6 +19,7 @@ async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
                 &insert_id,
                 "Rename foo",
                 Some("true"),
+                None,
                 Actor::User("admin".into()),
             )
         })
