@@ -1,10 +1,15 @@
-//! Shared fixtures for Push Pals tests: temporary git repositories.
+//! Shared fixtures for Push Pals tests: temporary git repositories and a
+//! scripted model server ([`model_server`]).
 //!
 //! This crate is only ever a dev-dependency; it panics freely on setup
 //! failures because a broken fixture should stop the test at once.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod model_server;
+
+pub use model_server::{Reply, ScriptedModel};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

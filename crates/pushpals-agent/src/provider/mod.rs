@@ -57,6 +57,9 @@ impl ModelClient {
                 var: var.clone(),
             })?),
         };
+        // reqwest is built without a default TLS provider; ring is the
+        // workspace's choice (a no-op when the binary installed it already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
