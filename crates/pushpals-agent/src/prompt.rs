@@ -67,7 +67,7 @@ pub fn system_prompt(brief: &Brief, root: &Root) -> String {
 }
 
 /// The top two levels of the worktree, respecting `.gitignore`.
-fn layout(root: &Root) -> String {
+pub fn layout(root: &Root) -> String {
     let mut lines = Vec::new();
     let walk = ignore::WalkBuilder::new(root.path())
         .hidden(false)

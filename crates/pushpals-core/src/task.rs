@@ -167,6 +167,8 @@ impl fmt::Display for TaskState {
 pub struct Task {
     /// The task's id; its branch is `pushpals/<id>`.
     pub id: TaskId,
+    /// Its number, counting from 1 in creation order (`#3` in chat).
+    pub seq: u64,
     /// What the person asked for; the commit subject.
     pub title: String,
     /// The command line the command worker runs.

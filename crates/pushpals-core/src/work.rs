@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The brief of an agent task; command tasks have none.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentWork {
     /// What the agent should do, in the person's or the planner's words.
     pub prompt: String,

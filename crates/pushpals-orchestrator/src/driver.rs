@@ -3,7 +3,7 @@
 use crate::authorize::Refusal;
 use crate::checks::RepoConfig;
 use crate::orchestrator::Orchestrator;
-use crate::output::run_recorded;
+use crate::output::{Recorded, run_recorded};
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -33,16 +33,24 @@ impl From<StoreError> for Stop {
 
 pub(crate) type StepResult<T> = Result<T, Stop>;
 
-/// One command of a task: the worker's, or a check.
-struct Step {
-    /// `worker` or `check:<name>`.
-    name: String,
+/// One command of a task: the worker's, the agent's, or a check.
+pub(crate) struct Step {
+    /// `worker`, `agent:<n>` or `check:<name>`.
+    pub name: String,
     /// What to run.
-    command_line: String,
+    pub command_line: String,
     /// Its wall-time limit.
-    timeout: Duration,
+    pub timeout: Duration,
     /// The state to return to after waiting for an approval.
-    resume: TaskState,
+    pub resume: TaskState,
+}
+
+/// How a gated command ended.
+pub(crate) enum Gated {
+    /// It ran (whatever its exit code).
+    Ran(Recorded),
+    /// Policy or the person refused it; the reason says which.
+    Refused(String),
 }
 
 impl Orchestrator {
@@ -65,11 +73,18 @@ impl Orchestrator {
         );
     }
 
-    async fn drive(self: &Arc<Self>, task_id: &TaskId, cancel: watch::Receiver<bool>) {
-        let Ok(_slot) = Arc::clone(&self.slots).acquire_owned().await else {
-            return;
+    async fn drive(self: &Arc<Self>, task_id: &TaskId, mut cancel: watch::Receiver<bool>) {
+        // A task waits for the tasks it depends on without holding a slot.
+        let result = match self.dependencies_base(task_id, &mut cancel).await {
+            Ok(base) => {
+                let Ok(_slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                    return;
+                };
+                self.drive_steps(task_id, base, cancel).await
+            }
+            Err(stop) => Err(stop),
         };
-        match self.drive_steps(task_id, cancel).await {
+        match result {
             Ok(()) | Err(Stop::Superseded) => {}
             Err(Stop::Failed(reason)) => {
                 tracing::info!(%task_id, %reason, "task failed");
@@ -83,6 +98,7 @@ impl Orchestrator {
     async fn drive_steps(
         self: &Arc<Self>,
         task_id: &TaskId,
+        base: Option<String>,
         cancel: watch::Receiver<bool>,
     ) -> StepResult<()> {
         let task = self.store.task(task_id).await?;
@@ -96,7 +112,7 @@ impl Orchestrator {
             json!(null),
         )
         .await?;
-        let task = self.prepare(task_id).await?;
+        let task = self.prepare(task_id, base).await?;
         let base = task.base_commit.clone().unwrap_or_default();
         let config = self.repo_config(&base).await?;
         let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
@@ -113,18 +129,23 @@ impl Orchestrator {
         )
         .await?;
         let worktree = task.worktree_path.clone().unwrap_or_default();
-        let command = task
-            .command
-            .clone()
-            .ok_or_else(|| Stop::Failed("the task has no command to run".into()))?;
-        let worker = Step {
-            name: "worker".into(),
-            command_line: command,
-            timeout: self.settings.command_timeout(),
-            resume: TaskState::Running,
-        };
-        self.run_step(&policy, task_id, &worker, &worktree, &cancel)
-            .await?;
+        if let Some(work) = task.agent.clone() {
+            self.run_agent(&policy, &task, &work, &config, &worktree, &cancel)
+                .await?;
+        } else {
+            let command = task
+                .command
+                .clone()
+                .ok_or_else(|| Stop::Failed("the task has no command to run".into()))?;
+            let worker = Step {
+                name: "worker".into(),
+                command_line: command,
+                timeout: self.settings.command_timeout(),
+                resume: TaskState::Running,
+            };
+            self.run_step(&policy, task_id, &worker, &worktree, &cancel)
+                .await?;
+        }
 
         self.move_to(
             task_id,
@@ -162,8 +183,9 @@ impl Orchestrator {
         self.finish(task_id, &task, results).await
     }
 
-    /// Makes the worktree and branch; a continued task keeps its own.
-    async fn prepare(&self, task_id: &TaskId) -> StepResult<Task> {
+    /// Makes the worktree and branch, from `base` (a dependency's head)
+    /// or the repository's HEAD; a continued task keeps its own.
+    async fn prepare(&self, task_id: &TaskId, base: Option<String>) -> StepResult<Task> {
         let task = self.store.task(task_id).await?;
         if task
             .worktree_path
@@ -172,11 +194,14 @@ impl Orchestrator {
         {
             return Ok(task);
         }
-        let base = self
-            .repo
-            .head_commit()
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?;
+        let base = match base {
+            Some(base) => base,
+            None => self
+                .repo
+                .head_commit()
+                .await
+                .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?,
+        };
         let path = self.worktree_path(task_id);
         self.repo
             .add_worktree(&path, &task_id.branch(), &base)
@@ -206,8 +231,8 @@ impl Orchestrator {
         Ok(task)
     }
 
-    /// Runs one command of the task after policy lets it; a failure is the
-    /// task's failure.
+    /// Runs one command of the task after policy lets it; a refusal or a
+    /// failure is the task's failure.
     async fn run_step(
         &self,
         policy: &Policy,
@@ -216,6 +241,37 @@ impl Orchestrator {
         worktree: &str,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
+        let recorded = match self.run_gated(policy, task_id, step, worktree, cancel).await? {
+            Gated::Ran(recorded) => recorded,
+            Gated::Refused(reason) => return Err(Stop::Failed(reason)),
+        };
+        let outcome = &recorded.outcome;
+        if outcome.succeeded() {
+            return Ok(());
+        }
+        let mut reason = format!(
+            "{} `{}` {}",
+            step.name,
+            step.command_line,
+            outcome.describe()
+        );
+        if !recorded.tail.is_empty() {
+            reason.push_str("; last output:\n");
+            reason.push_str(&recorded.tail);
+        }
+        Err(Stop::Failed(reason))
+    }
+
+    /// Runs one command of the task through the policy gate and the
+    /// sandbox, and records it; a refusal is returned, not failed.
+    pub(crate) async fn run_gated(
+        &self,
+        policy: &Policy,
+        task_id: &TaskId,
+        step: &Step,
+        worktree: &str,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<Gated> {
         let command_line = step.command_line.as_str();
         let network = match self
             .authorize(
@@ -229,7 +285,7 @@ impl Orchestrator {
             .await
         {
             Ok(network) => network,
-            Err(Refusal::Refused(reason)) => return Err(Stop::Failed(reason)),
+            Err(Refusal::Refused(reason)) => return Ok(Gated::Refused(reason)),
             Err(Refusal::Cancelled) => return Err(Stop::Superseded),
             Err(Refusal::Store(error)) => return Err(error.into()),
         };
@@ -260,19 +316,10 @@ impl Orchestrator {
         .await?
         .map_err(|e| Stop::Failed(format!("{step_name}: {e}")))?;
         drop(proxy);
-        let outcome = &recorded.outcome;
-        if outcome.cancelled {
+        if recorded.outcome.cancelled {
             return Err(Stop::Superseded);
         }
-        if outcome.succeeded() {
-            return Ok(());
-        }
-        let mut reason = format!("{step_name} `{command_line}` {}", outcome.describe());
-        if !recorded.tail.is_empty() {
-            reason.push_str("; last output:\n");
-            reason.push_str(&recorded.tail);
-        }
-        Err(Stop::Failed(reason))
+        Ok(Gated::Ran(recorded))
     }
 
     /// `pushpals.toml` at the base commit (not the worktree's copy, which the

@@ -16,6 +16,12 @@ pub enum OrchestratorError {
     /// The request itself is malformed.
     #[error("{0}")]
     InvalidInput(String),
+    /// What the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The task is not in a state where this can be done.
     #[error("task {task_id} is {state}: {what}")]
     WrongState {

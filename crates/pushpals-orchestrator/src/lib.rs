@@ -10,7 +10,10 @@
 
 #![forbid(unsafe_code)]
 
+mod agent_run;
 mod authorize;
+mod brief;
+mod chat;
 mod autonomy;
 mod checks;
 mod decide;
@@ -21,10 +24,12 @@ mod network;
 mod orchestrator;
 mod output;
 mod pull_request;
+mod schedule;
 mod secret_gate;
 mod settings;
 
 pub use authorize::ApprovalScope;
+pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};
 pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};

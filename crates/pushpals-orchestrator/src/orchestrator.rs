@@ -4,7 +4,7 @@ use crate::authorize::CommandAnswer;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::settings::Settings;
 use pushpals_core::ApprovalId;
-use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::Runner;
 use pushpals_store::{Store, StoreError, TaskUpdate};
@@ -20,8 +20,11 @@ use tokio::sync::{Semaphore, oneshot, watch};
 pub struct NewTask {
     /// What to do, in a line; becomes the commit subject.
     pub title: String,
-    /// The command line the command worker runs.
+    /// The command line the command worker runs (a command task).
     pub command: Option<String>,
+    /// The brief the built-in agent works from (an agent task); give this
+    /// or `command`, not both.
+    pub agent: Option<AgentWork>,
     /// The creator approves the command in the same gesture, should policy
     /// ask about it (a deny still denies). Needs the approve scope.
     pub approve_command: bool,
@@ -70,6 +73,10 @@ pub struct Orchestrator {
     /// Drivers waiting for a command approval, by approval id, with the
     /// command line they wait to run.
     pub(crate) waiters: Mutex<HashMap<ApprovalId, (String, oneshot::Sender<CommandAnswer>)>>,
+    /// Messages for agent tasks, taken at their next step.
+    pub(crate) inboxes: Mutex<HashMap<TaskId, Vec<String>>>,
+    /// Chat requests being planned, by plan id.
+    pub(crate) plans: Mutex<HashMap<String, crate::chat::PendingPlan>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -109,6 +116,8 @@ impl Orchestrator {
             secrets: RwLock::new(secrets),
             grants: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
+            inboxes: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)
@@ -215,7 +224,15 @@ impl Orchestrator {
                 "a task needs a title of one line, 1 to {MAX_TITLE} bytes"
             )));
         }
-        let command = self.checked_command(&title, request.command)?;
+        let (command, agent) = match (request.command, request.agent) {
+            (Some(_), Some(_)) => {
+                return Err(OrchestratorError::InvalidInput(
+                    "give either a command to run or a brief for the agent, not both".into(),
+                ));
+            }
+            (command, None) => (Some(self.checked_command(&title, command)?), None),
+            (None, Some(work)) => (None, Some(self.checked_work(&title, work).await?)),
+        };
         let mut attempts = 0;
         let task = loop {
             attempts += 1;
@@ -225,7 +242,8 @@ impl Orchestrator {
                 ));
             }
             let id = new_task_id()?;
-            let (title, command, actor) = (title.clone(), command.clone(), actor.clone());
+            let (title, command, agent, actor) =
+                (title.clone(), command.clone(), agent.clone(), actor.clone());
             let branch_taken = self.repo.branch_commit(&id.branch()).await?.is_some();
             if branch_taken {
                 continue;
@@ -235,9 +253,14 @@ impl Orchestrator {
             match self
                 .store
                 .write(move |tx| {
-                    let task =
-                        tx.insert_task(&insert_id, &title, Some(&command), None, actor.clone())?;
-                    if approve_command {
+                    let task = tx.insert_task(
+                        &insert_id,
+                        &title,
+                        command.as_deref(),
+                        agent.as_ref(),
+                        actor.clone(),
+                    )?;
+                    if approve_command && let Some(command) = &command {
                         tx.append(NewEvent::for_task(
                             &insert_id,
                             actor,
@@ -280,19 +303,27 @@ impl Orchestrator {
             }
             None => {
                 return Err(OrchestratorError::InvalidInput(
-                    "this version runs command tasks only: give the command to run \
-                     (--run \"...\" on the command line, \"command\" in the API)"
+                    "a task needs a command to run (--run \"...\" on the command line, \
+                     \"command\" in the API) or a prompt for the agent (--agent \"...\", \
+                     \"agent\": {\"prompt\": ...})"
                         .into(),
                 ));
             }
         };
         // A secret typed into the command line would end up in the task,
         // its events and its commit message: refuse it before storing.
+        self.refuse_secrets(&format!("{title}\n{command}"), "the title or command")?;
+        Ok(command)
+    }
+
+    /// Refuses `text` when it holds what looks like a secret; `what` names
+    /// it in the error.
+    pub(crate) fn refuse_secrets(&self, text: &str, what: &str) -> OrchestratorResult<()> {
         let scanner = self.scanner();
-        if let std::borrow::Cow::Owned(redacted) = scanner.redact(&format!("{title}\n{command}")) {
+        if let std::borrow::Cow::Owned(redacted) = scanner.redact(text) {
             return Err(OrchestratorError::InvalidInput(format!(
-                "the title or command holds what looks like a secret ({}); nothing was stored. \
-                 Keep secrets out of command lines: put them in a file the command reads, \
+                "{what} holds what looks like a secret ({}); nothing was stored. \
+                 Keep secrets out of tasks: put them in a file the command reads, \
                  outside the repository",
                 redacted
                     .split("[REDACTED:")
@@ -302,7 +333,7 @@ impl Orchestrator {
                     .join(", ")
             )));
         }
-        Ok(command)
+        Ok(())
     }
 
     /// Continues an ended task with a new command: a new run in the same
@@ -316,7 +347,17 @@ impl Orchestrator {
         actor: Actor,
     ) -> OrchestratorResult<Task> {
         let task = self.store.task(task_id).await?;
-        let command = self.checked_command(&task.title, command)?;
+        // An agent task takes the text as the person's feedback for its
+        // next run; a command task as the command to run.
+        let (command, feedback) = if task.agent.is_some() {
+            let feedback = command.filter(|f| !f.trim().is_empty());
+            if let Some(text) = &feedback {
+                self.refuse_secrets(text, "the feedback")?;
+            }
+            (None, feedback)
+        } else {
+            (Some(self.checked_command(&task.title, command)?), None)
+        };
         if !task.state.is_final() {
             return Err(OrchestratorError::WrongState {
                 task_id: task.id,
@@ -358,6 +399,7 @@ impl Orchestrator {
         let id = task.id.clone();
         let by = actor.to_string();
         let line = command.clone();
+        let said = feedback.clone();
         let task = self
             .store
             .write(move |tx| {
@@ -368,17 +410,30 @@ impl Orchestrator {
                     &id,
                     TaskState::Queued,
                     TaskUpdate {
-                        command: Some(line.clone()),
+                        command: line.clone(),
                         clear_reason: true,
                         ..TaskUpdate::default()
                     },
                     actor,
-                    json!({ "continued": true, "command": line, "approve_command": approve_command }),
+                    json!({
+                        "continued": true,
+                        "command": line,
+                        "feedback": said,
+                        "approve_command": approve_command,
+                    }),
                 )
             })
             .await?;
-        if approve_command {
-            self.grant(&task.id, &command);
+        if let Some(text) = feedback
+            && let Ok(mut inboxes) = self.inboxes.lock()
+        {
+            inboxes
+                .entry(task.id.clone())
+                .or_default()
+                .push(format!("the person's feedback on your last run: {text}"));
+        }
+        if approve_command && let Some(command) = &command {
+            self.grant(&task.id, command);
         }
         self.spawn_driver(task.id.clone());
         Ok(task)
@@ -504,7 +559,7 @@ impl Orchestrator {
 }
 
 /// Draws a fresh task id.
-fn new_task_id() -> OrchestratorResult<TaskId> {
+pub(crate) fn new_task_id() -> OrchestratorResult<TaskId> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| {
         OrchestratorError::Internal(format!("the system's random source failed: {e}"))

@@ -26,6 +26,8 @@ pub(crate) struct Recorded {
     pub outcome: CommandOutcome,
     /// The last lines of its output, for failure reasons.
     pub tail: String,
+    /// Its output as stored (redacted, bounded), as text.
+    pub output: String,
 }
 
 /// Runs `spec` through `runner` as step `step` of a task and records it.
@@ -81,6 +83,7 @@ pub(crate) async fn run_recorded(
     };
     let total_bytes = recording.total_bytes;
     let tail = tail_of(&blob, 20);
+    let output = String::from_utf8_lossy(&blob).into_owned();
     let finished_payload = json!({
         "step": step,
         "exit_code": outcome.exit_code,
@@ -107,7 +110,11 @@ pub(crate) async fn run_recorded(
             ))
         })
         .await?;
-    Ok(Ok(Recorded { outcome, tail }))
+    Ok(Ok(Recorded {
+        outcome,
+        tail,
+        output,
+    }))
 }
 
 struct Recording {

@@ -1,6 +1,8 @@
 //! Server settings from `config.toml`.
 
+use pushpals_agent::{AgentConfig, ModelConfig};
 use pushpals_sandbox::Limits;
+use std::collections::BTreeMap;
 use pushpals_store::Durability;
 use pushpals_workspace::Identity;
 use serde::Deserialize;
@@ -29,6 +31,10 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Where pull requests are opened.
     pub forge: Option<ForgeSettings>,
+    /// Named models (`[models.fast]`, `[models.strong]`, ...).
+    pub models: BTreeMap<String, ModelConfig>,
+    /// The built-in agent: which model does what, and its budgets.
+    pub agent: AgentConfig,
 }
 
 /// `[forge]`: the forge pull requests are opened on, after a push and its
@@ -207,6 +213,9 @@ impl Settings {
         }
         pushpals_sandbox::Allowlist::new(&settings.network.allow)
             .map_err(|e| format!("[network] allow: {e}"))?;
+        for (name, model) in &settings.models {
+            model.validate(name)?;
+        }
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }

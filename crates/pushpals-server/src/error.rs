@@ -99,6 +99,8 @@ impl From<OrchestratorError> for ApiError {
         match error {
             OrchestratorError::Store(store_error) => store_error.into(),
             OrchestratorError::InvalidInput(message) => Self::bad_request(message),
+            OrchestratorError::NotFound(message) => Self::not_found(message),
+            OrchestratorError::Forbidden(message) => Self::forbidden(message),
             OrchestratorError::WrongState { .. } | OrchestratorError::NoPendingApproval(_) => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }

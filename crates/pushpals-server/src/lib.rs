@@ -27,6 +27,7 @@ use std::future::Future;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/status", get(routes::status::status))
+        .route("/chat", post(routes::chat::chat))
         .route(
             "/tasks",
             get(routes::tasks::list).post(routes::tasks::create),

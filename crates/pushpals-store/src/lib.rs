@@ -284,6 +284,30 @@ impl Store {
         .await
     }
 
+    /// A task's latest events of the given kinds, newest first.
+    pub async fn recent_events(
+        &self,
+        task_id: TaskId,
+        kinds: &'static [&'static str],
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        self.read(move |conn| {
+            let marks = vec!["?"; kinds.len()].join(", ");
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind IN ({marks}) \
+                 ORDER BY id DESC LIMIT {limit}"
+            ))?;
+            let task = task_id.as_str().to_owned();
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&task];
+            for kind in kinds {
+                values.push(kind);
+            }
+            let rows = statement.query_map(values.as_slice(), |row| Ok(event_from_row(row)))?;
+            rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()
+        })
+        .await
+    }
+
     /// The id of the last event, 0 when the log is empty.
     pub async fn last_event_id(&self) -> StoreResult<i64> {
         self.read(|conn| {

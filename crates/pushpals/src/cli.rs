@@ -34,6 +34,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create a task (or `task rm <id>` to clean one up)
     Task(TaskArgs),
+    /// Talk to the orchestrator: describe work to plan it into tasks, or
+    /// say `status`, `approve 3`, `deny 3 <why>`, `cancel 3`, `how is #3?`
+    Chat {
+        /// The message (several words are joined)
+        #[arg(required = true)]
+        message: Vec<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show all tasks, or one task in detail
     Status {
         /// A task id
@@ -65,14 +75,18 @@ pub enum Command {
     Approve(DecideArgs),
     /// Deny a task's pending approval (keeps the branch and worktree)
     Deny(DecideArgs),
-    /// Run an ended task again with a new command, in its worktree and on its
-    /// branch (on top of what it committed)
+    /// Run an ended task again, in its worktree and on its branch (on top
+    /// of what it committed): a command task with a new command, an agent
+    /// task with your feedback
     Continue {
         /// The task id
         task: String,
-        /// The command line of the new run
+        /// The command line of the new run (command tasks)
+        #[arg(long, conflicts_with = "feedback")]
+        run: Option<String>,
+        /// What the agent should do differently (agent tasks)
         #[arg(long)]
-        run: String,
+        feedback: Option<String>,
         /// Approve the command now, should policy ask about it
         #[arg(long)]
         approve_run: bool,
@@ -157,9 +171,22 @@ pub struct TaskArgs {
     pub action: Option<TaskAction>,
     /// What to do, in one line (the commit subject)
     pub title: Option<String>,
-    /// The command line to run in the task's worktree
-    #[arg(long)]
+    /// The command line to run in the task's worktree (a command task)
+    #[arg(long, conflicts_with = "agent")]
     pub run: Option<String>,
+    /// What the built-in agent should do (an agent task; needs a model in
+    /// config.toml)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// For --agent: files or directories the change should stay within
+    #[arg(long, requires = "agent")]
+    pub scope: Vec<String>,
+    /// For --agent: a task (id) that must be committed first
+    #[arg(long, requires = "agent")]
+    pub depends_on: Vec<String>,
+    /// For --agent: the named model to use (`[models.<name>]`)
+    #[arg(long, requires = "agent")]
+    pub model: Option<String>,
     /// Approve the --run command now, should policy ask about it (a denied
     /// command still never runs)
     #[arg(long, requires = "run")]

@@ -6,18 +6,33 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("")
 }
 
-/// One line per task: id, state, title.
+/// Model cost of a task, `-` when it made no model call.
+fn cost(task: &Value) -> String {
+    let usage = &task["usage"];
+    match usage["model_calls"].as_u64() {
+        Some(calls) if calls > 0 => format!(
+            "${:.4}",
+            usage["cost_micros"].as_u64().unwrap_or(0) as f64 / 1_000_000.0
+        ),
+        _ => "-".into(),
+    }
+}
+
+/// One line per task: number, id, state, model cost, title.
 pub fn task_table(tasks: &[Value]) -> String {
     if tasks.is_empty() {
-        return "No tasks yet. Create one with: pushpals task \"<title>\" --run \"<command>\"\n"
+        return "No tasks yet. Create one with: pushpals task \"<title>\" --run \"<command>\" \
+                (or --agent \"<prompt>\"), or tell `pushpals chat` what to change\n"
             .into();
     }
-    let mut out = format!("{:<10} {:<18} {}\n", "TASK", "STATE", "TITLE");
+    let mut out = format!("{:>4} {:<10} {:<18} {:>9} {}\n", "#", "TASK", "STATE", "COST", "TITLE");
     for task in tasks {
         out.push_str(&format!(
-            "{:<10} {:<18} {}\n",
+            "{:>4} {:<10} {:<18} {:>9} {}\n",
+            task["seq"].as_u64().unwrap_or(0),
             text(task, "id"),
             text(task, "state"),
+            cost(task),
             text(task, "title")
         ));
     }
@@ -40,6 +55,20 @@ pub fn task_detail(view: &Value) -> String {
         if let Some(value) = task[key].as_str() {
             out.push_str(&format!("  {label:<9} {value}\n"));
         }
+    }
+    if let Some(prompt) = task["agent"]["prompt"].as_str() {
+        out.push_str(&format!("  {:<9} {prompt}\n", "prompt"));
+    }
+    let usage = &task["usage"];
+    if usage["model_calls"].as_u64().unwrap_or(0) > 0 {
+        out.push_str(&format!(
+            "  {:<9} {} calls, {} tokens in, {} out, {}\n",
+            "model",
+            usage["model_calls"],
+            usage["input_tokens"],
+            usage["output_tokens"],
+            cost(task)
+        ));
     }
     for approval in view["approvals"].as_array().into_iter().flatten() {
         out.push_str(&format!(

@@ -138,6 +138,7 @@ async fn failures_time_limits_and_empty_diffs_end_the_task_clearly() {
             NewTask {
                 title: "Missing".into(),
                 command: Some("definitely-not-a-program".into()),
+                agent: None,
                 approve_command: true,
             },
             user(),
@@ -263,6 +264,7 @@ async fn bad_requests_are_refused_before_anything_happens() {
                 NewTask {
                     title: title.into(),
                     command: command.map(String::from),
+                    agent: None,
                     approve_command: false,
                 },
                 user(),
@@ -277,6 +279,7 @@ async fn bad_requests_are_refused_before_anything_happens() {
             NewTask {
                 title: "Configure".into(),
                 command: Some("echo AKIAQWERTYUIOPASDFGH > key.txt".into()),
+                agent: None,
                 approve_command: false,
             },
             user(),

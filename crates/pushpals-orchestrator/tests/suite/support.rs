@@ -56,6 +56,7 @@ pub(crate) async fn create(orchestrator: &Arc<Orchestrator>, title: &str, comman
             NewTask {
                 title: title.into(),
                 command: Some(command.into()),
+                agent: None,
                 approve_command: false,
             },
             user(),

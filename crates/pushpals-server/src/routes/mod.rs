@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod chat;
 pub mod grants;
 pub mod status;
 pub mod stream;

@@ -1,10 +1,12 @@
-//! `GET /api/v1/status`: the server at a glance.
+//! `GET /api/v1/status`: the server at a glance, with every task's phase,
+//! last step, checks and cost.
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use pushpals_core::Usage;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -21,11 +23,19 @@ pub async fn status(
     }
     let pending = state.store().approvals(None, true).await?.len();
     let orchestrator = &state.orchestrator;
+    let summaries = orchestrator.status().await?;
+    let mut usage = Usage::default();
+    for task in &tasks {
+        usage.add(task.usage);
+    }
     Ok(Json(json!({
         "repo": orchestrator.repo().root(),
         "runner_backend": orchestrator.runner_backend(),
         "max_parallel": orchestrator.max_parallel(),
         "tasks_by_state": by_state,
         "pending_approvals": pending,
+        "tasks": summaries,
+        "usage": usage,
+        "cost_usd": usage.cost_usd(),
     })))
 }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use pushpals_core::{Approval, Event, Task};
+use pushpals_core::{AgentWork, Approval, Event, Task};
 use pushpals_orchestrator::NewTask;
 use pushpals_store::EventQuery;
 use serde::{Deserialize, Serialize};
@@ -20,8 +20,11 @@ use serde_json::{Value, json};
 pub struct CreateTask {
     /// One line saying what to do.
     pub title: String,
-    /// The command line to run.
+    /// The command line to run (a command task).
     pub command: Option<String>,
+    /// The brief for the built-in agent (an agent task): `prompt`, and
+    /// optionally `scope`, `acceptance`, `depends_on`, `model`.
+    pub agent: Option<AgentWork>,
     /// Approve the command in the same gesture, should policy ask about it
     /// (needs the approve scope; a deny still denies).
     #[serde(default)]
@@ -44,6 +47,7 @@ pub async fn create(
             NewTask {
                 title: body.title,
                 command: body.command,
+                agent: body.agent,
                 approve_command: body.approve_command,
             },
             caller.actor(),

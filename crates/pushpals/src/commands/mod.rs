@@ -37,8 +37,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Continue {
             task,
             run,
+            feedback,
             approve_run,
-        } => tasks::continue_task(&client, &task, &run, approve_run).await,
+        } => tasks::continue_task(&client, &task, run.or(feedback), approve_run).await,
+        Command::Chat { message, json } => tasks::chat(&client, &message.join(" "), json).await,
         Command::Grant { kind } => grants::change(&client, &kind, true).await,
         Command::Revoke { kind } => grants::change(&client, &kind, false).await,
         Command::Grants { json } => grants::list(&client, json).await,

@@ -27,15 +27,20 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(title) = args.title else {
-        bail!("say what the task is: pushpals task \"<title>\" --run \"<command>\"");
+        bail!(
+            "say what the task is: pushpals task \"<title>\" --run \"<command>\" (or --agent \"<prompt>\")"
+        );
     };
-    let created = client
-        .call_json(
-            Method::POST,
-            "/tasks",
-            &json!({ "title": title, "command": args.run, "approve_command": args.approve_run }),
-        )
-        .await?;
+    let mut body = json!({ "title": title, "command": args.run, "approve_command": args.approve_run });
+    if let Some(prompt) = args.agent {
+        body["agent"] = json!({
+            "prompt": prompt,
+            "scope": args.scope,
+            "depends_on": args.depends_on,
+            "model": args.model,
+        });
+    }
+    let created = client.call_json(Method::POST, "/tasks", &body).await?;
     if args.json {
         print_json(&created);
     } else {
@@ -216,7 +221,7 @@ pub async fn merge(client: &Client, task: &str) -> Result<ExitCode> {
 pub async fn continue_task(
     client: &Client,
     task: &str,
-    run: &str,
+    run: Option<String>,
     approve_run: bool,
 ) -> Result<ExitCode> {
     client
@@ -227,5 +232,18 @@ pub async fn continue_task(
         )
         .await?;
     println!("Continued task {task}; follow it with: pushpals log {task} --follow");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `chat <message>`.
+pub async fn chat(client: &Client, message: &str, json: bool) -> Result<ExitCode> {
+    let reply = client
+        .call_json(Method::POST, "/chat", &json!({ "message": message }))
+        .await?;
+    if json {
+        print_json(&reply);
+    } else {
+        println!("{}", reply["reply"].as_str().unwrap_or_default());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,215 @@
+//! Running the built-in agent as a task's worker: the orchestrator is its
+//! host, so every command it runs passes the same policy gate and sandbox
+//! as any other, and every step lands in the event log.
+
+use crate::checks::RepoConfig;
+use crate::driver::{Gated, Step, Stop, StepResult};
+use crate::orchestrator::Orchestrator;
+use pushpals_agent::tools::confine::Root;
+use pushpals_agent::{
+    AgentError, AgentHost, AgentRun, Brief, CommandOutcome, HostError, ModelClient,
+};
+use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState, Usage};
+use pushpals_policy::Policy;
+use pushpals_workspace::SecretScanner;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::watch;
+
+/// The person, as a message's addressee.
+const PERSON: &str = "person";
+
+impl Orchestrator {
+    /// A client for the named model (`None`: the worker model).
+    pub(crate) fn model_client(&self, name: Option<&str>) -> Result<ModelClient, String> {
+        let name = name.unwrap_or(&self.settings.agent.worker_model);
+        let config = self.settings.models.get(name).cloned().ok_or_else(|| {
+            pushpals_agent::ProviderError::UnknownModel(name.to_owned()).to_string()
+        })?;
+        ModelClient::new(name, config).map_err(|e| e.to_string())
+    }
+
+    /// Runs the agent in the task's worktree until it finishes.
+    pub(crate) async fn run_agent(
+        self: &Arc<Self>,
+        policy: &Policy,
+        task: &Task,
+        work: &AgentWork,
+        config: &RepoConfig,
+        worktree: &str,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let client = self
+            .model_client(work.model.as_deref())
+            .map_err(Stop::Failed)?;
+        let root = Root::open(std::path::Path::new(worktree))
+            .map_err(|e| Stop::Failed(format!("cannot open the worktree: {e}")))?;
+        let brief = Brief {
+            title: task.title.clone(),
+            prompt: work.prompt.clone(),
+            scope: work.scope.clone(),
+            acceptance: work.acceptance.clone(),
+            checks: config
+                .checks()
+                .into_iter()
+                .map(|c| (c.name.to_owned(), c.command_line))
+                .collect(),
+        };
+        let system = pushpals_agent::prompt::system_prompt(&brief, &root);
+        let host = TaskHost {
+            orchestrator: Arc::clone(self),
+            task_id: task.id.clone(),
+            policy: policy.clone(),
+            worktree: worktree.to_owned(),
+            cancel: cancel.clone(),
+            scanner: self.scanner(),
+            commands: AtomicU32::new(0),
+        };
+        let run = AgentRun {
+            client: Arc::new(client),
+            system,
+            task: work.prompt.clone(),
+            budget: self.settings.agent.budget.clone(),
+            max_tool_output: self.settings.agent.max_tool_output,
+            root: Arc::new(root),
+            cancel: cancel.clone(),
+        };
+        match pushpals_agent::run(run, &host).await {
+            Ok(_) => Ok(()),
+            Err(AgentError::Cancelled) => Err(Stop::Superseded),
+            Err(other) => Err(Stop::Failed(format!("the agent stopped: {other}"))),
+        }
+    }
+
+    /// Delivers a message from `from` to a task's inbox or to the person.
+    pub(crate) async fn deliver_message(
+        &self,
+        from: &TaskId,
+        to: &str,
+        text: &str,
+    ) -> Result<String, String> {
+        let text = self.scanner().redact(text).into_owned();
+        let target = if to == PERSON {
+            None
+        } else {
+            let id = TaskId::parse(to).map_err(|_| {
+                format!("{to:?} is neither \"person\" nor a task id")
+            })?;
+            let other = self
+                .store
+                .task(&id)
+                .await
+                .map_err(|_| format!("there is no task {to}"))?;
+            if other.state.is_final() {
+                return Err(format!("task {to} has ended ({}); nobody reads its messages", other.state));
+            }
+            Some(id)
+        };
+        let event = NewEvent::for_task(
+            from,
+            Actor::Worker(from.clone()),
+            EventKind::Message,
+            json!({ "to": to, "text": text }),
+        );
+        self.store
+            .write(move |tx| tx.append(event))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(id) = target {
+            if let Ok(mut inboxes) = self.inboxes.lock() {
+                inboxes
+                    .entry(id)
+                    .or_default()
+                    .push(format!("from task {from}: {text}"));
+            }
+            Ok(format!("delivered to task {to}"))
+        } else {
+            Ok("delivered to the person".into())
+        }
+    }
+}
+
+/// The orchestrator, seen from one agent run.
+struct TaskHost {
+    orchestrator: Arc<Orchestrator>,
+    task_id: TaskId,
+    policy: Policy,
+    worktree: String,
+    cancel: watch::Receiver<bool>,
+    scanner: SecretScanner,
+    commands: AtomicU32,
+}
+
+fn failed(error: impl std::fmt::Display) -> HostError {
+    HostError::Failed(error.to_string())
+}
+
+impl AgentHost for TaskHost {
+    async fn record(&self, kind: EventKind, detail: Value) -> Result<(), HostError> {
+        let event = NewEvent::for_task(&self.task_id, Actor::Worker(self.task_id.clone()), kind, detail);
+        self.orchestrator
+            .store
+            .write(move |tx| tx.append(event))
+            .await
+            .map(|_| ())
+            .map_err(failed)
+    }
+
+    async fn record_model_call(&self, detail: Value, usage: Usage) -> Result<(), HostError> {
+        let id = self.task_id.clone();
+        self.orchestrator
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Worker(id.clone()),
+                    EventKind::ModelCall,
+                    detail,
+                ))?;
+                tx.add_usage(&id, usage)
+            })
+            .await
+            .map_err(failed)
+    }
+
+    async fn run_command(&self, command_line: &str) -> Result<CommandOutcome, HostError> {
+        let number = self.commands.fetch_add(1, Ordering::Relaxed) + 1;
+        let step = Step {
+            name: format!("agent:{number}"),
+            command_line: command_line.to_owned(),
+            timeout: self.orchestrator.settings.command_timeout(),
+            resume: TaskState::Running,
+        };
+        let gated = self
+            .orchestrator
+            .run_gated(&self.policy, &self.task_id, &step, &self.worktree, &self.cancel)
+            .await;
+        match gated {
+            Ok(Gated::Ran(recorded)) => Ok(CommandOutcome::Ran {
+                exit_code: recorded.outcome.exit_code,
+                summary: recorded.outcome.describe(),
+                output: recorded.output,
+            }),
+            Ok(Gated::Refused(reason)) => Ok(CommandOutcome::Refused(reason)),
+            Err(Stop::Superseded) => Err(HostError::Cancelled),
+            Err(Stop::Failed(reason)) => Err(HostError::Failed(reason)),
+        }
+    }
+
+    async fn send_message(&self, to: &str, text: &str) -> Result<String, String> {
+        self.orchestrator.deliver_message(&self.task_id, to, text).await
+    }
+
+    fn inbox(&self) -> Vec<String> {
+        self.orchestrator
+            .inboxes
+            .lock()
+            .map(|mut inboxes| inboxes.remove(&self.task_id).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.scanner.redact(text).into_owned()
+    }
+}

@@ -1,0 +1,150 @@
+//! How each task stands, from the orchestrator's state alone: its phase,
+//! last step, checks and cost. Nothing here waits for a worker.
+
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Event, Task, TaskId, Usage};
+use pushpals_store::StoreResult;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Event kinds that count as a task's steps.
+const STEP_KINDS: &[&str] = &[
+    "tool_call",
+    "command_started",
+    "command_finished",
+    "check_result",
+    "model_call",
+    "agent_finished",
+    "approval_requested",
+    "worktree_created",
+];
+/// How far back the last step and checks are looked for.
+const LOOK_BACK: u32 = 40;
+
+/// One check's latest result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckStatus {
+    /// `build`, `lint` or `test`.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// One task, as chat and status show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    /// Its id.
+    pub id: TaskId,
+    /// Its number.
+    pub seq: u64,
+    /// Its title.
+    pub title: String,
+    /// Its state.
+    pub state: String,
+    /// Its last step, in words.
+    pub last_step: Option<String>,
+    /// Its checks' latest results.
+    pub checks: Vec<CheckStatus>,
+    /// Its model usage.
+    pub usage: Usage,
+    /// Why it failed or was stopped.
+    pub reason: Option<String>,
+    /// Tasks it waits for.
+    pub depends_on: Vec<TaskId>,
+}
+
+impl TaskStatus {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let mut line = format!("#{} {} [{}] {}", self.seq, self.id, self.state, self.title);
+        if let Some(step) = &self.last_step {
+            line.push_str(&format!("; last step: {step}"));
+        }
+        if !self.checks.is_empty() {
+            let checks: Vec<String> = self
+                .checks
+                .iter()
+                .map(|c| format!("{} {}", c.name, if c.passed { "passed" } else { "failed" }))
+                .collect();
+            line.push_str(&format!("; checks: {}", checks.join(", ")));
+        }
+        if self.usage.model_calls > 0 {
+            line.push_str(&format!(
+                "; {} model calls, {} tokens, ${:.4}",
+                self.usage.model_calls,
+                self.usage.tokens(),
+                self.usage.cost_usd()
+            ));
+        }
+        if !self.depends_on.is_empty() && self.state == "queued" {
+            let ids: Vec<&str> = self.depends_on.iter().map(TaskId::as_str).collect();
+            line.push_str(&format!("; waits for {}", ids.join(", ")));
+        }
+        if let Some(reason) = &self.reason {
+            let first = reason.lines().next().unwrap_or_default();
+            line.push_str(&format!("; reason: {first}"));
+        }
+        line
+    }
+}
+
+fn describe(event: &Event) -> String {
+    let p: &Value = &event.payload;
+    let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
+    match event.kind.as_str() {
+        "tool_call" => format!("tool {}", text("tool")),
+        "command_started" => format!("running `{}`", text("command")),
+        "command_finished" => format!("{} {}", text("step"), text("outcome")),
+        "check_result" => format!(
+            "check {} {}",
+            text("check"),
+            if p["passed"].as_bool().unwrap_or(false) { "passed" } else { "failed" }
+        ),
+        "model_call" => format!("asked the model ({})", text("purpose")),
+        "agent_finished" => "the agent finished".to_owned(),
+        "approval_requested" => format!("waiting for approval: {}", text("summary")),
+        "worktree_created" => "worktree ready".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+impl Orchestrator {
+    /// The status of one task.
+    pub async fn task_status(&self, task: Task) -> StoreResult<TaskStatus> {
+        let recent = self
+            .store
+            .recent_events(task.id.clone(), STEP_KINDS, LOOK_BACK)
+            .await?;
+        let mut checks: Vec<CheckStatus> = Vec::new();
+        for event in recent.iter().filter(|e| e.kind == "check_result") {
+            let name = event.payload["check"].as_str().unwrap_or_default().to_owned();
+            if !checks.iter().any(|c| c.name == name) {
+                checks.push(CheckStatus {
+                    name,
+                    passed: event.payload["passed"].as_bool().unwrap_or(false),
+                });
+            }
+        }
+        checks.reverse();
+        Ok(TaskStatus {
+            last_step: recent.first().map(describe),
+            checks,
+            usage: task.usage,
+            reason: task.reason,
+            depends_on: task.agent.map(|w| w.depends_on).unwrap_or_default(),
+            id: task.id,
+            seq: task.seq,
+            title: task.title,
+            state: task.state.to_string(),
+        })
+    }
+
+    /// The status of every task, oldest first.
+    pub async fn status(&self) -> StoreResult<Vec<TaskStatus>> {
+        let mut all = Vec::new();
+        for task in self.store.tasks(None).await? {
+            all.push(self.task_status(task).await?);
+        }
+        Ok(all)
+    }
+}
