@@ -3,7 +3,7 @@
 //! as any other, and every step lands in the event log.
 
 use crate::checks::RepoConfig;
-use crate::driver::{Gated, Step, Stop, StepResult};
+use crate::driver::{Gated, Step, StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use pushpals_agent::tools::confine::Root;
 use pushpals_agent::{
@@ -93,16 +93,18 @@ impl Orchestrator {
         let target = if to == PERSON {
             None
         } else {
-            let id = TaskId::parse(to).map_err(|_| {
-                format!("{to:?} is neither \"person\" nor a task id")
-            })?;
+            let id = TaskId::parse(to)
+                .map_err(|_| format!("{to:?} is neither \"person\" nor a task id"))?;
             let other = self
                 .store
                 .task(&id)
                 .await
                 .map_err(|_| format!("there is no task {to}"))?;
             if other.state.is_final() {
-                return Err(format!("task {to} has ended ({}); nobody reads its messages", other.state));
+                return Err(format!(
+                    "task {to} has ended ({}); nobody reads its messages",
+                    other.state
+                ));
             }
             Some(id)
         };
@@ -147,7 +149,12 @@ fn failed(error: impl std::fmt::Display) -> HostError {
 
 impl AgentHost for TaskHost {
     async fn record(&self, kind: EventKind, detail: Value) -> Result<(), HostError> {
-        let event = NewEvent::for_task(&self.task_id, Actor::Worker(self.task_id.clone()), kind, detail);
+        let event = NewEvent::for_task(
+            &self.task_id,
+            Actor::Worker(self.task_id.clone()),
+            kind,
+            detail,
+        );
         self.orchestrator
             .store
             .write(move |tx| tx.append(event))
@@ -183,7 +190,13 @@ impl AgentHost for TaskHost {
         };
         let gated = self
             .orchestrator
-            .run_gated(&self.policy, &self.task_id, &step, &self.worktree, &self.cancel)
+            .run_gated(
+                &self.policy,
+                &self.task_id,
+                &step,
+                &self.worktree,
+                &self.cancel,
+            )
             .await;
         match gated {
             Ok(Gated::Ran(recorded)) => Ok(CommandOutcome::Ran {
@@ -198,7 +211,9 @@ impl AgentHost for TaskHost {
     }
 
     async fn send_message(&self, to: &str, text: &str) -> Result<String, String> {
-        self.orchestrator.deliver_message(&self.task_id, to, text).await
+        self.orchestrator
+            .deliver_message(&self.task_id, to, text)
+            .await
     }
 
     fn inbox(&self) -> Vec<String> {

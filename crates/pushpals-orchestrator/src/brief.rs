@@ -36,8 +36,7 @@ impl Orchestrator {
             )));
         }
         for path in &work.scope {
-            Root::relative(path)
-                .map_err(|e| invalid(format!("scope: {e}")))?;
+            Root::relative(path).map_err(|e| invalid(format!("scope: {e}")))?;
         }
         for dependency in &work.depends_on {
             if self.store.task(dependency).await.is_err() {

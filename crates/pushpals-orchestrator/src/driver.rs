@@ -241,7 +241,10 @@ impl Orchestrator {
         worktree: &str,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
-        let recorded = match self.run_gated(policy, task_id, step, worktree, cancel).await? {
+        let recorded = match self
+            .run_gated(policy, task_id, step, worktree, cancel)
+            .await?
+        {
             Gated::Ran(recorded) => recorded,
             Gated::Refused(reason) => return Err(Stop::Failed(reason)),
         };

@@ -12,9 +12,9 @@
 
 mod agent_run;
 mod authorize;
+mod autonomy;
 mod brief;
 mod chat;
-mod autonomy;
 mod checks;
 mod decide;
 mod deliver;

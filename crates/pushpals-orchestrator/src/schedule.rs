@@ -2,7 +2,7 @@
 //! once they are committed (or ended without changes), from the last one's
 //! commit, and fails if one of them ends any other way.
 
-use crate::driver::{Stop, StepResult};
+use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::{TaskId, TaskState};
 use std::time::Duration;

@@ -2,10 +2,10 @@
 
 use pushpals_agent::{AgentConfig, ModelConfig};
 use pushpals_sandbox::Limits;
-use std::collections::BTreeMap;
 use pushpals_store::Durability;
 use pushpals_workspace::Identity;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Settings of the orchestrator, read from

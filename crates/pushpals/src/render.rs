@@ -25,7 +25,10 @@ pub fn task_table(tasks: &[Value]) -> String {
                 (or --agent \"<prompt>\"), or tell `pushpals chat` what to change\n"
             .into();
     }
-    let mut out = format!("{:>4} {:<10} {:<18} {:>9} {}\n", "#", "TASK", "STATE", "COST", "TITLE");
+    let mut out = format!(
+        "{:>4} {:<10} {:<18} {:>9} {}\n",
+        "#", "TASK", "STATE", "COST", "TITLE"
+    );
     for task in tasks {
         out.push_str(&format!(
             "{:>4} {:<10} {:<18} {:>9} {}\n",

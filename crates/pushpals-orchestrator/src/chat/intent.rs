@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(parse("  Status? "), Intent::Status);
         assert_eq!(parse("approve 12"), Intent::Approve(TaskRef::Seq(12)));
         assert_eq!(parse("approve #3"), Intent::Approve(TaskRef::Seq(3)));
-        assert_eq!(parse("cancel k3m9x2ab"), Intent::Cancel(TaskRef::Id("k3m9x2ab".into())));
+        assert_eq!(
+            parse("cancel k3m9x2ab"),
+            Intent::Cancel(TaskRef::Id("k3m9x2ab".into()))
+        );
         assert_eq!(
             parse("deny 4 Too broad, split it"),
             Intent::Deny(TaskRef::Seq(4), Some("Too broad, split it".into()))
@@ -132,22 +135,25 @@ mod tests {
 
     #[test]
     fn questions_about_a_task_name_it() {
-        assert_eq!(parse("how is task 2 doing?"), Intent::Question(TaskRef::Seq(2)));
+        assert_eq!(
+            parse("how is task 2 doing?"),
+            Intent::Question(TaskRef::Seq(2))
+        );
         assert_eq!(parse("why did #5 fail?"), Intent::Question(TaskRef::Seq(5)));
         assert_eq!(parse("are we there yet?"), Intent::Status);
     }
 
     #[test]
     fn everything_else_is_new_work() {
-        assert_eq!(
-            parse("add X and Y"),
-            Intent::NewWork("add X and Y".into())
-        );
+        assert_eq!(parse("add X and Y"), Intent::NewWork("add X and Y".into()));
         // A verb with words after it that are not a task is work too.
         assert_eq!(
             parse("approve the new logo colours in the README"),
             Intent::NewWork("approve the new logo colours in the README".into())
         );
-        assert_eq!(parse("stop using unwrap in src/"), Intent::NewWork("stop using unwrap in src/".into()));
+        assert_eq!(
+            parse("stop using unwrap in src/"),
+            Intent::NewWork("stop using unwrap in src/".into())
+        );
     }
 }

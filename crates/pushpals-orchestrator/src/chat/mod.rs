@@ -75,7 +75,11 @@ impl Orchestrator {
         Ok(reply)
     }
 
-    async fn answer(self: &Arc<Self>, intent: &Intent, actor: &Actor) -> OrchestratorResult<ChatReply> {
+    async fn answer(
+        self: &Arc<Self>,
+        intent: &Intent,
+        actor: &Actor,
+    ) -> OrchestratorResult<ChatReply> {
         let reply = |text: String, tasks: Vec<TaskStatus>| ChatReply {
             intent: intent.name(),
             reply: text,
@@ -105,7 +109,9 @@ impl Orchestrator {
                 for approval in approvals {
                     text.push_str(&format!(
                         "\npending approval {} ({}): {}",
-                        approval.id, approval.action.as_str(), approval.summary
+                        approval.id,
+                        approval.action.as_str(),
+                        approval.summary
                     ));
                 }
                 reply(text, vec![status])
@@ -129,7 +135,11 @@ impl Orchestrator {
                 let status = self.task_status(outcome.task).await?;
                 let text = format!(
                     "{} {} of #{}: {}",
-                    if decision == Decision::Approve { "Approved" } else { "Denied" },
+                    if decision == Decision::Approve {
+                        "Approved"
+                    } else {
+                        "Denied"
+                    },
                     outcome.approval.action.as_str(),
                     status.seq,
                     status.line()

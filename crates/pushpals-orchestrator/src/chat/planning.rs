@@ -84,7 +84,12 @@ impl Orchestrator {
 
     /// Creates the plan's tasks in order (dependencies first) and records
     /// the plan.
-    async fn start_plan(self: &Arc<Self>, plan_id: &str, plan: Plan, actor: Actor) -> Result<(), String> {
+    async fn start_plan(
+        self: &Arc<Self>,
+        plan_id: &str,
+        plan: Plan,
+        actor: Actor,
+    ) -> Result<(), String> {
         let mut ids: HashMap<String, TaskId> = HashMap::new();
         let mut created = Vec::new();
         for planned in &plan.tasks {

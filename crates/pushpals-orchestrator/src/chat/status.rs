@@ -98,7 +98,11 @@ fn describe(event: &Event) -> String {
         "check_result" => format!(
             "check {} {}",
             text("check"),
-            if p["passed"].as_bool().unwrap_or(false) { "passed" } else { "failed" }
+            if p["passed"].as_bool().unwrap_or(false) {
+                "passed"
+            } else {
+                "failed"
+            }
         ),
         "model_call" => format!("asked the model ({})", text("purpose")),
         "agent_finished" => "the agent finished".to_owned(),
@@ -117,7 +121,10 @@ impl Orchestrator {
             .await?;
         let mut checks: Vec<CheckStatus> = Vec::new();
         for event in recent.iter().filter(|e| e.kind == "check_result") {
-            let name = event.payload["check"].as_str().unwrap_or_default().to_owned();
+            let name = event.payload["check"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if !checks.iter().any(|c| c.name == name) {
                 checks.push(CheckStatus {
                     name,

@@ -1,5 +1,7 @@
 //! The suites, one module per concern.
 
+mod agent;
+mod chat;
 mod delivery;
 mod lifecycle;
 mod policy_gate;

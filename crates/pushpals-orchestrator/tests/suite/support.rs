@@ -4,7 +4,7 @@
 use pushpals_core::{Actor, Task, TaskId, TaskState};
 use pushpals_orchestrator::{NewTask, Orchestrator, Settings};
 use pushpals_policy::Policy;
-use pushpals_sandbox::HostRunner;
+use pushpals_sandbox::{BwrapConfig, BwrapRunner, HostRunner, Limits, Runner};
 use pushpals_store::{Durability, EventQuery, Store};
 use pushpals_test_support::TempRepo;
 use pushpals_workspace::Repo;
@@ -32,12 +32,49 @@ pub(crate) async fn boot(
     data: &std::path::Path,
     settings: &str,
 ) -> Arc<Orchestrator> {
+    boot_with(repo, data, settings, Arc::new(HostRunner)).await
+}
+
+/// The real bubblewrap sandbox, as `serve` uses it (without the helper
+/// binary, which this crate does not build).
+pub(crate) fn sandbox() -> Arc<dyn Runner> {
+    Arc::new(
+        BwrapRunner::new(
+            BwrapConfig {
+                limits: Limits::default(),
+                toolchain_paths: Vec::new(),
+                helper: None,
+                state_dir: None,
+            }
+            .with_default_toolchains(),
+        )
+        .unwrap(),
+    )
+}
+
+/// Like [`start`], with the real sandbox.
+pub(crate) async fn start_sandboxed(repo: TempRepo, settings: &str) -> Fixture {
+    let data = tempfile::tempdir().unwrap();
+    let orchestrator = boot_with(&repo, data.path(), settings, sandbox()).await;
+    Fixture {
+        repo,
+        _data: data,
+        orchestrator,
+    }
+}
+
+pub(crate) async fn boot_with(
+    repo: &TempRepo,
+    data: &std::path::Path,
+    settings: &str,
+    runner: Arc<dyn Runner>,
+) -> Arc<Orchestrator> {
     let store = Store::open(data, Durability::Normal).unwrap();
     let git = Repo::open(&repo.path).await.unwrap();
     Orchestrator::start(
         store,
         git,
-        Arc::new(HostRunner),
+        runner,
         Settings::from_toml(settings).unwrap(),
         Policy::builtin().unwrap(),
         data,

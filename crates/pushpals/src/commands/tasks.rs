@@ -31,7 +31,8 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
             "say what the task is: pushpals task \"<title>\" --run \"<command>\" (or --agent \"<prompt>\")"
         );
     };
-    let mut body = json!({ "title": title, "command": args.run, "approve_command": args.approve_run });
+    let mut body =
+        json!({ "title": title, "command": args.run, "approve_command": args.approve_run });
     if let Some(prompt) = args.agent {
         body["agent"] = json!({
             "prompt": prompt,
