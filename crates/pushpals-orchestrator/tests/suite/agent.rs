@@ -390,3 +390,105 @@ async fn agent_tasks_need_a_configured_model_and_a_clean_brief() {
         "nothing stored"
     );
 }
+
+#[tokio::test]
+async fn long_output_is_cut_and_old_turns_are_summarised_near_the_context_limit() {
+    let big: String = (0..400).map(|i| format!("line {i:04} of a long file\n")).collect();
+    let server = ScriptedModel::start(vec![
+        Reply::tool("read_file", r#"{"path":"big.txt"}"#),
+        Reply::tool("list_files", "{}"),
+        Reply::tool("list_files", "{}"),
+        Reply::text("SUMMARY: read big.txt, listed twice."),
+        Reply::tool("finish", r#"{"summary":"looked"}"#),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    repo.write("big.txt", &big);
+    repo.commit_all("big");
+    let settings = model_settings(&server, "[agent]\nmax_tool_output = 1000\n").replace(
+        "model = \"scripted-worker\"",
+        "model = \"scripted-worker\"\ncontext_tokens = 1200\nmax_output_tokens = 100",
+    );
+    let f = start_sandboxed(repo, &settings).await;
+    let task = agent_task(&f, "Look", "Look at big.txt.").await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::NoChanges, "{:?}", task.reason);
+
+    let read = &tool_results(&server, 1)[0];
+    assert!(read.len() < 1200 && read.contains("bytes left out"), "{read}");
+    assert!(read.contains("line 0000") && read.contains("line 0399"));
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5);
+    let summary_request = &requests[3].body;
+    assert!(summary_request.get("tools").is_none(), "the summary call offers no tools");
+    assert!(summary_request["messages"][0]["content"].as_str().unwrap().contains("summarise"));
+    let after = &requests[4].body["messages"];
+    let first_user = after[1]["content"].as_str().unwrap();
+    assert!(first_user.starts_with("Look at big.txt."), "{first_user}");
+    assert!(first_user.contains("Summary of the work so far:\nSUMMARY: read big.txt"));
+    // The read and its long result were replaced; the two listings stay.
+    assert_eq!(after.as_array().unwrap().len(), 6, "{after}");
+    assert!(!after.to_string().contains("line 0000"));
+    let summarised = payloads(&f, &task, EventKind::ContextSummarised).await;
+    assert_eq!(summarised.len(), 1);
+    let purposes: Vec<String> = payloads(&f, &task, EventKind::ModelCall)
+        .await
+        .iter()
+        .map(|p| p["purpose"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(purposes, ["step", "step", "step", "summary", "step"]);
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_agent_in_the_middle_of_a_model_call() {
+    let server = ScriptedModel::start(vec![
+        Reply::tool("list_files", "{}").held(),
+        Reply::tool("finish", r#"{"summary":"never"}"#),
+    ])
+    .await;
+    let f = start_sandboxed(TempRepo::new(), &model_settings(&server, "")).await;
+    let task = agent_task(&f, "Wait", "Wait.").await;
+    for _ in 0..500 {
+        if !server.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let cancelled = f.orchestrator.cancel_task(&task.id, user()).await.unwrap();
+    assert_eq!(cancelled.state, TaskState::Cancelled);
+    server.release();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.requests().len(), 1, "no call after the cancel");
+    let task = f.orchestrator.store().task(&task.id).await.unwrap();
+    assert_eq!(task.state, TaskState::Cancelled);
+    assert!(payloads(&f, &task, EventKind::ToolCall).await.is_empty());
+}
+
+#[tokio::test]
+async fn agents_message_the_person_and_other_tasks() {
+    let server = ScriptedModel::start_keyed(vec![
+        (
+            "Task: Sender",
+            vec![
+                Reply::tools(&[
+                    ("send_message", r#"{"to":"person","text":"Starting now."}"#),
+                    ("send_message", r#"{"to":"nosuchtask9","text":"hello?"}"#),
+                ]),
+                Reply::tool("finish", r#"{"summary":"sent"}"#),
+            ],
+        ),
+    ])
+    .await;
+    let f = start_sandboxed(TempRepo::new(), &model_settings(&server, "")).await;
+    let task = agent_task(&f, "Sender", "Say hello.").await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::NoChanges, "{:?}", task.reason);
+    let messages = payloads(&f, &task, EventKind::Message).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["to"], "person");
+    assert_eq!(messages[0]["text"], "Starting now.");
+    let results = tool_results(&server, 1);
+    assert_eq!(results[0], "delivered to the person");
+    assert!(results[1].contains("there is no task nosuchtask9"), "{}", results[1]);
+}
