@@ -78,6 +78,18 @@ pub struct EventQuery {
     pub limit: Option<u32>,
 }
 
+/// A task with its latest step and check results (see
+/// [`Store::task_overview`]).
+#[derive(Debug, Clone)]
+pub struct TaskOverview {
+    /// The task.
+    pub task: Task,
+    /// Its latest step event.
+    pub last_step: Option<Event>,
+    /// Its latest check results, newest first.
+    pub checks: Vec<Event>,
+}
+
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "pushpals.db";
 
@@ -284,26 +296,56 @@ impl Store {
         .await
     }
 
-    /// A task's latest events of the given kinds, newest first.
-    pub async fn recent_events(
+    /// Every task (oldest first) with its latest event of `step_kinds` and
+    /// its latest `check_kind` events (newest first, at most `checks`), in
+    /// one read: what a status overview needs.
+    pub async fn task_overview(
         &self,
-        task_id: TaskId,
-        kinds: &'static [&'static str],
-        limit: u32,
-    ) -> StoreResult<Vec<Event>> {
+        step_kinds: &'static [&'static str],
+        check_kind: &'static str,
+        checks: u32,
+    ) -> StoreResult<Vec<TaskOverview>> {
         self.read(move |conn| {
-            let marks = vec!["?"; kinds.len()].join(", ");
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind IN ({marks}) \
-                 ORDER BY id DESC LIMIT {limit}"
+            let marks = vec!["?"; step_kinds.len()].join(", ");
+            let mut tasks =
+                conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"))?;
+            let mut last = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ? AND kind IN ({marks}) \
+                 ORDER BY id DESC LIMIT 1"
             ))?;
-            let task = task_id.as_str().to_owned();
-            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&task];
-            for kind in kinds {
-                values.push(kind);
+            let mut recent_checks = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind = ?2 \
+                 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let all = tasks
+                .query_map([], |row| Ok(task_from_row(row)))?
+                .map(|row| row?)
+                .collect::<StoreResult<Vec<Task>>>()?;
+            let mut out = Vec::with_capacity(all.len());
+            for task in all {
+                let id = task.id.as_str().to_owned();
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
+                for kind in step_kinds {
+                    values.push(kind);
+                }
+                let last_step = last
+                    .query_map(values.as_slice(), |row| Ok(event_from_row(row)))?
+                    .next()
+                    .transpose()?
+                    .transpose()?;
+                let checks = recent_checks
+                    .query_map(params![id, check_kind, checks], |row| {
+                        Ok(event_from_row(row))
+                    })?
+                    .map(|row| row?)
+                    .collect::<StoreResult<Vec<Event>>>()?;
+                out.push(TaskOverview {
+                    task,
+                    last_step,
+                    checks,
+                });
             }
-            let rows = statement.query_map(values.as_slice(), |row| Ok(event_from_row(row)))?;
-            rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()
+            Ok(out)
         })
         .await
     }

@@ -279,3 +279,80 @@ fn a_data_dir_that_cannot_be_created_is_a_clear_error() {
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[tokio::test]
+async fn agent_briefs_usage_and_the_overview_round_trip() {
+    use pushpals_core::{AgentWork, Usage};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, first) = store_with_task(dir.path()).await;
+    let second = task_id(2);
+    let brief = AgentWork {
+        prompt: "add a test".into(),
+        scope: vec!["src/".into()],
+        depends_on: vec![first.clone()],
+        ..AgentWork::default()
+    };
+    let (id, work) = (second.clone(), brief.clone());
+    let task = store
+        .write(move |tx| tx.insert_task(&id, "Test it", None, Some(&work), Actor::User("a".into())))
+        .await
+        .unwrap();
+    assert_eq!(task.agent.as_ref(), Some(&brief));
+    assert_eq!(task.seq, 2);
+    let call = Usage {
+        model_calls: 1,
+        input_tokens: 100,
+        output_tokens: 20,
+        cost_micros: 140,
+    };
+    let id = second.clone();
+    store
+        .write(move |tx| {
+            tx.add_usage(&id, call)?;
+            tx.add_usage(&id, call)?;
+            tx.append(NewEvent::for_task(
+                &id,
+                Actor::Orchestrator,
+                EventKind::ToolCall,
+                json!({ "tool": "read_file" }),
+            ))?;
+            tx.append(NewEvent::for_task(
+                &id,
+                Actor::Orchestrator,
+                EventKind::CheckResult,
+                json!({ "check": "test", "passed": false }),
+            ))?;
+            tx.append(NewEvent::for_task(
+                &id,
+                Actor::Orchestrator,
+                EventKind::CheckResult,
+                json!({ "check": "test", "passed": true }),
+            ))
+        })
+        .await
+        .unwrap();
+    let task = store.task(&second).await.unwrap();
+    assert_eq!(task.usage.model_calls, 2);
+    assert_eq!(task.usage.tokens(), 240);
+    assert_eq!(task.usage.cost_micros, 280);
+
+    let overview = store
+        .task_overview(&["tool_call", "check_result"], "check_result", 6)
+        .await
+        .unwrap();
+    assert_eq!(overview.len(), 2);
+    assert!(overview[0].last_step.is_none() && overview[0].checks.is_empty());
+    assert_eq!(overview[1].last_step.as_ref().unwrap().kind, "check_result");
+    assert_eq!(overview[1].checks.len(), 2);
+    assert_eq!(
+        overview[1].checks[0].payload["passed"], true,
+        "newest first"
+    );
+
+    let missing = task_id(9);
+    let error = store
+        .write(move |tx| tx.add_usage(&missing, call))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::TaskNotFound(_)), "{error}");
+}

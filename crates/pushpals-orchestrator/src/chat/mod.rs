@@ -71,7 +71,18 @@ impl Orchestrator {
                 "plan_id": reply.plan_id,
             }),
         };
-        self.store.write(move |tx| tx.append(event)).await?;
+        if matches!(intent, Intent::Status | Intent::Help | Intent::Question(_)) {
+            // A question changes nothing: answer without waiting for the
+            // log's commit (the record follows in the next group commit).
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.write(move |tx| tx.append(event)).await {
+                    tracing::error!(%error, "cannot record a chat question");
+                }
+            });
+        } else {
+            self.store.write(move |tx| tx.append(event)).await?;
+        }
         Ok(reply)
     }
 
@@ -104,7 +115,7 @@ impl Orchestrator {
             Intent::Question(target) => {
                 let task = self.find_task(target).await?;
                 let approvals = self.store.approvals(Some(task.id.clone()), true).await?;
-                let status = self.task_status(task).await?;
+                let status = self.task_status(&task.id).await?;
                 let mut text = status.line();
                 for approval in approvals {
                     text.push_str(&format!(
@@ -132,7 +143,7 @@ impl Orchestrator {
                         reason,
                     )
                     .await?;
-                let status = self.task_status(outcome.task).await?;
+                let status = self.task_status(&outcome.task.id).await?;
                 let text = format!(
                     "{} {} of #{}: {}",
                     if decision == Decision::Approve {
@@ -149,7 +160,7 @@ impl Orchestrator {
             Intent::Cancel(target) => {
                 let task = self.find_task(target).await?;
                 let task = self.cancel_task(&task.id, actor.clone()).await?;
-                let status = self.task_status(task).await?;
+                let status = self.task_status(&task.id).await?;
                 reply(format!("Cancelled: {}", status.line()), vec![status])
             }
             Intent::NewWork(request) => {

@@ -2,8 +2,8 @@
 //! last step, checks and cost. Nothing here waits for a worker.
 
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Event, Task, TaskId, Usage};
-use pushpals_store::StoreResult;
+use pushpals_core::{Event, TaskId, Usage};
+use pushpals_store::{StoreResult, TaskOverview};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,8 +18,9 @@ const STEP_KINDS: &[&str] = &[
     "approval_requested",
     "worktree_created",
 ];
-/// How far back the last step and checks are looked for.
-const LOOK_BACK: u32 = 40;
+/// How many check results are looked at (enough for build, lint, test
+/// of the last run or two).
+const CHECKS: u32 = 6;
 
 /// One check's latest result.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +52,8 @@ pub struct TaskStatus {
     pub reason: Option<String>,
     /// Tasks it waits for.
     pub depends_on: Vec<TaskId>,
+    /// All of it in one line, for people.
+    pub summary: String,
 }
 
 impl TaskStatus {
@@ -112,15 +115,16 @@ fn describe(event: &Event) -> String {
     }
 }
 
-impl Orchestrator {
-    /// The status of one task.
-    pub async fn task_status(&self, task: Task) -> StoreResult<TaskStatus> {
-        let recent = self
-            .store
-            .recent_events(task.id.clone(), STEP_KINDS, LOOK_BACK)
-            .await?;
+impl TaskStatus {
+    /// Builds a task's status from its overview.
+    fn from_overview(overview: TaskOverview) -> Self {
+        let TaskOverview {
+            task,
+            last_step,
+            checks: results,
+        } = overview;
         let mut checks: Vec<CheckStatus> = Vec::new();
-        for event in recent.iter().filter(|e| e.kind == "check_result") {
+        for event in &results {
             let name = event.payload["check"]
                 .as_str()
                 .unwrap_or_default()
@@ -133,8 +137,8 @@ impl Orchestrator {
             }
         }
         checks.reverse();
-        Ok(TaskStatus {
-            last_step: recent.first().map(describe),
+        let mut status = Self {
+            last_step: last_step.as_ref().map(describe),
             checks,
             usage: task.usage,
             reason: task.reason,
@@ -143,15 +147,31 @@ impl Orchestrator {
             seq: task.seq,
             title: task.title,
             state: task.state.to_string(),
-        })
+            summary: String::new(),
+        };
+        status.summary = status.line();
+        status
+    }
+}
+
+impl Orchestrator {
+    /// The status of every task, oldest first, in one read.
+    pub async fn status(&self) -> StoreResult<Vec<TaskStatus>> {
+        Ok(self
+            .store
+            .task_overview(STEP_KINDS, "check_result", CHECKS)
+            .await?
+            .into_iter()
+            .map(TaskStatus::from_overview)
+            .collect())
     }
 
-    /// The status of every task, oldest first.
-    pub async fn status(&self) -> StoreResult<Vec<TaskStatus>> {
-        let mut all = Vec::new();
-        for task in self.store.tasks(None).await? {
-            all.push(self.task_status(task).await?);
-        }
-        Ok(all)
+    /// The status of one task.
+    pub async fn task_status(&self, task_id: &TaskId) -> StoreResult<TaskStatus> {
+        self.status()
+            .await?
+            .into_iter()
+            .find(|s| &s.id == task_id)
+            .ok_or_else(|| pushpals_store::StoreError::TaskNotFound(task_id.clone()))
     }
 }

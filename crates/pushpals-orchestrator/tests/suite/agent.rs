@@ -393,7 +393,9 @@ async fn agent_tasks_need_a_configured_model_and_a_clean_brief() {
 
 #[tokio::test]
 async fn long_output_is_cut_and_old_turns_are_summarised_near_the_context_limit() {
-    let big: String = (0..400).map(|i| format!("line {i:04} of a long file\n")).collect();
+    let big: String = (0..400)
+        .map(|i| format!("line {i:04} of a long file\n"))
+        .collect();
     let server = ScriptedModel::start(vec![
         Reply::tool("read_file", r#"{"path":"big.txt"}"#),
         Reply::tool("list_files", "{}"),
@@ -415,14 +417,25 @@ async fn long_output_is_cut_and_old_turns_are_summarised_near_the_context_limit(
     assert_eq!(task.state, TaskState::NoChanges, "{:?}", task.reason);
 
     let read = &tool_results(&server, 1)[0];
-    assert!(read.len() < 1200 && read.contains("bytes left out"), "{read}");
+    assert!(
+        read.len() < 1200 && read.contains("bytes left out"),
+        "{read}"
+    );
     assert!(read.contains("line 0000") && read.contains("line 0399"));
 
     let requests = server.requests();
     assert_eq!(requests.len(), 5);
     let summary_request = &requests[3].body;
-    assert!(summary_request.get("tools").is_none(), "the summary call offers no tools");
-    assert!(summary_request["messages"][0]["content"].as_str().unwrap().contains("summarise"));
+    assert!(
+        summary_request.get("tools").is_none(),
+        "the summary call offers no tools"
+    );
+    assert!(
+        summary_request["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("summarise")
+    );
     let after = &requests[4].body["messages"];
     let first_user = after[1]["content"].as_str().unwrap();
     assert!(first_user.starts_with("Look at big.txt."), "{first_user}");
@@ -467,18 +480,16 @@ async fn cancelling_stops_the_agent_in_the_middle_of_a_model_call() {
 
 #[tokio::test]
 async fn agents_message_the_person_and_other_tasks() {
-    let server = ScriptedModel::start_keyed(vec![
-        (
-            "Task: Sender",
-            vec![
-                Reply::tools(&[
-                    ("send_message", r#"{"to":"person","text":"Starting now."}"#),
-                    ("send_message", r#"{"to":"nosuchtask9","text":"hello?"}"#),
-                ]),
-                Reply::tool("finish", r#"{"summary":"sent"}"#),
-            ],
-        ),
-    ])
+    let server = ScriptedModel::start_keyed(vec![(
+        "Task: Sender",
+        vec![
+            Reply::tools(&[
+                ("send_message", r#"{"to":"person","text":"Starting now."}"#),
+                ("send_message", r#"{"to":"nosuchtask9","text":"hello?"}"#),
+            ]),
+            Reply::tool("finish", r#"{"summary":"sent"}"#),
+        ],
+    )])
     .await;
     let f = start_sandboxed(TempRepo::new(), &model_settings(&server, "")).await;
     let task = agent_task(&f, "Sender", "Say hello.").await;
@@ -490,5 +501,9 @@ async fn agents_message_the_person_and_other_tasks() {
     assert_eq!(messages[0]["text"], "Starting now.");
     let results = tool_results(&server, 1);
     assert_eq!(results[0], "delivered to the person");
-    assert!(results[1].contains("there is no task nosuchtask9"), "{}", results[1]);
+    assert!(
+        results[1].contains("there is no task nosuchtask9"),
+        "{}",
+        results[1]
+    );
 }
