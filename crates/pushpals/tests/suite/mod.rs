@@ -1,5 +1,6 @@
 //! The suites, one module per concern.
 
+mod agent;
 mod errors;
 mod follow_and_policy;
 mod network;

@@ -33,7 +33,13 @@ pub(crate) fn isolated(command: &mut std::process::Command, data_dir: &Path) {
 }
 
 pub(crate) fn start_server(repo: &Path, data_dir: &Path) -> Server {
+    start_server_with_env(repo, data_dir, &[])
+}
+
+/// Starts a server with extra environment variables (API keys).
+pub(crate) fn start_server_with_env(repo: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut command = std::process::Command::new(BIN);
+    command.envs(env.iter().copied());
     command
         .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
         .arg(repo)
