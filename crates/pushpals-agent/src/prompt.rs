@@ -69,14 +69,7 @@ pub fn system_prompt(brief: &Brief, root: &Root) -> String {
 /// The top two levels of the worktree, respecting `.gitignore`.
 pub fn layout(root: &Root) -> String {
     let mut lines = Vec::new();
-    let walk = ignore::WalkBuilder::new(root.path())
-        .hidden(false)
-        .follow_links(false)
-        .require_git(false)
-        .max_depth(Some(2))
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
+    let walk = crate::tools::walk(root, std::path::Path::new(""), Some(2));
     for entry in walk.flatten().filter(|e| e.depth() > 0) {
         if lines.len() == MAX_LAYOUT {
             lines.push("...".to_owned());

@@ -485,6 +485,27 @@ fn anthropic_whole(
     .to_string()
 }
 
+/// One content block of an Anthropic stream: its start, deltas and stop.
+fn anthropic_block(out: &mut String, index: usize, block: Value, deltas: Vec<Value>) {
+    sse(
+        out,
+        Some("content_block_start"),
+        &json!({ "type": "content_block_start", "index": index, "content_block": block }),
+    );
+    for delta in deltas {
+        sse(
+            out,
+            Some("content_block_delta"),
+            &json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+        );
+    }
+    sse(
+        out,
+        Some("content_block_stop"),
+        &json!({ "type": "content_block_stop", "index": index }),
+    );
+}
+
 fn anthropic_stream(
     id: u64,
     text: &str,
@@ -501,44 +522,25 @@ fn anthropic_stream(
     );
     let mut index = 0;
     if !text.is_empty() {
-        sse(
+        let deltas = pieces(text, 7)
+            .into_iter()
+            .map(|piece| json!({ "type": "text_delta", "text": piece }))
+            .collect();
+        anthropic_block(
             &mut out,
-            Some("content_block_start"),
-            &json!({ "type": "content_block_start", "index": index, "content_block": { "type": "text", "text": "" } }),
-        );
-        for piece in pieces(text, 7) {
-            sse(
-                &mut out,
-                Some("content_block_delta"),
-                &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": piece } }),
-            );
-        }
-        sse(
-            &mut out,
-            Some("content_block_stop"),
-            &json!({ "type": "content_block_stop", "index": index }),
+            index,
+            json!({ "type": "text", "text": "" }),
+            deltas,
         );
         index += 1;
     }
     for (n, (name, arguments)) in calls.iter().enumerate() {
-        sse(
-            &mut out,
-            Some("content_block_start"),
-            &json!({ "type": "content_block_start", "index": index,
-                     "content_block": { "type": "tool_use", "id": call_id(id, n), "name": name, "input": {} } }),
-        );
-        for part in pieces(arguments, 5) {
-            sse(
-                &mut out,
-                Some("content_block_delta"),
-                &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": part } }),
-            );
-        }
-        sse(
-            &mut out,
-            Some("content_block_stop"),
-            &json!({ "type": "content_block_stop", "index": index }),
-        );
+        let deltas = pieces(arguments, 5)
+            .into_iter()
+            .map(|part| json!({ "type": "input_json_delta", "partial_json": part }))
+            .collect();
+        let start = json!({ "type": "tool_use", "id": call_id(id, n), "name": name, "input": {} });
+        anthropic_block(&mut out, index, start, deltas);
         index += 1;
     }
     let stop = if calls.is_empty() {

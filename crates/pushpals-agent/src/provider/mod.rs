@@ -192,10 +192,7 @@ impl ModelClient {
         let text = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|body| match self.config.protocol {
-                Protocol::Openai => openai::error_message(&body),
-                Protocol::Anthropic => anthropic::error_message(&body),
-            })
+            .and_then(|body| error_message(&body))
             .unwrap_or_else(|| cut(&text));
         if retry::retryable(status) {
             Attempt::Retry(format!("{status}: {message}"), wait)
@@ -207,6 +204,17 @@ impl ModelClient {
             })
         }
     }
+}
+
+/// The provider's message in an error body: `{"error": {"message"}}`
+/// (OpenAI and Anthropic), `{"error": "..."}` or `{"message": "..."}`
+/// (some compatible servers).
+fn error_message(body: &Value) -> Option<String> {
+    body["error"]["message"]
+        .as_str()
+        .or_else(|| body["error"].as_str())
+        .or_else(|| body["message"].as_str())
+        .map(str::to_owned)
 }
 
 fn cut(text: &str) -> String {

@@ -210,15 +210,6 @@ impl Partial for Chunks {
     }
 }
 
-/// The provider's message in an error body.
-pub(crate) fn error_message(body: &Value) -> Option<String> {
-    body["error"]["message"]
-        .as_str()
-        .or_else(|| body["error"].as_str())
-        .or_else(|| body["message"].as_str())
-        .map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,14 +22,7 @@ pub(super) fn list(root: &Root, args: &Value) -> ToolOutput {
     };
     let mut entries = Vec::new();
     let mut more = 0usize;
-    let walk = ignore::WalkBuilder::new(root.path().join(&rel))
-        .hidden(false)
-        .follow_links(false)
-        .require_git(false)
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
-    for entry in walk.flatten() {
+    for entry in super::walk(root, &rel, None).flatten() {
         if entry.depth() == 0 {
             continue;
         }

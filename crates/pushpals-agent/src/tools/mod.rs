@@ -147,6 +147,19 @@ pub fn run_local(root: &Root, name: &str, args: &Value) -> Option<ToolOutput> {
     })
 }
 
+/// Walks `dir` (inside `root`) in name order, respecting `.gitignore`,
+/// showing hidden files but never `.git`, following no symlink.
+pub(crate) fn walk(root: &Root, dir: &std::path::Path, max_depth: Option<usize>) -> ignore::Walk {
+    ignore::WalkBuilder::new(root.path().join(dir))
+        .hidden(false)
+        .follow_links(false)
+        .require_git(false)
+        .max_depth(max_depth)
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build()
+}
+
 /// Cuts `text` to about `limit` bytes, keeping its head and tail and saying
 /// what was left out.
 pub fn truncate(text: &str, limit: usize) -> String {

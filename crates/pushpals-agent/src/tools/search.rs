@@ -37,14 +37,7 @@ pub(super) fn search(root: &Root, args: &Value) -> ToolOutput {
         .build();
     let mut hits = Vec::new();
     let mut more = 0usize;
-    let walk = ignore::WalkBuilder::new(root.path().join(&rel))
-        .hidden(false)
-        .follow_links(false)
-        .require_git(false)
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
-    for entry in walk.flatten() {
+    for entry in super::walk(root, &rel, None).flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
