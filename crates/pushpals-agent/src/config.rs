@@ -149,6 +149,9 @@ pub struct AgentConfig {
     /// Longest tool output given back to the model, in bytes.
     #[serde(default = "default_tool_output")]
     pub max_tool_output: usize,
+    /// Plans wait for the person's OK before their tasks are created.
+    #[serde(default)]
+    pub confirm_plans: bool,
 }
 
 fn default_worker() -> String {
@@ -168,6 +171,7 @@ impl Default for AgentConfig {
             planner_model: default_planner(),
             budget: crate::budget::Budget::default(),
             max_tool_output: default_tool_output(),
+            confirm_plans: false,
         }
     }
 }

@@ -12,6 +12,18 @@ pub struct RepoConfig {
     /// `[[policy.rule]]`: rules that tighten command policy for this
     /// repository (`allow` rules are refused).
     pub policy: pushpals_policy::RuleFile,
+    /// `[plan]`: how plans made for this repository start.
+    pub plan: PlanSection,
+}
+
+/// `[plan]`: `confirm = true` makes every plan wait for the person's OK
+/// before its tasks are created (a repository may ask for more care, never
+/// for less).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanSection {
+    /// Plans wait for an OK.
+    pub confirm: bool,
 }
 
 /// `[checks]`: `build`, `lint` and `test` command lines, and a time limit.

@@ -328,17 +328,22 @@ impl Orchestrator {
     /// `pushpals.toml` at the base commit (not the worktree's copy, which the
     /// worker could have changed).
     async fn repo_config(&self, base: &str) -> StepResult<RepoConfig> {
+        self.repo_config_at(base).await.map_err(Stop::Failed)
+    }
+
+    /// `pushpals.toml` at a commit; the default when there is none.
+    pub(crate) async fn repo_config_at(&self, rev: &str) -> Result<RepoConfig, String> {
         let content = self
             .repo
-            .file_at(base, "pushpals.toml")
+            .file_at(rev, "pushpals.toml")
             .await
-            .map_err(|e| Stop::Failed(format!("cannot read pushpals.toml: {e}")))?;
+            .map_err(|e| format!("cannot read pushpals.toml: {e}"))?;
         match content {
             None => Ok(RepoConfig::default()),
             Some(bytes) => {
                 let text = String::from_utf8(bytes)
-                    .map_err(|_| Stop::Failed("pushpals.toml is not UTF-8 text".into()))?;
-                RepoConfig::from_toml(&text).map_err(Stop::Failed)
+                    .map_err(|_| "pushpals.toml is not UTF-8 text".to_owned())?;
+                RepoConfig::from_toml(&text)
             }
         }
     }

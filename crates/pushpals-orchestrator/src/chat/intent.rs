@@ -25,6 +25,10 @@ pub enum Intent {
     Cancel(TaskRef),
     /// A question about one task.
     Question(TaskRef),
+    /// Start the tasks of a plan that waits for an OK.
+    ConfirmPlan(String),
+    /// Drop a plan that waits for an OK.
+    DiscardPlan(String),
     /// Work to plan.
     NewWork(String),
 }
@@ -39,6 +43,8 @@ impl Intent {
             Self::Deny(..) => "deny",
             Self::Cancel(_) => "cancel",
             Self::Question(_) => "question",
+            Self::ConfirmPlan(_) => "confirm_plan",
+            Self::DiscardPlan(_) => "discard_plan",
             Self::NewWork(_) => "new_work",
         }
     }
@@ -83,6 +89,16 @@ pub fn parse(message: &str) -> Intent {
     }
     let words: Vec<&str> = bare.split_whitespace().collect();
     let original_words: Vec<&str> = text.split_whitespace().collect();
+    if let [verb, target] = words.as_slice()
+        && target.starts_with("plan-")
+    {
+        let plan = target.trim_end_matches(['.', '!']).to_owned();
+        match *verb {
+            "approve" | "ok" | "go" | "lgtm" | "start" => return Intent::ConfirmPlan(plan),
+            "deny" | "reject" | "discard" | "drop" => return Intent::DiscardPlan(plan),
+            _ => {}
+        }
+    }
     if let [verb, target, rest @ ..] = words.as_slice()
         && let Some(task) = task_ref(target)
     {
@@ -131,6 +147,14 @@ mod tests {
         );
         assert_eq!(parse("deny 4"), Intent::Deny(TaskRef::Seq(4), None));
         assert_eq!(parse("help"), Intent::Help);
+        assert_eq!(
+            parse("ok plan-ab12cd34"),
+            Intent::ConfirmPlan("plan-ab12cd34".into())
+        );
+        assert_eq!(
+            parse("discard plan-ab12cd34"),
+            Intent::DiscardPlan("plan-ab12cd34".into())
+        );
     }
 
     #[test]

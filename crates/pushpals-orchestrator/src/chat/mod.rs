@@ -53,7 +53,11 @@ impl Orchestrator {
             )));
         }
         let intent = parse(message);
-        if matches!(intent, Intent::Approve(_) | Intent::Deny(..)) && !may_approve {
+        if matches!(
+            intent,
+            Intent::Approve(_) | Intent::Deny(..) | Intent::ConfirmPlan(_)
+        ) && !may_approve
+        {
             return Err(OrchestratorError::Forbidden(
                 "deciding approvals needs a token with the approve scope".into(),
             ));
@@ -103,7 +107,7 @@ impl Orchestrator {
                 let tasks = self.status().await?;
                 let mut lines: Vec<String> = tasks.iter().map(TaskStatus::line).collect();
                 for (id, plan) in self.pending_plans() {
-                    lines.push(format!("planning {id}: {}", plan.request));
+                    lines.push(plan.line(&id));
                 }
                 let text = if lines.is_empty() {
                     "No tasks yet. Tell me what to change.".to_owned()
@@ -162,6 +166,16 @@ impl Orchestrator {
                 let task = self.cancel_task(&task.id, actor.clone()).await?;
                 let status = self.task_status(&task.id).await?;
                 reply(format!("Cancelled: {}", status.line()), vec![status])
+            }
+            Intent::ConfirmPlan(plan_id) | Intent::DiscardPlan(plan_id) => {
+                let start = matches!(intent, Intent::ConfirmPlan(_));
+                let text = self.settle_plan(plan_id, start, actor).await?;
+                ChatReply {
+                    intent: intent.name(),
+                    reply: text,
+                    tasks: Vec::new(),
+                    plan_id: Some(plan_id.clone()),
+                }
             }
             Intent::NewWork(request) => {
                 let plan_id = self.start_planning(request.clone(), actor.clone())?;

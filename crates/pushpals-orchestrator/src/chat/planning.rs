@@ -10,11 +10,37 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A plan being made.
+/// A plan being made, or made and waiting for the person's OK.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingPlan {
     /// What the person asked for.
     pub request: String,
+    /// The plan, once made, while it waits for an OK.
+    pub plan: Option<Plan>,
+    /// Who asked; the tasks are theirs.
+    pub actor: Actor,
+}
+
+impl PendingPlan {
+    /// A line for status.
+    pub(crate) fn line(&self, id: &str) -> String {
+        match &self.plan {
+            None => format!("planning {id}: {}", self.request),
+            Some(plan) => {
+                let titles: Vec<String> = plan
+                    .tasks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| format!("{}. {}", i + 1, t.title))
+                    .collect();
+                format!(
+                    "plan {id} waits for your OK ({}): {}; say `ok {id}` to start it or `discard {id}`",
+                    plan.summary,
+                    titles.join("; ")
+                )
+            }
+        }
+    }
 }
 
 impl Orchestrator {
@@ -37,6 +63,8 @@ impl Orchestrator {
                 plan_id.clone(),
                 PendingPlan {
                     request: request.clone(),
+                    plan: None,
+                    actor: actor.clone(),
                 },
             );
         }
@@ -61,7 +89,11 @@ impl Orchestrator {
                 }
             }
             let outcome = match planning.result {
-                Ok(plan) => orchestrator.start_plan(&id, plan, actor).await,
+                Ok(plan) => match orchestrator.plans_need_ok().await {
+                    Ok(true) => orchestrator.hold_plan(&id, plan).await,
+                    Ok(false) => orchestrator.start_plan(&id, plan, actor).await,
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error.to_string()),
             };
             if let Err(message) = outcome {
@@ -75,11 +107,109 @@ impl Orchestrator {
                     tracing::error!(%error, "cannot record a planning failure");
                 }
             }
-            if let Ok(mut plans) = orchestrator.plans.lock() {
+            if let Ok(mut plans) = orchestrator.plans.lock()
+                && plans.get(&id).is_some_and(|p| p.plan.is_none())
+            {
                 plans.remove(&id);
             }
         });
         Ok(plan_id)
+    }
+
+    /// Whether plans wait for an OK: the server's `[agent] confirm_plans`,
+    /// or the repository's `[plan] confirm` at its HEAD.
+    async fn plans_need_ok(&self) -> Result<bool, String> {
+        if self.settings.agent.confirm_plans {
+            return Ok(true);
+        }
+        let head = self
+            .repo
+            .head_commit()
+            .await
+            .map_err(|e| format!("cannot read the repository's HEAD: {e}"))?;
+        Ok(self.repo_config_at(&head).await?.plan.confirm)
+    }
+
+    /// Keeps a made plan until the person says OK, and records it.
+    async fn hold_plan(&self, plan_id: &str, plan: Plan) -> Result<(), String> {
+        let planned: Vec<_> = plan
+            .tasks
+            .iter()
+            .map(|t| json!({ "key": t.key, "title": t.title, "depends_on": t.depends_on }))
+            .collect();
+        let event = NewEvent {
+            task_id: None,
+            actor: Actor::Orchestrator,
+            kind: EventKind::PlanCreated,
+            payload: json!({
+                "plan_id": plan_id,
+                "summary": plan.summary,
+                "awaiting_ok": true,
+                "planned": planned,
+            }),
+        };
+        self.store
+            .write(move |tx| tx.append(event))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Ok(mut plans) = self.plans.lock()
+            && let Some(pending) = plans.get_mut(plan_id)
+        {
+            pending.plan = Some(plan);
+        }
+        Ok(())
+    }
+
+    /// Starts (`start`) or drops a plan that waits for an OK.
+    pub(crate) async fn settle_plan(
+        self: &Arc<Self>,
+        plan_id: &str,
+        start: bool,
+        by: &Actor,
+    ) -> OrchestratorResult<String> {
+        let pending = {
+            let mut plans = self
+                .plans
+                .lock()
+                .map_err(|_| OrchestratorError::Internal("the plans lock is poisoned".into()))?;
+            match plans.get(plan_id) {
+                Some(p) if p.plan.is_some() => plans.remove(plan_id),
+                Some(_) => {
+                    return Err(OrchestratorError::InvalidInput(format!(
+                        "{plan_id} is still being planned; try again when it waits for your OK"
+                    )));
+                }
+                None => None,
+            }
+        };
+        let Some(PendingPlan {
+            plan: Some(plan),
+            actor,
+            ..
+        }) = pending
+        else {
+            return Err(OrchestratorError::NotFound(format!(
+                "no plan {plan_id} waits for an OK; ask `status` for the plans that do"
+            )));
+        };
+        let decided = NewEvent {
+            task_id: None,
+            actor: by.clone(),
+            kind: EventKind::PlanCreated,
+            payload: json!({ "plan_id": plan_id, "decision": if start { "started" } else { "discarded" } }),
+        };
+        self.store.write(move |tx| tx.append(decided)).await?;
+        if !start {
+            return Ok(format!("Discarded {plan_id}."));
+        }
+        let count = plan.tasks.len();
+        self.start_plan(plan_id, plan, actor)
+            .await
+            .map_err(OrchestratorError::InvalidInput)?;
+        Ok(format!(
+            "Started {plan_id}: {count} task{}.",
+            if count == 1 { "" } else { "s" }
+        ))
     }
 
     /// Creates the plan's tasks in order (dependencies first) and records
@@ -139,7 +269,7 @@ impl Orchestrator {
             .map_err(|e| e.to_string())
     }
 
-    /// Requests being planned now.
+    /// Requests being planned, and plans waiting for an OK.
     pub(crate) fn pending_plans(&self) -> Vec<(String, PendingPlan)> {
         self.plans
             .lock()

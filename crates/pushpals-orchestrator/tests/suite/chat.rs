@@ -260,3 +260,92 @@ async fn a_plan_that_stays_invalid_is_reported_and_creates_nothing() {
     assert!(message.contains("invalid twice"), "{message}");
     assert!(store.tasks(None).await.unwrap().is_empty());
 }
+
+async fn wait_for_status(f: &super::support::Fixture, text: &str) -> String {
+    for _ in 0..500 {
+        let status = f.orchestrator.chat("status", user(), false).await.unwrap();
+        if status.reply.contains(text) {
+            return status.reply;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("status never said {text:?}");
+}
+
+#[tokio::test]
+async fn a_plan_waits_for_an_ok_when_the_repository_or_the_server_asks() {
+    let server = ScriptedModel::start_keyed(vec![
+        (
+            "submit_plan",
+            vec![
+                Reply::tool("submit_plan", TWO_TASKS),
+                Reply::tool("submit_plan", TWO_TASKS),
+            ],
+        ),
+        (
+            "Task: Add X",
+            vec![Reply::tool("finish", r#"{"summary":"x"}"#)],
+        ),
+        (
+            "Task: Add Y",
+            vec![Reply::tool("finish", r#"{"summary":"y"}"#)],
+        ),
+    ])
+    .await;
+    // The repository asks for care: its plans wait.
+    let repo = TempRepo::new();
+    repo.write("pushpals.toml", "[plan]\nconfirm = true\n");
+    repo.commit_all("careful");
+    let f = start_sandboxed(repo, &model_settings(&server, "")).await;
+    let first = f
+        .orchestrator
+        .chat("add X and Y", user(), false)
+        .await
+        .unwrap();
+    let first_id = first.plan_id.unwrap();
+    let status = wait_for_status(&f, "waits for your OK").await;
+    assert!(status.contains("1. Add X; 2. Add Y"), "{status}");
+    assert!(f.orchestrator.store().tasks(None).await.unwrap().is_empty());
+    let discarded = f
+        .orchestrator
+        .chat(&format!("discard {first_id}"), user(), false)
+        .await
+        .unwrap();
+    assert!(discarded.reply.starts_with("Discarded"));
+    let gone = f
+        .orchestrator
+        .chat(&format!("ok {first_id}"), user(), true)
+        .await
+        .unwrap_err();
+    assert!(gone.to_string().contains("no plan"), "{gone}");
+
+    // The server asks for care: the OK needs the approve scope, then the
+    // tasks start.
+    let settings = model_settings(&server, "[agent]\nconfirm_plans = true\n");
+    let f = start_sandboxed(TempRepo::new(), &settings).await;
+    let second = f
+        .orchestrator
+        .chat("add X and Y", user(), false)
+        .await
+        .unwrap();
+    let second_id = second.plan_id.unwrap();
+    wait_for_status(&f, "waits for your OK").await;
+    let forbidden = f
+        .orchestrator
+        .chat(&format!("ok {second_id}"), user(), false)
+        .await
+        .unwrap_err();
+    assert!(forbidden.to_string().contains("approve scope"));
+    let started = f
+        .orchestrator
+        .chat(&format!("ok {second_id}"), user(), true)
+        .await
+        .unwrap();
+    assert_eq!(started.reply, format!("Started {second_id}: 2 tasks."));
+    let tasks = f.orchestrator.store().tasks(None).await.unwrap();
+    assert_eq!(tasks.len(), 2);
+    for task in tasks {
+        let done = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+        assert_eq!(done.state, TaskState::NoChanges, "{:?}", done.reason);
+    }
+}
