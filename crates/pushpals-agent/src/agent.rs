@@ -98,7 +98,7 @@ pub async fn run<H: AgentHost>(mut run: AgentRun, host: &H) -> Result<Finished, 
             messages = summarise(&mut run, host, &mut spending, &messages, cut).await?;
             request.messages = messages.clone();
         }
-        let reply = call(&mut run, &request).await?;
+        let reply = call(&mut run, &spending, &request).await?;
         let usage = account(&run, &mut spending, &reply);
         host.record_model_call(
             model_call_detail(
@@ -277,13 +277,23 @@ async fn dispatch<H: AgentHost>(
     }
 }
 
-/// One model call, given up when the task is cancelled or out of time.
-async fn call(run: &mut AgentRun, request: &ModelRequest) -> Result<ModelReply, AgentError> {
+/// One model call, given up when the task is cancelled or its time budget
+/// runs out.
+async fn call(
+    run: &mut AgentRun,
+    spending: &Spending,
+    request: &ModelRequest,
+) -> Result<ModelReply, AgentError> {
     let client = Arc::clone(&run.client);
     let cancelled = run.cancel.wait_for(|c| *c);
+    let out_of_time = tokio::time::sleep(spending.time_left());
     tokio::select! {
         reply = client.complete(request) => Ok(reply?),
         _ = cancelled => Err(AgentError::Cancelled),
+        _ = out_of_time => Err(AgentError::Budget(format!(
+            "the time budget is spent ({} minutes) while waiting for the model; raise [agent.budget] max_minutes",
+            run.budget.max_minutes
+        ))),
     }
 }
 
@@ -342,7 +352,7 @@ async fn summarise<H: AgentHost>(
         messages: vec![Message::user(context::transcript(&messages[..cut], 2000))],
         tools: Vec::new(),
     };
-    let reply = call(run, &request).await?;
+    let reply = call(run, spending, &request).await?;
     let usage = account(run, spending, &reply);
     host.record_model_call(
         model_call_detail(

@@ -14,8 +14,8 @@ pub struct Budget {
     pub max_tokens: u64,
     /// US dollars (0 means no money limit, for free local models).
     pub max_cost_usd: f64,
-    /// Minutes of wall time.
-    pub max_minutes: u64,
+    /// Minutes of wall time (fractions allowed).
+    pub max_minutes: f64,
 }
 
 impl Default for Budget {
@@ -24,7 +24,7 @@ impl Default for Budget {
             max_steps: 50,
             max_tokens: 2_000_000,
             max_cost_usd: 5.0,
-            max_minutes: 60,
+            max_minutes: 60.0,
         }
     }
 }
@@ -71,7 +71,12 @@ impl Spending {
     }
 
     fn wall(&self) -> Duration {
-        Duration::from_secs(self.budget.max_minutes.saturating_mul(60))
+        let seconds = self.budget.max_minutes * 60.0;
+        if seconds.is_finite() && seconds > 0.0 {
+            Duration::from_secs_f64(seconds.min(1e9))
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Why another model call may not be made, if it may not.
@@ -146,7 +151,7 @@ mod tests {
         assert!(money.exhausted().unwrap().contains("cost budget"));
 
         let time = Spending::start(Budget {
-            max_minutes: 0,
+            max_minutes: 0.0,
             ..Budget::default()
         });
         assert!(time.exhausted().unwrap().contains("time budget"));

@@ -507,3 +507,22 @@ async fn agents_message_the_person_and_other_tasks() {
         results[1]
     );
 }
+
+#[tokio::test]
+async fn the_time_budget_stops_a_model_call_that_never_answers() {
+    let server = ScriptedModel::start(vec![Reply::tool("list_files", "{}").held()]).await;
+    let f = start_sandboxed(
+        TempRepo::new(),
+        &model_settings(&server, "[agent.budget]\nmax_minutes = 0.01\n"),
+    )
+    .await;
+    let task = agent_task(&f, "Slow", "Wait for a slow model.").await;
+    let task = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
+    assert_eq!(task.state, TaskState::Failed);
+    let reason = task.reason.unwrap();
+    assert!(
+        reason.contains("time budget") && reason.contains("waiting for the model"),
+        "{reason}"
+    );
+    server.release();
+}
