@@ -106,9 +106,15 @@ pub struct NetworkSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxSettings {
-    /// `"bubblewrap"` (default; refuses to start when it cannot isolate) or
+    /// `"bubblewrap"` (default; refuses to start when it cannot isolate),
+    /// `"podman"` or `"docker"` (a container of `image` per command), or
     /// `"none"` (no isolation; every task shows a warning).
     pub backend: String,
+    /// The image of the container backends (present locally; never pulled).
+    pub image: Option<String>,
+    /// An OCI runtime for the container backends (`--runtime`), e.g.
+    /// `"runc"` on hosts whose cgroup layout `crun` refuses.
+    pub container_runtime: Option<String>,
     /// Memory per command in MiB (default 4096).
     pub memory_mib: u64,
     /// Processes per command (default 512).
@@ -126,6 +132,8 @@ impl Default for SandboxSettings {
         let limits = Limits::default();
         Self {
             backend: "bubblewrap".into(),
+            image: None,
+            container_runtime: None,
             memory_mib: limits.memory_bytes >> 20,
             max_processes: limits.processes,
             open_files: limits.open_files,
@@ -197,11 +205,20 @@ impl Settings {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         settings.durability()?;
-        if !matches!(settings.sandbox.backend.as_str(), "bubblewrap" | "none") {
-            return Err(format!(
-                "[sandbox] backend = {:?} is not known: use \"bubblewrap\" or \"none\"",
-                settings.sandbox.backend
-            ));
+        match settings.sandbox.backend.as_str() {
+            "bubblewrap" | "none" => {}
+            "podman" | "docker" if settings.sandbox.image.is_none() => {
+                return Err(format!(
+                    "[sandbox] backend = {:?} needs image = \"...\": the image every command runs in",
+                    settings.sandbox.backend
+                ));
+            }
+            "podman" | "docker" => {}
+            other => {
+                return Err(format!(
+                    "[sandbox] backend = {other:?} is not known: use \"bubblewrap\", \"podman\", \"docker\" or \"none\""
+                ));
+            }
         }
         if let Some(forge) = &settings.forge
             && forge.kind != "github"

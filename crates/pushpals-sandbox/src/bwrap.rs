@@ -153,7 +153,7 @@ pub struct BwrapRunner {
     pool: Arc<Mutex<Vec<CommandCgroup>>>,
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin"]
         .iter()
         .map(|dir| Path::new(dir).join(name))

@@ -8,11 +8,14 @@
 //! Backends: [`BwrapRunner`] runs each command under bubblewrap in new
 //! user, mount, PID, IPC, UTS and network namespaces, with the worktree as
 //! the only writable place, resource limits from rlimits and a cgroup per
-//! command; it refuses to start when it cannot isolate. [`HostRunner`]
+//! command; it refuses to start when it cannot isolate. [`ContainerRunner`]
+//! runs each command in a fresh Podman or Docker container of a configured
+//! image, without network or capabilities. [`HostRunner`]
 //! only scrubs the environment and bounds time; it is used only when the
 //! configuration explicitly says `sandbox = "none"`.
 
 mod bwrap;
+mod container;
 mod etc;
 pub mod helper;
 mod host;
@@ -22,6 +25,7 @@ mod spec;
 mod supervise;
 
 pub use bwrap::{BwrapConfig, BwrapRunner, SandboxError};
+pub use container::{ContainerConfig, ContainerError, ContainerRunner};
 pub use host::HostRunner;
 pub use limits::{CgroupLayout, Limits};
 pub use proxy::{Allowlist, NetworkEvent, Proxy};

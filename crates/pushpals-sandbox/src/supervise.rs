@@ -22,10 +22,23 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// stderr to `output`, stops it at `timeout` or when `cancel` turns true,
 /// and kills the whole group when it ends or this future is dropped.
 pub(crate) async fn supervise(
+    command: Command,
+    timeout: Duration,
+    output: mpsc::Sender<OutputChunk>,
+    cancel: watch::Receiver<bool>,
+) -> Result<CommandOutcome, RunError> {
+    supervise_with(command, timeout, output, cancel, &|| {}).await
+}
+
+/// [`supervise`], calling `on_stop` first when the command is stopped
+/// (time limit or cancel): a backend whose work lives outside the process
+/// group (a container) stops it there.
+pub(crate) async fn supervise_with(
     mut command: Command,
     timeout: Duration,
     output: mpsc::Sender<OutputChunk>,
     mut cancel: watch::Receiver<bool>,
+    on_stop: &(dyn Fn() + Sync),
 ) -> Result<CommandOutcome, RunError> {
     command
         .stdin(Stdio::null())
@@ -61,6 +74,7 @@ pub(crate) async fn supervise(
     // Once the cancel sender is gone, nobody can cancel any more.
     let mut cancel_open = true;
     let status = if cancelled {
+        on_stop();
         stop(&mut child, group).await?
     } else {
         loop {
@@ -68,6 +82,7 @@ pub(crate) async fn supervise(
                 status = child.wait() => break status.map_err(RunError::Wait)?,
                 () = &mut deadline => {
                     timed_out = true;
+                    on_stop();
                     break stop(&mut child, group).await?;
                 }
                 changed = cancel.changed(), if cancel_open => {
@@ -75,6 +90,7 @@ pub(crate) async fn supervise(
                         cancel_open = false;
                     } else if *cancel.borrow() {
                         cancelled = true;
+                        on_stop();
                         break stop(&mut child, group).await?;
                     }
                 }

@@ -7,7 +7,10 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod image;
 pub mod model_server;
+
+pub use image::busybox_image;
 
 pub use model_server::{Reply, ScriptedModel};
 

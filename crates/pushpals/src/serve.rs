@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use pushpals_core::{Actor, EventKind, NewEvent};
 use pushpals_orchestrator::{Orchestrator, Settings};
 use pushpals_policy::{Policy, RuleSet};
-use pushpals_sandbox::{BwrapConfig, BwrapRunner, HostRunner, Runner};
+use pushpals_sandbox::{
+    BwrapConfig, BwrapRunner, ContainerConfig, ContainerRunner, HostRunner, Runner,
+};
 use pushpals_server::{AppState, ensure_admin_token};
 use pushpals_store::{DataDirLock, Store};
 use pushpals_workspace::Repo;
@@ -117,6 +119,17 @@ fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>
     if settings.sandbox.unconfined() {
         tracing::warn!("sandbox backend \"none\": commands run without isolation");
         return Ok(Arc::new(HostRunner));
+    }
+    if let (engine @ ("podman" | "docker"), Some(image)) =
+        (settings.sandbox.backend.as_str(), &settings.sandbox.image)
+    {
+        let config = ContainerConfig {
+            engine: engine.to_owned(),
+            image: image.clone(),
+            runtime: settings.sandbox.container_runtime.clone(),
+            limits: settings.sandbox.limits(),
+        };
+        return Ok(Arc::new(ContainerRunner::new(config)?));
     }
     let config = BwrapConfig {
         limits: settings.sandbox.limits(),

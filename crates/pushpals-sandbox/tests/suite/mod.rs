@@ -1,4 +1,5 @@
 //! The suites, one module per concern.
 
+mod container_escapes;
 mod escapes;
 mod host_runner;
