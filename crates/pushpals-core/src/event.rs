@@ -71,6 +71,12 @@ pub enum EventKind {
     PlanCreated,
     /// A chat message and the answer it got.
     Chat,
+    /// A one-time pairing code was issued (the code itself is never logged).
+    PairingCreated,
+    /// A device redeemed a pairing code and got its token.
+    DevicePaired,
+    /// A token was revoked.
+    TokenRevoked,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -110,6 +116,9 @@ impl EventKind {
             Self::AgentFinished => "agent_finished",
             Self::PlanCreated => "plan_created",
             Self::Chat => "chat",
+            Self::PairingCreated => "pairing_created",
+            Self::DevicePaired => "device_paired",
+            Self::TokenRevoked => "token_revoked",
             Self::Error => "error",
         }
     }

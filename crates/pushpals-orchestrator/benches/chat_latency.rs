@@ -137,7 +137,7 @@ async fn run() {
                 .prepare_cached(
                     "SELECT id, kind, payload FROM events WHERE task_id = ?1 AND kind IN \
                      ('tool_call','command_started','command_finished','check_result','model_call',\
-                      'agent_finished','approval_requested','worktree_created') \
+                      'agent_finished','approval_requested','approval_decided','commit','worktree_created') \
                      ORDER BY id DESC LIMIT 1",
                 )
                 .unwrap();

@@ -115,6 +115,15 @@ pub(crate) async fn require_token(
     Ok(next.run(request).await)
 }
 
+/// A new random token and its hash.
+pub(crate) fn new_token() -> Result<(String, String), getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let token = format!("pp_{}", hex::encode(bytes));
+    let hash = hash_token(&token);
+    Ok((token, hash))
+}
+
 /// The file holding the admin token, inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -129,10 +138,8 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<(), St
             return Ok(());
         }
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Writer(format!("no randomness: {e}")))?;
-    let token = format!("pp_{}", hex::encode(bytes));
-    let token_hash = hash_token(&token);
+    let (token, token_hash) =
+        new_token().map_err(|e| StoreError::Writer(format!("no randomness: {e}")))?;
     store
         .write(move |tx| tx.insert_token("admin", &token_hash, "read operate approve admin"))
         .await?;

@@ -58,13 +58,26 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/export", get(routes::audit::export))
         .route("/blobs/{hash}", get(routes::audit::blob))
         .route("/events", get(routes::stream::events))
+        .route("/pairing", post(routes::pairing::create))
+        .route("/devices", get(routes::pairing::list))
+        .route(
+            "/devices/{id}",
+            axum::routing::delete(routes::pairing::revoke),
+        )
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
+    // Redeeming a pairing code is the one public API call (rate-limited).
+    let api = Router::new()
+        .route("/pair", post(routes::pairing::redeem))
+        .merge(api);
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/", get(routes::companion::index))
+        .route("/{file}", get(routes::companion::file))
+        .route("/views/{file}", get(routes::companion::view_file))
         .nest("/api/v1", api)
         .layer(axum::middleware::from_fn(trace::request_span))
         .with_state(state)

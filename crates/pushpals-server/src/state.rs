@@ -1,8 +1,9 @@
 //! What every handler can reach.
 
+use crate::routes::pairing::PairingLimiter;
 use pushpals_orchestrator::Orchestrator;
 use pushpals_store::Store;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// The server's shared state.
@@ -12,6 +13,8 @@ pub struct AppState {
     pub orchestrator: Arc<Orchestrator>,
     /// Set to true when the server shuts down, to end event streams.
     pub closing: Arc<watch::Sender<bool>>,
+    /// The rate limit of pairing-code redemptions.
+    pub pairing: Arc<Mutex<PairingLimiter>>,
 }
 
 impl AppState {
@@ -21,6 +24,7 @@ impl AppState {
         Self {
             orchestrator,
             closing: Arc::new(closing),
+            pairing: Arc::new(Mutex::new(PairingLimiter::default())),
         }
     }
 

@@ -47,6 +47,21 @@ pub enum Durability {
     Full,
 }
 
+/// A token as listed (never its hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Its id.
+    pub id: i64,
+    /// Its name (`admin`, `device:<name>`).
+    pub name: String,
+    /// Its scopes, space separated.
+    pub scopes: String,
+    /// When it was issued.
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
 /// A token's stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -436,7 +451,27 @@ impl Store {
         .await
     }
 
-    /// The live token with this hash.
+    /// Every token ever issued, without hashes, oldest first.
+    pub async fn token_list(&self) -> StoreResult<Vec<TokenInfo>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(TokenInfo {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    scopes: row.get(2)?,
+                    created_at: row.get(3)?,
+                    revoked_at: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// A live token's record by its hash.
     pub async fn token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {

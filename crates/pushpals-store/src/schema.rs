@@ -8,6 +8,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0001_initial.sql")),
         M::up(include_str!("../migrations/0002_grants.sql")),
         M::up(include_str!("../migrations/0003_agent_tasks.sql")),
+        M::up(include_str!("../migrations/0004_pairing.sql")),
     ])
 }
 

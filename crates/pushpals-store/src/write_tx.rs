@@ -384,11 +384,55 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Stores an API token's hash.
-    pub fn insert_token(&mut self, name: &str, token_hash: &str, scopes: &str) -> StoreResult<()> {
+    pub fn insert_token(&mut self, name: &str, token_hash: &str, scopes: &str) -> StoreResult<i64> {
         self.tx.execute(
             "INSERT INTO tokens (name, token_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, token_hash, scopes, now()],
         )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Revokes a token by id; false when there is no such live token.
+    pub fn revoke_token(&mut self, id: i64) -> StoreResult<bool> {
+        let changed = self.tx.execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Stores a pairing code's hash, valid until `expires_at` (unix
+    /// seconds) and for one use.
+    pub fn insert_pairing_code(
+        &mut self,
+        code_hash: &str,
+        scopes: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO pairing_codes (code_hash, scopes, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![code_hash, scopes, now(), expires_at],
+        )?;
         Ok(())
+    }
+
+    /// Uses a pairing code: its scopes when it exists, is unused and has
+    /// not expired at `now_secs`; it can never be used again either way.
+    pub fn redeem_pairing_code(
+        &mut self,
+        code_hash: &str,
+        now_secs: i64,
+    ) -> StoreResult<Option<String>> {
+        let scopes: Option<String> = self
+            .tx
+            .query_row(
+                "UPDATE pairing_codes SET used_at = ?3 \
+                 WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING scopes",
+                params![code_hash, now_secs, now()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(scopes)
     }
 }

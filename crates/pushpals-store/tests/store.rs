@@ -356,3 +356,36 @@ async fn agent_briefs_usage_and_the_overview_round_trip() {
         .unwrap_err();
     assert!(matches!(error, StoreError::TaskNotFound(_)), "{error}");
 }
+
+#[tokio::test]
+async fn pairing_codes_work_once_and_only_before_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let results = store
+        .write(|tx| {
+            tx.insert_pairing_code("fresh", "read", 100)?;
+            tx.insert_pairing_code("stale", "read", 100)?;
+            Ok((
+                tx.redeem_pairing_code("fresh", 50)?,
+                tx.redeem_pairing_code("fresh", 51)?,
+                tx.redeem_pairing_code("stale", 100)?,
+                tx.redeem_pairing_code("unknown", 1)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(results, (Some("read".to_owned()), None, None, None));
+    let id = store
+        .write(|tx| tx.insert_token("device:x", "hash-x", "read"))
+        .await
+        .unwrap();
+    assert!(store.token("hash-x").await.unwrap().is_some());
+    let revoked = store
+        .write(move |tx| Ok((tx.revoke_token(id)?, tx.revoke_token(id)?)))
+        .await
+        .unwrap();
+    assert_eq!(revoked, (true, false));
+    assert!(store.token("hash-x").await.unwrap().is_none());
+    let listed = store.token_list().await.unwrap();
+    assert!(listed[0].revoked_at.is_some());
+}

@@ -133,6 +133,30 @@ pub enum Command {
         /// The task id
         task: String,
     },
+    /// Pair a phone or browser with the companion: prints a one-time code,
+    /// its link and a QR code (needs the admin token)
+    Pair {
+        /// What the device may do: read, or approve (read, chat, create,
+        /// cancel, approve)
+        #[arg(long, default_value = "read", value_parser = ["read", "approve"])]
+        scope: String,
+        /// The address the phone uses to reach the server, if not --server
+        /// (e.g. https://myhost.tailnet.ts.net)
+        #[arg(long)]
+        url: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List paired devices, or revoke one
+    Devices {
+        /// Revoke the device token with this id
+        #[arg(long)]
+        revoke: Option<i64>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the helper that runs inside the sandbox (Landlock, network relay)
     #[command(hide = true)]
     SandboxHelper {

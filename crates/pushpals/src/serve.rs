@@ -77,6 +77,9 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         "  API:        http://{address}/api/v1/  (token in {})",
         data_dir.join("admin.token").display()
     );
+    eprintln!(
+        "  companion:  http://{address}/  (pair a phone with `pushpals pair --scope approve`)"
+    );
     eprintln!("  data:       {}", data_dir.display());
     eprintln!(
         "  parallel:   {} tasks at once",

@@ -16,6 +16,8 @@ const STEP_KINDS: &[&str] = &[
     "model_call",
     "agent_finished",
     "approval_requested",
+    "approval_decided",
+    "commit",
     "worktree_created",
 ];
 /// How many check results are looked at (enough for build, lint, test
@@ -110,6 +112,8 @@ fn describe(event: &Event) -> String {
         "model_call" => format!("asked the model ({})", text("purpose")),
         "agent_finished" => "the agent finished".to_owned(),
         "approval_requested" => format!("waiting for approval: {}", text("summary")),
+        "approval_decided" => format!("{} {}", text("action"), text("decision")),
+        "commit" => format!("committed {}", text("sha").get(..12).unwrap_or_default()),
         "worktree_created" => "worktree ready".to_owned(),
         other => other.to_owned(),
     }

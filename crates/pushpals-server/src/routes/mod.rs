@@ -3,7 +3,9 @@
 pub mod approvals;
 pub mod audit;
 pub mod chat;
+pub mod companion;
 pub mod grants;
+pub mod pairing;
 pub mod status;
 pub mod stream;
 pub mod tasks;

@@ -1,5 +1,6 @@
 //! The suites, one module per concern.
 
 mod api;
+mod pairing;
 mod stream;
 mod support;

@@ -89,4 +89,36 @@ impl Api {
         let token = self.token.clone();
         self.call(method, uri, Some(&token), body).await
     }
+
+    /// A GET with the admin token; the body as text.
+    pub(crate) async fn authed_text(&self, method: &str, uri: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A GET without a token: status, headers and body text.
+    pub(crate) async fn raw(&self, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
 }

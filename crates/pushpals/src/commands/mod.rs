@@ -3,6 +3,7 @@
 mod audit;
 mod grants;
 mod log;
+mod pairing;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -50,6 +51,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             reason,
         } => tasks::false_positive(&client, &task, &fingerprint, &reason).await,
         Command::Audit { action } => audit::audit(&client, action).await,
+        Command::Pair { scope, url, json } => {
+            pairing::pair(&client, &scope, url.as_deref().unwrap_or(&server), json).await
+        }
+        Command::Devices { revoke, json } => pairing::devices(&client, revoke, json).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The suites, one module per concern.
 
 mod agent;
+mod companion;
 mod container;
 mod errors;
 mod follow_and_policy;

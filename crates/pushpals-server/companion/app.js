@@ -1,0 +1,101 @@
+// The companion's shell: pairing gate, screens by URL fragment, the live
+// event stream shared by every screen.
+
+import { api, follow, token, setToken } from "./api.js";
+import { replace } from "./dom.js";
+import { chatView } from "./views/chat.js";
+import { boardView } from "./views/board.js";
+import { taskView } from "./views/task.js";
+import { approvalsView } from "./views/approvals.js";
+import { auditView } from "./views/audit.js";
+import { settingsView } from "./views/settings.js";
+import { pairView } from "./views/pair.js";
+
+const views = {
+  chat: chatView,
+  board: boardView,
+  task: taskView,
+  approvals: approvalsView,
+  audit: auditView,
+  settings: settingsView,
+};
+
+const listeners = new Set();
+let stopStream = null;
+let current = null;
+
+/** Screens subscribe to live events while they are shown. */
+export function onLiveEvent(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Shows an error for a few seconds. */
+export function showError(error) {
+  const box = document.getElementById("error");
+  box.textContent = error && error.message ? error.message : String(error);
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
+  if (error && error.status === 401) {
+    setToken(null);
+    route();
+  }
+}
+
+function startStream() {
+  if (stopStream || !token()) return;
+  const live = document.getElementById("live");
+  stopStream = follow(
+    (event) => {
+      for (const listener of listeners) listener(event);
+      if (event.kind === "approval_requested" || event.kind === "approval_decided") refreshPending();
+    },
+    (state) => {
+      live.textContent = state === "live" ? "live" : "reconnecting…";
+      live.classList.toggle("on", state === "live");
+    },
+  );
+}
+
+async function refreshPending() {
+  try {
+    const { approvals } = await api("/approvals?pending=true");
+    document.getElementById("pending-count").textContent = approvals.length ? String(approvals.length) : "";
+  } catch (_) { /* shown elsewhere */ }
+}
+
+async function route() {
+  const main = document.getElementById("view");
+  const hash = location.hash.slice(1);
+  if (current && current.leave) current.leave();
+  current = null;
+  if (hash.startsWith("pair=") || !token()) {
+    if (stopStream) { stopStream(); stopStream = null; }
+    current = pairView(main, hash.startsWith("pair=") ? decodeURIComponent(hash.slice(5)) : "", () => {
+      history.replaceState(null, "", "#chat");
+      route();
+    });
+    return;
+  }
+  startStream();
+  refreshPending();
+  const [name, ...rest] = hash.split("/");
+  const view = views[name] || views.chat;
+  for (const link of document.querySelectorAll(".tabs a")) {
+    link.setAttribute("aria-current", link.dataset.view === (views[name] ? name : "chat") ? "page" : "false");
+  }
+  replace(main);
+  try {
+    current = await view(main, rest.map(decodeURIComponent));
+  } catch (error) {
+    showError(error);
+  }
+  main.focus({ preventScroll: true });
+}
+
+window.addEventListener("hashchange", route);
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {});
+}
+route();

@@ -1,0 +1,50 @@
+// Board: every task with state, branch, last step, checks and cost, kept
+// current from the live stream.
+
+import { api } from "../api.js";
+import { h, replace, statePill, cost } from "../dom.js";
+import { onLiveEvent } from "../app.js";
+
+export async function boardView(main) {
+  const list = h("div", { id: "board" });
+  replace(main, h("h1", {}, "Board"), list);
+
+  async function render() {
+    const status = await api("/status");
+    const branches = new Map();
+    try {
+      const { tasks } = await api("/tasks");
+      for (const task of tasks) branches.set(task.id, task.branch);
+    } catch (_) { /* the summary is enough */ }
+    if (!status.tasks.length) {
+      replace(list, h("p", { class: "muted" }, "No tasks yet. Ask for something in Chat."));
+      return;
+    }
+    replace(
+      list,
+      status.tasks.slice().reverse().map((task) =>
+        h(
+          "a",
+          { class: "card row link", href: `#task/${task.id}`, dataset: { task: task.id, state: task.state } },
+          h("span", { class: "grow" },
+            h("strong", {}, `#${task.seq} ${task.title}`),
+            h("div", { class: "muted" }, [branches.get(task.id), task.last_step].filter(Boolean).join(" · ")),
+            task.checks.length
+              ? h("div", { class: "muted" }, task.checks.map((c) => `${c.name} ${c.passed ? "✓" : "✗"}`).join("  "))
+              : null,
+          ),
+          h("span", { class: "muted" }, cost(task.usage)),
+          statePill(task.state),
+        ),
+      ),
+    );
+  }
+
+  await render();
+  let pending = null;
+  const off = onLiveEvent(() => {
+    clearTimeout(pending);
+    pending = setTimeout(() => render().catch(() => {}), 250);
+  });
+  return { leave: () => { off(); clearTimeout(pending); } };
+}

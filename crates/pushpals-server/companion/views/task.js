@@ -1,0 +1,176 @@
+// One task: its timeline (live), its diff, what approving does, and the
+// actions.
+
+import { api } from "../api.js";
+import { h, replace, statePill, cost } from "../dom.js";
+import { onLiveEvent, showError } from "../app.js";
+
+function summary(event) {
+  const p = event.payload || {};
+  switch (event.kind) {
+    case "state_changed": return `${p.from} → ${p.to}${p.reason ? `: ${p.reason}` : ""}`;
+    case "command_started": return `${p.step}: ${p.command}`;
+    case "command_finished": return `${p.step}: ${p.outcome || p.error || ""}`;
+    case "check_result": return `${p.check} ${p.passed ? "passed" : "failed"}`;
+    case "model_call": return `${p.model} (${p.purpose}): ${p.input_tokens}+${p.output_tokens} tokens${p.reply ? ` — ${p.reply}` : ""}`;
+    case "tool_call": return `${p.tool} ${typeof p.arguments === "object" ? JSON.stringify(p.arguments) : p.arguments || ""}${p.is_error ? " (error)" : ""}`;
+    case "policy_decision": return `${p.decision || ""} ${p.command || ""}${p.reason ? ` — ${p.reason}` : ""}`;
+    case "approval_requested": return `${p.action}: ${p.summary}`;
+    case "approval_decided": return `${p.action} ${p.decision}${p.reason ? `: ${p.reason}` : ""}`;
+    case "agent_finished": return p.summary;
+    case "commit": return `${p.sha} on ${p.branch}`;
+    case "message": return `to ${p.to}: ${p.text}`;
+    case "error": return p.message;
+    default: return "";
+  }
+}
+
+function eventItem(event) {
+  if (event.kind === "output") {
+    return h("li", { dataset: { kind: "output" } }, h("pre", {}, event.payload.text || ""));
+  }
+  return h(
+    "li",
+    { dataset: { kind: event.kind } },
+    h("span", { class: "kind" }, event.kind.replaceAll("_", " ")),
+    " ",
+    h("span", { class: "muted" }, event.time ? event.time.slice(11, 19) : ""),
+    h("div", {}, summary(event)),
+  );
+}
+
+/** A unified diff, per file, lines coloured. */
+export function diffView(text) {
+  if (!text) return h("p", { class: "muted" }, "No changes.");
+  const files = [];
+  let file = null;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("diff --git ")) {
+      file = { name: line.replace(/^diff --git a\/(.*) b\/.*$/, "$1"), lines: [] };
+      files.push(file);
+    } else if (file) {
+      file.lines.push(line);
+    }
+  }
+  return files.map((f) =>
+    h(
+      "details",
+      { class: "diff-file card", open: true },
+      h("summary", {}, f.name),
+      h(
+        "div",
+        { class: "diff-lines" },
+        f.lines
+          .filter((l) => !l.startsWith("index ") && !l.startsWith("--- ") && !l.startsWith("+++ "))
+          .map((l) =>
+            h("div", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : l.startsWith("@@") ? "hunk" : "" }, l || " "),
+          ),
+      ),
+    ),
+  );
+}
+
+export async function taskView(main, [id]) {
+  const header = h("div", { class: "card" });
+  const actions = h("div", { class: "row", id: "task-actions" });
+  const diffBox = h("section", { id: "task-diff" });
+  const timeline = h("ol", { class: "timeline", id: "timeline" });
+  replace(
+    main,
+    header,
+    actions,
+    h("h2", {}, "Changes"),
+    diffBox,
+    h("h2", {}, "Timeline"),
+    timeline,
+  );
+
+  async function renderTask() {
+    const view = await api(`/tasks/${encodeURIComponent(id)}`);
+    const task = view.task;
+    const pending = view.approvals.filter((a) => a.state === "pending");
+    replace(
+      header,
+      h("div", { class: "row" }, h("h1", { class: "grow" }, `#${task.seq} ${task.title}`), statePill(task.state)),
+      h("div", { class: "muted" }, [task.branch, cost(task.usage)].filter(Boolean).join(" · ")),
+      task.agent ? h("p", {}, task.agent.prompt) : task.command ? h("pre", {}, task.command) : null,
+      task.reason ? h("p", { class: "warn" }, task.reason) : null,
+      pending.map((a) => h("p", { class: "approval-summary" }, `Approving ${a.action}: ${a.summary}`)),
+    );
+    const reason = h("input", { id: "deny-reason", placeholder: "Why not (optional)" });
+    replace(
+      actions,
+      pending.length
+        ? [
+            h("button", { id: "approve", onclick: () => decide("approve") }, `Approve ${pending[0].action}`),
+            h("span", { class: "grow" }, reason),
+            h("button", { id: "deny", class: "danger", onclick: () => decide("deny", reason.value) }, "Deny"),
+          ]
+        : null,
+      ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state)
+        ? h("button", { id: "cancel", class: "secondary", onclick: cancel }, "Cancel task")
+        : null,
+    );
+  }
+
+  async function decide(decision, reason) {
+    try {
+      await api(`/tasks/${encodeURIComponent(id)}/${decision}`, { method: "POST", body: reason ? { reason } : {} });
+      await renderTask();
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  async function cancel() {
+    try {
+      await api(`/tasks/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} });
+      await renderTask();
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  async function renderDiff() {
+    try {
+      const diff = await api(`/tasks/${encodeURIComponent(id)}/diff`);
+      replace(diffBox, diffView(diff.diff));
+    } catch (error) {
+      replace(diffBox, h("p", { class: "muted" }, error.message));
+    }
+  }
+
+  // Listen before reading the history, so nothing falls between the two;
+  // what arrives meanwhile waits until the history is shown.
+  let lastId = 0;
+  let early = [];
+  let refresh = null;
+  let diffStale = false;
+  function live(event) {
+    if (event.task_id !== id || Number(event.id) <= lastId) return;
+    lastId = Number(event.id);
+    timeline.append(eventItem(event));
+    if (["diff", "commit", "state_changed", "tool_call", "command_finished"].includes(event.kind)) diffStale = true;
+    clearTimeout(refresh);
+    refresh = setTimeout(() => {
+      renderTask().catch(() => {});
+      if (diffStale) {
+        diffStale = false;
+        renderDiff();
+      }
+    }, 200);
+  }
+  const off = onLiveEvent((event) => (early ? early.push(event) : live(event)));
+
+  const { events } = await api(`/tasks/${encodeURIComponent(id)}/events?limit=1000`);
+  for (const event of events) {
+    timeline.append(eventItem(event));
+    lastId = Math.max(lastId, Number(event.id));
+  }
+  await Promise.all([renderTask(), renderDiff()]);
+  const waiting = early;
+  early = null;
+  for (const event of waiting) live(event);
+
+  return { leave: () => { off(); clearTimeout(refresh); } };
+}

@@ -1,0 +1,158 @@
+//! The companion: a web app embedded in the binary and served at `/`,
+//! public like any static page (it holds no data; every API call it makes
+//! needs a token). Strict security headers: no inline script or style, no
+//! framing, no referrer.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The Content-Security-Policy of every companion response.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// The embedded files: path, content type, content.
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../companion/index.html"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../companion/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/dom.js"),
+    ),
+    (
+        "views/pair.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/pair.js"),
+    ),
+    (
+        "views/chat.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/chat.js"),
+    ),
+    (
+        "views/board.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/board.js"),
+    ),
+    (
+        "views/task.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/task.js"),
+    ),
+    (
+        "views/approvals.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/approvals.js"),
+    ),
+    (
+        "views/audit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/audit.js"),
+    ),
+    (
+        "views/settings.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/settings.js"),
+    ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/sw.js"),
+    ),
+    (
+        "manifest.webmanifest",
+        "application/manifest+json",
+        include_str!("../../companion/manifest.webmanifest"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../../companion/icon.svg"),
+    ),
+];
+
+fn respond(path: &str) -> Response {
+    let Some((_, content_type, body)) = FILES.iter().find(|(name, _, _)| *name == path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = (*body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /`: the app's page.
+pub async fn index() -> Response {
+    respond("index.html")
+}
+
+/// `GET /{file}`: the app's other files.
+pub async fn file(Path(path): Path<String>) -> Response {
+    respond(&path)
+}
+
+/// `GET /views/{file}`: the app's screens.
+pub async fn view_file(Path(path): Path<String>) -> Response {
+    respond(&format!("views/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_the_shell_caches_is_served() {
+        let worker = FILES.iter().find(|(n, _, _)| *n == "sw.js").unwrap().2;
+        for (name, _, _) in FILES
+            .iter()
+            .filter(|(n, _, _)| *n != "index.html" && *n != "sw.js")
+        {
+            assert!(
+                worker.contains(&format!("\"/{name}\"")),
+                "sw.js does not cache {name}"
+            );
+        }
+        assert_eq!(respond("../Cargo.toml").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_page_has_no_inline_script_or_style() {
+        let page = FILES[0].2;
+        assert!(!page.contains("<script>") && !page.contains("style="));
+        assert!(CSP.contains("script-src 'self'") && !CSP.contains("unsafe"));
+    }
+}
