@@ -344,7 +344,7 @@ impl Orchestrator {
 
     /// Subject from the title; body from what the task ran (or the agent's
     /// summary) and its checks.
-    async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
+    pub(crate) async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = String::new();
         if let Some(command) = &task.command {

@@ -35,6 +35,6 @@ pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use settings::{
-    DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, SandboxSettings,
-    Settings,
+    DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
+    SandboxSettings, Settings,
 };

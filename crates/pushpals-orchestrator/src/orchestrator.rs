@@ -43,6 +43,8 @@ pub struct TaskDiff {
     pub diff: Diff,
     /// Possible secrets in the changes (masked).
     pub secret_findings: Vec<pushpals_workspace::SecretFinding>,
+    /// The message an approved commit would get.
+    pub commit_message: String,
 }
 
 /// Longest accepted title, in bytes.
@@ -190,6 +192,22 @@ impl Orchestrator {
             .read()
             .map(|policy| policy.clone())
             .map_err(|_| OrchestratorError::Internal("the policy lock is poisoned".into()))
+    }
+
+    /// The built-in and user command rules in force (a repository's own
+    /// rules are added per task), with their sources.
+    pub fn policy_rules(&self) -> OrchestratorResult<Vec<(String, pushpals_policy::RuleSpec)>> {
+        Ok(self
+            .current_policy()?
+            .listed()
+            .into_iter()
+            .map(|(source, spec)| (source.to_owned(), spec.clone()))
+            .collect())
+    }
+
+    /// The settings it was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The store, for reads.
@@ -544,12 +562,16 @@ impl Orchestrator {
             text: scanner.redact(&diff.text).into_owned(),
             files: diff.files,
         };
+        let commit_message = scanner
+            .redact(&self.commit_message(&task).await?)
+            .into_owned();
         Ok(TaskDiff {
             task_id: task.id,
             base_commit,
             branch: task.branch,
             diff,
             secret_findings,
+            commit_message,
         })
     }
 

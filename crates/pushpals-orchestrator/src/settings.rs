@@ -35,6 +35,22 @@ pub struct Settings {
     pub models: BTreeMap<String, ModelConfig>,
     /// The built-in agent: which model does what, and its budgets.
     pub agent: AgentConfig,
+    /// Where to tell the person that something needs them.
+    pub notify: NotifySettings,
+}
+
+/// `[notify]`: an ntfy-style webhook that gets a POST when an approval is
+/// requested and when a task ends.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The URL to POST to (e.g. an ntfy topic).
+    pub webhook: Option<String>,
+    /// An environment variable holding a bearer token for the webhook.
+    pub webhook_token_env: Option<String>,
+    /// The companion's address as the phone reaches it, for links in the
+    /// notifications (e.g. `https://myhost.example`).
+    pub public_url: Option<String>,
 }
 
 /// `[forge]`: the forge pull requests are opened on, after a push and its
@@ -230,6 +246,16 @@ impl Settings {
         }
         pushpals_sandbox::Allowlist::new(&settings.network.allow)
             .map_err(|e| format!("[network] allow: {e}"))?;
+        for url in [&settings.notify.webhook, &settings.notify.public_url]
+            .into_iter()
+            .flatten()
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "[notify] {url:?} is not an http(s) URL; write it like https://ntfy.example/topic"
+                ));
+            }
+        }
         for (name, model) in &settings.models {
             model.validate(name)?;
         }

@@ -65,6 +65,19 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Every rule in force, with where it comes from (`builtin`, `user`,
+    /// `repo`), in that order.
+    pub fn listed(&self) -> Vec<(&'static str, &RuleSpec)> {
+        [
+            ("builtin", &self.builtin),
+            ("user", &self.user),
+            ("repo", &self.repo),
+        ]
+        .into_iter()
+        .flat_map(|(source, set)| set.rules().iter().map(move |rule| (source, rule.spec())))
+        .collect()
+    }
+
     /// The built-in rules alone.
     pub fn builtin() -> Result<Self, RuleError> {
         Ok(Self {

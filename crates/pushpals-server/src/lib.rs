@@ -11,6 +11,7 @@
 mod auth;
 mod error;
 mod json;
+pub mod notify;
 mod routes;
 mod state;
 mod trace;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals", get(routes::approvals::list))
         .route("/approvals/{id}/decide", post(routes::approvals::decide))
         .route("/grants", get(routes::grants::list))
+        .route("/policy", get(routes::policy::rules))
         .route(
             "/grants/{kind}",
             axum::routing::put(routes::grants::give).delete(routes::grants::revoke),
@@ -91,11 +93,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.closing.clone();
+    let notifier = tokio::spawn(notify::run_webhook(
+        state.store().clone(),
+        state.orchestrator.settings().notify.clone(),
+    ));
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = closing.send(true);
         })
-        .await
+        .await?;
+    notifier.abort();
+    Ok(())
 }

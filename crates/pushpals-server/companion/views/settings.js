@@ -10,7 +10,9 @@ export async function settingsView(main) {
   const grants = h("div", { id: "grants" });
   const server = h("div", { id: "server", class: "card" });
   const forget = h("button", { class: "secondary", onclick: () => { setToken(null); location.hash = "#pair="; location.reload(); } }, "Unpair this device");
-  replace(main, h("h1", {}, "Settings"), server, h("h2", {}, "Autonomy"), grants, h("h2", {}, "Devices"), devices, h("p", {}, forget));
+  const policy = h("div", { id: "policy" });
+  replace(main, h("h1", {}, "Settings"), server, h("h2", {}, "Autonomy"), grants, h("h2", {}, "Devices"), devices,
+    h("h2", {}, "Command policy"), policy, h("p", {}, forget));
 
   const status = await api("/status");
   replace(server,
@@ -19,13 +21,40 @@ export async function settingsView(main) {
     h("div", {}, `Tasks at once: ${status.max_parallel}`),
     h("div", {}, `Model cost so far: $${Number(status.cost_usd || 0).toFixed(4)}`));
 
+  const KINDS = ["auto-commit", "auto-push", "auto-pr"];
+  async function renderGrants() {
+    try {
+      const { grants: given } = await api("/grants");
+      const held = new Set(given.map((g) => g.kind));
+      replace(grants, h("div", { class: "card" },
+        h("p", { class: "muted" }, "Without a grant, commits, pushes and pull requests each ask you first. Changing grants needs the admin token."),
+        KINDS.map((kind) => {
+          const box = h("input", { type: "checkbox", id: `grant-${kind}`, checked: held.has(kind) });
+          box.addEventListener("change", async () => {
+            try {
+              await api(`/grants/${kind}`, { method: box.checked ? "PUT" : "DELETE" });
+            } catch (error) {
+              showError(error);
+            }
+            await renderGrants();
+          });
+          return h("div", { class: "row" }, h("span", { class: "grant-box" }, box), h("label", { for: `grant-${kind}` }, kind));
+        })));
+    } catch (error) {
+      replace(grants, h("p", { class: "muted" }, error.message));
+    }
+  }
+  await renderGrants();
+
   try {
-    const { grants: given } = await api("/grants");
-    replace(grants, h("p", { class: "card" }, given.length
-      ? `Granted: ${given.map((g) => g.kind).join(", ")}`
-      : "Nothing is granted: commits, pushes and pull requests each ask you first."));
+    const { rules } = await api("/policy");
+    replace(policy, h("details", { class: "card" }, h("summary", {}, `${rules.length} rules in force`),
+      rules.map((r) => h("div", { class: "row" },
+        h("span", { class: `state ${r.decision}` }, r.decision),
+        h("span", { class: "grow" }, [r.programs.join("|"), ...r.prefix, ...(r.any_arg.length ? [`[any of ${r.any_arg.join(" ")}]`] : [])].join(" ")),
+        h("span", { class: "muted" }, `${r.source}: ${r.reason}`)))));
   } catch (error) {
-    replace(grants, h("p", { class: "muted" }, error.message));
+    replace(policy, h("p", { class: "muted" }, error.message));
   }
 
   async function renderDevices() {

@@ -134,7 +134,14 @@ export async function taskView(main, [id]) {
   async function renderDiff() {
     try {
       const diff = await api(`/tasks/${encodeURIComponent(id)}/diff`);
-      replace(diffBox, diffView(diff.diff));
+      replace(
+        diffBox,
+        diff.secret_findings.length
+          ? h("p", { class: "warn" }, `The secret gate blocks this commit: ${diff.secret_findings.map((f) => `${f.file}:${f.line} ${f.rule}`).join(", ")}`)
+          : null,
+        diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, "Proposed commit message"), h("pre", {}, diff.commit_message)) : null,
+        diffView(diff.diff),
+      );
     } catch (error) {
       replace(diffBox, h("p", { class: "muted" }, error.message));
     }

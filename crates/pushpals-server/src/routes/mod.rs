@@ -6,6 +6,7 @@ pub mod chat;
 pub mod companion;
 pub mod grants;
 pub mod pairing;
+pub mod policy;
 pub mod status;
 pub mod stream;
 pub mod tasks;

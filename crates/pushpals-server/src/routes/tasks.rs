@@ -134,6 +134,7 @@ pub async fn diff(
         "files": files,
         "diff": task_diff.diff.text,
         "secret_findings": task_diff.secret_findings,
+        "commit_message": task_diff.commit_message,
     })))
 }
 

@@ -165,3 +165,18 @@ async fn the_companion_is_served_with_strict_headers() {
     );
     assert_eq!(api.raw("/nothing.js").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_in_force_are_listed_with_their_source() {
+    let api = api().await;
+    let (status, body) = api.authed("GET", "/api/v1/policy", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = body["rules"].as_array().unwrap();
+    assert!(rules.len() > 20, "{}", rules.len());
+    assert!(rules.iter().all(|r| r["source"] == "builtin"));
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["programs"][0] == "sudo" && r["decision"] == "deny")
+    );
+}

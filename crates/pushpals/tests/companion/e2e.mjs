@@ -67,6 +67,8 @@ try {
   const diff = await page.locator("#task-diff").innerText();
   check(diff.includes("+<script>window.__xss=2</script>"), "the diff shows markup as text");
   check(await page.locator(".approval-summary").count() === 1, "what approving does is shown");
+  const message = await page.locator("#commit-message pre").textContent();
+  check(message.startsWith("Add greeting") && message.includes("Added greeting.txt."), `the proposed commit message: ${message}`);
   await page.screenshot({ path: `${shots}/task-390x844.png`, fullPage: true });
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.screenshot({ path: `${shots}/task-1280x800.png`, fullPage: true });
@@ -96,6 +98,9 @@ try {
   await page.screenshot({ path: `${shots}/audit-390x844.png`, fullPage: true });
   await page.click("nav a[data-view=settings]");
   await page.locator("#devices", { hasText: "admin" }).or(page.locator("#devices", { hasText: "needs the admin token" })).waitFor();
+  await page.locator("#policy", { hasText: "rules in force" }).waitFor();
+  check(await page.locator("#grant-auto-commit").isChecked() === false, "nothing is granted by default");
+  await page.screenshot({ path: `${shots}/settings-390x844.png`, fullPage: true });
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.click("nav a[data-view=board]");
   await page.locator("#board a").first().waitFor();

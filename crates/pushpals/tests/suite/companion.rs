@@ -101,3 +101,76 @@ async fn pair_ask_watch_approve_and_deny_in_a_real_browser() {
         "the browser test failed (see its output above); server log:\n{log}"
     );
 }
+
+/// A webhook receiver on loopback: the raw requests it got.
+fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 8192];
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                .unwrap();
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buffer[..n]);
+            }
+            sink.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn the_webhook_hears_of_approvals_and_endings_with_a_link() {
+    let (port, got) = webhook();
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let config_dir = data.path().join("config-home/pushpals");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[notify]\nwebhook = \"http://127.0.0.1:{port}/pushpals\"\npublic_url = \"https://phone.example\"\n"
+        ),
+    )
+    .unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Touch", "--run", "touch t.txt"]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&id, "awaiting_approval");
+    server.json(&["approve", &id]);
+    server.wait_for_state(&id, "committed");
+    let mut requests = Vec::new();
+    for _ in 0..100 {
+        requests = got.lock().unwrap().clone();
+        if requests.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[0].starts_with("POST /pushpals "));
+    assert!(
+        requests[0].contains("title: Approval needed: commit"),
+        "{}",
+        requests[0]
+    );
+    assert!(requests[0].contains(&format!("click: https://phone.example/#task/{id}")));
+    assert!(
+        requests[1].contains(&format!("title: Task {id} committed")),
+        "{}",
+        requests[1]
+    );
+}

@@ -1,0 +1,148 @@
+//! Notifications: an ntfy-style webhook gets a POST when an approval is
+//! requested and when a task ends (title, text, and a link to the
+//! companion's screen).
+
+use pushpals_core::Event;
+use pushpals_orchestrator::NotifySettings;
+use pushpals_store::Store;
+use tokio::sync::broadcast::error::RecvError;
+
+/// One notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// A short title.
+    pub title: String,
+    /// The text.
+    pub text: String,
+    /// The companion's fragment to open (`#task/<id>`).
+    pub screen: String,
+}
+
+/// The notification an event calls for, if any.
+pub fn notice_for(event: &Event) -> Option<Notice> {
+    let task = event.task_id.clone().unwrap_or_default();
+    let p = &event.payload;
+    match event.kind.as_str() {
+        "approval_requested" => Some(Notice {
+            title: format!(
+                "Approval needed: {}",
+                p["action"].as_str().unwrap_or("action")
+            ),
+            text: p["summary"].as_str().unwrap_or_default().to_owned(),
+            screen: format!("#task/{task}"),
+        }),
+        "state_changed" => {
+            let to = p["to"].as_str().unwrap_or_default();
+            let ended = matches!(
+                to,
+                "committed" | "no_changes" | "failed" | "rejected" | "cancelled"
+            );
+            ended.then(|| Notice {
+                title: format!("Task {task} {}", to.replace('_', " ")),
+                text: p["reason"].as_str().unwrap_or_default().to_owned(),
+                screen: format!("#task/{task}"),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Sends every notice to the webhook until the store closes. Failures are
+/// logged and never stop the server.
+pub async fn run_webhook(store: Store, settings: NotifySettings) {
+    let Some(url) = settings.webhook.clone() else {
+        return;
+    };
+    let token = settings
+        .webhook_token_env
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+    else {
+        tracing::error!("cannot build the HTTP client for notifications");
+        return;
+    };
+    let mut events = store.subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "notifications fell behind; some were skipped");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some(notice) = notice_for(&event) else {
+            continue;
+        };
+        let mut request = client
+            .post(&url)
+            .header("Title", notice.title.clone())
+            .header("Tags", "pushpals")
+            .body(if notice.text.is_empty() {
+                notice.title.clone()
+            } else {
+                notice.text.clone()
+            });
+        if let Some(base) = &settings.public_url {
+            request = request.header(
+                "Click",
+                format!("{}/{}", base.trim_end_matches('/'), notice.screen),
+            );
+        }
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the notification webhook refused a notice")
+            }
+            Err(error) => tracing::warn!(%error, "the notification webhook cannot be reached"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, payload: serde_json::Value) -> Event {
+        Event {
+            id: 1,
+            task_id: Some("t1".into()),
+            time: String::new(),
+            actor: "orchestrator".into(),
+            kind: kind.into(),
+            payload,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn approvals_and_endings_notify_and_nothing_else_does() {
+        let asked = notice_for(&event(
+            "approval_requested",
+            json!({ "action": "commit", "summary": "Commit 1 file" }),
+        ))
+        .unwrap();
+        assert_eq!(asked.title, "Approval needed: commit");
+        assert_eq!(asked.screen, "#task/t1");
+        let failed = notice_for(&event(
+            "state_changed",
+            json!({ "to": "failed", "reason": "tests failed" }),
+        ))
+        .unwrap();
+        assert_eq!(
+            (failed.title.as_str(), failed.text.as_str()),
+            ("Task t1 failed", "tests failed")
+        );
+        assert!(notice_for(&event("state_changed", json!({ "to": "running" }))).is_none());
+        assert!(notice_for(&event("output", json!({ "text": "x" }))).is_none());
+    }
+}
