@@ -51,6 +51,9 @@ pub struct NotifySettings {
     /// The companion's address as the phone reaches it, for links in the
     /// notifications (e.g. `https://myhost.example`).
     pub public_url: Option<String>,
+    /// Who push services may contact about this server's Web Push
+    /// (`mailto:you@example.com`); a placeholder when unset.
+    pub push_subject: Option<String>,
 }
 
 /// `[forge]`: the forge pull requests are opened on, after a push and its

@@ -18,3 +18,31 @@ self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET" || url.pathname.startsWith("/api/")) return;
   event.respondWith(fetch(event.request).catch(() => caches.match(event.request, { ignoreSearch: true })));
 });
+
+// A notice from the server (decrypted by the browser): show it, and open
+// its screen when tapped.
+self.addEventListener("push", (event) => {
+  let notice = { title: "Push Pals", body: "", url: "/#approvals" };
+  try { notice = { ...notice, ...event.data.json() }; } catch (_) { /* keep the default */ }
+  event.waitUntil(self.registration.showNotification(notice.title, {
+    body: notice.body,
+    icon: "/icon.svg",
+    tag: notice.url,
+    data: { url: notice.url },
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = (event.notification.data && event.notification.data.url) || "/";
+  event.waitUntil((async () => {
+    const windows = await clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const client of windows) {
+      if ("focus" in client) {
+        await client.navigate(url).catch(() => {});
+        return client.focus();
+      }
+    }
+    return clients.openWindow(url);
+  })());
+});

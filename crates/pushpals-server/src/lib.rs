@@ -15,6 +15,7 @@ pub mod notify;
 mod routes;
 mod state;
 mod trace;
+pub mod webpush;
 
 pub use auth::{Caller, Scope, ensure_admin_token, hash_token};
 pub use error::ApiError;
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/decide", post(routes::approvals::decide))
         .route("/grants", get(routes::grants::list))
         .route("/policy", get(routes::policy::rules))
+        .route("/push/key", get(routes::push::key))
+        .route(
+            "/push/subscriptions",
+            post(routes::push::subscribe).delete(routes::push::unsubscribe),
+        )
         .route(
             "/grants/{kind}",
             axum::routing::put(routes::grants::give).delete(routes::grants::revoke),
@@ -93,9 +99,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.closing.clone();
-    let notifier = tokio::spawn(notify::run_webhook(
+    let notifier = tokio::spawn(notify::run_notifier(
         state.store().clone(),
         state.orchestrator.settings().notify.clone(),
+        state.vapid.as_deref().cloned(),
     ));
     let app = router(state);
     axum::serve(listener, app)

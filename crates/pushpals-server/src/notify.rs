@@ -1,7 +1,8 @@
-//! Notifications: an ntfy-style webhook gets a POST when an approval is
-//! requested and when a task ends (title, text, and a link to the
-//! companion's screen).
+//! Notifications: when an approval is requested and when a task ends, an
+//! ntfy-style webhook gets a POST and subscribed browsers a Web Push
+//! (title, text, and a link to the companion's screen).
 
+use crate::webpush::{Vapid, push_all};
 use pushpals_core::Event;
 use pushpals_orchestrator::NotifySettings;
 use pushpals_store::Store;
@@ -47,12 +48,12 @@ pub fn notice_for(event: &Event) -> Option<Notice> {
     }
 }
 
-/// Sends every notice to the webhook until the store closes. Failures are
-/// logged and never stop the server.
-pub async fn run_webhook(store: Store, settings: NotifySettings) {
-    let Some(url) = settings.webhook.clone() else {
+/// Sends every notice to the webhook and to subscribed browsers until the
+/// store closes. Failures are logged and never stop the server.
+pub async fn run_notifier(store: Store, settings: NotifySettings, vapid: Option<Vapid>) {
+    if settings.webhook.is_none() && vapid.is_none() {
         return;
-    };
+    }
     let token = settings
         .webhook_token_env
         .as_deref()
@@ -78,31 +79,53 @@ pub async fn run_webhook(store: Store, settings: NotifySettings) {
         let Some(notice) = notice_for(&event) else {
             continue;
         };
-        let mut request = client
-            .post(&url)
-            .header("Title", notice.title.clone())
-            .header("Tags", "pushpals")
-            .body(if notice.text.is_empty() {
-                notice.title.clone()
-            } else {
-                notice.text.clone()
-            });
-        if let Some(base) = &settings.public_url {
-            request = request.header(
-                "Click",
-                format!("{}/{}", base.trim_end_matches('/'), notice.screen),
-            );
+        if let Some(url) = &settings.webhook {
+            post_webhook(
+                &client,
+                url,
+                token.as_deref(),
+                settings.public_url.as_deref(),
+                &notice,
+            )
+            .await;
         }
-        if let Some(token) = &token {
-            request = request.bearer_auth(token);
+        if let Some(vapid) = &vapid {
+            push_all(&client, &store, vapid, &notice).await;
         }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "the notification webhook refused a notice")
-            }
-            Err(error) => tracing::warn!(%error, "the notification webhook cannot be reached"),
+    }
+}
+
+async fn post_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    public_url: Option<&str>,
+    notice: &Notice,
+) {
+    let mut request = client
+        .post(url)
+        .header("Title", notice.title.clone())
+        .header("Tags", "pushpals")
+        .body(if notice.text.is_empty() {
+            notice.title.clone()
+        } else {
+            notice.text.clone()
+        });
+    if let Some(base) = public_url {
+        request = request.header(
+            "Click",
+            format!("{}/{}", base.trim_end_matches('/'), notice.screen),
+        );
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => {
+            tracing::warn!(status = %response.status(), "the notification webhook refused a notice");
         }
+        Err(error) => tracing::warn!(%error, "the notification webhook cannot be reached"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use crate::routes::pairing::PairingLimiter;
+use crate::webpush::Vapid;
 use pushpals_orchestrator::Orchestrator;
 use pushpals_store::Store;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ pub struct AppState {
     pub closing: Arc<watch::Sender<bool>>,
     /// The rate limit of pairing-code redemptions.
     pub pairing: Arc<Mutex<PairingLimiter>>,
+    /// The server's Web Push identity, when push is set up.
+    pub vapid: Option<Arc<Vapid>>,
 }
 
 impl AppState {
@@ -25,7 +28,14 @@ impl AppState {
             orchestrator,
             closing: Arc::new(closing),
             pairing: Arc::new(Mutex::new(PairingLimiter::default())),
+            vapid: None,
         }
+    }
+
+    /// The same state, sending Web Push with `vapid`.
+    pub fn with_push(mut self, vapid: Vapid) -> Self {
+        self.vapid = Some(Arc::new(vapid));
+        self
     }
 
     /// The store, for reads.

@@ -47,6 +47,19 @@ pub enum Durability {
     Full,
 }
 
+/// A browser's Web Push subscription.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PushSubscription {
+    /// The token (device) that subscribed.
+    pub token_name: String,
+    /// The push service's URL for this browser.
+    pub endpoint: String,
+    /// The browser's P-256 public key (base64url, uncompressed point).
+    pub p256dh: String,
+    /// The browser's auth secret (base64url, 16 bytes).
+    pub auth: String,
+}
+
 /// A token as listed (never its hash).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenInfo {
@@ -447,6 +460,25 @@ impl Store {
                     row.get(0)
                 })
                 .optional()?)
+        })
+        .await
+    }
+
+    /// Every push subscription.
+    pub async fn push_subscriptions(&self) -> StoreResult<Vec<PushSubscription>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT token_name, endpoint, p256dh, auth FROM push_subscriptions ORDER BY id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(PushSubscription {
+                    token_name: row.get(0)?,
+                    endpoint: row.get(1)?,
+                    p256dh: row.get(2)?,
+                    auth: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -9,6 +9,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0002_grants.sql")),
         M::up(include_str!("../migrations/0003_agent_tasks.sql")),
         M::up(include_str!("../migrations/0004_pairing.sql")),
+        M::up(include_str!("../migrations/0005_push.sql")),
     ])
 }
 

@@ -1,5 +1,6 @@
 //! What a write request may do inside the group-commit transaction.
 
+use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
 use pushpals_core::chain::{HashedFields, event_hash};
@@ -390,6 +391,26 @@ impl<'a> WriteTx<'a> {
             params![name, token_hash, scopes, now()],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Adds a browser's push subscription, or renews it (same endpoint).
+    pub fn save_push_subscription(&mut self, sub: &PushSubscription) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO push_subscriptions (token_name, endpoint, p256dh, auth, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (endpoint) DO UPDATE SET \
+             token_name = excluded.token_name, p256dh = excluded.p256dh, auth = excluded.auth",
+            params![sub.token_name, sub.endpoint, sub.p256dh, sub.auth, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Drops a push subscription; false when there was none.
+    pub fn delete_push_subscription(&mut self, endpoint: &str) -> StoreResult<bool> {
+        let changed = self.tx.execute(
+            "DELETE FROM push_subscriptions WHERE endpoint = ?1",
+            params![endpoint],
+        )?;
+        Ok(changed == 1)
     }
 
     /// Revokes a token by id; false when there is no such live token.

@@ -9,6 +9,7 @@ use pushpals_policy::{Policy, RuleSet};
 use pushpals_sandbox::{
     BwrapConfig, BwrapRunner, ContainerConfig, ContainerRunner, HostRunner, Runner,
 };
+use pushpals_server::webpush::Vapid;
 use pushpals_server::{AppState, ensure_admin_token};
 use pushpals_store::{DataDirLock, Store};
 use pushpals_workspace::Repo;
@@ -91,7 +92,19 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     }
     eprintln!("Stop with Ctrl-C.");
 
-    let state = AppState::new(orchestrator);
+    let subject = orchestrator
+        .settings()
+        .notify
+        .push_subject
+        .clone()
+        .unwrap_or_else(|| "mailto:pushpals@localhost".to_owned());
+    let vapid = Vapid::load_or_create(&data_dir, subject).with_context(|| {
+        format!(
+            "cannot read or make {}",
+            data_dir.join("vapid.key").display()
+        )
+    })?;
+    let state = AppState::new(orchestrator).with_push(vapid);
     pushpals_server::serve(listener, state, shutdown_signal()).await?;
     eprintln!("Push Pals stopped; running tasks will show as interrupted at the next start.");
     Ok(())

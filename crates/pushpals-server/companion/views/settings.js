@@ -11,7 +11,8 @@ export async function settingsView(main) {
   const server = h("div", { id: "server", class: "card" });
   const forget = h("button", { class: "secondary", onclick: () => { setToken(null); location.hash = "#pair="; location.reload(); } }, "Unpair this device");
   const policy = h("div", { id: "policy" });
-  replace(main, h("h1", {}, "Settings"), server, h("h2", {}, "Autonomy"), grants, h("h2", {}, "Devices"), devices,
+  const notices = h("div", { id: "notifications", class: "card" });
+  replace(main, h("h1", {}, "Settings"), server, h("h2", {}, "Notifications"), notices, h("h2", {}, "Autonomy"), grants, h("h2", {}, "Devices"), devices,
     h("h2", {}, "Command policy"), policy, h("p", {}, forget));
 
   const status = await api("/status");
@@ -20,6 +21,8 @@ export async function settingsView(main) {
     h("div", {}, `Sandbox: ${status.runner_backend}`),
     h("div", {}, `Tasks at once: ${status.max_parallel}`),
     h("div", {}, `Model cost so far: $${Number(status.cost_usd || 0).toFixed(4)}`));
+
+  renderNotifications(notices);
 
   const KINDS = ["auto-commit", "auto-push", "auto-pr"];
   async function renderGrants() {
@@ -72,4 +75,39 @@ export async function settingsView(main) {
   }
   await renderDevices();
   return {};
+}
+
+function decodeKey(base64url) {
+  const raw = atob(base64url.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+/** Web Push on this device: on when asked, through the service worker. */
+async function renderNotifications(box) {
+  const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  if (!supported) {
+    replace(box, h("p", { class: "muted" }, "This browser cannot receive push notifications (they need HTTPS and a service worker)."));
+    return;
+  }
+  const registration = await navigator.serviceWorker.ready;
+  const current = await registration.pushManager.getSubscription();
+  const status = h("p", { class: "muted", role: "status" },
+    current ? "This device gets a notification when an approval is requested and when a task ends." : "Notifications are off on this device.");
+  const toggle = h("button", { id: "push-toggle", class: current ? "secondary" : "", onclick: async () => {
+    try {
+      if (current) {
+        await api("/push/subscriptions", { method: "DELETE", body: { endpoint: current.endpoint } }).catch(() => {});
+        await current.unsubscribe();
+      } else {
+        if ((await Notification.requestPermission()) !== "granted") throw new Error("notifications were not allowed");
+        const { public_key: key } = await api("/push/key");
+        const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: decodeKey(key) });
+        await api("/push/subscriptions", { method: "POST", body: subscription.toJSON() });
+      }
+      await renderNotifications(box);
+    } catch (error) {
+      status.textContent = `Could not change notifications: ${error.message}`;
+    }
+  } }, current ? "Turn notifications off" : "Turn notifications on");
+  replace(box, status, toggle);
 }

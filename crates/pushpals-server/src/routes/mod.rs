@@ -7,6 +7,7 @@ pub mod companion;
 pub mod grants;
 pub mod pairing;
 pub mod policy;
+pub mod push;
 pub mod status;
 pub mod stream;
 pub mod tasks;

@@ -174,3 +174,145 @@ fn the_webhook_hears_of_approvals_and_endings_with_a_link() {
         requests[1]
     );
 }
+
+/// What a push service received: each request's head and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A push service on loopback: records each request (head, body) and
+/// answers 201, then 410 from the `gone_after`-th request on.
+fn push_service(gone_after: usize) -> (u16, Received) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let count = {
+                let mut got = sink.lock().unwrap();
+                got.push((head, body));
+                got.len()
+            };
+            let answer: &[u8] = if count > gone_after {
+                b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            } else {
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = reader.get_mut().write_all(answer);
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_browser_gets_an_encrypted_push_and_a_gone_one_is_dropped() {
+    use pushpals_server::webpush::crypto::{b64, decrypt};
+    // The receiving browser's keys: RFC 8291's published example.
+    const UA_PUBLIC: &str =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const UA_PRIVATE: &str = "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94";
+    const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+    let (port, got) = push_service(1);
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let server = tokio::task::spawn_blocking(move || start_server(&repo_path, &data_path))
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let key: serde_json::Value = http
+        .get(format!("{}/api/v1/push/key", server.url))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_key = key["public_key"].as_str().unwrap().to_owned();
+    let endpoint = format!("http://127.0.0.1:{port}/push/device-1");
+    let subscribed = http
+        .post(format!("{}/api/v1/push/subscriptions", server.url))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "endpoint": endpoint, "expirationTime": null, "keys": { "p256dh": UA_PUBLIC, "auth": AUTH } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribed.status(), 201);
+    let refused = http
+        .post(format!("{}/api/v1/push/subscriptions", server.url))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "endpoint": "http://push.example/x", "keys": { "p256dh": UA_PUBLIC, "auth": AUTH } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "plain http off loopback is refused");
+
+    let id = tokio::task::spawn_blocking(move || {
+        let task = server.json(&["task", "Touch", "--run", "touch t.txt"]);
+        let id = task["id"].as_str().unwrap().to_owned();
+        server.wait_for_state(&id, "awaiting_approval");
+        server.json(&["approve", &id]);
+        server.wait_for_state(&id, "committed");
+        (id, server)
+    })
+    .await
+    .unwrap();
+    let (id, server) = id;
+    let mut requests = Vec::new();
+    for _ in 0..100 {
+        requests = got.lock().unwrap().clone();
+        if requests.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(requests.len(), 2, "the approval and the commit each push");
+    let (head, body) = &requests[0];
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("post /push/device-1 "), "{head}");
+    assert!(head.contains("content-encoding: aes128gcm") && head.contains("ttl: 86400"));
+    assert!(head.contains("urgency: high"));
+    assert!(
+        head.contains(&format!(", k={}", server_key.to_ascii_lowercase())),
+        "{head}"
+    );
+    let plain = decrypt(body, &b64(UA_PRIVATE).unwrap(), &b64(AUTH).unwrap()).unwrap();
+    let notice: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(notice["title"], "Approval needed: commit");
+    assert_eq!(notice["url"], format!("/#task/{id}"));
+
+    // The service answered 410 to the second push: the subscription is gone.
+    let db = rusqlite::Connection::open(server.data_dir.join("pushpals.db")).unwrap();
+    let mut left = 1i64;
+    for _ in 0..50 {
+        left = db
+            .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(left, 0);
+    drop(server);
+}

@@ -1,0 +1,98 @@
+//! Web Push subscriptions of the companion's browsers.
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use crate::webpush::check_subscription;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use pushpals_store::PushSubscription;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn vapid(state: &AppState) -> Result<&crate::webpush::Vapid, ApiError> {
+    state.vapid.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "push_unavailable",
+            "Web Push is not set up on this server",
+        )
+    })
+}
+
+/// `GET /api/v1/push/key`: the key browsers subscribe with.
+pub async fn key(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(json!({ "public_key": vapid(&state)?.public_key() })))
+}
+
+/// The keys of a subscription, as the browser's `PushSubscription.toJSON()`
+/// gives them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// The browser's P-256 public key.
+    pub p256dh: String,
+    /// The browser's auth secret.
+    pub auth: String,
+}
+
+/// `POST /api/v1/push/subscriptions` body.
+#[derive(Debug, Deserialize)]
+pub struct Subscribe {
+    /// The push service's URL.
+    pub endpoint: String,
+    /// The keys.
+    pub keys: Keys,
+}
+
+/// `POST /api/v1/push/subscriptions`: this browser wants notifications.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Subscribe>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Read)?;
+    vapid(&state)?;
+    check_subscription(&body.endpoint, &body.keys.p256dh, &body.keys.auth)
+        .map_err(ApiError::bad_request)?;
+    let subscription = PushSubscription {
+        token_name: caller.name.clone(),
+        endpoint: body.endpoint,
+        p256dh: body.keys.p256dh,
+        auth: body.keys.auth,
+    };
+    state
+        .store()
+        .write(move |tx| tx.save_push_subscription(&subscription))
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `DELETE /api/v1/push/subscriptions` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsubscribe {
+    /// The push service's URL.
+    pub endpoint: String,
+}
+
+/// `DELETE /api/v1/push/subscriptions`: no more notifications here.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Unsubscribe>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let endpoint = body.endpoint;
+    let removed = state
+        .store()
+        .write(move |tx| tx.delete_push_subscription(&endpoint))
+        .await?;
+    if !removed {
+        return Err(ApiError::not_found("no such push subscription"));
+    }
+    Ok(Json(json!({ "removed": true })))
+}
