@@ -8,9 +8,10 @@ import { showError } from "../app.js";
 export async function auditView(main) {
   const verdict = h("p", { id: "audit-verdict", class: "card" }, "Verifying…");
   const kind = h("select", { id: "audit-kind", "aria-label": "Event kind" }, h("option", { value: "" }, "all kinds"));
+  const taskFilter = h("input", { id: "audit-task", placeholder: "task id (all tasks when empty)", "aria-label": "Task" });
   const list = h("ol", { class: "timeline", id: "audit-events" });
   const exportButton = h("button", { class: "secondary", onclick: exportLog }, "Export (JSON lines)");
-  replace(main, h("h1", {}, "Audit"), verdict, h("div", { class: "row" }, h("span", { class: "grow" }, kind), exportButton), list);
+  replace(main, h("h1", {}, "Audit"), verdict, h("div", { class: "row" }, h("span", { class: "grow" }, kind), h("span", { class: "grow" }, taskFilter), exportButton), list);
 
   const report = await api("/audit/verify");
   verdict.textContent = report.ok
@@ -23,7 +24,11 @@ export async function auditView(main) {
   for (const k of kinds) kind.append(h("option", { value: k }, k));
 
   function render() {
-    const shown = events.filter((e) => !kind.value || e.kind === kind.value).slice(-300).reverse();
+    const task = taskFilter.value.trim();
+    const shown = events
+      .filter((e) => (!kind.value || e.kind === kind.value) && (!task || e.task_id === task))
+      .slice(-300)
+      .reverse();
     replace(
       list,
       shown.map((e) =>
@@ -36,6 +41,7 @@ export async function auditView(main) {
     );
   }
   kind.addEventListener("change", render);
+  taskFilter.addEventListener("input", render);
   render();
 
   async function exportLog() {

@@ -95,6 +95,9 @@ try {
   await page.locator("#approvals", { hasText: "Nothing waits for you" }).waitFor();
   await page.click("nav a[data-view=audit]");
   await page.locator("#audit-verdict", { hasText: "The chain verifies" }).waitFor();
+  await page.selectOption("#audit-kind", "approval_decided");
+  const decided = await page.locator("#audit-events li").count();
+  check(decided === 2, `two decisions in the audit log, saw ${decided}`);
   await page.screenshot({ path: `${shots}/audit-390x844.png`, fullPage: true });
   await page.click("nav a[data-view=settings]");
   await page.locator("#devices", { hasText: "admin" }).or(page.locator("#devices", { hasText: "needs the admin token" })).waitFor();
