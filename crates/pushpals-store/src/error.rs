@@ -29,6 +29,18 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer Push Pals.
+    #[error(
+        "{path} has schema version {found}, but this build of Push Pals knows versions up to {supported}: upgrade pushpals, or point --data-dir at a data directory of this version; nothing was changed"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        supported: usize,
+    },
     /// A migration failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),

@@ -16,7 +16,7 @@ mod audit;
 mod error;
 mod lock;
 mod rows;
-mod schema;
+pub mod schema;
 mod write_tx;
 mod writer;
 
@@ -173,6 +173,14 @@ impl Store {
             },
             other => other,
         })?;
+        let found: i64 = writer_conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if usize::try_from(found).is_ok_and(|v| v > schema::SCHEMA_VERSION) {
+            return Err(StoreError::TooNew {
+                path: database_path,
+                found,
+                supported: schema::SCHEMA_VERSION,
+            });
+        }
         schema::migrations().to_latest(&mut writer_conn)?;
         let head = writer_conn
             .query_row(

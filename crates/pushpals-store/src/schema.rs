@@ -2,15 +2,27 @@
 
 use rusqlite_migration::{M, Migrations};
 
-/// The store's migrations, in order. Append; never edit a released one.
+/// Each migration's SQL, in order. Append; never edit a released one.
+const STEPS: [&str; 5] = [
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_grants.sql"),
+    include_str!("../migrations/0003_agent_tasks.sql"),
+    include_str!("../migrations/0004_pairing.sql"),
+    include_str!("../migrations/0005_push.sql"),
+];
+
+/// The schema version this build writes (SQLite's `user_version`).
+pub const SCHEMA_VERSION: usize = STEPS.len();
+
+/// The store's migrations, in order.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../migrations/0001_initial.sql")),
-        M::up(include_str!("../migrations/0002_grants.sql")),
-        M::up(include_str!("../migrations/0003_agent_tasks.sql")),
-        M::up(include_str!("../migrations/0004_pairing.sql")),
-        M::up(include_str!("../migrations/0005_push.sql")),
-    ])
+    migrations_through(SCHEMA_VERSION)
+}
+
+/// The first `version` migrations: the schema an older build wrote (for
+/// upgrade tests and tools).
+pub fn migrations_through(version: usize) -> Migrations<'static> {
+    Migrations::new(STEPS.iter().take(version).map(|sql| M::up(sql)).collect())
 }
 
 #[cfg(test)]

@@ -389,3 +389,52 @@ async fn pairing_codes_work_once_and_only_before_they_expire() {
     let listed = store.token_list().await.unwrap();
     assert!(listed[0].revoked_at.is_some());
 }
+
+#[tokio::test]
+async fn a_database_of_an_older_schema_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What the first release wrote: its migrations only, and a task.
+        let mut conn = rusqlite::Connection::open(dir.path().join("pushpals.db")).unwrap();
+        pushpals_store::schema::migrations_through(2)
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at) \
+             VALUES ('old-1', 1, 'Old task', 'true', 'committed', 'pushpals/old-1', 't', 't')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let task = store.task(&TaskId::parse("old-1").unwrap()).await.unwrap();
+    assert_eq!(task.title, "Old task");
+    assert_eq!(task.state, TaskState::Committed);
+    assert!(task.agent.is_none());
+    assert_eq!(task.usage.model_calls, 0);
+    assert!(store.verify_chain().await.unwrap().ok);
+    let version: i64 = rusqlite_connection(&dir.path().join("pushpals.db"))
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version as usize, pushpals_store::schema::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pushpals.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99; CREATE TABLE future (x INTEGER);")
+        .unwrap();
+    let error = Store::open(dir.path(), Durability::Normal).unwrap_err();
+    assert!(
+        matches!(error, StoreError::TooNew { found: 99, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("upgrade pushpals"));
+    let version: i64 = rusqlite_connection(&path)
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
+}
