@@ -153,6 +153,30 @@ fn splice(client: TcpStream, upstream: UnixStream) {
     let _ = forward.join();
 }
 
+/// The newest Landlock ABI this kernel enforces (1 to 7), or `None` when
+/// the kernel has no Landlock: found by making (not applying) a ruleset
+/// that demands each ABI in turn.
+pub fn landlock_abi() -> Option<u8> {
+    use landlock::{CompatLevel, Compatible};
+    let versions = [
+        (7, ABI::V7),
+        (6, ABI::V6),
+        (5, ABI::V5),
+        (4, ABI::V4),
+        (3, ABI::V3),
+        (2, ABI::V2),
+        (1, ABI::V1),
+    ];
+    versions.into_iter().find_map(|(number, abi)| {
+        Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessFs::from_all(abi))
+            .and_then(|ruleset| ruleset.create())
+            .ok()
+            .map(|_| number)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,6 +148,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check this machine: sandbox, Landlock, cgroups, git, disk, config,
+    /// policy, models, server; one line each, with a fix for each failure
+    Doctor {
+        /// The settings file [default: $XDG_CONFIG_HOME/pushpals/config.toml]
+        #[arg(long, env = "PUSHPALS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List paired devices, or revoke one
     Devices {
         /// Revoke the device token with this id

@@ -5,6 +5,7 @@
 mod cli;
 mod client;
 mod commands;
+mod doctor;
 mod paths;
 mod render;
 mod serve;

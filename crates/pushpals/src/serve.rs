@@ -112,7 +112,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
 
 /// Reads the settings file; a missing default file means defaults, a
 /// missing file named explicitly is an error.
-fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
+pub(crate) fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
     match std::fs::read_to_string(path) {
         Ok(text) => Settings::from_toml(&text)
             .map_err(|message| anyhow::anyhow!("{}: {message}", path.display())),
@@ -131,7 +131,7 @@ fn load_settings(path: &Path, explicit: bool) -> Result<Settings> {
 
 /// The command runner the settings ask for; refuses rather than running
 /// commands without isolation that nobody asked for.
-fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>> {
+pub(crate) fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>> {
     if settings.sandbox.unconfined() {
         tracing::warn!("sandbox backend \"none\": commands run without isolation");
         return Ok(Arc::new(HostRunner));
@@ -160,7 +160,7 @@ fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<dyn Runner>
 }
 
 /// Built-in rules plus the user's `policy.toml` beside `config.toml`.
-fn load_policy(config_path: &Path) -> Result<Policy> {
+pub(crate) fn load_policy(config_path: &Path) -> Result<Policy> {
     let policy = Policy::builtin()?;
     let user_file = config_path.with_file_name("policy.toml");
     match std::fs::read_to_string(&user_file) {

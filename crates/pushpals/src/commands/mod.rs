@@ -23,10 +23,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         crate::serve::serve(args, data_dir.as_deref()).await?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Doctor { config, json } = &command {
+        let config_path = paths::config_file(config.as_deref())?;
+        let data = paths::data_dir(data_dir.as_deref())?;
+        let checks = crate::doctor::run(&config_path, config.is_some(), &data, &server).await;
+        let healthy = checks
+            .iter()
+            .all(|c| c.status != crate::doctor::Status::Fail);
+        if *json {
+            print_json(&serde_json::json!({ "healthy": healthy, "checks": checks }));
+        } else {
+            crate::doctor::print(&checks);
+        }
+        return Ok(if healthy {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let data_dir = paths::data_dir(data_dir.as_deref())?;
     let client = Client::new(&server, &data_dir)?;
     match command {
-        Command::Serve(_) | Command::SandboxHelper { .. } => Ok(ExitCode::SUCCESS),
+        Command::Serve(_) | Command::SandboxHelper { .. } | Command::Doctor { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Task(args) => tasks::task(&client, args).await,
         Command::Status { task, json } => tasks::status(&client, task, json).await,
         Command::Diff { task, json } => tasks::diff(&client, &task, json).await,

@@ -3,6 +3,7 @@
 mod agent;
 mod companion;
 mod container;
+mod doctor;
 mod errors;
 mod follow_and_policy;
 mod network;

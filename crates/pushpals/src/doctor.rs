@@ -1,0 +1,343 @@
+//! `pushpals doctor`: checks what Push Pals needs on this machine and says,
+//! one line each, what is wrong and how to fix it.
+
+use crate::serve::{choose_runner, load_policy, load_settings};
+use pushpals_agent::ModelClient;
+use pushpals_agent::conversation::{Message, ModelRequest};
+use pushpals_orchestrator::Settings;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Works, with a caveat.
+    Warn,
+    /// Required and broken.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// How it came out.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(name: &str, status: Status, detail: impl Into<String>, fix: Option<&str>) -> Check {
+    Check {
+        name: name.to_owned(),
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// Least free space on the data directory's disk before it warns.
+const LOW_DISK: u64 = 2 << 30;
+
+/// Runs every check.
+pub async fn run(
+    config: &Path,
+    config_explicit: bool,
+    data_dir: &Path,
+    server: &str,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let settings = match load_settings(config, config_explicit) {
+        Ok(settings) => {
+            checks.push(check(
+                "config",
+                Status::Ok,
+                format!("{} is valid (or absent: defaults)", config.display()),
+                None,
+            ));
+            Some(settings)
+        }
+        Err(error) => {
+            checks.push(check(
+                "config",
+                Status::Fail,
+                format!("{error:#}"),
+                Some("fix the file; every key is documented in the README"),
+            ));
+            None
+        }
+    };
+    match load_policy(config) {
+        Ok(_) => checks.push(check(
+            "policy",
+            Status::Ok,
+            "built-in rules and policy.toml load",
+            None,
+        )),
+        Err(error) => checks.push(check(
+            "policy",
+            Status::Fail,
+            format!("{error:#}"),
+            Some("fix policy.toml beside config.toml"),
+        )),
+    }
+    checks.push(git_check());
+    checks.push(disk_check(data_dir));
+    if let Some(settings) = &settings {
+        checks.push(sandbox_check(settings, data_dir));
+    }
+    checks.push(landlock_check());
+    checks.push(cgroup_check());
+    if let Some(settings) = &settings {
+        checks.extend(model_checks(settings).await);
+    }
+    checks.push(server_check(server).await);
+    checks
+}
+
+fn git_check() -> Check {
+    let output = std::process::Command::new("git").arg("--version").output();
+    let Ok(output) = output else {
+        return check(
+            "git",
+            Status::Fail,
+            "git is not installed",
+            Some("apt-get install git"),
+        );
+    };
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let version: Vec<u32> = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .split('.')
+        .take(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if version.as_slice() >= [2, 38].as_slice() {
+        check("git", Status::Ok, text, None)
+    } else {
+        check(
+            "git",
+            Status::Fail,
+            format!("{text}: merges need git 2.38 or newer"),
+            Some("install a newer git"),
+        )
+    }
+}
+
+fn disk_check(data_dir: &Path) -> Check {
+    let probe = if data_dir.exists() {
+        data_dir
+    } else {
+        Path::new("/")
+    };
+    match rustix::fs::statvfs(probe) {
+        Ok(stat) => {
+            let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+            let shown = format!(
+                "{:.1} GiB free for {}",
+                free as f64 / f64::from(1u32 << 30),
+                data_dir.display()
+            );
+            if free < LOW_DISK {
+                check(
+                    "disk",
+                    Status::Warn,
+                    shown,
+                    Some("free space or move the data directory with --data-dir"),
+                )
+            } else {
+                check("disk", Status::Ok, shown, None)
+            }
+        }
+        Err(error) => check(
+            "disk",
+            Status::Warn,
+            format!("cannot read free space: {error}"),
+            None,
+        ),
+    }
+}
+
+fn sandbox_check(settings: &Settings, data_dir: &Path) -> Check {
+    // The runner stages its /etc in the data directory; before the first
+    // start, a private scratch directory stands in.
+    let scratch = std::env::temp_dir().join(format!("pushpals-doctor-{}", std::process::id()));
+    let state_dir = if data_dir.is_dir() {
+        data_dir.to_path_buf()
+    } else {
+        let _ = std::fs::create_dir_all(&scratch);
+        scratch.clone()
+    };
+    let chosen = choose_runner(settings, &state_dir);
+    let _ = std::fs::remove_dir_all(&scratch);
+    match chosen {
+        Ok(runner) if runner.isolated() => check(
+            "sandbox",
+            Status::Ok,
+            format!(
+                "{} runs commands in isolation (a probe command ran)",
+                runner.backend()
+            ),
+            None,
+        ),
+        Ok(_) => check(
+            "sandbox",
+            Status::Warn,
+            "backend \"none\": commands run WITHOUT isolation",
+            Some("remove [sandbox] backend = \"none\" from config.toml"),
+        ),
+        Err(error) => check(
+            "sandbox",
+            Status::Fail,
+            format!("{error:#}"),
+            Some("see the message; `serve` refuses to start until it is fixed"),
+        ),
+    }
+}
+
+fn landlock_check() -> Check {
+    match pushpals_sandbox::helper::landlock_abi() {
+        Some(abi) => check(
+            "landlock",
+            Status::Ok,
+            format!("Landlock ABI {abi}: a second layer under the sandbox's mounts"),
+            None,
+        ),
+        None => check(
+            "landlock",
+            Status::Warn,
+            "this kernel has no Landlock; the sandbox relies on its namespaces and mounts alone",
+            Some("use a kernel with Landlock (5.13+, `lsm=landlock,...`)"),
+        ),
+    }
+}
+
+fn cgroup_check() -> Check {
+    match pushpals_sandbox::CgroupLayout::detect() {
+        Some(layout) => check(
+            "cgroups",
+            Status::Ok,
+            format!("{layout:?}: process and memory limits hold"),
+            None,
+        ),
+        None => check(
+            "cgroups",
+            Status::Warn,
+            "no writable cgroup hierarchy with the pids controller",
+            Some(
+                "as root, make /sys/fs/cgroup writable; as a normal user, delegate a cgroup (systemd: Delegate=yes)",
+            ),
+        ),
+    }
+}
+
+async fn model_checks(settings: &Settings) -> Vec<Check> {
+    if settings.models.is_empty() {
+        return vec![check(
+            "models",
+            Status::Warn,
+            "no model configured: command tasks work; agent tasks and planning from chat need one",
+            Some("add [models.strong] and [models.fast] to config.toml (see the README)"),
+        )];
+    }
+    let mut checks = Vec::new();
+    for (name, config) in &settings.models {
+        let mut quick = config.clone();
+        quick.max_retries = 0;
+        quick.timeout_secs = 20;
+        quick.max_output_tokens = 8;
+        quick.stream = false;
+        let label = format!("model {name}");
+        let client = match ModelClient::new(name, quick) {
+            Ok(client) => client,
+            Err(error) => {
+                checks.push(check(
+                    &label,
+                    Status::Fail,
+                    error.to_string(),
+                    Some("export the key's variable before starting the server"),
+                ));
+                continue;
+            }
+        };
+        let request = ModelRequest {
+            system: "Answer with one word.".into(),
+            messages: vec![Message::user("Say OK.")],
+            tools: Vec::new(),
+        };
+        match tokio::time::timeout(Duration::from_secs(25), client.complete(&request)).await {
+            Ok(Ok(_)) => checks.push(check(
+                &label,
+                Status::Ok,
+                format!("{} at {} answers", config.model, config.base_url),
+                None,
+            )),
+            Ok(Err(error)) => checks.push(check(
+                &label,
+                Status::Fail,
+                error.to_string(),
+                Some("check base_url, the model name and the key"),
+            )),
+            Err(_) => checks.push(check(
+                &label,
+                Status::Fail,
+                "no answer in 25 s",
+                Some("check that the model server runs and base_url points at it"),
+            )),
+        }
+    }
+    checks
+}
+
+async fn server_check(server: &str) -> Check {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let url = format!("{}/healthz", server.trim_end_matches('/'));
+    let reached = match client {
+        Ok(client) => client
+            .get(&url)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    if reached {
+        check("server", Status::Ok, format!("{server} answers"), None)
+    } else {
+        check(
+            "server",
+            Status::Warn,
+            format!("nothing answers at {server}"),
+            Some("start it with `pushpals serve`, or pass --server"),
+        )
+    }
+}
+
+/// Prints the checks, one line each; returns whether nothing required failed.
+pub fn print(checks: &[Check]) -> bool {
+    for c in checks {
+        let mark = match c.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        println!("{mark} {:<14} {}", c.name, c.detail);
+        if let Some(fix) = &c.fix {
+            println!("     {:<14} fix: {fix}", "");
+        }
+    }
+    checks.iter().all(|c| c.status != Status::Fail)
+}
