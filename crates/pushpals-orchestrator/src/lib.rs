@@ -36,5 +36,5 @@ pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use settings::{
     DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
-    SandboxSettings, Settings,
+    SandboxSettings, Settings, TlsSettings,
 };

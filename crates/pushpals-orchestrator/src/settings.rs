@@ -37,6 +37,18 @@ pub struct Settings {
     pub agent: AgentConfig,
     /// Where to tell the person that something needs them.
     pub notify: NotifySettings,
+    /// HTTPS: the certificate and key files.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[tls]`: serve HTTPS with these PEM files (reloaded when they change).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, the server's certificate first.
+    pub cert: std::path::PathBuf,
+    /// The private key; must not be readable by other users.
+    pub key: std::path::PathBuf,
 }
 
 /// `[notify]`: an ntfy-style webhook that gets a POST when an approval is

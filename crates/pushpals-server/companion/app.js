@@ -80,6 +80,12 @@ async function route() {
   }
   startStream();
   refreshPending();
+  if (!route.checked) {
+    route.checked = true;
+    api("/status").then((status) => {
+      document.getElementById("insecure").hidden = !status.insecure_http;
+    }).catch(() => {});
+  }
   const [name, ...rest] = hash.split("/");
   const view = views[name] || views.chat;
   for (const link of document.querySelectorAll(".tabs a")) {

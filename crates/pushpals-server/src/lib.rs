@@ -14,6 +14,7 @@ mod json;
 pub mod notify;
 mod routes;
 mod state;
+pub mod tls;
 mod trace;
 pub mod webpush;
 
@@ -93,11 +94,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves; open
 /// event streams are closed at shutdown.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let closing = state.closing.clone();
     let notifier = tokio::spawn(notify::run_notifier(
         state.store().clone(),

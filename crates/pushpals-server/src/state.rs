@@ -18,6 +18,9 @@ pub struct AppState {
     pub pairing: Arc<Mutex<PairingLimiter>>,
     /// The server's Web Push identity, when push is set up.
     pub vapid: Option<Arc<Vapid>>,
+    /// Plain HTTP on an address other machines can reach (shown as a
+    /// warning by the companion).
+    pub insecure_http: bool,
 }
 
 impl AppState {
@@ -29,6 +32,7 @@ impl AppState {
             closing: Arc::new(closing),
             pairing: Arc::new(Mutex::new(PairingLimiter::default())),
             vapid: None,
+            insecure_http: false,
         }
     }
 

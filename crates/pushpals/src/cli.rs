@@ -194,6 +194,11 @@ pub struct ServeArgs {
     /// The settings file [default: $XDG_CONFIG_HOME/pushpals/config.toml]
     #[arg(long, env = "PUSHPALS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve plain HTTP on an address other machines can reach (tokens
+    /// then cross the network in the clear; every page shows a warning).
+    /// Without [tls] in config.toml, only loopback is served otherwise.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// `task`.

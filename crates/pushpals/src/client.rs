@@ -30,9 +30,24 @@ impl Client {
                     })?
             }
         };
-        let http = reqwest::Client::builder()
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut builder = reqwest::Client::builder();
+        // A server with a certificate from a private CA (`pushpals tls init`).
+        if let Some(path) = std::env::var_os("PUSHPALS_CA_CERT") {
+            let pem = std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read PUSHPALS_CA_CERT {}",
+                    Path::new(&path).display()
+                )
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!(
+                    "PUSHPALS_CA_CERT {} is not a PEM certificate",
+                    Path::new(&path).display()
+                )
+            })?;
+            builder = builder.tls_certs_merge([certificate]);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self {
             http,
             base: server.trim_end_matches('/').to_owned(),

@@ -97,6 +97,7 @@ pub async fn run(
     checks.push(landlock_check());
     checks.push(cgroup_check());
     if let Some(settings) = &settings {
+        checks.push(tls_check(settings));
         checks.extend(model_checks(settings).await);
     }
     checks.push(server_check(server).await);
@@ -237,6 +238,35 @@ fn cgroup_check() -> Check {
             Some(
                 "as root, make /sys/fs/cgroup writable; as a normal user, delegate a cgroup (systemd: Delegate=yes)",
             ),
+        ),
+    }
+}
+
+fn tls_check(settings: &Settings) -> Check {
+    let Some(tls) = &settings.tls else {
+        return check(
+            "tls",
+            Status::Warn,
+            "no [tls]: serve on loopback only, or behind a TLS proxy (phones need HTTPS for notifications)",
+            Some("see the README's TLS section (certificate files, or `pushpals tls init`)"),
+        );
+    };
+    let files = pushpals_server::tls::TlsFiles {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+    };
+    match files.load() {
+        Ok(_) => check(
+            "tls",
+            Status::Ok,
+            format!("{} and its key load", tls.cert.display()),
+            None,
+        ),
+        Err(error) => check(
+            "tls",
+            Status::Fail,
+            error.to_string(),
+            Some("fix the files named; `serve` refuses to start until then"),
         ),
     }
 }

@@ -9,6 +9,7 @@ use pushpals_policy::{Policy, RuleSet};
 use pushpals_sandbox::{
     BwrapConfig, BwrapRunner, ContainerConfig, ContainerRunner, HostRunner, Runner,
 };
+use pushpals_server::tls::{TlsFiles, TlsListener};
 use pushpals_server::webpush::Vapid;
 use pushpals_server::{AppState, ensure_admin_token};
 use pushpals_store::{DataDirLock, Store};
@@ -46,6 +47,16 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     )
     .await?;
 
+    let tls = orchestrator.settings().tls.clone();
+    let insecure = tls.is_none() && !args.addr.ip().is_loopback();
+    if insecure && !args.insecure_http {
+        bail!(
+            "{} can be reached from other machines, and without TLS the tokens would cross the network \
+             in the clear: set [tls] cert and key in config.toml (see the README), serve on 127.0.0.1 \
+             behind a TLS proxy, or pass --insecure-http to accept the risk",
+            args.addr
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
@@ -73,14 +84,20 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     };
     store.write(move |tx| tx.append(started)).await?;
 
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("Push Pals is serving {}", repo.root().display());
     eprintln!(
-        "  API:        http://{address}/api/v1/  (token in {})",
+        "  API:        {scheme}://{address}/api/v1/  (token in {})",
         data_dir.join("admin.token").display()
     );
     eprintln!(
-        "  companion:  http://{address}/  (pair a phone with `pushpals pair --scope approve`)"
+        "  companion:  {scheme}://{address}/  (pair a phone with `pushpals pair --scope approve`)"
     );
+    if insecure {
+        eprintln!(
+            "  WARNING:    plain HTTP on a reachable address: tokens cross the network in the clear"
+        );
+    }
     eprintln!("  data:       {}", data_dir.display());
     eprintln!(
         "  parallel:   {} tasks at once",
@@ -104,8 +121,19 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
             data_dir.join("vapid.key").display()
         )
     })?;
-    let state = AppState::new(orchestrator).with_push(vapid);
-    pushpals_server::serve(listener, state, shutdown_signal()).await?;
+    let mut state = AppState::new(orchestrator).with_push(vapid);
+    state.insecure_http = insecure;
+    match tls {
+        Some(files) => {
+            let files = TlsFiles {
+                cert: files.cert,
+                key: files.key,
+            };
+            let listener = TlsListener::new(listener, files)?;
+            pushpals_server::serve(listener, state, shutdown_signal()).await?;
+        }
+        None => pushpals_server::serve(listener, state, shutdown_signal()).await?,
+    }
     eprintln!("Push Pals stopped; running tasks will show as interrupted at the next start.");
     Ok(())
 }

@@ -37,5 +37,6 @@ pub async fn status(
         "tasks": summaries,
         "usage": usage,
         "cost_usd": usage.cost_usd(),
+        "insecure_http": state.insecure_http,
     })))
 }

@@ -10,3 +10,4 @@ mod network;
 mod secrets;
 mod spine;
 mod support;
+mod tls;

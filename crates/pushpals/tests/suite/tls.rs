@@ -1,0 +1,133 @@
+//! Serving HTTPS from certificate files, and refusing plain HTTP where it
+//! would cross a network.
+
+use super::support::*;
+use pushpals_test_support::TempRepo;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// A CA, and a certificate for `localhost` it signed: (CA PEM, cert PEM, key PEM).
+fn certificate_from_a_new_ca() -> (String, String, String) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn config(data: &Path, text: &str) {
+    let dir = data.join("config-home/pushpals");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+fn serve_fails(repo: &Path, data: &Path, addr: &str) -> String {
+    let mut command = std::process::Command::new(BIN);
+    command.args(["serve", "--addr", addr, "--repo"]).arg(repo);
+    isolated(&mut command, data);
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn healthz(url: &str, ca_pem: &str) -> Result<u16, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_from_files_reloads_a_changed_certificate() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificate_from_a_new_ca();
+    let (cert_path, key_path) = (data.path().join("cert.pem"), data.path().join("key.pem"));
+    write(&cert_path, &cert, 0o644);
+    write(&key_path, &key, 0o600);
+    config(
+        data.path(),
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let server = tokio::task::spawn_blocking(move || start_server(&repo_path, &data_path))
+        .await
+        .unwrap();
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let url = server.url.replace("127.0.0.1", "localhost");
+    assert_eq!(healthz(&url, &ca).await, Ok(200));
+
+    // A renewed certificate from another CA is picked up without a restart.
+    let (new_ca, new_cert, new_key) = certificate_from_a_new_ca();
+    assert!(
+        healthz(&url, &new_ca).await.is_err(),
+        "the new CA is not trusted yet"
+    );
+    write(&key_path, &new_key, 0o600);
+    write(&cert_path, &new_cert, 0o644);
+    let mut renewed = false;
+    for _ in 0..50 {
+        if healthz(&url, &new_ca).await == Ok(200) {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(renewed, "the renewed certificate was not served");
+    drop(server);
+}
+
+#[test]
+fn bad_key_files_and_plain_http_on_the_network_are_refused() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let (_, cert, key) = certificate_from_a_new_ca();
+    let (_, _, other_key) = certificate_from_a_new_ca();
+    let (cert_path, key_path) = (data.path().join("cert.pem"), data.path().join("key.pem"));
+    write(&cert_path, &cert, 0o644);
+    let tls = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    config(data.path(), &tls);
+
+    write(&key_path, &key, 0o644);
+    let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
+    assert!(
+        stderr.contains("readable by other users") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+
+    write(&key_path, &other_key, 0o600);
+    let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
+    assert!(stderr.contains("cannot be used together"), "{stderr}");
+
+    config(data.path(), "");
+    let stderr = serve_fails(&repo.path, data.path(), "0.0.0.0:0");
+    assert!(
+        stderr.contains("in the clear") && stderr.contains("--insecure-http"),
+        "{stderr}"
+    );
+}
