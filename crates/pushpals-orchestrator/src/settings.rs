@@ -49,6 +49,10 @@ pub struct TlsSettings {
     pub cert: std::path::PathBuf,
     /// The private key; must not be readable by other users.
     pub key: std::path::PathBuf,
+    /// A private CA's certificate (from `pushpals tls init`), offered to
+    /// phones at `/ca.pem` so they can trust the server.
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// `[notify]`: an ntfy-style webhook that gets a POST when an approval is

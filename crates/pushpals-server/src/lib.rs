@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/", get(routes::companion::index))
+        .route("/ca.pem", get(routes::companion::ca_certificate))
         .route("/{file}", get(routes::companion::file))
         .route("/views/{file}", get(routes::companion::view_file))
         .nest("/api/v1", api)

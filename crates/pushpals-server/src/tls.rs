@@ -231,3 +231,88 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+/// A private CA and a server certificate it signed, as PEM text.
+#[derive(Debug, Clone)]
+pub struct PrivateCa {
+    /// The CA's certificate (install this on the phone).
+    pub ca_cert: String,
+    /// The CA's key (keep it; it signs renewals).
+    pub ca_key: String,
+    /// The server's certificate for the names given.
+    pub cert: String,
+    /// The server's key.
+    pub key: String,
+    /// SHA-256 of the CA certificate (DER), as colon-separated hex.
+    pub ca_fingerprint: String,
+}
+
+/// Why a private CA cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot make the certificates: {0}")]
+pub struct CaError(String);
+
+/// Makes a CA (10 years) and a server certificate (397 days) for `names`
+/// (host names or IP addresses the phone uses to reach the server).
+pub fn private_ca(names: &[String]) -> Result<PrivateCa, CaError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    use sha2::{Digest, Sha256};
+    let error = |e: rcgen::Error| CaError(e.to_string());
+    if names.is_empty() {
+        return Err(CaError(
+            "name at least one host name or address the phone uses, e.g. --name myhost.lan".into(),
+        ));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(error)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Push Pals private CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.not_before = now - time::Duration::days(1);
+    ca_params.not_after = now + time::Duration::days(3650);
+    let ca_key = KeyPair::generate().map_err(error)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(error)?;
+
+    let mut params = CertificateParams::new(names.to_vec()).map_err(error)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names[0].clone());
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(397);
+    let key = KeyPair::generate().map_err(error)?;
+    let cert = params.signed_by(&key, &ca).map_err(error)?;
+    let fingerprint = Sha256::digest(ca.der().as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(PrivateCa {
+        ca_cert: ca.pem(),
+        ca_key: ca_key_pem,
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+        ca_fingerprint: fingerprint,
+    })
+}
+
+/// The SHA-256 fingerprint (colon-separated hex) of the first certificate
+/// in a PEM file.
+pub fn fingerprint(pem_file: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let der = CertificateDer::pem_file_iter(pem_file).ok()?.next()?.ok()?;
+    Some(
+        Sha256::digest(der.as_ref())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}

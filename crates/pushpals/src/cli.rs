@@ -158,6 +158,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// HTTPS with a private CA, for a LAN or VPN
+    Tls {
+        /// What to do
+        #[command(subcommand)]
+        action: TlsAction,
+    },
     /// List paired devices, or revoke one
     Devices {
         /// Revoke the device token with this id
@@ -179,6 +185,25 @@ pub enum Command {
         /// What to do with the log
         #[command(subcommand)]
         action: AuditAction,
+    },
+}
+
+/// `tls <action>`.
+#[derive(Debug, Subcommand)]
+pub enum TlsAction {
+    /// Make a private CA and a server certificate for the names and
+    /// addresses given, and print the [tls] lines for config.toml
+    Init {
+        /// A host name or IP address the phone uses to reach the server
+        /// (repeat for several)
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// Where to write the files [default: tls/ beside config.toml]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The settings file whose directory holds tls/
+        #[arg(long, env = "PUSHPALS_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 

@@ -125,6 +125,33 @@ pub async fn file(Path(path): Path<String>) -> Response {
     respond(&path)
 }
 
+/// `GET /ca.pem`: the private CA's certificate, when the server uses one,
+/// so a phone can install it (it is public by nature).
+pub async fn ca_certificate(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+) -> Response {
+    let Some(path) = state
+        .orchestrator
+        .settings()
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.ca.clone())
+    else {
+        return (StatusCode::NOT_FOUND, "this server uses no private CA").into_response();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-x509-ca-cert"),
+            );
+            response
+        }
+        Err(_) => (StatusCode::NOT_FOUND, "the CA certificate cannot be read").into_response(),
+    }
+}
+
 /// `GET /views/{file}`: the app's screens.
 pub async fn view_file(Path(path): Path<String>) -> Response {
     respond(&format!("views/{path}"))

@@ -129,6 +129,13 @@ pub async fn create(
         })
         .await?;
     let shown = format!("{}-{}", &code[..4], &code[4..]);
+    let ca_fingerprint = state
+        .orchestrator
+        .settings()
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.ca.as_deref())
+        .and_then(crate::tls::fingerprint);
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -136,6 +143,7 @@ pub async fn create(
             "scope": body.scope,
             "expires_at": expires_at,
             "path": format!("/#pair={shown}"),
+            "ca_fingerprint": ca_fingerprint,
         })),
     ))
 }

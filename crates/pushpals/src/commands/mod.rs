@@ -5,8 +5,9 @@ mod grants;
 mod log;
 mod pairing;
 mod tasks;
+mod tls;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TlsAction};
 use crate::client::Client;
 use crate::paths;
 use anyhow::Result;
@@ -21,6 +22,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     } = cli;
     if let Command::Serve(args) = command {
         crate::serve::serve(args, data_dir.as_deref()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Tls {
+        action: TlsAction::Init { names, out, config },
+    } = &command
+    {
+        let config_path = paths::config_file(config.as_deref())?;
+        let dir = match out {
+            Some(dir) => dir.clone(),
+            None => config_path.with_file_name("tls"),
+        };
+        tls::init(names, &dir)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Doctor { config, json } = &command {
@@ -44,9 +57,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = paths::data_dir(data_dir.as_deref())?;
     let client = Client::new(&server, &data_dir)?;
     match command {
-        Command::Serve(_) | Command::SandboxHelper { .. } | Command::Doctor { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(_)
+        | Command::SandboxHelper { .. }
+        | Command::Doctor { .. }
+        | Command::Tls { .. } => Ok(ExitCode::SUCCESS),
         Command::Task(args) => tasks::task(&client, args).await,
         Command::Status { task, json } => tasks::status(&client, task, json).await,
         Command::Diff { task, json } => tasks::diff(&client, &task, json).await,

@@ -24,9 +24,31 @@ pub async fn pair(client: &Client, scope: &str, base: &str, json: bool) -> Resul
         base.trim_end_matches('/'),
         created["path"].as_str().unwrap_or_default()
     );
+    if let Some(fingerprint) = created["ca_fingerprint"].as_str() {
+        let ca_link = format!("{}/ca.pem", base.trim_end_matches('/'));
+        println!(
+            "This server's certificate comes from a private CA. Install it on the phone first:"
+        );
+        println!("  open {ca_link}  (SHA-256 {fingerprint})");
+        println!(
+            "  iOS: Settings > Profile Downloaded > Install, then Settings > General > About >"
+        );
+        println!("       Certificate Trust Settings > turn on \"Push Pals private CA\"");
+        println!(
+            "  Android: Settings > Security > Encryption & credentials > Install a certificate >"
+        );
+        println!("       CA certificate, and pick the downloaded ca.pem");
+        print_qr(&ca_link);
+    }
     println!("Pairing code: {code}   (scope: {scope}; works once, for 5 minutes)");
     println!("Open on the phone: {link}");
-    if let Ok(qr) = QrCode::new(link.as_bytes()) {
+    print_qr(&link);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A QR code of `text`, drawn with half blocks.
+fn print_qr(text: &str) {
+    if let Ok(qr) = QrCode::new(text.as_bytes()) {
         let picture = qr
             .render::<Dense1x2>()
             .dark_color(Dense1x2::Light)
@@ -35,7 +57,6 @@ pub async fn pair(client: &Client, scope: &str, base: &str, json: bool) -> Resul
             .build();
         println!("{picture}");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `devices [--revoke ID]`.

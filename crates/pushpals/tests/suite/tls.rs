@@ -131,3 +131,108 @@ fn bad_key_files_and_plain_http_on_the_network_are_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_from_tls_init_serves_https_and_pairing_shows_how_to_trust_it() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("tls");
+    let init = std::process::Command::new(BIN)
+        .args([
+            "tls",
+            "init",
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let printed = String::from_utf8_lossy(&init.stdout).into_owned();
+    assert!(printed.contains("[tls]") && printed.contains("CA fingerprint (SHA-256): "));
+    for (file, mode) in [
+        ("ca.pem", 0o644),
+        ("ca-key.pem", 0o600),
+        ("cert.pem", 0o644),
+        ("key.pem", 0o600),
+    ] {
+        let actual = std::fs::metadata(out.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(actual, mode, "{file}");
+    }
+    let again = std::process::Command::new(BIN)
+        .args(["tls", "init", "--name", "localhost", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    config(
+        data.path(),
+        &format!(
+            "[tls]\ncert = \"{0}/cert.pem\"\nkey = \"{0}/key.pem\"\nca = \"{0}/ca.pem\"\n",
+            out.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let server = tokio::task::spawn_blocking(move || start_server(&repo_path, &data_path))
+        .await
+        .unwrap();
+    let ca = std::fs::read_to_string(out.join("ca.pem")).unwrap();
+    assert_eq!(
+        healthz(&server.url, &ca).await,
+        Ok(200),
+        "the IP address is in the certificate"
+    );
+    let fingerprint = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("CA fingerprint (SHA-256): "))
+        .unwrap()
+        .to_owned();
+    let ca_path = out.join("ca.pem");
+    let (pairing, server) = tokio::task::spawn_blocking(move || {
+        let output = server
+            .cli()
+            .env("PUSHPALS_CA_CERT", &ca_path)
+            .args(["pair", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (value, server)
+    })
+    .await
+    .unwrap();
+    assert_eq!(pairing["ca_fingerprint"], fingerprint.as_str());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let served = client
+        .get(format!("{}/ca.pem", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.headers()["content-type"],
+        "application/x-x509-ca-cert"
+    );
+    assert_eq!(served.text().await.unwrap(), ca);
+    drop(server);
+}
