@@ -77,6 +77,8 @@ pub enum EventKind {
     DevicePaired,
     /// A token was revoked.
     TokenRevoked,
+    /// Old worktrees were removed and merged branches pruned.
+    Gc,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -119,6 +121,7 @@ impl EventKind {
             Self::PairingCreated => "pairing_created",
             Self::DevicePaired => "device_paired",
             Self::TokenRevoked => "token_revoked",
+            Self::Gc => "gc",
             Self::Error => "error",
         }
     }

@@ -24,6 +24,7 @@ mod network;
 mod orchestrator;
 mod output;
 mod pull_request;
+mod retention;
 mod schedule;
 mod secret_gate;
 mod settings;
@@ -34,7 +35,8 @@ pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
+pub use retention::{GcReport, SpaceReport};
 pub use settings::{
     DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
-    SandboxSettings, Settings, TlsSettings,
+    RetentionSettings, SandboxSettings, Settings, TlsSettings,
 };

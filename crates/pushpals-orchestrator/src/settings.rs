@@ -39,6 +39,29 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// HTTPS: the certificate and key files.
     pub tls: Option<TlsSettings>,
+    /// What is cleaned up, and when.
+    pub retention: RetentionSettings,
+}
+
+/// `[retention]`: worktrees of ended tasks go after some days; branches of
+/// committed tasks go once merged into the base branch. Events and blobs
+/// are never deleted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days after a task ended before its worktree is removed (0: never).
+    pub worktree_days: u64,
+    /// Delete `pushpals/<id>` branches whose commit the base branch holds.
+    pub prune_merged_branches: bool,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            worktree_days: 14,
+            prune_merged_branches: true,
+        }
+    }
 }
 
 /// `[tls]`: serve HTTPS with these PEM files (reloaded when they change).

@@ -54,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/decide", post(routes::approvals::decide))
         .route("/grants", get(routes::grants::list))
         .route("/policy", get(routes::policy::rules))
+        .route("/gc", post(routes::retention::gc))
+        .route("/du", get(routes::retention::du))
         .route("/push/key", get(routes::push::key))
         .route(
             "/push/subscriptions",

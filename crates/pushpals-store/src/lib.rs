@@ -472,6 +472,18 @@ impl Store {
         .await
     }
 
+    /// The bytes of every stored blob together.
+    pub async fn blob_bytes(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let total: i64 =
+                conn.query_row("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |row| {
+                    row.get(0)
+                })?;
+            Ok(u64::try_from(total).unwrap_or(0))
+        })
+        .await
+    }
+
     /// Every push subscription.
     pub async fn push_subscriptions(&self) -> StoreResult<Vec<PushSubscription>> {
         self.read(|conn| {

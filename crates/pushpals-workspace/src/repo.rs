@@ -165,6 +165,34 @@ impl Repo {
         Ok(())
     }
 
+    /// Whether `commit` is already contained in `branch` (merged into it).
+    pub async fn is_merged(&self, commit: &str, branch: &str) -> GitResult<bool> {
+        let mut command = self.command(&self.root);
+        command.args([
+            "merge-base",
+            "--is-ancestor",
+            commit,
+            &format!("refs/heads/{branch}"),
+        ]);
+        match run(command, "merge-base").await {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Deletes a branch that is not checked out anywhere; `false` when it
+    /// does not exist.
+    pub async fn delete_branch(&self, branch: &str) -> GitResult<bool> {
+        if self.branch_commit(branch).await?.is_none() {
+            return Ok(false);
+        }
+        let mut delete = self.command(&self.root);
+        delete.args(["branch", "-D", "--quiet", branch]);
+        run(delete, "branch -D").await?;
+        Ok(true)
+    }
+
     /// The commit a branch points at, or `None` when it does not exist.
     pub async fn branch_commit(&self, branch: &str) -> GitResult<Option<String>> {
         let mut command = self.command(&self.root);

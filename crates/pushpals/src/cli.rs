@@ -158,6 +158,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove worktrees of tasks that ended long ago and branches already
+    /// merged (events and blobs are never deleted)
+    Gc {
+        /// Tasks that ended at least this many days ago [default: config's
+        /// [retention] worktree_days]
+        #[arg(long)]
+        older_than_days: Option<u64>,
+        /// Only show what would go
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the space the database, blobs and each worktree take
+    Du {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// HTTPS with a private CA, for a LAN or VPN
     Tls {
         /// What to do

@@ -66,6 +66,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         Err(error) => return Err(error).context(format!("cannot listen on {}", args.addr)),
     };
     orchestrator.set_user_policy_file(config_path.with_file_name("policy.toml"));
+    orchestrator.spawn_retention();
     let secrets_file = config_path.with_file_name("secrets.toml");
     if let Ok(text) = std::fs::read_to_string(&secrets_file) {
         orchestrator.add_secret_rules(&text, &secrets_file.display().to_string())?;

@@ -5,4 +5,5 @@ mod chat;
 mod delivery;
 mod lifecycle;
 mod policy_gate;
+mod retention;
 mod support;

@@ -8,6 +8,7 @@ pub mod grants;
 pub mod pairing;
 pub mod policy;
 pub mod push;
+pub mod retention;
 pub mod status;
 pub mod stream;
 pub mod tasks;

@@ -4,6 +4,7 @@ mod audit;
 mod grants;
 mod log;
 mod pairing;
+mod space;
 mod tasks;
 mod tls;
 
@@ -89,6 +90,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             pairing::pair(&client, &scope, url.as_deref().unwrap_or(&server), json).await
         }
         Command::Devices { revoke, json } => pairing::devices(&client, revoke, json).await,
+        Command::Gc {
+            older_than_days,
+            dry_run,
+            json,
+        } => space::gc(&client, older_than_days, dry_run, json).await,
+        Command::Du { json } => space::du(&client, json).await,
     }
 }
 

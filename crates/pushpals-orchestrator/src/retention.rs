@@ -1,0 +1,174 @@
+//! Nothing piles up: worktrees of tasks that ended long ago are removed,
+//! branches already merged into the base branch are pruned, and the space
+//! everything takes can be shown. Events and blobs are never deleted.
+
+use crate::error::OrchestratorResult;
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId, TaskState};
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+/// What a collection removed (or would remove, on a dry run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    /// Whether this was only a look.
+    pub dry_run: bool,
+    /// Tasks whose worktrees were removed, with the bytes each held.
+    pub worktrees: Vec<(TaskId, u64)>,
+    /// Branches deleted because the base branch holds their commit.
+    pub branches: Vec<String>,
+    /// Bytes freed (worktrees only; branches hold no files of their own).
+    pub bytes_freed: u64,
+}
+
+/// Where the space goes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpaceReport {
+    /// The database file with its write-ahead log.
+    pub database_bytes: u64,
+    /// Stored blobs (command output, diffs), inside the database.
+    pub blob_bytes: u64,
+    /// All worktrees together.
+    pub worktree_bytes: u64,
+    /// Each task's worktree.
+    pub tasks: Vec<(TaskId, u64)>,
+}
+
+/// The bytes of the files under `path` (not following links; `.git`
+/// pointer files count, the repository's objects do not live here).
+fn size_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|entry| size_of(&entry.path())).sum())
+        .unwrap_or(0)
+}
+
+impl Orchestrator {
+    /// Removes worktrees of tasks that ended more than `older_than_days`
+    /// ago and prunes merged task branches; a task that is running,
+    /// waiting or being continued is left alone.
+    pub async fn gc(
+        &self,
+        older_than_days: u64,
+        dry_run: bool,
+        actor: Actor,
+    ) -> OrchestratorResult<GcReport> {
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        let now = time::OffsetDateTime::now_utc();
+        for task in self.store.tasks(None).await? {
+            let Some(path) = task.worktree_path.clone() else {
+                continue;
+            };
+            let ended_days = pushpals_core::timestamp::parse(&task.updated_at)
+                .map(|at| (now - at).whole_days())
+                .unwrap_or(0);
+            if !task.state.is_final()
+                || ended_days < i64::try_from(older_than_days).unwrap_or(i64::MAX)
+            {
+                continue;
+            }
+            let bytes = size_of(Path::new(&path));
+            if !dry_run {
+                // The task may have been continued meanwhile: then it wins.
+                if self.remove_task(&task.id, actor.clone()).await.is_err() {
+                    continue;
+                }
+            }
+            report.bytes_freed += bytes;
+            report.worktrees.push((task.id.clone(), bytes));
+        }
+        if self.settings.retention.prune_merged_branches
+            && let Some(base) = self.base_branch().await?
+        {
+            for task in self.store.tasks(Some(vec![TaskState::Committed])).await? {
+                let Some(sha) = task.commit_sha.as_deref() else {
+                    continue;
+                };
+                if task.worktree_path.is_some()
+                    || self.repo.branch_commit(&task.branch).await?.is_none()
+                    || !self.repo.is_merged(sha, &base).await?
+                {
+                    continue;
+                }
+                if !dry_run {
+                    self.repo.delete_branch(&task.branch).await?;
+                }
+                report.branches.push(task.branch.clone());
+            }
+        }
+        if !dry_run && (!report.worktrees.is_empty() || !report.branches.is_empty()) {
+            let detail = json!({
+                "worktrees": report.worktrees.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                "branches": report.branches,
+                "bytes_freed": report.bytes_freed,
+            });
+            let event = NewEvent {
+                task_id: None,
+                actor,
+                kind: EventKind::Gc,
+                payload: detail,
+            };
+            self.store.write(move |tx| tx.append(event)).await?;
+        }
+        Ok(report)
+    }
+
+    /// The space the database, its blobs and each worktree take.
+    pub async fn space(&self) -> OrchestratorResult<SpaceReport> {
+        let database = self.store.database_path();
+        let database_bytes = [
+            database.to_path_buf(),
+            database.with_extension("db-wal"),
+            database.with_extension("db-shm"),
+        ]
+        .iter()
+        .map(|p| size_of(p))
+        .sum();
+        let blob_bytes = self.store.blob_bytes().await?;
+        let mut tasks = Vec::new();
+        for task in self.store.tasks(None).await? {
+            if let Some(path) = &task.worktree_path {
+                tasks.push((task.id.clone(), size_of(Path::new(path))));
+            }
+        }
+        Ok(SpaceReport {
+            database_bytes,
+            blob_bytes,
+            worktree_bytes: tasks.iter().map(|(_, b)| b).sum(),
+            tasks,
+        })
+    }
+}
+
+impl Orchestrator {
+    /// Collects every six hours by `[retention]`, for as long as the
+    /// orchestrator lives (nothing when `worktree_days` is 0).
+    pub fn spawn_retention(self: &std::sync::Arc<Self>) {
+        let days = self.settings.retention.worktree_days;
+        if days == 0 {
+            return;
+        }
+        let orchestrator = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+            loop {
+                every.tick().await;
+                let Some(orchestrator) = orchestrator.upgrade() else {
+                    return;
+                };
+                if let Err(error) = orchestrator.gc(days, false, Actor::Orchestrator).await {
+                    tracing::warn!(%error, "the scheduled clean-up failed");
+                }
+            }
+        });
+    }
+}

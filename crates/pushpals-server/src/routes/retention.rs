@@ -1,0 +1,49 @@
+//! `POST /api/v1/gc` and `GET /api/v1/du`.
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use pushpals_orchestrator::{GcReport, SpaceReport};
+use serde::Deserialize;
+
+/// The body of `POST /api/v1/gc`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcRequest {
+    /// Remove worktrees of tasks that ended at least this many days ago
+    /// (default: `[retention] worktree_days`).
+    pub older_than_days: Option<u64>,
+    /// Only report what would go.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Cleans up now (admin).
+pub async fn gc(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<GcRequest>,
+) -> Result<Json<GcReport>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let days = body
+        .older_than_days
+        .unwrap_or(state.orchestrator.settings().retention.worktree_days);
+    Ok(Json(
+        state
+            .orchestrator
+            .gc(days, body.dry_run, caller.actor())
+            .await?,
+    ))
+}
+
+/// Where the space goes.
+pub async fn du(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SpaceReport>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.orchestrator.space().await?))
+}
