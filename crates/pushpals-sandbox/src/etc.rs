@@ -17,7 +17,9 @@ const ETC_ENTRIES: &[&str] = &[
     "ld.so.conf.d",
     "localtime",
     "timezone",
-    "ssl",
+    // Not all of ssl/: ssl/private holds the host's private keys.
+    "ssl/certs",
+    "ssl/openssl.cnf",
     "ca-certificates",
     "ca-certificates.conf",
     "alternatives",
@@ -84,16 +86,29 @@ pub(crate) fn stage_etc(state_dir: Option<&Path>) -> Result<StagedEtc, SandboxEr
         .mode(0o755)
         .create(&etc)
         .map_err(|e| fail(e.to_string()))?;
-    let sources: Vec<PathBuf> = ETC_ENTRIES
-        .iter()
-        .map(|entry| Path::new("/etc").join(entry))
-        .filter(|path| path.symlink_metadata().is_ok())
-        .collect();
-    if !sources.is_empty() {
+    // Entries grouped by the directory they go into (`ssl/certs` into
+    // `etc/ssl`), one cp per directory.
+    let mut groups: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for entry in ETC_ENTRIES {
+        let source = Path::new("/etc").join(entry);
+        if source.symlink_metadata().is_err() {
+            continue;
+        }
+        let into = match Path::new(entry).parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => etc.join(parent),
+            _ => etc.clone(),
+        };
+        match groups.iter_mut().find(|(dir, _)| *dir == into) {
+            Some((_, sources)) => sources.push(source),
+            None => groups.push((into, vec![source])),
+        }
+    }
+    for (into, sources) in groups {
+        std::fs::create_dir_all(&into).map_err(|e| fail(e.to_string()))?;
         let status = std::process::Command::new("cp")
             .arg("-a")
             .args(&sources)
-            .arg(&etc)
+            .arg(&into)
             .stderr(std::process::Stdio::piped())
             .output()
             .map_err(|e| fail(format!("cannot run cp: {e}")))?;

@@ -115,6 +115,20 @@ impl CgroupLayout {
     /// Finds a writable cgroup hierarchy with a pids controller and makes
     /// our parent cgroup in it; `None` when there is none.
     pub fn detect() -> Option<Self> {
+        let layout = Self::find()?;
+        // A parent made by another user (root, an earlier run) may exist
+        // without us being allowed to make cgroups in it.
+        let parent = match &layout {
+            Self::V2 { parent } => parent,
+            Self::V1 { pids, .. } => pids,
+        };
+        let probe = parent.join(format!("probe-{}", std::process::id()));
+        std::fs::create_dir(&probe).ok()?;
+        let _ = std::fs::remove_dir(&probe);
+        Some(layout)
+    }
+
+    fn find() -> Option<Self> {
         let root = Path::new(CGROUP_ROOT);
         let controllers =
             std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
