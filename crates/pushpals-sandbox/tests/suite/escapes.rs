@@ -173,13 +173,17 @@ async fn a_hard_link_to_a_file_outside_cannot_be_made() {
 async fn keys_other_worktrees_and_host_tmp_are_invisible() {
     let scene = Scene::new();
     let line = format!(
-        "cat {key}; cat {other}; cat ~/.ssh/id_* ; ls /root; true",
+        "cat {key}; cat {other}; cat ~/.ssh/id_* ; ls /root; test -e /etc/ssl/private && echo host-private-keys; true",
         key = scene.outside("home/.ssh/id_ed25519").display(),
         other = scene.outside("other-worktree/secret.txt").display(),
     );
     let run = run(&scene, &line).await;
     assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
     assert!(!run.stdout.contains("other task's file"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("host-private-keys"),
+        "the host's /etc/ssl/private is visible"
+    );
 }
 
 #[tokio::test]
