@@ -178,6 +178,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the server as a systemd service
+    Service {
+        /// What to do
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// HTTPS with a private CA, for a LAN or VPN
     Tls {
         /// What to do
@@ -205,6 +211,37 @@ pub enum Command {
         /// What to do with the log
         #[command(subcommand)]
         action: AuditAction,
+    },
+}
+
+/// `service <action>`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write a hardened systemd unit that runs `serve` (a user unit unless
+    /// --system) and say how to start it
+    Install {
+        /// The repository to serve
+        #[arg(long)]
+        repo: PathBuf,
+        /// The address to listen on
+        #[arg(long, default_value = "127.0.0.1:7777")]
+        addr: String,
+        /// A system unit in /etc/systemd/system (needs root) instead of a
+        /// user unit
+        #[arg(long)]
+        system: bool,
+        /// The user a system unit runs as (never root by default)
+        #[arg(long, requires = "system")]
+        user: Option<String>,
+        /// Replace an existing unit
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove the unit written by `install`
+    Uninstall {
+        /// The system unit instead of the user unit
+        #[arg(long)]
+        system: bool,
     },
 }
 

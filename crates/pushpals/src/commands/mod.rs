@@ -4,6 +4,7 @@ mod audit;
 mod grants;
 mod log;
 mod pairing;
+mod service;
 mod space;
 mod tasks;
 mod tls;
@@ -37,6 +38,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         tls::init(names, &dir)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Service { action } = &command {
+        service::run(action, data_dir.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Doctor { config, json } = &command {
         let config_path = paths::config_file(config.as_deref())?;
         let data = paths::data_dir(data_dir.as_deref())?;
@@ -61,7 +66,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(_)
         | Command::SandboxHelper { .. }
         | Command::Doctor { .. }
-        | Command::Tls { .. } => Ok(ExitCode::SUCCESS),
+        | Command::Tls { .. }
+        | Command::Service { .. } => Ok(ExitCode::SUCCESS),
         Command::Task(args) => tasks::task(&client, args).await,
         Command::Status { task, json } => tasks::status(&client, task, json).await,
         Command::Diff { task, json } => tasks::diff(&client, &task, json).await,

@@ -8,6 +8,7 @@ mod errors;
 mod follow_and_policy;
 mod network;
 mod secrets;
+mod service;
 mod spine;
 mod support;
 mod tls;
