@@ -41,6 +41,18 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// What is cleaned up, and when.
     pub retention: RetentionSettings,
+    /// The HTTP side.
+    pub server: ServerSettings,
+}
+
+/// `[server]`: reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Addresses of trusted proxies (e.g. `["127.0.0.1", "::1"]` for a
+    /// proxy on the same machine); forwarded headers from others are
+    /// ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[retention]`: worktrees of ended tasks go after some days; branches of

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod client_addr;
 mod error;
 mod json;
 pub mod notify;
@@ -103,8 +104,9 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    for<'a> client_addr::PeerAddr:
+        axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let closing = state.closing.clone();
     let notifier = tokio::spawn(notify::run_notifier(
@@ -113,12 +115,15 @@ where
         state.vapid.as_deref().cloned(),
     ));
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = closing.send(true);
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<client_addr::PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = closing.send(true);
+    })
+    .await?;
     notifier.abort();
     Ok(())
 }

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use pushpals_core::{Actor, EventKind, NewEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Characters of a pairing code: no 0/O, 1/I/L look-alikes.
@@ -27,27 +28,45 @@ const ATTEMPTS_PER_WINDOW: usize = 10;
 /// The rate limit's window.
 const WINDOW: Duration = Duration::from_secs(60);
 
-/// Recent redemption attempts, for the rate limit.
+/// Attempts allowed per window from everyone together.
+const ALL_ATTEMPTS_PER_WINDOW: usize = 60;
+
+/// Recent redemption attempts, for the rate limit: per client address, and
+/// for everyone together.
 #[derive(Debug, Default)]
 pub struct PairingLimiter {
-    attempts: VecDeque<Instant>,
+    all: VecDeque<Instant>,
+    by_client: HashMap<Option<IpAddr>, VecDeque<Instant>>,
+}
+
+fn admit_into(window: &mut VecDeque<Instant>, now: Instant, limit: usize) -> bool {
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+    {
+        window.pop_front();
+    }
+    if window.len() >= limit {
+        return false;
+    }
+    window.push_back(now);
+    true
 }
 
 impl PairingLimiter {
-    /// Counts an attempt; false when the window is full.
-    fn admit(&mut self, now: Instant) -> bool {
-        while self
-            .attempts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
-            self.attempts.pop_front();
-        }
-        if self.attempts.len() >= ATTEMPTS_PER_WINDOW {
+    /// Counts an attempt from `client`; false when its window or the
+    /// shared one is full.
+    fn admit(&mut self, client: Option<IpAddr>, now: Instant) -> bool {
+        self.by_client.retain(|_, window| {
+            window
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < WINDOW)
+        });
+        let mine = self.by_client.entry(client).or_default();
+        if !admit_into(mine, now, ATTEMPTS_PER_WINDOW) {
             return false;
         }
-        self.attempts.push_back(now);
-        true
+        admit_into(&mut self.all, now, ALL_ATTEMPTS_PER_WINDOW)
     }
 }
 
@@ -162,12 +181,19 @@ pub struct Redeem {
 /// rate-limited; a code works once and only until it expires.
 pub async fn redeem(
     State(state): State<AppState>,
+    peer: Result<
+        axum::extract::ConnectInfo<crate::client_addr::PeerAddr>,
+        axum::extract::rejection::ExtensionRejection,
+    >,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Redeem>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let trusted = &state.orchestrator.settings().server.trusted_proxies;
+    let client = crate::client_addr::client_ip(peer.as_ref().ok(), &headers, trusted);
     let admitted = state
         .pairing
         .lock()
-        .map(|mut limiter| limiter.admit(Instant::now()))
+        .map(|mut limiter| limiter.admit(client, Instant::now()))
         .unwrap_or(false);
     if !admitted {
         return Err(ApiError::new(
@@ -275,11 +301,24 @@ mod tests {
         assert_eq!(normalize("abcd-efgh "), "ABCDEFGH");
         let mut limiter = PairingLimiter::default();
         let start = Instant::now();
+        let one = Some(IpAddr::from([10, 0, 0, 1]));
         for _ in 0..ATTEMPTS_PER_WINDOW {
-            assert!(limiter.admit(start));
+            assert!(limiter.admit(one, start));
         }
-        assert!(!limiter.admit(start));
-        assert!(limiter.admit(start + WINDOW));
+        assert!(!limiter.admit(one, start));
+        assert!(
+            limiter.admit(Some(IpAddr::from([10, 0, 0, 2])), start),
+            "others keep theirs"
+        );
+        assert!(limiter.admit(one, start + WINDOW));
+        let mut shared = PairingLimiter::default();
+        let admitted = (0..100u8)
+            .filter(|i| shared.admit(Some(IpAddr::from([10, 1, 0, *i])), start))
+            .count();
+        assert_eq!(
+            admitted, ALL_ATTEMPTS_PER_WINDOW,
+            "many addresses share one ceiling"
+        );
         assert!(scopes_for("admin").is_err());
     }
 }

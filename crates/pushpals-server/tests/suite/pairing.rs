@@ -1,6 +1,6 @@
 //! Pairing devices and the companion's files.
 
-use super::support::api;
+use super::support::{api, api_with};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -178,5 +178,65 @@ async fn the_rules_in_force_are_listed_with_their_source() {
         rules
             .iter()
             .any(|r| r["programs"][0] == "sudo" && r["decision"] == "deny")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_are_limited_per_client_and_forwarded_addresses_count_only_from_trusted_proxies() {
+    let api = api_with("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
+    let guess = || json!({ "code": "AAAA-BBBB", "device": "x" });
+    // A stranger cannot dodge the limit by making up forwarded addresses.
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let spoofed = format!("198.51.100.{i}");
+        statuses.push(
+            api.post_from(
+                "10.0.0.9:5000",
+                "/api/v1/pair",
+                &[("x-forwarded-for", &spoofed)],
+                guess(),
+            )
+            .await,
+        );
+    }
+    assert_eq!(statuses[..10], [StatusCode::UNAUTHORIZED; 10]);
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+    // Another client still gets its own tries.
+    assert_eq!(
+        api.post_from("10.0.0.10:5000", "/api/v1/pair", &[], guess())
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Behind the trusted proxy, each forwarded client has its own budget.
+    for i in 0..10 {
+        let status = api
+            .post_from(
+                "127.0.0.1:4000",
+                "/api/v1/pair",
+                &[("x-forwarded-for", "203.0.113.5")],
+                guess(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    assert_eq!(
+        api.post_from(
+            "127.0.0.1:4000",
+            "/api/v1/pair",
+            &[("x-forwarded-for", "203.0.113.5")],
+            guess()
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        api.post_from(
+            "127.0.0.1:4000",
+            "/api/v1/pair",
+            &[("x-forwarded-for", "203.0.113.6")],
+            guess()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
     );
 }

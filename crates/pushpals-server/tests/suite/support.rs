@@ -23,6 +23,11 @@ pub(crate) struct Api {
 
 /// A fresh server state.
 pub(crate) async fn api() -> Api {
+    api_with("").await
+}
+
+/// A fresh server state with these settings (`config.toml` text).
+pub(crate) async fn api_with(settings: &str) -> Api {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let store = Store::open(data.path(), Durability::Normal).unwrap();
@@ -36,7 +41,7 @@ pub(crate) async fn api() -> Api {
         store,
         git,
         Arc::new(HostRunner),
-        Settings::default(),
+        Settings::from_toml(settings).unwrap(),
         pushpals_policy::Policy::builtin().unwrap(),
         data.path(),
     )
@@ -120,5 +125,28 @@ impl Api {
             headers,
             String::from_utf8_lossy(&bytes).into_owned(),
         )
+    }
+
+    /// A public POST as if from `peer`, with extra headers.
+    pub(crate) async fn post_from(
+        &self,
+        peer: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> StatusCode {
+        use axum::extract::connect_info::MockConnectInfo;
+        use pushpals_server::client_addr::PeerAddr;
+        let mut request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_string())).unwrap();
+        let app =
+            router(self.state.clone()).layer(MockConnectInfo(PeerAddr(peer.parse().unwrap())));
+        app.oneshot(request).await.unwrap().status()
     }
 }
