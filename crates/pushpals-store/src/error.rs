@@ -75,6 +75,9 @@ pub enum StoreError {
     /// A value could not be encoded as JSON for its column.
     #[error("cannot encode a value for the store: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A backup cannot be made or used.
+    #[error("{0}")]
+    Backup(String),
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Export(#[source] std::io::Error),

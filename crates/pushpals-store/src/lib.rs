@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod backup;
 mod error;
 mod lock;
 mod rows;

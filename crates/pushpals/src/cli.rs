@@ -178,6 +178,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the database to a new file with SQLite's online backup (safe
+    /// while the server runs)
+    Backup {
+        /// The file to write
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (the server must be stopped; the
+    /// backup's chain is verified first and the old database kept aside)
+    Restore {
+        /// The backup file
+        file: PathBuf,
+    },
     /// Run the server as a systemd service
     Service {
         /// What to do

@@ -1,6 +1,7 @@
 //! What each command does.
 
 mod audit;
+mod backup;
 mod grants;
 mod log;
 mod pairing;
@@ -38,6 +39,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         tls::init(names, &dir)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Backup { file } = &command {
+        let data = paths::data_dir(data_dir.as_deref())?;
+        backup::backup(&data, file)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Restore { file } = &command {
+        let data = paths::data_dir(data_dir.as_deref())?;
+        backup::restore(&data, file).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Service { action } = &command {
         service::run(action, data_dir.as_deref())?;
         return Ok(ExitCode::SUCCESS);
@@ -67,7 +78,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::SandboxHelper { .. }
         | Command::Doctor { .. }
         | Command::Tls { .. }
-        | Command::Service { .. } => Ok(ExitCode::SUCCESS),
+        | Command::Service { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => Ok(ExitCode::SUCCESS),
         Command::Task(args) => tasks::task(&client, args).await,
         Command::Status { task, json } => tasks::status(&client, task, json).await,
         Command::Diff { task, json } => tasks::diff(&client, &task, json).await,

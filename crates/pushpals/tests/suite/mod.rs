@@ -1,6 +1,7 @@
 //! The suites, one module per concern.
 
 mod agent;
+mod backup;
 mod companion;
 mod container;
 mod doctor;
