@@ -79,6 +79,10 @@ pub enum EventKind {
     TokenRevoked,
     /// Old worktrees were removed and merged branches pruned.
     Gc,
+    /// The scanner scanned the repository.
+    ScanFinished,
+    /// The person dismissed a finding.
+    FindingDismissed,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -122,6 +126,8 @@ impl EventKind {
             Self::DevicePaired => "device_paired",
             Self::TokenRevoked => "token_revoked",
             Self::Gc => "gc",
+            Self::ScanFinished => "scan_finished",
+            Self::FindingDismissed => "finding_dismissed",
             Self::Error => "error",
         }
     }

@@ -25,6 +25,7 @@ mod orchestrator;
 mod output;
 mod pull_request;
 mod retention;
+mod scan;
 mod schedule;
 mod secret_gate;
 mod settings;
@@ -36,6 +37,7 @@ pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use retention::{GcReport, SpaceReport};
+pub use scan::ScanReport;
 pub use settings::{
     DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
     RetentionSettings, SandboxSettings, Settings, TlsSettings,

@@ -56,6 +56,12 @@ pub fn router(state: AppState) -> Router {
         .route("/grants", get(routes::grants::list))
         .route("/policy", get(routes::policy::rules))
         .route("/gc", post(routes::retention::gc))
+        .route("/scan", post(routes::findings::scan))
+        .route("/findings", get(routes::findings::list))
+        .route(
+            "/findings/{fingerprint}/dismiss",
+            post(routes::findings::dismiss),
+        )
         .route("/du", get(routes::retention::du))
         .route("/push/key", get(routes::push::key))
         .route(

@@ -15,6 +15,7 @@
 mod audit;
 pub mod backup;
 mod error;
+pub mod findings;
 mod lock;
 mod rows;
 pub mod schema;
@@ -483,6 +484,16 @@ impl Store {
             Ok(u64::try_from(total).unwrap_or(0))
         })
         .await
+    }
+
+    /// The scanner's findings (of `kind`, in `state`, when given).
+    pub async fn findings(
+        &self,
+        kind: Option<String>,
+        state: Option<String>,
+    ) -> StoreResult<Vec<findings::Finding>> {
+        self.read(move |conn| findings::list(conn, kind.as_deref(), state.as_deref()))
+            .await
     }
 
     /// Every push subscription.

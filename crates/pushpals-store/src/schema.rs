@@ -3,12 +3,13 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Each migration's SQL, in order. Append; never edit a released one.
-const STEPS: [&str; 5] = [
+const STEPS: [&str; 6] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_grants.sql"),
     include_str!("../migrations/0003_agent_tasks.sql"),
     include_str!("../migrations/0004_pairing.sql"),
     include_str!("../migrations/0005_push.sql"),
+    include_str!("../migrations/0006_findings.sql"),
 ];
 
 /// The schema version this build writes (SQLite's `user_version`).

@@ -42,7 +42,7 @@ pub struct TaskUpdate {
 
 /// A write request's view of the open transaction.
 pub struct WriteTx<'a> {
-    tx: &'a Transaction<'a>,
+    pub(crate) tx: &'a Transaction<'a>,
     head: &'a mut ChainHead,
     appended: Vec<Event>,
 }

@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 pub mod forge;
 mod git;
+mod history;
 mod merge;
 mod repo;
 pub mod secrets;
@@ -21,6 +22,7 @@ mod worktree;
 
 pub use delivery::Rebase;
 pub use error::{GitError, GitResult};
+pub use history::CommitPatch;
 pub use merge::Merge;
 pub use repo::Repo;
 pub use secrets::{SecretFinding, SecretScanner};

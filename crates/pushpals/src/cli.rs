@@ -178,6 +178,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Scan the served repository now (secrets in tree and history, risky
+    /// CI config, TODO hotspots, docs gaps); prints findings by kind
+    Scan {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the scanner found that is still open
+    Findings {
+        /// Only this kind (secret, secret_history, ci_config, todo_hotspot, docs)
+        #[arg(long)]
+        kind: Option<String>,
+        /// Every state, not only open
+        #[arg(long)]
+        all: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dismiss a finding (it stays dismissed on later scans)
+    Dismiss {
+        /// The finding's fingerprint
+        fingerprint: String,
+        /// Why (kept in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
     /// Copy the database to a new file with SQLite's online backup (safe
     /// while the server runs)
     Backup {

@@ -6,4 +6,5 @@ mod delivery;
 mod lifecycle;
 mod policy_gate;
 mod retention;
+mod scan;
 mod support;

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod chat;
 pub mod companion;
+pub mod findings;
 pub mod grants;
 pub mod pairing;
 pub mod policy;

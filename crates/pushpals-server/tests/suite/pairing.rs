@@ -240,3 +240,24 @@ async fn guesses_are_limited_per_client_and_forwarded_addresses_count_only_from_
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_filters_are_checked() {
+    let api = api().await;
+    let (status, body) = api
+        .authed("GET", "/api/v1/findings?state=bogus", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("open, fixed, dismissed or all")
+    );
+    let (status, body) = api.authed("GET", "/api/v1/findings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["findings"].as_array().unwrap().is_empty(),
+        "nothing before a scan"
+    );
+}

@@ -5,6 +5,7 @@ mod backup;
 mod grants;
 mod log;
 mod pairing;
+mod scan;
 mod service;
 mod space;
 mod tasks;
@@ -115,6 +116,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => space::gc(&client, older_than_days, dry_run, json).await,
         Command::Du { json } => space::du(&client, json).await,
+        Command::Scan { json } => scan::scan(&client, json).await,
+        Command::Findings { kind, all, json } => scan::findings(&client, kind, all, json).await,
+        Command::Dismiss {
+            fingerprint,
+            reason,
+        } => scan::dismiss(&client, &fingerprint, &reason).await,
     }
 }
 

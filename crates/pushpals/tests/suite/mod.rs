@@ -8,6 +8,7 @@ mod doctor;
 mod errors;
 mod follow_and_policy;
 mod network;
+mod scan;
 mod secrets;
 mod service;
 mod spine;

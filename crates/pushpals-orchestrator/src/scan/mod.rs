@@ -1,0 +1,260 @@
+//! The proactive scanner: reads the committed tree and the history, finds
+//! what a careful teammate would fix, and keeps each finding under a stable
+//! fingerprint. These detectors run no repository code: secrets in the tree
+//! and in history, risky CI and container config, TODO hotspots, and docs
+//! and developer-experience gaps.
+
+mod ci_config;
+mod docs;
+mod hotspots;
+mod secrets;
+
+use crate::error::{OrchestratorError, OrchestratorResult};
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_store::findings::{Finding, ScanChanges};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Most files read in one scan.
+const MAX_FILES: usize = 20_000;
+/// Largest file read.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// What a detector found, before it gets its fingerprint.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub title: String,
+    pub file: Option<String>,
+    pub line: Option<u64>,
+    /// What makes it the same finding next time (with kind and file).
+    pub key: String,
+    pub evidence: Value,
+}
+
+impl Found {
+    fn into_finding(self) -> Finding {
+        let digest = Sha256::digest(
+            format!(
+                "{}\0{}\0{}",
+                self.kind,
+                self.file.as_deref().unwrap_or_default(),
+                self.key
+            )
+            .as_bytes(),
+        );
+        Finding {
+            fingerprint: hex::encode(&digest[..12]),
+            kind: self.kind.to_owned(),
+            severity: self.severity.to_owned(),
+            title: self.title,
+            file: self.file,
+            line: self.line,
+            evidence: self.evidence,
+            state: "open".into(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            reason: None,
+        }
+    }
+}
+
+/// A committed tree, exported for reading.
+pub(crate) struct Tree {
+    pub root: PathBuf,
+    /// Files, relative, sorted.
+    pub files: Vec<String>,
+    /// Files left out (too many, too big, not text).
+    pub left_out: usize,
+}
+
+impl Tree {
+    /// A file's text, when it is small text.
+    pub fn text(&self, relative: &str) -> Option<String> {
+        let path = self.root.join(relative);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(path).ok()?;
+        if bytes.iter().take(8192).any(|&b| b == 0) {
+            return None;
+        }
+        String::from_utf8(bytes).ok()
+    }
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut Vec<String>, left_out: &mut usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            walk(root, &path, files, left_out);
+        } else if kind.is_file() {
+            if files.len() >= MAX_FILES {
+                *left_out += 1;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                files.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// The commit scanned.
+    pub commit: String,
+    /// The detectors that ran.
+    pub detectors: Vec<String>,
+    /// What changed against earlier scans.
+    pub changes: ScanChanges,
+    /// The open findings after this scan, most severe first.
+    pub open: Vec<Finding>,
+    /// What was not scanned, and why.
+    pub notes: Vec<String>,
+}
+
+impl Orchestrator {
+    /// Scans the repository's HEAD commit with the static detectors and
+    /// records the findings.
+    pub async fn scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+        let commit = self.repo.head_commit().await?;
+        let scratch = self
+            .worktrees_dir
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| {
+            OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display()))
+        })?;
+        let exported = self.repo.export_tree(&commit, &scratch).await;
+        let result = match exported {
+            Ok(()) => self.scan_tree(&commit, &scratch).await,
+            Err(error) => Err(error.into()),
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        let (found, mut notes) = result?;
+        let detectors: Vec<String> = [
+            "secret",
+            "secret_history",
+            "ci_config",
+            "todo_hotspot",
+            "docs",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let findings: Vec<Finding> = found.into_iter().map(Found::into_finding).collect();
+        let kinds = detectors.clone();
+        let count = findings.len();
+        let (scanned, at) = (commit.clone(), actor);
+        notes.sort();
+        let noted = notes.clone();
+        let changes = self
+            .store
+            .write(move |tx| {
+                let changes = tx.record_findings(&kinds, &findings)?;
+                tx.append(NewEvent {
+                    task_id: None,
+                    actor: at,
+                    kind: EventKind::ScanFinished,
+                    payload: json!({
+                        "commit": scanned,
+                        "found": count,
+                        "new": changes.new,
+                        "fixed": changes.fixed,
+                        "notes": noted,
+                    }),
+                })?;
+                Ok(changes)
+            })
+            .await?;
+        let open = self.store.findings(None, Some("open".into())).await?;
+        Ok(ScanReport {
+            commit,
+            detectors,
+            changes,
+            open,
+            notes,
+        })
+    }
+
+    async fn scan_tree(
+        &self,
+        commit: &str,
+        root: &Path,
+    ) -> OrchestratorResult<(Vec<Found>, Vec<String>)> {
+        let mut files = Vec::new();
+        let mut left_out = 0;
+        walk(root, root, &mut files, &mut left_out);
+        files.sort();
+        let tree = Tree {
+            root: root.to_path_buf(),
+            files,
+            left_out,
+        };
+        let mut notes = Vec::new();
+        if tree.left_out > 0 {
+            notes.push(format!(
+                "{} files past the first {MAX_FILES} were not scanned",
+                tree.left_out
+            ));
+        }
+        let scanner = self.scanner();
+        let mut found = secrets::in_tree(&tree, &scanner);
+        let patches = self.repo.recent_patches(commit, 500).await?;
+        found.extend(secrets::in_history(&patches, &tree, &scanner));
+        found.extend(ci_config::detect(&tree));
+        let churn = self.repo.churn(commit, 500).await?;
+        found.extend(hotspots::detect(&tree, &churn));
+        found.extend(docs::detect(&tree));
+        Ok((found, notes))
+    }
+
+    /// Dismisses a finding (it stays dismissed on later scans).
+    pub async fn dismiss_finding(
+        &self,
+        fingerprint: &str,
+        reason: &str,
+        actor: Actor,
+    ) -> OrchestratorResult<()> {
+        if reason.trim().is_empty() {
+            return Err(OrchestratorError::InvalidInput(
+                "say why the finding is dismissed (--reason)".into(),
+            ));
+        }
+        let (fp, why) = (fingerprint.to_owned(), reason.to_owned());
+        let dismissed = self
+            .store
+            .write(move |tx| {
+                let dismissed = tx.dismiss_finding(&fp, &why)?;
+                if dismissed {
+                    tx.append(NewEvent {
+                        task_id: None,
+                        actor,
+                        kind: EventKind::FindingDismissed,
+                        payload: json!({ "fingerprint": fp, "reason": why }),
+                    })?;
+                }
+                Ok(dismissed)
+            })
+            .await?;
+        if dismissed {
+            Ok(())
+        } else {
+            Err(OrchestratorError::NotFound(format!(
+                "no finding {fingerprint}; `pushpals findings` lists them"
+            )))
+        }
+    }
+}

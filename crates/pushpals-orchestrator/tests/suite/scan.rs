@@ -1,0 +1,131 @@
+//! The proactive scanner on fixture repositories made here.
+
+use super::support::{start, user};
+use pushpals_test_support::TempRepo;
+
+const WORKFLOW: &str = "on:\n  pull_request_target:\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n      - run: make test\n";
+const PINNED: &str = "on:\n  pull_request:\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567\n      - run: make test\n";
+
+fn fixture() -> TempRepo {
+    let repo = TempRepo::new();
+    // A secret committed, then removed: still in history.
+    repo.write("config.py", "aws_key = \"AKIAABCDEFGHIJKLMNOP\"\n");
+    repo.commit_all("add config");
+    repo.write("config.py", "aws_key = None\n");
+    repo.commit_all("remove the key");
+    // A TODO hotspot: many markers, changed often.
+    for round in 0..3 {
+        repo.write(
+            "src/lib.rs",
+            &format!(
+                "pub fn foo() {{}}\n// TODO a\n// TODO b\n// FIXME c\n// HACK d\n// round {round}\n"
+            ),
+        );
+        repo.commit_all("churn");
+    }
+    repo.write(".github/workflows/ci.yml", WORKFLOW);
+    repo.write("README.md", "# demo\n\nSee [the guide](docs/guide.md).\n");
+    repo.commit_all("ci and docs");
+    repo
+}
+
+#[tokio::test]
+async fn static_detectors_find_keep_and_close_findings() {
+    let f = start(fixture(), "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let find = |kind: &str, file: &str| {
+        report
+            .open
+            .iter()
+            .filter(|x| x.kind == kind && x.file.as_deref() == Some(file))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let history = find("secret_history", "config.py");
+    assert_eq!(history.len(), 1, "{:#?}", report.open);
+    assert_eq!(history[0].line, Some(1));
+    assert!(history[0].evidence["commit"].as_str().unwrap().len() == 40);
+    assert!(
+        !history[0]
+            .evidence
+            .to_string()
+            .contains("AKIAABCDEFGHIJKLMNOP"),
+        "evidence is masked"
+    );
+    assert!(
+        find("secret", "config.py").is_empty(),
+        "no longer in the tree"
+    );
+
+    let ci = find("ci_config", ".github/workflows/ci.yml");
+    assert!(
+        ci.iter().any(|x| x.severity == "high" && x.line == Some(9)),
+        "{ci:#?}"
+    );
+    assert!(
+        ci.iter()
+            .any(|x| x.title.contains("actions/checkout@v4") && x.line == Some(7))
+    );
+    let hotspot = find("todo_hotspot", "src/lib.rs");
+    assert_eq!(hotspot.len(), 1);
+    assert_eq!(hotspot[0].evidence["markers"], 4);
+    let docs = find("docs", "README.md");
+    assert!(
+        docs.iter()
+            .any(|x| x.title.contains("how to run the tests"))
+    );
+    assert!(
+        docs.iter()
+            .any(|x| x.title.contains("docs/guide.md") && x.line == Some(3))
+    );
+    assert_eq!(report.changes.new, report.open.len());
+
+    // A rescan finds the same things under the same fingerprints.
+    let again = f.orchestrator.scan(user()).await.unwrap();
+    assert_eq!(again.changes.new, 0);
+    assert_eq!(again.changes.still_open, report.open.len());
+    let mut first: Vec<&str> = report.open.iter().map(|x| x.fingerprint.as_str()).collect();
+    let mut second: Vec<&str> = again.open.iter().map(|x| x.fingerprint.as_str()).collect();
+    first.sort();
+    second.sort();
+    assert_eq!(first, second);
+
+    // Fixing the workflow closes its findings; a dismissal sticks.
+    f.orchestrator
+        .dismiss_finding(&hotspot[0].fingerprint, "known, tracked elsewhere", user())
+        .await
+        .unwrap();
+    f.repo.write(".github/workflows/ci.yml", PINNED);
+    f.repo.commit_all("pin the action");
+    let fixed = f.orchestrator.scan(user()).await.unwrap();
+    assert_eq!(fixed.changes.fixed, ci.len(), "{:#?}", fixed.changes);
+    assert!(fixed.open.iter().all(|x| x.kind != "ci_config"));
+    let all = f
+        .orchestrator
+        .store()
+        .findings(Some("todo_hotspot".into()), None)
+        .await
+        .unwrap();
+    assert_eq!(all[0].state, "dismissed");
+    assert_eq!(all[0].reason.as_deref(), Some("known, tracked elsewhere"));
+    let closed = f
+        .orchestrator
+        .store()
+        .findings(Some("ci_config".into()), Some("fixed".into()))
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), ci.len());
+
+    let unknown = f
+        .orchestrator
+        .dismiss_finding("nope", "x", user())
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("no finding nope"));
+    let no_reason = f
+        .orchestrator
+        .dismiss_finding(&hotspot[0].fingerprint, " ", user())
+        .await
+        .unwrap_err();
+    assert!(no_reason.to_string().contains("say why"));
+}

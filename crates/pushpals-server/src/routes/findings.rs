@@ -1,0 +1,74 @@
+//! The scanner: scan now, list findings, dismiss one.
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use pushpals_orchestrator::ScanReport;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `POST /api/v1/scan`: scans HEAD now with the static detectors.
+pub async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ScanReport>, ApiError> {
+    caller.require(Scope::Operate)?;
+    Ok(Json(state.orchestrator.scan(caller.actor()).await?))
+}
+
+/// `GET /api/v1/findings` filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this state (`open` unless given; `all` for every state).
+    pub state: Option<String>,
+}
+
+/// `GET /api/v1/findings`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let wanted = match filter.state.as_deref() {
+        None => Some("open".to_owned()),
+        Some("all") => None,
+        Some(s @ ("open" | "fixed" | "dismissed")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "state {other:?} is not known: use open, fixed, dismissed or all"
+            )));
+        }
+    };
+    let findings = state.store().findings(filter.kind, wanted).await?;
+    Ok(Json(json!({ "findings": findings })))
+}
+
+/// `POST /api/v1/findings/{fingerprint}/dismiss` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dismiss {
+    /// Why (kept in the audit log).
+    pub reason: String,
+}
+
+/// `POST /api/v1/findings/{fingerprint}/dismiss`.
+pub async fn dismiss(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(fingerprint): Path<String>,
+    ApiJson(body): ApiJson<Dismiss>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Operate)?;
+    state
+        .orchestrator
+        .dismiss_finding(&fingerprint, &body.reason, caller.actor())
+        .await?;
+    Ok(Json(json!({ "dismissed": fingerprint })))
+}

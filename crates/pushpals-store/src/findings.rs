@@ -1,0 +1,173 @@
+//! The scanner's findings: recorded per scan by fingerprint, so a rescan
+//! updates a finding instead of adding it again, a finding that is gone is
+//! marked fixed, and a dismissed one stays dismissed.
+
+use crate::error::StoreResult;
+use crate::write_tx::WriteTx;
+use pushpals_core::timestamp::now;
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable across scans: kind, place and what was found, hashed.
+    pub fingerprint: String,
+    /// Which detector found it (`secret`, `ci_config`, `todo_hotspot`, ...).
+    pub kind: String,
+    /// `high`, `medium` or `low`.
+    pub severity: String,
+    /// What is wrong, in a line.
+    pub title: String,
+    /// Where, when it is a file.
+    pub file: Option<String>,
+    /// The line, when known.
+    pub line: Option<u64>,
+    /// Why it is believed: command, excerpt, commit, counts.
+    pub evidence: Value,
+    /// `open`, `fixed` or `dismissed`.
+    pub state: String,
+    /// When a scan first saw it.
+    pub first_seen: String,
+    /// When a scan last saw it.
+    pub last_seen: String,
+    /// Why it was dismissed.
+    pub reason: Option<String>,
+}
+
+/// What a scan changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanChanges {
+    /// Findings seen for the first time (or again after being fixed).
+    pub new: usize,
+    /// Findings still there.
+    pub still_open: usize,
+    /// Open findings of the scanned kinds that are gone.
+    pub fixed: usize,
+}
+
+impl WriteTx<'_> {
+    /// Records one scan's findings for the detectors in `kinds`.
+    pub fn record_findings(
+        &mut self,
+        kinds: &[String],
+        found: &[Finding],
+    ) -> StoreResult<ScanChanges> {
+        let at = now();
+        let mut changes = ScanChanges::default();
+        for finding in found {
+            let previous: Option<String> = self
+                .tx
+                .query_row(
+                    "SELECT state FROM findings WHERE fingerprint = ?1",
+                    [&finding.fingerprint],
+                    |row| row.get(0),
+                )
+                .ok();
+            let evidence = serde_json::to_string(&finding.evidence)?;
+            match previous.as_deref() {
+                None => {
+                    self.tx.execute(
+                        "INSERT INTO findings (fingerprint, kind, severity, title, file, line, \
+                           evidence, state, first_seen, last_seen) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?8)",
+                        params![
+                            finding.fingerprint,
+                            finding.kind,
+                            finding.severity,
+                            finding.title,
+                            finding.file,
+                            finding.line.map(|l| l as i64),
+                            evidence,
+                            at
+                        ],
+                    )?;
+                    changes.new += 1;
+                }
+                Some(state) => {
+                    let reopened = state == "fixed";
+                    self.tx.execute(
+                        "UPDATE findings SET severity = ?2, title = ?3, file = ?4, line = ?5, \
+                           evidence = ?6, last_seen = ?7, \
+                           state = CASE WHEN state = 'dismissed' THEN state ELSE 'open' END \
+                         WHERE fingerprint = ?1",
+                        params![
+                            finding.fingerprint,
+                            finding.severity,
+                            finding.title,
+                            finding.file,
+                            finding.line.map(|l| l as i64),
+                            evidence,
+                            at
+                        ],
+                    )?;
+                    if reopened {
+                        changes.new += 1;
+                    } else if state == "open" {
+                        changes.still_open += 1;
+                    }
+                }
+            }
+        }
+        let seen: Vec<&str> = found.iter().map(|f| f.fingerprint.as_str()).collect();
+        for kind in kinds {
+            let mut statement = self
+                .tx
+                .prepare("SELECT fingerprint FROM findings WHERE kind = ?1 AND state = 'open'")?;
+            let open: Vec<String> = statement
+                .query_map([kind], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            drop(statement);
+            for fingerprint in open.iter().filter(|f| !seen.contains(&f.as_str())) {
+                self.tx.execute(
+                    "UPDATE findings SET state = 'fixed', last_seen = ?2 WHERE fingerprint = ?1",
+                    params![fingerprint, at],
+                )?;
+                changes.fixed += 1;
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Dismisses a finding with a reason; false when there is none.
+    pub fn dismiss_finding(&mut self, fingerprint: &str, reason: &str) -> StoreResult<bool> {
+        let changed = self.tx.execute(
+            "UPDATE findings SET state = 'dismissed', reason = ?2 WHERE fingerprint = ?1",
+            params![fingerprint, reason],
+        )?;
+        Ok(changed == 1)
+    }
+}
+
+/// Findings, optionally only of one kind or state, most severe first.
+pub(crate) fn list(
+    conn: &Connection,
+    kind: Option<&str>,
+    state: Option<&str>,
+) -> StoreResult<Vec<Finding>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT fingerprint, kind, severity, title, file, line, evidence, state, first_seen, \
+           last_seen, reason FROM findings \
+         WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR state = ?2) \
+         ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, file, line",
+    )?;
+    let rows = statement.query_map(params![kind, state], |row| {
+        let evidence: String = row.get(6)?;
+        let line: Option<i64> = row.get(5)?;
+        Ok(Finding {
+            fingerprint: row.get(0)?,
+            kind: row.get(1)?,
+            severity: row.get(2)?,
+            title: row.get(3)?,
+            file: row.get(4)?,
+            line: line.and_then(|l| u64::try_from(l).ok()),
+            evidence: serde_json::from_str(&evidence).unwrap_or(Value::Null),
+            state: row.get(7)?,
+            first_seen: row.get(8)?,
+            last_seen: row.get(9)?,
+            reason: row.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,112 @@
+//! `scan`, `findings`, `dismiss`.
+
+use super::print_json;
+use crate::client::Client;
+use anyhow::Result;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+fn print_grouped(findings: &[Value]) {
+    if findings.is_empty() {
+        println!("Nothing open.");
+        return;
+    }
+    let mut kind = "";
+    for finding in findings {
+        let this = finding["kind"].as_str().unwrap_or("?");
+        if this != kind {
+            println!("\n{this}:");
+            kind = this;
+        }
+        let place = match (finding["file"].as_str(), finding["line"].as_u64()) {
+            (Some(file), Some(line)) => format!("{file}:{line}"),
+            (Some(file), None) => file.to_owned(),
+            _ => "(repository)".to_owned(),
+        };
+        println!(
+            "  [{}] {}  {}  ({})",
+            finding["severity"].as_str().unwrap_or("?"),
+            place,
+            finding["title"].as_str().unwrap_or(""),
+            finding["fingerprint"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `scan`.
+pub async fn scan(client: &Client, json_out: bool) -> Result<ExitCode> {
+    let report = client.call_json(Method::POST, "/scan", &json!({})).await?;
+    if json_out {
+        print_json(&report);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let changes = &report["changes"];
+    println!(
+        "Scanned {}: {} new, {} still open, {} fixed since the last scan.",
+        report["commit"]
+            .as_str()
+            .unwrap_or("?")
+            .get(..12)
+            .unwrap_or("?"),
+        changes["new"],
+        changes["still_open"],
+        changes["fixed"]
+    );
+    for note in report["notes"].as_array().into_iter().flatten() {
+        println!("note: {}", note.as_str().unwrap_or_default());
+    }
+    print_grouped(
+        report["open"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `findings`.
+pub async fn findings(
+    client: &Client,
+    kind: Option<String>,
+    all: bool,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let mut query = Vec::new();
+    if let Some(kind) = &kind {
+        query.push(format!("kind={kind}"));
+    }
+    if all {
+        query.push("state=all".to_owned());
+    }
+    let path = if query.is_empty() {
+        "/findings".to_owned()
+    } else {
+        format!("/findings?{}", query.join("&"))
+    };
+    let list = client.get_json(&path).await?;
+    if json_out {
+        print_json(&list);
+    } else {
+        print_grouped(
+            list["findings"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dismiss`.
+pub async fn dismiss(client: &Client, fingerprint: &str, reason: &str) -> Result<ExitCode> {
+    client
+        .call_json(
+            Method::POST,
+            &format!("/findings/{fingerprint}/dismiss"),
+            &json!({ "reason": reason }),
+        )
+        .await?;
+    println!("Dismissed {fingerprint}.");
+    Ok(ExitCode::SUCCESS)
+}
