@@ -14,6 +14,27 @@ pub struct RepoConfig {
     pub policy: pushpals_policy::RuleFile,
     /// `[plan]`: how plans made for this repository start.
     pub plan: PlanSection,
+    /// `[scan]`: how the proactive scanner treats this repository.
+    pub scan: ScanSection,
+}
+
+/// `[scan]`: how often the test check is rerun to find flaky tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanSection {
+    /// Extra runs of the test check after the first (0 to 10).
+    pub test_reruns: u32,
+    /// Run the test check at all.
+    pub run_tests: bool,
+}
+
+impl Default for ScanSection {
+    fn default() -> Self {
+        Self {
+            test_reruns: 2,
+            run_tests: true,
+        }
+    }
 }
 
 /// `[plan]`: `confirm = true` makes every plan wait for the person's OK

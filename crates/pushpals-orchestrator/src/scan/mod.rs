@@ -8,6 +8,7 @@ mod ci_config;
 mod docs;
 mod hotspots;
 mod secrets;
+mod test_runs;
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
@@ -140,7 +141,7 @@ impl Orchestrator {
         })?;
         let exported = self.repo.export_tree(&commit, &scratch).await;
         let result = match exported {
-            Ok(()) => self.scan_tree(&commit, &scratch).await,
+            Ok(()) => self.scan_tree(&commit, &scratch, &actor).await,
             Err(error) => Err(error.into()),
         };
         let _ = std::fs::remove_dir_all(&scratch);
@@ -193,6 +194,7 @@ impl Orchestrator {
         &self,
         commit: &str,
         root: &Path,
+        actor: &Actor,
     ) -> OrchestratorResult<(Vec<Found>, Vec<String>)> {
         let mut files = Vec::new();
         let mut left_out = 0;
@@ -218,6 +220,10 @@ impl Orchestrator {
         let churn = self.repo.churn(commit, 500).await?;
         found.extend(hotspots::detect(&tree, &churn));
         found.extend(docs::detect(&tree));
+        let config = self.repo_config_at(commit).await.unwrap_or_default();
+        let (test_findings, test_notes) = self.test_findings(&config, root, actor).await;
+        found.extend(test_findings);
+        notes.extend(test_notes);
         Ok((found, notes))
     }
 

@@ -129,3 +129,85 @@ async fn static_detectors_find_keep_and_close_findings() {
         .unwrap_err();
     assert!(no_reason.to_string().contains("say why"));
 }
+
+const FLAKY_MAKEFILE: &str = "test:\n\t@echo 'test math::adds ... ok'\n\t@echo 'test math::broken ... FAILED'\n\t@if [ -e .flip ]; then rm .flip; echo 'test net::flaky ... FAILED'; else touch .flip; echo 'test net::flaky ... ok'; fi\n\t@exit 1\n";
+
+#[tokio::test]
+async fn the_test_check_is_rerun_to_tell_failing_from_flaky() {
+    let repo = TempRepo::new();
+    repo.write("Makefile", FLAKY_MAKEFILE);
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"make test\"\n[scan]\ntest_reruns = 2\n",
+    );
+    repo.commit_all("tests");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let of = |kind: &str| {
+        report
+            .open
+            .iter()
+            .filter(|x| x.kind == kind)
+            .map(|x| (x.title.clone(), x.evidence.clone()))
+            .collect::<Vec<_>>()
+    };
+    let failing = of("failing_test");
+    assert_eq!(failing.len(), 1, "{:#?}", report);
+    assert_eq!(failing[0].0, "math::broken fails");
+    assert_eq!(failing[0].1["failed"], 3);
+    let flaky = of("flaky_test");
+    assert_eq!(flaky.len(), 1);
+    assert!(
+        flaky[0]
+            .0
+            .starts_with("net::flaky is flaky: it failed 1 of 3 runs"),
+        "{}",
+        flaky[0].0
+    );
+    assert_eq!(flaky[0].1["passed"], 2);
+    assert!(
+        flaky[0].1["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("net::flaky ... FAILED")
+    );
+    // Each run is in the audit log.
+    let events = f
+        .orchestrator
+        .store()
+        .events(pushpals_store::EventQuery::default())
+        .await
+        .unwrap();
+    let runs = events
+        .iter()
+        .filter(|e| {
+            e.kind == "command_finished"
+                && e.payload["step"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("scan:test:")
+        })
+        .count();
+    assert_eq!(runs, 3);
+}
+
+#[tokio::test]
+async fn tests_that_policy_does_not_allow_are_not_run_and_the_report_says_why() {
+    let repo = TempRepo::new();
+    repo.write("pushpals.toml", "[checks]\ntest = \"frobnicate --all\"\n");
+    repo.commit_all("odd test command");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    assert!(
+        report.notes.iter().any(|n| n.contains("policy says ask")),
+        "{:?}",
+        report.notes
+    );
+    let plain = start(TempRepo::new(), "").await;
+    let report = plain.orchestrator.scan(user()).await.unwrap();
+    assert!(
+        report.notes.iter().any(|n| n.contains("no test check")),
+        "{:?}",
+        report.notes
+    );
+}

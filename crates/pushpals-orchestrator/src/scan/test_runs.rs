@@ -1,0 +1,327 @@
+//! Failing and flaky tests: the repository's test check, run at the
+//! scanned commit (policy-checked, in the sandbox) once and then again; a
+//! test that fails every time is failing, one that both passed and failed
+//! is flaky. Test names come from the runner's output (cargo test, pytest
+//! -v, go test -v); without names, the check as a whole is judged.
+
+use super::Found;
+use crate::checks::RepoConfig;
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_policy::Decision;
+use pushpals_sandbox::CommandSpec;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tokio::sync::{mpsc, watch};
+
+/// Most reruns a repository may ask for.
+const MAX_RERUNS: u32 = 10;
+/// Output kept for evidence.
+const TAIL: usize = 2000;
+
+/// One test's outcome in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Passed,
+    Failed,
+}
+
+/// Test names and outcomes in a runner's output.
+pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
+    let mut tests = BTreeMap::new();
+    for line in output.lines() {
+        let line = line.trim();
+        // cargo test: "test path::name ... ok" / "... FAILED"
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, verdict)) = rest.rsplit_once(" ... ")
+        {
+            match verdict.trim() {
+                "ok" => tests.insert(name.trim().to_owned(), Outcome::Passed),
+                "FAILED" => tests.insert(name.trim().to_owned(), Outcome::Failed),
+                _ => None,
+            };
+            continue;
+        }
+        // pytest -v: "tests/test_x.py::test_a PASSED [ 50%]"
+        if let Some((name, rest)) = line.split_once(' ')
+            && name.contains("::")
+        {
+            if rest.starts_with("PASSED") {
+                tests.insert(name.to_owned(), Outcome::Passed);
+            } else if rest.starts_with("FAILED") || rest.starts_with("ERROR") {
+                tests.insert(name.to_owned(), Outcome::Failed);
+            }
+            continue;
+        }
+        // go test -v: "--- PASS: TestX (0.00s)" / "--- FAIL: TestX (0.01s)"
+        if let Some(rest) = line.strip_prefix("--- PASS: ") {
+            tests.insert(
+                rest.split(' ').next().unwrap_or(rest).to_owned(),
+                Outcome::Passed,
+            );
+        } else if let Some(rest) = line.strip_prefix("--- FAIL: ") {
+            tests.insert(
+                rest.split(' ').next().unwrap_or(rest).to_owned(),
+                Outcome::Failed,
+            );
+        }
+    }
+    tests
+}
+
+fn tail(text: &str) -> String {
+    let start = text.len().saturating_sub(TAIL);
+    let mut start = start;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+/// One run of the check: exit status, output.
+struct Run {
+    passed: bool,
+    output: String,
+}
+
+impl Orchestrator {
+    /// Runs the test check `runs` times in `root` and judges each test.
+    pub(crate) async fn test_findings(
+        &self,
+        config: &RepoConfig,
+        root: &Path,
+        actor: &Actor,
+    ) -> (Vec<Found>, Vec<String>) {
+        let mut notes = Vec::new();
+        if !config.scan.run_tests {
+            notes.push("tests were not run: [scan] run_tests = false in pushpals.toml".into());
+            return (Vec::new(), notes);
+        }
+        let Some(command) = config.checks.test.clone().filter(|c| !c.trim().is_empty()) else {
+            notes.push(
+                "no test check: set [checks] test in pushpals.toml to find failing and flaky tests"
+                    .into(),
+            );
+            return (Vec::new(), notes);
+        };
+        let policy = match self.current_policy().and_then(|p| {
+            config
+                .policy_rules()
+                .map_err(crate::error::OrchestratorError::InvalidInput)
+                .and_then(|rules| {
+                    p.with_repo_rules(rules)
+                        .map_err(|e| crate::error::OrchestratorError::InvalidInput(e.to_string()))
+                })
+        }) {
+            Ok(policy) => policy,
+            Err(error) => {
+                notes.push(format!("tests were not run: {error}"));
+                return (Vec::new(), notes);
+            }
+        };
+        let verdict = policy.judge(&command);
+        if verdict.decision != Decision::Allow || verdict.network {
+            notes.push(format!(
+                "tests were not run: policy says {} for `{command}` (the scanner runs only what is allowed without network)",
+                verdict.decision
+            ));
+            return (Vec::new(), notes);
+        }
+        let runs = 1 + config.scan.test_reruns.min(MAX_RERUNS);
+        let mut results = Vec::new();
+        for number in 1..=runs {
+            match self.scan_command(&command, root, number, actor).await {
+                Ok(run) => results.push(run),
+                Err(why) => {
+                    notes.push(format!("the test check could not run: {why}"));
+                    break;
+                }
+            }
+        }
+        (judge(&command, &results), notes)
+    }
+
+    /// Runs one command for the scanner in the sandbox, recording its start
+    /// and end.
+    async fn scan_command(
+        &self,
+        command: &str,
+        root: &Path,
+        number: u32,
+        actor: &Actor,
+    ) -> Result<Run, String> {
+        let step = format!("scan:test:{number}");
+        let started = NewEvent {
+            task_id: None,
+            actor: actor.clone(),
+            kind: EventKind::CommandStarted,
+            payload: json!({ "step": step, "command": command, "backend": self.runner.backend() }),
+        };
+        self.store
+            .write(move |tx| tx.append(started))
+            .await
+            .map_err(|e| e.to_string())?;
+        let spec = CommandSpec {
+            command_line: command.to_owned(),
+            cwd: root.to_path_buf(),
+            timeout: self.settings.check_timeout(),
+            env: Vec::new(),
+            read_only_paths: Vec::new(),
+            network_proxy: None,
+        };
+        let (sender, mut receiver) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
+        let (_keep, cancel) = watch::channel(false);
+        let collect = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            while let Some(chunk) = receiver.recv().await {
+                if bytes.len() < 8 << 20 {
+                    bytes.extend_from_slice(&chunk.bytes);
+                }
+            }
+            bytes
+        });
+        let outcome = self.runner.run(spec, sender, cancel).await;
+        let bytes = collect.await.unwrap_or_default();
+        let output = self
+            .scanner()
+            .redact(&String::from_utf8_lossy(&bytes))
+            .into_owned();
+        let (passed, describe) = match &outcome {
+            Ok(outcome) => (outcome.succeeded(), outcome.describe()),
+            Err(error) => (false, error.to_string()),
+        };
+        let finished = NewEvent {
+            task_id: None,
+            actor: actor.clone(),
+            kind: EventKind::CommandFinished,
+            payload: json!({
+                "step": step,
+                "exit_code": outcome.as_ref().ok().and_then(|o| o.exit_code),
+                "outcome": describe,
+            }),
+        };
+        self.store
+            .write(move |tx| tx.append(finished))
+            .await
+            .map_err(|e| e.to_string())?;
+        outcome.map_err(|e| e.to_string())?;
+        Ok(Run { passed, output })
+    }
+}
+
+/// Failing and flaky findings from the runs.
+fn judge(command: &str, runs: &[Run]) -> Vec<Found> {
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    let parsed: Vec<BTreeMap<String, Outcome>> = runs.iter().map(|r| parse(&r.output)).collect();
+    let mut names: Vec<&String> = parsed.iter().flat_map(|p| p.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut found = Vec::new();
+    for name in names {
+        let outcomes: Vec<Outcome> = parsed.iter().filter_map(|p| p.get(name).copied()).collect();
+        let failed = outcomes.iter().filter(|o| **o == Outcome::Failed).count();
+        let passed = outcomes.len() - failed;
+        let excerpt = runs
+            .iter()
+            .zip(&parsed)
+            .find(|(_, p)| p.get(name) == Some(&Outcome::Failed))
+            .map(|(r, _)| tail(&r.output))
+            .unwrap_or_default();
+        let evidence = json!({
+            "command": command,
+            "runs": outcomes.len(),
+            "passed": passed,
+            "failed": failed,
+            "flake_rate": failed as f64 / outcomes.len().max(1) as f64,
+            "excerpt": excerpt,
+        });
+        if failed > 0 && passed > 0 {
+            found.push(Found {
+                kind: "flaky_test",
+                severity: "medium",
+                title: format!(
+                    "{name} is flaky: it failed {failed} of {} runs at the same commit",
+                    outcomes.len()
+                ),
+                file: None,
+                line: None,
+                key: name.clone(),
+                evidence,
+            });
+        } else if failed > 0 {
+            found.push(Found {
+                kind: "failing_test",
+                severity: "high",
+                title: format!("{name} fails"),
+                file: None,
+                line: None,
+                key: name.clone(),
+                evidence,
+            });
+        }
+    }
+    // Without test names, judge the check as a whole.
+    if parsed.iter().all(BTreeMap::is_empty) {
+        let failed = runs.iter().filter(|r| !r.passed).count();
+        if failed > 0 {
+            let flaky = failed < runs.len();
+            found.push(Found {
+                kind: if flaky { "flaky_test" } else { "failing_test" },
+                severity: if flaky { "medium" } else { "high" },
+                title: format!(
+                    "The test check `{command}` {} ({failed} of {} runs failed; no test names in its output)",
+                    if flaky { "is flaky" } else { "fails" },
+                    runs.len()
+                ),
+                file: None,
+                line: None,
+                key: format!("check:{command}"),
+                evidence: json!({
+                    "command": command,
+                    "runs": runs.len(),
+                    "failed": failed,
+                    "excerpt": runs.iter().find(|r| !r.passed).map(|r| tail(&r.output)),
+                }),
+            });
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runner_outputs_are_read() {
+        let cargo = "running 2 tests\ntest a::one ... ok\ntest a::two ... FAILED\n";
+        let pytest =
+            "tests/test_x.py::test_a PASSED [ 50%]\ntests/test_x.py::test_b FAILED [100%]\n";
+        let go = "=== RUN   TestA\n--- PASS: TestA (0.00s)\n--- FAIL: TestB (0.01s)\n";
+        for text in [cargo, pytest, go] {
+            let tests = parse(text);
+            assert_eq!(tests.len(), 2, "{text}");
+            assert_eq!(tests.values().filter(|o| **o == Outcome::Failed).count(), 1);
+        }
+    }
+
+    #[test]
+    fn flaky_and_failing_are_told_apart() {
+        let run = |output: &str, passed| Run {
+            passed,
+            output: output.to_owned(),
+        };
+        let runs = [
+            run("test x ... ok\ntest y ... FAILED\n", false),
+            run("test x ... FAILED\ntest y ... FAILED\n", false),
+        ];
+        let found = judge("make test", &runs);
+        let kinds: Vec<(&str, &str)> = found.iter().map(|f| (f.kind, f.key.as_str())).collect();
+        assert_eq!(kinds, [("flaky_test", "x"), ("failing_test", "y")]);
+        let unnamed = judge("make test", &[run("boom", false), run("fine", true)]);
+        assert_eq!(unnamed[0].kind, "flaky_test");
+    }
+}
