@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn checks_run_in_a_fixed_order_and_blank_ones_are_skipped() {
         let config = RepoConfig::from_toml(
-            "[checks]\ntest = \"cargo test\"\nbuild = \"cargo build\"\nlint = \" \"\n[scan]\nx = 1\n",
+            "[checks]\ntest = \"cargo test\"\nbuild = \"cargo build\"\nlint = \" \"\n[setup]\nx = 1\n",
         )
         .unwrap();
         let names: Vec<_> = config.checks().iter().map(|c| c.name).collect();
