@@ -83,6 +83,8 @@ pub enum EventKind {
     ScanFinished,
     /// The person dismissed a finding.
     FindingDismissed,
+    /// Findings were bundled into a task, with their rationale.
+    ProposalCreated,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -128,6 +130,7 @@ impl EventKind {
             Self::Gc => "gc",
             Self::ScanFinished => "scan_finished",
             Self::FindingDismissed => "finding_dismissed",
+            Self::ProposalCreated => "proposal_created",
             Self::Error => "error",
         }
     }

@@ -26,6 +26,8 @@ pub struct ScanSection {
     pub test_reruns: u32,
     /// Run the test check at all.
     pub run_tests: bool,
+    /// Proposals that may be open at once.
+    pub max_open_proposals: usize,
 }
 
 impl Default for ScanSection {
@@ -33,6 +35,7 @@ impl Default for ScanSection {
         Self {
             test_reruns: 2,
             run_tests: true,
+            max_open_proposals: 3,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct TaskDiff {
     pub secret_findings: Vec<pushpals_workspace::SecretFinding>,
     /// The message an approved commit would get.
     pub commit_message: String,
+    /// The text a pull request of it would get.
+    pub pr_text: String,
 }
 
 /// Longest accepted title, in bytes.
@@ -565,6 +567,7 @@ impl Orchestrator {
         let commit_message = scanner
             .redact(&self.commit_message(&task).await?)
             .into_owned();
+        let pr_text = self.pr_body(&task).await?;
         Ok(TaskDiff {
             task_id: task.id,
             base_commit,
@@ -572,6 +575,7 @@ impl Orchestrator {
             diff,
             secret_findings,
             commit_message,
+            pr_text,
         })
     }
 

@@ -109,9 +109,19 @@ impl Orchestrator {
     }
 
     /// What changed, why, the checks and their results, where the audit is.
-    async fn pr_body(&self, task: &Task) -> OrchestratorResult<String> {
+    pub(crate) async fn pr_body(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = format!("{}\n\n", task.title);
+        // A proposal from the scanner says why, with its evidence.
+        if let Some(rationale) = events
+            .iter()
+            .find(|e| e.kind == EventKind::ProposalCreated.as_str())
+            .and_then(|e| e.payload["rationale"].as_str())
+        {
+            body.push_str("### Why\n");
+            body.push_str(rationale);
+            body.push('\n');
+        }
         if let Some(diff) = events
             .iter()
             .rev()

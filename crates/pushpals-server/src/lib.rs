@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/gc", post(routes::retention::gc))
         .route("/scan", post(routes::findings::scan))
         .route("/findings", get(routes::findings::list))
+        .route("/proposals", post(routes::findings::propose))
         .route(
             "/findings/{fingerprint}/dismiss",
             post(routes::findings::dismiss),

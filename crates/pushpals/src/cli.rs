@@ -197,6 +197,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bundle findings of one kind into a task for the agent (then the
+    /// usual diff, approval, push and PR, whose text carries the rationale)
+    Propose {
+        /// Fingerprints of open findings
+        #[arg(required = true)]
+        findings: Vec<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Dismiss a finding (it stays dismissed on later scans)
     Dismiss {
         /// The finding's fingerprint

@@ -7,6 +7,7 @@
 mod ci_config;
 mod docs;
 mod hotspots;
+mod proposals;
 mod secrets;
 mod test_runs;
 

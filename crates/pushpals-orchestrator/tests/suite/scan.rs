@@ -211,3 +211,102 @@ async fn tests_that_policy_does_not_allow_are_not_run_and_the_report_says_why() 
         report.notes
     );
 }
+
+#[tokio::test]
+async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes_the_finding() {
+    use pushpals_core::{Decision, TaskState};
+    use pushpals_test_support::{Reply, ScriptedModel};
+    let server = ScriptedModel::start(vec![
+        Reply::tool(
+            "edit_file",
+            r#"{"path":".github/workflows/ci.yml","old_text":"actions/checkout@v4","new_text":"actions/checkout@0123456789abcdef0123456789abcdef01234567"}"#,
+        ),
+        Reply::tool("finish", r#"{"summary":"Pinned actions/checkout to a commit."}"#),
+    ])
+    .await;
+    let repo = fixture();
+    repo.write(
+        "pushpals.toml",
+        "[scan]\nmax_open_proposals = 1\nrun_tests = false\n",
+    );
+    repo.commit_all("scan settings");
+    let f = super::support::start_sandboxed(repo, &super::agent::model_settings(&server, "")).await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let unpinned = report
+        .open
+        .iter()
+        .find(|x| x.title.contains("actions/checkout@v4"))
+        .unwrap()
+        .fingerprint
+        .clone();
+    let docs = report
+        .open
+        .iter()
+        .find(|x| x.kind == "docs")
+        .unwrap()
+        .fingerprint
+        .clone();
+
+    let mixed = f
+        .orchestrator
+        .propose(&[unpinned.clone(), docs.clone()], user())
+        .await
+        .unwrap_err();
+    assert!(mixed.to_string().contains("one kind"), "{mixed}");
+    let unknown = f
+        .orchestrator
+        .propose(&["nope".into()], user())
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("no open finding nope"));
+
+    let task = f
+        .orchestrator
+        .propose(std::slice::from_ref(&unpinned), user())
+        .await
+        .unwrap();
+    assert!(
+        task.title
+            .starts_with("Fix: The action actions/checkout@v4"),
+        "{}",
+        task.title
+    );
+    let brief = task.agent.clone().unwrap();
+    assert!(brief.prompt.contains("Why it matters") && brief.prompt.contains(&unpinned));
+    assert_eq!(brief.scope, vec![".github/workflows/ci.yml".to_owned()]);
+    let limited = f.orchestrator.propose(&[docs], user()).await.unwrap_err();
+    assert!(
+        limited.to_string().contains("max_open_proposals"),
+        "{limited}"
+    );
+
+    let task = super::support::wait_until(&f.orchestrator, &task.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(task.state, TaskState::AwaitingApproval, "{:?}", task.reason);
+    let diff = f.orchestrator.diff(&task.id).await.unwrap();
+    assert_eq!(diff.diff.files[0].path, ".github/workflows/ci.yml");
+    assert!(
+        diff.pr_text.contains("### Why") && diff.pr_text.contains("not pinned to a commit"),
+        "{}",
+        diff.pr_text
+    );
+    assert!(diff.pr_text.contains(&unpinned), "the evidence is named");
+
+    f.orchestrator
+        .decide_for_task(
+            &task.id,
+            None,
+            Decision::Approve,
+            pushpals_orchestrator::ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap();
+    // Once the base branch has the change, the scan closes the finding.
+    f.repo.git(&["merge", "-q", "--ff-only", &task.branch]);
+    let after = f.orchestrator.scan(user()).await.unwrap();
+    assert!(after.open.iter().all(|x| x.fingerprint != unpinned));
+}

@@ -140,6 +140,7 @@ export async function taskView(main, [id]) {
           ? h("p", { class: "warn" }, `The secret gate blocks this commit: ${diff.secret_findings.map((f) => `${f.file}:${f.line} ${f.rule}`).join(", ")}`)
           : null,
         diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, "Proposed commit message"), h("pre", {}, diff.commit_message)) : null,
+        diff.diff ? h("details", { class: "card", id: "pr-text" }, h("summary", {}, "Pull request text"), h("pre", {}, diff.pr_text)) : null,
         diffView(diff.diff),
       );
     } catch (error) {

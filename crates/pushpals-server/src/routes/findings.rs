@@ -72,3 +72,25 @@ pub async fn dismiss(
         .await?;
     Ok(Json(json!({ "dismissed": fingerprint })))
 }
+
+/// `POST /api/v1/proposals` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Propose {
+    /// Fingerprints of open findings of one kind.
+    pub findings: Vec<String>,
+}
+
+/// `POST /api/v1/proposals`: bundles findings into an agent task. 201.
+pub async fn propose(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Propose>,
+) -> Result<(axum::http::StatusCode, Json<pushpals_core::Task>), ApiError> {
+    caller.require(Scope::Operate)?;
+    let task = state
+        .orchestrator
+        .propose(&body.findings, caller.actor())
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(task)))
+}

@@ -135,6 +135,7 @@ pub async fn diff(
         "diff": task_diff.diff.text,
         "secret_findings": task_diff.secret_findings,
         "commit_message": task_diff.commit_message,
+        "pr_text": task_diff.pr_text,
     })))
 }
 

@@ -110,3 +110,21 @@ pub async fn dismiss(client: &Client, fingerprint: &str, reason: &str) -> Result
     println!("Dismissed {fingerprint}.");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `propose`.
+pub async fn propose(client: &Client, findings: Vec<String>, json_out: bool) -> Result<ExitCode> {
+    let task = client
+        .call_json(Method::POST, "/proposals", &json!({ "findings": findings }))
+        .await?;
+    if json_out {
+        print_json(&task);
+    } else {
+        let id = task["id"].as_str().unwrap_or("?");
+        println!(
+            "Proposed as task {id}: {}",
+            task["title"].as_str().unwrap_or("")
+        );
+        println!("Follow it with: pushpals log {id} --follow");
+    }
+    Ok(ExitCode::SUCCESS)
+}
