@@ -9,6 +9,7 @@ import { taskView } from "./views/task.js";
 import { approvalsView } from "./views/approvals.js";
 import { auditView } from "./views/audit.js";
 import { settingsView } from "./views/settings.js";
+import { suggestionsView } from "./views/suggestions.js";
 import { pairView } from "./views/pair.js";
 
 const views = {
@@ -17,6 +18,7 @@ const views = {
   task: taskView,
   approvals: approvalsView,
   audit: auditView,
+  suggestions: suggestionsView,
   settings: settingsView,
 };
 

@@ -2,7 +2,7 @@
 // calls always go to the network.
 const SHELL = "pushpals-shell-v1";
 const FILES = ["/", "/style.css", "/app.js", "/api.js", "/dom.js", "/views/pair.js", "/views/chat.js",
-  "/views/board.js", "/views/task.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
+  "/views/board.js", "/views/suggestions.js", "/views/task.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
   "/manifest.webmanifest", "/icon.svg"];
 
 self.addEventListener("install", (event) => {

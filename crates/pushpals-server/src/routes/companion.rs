@@ -70,6 +70,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../companion/views/audit.js"),
     ),
     (
+        "views/suggestions.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/suggestions.js"),
+    ),
+    (
         "views/settings.js",
         "text/javascript; charset=utf-8",
         include_str!("../../companion/views/settings.js"),
@@ -174,6 +179,26 @@ mod tests {
             );
         }
         assert_eq!(respond("../Cargo.toml").status(), StatusCode::NOT_FOUND);
+        // And every module the app imports is served.
+        for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            for import in body.lines().filter_map(|l| l.split(" from \"").nth(1)) {
+                let target = import.trim_end_matches("\";");
+                let resolved = if let Some(rest) = target.strip_prefix("../") {
+                    rest.to_owned()
+                } else if let Some(rest) = target.strip_prefix("./") {
+                    match name.rsplit_once('/') {
+                        Some((dir, _)) => format!("{dir}/{rest}"),
+                        None => rest.to_owned(),
+                    }
+                } else {
+                    continue;
+                };
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == resolved),
+                    "{name} imports {target}, which is not served"
+                );
+            }
+        }
     }
 
     #[test]

@@ -90,6 +90,13 @@ try {
   await page.locator(".state.rejected").waitFor({ timeout: 30000 });
   await page.locator("#timeline", { hasText: "not like this" }).waitFor({ timeout: 10000 });
 
+  stage = "suggestions";
+  await page.click("nav a[data-view=suggestions]");
+  await page.click("#scan-now");
+  await page.locator("#scan-status", { hasText: "Scanned" }).waitFor({ timeout: 30000 });
+  await page.locator("#suggestions section[data-kind=docs]").waitFor();
+  await page.screenshot({ path: `${shots}/suggestions-390x844.png`, fullPage: true });
+
   stage = "approvals, audit, settings";
   await page.click("nav a[data-view=approvals]");
   await page.locator("#approvals", { hasText: "Nothing waits for you" }).waitFor();
