@@ -28,6 +28,9 @@ pub struct ScanSection {
     pub run_tests: bool,
     /// Proposals that may be open at once.
     pub max_open_proposals: usize,
+    /// Hours between scheduled scans (0: only when asked); a scan also
+    /// runs when the base branch gets new commits.
+    pub interval_hours: u64,
 }
 
 impl Default for ScanSection {
@@ -36,6 +39,7 @@ impl Default for ScanSection {
             test_reruns: 2,
             run_tests: true,
             max_open_proposals: 3,
+            interval_hours: 24,
         }
     }
 }

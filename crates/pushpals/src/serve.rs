@@ -67,6 +67,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     };
     orchestrator.set_user_policy_file(config_path.with_file_name("policy.toml"));
     orchestrator.spawn_retention();
+    orchestrator.spawn_scanner();
     let secrets_file = config_path.with_file_name("secrets.toml");
     if let Ok(text) = std::fs::read_to_string(&secrets_file) {
         orchestrator.add_secret_rules(&text, &secrets_file.display().to_string())?;

@@ -265,3 +265,48 @@ impl Orchestrator {
         }
     }
 }
+
+/// How often the scheduler looks at the repository's HEAD.
+const SCHEDULE_TICK: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Orchestrator {
+    /// Scans on a schedule (`[scan] interval_hours`) and whenever HEAD has
+    /// moved since the last scan, for as long as the orchestrator lives.
+    pub fn spawn_scanner(self: &std::sync::Arc<Self>) {
+        let orchestrator = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last: Option<(String, std::time::Instant)> = None;
+            let mut tick = tokio::time::interval(SCHEDULE_TICK);
+            loop {
+                tick.tick().await;
+                let Some(orchestrator) = orchestrator.upgrade() else {
+                    return;
+                };
+                let Ok(head) = orchestrator.repo.head_commit().await else {
+                    continue;
+                };
+                let config = orchestrator.repo_config_at(&head).await.unwrap_or_default();
+                if config.scan.interval_hours == 0 {
+                    continue;
+                }
+                let interval = std::time::Duration::from_secs(config.scan.interval_hours * 3600);
+                let due = match &last {
+                    None => true,
+                    Some((commit, at)) => *commit != head || at.elapsed() >= interval,
+                };
+                if !due {
+                    continue;
+                }
+                match orchestrator.scan(Actor::Orchestrator).await {
+                    Ok(report) => tracing::info!(
+                        new = report.changes.new,
+                        fixed = report.changes.fixed,
+                        "scheduled scan done"
+                    ),
+                    Err(error) => tracing::warn!(%error, "the scheduled scan failed"),
+                }
+                last = Some((head, std::time::Instant::now()));
+            }
+        });
+    }
+}

@@ -310,3 +310,39 @@ async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes
     let after = f.orchestrator.scan(user()).await.unwrap();
     assert!(after.open.iter().all(|x| x.fingerprint != unpinned));
 }
+
+#[tokio::test(start_paused = true)]
+async fn scans_run_on_schedule_and_when_head_moves() {
+    let f = start(TempRepo::new(), "").await;
+    let scans = || async {
+        f.orchestrator
+            .store()
+            .events(pushpals_store::EventQuery::default())
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == "scan_finished")
+            .count()
+    };
+    f.orchestrator.spawn_scanner();
+    for _ in 0..200 {
+        if scans().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(scans().await, 1, "a first scan at start");
+    // An hour later with nothing new: no scan.
+    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    assert_eq!(scans().await, 1);
+    // New commits on the base branch: a scan at the next look.
+    f.repo.write("NOTES.md", "new\n");
+    f.repo.commit_all("new commit");
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        if scans().await == 2 {
+            break;
+        }
+    }
+    assert_eq!(scans().await, 2);
+}
