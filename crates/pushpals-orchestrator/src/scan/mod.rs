@@ -7,6 +7,7 @@
 mod ci_config;
 mod docs;
 mod hotspots;
+mod lint;
 mod proposals;
 mod secrets;
 mod test_runs;
@@ -225,6 +226,9 @@ impl Orchestrator {
         let (test_findings, test_notes) = self.test_findings(&config, root, actor).await;
         found.extend(test_findings);
         notes.extend(test_notes);
+        let (lint_findings, lint_notes) = self.lint_findings(&config, &tree, actor).await;
+        found.extend(lint_findings);
+        notes.extend(lint_notes);
         Ok((found, notes))
     }
 
@@ -308,5 +312,78 @@ impl Orchestrator {
                 last = Some((head, std::time::Instant::now()));
             }
         });
+    }
+}
+
+/// Whether `program` is on this machine's PATH.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+impl Orchestrator {
+    /// Runs the linters the tree calls for and reads their findings.
+    async fn lint_findings(
+        &self,
+        config: &crate::checks::RepoConfig,
+        tree: &Tree,
+        actor: &Actor,
+    ) -> (Vec<Found>, Vec<String>) {
+        let mut found = Vec::new();
+        let mut notes = Vec::new();
+        let linters = lint::linters_for(&tree.files);
+        if linters.is_empty() {
+            return (found, notes);
+        }
+        let policy = match self.scan_policy(config) {
+            Ok(policy) => policy,
+            Err(error) => {
+                notes.push(format!("linters were not run: {error}"));
+                return (found, notes);
+            }
+        };
+        for linter in linters {
+            if !installed(linter.program()) {
+                notes.push(format!(
+                    "{} was skipped: it is not installed ({})",
+                    linter.name(),
+                    linter.install_hint()
+                ));
+                continue;
+            }
+            let verdict = policy.judge(linter.command());
+            if verdict.decision != pushpals_policy::Decision::Allow || verdict.network {
+                notes.push(format!(
+                    "{} was skipped: policy says {} for `{}`",
+                    linter.name(),
+                    verdict.decision,
+                    linter.command()
+                ));
+                continue;
+            }
+            let step = format!("scan:lint:{}", linter.name());
+            match self
+                .scan_command(&step, linter.command(), &tree.root, actor)
+                .await
+            {
+                Ok(run) => match lint::parse(linter, &run.output) {
+                    Some(findings) => found.extend(findings),
+                    None => notes.push(format!(
+                        "{} output could not be read; its end: {}",
+                        linter.name(),
+                        run.output
+                            .chars()
+                            .rev()
+                            .take(300)
+                            .collect::<String>()
+                            .chars()
+                            .rev()
+                            .collect::<String>()
+                    )),
+                },
+                Err(why) => notes.push(format!("{} could not run: {why}", linter.name())),
+            }
+        }
+        (found, notes)
     }
 }

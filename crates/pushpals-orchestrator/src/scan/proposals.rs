@@ -166,8 +166,26 @@ impl Orchestrator {
             "{why}\nMake that change. Keep it small and touch only what these findings need. \
              Run the relevant checks before you finish, and say in your summary how each finding was fixed."
         );
-        let task = self
-            .create_task(
+        // A tool's own fixer where it has one: a mechanical change, no model.
+        let fixer = chosen
+            .iter()
+            .map(|f| f.evidence["fixer"].as_str())
+            .collect::<Option<BTreeSet<&str>>>()
+            .filter(|fixers| fixers.len() == 1 && chosen[0].kind == "lint")
+            .and_then(|fixers| fixers.into_iter().next().map(str::to_owned));
+        let task = if let Some(command) = fixer {
+            self.create_task(
+                NewTask {
+                    title,
+                    command: Some(command),
+                    agent: None,
+                    approve_command: false,
+                },
+                actor.clone(),
+            )
+            .await?
+        } else {
+            self.create_task(
                 NewTask {
                     title,
                     command: None,
@@ -183,7 +201,8 @@ impl Orchestrator {
                 },
                 actor.clone(),
             )
-            .await?;
+            .await?
+        };
         let id = task.id.clone();
         let fingerprints: Vec<&String> = chosen.iter().map(|f| &f.fingerprint).collect();
         let event = NewEvent::for_task(

@@ -79,13 +79,26 @@ fn tail(text: &str) -> String {
     text[start..].to_owned()
 }
 
-/// One run of the check: exit status, output.
-struct Run {
-    passed: bool,
-    output: String,
+/// One run of a scanner command: exit status, output.
+pub(crate) struct Run {
+    pub passed: bool,
+    pub output: String,
 }
 
 impl Orchestrator {
+    /// The policy the scanner's commands are judged by: the person's and
+    /// the repository's rules.
+    pub(crate) fn scan_policy(
+        &self,
+        config: &RepoConfig,
+    ) -> Result<pushpals_policy::Policy, String> {
+        let rules = config.policy_rules()?;
+        self.current_policy()
+            .map_err(|e| e.to_string())?
+            .with_repo_rules(rules)
+            .map_err(|e| e.to_string())
+    }
+
     /// Runs the test check `runs` times in `root` and judges each test.
     pub(crate) async fn test_findings(
         &self,
@@ -105,15 +118,7 @@ impl Orchestrator {
             );
             return (Vec::new(), notes);
         };
-        let policy = match self.current_policy().and_then(|p| {
-            config
-                .policy_rules()
-                .map_err(crate::error::OrchestratorError::InvalidInput)
-                .and_then(|rules| {
-                    p.with_repo_rules(rules)
-                        .map_err(|e| crate::error::OrchestratorError::InvalidInput(e.to_string()))
-                })
-        }) {
+        let policy = match self.scan_policy(config) {
             Ok(policy) => policy,
             Err(error) => {
                 notes.push(format!("tests were not run: {error}"));
@@ -131,7 +136,10 @@ impl Orchestrator {
         let runs = 1 + config.scan.test_reruns.min(MAX_RERUNS);
         let mut results = Vec::new();
         for number in 1..=runs {
-            match self.scan_command(&command, root, number, actor).await {
+            match self
+                .scan_command(&format!("scan:test:{number}"), &command, root, actor)
+                .await
+            {
                 Ok(run) => results.push(run),
                 Err(why) => {
                     notes.push(format!("the test check could not run: {why}"));
@@ -144,14 +152,14 @@ impl Orchestrator {
 
     /// Runs one command for the scanner in the sandbox, recording its start
     /// and end.
-    async fn scan_command(
+    pub(crate) async fn scan_command(
         &self,
+        step: &str,
         command: &str,
         root: &Path,
-        number: u32,
         actor: &Actor,
     ) -> Result<Run, String> {
-        let step = format!("scan:test:{number}");
+        let step = step.to_owned();
         let started = NewEvent {
             task_id: None,
             actor: actor.clone(),
