@@ -43,6 +43,18 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// The HTTP side.
     pub server: ServerSettings,
+    /// The proactive scanner.
+    pub scan: ScanSettings,
+}
+
+/// `[scan]` in config.toml: what the person gives the scanner.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSettings {
+    /// An advisory database in the OSV format: a directory of `.json`
+    /// records, one `.json` file (a record or a list), or an http(s) URL of
+    /// such a file.
+    pub osv: Option<String>,
 }
 
 /// `[server]`: reverse proxies whose `X-Forwarded-For` is believed.

@@ -4,6 +4,7 @@
 //! and in history, risky CI and container config, TODO hotspots, and docs
 //! and developer-experience gaps.
 
+mod advisories;
 mod ci_config;
 mod docs;
 mod hotspots;
@@ -226,6 +227,19 @@ impl Orchestrator {
         let (test_findings, test_notes) = self.test_findings(&config, root, actor).await;
         found.extend(test_findings);
         notes.extend(test_notes);
+        if let Some(source) = &self.settings.scan.osv {
+            match advisories::load(source).await {
+                Ok(records) => {
+                    found.extend(advisories::detect(&advisories::pinned(&tree), &records))
+                }
+                Err(why) => notes.push(format!("advisories were not checked: {why}")),
+            }
+        } else {
+            notes.push(
+                "advisories were not checked: set [scan] osv in config.toml to an OSV database"
+                    .into(),
+            );
+        }
         let (lint_findings, lint_notes) = self.lint_findings(&config, &tree, actor).await;
         found.extend(lint_findings);
         notes.extend(lint_notes);

@@ -441,3 +441,67 @@ async fn a_linter_that_is_not_installed_is_skipped_with_the_install_hint() {
         );
     }
 }
+
+#[tokio::test]
+async fn lock_files_are_matched_against_an_osv_database() {
+    let osv = tempfile::tempdir().unwrap();
+    std::fs::write(
+        osv.path().join("TEST-2026-0001.json"),
+        r#"{"id":"TEST-2026-0001","summary":"buffer overflow in insert_many","aliases":["CVE-2021-25900"],
+            "affected":[{"package":{"ecosystem":"crates.io","name":"smallvec"},
+            "ranges":[{"type":"SEMVER","events":[{"introduced":"0.6.3"},{"fixed":"1.6.1"}]}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        osv.path().join("TEST-2026-0002.json"),
+        r#"[{"id":"TEST-2026-0002","summary":"prototype pollution","database_specific":{"severity":"MODERATE"},
+            "affected":[{"package":{"ecosystem":"npm","name":"lodash"},"versions":["4.17.20"]}]}]"#,
+    )
+    .unwrap();
+    let repo = TempRepo::new();
+    repo.write(
+        "Cargo.lock",
+        "version = 4\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n",
+    );
+    repo.write(
+        "web/package-lock.json",
+        r#"{"lockfileVersion":3,"packages":{"":{"name":"web"},"node_modules/lodash":{"version":"4.17.20"},"node_modules/left-pad":{"version":"1.3.0"}}}"#,
+    );
+    repo.commit_all("locks");
+    let settings = format!("[scan]\nosv = \"{}\"\n", osv.path().display());
+    let f = start(repo, &settings).await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let vulnerable: Vec<_> = report
+        .open
+        .iter()
+        .filter(|x| x.kind == "vulnerable_dependency")
+        .collect();
+    assert_eq!(vulnerable.len(), 2, "{:#?}", report.open);
+    let smallvec = vulnerable
+        .iter()
+        .find(|x| x.file.as_deref() == Some("Cargo.lock"))
+        .unwrap();
+    assert!(
+        smallvec
+            .title
+            .starts_with("smallvec 1.6.0 is affected by TEST-2026-0001")
+    );
+    assert_eq!(smallvec.evidence["fixed_in"][0], "1.6.1");
+    assert_eq!(smallvec.severity, "high");
+    let lodash = vulnerable
+        .iter()
+        .find(|x| x.file.as_deref() == Some("web/package-lock.json"))
+        .unwrap();
+    assert_eq!(lodash.severity, "medium");
+
+    let broken = start(TempRepo::new(), "[scan]\nosv = \"/nonexistent/osv.json\"\n").await;
+    let report = broken.orchestrator.scan(user()).await.unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("advisories were not checked: cannot read")),
+        "{:?}",
+        report.notes
+    );
+}
