@@ -7,6 +7,7 @@
 mod advisories;
 mod ci_config;
 mod docs;
+mod duplicates;
 mod hotspots;
 mod lint;
 mod proposals;
@@ -223,6 +224,7 @@ impl Orchestrator {
         let churn = self.repo.churn(commit, 500).await?;
         found.extend(hotspots::detect(&tree, &churn));
         found.extend(docs::detect(&tree));
+        found.extend(duplicates::detect(&tree));
         let config = self.repo_config_at(commit).await.unwrap_or_default();
         let (test_findings, test_notes) = self.test_findings(&config, root, actor).await;
         found.extend(test_findings);

@@ -505,3 +505,31 @@ async fn lock_files_are_matched_against_an_osv_database() {
         report.notes
     );
 }
+
+#[tokio::test]
+async fn a_block_repeated_with_other_names_is_found_once() {
+    let body = |name: &str, var: &str| {
+        format!(
+            "pub fn {name}(items: &[u32]) -> u32 {{\n    let mut {var} = 0;\n    for item in items {{\n        if *item > 10 {{\n            {var} += item * 2;\n        }} else {{\n            {var} += item + 1;\n        }}\n    }}\n    {var}\n}}\n"
+        )
+    };
+    let repo = TempRepo::new();
+    repo.write("src/a.rs", &format!("// first\n{}", body("score", "total")));
+    repo.write("src/b.rs", &format!("// second\n\n{}", body("rank", "sum")));
+    repo.commit_all("twins");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let dup: Vec<_> = report
+        .open
+        .iter()
+        .filter(|x| x.kind == "duplicate_code")
+        .collect();
+    assert_eq!(dup.len(), 1, "{:#?}", dup);
+    assert_eq!(
+        (dup[0].file.as_deref(), dup[0].line),
+        (Some("src/a.rs"), Some(2))
+    );
+    assert_eq!(dup[0].evidence["other_file"], "src/b.rs");
+    assert_eq!(dup[0].evidence["other_line"], 3);
+    assert!(dup[0].evidence["lines"].as_u64().unwrap() >= 6);
+}
