@@ -130,6 +130,32 @@ impl WriteTx<'_> {
         Ok(changes)
     }
 
+    /// Records how long `subject` took at `commit`; returns the earlier
+    /// samples (oldest first, at most `keep`), with the commit of each.
+    pub fn record_duration(
+        &mut self,
+        subject: &str,
+        commit: &str,
+        seconds: f64,
+        keep: usize,
+    ) -> StoreResult<Vec<(String, f64)>> {
+        let mut statement = self.tx.prepare(
+            "SELECT commit_sha, seconds FROM durations WHERE subject = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut earlier: Vec<(String, f64)> = statement
+            .query_map(params![subject, keep as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        drop(statement);
+        earlier.reverse();
+        self.tx.execute(
+            "INSERT INTO durations (subject, commit_sha, seconds, at) VALUES (?1, ?2, ?3, ?4)",
+            params![subject, commit, seconds, now()],
+        )?;
+        Ok(earlier)
+    }
+
     /// Dismisses a finding with a reason; false when there is none.
     pub fn dismiss_finding(&mut self, fingerprint: &str, reason: &str) -> StoreResult<bool> {
         let changed = self.tx.execute(

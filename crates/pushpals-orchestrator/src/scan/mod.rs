@@ -226,7 +226,7 @@ impl Orchestrator {
         found.extend(docs::detect(&tree));
         found.extend(duplicates::detect(&tree));
         let config = self.repo_config_at(commit).await.unwrap_or_default();
-        let (test_findings, test_notes) = self.test_findings(&config, root, actor).await;
+        let (test_findings, test_notes) = self.test_findings(&config, root, commit, actor).await;
         found.extend(test_findings);
         notes.extend(test_notes);
         if let Some(source) = &self.settings.scan.osv {

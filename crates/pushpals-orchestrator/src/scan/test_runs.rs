@@ -55,6 +55,7 @@ pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
             continue;
         }
         // go test -v: "--- PASS: TestX (0.00s)" / "--- FAIL: TestX (0.01s)"
+        // (durations are read by `durations`)
         if let Some(rest) = line.strip_prefix("--- PASS: ") {
             tests.insert(
                 rest.split(' ').next().unwrap_or(rest).to_owned(),
@@ -70,6 +71,30 @@ pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
     tests
 }
 
+/// Per-test durations in seconds, where the output gives them (go test -v:
+/// `--- PASS: TestX (1.50s)`).
+pub(crate) fn durations(output: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in output.lines() {
+        let line = line.trim();
+        let Some(rest) = line
+            .strip_prefix("--- PASS: ")
+            .or_else(|| line.strip_prefix("--- FAIL: "))
+        else {
+            continue;
+        };
+        if let Some((name, time)) = rest.split_once(" (")
+            && let Ok(seconds) = time
+                .trim_end_matches(')')
+                .trim_end_matches('s')
+                .parse::<f64>()
+        {
+            out.insert(name.to_owned(), seconds);
+        }
+    }
+    out
+}
+
 fn tail(text: &str) -> String {
     let start = text.len().saturating_sub(TAIL);
     let mut start = start;
@@ -79,10 +104,11 @@ fn tail(text: &str) -> String {
     text[start..].to_owned()
 }
 
-/// One run of a scanner command: exit status, output.
+/// One run of a scanner command: exit status, output, wall time.
 pub(crate) struct Run {
     pub passed: bool,
     pub output: String,
+    pub seconds: f64,
 }
 
 impl Orchestrator {
@@ -104,6 +130,7 @@ impl Orchestrator {
         &self,
         config: &RepoConfig,
         root: &Path,
+        commit: &str,
         actor: &Actor,
     ) -> (Vec<Found>, Vec<String>) {
         let mut notes = Vec::new();
@@ -147,7 +174,94 @@ impl Orchestrator {
                 }
             }
         }
-        (judge(&command, &results), notes)
+        let mut found = judge(&command, &results);
+        let (slow, slow_notes) = self.timing_findings(&command, commit, &results).await;
+        found.extend(slow);
+        notes.extend(slow_notes);
+        (found, notes)
+    }
+
+    /// Records the check's and each test's time at `commit` and reports
+    /// what got clearly slower than its recent median.
+    async fn timing_findings(
+        &self,
+        command: &str,
+        commit: &str,
+        runs: &[Run],
+    ) -> (Vec<Found>, Vec<String>) {
+        let mut samples: Vec<(String, f64)> = Vec::new();
+        let mut check_times: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
+        check_times.sort_by(f64::total_cmp);
+        if let Some(median) = check_times.get(check_times.len() / 2) {
+            samples.push((format!("check:{command}"), *median));
+        }
+        let per_test = runs
+            .first()
+            .map(|r| durations(&r.output))
+            .unwrap_or_default();
+        let mut slowest: Vec<(&String, &f64)> = per_test.iter().collect();
+        slowest.sort_by(|a, b| b.1.total_cmp(a.1));
+        let mut notes = Vec::new();
+        if !slowest.is_empty() {
+            let listed: Vec<String> = slowest
+                .iter()
+                .take(3)
+                .map(|(n, s)| format!("{n} ({s:.2}s)"))
+                .collect();
+            notes.push(format!("slowest tests: {}", listed.join(", ")));
+        }
+        samples.extend(
+            per_test
+                .iter()
+                .map(|(name, s)| (format!("test:{name}"), *s)),
+        );
+        let commit_owned = commit.to_owned();
+        let recorded = self
+            .store
+            .write(move |tx| {
+                let mut out = Vec::new();
+                for (subject, seconds) in samples {
+                    let earlier = tx.record_duration(&subject, &commit_owned, seconds, 5)?;
+                    out.push((subject, seconds, earlier));
+                }
+                Ok(out)
+            })
+            .await;
+        let Ok(recorded) = recorded else {
+            return (Vec::new(), notes);
+        };
+        let mut found = Vec::new();
+        for (subject, seconds, earlier) in recorded {
+            let before: Vec<&(String, f64)> = earlier.iter().filter(|(c, _)| c != commit).collect();
+            if before.is_empty() {
+                continue;
+            }
+            let mut times: Vec<f64> = before.iter().map(|(_, s)| *s).collect();
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            if seconds >= 2.0 * median && seconds - median >= 1.0 {
+                let since = before.last().map(|(c, _)| c.clone()).unwrap_or_default();
+                let (kind, name) = match subject.split_once(':') {
+                    Some(("test", name)) => ("slow_test", name.to_owned()),
+                    _ => ("slow_check", command.to_owned()),
+                };
+                found.push(Found {
+                    kind,
+                    severity: "low",
+                    title: format!("{name} got slower: {seconds:.2}s, up from a median of {median:.2}s"),
+                    file: None,
+                    line: None,
+                    key: subject.clone(),
+                    evidence: json!({
+                        "seconds": seconds,
+                        "median_before": median,
+                        "samples": times.len(),
+                        "commits": format!("{}..{}", &since[..since.len().min(12)], &commit[..commit.len().min(12)]),
+                    }),
+                });
+            }
+        }
+        (found, notes)
     }
 
     /// Runs one command for the scanner in the sandbox, recording its start
@@ -213,8 +327,12 @@ impl Orchestrator {
             .write(move |tx| tx.append(finished))
             .await
             .map_err(|e| e.to_string())?;
-        outcome.map_err(|e| e.to_string())?;
-        Ok(Run { passed, output })
+        let seconds = outcome.map_err(|e| e.to_string())?.duration.as_secs_f64();
+        Ok(Run {
+            passed,
+            output,
+            seconds,
+        })
     }
 }
 

@@ -533,3 +533,57 @@ async fn a_block_repeated_with_other_names_is_found_once() {
     assert_eq!(dup[0].evidence["other_line"], 3);
     assert!(dup[0].evidence["lines"].as_u64().unwrap() >= 6);
 }
+
+#[tokio::test]
+async fn a_test_that_got_slower_across_two_commits_is_reported() {
+    let makefile = |slow: &str, pause: &str| {
+        format!(
+            "test:\n\t@echo '--- PASS: TestFast (0.01s)'\n\t@sleep {pause}\n\t@echo '--- PASS: TestSlow ({slow}s)'\n"
+        )
+    };
+    let repo = TempRepo::new();
+    repo.write("Makefile", &makefile("0.20", "0.2"));
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"make test\"\n[scan]\ntest_reruns = 0\n",
+    );
+    repo.commit_all("fast");
+    let f = start(repo, "").await;
+    let first = f.orchestrator.scan(user()).await.unwrap();
+    assert!(first.open.iter().all(|x| !x.kind.starts_with("slow")));
+    assert!(
+        first
+            .notes
+            .iter()
+            .any(|n| n.starts_with("slowest tests: TestSlow (0.20s)")),
+        "{:?}",
+        first.notes
+    );
+    let before = f.repo.git(&["rev-parse", "HEAD"]);
+    f.repo.write("Makefile", &makefile("1.60", "1.6"));
+    f.repo.commit_all("slow");
+    let second = f.orchestrator.scan(user()).await.unwrap();
+    let slow: Vec<_> = second
+        .open
+        .iter()
+        .filter(|x| x.kind == "slow_test")
+        .collect();
+    assert_eq!(slow.len(), 1, "{:#?}", second.open);
+    assert!(
+        slow[0]
+            .title
+            .starts_with("TestSlow got slower: 1.60s, up from a median of 0.20s"),
+        "{}",
+        slow[0].title
+    );
+    assert!(
+        slow[0].evidence["commits"]
+            .as_str()
+            .unwrap()
+            .starts_with(&before[..12])
+    );
+    assert!(
+        second.open.iter().any(|x| x.kind == "slow_check"),
+        "the check as a whole slowed too"
+    );
+}
