@@ -435,10 +435,19 @@ mod tests {
     }
 
     #[test]
+    fn go_test_times_are_read() {
+        let times = durations("--- PASS: TestA (1.50s)\n--- FAIL: TestB (0.02s)\nok  \tpkg\t1.6s\n");
+        assert_eq!(times.get("TestA"), Some(&1.5));
+        assert_eq!(times.get("TestB"), Some(&0.02));
+        assert_eq!(times.len(), 2);
+    }
+
+    #[test]
     fn flaky_and_failing_are_told_apart() {
         let run = |output: &str, passed| Run {
             passed,
             output: output.to_owned(),
+            seconds: 0.1,
         };
         let runs = [
             run("test x ... ok\ntest y ... FAILED\n", false),
