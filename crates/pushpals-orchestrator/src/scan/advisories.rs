@@ -36,7 +36,7 @@ pub(crate) fn pinned(tree: &Tree) -> Vec<Pinned> {
                 } else {
                     "PyPI"
                 };
-                if let Ok(value) = toml::from_str::<toml::Value>(&text) {
+                if let Ok(value) = toml::from_str::<toml::Value>(text) {
                     for package in value
                         .get("package")
                         .and_then(|p| p.as_array())
@@ -53,7 +53,7 @@ pub(crate) fn pinned(tree: &Tree) -> Vec<Pinned> {
                 }
             }
             "package-lock.json" => {
-                if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                if let Ok(value) = serde_json::from_str::<Value>(text) {
                     for (path, package) in value["packages"].as_object().into_iter().flatten() {
                         let Some(n) = path
                             .rsplit("node_modules/")

@@ -152,12 +152,12 @@ pub(crate) fn detect(tree: &Tree) -> Vec<Found> {
             continue;
         };
         if is_workflow(file) {
-            workflow(file, &text, &mut out);
+            workflow(file, text, &mut out);
         }
         if is_dockerfile(file) {
-            dockerfile(file, &text, &mut out);
+            dockerfile(file, text, &mut out);
         }
-        tls_off(file, &text, &mut out);
+        tls_off(file, text, &mut out);
     }
     out
 }

@@ -82,7 +82,7 @@ pub(crate) fn detect(tree: &Tree) -> Vec<Found> {
             continue;
         }
         if let Some(text) = tree.text(file) {
-            files.push((file.clone(), lines(&text)));
+            files.push((file.clone(), lines(text)));
         }
     }
     // Window hash → where it starts (file index, index into its lines).
@@ -108,11 +108,14 @@ pub(crate) fn detect(tree: &Tree) -> Vec<Found> {
     let mut runs: HashMap<(Place, Place), usize> = HashMap::new();
     let mut starts: Vec<(Place, Place)> = Vec::new();
     for places in seen.values().filter(|p| p.len() > 1) {
-        let (a, b) = (places[0], places[1]);
-        if a.0 == b.0 && a.1.abs_diff(b.1) < WINDOW {
-            continue;
+        // The first place, and the first other place that does not overlap it.
+        let a = places[0];
+        if let Some(&b) = places[1..]
+            .iter()
+            .find(|b| b.0 != a.0 || a.1.abs_diff(b.1) >= WINDOW)
+        {
+            starts.push((a, b));
         }
-        starts.push((a, b));
     }
     starts.sort();
     for (a, b) in starts {

@@ -68,29 +68,47 @@ impl Found {
     }
 }
 
-/// A committed tree, exported for reading.
+/// A committed tree, exported for reading; its small text files are read
+/// once, here.
 pub(crate) struct Tree {
     pub root: PathBuf,
     /// Files, relative, sorted.
     pub files: Vec<String>,
-    /// Files left out (too many, too big, not text).
+    /// Files left out (too many).
     pub left_out: usize,
+    texts: std::collections::HashMap<String, String>,
 }
 
 impl Tree {
-    /// A file's text, when it is small text.
-    pub fn text(&self, relative: &str) -> Option<String> {
-        let path = self.root.join(relative);
-        let meta = std::fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-            return None;
+    fn new(root: &Path, files: Vec<String>, left_out: usize) -> Self {
+        let texts = files
+            .iter()
+            .filter_map(|file| read_text(&root.join(file)).map(|text| (file.clone(), text)))
+            .collect();
+        Self {
+            root: root.to_path_buf(),
+            files,
+            left_out,
+            texts,
         }
-        let bytes = std::fs::read(path).ok()?;
-        if bytes.iter().take(8192).any(|&b| b == 0) {
-            return None;
-        }
-        String::from_utf8(bytes).ok()
     }
+
+    /// A file's text, when it is small text.
+    pub fn text(&self, relative: &str) -> Option<&str> {
+        self.texts.get(relative).map(String::as_str)
+    }
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 fn walk(root: &Path, dir: &Path, files: &mut Vec<String>, left_out: &mut usize) {
@@ -204,11 +222,7 @@ impl Orchestrator {
         let mut left_out = 0;
         walk(root, root, &mut files, &mut left_out);
         files.sort();
-        let tree = Tree {
-            root: root.to_path_buf(),
-            files,
-            left_out,
-        };
+        let tree = Tree::new(root, files, left_out);
         let mut notes = Vec::new();
         if tree.left_out > 0 {
             notes.push(format!(
@@ -219,7 +233,8 @@ impl Orchestrator {
         let scanner = self.scanner();
         let mut found = secrets::in_tree(&tree, &scanner);
         let patches = self.repo.recent_patches(commit, 500).await?;
-        found.extend(secrets::in_history(&patches, &tree, &scanner));
+        let in_tree: Vec<String> = found.iter().map(|f| f.key.clone()).collect();
+        found.extend(secrets::in_history(&patches, &in_tree, &scanner));
         found.extend(ci_config::detect(&tree));
         let churn = self.repo.churn(commit, 500).await?;
         found.extend(hotspots::detect(&tree, &churn));

@@ -12,7 +12,7 @@ pub(crate) fn in_tree(tree: &Tree, scanner: &SecretScanner) -> Vec<Found> {
         let Some(text) = tree.text(file) else {
             continue;
         };
-        for finding in scanner.scan_file(file, &text) {
+        for finding in scanner.scan_file(file, text) {
             found.push(Found {
                 kind: "secret",
                 severity: "high",
@@ -30,10 +30,9 @@ pub(crate) fn in_tree(tree: &Tree, scanner: &SecretScanner) -> Vec<Found> {
 /// Secrets added by recent commits that are no longer in the tree.
 pub(crate) fn in_history(
     patches: &[CommitPatch],
-    tree: &Tree,
+    in_tree: &[String],
     scanner: &SecretScanner,
 ) -> Vec<Found> {
-    let in_tree: Vec<String> = in_tree(tree, scanner).into_iter().map(|f| f.key).collect();
     let mut found: Vec<Found> = Vec::new();
     // Oldest first, so the commit named is the one that added it.
     for patch in patches.iter().rev() {

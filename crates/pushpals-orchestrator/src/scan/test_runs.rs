@@ -436,7 +436,8 @@ mod tests {
 
     #[test]
     fn go_test_times_are_read() {
-        let times = durations("--- PASS: TestA (1.50s)\n--- FAIL: TestB (0.02s)\nok  \tpkg\t1.6s\n");
+        let times =
+            durations("--- PASS: TestA (1.50s)\n--- FAIL: TestB (0.02s)\nok  \tpkg\t1.6s\n");
         assert_eq!(times.get("TestA"), Some(&1.5));
         assert_eq!(times.get("TestB"), Some(&0.02));
         assert_eq!(times.len(), 2);
