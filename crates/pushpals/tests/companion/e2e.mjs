@@ -45,6 +45,10 @@ try {
   const stored = await page.evaluate(() => localStorage.getItem("pushpals.token"));
   check(stored && stored.startsWith("pp_"), "the device token is stored");
   await page.locator("#live.on").waitFor({ timeout: 15000 });
+  const worker = await page.evaluate(() => navigator.serviceWorker.ready.then((r) => Boolean(r.active)));
+  check(worker === true, "the service worker registers (installable app shell)");
+  const manifest = await page.evaluate(() => fetch("/manifest.webmanifest").then((r) => r.json()));
+  check(manifest.display === "standalone" && manifest.icons.length > 0, "the app manifest is served");
 
   stage = "asking in chat, waiting for the plan";
   await page.fill("#chat-input", "add a greeting file");
