@@ -71,6 +71,83 @@ pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
     tests
 }
 
+/// Test outcomes in JUnit XML (pytest --junitxml, jest-junit, vitest,
+/// maven surefire): `<testcase name=.. classname=..>` with a `<failure>` or
+/// `<error>` inside when it failed.
+pub(crate) fn parse_junit(xml: &str) -> BTreeMap<String, Outcome> {
+    let mut tests = BTreeMap::new();
+    let Ok(case) = regex::Regex::new(r#"(?s)<testcase\b([^>]*?)(?:/>|>(.*?)</testcase>)"#) else {
+        return tests;
+    };
+    let Ok(attribute) = regex::Regex::new(r#"\b(name|classname)="([^"]*)""#) else {
+        return tests;
+    };
+    for found in case.captures_iter(xml) {
+        let attributes = found.get(1).map_or("", |m| m.as_str());
+        let mut name = None;
+        let mut class = None;
+        for pair in attribute.captures_iter(attributes) {
+            match &pair[1] {
+                "name" => name = Some(pair[2].to_owned()),
+                _ => class = Some(pair[2].to_owned()),
+            }
+        }
+        let Some(name) = name else { continue };
+        let inner = found.get(2).map_or("", |m| m.as_str());
+        if inner.contains("<skipped") {
+            continue;
+        }
+        let full = match class.filter(|c| !c.is_empty()) {
+            Some(class) => format!("{class}::{name}"),
+            None => name,
+        };
+        let failed = inner.contains("<failure") || inner.contains("<error");
+        tests.insert(
+            full,
+            if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
+        );
+    }
+    tests
+}
+
+/// JUnit XML files written under `root` since `since`.
+fn fresh_junit(root: &Path, since: std::time::SystemTime) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if depth < 4 && !matches!(name.as_str(), "node_modules" | "target" | ".git") {
+                    stack.push((path, depth + 1));
+                }
+            } else if name.ends_with(".xml")
+                && (name.contains("junit")
+                    || name.starts_with("TEST-")
+                    || name.contains("test-results"))
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m >= since)
+            {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 /// Per-test durations in seconds, where the output gives them (go test -v:
 /// `--- PASS: TestX (1.50s)`).
 pub(crate) fn durations(output: &str) -> BTreeMap<String, f64> {
@@ -104,11 +181,13 @@ fn tail(text: &str) -> String {
     text[start..].to_owned()
 }
 
-/// One run of a scanner command: exit status, output, wall time.
+/// One run of a scanner command: exit status, output, wall time, and the
+/// outcomes of JUnit XML reports it wrote.
 pub(crate) struct Run {
     pub passed: bool,
     pub output: String,
     pub seconds: f64,
+    pub junit: BTreeMap<String, Outcome>,
 }
 
 impl Orchestrator {
@@ -292,6 +371,7 @@ impl Orchestrator {
             read_only_paths: Vec::new(),
             network_proxy: None,
         };
+        let started_at = std::time::SystemTime::now();
         let (sender, mut receiver) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
         let (_keep, cancel) = watch::channel(false);
         let collect = tokio::spawn(async move {
@@ -328,10 +408,17 @@ impl Orchestrator {
             .await
             .map_err(|e| e.to_string())?;
         let seconds = outcome.map_err(|e| e.to_string())?.duration.as_secs_f64();
+        let mut junit = BTreeMap::new();
+        for report in fresh_junit(root, started_at) {
+            if let Ok(xml) = std::fs::read_to_string(&report) {
+                junit.extend(parse_junit(&xml));
+            }
+        }
         Ok(Run {
             passed,
             output,
             seconds,
+            junit,
         })
     }
 }
@@ -341,7 +428,14 @@ fn judge(command: &str, runs: &[Run]) -> Vec<Found> {
     if runs.is_empty() {
         return Vec::new();
     }
-    let parsed: Vec<BTreeMap<String, Outcome>> = runs.iter().map(|r| parse(&r.output)).collect();
+    let parsed: Vec<BTreeMap<String, Outcome>> = runs
+        .iter()
+        .map(|r| {
+            let mut tests = parse(&r.output);
+            tests.extend(r.junit.iter().map(|(k, v)| (k.clone(), *v)));
+            tests
+        })
+        .collect();
     let mut names: Vec<&String> = parsed.iter().flat_map(|p| p.keys()).collect();
     names.sort();
     names.dedup();
@@ -435,6 +529,17 @@ mod tests {
     }
 
     #[test]
+    fn junit_reports_are_read() {
+        let xml = r#"<testsuite><testcase classname="tests.test_x" name="test_a" time="0.1"/>
+            <testcase classname="tests.test_x" name="test_b"><failure message="boom">trace</failure></testcase>
+            <testcase name="test_c"><skipped/></testcase></testsuite>"#;
+        let tests = parse_junit(xml);
+        assert_eq!(tests.get("tests.test_x::test_a"), Some(&Outcome::Passed));
+        assert_eq!(tests.get("tests.test_x::test_b"), Some(&Outcome::Failed));
+        assert!(!tests.contains_key("test_c"));
+    }
+
+    #[test]
     fn go_test_times_are_read() {
         let times =
             durations("--- PASS: TestA (1.50s)\n--- FAIL: TestB (0.02s)\nok  \tpkg\t1.6s\n");
@@ -449,6 +554,7 @@ mod tests {
             passed,
             output: output.to_owned(),
             seconds: 0.1,
+            junit: BTreeMap::new(),
         };
         let runs = [
             run("test x ... ok\ntest y ... FAILED\n", false),

@@ -587,3 +587,26 @@ async fn a_test_that_got_slower_across_two_commits_is_reported() {
         "the check as a whole slowed too"
     );
 }
+
+#[tokio::test]
+async fn junit_reports_name_the_failing_tests() {
+    let repo = TempRepo::new();
+    repo.write(
+        "Makefile",
+        "test:\n\t@printf '<testsuite><testcase classname=\"suite\" name=\"t_ok\"/><testcase classname=\"suite\" name=\"t_bad\"><failure>boom</failure></testcase></testsuite>' > report-junit.xml\n\t@exit 1\n",
+    );
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"make test\"\n[scan]\ntest_reruns = 0\n",
+    );
+    repo.commit_all("junit");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let failing: Vec<&str> = report
+        .open
+        .iter()
+        .filter(|x| x.kind == "failing_test")
+        .map(|x| x.title.as_str())
+        .collect();
+    assert_eq!(failing, ["suite::t_bad fails"], "{:#?}", report.open);
+}
