@@ -156,6 +156,38 @@ impl WriteTx<'_> {
         Ok(earlier)
     }
 
+    /// Records a test's outcomes in one scan at `commit`; returns its
+    /// totals before this scan: (passed, failed) at the same commit, and
+    /// (passed, failed) over every scan.
+    pub fn record_test_result(
+        &mut self,
+        test: &str,
+        commit: &str,
+        passed: u32,
+        failed: u32,
+    ) -> StoreResult<((u64, u64), (u64, u64))> {
+        let totals = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> StoreResult<(u64, u64)> {
+            let (p, f): (i64, i64) = self
+                .tx
+                .query_row(sql, args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok((p.max(0) as u64, f.max(0) as u64))
+        };
+        let same = totals(
+            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results \
+             WHERE test = ?1 AND commit_sha = ?2",
+            &[&test, &commit],
+        )?;
+        let all = totals(
+            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results WHERE test = ?1",
+            &[&test],
+        )?;
+        self.tx.execute(
+            "INSERT INTO test_results (test, commit_sha, passed, failed, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![test, commit, passed, failed, now()],
+        )?;
+        Ok((same, all))
+    }
+
     /// Dismisses a finding with a reason; false when there is none.
     pub fn dismiss_finding(&mut self, fingerprint: &str, reason: &str) -> StoreResult<bool> {
         let changed = self.tx.execute(

@@ -254,10 +254,80 @@ impl Orchestrator {
             }
         }
         let mut found = judge(&command, &results);
+        self.with_history(&command, commit, &results, &mut found)
+            .await;
         let (slow, slow_notes) = self.timing_findings(&command, commit, &results).await;
         found.extend(slow);
         notes.extend(slow_notes);
         (found, notes)
+    }
+
+    /// Keeps each test's outcomes per scan: a test that passed and failed
+    /// at the same commit across scans is flaky too, and every finding
+    /// carries the test's record over all scans.
+    async fn with_history(
+        &self,
+        command: &str,
+        commit: &str,
+        runs: &[Run],
+        found: &mut Vec<Found>,
+    ) {
+        let counts = outcome_counts(runs);
+        let entries: Vec<(String, u32, u32)> = counts
+            .iter()
+            .map(|(n, (p, f))| (n.clone(), *p, *f))
+            .collect();
+        let commit_owned = commit.to_owned();
+        let Ok(history) = self
+            .store
+            .write(move |tx| {
+                let mut out = Vec::new();
+                for (name, passed, failed) in entries {
+                    let (same, all) =
+                        tx.record_test_result(&name, &commit_owned, passed, failed)?;
+                    out.push((name, passed, failed, same, all));
+                }
+                Ok(out)
+            })
+            .await
+        else {
+            return;
+        };
+        for (name, passed, failed, same, all) in history {
+            let (here_passed, here_failed) =
+                (same.0 + u64::from(passed), same.1 + u64::from(failed));
+            let flaky_here = here_passed > 0 && here_failed > 0;
+            if flaky_here
+                && !found
+                    .iter()
+                    .any(|x| x.key == name && x.kind == "flaky_test")
+            {
+                found.retain(|x| x.key != name);
+                found.push(Found {
+                    kind: "flaky_test",
+                    severity: "medium",
+                    title: format!(
+                        "{name} is flaky: it failed {here_failed} of {} runs at this commit, across scans",
+                        here_passed + here_failed
+                    ),
+                    file: None,
+                    line: None,
+                    key: name.clone(),
+                    evidence: json!({ "command": command }),
+                });
+            }
+            let (runs_all, failed_all) = (
+                all.0 + all.1 + u64::from(passed) + u64::from(failed),
+                all.1 + u64::from(failed),
+            );
+            for finding in found.iter_mut().filter(|x| x.key == name) {
+                finding.evidence["history"] = json!({
+                    "runs": runs_all,
+                    "failed": failed_all,
+                    "flake_rate": failed_all as f64 / runs_all.max(1) as f64,
+                });
+            }
+        }
     }
 
     /// Records the check's and each test's time at `commit` and reports
@@ -421,6 +491,23 @@ impl Orchestrator {
             junit,
         })
     }
+}
+
+/// Each test's passes and failures over the runs.
+fn outcome_counts(runs: &[Run]) -> BTreeMap<String, (u32, u32)> {
+    let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for run in runs {
+        let mut tests = parse(&run.output);
+        tests.extend(run.junit.iter().map(|(k, v)| (k.clone(), *v)));
+        for (name, outcome) in tests {
+            let entry = counts.entry(name).or_default();
+            match outcome {
+                Outcome::Passed => entry.0 += 1,
+                Outcome::Failed => entry.1 += 1,
+            }
+        }
+    }
+    counts
 }
 
 /// Failing and flaky findings from the runs.

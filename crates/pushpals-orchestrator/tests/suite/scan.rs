@@ -610,3 +610,40 @@ async fn junit_reports_name_the_failing_tests() {
         .collect();
     assert_eq!(failing, ["suite::t_bad fails"], "{:#?}", report.open);
 }
+
+#[tokio::test]
+async fn a_test_that_flips_between_scans_at_the_same_commit_is_flaky_with_its_record() {
+    let repo = TempRepo::new();
+    // Fails when a marker outside the scanned tree exists, and flips it.
+    let marker = tempfile::tempdir().unwrap();
+    let flip = marker.path().join("flip");
+    repo.write(
+        "Makefile",
+        &format!(
+            "test:\n\t@if [ -e {0} ]; then rm {0}; echo 'test t::flips ... FAILED'; exit 1; else touch {0}; echo 'test t::flips ... ok'; fi\n",
+            flip.display()
+        ),
+    );
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"make test\"\n[scan]\ntest_reruns = 0\n",
+    );
+    repo.commit_all("one run per scan");
+    let f = start(repo, "").await;
+    let first = f.orchestrator.scan(user()).await.unwrap();
+    assert!(first.open.iter().all(|x| x.kind != "flaky_test"));
+    let second = f.orchestrator.scan(user()).await.unwrap();
+    let flaky: Vec<_> = second
+        .open
+        .iter()
+        .filter(|x| x.kind == "flaky_test")
+        .collect();
+    assert_eq!(flaky.len(), 1, "{:#?}", second.open);
+    assert!(
+        flaky[0]
+            .title
+            .contains("failed 1 of 2 runs at this commit, across scans")
+    );
+    assert_eq!(flaky[0].evidence["history"]["runs"], 2);
+    assert_eq!(flaky[0].evidence["history"]["failed"], 1);
+}
