@@ -50,6 +50,32 @@ fn expand(prk: &Hkdf<Sha256>, info: &[u8], out: &mut [u8]) -> Result<(), PushCry
     prk.expand(info, out).map_err(|_| PushCryptoError::Cipher)
 }
 
+/// The content key and nonce (RFC 8291 §3.4): the ECDH secret bound to
+/// both public keys and the browser's auth secret, then to the salt.
+fn content_keys(
+    shared: &[u8],
+    auth: &[u8],
+    ua_public: &[u8],
+    as_public: &[u8],
+    salt: &[u8],
+) -> Result<([u8; 16], [u8; 12]), PushCryptoError> {
+    let mut key_info = b"WebPush: info\0".to_vec();
+    key_info.extend_from_slice(ua_public);
+    key_info.extend_from_slice(as_public);
+    let mut ikm = [0u8; 32];
+    expand(
+        &Hkdf::<Sha256>::new(Some(auth), shared),
+        &key_info,
+        &mut ikm,
+    )?;
+    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
+    let mut cek = [0u8; 16];
+    let mut nonce = [0u8; 12];
+    expand(&prk, b"Content-Encoding: aes128gcm\0", &mut cek)?;
+    expand(&prk, b"Content-Encoding: nonce\0", &mut nonce)?;
+    Ok((cek, nonce))
+}
+
 /// Encrypts `plaintext` for a browser (`ua_public`, `auth`) with the
 /// sender's one-time key `as_secret` and `salt`: the whole message body.
 pub fn encrypt(
@@ -69,22 +95,13 @@ pub fn encrypt(
     let as_public = as_secret.public_key().to_encoded_point(false);
     let shared = p256::ecdh::diffie_hellman(as_secret.to_nonzero_scalar(), ua_key.as_affine());
 
-    // The input keying material: the shared secret, bound to both keys and
-    // the browser's auth secret.
-    let mut key_info = b"WebPush: info\0".to_vec();
-    key_info.extend_from_slice(ua_public);
-    key_info.extend_from_slice(as_public.as_bytes());
-    let mut ikm = [0u8; 32];
-    expand(
-        &Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes()),
-        &key_info,
-        &mut ikm,
+    let (cek, nonce) = content_keys(
+        shared.raw_secret_bytes(),
+        auth,
+        ua_public,
+        as_public.as_bytes(),
+        salt,
     )?;
-    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
-    let mut cek = [0u8; 16];
-    let mut nonce = [0u8; 12];
-    expand(&prk, b"Content-Encoding: aes128gcm\0", &mut cek)?;
-    expand(&prk, b"Content-Encoding: nonce\0", &mut nonce)?;
 
     // One record: the text and the last-record delimiter.
     let mut record = plaintext.to_vec();
@@ -117,20 +134,13 @@ pub fn decrypt(body: &[u8], ua_private: &[u8], auth: &[u8]) -> Result<Vec<u8>, P
     let as_key = browser_key(as_public)?;
     let ua_public = ua_secret.public_key().to_encoded_point(false);
     let shared = p256::ecdh::diffie_hellman(ua_secret.to_nonzero_scalar(), as_key.as_affine());
-    let mut key_info = b"WebPush: info\0".to_vec();
-    key_info.extend_from_slice(ua_public.as_bytes());
-    key_info.extend_from_slice(as_public);
-    let mut ikm = [0u8; 32];
-    expand(
-        &Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes()),
-        &key_info,
-        &mut ikm,
+    let (cek, nonce) = content_keys(
+        shared.raw_secret_bytes(),
+        auth,
+        ua_public.as_bytes(),
+        as_public,
+        salt,
     )?;
-    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
-    let mut cek = [0u8; 16];
-    let mut nonce = [0u8; 12];
-    expand(&prk, b"Content-Encoding: aes128gcm\0", &mut cek)?;
-    expand(&prk, b"Content-Encoding: nonce\0", &mut nonce)?;
     let cipher = Aes128Gcm::new_from_slice(&cek).map_err(|_| PushCryptoError::Cipher)?;
     let mut record = cipher
         .decrypt(&Nonce::from(nonce), sealed)

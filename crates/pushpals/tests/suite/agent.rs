@@ -18,18 +18,15 @@ async fn an_agent_task_from_the_command_line_with_its_cost_and_chat() {
     .await;
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
-    let config_dir = data.path().join("config-home/pushpals");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("config.toml"),
-        format!(
+    super::support::write_config(
+        data.path(),
+        &format!(
             "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\n\
              api_key_env = \"PUSHPALS_TEST_MODEL_KEY\"\ninput_price_per_mtok = 3.0\n\
              output_price_per_mtok = 15.0\n",
             model.openai_base()
         ),
-    )
-    .unwrap();
+    );
     let repo_path = repo.path.clone();
     let data_path = data.path().to_path_buf();
     let transcript = tokio::task::spawn_blocking(move || {

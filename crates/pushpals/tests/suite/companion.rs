@@ -137,15 +137,12 @@ fn the_webhook_hears_of_approvals_and_endings_with_a_link() {
     let (port, got) = webhook();
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
-    let config_dir = data.path().join("config-home/pushpals");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("config.toml"),
-        format!(
+    super::support::write_config(
+        data.path(),
+        &format!(
             "[notify]\nwebhook = \"http://127.0.0.1:{port}/pushpals\"\npublic_url = \"https://phone.example\"\n"
         ),
-    )
-    .unwrap();
+    );
     let server = start_server(&repo.path, data.path());
     let task = server.json(&["task", "Touch", "--run", "touch t.txt"]);
     let id = task["id"].as_str().unwrap().to_owned();

@@ -3,12 +3,6 @@
 use super::support::*;
 use pushpals_test_support::{TempRepo, busybox_image};
 
-fn write_config(data: &std::path::Path, text: &str) {
-    let config_dir = data.join("config-home/pushpals");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(config_dir.join("config.toml"), text).unwrap();
-}
-
 #[test]
 fn a_task_runs_in_a_podman_container_when_configured() {
     let repo = TempRepo::new();

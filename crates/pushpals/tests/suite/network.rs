@@ -7,13 +7,7 @@ use pushpals_test_support::TempRepo;
 fn a_command_granted_network_reaches_allowlisted_hosts_only_and_it_is_audited() {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
-    let config_dir = data.path().join("config-home/pushpals");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("config.toml"),
-        "[network]\nallow = [\"localhost\"]\n",
-    )
-    .unwrap();
+    super::support::write_config(data.path(), "[network]\nallow = [\"localhost\"]\n");
     // A host-side web page.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -24,6 +24,13 @@ impl Drop for Server {
     }
 }
 
+/// Writes the server's `config.toml` for a data dir set up by [`isolated`].
+pub(crate) fn write_config(data_dir: &Path, text: &str) {
+    let dir = data_dir.join("config-home/pushpals");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
 pub(crate) fn isolated(command: &mut std::process::Command, data_dir: &Path) {
     command
         .env("PUSHPALS_DATA_DIR", data_dir)

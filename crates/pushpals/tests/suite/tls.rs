@@ -25,12 +25,6 @@ fn write(path: &Path, text: &str, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn config(data: &Path, text: &str) {
-    let dir = data.join("config-home/pushpals");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), text).unwrap();
-}
-
 fn serve_fails(repo: &Path, data: &Path, addr: &str) -> String {
     let mut command = std::process::Command::new(BIN);
     command.args(["serve", "--addr", addr, "--repo"]).arg(repo);
@@ -62,7 +56,7 @@ async fn https_from_files_reloads_a_changed_certificate() {
     let (cert_path, key_path) = (data.path().join("cert.pem"), data.path().join("key.pem"));
     write(&cert_path, &cert, 0o644);
     write(&key_path, &key, 0o600);
-    config(
+    write_config(
         data.path(),
         &format!(
             "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
@@ -111,7 +105,7 @@ fn bad_key_files_and_plain_http_on_the_network_are_refused() {
         cert_path.display(),
         key_path.display()
     );
-    config(data.path(), &tls);
+    write_config(data.path(), &tls);
 
     write(&key_path, &key, 0o644);
     let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
@@ -124,7 +118,7 @@ fn bad_key_files_and_plain_http_on_the_network_are_refused() {
     let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
     assert!(stderr.contains("cannot be used together"), "{stderr}");
 
-    config(data.path(), "");
+    write_config(data.path(), "");
     let stderr = serve_fails(&repo.path, data.path(), "0.0.0.0:0");
     assert!(
         stderr.contains("in the clear") && stderr.contains("--insecure-http"),
@@ -178,7 +172,7 @@ async fn a_private_ca_from_tls_init_serves_https_and_pairing_shows_how_to_trust_
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 
-    config(
+    write_config(
         data.path(),
         &format!(
             "[tls]\ncert = \"{0}/cert.pem\"\nkey = \"{0}/key.pem\"\nca = \"{0}/ca.pem\"\n",
