@@ -110,17 +110,26 @@ impl Orchestrator {
         }
         let head = self.repo.head_commit().await?;
         let config = self.repo_config_at(&head).await.unwrap_or_default();
+        // Open proposals: tasks not ended whose log has a proposal.
         let mut open_proposals = 0;
         for task in self.store.tasks(None).await? {
-            let proposal = task
-                .agent
-                .as_ref()
-                .and_then(|w| w.plan_id.as_deref())
-                .is_some_and(|p| p.starts_with(PROPOSAL_PREFIX));
-            if !proposal || task.state.is_final() {
+            if task.state.is_final() {
                 continue;
             }
-            open_proposals += 1;
+            let events = self
+                .store
+                .events(pushpals_store::EventQuery {
+                    task_id: Some(task.id.clone()),
+                    limit: Some(500),
+                    ..Default::default()
+                })
+                .await?;
+            if events
+                .iter()
+                .any(|e| e.kind == EventKind::ProposalCreated.as_str())
+            {
+                open_proposals += 1;
+            }
         }
         // No proposal over the files of a task still at work.
         for task in self.store.tasks(None).await? {
