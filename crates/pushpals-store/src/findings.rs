@@ -48,10 +48,13 @@ pub struct ScanChanges {
 }
 
 impl WriteTx<'_> {
-    /// Records one scan's findings for the detectors in `kinds`.
+    /// Records one scan's findings for the detectors in `kinds`. With
+    /// `scope`, the scan looked only at those files: open findings
+    /// elsewhere are left as they are.
     pub fn record_findings(
         &mut self,
         kinds: &[String],
+        scope: Option<&[String]>,
         found: &[Finding],
     ) -> StoreResult<ScanChanges> {
         let at = now();
@@ -112,14 +115,22 @@ impl WriteTx<'_> {
         }
         let seen: Vec<&str> = found.iter().map(|f| f.fingerprint.as_str()).collect();
         for kind in kinds {
-            let mut statement = self
-                .tx
-                .prepare("SELECT fingerprint FROM findings WHERE kind = ?1 AND state = 'open'")?;
-            let open: Vec<String> = statement
-                .query_map([kind], |row| row.get(0))?
+            let mut statement = self.tx.prepare(
+                "SELECT fingerprint, file FROM findings WHERE kind = ?1 AND state = 'open'",
+            )?;
+            let open: Vec<(String, Option<String>)> = statement
+                .query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             drop(statement);
-            for fingerprint in open.iter().filter(|f| !seen.contains(&f.as_str())) {
+            let in_scope = |file: &Option<String>| match (scope, file) {
+                (None, _) => true,
+                (Some(files), Some(file)) => files.contains(file),
+                (Some(_), None) => false,
+            };
+            for (fingerprint, _) in open
+                .iter()
+                .filter(|(f, file)| !seen.contains(&f.as_str()) && in_scope(file))
+            {
                 self.tx.execute(
                     "UPDATE findings SET state = 'fixed', last_seen = ?2 WHERE fingerprint = ?1",
                     params![fingerprint, at],

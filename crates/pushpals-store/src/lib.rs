@@ -474,6 +474,18 @@ impl Store {
         .await
     }
 
+    /// The newest event of a kind, if any.
+    pub async fn last_event_of_kind(&self, kind: &'static str) -> StoreResult<Option<Event>> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?1 ORDER BY id DESC LIMIT 1"
+            ))?;
+            let mut rows = statement.query_map([kind], |row| Ok(event_from_row(row)))?;
+            rows.next().transpose()?.transpose()
+        })
+        .await
+    }
+
     /// The bytes of every stored blob together.
     pub async fn blob_bytes(&self) -> StoreResult<u64> {
         self.read(|conn| {

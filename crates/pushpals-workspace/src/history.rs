@@ -77,6 +77,95 @@ impl Repo {
             .collect())
     }
 
+    /// Files that differ between two commits (added, changed or deleted).
+    pub async fn changed_files(&self, from: &str, to: &str) -> GitResult<Vec<String>> {
+        let mut diff = self.command(self.root());
+        diff.args(["diff", "--name-only", "--no-renames", "-z", from, to]);
+        let bytes = run(diff, "diff --name-only").await?;
+        Ok(bytes
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+
+    /// Whether `ancestor` is an ancestor of (or equal to) `commit`.
+    pub async fn is_ancestor(&self, ancestor: &str, commit: &str) -> GitResult<bool> {
+        let mut check = self.command(self.root());
+        check.args(["merge-base", "--is-ancestor", ancestor, commit]);
+        match run(check, "merge-base").await {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The contents of `paths` at `commit` (`None` for a path that is not
+    /// a file there), read in one `git cat-file --batch`.
+    pub async fn read_at(
+        &self,
+        commit: &str,
+        paths: &[String],
+    ) -> GitResult<Vec<(String, Option<Vec<u8>>)>> {
+        let mut batch = self.command(self.root());
+        batch
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = batch.spawn().map_err(GitError::Spawn)?;
+        let mut input = String::new();
+        for path in paths {
+            input.push_str(&format!("{commit}:{path}\n"));
+        }
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| GitError::Spawn(std::io::Error::other("no stdin")))?;
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(input.as_bytes()).await;
+        });
+        let output = child.wait_with_output().await.map_err(GitError::Spawn)?;
+        let _ = writer.await;
+        let mut out = Vec::new();
+        let mut rest: &[u8] = &output.stdout;
+        for path in paths {
+            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                break;
+            };
+            let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+            rest = &rest[end + 1..];
+            let mut fields = header.split(' ');
+            let (_, kind, size) = (fields.next(), fields.next(), fields.next());
+            match (kind, size.and_then(|s| s.parse::<usize>().ok())) {
+                (Some(kind), Some(size)) if rest.len() > size => {
+                    let content = rest[..size].to_vec();
+                    rest = &rest[size + 1..];
+                    out.push((path.clone(), (kind == "blob").then_some(content)));
+                }
+                _ => out.push((path.clone(), None)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file of `commit`, by path.
+    pub async fn files_at(&self, commit: &str) -> GitResult<Vec<String>> {
+        let mut list = self.command(self.root());
+        list.args(["ls-tree", "-r", "-z", "--name-only", commit]);
+        let bytes = run(list, "ls-tree").await?;
+        Ok(bytes
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+
+    /// The patches of the commits after `from` up to `to`, newest first.
+    pub async fn patches_between(&self, from: &str, to: &str) -> GitResult<Vec<CommitPatch>> {
+        self.recent_patches(&format!("{from}..{to}"), 10_000).await
+    }
+
     /// How many of the last `max` commits touched each file.
     pub async fn churn(&self, commit: &str, max: usize) -> GitResult<HashMap<String, u32>> {
         let mut log = self.command(self.root());

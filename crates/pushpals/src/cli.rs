@@ -181,6 +181,10 @@ pub enum Command {
     /// Scan the served repository now (secrets in tree and history, risky
     /// CI config, TODO hotspots, docs gaps); prints findings by kind
     Scan {
+        /// Only what changed since the last scan (the changed files and the
+        /// new commits)
+        #[arg(long)]
+        changed: bool,
         /// Print JSON
         #[arg(long)]
         json: bool,

@@ -93,6 +93,29 @@ impl Tree {
         }
     }
 
+    /// A tree of only some files, read from git (an incremental scan).
+    fn of_files(contents: Vec<(String, Option<Vec<u8>>)>) -> Self {
+        let mut files = Vec::new();
+        let mut texts = std::collections::HashMap::new();
+        for (path, content) in contents {
+            let Some(bytes) = content else { continue };
+            files.push(path.clone());
+            if bytes.len() as u64 <= MAX_FILE_BYTES
+                && !bytes.iter().take(8192).any(|&b| b == 0)
+                && let Ok(text) = String::from_utf8(bytes)
+            {
+                texts.insert(path, text);
+            }
+        }
+        files.sort();
+        Self {
+            root: PathBuf::new(),
+            files,
+            left_out: 0,
+            texts,
+        }
+    }
+
     /// A file's text, when it is small text.
     pub fn text(&self, relative: &str) -> Option<&str> {
         self.texts.get(relative).map(String::as_str)
@@ -186,7 +209,7 @@ impl Orchestrator {
         let changes = self
             .store
             .write(move |tx| {
-                let changes = tx.record_findings(&kinds, &findings)?;
+                let changes = tx.record_findings(&kinds, None, &findings)?;
                 tx.append(NewEvent {
                     task_id: None,
                     actor: at,
@@ -332,7 +355,16 @@ impl Orchestrator {
                 if !due {
                     continue;
                 }
-                match orchestrator.scan(Actor::Orchestrator).await {
+                // New commits: look at what changed; the interval: everything.
+                let incremental = last
+                    .as_ref()
+                    .is_some_and(|(commit, at)| *commit != head && at.elapsed() < interval);
+                let scanned = if incremental {
+                    orchestrator.scan_changes(Actor::Orchestrator).await
+                } else {
+                    orchestrator.scan(Actor::Orchestrator).await
+                };
+                match scanned {
                     Ok(report) => tracing::info!(
                         new = report.changes.new,
                         fixed = report.changes.fixed,
@@ -416,5 +448,89 @@ impl Orchestrator {
             }
         }
         (found, notes)
+    }
+}
+
+/// The detectors an incremental scan runs on the changed files.
+const PER_FILE_KINDS: [&str; 3] = ["secret", "ci_config", "todo_hotspot"];
+
+impl Orchestrator {
+    /// Scans only what changed since the last scan: the changed files
+    /// (secrets, CI config, TODO hotspots) and the new commits (secrets in
+    /// history). Falls back to a full scan when there is no earlier scan or
+    /// history was rewritten.
+    pub async fn scan_changes(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+        let head = self.repo.head_commit().await?;
+        let last = self
+            .store
+            .last_event_of_kind("scan_finished")
+            .await?
+            .and_then(|e| e.payload["commit"].as_str().map(str::to_owned));
+        let Some(last) = last else {
+            return self.scan(actor).await;
+        };
+        if last != head && !self.repo.is_ancestor(&last, &head).await? {
+            return self.scan(actor).await;
+        }
+        let changed = if last == head {
+            Vec::new()
+        } else {
+            self.repo.changed_files(&last, &head).await?
+        };
+        let tree = Tree::of_files(self.repo.read_at(&head, &changed).await?);
+        let scanner = self.scanner();
+        let mut per_file = secrets::in_tree(&tree, &scanner);
+        per_file.extend(ci_config::detect(&tree));
+        let churn = self.repo.churn(&head, 500).await?;
+        per_file.extend(hotspots::detect(&tree, &churn));
+        let in_tree: Vec<String> = per_file.iter().map(|f| f.key.clone()).collect();
+        let history = if last == head {
+            Vec::new()
+        } else {
+            let patches = self.repo.patches_between(&last, &head).await?;
+            secrets::in_history(&patches, &in_tree, &scanner)
+        };
+        let per_file: Vec<Finding> = per_file.into_iter().map(Found::into_finding).collect();
+        let history: Vec<Finding> = history.into_iter().map(Found::into_finding).collect();
+        let kinds: Vec<String> = PER_FILE_KINDS.map(str::to_owned).to_vec();
+        let (scanned, scope) = (head.clone(), changed.clone());
+        let changes = self
+            .store
+            .write(move |tx| {
+                let mut changes = tx.record_findings(&kinds, Some(&scope), &per_file)?;
+                let more = tx.record_findings(&[], None, &history)?;
+                changes.new += more.new;
+                changes.still_open += more.still_open;
+                tx.append(NewEvent {
+                    task_id: None,
+                    actor,
+                    kind: EventKind::ScanFinished,
+                    payload: json!({
+                        "commit": scanned,
+                        "incremental": true,
+                        "changed_files": scope.len(),
+                        "new": changes.new,
+                        "fixed": changes.fixed,
+                    }),
+                })?;
+                Ok(changes)
+            })
+            .await?;
+        let open = self.store.findings(None, Some("open".into())).await?;
+        Ok(ScanReport {
+            commit: head,
+            detectors: PER_FILE_KINDS
+                .iter()
+                .chain(["secret_history"].iter())
+                .map(|k| (*k).to_owned())
+                .collect(),
+            changes,
+            open,
+            notes: vec![format!(
+                "incremental: {} changed files since {}; tests, linters, advisories, docs and duplicates run in full scans",
+                changed.len(),
+                &last[..last.len().min(12)]
+            )],
+        })
     }
 }

@@ -647,3 +647,54 @@ async fn a_test_that_flips_between_scans_at_the_same_commit_is_flaky_with_its_re
     assert_eq!(flaky[0].evidence["history"]["runs"], 2);
     assert_eq!(flaky[0].evidence["history"]["failed"], 1);
 }
+
+#[tokio::test]
+async fn an_incremental_scan_looks_only_at_what_changed() {
+    let f = start(fixture(), "").await;
+    // Without an earlier scan, it is a full scan.
+    let full = f.orchestrator.scan_changes(user()).await.unwrap();
+    assert!(full.notes.iter().all(|n| !n.starts_with("incremental")));
+    let hotspot = full
+        .open
+        .iter()
+        .find(|x| x.kind == "todo_hotspot")
+        .unwrap()
+        .fingerprint
+        .clone();
+    let docs = full.open.iter().filter(|x| x.kind == "docs").count();
+    assert!(docs > 0);
+
+    f.repo.write(".github/workflows/ci.yml", PINNED);
+    f.repo
+        .write("deploy.py", "KEY = \"AKIAQWERTYUIOPASDFGH\"\n");
+    f.repo.commit_all("pin, and a new key");
+    let next = f.orchestrator.scan_changes(user()).await.unwrap();
+    assert!(
+        next.notes[0].starts_with("incremental: 2 changed files"),
+        "{:?}",
+        next.notes
+    );
+    assert!(
+        next.open
+            .iter()
+            .any(|x| x.kind == "secret" && x.file.as_deref() == Some("deploy.py"))
+    );
+    assert!(
+        next.open.iter().all(|x| x.kind != "ci_config"),
+        "the pinned workflow's findings are fixed"
+    );
+    assert!(
+        next.open.iter().any(|x| x.fingerprint == hotspot),
+        "unchanged files keep their findings"
+    );
+    assert_eq!(
+        next.open.iter().filter(|x| x.kind == "docs").count(),
+        docs,
+        "full-scan kinds are left alone"
+    );
+    assert!(next.changes.fixed >= 2);
+
+    let same = f.orchestrator.scan_changes(user()).await.unwrap();
+    assert_eq!((same.changes.new, same.changes.fixed), (0, 0));
+    assert!(same.notes[0].starts_with("incremental: 0 changed files"));
+}

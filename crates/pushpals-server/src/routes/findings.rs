@@ -10,13 +10,29 @@ use pushpals_orchestrator::ScanReport;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// `POST /api/v1/scan`: scans HEAD now with the static detectors.
+/// `POST /api/v1/scan?changed=true|false` options.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanOptions {
+    /// Only what changed since the last scan.
+    #[serde(default)]
+    pub changed: bool,
+}
+
+/// `POST /api/v1/scan`: scans HEAD now (everything, or with
+/// `?changed=true` only what changed since the last scan).
 pub async fn scan(
     State(state): State<AppState>,
     caller: Caller,
+    Query(options): Query<ScanOptions>,
 ) -> Result<Json<ScanReport>, ApiError> {
     caller.require(Scope::Operate)?;
-    Ok(Json(state.orchestrator.scan(caller.actor()).await?))
+    let report = if options.changed {
+        state.orchestrator.scan_changes(caller.actor()).await?
+    } else {
+        state.orchestrator.scan(caller.actor()).await?
+    };
+    Ok(Json(report))
 }
 
 /// `GET /api/v1/findings` filters.

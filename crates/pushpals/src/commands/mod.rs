@@ -116,7 +116,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => space::gc(&client, older_than_days, dry_run, json).await,
         Command::Du { json } => space::du(&client, json).await,
-        Command::Scan { json } => scan::scan(&client, json).await,
+        Command::Scan { changed, json } => scan::scan(&client, changed, json).await,
         Command::Propose { findings, json } => scan::propose(&client, findings, json).await,
         Command::Findings { kind, all, json } => scan::findings(&client, kind, all, json).await,
         Command::Dismiss {

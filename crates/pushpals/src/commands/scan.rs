@@ -35,8 +35,13 @@ fn print_grouped(findings: &[Value]) {
 }
 
 /// `scan`.
-pub async fn scan(client: &Client, json_out: bool) -> Result<ExitCode> {
-    let report = client.call_json(Method::POST, "/scan", &json!({})).await?;
+pub async fn scan(client: &Client, changed: bool, json_out: bool) -> Result<ExitCode> {
+    let path = if changed {
+        "/scan?changed=true"
+    } else {
+        "/scan"
+    };
+    let report = client.call_json(Method::POST, path, &json!({})).await?;
     if json_out {
         print_json(&report);
         return Ok(ExitCode::SUCCESS);
