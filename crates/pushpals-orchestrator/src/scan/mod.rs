@@ -394,7 +394,8 @@ impl Orchestrator {
     ) -> (Vec<Found>, Vec<String>) {
         let mut found = Vec::new();
         let mut notes = Vec::new();
-        let linters = lint::linters_for(&tree.files);
+        let mentions = |file: &str, word: &str| tree.text(file).is_some_and(|t| t.contains(word));
+        let linters = lint::linters_for(&tree.files, &mentions);
         if linters.is_empty() {
             return (found, notes);
         }
