@@ -31,6 +31,9 @@ pub struct ScanSection {
     /// Hours between scheduled scans (0: only when asked); a scan also
     /// runs when the base branch gets new commits.
     pub interval_hours: u64,
+    /// Only these kinds of finding (all when absent), e.g. `["secret",
+    /// "ci_config", "failing_test"]`.
+    pub detectors: Option<Vec<String>>,
 }
 
 impl Default for ScanSection {
@@ -40,6 +43,7 @@ impl Default for ScanSection {
             run_tests: true,
             max_open_proposals: 3,
             interval_hours: 24,
+            detectors: None,
         }
     }
 }

@@ -190,16 +190,22 @@ impl Orchestrator {
             Err(error) => Err(error.into()),
         };
         let _ = std::fs::remove_dir_all(&scratch);
-        let (found, mut notes) = result?;
-        let detectors: Vec<String> = [
-            "secret",
-            "secret_history",
-            "ci_config",
-            "todo_hotspot",
-            "docs",
-        ]
-        .map(str::to_owned)
-        .to_vec();
+        let (mut found, mut notes, skipped) = result?;
+        let wanted = self
+            .repo_config_at(&commit)
+            .await
+            .ok()
+            .and_then(|config| config.scan.detectors);
+        let mut detectors: Vec<String> = ALL_KINDS
+            .iter()
+            .filter(|kind| !skipped.contains(kind))
+            .map(|kind| (*kind).to_owned())
+            .collect();
+        if let Some(wanted) = &wanted {
+            detectors.retain(|kind| wanted.contains(kind));
+            found.retain(|f| wanted.iter().any(|w| w == f.kind));
+            notes.push(format!("only these detectors: {}", wanted.join(", ")));
+        }
         let findings: Vec<Finding> = found.into_iter().map(Found::into_finding).collect();
         let kinds = detectors.clone();
         let count = findings.len();
@@ -240,7 +246,7 @@ impl Orchestrator {
         commit: &str,
         root: &Path,
         actor: &Actor,
-    ) -> OrchestratorResult<(Vec<Found>, Vec<String>)> {
+    ) -> OrchestratorResult<(Vec<Found>, Vec<String>, Vec<&'static str>)> {
         let mut files = Vec::new();
         let mut left_out = 0;
         walk(root, root, &mut files, &mut left_out);
@@ -264,7 +270,12 @@ impl Orchestrator {
         found.extend(docs::detect(&tree));
         found.extend(duplicates::detect(&tree));
         let config = self.repo_config_at(commit).await.unwrap_or_default();
+        // Kinds whose detector did not run keep their open findings.
+        let mut skipped: Vec<&'static str> = Vec::new();
         let (test_findings, test_notes) = self.test_findings(&config, root, commit, actor).await;
+        if !test_notes.iter().all(|n| n.starts_with("slowest tests")) {
+            skipped.extend(["failing_test", "flaky_test", "slow_test", "slow_check"]);
+        }
         found.extend(test_findings);
         notes.extend(test_notes);
         if let Some(source) = &self.settings.scan.osv {
@@ -272,18 +283,25 @@ impl Orchestrator {
                 Ok(records) => {
                     found.extend(advisories::detect(&advisories::pinned(&tree), &records))
                 }
-                Err(why) => notes.push(format!("advisories were not checked: {why}")),
+                Err(why) => {
+                    skipped.push("vulnerable_dependency");
+                    notes.push(format!("advisories were not checked: {why}"));
+                }
             }
         } else {
+            skipped.push("vulnerable_dependency");
             notes.push(
                 "advisories were not checked: set [scan] osv in config.toml to an OSV database"
                     .into(),
             );
         }
         let (lint_findings, lint_notes) = self.lint_findings(&config, &tree, actor).await;
+        if !lint_notes.is_empty() {
+            skipped.push("lint");
+        }
         found.extend(lint_findings);
         notes.extend(lint_notes);
-        Ok((found, notes))
+        Ok((found, notes, skipped))
     }
 
     /// Dismisses a finding (it stays dismissed on later scans).
@@ -451,6 +469,23 @@ impl Orchestrator {
         (found, notes)
     }
 }
+
+/// Every kind of finding a full scan looks for (what it does not find
+/// again is marked fixed).
+const ALL_KINDS: [&str; 12] = [
+    "secret",
+    "secret_history",
+    "ci_config",
+    "todo_hotspot",
+    "docs",
+    "failing_test",
+    "flaky_test",
+    "lint",
+    "vulnerable_dependency",
+    "duplicate_code",
+    "slow_test",
+    "slow_check",
+];
 
 /// The detectors an incremental scan runs on the changed files.
 const PER_FILE_KINDS: [&str; 3] = ["secret", "ci_config", "todo_hotspot"];

@@ -32,6 +32,18 @@ pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
     let mut tests = BTreeMap::new();
     for line in output.lines() {
         let line = line.trim();
+        // go test -json: {"Action":"pass","Test":"TestX",...}
+        if line.starts_with('{')
+            && let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
+            && let (Some(action), Some(test)) = (event["Action"].as_str(), event["Test"].as_str())
+        {
+            match action {
+                "pass" => tests.insert(test.to_owned(), Outcome::Passed),
+                "fail" => tests.insert(test.to_owned(), Outcome::Failed),
+                _ => None,
+            };
+            continue;
+        }
         // cargo test: "test path::name ... ok" / "... FAILED"
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, verdict)) = rest.rsplit_once(" ... ")
@@ -114,8 +126,8 @@ pub(crate) fn parse_junit(xml: &str) -> BTreeMap<String, Outcome> {
     tests
 }
 
-/// JUnit XML files written under `root` since `since`.
-fn fresh_junit(root: &Path, since: std::time::SystemTime) -> Vec<std::path::PathBuf> {
+/// JUnit XML files under `root`.
+fn junit_files(root: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
@@ -136,10 +148,6 @@ fn fresh_junit(root: &Path, since: std::time::SystemTime) -> Vec<std::path::Path
                 && (name.contains("junit")
                     || name.starts_with("TEST-")
                     || name.contains("test-results"))
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|m| m >= since)
             {
                 out.push(path);
             }
@@ -441,7 +449,11 @@ impl Orchestrator {
             read_only_paths: Vec::new(),
             network_proxy: None,
         };
-        let started_at = std::time::SystemTime::now();
+        // Reports left from before (committed, or an earlier run) are not
+        // this run's: remove them, so what is there afterwards is.
+        for stale in junit_files(root) {
+            let _ = std::fs::remove_file(stale);
+        }
         let (sender, mut receiver) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
         let (_keep, cancel) = watch::channel(false);
         let collect = tokio::spawn(async move {
@@ -479,7 +491,7 @@ impl Orchestrator {
             .map_err(|e| e.to_string())?;
         let seconds = outcome.map_err(|e| e.to_string())?.duration.as_secs_f64();
         let mut junit = BTreeMap::new();
-        for report in fresh_junit(root, started_at) {
+        for report in junit_files(root) {
             if let Ok(xml) = std::fs::read_to_string(&report) {
                 junit.extend(parse_junit(&xml));
             }
@@ -608,7 +620,8 @@ mod tests {
         let pytest =
             "tests/test_x.py::test_a PASSED [ 50%]\ntests/test_x.py::test_b FAILED [100%]\n";
         let go = "=== RUN   TestA\n--- PASS: TestA (0.00s)\n--- FAIL: TestB (0.01s)\n";
-        for text in [cargo, pytest, go] {
+        let go_json = "{\"Action\":\"run\",\"Test\":\"TestA\"}\n{\"Action\":\"pass\",\"Test\":\"TestA\"}\n{\"Action\":\"fail\",\"Test\":\"TestB\"}\n{\"Action\":\"fail\"}\n";
+        for text in [cargo, pytest, go, go_json] {
             let tests = parse(text);
             assert_eq!(tests.len(), 2, "{text}");
             assert_eq!(tests.values().filter(|o| **o == Outcome::Failed).count(), 1);

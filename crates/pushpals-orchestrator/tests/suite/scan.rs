@@ -494,6 +494,20 @@ async fn lock_files_are_matched_against_an_osv_database() {
         .unwrap();
     assert_eq!(lodash.severity, "medium");
 
+    // When the database cannot be read, what it found stays open.
+    std::fs::remove_dir_all(osv.path()).unwrap();
+    let again = f.orchestrator.scan(user()).await.unwrap();
+    assert_eq!(
+        again
+            .open
+            .iter()
+            .filter(|x| x.kind == "vulnerable_dependency")
+            .count(),
+        2,
+        "{:?}",
+        again.notes
+    );
+
     let broken = start(TempRepo::new(), "[scan]\nosv = \"/nonexistent/osv.json\"\n").await;
     let report = broken.orchestrator.scan(user()).await.unwrap();
     assert!(
@@ -609,6 +623,19 @@ async fn junit_reports_name_the_failing_tests() {
         .map(|x| x.title.as_str())
         .collect();
     assert_eq!(failing, ["suite::t_bad fails"], "{:#?}", report.open);
+    // Once the test passes, the next scan closes the finding.
+    f.repo.write(
+        "Makefile",
+        "test:\n\t@printf '<testsuite><testcase classname=\"suite\" name=\"t_ok\"/><testcase classname=\"suite\" name=\"t_bad\"/></testsuite>' > report-junit.xml\n",
+    );
+    f.repo.commit_all("fixed");
+    let fixed = f.orchestrator.scan(user()).await.unwrap();
+    assert!(
+        fixed.open.iter().all(|x| x.kind != "failing_test"),
+        "{:#?}",
+        fixed.open
+    );
+    assert_eq!(fixed.changes.fixed, 1);
 }
 
 #[tokio::test]
@@ -697,4 +724,23 @@ async fn an_incremental_scan_looks_only_at_what_changed() {
     let same = f.orchestrator.scan_changes(user()).await.unwrap();
     assert_eq!((same.changes.new, same.changes.fixed), (0, 0));
     assert!(same.notes[0].starts_with("incremental: 0 changed files"));
+}
+
+#[tokio::test]
+async fn a_repository_can_choose_its_detectors() {
+    let repo = fixture();
+    repo.write(
+        "pushpals.toml",
+        "[scan]\ndetectors = [\"ci_config\"]\nrun_tests = false\n",
+    );
+    repo.commit_all("only ci");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    assert!(!report.open.is_empty());
+    assert!(
+        report.open.iter().all(|x| x.kind == "ci_config"),
+        "{:#?}",
+        report.open
+    );
+    assert_eq!(report.detectors, ["ci_config"]);
 }
