@@ -81,6 +81,10 @@ pub struct Orchestrator {
     pub(crate) inboxes: Mutex<HashMap<TaskId, Vec<String>>>,
     /// Chat requests being planned, by plan id.
     pub(crate) plans: Mutex<HashMap<String, crate::chat::PendingPlan>>,
+    /// Held for the whole of a scan: a scheduled scan and one asked for by
+    /// the person run one after the other, never over each other's
+    /// scratch tree and findings.
+    pub(crate) scan_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -122,6 +126,7 @@ impl Orchestrator {
             waiters: Mutex::new(HashMap::new()),
             inboxes: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
+            scan_lock: tokio::sync::Mutex::new(()),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)

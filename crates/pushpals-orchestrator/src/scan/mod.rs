@@ -174,12 +174,20 @@ impl Orchestrator {
     /// Scans the repository's HEAD commit with the static detectors and
     /// records the findings.
     pub async fn scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+        let _one_at_a_time = self.scan_lock.lock().await;
+        self.full_scan(actor).await
+    }
+
+    /// A full scan; the caller holds `scan_lock`.
+    async fn full_scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+        static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let commit = self.repo.head_commit().await?;
+        let serial = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let scratch = self
             .worktrees_dir
             .parent()
             .unwrap_or(Path::new("."))
-            .join(format!("scan-{}", std::process::id()));
+            .join(format!("scan-{}-{serial}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch).map_err(|e| {
             OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display()))
@@ -496,6 +504,7 @@ impl Orchestrator {
     /// history). Falls back to a full scan when there is no earlier scan or
     /// history was rewritten.
     pub async fn scan_changes(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+        let _one_at_a_time = self.scan_lock.lock().await;
         let head = self.repo.head_commit().await?;
         let last = self
             .store
@@ -503,10 +512,10 @@ impl Orchestrator {
             .await?
             .and_then(|e| e.payload["commit"].as_str().map(str::to_owned));
         let Some(last) = last else {
-            return self.scan(actor).await;
+            return self.full_scan(actor).await;
         };
         if last != head && !self.repo.is_ancestor(&last, &head).await? {
-            return self.scan(actor).await;
+            return self.full_scan(actor).await;
         }
         let changed = if last == head {
             Vec::new()

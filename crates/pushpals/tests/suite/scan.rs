@@ -8,7 +8,14 @@ fn scan_list_and_dismiss_from_the_command_line() {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let server = start_server(&repo.path, data.path());
-    let report = server.json(&["scan"]);
+    let first = server.cli().args(["scan", "--json"]).output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&first.stderr),
+        server.log.lock().unwrap()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     let open = report["open"].as_array().unwrap();
     let no_ci = open
         .iter()
