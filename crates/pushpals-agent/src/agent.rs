@@ -336,6 +336,7 @@ fn model_call_detail<H: AgentHost>(
         "output_tokens": usage.output_tokens,
         "cost_micros": usage.cost_micros,
         "retries": reply.retries,
+        "latency_ms": reply.latency_ms,
     })
 }
 

@@ -148,6 +148,8 @@ pub struct ModelReply {
     pub usage: TokenUsage,
     /// Failed attempts before this reply (rate limits, server errors).
     pub retries: Vec<String>,
+    /// Milliseconds from the first attempt to the whole reply.
+    pub latency_ms: u64,
 }
 
 impl ModelReply {

@@ -207,6 +207,7 @@ pub async fn make_plan(client: &ModelClient, request: &str, repository: &str) ->
                 "output_tokens": usage.output_tokens,
                 "cost_micros": usage.cost_micros,
                 "retries": reply.retries,
+                "latency_ms": reply.latency_ms,
             }),
             usage,
         });

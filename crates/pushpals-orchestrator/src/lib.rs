@@ -24,6 +24,7 @@ mod network;
 mod orchestrator;
 mod output;
 mod pull_request;
+mod readiness;
 mod retention;
 mod scan;
 mod schedule;
@@ -36,6 +37,7 @@ pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
+pub use readiness::{Readiness, ReadyCheck};
 pub use retention::{GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{

@@ -85,6 +85,8 @@ pub struct Orchestrator {
     /// the person run one after the other, never over each other's
     /// scratch tree and findings.
     pub(crate) scan_lock: tokio::sync::Mutex<()>,
+    /// The last sandbox probe of `/readyz`, reused for a while.
+    pub(crate) sandbox_probe: Mutex<crate::readiness::SandboxProbe>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -127,6 +129,7 @@ impl Orchestrator {
             inboxes: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
             scan_lock: tokio::sync::Mutex::new(()),
+            sandbox_probe: Mutex::new(None),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)

@@ -65,6 +65,12 @@ pub struct ServerSettings {
     /// proxy on the same machine); forwarded headers from others are
     /// ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `/readyz` says "not ready" when the data directory's disk has less
+    /// free space than this many MiB (default 256).
+    pub ready_min_free_mib: Option<u64>,
+    /// A second address that serves `/metrics` without a token, for a
+    /// Prometheus scraper (bind it to loopback or a private network).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `[retention]`: worktrees of ended tasks go after some days; branches of

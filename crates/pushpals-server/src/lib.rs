@@ -12,6 +12,7 @@ mod auth;
 pub mod client_addr;
 mod error;
 mod json;
+pub mod metrics;
 pub mod notify;
 mod routes;
 mod state;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             post(routes::findings::dismiss),
         )
         .route("/du", get(routes::retention::du))
+        .route("/metrics", get(routes::metrics::scrape))
         .route("/push/key", get(routes::push::key))
         .route(
             "/push/subscriptions",
@@ -94,13 +96,29 @@ pub fn router(state: AppState) -> Router {
         .merge(api);
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readiness::readyz))
         .route("/", get(routes::companion::index))
         .route("/ca.pem", get(routes::companion::ca_certificate))
         .route("/{file}", get(routes::companion::file))
         .route("/views/{file}", get(routes::companion::view_file))
         .nest("/api/v1", api)
-        .layer(axum::middleware::from_fn(trace::request_span))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace::request_span,
+        ))
         .with_state(state)
+}
+
+/// Serves the separate metrics address: `/metrics` without a token, and
+/// nothing else.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(routes::metrics::scrape_unauthenticated))
+        .with_state(state);
+    axum::serve(listener, app).await
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves; open
@@ -121,6 +139,13 @@ where
         state.orchestrator.settings().notify.clone(),
         state.vapid.as_deref().cloned(),
     ));
+    state
+        .store()
+        .observe_writes(state.metrics.clone() as std::sync::Arc<dyn pushpals_store::WriteObserver>);
+    let counting = tokio::spawn(metrics::follow_events(
+        state.store().clone(),
+        state.metrics.clone(),
+    ));
     let app = router(state);
     axum::serve(
         listener,
@@ -132,5 +157,6 @@ where
     })
     .await?;
     notifier.abort();
+    counting.abort();
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use crate::metrics::Metrics;
 use crate::routes::pairing::PairingLimiter;
 use crate::webpush::Vapid;
 use pushpals_orchestrator::Orchestrator;
@@ -21,6 +22,8 @@ pub struct AppState {
     /// Plain HTTP on an address other machines can reach (shown as a
     /// warning by the companion).
     pub insecure_http: bool,
+    /// What `/metrics` exports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
             pairing: Arc::new(Mutex::new(PairingLimiter::default())),
             vapid: None,
             insecure_http: false,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 

@@ -26,6 +26,7 @@ pub use audit::AuditReport;
 pub use error::{StoreError, StoreResult};
 pub use lock::DataDirLock;
 pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
+pub use writer::WriteObserver;
 
 use pushpals_core::chain::GENESIS_HASH;
 use pushpals_core::{Approval, ApprovalId, Event, GrantKind, Task, TaskId, TaskState};
@@ -226,6 +227,44 @@ impl Store {
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.inner.writer.submit(op).await
+    }
+
+    /// Reports each group commit and each write's latency to `observer`
+    /// (metrics). Only the first observer set is kept.
+    pub fn observe_writes(&self, observer: Arc<dyn WriteObserver>) {
+        self.inner.writer.observe(observer);
+    }
+
+    /// How many tasks are in each state (states without tasks are left out).
+    pub async fn task_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT state, COUNT(*) FROM tasks GROUP BY state")?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            let mut counts = Vec::new();
+            for row in rows {
+                let (state, count) = row?;
+                counts.push((state, u64::try_from(count).unwrap_or(0)));
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// How many approvals wait for a decision.
+    pub async fn pending_approval_count(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT COUNT(*) FROM approvals WHERE state = 'pending'",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map(|count| u64::try_from(count).unwrap_or(0))?)
+        })
+        .await
     }
 
     /// Committed events from now on, in id order.

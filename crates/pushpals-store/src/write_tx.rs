@@ -106,6 +106,16 @@ impl<'a> WriteTx<'a> {
         Ok(event)
     }
 
+    /// Rewrites the readiness row: proves the database takes a write.
+    pub fn touch_readiness(&mut self) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO readiness (id, checked_at) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+            [now()],
+        )?;
+        Ok(())
+    }
+
     /// Stores a blob under its SHA-256 and returns the hash; storing the same
     /// content twice keeps one copy.
     pub fn put_blob(&mut self, content: &[u8]) -> StoreResult<String> {

@@ -10,8 +10,22 @@ use crate::error::{StoreError, StoreResult};
 use crate::write_tx::{ChainHead, WriteTx};
 use pushpals_core::Event;
 use rusqlite::Connection;
-use std::sync::mpsc;
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// Hears how the writer performs, for metrics. Called on the writer's
+/// thread and on callers' tasks, so keep it quick.
+pub trait WriteObserver: Send + Sync {
+    /// A group commit ended: how many requests it held, how many events
+    /// they appended, how long it took and whether it committed.
+    fn batch(&self, requests: usize, events: usize, took: Duration, committed: bool);
+    /// One write's latency as its caller saw it: queueing and commit.
+    fn write(&self, took: Duration);
+}
+
+/// Where the observer is set once the store is open.
+pub(crate) type ObserverSlot = Arc<OnceLock<Arc<dyn WriteObserver>>>;
 
 /// How many queued requests one transaction takes at most.
 const MAX_BATCH: usize = 512;
@@ -27,6 +41,7 @@ pub(crate) type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Delivery) + Sen
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     queue: mpsc::Sender<Job>,
+    observer: ObserverSlot,
 }
 
 impl WriterHandle {
@@ -37,11 +52,18 @@ impl WriterHandle {
         published: broadcast::Sender<Event>,
     ) -> StoreResult<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
+        let observer: ObserverSlot = Arc::new(OnceLock::new());
+        let heard = observer.clone();
         std::thread::Builder::new()
             .name("pushpals-store-writer".into())
-            .spawn(move || run(conn, head, jobs, published))
+            .spawn(move || run(conn, head, jobs, published, &heard))
             .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { queue })
+        Ok(Self { queue, observer })
+    }
+
+    /// Sets the observer; only the first call counts.
+    pub(crate) fn observe(&self, observer: Arc<dyn WriteObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// Runs `op` in the next group commit and returns its result once
@@ -51,6 +73,7 @@ impl WriterHandle {
         T: Send + 'static,
         F: FnOnce(&mut WriteTx<'_>) -> StoreResult<T> + Send + 'static,
     {
+        let started = Instant::now();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |tx| {
             let outcome = op(tx);
@@ -67,9 +90,13 @@ impl WriterHandle {
         self.queue
             .send(job)
             .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
-        answered
+        let result = answered
             .await
-            .map_err(|_| StoreError::Writer("the writer dropped the request".into()))?
+            .map_err(|_| StoreError::Writer("the writer dropped the request".into()))?;
+        if let Some(observer) = self.observer.get() {
+            observer.write(started.elapsed());
+        }
+        result
     }
 }
 
@@ -78,6 +105,7 @@ fn run(
     mut head: ChainHead,
     jobs: mpsc::Receiver<Job>,
     published: broadcast::Sender<Event>,
+    observer: &ObserverSlot,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -88,7 +116,12 @@ fn run(
             }
         }
         let head_before = head.clone();
+        let started = Instant::now();
+        let requests = batch.len();
         let (deliveries, events, committed) = run_batch(&mut conn, &mut head, batch);
+        if let Some(observer) = observer.get() {
+            observer.batch(requests, events.len(), started.elapsed(), committed.is_ok());
+        }
         match committed {
             Ok(()) => {
                 // Publish first: a caller that subscribes right after its

@@ -123,8 +123,26 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
             data_dir.join("vapid.key").display()
         )
     })?;
+    let metrics_addr = orchestrator.settings().server.metrics_addr;
     let mut state = AppState::new(orchestrator).with_push(vapid);
     state.insecure_http = insecure;
+    if let Some(addr) = metrics_addr {
+        let metrics_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on [server] metrics_addr {addr}"))?;
+        eprintln!(
+            "  metrics:    http://{}/metrics  (no token: keep this address private)",
+            metrics_listener.local_addr()?
+        );
+        let metrics_state = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) =
+                pushpals_server::serve_metrics(metrics_listener, metrics_state).await
+            {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     match tls {
         Some(files) => {
             let files = TlsFiles {

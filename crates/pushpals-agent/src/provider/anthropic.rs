@@ -119,6 +119,7 @@ pub(crate) fn parse_reply(value: &Value) -> Result<ModelReply, String> {
             output_tokens: value["usage"]["output_tokens"].as_u64().unwrap_or(0),
         },
         retries: Vec::new(),
+        latency_ms: 0,
     })
 }
 
@@ -232,6 +233,7 @@ impl Partial for Events {
             stop: stop_reason(self.stop.as_deref()),
             usage: self.usage,
             retries: Vec::new(),
+            latency_ms: 0,
         })
     }
 }

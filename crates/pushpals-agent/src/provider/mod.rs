@@ -85,12 +85,15 @@ impl ModelClient {
     /// Asks the model; retries rate limits, server errors and dropped
     /// connections with backoff, and fails at once on a refusal.
     pub async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ProviderError> {
+        let started = std::time::Instant::now();
         let mut retries = Vec::new();
         let attempts = self.config.max_retries.saturating_add(1);
         for attempt in 0..attempts {
             match self.attempt(request).await {
                 Ok(mut reply) => {
                     reply.retries = retries;
+                    reply.latency_ms =
+                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                     return Ok(reply);
                 }
                 Err(Attempt::Fatal(error)) => return Err(error),

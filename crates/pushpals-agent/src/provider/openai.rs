@@ -128,6 +128,7 @@ pub(crate) fn parse_reply(value: &Value) -> Result<ModelReply, String> {
         stop: stop_reason(choice["finish_reason"].as_str()),
         usage: usage(&value["usage"]),
         retries: Vec::new(),
+        latency_ms: 0,
     })
 }
 
@@ -206,6 +207,7 @@ impl Partial for Chunks {
             stop: stop_reason(self.finish.as_deref()),
             usage: self.usage,
             retries: Vec::new(),
+            latency_ms: 0,
         })
     }
 }

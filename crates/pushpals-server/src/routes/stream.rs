@@ -60,7 +60,11 @@ pub async fn events(
     };
     let (sender, receiver) = mpsc::channel(256);
     let closing = state.closing.subscribe();
-    tokio::spawn(forward(store, live, task_id, start_after, sender, closing));
+    let subscribed = crate::metrics::Subscribed::new(&state.metrics);
+    tokio::spawn(async move {
+        let _counted = subscribed;
+        forward(store, live, task_id, start_after, sender, closing).await;
+    });
     let stream = ReceiverStream::new(receiver);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

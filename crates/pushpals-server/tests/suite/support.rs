@@ -16,7 +16,7 @@ use tower::ServiceExt;
 /// A server state with its admin token.
 pub(crate) struct Api {
     _repo: TempRepo,
-    _data: tempfile::TempDir,
+    pub(crate) data: tempfile::TempDir,
     pub(crate) state: AppState,
     pub(crate) token: String,
 }
@@ -49,7 +49,7 @@ pub(crate) async fn api_with(settings: &str) -> Api {
     .unwrap();
     Api {
         _repo: repo,
-        _data: data,
+        data,
         state: AppState::new(orchestrator),
         token,
     }

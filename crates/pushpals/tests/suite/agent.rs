@@ -23,7 +23,7 @@ async fn an_agent_task_from_the_command_line_with_its_cost_and_chat() {
         &format!(
             "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\n\
              api_key_env = \"PUSHPALS_TEST_MODEL_KEY\"\ninput_price_per_mtok = 3.0\n\
-             output_price_per_mtok = 15.0\n",
+             output_price_per_mtok = 15.0\n[server]\nmetrics_addr = \"127.0.0.1:0\"\n",
             model.openai_base()
         ),
     );
@@ -61,6 +61,38 @@ async fn an_agent_task_from_the_command_line_with_its_cost_and_chat() {
         let approved = server.json(&["chat", "approve", "1"]);
         assert_eq!(approved["intent"], "approve");
         server.wait_for_state(&id, "committed");
+        let metrics = scrape(&server);
+        let separate = server
+            .log
+            .lock()
+            .unwrap()
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("metrics:"))
+            .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+        let separate = separate.unwrap_or_else(|| panic!("no metrics address in the log"));
+        let unauthenticated = tokio::runtime::Handle::current().block_on(async {
+            reqwest::get(&separate).await.unwrap().text().await.unwrap()
+        });
+        assert!(unauthenticated.contains("pushpals_tasks{state=\"committed\"} 1\n"));
+        for series in [
+            "pushpals_tasks{state=\"committed\"} 1\n",
+            "pushpals_model_calls_total{model=\"strong\"} 2\n",
+            "pushpals_model_call_duration_seconds_count{model=\"strong\"} 2\n",
+            "pushpals_approval_decision_seconds_count{action=\"commit\",decision=\"approved\"} 1\n",
+            "pushpals_events_total{name=\"task_created\"} 1\n",
+            "pushpals_queue_depth 0\n",
+            "pushpals_approvals_pending 0\n",
+            "pushpals_http_requests_total{method=\"POST\",route=\"/api/v1/tasks\",status=\"201\"} 1\n",
+        ] {
+            assert!(metrics.contains(series), "{series} in\n{metrics}");
+        }
+        let tokens = metric(&metrics, "pushpals_model_tokens_total{model=\"strong\",direction=\"input\"}");
+        assert!(tokens > 0.0, "{metrics}");
+        let cost = metric(&metrics, "pushpals_model_cost_dollars_total{model=\"strong\"}");
+        let stored = view_cost(&server, &id);
+        assert!((cost - stored).abs() < 1e-9, "{cost} against {stored}");
+        assert!(metric(&metrics, "pushpals_event_write_seconds_count") > 0.0);
+        assert!(metric(&metrics, "pushpals_task_duration_seconds_count{state=\"committed\"}") == 1.0);
 
         let refused = server
             .cli()
@@ -87,4 +119,45 @@ async fn an_agent_task_from_the_command_line_with_its_cost_and_chat() {
     assert!(!export.contains(KEY), "the key is not in the audit log");
     assert!(!log.contains(KEY), "the key is not in the server's log");
     assert!(export.contains("\"model_call\""));
+}
+
+/// `GET /api/v1/metrics` with the admin token; also checks that a call
+/// without a token is refused.
+fn scrape(server: &super::support::Server) -> String {
+    let token = std::fs::read_to_string(server.data_dir.join("admin.token")).unwrap();
+    let url = format!("{}/api/v1/metrics", server.url);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Handle::current().block_on(async {
+        let client = reqwest::Client::new();
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 401);
+        let answer = client
+            .get(&url)
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+        answer.text().await.unwrap()
+    })
+}
+
+/// The value of one series line.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{series} missing from\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// The task's stored cost, in dollars.
+fn view_cost(server: &super::support::Server, id: &str) -> f64 {
+    let view = server.json(&["status", id]);
+    view["task"]["usage"]["cost_micros"].as_u64().unwrap() as f64 / 1_000_000.0
 }

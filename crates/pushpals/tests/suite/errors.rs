@@ -139,3 +139,26 @@ fn a_task_without_a_title_is_refused_before_any_request() {
     ]));
     assert!(message.contains("say what the task is"), "{message}");
 }
+
+#[test]
+fn a_metrics_address_already_in_use_is_refused_with_its_setting_named() {
+    let data = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    super::support::write_config(
+        data.path(),
+        &format!(
+            "[server]\nmetrics_addr = \"{}\"\n",
+            taken.local_addr().unwrap()
+        ),
+    );
+    let repo = TempRepo::new();
+    let message = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path),
+    );
+    assert!(
+        message.contains("cannot listen on [server] metrics_addr"),
+        "{message}"
+    );
+}

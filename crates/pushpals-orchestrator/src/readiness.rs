@@ -1,0 +1,161 @@
+//! Is the orchestrator ready to take work? The database takes a write, the
+//! sandbox runs a command, and the disk has room.
+
+use crate::orchestrator::Orchestrator;
+use pushpals_sandbox::CommandSpec;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Free space under which the server is not ready, unless configured.
+const DEFAULT_MIN_FREE_MIB: u64 = 256;
+/// How long a sandbox probe's answer is reused: readiness probes come
+/// every few seconds and a sandbox start costs a few milliseconds.
+const SANDBOX_PROBE_TTL: Duration = Duration::from_secs(30);
+
+/// One readiness condition.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyCheck {
+    /// `database`, `sandbox` or `disk`.
+    pub name: &'static str,
+    /// Whether it holds.
+    pub ok: bool,
+    /// What was found, or why it does not hold and what to do.
+    pub detail: String,
+}
+
+/// The answer of a readiness probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    /// Every check holds.
+    pub ready: bool,
+    /// Each condition.
+    pub checks: Vec<ReadyCheck>,
+}
+
+/// The last sandbox probe: when, and its outcome.
+pub(crate) type SandboxProbe = Option<(Instant, Result<(), String>)>;
+
+impl Orchestrator {
+    /// Checks the database, the sandbox and the disk.
+    pub async fn readiness(&self) -> Readiness {
+        let checks = vec![
+            self.database_ready().await,
+            self.sandbox_ready().await,
+            self.disk_ready(),
+        ];
+        Readiness {
+            ready: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.worktrees_dir.parent().unwrap_or(Path::new("."))
+    }
+
+    async fn database_ready(&self) -> ReadyCheck {
+        // A transaction through the single writer: the writer thread is
+        // alive, takes the write lock and commits.
+        let result = self.store.write(|tx| tx.touch_readiness()).await;
+        ReadyCheck {
+            name: "database",
+            ok: result.is_ok(),
+            detail: match result {
+                Ok(()) => "takes writes".into(),
+                Err(error) => format!("cannot write: {error}"),
+            },
+        }
+    }
+
+    async fn sandbox_ready(&self) -> ReadyCheck {
+        let cached = self
+            .sandbox_probe
+            .lock()
+            .ok()
+            .and_then(|probe| probe.clone())
+            .filter(|(at, _)| at.elapsed() < SANDBOX_PROBE_TTL);
+        let outcome = match cached {
+            Some((_, outcome)) => outcome,
+            None => {
+                let outcome = self.probe_sandbox().await;
+                if let Ok(mut probe) = self.sandbox_probe.lock() {
+                    *probe = Some((Instant::now(), outcome.clone()));
+                }
+                outcome
+            }
+        };
+        ReadyCheck {
+            name: "sandbox",
+            ok: outcome.is_ok(),
+            detail: match outcome {
+                Ok(()) => format!("{} runs commands", self.runner.backend()),
+                Err(why) => why,
+            },
+        }
+    }
+
+    async fn probe_sandbox(&self) -> Result<(), String> {
+        let dir = self.data_dir().join("ready-probe");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot make the probe directory: {e}"))?;
+        let spec = CommandSpec {
+            command_line: "true".into(),
+            cwd: dir,
+            timeout: Duration::from_secs(20),
+            env: Vec::new(),
+            read_only_paths: Vec::new(),
+            network_proxy: None,
+        };
+        let (output, mut drained) = mpsc::channel(4);
+        let (_cancel, cancelled) = watch::channel(false);
+        let drain = tokio::spawn(async move { while drained.recv().await.is_some() {} });
+        let result = self.runner.run(spec, output, cancelled).await;
+        drain.abort();
+        match result {
+            Ok(outcome) if outcome.exit_code == Some(0) => Ok(()),
+            Ok(outcome) => Err(format!(
+                "a probe command in the {} sandbox {}; run `pushpals doctor`",
+                self.runner.backend(),
+                outcome.describe()
+            )),
+            Err(error) => Err(format!(
+                "the {} sandbox cannot start a command: {error}; run `pushpals doctor`",
+                self.runner.backend()
+            )),
+        }
+    }
+
+    fn disk_ready(&self) -> ReadyCheck {
+        let min_mib = self
+            .settings
+            .server
+            .ready_min_free_mib
+            .unwrap_or(DEFAULT_MIN_FREE_MIB);
+        match rustix::fs::statvfs(self.data_dir()) {
+            Ok(stat) => {
+                let free_mib = stat.f_bavail.saturating_mul(stat.f_frsize) >> 20;
+                let ok = free_mib >= min_mib;
+                ReadyCheck {
+                    name: "disk",
+                    ok,
+                    detail: if ok {
+                        format!("{free_mib} MiB free")
+                    } else {
+                        format!(
+                            "only {free_mib} MiB free, under the {min_mib} MiB minimum: \
+                             free space (`pushpals gc`, `pushpals du`) or lower \
+                             [server] ready_min_free_mib"
+                        )
+                    },
+                }
+            }
+            Err(error) => ReadyCheck {
+                name: "disk",
+                ok: false,
+                detail: format!("cannot read the free space: {error}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Folds committed events into metrics.
+
+use super::{ApprovalLabels, DecisionLabel, Metrics, ModelLabel, Named, StateLabel, TokenLabels};
+use pushpals_core::{Event, TaskState};
+use pushpals_store::{EventQuery, Store};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Follows the store's committed events into `metrics` until the store
+/// closes; a lagging subscriber catches up from the store, so no event is
+/// counted twice or missed.
+pub async fn follow_events(store: Store, metrics: Arc<Metrics>) {
+    let mut live = store.subscribe();
+    let mut last = store.last_event_id().await.unwrap_or(0);
+    loop {
+        match live.recv().await {
+            Ok(event) => {
+                if event.id > last {
+                    last = event.id;
+                    metrics.observe(&event);
+                }
+            }
+            Err(RecvError::Lagged(_)) => loop {
+                let page = store
+                    .events(EventQuery {
+                        after: last,
+                        task_id: None,
+                        limit: Some(1000),
+                    })
+                    .await
+                    .unwrap_or_default();
+                let Some(newest) = page.last().map(|e| e.id) else {
+                    break;
+                };
+                for event in &page {
+                    metrics.observe(event);
+                }
+                last = newest;
+            },
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+/// Seconds between two RFC 3339 times, when both parse and run forward.
+fn between(from: &str, to: &str) -> Option<f64> {
+    let from = pushpals_core::timestamp::parse(from).ok()?;
+    let to = pushpals_core::timestamp::parse(to).ok()?;
+    let seconds = (to - from).as_seconds_f64();
+    (seconds >= 0.0).then_some(seconds)
+}
+
+impl Metrics {
+    /// Counts one committed event.
+    pub fn observe(&self, event: &Event) {
+        let p = &event.payload;
+        self.events
+            .get_or_create(&Named {
+                name: event.kind.clone(),
+            })
+            .inc();
+        match event.kind.as_str() {
+            "task_created" => {
+                if let (Some(task), Ok(mut created)) = (&event.task_id, self.created.lock()) {
+                    created.insert(task.clone(), event.time.clone());
+                }
+            }
+            "state_changed" => {
+                let Some(to) = p["to"].as_str() else { return };
+                let final_state = serde_json::from_value::<TaskState>(p["to"].clone())
+                    .is_ok_and(TaskState::is_final);
+                if !final_state {
+                    return;
+                }
+                let since = event
+                    .task_id
+                    .as_ref()
+                    .and_then(|task| self.created.lock().ok()?.remove(task));
+                if let Some(seconds) = since.and_then(|since| between(&since, &event.time)) {
+                    self.task_seconds
+                        .get_or_create(&StateLabel {
+                            state: to.to_owned(),
+                        })
+                        .observe(seconds);
+                }
+            }
+            "command_finished" => {
+                let Some(ms) = p["duration_ms"].as_u64() else {
+                    return;
+                };
+                let seconds = ms as f64 / 1000.0;
+                self.command_seconds.observe(seconds);
+                if let Some(check) = p["step"].as_str().and_then(|s| s.strip_prefix("check:")) {
+                    self.check_seconds
+                        .get_or_create(&Named {
+                            name: check.to_owned(),
+                        })
+                        .observe(seconds);
+                }
+            }
+            "policy_decision" => {
+                let decision = if p["preapproved"].as_bool() == Some(true) {
+                    Some("preapproved".to_owned())
+                } else {
+                    text(&p["decision"])
+                };
+                if let Some(decision) = decision {
+                    self.commands
+                        .get_or_create(&DecisionLabel { decision })
+                        .inc();
+                }
+            }
+            "approval_requested" => {
+                if let (Some(id), Ok(mut asked)) = (p["approval_id"].as_i64(), self.asked.lock()) {
+                    asked.insert(id, event.time.clone());
+                }
+            }
+            "approval_decided" => {
+                let since = p["approval_id"]
+                    .as_i64()
+                    .and_then(|id| self.asked.lock().ok()?.remove(&id));
+                let labels = ApprovalLabels {
+                    action: text(&p["action"]).unwrap_or_default(),
+                    decision: text(&p["decision"]).unwrap_or_default(),
+                };
+                if let Some(seconds) = since.and_then(|since| between(&since, &event.time)) {
+                    self.approval_seconds
+                        .get_or_create(&labels)
+                        .observe(seconds);
+                }
+            }
+            "model_call" => self.model_call(p),
+            _ => {}
+        }
+    }
+
+    fn model_call(&self, p: &Value) {
+        let model = text(&p["model"]).unwrap_or_else(|| "unknown".into());
+        let labels = ModelLabel {
+            model: model.clone(),
+        };
+        self.model_calls.get_or_create(&labels).inc();
+        if let Some(ms) = p["latency_ms"].as_u64() {
+            self.model_seconds
+                .get_or_create(&labels)
+                .observe(ms as f64 / 1000.0);
+        }
+        for direction in ["input", "output"] {
+            let tokens = p[format!("{direction}_tokens")].as_u64().unwrap_or(0);
+            self.model_tokens
+                .get_or_create(&TokenLabels {
+                    model: model.clone(),
+                    direction: direction.to_owned(),
+                })
+                .inc_by(tokens);
+        }
+        let micros = p["cost_micros"].as_u64().unwrap_or(0);
+        self.model_cost
+            .get_or_create(&labels)
+            .inc_by(micros as f64 / 1_000_000.0);
+    }
+}
