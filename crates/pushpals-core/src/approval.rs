@@ -4,7 +4,7 @@ use crate::ids::{ApprovalId, TaskId};
 use serde::{Deserialize, Serialize};
 
 /// What an approval lets happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalAction {
     /// Commit the task's diff on its branch.
@@ -46,7 +46,7 @@ impl ApprovalAction {
 }
 
 /// What the person may let happen without being asked, per repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum GrantKind {
     /// Commit when the checks pass and the secret gate is clean.
@@ -76,7 +76,7 @@ impl GrantKind {
 }
 
 /// Where an approval request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     /// Waiting for the person.
@@ -109,7 +109,7 @@ impl ApprovalState {
 }
 
 /// The person's answer to an approval request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Let it happen.
@@ -129,11 +129,12 @@ impl Decision {
 }
 
 /// A request for the person's decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     /// The approval's own id.
     pub id: ApprovalId,
     /// The task it belongs to.
+    #[schema(value_type = String)]
     pub task_id: TaskId,
     /// What it lets happen.
     pub action: ApprovalAction,

@@ -190,7 +190,7 @@ impl NewEvent {
 }
 
 /// An event as stored: every field the hash covers, and the chain links.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Position in the log, from 1.
     pub id: EventId,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Created, waiting for a free worker slot.
@@ -163,9 +163,10 @@ impl fmt::Display for TaskState {
 
 /// A unit of work: one worker run on its own branch and worktree, then checks
 /// and an approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     /// The task's id; its branch is `pushpals/<id>`.
+    #[schema(value_type = String)]
     pub id: TaskId,
     /// Its number, counting from 1 in creation order (`#3` in chat).
     pub seq: u64,

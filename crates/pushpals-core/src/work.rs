@@ -4,7 +4,7 @@ use crate::ids::TaskId;
 use serde::{Deserialize, Serialize};
 
 /// The brief of an agent task; command tasks have none.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentWork {
     /// What the agent should do, in the person's or the planner's words.
@@ -19,6 +19,7 @@ pub struct AgentWork {
     /// Tasks that must finish first; the task starts from the last one's
     /// branch head.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub depends_on: Vec<TaskId>,
     /// The plan the task came from, if any.
     #[serde(default)]
@@ -30,7 +31,7 @@ pub struct AgentWork {
 }
 
 /// Model usage summed over a task's calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     /// How many model calls were made.
     pub model_calls: u64,

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 /// How far an approval of a command reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalScope {
     /// This one run of the command.

@@ -1,8 +1,10 @@
 //! Bearer tokens: stored hashed, carried with scopes.
 
 use crate::error::ApiError;
+use crate::openapi::RouteScopes;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -60,6 +62,10 @@ impl Caller {
         }
     }
 
+    fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|own| own == scope)
+    }
+
     /// The caller as an event actor.
     pub fn actor(&self) -> Actor {
         Actor::User(self.name.clone())
@@ -83,13 +89,64 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Middleware: resolves `Authorization: Bearer <token>` to a [`Caller`] or
-/// answers 401.
+/// What the token middleware needs: the store (through the state) and the
+/// scope each route declares in the API description.
+#[derive(Clone)]
+pub(crate) struct Guard {
+    pub(crate) state: AppState,
+    pub(crate) scopes: std::sync::Arc<RouteScopes>,
+    /// Where the guarded routes are nested (`/api/v1`); the description's
+    /// paths are relative to it.
+    pub(crate) prefix: &'static str,
+}
+
+impl Guard {
+    /// Fails unless the caller holds a scope the matched route declares
+    /// (or admin). A route that declares none is refused: fail closed.
+    fn check(
+        &self,
+        method: &Method,
+        matched: Option<&MatchedPath>,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
+        // Unmatched requests go on to the JSON 404.
+        let Some(matched) = matched else {
+            return Ok(());
+        };
+        let path = matched
+            .as_str()
+            .strip_prefix(self.prefix)
+            .unwrap_or(matched.as_str());
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        let Some(scopes) = self.scopes.of(method, path) else {
+            tracing::error!(%method, path, "a guarded route declares no scope");
+            return Err(ApiError::forbidden(format!(
+                "{method} {path} declares no scope, so no token may call it"
+            )));
+        };
+        if scopes.iter().any(|scope| caller.has(scope)) || caller.has(Scope::Admin.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this token lacks the {} scope that {method} {path} needs",
+                scopes.join(" or ")
+            )))
+        }
+    }
+}
+
+/// Middleware: resolves `Authorization: Bearer <token>` to a [`Caller`]
+/// (401 without a valid one) and checks the route's declared scope (403).
 pub(crate) async fn require_token(
-    State(state): State<AppState>,
+    State(guard): State<Guard>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let state = &guard.state;
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -108,10 +165,16 @@ pub(crate) async fn require_token(
         .token(&hash_token(token))
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token is not valid or was revoked"))?;
-    request.extensions_mut().insert(Caller {
+    let caller = Caller {
         name: record.name,
         scopes: record.scopes.split_whitespace().map(String::from).collect(),
-    });
+    };
+    guard.check(
+        request.method(),
+        request.extensions().get::<MatchedPath>(),
+        &caller,
+    )?;
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 

@@ -14,6 +14,7 @@ mod error;
 mod json;
 pub mod metrics;
 pub mod notify;
+pub mod openapi;
 mod routes;
 mod state;
 pub mod tls;
@@ -25,78 +26,96 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
+use openapi::{ApiDoc, RouteScopes};
 use std::future::Future;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The token-guarded API under `/api/v1`, with its description: each
+/// handler's `#[utoipa::path]` names its method, path and scope.
+fn guarded_api() -> OpenApiRouter<AppState> {
+    use routes::{
+        approvals, audit, chat, findings, grants, metrics as scrape, pairing, policy, push,
+        retention, status, stream, tasks,
+    };
+    OpenApiRouter::new()
+        .routes(routes!(status::status))
+        .routes(routes!(chat::chat))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::show, tasks::remove))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::continue_task))
+        .routes(routes!(tasks::diff))
+        .routes(routes!(tasks::events))
+        .routes(routes!(tasks::false_positive))
+        .routes(routes!(approvals::approve_task))
+        .routes(routes!(approvals::deny_task))
+        .routes(routes!(approvals::request_merge))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::decide))
+        .routes(routes!(grants::list))
+        .routes(routes!(grants::give, grants::revoke))
+        .routes(routes!(policy::rules))
+        .routes(routes!(retention::gc))
+        .routes(routes!(retention::du))
+        .routes(routes!(findings::scan))
+        .routes(routes!(findings::list))
+        .routes(routes!(findings::propose))
+        .routes(routes!(findings::dismiss))
+        .routes(routes!(scrape::scrape))
+        .routes(routes!(push::key))
+        .routes(routes!(push::subscribe, push::unsubscribe))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::blob))
+        .routes(routes!(stream::events))
+        .routes(routes!(pairing::create))
+        .routes(routes!(pairing::list))
+        .routes(routes!(pairing::revoke))
+}
+
+/// Routes anyone may call: probes, the description, and redeeming a
+/// pairing code (rate-limited).
+fn public_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::pairing::redeem))
+}
+
+/// The whole API description, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, guarded) = guarded_api().split_for_parts();
+    let (_, public) = public_api().split_for_parts();
+    let (_, probes) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(routes::healthz))
+        .routes(routes!(routes::readiness::readyz))
+        .routes(routes!(routes::description))
+        .split_for_parts();
+    let mut api = ApiDoc::openapi().nest("/api/v1", guarded.merge_from(public));
+    api.merge(probes);
+    api
+}
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/status", get(routes::status::status))
-        .route("/chat", post(routes::chat::chat))
-        .route(
-            "/tasks",
-            get(routes::tasks::list).post(routes::tasks::create),
-        )
-        .route(
-            "/tasks/{id}",
-            get(routes::tasks::show).delete(routes::tasks::remove),
-        )
-        .route("/tasks/{id}/cancel", post(routes::tasks::cancel))
-        .route("/tasks/{id}/continue", post(routes::tasks::continue_task))
-        .route("/tasks/{id}/diff", get(routes::tasks::diff))
-        .route("/tasks/{id}/events", get(routes::tasks::events))
-        .route("/tasks/{id}/approve", post(routes::approvals::approve_task))
-        .route(
-            "/tasks/{id}/secrets/{fingerprint}/false-positive",
-            post(routes::tasks::false_positive),
-        )
-        .route("/tasks/{id}/deny", post(routes::approvals::deny_task))
-        .route("/tasks/{id}/merge", post(routes::approvals::request_merge))
-        .route("/approvals", get(routes::approvals::list))
-        .route("/approvals/{id}/decide", post(routes::approvals::decide))
-        .route("/grants", get(routes::grants::list))
-        .route("/policy", get(routes::policy::rules))
-        .route("/gc", post(routes::retention::gc))
-        .route("/scan", post(routes::findings::scan))
-        .route("/findings", get(routes::findings::list))
-        .route("/proposals", post(routes::findings::propose))
-        .route(
-            "/findings/{fingerprint}/dismiss",
-            post(routes::findings::dismiss),
-        )
-        .route("/du", get(routes::retention::du))
-        .route("/metrics", get(routes::metrics::scrape))
-        .route("/push/key", get(routes::push::key))
-        .route(
-            "/push/subscriptions",
-            post(routes::push::subscribe).delete(routes::push::unsubscribe),
-        )
-        .route(
-            "/grants/{kind}",
-            axum::routing::put(routes::grants::give).delete(routes::grants::revoke),
-        )
-        .route("/audit/verify", get(routes::audit::verify))
-        .route("/audit/export", get(routes::audit::export))
-        .route("/blobs/{hash}", get(routes::audit::blob))
-        .route("/events", get(routes::stream::events))
-        .route("/pairing", post(routes::pairing::create))
-        .route("/devices", get(routes::pairing::list))
-        .route(
-            "/devices/{id}",
-            axum::routing::delete(routes::pairing::revoke),
-        )
+    let (guarded, described) = guarded_api().split_for_parts();
+    let scopes = std::sync::Arc::new(RouteScopes::from_openapi(&described));
+    let guarded = guarded
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            auth::Guard {
+                state: state.clone(),
+                scopes,
+                prefix: "/api/v1",
+            },
             auth::require_token,
         ));
-    // Redeeming a pairing code is the one public API call (rate-limited).
-    let api = Router::new()
-        .route("/pair", post(routes::pairing::redeem))
-        .merge(api);
+    let (public, _) = public_api().split_for_parts();
+    let api = public.merge(guarded);
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readiness::readyz))
+        .route("/api/v1/openapi.json", get(routes::description))
         .route("/", get(routes::companion::index))
         .route("/ca.pem", get(routes::companion::ca_certificate))
         .route("/{file}", get(routes::companion::file))

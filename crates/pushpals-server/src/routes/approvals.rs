@@ -13,13 +13,22 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `GET /api/v1/approvals` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApprovalFilter {
     /// Only pending ones (default true).
     pub pending: Option<bool>,
 }
 
 /// `GET /api/v1/approvals?pending=true|false`.
+#[utoipa::path(
+    get,
+    path = "/approvals",
+    tag = "approvals",
+    params(ApprovalFilter),
+    responses((status = 200, description = "approvals, pending ones by default", body = crate::openapi::ApprovalList), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -34,7 +43,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/approvals/{id}/decide` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideBody {
     /// `approve` or `deny`.
@@ -47,6 +56,15 @@ pub struct DecideBody {
 }
 
 /// `POST /api/v1/approvals/{id}/decide`. Deciding twice is 409.
+#[utoipa::path(
+    post,
+    path = "/approvals/{id}/decide",
+    tag = "approvals",
+    params(("id" = String, Path)),
+    request_body = DecideBody,
+    responses((status = 200, description = "what the decision did", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["approve"]))
+)]
 pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,7 +83,7 @@ pub async fn decide(
 }
 
 /// `POST /api/v1/tasks/{id}/approve|deny` body.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskDecisionBody {
     /// Which pending approval, when the task has several.
@@ -79,6 +97,15 @@ pub struct TaskDecisionBody {
 
 /// `POST /api/v1/tasks/{id}/approve`: decides the task's single pending
 /// approval; 409 listing them when there are several.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/approve",
+    tag = "approvals",
+    params(("id" = String, Path)),
+    request_body = TaskDecisionBody,
+    responses((status = 200, description = "what the approval did", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["approve"]))
+)]
 pub async fn approve_task(
     state: State<AppState>,
     caller: Caller,
@@ -89,6 +116,15 @@ pub async fn approve_task(
 }
 
 /// `POST /api/v1/tasks/{id}/deny`.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/deny",
+    tag = "approvals",
+    params(("id" = String, Path)),
+    request_body = TaskDecisionBody,
+    responses((status = 200, description = "what the denial did", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["approve"]))
+)]
 pub async fn deny_task(
     state: State<AppState>,
     caller: Caller,
@@ -123,6 +159,14 @@ async fn decide_task(
 
 /// `POST /api/v1/tasks/{id}/merge`: asks for merging a committed task's
 /// branch into the base branch (decided like any approval).
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/merge",
+    tag = "approvals",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the merge approval, pending", body = pushpals_core::Approval), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn request_merge(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,6 +12,13 @@ use pushpals_store::AuditReport;
 /// `GET /api/v1/audit/verify`: recomputes the chain. 200 with `ok: false`
 /// and the first broken event when it does not hold (the check itself
 /// succeeded; its finding is in the body).
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    responses((status = 200, description = "the chain check: ok, first broken event, head", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -21,6 +28,13 @@ pub async fn verify(
 }
 
 /// `GET /api/v1/audit/export`: every event as JSON lines.
+#[utoipa::path(
+    get,
+    path = "/audit/export",
+    tag = "audit",
+    responses((status = 200, description = "every event, one JSON object per line", content_type = "application/x-ndjson", body = String), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,6 +45,14 @@ pub async fn export(
 }
 
 /// `GET /api/v1/blobs/{hash}`: a stored blob (command output, diffs).
+#[utoipa::path(
+    get,
+    path = "/blobs/{hash}",
+    tag = "audit",
+    params(("hash" = String, Path)),
+    responses((status = 200, description = "the stored bytes", content_type = "application/octet-stream", body = String), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn blob(
     State(state): State<AppState>,
     caller: Caller,

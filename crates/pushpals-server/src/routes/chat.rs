@@ -10,7 +10,7 @@ use pushpals_orchestrator::ChatReply;
 use serde::Deserialize;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatMessage {
     /// What the person says.
@@ -19,6 +19,14 @@ pub struct ChatMessage {
 
 /// Answers at once from the orchestrator's state; new work is planned in
 /// the background (its tasks follow as `plan_created` on the event stream).
+#[utoipa::path(
+    post,
+    path = "/chat",
+    tag = "chat",
+    request_body = ChatMessage,
+    responses((status = 200, description = "the answer; new work is planned in the background", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn chat(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `POST /api/v1/scan?changed=true|false` options.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScanOptions {
     /// Only what changed since the last scan.
@@ -21,6 +22,14 @@ pub struct ScanOptions {
 
 /// `POST /api/v1/scan`: scans HEAD now (everything, or with
 /// `?changed=true` only what changed since the last scan).
+#[utoipa::path(
+    post,
+    path = "/scan",
+    tag = "findings",
+    params(ScanOptions),
+    responses((status = 200, description = "the scan report", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn scan(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,7 +45,8 @@ pub async fn scan(
 }
 
 /// `GET /api/v1/findings` filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Only this kind.
@@ -46,6 +56,14 @@ pub struct Filter {
 }
 
 /// `GET /api/v1/findings`.
+#[utoipa::path(
+    get,
+    path = "/findings",
+    tag = "findings",
+    params(Filter),
+    responses((status = 200, description = "findings", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,7 +85,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/findings/{fingerprint}/dismiss` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dismiss {
     /// Why (kept in the audit log).
@@ -75,6 +93,15 @@ pub struct Dismiss {
 }
 
 /// `POST /api/v1/findings/{fingerprint}/dismiss`.
+#[utoipa::path(
+    post,
+    path = "/findings/{fingerprint}/dismiss",
+    tag = "findings",
+    params(("fingerprint" = String, Path)),
+    request_body = Dismiss,
+    responses((status = 200, description = "the dismissed finding", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn dismiss(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,7 +117,7 @@ pub async fn dismiss(
 }
 
 /// `POST /api/v1/proposals` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Propose {
     /// Fingerprints of open findings of one kind.
@@ -98,6 +125,14 @@ pub struct Propose {
 }
 
 /// `POST /api/v1/proposals`: bundles findings into an agent task. 201.
+#[utoipa::path(
+    post,
+    path = "/proposals",
+    tag = "findings",
+    request_body = Propose,
+    responses((status = 201, description = "the proposal as an agent task", body = pushpals_core::Task), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn propose(
     State(state): State<AppState>,
     caller: Caller,

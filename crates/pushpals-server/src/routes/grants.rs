@@ -17,12 +17,27 @@ fn kind(name: &str) -> Result<GrantKind, ApiError> {
 }
 
 /// `GET /api/v1/grants`.
+#[utoipa::path(
+    get,
+    path = "/grants",
+    tag = "grants",
+    responses((status = 200, description = "autonomy grants", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     Ok(Json(json!({ "grants": state.store().grants().await? })))
 }
 
 /// `PUT /api/v1/grants/{kind}`: gives a grant (admin).
+#[utoipa::path(
+    put,
+    path = "/grants/{kind}",
+    tag = "grants",
+    params(("kind" = String, Path)),
+    responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn give(
     state: State<AppState>,
     caller: Caller,
@@ -32,6 +47,14 @@ pub async fn give(
 }
 
 /// `DELETE /api/v1/grants/{kind}`: takes a grant back (admin).
+#[utoipa::path(
+    delete,
+    path = "/grants/{kind}",
+    tag = "grants",
+    params(("kind" = String, Path)),
+    responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn revoke(
     state: State<AppState>,
     caller: Caller,

@@ -11,6 +11,13 @@ use axum::response::{IntoResponse, Response};
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /api/v1/metrics` (read scope).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operate",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn scrape(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     exposition(&state).await

@@ -22,8 +22,29 @@ use pushpals_core::TaskId;
 use serde_json::{Value, json};
 
 /// `GET /healthz`: alive. Public.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operate",
+    responses((status = 200, description = "alive", body = Object)),
+    security(())
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 description. Public:
+/// it holds no data, only the routes and their scopes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "operate",
+    responses((status = 200, description = "the OpenAPI description", body = Object)),
+    security(())
+)]
+pub async fn description() -> Json<utoipa::openapi::OpenApi> {
+    static DESCRIPTION: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    Json(DESCRIPTION.get_or_init(crate::openapi).clone())
 }
 
 /// Unknown API paths get a JSON 404.

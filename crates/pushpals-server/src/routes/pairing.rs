@@ -97,7 +97,7 @@ fn scopes_for(name: &str) -> Result<&'static str, ApiError> {
 }
 
 /// `POST /api/v1/pairing` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPairing {
     /// `read` or `approve`.
@@ -112,6 +112,14 @@ fn default_scope() -> String {
 }
 
 /// `POST /api/v1/pairing`: a one-time code for a new device (admin).
+#[utoipa::path(
+    post,
+    path = "/pairing",
+    tag = "pairing",
+    request_body = NewPairing,
+    responses((status = 201, description = "a one-time code", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,7 +176,7 @@ pub async fn create(
 }
 
 /// `POST /api/v1/pair` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
     /// The code shown by `pushpals pair`.
@@ -179,6 +187,14 @@ pub struct Redeem {
 
 /// `POST /api/v1/pair`: trades a pairing code for a device token. Public,
 /// rate-limited; a code works once and only until it expires.
+#[utoipa::path(
+    post,
+    path = "/pair",
+    tag = "pairing",
+    request_body = Redeem,
+    responses((status = 201, description = "the device token, shown once", body = Object), crate::openapi::ErrorResponses),
+    security(())
+)]
 pub async fn redeem(
     State(state): State<AppState>,
     peer: Result<
@@ -240,6 +256,13 @@ pub async fn redeem(
 }
 
 /// `GET /api/v1/devices`: every token, without secrets (admin).
+#[utoipa::path(
+    get,
+    path = "/devices",
+    tag = "pairing",
+    responses((status = 200, description = "tokens without their hashes", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     Ok(Json(
@@ -248,6 +271,14 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 }
 
 /// `DELETE /api/v1/devices/{id}`: revokes a device's token (admin).
+#[utoipa::path(
+    delete,
+    path = "/devices/{id}",
+    tag = "pairing",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the revoked token", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,6 +9,13 @@ use serde_json::{Value, json};
 
 /// The built-in and user rules (a repository's rules join per task), each
 /// with its source, what it matches, its decision and its reason.
+#[utoipa::path(
+    get,
+    path = "/policy",
+    tag = "settings",
+    responses((status = 200, description = "the command rules in force", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn rules(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let rules: Vec<Value> = state

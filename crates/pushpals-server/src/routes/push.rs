@@ -23,6 +23,13 @@ fn vapid(state: &AppState) -> Result<&crate::webpush::Vapid, ApiError> {
 }
 
 /// `GET /api/v1/push/key`: the key browsers subscribe with.
+#[utoipa::path(
+    get,
+    path = "/push/key",
+    tag = "push",
+    responses((status = 200, description = "the server's Web Push key", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn key(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     Ok(Json(json!({ "public_key": vapid(&state)?.public_key() })))
@@ -30,7 +37,7 @@ pub async fn key(State(state): State<AppState>, caller: Caller) -> Result<Json<V
 
 /// The keys of a subscription, as the browser's `PushSubscription.toJSON()`
 /// gives them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
     /// The browser's P-256 public key.
@@ -40,7 +47,7 @@ pub struct Keys {
 }
 
 /// `POST /api/v1/push/subscriptions` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Subscribe {
     /// The push service's URL.
     pub endpoint: String,
@@ -49,6 +56,14 @@ pub struct Subscribe {
 }
 
 /// `POST /api/v1/push/subscriptions`: this browser wants notifications.
+#[utoipa::path(
+    post,
+    path = "/push/subscriptions",
+    tag = "push",
+    request_body = Subscribe,
+    responses((status = 201, description = "subscribed"), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn subscribe(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,7 +87,7 @@ pub async fn subscribe(
 }
 
 /// `DELETE /api/v1/push/subscriptions` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unsubscribe {
     /// The push service's URL.
@@ -80,6 +95,14 @@ pub struct Unsubscribe {
 }
 
 /// `DELETE /api/v1/push/subscriptions`: no more notifications here.
+#[utoipa::path(
+    delete,
+    path = "/push/subscriptions",
+    tag = "push",
+    request_body = Unsubscribe,
+    responses((status = 200, description = "unsubscribed", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn unsubscribe(
     State(state): State<AppState>,
     caller: Caller,

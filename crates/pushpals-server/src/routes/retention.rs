@@ -10,7 +10,7 @@ use pushpals_orchestrator::{GcReport, SpaceReport};
 use serde::Deserialize;
 
 /// The body of `POST /api/v1/gc`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GcRequest {
     /// Remove worktrees of tasks that ended at least this many days ago
@@ -22,6 +22,14 @@ pub struct GcRequest {
 }
 
 /// Cleans up now (admin).
+#[utoipa::path(
+    post,
+    path = "/gc",
+    tag = "operate",
+    request_body = GcRequest,
+    responses((status = 200, description = "what was removed", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn gc(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,6 +48,13 @@ pub async fn gc(
 }
 
 /// Where the space goes.
+#[utoipa::path(
+    get,
+    path = "/du",
+    tag = "operate",
+    responses((status = 200, description = "space used", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn du(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,6 +11,13 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The repository, the runner backend, the parallelism and tasks by state.
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "tasks",
+    responses((status = 200, description = "repository, runner, tasks by state", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,

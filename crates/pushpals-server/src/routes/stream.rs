@@ -16,7 +16,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Query of the stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Only this task's events.
     pub task: Option<String>,
@@ -31,6 +32,14 @@ const BACKFILL_PAGE: u32 = 500;
 /// Streams committed events: first the stored ones after the resume point,
 /// then live ones as they commit. A slow client that falls behind is caught
 /// up from the store, so it never misses an event.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(StreamQuery),
+    responses((status = 200, description = "committed events as Server-Sent Events", content_type = "text/event-stream", body = String), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// `POST /api/v1/tasks` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// One line saying what to do.
@@ -32,6 +32,14 @@ pub struct CreateTask {
 }
 
 /// `POST /api/v1/tasks`: creates and queues a task. 201.
+#[utoipa::path(
+    post,
+    path = "/tasks",
+    tag = "tasks",
+    request_body = CreateTask,
+    responses((status = 201, description = "the task, queued", body = Task), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +65,13 @@ pub async fn create(
 }
 
 /// `GET /api/v1/tasks`: every task, oldest first.
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    tag = "tasks",
+    responses((status = 200, description = "every task, oldest first", body = crate::openapi::TaskList), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let tasks = state.store().tasks(None).await?;
@@ -64,7 +79,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 }
 
 /// A task with its approvals.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     /// The task.
     pub task: Task,
@@ -73,6 +88,14 @@ pub struct TaskView {
 }
 
 /// `GET /api/v1/tasks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the task with its approvals", body = TaskView), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +109,14 @@ pub async fn show(
 }
 
 /// `POST /api/v1/tasks/{id}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/cancel",
+    tag = "tasks",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the cancelled task", body = Task), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +131,14 @@ pub async fn cancel(
 
 /// `DELETE /api/v1/tasks/{id}`: removes an ended task's worktree (and its
 /// branch unless committed). The task's record and events stay.
+#[utoipa::path(
+    delete,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the task without its worktree", body = Task), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +152,14 @@ pub async fn remove(
 }
 
 /// `GET /api/v1/tasks/{id}/diff`.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/diff",
+    tag = "tasks",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "files, unified diff, secret findings, commit message and PR text", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn diff(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,7 +187,7 @@ pub async fn diff(
 }
 
 /// `POST /api/v1/tasks/{id}/secrets/{fingerprint}/false-positive` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FalsePositiveBody {
     /// Why the finding is not a secret (required; kept in the audit log).
@@ -150,6 +197,15 @@ pub struct FalsePositiveBody {
 /// `POST /api/v1/tasks/{id}/secrets/{fingerprint}/false-positive`: marks a
 /// secret finding of the task's diff a false positive, so the commit can
 /// go ahead.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/secrets/{fingerprint}/false-positive",
+    tag = "tasks",
+    params(("id" = String, Path), ("fingerprint" = String, Path)),
+    request_body = FalsePositiveBody,
+    responses((status = 200, description = "the override, recorded", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["approve"]))
+)]
 pub async fn false_positive(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,7 +222,8 @@ pub async fn false_positive(
 }
 
 /// Paging of event lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventPage {
     /// Only events after this id.
     #[serde(default)]
@@ -176,6 +233,14 @@ pub struct EventPage {
 }
 
 /// `GET /api/v1/tasks/{id}/events?after=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/events",
+    tag = "tasks",
+    params(("id" = String, Path), EventPage),
+    responses((status = 200, description = "the task's events", body = crate::openapi::EventList), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,7 +262,7 @@ pub async fn events(
 }
 
 /// `POST /api/v1/tasks/{id}/continue` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContinueTask {
     /// The command line of the new run.
@@ -209,6 +274,15 @@ pub struct ContinueTask {
 
 /// `POST /api/v1/tasks/{id}/continue`: a new run of an ended task in its
 /// worktree and on its branch.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/continue",
+    tag = "tasks",
+    params(("id" = String, Path)),
+    request_body = ContinueTask,
+    responses((status = 200, description = "the task, queued again", body = Task), crate::openapi::ErrorResponses),
+    security(("bearer" = ["operate"]))
+)]
 pub async fn continue_task(
     State(state): State<AppState>,
     caller: Caller,

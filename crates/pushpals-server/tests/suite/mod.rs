@@ -1,6 +1,7 @@
 //! The suites, one module per concern.
 
 mod api;
+mod authorization;
 mod operate;
 mod pairing;
 mod stream;
