@@ -564,7 +564,17 @@ impl Orchestrator {
                     .diff()
                     .await?
             }
-            _ => self.repo.branch_diff(&task.branch, &base_commit).await?,
+            _ => {
+                if self.repo.branch_commit(&task.branch).await?.is_none() {
+                    return Err(OrchestratorError::WrongState {
+                        task_id: task.id,
+                        state: task.state,
+                        what: "its worktree and branch were removed, so there is no diff any more"
+                            .into(),
+                    });
+                }
+                self.repo.branch_diff(&task.branch, &base_commit).await?
+            }
         };
         let scanner = self.scanner();
         let secret_findings = scanner.scan_diff(&diff.text);

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     let scopes = std::sync::Arc::new(RouteScopes::from_openapi(&described));
     let guarded = guarded
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             auth::Guard {
                 state: state.clone(),

@@ -10,7 +10,7 @@
 use axum::http::Method;
 use pushpals_core::{Approval, Event, Task};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
@@ -131,6 +131,7 @@ pub struct ApiDoc;
 #[derive(Debug, Clone, Default)]
 pub struct RouteScopes {
     routes: HashMap<(Method, String), Vec<String>>,
+    paths: HashSet<String>,
 }
 
 impl RouteScopes {
@@ -139,7 +140,9 @@ impl RouteScopes {
     /// gets no entry.
     pub fn from_openapi(openapi: &OpenApi) -> Self {
         let mut routes = HashMap::new();
+        let mut paths = HashSet::new();
         for (path, item) in &openapi.paths.paths {
+            paths.insert(path.clone());
             for (method, operation) in operations(item) {
                 let scopes: Vec<String> = operation
                     .security
@@ -160,7 +163,12 @@ impl RouteScopes {
                 }
             }
         }
-        Self { routes }
+        Self { routes, paths }
+    }
+
+    /// Whether the description has the path (with any method).
+    pub fn knows(&self, path: &str) -> bool {
+        self.paths.contains(path)
     }
 
     /// The scopes the route takes; `None` when it declares none.

@@ -4,9 +4,10 @@ use super::task_id;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use pushpals_core::{ApprovalAction, Decision};
 use pushpals_orchestrator::{ApprovalScope, DecisionOutcome};
 use serde::Deserialize;
@@ -32,7 +33,7 @@ pub struct ApprovalFilter {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<ApprovalFilter>,
+    ApiQuery(filter): ApiQuery<ApprovalFilter>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let approvals = state
@@ -60,7 +61,7 @@ pub struct DecideBody {
     post,
     path = "/approvals/{id}/decide",
     tag = "approvals",
-    params(("id" = String, Path)),
+    params(("id" = i64, Path, description = "an approval id")),
     request_body = DecideBody,
     responses((status = 200, description = "what the decision did", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -101,7 +102,7 @@ pub struct TaskDecisionBody {
     post,
     path = "/tasks/{id}/approve",
     tag = "approvals",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     request_body = TaskDecisionBody,
     responses((status = 200, description = "what the approval did", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -120,7 +121,7 @@ pub async fn approve_task(
     post,
     path = "/tasks/{id}/deny",
     tag = "approvals",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     request_body = TaskDecisionBody,
     responses((status = 200, description = "what the denial did", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -163,7 +164,7 @@ async fn decide_task(
     post,
     path = "/tasks/{id}/merge",
     tag = "approvals",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     responses((status = 200, description = "the merge approval, pending", body = pushpals_core::Approval), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]

@@ -49,7 +49,7 @@ pub async fn export(
     get,
     path = "/blobs/{hash}",
     tag = "audit",
-    params(("hash" = String, Path)),
+    params(("hash" = String, Path, description = "a SHA-256", pattern = r"^[0-9a-f]{64}$")),
     responses((status = 200, description = "the stored bytes", content_type = "application/octet-stream", body = String), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]

@@ -3,9 +3,10 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use pushpals_orchestrator::ScanReport;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,7 +34,7 @@ pub struct ScanOptions {
 pub async fn scan(
     State(state): State<AppState>,
     caller: Caller,
-    Query(options): Query<ScanOptions>,
+    ApiQuery(options): ApiQuery<ScanOptions>,
 ) -> Result<Json<ScanReport>, ApiError> {
     caller.require(Scope::Operate)?;
     let report = if options.changed {
@@ -67,7 +68,7 @@ pub struct Filter {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<Filter>,
+    ApiQuery(filter): ApiQuery<Filter>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let wanted = match filter.state.as_deref() {

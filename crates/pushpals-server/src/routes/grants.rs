@@ -34,7 +34,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     put,
     path = "/grants/{kind}",
     tag = "grants",
-    params(("kind" = String, Path)),
+    params(("kind" = inline(pushpals_core::GrantKind), Path)),
     responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["admin"]))
 )]
@@ -51,7 +51,7 @@ pub async fn give(
     delete,
     path = "/grants/{kind}",
     tag = "grants",
-    params(("kind" = String, Path)),
+    params(("kind" = inline(pushpals_core::GrantKind), Path)),
     responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["admin"]))
 )]

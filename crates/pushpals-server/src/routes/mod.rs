@@ -52,6 +52,15 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint; see the README for the routes")
 }
 
+/// A known API path with a method it does not take: a JSON 405.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method; /api/v1/openapi.json lists each path's methods",
+    )
+}
+
 /// Parses a task id from a path.
 pub(crate) fn task_id(text: &str) -> Result<TaskId, ApiError> {
     TaskId::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))

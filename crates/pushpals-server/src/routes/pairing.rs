@@ -275,7 +275,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     delete,
     path = "/devices/{id}",
     tag = "pairing",
-    params(("id" = String, Path)),
+    params(("id" = i64, Path, description = "a token id")),
     responses((status = 200, description = "the revoked token", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["admin"]))
 )]

@@ -4,9 +4,10 @@ use super::task_id;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pushpals_core::{AgentWork, Approval, Event, Task};
 use pushpals_orchestrator::NewTask;
@@ -92,7 +93,7 @@ pub struct TaskView {
     get,
     path = "/tasks/{id}",
     tag = "tasks",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     responses((status = 200, description = "the task with its approvals", body = TaskView), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -113,7 +114,7 @@ pub async fn show(
     post,
     path = "/tasks/{id}/cancel",
     tag = "tasks",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     responses((status = 200, description = "the cancelled task", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]
@@ -135,7 +136,7 @@ pub async fn cancel(
     delete,
     path = "/tasks/{id}",
     tag = "tasks",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     responses((status = 200, description = "the task without its worktree", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]
@@ -156,7 +157,7 @@ pub async fn remove(
     get,
     path = "/tasks/{id}/diff",
     tag = "tasks",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     responses((status = 200, description = "files, unified diff, secret findings, commit message and PR text", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -201,7 +202,7 @@ pub struct FalsePositiveBody {
     post,
     path = "/tasks/{id}/secrets/{fingerprint}/false-positive",
     tag = "tasks",
-    params(("id" = String, Path), ("fingerprint" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$"), ("fingerprint" = String, Path)),
     request_body = FalsePositiveBody,
     responses((status = 200, description = "the override, recorded", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -237,7 +238,7 @@ pub struct EventPage {
     get,
     path = "/tasks/{id}/events",
     tag = "tasks",
-    params(("id" = String, Path), EventPage),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$"), EventPage),
     responses((status = 200, description = "the task's events", body = crate::openapi::EventList), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -245,7 +246,7 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(page): Query<EventPage>,
+    ApiQuery(page): ApiQuery<EventPage>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let id = task_id(&id)?;
@@ -278,7 +279,7 @@ pub struct ContinueTask {
     post,
     path = "/tasks/{id}/continue",
     tag = "tasks",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
     request_body = ContinueTask,
     responses((status = 200, description = "the task, queued again", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))

@@ -128,6 +128,31 @@ async fn bad_input_gets_a_4xx_with_a_json_body() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = api.authed("GET", "/api/v1/blobs/zz", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A known path with a method it does not take: a JSON 405 (after the
+    // token check), never a 403 or an empty body.
+    let (status, body) = api.authed("GET", "/api/v1/chat", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["code"], "method_not_allowed");
+    let (status, _) = api.call("PATCH", "/api/v1/tasks", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A malformed query string is a JSON 400 naming the parameter.
+    for uri in [
+        "/api/v1/approvals?pending=maybe",
+        "/api/v1/findings?colour=red",
+        "/api/v1/scan?changed=null",
+    ] {
+        let method = if uri.contains("scan") { "POST" } else { "GET" };
+        let (status, body) = api.authed(method, uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["code"], "bad_request", "{uri}: {body}");
+        let named = uri.split(['?', '=']).nth(1).unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains(named),
+            "{uri}: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,6 +215,24 @@ async fn deciding_twice_is_409_and_an_ended_task_cannot_be_cancelled() {
             .as_str()
             .unwrap()
             .contains("no pending approval")
+    );
+
+    // Removed, the rejected task has neither worktree nor branch: its
+    // diff is a 409 that says so, not a server error.
+    let (status, body) = api
+        .authed("DELETE", &format!("/api/v1/tasks/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api
+        .authed("GET", &format!("/api/v1/tasks/{id}/diff"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("branch were removed"),
+        "{body}"
     );
 }
 

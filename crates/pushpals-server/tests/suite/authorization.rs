@@ -221,5 +221,14 @@ async fn the_description_is_served_and_names_every_scope() {
         assert_eq!(declared, &json!([scope]), "{method} {path}");
     }
     assert!(served["components"]["schemas"]["Task"].is_object());
+    // Every reference resolves.
+    let text = served.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(
+            served["components"]["schemas"][name].is_object(),
+            "#/components/schemas/{name} is referenced but missing"
+        );
+    }
     assert!(served["components"]["schemas"]["ErrorBody"].is_object());
 }
