@@ -169,6 +169,12 @@ impl BwrapRunner {
         if cgroups.is_none() && nix::unistd::geteuid().is_root() {
             return Err(SandboxError::NoCgroups);
         }
+        if let Some(layout) = &cgroups {
+            let removed = layout.sweep_stale();
+            if removed > 0 {
+                tracing::info!(removed, "removed command cgroups left by a killed server");
+            }
+        }
         let etc = Arc::new(stage_etc(config.state_dir.as_deref())?);
         let runner = Self {
             bwrap,

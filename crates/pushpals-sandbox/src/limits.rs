@@ -164,6 +164,75 @@ impl CgroupLayout {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+impl CgroupLayout {
+    /// The directories command cgroups are made in.
+    fn parents(&self) -> Vec<&Path> {
+        match self {
+            Self::V2 { parent } => vec![parent.as_path()],
+            Self::V1 { pids, memory } => std::iter::once(pids.as_path())
+                .chain(memory.as_deref())
+                .collect(),
+        }
+    }
+
+    /// Removes the command cgroups of servers that are gone (killed
+    /// before they could clean up), after killing what is left in them.
+    /// Cgroups of live processes, ours or another server's, stay.
+    pub fn sweep_stale(&self) -> usize {
+        let mut removed = 0;
+        for parent in self.parents() {
+            let Ok(entries) = std::fs::read_dir(parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(owner) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("cmd-"))
+                    .and_then(|rest| rest.split('-').next())
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                let alive = Path::new("/proc").join(owner.to_string()).exists();
+                if owner != std::process::id() && !alive {
+                    let dir = entry.path();
+                    kill_procs(&dir);
+                    if remove_cgroup(&dir) {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// SIGKILLs every process in one cgroup directory.
+fn kill_procs(dir: &Path) {
+    let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Removes a cgroup directory, waiting a little for its last processes to
+/// be reaped; true when it is gone.
+fn remove_cgroup(dir: &Path) -> bool {
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
 /// The cgroups of one command; removed (after killing what is left in
 /// them) when dropped.
 #[derive(Debug)]
@@ -174,11 +243,25 @@ pub(crate) struct CommandCgroup {
 impl CommandCgroup {
     /// Makes the command's cgroups and sets their limits.
     pub(crate) fn create(layout: &CgroupLayout, limits: &Limits) -> io::Result<Self> {
-        let name = format!(
-            "cmd-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        // A server killed without cleaning up may have left cgroups named
+        // with its pid, which we may have been given again: remove such a
+        // leftover, or pass over its name while something still runs in it.
+        let name = loop {
+            let name = format!(
+                "cmd-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let taken = layout
+                .parents()
+                .into_iter()
+                .map(|parent| parent.join(&name))
+                .filter(|dir| dir.exists())
+                .any(|dir| !remove_cgroup(&dir));
+            if !taken {
+                break name;
+            }
+        };
         let mut made = Self { dirs: Vec::new() };
         match layout {
             CgroupLayout::V2 { parent } => {
@@ -226,15 +309,7 @@ impl CommandCgroup {
     /// Kills every process still in the cgroups.
     pub(crate) fn kill_all(&self) {
         for dir in &self.dirs {
-            let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
-                continue;
-            };
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            kill_procs(dir);
         }
     }
 }
@@ -244,12 +319,55 @@ impl Drop for CommandCgroup {
         self.kill_all();
         for dir in &self.dirs {
             // A cgroup can be removed once its last process is reaped.
-            for _ in 0..50 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            remove_cgroup(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_removes_the_cgroups_of_dead_servers_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let dead = parent.path().join("cmd-4000000000-7");
+        let ours = parent.path().join(format!("cmd-{}-3", std::process::id()));
+        let live = parent.path().join("cmd-1-2");
+        let other = parent.path().join("tasks");
+        for dir in [&dead, &ours, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let layout = CgroupLayout::V2 {
+            parent: parent.path().to_path_buf(),
+        };
+        assert_eq!(layout.sweep_stale(), 1);
+        assert!(!dead.exists(), "pid 4000000000 is not running");
+        assert!(ours.exists() && live.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_leftover_of_the_same_name_is_taken_over() {
+        let parent = tempfile::tempdir().unwrap();
+        let layout = CgroupLayout::V2 {
+            parent: parent.path().to_path_buf(),
+        };
+        // The next names this process will use, left behind by "another
+        // process with our pid".
+        let next = COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 4 {
+            std::fs::create_dir(
+                parent
+                    .path()
+                    .join(format!("cmd-{}-{n}", std::process::id())),
+            )
+            .unwrap();
+        }
+        // Plain directories stand in for cgroupfs: the limit files are
+        // written into the new directory.
+        let made = CommandCgroup::create(&layout, &Limits::default());
+        let made = made.unwrap();
+        assert_eq!(made.dirs.len(), 1);
+        assert!(made.dirs[0].join("pids.max").is_file());
     }
 }

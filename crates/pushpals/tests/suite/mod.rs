@@ -4,6 +4,7 @@ mod agent;
 mod backup;
 mod companion;
 mod container;
+mod crash;
 mod doctor;
 mod errors;
 mod follow_and_policy;
