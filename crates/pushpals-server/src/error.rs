@@ -89,6 +89,14 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyDecided { .. } | StoreError::InvalidTransition(_) => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            StoreError::DiskFull(_) => {
+                tracing::error!(%error, "a write failed: the disk is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "disk_full",
+                    error.to_string(),
+                )
+            }
             _ => Self::internal(error),
         }
     }

@@ -72,6 +72,14 @@ pub enum StoreError {
     /// The writer thread stopped or the commit failed.
     #[error("the database writer failed: {0}")]
     Writer(String),
+    /// The disk holding the database is full; nothing of the write was
+    /// kept.
+    #[error(
+        "the disk holding the database is full, so nothing was written ({0}): free space \
+         (`pushpals gc`, `pushpals du`, or other files on that disk) and try again; \
+         reading still works"
+    )]
+    DiskFull(String),
     /// A value could not be encoded as JSON for its column.
     #[error("cannot encode a value for the store: {0}")]
     Encode(#[from] serde_json::Error),
@@ -81,6 +89,23 @@ pub enum StoreError {
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Export(#[source] std::io::Error),
+}
+
+impl StoreError {
+    /// The same error, as [`StoreError::DiskFull`] when SQLite said the
+    /// disk is full.
+    pub(crate) fn classified(self) -> Self {
+        match &self {
+            Self::Sqlite(error) if is_disk_full(error) => Self::DiskFull(error.to_string()),
+            _ => self,
+        }
+    }
+}
+
+/// Whether SQLite failed because the disk (or the database's size limit)
+/// is full.
+pub(crate) fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// Shorthand for the store's results.

@@ -32,7 +32,41 @@ const MAX_BATCH: usize = 512;
 
 /// What a request's closure hands back: whether it succeeded, and how to
 /// deliver its result once the transaction's fate is known.
-type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Delivery = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+
+/// Why a group commit failed.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The disk is full.
+    DiskFull(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl Failure {
+    fn of(what: &str, error: &rusqlite::Error) -> Self {
+        if crate::error::is_disk_full(error) {
+            Self::DiskFull(format!("{what}: {error}"))
+        } else {
+            Self::Other(format!("{what}: {error}"))
+        }
+    }
+
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::DiskFull(message) => StoreError::DiskFull(message),
+            Self::Other(message) => StoreError::Writer(message),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DiskFull(message) | Self::Other(message) => f.write_str(message),
+        }
+    }
+}
 
 /// One queued write.
 pub(crate) type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Delivery) + Send>;
@@ -76,12 +110,12 @@ impl WriterHandle {
         let started = Instant::now();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |tx| {
-            let outcome = op(tx);
+            let outcome = op(tx).map_err(StoreError::classified);
             let succeeded = outcome.is_ok();
             let deliver: Delivery = Box::new(move |committed| {
                 let result = match committed {
                     Ok(()) => outcome,
-                    Err(message) => outcome.and(Err(StoreError::Writer(message))),
+                    Err(failure) => outcome.and(Err(failure.into_error())),
                 };
                 let _ = answer.send(result);
             });
@@ -133,11 +167,11 @@ fn run(
                     delivery(Ok(()));
                 }
             }
-            Err(message) => {
-                tracing::error!(error = %message, "group commit failed");
+            Err(failure) => {
+                tracing::error!(error = %failure, "group commit failed");
                 head = head_before;
                 for delivery in deliveries {
-                    delivery(Err(message.clone()));
+                    delivery(Err(failure.clone()));
                 }
             }
         }
@@ -148,18 +182,18 @@ fn run_batch(
     conn: &mut Connection,
     head: &mut ChainHead,
     batch: Vec<Job>,
-) -> (Vec<Delivery>, Vec<Event>, Result<(), String>) {
+) -> (Vec<Delivery>, Vec<Event>, Result<(), Failure>) {
     let mut deliveries = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
             // Every job still gets an answer: run none, fail all.
-            let message = format!("cannot begin a transaction: {e}");
+            let failure = Failure::of("cannot begin a transaction", &e);
             for job in batch {
-                deliveries.push(deliver_failure(job, &message));
+                deliveries.push(deliver_failure(job, &failure.to_string()));
             }
-            return (deliveries, events, Err(message));
+            return (deliveries, events, Err(failure));
         }
     };
     // A lone request needs no savepoint: if it fails, the whole transaction
@@ -194,7 +228,7 @@ fn run_batch(
         drop(tx);
         return (deliveries, events, Ok(()));
     }
-    let committed = tx.commit().map_err(|e| format!("commit failed: {e}"));
+    let committed = tx.commit().map_err(|e| Failure::of("commit failed", &e));
     (deliveries, events, committed)
 }
 

@@ -8,6 +8,7 @@ mod crash;
 mod doctor;
 mod errors;
 mod follow_and_policy;
+mod full_disk;
 mod network;
 mod scan;
 mod secrets;
