@@ -1,6 +1,10 @@
 //! A JSON body extractor whose rejections use our error shape.
 
 use crate::error::ApiError;
+use axum::http::StatusCode;
+
+/// The largest request body accepted (axum's default limit), in bytes.
+pub const BODY_LIMIT: usize = 2 << 20;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
@@ -19,7 +23,22 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "the request body is over the {} MiB limit; send less",
+                        BODY_LIMIT >> 20
+                    ),
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as JSON with `Content-Type: application/json`",
+                ),
+                _ => ApiError::bad_request(rejection.body_text()),
+            }),
         }
     }
 }

@@ -137,6 +137,19 @@ async fn bad_input_gets_a_4xx_with_a_json_body() {
     let (status, _) = api.call("PATCH", "/api/v1/tasks", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // Too large a body: 413; a body that is not declared JSON: 415.
+    let huge = json!({ "title": "x".repeat(3 << 20), "command": "true" });
+    let (status, body) = api.authed("POST", "/api/v1/tasks", Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["code"], "too_large");
+    assert!(
+        body["message"].as_str().unwrap().contains("2 MiB"),
+        "{body}"
+    );
+    let (status, body) = api.plain_post("/api/v1/tasks", "{\"title\": \"x\"}").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["code"], "unsupported_media_type");
+
     // A malformed query string is a JSON 400 naming the parameter.
     for uri in [
         "/api/v1/approvals?pending=maybe",

@@ -111,6 +111,25 @@ impl Api {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// A POST with the admin token and a body without a content type.
+    pub(crate) async fn plain_post(&self, uri: &str, body: &str) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// A GET without a token: status, headers and body text.
     pub(crate) async fn raw(&self, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
