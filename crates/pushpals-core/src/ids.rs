@@ -59,6 +59,25 @@ impl TaskId {
     pub fn branch(&self) -> String {
         format!("pushpals/{}", self.0)
     }
+
+    /// The task's trace: an OpenTelemetry trace id (16 bytes) and the id
+    /// of the span every span of the task hangs from (8 bytes), both
+    /// derived from the task id, so the audit log and the traces name
+    /// each other without storing anything.
+    pub fn trace_ids(&self) -> ([u8; 16], [u8; 8]) {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("pushpals task {}", self.0).as_bytes());
+        let mut trace = [0u8; 16];
+        let mut span = [0u8; 8];
+        trace.copy_from_slice(&digest[..16]);
+        span.copy_from_slice(&digest[16..24]);
+        (trace, span)
+    }
+
+    /// The task's trace id as OpenTelemetry writes it (32 hex digits).
+    pub fn trace_id(&self) -> String {
+        hex::encode(self.trace_ids().0)
+    }
 }
 
 impl TryFrom<String> for TaskId {

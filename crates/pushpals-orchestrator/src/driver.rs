@@ -61,7 +61,8 @@ impl Orchestrator {
             cancels.insert(task_id.clone(), switch);
         }
         let orchestrator = Arc::clone(self);
-        let span = tracing::info_span!("task", task_id = %task_id);
+        let span = tracing::info_span!("task", task_id = %task_id, trace_id = %task_id.trace_id());
+        crate::trace_link::join_task_trace(&span, &task_id);
         tokio::spawn(
             async move {
                 orchestrator.drive(&task_id, cancel).await;

@@ -30,6 +30,7 @@ mod scan;
 mod schedule;
 mod secret_gate;
 mod settings;
+mod trace_link;
 
 pub use authorize::ApprovalScope;
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};
@@ -42,5 +43,5 @@ pub use retention::{GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
     DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
-    RetentionSettings, SandboxSettings, Settings, TlsSettings,
+    RetentionSettings, SandboxSettings, Settings, TelemetrySettings, TlsSettings,
 };

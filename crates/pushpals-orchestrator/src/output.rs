@@ -55,7 +55,8 @@ pub(crate) async fn run_recorded(
     store.write(move |tx| tx.append(started)).await?;
 
     let (sender, receiver) = mpsc::channel(64);
-    let run = runner.run(spec, sender, cancel);
+    let span = tracing::info_span!("command", step, backend = runner.backend());
+    let run = tracing::Instrument::instrument(runner.run(spec, sender, cancel), span);
     let record = record_output(store, scanner, task_id, step, receiver);
     let (result, recording) = tokio::join!(run, record);
     let recording = recording?;

@@ -45,6 +45,22 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The proactive scanner.
     pub scan: ScanSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+}
+
+/// `[telemetry]`: where spans go and how logs look.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// An OTLP/HTTP collector (e.g. `http://127.0.0.1:4318`): the spans of
+    /// requests, tasks, commands and model calls are sent to
+    /// `<endpoint>/v1/traces` as JSON. Off when absent.
+    pub otlp_endpoint: Option<String>,
+    /// The service name on the spans (default `pushpals`).
+    pub service_name: Option<String>,
+    /// `"text"` (default) or `"json"`: one JSON object per log line.
+    pub log_format: Option<String>,
 }
 
 /// `[scan]` in config.toml: what the person gives the scanner.
@@ -308,6 +324,21 @@ impl Settings {
                 ));
             }
         }
+        if let Some(format) = &settings.telemetry.log_format
+            && !["text", "json"].contains(&format.as_str())
+        {
+            return Err(format!(
+                "[telemetry] log_format = {format:?} is not known: use \"text\" or \"json\""
+            ));
+        }
+        if let Some(endpoint) = &settings.telemetry.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "[telemetry] otlp_endpoint = {endpoint:?} must be an http:// or https:// URL \
+                 of an OTLP/HTTP collector (e.g. \"http://127.0.0.1:4318\")"
+            ));
+        }
         if let Some(forge) = &settings.forge
             && forge.kind != "github"
         {
@@ -412,6 +443,20 @@ mod tests {
             Settings::from_toml("max_parallel = 0")
                 .unwrap_err()
                 .contains("at least 1")
+        );
+        let format = Settings::from_toml("[telemetry]\nlog_format = \"yaml\"").unwrap_err();
+        assert!(
+            format.contains("\"yaml\"") && format.contains("\"json\""),
+            "{format}"
+        );
+        let endpoint =
+            Settings::from_toml("[telemetry]\notlp_endpoint = \"127.0.0.1:4318\"").unwrap_err();
+        assert!(endpoint.contains("http://"), "{endpoint}");
+        assert!(
+            Settings::from_toml(
+                "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nlog_format = \"json\""
+            )
+            .is_ok()
         );
     }
 }

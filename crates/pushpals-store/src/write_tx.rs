@@ -158,7 +158,13 @@ impl<'a> WriteTx<'a> {
             id,
             actor,
             EventKind::TaskCreated,
-            json!({ "title": title, "command": command, "agent": agent, "branch": id.branch() }),
+            json!({
+                "title": title,
+                "command": command,
+                "agent": agent,
+                "branch": id.branch(),
+                "trace_id": id.trace_id(),
+            }),
         ))?;
         self.task(id)
     }

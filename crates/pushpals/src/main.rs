@@ -9,6 +9,7 @@ mod doctor;
 mod paths;
 mod render;
 mod serve;
+mod telemetry;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -20,12 +21,19 @@ fn main() -> ExitCode {
     if let cli::Command::SandboxHelper { args } = &cli.command {
         std::process::exit(pushpals_sandbox::helper::helper_main(args));
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PUSHPALS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pushpals=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` sets up logs and traces itself, once it has read its
+    // settings.
+    let _telemetry = if matches!(cli.command, cli::Command::Serve(_)) {
+        None
+    } else {
+        match telemetry::init(None) {
+            Ok(telemetry) => Some(telemetry),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

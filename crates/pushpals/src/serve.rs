@@ -27,6 +27,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     let repo = Repo::open(&repo_path).await?;
     let config_path = paths::config_file(args.config.as_deref())?;
     let settings = load_settings(&config_path, args.config.is_some())?;
+    let _telemetry = crate::telemetry::init(Some(&settings.telemetry))?;
     let data_dir = paths::data_dir(data_dir)?;
 
     let _lock = DataDirLock::acquire(&data_dir)?;

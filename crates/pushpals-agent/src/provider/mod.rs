@@ -85,6 +85,15 @@ impl ModelClient {
     /// Asks the model; retries rate limits, server errors and dropped
     /// connections with backoff, and fails at once on a refusal.
     pub async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ProviderError> {
+        let span =
+            tracing::info_span!("model_call", model = %self.name, model_id = %self.config.model);
+        tracing::Instrument::instrument(self.complete_with_retries(request), span).await
+    }
+
+    async fn complete_with_retries(
+        &self,
+        request: &ModelRequest,
+    ) -> Result<ModelReply, ProviderError> {
         let started = std::time::Instant::now();
         let mut retries = Vec::new();
         let attempts = self.config.max_retries.saturating_add(1);

@@ -16,3 +16,4 @@ mod service;
 mod spine;
 mod support;
 mod tls;
+mod traces;
