@@ -34,8 +34,9 @@ pub struct Readiness {
     pub checks: Vec<ReadyCheck>,
 }
 
-/// The last sandbox probe: when, and its outcome.
-pub(crate) type SandboxProbe = Option<(Instant, Result<(), String>)>;
+/// The last sandbox probe: when, and how long the probe command took (or
+/// why it did not run).
+pub(crate) type SandboxProbe = Option<(Instant, Result<Duration, String>)>;
 
 impl Orchestrator {
     /// Checks the database, the sandbox and the disk.
@@ -69,14 +70,20 @@ impl Orchestrator {
         }
     }
 
-    async fn sandbox_ready(&self) -> ReadyCheck {
+    /// How long a `true` takes in the sandbox, start to end (probed at
+    /// most every 30 seconds); `None` when the sandbox cannot run it.
+    pub async fn sandbox_start_time(&self) -> Option<Duration> {
+        self.sandbox_probe_outcome().await.ok()
+    }
+
+    async fn sandbox_probe_outcome(&self) -> Result<Duration, String> {
         let cached = self
             .sandbox_probe
             .lock()
             .ok()
             .and_then(|probe| probe.clone())
             .filter(|(at, _)| at.elapsed() < SANDBOX_PROBE_TTL);
-        let outcome = match cached {
+        match cached {
             Some((_, outcome)) => outcome,
             None => {
                 let outcome = self.probe_sandbox().await;
@@ -85,18 +92,26 @@ impl Orchestrator {
                 }
                 outcome
             }
-        };
+        }
+    }
+
+    async fn sandbox_ready(&self) -> ReadyCheck {
+        let outcome = self.sandbox_probe_outcome().await;
         ReadyCheck {
             name: "sandbox",
             ok: outcome.is_ok(),
             detail: match outcome {
-                Ok(()) => format!("{} runs commands", self.runner.backend()),
+                Ok(took) => format!(
+                    "{} runs commands (a probe took {} ms)",
+                    self.runner.backend(),
+                    took.as_millis()
+                ),
                 Err(why) => why,
             },
         }
     }
 
-    async fn probe_sandbox(&self) -> Result<(), String> {
+    async fn probe_sandbox(&self) -> Result<Duration, String> {
         let dir = self.data_dir().join("ready-probe");
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot make the probe directory: {e}"))?;
@@ -111,10 +126,12 @@ impl Orchestrator {
         let (output, mut drained) = mpsc::channel(4);
         let (_cancel, cancelled) = watch::channel(false);
         let drain = tokio::spawn(async move { while drained.recv().await.is_some() {} });
+        let started = Instant::now();
         let result = self.runner.run(spec, output, cancelled).await;
+        let took = started.elapsed();
         drain.abort();
         match result {
-            Ok(outcome) if outcome.exit_code == Some(0) => Ok(()),
+            Ok(outcome) if outcome.exit_code == Some(0) => Ok(took),
             Ok(outcome) => Err(format!(
                 "a probe command in the {} sandbox {}; run `pushpals doctor`",
                 self.runner.backend(),

@@ -18,7 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use pushpals_core::TaskState;
-use pushpals_store::{Store, StoreResult, WriteObserver};
+use pushpals_orchestrator::Orchestrator;
+use pushpals_store::{StoreResult, WriteObserver};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -99,6 +100,7 @@ pub struct Metrics {
     batch_events: Histogram,
     batch_failures: Counter,
     pub(crate) sse_subscribers: Gauge,
+    sandbox_start: Gauge<f64, AtomicU64>,
     requests: Family<RouteLabels, Counter>,
     request_seconds: Histograms<RouteLabels>,
     /// When each task seen created while serving was created, to time it.
@@ -143,6 +145,7 @@ impl Metrics {
             batch_events: counts(),
             batch_failures: Counter::default(),
             sse_subscribers: Gauge::default(),
+            sandbox_start: Gauge::default(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds),
             created: Mutex::new(HashMap::new()),
@@ -242,6 +245,11 @@ impl Metrics {
             m.sse_subscribers.clone(),
         );
         r.register(
+            "sandbox_start_seconds",
+            "A `true` in the sandbox, start to end (probed at most every 30 s)",
+            m.sandbox_start.clone(),
+        );
+        r.register(
             "http_requests",
             "API requests, by route template and status",
             m.requests.clone(),
@@ -267,8 +275,13 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
-    /// The text exposition, after reading the stored gauges.
-    pub async fn render(&self, store: &Store) -> StoreResult<String> {
+    /// The text exposition, after reading the stored gauges and probing
+    /// the sandbox (at most every 30 seconds).
+    pub async fn render(&self, orchestrator: &Orchestrator) -> StoreResult<String> {
+        if let Some(took) = orchestrator.sandbox_start_time().await {
+            self.sandbox_start.set(took.as_secs_f64());
+        }
+        let store = orchestrator.store();
         let counts = store.task_counts().await?;
         self.tasks.clear();
         self.queue_depth.set(0);

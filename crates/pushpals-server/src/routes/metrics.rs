@@ -30,6 +30,6 @@ pub async fn scrape_unauthenticated(State(state): State<AppState>) -> Result<Res
 }
 
 async fn exposition(state: &AppState) -> Result<Response, ApiError> {
-    let text = state.metrics.render(state.store()).await?;
+    let text = state.metrics.render(&state.orchestrator).await?;
     Ok(([(CONTENT_TYPE, EXPOSITION)], text).into_response())
 }

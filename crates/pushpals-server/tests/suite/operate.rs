@@ -29,6 +29,13 @@ async fn readyz_is_public_and_ready_when_all_three_hold() {
             .unwrap()
             .contains("MiB free")
     );
+    assert!(
+        check(&body, "sandbox")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a probe took"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -87,6 +94,7 @@ async fn metrics_need_a_token_and_name_every_series() {
         "pushpals_event_batch_requests_count",
         "pushpals_event_batch_failures_total 0\n",
         "pushpals_sse_subscribers 0\n",
+        "pushpals_sandbox_start_seconds ",
     ] {
         assert!(text.contains(name), "{name} in\n{text}");
     }
