@@ -24,6 +24,10 @@ pub struct AppState {
     pub insecure_http: bool,
     /// What `/metrics` exports.
     pub metrics: Arc<Metrics>,
+    /// How long an event stream waits for a client that stopped reading
+    /// before it drops the stream (the client resumes with
+    /// `Last-Event-ID`).
+    pub sse_patience: std::time::Duration,
 }
 
 impl AppState {
@@ -37,6 +41,7 @@ impl AppState {
             vapid: None,
             insecure_http: false,
             metrics: Arc::new(Metrics::new()),
+            sse_patience: std::time::Duration::from_secs(30),
         }
     }
 

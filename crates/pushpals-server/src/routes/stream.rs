@@ -13,6 +13,7 @@ use pushpals_core::{Event, TaskId};
 use pushpals_store::{EventQuery, Store};
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -71,9 +72,11 @@ pub async fn events(
     let (sender, receiver) = mpsc::channel(256);
     let closing = state.closing.subscribe();
     let subscribed = crate::metrics::Subscribed::new(&state.metrics);
+    let patience = state.sse_patience;
     tokio::spawn(async move {
         let _counted = subscribed;
-        forward(store, live, task_id, start_after, sender, closing).await;
+        let follow = Follow { task_id, patience };
+        forward(store, live, follow, start_after, sender, closing).await;
     });
     let stream = ReceiverStream::new(receiver);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
@@ -86,22 +89,30 @@ fn to_sse(event: &Event) -> Result<SseEvent, Infallible> {
 
 type Sender = mpsc::Sender<Result<SseEvent, Infallible>>;
 
+/// What one stream follows, and how long it waits for a client that does
+/// not read.
+struct Follow {
+    task_id: Option<TaskId>,
+    patience: Duration,
+}
+
 /// Sends stored events after `last_sent`, then live ones; returns when the
 /// client goes away, the server closes, or the store fails.
 async fn forward(
     store: Store,
     mut live: broadcast::Receiver<Event>,
-    task_id: Option<TaskId>,
+    follow: Follow,
     mut last_sent: i64,
     sender: Sender,
     mut closing: watch::Receiver<bool>,
 ) {
+    let Follow { task_id, patience } = follow;
     let wanted = |event: &Event| {
         task_id
             .as_ref()
             .is_none_or(|id| event.task_id.as_deref() == Some(id.as_str()))
     };
-    if backfill(&store, &task_id, &mut last_sent, &sender)
+    if backfill(&store, &task_id, &mut last_sent, &sender, patience)
         .await
         .is_err()
     {
@@ -115,12 +126,12 @@ async fn forward(
                         continue;
                     }
                     last_sent = event.id;
-                    if wanted(&event) && sender.send(to_sse(&event)).await.is_err() {
+                    if wanted(&event) && deliver(&sender, &event, patience).await.is_err() {
                         return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if backfill(&store, &task_id, &mut last_sent, &sender).await.is_err() {
+                    if backfill(&store, &task_id, &mut last_sent, &sender, patience).await.is_err() {
                         return;
                     }
                 }
@@ -132,12 +143,31 @@ async fn forward(
     }
 }
 
+/// Queues one event for the client. A client that leaves `patience` pass
+/// with its queue full is dropped: its stream ends, and it resumes where it
+/// stopped with `Last-Event-ID` when it reads again. Memory per client
+/// stays bounded by the queue.
+async fn deliver(sender: &Sender, event: &Event, patience: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(patience, sender.send(to_sse(event))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(()),
+        Err(_) => {
+            tracing::info!(
+                event = event.id,
+                "dropped an event stream whose client stopped reading"
+            );
+            Err(())
+        }
+    }
+}
+
 /// Sends every stored event after `last_sent`, page by page.
 async fn backfill(
     store: &Store,
     task_id: &Option<TaskId>,
     last_sent: &mut i64,
     sender: &Sender,
+    patience: Duration,
 ) -> Result<(), ()> {
     loop {
         let page = store
@@ -150,7 +180,7 @@ async fn backfill(
             .map_err(|error| tracing::warn!(%error, "event stream backfill failed"))?;
         let full = page.len() == BACKFILL_PAGE as usize;
         for event in &page {
-            sender.send(to_sse(event)).await.map_err(|_| ())?;
+            deliver(sender, event, patience).await?;
             *last_sent = event.id;
         }
         if !full {
