@@ -40,6 +40,18 @@ pub enum TlsError {
         /// Its mode.
         mode: u32,
     },
+    /// The certificate is outside its validity period.
+    #[error(
+        "the TLS certificate {path} is not valid now: {when}; renew it (your ACME client, \
+         `tailscale cert`, or `pushpals tls init` for the private CA) and the server picks \
+         it up"
+    )]
+    NotValidNow {
+        /// The certificate file.
+        path: PathBuf,
+        /// `expired on ...` or `valid only from ...`.
+        when: String,
+    },
     /// The file holds no certificate or no key.
     #[error("{path} holds no {what} in PEM form")]
     Missing {
@@ -59,6 +71,18 @@ pub enum TlsError {
         /// rustls's reason.
         message: String,
     },
+}
+
+/// A certificate's validity period (not before, not after).
+fn validity(
+    certificate: &CertificateDer<'_>,
+) -> Option<(time::OffsetDateTime, time::OffsetDateTime)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    let validity = parsed.validity();
+    Some((
+        validity.not_before.to_datetime(),
+        validity.not_after.to_datetime(),
+    ))
 }
 
 /// The certificate chain and key files.
@@ -102,10 +126,33 @@ impl TlsFiles {
                 path: self.cert.clone(),
                 what: "certificate",
             })?;
-        if chain.is_empty() {
+        let Some(leaf) = chain.first() else {
             return Err(TlsError::Missing {
                 path: self.cert.clone(),
                 what: "certificate",
+            });
+        };
+        let (not_before, not_after) = validity(leaf).ok_or_else(|| TlsError::Missing {
+            path: self.cert.clone(),
+            what: "readable X.509 certificate",
+        })?;
+        let now = time::OffsetDateTime::now_utc();
+        if now > not_after {
+            return Err(TlsError::NotValidNow {
+                path: self.cert.clone(),
+                when: format!(
+                    "it expired on {}",
+                    pushpals_core::timestamp::format_utc(not_after)
+                ),
+            });
+        }
+        if now < not_before {
+            return Err(TlsError::NotValidNow {
+                path: self.cert.clone(),
+                when: format!(
+                    "it is valid only from {}",
+                    pushpals_core::timestamp::format_utc(not_before)
+                ),
             });
         }
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|_| TlsError::Missing {
@@ -121,6 +168,22 @@ impl TlsFiles {
                 .map_err(|e| self.unusable(e))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
+    }
+
+    /// When the server's certificate expires.
+    pub fn expires(&self) -> Result<time::OffsetDateTime, TlsError> {
+        let missing = || TlsError::Missing {
+            path: self.cert.clone(),
+            what: "certificate",
+        };
+        let leaf = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|_| missing())?
+            .next()
+            .ok_or_else(missing)?
+            .map_err(|_| missing())?;
+        validity(&leaf)
+            .map(|(_, not_after)| not_after)
+            .ok_or_else(missing)
     }
 
     fn unusable(&self, error: rustls::Error) -> TlsError {

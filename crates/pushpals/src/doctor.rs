@@ -242,6 +242,9 @@ fn cgroup_check() -> Check {
     }
 }
 
+/// Warn when the certificate has fewer days left than this.
+const RENEW_DAYS: i64 = 14;
+
 fn tls_check(settings: &Settings) -> Check {
     let Some(tls) = &settings.tls else {
         return check(
@@ -255,13 +258,27 @@ fn tls_check(settings: &Settings) -> Check {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
     };
-    match files.load() {
-        Ok(_) => check(
-            "tls",
-            Status::Ok,
-            format!("{} and its key load", tls.cert.display()),
-            None,
-        ),
+    match files.load().and_then(|_| files.expires()) {
+        Ok(expires) => {
+            let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+            let shown = format!(
+                "{} and its key load; it expires in {days} days ({})",
+                tls.cert.display(),
+                pushpals_core::timestamp::format_utc(expires)
+            );
+            if days < RENEW_DAYS {
+                check(
+                    "tls",
+                    Status::Warn,
+                    shown,
+                    Some(
+                        "renew the certificate soon; the server picks up new files without a restart",
+                    ),
+                )
+            } else {
+                check("tls", Status::Ok, shown, None)
+            }
+        }
         Err(error) => check(
             "tls",
             Status::Fail,

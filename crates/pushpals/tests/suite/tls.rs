@@ -20,6 +20,34 @@ fn certificate_from_a_new_ca() -> (String, String, String) {
     (ca.pem(), cert.pem(), key.serialize_pem())
 }
 
+/// The `tls` line of `pushpals doctor --json`.
+fn doctor_tls(data: &Path) -> serde_json::Value {
+    let output = std::process::Command::new(BIN)
+        .args(["doctor", "--json", "--server", "http://127.0.0.1:9"])
+        .env("PUSHPALS_DATA_DIR", data)
+        .env("XDG_CONFIG_HOME", data.join("config-home"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tls")
+        .unwrap()
+        .clone()
+}
+
+/// A self-signed certificate for `localhost` valid only from `from` to
+/// `to` (years): (cert PEM, key PEM).
+fn certificate_valid(from: i32, to: i32) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(to, 1, 1);
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
 fn write(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -117,6 +145,51 @@ fn bad_key_files_and_plain_http_on_the_network_are_refused() {
     write(&key_path, &other_key, 0o600);
     let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
     assert!(stderr.contains("cannot be used together"), "{stderr}");
+
+    // Expired, or not valid yet: refused, with the date and what to do.
+    let (expired, expired_key) = certificate_valid(2019, 2021);
+    write(&cert_path, &expired, 0o644);
+    write(&key_path, &expired_key, 0o600);
+    let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
+    assert!(
+        stderr.contains("expired on 2021-01-01") && stderr.contains("renew it"),
+        "{stderr}"
+    );
+    let (future, future_key) = certificate_valid(2090, 2091);
+    write(&cert_path, &future, 0o644);
+    write(&key_path, &future_key, 0o600);
+    let stderr = serve_fails(&repo.path, data.path(), "127.0.0.1:0");
+    assert!(stderr.contains("valid only from 2090-01-01"), "{stderr}");
+
+    // A good one: doctor tells the days left.
+    let (good, good_key) = certificate_valid(2020, 2040);
+    write(&cert_path, &good, 0o644);
+    write(&key_path, &good_key, 0o600);
+    let tls_check = doctor_tls(data.path());
+    assert_eq!(tls_check["status"], "ok", "{tls_check}");
+    let detail = tls_check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("expires in") && detail.contains("2040-01-01"),
+        "{detail}"
+    );
+
+    // Five days left: a warning to renew.
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(80);
+    params.not_after =
+        time::OffsetDateTime::now_utc() + time::Duration::days(5) + time::Duration::hours(1);
+    write(&cert_path, &params.self_signed(&key).unwrap().pem(), 0o644);
+    write(&key_path, &key.serialize_pem(), 0o600);
+    let tls_check = doctor_tls(data.path());
+    assert_eq!(tls_check["status"], "warn", "{tls_check}");
+    assert!(
+        tls_check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expires in 5 days"),
+        "{tls_check}"
+    );
 
     write_config(data.path(), "");
     let stderr = serve_fails(&repo.path, data.path(), "0.0.0.0:0");
