@@ -50,6 +50,15 @@ pub struct ApprovalList {
     pub approvals: Vec<Approval>,
 }
 
+/// The `{id}` of a task route.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TaskPath {
+    /// A task id: 1 to 40 of a-z, 0-9 and '-', not starting with '-'.
+    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")]
+    pub id: String,
+}
+
 /// The error statuses every route may answer with, each with an
 /// [`ErrorBody`].
 pub struct ErrorResponses;

@@ -102,7 +102,7 @@ pub struct TaskDecisionBody {
     post,
     path = "/tasks/{id}/approve",
     tag = "approvals",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     request_body = TaskDecisionBody,
     responses((status = 200, description = "what the approval did", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -121,7 +121,7 @@ pub async fn approve_task(
     post,
     path = "/tasks/{id}/deny",
     tag = "approvals",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     request_body = TaskDecisionBody,
     responses((status = 200, description = "what the denial did", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -164,7 +164,7 @@ async fn decide_task(
     post,
     path = "/tasks/{id}/merge",
     tag = "approvals",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     responses((status = 200, description = "the merge approval, pending", body = pushpals_core::Approval), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]

@@ -93,7 +93,7 @@ pub struct TaskView {
     get,
     path = "/tasks/{id}",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     responses((status = 200, description = "the task with its approvals", body = TaskView), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -114,7 +114,7 @@ pub async fn show(
     post,
     path = "/tasks/{id}/cancel",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     responses((status = 200, description = "the cancelled task", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]
@@ -136,7 +136,7 @@ pub async fn cancel(
     delete,
     path = "/tasks/{id}",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     responses((status = 200, description = "the task without its worktree", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]
@@ -157,7 +157,7 @@ pub async fn remove(
     get,
     path = "/tasks/{id}/diff",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     responses((status = 200, description = "files, unified diff, secret findings, commit message and PR text", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -202,7 +202,7 @@ pub struct FalsePositiveBody {
     post,
     path = "/tasks/{id}/secrets/{fingerprint}/false-positive",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$"), ("fingerprint" = String, Path)),
+    params(crate::openapi::TaskPath, ("fingerprint" = String, Path)),
     request_body = FalsePositiveBody,
     responses((status = 200, description = "the override, recorded", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["approve"]))
@@ -238,7 +238,7 @@ pub struct EventPage {
     get,
     path = "/tasks/{id}/events",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$"), EventPage),
+    params(crate::openapi::TaskPath, EventPage),
     responses((status = 200, description = "the task's events", body = crate::openapi::EventList), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
@@ -279,7 +279,7 @@ pub struct ContinueTask {
     post,
     path = "/tasks/{id}/continue",
     tag = "tasks",
-    params(("id" = String, Path, description = "a task id", pattern = r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    params(crate::openapi::TaskPath),
     request_body = ContinueTask,
     responses((status = 200, description = "the task, queued again", body = Task), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
