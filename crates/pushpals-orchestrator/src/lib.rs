@@ -42,6 +42,6 @@ pub use readiness::{Readiness, ReadyCheck};
 pub use retention::{GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
-    DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings, NotifySettings,
-    RetentionSettings, SandboxSettings, Settings, TelemetrySettings, TlsSettings,
+    AcmeSettings, DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings,
+    NotifySettings, RetentionSettings, SandboxSettings, Settings, TelemetrySettings, TlsSettings,
 };

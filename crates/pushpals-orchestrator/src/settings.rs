@@ -39,6 +39,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// HTTPS: the certificate and key files.
     pub tls: Option<TlsSettings>,
+    /// HTTPS: certificates from an ACME CA for a public domain.
+    pub acme: Option<AcmeSettings>,
     /// What is cleaned up, and when.
     pub retention: RetentionSettings,
     /// The HTTP side.
@@ -47,6 +49,38 @@ pub struct Settings {
     pub scan: ScanSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+}
+
+/// `[acme]`: a certificate from an ACME CA (Let's Encrypt by default) for
+/// the domains named, with HTTP-01 challenges answered on `challenge_addr`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSettings {
+    /// The names the certificate is for; each must resolve to this server.
+    pub domains: Vec<String>,
+    /// Contacts for the CA, e.g. `["mailto:me@example.org"]`.
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// The CA's directory URL (default: Let's Encrypt).
+    #[serde(default = "AcmeSettings::default_directory")]
+    pub directory: String,
+    /// A root certificate to trust for the CA's own HTTPS (a test or
+    /// private ACME CA).
+    pub directory_ca: Option<std::path::PathBuf>,
+    /// Where the CA's HTTP-01 challenges are answered (default
+    /// `0.0.0.0:80`: the CA connects to port 80 of each domain).
+    #[serde(default = "AcmeSettings::default_challenge_addr")]
+    pub challenge_addr: std::net::SocketAddr,
+}
+
+impl AcmeSettings {
+    fn default_directory() -> String {
+        "https://acme-v02.api.letsencrypt.org/directory".to_owned()
+    }
+
+    fn default_challenge_addr() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([0, 0, 0, 0], 80))
+    }
 }
 
 /// `[telemetry]`: where spans go and how logs look.
@@ -324,6 +358,25 @@ impl Settings {
                 ));
             }
         }
+        if settings.tls.is_some() && settings.acme.is_some() {
+            return Err(
+                "[tls] and [acme] both set: use certificate files ([tls]) or ACME ([acme]), not both"
+                    .into(),
+            );
+        }
+        if let Some(acme) = &settings.acme {
+            if acme.domains.is_empty() {
+                return Err(
+                    "[acme] domains is empty: name the domains the certificate is for".into(),
+                );
+            }
+            if !acme.directory.starts_with("https://") {
+                return Err(format!(
+                    "[acme] directory = {:?} must be an https:// URL",
+                    acme.directory
+                ));
+            }
+        }
         if let Some(format) = &settings.telemetry.log_format
             && !["text", "json"].contains(&format.as_str())
         {
@@ -458,5 +511,16 @@ mod tests {
             )
             .is_ok()
         );
+        let both = Settings::from_toml(
+            "[tls]\ncert = \"c\"\nkey = \"k\"\n[acme]\ndomains = [\"example.org\"]",
+        )
+        .unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let none = Settings::from_toml("[acme]\ndomains = []").unwrap_err();
+        assert!(none.contains("domains is empty"), "{none}");
+        let acme = Settings::from_toml("[acme]\ndomains = [\"example.org\"]").unwrap();
+        let acme = acme.acme.unwrap();
+        assert!(acme.directory.starts_with("https://"));
+        assert_eq!(acme.challenge_addr.port(), 80);
     }
 }

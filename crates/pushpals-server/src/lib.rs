@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 mod auth;
 pub mod client_addr;
 mod error;

@@ -48,7 +48,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     )
     .await?;
 
-    let tls = orchestrator.settings().tls.clone();
+    let tls = tls_files(orchestrator.settings(), &data_dir).await?;
     let insecure = tls.is_none() && !args.addr.ip().is_loopback();
     if insecure && !args.insecure_http {
         bail!(
@@ -146,10 +146,6 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     }
     match tls {
         Some(files) => {
-            let files = TlsFiles {
-                cert: files.cert,
-                key: files.key,
-            };
             let listener = TlsListener::new(listener, files)?;
             pushpals_server::serve(listener, state, shutdown_signal()).await?;
         }
@@ -157,6 +153,43 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     }
     eprintln!("Push Pals stopped; running tasks will show as interrupted at the next start.");
     Ok(())
+}
+
+/// The certificate files to serve: `[tls]`'s, or `[acme]`'s after making
+/// sure they hold a certificate with time left (ordering one if not; a
+/// background task renews it); `None` for plain HTTP.
+async fn tls_files(settings: &Settings, data_dir: &Path) -> Result<Option<TlsFiles>> {
+    if let Some(files) = &settings.tls {
+        return Ok(Some(TlsFiles {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        }));
+    }
+    let Some(acme) = &settings.acme else {
+        return Ok(None);
+    };
+    let config = pushpals_server::acme::AcmeConfig {
+        domains: acme.domains.clone(),
+        contact: acme.contact.clone(),
+        directory: acme.directory.clone(),
+        directory_ca: acme.directory_ca.clone(),
+        challenge_addr: acme.challenge_addr,
+    };
+    let dir = data_dir.join("acme");
+    let issued = pushpals_server::acme::ensure_certificate(&config, &dir).await?;
+    let files = pushpals_server::acme::files(&dir);
+    let expires = files
+        .expires()
+        .map(pushpals_core::timestamp::format_utc)
+        .unwrap_or_default();
+    eprintln!(
+        "  certificate: {} for {} from {} (expires {expires})",
+        if issued { "new" } else { "kept" },
+        config.domains.join(", "),
+        config.directory
+    );
+    tokio::spawn(pushpals_server::acme::renew_forever(config, dir));
+    Ok(Some(files))
 }
 
 /// Reads the settings file; a missing default file means defaults, a

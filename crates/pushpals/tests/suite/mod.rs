@@ -1,5 +1,6 @@
 //! The suites, one module per concern.
 
+mod acme;
 mod agent;
 mod backup;
 mod companion;
