@@ -97,7 +97,7 @@ pub async fn run(
     checks.push(landlock_check());
     checks.push(cgroup_check());
     if let Some(settings) = &settings {
-        checks.push(tls_check(settings));
+        checks.push(tls_check(settings, data_dir));
         checks.extend(model_checks(settings).await);
     }
     checks.push(server_check(server).await);
@@ -245,7 +245,22 @@ fn cgroup_check() -> Check {
 /// Warn when the certificate has fewer days left than this.
 const RENEW_DAYS: i64 = 14;
 
-fn tls_check(settings: &Settings) -> Check {
+fn tls_check(settings: &Settings, data_dir: &Path) -> Check {
+    if let (None, Some(acme)) = (&settings.tls, &settings.acme) {
+        let files = pushpals_server::acme::files(&data_dir.join("acme"));
+        if !files.cert.exists() {
+            return check(
+                "tls",
+                Status::Ok,
+                format!(
+                    "[acme] for {}: `serve` orders the certificate at start",
+                    acme.domains.join(", ")
+                ),
+                None,
+            );
+        }
+        return certificate_check(&files);
+    }
     let Some(tls) = &settings.tls else {
         return check(
             "tls",
@@ -254,16 +269,20 @@ fn tls_check(settings: &Settings) -> Check {
             Some("see the README's TLS section (certificate files, or `pushpals tls init`)"),
         );
     };
-    let files = pushpals_server::tls::TlsFiles {
+    certificate_check(&pushpals_server::tls::TlsFiles {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
-    };
+    })
+}
+
+/// The certificate loads with its key, and how long it has left.
+fn certificate_check(files: &pushpals_server::tls::TlsFiles) -> Check {
     match files.load().and_then(|_| files.expires()) {
         Ok(expires) => {
             let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
             let shown = format!(
                 "{} and its key load; it expires in {days} days ({})",
-                tls.cert.display(),
+                files.cert.display(),
                 pushpals_core::timestamp::format_utc(expires)
             );
             if days < RENEW_DAYS {

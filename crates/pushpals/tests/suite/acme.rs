@@ -168,6 +168,12 @@ async fn a_certificate_from_pebble_is_served_and_kept_across_a_restart() {
     }
     let issued = std::fs::read(acme.join("cert.pem")).unwrap();
     drop(server);
+    let doctor = super::tls::doctor_tls(data.path());
+    assert_eq!(doctor["status"], "ok", "{doctor}");
+    assert!(
+        doctor["detail"].as_str().unwrap().contains("expires in"),
+        "{doctor}"
+    );
 
     // Restarted, the certificate (months left) is kept, not ordered again.
     let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());

@@ -21,7 +21,7 @@ fn certificate_from_a_new_ca() -> (String, String, String) {
 }
 
 /// The `tls` line of `pushpals doctor --json`.
-fn doctor_tls(data: &Path) -> serde_json::Value {
+pub(crate) fn doctor_tls(data: &Path) -> serde_json::Value {
     let output = std::process::Command::new(BIN)
         .args(["doctor", "--json", "--server", "http://127.0.0.1:9"])
         .env("PUSHPALS_DATA_DIR", data)
