@@ -39,6 +39,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use writer::WriterHandle;
 
+/// How many committed events the live broadcast keeps for subscribers that
+/// fall behind (they catch up from the database past that). It bounds the
+/// memory the broadcast holds: up to this many events, output chunks of up
+/// to 16 KiB among them.
+const PUBLISHED_EVENTS: usize = 1024;
+
 /// How hard each commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -202,7 +208,7 @@ impl Store {
                 hash: GENESIS_HASH.to_owned(),
             });
         let reader = open_connection(&database_path, durability)?;
-        let (published, _) = broadcast::channel(4096);
+        let (published, _) = broadcast::channel(PUBLISHED_EVENTS);
         let writer = WriterHandle::spawn(writer_conn, head, published.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
