@@ -3,7 +3,7 @@
 //! Debian's chromium through playwright-core. Screenshots land in
 //! `target/companion-screenshots/`.
 
-use super::support::start_server;
+use super::support::{BIN, start_server};
 use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
 use std::path::PathBuf;
 
@@ -312,4 +312,115 @@ async fn a_subscribed_browser_gets_an_encrypted_push_and_a_gone_one_is_dropped()
     }
     assert_eq!(left, 0);
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_on_a_real_name_the_companion_is_a_secure_installable_app() {
+    let modules = node_modules();
+    assert!(
+        modules.join("playwright-core").is_dir(),
+        "playwright-core is missing; .ci/run installs it"
+    );
+    assert!(
+        std::process::Command::new("certutil")
+            .arg("-H")
+            .output()
+            .is_ok(),
+        "certutil is missing: apt-get install libnss3-tools (.ci/run does)"
+    );
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("tls");
+    let made = std::process::Command::new(BIN)
+        .args([
+            "tls",
+            "init",
+            "--name",
+            "pushpals.test",
+            "--name",
+            "127.0.0.1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    super::support::write_config(
+        data.path(),
+        &format!(
+            "[tls]\ncert = \"{0}/cert.pem\"\nkey = \"{0}/key.pem\"\nca = \"{0}/ca.pem\"\n",
+            out.display()
+        ),
+    );
+    // A scratch HOME whose NSS database trusts the private CA.
+    let home = tempfile::tempdir().unwrap();
+    let nssdb = home.path().join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    for args in [
+        vec!["-d", &db, "-N", "--empty-password"],
+        vec![
+            "-d",
+            &db,
+            "-A",
+            "-t",
+            "C,,",
+            "-n",
+            "pushpals-test-ca",
+            "-i",
+            out.join("ca.pem").to_str().unwrap(),
+        ],
+    ] {
+        let status = std::process::Command::new("certutil")
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "certutil {args:?}");
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/tls.mjs");
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let home_path = home.path().to_path_buf();
+    let (output, log) = tokio::task::spawn_blocking(move || {
+        let server = start_server(&repo_path, &data_path);
+        let port = server.url.rsplit(':').next().unwrap().to_owned();
+        let pairing = server
+            .cli()
+            .env("PUSHPALS_CA_CERT", data_path.join("tls/ca.pem"))
+            .args(["pair", "--scope", "approve", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            pairing.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pairing.stderr)
+        );
+        let pairing: serde_json::Value = serde_json::from_slice(&pairing.stdout).unwrap();
+        let output = std::process::Command::new("node")
+            .arg(&script)
+            .env("PUSHPALS_NODE_MODULES", &modules)
+            .env("PUSHPALS_URL", format!("https://pushpals.test:{port}"))
+            .env("PUSHPALS_CODE", pairing["code"].as_str().unwrap())
+            .env("PUSHPALS_HOST_RULES", "MAP pushpals.test 127.0.0.1")
+            .env("HOME", &home_path)
+            .output()
+            .expect("node must be installed");
+        let log = server.log.lock().unwrap().clone();
+        (output, log)
+    })
+    .await
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}\nserver log:\n{log}");
+    // Offline, Chromium's push service is out of reach: the outcome is
+    // shown, not required.
+    let push = said.lines().find(|l| l.starts_with("push: "));
+    eprintln!("{}", push.expect("the script reports the push attempt"));
 }
