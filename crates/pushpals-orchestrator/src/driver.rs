@@ -204,6 +204,14 @@ impl Orchestrator {
                 .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?,
         };
         let path = self.worktree_path(task_id);
+        if task.worktree_path.is_none() {
+            // A run cut short (the server killed mid `worktree add`) may
+            // have left part of it behind.
+            self.repo
+                .clear_unrecorded_worktree(&path, &task_id.branch())
+                .await
+                .map_err(|e| Stop::Failed(format!("cannot clear an unfinished worktree: {e}")))?;
+        }
         self.repo
             .add_worktree(&path, &task_id.branch(), &base)
             .await

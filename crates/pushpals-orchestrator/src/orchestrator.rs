@@ -161,6 +161,19 @@ impl Orchestrator {
                 })
                 .await?;
         }
+        // A `worktree add` cut short by the stop leaves an entry git then
+        // chokes on for every later worktree: remove such entries of ours.
+        let ours: Vec<String> = self
+            .store
+            .tasks(None)
+            .await?
+            .into_iter()
+            .map(|task| task.id.as_str().to_owned())
+            .collect();
+        let repaired = self.repo.repair_worktree_entries(&ours).await?;
+        if !repaired.is_empty() {
+            tracing::warn!(?repaired, "removed worktree entries a stop cut short");
+        }
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
             self.spawn_driver(task.id);
         }

@@ -43,9 +43,12 @@ impl Repo {
         message: &str,
         identity: &Identity,
     ) -> GitResult<Merge> {
-        let mut list = self.command(self.root());
-        list.args(["worktree", "list", "--porcelain"]);
-        let listing = run_text(list, "worktree list").await?;
+        let listing = {
+            let _one_at_a_time = self.worktree_lock().await;
+            let mut list = self.command(self.root());
+            list.args(["worktree", "list", "--porcelain"]);
+            run_text(list, "worktree list").await?
+        };
         let mut current_worktree = String::new();
         for line in listing.lines() {
             if let Some(path) = line.strip_prefix("worktree ") {

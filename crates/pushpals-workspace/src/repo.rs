@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 pub struct Repo {
     root: PathBuf,
     filter_overrides: Vec<String>,
+    /// Serializes git's worktree bookkeeping (add, remove, prune, list):
+    /// a `worktree add` running beside another reads its half-written
+    /// entry and fails.
+    worktrees: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Repo {
@@ -34,6 +38,7 @@ impl Repo {
         let repo = Self {
             root,
             filter_overrides,
+            worktrees: std::sync::Arc::default(),
         };
         if repo.head_commit().await.is_err() {
             return Err(GitError::NoCommits {
@@ -53,6 +58,11 @@ impl Repo {
     /// The top of the working tree.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Holds git's worktree bookkeeping for the caller (see `worktrees`).
+    pub(crate) async fn worktree_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.worktrees.lock().await
     }
 
     pub(crate) fn command(&self, dir: &Path) -> tokio::process::Command {
@@ -102,6 +112,7 @@ impl Repo {
                 source,
             })?;
         }
+        let _one_at_a_time = self.worktrees.lock().await;
         let mut command = self.command(&self.root);
         command
             .args(["worktree", "add", "--quiet", "-b", branch])
@@ -115,6 +126,74 @@ impl Repo {
         ))
     }
 
+    /// Clears what a `worktree add` cut short (a killed server) may have
+    /// left of a task's worktree that was never recorded: the directory at
+    /// `worktree_path`, git's entry for it, and `branch` (made by that
+    /// same `worktree add`, so it holds no work). Call it only for a task
+    /// that has no worktree yet.
+    pub async fn clear_unrecorded_worktree(
+        &self,
+        worktree_path: &Path,
+        branch: &str,
+    ) -> GitResult<()> {
+        let _one_at_a_time = self.worktrees.lock().await;
+        if worktree_path.exists() {
+            let mut command = self.command(&self.root);
+            command
+                .args(["worktree", "remove", "--force", "--force"])
+                .arg(worktree_path);
+            if run(command, "worktree remove").await.is_err() {
+                std::fs::remove_dir_all(worktree_path).map_err(|source| GitError::Io {
+                    context: format!("cannot remove {}", worktree_path.display()),
+                    source,
+                })?;
+            }
+        }
+        let mut prune = self.command(&self.root);
+        prune.args(["worktree", "prune"]);
+        run(prune, "worktree prune").await?;
+        if self.branch_commit(branch).await?.is_some() {
+            let mut delete = self.command(&self.root);
+            delete.args(["branch", "-D", "--quiet", branch]);
+            run(delete, "branch -D").await?;
+        }
+        Ok(())
+    }
+
+    /// Removes git's entries of worktrees whose making was cut short (a
+    /// killed process left `commondir`, `gitdir` or `HEAD` missing or
+    /// empty): while one is there, git refuses every `worktree add`. Only
+    /// entries named in `ours` are touched. Returns the names removed.
+    pub async fn repair_worktree_entries(&self, ours: &[String]) -> GitResult<Vec<String>> {
+        let Some(common) = self.git_common_dir() else {
+            return Ok(Vec::new());
+        };
+        let _one_at_a_time = self.worktrees.lock().await;
+        let mut removed = Vec::new();
+        for name in ours {
+            let entry = common.join("worktrees").join(name);
+            if !entry.is_dir() {
+                continue;
+            }
+            let broken = ["commondir", "gitdir", "HEAD"].iter().any(|file| {
+                std::fs::read(entry.join(file)).map_or(true, |bytes| bytes.trim_ascii().is_empty())
+            });
+            if broken {
+                std::fs::remove_dir_all(&entry).map_err(|source| GitError::Io {
+                    context: format!("cannot remove {}", entry.display()),
+                    source,
+                })?;
+                removed.push(name.clone());
+            }
+        }
+        if !removed.is_empty() {
+            let mut prune = self.command(&self.root);
+            prune.args(["worktree", "prune"]);
+            run(prune, "worktree prune").await?;
+        }
+        Ok(removed)
+    }
+
     /// Opens an existing task worktree.
     pub fn worktree(&self, worktree_path: &Path, base_commit: &str) -> Worktree {
         Worktree::new(
@@ -126,6 +205,7 @@ impl Repo {
 
     /// Removes a task's worktree (if present) and keeps its branch.
     pub async fn remove_worktree_only(&self, worktree_path: &Path) -> GitResult<()> {
+        let _one_at_a_time = self.worktrees.lock().await;
         if worktree_path.exists() {
             let mut command = self.command(&self.root);
             command

@@ -157,3 +157,93 @@ async fn a_branch_that_exists_already_is_an_error_not_an_overwrite() {
         .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
+
+#[tokio::test]
+async fn a_worktree_entry_cut_short_is_repaired_so_new_worktrees_can_be_made() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    repo.add_worktree(&data.path().join("cut1"), "pushpals/cut1", &base)
+        .await
+        .unwrap();
+    // What a `worktree add` killed half way leaves: an empty commondir.
+    let entry = fixture.path.join(".git/worktrees/cut1");
+    std::fs::write(entry.join("commondir"), "").unwrap();
+    let refused = repo
+        .add_worktree(&data.path().join("next"), "pushpals/next", &base)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("commondir"), "{refused}");
+
+    let names = ["cut1".to_owned(), "other".to_owned()];
+    assert_eq!(
+        repo.repair_worktree_entries(&names).await.unwrap(),
+        ["cut1"]
+    );
+    assert!(!entry.exists());
+    // The refused `worktree add` made its branch before it failed.
+    let next = data.path().join("next");
+    repo.clear_unrecorded_worktree(&next, "pushpals/next")
+        .await
+        .unwrap();
+    repo.add_worktree(&next, "pushpals/next", &base)
+        .await
+        .unwrap();
+    assert!(
+        repo.repair_worktree_entries(&names)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a sound entry stays"
+    );
+}
+
+#[tokio::test]
+async fn an_unrecorded_worktree_and_its_branch_are_cleared_for_a_fresh_start() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("t1");
+    repo.add_worktree(&path, "pushpals/t1", &base)
+        .await
+        .unwrap();
+    repo.clear_unrecorded_worktree(&path, "pushpals/t1")
+        .await
+        .unwrap();
+    assert!(!path.exists());
+    assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), None);
+    // A plain directory left where the worktree goes is cleared too.
+    std::fs::create_dir_all(path.join("half")).unwrap();
+    repo.clear_unrecorded_worktree(&path, "pushpals/t1")
+        .await
+        .unwrap();
+    repo.add_worktree(&path, "pushpals/t1", &base)
+        .await
+        .unwrap();
+    assert!(path.join(".git").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worktrees_made_at_the_same_time_all_succeed() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut made = Vec::new();
+    for n in 0..12 {
+        let (repo, base, path) = (
+            repo.clone(),
+            base.clone(),
+            data.path().join(format!("w{n}")),
+        );
+        made.push(tokio::spawn(async move {
+            repo.add_worktree(&path, &format!("pushpals/w{n}"), &base)
+                .await
+        }));
+    }
+    for handle in made {
+        handle.await.unwrap().unwrap();
+    }
+}
