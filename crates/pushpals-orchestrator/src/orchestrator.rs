@@ -426,10 +426,14 @@ impl Orchestrator {
                 what: "its last run is still stopping; try again in a moment".into(),
             });
         }
-        if !task
-            .worktree_path
-            .as_deref()
-            .is_some_and(|p| Path::new(p).is_dir())
+        // A task stopped before it got its worktree starts afresh; one
+        // whose worktree was removed cannot go on where it was.
+        let never_prepared = task.worktree_path.is_none() && task.base_commit.is_none();
+        if !never_prepared
+            && !task
+                .worktree_path
+                .as_deref()
+                .is_some_and(|p| Path::new(p).is_dir())
         {
             return Err(OrchestratorError::WrongState {
                 task_id: task.id,

@@ -502,3 +502,73 @@ async fn an_ended_task_can_be_continued_in_its_worktree_and_on_its_branch() {
         .unwrap_err();
     assert!(err.to_string().contains("worktree was removed"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_the_middle_of_making_a_worktree_leaves_nothing_in_the_way() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    // The state a server killed during `git worktree add` leaves: the task
+    // preparing, its branch made, and git's entry for the worktree half
+    // written.
+    let id = TaskId::parse("cut12345").unwrap();
+    {
+        let store =
+            pushpals_store::Store::open(data.path(), pushpals_store::Durability::Normal).unwrap();
+        let task_id = id.clone();
+        store
+            .write(move |tx| {
+                tx.insert_task(
+                    &task_id,
+                    "Cut",
+                    Some("echo again >> README.md"),
+                    None,
+                    user(),
+                )?;
+                tx.transition(
+                    &task_id,
+                    TaskState::Preparing,
+                    pushpals_store::TaskUpdate::default(),
+                    user(),
+                    serde_json::Value::Null,
+                )
+            })
+            .await
+            .unwrap();
+    }
+    let worktree = data.path().join("worktrees/cut12345");
+    repo.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        "pushpals/cut12345",
+        worktree.to_str().unwrap(),
+    ]);
+    std::fs::write(repo.path.join(".git/worktrees/cut12345/commondir"), "").unwrap();
+
+    let orchestrator = boot(&repo, data.path(), "").await;
+    let cut = orchestrator.store().task(&id).await.unwrap();
+    assert_eq!(cut.state, TaskState::Interrupted);
+    // Other tasks are not blocked by the broken entry.
+    let other = create(&orchestrator, "Other", "echo other > other.txt").await;
+    let other = wait_until(&orchestrator, &other.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(
+        other.state,
+        TaskState::AwaitingApproval,
+        "{:?}",
+        other.reason
+    );
+    // And the cut task starts afresh when retried.
+    orchestrator
+        .continue_task(&id, Some("echo again >> README.md".into()), false, user())
+        .await
+        .unwrap();
+    let cut = wait_until(&orchestrator, &id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(cut.state, TaskState::AwaitingApproval, "{:?}", cut.reason);
+}
