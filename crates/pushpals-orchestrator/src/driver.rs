@@ -313,6 +313,8 @@ impl Orchestrator {
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
             read_only_paths: self.repo.git_common_dir().into_iter().collect(),
             network_proxy: proxy.as_ref().map(|p| p.socket_path().to_path_buf()),
+            gateway: None,
+            home: None,
         };
         let step_name = step.name.as_str();
         let scanner = self.scanner();

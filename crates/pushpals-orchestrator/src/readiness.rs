@@ -122,6 +122,8 @@ impl Orchestrator {
             env: Vec::new(),
             read_only_paths: Vec::new(),
             network_proxy: None,
+            gateway: None,
+            home: None,
         };
         let (output, mut drained) = mpsc::channel(4);
         let (_cancel, cancelled) = watch::channel(false);

@@ -64,6 +64,8 @@ async fn runner_true(runner: &dyn Runner, dir: &std::path::Path) -> Duration {
             env: Vec::new(),
             read_only_paths: Vec::new(),
             network_proxy: None,
+            gateway: None,
+            home: None,
         };
         let started = Instant::now();
         let outcome = runner.run(spec, tx, cancel).await.unwrap();

@@ -26,6 +26,8 @@ const SANDBOX_PROXY_SOCKET: &str = "/run/pushpals/proxy.sock";
 const SANDBOX_HELPER: &str = "/run/pushpals/helper";
 /// Where the relay listens inside the sandbox.
 const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
+/// Where the model gateway's socket appears inside the sandbox.
+const SANDBOX_GATEWAY_SOCKET: &str = "/run/pushpals/gateway.sock";
 
 /// The sandbox's home directory (on its private `/tmp`).
 const SANDBOX_HOME: &str = "/tmp/home";
@@ -190,7 +192,7 @@ impl BwrapRunner {
     fn probe(&self) -> Result<(), SandboxError> {
         let dir = std::env::temp_dir();
         let mut command = std::process::Command::new(&self.bwrap);
-        command.args(self.bwrap_args(&dir, &[], "true", None));
+        command.args(self.bwrap_args(&dir, &[], "true", Relays::default()));
         let output = command
             .output()
             .map_err(|e| SandboxError::ProbeFailed(e.to_string()))?;
@@ -216,7 +218,7 @@ impl BwrapRunner {
         worktree: &Path,
         read_only: &[PathBuf],
         line: &str,
-        proxy_socket: Option<&Path>,
+        relays: Relays<'_>,
     ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push =
@@ -258,6 +260,9 @@ impl BwrapRunner {
         for path in self.config.toolchain_paths.iter().chain(read_only) {
             push(&["--ro-bind-try".as_ref(), path.as_os_str(), path.as_os_str()]);
         }
+        if let Some(home) = relays.home {
+            push(&["--bind".as_ref(), home.as_os_str(), SANDBOX_HOME.as_ref()]);
+        }
         push(&[
             "--bind".as_ref(),
             worktree.as_os_str(),
@@ -266,11 +271,18 @@ impl BwrapRunner {
             worktree.as_os_str(),
         ]);
         if let Some((helper, helper_args)) = &self.config.helper {
-            if let Some(socket) = proxy_socket {
+            if let Some(socket) = relays.proxy {
                 push(&[
                     "--bind".as_ref(),
                     socket.as_os_str(),
                     SANDBOX_PROXY_SOCKET.as_ref(),
+                ]);
+            }
+            if let Some(socket) = relays.gateway {
+                push(&[
+                    "--bind".as_ref(),
+                    socket.as_os_str(),
+                    SANDBOX_GATEWAY_SOCKET.as_ref(),
                 ]);
             }
             push(&[
@@ -281,11 +293,17 @@ impl BwrapRunner {
                 SANDBOX_HELPER.as_ref(),
             ]);
             args.extend(helper_args.iter().map(OsString::from));
-            if proxy_socket.is_some() {
+            if relays.proxy.is_some() {
                 args.extend(
                     ["--relay", SANDBOX_PROXY_ADDRESS, SANDBOX_PROXY_SOCKET].map(OsString::from),
                 );
             }
+            if relays.gateway.is_some() {
+                args.extend(
+                    ["--relay", crate::GATEWAY_ADDRESS, SANDBOX_GATEWAY_SOCKET].map(OsString::from),
+                );
+            }
+            // The home is under /tmp, which is writable.
             for writable in [worktree.as_os_str(), "/tmp".as_ref(), "/dev".as_ref()] {
                 args.push("--writable".into());
                 args.push(writable.to_os_string());
@@ -307,6 +325,17 @@ impl BwrapRunner {
         path.push_str(SANDBOX_PATH);
         path
     }
+}
+
+/// What the sandbox relays and binds besides the worktree.
+#[derive(Debug, Clone, Copy, Default)]
+struct Relays<'a> {
+    /// The network proxy's socket.
+    proxy: Option<&'a Path>,
+    /// The model gateway's socket.
+    gateway: Option<&'a Path>,
+    /// The private home directory.
+    home: Option<&'a Path>,
 }
 
 impl BwrapRunner {
@@ -355,21 +384,26 @@ impl Runner for BwrapRunner {
             let cgroup = self.take_cgroup()?;
             let setup = ChildSetup::new(limits, cgroup.as_ref())
                 .map_err(|e| RunError::Limits(e.to_string()))?;
-            let network = match (&spec.network_proxy, &self.config.helper) {
-                (None, _) => None,
-                (Some(socket), Some(_)) => Some(socket.as_path()),
-                (Some(_), None) => {
-                    return Err(RunError::Network(
-                        "no sandbox helper is configured to relay the network".into(),
-                    ));
-                }
+            if self.config.helper.is_none()
+                && (spec.network_proxy.is_some() || spec.gateway.is_some())
+            {
+                return Err(RunError::Network(
+                    "no sandbox helper is configured to relay the network or the model gateway"
+                        .into(),
+                ));
+            }
+            let network = spec.network_proxy.as_deref();
+            let relays = Relays {
+                proxy: network,
+                gateway: spec.gateway.as_deref(),
+                home: spec.home.as_deref(),
             };
             let mut command = Command::new(&self.bwrap);
             command.args(self.bwrap_args(
                 &spec.cwd,
                 &spec.read_only_paths,
                 &spec.command_line,
-                network,
+                relays,
             ));
             // SAFETY: `apply` only makes system calls (open, write,
             // setrlimit) on data prepared before the fork; it neither
@@ -401,6 +435,15 @@ impl Runner for BwrapRunner {
                     "ALL_PROXY",
                 ] {
                     command.env(name, &proxy);
+                }
+            }
+            if spec.gateway.is_some() {
+                command.env("PUSHPALS_GATEWAY", crate::GATEWAY_URL);
+                if network.is_some() {
+                    // The gateway is reached directly, never through the proxy.
+                    command
+                        .env("NO_PROXY", "127.0.0.1")
+                        .env("no_proxy", "127.0.0.1");
                 }
             }
             for (name, value) in &spec.env {

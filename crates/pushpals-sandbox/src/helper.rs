@@ -6,9 +6,9 @@
 //! bind-mounted into the sandbox. Then it runs the command.
 //!
 //! Usage (inside the sandbox):
-//! `[--relay <listen address> <proxy socket>] [--writable <path>]... -- <program> [args...]`.
-//! Without `--relay` it becomes the command (exec); with it, it exits with
-//! the command's status.
+//! `[--relay <listen address> <socket>]... [--writable <path>]... -- <program> [args...]`.
+//! Without `--relay` it becomes the command (exec); with one or more (the
+//! network proxy, the model gateway), it exits with the command's status.
 
 use landlock::{
     ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
@@ -28,7 +28,7 @@ const HELPER_FAILED: i32 = 125;
 
 /// Parsed arguments.
 struct Plan {
-    relay: Option<(String, String)>,
+    relays: Vec<(String, String)>,
     writable: Vec<String>,
     program: String,
     args: Vec<String>,
@@ -37,10 +37,10 @@ struct Plan {
 fn parse(args: &[String]) -> io::Result<Plan> {
     let usage = || {
         io::Error::other(
-            "usage: [--relay <address> <socket>] [--writable <path>]... -- <program> [args...]",
+            "usage: [--relay <address> <socket>]... [--writable <path>]... -- <program> [args...]",
         )
     };
-    let mut relay = None;
+    let mut relays = Vec::new();
     let mut writable = Vec::new();
     let mut i = 0;
     loop {
@@ -49,7 +49,7 @@ fn parse(args: &[String]) -> io::Result<Plan> {
                 let (Some(address), Some(socket)) = (args.get(i + 1), args.get(i + 2)) else {
                     return Err(usage());
                 };
-                relay = Some((address.clone(), socket.clone()));
+                relays.push((address.clone(), socket.clone()));
                 i += 3;
             }
             Some("--writable") => {
@@ -62,7 +62,7 @@ fn parse(args: &[String]) -> io::Result<Plan> {
     }
     let program = args.get(i + 1).ok_or_else(usage)?.clone();
     Ok(Plan {
-        relay,
+        relays,
         writable,
         program,
         args: args[i + 2..].to_vec(),
@@ -88,21 +88,23 @@ fn run(args: &[String]) -> io::Result<i32> {
     }
     let mut command = Command::new(&plan.program);
     command.args(&plan.args);
-    let Some((address, socket)) = plan.relay else {
+    if plan.relays.is_empty() {
         // Become the command.
         return Err(command.exec());
-    };
-    let listener = TcpListener::bind(&address)?;
-    std::thread::spawn(move || {
-        for client in listener.incoming().map_while(Result::ok) {
-            let socket = socket.clone();
-            std::thread::spawn(move || {
-                if let Ok(upstream) = UnixStream::connect(&socket) {
-                    splice(client, upstream);
-                }
-            });
-        }
-    });
+    }
+    for (address, socket) in plan.relays {
+        let listener = TcpListener::bind(&address)?;
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    if let Ok(upstream) = UnixStream::connect(&socket) {
+                        splice(client, upstream);
+                    }
+                });
+            }
+        });
+    }
     let status = command.status()?;
     Ok(status
         .code()
@@ -191,6 +193,9 @@ mod tests {
             "--relay",
             "127.0.0.1:1",
             "/s",
+            "--relay",
+            "127.0.0.1:2",
+            "/g",
             "--writable",
             "/w",
             "--",
@@ -199,7 +204,13 @@ mod tests {
             "x",
         ]))
         .unwrap();
-        assert_eq!(plan.relay, Some(("127.0.0.1:1".into(), "/s".into())));
+        assert_eq!(
+            plan.relays,
+            [
+                ("127.0.0.1:1".into(), "/s".into()),
+                ("127.0.0.1:2".into(), "/g".into())
+            ]
+        );
         assert_eq!(plan.writable, ["/w"]);
         assert_eq!((plan.program.as_str(), plan.args.len()), ("sh", 2));
         assert!(parse(&strings(&["--relay", "x"])).is_err());

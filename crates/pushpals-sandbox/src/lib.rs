@@ -35,6 +35,13 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, watch};
 
+/// Where a command given the model gateway reaches it inside the sandbox
+/// (a loopback listener relayed to the gateway's Unix socket).
+pub const GATEWAY_ADDRESS: &str = "127.0.0.1:4141";
+
+/// The gateway's base URL inside the sandbox (also in `$PUSHPALS_GATEWAY`).
+pub const GATEWAY_URL: &str = "http://127.0.0.1:4141";
+
 /// A boxed future, so runners can sit behind `Arc<dyn Runner>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

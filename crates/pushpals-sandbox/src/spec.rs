@@ -20,6 +20,13 @@ pub struct CommandSpec {
     /// Network granted: the Unix socket of the proxy the command reaches
     /// the network through. `None`: no network at all.
     pub network_proxy: Option<PathBuf>,
+    /// The model gateway: the Unix socket of the orchestrator's gateway,
+    /// reached inside the sandbox at [`crate::GATEWAY_URL`] and nowhere
+    /// else. `None`: no gateway.
+    pub gateway: Option<PathBuf>,
+    /// A private home: a directory bound writable at the sandbox's `$HOME`,
+    /// where an agent keeps its own configuration. `None`: an empty home.
+    pub home: Option<PathBuf>,
 }
 
 /// Which output stream a chunk came from.

@@ -448,6 +448,8 @@ impl Orchestrator {
             env: Vec::new(),
             read_only_paths: Vec::new(),
             network_proxy: None,
+            gateway: None,
+            home: None,
         };
         // Reports left from before (committed, or an earlier run) are not
         // this run's: remove them, so what is there afterwards is.

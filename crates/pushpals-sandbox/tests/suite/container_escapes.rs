@@ -41,6 +41,8 @@ fn spec(worktree: &Path, line: &str, timeout: Duration) -> CommandSpec {
         env: vec![("PUSHPALS_TASK".into(), "t1".into())],
         read_only_paths: Vec::new(),
         network_proxy: None,
+        gateway: None,
+        home: None,
     }
 }
 

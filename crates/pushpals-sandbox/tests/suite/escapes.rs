@@ -74,16 +74,32 @@ async fn run_with(
     timeout: Duration,
     network_proxy: Option<PathBuf>,
 ) -> Run {
+    run_spec(worktree, line, timeout, |spec| {
+        spec.network_proxy = network_proxy
+    })
+    .await
+}
+
+/// Runs `line` with a spec `edit` changes first.
+async fn run_spec(
+    worktree: &Path,
+    line: &str,
+    timeout: Duration,
+    edit: impl FnOnce(&mut CommandSpec),
+) -> Run {
     let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
     let (_cancel_tx, cancel) = watch::channel(false);
-    let spec = CommandSpec {
+    let mut spec = CommandSpec {
         command_line: line.to_owned(),
         cwd: worktree.to_path_buf(),
         timeout,
         env: Vec::new(),
         read_only_paths: Vec::new(),
-        network_proxy,
+        network_proxy: None,
+        gateway: None,
+        home: None,
     };
+    edit(&mut spec);
     let collector = tokio::spawn(async move {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(chunk) = rx.recv().await {
@@ -380,4 +396,64 @@ async fn landlock_is_a_second_layer_under_the_mounts() {
         "wrote outside the Landlock rules: {}",
         run.stdout
     );
+}
+
+/// A one-page HTTP server on a Unix socket of the host.
+fn host_socket_server(path: &Path) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nfrom-gateway",
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_gateway_is_reachable_and_nothing_else_is() {
+    let scene = Scene::new();
+    let port = host_http_server();
+    let socket = scene.outside("gateway.sock");
+    host_socket_server(&socket);
+    let home = scene.outside("agent-home");
+    std::fs::create_dir(&home).unwrap();
+    let line = format!(
+        "curl -s --max-time 5 \"$PUSHPALS_GATEWAY/v1/models\"; echo; \
+         curl -s --max-time 3 http://127.0.0.1:{port}/ && echo host-reached; \
+         echo kept > \"$HOME/.agent-config\" && echo home-written; true"
+    );
+    let run = run_spec(&scene.worktree(), &line, Duration::from_secs(30), |spec| {
+        spec.gateway = Some(socket.clone());
+        spec.home = Some(home.clone());
+    })
+    .await;
+    assert!(
+        run.stdout.contains("from-gateway"),
+        "gateway not reached: {} {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stdout.contains("host-reached"), "{}", run.stdout);
+    assert!(run.stdout.contains("home-written"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(home.join(".agent-config")).unwrap(),
+        "kept\n",
+        "the private home is the directory given"
+    );
+}
+
+#[tokio::test]
+async fn without_a_gateway_the_gateway_address_is_closed() {
+    let scene = Scene::new();
+    let run = run(
+        &scene,
+        "curl -s --max-time 3 http://127.0.0.1:4141/ && echo reached; echo \"[${PUSHPALS_GATEWAY:-none}]\"",
+    )
+    .await;
+    assert!(!run.stdout.contains("reached"), "{}", run.stdout);
+    assert!(run.stdout.contains("[none]"), "{}", run.stdout);
 }

@@ -12,6 +12,8 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         env: vec![("PUSHPALS_TASK".into(), "t1".into())],
         read_only_paths: Vec::new(),
         network_proxy: None,
+        gateway: None,
+        home: None,
     }
 }
 
@@ -195,4 +197,24 @@ async fn dropping_a_running_command_kills_its_whole_group() {
         !marker.exists(),
         "the command's children outlived the dropped run"
     );
+}
+
+#[tokio::test]
+async fn an_agent_with_the_gateway_is_never_run_unconfined() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let (tx, _rx) = mpsc::channel(16);
+    let (_cancel_tx, cancel) = watch::channel(false);
+    let mut spec = spec(
+        dir.path(),
+        &format!("touch {}", marker.display()),
+        Duration::from_secs(10),
+    );
+    spec.gateway = Some(dir.path().join("gateway.sock"));
+    let error = HostRunner.run(spec, tx, cancel).await.unwrap_err();
+    assert!(
+        error.to_string().contains("only inside the sandbox"),
+        "{error}"
+    );
+    assert!(!marker.exists(), "the command ran anyway");
 }
