@@ -7,6 +7,8 @@
 //! - [`tools`]: list, read, search, write and edit, confined to the worktree
 //!   with `openat2`; commands and messages go through the [`AgentHost`].
 //! - [`plan`]: the planner that turns a chat message into a backlog.
+//! - [`gateway`]: the model gateway external agents reach their model
+//!   through, with a per-task token instead of the real key.
 //!
 //! The agent touches neither git nor the store: the orchestrator runs it and
 //! implements [`AgentHost`].
@@ -18,6 +20,7 @@ pub mod budget;
 pub mod config;
 pub mod context;
 pub mod conversation;
+pub mod gateway;
 pub mod host;
 pub mod plan;
 pub mod prompt;
@@ -27,6 +30,7 @@ pub mod tools;
 pub use agent::{AgentError, AgentRun, Finished, run};
 pub use budget::Budget;
 pub use config::{AgentConfig, ModelConfig, Protocol};
+pub use gateway::{Gateway, GatewayCall, GatewayServer, GatewayToken};
 pub use host::{AgentHost, CommandOutcome, HostError};
 pub use prompt::Brief;
 pub use provider::{ModelClient, ProviderError};

@@ -218,6 +218,75 @@ impl ModelClient {
     }
 }
 
+impl ModelClient {
+    /// Sends a request body written by someone else (an external agent, via
+    /// the gateway) to this model's endpoint with the real key, once, and
+    /// hands back the provider's response as it is. `headers` are the
+    /// client's protocol headers worth keeping (`anthropic-version`,
+    /// `anthropic-beta`).
+    pub async fn send_raw(
+        &self,
+        body: &Value,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, String> {
+        let mut http = self
+            .http
+            .post(self.url())
+            .timeout(self.config.timeout())
+            .json(body);
+        for (name, value) in headers {
+            http = http.header(*name, value);
+        }
+        http = match (self.config.protocol, &self.key) {
+            (Protocol::Openai, Some(key)) => http.bearer_auth(key),
+            (Protocol::Anthropic, Some(key)) => http.header("x-api-key", key),
+            (_, None) => http,
+        };
+        if self.config.protocol == Protocol::Anthropic
+            && !headers.iter().any(|(name, _)| *name == "anthropic-version")
+        {
+            http = http.header("anthropic-version", anthropic::API_VERSION);
+        }
+        http.send().await.map_err(|e| match transport(&e) {
+            Attempt::Retry(why, _) => why,
+            Attempt::Fatal(error) => error.to_string(),
+        })
+    }
+}
+
+/// Reads a reply of `protocol` from its bytes as they came over the wire,
+/// streamed (server-sent events) or whole: what the model said and used.
+pub async fn read_reply(
+    protocol: Protocol,
+    streamed: bool,
+    bytes: &[u8],
+) -> Result<ModelReply, String> {
+    if !streamed {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the reply is not JSON: {e}"))?;
+        return match protocol {
+            Protocol::Openai => openai::parse_reply(&value),
+            Protocol::Anthropic => anthropic::parse_reply(&value),
+        };
+    }
+    async fn replay<P: Partial>(bytes: &[u8]) -> Result<ModelReply, String> {
+        let chunk: Result<Vec<u8>, std::convert::Infallible> = Ok(bytes.to_vec());
+        let mut events = futures_util::stream::iter([chunk]).eventsource();
+        let mut partial = P::default();
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| e.to_string())?;
+            if partial.feed(&event.event, &event.data)? == Flow::Done {
+                break;
+            }
+        }
+        partial.finish()
+    }
+    match protocol {
+        Protocol::Openai => replay::<openai::Chunks>(bytes).await,
+        Protocol::Anthropic => replay::<anthropic::Events>(bytes).await,
+    }
+}
+
 /// The provider's message in an error body: `{"error": {"message"}}`
 /// (OpenAI and Anthropic), `{"error": "..."}` or `{"message": "..."}`
 /// (some compatible servers).

@@ -1,0 +1,307 @@
+//! Forwarding one call: authenticate, check the budget, put the real model
+//! and key in, stream the answer back, count it, report it.
+
+use super::errors::error;
+use super::routes::ClientProtocol;
+use super::{Gateway, GatewayCall, Refusal};
+use crate::config::Protocol;
+use crate::provider::{ModelClient, read_reply};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use pushpals_core::{TaskId, Usage};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most bytes of a response kept for counting and the event's blob; the
+/// agent still gets all of it.
+const MAX_KEPT_RESPONSE: usize = 8 << 20;
+
+/// The token a client presents, in whichever header its protocol uses.
+fn token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(bearer) = header("authorization").and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    }) {
+        return Some(bearer.trim());
+    }
+    header("x-api-key")
+        .or_else(|| header("x-goog-api-key"))
+        .or_else(|| query?.split('&').find_map(|pair| pair.strip_prefix("key=")))
+        .map(str::trim)
+}
+
+/// Finds the caller's task, or the answer that refuses it.
+pub(crate) fn admit(
+    gateway: &Gateway,
+    protocol: ClientProtocol,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(String, TaskId, Arc<ModelClient>), Box<Response>> {
+    let Some(token) = token(headers, query) else {
+        return Err(Box::new(error(
+            protocol,
+            StatusCode::UNAUTHORIZED,
+            "no Push Pals gateway token; the agent's configuration must carry the task's token as its API key",
+        )));
+    };
+    match gateway.admit(token) {
+        Ok((task, model)) => Ok((token.to_owned(), task, model)),
+        Err(Refusal::Unauthorized) => Err(Box::new(error(
+            protocol,
+            StatusCode::UNAUTHORIZED,
+            "this gateway token is not valid (the task ended, or the token was never issued)",
+        ))),
+        // Not 429: clients retry those, and a spent budget does not refill.
+        Err(Refusal::BudgetSpent(why)) => {
+            Err(Box::new(error(protocol, StatusCode::BAD_REQUEST, &why)))
+        }
+    }
+}
+
+/// What the client speaks, as a model protocol the gateway can forward.
+fn provider_protocol(protocol: ClientProtocol) -> Option<Protocol> {
+    match protocol {
+        ClientProtocol::OpenaiChat => Some(Protocol::Openai),
+        ClientProtocol::Anthropic => Some(Protocol::Anthropic),
+        ClientProtocol::OpenaiResponses | ClientProtocol::Gemini => None,
+    }
+}
+
+/// Forwards one call of `protocol`.
+pub(crate) async fn forward(
+    gateway: &Arc<Gateway>,
+    protocol: ClientProtocol,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Bytes,
+) -> Response {
+    let (token, task, model) = match admit(gateway, protocol, headers, query) {
+        Ok(admitted) => admitted,
+        Err(response) => return *response,
+    };
+    let wire = model.config().protocol;
+    if provider_protocol(protocol) != Some(wire) {
+        return error(
+            protocol,
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "this agent speaks {}, but the task's model {:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give the agent a model of the same protocol",
+                protocol.as_str(),
+                model.name(),
+                wire
+            ),
+        );
+    }
+    let mut request: Value = match serde_json::from_slice(&body) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => {
+            return error(
+                protocol,
+                StatusCode::BAD_REQUEST,
+                "the request body is not a JSON object",
+            );
+        }
+    };
+    let streamed = request["stream"].as_bool().unwrap_or(false);
+    let asked_model = request["model"].as_str().unwrap_or_default().to_owned();
+    request["model"] = json!(model.config().model);
+    if streamed && wire == Protocol::Openai {
+        // Usage comes only when asked for; the gateway must count it.
+        request["stream_options"]["include_usage"] = json!(true);
+    }
+    let kept_headers: Vec<(&str, String)> = ["anthropic-version", "anthropic-beta"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some((name, value.to_owned()))
+        })
+        .collect();
+    let call = Call {
+        gateway: Arc::clone(gateway),
+        token,
+        task,
+        model: Arc::clone(&model),
+        protocol,
+        asked_model,
+        streamed,
+        request: body.to_vec(),
+        started: Instant::now(),
+    };
+    let upstream = match model.send_raw(&request, &kept_headers).await {
+        Ok(upstream) => upstream,
+        Err(why) => {
+            call.finish(None, 0, Vec::new(), Some(why.clone())).await;
+            return error(
+                protocol,
+                StatusCode::BAD_GATEWAY,
+                &format!("the model {:?} cannot be reached: {why}", model.name()),
+            );
+        }
+    };
+    let status = upstream.status().as_u16();
+    let content_type = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+    let first_byte_ms = millis(call.started);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut stream = upstream.bytes_stream();
+        let mut broken = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    let room = MAX_KEPT_RESPONSE.saturating_sub(kept.len());
+                    kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    if sender.send(Ok(bytes)).await.is_err() {
+                        broken = Some("the agent stopped reading".to_owned());
+                        break;
+                    }
+                }
+                Err(e) => {
+                    broken = Some(format!("the provider's stream broke: {e}"));
+                    let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+                    break;
+                }
+            }
+        }
+        call.finish(Some(status), first_byte_ms, kept, broken).await;
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One call in flight.
+struct Call {
+    gateway: Arc<Gateway>,
+    token: String,
+    task: TaskId,
+    model: Arc<ModelClient>,
+    protocol: ClientProtocol,
+    asked_model: String,
+    streamed: bool,
+    request: Vec<u8>,
+    started: Instant,
+}
+
+impl Call {
+    /// Counts and reports the call once its answer is through.
+    async fn finish(
+        self,
+        status: Option<u16>,
+        first_byte_ms: u64,
+        response: Vec<u8>,
+        broken: Option<String>,
+    ) {
+        let config = self.model.config();
+        let succeeded = status.is_some_and(|s| (200..300).contains(&s));
+        let reply = if succeeded {
+            read_reply(config.protocol, self.streamed, &response)
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let (input, output) = reply
+            .as_ref()
+            .map_or((0, 0), |r| (r.usage.input_tokens, r.usage.output_tokens));
+        let usage = Usage {
+            model_calls: 1,
+            input_tokens: input,
+            output_tokens: output,
+            cost_micros: config.cost_micros(input, output),
+        };
+        self.gateway.charge(&self.token, usage);
+        let mut detail = json!({
+            "via": "gateway",
+            "protocol": self.protocol.as_str(),
+            "model": self.model.name(),
+            "model_id": config.model,
+            "asked_model": self.asked_model,
+            "stream": self.streamed,
+            "status": status,
+            "request_bytes": self.request.len(),
+            "response_bytes": response.len(),
+            "first_byte_ms": first_byte_ms,
+            "latency_ms": millis(self.started),
+            "input_tokens": input,
+            "output_tokens": output,
+            "cost_micros": usage.cost_micros,
+        });
+        if let Some(reply) = &reply {
+            detail["tool_calls"] = json!(
+                reply
+                    .tool_calls
+                    .iter()
+                    .map(|call| call.name.as_str())
+                    .collect::<Vec<_>>()
+            );
+        }
+        if let Some(why) = broken {
+            detail["error"] = json!(why);
+        } else if !succeeded {
+            detail["error"] = json!(String::from_utf8_lossy(
+                &response[..response.len().min(2000)]
+            ));
+        }
+        self.gateway.report(GatewayCall {
+            task: self.task,
+            detail,
+            usage,
+            request: self.request,
+            response,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_token_is_found_in_each_protocols_place() {
+        assert_eq!(
+            token(&headers(&[("authorization", "Bearer ppgw-1")]), None),
+            Some("ppgw-1")
+        );
+        assert_eq!(
+            token(&headers(&[("x-api-key", "ppgw-2")]), None),
+            Some("ppgw-2")
+        );
+        assert_eq!(
+            token(&headers(&[("x-goog-api-key", "ppgw-3")]), None),
+            Some("ppgw-3")
+        );
+        assert_eq!(
+            token(&HeaderMap::new(), Some("alt=sse&key=ppgw-4")),
+            Some("ppgw-4")
+        );
+        assert_eq!(token(&HeaderMap::new(), Some("alt=sse")), None);
+        assert_eq!(token(&headers(&[("authorization", "Basic x")]), None), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! The gateway's HTTP surface: one route per protocol endpoint.
+
+use super::errors::error;
+use super::{Gateway, forward};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Largest request body an agent may send (long conversations are big).
+const MAX_REQUEST: usize = 32 << 20;
+
+/// Which protocol a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientProtocol {
+    /// OpenAI Chat Completions.
+    OpenaiChat,
+    /// OpenAI Responses.
+    OpenaiResponses,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini `generateContent`.
+    Gemini,
+}
+
+impl ClientProtocol {
+    /// Its name in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenaiChat => "openai_chat",
+            Self::OpenaiResponses => "openai_responses",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+}
+
+/// The gateway's router.
+pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/messages", post(messages))
+        .route("/v1/responses", post(responses))
+        .route("/v1/models", get(models))
+        .route("/v1beta/models/{*call}", post(gemini))
+        .fallback(unknown)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
+        .with_state(gateway)
+}
+
+async fn chat(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    forward::forward(&gateway, ClientProtocol::OpenaiChat, &headers, None, body).await
+}
+
+async fn messages(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward::forward(&gateway, ClientProtocol::Anthropic, &headers, None, body).await
+}
+
+async fn responses(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+    untranslated(&gateway, ClientProtocol::OpenaiResponses, &headers, &uri)
+}
+
+async fn gemini(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+    untranslated(&gateway, ClientProtocol::Gemini, &headers, &uri)
+}
+
+/// A protocol the gateway does not translate yet: authenticated callers
+/// learn what to configure instead.
+fn untranslated(
+    gateway: &Gateway,
+    protocol: ClientProtocol,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Response {
+    if let Err(response) = forward::admit(gateway, protocol, headers, uri.query()) {
+        return *response;
+    }
+    error(
+        protocol,
+        StatusCode::NOT_IMPLEMENTED,
+        &format!(
+            "the Push Pals gateway does not speak {} yet; use an agent that speaks OpenAI Chat Completions or Anthropic Messages",
+            protocol.as_str()
+        ),
+    )
+}
+
+/// The task's model, for clients that list models before calling.
+async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+    match forward::admit(&gateway, ClientProtocol::OpenaiChat, &headers, uri.query()) {
+        Err(response) => *response,
+        Ok((_, _, model)) => {
+            let id = model.config().model.clone();
+            axum::Json(json!({
+                "object": "list",
+                "data": [{ "id": id, "object": "model", "type": "model", "owned_by": "pushpals" }],
+            }))
+            .into_response()
+        }
+    }
+}
+
+async fn unknown(request: Request) -> Response {
+    error(
+        ClientProtocol::OpenaiChat,
+        StatusCode::NOT_FOUND,
+        &format!(
+            "the Push Pals gateway has no {} {}; it serves /v1/chat/completions and /v1/messages",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
