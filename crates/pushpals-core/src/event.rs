@@ -67,6 +67,11 @@ pub enum EventKind {
     ContextSummarised,
     /// An agent said it is done, with its summary.
     AgentFinished,
+    /// An external agent was started (which, its version, its program).
+    AgentStarted,
+    /// A step an external agent reported in its output stream (a message,
+    /// a tool call and its result, a command, a file edit).
+    AgentStep,
     /// The planner turned a chat message into a backlog of tasks.
     PlanCreated,
     /// A chat message and the answer it got.
@@ -122,6 +127,8 @@ impl EventKind {
             Self::Message => "message",
             Self::ContextSummarised => "context_summarised",
             Self::AgentFinished => "agent_finished",
+            Self::AgentStarted => "agent_started",
+            Self::AgentStep => "agent_step",
             Self::PlanCreated => "plan_created",
             Self::Chat => "chat",
             Self::PairingCreated => "pairing_created",

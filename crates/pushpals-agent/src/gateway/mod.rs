@@ -16,6 +16,7 @@
 
 mod errors;
 mod forward;
+mod judge;
 mod routes;
 
 use crate::budget::Budget;
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use judge::{Judge, JudgeFuture, ToolUse, Verdict};
 pub use routes::ClientProtocol;
 
 /// A per-task secret an agent presents instead of an API key.
@@ -55,12 +57,37 @@ impl std::fmt::Debug for GatewayToken {
 }
 
 /// What one token lets its task do.
-#[derive(Debug)]
 struct Grant {
     task: TaskId,
     model: Arc<ModelClient>,
     budget: Budget,
     used: Usage,
+    judge: Option<Arc<dyn Judge>>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("task", &self.task)
+            .field("model", &self.model.name())
+            .field("used", &self.used)
+            .field("judged", &self.judge.is_some())
+            .finish()
+    }
+}
+
+/// What a token is issued for.
+pub struct Issue {
+    /// The task.
+    pub task: TaskId,
+    /// Its model.
+    pub model: Arc<ModelClient>,
+    /// What it may spend.
+    pub budget: Budget,
+    /// What it spent before (earlier runs).
+    pub used: Usage,
+    /// Who judges its agent's tool calls, when the agent has a hook.
+    pub judge: Option<Arc<dyn Judge>>,
 }
 
 /// One call through the gateway, for the task's event log.
@@ -80,7 +107,6 @@ pub struct GatewayCall {
 }
 
 /// The gateway's registry of tokens; serve it with [`Gateway::serve`].
-#[derive(Debug)]
 pub struct Gateway {
     grants: Mutex<HashMap<String, Grant>>,
     calls: mpsc::UnboundedSender<GatewayCall>,
@@ -95,6 +121,12 @@ pub(crate) enum Refusal {
     BudgetSpent(String),
 }
 
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
 impl Gateway {
     /// A gateway with no tokens, and the receiver of the calls it makes.
     pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<GatewayCall>) {
@@ -106,21 +138,15 @@ impl Gateway {
         (Arc::new(gateway), receiver)
     }
 
-    /// A token for `task` to call `model` within `budget`, counting from
-    /// what the task `used` before (an earlier run).
-    pub fn issue(
-        &self,
-        task: TaskId,
-        model: Arc<ModelClient>,
-        budget: Budget,
-        used: Usage,
-    ) -> Result<GatewayToken, String> {
+    /// A token for a task to call its model within its budget.
+    pub fn issue(&self, issue: Issue) -> Result<GatewayToken, String> {
         let token = GatewayToken::new()?;
         let grant = Grant {
-            task,
-            model,
-            budget,
-            used,
+            task: issue.task,
+            model: issue.model,
+            budget: issue.budget,
+            used: issue.used,
+            judge: issue.judge,
         };
         self.grants
             .lock()
@@ -152,6 +178,11 @@ impl Gateway {
             )));
         }
         Ok((grant.task.clone(), Arc::clone(&grant.model)))
+    }
+
+    /// The judge of a token's task.
+    pub(crate) fn judge_of(&self, token: &str) -> Option<Arc<dyn Judge>> {
+        self.grants.lock().ok()?.get(token)?.judge.clone()
     }
 
     /// Adds a finished call's usage to its token's task.

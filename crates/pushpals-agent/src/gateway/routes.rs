@@ -47,6 +47,10 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/responses", post(responses))
         .route("/v1/models", get(models))
         .route("/v1beta/models/{*call}", post(gemini))
+        .route(
+            crate::external::claude_code::HOOK_PATH,
+            post(super::judge::claude_code_hook),
+        )
         .fallback(unknown)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(gateway)

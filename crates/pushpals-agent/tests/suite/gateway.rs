@@ -3,7 +3,7 @@
 //! streams the answer back, counts it, and refuses what it must.
 
 use pushpals_agent::budget::Budget;
-use pushpals_agent::{Gateway, GatewayCall, ModelClient, ModelConfig, Protocol};
+use pushpals_agent::{Gateway, GatewayCall, Issue, ModelClient, ModelConfig, Protocol};
 use pushpals_core::{TaskId, Usage};
 use pushpals_test_support::{Reply, ScriptedModel};
 use serde_json::{Value, json};
@@ -84,12 +84,13 @@ async fn a_streamed_anthropic_call_passes_through_with_the_real_key_and_is_count
     let served = serve(&gateway).await;
     let task = TaskId::from_random(rand_id());
     let token = gateway
-        .issue(
-            task.clone(),
-            model(Protocol::Anthropic, provider.anthropic_base()),
-            budget(1_000_000),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: task.clone(),
+            model: model(Protocol::Anthropic, provider.anthropic_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/v1/messages?beta=true", served.url))
@@ -146,12 +147,13 @@ async fn a_whole_openai_call_passes_through_and_models_lists_the_tasks_model() {
     let (gateway, mut calls) = Gateway::new();
     let served = serve(&gateway).await;
     let token = gateway
-        .issue(
-            TaskId::from_random(rand_id()),
-            model(Protocol::Openai, provider.openai_base()),
-            budget(1_000_000),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Openai, provider.openai_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     let client = reqwest::Client::new();
     let reply: Value = client
@@ -208,12 +210,13 @@ async fn calls_without_a_valid_token_over_budget_or_in_another_protocol_are_refu
 
     // A budget of one token: the first call spends it, the second is refused.
     let token = gateway
-        .issue(
-            TaskId::from_random(rand_id()),
-            model(Protocol::Anthropic, provider.anthropic_base()),
-            budget(1),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Anthropic, provider.anthropic_base()),
+            budget: budget(1),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     assert_eq!(
         call(token.secret(), "/v1/messages").await.unwrap().status(),
@@ -232,12 +235,13 @@ async fn calls_without_a_valid_token_over_budget_or_in_another_protocol_are_refu
 
     // The agent speaks OpenAI, the model Anthropic: said plainly.
     let other = gateway
-        .issue(
-            TaskId::from_random(rand_id()),
-            model(Protocol::Anthropic, provider.anthropic_base()),
-            budget(1_000_000),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Anthropic, provider.anthropic_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     let crossed = client
         .post(format!("{}/v1/chat/completions", served.url))
@@ -277,12 +281,13 @@ async fn an_unreachable_model_is_a_502_and_still_an_event() {
     let (gateway, mut calls) = Gateway::new();
     let served = serve(&gateway).await;
     let token = gateway
-        .issue(
-            TaskId::from_random(rand_id()),
-            model(Protocol::Anthropic, "http://127.0.0.1:9".into()),
-            budget(1_000_000),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Anthropic, "http://127.0.0.1:9".into()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/v1/messages", served.url))
@@ -310,12 +315,13 @@ async fn a_body_that_is_not_json_is_a_400() {
     let (gateway, _calls) = Gateway::new();
     let served = serve(&gateway).await;
     let token = gateway
-        .issue(
-            TaskId::from_random(rand_id()),
-            model(Protocol::Openai, provider.openai_base()),
-            budget(1_000_000),
-            Usage::default(),
-        )
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Openai, provider.openai_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
         .unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", served.url))
@@ -332,4 +338,95 @@ fn rand_id() -> [u8; 8] {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).unwrap();
     bytes
+}
+
+/// Denies `git push`, allows the rest, and remembers what it was asked.
+struct Strict(std::sync::Mutex<Vec<String>>);
+
+impl pushpals_agent::Judge for Strict {
+    fn judge(&self, tool: pushpals_agent::ToolUse) -> pushpals_agent::gateway::JudgeFuture {
+        let command = tool.input["command"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{}:{command}", tool.tool));
+        Box::pin(async move {
+            if command.starts_with("git push") {
+                pushpals_agent::Verdict::Deny("pushing is the orchestrator's job".into())
+            } else {
+                pushpals_agent::Verdict::Allow("policy allows it".into())
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_claude_code_hook_gets_the_tasks_judges_verdict() {
+    let provider = ScriptedModel::start(vec![]).await;
+    let (gateway, _calls) = Gateway::new();
+    let served = serve(&gateway).await;
+    let judge = Arc::new(Strict(std::sync::Mutex::new(Vec::new())));
+    let token = gateway
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Anthropic, provider.anthropic_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: Some(judge.clone()),
+        })
+        .unwrap();
+    let client = reqwest::Client::new();
+    let hook = |command: &str, key: &str| {
+        client
+            .post(format!(
+                "{}{}",
+                served.url,
+                pushpals_agent::external::claude_code::HOOK_PATH
+            ))
+            .bearer_auth(key)
+            .json(&json!({
+                "hook_event_name": "PreToolUse",
+                "tool_name": "Bash",
+                "tool_input": { "command": command },
+            }))
+            .send()
+    };
+    let answer: Value = hook("git push origin main", token.secret())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert_eq!(
+        answer["hookSpecificOutput"]["permissionDecisionReason"],
+        "pushing is the orchestrator's job"
+    );
+    let answer: Value = hook("ls", token.secret())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "allow");
+    assert_eq!(
+        *judge.0.lock().unwrap(),
+        ["Bash:git push origin main", "Bash:ls"]
+    );
+    assert_eq!(hook("ls", "ppgw-other").await.unwrap().status(), 401);
+    let garbled = client
+        .post(format!(
+            "{}{}",
+            served.url,
+            pushpals_agent::external::claude_code::HOOK_PATH
+        ))
+        .bearer_auth(token.secret())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), 400);
 }

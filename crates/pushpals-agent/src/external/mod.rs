@@ -1,0 +1,279 @@
+//! Adapters for external agent CLIs (Claude Code, any command): how to find
+//! one, configure it in a private home to reach its model only through the
+//! gateway, start it headless on a task's prompt, and read its output
+//! stream as steps. The orchestrator runs the launch line in the task's
+//! sandbox, records the steps as events, and judges what the agent's hooks
+//! ask (see [`crate::gateway::Judge`]).
+
+pub mod claude_code;
+mod command;
+
+pub use claude_code::ClaudeCode;
+pub use command::AnyCommand;
+
+use crate::config::Protocol;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// What an adapter needs to configure and start its agent.
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    /// The private home as the orchestrator sees it; configuration files go
+    /// here.
+    pub home: &'a Path,
+    /// The same directory as the agent sees it inside the sandbox (`$HOME`).
+    pub sandbox_home: &'a str,
+    /// The gateway's base URL inside the sandbox.
+    pub gateway_url: &'a str,
+    /// The task's gateway token, the agent's only "API key".
+    pub token: &'a str,
+    /// The provider's model name (the gateway puts it in either way).
+    pub model: &'a str,
+    /// The agent's program, by absolute path.
+    pub program: &'a Path,
+    /// What to do.
+    pub prompt: &'a str,
+    /// An in-sandbox command line that judges one tool call the agent is
+    /// about to make (reads the hook's JSON on stdin), when the agent has a
+    /// hook for it.
+    pub hook: Option<&'a str>,
+    /// The agent's own session to resume (a follow-up run).
+    pub resume: Option<&'a str>,
+}
+
+/// How to start the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The command line run by `/bin/sh -c` in the worktree.
+    pub command_line: String,
+    /// Environment variables for it.
+    pub env: Vec<(String, String)>,
+}
+
+/// One step an agent reported in its output stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The agent started (its session id and model when it says them).
+    Started {
+        /// Its session, for resuming.
+        session: Option<String>,
+        /// The model it believes it uses.
+        model: Option<String>,
+    },
+    /// Text the agent said.
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// The agent called a tool.
+    ToolCall {
+        /// The call's id.
+        id: String,
+        /// The tool (`Bash`, `Edit`, ...).
+        tool: String,
+        /// Its input.
+        input: Value,
+    },
+    /// A tool's result came back.
+    ToolResult {
+        /// The call it answers.
+        id: String,
+        /// What the tool returned (cut to a few KiB).
+        output: String,
+        /// The tool failed or was refused.
+        is_error: bool,
+    },
+    /// The agent ended its run.
+    Finished {
+        /// It says it succeeded.
+        ok: bool,
+        /// Its final words.
+        summary: String,
+        /// Its session, for resuming.
+        session: Option<String>,
+        /// Model turns it counted.
+        turns: Option<u64>,
+    },
+}
+
+/// One external agent CLI.
+pub trait ExternalAgent: Send + Sync {
+    /// Its name in `[agents]` and task briefs (`claude-code`).
+    fn name(&self) -> &str;
+
+    /// The program to look for on `PATH`.
+    fn program(&self) -> &str;
+
+    /// How to install it, for the error when it is missing.
+    fn install_hint(&self) -> &str;
+
+    /// The protocol it speaks to the gateway.
+    fn protocol(&self) -> Protocol;
+
+    /// Arguments that print its version.
+    fn version_args(&self) -> &[&str] {
+        &["--version"]
+    }
+
+    /// Writes its configuration into the private home and says how to
+    /// start it.
+    fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String>;
+
+    /// The steps one line of its standard output reports (none for lines
+    /// that are not its machine-readable output).
+    fn parse_line(&self, line: &str) -> Vec<Step>;
+}
+
+/// The adapter called `name`, with `command` for the any-command adapter.
+pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgent>, String> {
+    match (name, command) {
+        (_, Some(command)) => Ok(Box::new(AnyCommand::new(name, command)?)),
+        ("claude-code", None) => Ok(Box::new(ClaudeCode)),
+        (other, None) => Err(format!(
+            "no agent named {other:?}: the built-in adapters are claude-code; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+        )),
+    }
+}
+
+/// The adapters Push Pals ships, for `doctor`.
+pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
+    vec![Box::new(ClaudeCode)]
+}
+
+/// Finds `program` (a name looked up on `search`, or a path) and resolves
+/// links, so the sandbox can be given the real file. The error names the
+/// install command.
+pub fn find_program(
+    agent: &dyn ExternalAgent,
+    configured: Option<&Path>,
+    search: &[PathBuf],
+) -> Result<PathBuf, String> {
+    let missing = |where_: String| {
+        format!(
+            "{} is not installed ({where_}); install it with `{}`, or set [agents.{}] program = \"/path/to/{}\" in config.toml",
+            agent.name(),
+            agent.install_hint(),
+            agent.name(),
+            agent.program()
+        )
+    };
+    let found = match configured {
+        Some(path) => path
+            .is_file()
+            .then(|| path.to_path_buf())
+            .ok_or_else(|| missing(format!("{} does not exist", path.display())))?,
+        None => search
+            .iter()
+            .map(|dir| dir.join(agent.program()))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| missing(format!("no {} on PATH", agent.program())))?,
+    };
+    std::fs::canonicalize(&found).map_err(|e| missing(format!("{}: {e}", found.display())))
+}
+
+/// The directory the sandbox must see for `program` to run: the package
+/// holding it for npm and pip installs (the parent of the nearest
+/// `node_modules`, or of a virtual environment's `bin`), else its own
+/// directory.
+pub fn install_root(program: &Path) -> PathBuf {
+    for ancestor in program.ancestors() {
+        if ancestor.file_name().is_some_and(|n| n == "node_modules")
+            && let Some(parent) = ancestor.parent()
+        {
+            return parent.to_path_buf();
+        }
+        if ancestor.join("pyvenv.cfg").is_file() {
+            return ancestor.to_path_buf();
+        }
+    }
+    program
+        .parent()
+        .map_or_else(|| program.to_path_buf(), Path::to_path_buf)
+}
+
+/// `text` as one word of a POSIX shell line.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Writes a configuration file (creating its directory), private to the
+/// owner.
+pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(content.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_any_text() {
+        let nasty = "it's $(rm -rf /) `x` \"y\" \\ ;|&";
+        let output = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote(nasty)))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), nasty);
+    }
+
+    #[test]
+    fn a_missing_agent_names_its_install_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = find_program(&ClaudeCode, None, &[dir.path().to_path_buf()]).unwrap_err();
+        assert!(
+            error.contains("npm install -g @anthropic-ai/claude-code"),
+            "{error}"
+        );
+        let error = find_program(&ClaudeCode, Some(&dir.path().join("nope")), &[]).unwrap_err();
+        assert!(error.contains("does not exist"), "{error}");
+        std::fs::write(dir.path().join("claude"), "").unwrap();
+        assert_eq!(
+            find_program(&ClaudeCode, None, &[dir.path().to_path_buf()]).unwrap(),
+            std::fs::canonicalize(dir.path().join("claude")).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_install_root_is_the_package_holding_the_program() {
+        assert_eq!(
+            install_root(Path::new("/c/agents/x-1/node_modules/@a/b/bin/claude")),
+            Path::new("/c/agents/x-1")
+        );
+        assert_eq!(
+            install_root(Path::new("/usr/bin/tool")),
+            Path::new("/usr/bin")
+        );
+    }
+
+    #[test]
+    fn unknown_agents_say_how_to_add_one() {
+        let error = adapter("mystery", None).err().unwrap();
+        assert!(error.contains("[agents.mystery]"), "{error}");
+        assert_eq!(adapter("claude-code", None).unwrap().name(), "claude-code");
+        assert_eq!(adapter("mine", Some("echo hi")).unwrap().name(), "mine");
+    }
+}
