@@ -370,6 +370,18 @@ impl Runner for BwrapRunner {
         "bubblewrap"
     }
 
+    fn hook_command(&self) -> Option<String> {
+        let (_, helper_args) = self.config.helper.as_ref()?;
+        let mut line = SANDBOX_HELPER.to_owned();
+        for arg in helper_args {
+            // The helper's own arguments are plain words (`sandbox-helper`).
+            line.push(' ');
+            line.push_str(arg);
+        }
+        line.push_str(" hook");
+        Some(line)
+    }
+
     fn run<'a>(
         &'a self,
         spec: CommandSpec,

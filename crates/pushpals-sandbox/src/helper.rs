@@ -72,6 +72,12 @@ fn parse(args: &[String]) -> io::Result<Plan> {
 /// Runs the helper with its arguments (program name removed); returns the
 /// exit code to exit with.
 pub fn helper_main(args: &[String]) -> i32 {
+    if let Some(("hook", rest)) = args
+        .split_first()
+        .map(|(first, rest)| (first.as_str(), rest))
+    {
+        return hook(rest);
+    }
     match run(args) {
         Ok(code) => code,
         Err(error) => {
@@ -177,6 +183,58 @@ pub fn landlock_abi() -> Option<u8> {
             .ok()
             .map(|_| number)
     })
+}
+
+/// Exit code that makes an agent's hook block the tool call.
+const HOOK_BLOCKS: i32 = 2;
+
+/// `hook <path>`: an agent's tool-call hook inside the sandbox. Sends the
+/// hook's JSON (stdin) to the gateway at `<path>` with the task's token
+/// (`$PUSHPALS_GATEWAY_TOKEN`) and prints the judge's answer. Any failure
+/// blocks the tool call (fails closed), with the reason on stderr.
+fn hook(args: &[String]) -> i32 {
+    match ask_judge(args) {
+        Ok(answer) => {
+            println!("{answer}");
+            0
+        }
+        Err(error) => {
+            eprintln!("Push Pals could not judge this tool call, so it is blocked: {error}");
+            HOOK_BLOCKS
+        }
+    }
+}
+
+fn ask_judge(args: &[String]) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let [path] = args else {
+        return Err(io::Error::other("usage: hook <gateway path>"));
+    };
+    let token = std::env::var("PUSHPALS_GATEWAY_TOKEN")
+        .map_err(|_| io::Error::other("PUSHPALS_GATEWAY_TOKEN is not set"))?;
+    let mut body = Vec::new();
+    io::stdin().read_to_end(&mut body)?;
+    let mut stream = TcpStream::connect(crate::GATEWAY_ADDRESS)?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::GATEWAY_ADDRESS,
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::other("the gateway's answer has no body"))?;
+    let status = head.split(' ').nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(io::Error::other(format!(
+            "the gateway answered {status}: {body}"
+        )));
+    }
+    Ok(body.to_owned())
 }
 
 #[cfg(test)]

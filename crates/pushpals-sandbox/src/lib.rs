@@ -56,6 +56,13 @@ pub trait Runner: Send + Sync {
         true
     }
 
+    /// The command line that, inside this backend's sandbox, runs the
+    /// helper's `hook` mode (an agent's tool-call hook asks the gateway's
+    /// judge through it); `None` when the backend has no helper.
+    fn hook_command(&self) -> Option<String> {
+        None
+    }
+
     /// Runs `spec` to its end, its time limit, or cancellation.
     fn run<'a>(
         &'a self,

@@ -457,3 +457,28 @@ async fn without_a_gateway_the_gateway_address_is_closed() {
     assert!(!run.stdout.contains("reached"), "{}", run.stdout);
     assert!(run.stdout.contains("[none]"), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn the_hook_mode_asks_the_gateway_and_blocks_when_it_cannot() {
+    let scene = Scene::new();
+    let socket = scene.outside("judge.sock");
+    host_socket_server(&socket);
+    let hook = runner().hook_command().unwrap();
+    let line = format!(
+        "echo '{{\"tool_name\":\"Bash\"}}' | PUSHPALS_GATEWAY_TOKEN=t {hook} /judge; echo \"exit=$?\""
+    );
+    let run = run_spec(&scene.worktree(), &line, Duration::from_secs(30), |spec| {
+        spec.gateway = Some(socket.clone());
+    })
+    .await;
+    assert!(
+        run.stdout.contains("from-gateway\nexit=0"),
+        "{} {}",
+        run.stdout,
+        run.stderr
+    );
+    // No gateway: the tool call is blocked (exit 2) with the reason.
+    let run = run_in(&scene.worktree(), &line, Duration::from_secs(30)).await;
+    assert!(run.stdout.contains("exit=2"), "{}", run.stdout);
+    assert!(run.stderr.contains("so it is blocked"), "{}", run.stderr);
+}
