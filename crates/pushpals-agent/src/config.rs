@@ -152,6 +152,10 @@ pub struct AgentConfig {
     /// Plans wait for the person's OK before their tasks are created.
     #[serde(default)]
     pub confirm_plans: bool,
+    /// The external agent planned and proposed tasks use (`claude-code`,
+    /// or a name from `[agents]`); the built-in agent when absent.
+    #[serde(default)]
+    pub external: Option<String>,
 }
 
 fn default_worker() -> String {
@@ -172,6 +176,7 @@ impl Default for AgentConfig {
             budget: crate::budget::Budget::default(),
             max_tool_output: default_tool_output(),
             confirm_plans: false,
+            external: None,
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct AgentWork {
     /// when absent.
     #[serde(default)]
     pub model: Option<String>,
+    /// The external agent that does the work (`claude-code`, or a name
+    /// from `[agents]` in config.toml); the built-in agent when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
 }
 
 /// Model usage summed over a task's calls.

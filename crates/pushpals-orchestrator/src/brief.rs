@@ -45,9 +45,22 @@ impl Orchestrator {
                 )));
             }
         }
+        let configured = match &work.external {
+            None => None,
+            Some(name) => {
+                let configured = self.settings.agents.get(name);
+                pushpals_agent::external::adapter(
+                    name,
+                    configured.and_then(|c| c.command.as_deref()),
+                )
+                .map_err(invalid)?;
+                configured.and_then(|c| c.model.clone())
+            }
+        };
         let model = work
             .model
             .clone()
+            .or(configured)
             .unwrap_or_else(|| self.settings.agent.worker_model.clone());
         if !self.settings.models.contains_key(&model) {
             return Err(invalid(format!(

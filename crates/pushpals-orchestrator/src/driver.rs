@@ -131,8 +131,16 @@ impl Orchestrator {
         .await?;
         let worktree = task.worktree_path.clone().unwrap_or_default();
         if let Some(work) = task.agent.clone() {
-            self.run_agent(&policy, &task, &work, &config, &worktree, &cancel)
-                .await?;
+            match work.external.as_deref() {
+                Some(name) => {
+                    self.run_external(&policy, &task, &work, name, &worktree, &cancel)
+                        .await?
+                }
+                None => {
+                    self.run_agent(&policy, &task, &work, &config, &worktree, &cancel)
+                        .await?
+                }
+            }
         } else {
             let command = task
                 .command
@@ -326,6 +334,7 @@ impl Orchestrator {
             step_name,
             spec,
             cancel.clone(),
+            None,
         )
         .await?
         .map_err(|e| Stop::Failed(format!("{step_name}: {e}")))?;

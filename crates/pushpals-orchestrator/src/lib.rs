@@ -20,6 +20,8 @@ mod decide;
 mod deliver;
 mod driver;
 mod error;
+mod external_run;
+mod judge;
 mod network;
 mod orchestrator;
 mod output;

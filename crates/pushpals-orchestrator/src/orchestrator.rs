@@ -87,6 +87,9 @@ pub struct Orchestrator {
     pub(crate) scan_lock: tokio::sync::Mutex<()>,
     /// The last sandbox probe of `/readyz`, reused for a while.
     pub(crate) sandbox_probe: Mutex<crate::readiness::SandboxProbe>,
+    /// The model gateway external agents reach their models through,
+    /// started on first use.
+    pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -130,6 +133,7 @@ impl Orchestrator {
             plans: Mutex::new(HashMap::new()),
             scan_lock: tokio::sync::Mutex::new(()),
             sandbox_probe: Mutex::new(None),
+            gateway: tokio::sync::OnceCell::new(),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)

@@ -30,7 +30,12 @@ pub(crate) struct Recorded {
     pub output: String,
 }
 
+/// A copy of a command's output as it comes, for a reader of its own (an
+/// external agent's output stream).
+pub(crate) struct Tap(pub mpsc::UnboundedSender<OutputChunk>);
+
 /// Runs `spec` through `runner` as step `step` of a task and records it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_recorded(
     store: &Store,
     runner: &dyn Runner,
@@ -39,6 +44,7 @@ pub(crate) async fn run_recorded(
     step: &str,
     spec: CommandSpec,
     cancel: watch::Receiver<bool>,
+    tap: Option<Tap>,
 ) -> StoreResult<Result<Recorded, RunError>> {
     let actor = || Actor::Worker(task_id.clone());
     let mut started_payload = json!({
@@ -57,7 +63,7 @@ pub(crate) async fn run_recorded(
     let (sender, receiver) = mpsc::channel(64);
     let span = tracing::info_span!("command", step, backend = runner.backend());
     let run = tracing::Instrument::instrument(runner.run(spec, sender, cancel), span);
-    let record = record_output(store, scanner, task_id, step, receiver);
+    let record = record_output(store, scanner, task_id, step, receiver, tap);
     let (result, recording) = tokio::join!(run, record);
     let recording = recording?;
 
@@ -130,6 +136,7 @@ async fn record_output(
     task_id: &TaskId,
     step: &str,
     mut receiver: mpsc::Receiver<OutputChunk>,
+    tap: Option<Tap>,
 ) -> StoreResult<Recording> {
     let mut kept = Vec::new();
     let mut total_bytes = 0usize;
@@ -156,6 +163,9 @@ async fn record_output(
             None => receiver.recv().await,
         };
         let Some(chunk) = next else { break };
+        if let Some(Tap(tap)) = &tap {
+            let _ = tap.send(chunk.clone());
+        }
         total_bytes += chunk.bytes.len();
         let room = BLOB_LIMIT.saturating_sub(kept.len());
         kept.extend_from_slice(&chunk.bytes[..chunk.bytes.len().min(room)]);

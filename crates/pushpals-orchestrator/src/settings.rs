@@ -35,6 +35,8 @@ pub struct Settings {
     pub models: BTreeMap<String, ModelConfig>,
     /// The built-in agent: which model does what, and its budgets.
     pub agent: AgentConfig,
+    /// External agents (`[agents.claude-code]`, `[agents.<any>]`).
+    pub agents: BTreeMap<String, ExternalAgentSettings>,
     /// Where to tell the person that something needs them.
     pub notify: NotifySettings,
     /// HTTPS: the certificate and key files.
@@ -49,6 +51,21 @@ pub struct Settings {
     pub scan: ScanSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+}
+
+/// `[agents.<name>]`: an external agent. A built-in adapter's name
+/// (`claude-code`) configures that adapter; any other name needs `command`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAgentSettings {
+    /// The agent's program, when it is not on `PATH`.
+    pub program: Option<std::path::PathBuf>,
+    /// The command line of an agent without a built-in adapter: it gets
+    /// the prompt on stdin and in `$PUSHPALS_PROMPT`, and the gateway in
+    /// `$OPENAI_BASE_URL` / `$ANTHROPIC_BASE_URL` with the task's token.
+    pub command: Option<String>,
+    /// The named model it uses (default: the worker model).
+    pub model: Option<String>,
 }
 
 /// `[acme]`: a certificate from an ACME CA (Let's Encrypt by default) for
@@ -415,6 +432,22 @@ impl Settings {
         for (name, model) in &settings.models {
             model.validate(name)?;
         }
+        for (name, agent) in &settings.agents {
+            pushpals_agent::external::adapter(name, agent.command.as_deref())?;
+            if let Some(model) = &agent.model
+                && !settings.models.contains_key(model)
+            {
+                return Err(format!(
+                    "[agents.{name}] model = {model:?}, but there is no [models.{model}]"
+                ));
+            }
+        }
+        if let Some(name) = &settings.agent.external
+            && !settings.agents.contains_key(name)
+        {
+            pushpals_agent::external::adapter(name, None)
+                .map_err(|e| format!("[agent] external = {name:?}: {e}"))?;
+        }
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }
@@ -522,5 +555,28 @@ mod tests {
         let acme = acme.acme.unwrap();
         assert!(acme.directory.starts_with("https://"));
         assert_eq!(acme.challenge_addr.port(), 80);
+    }
+
+    #[test]
+    fn external_agents_are_checked() {
+        let unknown = Settings::from_toml(
+            "[agents.mystery]
+",
+        )
+        .unwrap_err();
+        assert!(unknown.contains("command = "), "{unknown}");
+        let model = Settings::from_toml(
+            "[agents.claude-code]
+model = \"big\"",
+        )
+        .unwrap_err();
+        assert!(model.contains("no [models.big]"), "{model}");
+        let default = Settings::from_toml("[agent]\nexternal = \"nobody\"").unwrap_err();
+        assert!(default.contains("[agent] external"), "{default}");
+        let fine = Settings::from_toml(
+            "[agent]\nexternal = \"mine\"\n[agents.mine]\ncommand = \"my-agent --go\"\n[agents.claude-code]\nprogram = \"/opt/claude\"",
+        )
+        .unwrap();
+        assert_eq!(fine.agents.len(), 2);
     }
 }

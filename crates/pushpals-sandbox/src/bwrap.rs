@@ -29,8 +29,7 @@ const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
 /// Where the model gateway's socket appears inside the sandbox.
 const SANDBOX_GATEWAY_SOCKET: &str = "/run/pushpals/gateway.sock";
 
-/// The sandbox's home directory (on its private `/tmp`).
-const SANDBOX_HOME: &str = "/tmp/home";
+use crate::SANDBOX_HOME;
 
 /// Why the sandbox cannot be used.
 #[derive(Debug, thiserror::Error)]

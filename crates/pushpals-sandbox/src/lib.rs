@@ -35,6 +35,10 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, watch};
 
+/// The sandbox's home directory (on its private `/tmp`; a command given a
+/// private home finds it here).
+pub const SANDBOX_HOME: &str = "/tmp/home";
+
 /// Where a command given the model gateway reaches it inside the sandbox
 /// (a loopback listener relayed to the gateway's Unix socket).
 pub const GATEWAY_ADDRESS: &str = "127.0.0.1:4141";

@@ -361,6 +361,10 @@ pub struct TaskArgs {
     /// For --agent: the named model to use (`[models.<name>]`)
     #[arg(long, requires = "agent")]
     pub model: Option<String>,
+    /// For --agent: an external agent does the work (`claude-code`, or a
+    /// name from `[agents]` in config.toml) instead of the built-in one
+    #[arg(long = "with", value_name = "AGENT", requires = "agent")]
+    pub external: Option<String>,
     /// Approve the --run command now, should policy ask about it (a denied
     /// command still never runs)
     #[arg(long, requires = "run")]

@@ -240,6 +240,7 @@ impl Orchestrator {
                             depends_on,
                             plan_id: Some(plan_id.to_owned()),
                             model: None,
+                            external: self.settings.agent.external.clone(),
                         }),
                         approve_command: false,
                     },

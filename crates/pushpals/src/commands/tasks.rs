@@ -39,6 +39,7 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
             "scope": args.scope,
             "depends_on": args.depends_on,
             "model": args.model,
+            "external": args.external,
         });
     }
     let created = client.call_json(Method::POST, "/tasks", &body).await?;

@@ -8,6 +8,7 @@ mod container;
 mod crash;
 mod doctor;
 mod errors;
+mod external_agents;
 mod follow_and_policy;
 mod full_disk;
 mod network;

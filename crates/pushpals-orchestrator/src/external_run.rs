@@ -1,0 +1,477 @@
+//! Running an external agent CLI as a task's worker: in the task's
+//! sandbox, with a private home, reaching its model only through the
+//! gateway with a per-task token; its output stream becomes events, its
+//! hooked tool calls are judged by the same policy as every command.
+
+use crate::driver::{StepResult, Stop};
+use crate::orchestrator::Orchestrator;
+use crate::output::{Tap, run_recorded};
+use pushpals_agent::external::{self, ExternalAgent, Setup, Step};
+use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue};
+use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
+use pushpals_policy::Policy;
+use pushpals_sandbox::{CommandSpec, OutputStream};
+use pushpals_store::EventQuery;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How long `--version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest text of one step kept in its event.
+const STEP_TEXT: usize = 4096;
+
+/// The gateway, served once per orchestrator.
+pub(crate) struct GatewayHandle {
+    pub gateway: Arc<Gateway>,
+    pub server: GatewayServer,
+}
+
+impl Orchestrator {
+    /// The model gateway, started on first use; its calls become
+    /// `model_call` events of their tasks.
+    pub(crate) async fn gateway(&self) -> StepResult<&GatewayHandle> {
+        self.gateway
+            .get_or_try_init(|| async {
+                let socket = self.worktrees_dir.with_file_name("gateway.sock");
+                let (gateway, calls) = Gateway::new();
+                let server = gateway.serve(&socket).map_err(|e| {
+                    Stop::Failed(format!(
+                        "cannot serve the model gateway on {}: {e}",
+                        socket.display()
+                    ))
+                })?;
+                tokio::spawn(record_calls(self.store.clone(), self.scanner(), calls));
+                Ok(GatewayHandle { gateway, server })
+            })
+            .await
+    }
+
+    /// Runs the external agent `name` on the task in its worktree.
+    pub(crate) async fn run_external(
+        self: &Arc<Self>,
+        policy: &Policy,
+        task: &Task,
+        work: &AgentWork,
+        name: &str,
+        worktree: &str,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let configured = self.settings.agents.get(name).cloned().unwrap_or_default();
+        let adapter: Arc<dyn ExternalAgent> = Arc::from(
+            external::adapter(name, configured.command.as_deref()).map_err(Stop::Failed)?,
+        );
+        if !self.runner.isolated() {
+            return Err(Stop::Failed(format!(
+                "{name} runs in its auto-approve mode, so it runs only inside the sandbox, and sandbox = \"none\" has none; use the bubblewrap backend"
+            )));
+        }
+        let search: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect())
+            .unwrap_or_default();
+        let program =
+            external::find_program(adapter.as_ref(), configured.program.as_deref(), &search)
+                .map_err(Stop::Failed)?;
+        let model_name = work
+            .model
+            .clone()
+            .or(configured.model.clone())
+            .unwrap_or_else(|| self.settings.agent.worker_model.clone());
+        let model = Arc::new(self.model_client(Some(&model_name)).map_err(Stop::Failed)?);
+        if model.config().protocol != adapter.protocol() && configured.command.is_none() {
+            return Err(Stop::Failed(format!(
+                "{name} speaks {:?}, but model {model_name:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give {name} a model of its protocol ([agents.{name}] model = \"...\")",
+                adapter.protocol(),
+                model.config().protocol
+            )));
+        }
+        let home = self.private_home(&task.id)?;
+        let read_only: Vec<PathBuf> = self
+            .repo
+            .git_common_dir()
+            .into_iter()
+            .chain(std::iter::once(external::install_root(&program)))
+            .collect();
+        let version = self
+            .agent_version(task, adapter.as_ref(), &program, &home, &read_only, cancel)
+            .await?;
+        let handle = self.gateway().await?;
+        let token = handle
+            .gateway
+            .issue(Issue {
+                task: task.id.clone(),
+                model: Arc::clone(&model),
+                budget: self.settings.agent.budget.clone(),
+                used: task.usage,
+                judge: Some(Arc::new(crate::judge::TaskJudge::new(
+                    Arc::clone(self),
+                    task.id.clone(),
+                    policy.clone(),
+                    worktree,
+                    cancel.clone(),
+                ))),
+            })
+            .map_err(Stop::Failed)?;
+        let resume = self.last_session(&task.id).await?;
+        let said: Vec<String> = self
+            .inboxes
+            .lock()
+            .map(|mut inboxes| inboxes.remove(&task.id).unwrap_or_default())
+            .unwrap_or_default();
+        let prompt = match (&resume, said.is_empty()) {
+            (Some(_), false) => said.join("\n\n"),
+            (_, true) => work.prompt.clone(),
+            (None, false) => format!("{}\n\n{}", work.prompt, said.join("\n\n")),
+        };
+        let hook = self
+            .runner
+            .hook_command()
+            .map(|line| format!("{line} {}", external::claude_code::HOOK_PATH));
+        let sandbox_home = pushpals_sandbox::SANDBOX_HOME;
+        let launch = adapter
+            .prepare(&Setup {
+                home: &home,
+                sandbox_home,
+                gateway_url: pushpals_sandbox::GATEWAY_URL,
+                token: token.secret(),
+                model: &model.config().model,
+                program: &program,
+                prompt: &prompt,
+                hook: hook.as_deref(),
+                resume: resume.as_deref(),
+            })
+            .map_err(Stop::Failed)?;
+        self.record(
+            &task.id,
+            EventKind::AgentStarted,
+            json!({
+                "agent": name,
+                "version": version,
+                "program": program.display().to_string(),
+                "model": model_name,
+                "protocol": format!("{:?}", adapter.protocol()).to_lowercase(),
+                "resumed_session": resume,
+                "judged_by_hook": hook.is_some() && name == "claude-code",
+            }),
+        )
+        .await?;
+        let mut env = launch.env;
+        env.push(("PUSHPALS_TASK".into(), task.id.to_string()));
+        let spec = CommandSpec {
+            command_line: launch.command_line,
+            cwd: worktree.into(),
+            timeout: wall_time(self.settings.agent.budget.max_minutes),
+            env,
+            read_only_paths: read_only,
+            network_proxy: None,
+            gateway: Some(handle.server.socket().to_path_buf()),
+            home: Some(home),
+        };
+        let (tap, chunks) = mpsc::unbounded_channel();
+        let steps = tokio::spawn(record_steps(
+            self.store.clone(),
+            self.scanner(),
+            task.id.clone(),
+            Arc::clone(&adapter),
+            chunks,
+        ));
+        let recorded = run_recorded(
+            &self.store,
+            self.runner.as_ref(),
+            &self.scanner(),
+            &task.id,
+            "agent",
+            spec,
+            cancel.clone(),
+            Some(Tap(tap)),
+        )
+        .await;
+        handle.gateway.revoke(&token);
+        let finished = steps.await.ok().flatten();
+        let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
+        if recorded.outcome.cancelled {
+            return Err(Stop::Superseded);
+        }
+        let ok_by_agent = finished.as_ref().is_none_or(|(ok, _)| *ok);
+        if recorded.outcome.succeeded() && ok_by_agent {
+            return Ok(());
+        }
+        let mut reason = match finished {
+            Some((false, summary)) => format!("{name} failed: {summary}"),
+            _ => format!("{name} {}", recorded.outcome.describe()),
+        };
+        if !recorded.tail.is_empty() {
+            reason.push_str("; last output:\n");
+            reason.push_str(&recorded.tail);
+        }
+        Err(Stop::Failed(reason))
+    }
+
+    /// The task's private home for its agent, made on first use.
+    fn private_home(&self, task_id: &TaskId) -> StepResult<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        let home = self
+            .worktrees_dir
+            .with_file_name("homes")
+            .join(task_id.as_str());
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&home)
+            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", home.display())))?;
+        Ok(home)
+    }
+
+    /// The agent's version, asked inside the sandbox.
+    async fn agent_version(
+        &self,
+        task: &Task,
+        adapter: &dyn ExternalAgent,
+        program: &Path,
+        home: &Path,
+        read_only: &[PathBuf],
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<Option<String>> {
+        if adapter.version_args().is_empty() {
+            return Ok(None);
+        }
+        let mut line = external::shell_quote(&program.to_string_lossy());
+        for arg in adapter.version_args() {
+            line.push(' ');
+            line.push_str(&external::shell_quote(arg));
+        }
+        let spec = CommandSpec {
+            command_line: line,
+            cwd: task.worktree_path.clone().unwrap_or_default().into(),
+            timeout: VERSION_TIMEOUT,
+            env: Vec::new(),
+            read_only_paths: read_only.to_vec(),
+            network_proxy: None,
+            gateway: None,
+            home: Some(home.to_path_buf()),
+        };
+        let recorded = run_recorded(
+            &self.store,
+            self.runner.as_ref(),
+            &self.scanner(),
+            &task.id,
+            "agent:version",
+            spec,
+            cancel.clone(),
+            None,
+        )
+        .await?
+        .map_err(|e| Stop::Failed(format!("{}: {e}", adapter.name())))?;
+        if recorded.outcome.cancelled {
+            return Err(Stop::Superseded);
+        }
+        if !recorded.outcome.succeeded() {
+            return Err(Stop::Failed(format!(
+                "{} is at {} but `{}` {} in the sandbox: {}; reinstall it with `{}`",
+                adapter.name(),
+                program.display(),
+                adapter.version_args().join(" "),
+                recorded.outcome.describe(),
+                recorded.tail,
+                adapter.install_hint()
+            )));
+        }
+        Ok(recorded
+            .output
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_owned()))
+    }
+
+    /// The agent session the task's last run ended in, for resuming.
+    async fn last_session(&self, task_id: &TaskId) -> StepResult<Option<String>> {
+        let mut after = 0;
+        let mut session = None;
+        loop {
+            let page = self
+                .store
+                .events(EventQuery {
+                    after,
+                    task_id: Some(task_id.clone()),
+                    limit: Some(1000),
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for event in &page {
+                if event.kind == EventKind::AgentFinished.as_str()
+                    && let Some(id) = event.payload["session"].as_str()
+                {
+                    session = Some(id.to_owned());
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    async fn record(&self, task_id: &TaskId, kind: EventKind, payload: Value) -> StepResult<()> {
+        let event = NewEvent::for_task(task_id, Actor::Worker(task_id.clone()), kind, payload);
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(())
+    }
+}
+
+/// A budget's wall time as a command time limit (at least a minute).
+fn wall_time(minutes: f64) -> Duration {
+    let seconds = minutes * 60.0;
+    if seconds.is_finite() && seconds >= 60.0 {
+        Duration::from_secs_f64(seconds.min(1e9))
+    } else {
+        Duration::from_secs(60)
+    }
+}
+
+/// Writes the gateway's calls as `model_call` events, bodies in blobs
+/// (redacted), and adds their usage to their tasks.
+async fn record_calls(
+    store: pushpals_store::Store,
+    scanner: pushpals_workspace::SecretScanner,
+    mut calls: mpsc::UnboundedReceiver<GatewayCall>,
+) {
+    while let Some(call) = calls.recv().await {
+        let request = scanner
+            .redact(&String::from_utf8_lossy(&call.request))
+            .into_owned()
+            .into_bytes();
+        let response = scanner
+            .redact(&String::from_utf8_lossy(&call.response))
+            .into_owned()
+            .into_bytes();
+        let GatewayCall {
+            task,
+            mut detail,
+            usage,
+            ..
+        } = call;
+        let written = store
+            .write(move |tx| {
+                detail["request_blob"] = json!(tx.put_blob(&request)?);
+                if !response.is_empty() {
+                    detail["response_blob"] = json!(tx.put_blob(&response)?);
+                }
+                tx.append(NewEvent::for_task(
+                    &task,
+                    Actor::Worker(task.clone()),
+                    EventKind::ModelCall,
+                    detail,
+                ))?;
+                tx.add_usage(&task, usage)
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::error!(%error, "cannot record a model call of the gateway");
+        }
+    }
+}
+
+/// Turns the agent's standard output into step events as it comes;
+/// returns how the agent said its run ended, if it did.
+async fn record_steps(
+    store: pushpals_store::Store,
+    scanner: pushpals_workspace::SecretScanner,
+    task: TaskId,
+    adapter: Arc<dyn ExternalAgent>,
+    mut chunks: mpsc::UnboundedReceiver<pushpals_sandbox::OutputChunk>,
+) -> Option<(bool, String)> {
+    let mut pending = Vec::new();
+    let mut finished = None;
+    while let Some(chunk) = chunks.recv().await {
+        if chunk.stream != OutputStream::Stdout {
+            continue;
+        }
+        pending.extend_from_slice(&chunk.bytes);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            for step in adapter.parse_line(line.trim_end()) {
+                if let Some(end) = record_step(&store, &scanner, &task, step).await {
+                    finished = Some(end);
+                }
+            }
+        }
+    }
+    let rest = String::from_utf8_lossy(&pending);
+    for step in adapter.parse_line(rest.trim_end()) {
+        if let Some(end) = record_step(&store, &scanner, &task, step).await {
+            finished = Some(end);
+        }
+    }
+    finished
+}
+
+/// Records one step; returns the agent's own verdict when it is the end.
+async fn record_step(
+    store: &pushpals_store::Store,
+    scanner: &pushpals_workspace::SecretScanner,
+    task: &TaskId,
+    step: Step,
+) -> Option<(bool, String)> {
+    let text = |t: &str| scanner.redact(&external_cut(t)).into_owned();
+    let (kind, payload, end) = match step {
+        Step::Started { session, model } => (
+            EventKind::AgentStep,
+            json!({ "step": "init", "session": session, "model": model }),
+            None,
+        ),
+        Step::Message { text: said } => (
+            EventKind::AgentStep,
+            json!({ "step": "message", "text": text(&said) }),
+            None,
+        ),
+        Step::ToolCall { id, tool, input } => (
+            EventKind::AgentStep,
+            json!({
+                "step": "tool_call",
+                "call_id": id,
+                "tool": tool,
+                "input": text(&input.to_string()),
+                "file": input["file_path"].as_str().or(input["path"].as_str()),
+                "command": input["command"].as_str().map(text),
+            }),
+            None,
+        ),
+        Step::ToolResult {
+            id,
+            output,
+            is_error,
+        } => (
+            EventKind::AgentStep,
+            json!({ "step": "tool_result", "call_id": id, "output": text(&output), "is_error": is_error }),
+            None,
+        ),
+        Step::Finished {
+            ok,
+            summary,
+            session,
+            turns,
+        } => {
+            let summary = text(&summary);
+            (
+                EventKind::AgentFinished,
+                json!({ "ok": ok, "summary": summary, "session": session, "turns": turns }),
+                Some((ok, summary)),
+            )
+        }
+    };
+    let event = NewEvent::for_task(task, Actor::Worker(task.clone()), kind, payload);
+    if let Err(error) = store.write(move |tx| tx.append(event)).await {
+        tracing::error!(%error, "cannot record an agent step");
+    }
+    end
+}
+
+fn external_cut(text: &str) -> String {
+    let mut end = text.len().min(STEP_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
