@@ -249,3 +249,179 @@ async fn an_agent_that_is_not_installed_fails_with_the_install_command() {
     .await
     .unwrap();
 }
+
+/// Where `.ci/run` installed the pinned agent `name` (see
+/// `.ci/agent-versions`); `PUSHPALS_AGENTS_DIR` overrides the cache.
+fn installed_agent(name: &str, program: &str) -> PathBuf {
+    let versions = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/agent-versions"),
+    )
+    .unwrap();
+    let version = versions
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.first() == Some(&name))
+        .and_then(|words| words.get(2).map(|v| (*v).to_owned()))
+        .unwrap_or_else(|| panic!("{name} is not in .ci/agent-versions"));
+    let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
+        PathBuf::from,
+    );
+    let path = dir
+        .join(format!("{name}-{version}"))
+        .join("node_modules/.bin")
+        .join(program);
+    assert!(
+        path.exists(),
+        "{} is missing: run .ci/run (its agents stage installs the pinned agents)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_edits_under_push_pals_policy_and_approvals() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool("Bash", r#"{"command":"git push origin main","description":"push"}"#),
+        Reply::tool("Bash", r#"{"command":"frobnicate --all","description":"an unknown tool"}"#),
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env","description":"add bar"}"#,
+        ),
+        Reply::text("Added bar next to foo."),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m-real\"\n\
+             api_key_env = \"PUSHPALS_TEST_MODEL_KEY\"\n\
+             [agents.claude-code]\nprogram = \"{}\"\n",
+            model.anthropic_base(),
+            claude.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server =
+            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add a public function bar next to foo in src/lib.rs",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        // The unknown command asks: the task waits for the person.
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "waiting",
+            "{}",
+            view["task"]["reason"]
+        );
+        let pending = &view["approvals"][0];
+        assert_eq!(pending["action"], "command", "{view}");
+        assert!(pending.to_string().contains("frobnicate"), "{view}");
+        let denied = server
+            .cli()
+            .args([
+                "deny",
+                &id,
+                "--action",
+                "command",
+                "--reason",
+                "not that one",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            denied.status.success(),
+            "{}",
+            String::from_utf8_lossy(&denied.stderr)
+        );
+        for _ in 0..200 {
+            if server.json(&["status", &id])["task"]["state"] != "waiting" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        let diff = server.json(&["diff", &id]);
+        let files = diff["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{diff}");
+        assert_eq!(files[0]["path"], "src/lib.rs");
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+
+        let events = server.events(&id);
+        let kinds = kinds(&events);
+        for kind in [
+            "agent_started",
+            "agent_step",
+            "model_call",
+            "policy_decision",
+            "agent_finished",
+        ] {
+            assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
+        }
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
+        assert!(
+            started["payload"]["version"]
+                .as_str()
+                .unwrap()
+                .contains("2.1"),
+            "{started}"
+        );
+        let decisions: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["kind"] == "policy_decision")
+            .map(|e| &e["payload"])
+            .collect();
+        assert!(
+            decisions
+                .iter()
+                .any(|d| d["command"] == "git push origin main" && d["decision"] == "deny"),
+            "{decisions:?}"
+        );
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
+        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+        assert!(finished["payload"]["session"].is_string());
+    })
+    .await
+    .unwrap();
+    // What the model was shown: the refusals with their reasons, and the
+    // agent's environment without the real key.
+    let requests = model.requests();
+    let seen: String = requests.iter().map(|r| r.body.to_string()).collect();
+    assert!(
+        seen.contains("not that one"),
+        "the person's reason reached the agent"
+    );
+    assert!(
+        seen.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:4141"),
+        "env ran in the sandbox"
+    );
+    assert!(!seen.contains(KEY), "the real key reached the agent");
+    for request in &requests {
+        assert_eq!(request.header("x-api-key"), Some(KEY));
+        assert_eq!(request.body["model"], "m-real");
+    }
+}
