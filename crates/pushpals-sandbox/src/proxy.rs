@@ -187,6 +187,8 @@ async fn serve(mut client: UnixStream, allowlist: &Allowlist) -> NetworkEvent {
         }
     };
     let mut upstream = upstream;
+    // Pass small writes on at once, as the client side does.
+    let _ = upstream.set_nodelay(true);
     if connect {
         if client
             .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
