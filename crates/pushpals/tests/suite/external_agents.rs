@@ -290,6 +290,12 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
             r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env","description":"add bar"}"#,
         ),
         Reply::text("Added bar next to foo."),
+        // The follow-up run, after the person's feedback.
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn baz() {}\\n' >> src/lib.rs","description":"add baz"}"#,
+        ),
+        Reply::text("Added baz too."),
     ])
     .await;
     let repo = TempRepo::new();
@@ -403,7 +409,59 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
             .find(|e| e["kind"] == "agent_finished")
             .unwrap();
         assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
-        assert!(finished["payload"]["session"].is_string());
+        let session = finished["payload"]["session"].as_str().unwrap().to_owned();
+
+        // Feedback: the commit is rejected and the task continued; the
+        // agent resumes its own session with the feedback as its prompt.
+        let rejected = server
+            .cli()
+            .args(["deny", &id, "--action", "commit", "--reason", "needs baz"])
+            .output()
+            .unwrap();
+        assert!(
+            rejected.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rejected.stderr)
+        );
+        let continued = server
+            .cli()
+            .args(["continue", &id, "--feedback", "also add baz"])
+            .output()
+            .unwrap();
+        assert!(
+            continued.status.success(),
+            "{}",
+            String::from_utf8_lossy(&continued.stderr)
+        );
+        for _ in 0..200 {
+            let events = server.events(&id);
+            if events
+                .iter()
+                .filter(|e| e["kind"] == "agent_finished")
+                .count()
+                == 2
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
+        );
+        let events = server.events(&id);
+        let resumed = events
+            .iter()
+            .filter(|e| e["kind"] == "agent_started")
+            .nth(1)
+            .unwrap();
+        assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
     })
     .await
     .unwrap();
@@ -411,6 +469,9 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
     // agent's environment without the real key.
     let requests = model.requests();
     let seen: String = requests.iter().map(|r| r.body.to_string()).collect();
+    // The follow-up carried the first run's conversation and the feedback.
+    let follow_up = requests[requests.len() - 2].body.to_string();
+    assert!(follow_up.contains("Added bar next to foo.") && follow_up.contains("also add baz"));
     assert!(
         seen.contains("not that one"),
         "the person's reason reached the agent"
