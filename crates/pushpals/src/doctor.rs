@@ -99,6 +99,7 @@ pub async fn run(
     if let Some(settings) = &settings {
         checks.push(tls_check(settings, data_dir));
         checks.extend(model_checks(settings).await);
+        checks.extend(agent_checks(settings));
     }
     checks.push(server_check(server).await);
     checks
@@ -305,6 +306,87 @@ fn certificate_check(files: &pushpals_server::tls::TlsFiles) -> Check {
             Some("fix the files named; `serve` refuses to start until then"),
         ),
     }
+}
+
+/// External agents: each configured one must be installed and have a
+/// model of its protocol; the built-in adapters are reported either way.
+fn agent_checks(settings: &Settings) -> Vec<Check> {
+    use pushpals_agent::external;
+    let search: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect())
+        .unwrap_or_default();
+    let mut names: Vec<String> = settings.agents.keys().cloned().collect();
+    names.extend(settings.agent.external.clone());
+    names.extend(external::builtin().iter().map(|a| a.name().to_owned()));
+    names.sort();
+    names.dedup();
+    let mut checks = Vec::new();
+    for name in names {
+        let configured = settings.agents.get(&name).cloned().unwrap_or_default();
+        let wanted =
+            settings.agents.contains_key(&name) || settings.agent.external.as_ref() == Some(&name);
+        let label = format!("agent {name}");
+        let adapter = match external::adapter(&name, configured.command.as_deref()) {
+            Ok(adapter) => adapter,
+            Err(error) => {
+                checks.push(check(&label, Status::Fail, error, None));
+                continue;
+            }
+        };
+        let program = match external::find_program(
+            adapter.as_ref(),
+            configured.program.as_deref(),
+            &search,
+        ) {
+            Ok(program) => program,
+            Err(error) if wanted => {
+                checks.push(check(
+                    &label,
+                    Status::Fail,
+                    error,
+                    Some(adapter.install_hint()),
+                ));
+                continue;
+            }
+            Err(_) => {
+                checks.push(check(
+                    &label,
+                    Status::Ok,
+                    format!("not installed (optional; `{}`)", adapter.install_hint()),
+                    None,
+                ));
+                continue;
+            }
+        };
+        let model = configured
+            .model
+            .clone()
+            .unwrap_or_else(|| settings.agent.worker_model.clone());
+        match settings.models.get(&model) {
+            Some(config)
+                if config.protocol != adapter.protocol() && configured.command.is_none() =>
+            {
+                checks.push(check(
+                    &label,
+                    Status::Fail,
+                    format!(
+                        "found at {}, but it speaks {:?} and model {model:?} is {:?}",
+                        program.display(),
+                        adapter.protocol(),
+                        config.protocol
+                    ),
+                    Some("name a model of the agent's protocol: [agents.<name>] model = \"...\""),
+                ));
+            }
+            _ => checks.push(check(
+                &label,
+                Status::Ok,
+                format!("found at {} (runs only in the sandbox)", program.display()),
+                None,
+            )),
+        }
+    }
+    checks
 }
 
 async fn model_checks(settings: &Settings) -> Vec<Check> {

@@ -65,3 +65,33 @@ fn a_broken_config_fails_with_the_reason() {
         "{detail}"
     );
 }
+
+#[test]
+fn doctor_checks_each_external_agent() {
+    let data = tempfile::tempdir().unwrap();
+    let fake = data.path().join("claude");
+    std::fs::write(&fake, "#!/bin/sh\n").unwrap();
+    let config = format!(
+        "[models.strong]\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n\
+         [agents.claude-code]\nprogram = \"{}\"\n\
+         [agents.mine]\ncommand = \"my-agent\"\n",
+        fake.display()
+    );
+    let (_, report) = doctor(data.path(), &config);
+    let detail = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    };
+    // Installed, but the worker model speaks the other protocol.
+    assert_eq!(status(&report, "agent claude-code"), "fail", "{report}");
+    assert!(
+        detail("agent claude-code").contains("Anthropic"),
+        "{report}"
+    );
+    assert_eq!(status(&report, "agent mine"), "ok", "{report}");
+}
