@@ -225,7 +225,8 @@ impl Orchestrator {
         Ok(home)
     }
 
-    /// The agent's version, asked inside the sandbox.
+    /// The agent's version, asked inside the sandbox (once per program
+    /// until it changes).
     async fn agent_version(
         &self,
         task: &Task,
@@ -237,6 +238,16 @@ impl Orchestrator {
     ) -> StepResult<Option<String>> {
         if adapter.version_args().is_empty() {
             return Ok(None);
+        }
+        let modified = std::fs::metadata(program).and_then(|m| m.modified()).ok();
+        let known = self.agent_versions.lock().ok().and_then(|versions| {
+            versions
+                .get(program)
+                .filter(|(when, _)| when.is_some() && *when == modified)
+                .map(|(_, version)| version.clone())
+        });
+        if let Some(version) = known {
+            return Ok(version);
         }
         let mut line = external::shell_quote(&program.to_string_lossy());
         for arg in adapter.version_args() {
@@ -279,11 +290,15 @@ impl Orchestrator {
                 adapter.install_hint()
             )));
         }
-        Ok(recorded
+        let version = recorded
             .output
             .lines()
             .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().to_owned()))
+            .map(|l| l.trim().to_owned());
+        if let Ok(mut versions) = self.agent_versions.lock() {
+            versions.insert(program.to_path_buf(), (modified, version.clone()));
+        }
+        Ok(version)
     }
 
     /// The agent session the task's last run ended in, for resuming.

@@ -90,6 +90,10 @@ pub struct Orchestrator {
     /// The model gateway external agents reach their models through,
     /// started on first use.
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
+    /// External agents' versions by program, with the program's modification
+    /// time when asked: asked again only when the program changes.
+    pub(crate) agent_versions:
+        Mutex<HashMap<PathBuf, (Option<std::time::SystemTime>, Option<String>)>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -134,6 +138,7 @@ impl Orchestrator {
             scan_lock: tokio::sync::Mutex::new(()),
             sandbox_probe: Mutex::new(None),
             gateway: tokio::sync::OnceCell::new(),
+            agent_versions: Mutex::new(HashMap::new()),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)

@@ -1,0 +1,228 @@
+//! Per-task start time of each external agent: from creating the task to
+//! the agent's first model request arriving at the (scripted) provider, on
+//! the real server (worktree, sandbox, version check, private home,
+//! gateway), beside the floor: the same agent started straight on the host
+//! against the provider, in the same run.
+//!
+//! `cargo bench -p pushpals --bench agent_start` (Claude Code from the
+//! cache `.ci/run` fills; see `.ci/agent-versions`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pushpals");
+const RUNS: usize = 5;
+
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(repo: &Path, data: &Path, config: &str) -> Server {
+    let dir = data.join("config-home/pushpals");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+        .arg(repo)
+        .env("PUSHPALS_DATA_DIR", data)
+        .env("XDG_CONFIG_HOME", data.join("config-home"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.trim().strip_prefix("API:") {
+            let address = rest.split_whitespace().next().unwrap();
+            break address.trim_end_matches("/api/v1/").to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    let token = std::fs::read_to_string(data.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Server { child, url, token }
+}
+
+fn claude() -> PathBuf {
+    let versions = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/agent-versions"),
+    )
+    .unwrap();
+    let version = versions
+        .lines()
+        .find_map(|line| line.strip_prefix("claude-code "))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .unwrap()
+        .to_owned();
+    let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
+        PathBuf::from,
+    );
+    dir.join(format!("claude-code-{version}/node_modules/.bin/claude"))
+}
+
+/// Waits for the provider's request count to pass `seen`.
+async fn first_request(model: &ScriptedModel, seen: usize, since: Instant) -> Duration {
+    loop {
+        if model.requests().len() > seen {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(120),
+            "no model request"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+/// Starts tasks with `agent` one after another, timing each to its first
+/// model request.
+async fn through_push_pals(model: &ScriptedModel, server: &Server, agent: &str) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut times = Vec::new();
+    for run in 0..RUNS {
+        let seen = model.requests().len();
+        let started = Instant::now();
+        let created: Value = client
+            .post(format!("{}/api/v1/tasks", server.url))
+            .bearer_auth(&server.token)
+            .json(&json!({
+                "title": format!("start {agent} {run}"),
+                "agent": { "prompt": "say done", "external": agent },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        times.push(first_request(model, seen, started).await);
+        let id = created["id"].as_str().unwrap().to_owned();
+        loop {
+            let view: Value = client
+                .get(format!("{}/api/v1/tasks/{id}", server.url))
+                .bearer_auth(&server.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let state = view["task"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if ["no_changes", "failed", "awaiting_approval", "cancelled"].contains(&state.as_str())
+            {
+                assert_ne!(state, "failed", "{view}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    times
+}
+
+/// Starts `line` straight on the host with `env`, timing each run to its
+/// first model request.
+async fn on_the_host(model: &ScriptedModel, line: &str, env: &[(&str, String)]) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let home = tempfile::tempdir().unwrap();
+        let seen = model.requests().len();
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        times.push(first_request(model, seen, started).await);
+        child.wait().await.unwrap();
+    }
+    times
+}
+
+fn report(agent: &str, ours: &mut [Duration], floor: &mut [Duration]) {
+    let (o, f) = (median(ours), median(floor));
+    println!(
+        "  {agent:<12} median of {RUNS}: task to first model request {:>8.1} ms, the agent started on the host {:>8.1} ms, ratio {:.2}x, overhead {:.1} ms",
+        o.as_secs_f64() * 1000.0,
+        f.as_secs_f64() * 1000.0,
+        o.as_secs_f64() / f.as_secs_f64(),
+        (o.as_secs_f64() - f.as_secs_f64()) * 1000.0
+    );
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let claude = claude();
+    assert!(
+        claude.exists(),
+        "{} is missing: run .ci/run first",
+        claude.display()
+    );
+    let model = ScriptedModel::start((0..RUNS * 8).map(|_| Reply::text("done")).collect()).await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let curl = r#"curl -s -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}' "$ANTHROPIC_BASE_URL/v1/messages" > /dev/null"#;
+    let config = format!(
+        "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{base}\"\nmodel = \"m\"\n\
+         [agents.claude-code]\nprogram = \"{program}\"\n\
+         [agents.curl]\ncommand = '''{curl}'''\n",
+        base = model.anthropic_base(),
+        program = claude.display(),
+    );
+    let server = start(&repo.path, data.path(), &config);
+    println!("external agent start ({RUNS} tasks each, one at a time)");
+    let direct = vec![
+        ("ANTHROPIC_BASE_URL", model.anthropic_base()),
+        ("ANTHROPIC_API_KEY", "k".to_owned()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+    ];
+    let mut ours = through_push_pals(&model, &server, "claude-code").await;
+    let line = format!(
+        "exec '{}' -p 'say done' --output-format stream-json --verbose --model m",
+        claude.display()
+    );
+    let mut floor = on_the_host(&model, &line, &direct).await;
+    report("claude-code", &mut ours, &mut floor);
+    let mut ours = through_push_pals(&model, &server, "curl").await;
+    let mut floor = on_the_host(&model, curl, &direct).await;
+    report("any command", &mut ours, &mut floor);
+}
