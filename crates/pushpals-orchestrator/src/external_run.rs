@@ -24,6 +24,10 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest text of one step kept in its event.
 const STEP_TEXT: usize = 4096;
 
+/// An agent program's version, with the program's modification time when
+/// it was asked.
+pub(crate) type KnownVersion = (Option<std::time::SystemTime>, Option<String>);
+
 /// The gateway, served once per orchestrator.
 pub(crate) struct GatewayHandle {
     pub gateway: Arc<Gateway>,

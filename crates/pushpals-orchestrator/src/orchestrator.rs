@@ -92,8 +92,7 @@ pub struct Orchestrator {
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
     /// External agents' versions by program, with the program's modification
     /// time when asked: asked again only when the program changes.
-    pub(crate) agent_versions:
-        Mutex<HashMap<PathBuf, (Option<std::time::SystemTime>, Option<String>)>>,
+    pub(crate) agent_versions: Mutex<HashMap<PathBuf, crate::external_run::KnownVersion>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
