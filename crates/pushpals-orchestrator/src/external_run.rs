@@ -433,7 +433,7 @@ async fn record_step(
     task: &TaskId,
     step: Step,
 ) -> Option<(bool, String)> {
-    let text = |t: &str| scanner.redact(&external_cut(t)).into_owned();
+    let text = |t: &str| scanner.redact(&external::cut(t, STEP_TEXT)).into_owned();
     let (kind, payload, end) = match step {
         Step::Started { session, model } => (
             EventKind::AgentStep,
@@ -485,12 +485,4 @@ async fn record_step(
         tracing::error!(%error, "cannot record an agent step");
     }
     end
-}
-
-fn external_cut(text: &str) -> String {
-    let mut end = text.len().min(STEP_TEXT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

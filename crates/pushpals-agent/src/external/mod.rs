@@ -217,7 +217,7 @@ pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), String> {
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-pub(crate) fn cut(text: &str, max: usize) -> String {
+pub fn cut(text: &str, max: usize) -> String {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
