@@ -135,6 +135,7 @@ impl Orchestrator {
             .hook_command()
             .map(|line| format!("{line} {}", external::claude_code::HOOK_PATH));
         let sandbox_home = pushpals_sandbox::SANDBOX_HOME;
+        let home_path = home.clone();
         let launch = adapter
             .prepare(&Setup {
                 home: &home,
@@ -172,8 +173,12 @@ impl Orchestrator {
             read_only_paths: read_only,
             network_proxy: None,
             gateway: Some(handle.server.socket().to_path_buf()),
-            home: Some(home),
+            home: Some(home.clone()),
         };
+        if let Some(file) = adapter.trajectory() {
+            // A record left by an earlier run must not pass for this one's.
+            let _ = std::fs::remove_file(home_path.join(file));
+        }
         let (tap, chunks) = mpsc::unbounded_channel();
         let steps = tokio::spawn(record_steps(
             self.store.clone(),
@@ -194,7 +199,17 @@ impl Orchestrator {
         )
         .await;
         handle.gateway.revoke(&token);
-        let finished = steps.await.ok().flatten();
+        let mut finished = steps.await.ok().flatten();
+        if let Some(file) = adapter.trajectory()
+            && let Ok(text) = std::fs::read_to_string(home_path.join(file))
+        {
+            let scanner = self.scanner();
+            for step in adapter.parse_trajectory(&text) {
+                if let Some(end) = record_step(&self.store, &scanner, &task.id, step).await {
+                    finished = Some(end);
+                }
+            }
+        }
         let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
         if recorded.outcome.cancelled {
             return Err(Stop::Superseded);

@@ -69,7 +69,7 @@ fn claude() -> PathBuf {
     let version = versions
         .lines()
         .find_map(|line| line.strip_prefix("claude-code "))
-        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|rest| rest.split_whitespace().nth(2))
         .unwrap()
         .to_owned();
     let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(

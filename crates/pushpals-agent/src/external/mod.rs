@@ -7,9 +7,11 @@
 
 pub mod claude_code;
 mod command;
+mod mini_swe_agent;
 
 pub use claude_code::ClaudeCode;
 pub use command::AnyCommand;
+pub use mini_swe_agent::MiniSweAgent;
 
 use crate::config::Protocol;
 use serde_json::Value;
@@ -122,6 +124,17 @@ pub trait ExternalAgent: Send + Sync {
     /// The steps one line of its standard output reports (none for lines
     /// that are not its machine-readable output).
     fn parse_line(&self, line: &str) -> Vec<Step>;
+
+    /// A file in the private home where the agent writes the record of its
+    /// run when it ends, for agents whose output is not machine-readable.
+    fn trajectory(&self) -> Option<&str> {
+        None
+    }
+
+    /// The steps of the record in [`ExternalAgent::trajectory`].
+    fn parse_trajectory(&self, _text: &str) -> Vec<Step> {
+        Vec::new()
+    }
 }
 
 /// The adapter called `name`, with `command` for the any-command adapter.
@@ -129,15 +142,16 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
     match (name, command) {
         (_, Some(command)) => Ok(Box::new(AnyCommand::new(name, command)?)),
         ("claude-code", None) => Ok(Box::new(ClaudeCode)),
+        ("mini-swe-agent", None) => Ok(Box::new(MiniSweAgent)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are claude-code; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are claude-code and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
 
 /// The adapters Push Pals ships, for `doctor`.
 pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
-    vec![Box::new(ClaudeCode)]
+    vec![Box::new(ClaudeCode), Box::new(MiniSweAgent)]
 }
 
 /// Finds `program` (a name looked up on `search`, or a path) and resolves

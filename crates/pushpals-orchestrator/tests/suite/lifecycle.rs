@@ -303,8 +303,10 @@ async fn a_restart_interrupts_live_tasks_and_runs_queued_ones() {
     let data = tempfile::tempdir().unwrap();
     let first = boot(&repo, data.path(), "max_parallel = 1").await;
     let live = create(&first, "Live", "sleep 30").await;
-    let queued = create(&first, "Queued", "echo queued > q.txt").await;
+    // Only then the second: two drivers started together race for the one
+    // slot, and the second could win it.
     wait_until(&first, &live.id, |s| s == TaskState::Running).await;
+    let queued = create(&first, "Queued", "echo queued > q.txt").await;
     // Let the old driver write its last event (command_started) before the
     // "crash": two orchestrators never share a data dir outside this test.
     for _ in 0..500 {

@@ -261,16 +261,19 @@ fn installed_agent(name: &str, program: &str) -> PathBuf {
         .lines()
         .map(|line| line.split_whitespace().collect::<Vec<_>>())
         .find(|words| words.first() == Some(&name))
-        .and_then(|words| words.get(2).map(|v| (*v).to_owned()))
+        .and_then(|words| words.get(3).map(|v| (*v).to_owned()))
         .unwrap_or_else(|| panic!("{name} is not in .ci/agent-versions"));
     let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
         || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
         PathBuf::from,
     );
-    let path = dir
-        .join(format!("{name}-{version}"))
-        .join("node_modules/.bin")
-        .join(program);
+    let root = dir.join(format!("{name}-{version}"));
+    let npm = root.join("node_modules/.bin").join(program);
+    let path = if npm.exists() {
+        npm
+    } else {
+        root.join("bin").join(program)
+    };
     assert!(
         path.exists(),
         "{} is missing: run .ci/run (its agents stage installs the pinned agents)",
@@ -483,6 +486,82 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
     assert!(!seen.contains(KEY), "the real key reached the agent");
     for request in &requests {
         assert_eq!(request.header("x-api-key"), Some(KEY));
+        assert_eq!(request.body["model"], "m-real");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_steps() {
+    let mini = installed_agent("mini-swe-agent", "mini");
+    let model = ScriptedModel::start(vec![
+        Reply::text_and_tools(
+            "Adding bar.",
+            &[(
+                "bash",
+                r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env"}"#,
+            )],
+        ),
+        Reply::tool("bash", r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"m-real\"\n\
+             api_key_env = \"PUSHPALS_TEST_MODEL_KEY\"\n\
+             [agents.mini-swe-agent]\nprogram = \"{}\"\n",
+            model.openai_base(),
+            mini.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server =
+            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add a public function bar next to foo in src/lib.rs",
+            "--with",
+            "mini-swe-agent",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = wait_settled(&server, &id);
+        assert_eq!(view["task"]["state"], "awaiting_approval", "{}", view["task"]["reason"]);
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+        let diff = server.json(&["diff", &id]);
+        assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
+        let events = server.events(&id);
+        let started = events.iter().find(|e| e["kind"] == "agent_started").unwrap();
+        assert!(
+            started["payload"]["version"].as_str().unwrap().contains("2.4.6"),
+            "{started}"
+        );
+        assert!(events.iter().any(|e| e["kind"] == "agent_step"
+            && e["payload"]["step"] == "tool_call"
+            && e["payload"]["command"].as_str().unwrap_or_default().contains("src/lib.rs")));
+        let finished = events.iter().find(|e| e["kind"] == "agent_finished").unwrap();
+        assert_eq!(finished["payload"]["ok"], true, "{finished}");
+        assert_eq!(view["task"]["usage"]["model_calls"], 2);
+    })
+    .await
+    .unwrap();
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    let shown = requests[1].body.to_string();
+    assert!(shown.contains("OPENAI_API_BASE=http://127.0.0.1:4141/v1"), "{shown}");
+    assert!(!shown.contains(KEY), "the real key reached the agent");
+    for request in &requests {
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
         assert_eq!(request.body["model"], "m-real");
     }
 }
