@@ -501,7 +501,10 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
                 r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env"}"#,
             )],
         ),
-        Reply::tool("bash", r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#),
+        Reply::tool(
+            "bash",
+            r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#,
+        ),
     ])
     .await;
     let repo = TempRepo::new();
@@ -530,7 +533,11 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
         ]);
         let id = created["id"].as_str().unwrap().to_owned();
         let view = wait_settled(&server, &id);
-        assert_eq!(view["task"]["state"], "awaiting_approval", "{}", view["task"]["reason"]);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
         assert_eq!(
             worktree_file(&view, "src/lib.rs"),
             "pub fn foo() {}\npub fn bar() {}\n"
@@ -538,15 +545,29 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
         let diff = server.json(&["diff", &id]);
         assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
         let events = server.events(&id);
-        let started = events.iter().find(|e| e["kind"] == "agent_started").unwrap();
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
         assert!(
-            started["payload"]["version"].as_str().unwrap().contains("2.4.6"),
+            started["payload"]["version"]
+                .as_str()
+                .unwrap()
+                .contains("2.4.6"),
             "{started}"
         );
-        assert!(events.iter().any(|e| e["kind"] == "agent_step"
-            && e["payload"]["step"] == "tool_call"
-            && e["payload"]["command"].as_str().unwrap_or_default().contains("src/lib.rs")));
-        let finished = events.iter().find(|e| e["kind"] == "agent_finished").unwrap();
+        assert!(events.iter().any(|e| {
+            e["kind"] == "agent_step"
+                && e["payload"]["step"] == "tool_call"
+                && e["payload"]["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("src/lib.rs")
+        }));
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
         assert_eq!(finished["payload"]["ok"], true, "{finished}");
         assert_eq!(view["task"]["usage"]["model_calls"], 2);
     })
@@ -555,7 +576,10 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
     let requests = model.requests();
     assert_eq!(requests.len(), 2);
     let shown = requests[1].body.to_string();
-    assert!(shown.contains("OPENAI_API_BASE=http://127.0.0.1:4141/v1"), "{shown}");
+    assert!(
+        shown.contains("OPENAI_API_BASE=http://127.0.0.1:4141/v1"),
+        "{shown}"
+    );
     assert!(!shown.contains(KEY), "the real key reached the agent");
     for request in &requests {
         assert_eq!(
