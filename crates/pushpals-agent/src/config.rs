@@ -13,6 +13,9 @@ pub enum Protocol {
     Openai,
     /// Anthropic Messages (`POST {base_url}/v1/messages`).
     Anthropic,
+    /// OpenAI Responses (`POST {base_url}/responses`; OpenAI, and the
+    /// servers that copy it).
+    OpenaiResponses,
 }
 
 /// One named model.

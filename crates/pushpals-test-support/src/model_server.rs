@@ -1,6 +1,6 @@
 //! A scripted model server on loopback that speaks OpenAI Chat Completions
-//! (`POST /v1/chat/completions`) and Anthropic Messages (`POST
-//! /v1/messages`), streaming or not, and replays a script of replies: text,
+//! (`POST /v1/chat/completions`), OpenAI Responses (`POST /v1/responses`)
+//! and Anthropic Messages (`POST /v1/messages`), streaming or not, and replays a script of replies: text,
 //! tool calls, and errors such as a 429 with `Retry-After` or a 500. It
 //! records every request so tests can assert on what was sent.
 //!
@@ -154,6 +154,7 @@ impl Drop for ScriptedModel {
 enum Protocol {
     Openai,
     Anthropic,
+    Responses,
 }
 
 impl ScriptedModel {
@@ -183,6 +184,10 @@ impl ScriptedModel {
             .route(
                 "/v1/messages",
                 post(|state, headers, body| answer(Protocol::Anthropic, state, headers, body)),
+            )
+            .route(
+                "/v1/responses",
+                post(|state, headers, body| answer(Protocol::Responses, state, headers, body)),
             )
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -236,6 +241,7 @@ async fn answer(
         path: match protocol {
             Protocol::Openai => "/v1/chat/completions".into(),
             Protocol::Anthropic => "/v1/messages".into(),
+            Protocol::Responses => "/v1/responses".into(),
         },
         headers: headers
             .iter()
@@ -291,7 +297,9 @@ fn error_response(
     retry_after: Option<String>,
 ) -> Response {
     let body = match protocol {
-        Protocol::Openai => json!({ "error": { "message": message, "type": "scripted" } }),
+        Protocol::Openai | Protocol::Responses => {
+            json!({ "error": { "message": message, "type": "scripted" } })
+        }
         Protocol::Anthropic => {
             json!({ "type": "error", "error": { "type": "scripted", "message": message } })
         }
@@ -335,6 +343,14 @@ fn respond(
         (Protocol::Anthropic, true) => (
             "text/event-stream",
             anthropic_stream(id, text, calls, input_tokens, output),
+        ),
+        (Protocol::Responses, false) => (
+            "application/json",
+            responses_whole(id, text, calls, input_tokens, output).to_string(),
+        ),
+        (Protocol::Responses, true) => (
+            "text/event-stream",
+            responses_stream(id, text, calls, input_tokens, output),
         ),
     };
     Response::builder()
@@ -456,6 +472,102 @@ fn openai_stream(
                  "usage": { "prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output } }),
     );
     out.push_str("data: [DONE]\n\n");
+    out
+}
+
+/// The output items of a Responses reply.
+fn responses_items(id: u64, text: &str, calls: &[(String, String)]) -> Vec<Value> {
+    let mut items = Vec::new();
+    if !text.is_empty() {
+        items.push(json!({
+            "type": "message", "id": format!("msg_{id}"), "role": "assistant", "status": "completed",
+            "content": [{ "type": "output_text", "text": text, "annotations": [] }],
+        }));
+    }
+    for (index, (name, arguments)) in calls.iter().enumerate() {
+        items.push(json!({
+            "type": "function_call", "id": format!("fc_{id}_{index}"), "call_id": call_id(id, index),
+            "name": name, "arguments": arguments, "status": "completed",
+        }));
+    }
+    items
+}
+
+fn responses_whole(
+    id: u64,
+    text: &str,
+    calls: &[(String, String)],
+    input: u64,
+    output: u64,
+) -> Value {
+    json!({
+        "id": format!("resp_{id}"), "object": "response", "created_at": 0, "status": "completed",
+        "model": "scripted", "output": responses_items(id, text, calls),
+        "usage": { "input_tokens": input, "output_tokens": output, "total_tokens": input + output },
+    })
+}
+
+fn responses_stream(
+    id: u64,
+    text: &str,
+    calls: &[(String, String)],
+    input: u64,
+    output: u64,
+) -> String {
+    let mut out = String::new();
+    let mut sequence = 0u64;
+    let mut event = |out: &mut String, mut data: Value| {
+        data["sequence_number"] = json!(sequence);
+        sequence += 1;
+        let name = data["type"].as_str().unwrap_or_default().to_owned();
+        sse(out, Some(&name), &data);
+    };
+    let whole = responses_whole(id, text, calls, input, output);
+    let mut created = whole.clone();
+    created["status"] = json!("in_progress");
+    created["output"] = json!([]);
+    event(
+        &mut out,
+        json!({ "type": "response.created", "response": created }),
+    );
+    for (index, item) in responses_items(id, text, calls).into_iter().enumerate() {
+        let mut opened = item.clone();
+        if item["type"] == "message" {
+            opened["content"] = json!([]);
+            event(
+                &mut out,
+                json!({ "type": "response.output_item.added", "output_index": index, "item": opened }),
+            );
+            for piece in pieces(text, 7) {
+                event(
+                    &mut out,
+                    json!({ "type": "response.output_text.delta", "output_index": index,
+                                        "item_id": item["id"], "content_index": 0, "delta": piece }),
+                );
+            }
+        } else {
+            opened["arguments"] = json!("");
+            event(
+                &mut out,
+                json!({ "type": "response.output_item.added", "output_index": index, "item": opened }),
+            );
+            for part in pieces(item["arguments"].as_str().unwrap_or_default(), 5) {
+                event(
+                    &mut out,
+                    json!({ "type": "response.function_call_arguments.delta", "output_index": index,
+                                        "item_id": item["id"], "delta": part }),
+                );
+            }
+        }
+        event(
+            &mut out,
+            json!({ "type": "response.output_item.done", "output_index": index, "item": item }),
+        );
+    }
+    event(
+        &mut out,
+        json!({ "type": "response.completed", "response": whole }),
+    );
     out
 }
 

@@ -67,7 +67,8 @@ fn provider_protocol(protocol: ClientProtocol) -> Option<Protocol> {
     match protocol {
         ClientProtocol::OpenaiChat => Some(Protocol::Openai),
         ClientProtocol::Anthropic => Some(Protocol::Anthropic),
-        ClientProtocol::OpenaiResponses | ClientProtocol::Gemini => None,
+        ClientProtocol::OpenaiResponses => Some(Protocol::OpenaiResponses),
+        ClientProtocol::Gemini => None,
     }
 }
 

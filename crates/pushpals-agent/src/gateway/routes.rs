@@ -68,8 +68,19 @@ async fn messages(
     forward::forward(&gateway, ClientProtocol::Anthropic, &headers, None, body).await
 }
 
-async fn responses(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    untranslated(&gateway, ClientProtocol::OpenaiResponses, &headers, &uri)
+async fn responses(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward::forward(
+        &gateway,
+        ClientProtocol::OpenaiResponses,
+        &headers,
+        None,
+        body,
+    )
+    .await
 }
 
 async fn gemini(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -91,7 +102,7 @@ fn untranslated(
         protocol,
         StatusCode::NOT_IMPLEMENTED,
         &format!(
-            "the Push Pals gateway does not speak {} yet; use an agent that speaks OpenAI Chat Completions or Anthropic Messages",
+            "the Push Pals gateway does not speak {} yet; use an agent that speaks OpenAI Chat Completions, OpenAI Responses or Anthropic Messages",
             protocol.as_str()
         ),
     )
@@ -117,7 +128,7 @@ async fn unknown(request: Request) -> Response {
         ClientProtocol::OpenaiChat,
         StatusCode::NOT_FOUND,
         &format!(
-            "the Push Pals gateway has no {} {}; it serves /v1/chat/completions and /v1/messages",
+            "the Push Pals gateway has no {} {}; it serves /v1/chat/completions, /v1/responses and /v1/messages",
             request.method(),
             request.uri().path()
         ),

@@ -3,6 +3,7 @@
 mod anthropic;
 mod error;
 mod openai;
+mod responses;
 pub mod retry;
 mod stream;
 
@@ -133,6 +134,7 @@ impl ModelClient {
         match self.config.protocol {
             Protocol::Openai => format!("{base}/chat/completions"),
             Protocol::Anthropic => format!("{base}/v1/messages"),
+            Protocol::OpenaiResponses => format!("{base}/responses"),
         }
     }
 
@@ -141,6 +143,7 @@ impl ModelClient {
         let body = match self.config.protocol {
             Protocol::Openai => openai::body(&self.config, request, stream),
             Protocol::Anthropic => anthropic::body(&self.config, request, stream),
+            Protocol::OpenaiResponses => responses::body(&self.config, request, stream),
         };
         let mut http = self
             .http
@@ -148,8 +151,8 @@ impl ModelClient {
             .timeout(self.config.timeout())
             .json(&body);
         http = match (self.config.protocol, &self.key) {
-            (Protocol::Openai, Some(key)) => http.bearer_auth(key),
-            (Protocol::Openai, None) => http,
+            (Protocol::Openai | Protocol::OpenaiResponses, Some(key)) => http.bearer_auth(key),
+            (Protocol::Openai | Protocol::OpenaiResponses, None) => http,
             (Protocol::Anthropic, key) => {
                 let http = http.header("anthropic-version", anthropic::API_VERSION);
                 match key {
@@ -167,6 +170,7 @@ impl ModelClient {
             match self.config.protocol {
                 Protocol::Openai => read_stream::<openai::Chunks>(response).await?,
                 Protocol::Anthropic => read_stream::<anthropic::Events>(response).await?,
+                Protocol::OpenaiResponses => read_stream::<responses::Events>(response).await?,
             }
         } else {
             let value: Value = response
@@ -176,6 +180,7 @@ impl ModelClient {
             match self.config.protocol {
                 Protocol::Openai => openai::parse_reply(&value),
                 Protocol::Anthropic => anthropic::parse_reply(&value),
+                Protocol::OpenaiResponses => responses::parse_reply(&value),
             }
         };
         parsed.map_err(|detail| {
@@ -238,7 +243,7 @@ impl ModelClient {
             http = http.header(*name, value);
         }
         http = match (self.config.protocol, &self.key) {
-            (Protocol::Openai, Some(key)) => http.bearer_auth(key),
+            (Protocol::Openai | Protocol::OpenaiResponses, Some(key)) => http.bearer_auth(key),
             (Protocol::Anthropic, Some(key)) => http.header("x-api-key", key),
             (_, None) => http,
         };
@@ -267,6 +272,7 @@ pub async fn read_reply(
         return match protocol {
             Protocol::Openai => openai::parse_reply(&value),
             Protocol::Anthropic => anthropic::parse_reply(&value),
+            Protocol::OpenaiResponses => responses::parse_reply(&value),
         };
     }
     async fn replay<P: Partial>(bytes: &[u8]) -> Result<ModelReply, String> {
@@ -284,6 +290,7 @@ pub async fn read_reply(
     match protocol {
         Protocol::Openai => replay::<openai::Chunks>(bytes).await,
         Protocol::Anthropic => replay::<anthropic::Events>(bytes).await,
+        Protocol::OpenaiResponses => replay::<responses::Events>(bytes).await,
     }
 }
 

@@ -253,14 +253,17 @@ async fn calls_without_a_valid_token_over_budget_or_in_another_protocol_are_refu
     assert_eq!(crossed.status(), 400);
     let text = crossed.text().await.unwrap();
     assert!(text.contains("does not translate"), "{text}");
-    let responses = client
-        .post(format!("{}/v1/responses", served.url))
-        .bearer_auth(other.secret())
+    let gemini = client
+        .post(format!(
+            "{}/v1beta/models/m:generateContent?key={}",
+            served.url,
+            other.secret()
+        ))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    assert_eq!(responses.status(), 501);
+    assert_eq!(gemini.status(), 501);
 
     // A revoked token is refused.
     gateway.revoke(&other);
@@ -429,4 +432,39 @@ async fn the_claude_code_hook_gets_the_tasks_judges_verdict() {
         .await
         .unwrap();
     assert_eq!(garbled.status(), 400);
+}
+
+#[tokio::test]
+async fn a_streamed_responses_call_passes_through_and_is_counted() {
+    let provider = ScriptedModel::start(vec![Reply::tool("exec_command", r#"{"cmd":"ls"}"#)]).await;
+    let (gateway, mut calls) = Gateway::new();
+    let served = serve(&gateway).await;
+    let token = gateway
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::OpenaiResponses, provider.openai_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
+        .unwrap();
+    let text = reqwest::Client::new()
+        .post(format!("{}/v1/responses", served.url))
+        .bearer_auth(token.secret())
+        .json(&json!({ "model": "gpt-x", "stream": true, "input": [{ "type": "message", "role": "user", "content": "list" }] }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("response.completed") && text.contains("exec_command"),
+        "{text}"
+    );
+    assert_eq!(provider.requests()[0].body["model"], "real-model-7");
+    let call = next_call(&mut calls).await;
+    assert_eq!(call.detail["protocol"], "openai_responses");
+    assert_eq!(call.detail["tool_calls"], json!(["exec_command"]));
+    assert!(call.usage.output_tokens > 0);
 }

@@ -211,3 +211,47 @@ fn the_key_never_shows_in_debug_output() {
     assert!(shown.contains("<hidden>"));
     assert!(!shown.contains(&std::env::var("PATH").unwrap()));
 }
+
+#[tokio::test]
+async fn openai_responses_streamed_and_whole() {
+    let server = ScriptedModel::start(vec![
+        Reply::text_and_tools(
+            "Looking.",
+            &[
+                ("list_files", "{}"),
+                ("read_file", r#"{"path":"src/lib.rs"}"#),
+            ],
+        ),
+        Reply::text("done"),
+        Reply::error(401, "bad key"),
+    ])
+    .await;
+    let streamed = ModelClient::new(
+        "strong",
+        config(Protocol::OpenaiResponses, server.openai_base(), true),
+    )
+    .unwrap();
+    let reply = streamed.complete(&request()).await.unwrap();
+    assert_eq!(reply.text, "Looking.");
+    assert_eq!(reply.stop, StopReason::ToolUse);
+    let names: Vec<&str> = reply.tool_calls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["list_files", "read_file"]);
+    assert_eq!(reply.tool_calls[1].arguments, r#"{"path":"src/lib.rs"}"#);
+    assert!(reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0);
+    let sent = &server.requests()[0];
+    assert_eq!(sent.path, "/v1/responses");
+    assert_eq!(sent.body["instructions"], "be brief");
+    assert_eq!(sent.body["tools"][0]["name"], "read_file");
+
+    let whole = ModelClient::new(
+        "fast",
+        config(Protocol::OpenaiResponses, server.openai_base(), false),
+    )
+    .unwrap();
+    assert_eq!(whole.complete(&request()).await.unwrap().text, "done");
+    let refused = whole.complete(&request()).await.unwrap_err();
+    assert!(
+        matches!(refused, ProviderError::Rejected { status: 401, .. }),
+        "{refused}"
+    );
+}
