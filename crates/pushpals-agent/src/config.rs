@@ -18,6 +18,17 @@ pub enum Protocol {
     OpenaiResponses,
 }
 
+impl Protocol {
+    /// Its name in config.toml and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::OpenaiResponses => "openai_responses",
+        }
+    }
+}
+
 /// One named model.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

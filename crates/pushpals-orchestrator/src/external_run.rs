@@ -87,9 +87,9 @@ impl Orchestrator {
         let model = Arc::new(self.model_client(Some(&model_name)).map_err(Stop::Failed)?);
         if model.config().protocol != adapter.protocol() && configured.command.is_none() {
             return Err(Stop::Failed(format!(
-                "{name} speaks {:?}, but model {model_name:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give {name} a model of its protocol ([agents.{name}] model = \"...\")",
-                adapter.protocol(),
-                model.config().protocol
+                "{name} speaks {}, but model {model_name:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give {name} a model of its protocol ([agents.{name}] model = \"...\")",
+                adapter.protocol().as_str(),
+                model.config().protocol.as_str()
             )));
         }
         let home = self.private_home(&task.id)?;
@@ -157,7 +157,7 @@ impl Orchestrator {
                 "version": version,
                 "program": program.display().to_string(),
                 "model": model_name,
-                "protocol": format!("{:?}", adapter.protocol()).to_lowercase(),
+                "protocol": adapter.protocol().as_str(),
                 "resumed_session": resume,
                 "judged_by_hook": hook.is_some() && name == "claude-code",
             }),
@@ -181,9 +181,7 @@ impl Orchestrator {
         }
         let (tap, chunks) = mpsc::unbounded_channel();
         let steps = tokio::spawn(record_steps(
-            self.store.clone(),
-            self.scanner(),
-            task.id.clone(),
+            StepRecorder::new(self.store.clone(), self.scanner(), task.id.clone()),
             Arc::clone(&adapter),
             chunks,
         ));
@@ -199,17 +197,17 @@ impl Orchestrator {
         )
         .await;
         handle.gateway.revoke(&token);
-        let mut finished = steps.await.ok().flatten();
+        let mut recorder = steps
+            .await
+            .map_err(|e| Stop::Failed(format!("reading {name}'s output failed: {e}")))?;
         if let Some(file) = adapter.trajectory()
             && let Ok(text) = std::fs::read_to_string(home_path.join(file))
         {
-            let scanner = self.scanner();
             for step in adapter.parse_trajectory(&text) {
-                if let Some(end) = record_step(&self.store, &scanner, &task.id, step).await {
-                    finished = Some(end);
-                }
+                recorder.record(step).await;
             }
         }
+        let finished = recorder.finished;
         let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
         if recorded.outcome.cancelled {
             return Err(Stop::Superseded);
@@ -309,11 +307,7 @@ impl Orchestrator {
                 adapter.install_hint()
             )));
         }
-        let version = recorded
-            .output
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().to_owned());
+        let version = version_line(&recorded.output);
         if let Ok(mut versions) = self.agent_versions.lock() {
             versions.insert(program.to_path_buf(), (modified, version.clone()));
         }
@@ -351,6 +345,19 @@ impl Orchestrator {
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(())
     }
+}
+
+/// The line of `--version` output that names a version (`1.2`), past any
+/// warnings the program prints first.
+fn version_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .find(|line| {
+            line.as_bytes()
+                .windows(3)
+                .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
+        })
+        .map(|line| line.trim().to_owned())
 }
 
 /// A budget's wall time as a command time limit (at least a minute).
@@ -407,16 +414,13 @@ async fn record_calls(
 }
 
 /// Turns the agent's standard output into step events as it comes;
-/// returns how the agent said its run ended, if it did.
+/// returns the recorder, which knows how the agent said its run ended.
 async fn record_steps(
-    store: pushpals_store::Store,
-    scanner: pushpals_workspace::SecretScanner,
-    task: TaskId,
+    mut recorder: StepRecorder,
     adapter: Arc<dyn ExternalAgent>,
     mut chunks: mpsc::UnboundedReceiver<pushpals_sandbox::OutputChunk>,
-) -> Option<(bool, String)> {
+) -> StepRecorder {
     let mut pending = Vec::new();
-    let mut finished = None;
     while let Some(chunk) = chunks.recv().await {
         if chunk.stream != OutputStream::Stdout {
             continue;
@@ -426,78 +430,125 @@ async fn record_steps(
             let line: Vec<u8> = pending.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line);
             for step in adapter.parse_line(line.trim_end()) {
-                if let Some(end) = record_step(&store, &scanner, &task, step).await {
-                    finished = Some(end);
-                }
+                recorder.record(step).await;
             }
         }
     }
     let rest = String::from_utf8_lossy(&pending);
     for step in adapter.parse_line(rest.trim_end()) {
-        if let Some(end) = record_step(&store, &scanner, &task, step).await {
-            finished = Some(end);
-        }
+        recorder.record(step).await;
     }
-    finished
+    recorder
 }
 
-/// Records one step; returns the agent's own verdict when it is the end.
-async fn record_step(
-    store: &pushpals_store::Store,
-    scanner: &pushpals_workspace::SecretScanner,
-    task: &TaskId,
-    step: Step,
-) -> Option<(bool, String)> {
-    let text = |t: &str| scanner.redact(&external::cut(t, STEP_TEXT)).into_owned();
-    let (kind, payload, end) = match step {
-        Step::Started { session, model } => (
-            EventKind::AgentStep,
-            json!({ "step": "init", "session": session, "model": model }),
-            None,
-        ),
-        Step::Message { text: said } => (
-            EventKind::AgentStep,
-            json!({ "step": "message", "text": text(&said) }),
-            None,
-        ),
-        Step::ToolCall { id, tool, input } => (
-            EventKind::AgentStep,
-            json!({
-                "step": "tool_call",
-                "call_id": id,
-                "tool": tool,
-                "input": text(&input.to_string()),
-                "file": input["file_path"].as_str().or(input["path"].as_str()),
-                "command": input["command"].as_str().map(text),
-            }),
-            None,
-        ),
-        Step::ToolResult {
-            id,
-            output,
-            is_error,
-        } => (
-            EventKind::AgentStep,
-            json!({ "step": "tool_result", "call_id": id, "output": text(&output), "is_error": is_error }),
-            None,
-        ),
-        Step::Finished {
-            ok,
-            summary,
-            session,
-            turns,
-        } => {
-            let summary = text(&summary);
-            (
-                EventKind::AgentFinished,
-                json!({ "ok": ok, "summary": summary, "session": session, "turns": turns }),
-                Some((ok, summary)),
-            )
+/// Records an agent's steps as events of its task, remembering what the
+/// end needs: the agent's session, its last words, and its verdict.
+pub(crate) struct StepRecorder {
+    store: pushpals_store::Store,
+    scanner: pushpals_workspace::SecretScanner,
+    task: TaskId,
+    session: Option<String>,
+    last_message: Option<String>,
+    /// How the agent said its run ended: succeeded, and its summary.
+    pub finished: Option<(bool, String)>,
+}
+
+impl StepRecorder {
+    fn new(
+        store: pushpals_store::Store,
+        scanner: pushpals_workspace::SecretScanner,
+        task: TaskId,
+    ) -> Self {
+        Self {
+            store,
+            scanner,
+            task,
+            session: None,
+            last_message: None,
+            finished: None,
         }
-    };
-    let event = NewEvent::for_task(task, Actor::Worker(task.clone()), kind, payload);
-    if let Err(error) = store.write(move |tx| tx.append(event)).await {
-        tracing::error!(%error, "cannot record an agent step");
     }
-    end
+
+    fn text(&self, t: &str) -> String {
+        self.scanner
+            .redact(&external::cut(t, STEP_TEXT))
+            .into_owned()
+    }
+
+    /// Records one step.
+    async fn record(&mut self, step: Step) {
+        let (kind, payload) = match step {
+            Step::Started { session, model } => {
+                self.session = session.clone().or(self.session.take());
+                (
+                    EventKind::AgentStep,
+                    json!({ "step": "init", "session": session, "model": model }),
+                )
+            }
+            Step::Message { text: said } => {
+                let said = self.text(&said);
+                self.last_message = Some(said.clone());
+                (
+                    EventKind::AgentStep,
+                    json!({ "step": "message", "text": said }),
+                )
+            }
+            Step::ToolCall { id, tool, input } => (
+                EventKind::AgentStep,
+                json!({
+                    "step": "tool_call",
+                    "call_id": id,
+                    "tool": tool,
+                    "input": self.text(&input.to_string()),
+                    "file": input["file_path"].as_str().or(input["path"].as_str()),
+                    "command": input["command"].as_str().map(|c| self.text(c)),
+                }),
+            ),
+            Step::ToolResult {
+                id,
+                output,
+                is_error,
+            } => (
+                EventKind::AgentStep,
+                json!({ "step": "tool_result", "call_id": id, "output": self.text(&output), "is_error": is_error }),
+            ),
+            Step::Finished {
+                ok,
+                summary,
+                session,
+                turns,
+            } => {
+                // Agents that end without a summary: their last words.
+                let summary = if summary.trim().is_empty() {
+                    self.last_message.clone().unwrap_or_default()
+                } else {
+                    self.text(&summary)
+                };
+                let session = session.or(self.session.clone());
+                self.finished = Some((ok, summary.clone()));
+                (
+                    EventKind::AgentFinished,
+                    json!({ "ok": ok, "summary": summary, "session": session, "turns": turns }),
+                )
+            }
+        };
+        let event = NewEvent::for_task(&self.task, Actor::Worker(self.task.clone()), kind, payload);
+        if let Err(error) = self.store.write(move |tx| tx.append(event)).await {
+            tracing::error!(%error, "cannot record an agent step");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_line_is_the_one_with_a_version() {
+        let output = "WARNING: could not create \"/tmp\" aliases\ncodex-cli 0.169.0\n";
+        assert_eq!(version_line(output).as_deref(), Some("codex-cli 0.169.0"));
+        assert_eq!(version_line("no version here\n"), None);
+        assert_eq!(wall_time(0.5), Duration::from_secs(60));
+        assert_eq!(wall_time(2.0), Duration::from_secs(120));
+    }
 }

@@ -370,10 +370,10 @@ fn agent_checks(settings: &Settings) -> Vec<Check> {
                     &label,
                     Status::Fail,
                     format!(
-                        "found at {}, but it speaks {:?} and model {model:?} is {:?}",
+                        "found at {}, but it speaks {} and model {model:?} is {}",
                         program.display(),
-                        adapter.protocol(),
-                        config.protocol
+                        adapter.protocol().as_str(),
+                        config.protocol.as_str()
                     ),
                     Some("name a model of the agent's protocol: [agents.<name>] model = \"...\""),
                 ));

@@ -6,10 +6,12 @@
 //! ask (see [`crate::gateway::Judge`]).
 
 pub mod claude_code;
+mod codex;
 mod command;
 mod mini_swe_agent;
 
 pub use claude_code::ClaudeCode;
+pub use codex::Codex;
 pub use command::AnyCommand;
 pub use mini_swe_agent::MiniSweAgent;
 
@@ -143,15 +145,20 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
         (_, Some(command)) => Ok(Box::new(AnyCommand::new(name, command)?)),
         ("claude-code", None) => Ok(Box::new(ClaudeCode)),
         ("mini-swe-agent", None) => Ok(Box::new(MiniSweAgent)),
+        ("codex", None) => Ok(Box::new(Codex)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are claude-code and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are claude-code, codex and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
 
 /// The adapters Push Pals ships, for `doctor`.
 pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
-    vec![Box::new(ClaudeCode), Box::new(MiniSweAgent)]
+    vec![
+        Box::new(ClaudeCode),
+        Box::new(Codex),
+        Box::new(MiniSweAgent),
+    ]
 }
 
 /// Finds `program` (a name looked up on `search`, or a path) and resolves

@@ -93,7 +93,7 @@ pub(crate) async fn forward(
                 "this agent speaks {}, but the task's model {:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give the agent a model of the same protocol",
                 protocol.as_str(),
                 model.name(),
-                wire
+                wire.as_str()
             ),
         );
     }

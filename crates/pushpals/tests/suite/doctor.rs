@@ -90,7 +90,7 @@ fn doctor_checks_each_external_agent() {
     // Installed, but the worker model speaks the other protocol.
     assert_eq!(status(&report, "agent claude-code"), "fail", "{report}");
     assert!(
-        detail("agent claude-code").contains("Anthropic"),
+        detail("agent claude-code").contains("speaks anthropic"),
         "{report}"
     );
     assert_eq!(status(&report, "agent mine"), "ok", "{report}");
