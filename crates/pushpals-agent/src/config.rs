@@ -16,6 +16,8 @@ pub enum Protocol {
     /// OpenAI Responses (`POST {base_url}/responses`; OpenAI, and the
     /// servers that copy it).
     OpenaiResponses,
+    /// Gemini (`POST {base_url}/v1beta/models/{model}:generateContent`).
+    Gemini,
 }
 
 impl Protocol {
@@ -25,6 +27,7 @@ impl Protocol {
             Self::Openai => "openai",
             Self::Anthropic => "anthropic",
             Self::OpenaiResponses => "openai_responses",
+            Self::Gemini => "gemini",
         }
     }
 }

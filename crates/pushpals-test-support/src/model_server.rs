@@ -155,6 +155,8 @@ enum Protocol {
     Openai,
     Anthropic,
     Responses,
+    /// Gemini, with the model and method in the path.
+    Gemini,
 }
 
 impl ScriptedModel {
@@ -188,6 +190,18 @@ impl ScriptedModel {
             .route(
                 "/v1/responses",
                 post(|state, headers, body| answer(Protocol::Responses, state, headers, body)),
+            )
+            .route(
+                "/v1beta/models/{*call}",
+                post(
+                    |axum::extract::Path(call): axum::extract::Path<String>,
+                     state,
+                     headers,
+                     body| {
+                        let stream = call.ends_with(":streamGenerateContent");
+                        gemini_answer(call, stream, state, headers, body)
+                    },
+                ),
             )
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -242,6 +256,7 @@ async fn answer(
             Protocol::Openai => "/v1/chat/completions".into(),
             Protocol::Anthropic => "/v1/messages".into(),
             Protocol::Responses => "/v1/responses".into(),
+            Protocol::Gemini => "/v1beta/models".into(),
         },
         headers: headers
             .iter()
@@ -300,6 +315,9 @@ fn error_response(
         Protocol::Openai | Protocol::Responses => {
             json!({ "error": { "message": message, "type": "scripted" } })
         }
+        Protocol::Gemini => {
+            json!({ "error": { "code": status, "message": message, "status": "SCRIPTED" } })
+        }
         Protocol::Anthropic => {
             json!({ "type": "error", "error": { "type": "scripted", "message": message } })
         }
@@ -351,6 +369,14 @@ fn respond(
         (Protocol::Responses, true) => (
             "text/event-stream",
             responses_stream(id, text, calls, input_tokens, output),
+        ),
+        (Protocol::Gemini, false) => (
+            "application/json",
+            gemini_chunk(id, text, calls, Some((input_tokens, output))).to_string(),
+        ),
+        (Protocol::Gemini, true) => (
+            "text/event-stream",
+            gemini_stream(id, text, calls, input_tokens, output),
         ),
     };
     Response::builder()
@@ -473,6 +499,76 @@ fn openai_stream(
     );
     out.push_str("data: [DONE]\n\n");
     out
+}
+
+/// One `GenerateContentResponse`: text, function calls, and with `usage`
+/// the finish reason and token counts.
+fn gemini_chunk(
+    id: u64,
+    text: &str,
+    calls: &[(String, String)],
+    usage: Option<(u64, u64)>,
+) -> Value {
+    let mut parts = Vec::new();
+    if !text.is_empty() {
+        parts.push(json!({ "text": text }));
+    }
+    for (index, (name, arguments)) in calls.iter().enumerate() {
+        parts.push(json!({ "functionCall": { "id": call_id(id, index), "name": name, "args": input_object(arguments) } }));
+    }
+    let mut candidate = json!({ "content": { "role": "model", "parts": parts }, "index": 0 });
+    let mut chunk = json!({ "candidates": [], "modelVersion": "scripted" });
+    if let Some((input, output)) = usage {
+        candidate["finishReason"] = json!("STOP");
+        chunk["usageMetadata"] = json!({ "promptTokenCount": input, "candidatesTokenCount": output,
+                                         "totalTokenCount": input + output });
+    }
+    chunk["candidates"] = json!([candidate]);
+    chunk
+}
+
+fn gemini_stream(
+    id: u64,
+    text: &str,
+    calls: &[(String, String)],
+    input: u64,
+    output: u64,
+) -> String {
+    let mut out = String::new();
+    let pieces = pieces(text, 7);
+    let (last, first) = match pieces.split_last() {
+        Some((last, first)) => (last.clone(), first.to_vec()),
+        None => (String::new(), Vec::new()),
+    };
+    for piece in first {
+        sse(&mut out, None, &gemini_chunk(id, &piece, &[], None));
+    }
+    sse(
+        &mut out,
+        None,
+        &gemini_chunk(id, &last, calls, Some((input, output))),
+    );
+    out
+}
+
+/// Answers `POST /v1beta/models/{call}`, recording the call's path.
+async fn gemini_answer(
+    call: String,
+    stream: bool,
+    state: State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let mut marked: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut marked {
+        // Gemini's body has neither: the path says them.
+        map.insert("stream".into(), json!(stream));
+        map.insert(
+            "model".into(),
+            json!(call.split(':').next().unwrap_or_default()),
+        );
+    }
+    answer(Protocol::Gemini, state, headers, marked.to_string()).await
 }
 
 /// The output items of a Responses reply.

@@ -68,8 +68,18 @@ fn provider_protocol(protocol: ClientProtocol) -> Option<Protocol> {
         ClientProtocol::OpenaiChat => Some(Protocol::Openai),
         ClientProtocol::Anthropic => Some(Protocol::Anthropic),
         ClientProtocol::OpenaiResponses => Some(Protocol::OpenaiResponses),
-        ClientProtocol::Gemini => None,
+        ClientProtocol::Gemini => Some(Protocol::Gemini),
     }
+}
+
+/// What the URL says of a call: Gemini names its model and whether it
+/// streams in the path; the other protocols say it in the body.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FromUrl {
+    /// The model the agent asked for.
+    pub model: Option<String>,
+    /// Streamed (`streamGenerateContent`).
+    pub stream: Option<bool>,
 }
 
 /// Forwards one call of `protocol`.
@@ -78,6 +88,7 @@ pub(crate) async fn forward(
     protocol: ClientProtocol,
     headers: &HeaderMap,
     query: Option<&str>,
+    url: FromUrl,
     body: Bytes,
 ) -> Response {
     let (token, task, model) = match admit(gateway, protocol, headers, query) {
@@ -107,9 +118,16 @@ pub(crate) async fn forward(
             );
         }
     };
-    let streamed = request["stream"].as_bool().unwrap_or(false);
-    let asked_model = request["model"].as_str().unwrap_or_default().to_owned();
-    request["model"] = json!(model.config().model);
+    let streamed = url
+        .stream
+        .unwrap_or_else(|| request["stream"].as_bool().unwrap_or(false));
+    let asked_model = url
+        .model
+        .clone()
+        .unwrap_or_else(|| request["model"].as_str().unwrap_or_default().to_owned());
+    if wire != Protocol::Gemini {
+        request["model"] = json!(model.config().model);
+    }
     if streamed && wire == Protocol::Openai {
         // Usage comes only when asked for; the gateway must count it.
         request["stream_options"]["include_usage"] = json!(true);
@@ -132,7 +150,7 @@ pub(crate) async fn forward(
         request: body.to_vec(),
         started: Instant::now(),
     };
-    let upstream = match model.send_raw(&request, &kept_headers).await {
+    let upstream = match model.send_raw(&request, &kept_headers, streamed).await {
         Ok(upstream) => upstream,
         Err(why) => {
             call.finish(None, 0, Vec::new(), Some(why.clone())).await;

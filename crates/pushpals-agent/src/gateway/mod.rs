@@ -9,10 +9,10 @@
 //! and reports the call (sizes, usage, latency, and both bodies) to the
 //! orchestrator, which makes it an event of the task.
 //!
-//! Protocols: OpenAI Chat Completions, OpenAI Responses and Anthropic
-//! Messages pass through to a model configured with the same protocol.
-//! Translation between protocols and Gemini are answered with a clear error
-//! naming what to configure instead.
+//! Protocols: OpenAI Chat Completions, OpenAI Responses, Anthropic Messages
+//! and Gemini `generateContent` pass through to a model configured with the
+//! same protocol. A call in another protocol than the model's is answered
+//! with a clear error naming what to configure instead (no translation).
 
 mod errors;
 mod forward;

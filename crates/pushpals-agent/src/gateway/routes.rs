@@ -4,7 +4,7 @@ use super::errors::error;
 use super::{Gateway, forward};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -57,7 +57,15 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 async fn chat(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    forward::forward(&gateway, ClientProtocol::OpenaiChat, &headers, None, body).await
+    forward::forward(
+        &gateway,
+        ClientProtocol::OpenaiChat,
+        &headers,
+        None,
+        Default::default(),
+        body,
+    )
+    .await
 }
 
 async fn messages(
@@ -65,7 +73,15 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    forward::forward(&gateway, ClientProtocol::Anthropic, &headers, None, body).await
+    forward::forward(
+        &gateway,
+        ClientProtocol::Anthropic,
+        &headers,
+        None,
+        Default::default(),
+        body,
+    )
+    .await
 }
 
 async fn responses(
@@ -78,34 +94,50 @@ async fn responses(
         ClientProtocol::OpenaiResponses,
         &headers,
         None,
+        Default::default(),
         body,
     )
     .await
 }
 
-async fn gemini(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    untranslated(&gateway, ClientProtocol::Gemini, &headers, &uri)
-}
-
-/// A protocol the gateway does not translate yet: authenticated callers
-/// learn what to configure instead.
-fn untranslated(
-    gateway: &Gateway,
-    protocol: ClientProtocol,
-    headers: &HeaderMap,
-    uri: &Uri,
+/// `POST /v1beta/models/{model}:{method}`: Gemini's generateContent and
+/// streamGenerateContent.
+async fn gemini(
+    State(gateway): State<Arc<Gateway>>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
 ) -> Response {
-    if let Err(response) = forward::admit(gateway, protocol, headers, uri.query()) {
-        return *response;
-    }
-    error(
-        protocol,
-        StatusCode::NOT_IMPLEMENTED,
-        &format!(
-            "the Push Pals gateway does not speak {} yet; use an agent that speaks OpenAI Chat Completions, OpenAI Responses or Anthropic Messages",
-            protocol.as_str()
-        ),
-    )
+    let protocol = ClientProtocol::Gemini;
+    let Some((model, method)) = call.rsplit_once(':') else {
+        return error(
+            protocol,
+            StatusCode::NOT_FOUND,
+            &format!("{call:?} is not a model call (models/<model>:<method>)"),
+        );
+    };
+    let stream = match method {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        other => {
+            if let Err(response) = forward::admit(&gateway, protocol, &headers, uri.query()) {
+                return *response;
+            }
+            return error(
+                protocol,
+                StatusCode::NOT_IMPLEMENTED,
+                &format!(
+                    "the Push Pals gateway serves generateContent and streamGenerateContent, not {other}"
+                ),
+            );
+        }
+    };
+    let url = forward::FromUrl {
+        model: Some(model.to_owned()),
+        stream: Some(stream),
+    };
+    forward::forward(&gateway, protocol, &headers, uri.query(), url, body).await
 }
 
 /// The task's model, for clients that list models before calling.
@@ -128,7 +160,7 @@ async fn unknown(request: Request) -> Response {
         ClientProtocol::OpenaiChat,
         StatusCode::NOT_FOUND,
         &format!(
-            "the Push Pals gateway has no {} {}; it serves /v1/chat/completions, /v1/responses and /v1/messages",
+            "the Push Pals gateway has no {} {}; it serves /v1/chat/completions, /v1/responses, /v1/messages and /v1beta/models/<model>:generateContent",
             request.method(),
             request.uri().path()
         ),

@@ -2,6 +2,7 @@
 
 mod anthropic;
 mod error;
+mod gemini;
 mod openai;
 mod responses;
 pub mod retry;
@@ -129,12 +130,20 @@ impl ModelClient {
         })
     }
 
-    fn url(&self) -> String {
+    /// The endpoint; Gemini names the model and streaming in the URL.
+    fn url(&self, stream: bool) -> String {
         let base = self.config.base_url.trim_end_matches('/');
         match self.config.protocol {
             Protocol::Openai => format!("{base}/chat/completions"),
             Protocol::Anthropic => format!("{base}/v1/messages"),
             Protocol::OpenaiResponses => format!("{base}/responses"),
+            Protocol::Gemini if stream => format!(
+                "{base}/v1beta/models/{}:streamGenerateContent?alt=sse",
+                self.config.model
+            ),
+            Protocol::Gemini => {
+                format!("{base}/v1beta/models/{}:generateContent", self.config.model)
+            }
         }
     }
 
@@ -144,15 +153,18 @@ impl ModelClient {
             Protocol::Openai => openai::body(&self.config, request, stream),
             Protocol::Anthropic => anthropic::body(&self.config, request, stream),
             Protocol::OpenaiResponses => responses::body(&self.config, request, stream),
+            Protocol::Gemini => gemini::body(self.config.max_output_tokens, request),
         };
         let mut http = self
             .http
-            .post(self.url())
+            .post(self.url(stream))
             .timeout(self.config.timeout())
             .json(&body);
         http = match (self.config.protocol, &self.key) {
             (Protocol::Openai | Protocol::OpenaiResponses, Some(key)) => http.bearer_auth(key),
             (Protocol::Openai | Protocol::OpenaiResponses, None) => http,
+            (Protocol::Gemini, Some(key)) => http.header("x-goog-api-key", key),
+            (Protocol::Gemini, None) => http,
             (Protocol::Anthropic, key) => {
                 let http = http.header("anthropic-version", anthropic::API_VERSION);
                 match key {
@@ -171,6 +183,7 @@ impl ModelClient {
                 Protocol::Openai => read_stream::<openai::Chunks>(response).await?,
                 Protocol::Anthropic => read_stream::<anthropic::Events>(response).await?,
                 Protocol::OpenaiResponses => read_stream::<responses::Events>(response).await?,
+                Protocol::Gemini => read_stream::<gemini::Chunks>(response).await?,
             }
         } else {
             let value: Value = response
@@ -181,6 +194,7 @@ impl ModelClient {
                 Protocol::Openai => openai::parse_reply(&value),
                 Protocol::Anthropic => anthropic::parse_reply(&value),
                 Protocol::OpenaiResponses => responses::parse_reply(&value),
+                Protocol::Gemini => gemini::parse_reply(&value),
             }
         };
         parsed.map_err(|detail| {
@@ -228,15 +242,16 @@ impl ModelClient {
     /// the gateway) to this model's endpoint with the real key, once, and
     /// hands back the provider's response as it is. `headers` are the
     /// client's protocol headers worth keeping (`anthropic-version`,
-    /// `anthropic-beta`).
+    /// `anthropic-beta`); `stream` picks Gemini's streaming endpoint.
     pub async fn send_raw(
         &self,
         body: &Value,
         headers: &[(&str, String)],
+        stream: bool,
     ) -> Result<reqwest::Response, String> {
         let mut http = self
             .http
-            .post(self.url())
+            .post(self.url(stream))
             .timeout(self.config.timeout())
             .json(body);
         for (name, value) in headers {
@@ -245,6 +260,7 @@ impl ModelClient {
         http = match (self.config.protocol, &self.key) {
             (Protocol::Openai | Protocol::OpenaiResponses, Some(key)) => http.bearer_auth(key),
             (Protocol::Anthropic, Some(key)) => http.header("x-api-key", key),
+            (Protocol::Gemini, Some(key)) => http.header("x-goog-api-key", key),
             (_, None) => http,
         };
         if self.config.protocol == Protocol::Anthropic
@@ -273,6 +289,7 @@ pub async fn read_reply(
             Protocol::Openai => openai::parse_reply(&value),
             Protocol::Anthropic => anthropic::parse_reply(&value),
             Protocol::OpenaiResponses => responses::parse_reply(&value),
+            Protocol::Gemini => gemini::parse_reply(&value),
         };
     }
     async fn replay<P: Partial>(bytes: &[u8]) -> Result<ModelReply, String> {
@@ -291,6 +308,7 @@ pub async fn read_reply(
         Protocol::Openai => replay::<openai::Chunks>(bytes).await,
         Protocol::Anthropic => replay::<anthropic::Events>(bytes).await,
         Protocol::OpenaiResponses => replay::<responses::Events>(bytes).await,
+        Protocol::Gemini => replay::<gemini::Chunks>(bytes).await,
     }
 }
 

@@ -255,7 +255,7 @@ async fn calls_without_a_valid_token_over_budget_or_in_another_protocol_are_refu
     assert!(text.contains("does not translate"), "{text}");
     let gemini = client
         .post(format!(
-            "{}/v1beta/models/m:generateContent?key={}",
+            "{}/v1beta/models/m:countTokens?key={}",
             served.url,
             other.secret()
         ))
@@ -466,5 +466,56 @@ async fn a_streamed_responses_call_passes_through_and_is_counted() {
     let call = next_call(&mut calls).await;
     assert_eq!(call.detail["protocol"], "openai_responses");
     assert_eq!(call.detail["tool_calls"], json!(["exec_command"]));
+    assert!(call.usage.output_tokens > 0);
+}
+
+#[tokio::test]
+async fn a_streamed_gemini_call_passes_through_with_the_model_in_the_path() {
+    let provider = ScriptedModel::start(vec![Reply::text_and_tools(
+        "Reading.",
+        &[("read_file", r#"{"path":"a"}"#)],
+    )])
+    .await;
+    let (gateway, mut calls) = Gateway::new();
+    let served = serve(&gateway).await;
+    let token = gateway
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Gemini, provider.anthropic_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: None,
+        })
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1beta/models/gemini-pro:streamGenerateContent?alt=sse",
+            served.url
+        ))
+        .header("x-goog-api-key", token.secret())
+        .json(&json!({ "contents": [{ "role": "user", "parts": [{ "text": "read a" }] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("functionCall") && text.contains("usageMetadata"),
+        "{text}"
+    );
+    let seen = &provider.requests()[0];
+    assert_eq!(
+        seen.body["model"], "real-model-7",
+        "the configured model's path"
+    );
+    assert_eq!(seen.body["stream"], true);
+    assert_eq!(
+        seen.header("x-goog-api-key"),
+        Some(std::env::var("PATH").unwrap().as_str())
+    );
+    let call = next_call(&mut calls).await;
+    assert_eq!(call.detail["protocol"], "gemini");
+    assert_eq!(call.detail["asked_model"], "gemini-pro");
+    assert_eq!(call.detail["tool_calls"], json!(["read_file"]));
     assert!(call.usage.output_tokens > 0);
 }

@@ -255,3 +255,51 @@ async fn openai_responses_streamed_and_whole() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn gemini_streamed_and_whole() {
+    let server = ScriptedModel::start(vec![
+        Reply::text_and_tools(
+            "Looking around.",
+            &[
+                ("list_files", "{}"),
+                ("read_file", r#"{"path":"src/lib.rs"}"#),
+            ],
+        ),
+        Reply::text("done"),
+        Reply::error(403, "no access"),
+    ])
+    .await;
+    let streamed = ModelClient::new(
+        "strong",
+        config(Protocol::Gemini, server.anthropic_base(), true),
+    )
+    .unwrap();
+    let reply = streamed.complete(&request()).await.unwrap();
+    assert_eq!(reply.text, "Looking around.");
+    assert_eq!(reply.stop, StopReason::ToolUse);
+    let names: Vec<&str> = reply.tool_calls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["list_files", "read_file"]);
+    assert_eq!(reply.tool_calls[1].arguments, r#"{"path":"src/lib.rs"}"#);
+    assert!(reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0);
+    let sent = &server.requests()[0];
+    assert_eq!(sent.body["model"], "scripted-1", "the model is in the path");
+    assert_eq!(sent.body["stream"], true);
+    assert!(sent.header("x-goog-api-key").is_some());
+    assert_eq!(
+        sent.body["tools"][0]["functionDeclarations"][0]["name"],
+        "read_file"
+    );
+
+    let whole = ModelClient::new(
+        "fast",
+        config(Protocol::Gemini, server.anthropic_base(), false),
+    )
+    .unwrap();
+    assert_eq!(whole.complete(&request()).await.unwrap().text, "done");
+    let refused = whole.complete(&request()).await.unwrap_err();
+    assert!(
+        matches!(refused, ProviderError::Rejected { status: 403, .. }),
+        "{refused}"
+    );
+}
