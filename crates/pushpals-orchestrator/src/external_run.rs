@@ -438,6 +438,7 @@ async fn record_steps(
     for step in adapter.parse_line(rest.trim_end()) {
         recorder.record(step).await;
     }
+    recorder.flush().await;
     recorder
 }
 
@@ -449,6 +450,8 @@ pub(crate) struct StepRecorder {
     task: TaskId,
     session: Option<String>,
     last_message: Option<String>,
+    /// Pieces of a message being streamed, written as one message.
+    parts: String,
     /// How the agent said its run ended: succeeded, and its summary.
     pub finished: Option<(bool, String)>,
 }
@@ -465,7 +468,16 @@ impl StepRecorder {
             task,
             session: None,
             last_message: None,
+            parts: String::new(),
             finished: None,
+        }
+    }
+
+    /// Writes a message still being streamed when the output ends.
+    async fn flush(&mut self) {
+        if !self.parts.is_empty() {
+            let said = std::mem::take(&mut self.parts);
+            self.record(Step::Message { text: said }).await;
         }
     }
 
@@ -477,7 +489,16 @@ impl StepRecorder {
 
     /// Records one step.
     async fn record(&mut self, step: Step) {
+        if let Step::MessagePart { text } = step {
+            self.parts.push_str(&text);
+            return;
+        }
+        if !self.parts.is_empty() {
+            let said = std::mem::take(&mut self.parts);
+            Box::pin(self.record(Step::Message { text: said })).await;
+        }
         let (kind, payload) = match step {
+            Step::MessagePart { .. } => return,
             Step::Started { session, model } => {
                 self.session = session.clone().or(self.session.take());
                 (

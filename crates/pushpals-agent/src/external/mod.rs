@@ -8,11 +8,13 @@
 pub mod claude_code;
 mod codex;
 mod command;
+mod gemini_cli;
 mod mini_swe_agent;
 
 pub use claude_code::ClaudeCode;
 pub use codex::Codex;
 pub use command::AnyCommand;
+pub use gemini_cli::GeminiCli;
 pub use mini_swe_agent::MiniSweAgent;
 
 use crate::config::Protocol;
@@ -67,6 +69,12 @@ pub enum Step {
     /// Text the agent said.
     Message {
         /// The text.
+        text: String,
+    },
+    /// A piece of text the agent is still saying (streamed); consecutive
+    /// pieces make one message.
+    MessagePart {
+        /// The piece.
         text: String,
     },
     /// The agent called a tool.
@@ -146,8 +154,9 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
         ("claude-code", None) => Ok(Box::new(ClaudeCode)),
         ("mini-swe-agent", None) => Ok(Box::new(MiniSweAgent)),
         ("codex", None) => Ok(Box::new(Codex)),
+        ("gemini-cli", None) => Ok(Box::new(GeminiCli)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are claude-code, codex and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are claude-code, codex, gemini-cli and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
@@ -157,6 +166,7 @@ pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
     vec![
         Box::new(ClaudeCode),
         Box::new(Codex),
+        Box::new(GeminiCli),
         Box::new(MiniSweAgent),
     ]
 }
