@@ -500,6 +500,10 @@ impl StepRecorder {
         let (kind, payload) = match step {
             Step::MessagePart { .. } => return,
             Step::Started { session, model } => {
+                if session.is_some() && session == self.session {
+                    // Agents that announce their session at every step.
+                    return;
+                }
                 self.session = session.clone().or(self.session.take());
                 (
                     EventKind::AgentStep,

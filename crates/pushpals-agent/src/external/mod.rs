@@ -10,12 +10,14 @@ mod codex;
 mod command;
 mod gemini_cli;
 mod mini_swe_agent;
+mod opencode;
 
 pub use claude_code::ClaudeCode;
 pub use codex::Codex;
 pub use command::AnyCommand;
 pub use gemini_cli::GeminiCli;
 pub use mini_swe_agent::MiniSweAgent;
+pub use opencode::Opencode;
 
 use crate::config::Protocol;
 use serde_json::Value;
@@ -155,8 +157,9 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
         ("mini-swe-agent", None) => Ok(Box::new(MiniSweAgent)),
         ("codex", None) => Ok(Box::new(Codex)),
         ("gemini-cli", None) => Ok(Box::new(GeminiCli)),
+        ("opencode", None) => Ok(Box::new(Opencode)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are claude-code, codex, gemini-cli and mini-swe-agent; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are claude-code, codex, gemini-cli, mini-swe-agent and opencode; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
@@ -168,6 +171,7 @@ pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
         Box::new(Codex),
         Box::new(GeminiCli),
         Box::new(MiniSweAgent),
+        Box::new(Opencode),
     ]
 }
 

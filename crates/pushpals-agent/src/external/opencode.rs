@@ -1,0 +1,242 @@
+//! opencode (`opencode-ai`), headless: `opencode run --format json --model
+//! P/M PROMPT`. It speaks OpenAI Chat Completions to an OpenAI-compatible
+//! provider named in its JSON config (`baseURL`, `apiKey` from the
+//! environment) and writes one JSON event per line. Its permissions allow
+//! edits and shell commands without asking (web fetches are denied): its
+//! commands are confined by Push Pals's sandbox, not judged one by one.
+
+use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use crate::config::Protocol;
+use serde_json::{Value, json};
+
+/// Longest tool output kept in a step.
+const MAX_RESULT: usize = 4096;
+
+/// The provider's name in opencode's config.
+const PROVIDER: &str = "pushpals";
+
+/// The opencode adapter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opencode;
+
+impl ExternalAgent for Opencode {
+    fn name(&self) -> &str {
+        "opencode"
+    }
+
+    fn program(&self) -> &str {
+        "opencode"
+    }
+
+    fn install_hint(&self) -> &str {
+        "npm install -g opencode-ai"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Openai
+    }
+
+    fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {
+        let model = format!("{PROVIDER}/{}", setup.model);
+        let config = json!({
+            "provider": {
+                PROVIDER: {
+                    "npm": "@ai-sdk/openai-compatible",
+                    "name": "Push Pals gateway",
+                    "options": {
+                        "baseURL": format!("{}/v1", setup.gateway_url),
+                        "apiKey": "{env:PUSHPALS_GATEWAY_TOKEN}",
+                    },
+                    "models": { setup.model: { "name": setup.model, "tool_call": true } },
+                },
+            },
+            "model": model,
+            "small_model": model,
+            "autoupdate": false,
+            "share": "disabled",
+            "permission": { "edit": "allow", "bash": "allow", "webfetch": "deny" },
+        });
+        write_private(
+            &setup.home.join(".config/opencode/opencode.json"),
+            &serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
+        )?;
+        // A title from the prompt, not from a model call.
+        let mut line = format!(
+            "exec {} run --format json --model {} --title {}",
+            shell_quote(&setup.program.to_string_lossy()),
+            shell_quote(&model),
+            shell_quote(&cut(setup.prompt.lines().next().unwrap_or("task"), 60)),
+        );
+        if let Some(session) = setup.resume {
+            line.push_str(&format!(" --session {}", shell_quote(session)));
+        }
+        line.push_str(&format!(" {} < /dev/null", shell_quote(setup.prompt)));
+        let home = setup.sandbox_home;
+        let env = [
+            ("XDG_CONFIG_HOME", format!("{home}/.config")),
+            ("XDG_DATA_HOME", format!("{home}/.local/share")),
+            ("XDG_CACHE_HOME", format!("{home}/.cache")),
+            ("XDG_STATE_HOME", format!("{home}/.local/state")),
+            ("PUSHPALS_GATEWAY_TOKEN", setup.token.to_owned()),
+            ("OPENCODE_DISABLE_MODELS_FETCH", "1".to_owned()),
+            ("OPENCODE_DISABLE_AUTOUPDATE", "1".to_owned()),
+            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".to_owned()),
+            ("NO_COLOR", "1".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Ok(Launch {
+            command_line: line,
+            env,
+        })
+    }
+
+    fn parse_line(&self, line: &str) -> Vec<Step> {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            return Vec::new();
+        };
+        let part = &event["part"];
+        match event["type"].as_str() {
+            Some("step_start") => vec![Step::Started {
+                session: event["sessionID"].as_str().map(str::to_owned),
+                model: None,
+            }],
+            Some("text") => vec![Step::Message {
+                text: part["text"].as_str().unwrap_or_default().to_owned(),
+            }],
+            Some("tool_use") => {
+                let state = &part["state"];
+                let id = part["callID"].as_str().unwrap_or_default().to_owned();
+                vec![
+                    Step::ToolCall {
+                        id: id.clone(),
+                        tool: part["tool"].as_str().unwrap_or_default().to_owned(),
+                        input: state["input"].clone(),
+                    },
+                    Step::ToolResult {
+                        id,
+                        output: cut(
+                            state["output"]
+                                .as_str()
+                                .or(state["error"].as_str())
+                                .unwrap_or_default(),
+                            MAX_RESULT,
+                        ),
+                        is_error: state["status"] == "error"
+                            || state["metadata"]["exit"].as_i64().is_some_and(|c| c != 0),
+                    },
+                ]
+            }
+            Some("step_finish") if part["reason"] == "stop" => vec![Step::Finished {
+                ok: true,
+                summary: String::new(),
+                session: event["sessionID"].as_str().map(str::to_owned),
+                turns: None,
+            }],
+            Some("error") => vec![Step::Finished {
+                ok: false,
+                summary: event["error"]["data"]["message"]
+                    .as_str()
+                    .or(event["error"]["message"].as_str())
+                    .or(event["error"]["name"].as_str())
+                    .unwrap_or("opencode reported an error")
+                    .to_owned(),
+                session: event["sessionID"].as_str().map(str::to_owned),
+                turns: None,
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A stream as `opencode run --format json` 1.18 writes it (trimmed).
+    const RECORDED: &str = r#"{"type":"step_start","sessionID":"ses_1","part":{"type":"step-start"}}
+{"type":"tool_use","sessionID":"ses_1","part":{"type":"tool","tool":"bash","callID":"call_1","state":{"status":"completed","input":{"command":"ls"},"output":"src","metadata":{"exit":0}}}}
+{"type":"step_finish","sessionID":"ses_1","part":{"reason":"tool-calls","type":"step-finish"}}
+{"type":"step_start","sessionID":"ses_1","part":{"type":"step-start"}}
+{"type":"text","sessionID":"ses_1","part":{"type":"text","text":"Added bar."}}
+{"type":"step_finish","sessionID":"ses_1","part":{"reason":"stop","type":"step-finish"}}"#;
+
+    #[test]
+    fn a_recorded_stream_becomes_steps() {
+        let steps: Vec<Step> = RECORDED
+            .lines()
+            .flat_map(|line| Opencode.parse_line(line))
+            .collect();
+        assert_eq!(
+            steps[0],
+            Step::Started {
+                session: Some("ses_1".into()),
+                model: None
+            }
+        );
+        assert!(
+            matches!(&steps[1], Step::ToolCall { tool, input, .. } if tool == "bash" && input["command"] == "ls")
+        );
+        assert_eq!(
+            steps[2],
+            Step::ToolResult {
+                id: "call_1".into(),
+                output: "src".into(),
+                is_error: false
+            }
+        );
+        assert!(matches!(&steps[3], Step::Started { .. }));
+        assert_eq!(
+            steps[4],
+            Step::Message {
+                text: "Added bar.".into()
+            }
+        );
+        assert!(
+            matches!(&steps[5], Step::Finished { ok: true, session: Some(s), .. } if s == "ses_1")
+        );
+        let failed = Opencode.parse_line(
+            r#"{"type":"error","sessionID":"ses_1","error":{"name":"APIError","data":{"message":"budget spent"}}}"#,
+        );
+        assert!(
+            matches!(&failed[0], Step::Finished { ok: false, summary, .. } if summary == "budget spent")
+        );
+    }
+
+    #[test]
+    fn prepare_names_the_gateway_as_an_openai_compatible_provider() {
+        let home = tempfile::tempdir().unwrap();
+        let launch = Opencode
+            .prepare(&Setup {
+                home: home.path(),
+                sandbox_home: "/tmp/home",
+                gateway_url: "http://127.0.0.1:4141",
+                token: "ppgw-1",
+                model: "m-1",
+                program: Path::new("/opt/opencode"),
+                prompt: "add bar",
+                hook: None,
+                resume: Some("ses_1"),
+            })
+            .unwrap();
+        assert_eq!(
+            launch.command_line,
+            "exec '/opt/opencode' run --format json --model 'pushpals/m-1' --title 'add bar' --session 'ses_1' 'add bar' < /dev/null"
+        );
+        let config: Value = serde_json::from_str(
+            &std::fs::read_to_string(home.path().join(".config/opencode/opencode.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            config["provider"]["pushpals"]["options"]["baseURL"],
+            "http://127.0.0.1:4141/v1"
+        );
+        assert_eq!(config["small_model"], "pushpals/m-1");
+        assert!(
+            !config.to_string().contains("ppgw-1"),
+            "the token comes from the environment"
+        );
+    }
+}
