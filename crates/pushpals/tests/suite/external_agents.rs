@@ -27,6 +27,23 @@ fn host_listener() -> u16 {
     port
 }
 
+/// A shell tool's input (`{"<field>": "..."}`): add `bar` to src/lib.rs,
+/// print the environment, and try the host's listener on `port`.
+fn edit_and_probe(field: &str, port: u16) -> String {
+    let mut input = serde_json::Map::new();
+    input.insert(
+        field.to_owned(),
+        Value::String(format!(
+            "printf 'pub fn bar() {{}}\\n' >> src/lib.rs && env; curl -s --max-time 2 http://127.0.0.1:{port}/ || echo no-host"
+        )),
+    );
+    input.insert(
+        "description".to_owned(),
+        Value::String("add bar".to_owned()),
+    );
+    Value::Object(input).to_string()
+}
+
 /// Waits until the task has ended (any final state) or waits for the
 /// person; returns its view.
 fn wait_settled(server: &Server, id: &str) -> Value {
@@ -493,14 +510,9 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_steps() {
     let mini = installed_agent("mini-swe-agent", "mini");
+    let port = host_listener();
     let model = ScriptedModel::start(vec![
-        Reply::text_and_tools(
-            "Adding bar.",
-            &[(
-                "bash",
-                r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env"}"#,
-            )],
-        ),
+        Reply::text_and_tools("Adding bar.", &[("bash", &edit_and_probe("command", port))]),
         Reply::tool(
             "bash",
             r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#,
@@ -581,6 +593,10 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
         "{shown}"
     );
     assert!(!shown.contains(KEY), "the real key reached the agent");
+    assert!(
+        shown.contains("no-host") && !shown.contains("HOST-REACHED"),
+        "{shown}"
+    );
     for request in &requests {
         assert_eq!(
             request.header("authorization"),
@@ -593,13 +609,11 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
     let codex = installed_agent("codex", "codex");
+    let port = host_listener();
     let model = ScriptedModel::start(vec![
         Reply::text_and_tools(
             "Adding bar.",
-            &[(
-                "exec_command",
-                r#"{"cmd":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env"}"#,
-            )],
+            &[("exec_command", &edit_and_probe("cmd", port))],
         ),
         Reply::text("Added bar next to foo."),
         // The follow-up run, resumed after the person's feedback.
@@ -718,6 +732,10 @@ async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
     let shown: String = requests.iter().map(|r| r.body.to_string()).collect();
     assert!(shown.contains("127.0.0.1:4141"), "env ran in the sandbox");
     assert!(!shown.contains(KEY), "the real key reached the agent");
+    assert!(
+        shown.contains("no-host") && !shown.contains("HOST-REACHED"),
+        "{shown}"
+    );
     let follow_up = requests[requests.len() - 2].body.to_string();
     assert!(follow_up.contains("Added bar next to foo.") && follow_up.contains("also add baz"));
     for request in &requests {
@@ -732,13 +750,11 @@ async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gemini_cli_edits_through_the_gemini_gateway() {
     let gemini = installed_agent("gemini-cli", "gemini");
+    let port = host_listener();
     let model = ScriptedModel::start(vec![
         Reply::text_and_tools(
             "Adding bar.",
-            &[(
-                "run_shell_command",
-                r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env"}"#,
-            )],
+            &[("run_shell_command", &edit_and_probe("command", port))],
         ),
         Reply::text("Added bar next to foo."),
     ])
@@ -818,6 +834,10 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
         "{shown}"
     );
     assert!(!shown.contains(KEY), "the real key reached the agent");
+    assert!(
+        shown.contains("no-host") && !shown.contains("HOST-REACHED"),
+        "{shown}"
+    );
     for request in &requests {
         assert_eq!(request.header("x-goog-api-key"), Some(KEY));
         assert_eq!(request.body["model"], "m-real");
@@ -827,11 +847,9 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opencode_edits_through_the_gateway() {
     let opencode = installed_agent("opencode", "opencode");
+    let port = host_listener();
     let model = ScriptedModel::start(vec![
-        Reply::tool(
-            "bash",
-            r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env","description":"add bar"}"#,
-        ),
+        Reply::tool("bash", &edit_and_probe("command", port)),
         Reply::text("Added bar next to foo."),
     ])
     .await;
@@ -905,6 +923,10 @@ async fn opencode_edits_through_the_gateway() {
     let shown = requests[1].body.to_string();
     assert!(shown.contains("127.0.0.1:4141"), "{shown}");
     assert!(!shown.contains(KEY), "the real key reached the agent");
+    assert!(
+        shown.contains("no-host") && !shown.contains("HOST-REACHED"),
+        "{shown}"
+    );
     for request in &requests {
         assert_eq!(
             request.header("authorization"),
@@ -912,4 +934,54 @@ async fn opencode_edits_through_the_gateway() {
         );
         assert_eq!(request.body["model"], "m-real");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_stops_claude_code_with_the_reason() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool("Bash", r#"{"command":"ls","description":"look"}"#),
+        Reply::text("never sent: the budget stops the second call"),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m-real\"\n\
+             [agent.budget]\nmax_steps = 1\n\
+             [agents.claude-code]\nprogram = \"{}\"\n",
+            model.anthropic_base(),
+            claude.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server = start_server_with_env(&repo_path, &data_path, &[]);
+        let created = server.json(&[
+            "task",
+            "Look",
+            "--agent",
+            "Look around",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = wait_settled(&server, &id);
+        assert_eq!(view["task"]["state"], "failed", "{view}");
+        let reason = view["task"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("budget") && reason.contains("1 of 1 model calls"),
+            "{reason}"
+        );
+        assert_eq!(view["task"]["usage"]["model_calls"], 1);
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        model.requests().len(),
+        1,
+        "the refused call never reached the model"
+    );
 }
