@@ -85,13 +85,10 @@ impl Orchestrator {
             .or(configured.model.clone())
             .unwrap_or_else(|| self.settings.agent.worker_model.clone());
         let model = Arc::new(self.model_client(Some(&model_name)).map_err(Stop::Failed)?);
-        if model.config().protocol != adapter.protocol() && configured.command.is_none() {
-            return Err(Stop::Failed(format!(
-                "{name} speaks {}, but model {model_name:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give {name} a model of its protocol ([agents.{name}] model = \"...\")",
-                adapter.protocol().as_str(),
-                model.config().protocol.as_str()
-            )));
-        }
+        // An agent of another protocol than its model's is translated at
+        // the gateway (text and tool calls; streamed once complete).
+        let translated =
+            model.config().protocol != adapter.protocol() && configured.command.is_none();
         let home = self.private_home(&task.id)?;
         let read_only: Vec<PathBuf> = self
             .repo
@@ -158,6 +155,7 @@ impl Orchestrator {
                 "program": program.display().to_string(),
                 "model": model_name,
                 "protocol": adapter.protocol().as_str(),
+                "translated_to": translated.then(|| model.config().protocol.as_str()),
                 "resumed_session": resume,
                 "judged_by_hook": hook.is_some() && name == "claude-code",
             }),

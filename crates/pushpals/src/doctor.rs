@@ -362,29 +362,27 @@ fn agent_checks(settings: &Settings) -> Vec<Check> {
             .model
             .clone()
             .unwrap_or_else(|| settings.agent.worker_model.clone());
-        match settings.models.get(&model) {
+        let translated = match settings.models.get(&model) {
             Some(config)
                 if config.protocol != adapter.protocol() && configured.command.is_none() =>
             {
-                checks.push(check(
-                    &label,
-                    Status::Fail,
-                    format!(
-                        "found at {}, but it speaks {} and model {model:?} is {}",
-                        program.display(),
-                        adapter.protocol().as_str(),
-                        config.protocol.as_str()
-                    ),
-                    Some("name a model of the agent's protocol: [agents.<name>] model = \"...\""),
-                ));
+                format!(
+                    "; it speaks {} and model {model:?} {}: the gateway translates (text and tool calls)",
+                    adapter.protocol().as_str(),
+                    config.protocol.as_str()
+                )
             }
-            _ => checks.push(check(
-                &label,
-                Status::Ok,
-                format!("found at {} (runs only in the sandbox)", program.display()),
-                None,
-            )),
-        }
+            _ => String::new(),
+        };
+        checks.push(check(
+            &label,
+            Status::Ok,
+            format!(
+                "found at {} (runs only in the sandbox){translated}",
+                program.display()
+            ),
+            None,
+        ));
     }
     checks
 }

@@ -3,9 +3,10 @@
 
 use super::errors::error;
 use super::routes::ClientProtocol;
-use super::{Gateway, GatewayCall, Refusal};
+use super::{Gateway, GatewayCall, Refusal, translate};
 use crate::config::Protocol;
-use crate::provider::{ModelClient, read_reply};
+use crate::conversation::ModelReply;
+use crate::provider::{ModelClient, ProviderError, read_reply};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -96,18 +97,6 @@ pub(crate) async fn forward(
         Err(response) => return *response,
     };
     let wire = model.config().protocol;
-    if provider_protocol(protocol) != Some(wire) {
-        return error(
-            protocol,
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "this agent speaks {}, but the task's model {:?} is configured with protocol = {:?}; the gateway does not translate between them yet: give the agent a model of the same protocol",
-                protocol.as_str(),
-                model.name(),
-                wire.as_str()
-            ),
-        );
-    }
     let mut request: Value = match serde_json::from_slice(&body) {
         Ok(value @ Value::Object(_)) => value,
         _ => {
@@ -125,6 +114,20 @@ pub(crate) async fn forward(
         .model
         .clone()
         .unwrap_or_else(|| request["model"].as_str().unwrap_or_default().to_owned());
+    if provider_protocol(protocol) != Some(wire) {
+        let call = Call {
+            gateway: Arc::clone(gateway),
+            token,
+            task,
+            model: Arc::clone(&model),
+            protocol,
+            asked_model,
+            streamed,
+            request: body.to_vec(),
+            started: Instant::now(),
+        };
+        return translated(call, &request).await;
+    }
     if wire != Protocol::Gemini {
         request["model"] = json!(model.config().model);
     }
@@ -203,6 +206,74 @@ pub(crate) async fn forward(
     response
 }
 
+/// A call whose agent speaks another protocol than its model: read into
+/// the neutral conversation, the model called in its own, the reply
+/// written back in the agent's.
+async fn translated(call: Call, request: &Value) -> Response {
+    let protocol = call.protocol;
+    let conversation = match translate::read::request(protocol, request) {
+        Ok(conversation) => conversation,
+        Err(why) => {
+            return error(
+                protocol,
+                StatusCode::BAD_REQUEST,
+                &format!("the request cannot be translated: {why}"),
+            );
+        }
+    };
+    let reply = match call.model.complete(&conversation).await {
+        Ok(reply) => reply,
+        Err(failure) => {
+            let status = match &failure {
+                ProviderError::Rejected { status, .. } => {
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+                }
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            let message = failure.to_string();
+            let wire = call.model.config().protocol;
+            call.report(
+                None,
+                Some(status.as_u16()),
+                0,
+                Vec::new(),
+                Some(message.clone()),
+                Some(wire),
+            );
+            return error(protocol, status, &message);
+        }
+    };
+    let model_id = call.model.config().model.clone();
+    let id = format!("pp_{}", millis(call.started));
+    let (body, content_type) = if call.streamed {
+        (
+            translate::write::stream(protocol, &reply, &model_id, &id),
+            "text/event-stream",
+        )
+    } else {
+        (
+            translate::write::whole(protocol, &reply, &model_id, &id).to_string(),
+            "application/json",
+        )
+    };
+    let first_byte_ms = millis(call.started);
+    let wire = call.model.config().protocol;
+    let bytes = body.into_bytes();
+    call.report(
+        Some(&reply),
+        Some(200),
+        first_byte_ms,
+        bytes.clone(),
+        None,
+        Some(wire),
+    );
+    let mut response = Response::new(Body::from(bytes));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -229,15 +300,37 @@ impl Call {
         response: Vec<u8>,
         broken: Option<String>,
     ) {
-        let config = self.model.config();
         let succeeded = status.is_some_and(|s| (200..300).contains(&s));
         let reply = if succeeded {
-            read_reply(config.protocol, self.streamed, &response)
+            read_reply(self.model.config().protocol, self.streamed, &response)
                 .await
                 .ok()
         } else {
             None
         };
+        self.report(
+            reply.as_ref(),
+            status,
+            first_byte_ms,
+            response,
+            broken,
+            None,
+        );
+    }
+
+    /// Counts the call and hands it to the orchestrator. `translated_to`:
+    /// the model's protocol, when it differs from the agent's.
+    fn report(
+        self,
+        reply: Option<&ModelReply>,
+        status: Option<u16>,
+        first_byte_ms: u64,
+        response: Vec<u8>,
+        broken: Option<String>,
+        translated_to: Option<Protocol>,
+    ) {
+        let config = self.model.config();
+        let succeeded = status.is_some_and(|s| (200..300).contains(&s));
         let (input, output) = reply
             .as_ref()
             .map_or((0, 0), |r| (r.usage.input_tokens, r.usage.output_tokens));
@@ -264,7 +357,10 @@ impl Call {
             "output_tokens": output,
             "cost_micros": usage.cost_micros,
         });
-        if let Some(reply) = &reply {
+        if let Some(wire) = translated_to {
+            detail["translated_to"] = json!(wire.as_str());
+        }
+        if let Some(reply) = reply {
             detail["tool_calls"] = json!(
                 reply
                     .tool_calls

@@ -18,6 +18,7 @@ mod errors;
 mod forward;
 mod judge;
 mod routes;
+mod translate;
 
 use crate::budget::Budget;
 use crate::provider::ModelClient;

@@ -149,12 +149,7 @@ impl ModelClient {
 
     async fn attempt(&self, request: &ModelRequest) -> Result<ModelReply, Attempt> {
         let stream = self.config.stream;
-        let body = match self.config.protocol {
-            Protocol::Openai => openai::body(&self.config, request, stream),
-            Protocol::Anthropic => anthropic::body(&self.config, request, stream),
-            Protocol::OpenaiResponses => responses::body(&self.config, request, stream),
-            Protocol::Gemini => gemini::body(self.config.max_output_tokens, request),
-        };
+        let body = wire_body(&self.config, request, stream);
         let mut http = self
             .http
             .post(self.url(stream))
@@ -272,6 +267,16 @@ impl ModelClient {
             Attempt::Retry(why, _) => why,
             Attempt::Fatal(error) => error.to_string(),
         })
+    }
+}
+
+/// The request body for `config`'s protocol.
+pub(crate) fn wire_body(config: &ModelConfig, request: &ModelRequest, stream: bool) -> Value {
+    match config.protocol {
+        Protocol::Openai => openai::body(config, request, stream),
+        Protocol::Anthropic => anthropic::body(config, request, stream),
+        Protocol::OpenaiResponses => responses::body(config, request, stream),
+        Protocol::Gemini => gemini::body(config.max_output_tokens, request),
     }
 }
 

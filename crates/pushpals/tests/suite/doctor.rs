@@ -87,8 +87,13 @@ fn doctor_checks_each_external_agent() {
             .map(|c| c.to_string())
             .unwrap_or_default()
     };
-    // Installed, but the worker model speaks the other protocol.
-    assert_eq!(status(&report, "agent claude-code"), "fail", "{report}");
+    // Installed; the worker model speaks the other protocol, so the
+    // gateway translates, and doctor says so.
+    assert_eq!(status(&report, "agent claude-code"), "ok", "{report}");
+    assert!(
+        detail("agent claude-code").contains("translates"),
+        "{report}"
+    );
     assert!(
         detail("agent claude-code").contains("speaks anthropic"),
         "{report}"

@@ -985,3 +985,77 @@ async fn a_spent_budget_stops_claude_code_with_the_reason() {
         "the refused call never reached the model"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_works_with_an_openai_compatible_model_through_translation() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs","description":"add bar"}"#,
+        ),
+        Reply::text("Added bar next to foo."),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"local-coder\"\n\
+             [agents.claude-code]\nprogram = \"{}\"\n",
+            model.openai_base(),
+            claude.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server = start_server_with_env(&repo_path, &data_path, &[]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add bar",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+        let events = server.events(&id);
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
+        assert_eq!(started["payload"]["translated_to"], "openai");
+        let calls: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["kind"] == "model_call")
+            .map(|e| &e["payload"])
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert!(
+            calls.iter().all(|c| c["translated_to"] == "openai"),
+            "{calls:?}"
+        );
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
+        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+    })
+    .await
+    .unwrap();
+    for request in model.requests() {
+        assert_eq!(request.path, "/v1/chat/completions");
+        assert_eq!(request.body["model"], "local-coder");
+    }
+}
