@@ -4,7 +4,7 @@
 //! gateway), beside the floor: the same agent started straight on the host
 //! against the provider, in the same run.
 //!
-//! `cargo bench -p pushpals --bench agent_start` (Claude Code from the
+//! `cargo bench -p pushpals --bench agent_start` (the agents from the
 //! cache `.ci/run` fills; see `.ci/agent-versions`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -61,22 +61,35 @@ fn start(repo: &Path, data: &Path, config: &str) -> Server {
     Server { child, url, token }
 }
 
-fn claude() -> PathBuf {
+/// Where `.ci/run` installed the pinned agent `name`.
+fn installed(name: &str, program: &str) -> PathBuf {
     let versions = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/agent-versions"),
     )
     .unwrap();
     let version = versions
         .lines()
-        .find_map(|line| line.strip_prefix("claude-code "))
-        .and_then(|rest| rest.split_whitespace().nth(2))
-        .unwrap()
-        .to_owned();
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.first() == Some(&name))
+        .and_then(|words| words.get(3).map(|v| (*v).to_owned()))
+        .unwrap();
     let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
         || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
         PathBuf::from,
     );
-    dir.join(format!("claude-code-{version}/node_modules/.bin/claude"))
+    let root = dir.join(format!("{name}-{version}"));
+    let npm = root.join("node_modules/.bin").join(program);
+    let path = if npm.exists() {
+        npm
+    } else {
+        root.join("bin").join(program)
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: run .ci/run first",
+        path.display()
+    );
+    path
 }
 
 /// Waits for the provider's request count to pass `seen`.
@@ -148,16 +161,21 @@ async fn through_push_pals(model: &ScriptedModel, server: &Server, agent: &str) 
 
 /// Starts `line` straight on the host with `env`, timing each run to its
 /// first model request.
-async fn on_the_host(model: &ScriptedModel, line: &str, env: &[(&str, String)]) -> Vec<Duration> {
+async fn on_the_host(
+    model: &ScriptedModel,
+    line: &str,
+    env: &[(&str, String)],
+    home: &Path,
+    runs: usize,
+) -> Vec<Duration> {
     let mut times = Vec::new();
-    for _ in 0..RUNS {
-        let home = tempfile::tempdir().unwrap();
+    for _ in 0..runs {
         let seen = model.requests().len();
         let started = Instant::now();
         let mut child = tokio::process::Command::new("sh")
             .args(["-c", line])
-            .current_dir(home.path())
-            .env("HOME", home.path())
+            .current_dir(home)
+            .env("HOME", home)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -190,39 +208,100 @@ fn main() {
     runtime.block_on(run());
 }
 
+/// The agents measured: name, program, and the model of its protocol.
+const AGENTS: [(&str, &str, &str); 5] = [
+    ("claude-code", "claude", "anthropic"),
+    ("codex", "codex", "responses"),
+    ("gemini-cli", "gemini", "gemini"),
+    ("opencode", "opencode", "openai"),
+    ("mini-swe-agent", "mini", "openai"),
+];
+
 async fn run() {
-    let claude = claude();
-    assert!(
-        claude.exists(),
-        "{} is missing: run .ci/run first",
-        claude.display()
+    // Every agent ends on its first answer: mini-swe-agent (whose prompt
+    // names its completion command) needs that command, the others text.
+    let complete = Reply::tool(
+        "bash",
+        r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#,
     );
-    let model = ScriptedModel::start((0..RUNS * 8).map(|_| Reply::text("done")).collect()).await;
+    let model = ScriptedModel::start_keyed(vec![
+        (
+            "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT",
+            (0..RUNS * 4).map(|_| complete.clone()).collect(),
+        ),
+        ("", (0..RUNS * 20).map(|_| Reply::text("done")).collect()),
+    ])
+    .await;
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let curl = r#"curl -s -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' -d '{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}' "$ANTHROPIC_BASE_URL/v1/messages" > /dev/null"#;
-    let config = format!(
-        "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{base}\"\nmodel = \"m\"\n\
-         [agents.claude-code]\nprogram = \"{program}\"\n\
-         [agents.curl]\ncommand = '''{curl}'''\n",
-        base = model.anthropic_base(),
-        program = claude.display(),
-    );
+    let root = model.anthropic_base();
+    let mut config = String::from("max_parallel = 1\n");
+    for (name, protocol, base) in [
+        ("anthropic", "anthropic", root.clone()),
+        ("openai", "openai", format!("{root}/v1")),
+        ("responses", "openai_responses", format!("{root}/v1")),
+        ("gemini", "gemini", root.clone()),
+    ] {
+        config.push_str(&format!(
+            "[models.{name}]\nprotocol = \"{protocol}\"\nbase_url = \"{base}\"\nmodel = \"m\"\n"
+        ));
+    }
+    config.push_str(&format!(
+        "[agents.curl]\ncommand = {}\nmodel = \"anthropic\"\n",
+        serde_json::to_string(curl).unwrap()
+    ));
+    let programs: Vec<PathBuf> = AGENTS
+        .iter()
+        .map(|(name, program, _)| installed(name, program))
+        .collect();
+    for ((name, _, model_name), program) in AGENTS.iter().zip(&programs) {
+        config.push_str(&format!(
+            "[agents.{name}]\nprogram = \"{}\"\nmodel = \"{model_name}\"\n",
+            program.display()
+        ));
+    }
     let server = start(&repo.path, data.path(), &config);
     println!("external agent start ({RUNS} tasks each, one at a time)");
+    for ((name, _, _), program) in AGENTS.iter().zip(&programs) {
+        let mut ours = through_push_pals(&model, &server, name).await;
+        // The floor: the same adapter's launch line and configuration, the
+        // agent started on the host and pointed straight at the provider.
+        let adapter = pushpals_agent::external::adapter(name, None).unwrap();
+        let mut floor = Vec::new();
+        for _ in 0..RUNS {
+            let home = tempfile::tempdir().unwrap();
+            let home_text = home.path().to_string_lossy().into_owned();
+            let launch = adapter
+                .prepare(&pushpals_agent::external::Setup {
+                    home: home.path(),
+                    sandbox_home: &home_text,
+                    gateway_url: &root,
+                    token: "k",
+                    model: "m",
+                    program,
+                    prompt: "say done",
+                    hook: None,
+                    resume: None,
+                })
+                .unwrap();
+            let mut env: Vec<(&str, String)> = launch
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()));
+            let line = launch.command_line.clone();
+            floor.extend(on_the_host(&model, &line, &env, home.path(), 1).await);
+        }
+        report(name, &mut ours, &mut floor);
+    }
     let direct = vec![
-        ("ANTHROPIC_BASE_URL", model.anthropic_base()),
+        ("ANTHROPIC_BASE_URL", root.clone()),
         ("ANTHROPIC_API_KEY", "k".to_owned()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
     ];
-    let mut ours = through_push_pals(&model, &server, "claude-code").await;
-    let line = format!(
-        "exec '{}' -p 'say done' --output-format stream-json --verbose --model m",
-        claude.display()
-    );
-    let mut floor = on_the_host(&model, &line, &direct).await;
-    report("claude-code", &mut ours, &mut floor);
     let mut ours = through_push_pals(&model, &server, "curl").await;
-    let mut floor = on_the_host(&model, curl, &direct).await;
+    let home = tempfile::tempdir().unwrap();
+    let mut floor = on_the_host(&model, curl, &direct, home.path(), RUNS).await;
     report("any command", &mut ours, &mut floor);
 }

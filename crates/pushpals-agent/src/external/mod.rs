@@ -5,6 +5,7 @@
 //! sandbox, records the steps as events, and judges what the agent's hooks
 //! ask (see [`crate::gateway::Judge`]).
 
+mod aider;
 pub mod claude_code;
 mod codex;
 mod command;
@@ -12,6 +13,7 @@ mod gemini_cli;
 mod mini_swe_agent;
 mod opencode;
 
+pub use aider::Aider;
 pub use claude_code::ClaudeCode;
 pub use codex::Codex;
 pub use command::AnyCommand;
@@ -158,8 +160,9 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
         ("codex", None) => Ok(Box::new(Codex)),
         ("gemini-cli", None) => Ok(Box::new(GeminiCli)),
         ("opencode", None) => Ok(Box::new(Opencode)),
+        ("aider", None) => Ok(Box::new(Aider)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are claude-code, codex, gemini-cli, mini-swe-agent and opencode; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are aider, claude-code, codex, gemini-cli, mini-swe-agent and opencode; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
@@ -167,6 +170,7 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
 /// The adapters Push Pals ships, for `doctor`.
 pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
     vec![
+        Box::new(Aider),
         Box::new(ClaudeCode),
         Box::new(Codex),
         Box::new(GeminiCli),
