@@ -215,7 +215,9 @@ impl Orchestrator {
             return Ok(());
         }
         let mut reason = match finished {
-            Some((false, summary)) => format!("{name} failed: {summary}"),
+            Some((false, summary)) if !summary.trim().is_empty() => {
+                format!("{name} failed: {summary}")
+            }
             _ => format!("{name} {}", recorded.outcome.describe()),
         };
         if !recorded.tail.is_empty() {

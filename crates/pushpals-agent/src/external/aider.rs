@@ -1,8 +1,9 @@
 //! Aider (`aider-chat` on PyPI), headless: `aider --message PROMPT
 //! --yes-always`. It speaks OpenAI Chat Completions through litellm
 //! (`--openai-api-base`), and its edits come back as text blocks
-//! (search/replace) that it applies itself; it neither commits nor writes
-//! its history files in the worktree. Its terminal output is for people;
+//! (search/replace) that it applies itself. It leaves git to Push Pals
+//! (`--no-git`: the repository's git data is read-only in the sandbox) and
+//! keeps its history files out of the worktree. Its terminal output is for people;
 //! its steps come from the chat history it keeps in the private home.
 
 use super::{ExternalAgent, Launch, Setup, Step, shell_quote};
@@ -37,7 +38,7 @@ impl ExternalAgent for Aider {
         let home = setup.sandbox_home;
         let line = format!(
             "exec {program} --message {prompt} --model {model} --openai-api-base {base} \
-             --yes-always --no-auto-commits --no-dirty-commits --no-gitignore \
+             --yes-always --no-git --no-auto-commits --no-dirty-commits --no-gitignore \
              --no-check-update --analytics-disable --no-show-release-notes \
              --no-show-model-warnings --no-pretty --no-fancy-input --edit-format diff \
              --map-tokens 0 --chat-history-file {history} --input-history-file {input} \
