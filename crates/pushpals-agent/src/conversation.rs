@@ -168,3 +168,17 @@ impl ModelReply {
         }
     }
 }
+
+/// The text of a message's content in the wire formats: a string, or an
+/// array of parts whose `text` fields are joined by newlines.
+pub(crate) fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}

@@ -6,7 +6,7 @@
 //! keeps its history files out of the worktree. Its terminal output is for people;
 //! its steps come from the chat history it keeps in the private home.
 
-use super::{ExternalAgent, Launch, Setup, Step, shell_quote};
+use super::{About, ExternalAgent, Launch, Setup, Step, shell_quote};
 use crate::config::Protocol;
 use serde_json::json;
 
@@ -18,20 +18,13 @@ const HISTORY: &str = "aider.chat.md";
 pub struct Aider;
 
 impl ExternalAgent for Aider {
-    fn name(&self) -> &str {
-        "aider"
-    }
-
-    fn program(&self) -> &str {
-        "aider"
-    }
-
-    fn install_hint(&self) -> &str {
-        "pip install aider-chat"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Openai
+    fn about(&self) -> About {
+        About {
+            name: "aider",
+            program: "aider",
+            install_hint: "pip install aider-chat",
+            protocol: Protocol::Openai,
+        }
     }
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {

@@ -3,7 +3,7 @@
 //! `ANTHROPIC_BASE_URL`; its pre-tool-use hook sends every tool call to
 //! Push Pals's judge, whose answer replaces its own permission prompt.
 
-use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
 use crate::gateway::{ToolUse, Verdict};
 use serde_json::{Value, json};
@@ -19,20 +19,13 @@ pub const HOOK_PATH: &str = "/pushpals/v1/hooks/claude-code";
 pub struct ClaudeCode;
 
 impl ExternalAgent for ClaudeCode {
-    fn name(&self) -> &str {
-        "claude-code"
-    }
-
-    fn program(&self) -> &str {
-        "claude"
-    }
-
-    fn install_hint(&self) -> &str {
-        "npm install -g @anthropic-ai/claude-code"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Anthropic
+    fn about(&self) -> About {
+        About {
+            name: "claude-code",
+            program: "claude",
+            install_hint: "npm install -g @anthropic-ai/claude-code",
+            protocol: Protocol::Anthropic,
+        }
     }
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {
@@ -126,7 +119,7 @@ impl ExternalAgent for ClaudeCode {
                 .filter(|block| block["type"] == "tool_result")
                 .map(|block| Step::ToolResult {
                     id: block["tool_use_id"].as_str().unwrap_or_default().to_owned(),
-                    output: cut(&result_text(&block["content"]), MAX_RESULT),
+                    output: cut(&crate::conversation::text_of(&block["content"]), MAX_RESULT),
                     is_error: block["is_error"].as_bool().unwrap_or(false),
                 })
                 .collect(),
@@ -164,19 +157,6 @@ fn blocks(event: &Value) -> impl Iterator<Item = &Value> {
         .map(|blocks| blocks.iter())
         .into_iter()
         .flatten()
-}
-
-/// A tool result's content: a string, or text blocks.
-fn result_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// The tool call a pre-tool-use hook asks about.

@@ -5,7 +5,7 @@
 //! it never asks (`approval_policy = "never"`): its commands are confined
 //! by the sandbox, not judged one by one.
 
-use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -22,20 +22,13 @@ fn toml_string(text: &str) -> String {
 }
 
 impl ExternalAgent for Codex {
-    fn name(&self) -> &str {
-        "codex"
-    }
-
-    fn program(&self) -> &str {
-        "codex"
-    }
-
-    fn install_hint(&self) -> &str {
-        "npm install -g @openai/codex"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::OpenaiResponses
+    fn about(&self) -> About {
+        About {
+            name: "codex",
+            program: "codex",
+            install_hint: "npm install -g @openai/codex",
+            protocol: Protocol::OpenaiResponses,
+        }
     }
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {

@@ -3,7 +3,7 @@
 //! and `$ANTHROPIC_BASE_URL` with the task token as both keys. Its output
 //! is logged as it comes and the worktree's diff is the result.
 
-use super::{ExternalAgent, Launch, Setup, Step, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, shell_quote, write_private};
 use crate::config::Protocol;
 
 /// A configured command line.
@@ -29,20 +29,17 @@ impl AnyCommand {
 }
 
 impl ExternalAgent for AnyCommand {
+    fn about(&self) -> About {
+        About {
+            name: "command",
+            program: "sh",
+            install_hint: "apt-get install dash",
+            protocol: Protocol::Openai,
+        }
+    }
+
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn program(&self) -> &str {
-        "sh"
-    }
-
-    fn install_hint(&self) -> &str {
-        "apt-get install dash"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Openai
     }
 
     fn version_args(&self) -> &[&str] {

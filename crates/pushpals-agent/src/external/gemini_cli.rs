@@ -5,7 +5,7 @@
 //! calls: its commands are confined by Push Pals's sandbox, not judged one
 //! by one.
 
-use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -17,20 +17,13 @@ const MAX_RESULT: usize = 4096;
 pub struct GeminiCli;
 
 impl ExternalAgent for GeminiCli {
-    fn name(&self) -> &str {
-        "gemini-cli"
-    }
-
-    fn program(&self) -> &str {
-        "gemini"
-    }
-
-    fn install_hint(&self) -> &str {
-        "npm install -g @google/gemini-cli"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Gemini
+    fn about(&self) -> About {
+        About {
+            name: "gemini-cli",
+            program: "gemini",
+            install_hint: "npm install -g @google/gemini-cli",
+            protocol: Protocol::Gemini,
+        }
     }
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {

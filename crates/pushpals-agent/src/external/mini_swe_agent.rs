@@ -4,7 +4,7 @@
 //! command prints its completion marker. Its terminal output is for people;
 //! its steps come from the trajectory file it writes at the end.
 
-use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote};
 use crate::config::Protocol;
 use serde_json::Value;
 
@@ -19,20 +19,13 @@ const TRAJECTORY: &str = "trajectory.json";
 pub struct MiniSweAgent;
 
 impl ExternalAgent for MiniSweAgent {
-    fn name(&self) -> &str {
-        "mini-swe-agent"
-    }
-
-    fn program(&self) -> &str {
-        "mini"
-    }
-
-    fn install_hint(&self) -> &str {
-        "pip install mini-swe-agent"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Openai
+    fn about(&self) -> About {
+        About {
+            name: "mini-swe-agent",
+            program: "mini",
+            install_hint: "pip install mini-swe-agent",
+            protocol: Protocol::Openai,
+        }
     }
 
     fn version_args(&self) -> &[&str] {

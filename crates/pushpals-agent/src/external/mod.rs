@@ -112,19 +112,43 @@ pub enum Step {
     },
 }
 
+/// What names an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct About {
+    /// Its name in `[agents]` and task briefs (`claude-code`).
+    pub name: &'static str,
+    /// The program to look for on `PATH`.
+    pub program: &'static str,
+    /// How to install it, for the error when it is missing.
+    pub install_hint: &'static str,
+    /// The protocol it speaks to the gateway.
+    pub protocol: Protocol,
+}
+
 /// One external agent CLI.
 pub trait ExternalAgent: Send + Sync {
+    /// What names it.
+    fn about(&self) -> About;
+
     /// Its name in `[agents]` and task briefs (`claude-code`).
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        self.about().name
+    }
 
     /// The program to look for on `PATH`.
-    fn program(&self) -> &str;
+    fn program(&self) -> &str {
+        self.about().program
+    }
 
     /// How to install it, for the error when it is missing.
-    fn install_hint(&self) -> &str;
+    fn install_hint(&self) -> &str {
+        self.about().install_hint
+    }
 
     /// The protocol it speaks to the gateway.
-    fn protocol(&self) -> Protocol;
+    fn protocol(&self) -> Protocol {
+        self.about().protocol
+    }
 
     /// Arguments that print its version.
     fn version_args(&self) -> &[&str] {

@@ -5,7 +5,7 @@
 //! edits and shell commands without asking (web fetches are denied): its
 //! commands are confined by Push Pals's sandbox, not judged one by one.
 
-use super::{ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -20,20 +20,13 @@ const PROVIDER: &str = "pushpals";
 pub struct Opencode;
 
 impl ExternalAgent for Opencode {
-    fn name(&self) -> &str {
-        "opencode"
-    }
-
-    fn program(&self) -> &str {
-        "opencode"
-    }
-
-    fn install_hint(&self) -> &str {
-        "npm install -g opencode-ai"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Openai
+    fn about(&self) -> About {
+        About {
+            name: "opencode",
+            program: "opencode",
+            install_hint: "npm install -g opencode-ai",
+            protocol: Protocol::Openai,
+        }
     }
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {

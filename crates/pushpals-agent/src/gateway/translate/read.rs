@@ -2,7 +2,7 @@
 //! provider-neutral conversation (text and tool calls; images, thinking and
 //! cache hints are dropped).
 
-use crate::conversation::{Block, Message, ModelRequest, Role, ToolCall, ToolSpec};
+use crate::conversation::{Block, Message, ModelRequest, Role, ToolCall, ToolSpec, text_of};
 use crate::gateway::ClientProtocol;
 use serde_json::Value;
 
@@ -62,19 +62,6 @@ impl Conversation {
                 },
             });
         }
-    }
-}
-
-/// Text of a string, or of an array of parts with `text`.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 
