@@ -3,14 +3,15 @@
 //! gateway with a per-task token; its output stream becomes events, its
 //! hooked tool calls are judged by the same policy as every command.
 
+use crate::agent_steps::{StepRecorder, record_steps};
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::output::{Tap, run_recorded};
-use pushpals_agent::external::{self, ExternalAgent, Setup, Step};
+use pushpals_agent::external::{self, ExternalAgent, Setup};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue};
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
 use pushpals_policy::Policy;
-use pushpals_sandbox::{CommandSpec, OutputStream};
+use pushpals_sandbox::CommandSpec;
 use pushpals_store::EventQuery;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,18 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest text of one step kept in its event.
 const STEP_TEXT: usize = 4096;
+
+/// A gateway token that is revoked when dropped.
+struct Revoked<'a> {
+    gateway: &'a Gateway,
+    token: pushpals_agent::GatewayToken,
+}
+
+impl Drop for Revoked<'_> {
+    fn drop(&mut self) {
+        self.gateway.revoke(&self.token);
+    }
+}
 
 /// An agent program's version, with the program's modification time when
 /// it was asked.
@@ -116,6 +129,11 @@ impl Orchestrator {
                 ))),
             })
             .map_err(Stop::Failed)?;
+        // Revoked however the run ends, early errors included.
+        let token = Revoked {
+            gateway: &handle.gateway,
+            token,
+        };
         let resume = self.last_session(&task.id).await?;
         let said: Vec<String> = self
             .inboxes
@@ -138,7 +156,7 @@ impl Orchestrator {
                 home: &home,
                 sandbox_home,
                 gateway_url: pushpals_sandbox::GATEWAY_URL,
-                token: token.secret(),
+                token: token.token.secret(),
                 model: &model.config().model,
                 program: &program,
                 prompt: &prompt,
@@ -179,7 +197,12 @@ impl Orchestrator {
         }
         let (tap, chunks) = mpsc::unbounded_channel();
         let steps = tokio::spawn(record_steps(
-            StepRecorder::new(self.store.clone(), self.scanner(), task.id.clone()),
+            StepRecorder::new(
+                self.store.clone(),
+                self.scanner(),
+                task.id.clone(),
+                STEP_TEXT,
+            ),
             Arc::clone(&adapter),
             chunks,
         ));
@@ -194,7 +217,7 @@ impl Orchestrator {
             Some(Tap(tap)),
         )
         .await;
-        handle.gateway.revoke(&token);
+        drop(token);
         let mut recorder = steps
             .await
             .map_err(|e| Stop::Failed(format!("reading {name}'s output failed: {e}")))?;
@@ -409,157 +432,6 @@ async fn record_calls(
             .await;
         if let Err(error) = written {
             tracing::error!(%error, "cannot record a model call of the gateway");
-        }
-    }
-}
-
-/// Turns the agent's standard output into step events as it comes;
-/// returns the recorder, which knows how the agent said its run ended.
-async fn record_steps(
-    mut recorder: StepRecorder,
-    adapter: Arc<dyn ExternalAgent>,
-    mut chunks: mpsc::UnboundedReceiver<pushpals_sandbox::OutputChunk>,
-) -> StepRecorder {
-    let mut pending = Vec::new();
-    while let Some(chunk) = chunks.recv().await {
-        if chunk.stream != OutputStream::Stdout {
-            continue;
-        }
-        pending.extend_from_slice(&chunk.bytes);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            for step in adapter.parse_line(line.trim_end()) {
-                recorder.record(step).await;
-            }
-        }
-    }
-    let rest = String::from_utf8_lossy(&pending);
-    for step in adapter.parse_line(rest.trim_end()) {
-        recorder.record(step).await;
-    }
-    recorder.flush().await;
-    recorder
-}
-
-/// Records an agent's steps as events of its task, remembering what the
-/// end needs: the agent's session, its last words, and its verdict.
-pub(crate) struct StepRecorder {
-    store: pushpals_store::Store,
-    scanner: pushpals_workspace::SecretScanner,
-    task: TaskId,
-    session: Option<String>,
-    last_message: Option<String>,
-    /// Pieces of a message being streamed, written as one message.
-    parts: String,
-    /// How the agent said its run ended: succeeded, and its summary.
-    pub finished: Option<(bool, String)>,
-}
-
-impl StepRecorder {
-    fn new(
-        store: pushpals_store::Store,
-        scanner: pushpals_workspace::SecretScanner,
-        task: TaskId,
-    ) -> Self {
-        Self {
-            store,
-            scanner,
-            task,
-            session: None,
-            last_message: None,
-            parts: String::new(),
-            finished: None,
-        }
-    }
-
-    /// Writes a message still being streamed when the output ends.
-    async fn flush(&mut self) {
-        if !self.parts.is_empty() {
-            let said = std::mem::take(&mut self.parts);
-            self.record(Step::Message { text: said }).await;
-        }
-    }
-
-    fn text(&self, t: &str) -> String {
-        self.scanner
-            .redact(&external::cut(t, STEP_TEXT))
-            .into_owned()
-    }
-
-    /// Records one step.
-    async fn record(&mut self, step: Step) {
-        if let Step::MessagePart { text } = step {
-            self.parts.push_str(&text);
-            return;
-        }
-        if !self.parts.is_empty() {
-            let said = std::mem::take(&mut self.parts);
-            Box::pin(self.record(Step::Message { text: said })).await;
-        }
-        let (kind, payload) = match step {
-            Step::MessagePart { .. } => return,
-            Step::Started { session, model } => {
-                if session.is_some() && session == self.session {
-                    // Agents that announce their session at every step.
-                    return;
-                }
-                self.session = session.clone().or(self.session.take());
-                (
-                    EventKind::AgentStep,
-                    json!({ "step": "init", "session": session, "model": model }),
-                )
-            }
-            Step::Message { text: said } => {
-                let said = self.text(&said);
-                self.last_message = Some(said.clone());
-                (
-                    EventKind::AgentStep,
-                    json!({ "step": "message", "text": said }),
-                )
-            }
-            Step::ToolCall { id, tool, input } => (
-                EventKind::AgentStep,
-                json!({
-                    "step": "tool_call",
-                    "call_id": id,
-                    "tool": tool,
-                    "input": self.text(&input.to_string()),
-                    "file": input["file_path"].as_str().or(input["path"].as_str()),
-                    "command": input["command"].as_str().map(|c| self.text(c)),
-                }),
-            ),
-            Step::ToolResult {
-                id,
-                output,
-                is_error,
-            } => (
-                EventKind::AgentStep,
-                json!({ "step": "tool_result", "call_id": id, "output": self.text(&output), "is_error": is_error }),
-            ),
-            Step::Finished {
-                ok,
-                summary,
-                session,
-                turns,
-            } => {
-                // Agents that end without a summary: their last words.
-                let summary = if summary.trim().is_empty() {
-                    self.last_message.clone().unwrap_or_default()
-                } else {
-                    self.text(&summary)
-                };
-                let session = session.or(self.session.clone());
-                self.finished = Some((ok, summary.clone()));
-                (
-                    EventKind::AgentFinished,
-                    json!({ "ok": ok, "summary": summary, "session": session, "turns": turns }),
-                )
-            }
-        };
-        let event = NewEvent::for_task(&self.task, Actor::Worker(self.task.clone()), kind, payload);
-        if let Err(error) = self.store.write(move |tx| tx.append(event)).await {
-            tracing::error!(%error, "cannot record an agent step");
         }
     }
 }

@@ -163,5 +163,12 @@ impl Metrics {
         self.model_cost
             .get_or_create(&labels)
             .inc_by(micros as f64 / 1_000_000.0);
+        if p["via"] == "gateway"
+            && let Some(ms) = p["first_byte_ms"].as_u64()
+        {
+            self.gateway_first_byte
+                .get_or_create(&labels)
+                .observe(ms as f64 / 1000.0);
+        }
     }
 }

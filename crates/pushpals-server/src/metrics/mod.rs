@@ -93,6 +93,7 @@ pub struct Metrics {
     pub(crate) model_seconds: Histograms<ModelLabel>,
     pub(crate) model_tokens: Family<TokenLabels, Counter>,
     pub(crate) model_cost: Family<ModelLabel, Counter<f64, AtomicU64>>,
+    pub(crate) gateway_first_byte: Histograms<ModelLabel>,
     pub(crate) events: Family<Named, Counter>,
     write_seconds: Histogram,
     commit_seconds: Histogram,
@@ -138,6 +139,7 @@ impl Metrics {
             model_seconds: Family::new_with_constructor(seconds),
             model_tokens: Family::default(),
             model_cost: Family::default(),
+            gateway_first_byte: Family::new_with_constructor(seconds),
             events: Family::default(),
             write_seconds: seconds(),
             commit_seconds: seconds(),
@@ -208,6 +210,11 @@ impl Metrics {
             "model_cost_dollars",
             "Cost of model calls, by model",
             m.model_cost.clone(),
+        );
+        r.register(
+            "gateway_first_byte_seconds",
+            "External agents' model calls through the gateway: time to the model's first byte",
+            m.gateway_first_byte.clone(),
         );
         r.register(
             "events",

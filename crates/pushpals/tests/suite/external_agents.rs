@@ -44,6 +44,24 @@ fn edit_and_probe(field: &str, port: u16) -> String {
     Value::Object(input).to_string()
 }
 
+/// `GET /api/v1/metrics` with the admin token.
+fn metrics(server: &Server) -> String {
+    let token = std::fs::read_to_string(server.data_dir.join("admin.token")).unwrap();
+    let url = format!("{}/api/v1/metrics", server.url);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Handle::current().block_on(async {
+        reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
 /// Waits until the task has ended (any final state) or waits for the
 /// person; returns its view.
 fn wait_settled(server: &Server, id: &str) -> Value {
@@ -157,6 +175,13 @@ async fn a_command_agent_reaches_its_model_only_through_the_gateway_within_budge
         let export = server.cli().args(["audit", "export"]).output().unwrap();
         assert!(!String::from_utf8_lossy(&export.stdout).contains(KEY));
         assert!(!server.log.lock().unwrap().contains(KEY));
+        let metrics = metrics(&server);
+        for series in [
+            "pushpals_model_calls_total{model=\"strong\"} 1\n",
+            "pushpals_gateway_first_byte_seconds_count{model=\"strong\"} 1\n",
+        ] {
+            assert!(metrics.contains(series), "{series} in\n{metrics}");
+        }
     })
     .await
     .unwrap();
