@@ -1,7 +1,7 @@
 //! Chat: plain commands, status while agents run, and plans from new work.
 
 use super::agent::model_settings;
-use super::support::{start_sandboxed, user, wait_until};
+use super::support::{start, start_sandboxed, user, wait_until};
 use pushpals_core::{EventKind, TaskState};
 use pushpals_store::EventQuery;
 use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
@@ -347,5 +347,37 @@ async fn a_plan_waits_for_an_ok_when_the_repository_or_the_server_asks() {
     for task in tasks {
         let done = wait_until(&f.orchestrator, &task.id, TaskState::is_final).await;
         assert_eq!(done.state, TaskState::NoChanges, "{:?}", done.reason);
+    }
+}
+
+#[tokio::test]
+async fn planned_tasks_go_to_the_configured_external_agent() {
+    let server = ScriptedModel::start_keyed(vec![(
+        "submit_plan",
+        vec![Reply::tool("submit_plan", TWO_TASKS)],
+    )])
+    .await;
+    let settings = model_settings(
+        &server,
+        "[agent]\nexternal = \"mine\"\n[agents.mine]\ncommand = \"true\"\n",
+    );
+    let f = start(TempRepo::new(), &settings).await;
+    f.orchestrator
+        .chat("add X and Y", user(), false)
+        .await
+        .unwrap();
+    // The planner answers in the background.
+    let mut tasks = Vec::new();
+    for _ in 0..500 {
+        tasks = f.orchestrator.store().tasks(None).await.unwrap();
+        if tasks.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(tasks.len(), 2);
+    for task in tasks {
+        let work = task.agent.unwrap();
+        assert_eq!(work.external.as_deref(), Some("mine"), "{}", task.title);
     }
 }
