@@ -549,6 +549,20 @@ impl Orchestrator {
         } else {
             self.repo.remove_worktree(&worktree, &task.branch).await?;
         }
+        // An external agent's private home (its configuration and session
+        // transcripts) goes with the worktree.
+        let home = self
+            .worktrees_dir
+            .with_file_name("homes")
+            .join(task.id.as_str());
+        if let Err(error) = std::fs::remove_dir_all(&home)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(OrchestratorError::Internal(format!(
+                "cannot remove the agent's home {}: {error}",
+                home.display()
+            )));
+        }
         let id = task.id.clone();
         let task = self
             .store

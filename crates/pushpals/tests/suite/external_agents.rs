@@ -175,6 +175,22 @@ async fn a_command_agent_reaches_its_model_only_through_the_gateway_within_budge
         let export = server.cli().args(["audit", "export"]).output().unwrap();
         assert!(!String::from_utf8_lossy(&export.stdout).contains(KEY));
         assert!(!server.log.lock().unwrap().contains(KEY));
+        // The private home goes with the task's worktree.
+        let home = server.data_dir.join("homes").join(&id);
+        assert!(home.join("prompt.txt").is_file(), "{}", home.display());
+        let denied = server
+            .cli()
+            .args(["deny", &id, "--action", "commit"])
+            .output()
+            .unwrap();
+        assert!(denied.status.success());
+        let removed = server.cli().args(["task", "rm", &id]).output().unwrap();
+        assert!(
+            removed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&removed.stderr)
+        );
+        assert!(!home.exists(), "the agent's home outlived its task");
         let metrics = metrics(&server);
         for series in [
             "pushpals_model_calls_total{model=\"strong\"} 1\n",
