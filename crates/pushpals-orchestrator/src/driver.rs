@@ -323,6 +323,7 @@ impl Orchestrator {
             network_proxy: proxy.as_ref().map(|p| p.socket_path().to_path_buf()),
             gateway: None,
             home: None,
+            session: None,
         };
         let step_name = step.name.as_str();
         let scanner = self.scanner();

@@ -190,6 +190,7 @@ impl Orchestrator {
             network_proxy: None,
             gateway: Some(handle.server.socket().to_path_buf()),
             home: Some(home.clone()),
+            session: None,
         };
         if let Some(file) = adapter.trajectory() {
             // A record left by an earlier run must not pass for this one's.
@@ -303,6 +304,7 @@ impl Orchestrator {
             network_proxy: None,
             gateway: None,
             home: Some(home.to_path_buf()),
+            session: None,
         };
         let recorded = run_recorded(
             &self.store,

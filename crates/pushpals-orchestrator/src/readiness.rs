@@ -124,6 +124,7 @@ impl Orchestrator {
             network_proxy: None,
             gateway: None,
             home: None,
+            session: None,
         };
         let (output, mut drained) = mpsc::channel(4);
         let (_cancel, cancelled) = watch::channel(false);

@@ -66,6 +66,7 @@ async fn runner_true(runner: &dyn Runner, dir: &std::path::Path) -> Duration {
             network_proxy: None,
             gateway: None,
             home: None,
+            session: None,
         };
         let started = Instant::now();
         let outcome = runner.run(spec, tx, cancel).await.unwrap();

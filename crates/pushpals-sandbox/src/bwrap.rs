@@ -28,6 +28,8 @@ const SANDBOX_HELPER: &str = "/run/pushpals/helper";
 const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
 /// Where the model gateway's socket appears inside the sandbox.
 const SANDBOX_GATEWAY_SOCKET: &str = "/run/pushpals/gateway.sock";
+/// Where a session socket appears inside the sandbox.
+const SANDBOX_SESSION_SOCKET: &str = "/run/pushpals/session.sock";
 
 use crate::SANDBOX_HOME;
 
@@ -284,6 +286,13 @@ impl BwrapRunner {
                     SANDBOX_GATEWAY_SOCKET.as_ref(),
                 ]);
             }
+            if let Some(socket) = relays.session {
+                push(&[
+                    "--bind".as_ref(),
+                    socket.as_os_str(),
+                    SANDBOX_SESSION_SOCKET.as_ref(),
+                ]);
+            }
             push(&[
                 "--ro-bind".as_ref(),
                 helper.as_os_str(),
@@ -301,6 +310,9 @@ impl BwrapRunner {
                 args.extend(
                     ["--relay", crate::GATEWAY_ADDRESS, SANDBOX_GATEWAY_SOCKET].map(OsString::from),
                 );
+            }
+            if relays.session.is_some() {
+                args.extend(["--stdio", SANDBOX_SESSION_SOCKET].map(OsString::from));
             }
             // The home is under /tmp, which is writable.
             for writable in [worktree.as_os_str(), "/tmp".as_ref(), "/dev".as_ref()] {
@@ -335,6 +347,8 @@ struct Relays<'a> {
     gateway: Option<&'a Path>,
     /// The private home directory.
     home: Option<&'a Path>,
+    /// The session socket for the command's standard input and output.
+    session: Option<&'a Path>,
 }
 
 impl BwrapRunner {
@@ -396,7 +410,9 @@ impl Runner for BwrapRunner {
             let setup = ChildSetup::new(limits, cgroup.as_ref())
                 .map_err(|e| RunError::Limits(e.to_string()))?;
             if self.config.helper.is_none()
-                && (spec.network_proxy.is_some() || spec.gateway.is_some())
+                && (spec.network_proxy.is_some()
+                    || spec.gateway.is_some()
+                    || spec.session.is_some())
             {
                 return Err(RunError::Network(
                     "no sandbox helper is configured to relay the network or the model gateway"
@@ -408,6 +424,7 @@ impl Runner for BwrapRunner {
                 proxy: network,
                 gateway: spec.gateway.as_deref(),
                 home: spec.home.as_deref(),
+                session: spec.session.as_deref(),
             };
             let mut command = Command::new(&self.bwrap);
             command.args(self.bwrap_args(

@@ -199,7 +199,11 @@ impl ContainerRunner {
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
     ) -> Result<CommandOutcome, RunError> {
-        if spec.network_proxy.is_some() || spec.gateway.is_some() || spec.home.is_some() {
+        if spec.network_proxy.is_some()
+            || spec.gateway.is_some()
+            || spec.home.is_some()
+            || spec.session.is_some()
+        {
             return Err(RunError::Network(
                 "the container backend does not relay network grants or the model gateway; use the bubblewrap backend for commands that need network and for external agents"
                     .into(),

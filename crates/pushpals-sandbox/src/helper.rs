@@ -6,7 +6,9 @@
 //! bind-mounted into the sandbox. Then it runs the command.
 //!
 //! Usage (inside the sandbox):
-//! `[--relay <listen address> <socket>]... [--writable <path>]... -- <program> [args...]`.
+//! `[--relay <listen address> <socket>]... [--stdio <socket>] [--writable <path>]... -- <program> [args...]`.
+//! With `--stdio`, the command's standard input and output are a connection
+//! to that socket (an agent's structured session).
 //! Without `--relay` it becomes the command (exec); with one or more (the
 //! network proxy, the model gateway), it exits with the command's status.
 
@@ -29,6 +31,7 @@ const HELPER_FAILED: i32 = 125;
 /// Parsed arguments.
 struct Plan {
     relays: Vec<(String, String)>,
+    stdio: Option<String>,
     writable: Vec<String>,
     program: String,
     args: Vec<String>,
@@ -37,10 +40,11 @@ struct Plan {
 fn parse(args: &[String]) -> io::Result<Plan> {
     let usage = || {
         io::Error::other(
-            "usage: [--relay <address> <socket>]... [--writable <path>]... -- <program> [args...]",
+            "usage: [--relay <address> <socket>]... [--stdio <socket>] [--writable <path>]... -- <program> [args...]",
         )
     };
     let mut relays = Vec::new();
+    let mut stdio = None;
     let mut writable = Vec::new();
     let mut i = 0;
     loop {
@@ -51,6 +55,10 @@ fn parse(args: &[String]) -> io::Result<Plan> {
                 };
                 relays.push((address.clone(), socket.clone()));
                 i += 3;
+            }
+            Some("--stdio") => {
+                stdio = Some(args.get(i + 1).ok_or_else(usage)?.clone());
+                i += 2;
             }
             Some("--writable") => {
                 writable.push(args.get(i + 1).ok_or_else(usage)?.clone());
@@ -63,6 +71,7 @@ fn parse(args: &[String]) -> io::Result<Plan> {
     let program = args.get(i + 1).ok_or_else(usage)?.clone();
     Ok(Plan {
         relays,
+        stdio,
         writable,
         program,
         args: args[i + 2..].to_vec(),
@@ -94,6 +103,19 @@ fn run(args: &[String]) -> io::Result<i32> {
     }
     let mut command = Command::new(&plan.program);
     command.args(&plan.args);
+    if let Some(socket) = &plan.stdio {
+        let session = UnixStream::connect(socket).map_err(|e| {
+            io::Error::other(format!("cannot reach the session socket {socket}: {e}"))
+        })?;
+        let output = session.try_clone()?;
+        command
+            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                session,
+            )))
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                output,
+            )));
+    }
     if plan.relays.is_empty() {
         // Become the command.
         return Err(command.exec());

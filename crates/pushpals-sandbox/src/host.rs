@@ -39,7 +39,7 @@ async fn run(
     output: mpsc::Sender<OutputChunk>,
     cancel: watch::Receiver<bool>,
 ) -> Result<CommandOutcome, RunError> {
-    if spec.gateway.is_some() || spec.home.is_some() {
+    if spec.gateway.is_some() || spec.home.is_some() || spec.session.is_some() {
         // External agents run in their auto-approve modes: never unconfined.
         return Err(RunError::Network(
             "external agents run only inside the sandbox, and sandbox = \"none\" has none; use the bubblewrap backend".into(),

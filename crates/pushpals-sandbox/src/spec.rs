@@ -27,6 +27,10 @@ pub struct CommandSpec {
     /// A private home: a directory bound writable at the sandbox's `$HOME`,
     /// where an agent keeps its own configuration. `None`: an empty home.
     pub home: Option<PathBuf>,
+    /// A structured session: the Unix socket the command's standard input
+    /// and output are connected to (an agent speaking the Agent Client
+    /// Protocol). `None`: no standard input, output streamed as usual.
+    pub session: Option<PathBuf>,
 }
 
 /// Which output stream a chunk came from.

@@ -450,6 +450,7 @@ impl Orchestrator {
             network_proxy: None,
             gateway: None,
             home: None,
+            session: None,
         };
         // Reports left from before (committed, or an earlier run) are not
         // this run's: remove them, so what is there afterwards is.

@@ -43,6 +43,7 @@ fn spec(worktree: &Path, line: &str, timeout: Duration) -> CommandSpec {
         network_proxy: None,
         gateway: None,
         home: None,
+        session: None,
     }
 }
 

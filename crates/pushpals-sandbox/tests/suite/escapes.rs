@@ -98,6 +98,7 @@ async fn run_spec(
         network_proxy: None,
         gateway: None,
         home: None,
+        session: None,
     };
     edit(&mut spec);
     let collector = tokio::spawn(async move {
@@ -481,4 +482,33 @@ async fn the_hook_mode_asks_the_gateway_and_blocks_when_it_cannot() {
     let run = run_in(&scene.worktree(), &line, Duration::from_secs(30)).await;
     assert!(run.stdout.contains("exit=2"), "{}", run.stdout);
     assert!(run.stderr.contains("so it is blocked"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_session_socket_is_the_commands_standard_input_and_output() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let scene = Scene::new();
+    let socket = scene.outside("session.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let talk = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = stream.into_split();
+        writer.write_all(b"hello\n").await.unwrap();
+        let mut lines = BufReader::new(reader).lines();
+        lines.next_line().await.unwrap()
+    });
+    let run = run_spec(
+        &scene.worktree(),
+        "read line; echo \"got:$line\"; echo to-stderr >&2",
+        Duration::from_secs(30),
+        |spec| spec.session = Some(socket.clone()),
+    )
+    .await;
+    assert_eq!(talk.await.unwrap().as_deref(), Some("got:hello"));
+    assert!(
+        run.stdout.is_empty(),
+        "stdout went to the session: {}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("to-stderr"), "stderr is still streamed");
 }

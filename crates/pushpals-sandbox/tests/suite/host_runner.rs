@@ -14,6 +14,7 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         network_proxy: None,
         gateway: None,
         home: None,
+        session: None,
     }
 }
 
