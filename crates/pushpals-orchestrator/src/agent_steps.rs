@@ -38,6 +38,18 @@ pub(crate) async fn record_steps(
     recorder
 }
 
+/// Records the steps an agent's structured session reports.
+pub(crate) async fn record_session_steps(
+    mut recorder: StepRecorder,
+    mut steps: mpsc::UnboundedReceiver<Step>,
+) -> StepRecorder {
+    while let Some(step) = steps.recv().await {
+        recorder.record(step).await;
+    }
+    recorder.flush().await;
+    recorder
+}
+
 /// Records an agent's steps as events of its task, remembering what the
 /// end needs: the agent's session, its last words, and its verdict.
 pub(crate) struct StepRecorder {

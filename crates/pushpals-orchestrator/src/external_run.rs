@@ -3,12 +3,12 @@
 //! gateway with a per-task token; its output stream becomes events, its
 //! hooked tool calls are judged by the same policy as every command.
 
-use crate::agent_steps::{StepRecorder, record_steps};
+use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::output::{Tap, run_recorded};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
-use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue};
+use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue, Judge};
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -24,6 +24,42 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest text of one step kept in its event.
 const STEP_TEXT: usize = 4096;
+
+/// A listening session socket; removed when dropped.
+struct SessionSocket {
+    path: PathBuf,
+    listener: tokio::net::UnixListener,
+}
+
+impl Drop for SessionSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Serves the agent's session: waits for it to connect, runs its turn.
+async fn serve_session(
+    session: SessionSocket,
+    worktree: String,
+    prompt: String,
+    judge: Arc<dyn Judge>,
+    steps: mpsc::UnboundedSender<pushpals_agent::external::Step>,
+) {
+    let result = match session.listener.accept().await {
+        Ok((stream, _)) => {
+            external::acp::run_session(stream, &worktree, &prompt, judge.as_ref(), &steps).await
+        }
+        Err(error) => Err(format!("the agent's session did not open: {error}")),
+    };
+    if let Err(why) = result {
+        let _ = steps.send(pushpals_agent::external::Step::Finished {
+            ok: false,
+            summary: why,
+            session: None,
+            turns: None,
+        });
+    }
+}
 
 /// A gateway token that is revoked when dropped.
 struct Revoked<'a> {
@@ -113,6 +149,13 @@ impl Orchestrator {
             .agent_version(task, adapter.as_ref(), &program, &home, &read_only, cancel)
             .await?;
         let handle = self.gateway().await?;
+        let judge: Arc<dyn Judge> = Arc::new(crate::judge::TaskJudge::new(
+            Arc::clone(self),
+            task.id.clone(),
+            policy.clone(),
+            worktree,
+            cancel.clone(),
+        ));
         let token = handle
             .gateway
             .issue(Issue {
@@ -120,21 +163,27 @@ impl Orchestrator {
                 model: Arc::clone(&model),
                 budget: self.settings.agent.budget.clone(),
                 used: task.usage,
-                judge: Some(Arc::new(crate::judge::TaskJudge::new(
-                    Arc::clone(self),
-                    task.id.clone(),
-                    policy.clone(),
-                    worktree,
-                    cancel.clone(),
-                ))),
+                judge: Some(Arc::clone(&judge)),
             })
             .map_err(Stop::Failed)?;
+        // An agent that speaks the Agent Client Protocol gets a session
+        // (the helper connects its standard input and output to it); its
+        // permission requests go to the judge.
+        let session = if adapter.speaks_acp() && self.runner.hook_command().is_some() {
+            Some(self.session_socket(&task.id)?)
+        } else {
+            None
+        };
         // Revoked however the run ends, early errors included.
         let token = Revoked {
             gateway: &handle.gateway,
             token,
         };
-        let resume = self.last_session(&task.id).await?;
+        // A session-protocol run starts a new session, told what came before.
+        let resume = match session {
+            Some(_) => None,
+            None => self.last_session(&task.id).await?,
+        };
         let said: Vec<String> = self
             .inboxes
             .lock()
@@ -162,6 +211,7 @@ impl Orchestrator {
                 prompt: &prompt,
                 hook: hook.as_deref(),
                 resume: resume.as_deref(),
+                acp: session.is_some(),
             })
             .map_err(Stop::Failed)?;
         self.record(
@@ -176,6 +226,7 @@ impl Orchestrator {
                 "translated_to": translated.then(|| model.config().protocol.as_str()),
                 "resumed_session": resume,
                 "judged_by_hook": hook.is_some() && name == "claude-code",
+                "session_protocol": session.as_ref().map(|_| "acp"),
             }),
         )
         .await?;
@@ -190,23 +241,39 @@ impl Orchestrator {
             network_proxy: None,
             gateway: Some(handle.server.socket().to_path_buf()),
             home: Some(home.clone()),
-            session: None,
+            session: session.as_ref().map(|s| s.path.clone()),
         };
         if let Some(file) = adapter.trajectory() {
             // A record left by an earlier run must not pass for this one's.
             let _ = std::fs::remove_file(home_path.join(file));
         }
+        let recorder = StepRecorder::new(
+            self.store.clone(),
+            self.scanner(),
+            task.id.clone(),
+            STEP_TEXT,
+        );
         let (tap, chunks) = mpsc::unbounded_channel();
-        let steps = tokio::spawn(record_steps(
-            StepRecorder::new(
-                self.store.clone(),
-                self.scanner(),
-                task.id.clone(),
-                STEP_TEXT,
+        let (steps, client) = match session {
+            None => (
+                tokio::spawn(record_steps(recorder, Arc::clone(&adapter), chunks)),
+                None,
             ),
-            Arc::clone(&adapter),
-            chunks,
-        ));
+            Some(session) => {
+                let (sent, received) = mpsc::unbounded_channel();
+                let client = tokio::spawn(serve_session(
+                    session,
+                    worktree.to_owned(),
+                    prompt.clone(),
+                    Arc::clone(&judge),
+                    sent,
+                ));
+                (
+                    tokio::spawn(record_session_steps(recorder, received)),
+                    Some(client),
+                )
+            }
+        };
         let recorded = run_recorded(
             &self.store,
             self.runner.as_ref(),
@@ -219,6 +286,19 @@ impl Orchestrator {
         )
         .await;
         drop(token);
+        if let Some(client) = client {
+            // The agent has exited: its session ends with it, or never began.
+            if tokio::time::timeout(Duration::from_secs(2), async {
+                while !client.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .is_err()
+            {
+                client.abort();
+            }
+        }
         let mut recorder = steps
             .await
             .map_err(|e| Stop::Failed(format!("reading {name}'s output failed: {e}")))?;
@@ -249,6 +329,22 @@ impl Orchestrator {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
+    }
+
+    /// A new session socket for the task's agent.
+    fn session_socket(&self, task_id: &TaskId) -> StepResult<SessionSocket> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = self.worktrees_dir.with_file_name("sessions");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{task_id}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| Stop::Failed(format!("cannot open {}: {e}", path.display())))?;
+        Ok(SessionSocket { path, listener })
     }
 
     /// The task's private home for its agent, made on first use.

@@ -283,6 +283,7 @@ async fn run() {
                     prompt: "say done",
                     hook: None,
                     resume: None,
+                    acp: false,
                 })
                 .unwrap();
             let mut env: Vec<(&str, String)> = launch

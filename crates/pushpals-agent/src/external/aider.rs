@@ -179,6 +179,7 @@ pub fn bar() {}
                 prompt: "add 'bar'",
                 hook: None,
                 resume: None,
+                acp: false,
             })
             .unwrap();
         let line = &launch.command_line;

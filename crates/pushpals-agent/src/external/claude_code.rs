@@ -263,6 +263,7 @@ not json at all
             prompt: "fix 'it'; rm -rf /",
             hook: Some("/run/pushpals/helper hook /x"),
             resume: Some("s-1"),
+            acp: false,
         };
         let launch = ClaudeCode.prepare(&setup).unwrap();
         assert!(

@@ -208,6 +208,7 @@ mod tests {
             prompt: "add bar",
             hook: None,
             resume: None,
+            acp: false,
         };
         let launch = Codex.prepare(&setup).unwrap();
         assert_eq!(
@@ -228,6 +229,7 @@ mod tests {
         let resumed = Codex
             .prepare(&Setup {
                 resume: Some("01a2"),
+                acp: false,
                 ..setup
             })
             .unwrap();

@@ -98,6 +98,7 @@ mod tests {
             prompt: "add a 'test'",
             hook: None,
             resume: None,
+            acp: false,
         };
         let launch = agent.prepare(&setup).unwrap();
         let output = std::process::Command::new("/bin/sh")

@@ -1,9 +1,10 @@
 //! Gemini CLI (`@google/gemini-cli`), headless: `gemini -p PROMPT -y -o
 //! stream-json --skip-trust`. It speaks Gemini `generateContent` to
 //! `GOOGLE_GEMINI_BASE_URL` with `GEMINI_API_KEY`, selected in its settings
-//! file, and writes one JSON event per line. `-y` approves its own tool
-//! calls: its commands are confined by Push Pals's sandbox, not judged one
-//! by one.
+//! file. Where the sandbox can carry a session it runs in its Agent Client
+//! Protocol mode (`--acp`), and every tool call it makes asks Push Pals's
+//! judge first. Otherwise it writes one JSON event per line and `-y`
+//! approves its own calls, which the sandbox then confines.
 
 use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
@@ -38,6 +39,17 @@ impl ExternalAgent for GeminiCli {
             &setup.home.join(".gemini/settings.json"),
             &serde_json::to_string_pretty(&settings).map_err(|e| e.to_string())?,
         )?;
+        if setup.acp {
+            // Every tool call asks for permission through the session.
+            return Ok(Launch {
+                command_line: format!(
+                    "exec {} --acp -m {} --skip-trust",
+                    shell_quote(&setup.program.to_string_lossy()),
+                    shell_quote(setup.model),
+                ),
+                env: env(setup),
+            });
+        }
         let mut line = format!(
             "exec {} -p {} -m {} -y -o stream-json --skip-trust",
             shell_quote(&setup.program.to_string_lossy()),
@@ -50,19 +62,14 @@ impl ExternalAgent for GeminiCli {
             line.push_str(" --resume latest");
         }
         line.push_str(" < /dev/null");
-        let env = [
-            ("GOOGLE_GEMINI_BASE_URL", setup.gateway_url),
-            ("GEMINI_API_KEY", setup.token),
-            ("GEMINI_CLI_NO_RELAUNCH", "true"),
-            ("NO_COLOR", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
         Ok(Launch {
             command_line: line,
-            env,
+            env: env(setup),
         })
+    }
+
+    fn speaks_acp(&self) -> bool {
+        true
     }
 
     fn parse_line(&self, line: &str) -> Vec<Step> {
@@ -117,6 +124,19 @@ impl ExternalAgent for GeminiCli {
             _ => Vec::new(),
         }
     }
+}
+
+/// The gateway and the token, as Gemini CLI reads them.
+fn env(setup: &Setup<'_>) -> Vec<(String, String)> {
+    [
+        ("GOOGLE_GEMINI_BASE_URL", setup.gateway_url),
+        ("GEMINI_API_KEY", setup.token),
+        ("GEMINI_CLI_NO_RELAUNCH", "true"),
+        ("NO_COLOR", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 #[cfg(test)]
@@ -192,6 +212,7 @@ mod tests {
                 prompt: "add bar",
                 hook: None,
                 resume: Some("4bdb"),
+                acp: false,
             })
             .unwrap();
         assert_eq!(

@@ -204,6 +204,7 @@ mod tests {
                 prompt: "add 'bar'",
                 hook: None,
                 resume: None,
+                acp: false,
             })
             .unwrap();
         assert!(launch.command_line.contains("-t 'add '\\''bar'\\'''"));

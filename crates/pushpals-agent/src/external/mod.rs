@@ -5,6 +5,7 @@
 //! sandbox, records the steps as events, and judges what the agent's hooks
 //! ask (see [`crate::gateway::Judge`]).
 
+pub mod acp;
 mod aider;
 pub mod claude_code;
 mod codex;
@@ -49,6 +50,9 @@ pub struct Setup<'a> {
     pub hook: Option<&'a str>,
     /// The agent's own session to resume (a follow-up run).
     pub resume: Option<&'a str>,
+    /// Start it in its Agent Client Protocol mode: the prompt comes through
+    /// the session on its standard input, not on the command line.
+    pub acp: bool,
 }
 
 /// How to start the agent.
@@ -162,6 +166,12 @@ pub trait ExternalAgent: Send + Sync {
     /// The steps one line of its standard output reports (none for lines
     /// that are not its machine-readable output).
     fn parse_line(&self, line: &str) -> Vec<Step>;
+
+    /// It speaks the Agent Client Protocol (see [`acp`]), the structured
+    /// channel preferred when the sandbox can carry it.
+    fn speaks_acp(&self) -> bool {
+        false
+    }
 
     /// A file in the private home where the agent writes the record of its
     /// run when it ends, for agents whose output is not machine-readable.

@@ -212,6 +212,7 @@ mod tests {
                 prompt: "add bar",
                 hook: None,
                 resume: Some("ses_1"),
+                acp: false,
             })
             .unwrap();
         assert_eq!(

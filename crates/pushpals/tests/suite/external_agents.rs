@@ -825,6 +825,31 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
             "gemini-cli",
         ]);
         let id = created["id"].as_str().unwrap().to_owned();
+        // In its ACP mode every tool call asks Push Pals: the command has a
+        // `curl`, which policy asks about, so the task waits for the person.
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "waiting",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert!(view["approvals"][0].to_string().contains("curl"), "{view}");
+        let approved = server
+            .cli()
+            .args(["approve", &id, "--action", "command"])
+            .output()
+            .unwrap();
+        assert!(
+            approved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&approved.stderr)
+        );
+        for _ in 0..200 {
+            if server.json(&["status", &id])["task"]["state"] != "waiting" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let view = wait_settled(&server, &id);
         assert_eq!(
             view["task"]["state"], "awaiting_approval",
@@ -840,6 +865,15 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
             .iter()
             .find(|e| e["kind"] == "agent_started")
             .unwrap();
+        assert_eq!(started["payload"]["session_protocol"], "acp", "{started}");
+        assert!(
+            events.iter().any(|e| e["kind"] == "policy_decision"
+                && e["payload"]["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("src/lib.rs")),
+            "the command was judged by policy"
+        );
         assert!(
             started["payload"]["version"]
                 .as_str()

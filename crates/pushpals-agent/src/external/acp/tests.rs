@@ -1,0 +1,157 @@
+//! The client against an agent played over an in-memory pipe, speaking as
+//! Gemini CLI's ACP mode does.
+
+use super::*;
+use crate::gateway::JudgeFuture;
+use std::sync::Mutex;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+type Lines = tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>;
+
+async fn next(lines: &mut Lines) -> Value {
+    serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap()
+}
+
+async fn say(writer: &mut tokio::io::WriteHalf<tokio::io::DuplexStream>, value: Value) {
+    writer
+        .write_all(format!("{value}\n").as_bytes())
+        .await
+        .unwrap();
+}
+
+/// Denies `git push`, allows the rest, and remembers what it was asked.
+struct Strict(Mutex<Vec<String>>);
+
+impl Judge for Strict {
+    fn judge(&self, tool: ToolUse) -> JudgeFuture {
+        let said = format!("{}:{}", tool.tool, tool.input);
+        self.0.lock().unwrap().push(said.clone());
+        Box::pin(async move {
+            if said.contains("git push") {
+                Verdict::Deny("pushing is the orchestrator's job".into())
+            } else {
+                Verdict::Allow("fine".into())
+            }
+        })
+    }
+}
+
+fn options() -> Value {
+    json!([
+        { "optionId": "proceed_always", "kind": "allow_always" },
+        { "optionId": "proceed_once", "kind": "allow_once" },
+        { "optionId": "cancel", "kind": "reject_once" },
+    ])
+}
+
+#[tokio::test]
+async fn a_turn_is_served_with_the_judges_answers() {
+    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
+    let agent = tokio::spawn(async move {
+        let (reader, mut writer) = tokio::io::split(agent_side);
+        let mut lines = BufReader::new(reader).lines();
+        let mut answers = Vec::new();
+        let init = next(&mut lines).await;
+        assert_eq!(init["method"], "initialize");
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
+        )
+        .await;
+        let new = next(&mut lines).await;
+        assert_eq!(new["params"]["cwd"], "/work/tree");
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
+        )
+        .await;
+        let prompt = next(&mut lines).await;
+        assert_eq!(prompt["params"]["prompt"][0]["text"], "add bar");
+        for chunk in ["Adding ", "bar."] {
+            say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-1",
+                "update": { "sessionUpdate": "agent_message_chunk", "content": { "type": "text", "text": chunk } } } })).await;
+        }
+        for (n, title) in [(0, "git push origin main"), (1, "printf x >> a.rs")] {
+            say(&mut writer, json!({ "jsonrpc": "2.0", "id": n, "method": "session/request_permission", "params": {
+                "sessionId": "s-1", "options": options(),
+                "toolCall": { "toolCallId": format!("t{n}"), "title": title, "kind": "execute", "status": "pending" } } })).await;
+            answers.push(next(&mut lines).await);
+        }
+        say(&mut writer, json!({ "jsonrpc": "2.0", "id": 7, "method": "fs/read_text_file", "params": { "path": "/etc/passwd" } })).await;
+        answers.push(next(&mut lines).await);
+        say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-1",
+            "update": { "sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed",
+                        "content": [{ "type": "content", "content": { "type": "text", "text": "done" } }] } } })).await;
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": prompt["id"], "result": { "stopReason": "end_turn" } }),
+        )
+        .await;
+        answers
+    });
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, mut received) = mpsc::unbounded_channel();
+    run_session(client_side, "/work/tree", "add bar", &judge, &steps)
+        .await
+        .unwrap();
+    let answers = agent.await.unwrap();
+    assert_eq!(
+        answers[0]["result"]["outcome"]["optionId"], "cancel",
+        "git push is rejected"
+    );
+    assert_eq!(
+        answers[1]["result"]["outcome"]["optionId"], "proceed_once",
+        "allowed once, not always"
+    );
+    assert_eq!(answers[2]["error"]["code"], -32601, "files are not offered");
+    let asked = judge.0.lock().unwrap().clone();
+    assert!(
+        asked[0].starts_with("Bash:") && asked[0].contains("git push origin main"),
+        "{asked:?}"
+    );
+    let mut all = Vec::new();
+    while let Ok(step) = received.try_recv() {
+        all.push(step);
+    }
+    assert!(matches!(&all[0], Step::Started { session: Some(s), .. } if s == "s-1"));
+    assert_eq!(
+        all[1],
+        Step::MessagePart {
+            text: "Adding ".into()
+        }
+    );
+    assert!(all.iter().any(|s| matches!(s, Step::Message { text } if text.contains("pushing is the orchestrator's job"))));
+    assert!(all.iter().any(|s| matches!(s, Step::ToolResult { id, output, is_error: false } if id == "t1" && output == "done")));
+    assert!(matches!(all.last(), Some(Step::Finished { ok: true, .. })));
+}
+
+#[tokio::test]
+async fn an_agent_that_ends_early_or_refuses_is_an_error() {
+    let (client_side, agent_side) = tokio::io::duplex(4096);
+    drop(agent_side);
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, _received) = mpsc::unbounded_channel();
+    let error = run_session(client_side, "/w", "x", &judge, &steps)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("before answering initialize") || error.contains("closed"),
+        "{error}"
+    );
+
+    let (client_side, agent_side) = tokio::io::duplex(4096);
+    tokio::spawn(async move {
+        let (reader, mut writer) = tokio::io::split(agent_side);
+        let mut lines = BufReader::new(reader).lines();
+        let init: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        let refusal = json!({ "jsonrpc": "2.0", "id": init["id"], "error": { "code": -32000, "message": "needs login" } });
+        writer
+            .write_all(format!("{refusal}\n").as_bytes())
+            .await
+            .unwrap();
+    });
+    let error = run_session(client_side, "/w", "x", &judge, &steps)
+        .await
+        .unwrap_err();
+    assert!(error.contains("needs login"), "{error}");
+}
