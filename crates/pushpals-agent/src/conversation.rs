@@ -182,3 +182,36 @@ pub(crate) fn text_of(content: &Value) -> String {
         _ => String::new(),
     }
 }
+
+/// A test conversation: the user asks, the model calls `list_files`
+/// (`call_1`), the tool answers `a.txt`; system prompt "be brief".
+#[cfg(test)]
+pub(crate) fn one_tool_turn() -> ModelRequest {
+    ModelRequest {
+        system: "be brief".into(),
+        messages: vec![
+            Message::user("go"),
+            Message {
+                role: Role::Assistant,
+                content: vec![Block::ToolCall(ToolCall {
+                    id: "call_1".into(),
+                    name: "list_files".into(),
+                    arguments: "{}".into(),
+                })],
+            },
+            Message {
+                role: Role::User,
+                content: vec![Block::ToolResult {
+                    call_id: "call_1".into(),
+                    content: "a.txt".into(),
+                    is_error: false,
+                }],
+            },
+        ],
+        tools: vec![ToolSpec {
+            name: "list_files".into(),
+            description: "list".into(),
+            parameters: serde_json::json!({ "type": "object" }),
+        }],
+    }
+}

@@ -6,7 +6,7 @@
 //! keeps its history files out of the worktree. Its terminal output is for people;
 //! its steps come from the chat history it keeps in the private home.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, shell_quote};
+use super::{About, ExternalAgent, Launch, Setup, Step, env_of, shell_quote};
 use crate::config::Protocol;
 use serde_json::json;
 
@@ -43,15 +43,12 @@ impl ExternalAgent for Aider {
             history = shell_quote(&format!("{home}/{HISTORY}")),
             input = shell_quote(&format!("{home}/aider.input.history")),
         );
-        let env = [
+        let env = env_of(&[
             ("OPENAI_API_KEY", setup.token),
             // litellm would fetch its price list from the network.
             ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
             ("NO_COLOR", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ]);
         Ok(Launch {
             command_line: line,
             env,

@@ -3,7 +3,7 @@
 //! `ANTHROPIC_BASE_URL`; its pre-tool-use hook sends every tool call to
 //! Push Pals's judge, whose answer replaces its own permission prompt.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, env_of, shell_quote, write_private};
 use crate::config::Protocol;
 use crate::gateway::{ToolUse, Verdict};
 use serde_json::{Value, json};
@@ -67,7 +67,7 @@ impl ExternalAgent for ClaudeCode {
             line.push_str(&format!(" --resume {}", shell_quote(session)));
         }
         line.push_str(" < /dev/null");
-        let env = [
+        let env = env_of(&[
             ("ANTHROPIC_BASE_URL", setup.gateway_url),
             ("ANTHROPIC_API_KEY", setup.token),
             ("PUSHPALS_GATEWAY_TOKEN", setup.token),
@@ -82,10 +82,7 @@ impl ExternalAgent for ClaudeCode {
                 "CLAUDE_CONFIG_DIR",
                 &format!("{}/.claude", setup.sandbox_home),
             ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ]);
         Ok(Launch {
             command_line: line,
             env,

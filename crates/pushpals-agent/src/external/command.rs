@@ -3,7 +3,7 @@
 //! and `$ANTHROPIC_BASE_URL` with the task token as both keys. Its output
 //! is logged as it comes and the worktree's diff is the result.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, env_of, shell_quote, write_private};
 use crate::config::Protocol;
 
 /// A configured command line.
@@ -55,7 +55,7 @@ impl ExternalAgent for AnyCommand {
             shell_quote(&format!("{}/prompt.txt", setup.sandbox_home))
         );
         let gateway_v1 = format!("{}/v1", setup.gateway_url);
-        let env = [
+        let env = env_of(&[
             ("PUSHPALS_PROMPT", setup.prompt),
             ("PUSHPALS_GATEWAY_TOKEN", setup.token),
             ("PUSHPALS_MODEL", setup.model),
@@ -64,10 +64,7 @@ impl ExternalAgent for AnyCommand {
             ("OPENAI_API_KEY", setup.token),
             ("ANTHROPIC_BASE_URL", setup.gateway_url),
             ("ANTHROPIC_API_KEY", setup.token),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ]);
         Ok(Launch {
             command_line: line,
             env,

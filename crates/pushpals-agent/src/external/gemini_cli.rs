@@ -6,7 +6,7 @@
 //! judge first. Otherwise it writes one JSON event per line and `-y`
 //! approves its own calls, which the sandbox then confines.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, env_of, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -128,15 +128,12 @@ impl ExternalAgent for GeminiCli {
 
 /// The gateway and the token, as Gemini CLI reads them.
 fn env(setup: &Setup<'_>) -> Vec<(String, String)> {
-    [
+    env_of(&[
         ("GOOGLE_GEMINI_BASE_URL", setup.gateway_url),
         ("GEMINI_API_KEY", setup.token),
         ("GEMINI_CLI_NO_RELAUNCH", "true"),
         ("NO_COLOR", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    ])
 }
 
 #[cfg(test)]

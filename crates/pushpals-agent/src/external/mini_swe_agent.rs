@@ -4,7 +4,7 @@
 //! command prints its completion marker. Its terminal output is for people;
 //! its steps come from the trajectory file it writes at the end.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, env_of, shell_quote};
 use crate::config::Protocol;
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ impl ExternalAgent for MiniSweAgent {
             shell_quote(&format!("{}/{TRAJECTORY}", setup.sandbox_home)),
         );
         let gateway_v1 = format!("{}/v1", setup.gateway_url);
-        let env = [
+        let env = env_of(&[
             ("OPENAI_API_BASE", gateway_v1.as_str()),
             ("OPENAI_BASE_URL", gateway_v1.as_str()),
             ("OPENAI_API_KEY", setup.token),
@@ -54,10 +54,7 @@ impl ExternalAgent for MiniSweAgent {
             ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
             ("LITELLM_TELEMETRY", "False"),
             ("NO_COLOR", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ]);
         Ok(Launch {
             command_line: line,
             env,

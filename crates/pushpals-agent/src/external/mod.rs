@@ -269,6 +269,14 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// Environment variables from pairs.
+pub(crate) fn env_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// Writes a configuration file (creating its directory), private to the
 /// owner.
 pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), String> {

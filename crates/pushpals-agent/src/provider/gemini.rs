@@ -188,7 +188,7 @@ impl Partial for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::{Message, ToolSpec};
+    use crate::conversation::one_tool_turn;
 
     #[test]
     fn streamed_parts_and_usage_are_put_together() {
@@ -216,33 +216,7 @@ mod tests {
 
     #[test]
     fn function_responses_name_their_function() {
-        let request = ModelRequest {
-            system: "be brief".into(),
-            messages: vec![
-                Message::user("go"),
-                Message {
-                    role: Role::Assistant,
-                    content: vec![Block::ToolCall(ToolCall {
-                        id: "call_1".into(),
-                        name: "list_files".into(),
-                        arguments: "{}".into(),
-                    })],
-                },
-                Message {
-                    role: Role::User,
-                    content: vec![Block::ToolResult {
-                        call_id: "call_1".into(),
-                        content: "a.txt".into(),
-                        is_error: false,
-                    }],
-                },
-            ],
-            tools: vec![ToolSpec {
-                name: "list_files".into(),
-                description: "list".into(),
-                parameters: json!({ "type": "object" }),
-            }],
-        };
+        let request = one_tool_turn();
         let body = body(100, &request);
         assert_eq!(body["contents"][1]["role"], "model");
         assert_eq!(

@@ -167,7 +167,7 @@ impl Partial for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::{Message, ToolSpec};
+    use crate::conversation::one_tool_turn;
 
     #[test]
     fn a_stream_ends_with_the_whole_response() {
@@ -219,33 +219,7 @@ mod tests {
             "protocol": "openai_responses", "base_url": "http://x/v1", "model": "m",
         }))
         .unwrap();
-        let request = ModelRequest {
-            system: "be brief".into(),
-            messages: vec![
-                Message::user("go"),
-                Message {
-                    role: Role::Assistant,
-                    content: vec![Block::ToolCall(ToolCall {
-                        id: "call_1".into(),
-                        name: "list_files".into(),
-                        arguments: "{}".into(),
-                    })],
-                },
-                Message {
-                    role: Role::User,
-                    content: vec![Block::ToolResult {
-                        call_id: "call_1".into(),
-                        content: "a.txt".into(),
-                        is_error: false,
-                    }],
-                },
-            ],
-            tools: vec![ToolSpec {
-                name: "list_files".into(),
-                description: "list".into(),
-                parameters: json!({ "type": "object" }),
-            }],
-        };
+        let request = one_tool_turn();
         let body = body(&config, &request, true);
         assert_eq!(body["instructions"], "be brief");
         let types: Vec<&str> = body["input"]
