@@ -37,17 +37,27 @@ impl Drop for SessionSocket {
     }
 }
 
-/// Serves the agent's session: waits for it to connect, runs its turn.
+/// Serves the agent's session: waits for it to connect, runs its turns
+/// (the prompt's, then the task's inbox's).
 async fn serve_session(
     session: SessionSocket,
     worktree: String,
     prompt: String,
     judge: Arc<dyn Judge>,
     steps: mpsc::UnboundedSender<pushpals_agent::external::Step>,
+    more: Box<dyn Fn() -> Option<String> + Send + Sync>,
 ) {
     let result = match session.listener.accept().await {
         Ok((stream, _)) => {
-            external::acp::run_session(stream, &worktree, &prompt, judge.as_ref(), &steps).await
+            external::acp::run_session(
+                stream,
+                &worktree,
+                &prompt,
+                judge.as_ref(),
+                &steps,
+                more.as_ref(),
+            )
+            .await
         }
         Err(error) => Err(format!("the agent's session did not open: {error}")),
     };
@@ -261,12 +271,23 @@ impl Orchestrator {
             ),
             Some(session) => {
                 let (sent, received) = mpsc::unbounded_channel();
+                let orchestrator = Arc::clone(self);
+                let task_id = task.id.clone();
+                let more = move || {
+                    let said = orchestrator
+                        .inboxes
+                        .lock()
+                        .map(|mut inboxes| inboxes.remove(&task_id).unwrap_or_default())
+                        .unwrap_or_default();
+                    (!said.is_empty()).then(|| said.join("\n\n"))
+                };
                 let client = tokio::spawn(serve_session(
                     session,
                     worktree.to_owned(),
                     prompt.clone(),
                     Arc::clone(&judge),
                     sent,
+                    Box::new(more),
                 ));
                 (
                     tokio::spawn(record_session_steps(recorder, received)),

@@ -17,7 +17,9 @@ const PROTOCOL_VERSION: u64 = 1;
 /// Longest tool output kept in a step.
 const MAX_RESULT: usize = 4096;
 
-/// Runs one prompt turn over `stream`; the agent's steps go to `steps`,
+/// Runs a session over `stream`: the prompt's turn, then one more turn for
+/// each message `more` has when a turn ends (messages from the person or
+/// other tasks that came meanwhile). The agent's steps go to `steps`,
 /// ending with [`Step::Finished`].
 pub async fn run_session<S>(
     stream: S,
@@ -25,6 +27,7 @@ pub async fn run_session<S>(
     prompt: &str,
     judge: &dyn Judge,
     steps: &mpsc::UnboundedSender<Step>,
+    more: &(dyn Fn() -> Option<String> + Send + Sync),
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -68,15 +71,30 @@ where
         session: Some(session_id.clone()),
         model: None,
     });
-    let ended = session
-        .call(
-            "session/prompt",
-            json!({ "sessionId": session_id, "prompt": [{ "type": "text", "text": prompt }] }),
-            judge,
-            steps,
-        )
-        .await?;
-    let reason = ended["stopReason"].as_str().unwrap_or("end_turn");
+    let mut turn = prompt.to_owned();
+    let reason = loop {
+        let ended = session
+            .call(
+                "session/prompt",
+                json!({ "sessionId": session_id, "prompt": [{ "type": "text", "text": turn }] }),
+                judge,
+                steps,
+            )
+            .await?;
+        let reason = ended["stopReason"]
+            .as_str()
+            .unwrap_or("end_turn")
+            .to_owned();
+        match more() {
+            Some(message) if reason == "end_turn" => {
+                let _ = steps.send(Step::Message {
+                    text: format!("(delivered to the agent) {message}"),
+                });
+                turn = message;
+            }
+            _ => break reason,
+        }
+    };
     let _ = steps.send(Step::Finished {
         ok: reason == "end_turn",
         summary: if reason == "end_turn" {

@@ -91,9 +91,16 @@ async fn a_turn_is_served_with_the_judges_answers() {
     });
     let judge = Strict(Mutex::new(Vec::new()));
     let (steps, mut received) = mpsc::unbounded_channel();
-    run_session(client_side, "/work/tree", "add bar", &judge, &steps)
-        .await
-        .unwrap();
+    run_session(
+        client_side,
+        "/work/tree",
+        "add bar",
+        &judge,
+        &steps,
+        &|| None,
+    )
+    .await
+    .unwrap();
     let answers = agent.await.unwrap();
     assert_eq!(
         answers[0]["result"]["outcome"]["optionId"], "cancel",
@@ -131,7 +138,7 @@ async fn an_agent_that_ends_early_or_refuses_is_an_error() {
     drop(agent_side);
     let judge = Strict(Mutex::new(Vec::new()));
     let (steps, _received) = mpsc::unbounded_channel();
-    let error = run_session(client_side, "/w", "x", &judge, &steps)
+    let error = run_session(client_side, "/w", "x", &judge, &steps, &|| None)
         .await
         .unwrap_err();
     assert!(
@@ -150,8 +157,52 @@ async fn an_agent_that_ends_early_or_refuses_is_an_error() {
             .await
             .unwrap();
     });
-    let error = run_session(client_side, "/w", "x", &judge, &steps)
+    let error = run_session(client_side, "/w", "x", &judge, &steps, &|| None)
         .await
         .unwrap_err();
     assert!(error.contains("needs login"), "{error}");
+}
+
+#[tokio::test]
+async fn a_message_that_came_meanwhile_is_the_next_turn() {
+    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
+    let agent = tokio::spawn(async move {
+        let (reader, mut writer) = tokio::io::split(agent_side);
+        let mut lines = BufReader::new(reader).lines();
+        let init = next(&mut lines).await;
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
+        )
+        .await;
+        let new = next(&mut lines).await;
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
+        )
+        .await;
+        let mut prompts = Vec::new();
+        for _ in 0..2 {
+            let prompt = next(&mut lines).await;
+            prompts.push(
+                prompt["params"]["prompt"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            say(&mut writer, json!({ "jsonrpc": "2.0", "id": prompt["id"], "result": { "stopReason": "end_turn" } })).await;
+        }
+        prompts
+    });
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, _received) = mpsc::unbounded_channel();
+    let inbox = Mutex::new(vec!["also handle the empty case".to_owned()]);
+    let more = || inbox.lock().unwrap().pop();
+    run_session(client_side, "/w", "add bar", &judge, &steps, &more)
+        .await
+        .unwrap();
+    assert_eq!(
+        agent.await.unwrap(),
+        ["add bar", "also handle the empty case"]
+    );
 }
