@@ -12,7 +12,9 @@ function summary(event) {
     case "command_started": return `${p.step}: ${p.command}`;
     case "command_finished": return `${p.step}: ${p.outcome || p.error || ""}`;
     case "check_result": return `${p.check} ${p.passed ? "passed" : "failed"}`;
-    case "model_call": return `${p.model} (${p.purpose}): ${p.input_tokens}+${p.output_tokens} tokens${p.reply ? ` — ${p.reply}` : ""}`;
+    case "model_call": return `${p.model} (${p.purpose || (p.via ? `via the ${p.via}` : "")}): ${p.input_tokens}+${p.output_tokens} tokens${p.reply ? ` — ${p.reply}` : ""}${p.translated_to ? `, translated to ${p.translated_to}` : ""}`;
+    case "agent_started": return `${p.agent} ${p.version || ""}${p.session_protocol ? ` over ${p.session_protocol}` : ""}${p.translated_to ? `, translated to ${p.translated_to}` : ""}`;
+    case "agent_step": return agentStep(p);
     case "tool_call": return `${p.tool} ${typeof p.arguments === "object" ? JSON.stringify(p.arguments) : p.arguments || ""}${p.is_error ? " (error)" : ""}`;
     case "policy_decision": return `${p.decision || ""} ${p.command || ""}${p.reason ? ` — ${p.reason}` : ""}`;
     case "approval_requested": return `${p.action}: ${p.summary}`;
@@ -21,6 +23,17 @@ function summary(event) {
     case "commit": return `${p.sha} on ${p.branch}`;
     case "message": return `to ${p.to}: ${p.text}`;
     case "error": return p.message;
+    default: return "";
+  }
+}
+
+// A step an external agent reported.
+function agentStep(p) {
+  switch (p.step) {
+    case "init": return `session ${p.session || ""}`;
+    case "message": return p.text || "";
+    case "tool_call": return `${p.tool} ${p.command || p.file || p.input || ""}`;
+    case "tool_result": return `${p.is_error ? "failed: " : ""}${p.output || ""}`;
     default: return "";
   }
 }
@@ -158,7 +171,7 @@ export async function taskView(main, [id]) {
     if (event.task_id !== id || Number(event.id) <= lastId) return;
     lastId = Number(event.id);
     timeline.append(eventItem(event));
-    if (["diff", "commit", "state_changed", "tool_call", "command_finished"].includes(event.kind)) diffStale = true;
+    if (["diff", "commit", "state_changed", "tool_call", "agent_step", "command_finished"].includes(event.kind)) diffStale = true;
     clearTimeout(refresh);
     refresh = setTimeout(() => {
       renderTask().catch(() => {});
