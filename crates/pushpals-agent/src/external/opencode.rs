@@ -1,9 +1,9 @@
 //! opencode (`opencode-ai`), headless: `opencode run --format json --model
 //! P/M PROMPT`. It speaks OpenAI Chat Completions to an OpenAI-compatible
 //! provider named in its JSON config (`baseURL`, `apiKey` from the
-//! environment) and writes one JSON event per line. Its permissions allow
-//! edits and shell commands without asking (web fetches are denied): its
-//! commands are confined by Push Pals's sandbox, not judged one by one.
+//! environment) and writes one JSON event per line. Its own permissions
+//! allow edits and shell commands without asking; where the sandbox reaches
+//! the gateway, a plugin asks Push Pals's judge before every tool call.
 
 use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
 use crate::config::Protocol;
@@ -14,6 +14,46 @@ const MAX_RESULT: usize = 4096;
 
 /// The provider's name in opencode's config.
 const PROVIDER: &str = "pushpals";
+
+/// The judge plugin's file in the private home.
+const PLUGIN: &str = ".config/opencode/pushpals-judge.js";
+
+/// An opencode plugin that asks the gateway's judge before each tool call
+/// (tools named as Claude Code names them, which the judge knows).
+fn plugin(gateway_url: &str) -> String {
+    let url = serde_json::to_string(&format!("{gateway_url}{}", crate::gateway::JUDGE_PATH))
+        .unwrap_or_default();
+    format!(
+        r#"// Written by Push Pals: every tool call is judged before it runs.
+const JUDGE = {url};
+function question(tool, args) {{
+  if (tool === "bash") return {{ tool: "Bash", input: {{ command: args.command || "" }} }};
+  if (["edit", "write", "multiedit", "patch"].includes(tool))
+    return {{ tool: "Write", input: {{ file_path: args.filePath || args.path || "" }} }};
+  if (tool === "webfetch" || tool === "websearch") return {{ tool: "WebFetch", input: args }};
+  return {{ tool, input: args }};
+}}
+export const PushPalsJudge = async () => ({{
+  "tool.execute.before": async (input, output) => {{
+    let answer;
+    try {{
+      const response = await fetch(JUDGE, {{
+        method: "POST",
+        headers: {{ "content-type": "application/json",
+                   authorization: "Bearer " + process.env.PUSHPALS_GATEWAY_TOKEN }},
+        body: JSON.stringify(question(input.tool, output.args || {{}})),
+      }});
+      answer = await response.json();
+      if (!response.ok) throw new Error((answer.error && answer.error.message) || String(response.status));
+    }} catch (error) {{
+      throw new Error("Push Pals could not judge this tool call, so it is blocked: " + error.message);
+    }}
+    if (answer.decision !== "allow") throw new Error("Push Pals refused this tool call: " + answer.reason);
+  }},
+}});
+"#
+    )
+}
 
 /// The opencode adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,7 +71,7 @@ impl ExternalAgent for Opencode {
 
     fn prepare(&self, setup: &Setup<'_>) -> Result<Launch, String> {
         let model = format!("{PROVIDER}/{}", setup.model);
-        let config = json!({
+        let mut config = json!({
             "provider": {
                 PROVIDER: {
                     "npm": "@ai-sdk/openai-compatible",
@@ -49,6 +89,12 @@ impl ExternalAgent for Opencode {
             "share": "disabled",
             "permission": { "edit": "allow", "bash": "allow", "webfetch": "deny" },
         });
+        if setup.hook.is_some() {
+            // Where the sandbox reaches the gateway, a plugin asks the task's
+            // judge before every tool call; a refusal or no answer blocks it.
+            write_private(&setup.home.join(PLUGIN), &plugin(setup.gateway_url))?;
+            config["plugin"] = json!([format!("file://{}/{PLUGIN}", setup.sandbox_home)]);
+        }
         write_private(
             &setup.home.join(".config/opencode/opencode.json"),
             &serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
@@ -74,6 +120,11 @@ impl ExternalAgent for Opencode {
             ("OPENCODE_DISABLE_MODELS_FETCH", "1".to_owned()),
             ("OPENCODE_DISABLE_AUTOUPDATE", "1".to_owned()),
             ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".to_owned()),
+            // It installs its plugin package with npm when a plugin is
+            // configured; without network that must fail at once, not
+            // after a minute of retries (the judge plugin needs nothing).
+            ("npm_config_offline", "true".to_owned()),
+            ("npm_config_fetch_retries", "0".to_owned()),
             ("NO_COLOR", "1".to_owned()),
         ]
         .into_iter()
@@ -231,6 +282,52 @@ mod tests {
         assert!(
             !config.to_string().contains("ppgw-1"),
             "the token comes from the environment"
+        );
+    }
+
+    #[test]
+    fn with_the_gateway_a_judge_plugin_is_written_and_loaded() {
+        let home = tempfile::tempdir().unwrap();
+        Opencode
+            .prepare(&Setup {
+                home: home.path(),
+                sandbox_home: "/tmp/home",
+                gateway_url: "http://127.0.0.1:4141",
+                token: "ppgw-1",
+                model: "m-1",
+                program: Path::new("/opt/opencode"),
+                prompt: "add bar",
+                hook: Some("/run/pushpals/helper hook"),
+                resume: None,
+                acp: false,
+            })
+            .unwrap();
+        let config: Value = serde_json::from_str(
+            &std::fs::read_to_string(home.path().join(".config/opencode/opencode.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            config["plugin"][0],
+            "file:///tmp/home/.config/opencode/pushpals-judge.js"
+        );
+        let plugin = std::fs::read_to_string(home.path().join(PLUGIN)).unwrap();
+        assert!(plugin.contains("\"http://127.0.0.1:4141/pushpals/v1/judge\""));
+        assert!(
+            !plugin.contains("ppgw-1"),
+            "the token comes from the environment"
+        );
+        // It is valid JavaScript (an ES module).
+        let module = home.path().join("check.mjs");
+        std::fs::write(&module, &plugin).unwrap();
+        let checked = std::process::Command::new("node")
+            .arg("--check")
+            .arg(&module)
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
         );
     }
 }

@@ -45,6 +45,58 @@ pub trait Judge: Send + Sync {
     fn judge(&self, tool: ToolUse) -> JudgeFuture;
 }
 
+/// The task's judge, for a caller with its token.
+fn judge_for(
+    gateway: &Gateway,
+    protocol: ClientProtocol,
+    headers: &HeaderMap,
+) -> Result<Arc<dyn Judge>, Box<Response>> {
+    let (token, _, _) = super::forward::admit(gateway, protocol, headers, None)?;
+    gateway.judge_of(&token).ok_or_else(|| {
+        Box::new(error(
+            protocol,
+            StatusCode::CONFLICT,
+            "this task has no judge for tool calls",
+        ))
+    })
+}
+
+/// `POST /pushpals/v1/judge`: any agent's hook or plugin asks about one
+/// tool call, `{"tool": "Bash", "input": {"command": "..."}}` (tools as
+/// Claude Code names them), and gets `{"decision": "allow" | "deny",
+/// "reason": "..."}`.
+pub(crate) async fn judge(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let protocol = ClientProtocol::OpenaiChat;
+    let judge = match judge_for(&gateway, protocol, &headers) {
+        Ok(judge) => judge,
+        Err(response) => return *response,
+    };
+    let asked = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|asked| {
+            Some(ToolUse {
+                tool: asked["tool"].as_str()?.to_owned(),
+                input: asked["input"].clone(),
+            })
+        });
+    let Some(tool) = asked else {
+        return error(
+            protocol,
+            StatusCode::BAD_REQUEST,
+            "write the question as {\"tool\": \"Bash\", \"input\": {\"command\": \"...\"}}",
+        );
+    };
+    let (decision, reason) = match judge.judge(tool).await {
+        Verdict::Allow(reason) => ("allow", reason),
+        Verdict::Deny(reason) => ("deny", reason),
+    };
+    Json(serde_json::json!({ "decision": decision, "reason": reason })).into_response()
+}
+
 /// `POST /pushpals/v1/hooks/claude-code`: Claude Code's pre-tool-use hook.
 pub(crate) async fn claude_code_hook(
     State(gateway): State<Arc<Gateway>>,
@@ -52,16 +104,9 @@ pub(crate) async fn claude_code_hook(
     body: Bytes,
 ) -> Response {
     let protocol = ClientProtocol::Anthropic;
-    let token = match super::forward::admit(&gateway, protocol, &headers, None) {
-        Ok((token, _, _)) => token,
+    let judge = match judge_for(&gateway, protocol, &headers) {
+        Ok(judge) => judge,
         Err(response) => return *response,
-    };
-    let Some(judge) = gateway.judge_of(&token) else {
-        return error(
-            protocol,
-            StatusCode::CONFLICT,
-            "this task has no judge for tool calls",
-        );
     };
     let asked = serde_json::from_slice::<Value>(&body)
         .ok()

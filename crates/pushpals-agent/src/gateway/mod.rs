@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use judge::{Judge, JudgeFuture, ToolUse, Verdict};
-pub use routes::ClientProtocol;
+pub use routes::{ClientProtocol, JUDGE_PATH};
 
 /// A per-task secret an agent presents instead of an API key.
 #[derive(Clone, PartialEq, Eq)]

@@ -11,6 +11,9 @@ use axum::routing::{get, post};
 use serde_json::json;
 use std::sync::Arc;
 
+/// Where any agent's hook or plugin asks the task's judge.
+pub const JUDGE_PATH: &str = "/pushpals/v1/judge";
+
 /// Largest request body an agent may send (long conversations are big).
 const MAX_REQUEST: usize = 32 << 20;
 
@@ -51,6 +54,7 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
             crate::external::claude_code::HOOK_PATH,
             post(super::judge::claude_code_hook),
         )
+        .route(JUDGE_PATH, post(super::judge::judge))
         .fallback(unknown)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(gateway)

@@ -948,6 +948,30 @@ async fn opencode_edits_through_the_gateway() {
             "task", "Add bar", "--agent", "Add bar", "--with", "opencode",
         ]);
         let id = created["id"].as_str().unwrap().to_owned();
+        // Its judge plugin asks before every tool call: the command has a
+        // `curl`, which policy asks about, so the task waits for the person.
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "waiting",
+            "{}",
+            view["task"]["reason"]
+        );
+        let approved = server
+            .cli()
+            .args(["approve", &id, "--action", "command"])
+            .output()
+            .unwrap();
+        assert!(
+            approved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&approved.stderr)
+        );
+        for _ in 0..200 {
+            if server.json(&["status", &id])["task"]["state"] != "waiting" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let view = wait_settled(&server, &id);
         assert_eq!(
             view["task"]["state"], "awaiting_approval",
