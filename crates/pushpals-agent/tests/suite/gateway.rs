@@ -614,3 +614,43 @@ async fn an_openai_agent_reaches_an_anthropic_model_through_translation() {
             .contains("no access")
     );
 }
+
+#[tokio::test]
+async fn the_generic_judge_endpoint_answers_allow_or_deny() {
+    let provider = ScriptedModel::start(vec![]).await;
+    let (gateway, _calls) = Gateway::new();
+    let served = serve(&gateway).await;
+    let token = gateway
+        .issue(Issue {
+            task: TaskId::from_random(rand_id()),
+            model: model(Protocol::Openai, provider.openai_base()),
+            budget: budget(1_000_000),
+            used: Usage::default(),
+            judge: Some(Arc::new(Strict(std::sync::Mutex::new(Vec::new())))),
+        })
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", served.url, pushpals_agent::gateway::JUDGE_PATH);
+    let ask = |command: &str| {
+        client
+            .post(&url)
+            .bearer_auth(token.secret())
+            .json(&json!({ "tool": "Bash", "input": { "command": command } }))
+            .send()
+    };
+    let denied: Value = ask("git push").await.unwrap().json().await.unwrap();
+    assert_eq!(denied["decision"], "deny");
+    assert_eq!(denied["reason"], "pushing is the orchestrator's job");
+    let allowed: Value = ask("ls").await.unwrap().json().await.unwrap();
+    assert_eq!(allowed["decision"], "allow");
+    let garbled = client
+        .post(&url)
+        .bearer_auth(token.secret())
+        .json(&json!({ "input": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), 400);
+    let anonymous = client.post(&url).json(&json!({})).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
