@@ -1,0 +1,331 @@
+//! Claude Code: its hook judged by policy, approvals, budgets, feedback, translation.
+
+use super::*;
+use crate::suite::support::{start_server_with_env, write_config};
+use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_edits_under_push_pals_policy_and_approvals() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool("Bash", r#"{"command":"git push origin main","description":"push"}"#),
+        Reply::tool("Bash", r#"{"command":"frobnicate --all","description":"an unknown tool"}"#),
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs && env","description":"add bar"}"#,
+        ),
+        Reply::text("Added bar next to foo."),
+        // The follow-up run, after the person's feedback.
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn baz() {}\\n' >> src/lib.rs","description":"add baz"}"#,
+        ),
+        Reply::text("Added baz too."),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &agent_config("anthropic", &model.anthropic_base(), "claude-code", &claude),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server =
+            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add a public function bar next to foo in src/lib.rs",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        // The unknown command asks: the task waits for the person.
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "waiting",
+            "{}",
+            view["task"]["reason"]
+        );
+        let pending = &view["approvals"][0];
+        assert_eq!(pending["action"], "command", "{view}");
+        assert!(pending.to_string().contains("frobnicate"), "{view}");
+        let denied = server
+            .cli()
+            .args([
+                "deny",
+                &id,
+                "--action",
+                "command",
+                "--reason",
+                "not that one",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            denied.status.success(),
+            "{}",
+            String::from_utf8_lossy(&denied.stderr)
+        );
+        for _ in 0..200 {
+            if server.json(&["status", &id])["task"]["state"] != "waiting" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        let diff = server.json(&["diff", &id]);
+        let files = diff["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{diff}");
+        assert_eq!(files[0]["path"], "src/lib.rs");
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+
+        let events = server.events(&id);
+        let kinds = kinds(&events);
+        for kind in [
+            "agent_started",
+            "agent_step",
+            "model_call",
+            "policy_decision",
+            "agent_finished",
+        ] {
+            assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
+        }
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
+        assert!(
+            started["payload"]["version"]
+                .as_str()
+                .unwrap()
+                .contains("2.1"),
+            "{started}"
+        );
+        let decisions: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["kind"] == "policy_decision")
+            .map(|e| &e["payload"])
+            .collect();
+        assert!(
+            decisions
+                .iter()
+                .any(|d| d["command"] == "git push origin main" && d["decision"] == "deny"),
+            "{decisions:?}"
+        );
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
+        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+        let session = finished["payload"]["session"].as_str().unwrap().to_owned();
+
+        // Feedback: the commit is rejected and the task continued; the
+        // agent resumes its own session with the feedback as its prompt.
+        let rejected = server
+            .cli()
+            .args(["deny", &id, "--action", "commit", "--reason", "needs baz"])
+            .output()
+            .unwrap();
+        assert!(
+            rejected.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rejected.stderr)
+        );
+        let continued = server
+            .cli()
+            .args(["continue", &id, "--feedback", "also add baz"])
+            .output()
+            .unwrap();
+        assert!(
+            continued.status.success(),
+            "{}",
+            String::from_utf8_lossy(&continued.stderr)
+        );
+        for _ in 0..200 {
+            let events = server.events(&id);
+            if events
+                .iter()
+                .filter(|e| e["kind"] == "agent_finished")
+                .count()
+                == 2
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
+        );
+        let events = server.events(&id);
+        let resumed = events
+            .iter()
+            .filter(|e| e["kind"] == "agent_started")
+            .nth(1)
+            .unwrap();
+        assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
+    })
+    .await
+    .unwrap();
+    // What the model was shown: the refusals with their reasons, and the
+    // agent's environment without the real key.
+    let requests = model.requests();
+    let seen: String = requests.iter().map(|r| r.body.to_string()).collect();
+    // The follow-up carried the first run's conversation and the feedback.
+    let follow_up = requests[requests.len() - 2].body.to_string();
+    assert!(follow_up.contains("Added bar next to foo.") && follow_up.contains("also add baz"));
+    assert!(
+        seen.contains("not that one"),
+        "the person's reason reached the agent"
+    );
+    assert!(
+        seen.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:4141"),
+        "env ran in the sandbox"
+    );
+    assert!(!seen.contains(KEY), "the real key reached the agent");
+    for request in &requests {
+        assert_eq!(request.header("x-api-key"), Some(KEY));
+        assert_eq!(request.body["model"], "m-real");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_stops_claude_code_with_the_reason() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool("Bash", r#"{"command":"ls","description":"look"}"#),
+        Reply::text("never sent: the budget stops the second call"),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m-real\"\n\
+             [agent.budget]\nmax_steps = 1\n\
+             [agents.claude-code]\nprogram = \"{}\"\n",
+            model.anthropic_base(),
+            claude.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server = start_server_with_env(&repo_path, &data_path, &[]);
+        let created = server.json(&[
+            "task",
+            "Look",
+            "--agent",
+            "Look around",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = wait_settled(&server, &id);
+        assert_eq!(view["task"]["state"], "failed", "{view}");
+        let reason = view["task"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("budget") && reason.contains("1 of 1 model calls"),
+            "{reason}"
+        );
+        assert_eq!(view["task"]["usage"]["model_calls"], 1);
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        model.requests().len(),
+        1,
+        "the refused call never reached the model"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_works_with_an_openai_compatible_model_through_translation() {
+    let claude = installed_agent("claude-code", "claude");
+    let model = ScriptedModel::start(vec![
+        Reply::tool(
+            "Bash",
+            r#"{"command":"printf 'pub fn bar() {}\\n' >> src/lib.rs","description":"add bar"}"#,
+        ),
+        Reply::text("Added bar next to foo."),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"local-coder\"\n\
+             [agents.claude-code]\nprogram = \"{}\"\n",
+            model.openai_base(),
+            claude.display()
+        ),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server = start_server_with_env(&repo_path, &data_path, &[]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add bar",
+            "--with",
+            "claude-code",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+        let events = server.events(&id);
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
+        assert_eq!(started["payload"]["translated_to"], "openai");
+        let calls: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["kind"] == "model_call")
+            .map(|e| &e["payload"])
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert!(
+            calls.iter().all(|c| c["translated_to"] == "openai"),
+            "{calls:?}"
+        );
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
+        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+    })
+    .await
+    .unwrap();
+    for request in model.requests() {
+        assert_eq!(request.path, "/v1/chat/completions");
+        assert_eq!(request.body["model"], "local-coder");
+    }
+}
