@@ -21,6 +21,8 @@ pub struct InvalidId {
 }
 
 const ID_ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstvwxyz0123456789";
+/// How many of [`ID_ALPHABET`]'s characters are letters (the rest are digits).
+const ID_LETTERS: usize = 22;
 
 impl TaskId {
     /// Parses and validates an id.
@@ -41,11 +43,23 @@ impl TaskId {
     }
 
     /// Makes a new id from random bytes (the caller supplies the randomness,
-    /// this crate does no I/O): 8 characters of an unambiguous alphabet.
+    /// this crate does no I/O): 8 characters of an unambiguous alphabet,
+    /// starting with a letter and ending with a digit, so that chat tells
+    /// an id from a task number (all digits) and from a word (no digit).
     pub fn from_random(bytes: [u8; 8]) -> Self {
+        let (letters, digits) = ID_ALPHABET.split_at(ID_LETTERS);
+        let last = bytes.len() - 1;
         let text = bytes
             .iter()
-            .map(|b| char::from(ID_ALPHABET[usize::from(b % 32)]))
+            .enumerate()
+            .map(|(i, b)| {
+                let b = usize::from(*b);
+                char::from(match i {
+                    0 => letters[b % letters.len()],
+                    i if i == last => digits[b % digits.len()],
+                    _ => ID_ALPHABET[b % ID_ALPHABET.len()],
+                })
+            })
             .collect();
         Self(text)
     }
@@ -115,6 +129,20 @@ mod tests {
         assert_eq!(id.as_str().len(), 8);
         assert_eq!(TaskId::parse(id.as_str()), Ok(id.clone()));
         assert_eq!(id.branch(), format!("pushpals/{id}"));
+    }
+
+    #[test]
+    fn every_id_starts_with_a_letter_and_has_a_digit() {
+        // Chat reads an all-digit word as a task number and a word without
+        // a digit as a word: no id may look like either.
+        for seed in 0..=255u8 {
+            let bytes = [seed, seed, seed, seed, seed, seed, seed, seed];
+            let id = TaskId::from_random(bytes);
+            let text = id.as_str();
+            assert!(text.as_bytes()[0].is_ascii_lowercase(), "{text}");
+            assert!(text.bytes().any(|b| b.is_ascii_digit()), "{text}");
+            assert!(text.bytes().all(|b| ID_ALPHABET.contains(&b)), "{text}");
+        }
     }
 
     #[test]
