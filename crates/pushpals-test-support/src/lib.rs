@@ -12,7 +12,7 @@ pub mod model_server;
 
 pub use image::busybox_image;
 
-pub use model_server::{Reply, ScriptedModel};
+pub use model_server::{Recorded, Reply, ScriptedModel};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

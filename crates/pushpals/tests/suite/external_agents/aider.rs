@@ -74,11 +74,5 @@ async fn aider_applies_a_search_replace_edit_from_the_gateway() {
     .unwrap();
     let requests = model.requests();
     assert!(!requests.is_empty());
-    for request in &requests {
-        assert_eq!(
-            request.header("authorization"),
-            Some(format!("Bearer {KEY}").as_str())
-        );
-        assert_eq!(request.body["model"], "m-real");
-    }
+    assert_real_key_and_model(&requests, "authorization", &format!("Bearer {KEY}"));
 }

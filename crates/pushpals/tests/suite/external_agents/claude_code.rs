@@ -132,38 +132,7 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
 
         // Feedback: the commit is rejected and the task continued; the
         // agent resumes its own session with the feedback as its prompt.
-        let rejected = server
-            .cli()
-            .args(["deny", &id, "--action", "commit", "--reason", "needs baz"])
-            .output()
-            .unwrap();
-        assert!(
-            rejected.status.success(),
-            "{}",
-            String::from_utf8_lossy(&rejected.stderr)
-        );
-        let continued = server
-            .cli()
-            .args(["continue", &id, "--feedback", "also add baz"])
-            .output()
-            .unwrap();
-        assert!(
-            continued.status.success(),
-            "{}",
-            String::from_utf8_lossy(&continued.stderr)
-        );
-        for _ in 0..200 {
-            let events = server.events(&id);
-            if events
-                .iter()
-                .filter(|e| e["kind"] == "agent_finished")
-                .count()
-                == 2
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        reject_and_continue(&server, &id, "also add baz");
         let view = wait_settled(&server, &id);
         assert_eq!(
             view["task"]["state"], "awaiting_approval",
@@ -200,10 +169,7 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
         "env ran in the sandbox"
     );
     assert!(!seen.contains(KEY), "the real key reached the agent");
-    for request in &requests {
-        assert_eq!(request.header("x-api-key"), Some(KEY));
-        assert_eq!(request.body["model"], "m-real");
-    }
+    assert_real_key_and_model(&requests, "x-api-key", KEY);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

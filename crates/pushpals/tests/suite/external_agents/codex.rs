@@ -71,34 +71,7 @@ async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
         assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
         let session = finished["payload"]["session"].as_str().unwrap().to_owned();
 
-        let rejected = server
-            .cli()
-            .args(["deny", &id, "--action", "commit", "--reason", "needs baz"])
-            .output()
-            .unwrap();
-        assert!(rejected.status.success());
-        let continued = server
-            .cli()
-            .args(["continue", &id, "--feedback", "also add baz"])
-            .output()
-            .unwrap();
-        assert!(
-            continued.status.success(),
-            "{}",
-            String::from_utf8_lossy(&continued.stderr)
-        );
-        for _ in 0..300 {
-            if server
-                .events(&id)
-                .iter()
-                .filter(|e| e["kind"] == "agent_finished")
-                .count()
-                == 2
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        reject_and_continue(&server, &id, "also add baz");
         let view = wait_settled(&server, &id);
         assert_eq!(
             view["task"]["state"], "awaiting_approval",
@@ -130,11 +103,5 @@ async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
     );
     let follow_up = requests[requests.len() - 2].body.to_string();
     assert!(follow_up.contains("Added bar next to foo.") && follow_up.contains("also add baz"));
-    for request in &requests {
-        assert_eq!(
-            request.header("authorization"),
-            Some(format!("Bearer {KEY}").as_str())
-        );
-        assert_eq!(request.body["model"], "m-real");
-    }
+    assert_real_key_and_model(&requests, "authorization", &format!("Bearer {KEY}"));
 }

@@ -108,8 +108,5 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
         shown.contains("no-host") && !shown.contains("HOST-REACHED"),
         "{shown}"
     );
-    for request in &requests {
-        assert_eq!(request.header("x-goog-api-key"), Some(KEY));
-        assert_eq!(request.body["model"], "m-real");
-    }
+    assert_real_key_and_model(&requests, "x-goog-api-key", KEY);
 }

@@ -88,11 +88,5 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
         shown.contains("no-host") && !shown.contains("HOST-REACHED"),
         "{shown}"
     );
-    for request in &requests {
-        assert_eq!(
-            request.header("authorization"),
-            Some(format!("Bearer {KEY}").as_str())
-        );
-        assert_eq!(request.body["model"], "m-real");
-    }
+    assert_real_key_and_model(&requests, "authorization", &format!("Bearer {KEY}"));
 }

@@ -186,3 +186,45 @@ pub(super) fn approve_command(server: &Server, id: &str) {
     }
     panic!("task {id} still waits after the approval");
 }
+
+/// Rejects the task's commit, continues it with `feedback`, and waits for
+/// the agent's second run to finish.
+pub(super) fn reject_and_continue(server: &Server, id: &str, feedback: &str) {
+    for args in [
+        ["deny", id, "--action", "commit", "--reason", "not yet"].as_slice(),
+        ["continue", id, "--feedback", feedback].as_slice(),
+    ] {
+        let output = server.cli().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for _ in 0..300 {
+        let finished = server
+            .events(id)
+            .iter()
+            .filter(|e| e["kind"] == "agent_finished")
+            .count();
+        if finished == 2 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("task {id}'s second run never finished");
+}
+
+/// Every request reached the provider with the real key in `header` and
+/// the configured model.
+pub(super) fn assert_real_key_and_model(
+    requests: &[pushpals_test_support::Recorded],
+    header: &str,
+    key: &str,
+) {
+    assert!(!requests.is_empty());
+    for request in requests {
+        assert_eq!(request.header(header), Some(key), "{}", request.path);
+        assert_eq!(request.body["model"], "m-real", "{}", request.path);
+    }
+}
