@@ -1,10 +1,13 @@
-//! Nothing piles up: worktrees of tasks that ended long ago are removed,
+//! Nothing piles up: an ended task's worktree (and its agent's private
+//! home) is removed on request, worktrees of tasks that ended long ago are
+//! removed,
 //! branches already merged into the base branch are pruned, and the space
 //! everything takes can be shown. Events and blobs are never deleted.
 
-use crate::error::OrchestratorResult;
+use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId, TaskState};
+use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_store::TaskUpdate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -170,5 +173,61 @@ impl Orchestrator {
                 }
             }
         });
+    }
+}
+
+impl Orchestrator {
+    /// Removes an ended task's worktree, and its branch unless the task was
+    /// committed (then the branch holds the result and stays).
+    pub async fn remove_task(&self, task_id: &TaskId, actor: Actor) -> OrchestratorResult<Task> {
+        let task = self.store.task(task_id).await?;
+        if !task.state.is_final() {
+            return Err(OrchestratorError::WrongState {
+                task_id: task.id,
+                state: task.state,
+                what: "cancel it (or decide its approval) before removing it".into(),
+            });
+        }
+        let worktree = self.worktrees_dir.join(task.id.as_str());
+        let keep_branch = task.state == TaskState::Committed;
+        if keep_branch {
+            self.repo.remove_worktree_only(&worktree).await?;
+        } else {
+            self.repo.remove_worktree(&worktree, &task.branch).await?;
+        }
+        // An external agent's private home (its configuration and session
+        // transcripts) goes with the worktree.
+        let home = self
+            .worktrees_dir
+            .with_file_name("homes")
+            .join(task.id.as_str());
+        if let Err(error) = std::fs::remove_dir_all(&home)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(OrchestratorError::Internal(format!(
+                "cannot remove the agent's home {}: {error}",
+                home.display()
+            )));
+        }
+        let id = task.id.clone();
+        let task = self
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::for_task(
+                    &id,
+                    actor,
+                    EventKind::WorktreeRemoved,
+                    json!({ "branch_deleted": !keep_branch }),
+                ))?;
+                tx.update_task(
+                    &id,
+                    TaskUpdate {
+                        worktree_path: Some(None),
+                        ..TaskUpdate::default()
+                    },
+                )
+            })
+            .await?;
+        Ok(task)
     }
 }
