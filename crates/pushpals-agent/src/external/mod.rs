@@ -1,4 +1,5 @@
-//! Adapters for external agent CLIs (Claude Code, any command): how to find
+//! Adapters for external agent CLIs (Claude Code, Codex, Gemini CLI,
+//! opencode, Aider, mini-swe-agent, OpenHands, any command): how to find
 //! one, configure it in a private home to reach its model only through the
 //! gateway, start it headless on a task's prompt, and read its output
 //! stream as steps. The orchestrator runs the launch line in the task's
@@ -13,6 +14,7 @@ mod command;
 mod gemini_cli;
 mod mini_swe_agent;
 mod opencode;
+mod openhands;
 
 pub use aider::Aider;
 pub use claude_code::ClaudeCode;
@@ -21,6 +23,7 @@ pub use command::AnyCommand;
 pub use gemini_cli::GeminiCli;
 pub use mini_swe_agent::MiniSweAgent;
 pub use opencode::Opencode;
+pub use openhands::OpenHands;
 
 use crate::config::Protocol;
 use serde_json::Value;
@@ -195,8 +198,9 @@ pub fn adapter(name: &str, command: Option<&str>) -> Result<Box<dyn ExternalAgen
         ("gemini-cli", None) => Ok(Box::new(GeminiCli)),
         ("opencode", None) => Ok(Box::new(Opencode)),
         ("aider", None) => Ok(Box::new(Aider)),
+        ("openhands", None) => Ok(Box::new(OpenHands)),
         (other, None) => Err(format!(
-            "no agent named {other:?}: the built-in adapters are aider, claude-code, codex, gemini-cli, mini-swe-agent and opencode; for another agent add [agents.{other}] with command = \"...\" to config.toml"
+            "no agent named {other:?}: the built-in adapters are aider, claude-code, codex, gemini-cli, mini-swe-agent, opencode and openhands; for another agent add [agents.{other}] with command = \"...\" to config.toml"
         )),
     }
 }
@@ -210,6 +214,7 @@ pub fn builtin() -> Vec<Box<dyn ExternalAgent>> {
         Box::new(GeminiCli),
         Box::new(MiniSweAgent),
         Box::new(Opencode),
+        Box::new(OpenHands),
     ]
 }
 

@@ -5,8 +5,11 @@
 //! requests with the task's judge, so every shell command and file write
 //! the agent asks for passes Push Pals's policy.
 
+mod calls;
+
 use super::Step;
 use crate::gateway::{Judge, ToolUse, Verdict};
+use calls::Announced;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -37,6 +40,7 @@ where
         lines: BufReader::new(reader).lines(),
         writer,
         next_id: 0,
+        announced: Announced::default(),
     };
     let initialized = session
         .call(
@@ -113,6 +117,8 @@ struct Session<R, W> {
     lines: tokio::io::Lines<BufReader<R>>,
     writer: W,
     next_id: u64,
+    /// Tool calls announced and not yet finished.
+    announced: Announced,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -164,7 +170,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 (Some(request_id), Some("session/request_permission")) => {
                     let request_id = request_id.clone();
-                    let answer = permission(&message["params"], judge, steps).await;
+                    let params = &message["params"];
+                    let calls = self.announced.covered_by(&params["toolCall"]);
+                    let answer = permission(params, &calls, judge, steps).await;
                     self.send(&json!({ "jsonrpc": "2.0", "id": request_id, "result": answer }))
                         .await?;
                 }
@@ -177,6 +185,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .await?;
                 }
                 (None, Some("session/update")) => {
+                    self.announced.note(&message["params"]["update"]);
                     for step in update(&message["params"]["update"]) {
                         let _ = steps.send(step);
                     }
@@ -233,15 +242,10 @@ fn tool_input(call: &Value) -> Value {
     })
 }
 
-/// The judge's answer to a permission request, as the option to select.
-async fn permission(
-    params: &Value,
-    judge: &dyn Judge,
-    steps: &mpsc::UnboundedSender<Step>,
-) -> Value {
-    let call = &params["toolCall"];
+/// What one tool call asks to do, as the judge's tool names say it.
+fn asked_of(call: &Value) -> ToolUse {
     let input = tool_input(call);
-    let asked = match call["kind"].as_str() {
+    match call["kind"].as_str() {
         Some("execute") => ToolUse {
             tool: "Bash".into(),
             input: json!({ "command": input["command"].as_str().unwrap_or_default() }),
@@ -253,14 +257,31 @@ async fn permission(
         },
         Some("fetch") => ToolUse {
             tool: "WebFetch".into(),
-            input: input.clone(),
+            input,
         },
         other => ToolUse {
             tool: other.unwrap_or("other").to_owned(),
-            input: input.clone(),
+            input,
         },
-    };
-    let verdict = judge.judge(asked).await;
+    }
+}
+
+/// The judge's answer to a permission request that covers `calls`, as the
+/// option to select: allowed once when the judge allows every one of them,
+/// rejected at the first it denies.
+async fn permission(
+    params: &Value,
+    calls: &[Value],
+    judge: &dyn Judge,
+    steps: &mpsc::UnboundedSender<Step>,
+) -> Value {
+    let mut verdict = Verdict::Deny("the agent asked permission for nothing".into());
+    for call in calls {
+        verdict = judge.judge(asked_of(call)).await;
+        if matches!(verdict, Verdict::Deny(_)) {
+            break;
+        }
+    }
     let (wanted, reason) = match &verdict {
         Verdict::Allow(reason) => ("allow_once", reason),
         Verdict::Deny(reason) => ("reject_once", reason),

@@ -206,3 +206,88 @@ async fn a_message_that_came_meanwhile_is_the_next_turn() {
         ["add bar", "also handle the empty case"]
     );
 }
+
+#[tokio::test]
+async fn one_confirmation_for_several_announced_calls_judges_each() {
+    // As OpenHands asks: its actions are announced, then confirmed at once.
+    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
+    let agent = tokio::spawn(async move {
+        let (reader, mut writer) = tokio::io::split(agent_side);
+        let mut lines = BufReader::new(reader).lines();
+        let init = next(&mut lines).await;
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
+        )
+        .await;
+        let new = next(&mut lines).await;
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
+        )
+        .await;
+        let prompt = next(&mut lines).await;
+        let mut answers = Vec::new();
+        for batch in [
+            [
+                ("c1", "execute", json!({ "command": "echo hi >> a.txt" })),
+                (
+                    "c2",
+                    "edit",
+                    json!({ "command": "create", "path": "/w/b.txt" }),
+                ),
+            ],
+            [
+                ("c3", "execute", json!({ "command": "echo again" })),
+                (
+                    "c4",
+                    "execute",
+                    json!({ "command": "git push origin main" }),
+                ),
+            ],
+        ] {
+            for (id, kind, input) in &batch {
+                say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-1",
+                    "update": { "sessionUpdate": "tool_call", "toolCallId": id, "kind": kind,
+                                "status": "in_progress", "title": "", "rawInput": input } } })).await;
+            }
+            say(&mut writer, json!({ "jsonrpc": "2.0", "id": 0, "method": "session/request_permission", "params": {
+                "sessionId": "s-1", "options": options(),
+                "toolCall": { "toolCallId": "confirmation-s-1", "kind": "other",
+                              "title": "Confirm Agent Actions", "status": "pending" } } })).await;
+            answers.push(next(&mut lines).await);
+            for (id, _, _) in &batch {
+                say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-1",
+                    "update": { "sessionUpdate": "tool_call_update", "toolCallId": id, "status": "completed" } } })).await;
+            }
+        }
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": prompt["id"], "result": { "stopReason": "end_turn" } }),
+        )
+        .await;
+        answers
+    });
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, _received) = mpsc::unbounded_channel();
+    run_session(client_side, "/w", "add hi", &judge, &steps, &|| None)
+        .await
+        .unwrap();
+    let answers = agent.await.unwrap();
+    assert_eq!(answers[0]["result"]["outcome"]["optionId"], "proceed_once");
+    assert_eq!(
+        answers[1]["result"]["outcome"]["optionId"], "cancel",
+        "one denied action rejects the batch"
+    );
+    let asked = judge.0.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            r#"Bash:{"command":"echo hi >> a.txt"}"#,
+            r#"Write:{"file_path":"/w/b.txt"}"#,
+            r#"Bash:{"command":"echo again"}"#,
+            r#"Bash:{"command":"git push origin main"}"#,
+        ],
+        "each pending call judged, the finished ones no more"
+    );
+}
