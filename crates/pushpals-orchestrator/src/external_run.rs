@@ -3,6 +3,7 @@
 //! gateway with a per-task token; its output stream becomes events, its
 //! hooked tool calls are judged by the same policy as every command.
 
+use crate::agent_session::{SessionPlan, SessionRun};
 use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
@@ -24,52 +25,6 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest text of one step kept in its event.
 const STEP_TEXT: usize = 4096;
-
-/// A listening session socket; removed when dropped.
-struct SessionSocket {
-    path: PathBuf,
-    listener: tokio::net::UnixListener,
-}
-
-impl Drop for SessionSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Serves the agent's session: waits for it to connect, runs its turns
-/// (the prompt's, then the task's inbox's).
-async fn serve_session(
-    session: SessionSocket,
-    worktree: String,
-    prompt: String,
-    judge: Arc<dyn Judge>,
-    steps: mpsc::UnboundedSender<pushpals_agent::external::Step>,
-    more: Box<dyn Fn() -> Option<String> + Send + Sync>,
-) {
-    let result = match session.listener.accept().await {
-        Ok((stream, _)) => {
-            external::acp::run_session(
-                stream,
-                &worktree,
-                &prompt,
-                judge.as_ref(),
-                &steps,
-                more.as_ref(),
-            )
-            .await
-        }
-        Err(error) => Err(format!("the agent's session did not open: {error}")),
-    };
-    if let Err(why) = result {
-        let _ = steps.send(pushpals_agent::external::Step::Finished {
-            ok: false,
-            summary: why,
-            session: None,
-            turns: None,
-        });
-    }
-}
 
 /// A gateway token that is revoked when dropped.
 struct Revoked<'a> {
@@ -264,7 +219,7 @@ impl Orchestrator {
             STEP_TEXT,
         );
         let (tap, chunks) = mpsc::unbounded_channel();
-        let (steps, client) = match session {
+        let (steps, session_run) = match session {
             None => (
                 tokio::spawn(record_steps(recorder, Arc::clone(&adapter), chunks)),
                 None,
@@ -281,17 +236,20 @@ impl Orchestrator {
                         .unwrap_or_default();
                     (!said.is_empty()).then(|| said.join("\n\n"))
                 };
-                let client = tokio::spawn(serve_session(
+                let run = SessionRun::start(
                     session,
-                    worktree.to_owned(),
-                    prompt.clone(),
-                    Arc::clone(&judge),
-                    sent,
-                    Box::new(more),
-                ));
+                    SessionPlan {
+                        worktree: worktree.to_owned(),
+                        prompt: prompt.clone(),
+                        judge: Arc::clone(&judge),
+                        steps: sent,
+                        more: Box::new(more),
+                    },
+                    cancel.clone(),
+                );
                 (
                     tokio::spawn(record_session_steps(recorder, received)),
-                    Some(client),
+                    Some(run),
                 )
             }
         };
@@ -302,23 +260,19 @@ impl Orchestrator {
             &task.id,
             "agent",
             spec,
-            cancel.clone(),
+            session_run
+                .as_ref()
+                .map_or_else(|| cancel.clone(), |run| run.stop.clone()),
             Some(Tap(tap)),
         )
         .await;
         drop(token);
-        if let Some(client) = client {
-            // The agent has exited: its session ends with it, or never began.
-            if tokio::time::timeout(Duration::from_secs(2), async {
-                while !client.is_finished() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-            .await
-            .is_err()
-            {
-                client.abort();
-            }
+        // An agent stopped because its session was over has ended its run,
+        // unless the task was cancelled meanwhile.
+        let mut stopped_after_its_end = false;
+        if let Some(run) = session_run {
+            stopped_after_its_end = run.stopped_after_its_end() && !*cancel.borrow();
+            run.close().await;
         }
         let mut recorder = steps
             .await
@@ -332,11 +286,21 @@ impl Orchestrator {
         }
         let finished = recorder.finished;
         let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
-        if recorded.outcome.cancelled {
+        if stopped_after_its_end {
+            self.record(
+                &task.id,
+                EventKind::AgentStep,
+                json!({ "step": "stopped", "reason": format!(
+                    "{name} did not exit within {} s of the end of its session; Push Pals stopped it",
+                    crate::agent_session::GRACE.as_secs()
+                ) }),
+            )
+            .await?;
+        } else if recorded.outcome.cancelled {
             return Err(Stop::Superseded);
         }
         let ok_by_agent = finished.as_ref().is_none_or(|(ok, _)| *ok);
-        if recorded.outcome.succeeded() && ok_by_agent {
+        if (recorded.outcome.succeeded() || stopped_after_its_end) && ok_by_agent {
             return Ok(());
         }
         let mut reason = match finished {
@@ -350,22 +314,6 @@ impl Orchestrator {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
-    }
-
-    /// A new session socket for the task's agent.
-    fn session_socket(&self, task_id: &TaskId) -> StepResult<SessionSocket> {
-        use std::os::unix::fs::DirBuilderExt;
-        let dir = self.worktrees_dir.with_file_name("sessions");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let path = dir.join(format!("{task_id}.sock"));
-        let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path)
-            .map_err(|e| Stop::Failed(format!("cannot open {}: {e}", path.display())))?;
-        Ok(SessionSocket { path, listener })
     }
 
     /// The task's private home for its agent, made on first use.
@@ -423,6 +371,9 @@ impl Orchestrator {
             home: Some(home.to_path_buf()),
             session: None,
         };
+        // The version is read from standard output first: some agents
+        // print warnings on the other stream that look like versions.
+        let (tap, mut chunks) = mpsc::unbounded_channel();
         let recorded = run_recorded(
             &self.store,
             self.runner.as_ref(),
@@ -431,7 +382,7 @@ impl Orchestrator {
             "agent:version",
             spec,
             cancel.clone(),
-            None,
+            Some(Tap(tap)),
         )
         .await?
         .map_err(|e| Stop::Failed(format!("{}: {e}", adapter.name())))?;
@@ -449,7 +400,14 @@ impl Orchestrator {
                 adapter.install_hint()
             )));
         }
-        let version = version_line(&recorded.output);
+        let mut stdout = Vec::new();
+        while let Ok(chunk) = chunks.try_recv() {
+            if chunk.stream == pushpals_sandbox::OutputStream::Stdout {
+                stdout.extend_from_slice(&chunk.bytes);
+            }
+        }
+        let version = version_line(&String::from_utf8_lossy(&stdout))
+            .or_else(|| version_line(&recorded.output));
         if let Ok(mut versions) = self.agent_versions.lock() {
             versions.insert(program.to_path_buf(), (modified, version.clone()));
         }

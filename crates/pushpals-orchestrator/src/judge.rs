@@ -85,7 +85,17 @@ impl Judge for TaskJudge {
                 };
             }
             let verdict = judge_tool(&tool, &worktree);
-            if let Verdict::Deny(reason) = &verdict {
+            // Refusals and every write are in the audit log; reading and
+            // planning tools show as the agent's steps.
+            let file = WRITING_TOOLS
+                .iter()
+                .find(|(name, _)| *name == tool.tool)
+                .map(|(_, field)| tool.input[*field].clone());
+            let (decision, reason) = match &verdict {
+                Verdict::Allow(reason) => ("allow", reason),
+                Verdict::Deny(reason) => ("deny", reason),
+            };
+            if decision == "deny" || file.is_some() {
                 let event = NewEvent::for_task(
                     &task,
                     Actor::Orchestrator,
@@ -93,7 +103,8 @@ impl Judge for TaskJudge {
                     json!({
                         "step": "agent:tool",
                         "tool": tool.tool,
-                        "decision": "deny",
+                        "file": file,
+                        "decision": decision,
                         "reason": reason,
                     }),
                 );

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod agent_run;
+mod agent_session;
 mod agent_steps;
 mod authorize;
 mod autonomy;

@@ -103,20 +103,23 @@ fn run(args: &[String]) -> io::Result<i32> {
     }
     let mut command = Command::new(&plan.program);
     command.args(&plan.args);
-    if let Some(socket) = &plan.stdio {
-        let session = UnixStream::connect(socket).map_err(|e| {
-            io::Error::other(format!("cannot reach the session socket {socket}: {e}"))
-        })?;
-        let output = session.try_clone()?;
-        command
-            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
-                session,
-            )))
-            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
-                output,
-            )));
-    }
-    if plan.relays.is_empty() {
+    // The session's two directions travel through pipes, not the socket
+    // itself: a program may watch its standard input and output apart, and
+    // one socket as both confuses some (Python's asyncio, for one, replaces
+    // its stdin reader with its stdout watcher on the same descriptor).
+    let session = match &plan.stdio {
+        Some(socket) => {
+            let session = UnixStream::connect(socket).map_err(|e| {
+                io::Error::other(format!("cannot reach the session socket {socket}: {e}"))
+            })?;
+            let (stdin_read, stdin_write) = io::pipe()?;
+            let (stdout_read, stdout_write) = io::pipe()?;
+            command.stdin(stdin_read).stdout(stdout_write);
+            Some((session, stdin_write, stdout_read))
+        }
+        None => None,
+    };
+    if plan.relays.is_empty() && session.is_none() {
         // Become the command.
         return Err(command.exec());
     }
@@ -133,10 +136,58 @@ fn run(args: &[String]) -> io::Result<i32> {
             }
         });
     }
-    let status = command.status()?;
+    let mut child = command.spawn()?;
+    // The command's ends of the pipes are its own now: closing ours lets
+    // its output end when it exits.
+    drop(command);
+    let output = match session {
+        Some((session, mut stdin_write, mut stdout_read)) => {
+            let mut from_session = session.try_clone()?;
+            std::thread::spawn(move || {
+                pump(&mut from_session, &mut stdin_write);
+            });
+            let mut to_session = session;
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                pump(&mut stdout_read, &mut to_session);
+                let _ = to_session.shutdown(Shutdown::Write);
+                let _ = done.send(());
+            });
+            Some(finished)
+        }
+        None => None,
+    };
+    let status = child.wait()?;
+    if let Some(finished) = output {
+        // What it wrote last reaches the session, unless a process it left
+        // behind holds its output open.
+        let _ = finished.recv_timeout(std::time::Duration::from_secs(2));
+    }
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Copies from `from` to `to` until `from` ends or either fails, a read at
+/// a time: each line of a session goes on as soon as it is written.
+fn pump(from: &mut impl io::Read, to: &mut impl io::Write) {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to
+                    .write_all(&buffer[..n])
+                    .and_then(|()| to.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// Restricts this process and its children: read and execute anywhere,

@@ -10,6 +10,7 @@ mod command;
 mod gemini_cli;
 mod mini_swe_agent;
 mod opencode;
+mod openhands;
 
 use super::support::Server;
 use serde_json::Value;
@@ -89,7 +90,9 @@ pub(super) fn wait_settled(server: &Server, id: &str) -> Value {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("task {id} never settled");
+    let events = server.events(id);
+    let last = &events[events.len().saturating_sub(12)..];
+    panic!("task {id} never settled; its last events: {last:#?}");
 }
 
 pub(super) fn worktree_file(view: &Value, name: &str) -> String {

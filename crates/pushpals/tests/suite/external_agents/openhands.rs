@@ -1,0 +1,154 @@
+//! OpenHands over the Agent Client Protocol: it announces its actions and
+//! asks once to confirm them; each is judged (a shell command by policy, a
+//! file write by the worktree fence).
+
+use super::*;
+use crate::suite::support::{start_server_with_env, write_config};
+use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use serde_json::json;
+
+/// Where the refused write would have gone: outside every worktree (and
+/// read-only in the sandbox, so an escape would show on the host).
+const OUTSIDE: &str = "/usr/local/pushpals-openhands-escape.txt";
+
+/// One OpenHands tool call's arguments: `fields` and the risk it predicts.
+fn arguments(mut fields: Value) -> String {
+    fields["security_risk"] = json!("LOW");
+    fields["summary"] = json!("step");
+    fields.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openhands_edits_through_the_gateway_with_each_action_judged() {
+    let openhands = installed_agent("openhands", "openhands");
+    let _ = std::fs::remove_file(OUTSIDE);
+    let port = host_listener();
+    let probe: Value = serde_json::from_str(&edit_and_probe("command", port)).unwrap();
+    let model = ScriptedModel::start(vec![
+        Reply::text_and_tools(
+            "Adding bar.",
+            &[(
+                "terminal",
+                &arguments(json!({ "command": probe["command"], "is_input": false })),
+            )],
+        ),
+        Reply::tool(
+            "file_editor",
+            &arguments(json!({ "command": "create", "path": OUTSIDE, "file_text": "escaped\n" })),
+        ),
+        Reply::tool("finish", r#"{"message":"Added bar next to foo."}"#),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &agent_config("openai", &model.openai_base(), "openhands", &openhands),
+    );
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let server =
+            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
+        let created = server.json(&[
+            "task",
+            "Add bar",
+            "--agent",
+            "Add a public function bar next to foo in src/lib.rs",
+            "--with",
+            "openhands",
+        ]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        // Its confirmation is answered by the judge: the command has a
+        // `curl`, which policy asks about, so the task waits for the person.
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "waiting",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert!(view["approvals"][0].to_string().contains("curl"), "{view}");
+        approve_command(&server, &id);
+        let view = wait_settled(&server, &id);
+        assert_eq!(
+            view["task"]["state"], "awaiting_approval",
+            "{}",
+            view["task"]["reason"]
+        );
+        assert_eq!(
+            worktree_file(&view, "src/lib.rs"),
+            "pub fn foo() {}\npub fn bar() {}\n"
+        );
+        let diff = server.json(&["diff", &id]);
+        assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
+        let events = server.events(&id);
+        let started = events
+            .iter()
+            .find(|e| e["kind"] == "agent_started")
+            .unwrap();
+        assert_eq!(started["payload"]["session_protocol"], "acp", "{started}");
+        assert!(
+            started["payload"]["version"]
+                .as_str()
+                .unwrap()
+                .contains("1.16.0"),
+            "{started}"
+        );
+        let refused = events
+            .iter()
+            .find(|e| e["kind"] == "policy_decision" && e["payload"]["tool"] == "Write")
+            .expect("the write outside the worktree was judged");
+        assert_eq!(refused["payload"]["decision"], "deny", "{refused}");
+        let steps: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["kind"] == "agent_step")
+            .map(|e| &e["payload"])
+            .collect();
+        assert!(
+            steps.iter().any(|s| s["step"] == "tool_call"
+                && s["tool"] == "execute"
+                && s["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("src/lib.rs")),
+            "{steps:?}"
+        );
+        assert!(
+            steps.iter().any(|s| s["step"] == "tool_result"
+                && s["is_error"] == true
+                && s["output"].as_str().unwrap_or_default().contains("reject")),
+            "the refusal reached the agent: {steps:?}"
+        );
+        let finished = events
+            .iter()
+            .find(|e| e["kind"] == "agent_finished")
+            .unwrap();
+        assert_eq!(finished["payload"]["ok"], true);
+        assert!(
+            finished["payload"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("Added bar next to foo."),
+            "{finished}"
+        );
+        assert_eq!(view["task"]["usage"]["model_calls"], 3);
+    })
+    .await
+    .unwrap();
+    assert!(
+        !std::path::Path::new(OUTSIDE).exists(),
+        "the refused write did not happen"
+    );
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    let shown = requests[1].body.to_string();
+    assert!(
+        shown.contains("LLM_BASE_URL=http://127.0.0.1:4141/v1"),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEY), "the real key reached the agent");
+    assert!(
+        shown.contains("no-host") && !shown.contains("HOST-REACHED"),
+        "{shown}"
+    );
+    assert_real_key_and_model(&requests, "authorization", &format!("Bearer {KEY}"));
+}
