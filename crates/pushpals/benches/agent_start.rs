@@ -209,12 +209,16 @@ fn main() {
 }
 
 /// The agents measured: name, program, and the model of its protocol.
-const AGENTS: [(&str, &str, &str); 5] = [
+/// Through Push Pals, Gemini CLI and OpenHands start in their Agent Client
+/// Protocol mode; on the host, in their headless mode (the same start-up,
+/// then the prompt from the command line instead of the session).
+const AGENTS: [(&str, &str, &str); 6] = [
     ("claude-code", "claude", "anthropic"),
     ("codex", "codex", "responses"),
     ("gemini-cli", "gemini", "gemini"),
     ("opencode", "opencode", "openai"),
     ("mini-swe-agent", "mini", "openai"),
+    ("openhands", "openhands", "openai"),
 ];
 
 async fn run() {
