@@ -512,3 +512,46 @@ async fn a_session_socket_is_the_commands_standard_input_and_output() {
     );
     assert!(run.stderr.contains("to-stderr"), "stderr is still streamed");
 }
+
+#[tokio::test]
+async fn a_session_reaches_a_program_that_buffers_and_watches_its_streams_apart() {
+    // Python's asyncio watches standard input and output separately; one
+    // socket as both once left such an agent deaf. Its two ends are pipes.
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let scene = Scene::new();
+    let socket = scene.outside("session.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let talk = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let mut lines = BufReader::new(reader).lines();
+        let mut heard = Vec::new();
+        for word in ["one", "two"] {
+            writer
+                .write_all(format!("{word}\n").as_bytes())
+                .await
+                .unwrap();
+            heard.push(lines.next_line().await.unwrap().unwrap_or_default());
+        }
+        heard
+    });
+    let program = r#"python3 -c '
+import os, stat, sys
+kinds = [stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in (0, 1)]
+for _ in range(2):
+    print("got", sys.stdin.readline().strip(), "pipes" if all(kinds) else "not pipes", flush=True)
+'"#;
+    let run = run_spec(
+        &scene.worktree(),
+        program,
+        Duration::from_secs(30),
+        |spec| spec.session = Some(socket.clone()),
+    )
+    .await;
+    assert_eq!(
+        talk.await.unwrap(),
+        ["got one pipes", "got two pipes"],
+        "{}",
+        run.stderr
+    );
+}

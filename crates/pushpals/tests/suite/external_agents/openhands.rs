@@ -131,6 +131,18 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
             "{finished}"
         );
         assert_eq!(view["task"]["usage"]["model_calls"], 3);
+        // It does not exit when its session ends: stopped, as a normal end.
+        let stopped = steps
+            .iter()
+            .find(|s| s["step"] == "stopped")
+            .expect("Push Pals stopped it after its session");
+        assert!(
+            stopped["reason"]
+                .as_str()
+                .unwrap()
+                .contains("end of its session"),
+            "{stopped}"
+        );
     })
     .await
     .unwrap();
