@@ -55,8 +55,11 @@ impl Orchestrator {
 pub(crate) struct SessionPlan {
     /// The worktree, the session's working directory.
     pub(crate) worktree: String,
-    /// The first turn.
+    /// The first turn of a new session: the whole task.
     pub(crate) prompt: String,
+    /// The task's last session and what came since, to load it and go on
+    /// there where the agent can.
+    pub(crate) resume: Option<(String, String)>,
     /// Answers the agent's permission requests.
     pub(crate) judge: Arc<dyn Judge>,
     /// Where the agent's steps go.
@@ -152,7 +155,13 @@ async fn serve(session: SessionSocket, plan: SessionPlan) {
             external::acp::run_session(
                 stream,
                 &plan.worktree,
-                &plan.prompt,
+                external::acp::Opening {
+                    prompt: &plan.prompt,
+                    resume: plan
+                        .resume
+                        .as_ref()
+                        .map(|(session, turn)| (session.as_str(), turn.as_str())),
+                },
                 plan.judge.as_ref(),
                 &plan.steps,
                 plan.more.as_ref(),

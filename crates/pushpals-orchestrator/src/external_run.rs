@@ -144,20 +144,26 @@ impl Orchestrator {
             gateway: &handle.gateway,
             token,
         };
-        // A session-protocol run starts a new session, told what came before.
-        let resume = match session {
-            Some(_) => None,
-            None => self.last_session(&task.id).await?,
-        };
+        let resume = self.last_session(&task.id).await?;
         let said: Vec<String> = self
             .inboxes
             .lock()
             .map(|mut inboxes| inboxes.remove(&task.id).unwrap_or_default())
             .unwrap_or_default();
-        let prompt = match (&resume, said.is_empty()) {
-            (Some(_), false) => said.join("\n\n"),
-            (_, true) => work.prompt.clone(),
-            (None, false) => format!("{}\n\n{}", work.prompt, said.join("\n\n")),
+        // The whole task, for a new session; what came since, for the
+        // agent's own session when it resumes one.
+        let (whole, since) = if said.is_empty() {
+            (work.prompt.clone(), work.prompt.clone())
+        } else {
+            let since = said.join("\n\n");
+            (format!("{}\n\n{since}", work.prompt), since)
+        };
+        // A session-protocol agent loads its session through the session
+        // (and falls back to a new one, told the whole task); others are
+        // started on their session.
+        let prompt = match (&resume, &session) {
+            (Some(_), None) => since.clone(),
+            _ => whole,
         };
         let hook = self
             .runner
@@ -241,6 +247,7 @@ impl Orchestrator {
                     SessionPlan {
                         worktree: worktree.to_owned(),
                         prompt: prompt.clone(),
+                        resume: resume.clone().map(|earlier| (earlier, since.clone())),
                         judge: Arc::clone(&judge),
                         steps: sent,
                         more: Box::new(more),

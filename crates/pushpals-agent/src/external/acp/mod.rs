@@ -20,14 +20,25 @@ const PROTOCOL_VERSION: u64 = 1;
 /// Longest tool output kept in a step.
 const MAX_RESULT: usize = 4096;
 
-/// Runs a session over `stream`: the prompt's turn, then one more turn for
+/// How a session begins.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    /// The first turn of a new session: the whole task.
+    pub prompt: &'a str,
+    /// The task's earlier session and the turn to send in it (what came
+    /// since), for an agent that can load sessions; a new session with
+    /// `prompt` when it cannot, or its load fails.
+    pub resume: Option<(&'a str, &'a str)>,
+}
+
+/// Runs a session over `stream`: the opening turn, then one more turn for
 /// each message `more` has when a turn ends (messages from the person or
 /// other tasks that came meanwhile). The agent's steps go to `steps`,
 /// ending with [`Step::Finished`].
 pub async fn run_session<S>(
     stream: S,
     cwd: &str,
-    prompt: &str,
+    opening: Opening<'_>,
     judge: &dyn Judge,
     steps: &mpsc::UnboundedSender<Step>,
     more: &(dyn Fn() -> Option<String> + Send + Sync),
@@ -41,6 +52,7 @@ where
         writer,
         next_id: 0,
         announced: Announced::default(),
+        replaying: false,
     };
     let initialized = session
         .call(
@@ -59,23 +71,54 @@ where
             initialized["protocolVersion"]
         ));
     }
-    let created = session
-        .call(
-            "session/new",
-            json!({ "cwd": cwd, "mcpServers": [] }),
-            judge,
-            steps,
-        )
-        .await?;
-    let session_id = created["sessionId"]
-        .as_str()
-        .ok_or("session/new answered without a sessionId")?
-        .to_owned();
+    let loadable = initialized["agentCapabilities"]["loadSession"].as_bool() == Some(true);
+    let mut loaded = None;
+    if let Some((earlier, follow_up)) = opening.resume.filter(|_| loadable) {
+        // The agent replays the session's history while loading it: steps
+        // that were recorded in their time.
+        session.replaying = true;
+        let answer = session
+            .call(
+                "session/load",
+                json!({ "sessionId": earlier, "cwd": cwd, "mcpServers": [] }),
+                judge,
+                steps,
+            )
+            .await;
+        session.replaying = false;
+        match answer {
+            Ok(_) => loaded = Some((earlier.to_owned(), follow_up.to_owned())),
+            Err(why) => {
+                let _ = steps.send(Step::Message {
+                    text: format!(
+                        "(the agent could not load its earlier session {earlier}: {why}; a new one was opened)"
+                    ),
+                });
+            }
+        }
+    }
+    let (session_id, mut turn) = match loaded {
+        Some(opened) => opened,
+        None => {
+            let created = session
+                .call(
+                    "session/new",
+                    json!({ "cwd": cwd, "mcpServers": [] }),
+                    judge,
+                    steps,
+                )
+                .await?;
+            let id = created["sessionId"]
+                .as_str()
+                .ok_or("session/new answered without a sessionId")?
+                .to_owned();
+            (id, opening.prompt.to_owned())
+        }
+    };
     let _ = steps.send(Step::Started {
         session: Some(session_id.clone()),
         model: None,
     });
-    let mut turn = prompt.to_owned();
     let reason = loop {
         let ended = session
             .call(
@@ -119,6 +162,8 @@ struct Session<R, W> {
     next_id: u64,
     /// Tool calls announced and not yet finished.
     announced: Announced,
+    /// A loaded session's history is being replayed.
+    replaying: bool,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -184,6 +229,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         "error": { "code": -32601, "message": format!("{other} is not offered by Push Pals") } }))
                         .await?;
                 }
+                (None, Some("session/update")) if self.replaying => {}
                 (None, Some("session/update")) => {
                     self.announced.note(&message["params"]["update"]);
                     for step in update(&message["params"]["update"]) {

@@ -36,6 +36,13 @@ impl Judge for Strict {
     }
 }
 
+fn fresh(prompt: &str) -> Opening<'_> {
+    Opening {
+        prompt,
+        resume: None,
+    }
+}
+
 fn options() -> Value {
     json!([
         { "optionId": "proceed_always", "kind": "allow_always" },
@@ -94,7 +101,7 @@ async fn a_turn_is_served_with_the_judges_answers() {
     run_session(
         client_side,
         "/work/tree",
-        "add bar",
+        fresh("add bar"),
         &judge,
         &steps,
         &|| None,
@@ -138,7 +145,7 @@ async fn an_agent_that_ends_early_or_refuses_is_an_error() {
     drop(agent_side);
     let judge = Strict(Mutex::new(Vec::new()));
     let (steps, _received) = mpsc::unbounded_channel();
-    let error = run_session(client_side, "/w", "x", &judge, &steps, &|| None)
+    let error = run_session(client_side, "/w", fresh("x"), &judge, &steps, &|| None)
         .await
         .unwrap_err();
     assert!(
@@ -157,7 +164,7 @@ async fn an_agent_that_ends_early_or_refuses_is_an_error() {
             .await
             .unwrap();
     });
-    let error = run_session(client_side, "/w", "x", &judge, &steps, &|| None)
+    let error = run_session(client_side, "/w", fresh("x"), &judge, &steps, &|| None)
         .await
         .unwrap_err();
     assert!(error.contains("needs login"), "{error}");
@@ -198,7 +205,7 @@ async fn a_message_that_came_meanwhile_is_the_next_turn() {
     let (steps, _received) = mpsc::unbounded_channel();
     let inbox = Mutex::new(vec!["also handle the empty case".to_owned()]);
     let more = || inbox.lock().unwrap().pop();
-    run_session(client_side, "/w", "add bar", &judge, &steps, &more)
+    run_session(client_side, "/w", fresh("add bar"), &judge, &steps, &more)
         .await
         .unwrap();
     assert_eq!(
@@ -270,7 +277,7 @@ async fn one_confirmation_for_several_announced_calls_judges_each() {
     });
     let judge = Strict(Mutex::new(Vec::new()));
     let (steps, _received) = mpsc::unbounded_channel();
-    run_session(client_side, "/w", "add hi", &judge, &steps, &|| None)
+    run_session(client_side, "/w", fresh("add hi"), &judge, &steps, &|| None)
         .await
         .unwrap();
     let answers = agent.await.unwrap();
@@ -289,5 +296,120 @@ async fn one_confirmation_for_several_announced_calls_judges_each() {
             r#"Bash:{"command":"git push origin main"}"#,
         ],
         "each pending call judged, the finished ones no more"
+    );
+}
+
+/// Plays an agent that can load sessions: answers `initialize` saying so,
+/// then `session/load` (replaying a message of the earlier run) or refuses
+/// it, then `session/new` if asked, and one prompt. Returns the methods and
+/// the prompt's text it was sent.
+async fn loading_agent(
+    agent_side: tokio::io::DuplexStream,
+    refuse_load: bool,
+) -> (Vec<String>, String) {
+    let (reader, mut writer) = tokio::io::split(agent_side);
+    let mut lines = BufReader::new(reader).lines();
+    let mut methods = Vec::new();
+    loop {
+        let request = next(&mut lines).await;
+        let method = request["method"].as_str().unwrap().to_owned();
+        methods.push(method.clone());
+        let result = match method.as_str() {
+            "initialize" => {
+                json!({ "protocolVersion": 1, "agentCapabilities": { "loadSession": true } })
+            }
+            "session/load" if refuse_load => {
+                say(
+                    &mut writer,
+                    json!({ "jsonrpc": "2.0", "id": request["id"],
+                    "error": { "code": -32002, "message": "no such session" } }),
+                )
+                .await;
+                continue;
+            }
+            "session/load" => {
+                assert_eq!(request["params"]["sessionId"], "s-old");
+                say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-old",
+                    "update": { "sessionUpdate": "agent_message_chunk", "content": { "type": "text", "text": "from the first run" } } } })).await;
+                json!({})
+            }
+            "session/new" => json!({ "sessionId": "s-new" }),
+            _ => {
+                say(&mut writer, json!({ "jsonrpc": "2.0", "id": request["id"], "result": { "stopReason": "end_turn" } })).await;
+                let text = request["params"]["prompt"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                return (methods, text);
+            }
+        };
+        say(
+            &mut writer,
+            json!({ "jsonrpc": "2.0", "id": request["id"], "result": result }),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_follow_up_loads_the_earlier_session_without_recording_its_replay() {
+    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
+    let agent = tokio::spawn(loading_agent(agent_side, false));
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, mut received) = mpsc::unbounded_channel();
+    let opening = Opening {
+        prompt: "add bar\n\nalso the empty case",
+        resume: Some(("s-old", "also the empty case")),
+    };
+    run_session(client_side, "/w", opening, &judge, &steps, &|| None)
+        .await
+        .unwrap();
+    let (methods, prompt) = agent.await.unwrap();
+    assert_eq!(methods, ["initialize", "session/load", "session/prompt"]);
+    assert_eq!(prompt, "also the empty case", "only what came since");
+    let mut all = Vec::new();
+    while let Ok(step) = received.try_recv() {
+        all.push(step);
+    }
+    assert!(matches!(&all[0], Step::Started { session: Some(s), .. } if s == "s-old"));
+    assert!(
+        !all.iter()
+            .any(|s| matches!(s, Step::MessagePart { text } if text.contains("first run"))),
+        "the replay was recorded again: {all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_be_loaded_is_begun_anew_with_the_whole_task() {
+    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
+    let agent = tokio::spawn(loading_agent(agent_side, true));
+    let judge = Strict(Mutex::new(Vec::new()));
+    let (steps, mut received) = mpsc::unbounded_channel();
+    let opening = Opening {
+        prompt: "add bar\n\nalso the empty case",
+        resume: Some(("s-old", "also the empty case")),
+    };
+    run_session(client_side, "/w", opening, &judge, &steps, &|| None)
+        .await
+        .unwrap();
+    let (methods, prompt) = agent.await.unwrap();
+    assert_eq!(
+        methods,
+        [
+            "initialize",
+            "session/load",
+            "session/new",
+            "session/prompt"
+        ]
+    );
+    assert_eq!(prompt, "add bar\n\nalso the empty case");
+    let mut all = Vec::new();
+    while let Ok(step) = received.try_recv() {
+        all.push(step);
+    }
+    assert!(all.iter().any(|s| matches!(s, Step::Message { text } if text.contains("could not load") && text.contains("no such session"))), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|s| matches!(s, Step::Started { session: Some(id), .. } if id == "s-new"))
     );
 }

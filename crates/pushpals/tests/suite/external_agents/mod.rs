@@ -204,7 +204,8 @@ pub(super) fn reject_and_continue(server: &Server, id: &str, feedback: &str) {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    for _ in 0..300 {
+    // Python agents take seconds to start.
+    for _ in 0..600 {
         let finished = server
             .events(id)
             .iter()

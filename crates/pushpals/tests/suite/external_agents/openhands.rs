@@ -37,6 +37,7 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
             &arguments(json!({ "command": "create", "path": OUTSIDE, "file_text": "escaped\n" })),
         ),
         Reply::tool("finish", r#"{"message":"Added bar next to foo."}"#),
+        Reply::tool("finish", r#"{"message":"The empty case needs nothing."}"#),
     ])
     .await;
     let repo = TempRepo::new();
@@ -131,6 +132,7 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
             "{finished}"
         );
         assert_eq!(view["task"]["usage"]["model_calls"], 3);
+        let first_session = finished["payload"]["session"].as_str().unwrap().to_owned();
         // It does not exit when its session ends: stopped, as a normal end.
         let stopped = steps
             .iter()
@@ -143,6 +145,17 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
                 .contains("end of its session"),
             "{stopped}"
         );
+
+        // Feedback goes on in its own session, loaded through ACP.
+        reject_and_continue(&server, &id, "also handle the empty case");
+        let events = server.events(&id);
+        let second = events
+            .iter()
+            .filter(|e| e["kind"] == "agent_finished")
+            .nth(1)
+            .unwrap();
+        assert_eq!(second["payload"]["ok"], true, "{second}");
+        assert_eq!(second["payload"]["session"], first_session.as_str());
     })
     .await
     .unwrap();
@@ -151,7 +164,26 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
         "the refused write did not happen"
     );
     let requests = model.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
+    let resumed = requests[3].body["messages"].to_string();
+    assert!(
+        resumed.contains("Add a public function bar") && resumed.contains("Added bar next to foo"),
+        "the loaded session carries the first run: {resumed}"
+    );
+    assert_eq!(
+        requests[3].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .filter_map(|part| part["text"].as_str())
+            .filter(|text| text.contains("also handle the empty case"))
+            .count(),
+        1,
+        "the feedback is sent once, as the next turn"
+    );
     let shown = requests[1].body.to_string();
     assert!(
         shown.contains("LLM_BASE_URL=http://127.0.0.1:4141/v1"),
