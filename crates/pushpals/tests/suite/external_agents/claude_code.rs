@@ -23,136 +23,95 @@ async fn claude_code_edits_under_push_pals_policy_and_approvals() {
         Reply::text("Added baz too."),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &agent_config("anthropic", &model.anthropic_base(), "claude-code", &claude),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server =
-            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
-        let created = server.json(&[
-            "task",
+        &[
             "Add bar",
-            "--agent",
             "Add a public function bar next to foo in src/lib.rs",
-            "--with",
             "claude-code",
-        ]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        // The unknown command asks: the task waits for the person.
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "waiting",
-            "{}",
-            view["task"]["reason"]
-        );
-        let pending = &view["approvals"][0];
-        assert_eq!(pending["action"], "command", "{view}");
-        assert!(pending.to_string().contains("frobnicate"), "{view}");
-        let denied = server
-            .cli()
-            .args([
-                "deny",
-                &id,
-                "--action",
-                "command",
-                "--reason",
-                "not that one",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            denied.status.success(),
-            "{}",
-            String::from_utf8_lossy(&denied.stderr)
-        );
-        for _ in 0..200 {
-            if server.json(&["status", &id])["task"]["state"] != "waiting" {
-                break;
+        ],
+        move |server, id| {
+            // The unknown command asks: the task waits for the person.
+            let view = settled_as(server, id, "waiting");
+            let pending = &view["approvals"][0];
+            assert_eq!(pending["action"], "command", "{view}");
+            assert!(pending.to_string().contains("frobnicate"), "{view}");
+            let denied = server
+                .cli()
+                .args([
+                    "deny",
+                    id,
+                    "--action",
+                    "command",
+                    "--reason",
+                    "not that one",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                denied.status.success(),
+                "{}",
+                String::from_utf8_lossy(&denied.stderr)
+            );
+            for _ in 0..200 {
+                if server.json(&["status", id])["task"]["state"] != "waiting" {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        let diff = server.json(&["diff", &id]);
-        let files = diff["files"].as_array().unwrap();
-        assert_eq!(files.len(), 1, "{diff}");
-        assert_eq!(files[0]["path"], "src/lib.rs");
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\n"
-        );
+            let view = settled_as(server, id, "awaiting_approval");
+            let diff = server.json(&["diff", id]);
+            let files = diff["files"].as_array().unwrap();
+            assert_eq!(files.len(), 1, "{diff}");
+            assert_eq!(files[0]["path"], "src/lib.rs");
+            assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
 
-        let events = server.events(&id);
-        let kinds = kinds(&events);
-        for kind in [
-            "agent_started",
-            "agent_step",
-            "model_call",
-            "policy_decision",
-            "agent_finished",
-        ] {
-            assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
-        }
-        let started = events
-            .iter()
-            .find(|e| e["kind"] == "agent_started")
-            .unwrap();
-        assert!(
-            started["payload"]["version"]
-                .as_str()
-                .unwrap()
-                .contains("2.1"),
-            "{started}"
-        );
-        let decisions: Vec<&Value> = events
-            .iter()
-            .filter(|e| e["kind"] == "policy_decision")
-            .map(|e| &e["payload"])
-            .collect();
-        assert!(
-            decisions
+            let events = server.events(id);
+            let kinds = kinds(&events);
+            for kind in [
+                "agent_started",
+                "agent_step",
+                "model_call",
+                "policy_decision",
+                "agent_finished",
+            ] {
+                assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
+            }
+            let started = first_event(&events, "agent_started");
+            assert_version(started, "2.1");
+            let decisions: Vec<&Value> = events
                 .iter()
-                .any(|d| d["command"] == "git push origin main" && d["decision"] == "deny"),
-            "{decisions:?}"
-        );
-        let finished = events
-            .iter()
-            .find(|e| e["kind"] == "agent_finished")
-            .unwrap();
-        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
-        let session = finished["payload"]["session"].as_str().unwrap().to_owned();
+                .filter(|e| e["kind"] == "policy_decision")
+                .map(|e| &e["payload"])
+                .collect();
+            assert!(
+                decisions
+                    .iter()
+                    .any(|d| d["command"] == "git push origin main" && d["decision"] == "deny"),
+                "{decisions:?}"
+            );
+            let finished = first_event(&events, "agent_finished");
+            assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+            let session = finished["payload"]["session"].as_str().unwrap().to_owned();
 
-        // Feedback: the commit is rejected and the task continued; the
-        // agent resumes its own session with the feedback as its prompt.
-        reject_and_continue(&server, &id, "also add baz");
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
-        );
-        let events = server.events(&id);
-        let resumed = events
-            .iter()
-            .filter(|e| e["kind"] == "agent_started")
-            .nth(1)
-            .unwrap();
-        assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
-    })
-    .await
-    .unwrap();
+            // Feedback: the commit is rejected and the task continued; the
+            // agent resumes its own session with the feedback as its prompt.
+            reject_and_continue(server, id, "also add baz");
+            let view = settled_as(server, id, "awaiting_approval");
+            assert_eq!(
+                worktree_file(&view, "src/lib.rs"),
+                "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
+            );
+            let events = server.events(id);
+            let resumed = events
+                .iter()
+                .filter(|e| e["kind"] == "agent_started")
+                .nth(1)
+                .unwrap();
+            assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
+        },
+    )
+    .await;
     // What the model was shown: the refusals with their reasons, and the
     // agent's environment without the real key.
     let requests = model.requests();
@@ -262,15 +221,9 @@ async fn claude_code_works_with_an_openai_compatible_model_through_translation()
             "{}",
             view["task"]["reason"]
         );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\n"
-        );
+        assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
         let events = server.events(&id);
-        let started = events
-            .iter()
-            .find(|e| e["kind"] == "agent_started")
-            .unwrap();
+        let started = first_event(&events, "agent_started");
         assert_eq!(started["payload"]["translated_to"], "openai");
         let calls: Vec<&Value> = events
             .iter()
@@ -282,10 +235,7 @@ async fn claude_code_works_with_an_openai_compatible_model_through_translation()
             calls.iter().all(|c| c["translated_to"] == "openai"),
             "{calls:?}"
         );
-        let finished = events
-            .iter()
-            .find(|e| e["kind"] == "agent_finished")
-            .unwrap();
+        let finished = first_event(&events, "agent_finished");
         assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
     })
     .await

@@ -1,8 +1,7 @@
 //! Codex CLI: the Responses gateway and a resumed thread.
 
 use super::*;
-use crate::suite::support::{start_server_with_env, write_config};
-use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use pushpals_test_support::{Reply, ScriptedModel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
@@ -22,76 +21,43 @@ async fn codex_edits_through_the_responses_gateway_and_resumes_its_session() {
         Reply::text("Added baz too."),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &agent_config("openai_responses", &model.openai_base(), "codex", &codex),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server =
-            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
-        let created = server.json(&["task", "Add bar", "--agent", "Add bar", "--with", "codex"]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\n"
-        );
-        let events = server.events(&id);
-        let started = events
-            .iter()
-            .find(|e| e["kind"] == "agent_started")
-            .unwrap();
-        assert!(
-            started["payload"]["version"]
-                .as_str()
-                .unwrap()
-                .contains("0.169.0"),
-            "{started}"
-        );
-        assert!(events.iter().any(|e| {
-            e["kind"] == "agent_step"
-                && e["payload"]["step"] == "tool_call"
-                && e["payload"]["command"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("src/lib.rs")
-        }));
-        let finished = events
-            .iter()
-            .find(|e| e["kind"] == "agent_finished")
-            .unwrap();
-        assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
-        let session = finished["payload"]["session"].as_str().unwrap().to_owned();
+        &["Add bar", "Add bar", "codex"],
+        move |server, id| {
+            let view = settled_as(server, id, "awaiting_approval");
+            assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
+            let events = server.events(id);
+            let started = first_event(&events, "agent_started");
+            assert_version(started, "0.169.0");
+            assert!(events.iter().any(|e| {
+                e["kind"] == "agent_step"
+                    && e["payload"]["step"] == "tool_call"
+                    && e["payload"]["command"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("src/lib.rs")
+            }));
+            let finished = first_event(&events, "agent_finished");
+            assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+            let session = finished["payload"]["session"].as_str().unwrap().to_owned();
 
-        reject_and_continue(&server, &id, "also add baz");
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
-        );
-        let resumed = server
-            .events(&id)
-            .into_iter()
-            .filter(|e| e["kind"] == "agent_started")
-            .nth(1)
-            .unwrap();
-        assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
-    })
-    .await
-    .unwrap();
+            reject_and_continue(server, id, "also add baz");
+            let view = settled_as(server, id, "awaiting_approval");
+            assert_eq!(
+                worktree_file(&view, "src/lib.rs"),
+                "pub fn foo() {}\npub fn bar() {}\npub fn baz() {}\n"
+            );
+            let resumed = server
+                .events(id)
+                .into_iter()
+                .filter(|e| e["kind"] == "agent_started")
+                .nth(1)
+                .unwrap();
+            assert_eq!(resumed["payload"]["resumed_session"], session.as_str());
+        },
+    )
+    .await;
     let requests = model.requests();
     assert!(requests.iter().all(|r| r.path == "/v1/responses"));
     let shown: String = requests.iter().map(|r| r.body.to_string()).collect();

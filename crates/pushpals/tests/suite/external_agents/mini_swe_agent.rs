@@ -1,8 +1,7 @@
 //! mini-swe-agent: steps from its trajectory.
 
 use super::*;
-use crate::suite::support::{start_server_with_env, write_config};
-use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use pushpals_test_support::{Reply, ScriptedModel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_steps() {
@@ -16,66 +15,35 @@ async fn mini_swe_agent_edits_through_the_gateway_and_its_trajectory_becomes_ste
         ),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &agent_config("openai", &model.openai_base(), "mini-swe-agent", &mini),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server =
-            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
-        let created = server.json(&[
-            "task",
+        &[
             "Add bar",
-            "--agent",
             "Add a public function bar next to foo in src/lib.rs",
-            "--with",
             "mini-swe-agent",
-        ]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\n"
-        );
-        let diff = server.json(&["diff", &id]);
-        assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
-        let events = server.events(&id);
-        let started = events
-            .iter()
-            .find(|e| e["kind"] == "agent_started")
-            .unwrap();
-        assert!(
-            started["payload"]["version"]
-                .as_str()
-                .unwrap()
-                .contains("2.4.6"),
-            "{started}"
-        );
-        assert!(events.iter().any(|e| {
-            e["kind"] == "agent_step"
-                && e["payload"]["step"] == "tool_call"
-                && e["payload"]["command"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("src/lib.rs")
-        }));
-        let finished = events
-            .iter()
-            .find(|e| e["kind"] == "agent_finished")
-            .unwrap();
-        assert_eq!(finished["payload"]["ok"], true, "{finished}");
-        assert_eq!(view["task"]["usage"]["model_calls"], 2);
-    })
-    .await
-    .unwrap();
+        ],
+        move |server, id| {
+            let view = settled_as(server, id, "awaiting_approval");
+            assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
+            let diff = server.json(&["diff", id]);
+            assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
+            let events = server.events(id);
+            let started = first_event(&events, "agent_started");
+            assert_version(started, "2.4.6");
+            assert!(events.iter().any(|e| {
+                e["kind"] == "agent_step"
+                    && e["payload"]["step"] == "tool_call"
+                    && e["payload"]["command"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("src/lib.rs")
+            }));
+            let finished = first_event(&events, "agent_finished");
+            assert_eq!(finished["payload"]["ok"], true, "{finished}");
+            assert_eq!(view["task"]["usage"]["model_calls"], 2);
+        },
+    )
+    .await;
     let requests = model.requests();
     assert_eq!(requests.len(), 2);
     let shown = requests[1].body.to_string();

@@ -12,12 +12,16 @@ mod mini_swe_agent;
 mod opencode;
 mod openhands;
 
-use super::support::Server;
+use super::support::{Server, start_server_with_env, write_config};
+use pushpals_test_support::TempRepo;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub(super) const KEY: &str = "sk-test-external-0123456789abcdef";
+
+/// `src/lib.rs` of the temporary repository once the agent added `bar`.
+pub(super) const WITH_BAR: &str = "pub fn foo() {}\npub fn bar() {}\n";
 
 /// A one-page HTTP server on the host's loopback, which no sandbox may reach.
 pub(super) fn host_listener() -> u16 {
@@ -95,6 +99,32 @@ pub(super) fn wait_settled(server: &Server, id: &str) -> Value {
     panic!("task {id} never settled; its last events: {last:#?}");
 }
 
+/// Waits until the task settles and checks it settled as `state`.
+pub(super) fn settled_as(server: &Server, id: &str, state: &str) -> Value {
+    let view = wait_settled(server, id);
+    assert_eq!(view["task"]["state"], state, "{}", view["task"]["reason"]);
+    view
+}
+
+/// The first event of `kind`.
+pub(super) fn first_event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event"))
+}
+
+/// Checks that `started` (an `agent_started` event) names `version`.
+pub(super) fn assert_version(started: &Value, version: &str) {
+    assert!(
+        started["payload"]["version"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(version),
+        "{started}"
+    );
+}
+
 pub(super) fn worktree_file(view: &Value, name: &str) -> String {
     let worktree = PathBuf::from(view["task"]["worktree_path"].as_str().unwrap());
     std::fs::read_to_string(worktree.join(name)).unwrap_or_default()
@@ -152,6 +182,28 @@ pub(super) fn installed_agent(name: &str, program: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs `body` against a server on a temporary repository, configured by
+/// `config` and given the model's key, once it has the task `[title,
+/// prompt, agent]`: the prompt for the agent named.
+pub(super) async fn agent_task<F>(config: &str, task: &[&str; 3], body: F)
+where
+    F: FnOnce(&Server, &str) + Send + 'static,
+{
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(data.path(), config);
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let [title, prompt, agent] = task.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let server =
+            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
+        let created = server.json(&["task", &title, "--agent", &prompt, "--with", &agent]);
+        body(&server, created["id"].as_str().unwrap());
+    })
+    .await
+    .unwrap();
 }
 
 /// A server configuration: the model `strong` speaking `protocol` at

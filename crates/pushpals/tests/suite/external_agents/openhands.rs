@@ -3,8 +3,7 @@
 //! file write by the worktree fence).
 
 use super::*;
-use crate::suite::support::{start_server_with_env, write_config};
-use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use pushpals_test_support::{Reply, ScriptedModel};
 use serde_json::json;
 
 /// Where the refused write would have gone: outside every worktree (and
@@ -40,125 +39,89 @@ async fn openhands_edits_through_the_gateway_with_each_action_judged() {
         Reply::tool("finish", r#"{"message":"The empty case needs nothing."}"#),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &agent_config("openai", &model.openai_base(), "openhands", &openhands),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server =
-            start_server_with_env(&repo_path, &data_path, &[("PUSHPALS_TEST_MODEL_KEY", KEY)]);
-        let created = server.json(&[
-            "task",
+        &[
             "Add bar",
-            "--agent",
             "Add a public function bar next to foo in src/lib.rs",
-            "--with",
             "openhands",
-        ]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        // Its confirmation is answered by the judge: the command has a
-        // `curl`, which policy asks about, so the task waits for the person.
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "waiting",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert!(view["approvals"][0].to_string().contains("curl"), "{view}");
-        approve_command(&server, &id);
-        let view = wait_settled(&server, &id);
-        assert_eq!(
-            view["task"]["state"], "awaiting_approval",
-            "{}",
-            view["task"]["reason"]
-        );
-        assert_eq!(
-            worktree_file(&view, "src/lib.rs"),
-            "pub fn foo() {}\npub fn bar() {}\n"
-        );
-        let diff = server.json(&["diff", &id]);
-        assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
-        let events = server.events(&id);
-        let started = events
-            .iter()
-            .find(|e| e["kind"] == "agent_started")
-            .unwrap();
-        assert_eq!(started["payload"]["session_protocol"], "acp", "{started}");
-        assert!(
-            started["payload"]["version"]
-                .as_str()
-                .unwrap()
-                .contains("1.16.0"),
-            "{started}"
-        );
-        let refused = events
-            .iter()
-            .find(|e| e["kind"] == "policy_decision" && e["payload"]["tool"] == "Write")
-            .expect("the write outside the worktree was judged");
-        assert_eq!(refused["payload"]["decision"], "deny", "{refused}");
-        let steps: Vec<&Value> = events
-            .iter()
-            .filter(|e| e["kind"] == "agent_step")
-            .map(|e| &e["payload"])
-            .collect();
-        assert!(
-            steps.iter().any(|s| s["step"] == "tool_call"
-                && s["tool"] == "execute"
-                && s["command"]
+        ],
+        move |server, id| {
+            // Its confirmation is answered by the judge: the command has a
+            // `curl`, which policy asks about, so the task waits for the person.
+            let view = settled_as(server, id, "waiting");
+            assert!(view["approvals"][0].to_string().contains("curl"), "{view}");
+            approve_command(server, id);
+            let view = settled_as(server, id, "awaiting_approval");
+            assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
+            let diff = server.json(&["diff", id]);
+            assert_eq!(diff["files"].as_array().unwrap().len(), 1, "{diff}");
+            let events = server.events(id);
+            let started = first_event(&events, "agent_started");
+            assert_eq!(started["payload"]["session_protocol"], "acp", "{started}");
+            assert_version(started, "1.16.0");
+            let refused = events
+                .iter()
+                .find(|e| e["kind"] == "policy_decision" && e["payload"]["tool"] == "Write")
+                .expect("the write outside the worktree was judged");
+            assert_eq!(refused["payload"]["decision"], "deny", "{refused}");
+            let steps: Vec<&Value> = events
+                .iter()
+                .filter(|e| e["kind"] == "agent_step")
+                .map(|e| &e["payload"])
+                .collect();
+            assert!(
+                steps.iter().any(|s| s["step"] == "tool_call"
+                    && s["tool"] == "execute"
+                    && s["command"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("src/lib.rs")),
+                "{steps:?}"
+            );
+            assert!(
+                steps.iter().any(|s| s["step"] == "tool_result"
+                    && s["is_error"] == true
+                    && s["output"].as_str().unwrap_or_default().contains("reject")),
+                "the refusal reached the agent: {steps:?}"
+            );
+            let finished = first_event(&events, "agent_finished");
+            assert_eq!(finished["payload"]["ok"], true);
+            assert!(
+                finished["payload"]["summary"]
                     .as_str()
-                    .unwrap_or_default()
-                    .contains("src/lib.rs")),
-            "{steps:?}"
-        );
-        assert!(
-            steps.iter().any(|s| s["step"] == "tool_result"
-                && s["is_error"] == true
-                && s["output"].as_str().unwrap_or_default().contains("reject")),
-            "the refusal reached the agent: {steps:?}"
-        );
-        let finished = events
-            .iter()
-            .find(|e| e["kind"] == "agent_finished")
-            .unwrap();
-        assert_eq!(finished["payload"]["ok"], true);
-        assert!(
-            finished["payload"]["summary"]
-                .as_str()
-                .unwrap()
-                .contains("Added bar next to foo."),
-            "{finished}"
-        );
-        assert_eq!(view["task"]["usage"]["model_calls"], 3);
-        let first_session = finished["payload"]["session"].as_str().unwrap().to_owned();
-        // It does not exit when its session ends: stopped, as a normal end.
-        let stopped = steps
-            .iter()
-            .find(|s| s["step"] == "stopped")
-            .expect("Push Pals stopped it after its session");
-        assert!(
-            stopped["reason"]
-                .as_str()
-                .unwrap()
-                .contains("end of its session"),
-            "{stopped}"
-        );
+                    .unwrap()
+                    .contains("Added bar next to foo."),
+                "{finished}"
+            );
+            assert_eq!(view["task"]["usage"]["model_calls"], 3);
+            let first_session = finished["payload"]["session"].as_str().unwrap().to_owned();
+            // It does not exit when its session ends: stopped, as a normal end.
+            let stopped = steps
+                .iter()
+                .find(|s| s["step"] == "stopped")
+                .expect("Push Pals stopped it after its session");
+            assert!(
+                stopped["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("end of its session"),
+                "{stopped}"
+            );
 
-        // Feedback goes on in its own session, loaded through ACP.
-        reject_and_continue(&server, &id, "also handle the empty case");
-        let events = server.events(&id);
-        let second = events
-            .iter()
-            .filter(|e| e["kind"] == "agent_finished")
-            .nth(1)
-            .unwrap();
-        assert_eq!(second["payload"]["ok"], true, "{second}");
-        assert_eq!(second["payload"]["session"], first_session.as_str());
-    })
-    .await
-    .unwrap();
+            // Feedback goes on in its own session, loaded through ACP.
+            reject_and_continue(server, id, "also handle the empty case");
+            let events = server.events(id);
+            let second = events
+                .iter()
+                .filter(|e| e["kind"] == "agent_finished")
+                .nth(1)
+                .unwrap();
+            assert_eq!(second["payload"]["ok"], true, "{second}");
+            assert_eq!(second["payload"]["session"], first_session.as_str());
+        },
+    )
+    .await;
     assert!(
         !std::path::Path::new(OUTSIDE).exists(),
         "the refused write did not happen"
