@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod audit;
 pub mod backup;
 mod error;
@@ -22,6 +23,7 @@ pub mod schema;
 mod write_tx;
 mod writer;
 
+pub use access::{GrantRecord, PushSubscription, TokenInfo, TokenRecord};
 pub use audit::AuditReport;
 pub use error::{StoreError, StoreResult};
 pub use lock::DataDirLock;
@@ -29,7 +31,7 @@ pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
 pub use writer::WriteObserver;
 
 use pushpals_core::chain::GENESIS_HASH;
-use pushpals_core::{Approval, ApprovalId, Event, GrantKind, Task, TaskId, TaskState};
+use pushpals_core::{Approval, ApprovalId, Event, Task, TaskId, TaskState};
 use rows::{
     APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row, task_from_row,
 };
@@ -54,54 +56,6 @@ pub enum Durability {
     Normal,
     /// `synchronous=FULL`: survives a power cut, about ten times slower.
     Full,
-}
-
-/// A browser's Web Push subscription.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PushSubscription {
-    /// The token (device) that subscribed.
-    pub token_name: String,
-    /// The push service's URL for this browser.
-    pub endpoint: String,
-    /// The browser's P-256 public key (base64url, uncompressed point).
-    pub p256dh: String,
-    /// The browser's auth secret (base64url, 16 bytes).
-    pub auth: String,
-}
-
-/// A token as listed (never its hash).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TokenInfo {
-    /// Its id.
-    pub id: i64,
-    /// Its name (`admin`, `device:<name>`).
-    pub name: String,
-    /// Its scopes, space separated.
-    pub scopes: String,
-    /// When it was issued.
-    pub created_at: String,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<String>,
-}
-
-/// A token's stored record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    /// The token's name (shown as the actor of what it does).
-    pub name: String,
-    /// Its scopes, space separated.
-    pub scopes: String,
-}
-
-/// An autonomy grant in force.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GrantRecord {
-    /// What it lets happen.
-    pub kind: GrantKind,
-    /// Who gave it.
-    pub granted_by: String,
-    /// When (RFC 3339).
-    pub granted_at: String,
 }
 
 /// Which events to read.
@@ -480,32 +434,6 @@ impl Store {
         .await
     }
 
-    /// The autonomy grants in force: kind, who gave it, when.
-    pub async fn grants(&self) -> StoreResult<Vec<GrantRecord>> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT kind, granted_by, granted_at FROM grants ORDER BY kind")?;
-            let rows = statement.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
-            })?;
-            let mut grants = Vec::new();
-            for row in rows {
-                let (kind, granted_by, granted_at) = row?;
-                let kind = GrantKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
-                    table: "grants",
-                    detail: format!("unknown grant {kind:?}"),
-                })?;
-                grants.push(GrantRecord {
-                    kind,
-                    granted_by,
-                    granted_at,
-                });
-            }
-            Ok(grants)
-        })
-        .await
-    }
-
     /// A blob's content by its hash.
     pub async fn blob(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
         let hash = hash.to_owned();
@@ -551,65 +479,6 @@ impl Store {
     ) -> StoreResult<Vec<findings::Finding>> {
         self.read(move |conn| findings::list(conn, kind.as_deref(), state.as_deref()))
             .await
-    }
-
-    /// Every push subscription.
-    pub async fn push_subscriptions(&self) -> StoreResult<Vec<PushSubscription>> {
-        self.read(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT token_name, endpoint, p256dh, auth FROM push_subscriptions ORDER BY id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok(PushSubscription {
-                    token_name: row.get(0)?,
-                    endpoint: row.get(1)?,
-                    p256dh: row.get(2)?,
-                    auth: row.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
-    /// Every token ever issued, without hashes, oldest first.
-    pub async fn token_list(&self) -> StoreResult<Vec<TokenInfo>> {
-        self.read(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok(TokenInfo {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    scopes: row.get(2)?,
-                    created_at: row.get(3)?,
-                    revoked_at: row.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
-    /// A live token's record by its hash.
-    pub async fn token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let token_hash = token_hash.to_owned();
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT name, scopes FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
-                    [token_hash],
-                    |row| {
-                        Ok(TokenRecord {
-                            name: row.get(0)?,
-                            scopes: row.get(1)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-        .await
     }
 
     /// Recomputes the hash chain over the whole log.
