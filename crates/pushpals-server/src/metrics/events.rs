@@ -1,6 +1,9 @@
 //! Folds committed events into metrics.
 
-use super::{ApprovalLabels, DecisionLabel, Metrics, ModelLabel, Named, StateLabel, TokenLabels};
+use super::{
+    ApprovalLabels, DecisionLabel, GatewayLabels, Metrics, ModelLabel, Named, StateLabel,
+    TokenLabels,
+};
 use pushpals_core::{Event, TaskState};
 use pushpals_store::{EventQuery, Store};
 use serde_json::Value;
@@ -166,8 +169,13 @@ impl Metrics {
         if p["via"] == "gateway"
             && let Some(ms) = p["first_byte_ms"].as_u64()
         {
+            let gateway = GatewayLabels {
+                model: model.clone(),
+                protocol: p["protocol"].as_str().unwrap_or("unknown").to_owned(),
+                translated_to: p["translated_to"].as_str().unwrap_or("none").to_owned(),
+            };
             self.gateway_first_byte
-                .get_or_create(&labels)
+                .get_or_create(&gateway)
                 .observe(ms as f64 / 1000.0);
         }
     }

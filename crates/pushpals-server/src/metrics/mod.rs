@@ -65,6 +65,15 @@ pub(crate) struct ModelLabel {
     pub(crate) model: String,
 }
 
+/// A gateway call: the model, the protocol the agent spoke, and the
+/// protocol it was translated to (`none` when passed through).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct GatewayLabels {
+    pub(crate) model: String,
+    pub(crate) protocol: String,
+    pub(crate) translated_to: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct TokenLabels {
     pub(crate) model: String,
@@ -93,7 +102,7 @@ pub struct Metrics {
     pub(crate) model_seconds: Histograms<ModelLabel>,
     pub(crate) model_tokens: Family<TokenLabels, Counter>,
     pub(crate) model_cost: Family<ModelLabel, Counter<f64, AtomicU64>>,
-    pub(crate) gateway_first_byte: Histograms<ModelLabel>,
+    pub(crate) gateway_first_byte: Histograms<GatewayLabels>,
     pub(crate) events: Family<Named, Counter>,
     write_seconds: Histogram,
     commit_seconds: Histogram,
@@ -213,7 +222,7 @@ impl Metrics {
         );
         r.register(
             "gateway_first_byte_seconds",
-            "External agents' model calls through the gateway: time to the model's first byte",
+            "External agents' model calls through the gateway: time to the model's first byte, by model, the agent's protocol and the protocol translated to",
             m.gateway_first_byte.clone(),
         );
         r.register(

@@ -237,6 +237,9 @@ async fn claude_code_works_with_an_openai_compatible_model_through_translation()
         );
         let finished = first_event(&events, "agent_finished");
         assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
+        let metrics = metrics(&server);
+        let series = "pushpals_gateway_first_byte_seconds_count{model=\"strong\",protocol=\"anthropic\",translated_to=\"openai\"} 2\n";
+        assert!(metrics.contains(series), "{series} in\n{metrics}");
     })
     .await
     .unwrap();

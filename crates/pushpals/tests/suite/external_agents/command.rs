@@ -102,7 +102,7 @@ async fn a_command_agent_reaches_its_model_only_through_the_gateway_within_budge
         let metrics = metrics(&server);
         for series in [
             "pushpals_model_calls_total{model=\"strong\"} 1\n",
-            "pushpals_gateway_first_byte_seconds_count{model=\"strong\"} 1\n",
+            "pushpals_gateway_first_byte_seconds_count{model=\"strong\",protocol=\"openai_chat\",translated_to=\"none\"} 1\n",
         ] {
             assert!(metrics.contains(series), "{series} in\n{metrics}");
         }
