@@ -3,18 +3,19 @@
 //! output, the client serving it (the prompt's turn, then the inbox's), and
 //! the end of the run once the session is over. An agent that keeps
 //! running after its session ends (OpenHands does) is stopped after a
-//! grace period, and that stop is the run's normal end, not a cancel.
+//! grace period (see [`crate::run_stop`]), and that stop is the run's
+//! normal end, not a cancel.
 
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
+use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::Judge;
 use pushpals_agent::external::{self, Step};
 use pushpals_core::TaskId;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How long an agent may go on after its session ended before it is
@@ -71,65 +72,25 @@ pub(crate) struct SessionPlan {
 /// A session being served while the agent runs.
 pub(crate) struct SessionRun {
     client: JoinHandle<()>,
-    helpers: [JoinHandle<()>; 2],
-    ended: Arc<AtomicBool>,
-    /// Stops the agent's command: the task's cancel, or the session's end.
-    pub(crate) stop: watch::Receiver<bool>,
-    _stopper: Arc<watch::Sender<bool>>,
 }
 
 impl SessionRun {
-    /// Serves `socket` with `plan`; `cancel` is the task's.
-    pub(crate) fn start(
-        socket: SessionSocket,
-        plan: SessionPlan,
-        mut cancel: watch::Receiver<bool>,
-    ) -> Self {
-        let (stopper, stop) = watch::channel(*cancel.borrow());
-        let stopper = Arc::new(stopper);
-        let ended = Arc::new(AtomicBool::new(false));
-        let forward = {
-            let stopper = Arc::clone(&stopper);
-            tokio::spawn(async move {
-                while cancel.changed().await.is_ok() {
-                    if *cancel.borrow() {
-                        let _ = stopper.send(true);
-                        return;
-                    }
-                }
-            })
-        };
+    /// Serves `socket` with `plan`; the agent is stopped [`GRACE`] after
+    /// the session is over, if it has not exited by then.
+    pub(crate) fn start(socket: SessionSocket, plan: SessionPlan, stop: &mut RunStop) -> Self {
         let (over, session_over) = oneshot::channel();
         let client = tokio::spawn(async move {
             serve(socket, plan).await;
             let _ = over.send(());
         });
-        let grace = {
-            let (stopper, ended) = (Arc::clone(&stopper), Arc::clone(&ended));
-            tokio::spawn(async move {
-                if session_over.await.is_ok() {
-                    tokio::time::sleep(GRACE).await;
-                    ended.store(true, Ordering::SeqCst);
-                    let _ = stopper.send(true);
-                }
-            })
-        };
-        Self {
-            client,
-            helpers: [forward, grace],
-            ended,
-            stop,
-            _stopper: stopper,
-        }
-    }
-
-    /// The agent was stopped because its session had ended.
-    pub(crate) fn stopped_after_its_end(&self) -> bool {
-        self.ended.load(Ordering::SeqCst)
+        stop.stop_after(GRACE, async move {
+            session_over.await.ok().map(|()| StopReason::SessionEnded)
+        });
+        Self { client }
     }
 
     /// Once the agent has exited: lets the client see the session's end
-    /// (the agent ended it, or never began it), then ends what is left.
+    /// (the agent ended it, or never began it), then ends it.
     pub(crate) async fn close(self) {
         let client = self.client;
         if tokio::time::timeout(Duration::from_secs(2), async {
@@ -141,9 +102,6 @@ impl SessionRun {
         .is_err()
         {
             client.abort();
-        }
-        for helper in self.helpers {
-            helper.abort();
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::output::{Tap, run_recorded};
+use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue, Judge};
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
@@ -19,6 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// How long an agent may go on after a call of its was refused for the
+/// budget: long enough to show the refusal and exit on its own.
+const BUDGET_GRACE: Duration = Duration::from_secs(3);
 
 /// How long `--version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -225,6 +230,16 @@ impl Orchestrator {
             STEP_TEXT,
         );
         let (tap, chunks) = mpsc::unbounded_channel();
+        // Besides the task's cancel, the agent is stopped when a call of its
+        // was refused for the budget and it has not exited a little later
+        // (some retry a refusal for minutes).
+        let mut run_stop = RunStop::new(cancel.clone());
+        if let Some(mut spent) = handle.gateway.spent(&token.token) {
+            run_stop.stop_after(BUDGET_GRACE, async move {
+                let why = spent.wait_for(Option::is_some).await.ok()?.clone()?;
+                Some(StopReason::BudgetSpent(why))
+            });
+        }
         let (steps, session_run) = match session {
             None => (
                 tokio::spawn(record_steps(recorder, Arc::clone(&adapter), chunks)),
@@ -252,7 +267,7 @@ impl Orchestrator {
                         steps: sent,
                         more: Box::new(more),
                     },
-                    cancel.clone(),
+                    &mut run_stop,
                 );
                 (
                     tokio::spawn(record_session_steps(recorder, received)),
@@ -267,18 +282,15 @@ impl Orchestrator {
             &task.id,
             "agent",
             spec,
-            session_run
-                .as_ref()
-                .map_or_else(|| cancel.clone(), |run| run.stop.clone()),
+            run_stop.stop.clone(),
             Some(Tap(tap)),
         )
         .await;
         drop(token);
-        // An agent stopped because its session was over has ended its run,
-        // unless the task was cancelled meanwhile.
-        let mut stopped_after_its_end = false;
+        // Why Push Pals stopped the agent, unless the task was cancelled.
+        let stopped = run_stop.reason().filter(|_| !*cancel.borrow());
+        run_stop.close();
         if let Some(run) = session_run {
-            stopped_after_its_end = run.stopped_after_its_end() && !*cancel.borrow();
             run.close().await;
         }
         let mut recorder = steps
@@ -293,18 +305,34 @@ impl Orchestrator {
         }
         let finished = recorder.finished;
         let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
-        if stopped_after_its_end {
-            self.record(
-                &task.id,
-                EventKind::AgentStep,
-                json!({ "step": "stopped", "reason": format!(
-                    "{name} did not exit within {} s of the end of its session; Push Pals stopped it",
-                    crate::agent_session::GRACE.as_secs()
-                ) }),
-            )
-            .await?;
-        } else if recorded.outcome.cancelled {
-            return Err(Stop::Superseded);
+        let stopped_after_its_end = stopped == Some(StopReason::SessionEnded);
+        match &stopped {
+            Some(StopReason::SessionEnded) => {
+                self.record(
+                    &task.id,
+                    EventKind::AgentStep,
+                    json!({ "step": "stopped", "reason": format!(
+                        "{name} did not exit within {} s of the end of its session; Push Pals stopped it",
+                        crate::agent_session::GRACE.as_secs()
+                    ) }),
+                )
+                .await?;
+            }
+            Some(StopReason::BudgetSpent(why)) => {
+                let reason = format!(
+                    "{name} did not exit within {} s of its call refused for the budget; Push Pals stopped it: {why}",
+                    BUDGET_GRACE.as_secs()
+                );
+                self.record(
+                    &task.id,
+                    EventKind::AgentStep,
+                    json!({ "step": "stopped", "reason": reason }),
+                )
+                .await?;
+                return Err(Stop::Failed(reason));
+            }
+            None if recorded.outcome.cancelled => return Err(Stop::Superseded),
+            None => {}
         }
         let ok_by_agent = finished.as_ref().is_none_or(|(ok, _)| *ok);
         if (recorded.outcome.succeeded() || stopped_after_its_end) && ok_by_agent {
@@ -478,13 +506,31 @@ fn wall_time(minutes: f64) -> Duration {
 }
 
 /// Writes the gateway's calls as `model_call` events, bodies in blobs
-/// (redacted), and adds their usage to their tasks.
+/// (redacted), and adds their usage to their tasks; a call it refused is a
+/// `policy_decision` (deny, with the reason).
 async fn record_calls(
     store: pushpals_store::Store,
     scanner: pushpals_workspace::SecretScanner,
     mut calls: mpsc::UnboundedReceiver<GatewayCall>,
 ) {
     while let Some(call) = calls.recv().await {
+        if let Some(why) = call.refused {
+            let event = NewEvent::for_task(
+                &call.task,
+                Actor::Orchestrator,
+                EventKind::PolicyDecision,
+                json!({
+                    "step": "gateway",
+                    "decision": "deny",
+                    "reason": why,
+                    "protocol": call.detail["protocol"],
+                }),
+            );
+            if let Err(error) = store.write(move |tx| tx.append(event)).await {
+                tracing::error!(%error, "cannot record a refusal of the gateway");
+            }
+            continue;
+        }
         let request = scanner
             .redact(&String::from_utf8_lossy(&call.request))
             .into_owned()

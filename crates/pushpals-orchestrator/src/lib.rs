@@ -30,6 +30,7 @@ mod output;
 mod pull_request;
 mod readiness;
 mod retention;
+mod run_stop;
 mod scan;
 mod schedule;
 mod secret_gate;

@@ -57,7 +57,16 @@ pub(crate) fn admit(
             "this gateway token is not valid (the task ended, or the token was never issued)",
         ))),
         // Not 429: clients retry those, and a spent budget does not refill.
-        Err(Refusal::BudgetSpent(why)) => {
+        Err(Refusal::BudgetSpent(task, why)) => {
+            // A refusal decides: it is in the task's audit log too.
+            gateway.report(GatewayCall {
+                task,
+                detail: json!({ "via": "gateway", "protocol": protocol.as_str(), "status": 400 }),
+                usage: Usage::default(),
+                request: Vec::new(),
+                response: Vec::new(),
+                refused: Some(why.clone()),
+            });
             Err(Box::new(error(protocol, StatusCode::BAD_REQUEST, &why)))
         }
     }
@@ -382,6 +391,7 @@ impl Call {
             usage,
             request: self.request,
             response,
+            refused: None,
         });
     }
 }

@@ -64,6 +64,8 @@ struct Grant {
     budget: Budget,
     used: Usage,
     judge: Option<Arc<dyn Judge>>,
+    /// Why the budget was found spent, once a call was refused for it.
+    spent: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -105,6 +107,9 @@ pub struct GatewayCall {
     pub request: Vec<u8>,
     /// The response body as the provider sent it (bounded).
     pub response: Vec<u8>,
+    /// The gateway refused the call, and why (the task's budget is spent):
+    /// nothing reached the provider, and both bodies are empty.
+    pub refused: Option<String>,
 }
 
 /// The gateway's registry of tokens; serve it with [`Gateway::serve`].
@@ -119,7 +124,7 @@ pub(crate) enum Refusal {
     /// No token, or one the gateway does not know (revoked, made up).
     Unauthorized,
     /// The task's budget is spent.
-    BudgetSpent(String),
+    BudgetSpent(TaskId, String),
 }
 
 impl std::fmt::Debug for Gateway {
@@ -148,6 +153,7 @@ impl Gateway {
             budget: issue.budget,
             used: issue.used,
             judge: issue.judge,
+            spent: tokio::sync::watch::channel(None).0,
         };
         self.grants
             .lock()
@@ -163,6 +169,15 @@ impl Gateway {
         }
     }
 
+    /// Tells why, once a call with the token was refused because its
+    /// task's budget is spent (`None`: unknown token).
+    pub fn spent(
+        &self,
+        token: &GatewayToken,
+    ) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        Some(self.grants.lock().ok()?.get(&token.0)?.spent.subscribe())
+    }
+
     /// What the token's task has used so far (`None`: unknown token).
     pub fn used(&self, token: &GatewayToken) -> Option<Usage> {
         self.grants.lock().ok()?.get(&token.0).map(|g| g.used)
@@ -173,10 +188,12 @@ impl Gateway {
         let grants = self.grants.lock().map_err(|_| Refusal::Unauthorized)?;
         let grant = grants.get(token).ok_or(Refusal::Unauthorized)?;
         if let Some(spent) = spent(&grant.budget, &grant.used) {
-            return Err(Refusal::BudgetSpent(format!(
+            let why = format!(
                 "the Push Pals budget of task {} is spent: {spent}; the task stops here",
                 grant.task
-            )));
+            );
+            grant.spent.send_replace(Some(why.clone()));
+            return Err(Refusal::BudgetSpent(grant.task.clone(), why));
         }
         Ok((grant.task.clone(), Arc::clone(&grant.model)))
     }

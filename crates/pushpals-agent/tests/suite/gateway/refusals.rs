@@ -51,6 +51,13 @@ async fn calls_without_a_valid_token_over_budget_or_in_another_protocol_are_refu
         "{message}"
     );
     assert_eq!(provider.requests().len(), 1, "the refused call never left");
+    let refused = next_call(&mut calls).await;
+    assert_eq!(
+        refused.refused.as_deref(),
+        Some(message),
+        "the refusal is reported"
+    );
+    assert!(refused.request.is_empty() && refused.usage.model_calls == 0);
 
     // The agent speaks OpenAI, the model Anthropic: said plainly.
     let other = grant(

@@ -55,6 +55,17 @@ async fn a_command_agent_reaches_its_model_only_through_the_gateway_within_budge
             second.contains("budget") && second.contains("1 of 1 model calls"),
             "{second}"
         );
+        let events = server.events(&id);
+        let refusal = first_event(&events, "policy_decision");
+        assert_eq!(refusal["payload"]["step"], "gateway", "{refusal}");
+        assert_eq!(refusal["payload"]["decision"], "deny");
+        assert!(
+            refusal["payload"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("1 of 1 model calls"),
+            "{refusal}"
+        );
         // No key, no host network, only the gateway and the token.
         let env = worktree_file(&view, "seen-env.txt");
         assert!(!env.contains(KEY), "the real key reached the sandbox");

@@ -8,6 +8,7 @@ mod claude_code;
 mod codex;
 mod command;
 mod gemini_cli;
+mod limits;
 mod mini_swe_agent;
 mod opencode;
 mod openhands;
