@@ -19,6 +19,29 @@ async fn say(writer: &mut tokio::io::WriteHalf<tokio::io::DuplexStream>, value: 
         .unwrap();
 }
 
+/// Plays the agent's side of `initialize` and `session/new` (session
+/// `s-1`); returns the `session/new` request.
+async fn open_session(
+    lines: &mut Lines,
+    writer: &mut tokio::io::WriteHalf<tokio::io::DuplexStream>,
+) -> Value {
+    let init = next(lines).await;
+    assert_eq!(init["method"], "initialize");
+    say(
+        writer,
+        json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
+    )
+    .await;
+    let new = next(lines).await;
+    assert_eq!(new["method"], "session/new");
+    say(
+        writer,
+        json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
+    )
+    .await;
+    new
+}
+
 /// Denies `git push`, allows the rest, and remembers what it was asked.
 struct Strict(Mutex<Vec<String>>);
 
@@ -58,20 +81,8 @@ async fn a_turn_is_served_with_the_judges_answers() {
         let (reader, mut writer) = tokio::io::split(agent_side);
         let mut lines = BufReader::new(reader).lines();
         let mut answers = Vec::new();
-        let init = next(&mut lines).await;
-        assert_eq!(init["method"], "initialize");
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
-        )
-        .await;
-        let new = next(&mut lines).await;
+        let new = open_session(&mut lines, &mut writer).await;
         assert_eq!(new["params"]["cwd"], "/work/tree");
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
-        )
-        .await;
         let prompt = next(&mut lines).await;
         assert_eq!(prompt["params"]["prompt"][0]["text"], "add bar");
         for chunk in ["Adding ", "bar."] {
@@ -176,18 +187,7 @@ async fn a_message_that_came_meanwhile_is_the_next_turn() {
     let agent = tokio::spawn(async move {
         let (reader, mut writer) = tokio::io::split(agent_side);
         let mut lines = BufReader::new(reader).lines();
-        let init = next(&mut lines).await;
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
-        )
-        .await;
-        let new = next(&mut lines).await;
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
-        )
-        .await;
+        open_session(&mut lines, &mut writer).await;
         let mut prompts = Vec::new();
         for _ in 0..2 {
             let prompt = next(&mut lines).await;
@@ -221,18 +221,7 @@ async fn one_confirmation_for_several_announced_calls_judges_each() {
     let agent = tokio::spawn(async move {
         let (reader, mut writer) = tokio::io::split(agent_side);
         let mut lines = BufReader::new(reader).lines();
-        let init = next(&mut lines).await;
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": init["id"], "result": { "protocolVersion": 1 } }),
-        )
-        .await;
-        let new = next(&mut lines).await;
-        say(
-            &mut writer,
-            json!({ "jsonrpc": "2.0", "id": new["id"], "result": { "sessionId": "s-1" } }),
-        )
-        .await;
+        open_session(&mut lines, &mut writer).await;
         let prompt = next(&mut lines).await;
         let mut answers = Vec::new();
         for batch in [
