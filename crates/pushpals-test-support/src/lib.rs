@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agents;
 mod image;
 pub mod model_server;
 
+pub use agents::installed_agent;
 pub use image::busybox_image;
 
 pub use model_server::{Recorded, Reply, ScriptedModel};

@@ -63,33 +63,11 @@ fn start(repo: &Path, data: &Path, config: &str) -> Server {
 
 /// Where `.ci/run` installed the pinned agent `name`.
 fn installed(name: &str, program: &str) -> PathBuf {
-    let versions = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/agent-versions"),
+    pushpals_test_support::installed_agent(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        name,
+        program,
     )
-    .unwrap();
-    let version = versions
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .find(|words| words.first() == Some(&name))
-        .and_then(|words| words.get(3).map(|v| (*v).to_owned()))
-        .unwrap();
-    let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
-        PathBuf::from,
-    );
-    let root = dir.join(format!("{name}-{version}"));
-    let npm = root.join("node_modules/.bin").join(program);
-    let path = if npm.exists() {
-        npm
-    } else {
-        root.join("bin").join(program)
-    };
-    assert!(
-        path.exists(),
-        "{} is missing: run .ci/run first",
-        path.display()
-    );
-    path
 }
 
 /// Waits for the provider's request count to pass `seen`.

@@ -156,33 +156,11 @@ pub(super) fn processes(words: &[&str]) -> usize {
 /// Where `.ci/run` installed the pinned agent `name` (see
 /// `.ci/agent-versions`); `PUSHPALS_AGENTS_DIR` overrides the cache.
 pub(super) fn installed_agent(name: &str, program: &str) -> PathBuf {
-    let versions = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/agent-versions"),
+    pushpals_test_support::installed_agent(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        name,
+        program,
     )
-    .unwrap();
-    let version = versions
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .find(|words| words.first() == Some(&name))
-        .and_then(|words| words.get(3).map(|v| (*v).to_owned()))
-        .unwrap_or_else(|| panic!("{name} is not in .ci/agent-versions"));
-    let dir = std::env::var_os("PUSHPALS_AGENTS_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/pushpals/agents"),
-        PathBuf::from,
-    );
-    let root = dir.join(format!("{name}-{version}"));
-    let npm = root.join("node_modules/.bin").join(program);
-    let path = if npm.exists() {
-        npm
-    } else {
-        root.join("bin").join(program)
-    };
-    assert!(
-        path.exists(),
-        "{} is missing: run .ci/run (its agents stage installs the pinned agents)",
-        path.display()
-    );
-    path
 }
 
 /// Runs `body` against a server on a temporary repository, configured by
