@@ -119,6 +119,7 @@ impl ExternalAgent for Aider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A chat history as Aider 0.86 writes it.
@@ -167,16 +168,11 @@ pub fn bar() {}
         let home = tempfile::tempdir().unwrap();
         let launch = Aider
             .prepare(&Setup {
-                home: home.path(),
-                sandbox_home: "/tmp/home",
-                gateway_url: "http://127.0.0.1:4141",
                 token: "ppgw-1",
                 model: "m-1",
                 program: Path::new("/venv/bin/aider"),
                 prompt: "add 'bar'",
-                hook: None,
-                resume: None,
-                acp: false,
+                ..test_setup(home.path())
             })
             .unwrap();
         let line = &launch.command_line;

@@ -182,6 +182,7 @@ pub fn hook_answer(verdict: &Verdict) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A stream as Claude Code writes it (trimmed to the fields read).
@@ -251,16 +252,13 @@ not json at all
     fn prepare_writes_a_private_config_with_the_hook_and_quotes_the_prompt() {
         let home = tempfile::tempdir().unwrap();
         let setup = Setup {
-            home: home.path(),
-            sandbox_home: "/tmp/home",
-            gateway_url: "http://127.0.0.1:4141",
             token: "ppgw-abc",
             model: "m-1",
             program: Path::new("/opt/claude"),
             prompt: "fix 'it'; rm -rf /",
             hook: Some("/run/pushpals/helper hook /x"),
             resume: Some("s-1"),
-            acp: false,
+            ..test_setup(home.path())
         };
         let launch = ClaudeCode.prepare(&setup).unwrap();
         assert!(

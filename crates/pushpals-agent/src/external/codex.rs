@@ -145,6 +145,7 @@ impl ExternalAgent for Codex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A stream as `codex exec --json` 0.169 writes it.
@@ -199,16 +200,11 @@ mod tests {
     fn prepare_names_the_gateway_as_a_responses_provider() {
         let home = tempfile::tempdir().unwrap();
         let setup = Setup {
-            home: home.path(),
-            sandbox_home: "/tmp/home",
-            gateway_url: "http://127.0.0.1:4141",
             token: "ppgw-1",
             model: "gpt-\"x\"",
             program: Path::new("/opt/codex"),
             prompt: "add bar",
-            hook: None,
-            resume: None,
-            acp: false,
+            ..test_setup(home.path())
         };
         let launch = Codex.prepare(&setup).unwrap();
         assert_eq!(

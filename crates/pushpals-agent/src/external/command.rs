@@ -79,6 +79,7 @@ impl ExternalAgent for AnyCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     #[test]
@@ -86,16 +87,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let agent = AnyCommand::new("mine", "cat; echo \"[$PUSHPALS_PROMPT]\"").unwrap();
         let setup = Setup {
-            home: home.path(),
             sandbox_home: &home.path().to_string_lossy(),
-            gateway_url: "http://127.0.0.1:4141",
             token: "ppgw-1",
             model: "m",
             program: Path::new("/bin/sh"),
             prompt: "add a 'test'",
-            hook: None,
-            resume: None,
-            acp: false,
+            ..test_setup(home.path())
         };
         let launch = agent.prepare(&setup).unwrap();
         let output = std::process::Command::new("/bin/sh")

@@ -139,6 +139,7 @@ fn env(setup: &Setup<'_>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A stream as Gemini CLI 0.61 writes it.
@@ -200,16 +201,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let launch = GeminiCli
             .prepare(&Setup {
-                home: home.path(),
-                sandbox_home: "/tmp/home",
-                gateway_url: "http://127.0.0.1:4141",
                 token: "ppgw-1",
                 model: "m-1",
                 program: Path::new("/opt/gemini"),
                 prompt: "add bar",
-                hook: None,
                 resume: Some("4bdb"),
-                acp: false,
+                ..test_setup(home.path())
             })
             .unwrap();
         assert_eq!(

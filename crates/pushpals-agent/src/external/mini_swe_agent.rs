@@ -137,6 +137,7 @@ impl ExternalAgent for MiniSweAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A trajectory as mini-swe-agent 2.4 writes it (trimmed to the fields
@@ -192,16 +193,11 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let launch = MiniSweAgent
             .prepare(&Setup {
-                home: home.path(),
-                sandbox_home: "/tmp/home",
-                gateway_url: "http://127.0.0.1:4141",
                 token: "ppgw-1",
                 model: "m-1",
                 program: Path::new("/venv/bin/mini"),
                 prompt: "add 'bar'",
-                hook: None,
-                resume: None,
-                acp: false,
+                ..test_setup(home.path())
             })
             .unwrap();
         assert!(launch.command_line.contains("-t 'add '\\''bar'\\'''"));

@@ -302,6 +302,24 @@ pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// A setup for adapters' tests: the sandbox's home and gateway as the
+/// orchestrator gives them, no hook, no session; the rest to fill in.
+#[cfg(test)]
+pub(crate) fn test_setup(home: &Path) -> Setup<'_> {
+    Setup {
+        home,
+        sandbox_home: "/tmp/home",
+        gateway_url: "http://127.0.0.1:4141",
+        token: "ppgw-test",
+        model: "m-test",
+        program: Path::new("/opt/agent"),
+        prompt: "add bar",
+        hook: None,
+        resume: None,
+        acp: false,
+    }
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 pub fn cut(text: &str, max: usize) -> String {
     let mut end = text.len().min(max);

@@ -197,6 +197,7 @@ impl ExternalAgent for Opencode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A stream as `opencode run --format json` 1.18 writes it (trimmed).
@@ -254,16 +255,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let launch = Opencode
             .prepare(&Setup {
-                home: home.path(),
-                sandbox_home: "/tmp/home",
-                gateway_url: "http://127.0.0.1:4141",
                 token: "ppgw-1",
                 model: "m-1",
                 program: Path::new("/opt/opencode"),
                 prompt: "add bar",
-                hook: None,
                 resume: Some("ses_1"),
-                acp: false,
+                ..test_setup(home.path())
             })
             .unwrap();
         assert_eq!(
@@ -290,16 +287,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         Opencode
             .prepare(&Setup {
-                home: home.path(),
-                sandbox_home: "/tmp/home",
-                gateway_url: "http://127.0.0.1:4141",
                 token: "ppgw-1",
                 model: "m-1",
                 program: Path::new("/opt/opencode"),
                 prompt: "add bar",
                 hook: Some("/run/pushpals/helper hook"),
-                resume: None,
-                acp: false,
+                ..test_setup(home.path())
             })
             .unwrap();
         let config: Value = serde_json::from_str(

@@ -181,6 +181,7 @@ fn texts(content: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::external::test_setup;
     use std::path::Path;
 
     /// A headless JSON stream as OpenHands 1.16 writes it (fields it
@@ -267,16 +268,13 @@ Conversation ID: a2b70ae6fb214dad8154a70c0a190a30"#;
     fn its_settings_point_at_the_gateway_with_the_token_only() {
         let home = tempfile::tempdir().unwrap();
         let setup = |acp: bool| Setup {
-            home: home.path(),
-            sandbox_home: "/tmp/home",
-            gateway_url: "http://127.0.0.1:4141",
             token: "ppgw-abc",
             model: "m-real",
             program: Path::new("/agents/oh/bin/openhands"),
             prompt: "add 'bar'",
-            hook: None,
             resume: Some("conv-1"),
             acp,
+            ..test_setup(home.path())
         };
         let launch = OpenHands.prepare(&setup(true)).unwrap();
         assert_eq!(launch.command_line, "exec '/agents/oh/bin/openhands' acp");
