@@ -5,7 +5,7 @@
 //! it never asks (`approval_policy = "never"`): its commands are confined
 //! by the sandbox, not judged one by one.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, env_of, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -64,14 +64,12 @@ impl ExternalAgent for Codex {
                 shell_quote(setup.prompt)
             ),
         };
-        let env = [
-            ("CODEX_HOME", format!("{}/.codex", setup.sandbox_home)),
-            ("PUSHPALS_GATEWAY_TOKEN", setup.token.to_owned()),
-            ("NO_COLOR", "1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let codex_home = format!("{}/.codex", setup.sandbox_home);
+        let env = env_of(&[
+            ("CODEX_HOME", codex_home.as_str()),
+            ("PUSHPALS_GATEWAY_TOKEN", setup.token),
+            ("NO_COLOR", "1"),
+        ]);
         Ok(Launch {
             command_line: line,
             env,

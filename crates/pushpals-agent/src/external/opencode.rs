@@ -5,7 +5,7 @@
 //! allow edits and shell commands without asking; where the sandbox reaches
 //! the gateway, a plugin asks Push Pals's judge before every tool call.
 
-use super::{About, ExternalAgent, Launch, Setup, Step, cut, shell_quote, write_private};
+use super::{About, ExternalAgent, Launch, Setup, Step, cut, env_of, shell_quote, write_private};
 use crate::config::Protocol;
 use serde_json::{Value, json};
 
@@ -111,25 +111,24 @@ impl ExternalAgent for Opencode {
         }
         line.push_str(&format!(" {} < /dev/null", shell_quote(setup.prompt)));
         let home = setup.sandbox_home;
-        let env = [
-            ("XDG_CONFIG_HOME", format!("{home}/.config")),
-            ("XDG_DATA_HOME", format!("{home}/.local/share")),
-            ("XDG_CACHE_HOME", format!("{home}/.cache")),
-            ("XDG_STATE_HOME", format!("{home}/.local/state")),
-            ("PUSHPALS_GATEWAY_TOKEN", setup.token.to_owned()),
-            ("OPENCODE_DISABLE_MODELS_FETCH", "1".to_owned()),
-            ("OPENCODE_DISABLE_AUTOUPDATE", "1".to_owned()),
-            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".to_owned()),
+        let dirs =
+            [".config", ".local/share", ".cache", ".local/state"].map(|d| format!("{home}/{d}"));
+        let env = env_of(&[
+            ("XDG_CONFIG_HOME", dirs[0].as_str()),
+            ("XDG_DATA_HOME", dirs[1].as_str()),
+            ("XDG_CACHE_HOME", dirs[2].as_str()),
+            ("XDG_STATE_HOME", dirs[3].as_str()),
+            ("PUSHPALS_GATEWAY_TOKEN", setup.token),
+            ("OPENCODE_DISABLE_MODELS_FETCH", "1"),
+            ("OPENCODE_DISABLE_AUTOUPDATE", "1"),
+            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1"),
             // It installs its plugin package with npm when a plugin is
             // configured; without network that must fail at once, not
             // after a minute of retries (the judge plugin needs nothing).
-            ("npm_config_offline", "true".to_owned()),
-            ("npm_config_fetch_retries", "0".to_owned()),
-            ("NO_COLOR", "1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+            ("npm_config_offline", "true"),
+            ("npm_config_fetch_retries", "0"),
+            ("NO_COLOR", "1"),
+        ]);
         Ok(Launch {
             command_line: line,
             env,

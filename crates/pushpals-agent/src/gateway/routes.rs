@@ -8,6 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -45,9 +46,15 @@ impl ClientProtocol {
 /// The gateway's router.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/messages", post(messages))
-        .route("/v1/responses", post(responses))
+        .route(
+            "/v1/chat/completions",
+            post(speaking(ClientProtocol::OpenaiChat)),
+        )
+        .route("/v1/messages", post(speaking(ClientProtocol::Anthropic)))
+        .route(
+            "/v1/responses",
+            post(speaking(ClientProtocol::OpenaiResponses)),
+        )
         .route("/v1/models", get(models))
         .route("/v1beta/models/{*call}", post(gemini))
         .route(
@@ -60,48 +67,16 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-async fn chat(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    forward::forward(
-        &gateway,
-        ClientProtocol::OpenaiChat,
-        &headers,
-        None,
-        Default::default(),
-        body,
-    )
-    .await
-}
-
-async fn messages(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward::forward(
-        &gateway,
-        ClientProtocol::Anthropic,
-        &headers,
-        None,
-        Default::default(),
-        body,
-    )
-    .await
-}
-
-async fn responses(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward::forward(
-        &gateway,
-        ClientProtocol::OpenaiResponses,
-        &headers,
-        None,
-        Default::default(),
-        body,
-    )
-    .await
+/// The handler of a protocol whose body says the model and whether to
+/// stream (all but Gemini).
+fn speaking(
+    protocol: ClientProtocol,
+) -> impl Fn(State<Arc<Gateway>>, HeaderMap, Bytes) -> BoxFuture<'static, Response> + Clone {
+    move |State(gateway), headers, body| {
+        Box::pin(async move {
+            forward::forward(&gateway, protocol, &headers, None, Default::default(), body).await
+        })
+    }
 }
 
 /// `POST /v1beta/models/{model}:{method}`: Gemini's generateContent and
