@@ -134,10 +134,7 @@ async fn a_turn_is_served_with_the_judges_answers() {
         asked[0].starts_with("Bash:") && asked[0].contains("git push origin main"),
         "{asked:?}"
     );
-    let mut all = Vec::new();
-    while let Ok(step) = received.try_recv() {
-        all.push(step);
-    }
+    let all = drained(&mut received);
     assert!(matches!(&all[0], Step::Started { session: Some(s), .. } if s == "s-1"));
     assert_eq!(
         all[1],
@@ -340,26 +337,33 @@ async fn loading_agent(
     }
 }
 
-#[tokio::test]
-async fn a_follow_up_loads_the_earlier_session_without_recording_its_replay() {
+/// The steps sent so far.
+fn drained(received: &mut mpsc::UnboundedReceiver<Step>) -> Vec<Step> {
+    std::iter::from_fn(|| received.try_recv().ok()).collect()
+}
+
+/// A follow-up run against [`loading_agent`]: the methods and prompt the
+/// agent saw, and the steps recorded.
+async fn follow_up(judge: &Strict, refuse_load: bool) -> (Vec<String>, String, Vec<Step>) {
     let (client_side, agent_side) = tokio::io::duplex(1 << 16);
-    let agent = tokio::spawn(loading_agent(agent_side, false));
-    let judge = Strict(Mutex::new(Vec::new()));
+    let agent = tokio::spawn(loading_agent(agent_side, refuse_load));
     let (steps, mut received) = mpsc::unbounded_channel();
     let opening = Opening {
         prompt: "add bar\n\nalso the empty case",
         resume: Some(("s-old", "also the empty case")),
     };
-    run_session(client_side, "/w", opening, &judge, &steps, &|| None)
+    run_session(client_side, "/w", opening, judge, &steps, &|| None)
         .await
         .unwrap();
     let (methods, prompt) = agent.await.unwrap();
+    (methods, prompt, drained(&mut received))
+}
+
+#[tokio::test]
+async fn a_follow_up_loads_the_earlier_session_without_recording_its_replay() {
+    let (methods, prompt, all) = follow_up(&Strict(Mutex::new(Vec::new())), false).await;
     assert_eq!(methods, ["initialize", "session/load", "session/prompt"]);
     assert_eq!(prompt, "also the empty case", "only what came since");
-    let mut all = Vec::new();
-    while let Ok(step) = received.try_recv() {
-        all.push(step);
-    }
     assert!(matches!(&all[0], Step::Started { session: Some(s), .. } if s == "s-old"));
     assert!(
         !all.iter()
@@ -370,18 +374,7 @@ async fn a_follow_up_loads_the_earlier_session_without_recording_its_replay() {
 
 #[tokio::test]
 async fn a_session_that_cannot_be_loaded_is_begun_anew_with_the_whole_task() {
-    let (client_side, agent_side) = tokio::io::duplex(1 << 16);
-    let agent = tokio::spawn(loading_agent(agent_side, true));
-    let judge = Strict(Mutex::new(Vec::new()));
-    let (steps, mut received) = mpsc::unbounded_channel();
-    let opening = Opening {
-        prompt: "add bar\n\nalso the empty case",
-        resume: Some(("s-old", "also the empty case")),
-    };
-    run_session(client_side, "/w", opening, &judge, &steps, &|| None)
-        .await
-        .unwrap();
-    let (methods, prompt) = agent.await.unwrap();
+    let (methods, prompt, all) = follow_up(&Strict(Mutex::new(Vec::new())), true).await;
     assert_eq!(
         methods,
         [
@@ -392,10 +385,6 @@ async fn a_session_that_cannot_be_loaded_is_begun_anew_with_the_whole_task() {
         ]
     );
     assert_eq!(prompt, "add bar\n\nalso the empty case");
-    let mut all = Vec::new();
-    while let Ok(step) = received.try_recv() {
-        all.push(step);
-    }
     assert!(all.iter().any(|s| matches!(s, Step::Message { text } if text.contains("could not load") && text.contains("no such session"))), "{all:?}");
     assert!(
         all.iter()
