@@ -1,8 +1,7 @@
 //! Claude Code: its hook judged by policy, approvals, budgets, feedback, translation.
 
 use super::*;
-use crate::suite::support::{start_server_with_env, write_config};
-use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
+use pushpals_test_support::{Reply, ScriptedModel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_edits_under_push_pals_policy_and_approvals() {
@@ -139,10 +138,7 @@ async fn a_spent_budget_stops_claude_code_with_the_reason() {
         Reply::text("never sent: the budget stops the second call"),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &format!(
             "[models.strong]\nprotocol = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m-real\"\n\
              [agent.budget]\nmax_steps = 1\n\
@@ -150,30 +146,19 @@ async fn a_spent_budget_stops_claude_code_with_the_reason() {
             model.anthropic_base(),
             claude.display()
         ),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server = start_server_with_env(&repo_path, &data_path, &[]);
-        let created = server.json(&[
-            "task",
-            "Look",
-            "--agent",
-            "Look around",
-            "--with",
-            "claude-code",
-        ]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        let view = wait_settled(&server, &id);
-        assert_eq!(view["task"]["state"], "failed", "{view}");
-        let reason = view["task"]["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("budget") && reason.contains("1 of 1 model calls"),
-            "{reason}"
-        );
-        assert_eq!(view["task"]["usage"]["model_calls"], 1);
-    })
-    .await
-    .unwrap();
+        &["Look", "Look around", "claude-code"],
+        move |server, id| {
+            let view = wait_settled(server, id);
+            assert_eq!(view["task"]["state"], "failed", "{view}");
+            let reason = view["task"]["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("budget") && reason.contains("1 of 1 model calls"),
+                "{reason}"
+            );
+            assert_eq!(view["task"]["usage"]["model_calls"], 1);
+        },
+    )
+    .await;
     assert_eq!(
         model.requests().len(),
         1,
@@ -192,37 +177,23 @@ async fn claude_code_works_with_an_openai_compatible_model_through_translation()
         Reply::text("Added bar next to foo."),
     ])
     .await;
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    write_config(
-        data.path(),
+    agent_task(
         &format!(
             "[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodel = \"local-coder\"\n\
              [agents.claude-code]\nprogram = \"{}\"\n",
             model.openai_base(),
             claude.display()
         ),
-    );
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let server = start_server_with_env(&repo_path, &data_path, &[]);
-        let created = server.json(&[
-            "task",
-            "Add bar",
-            "--agent",
-            "Add bar",
-            "--with",
-            "claude-code",
-        ]);
-        let id = created["id"].as_str().unwrap().to_owned();
-        let view = wait_settled(&server, &id);
+        &["Add bar", "Add bar", "claude-code"],
+        move |server, id| {
+        let view = wait_settled(server, id);
         assert_eq!(
             view["task"]["state"], "awaiting_approval",
             "{}",
             view["task"]["reason"]
         );
         assert_eq!(worktree_file(&view, "src/lib.rs"), WITH_BAR);
-        let events = server.events(&id);
+        let events = server.events(id);
         let started = first_event(&events, "agent_started");
         assert_eq!(started["payload"]["translated_to"], "openai");
         let calls: Vec<&Value> = events
@@ -237,12 +208,12 @@ async fn claude_code_works_with_an_openai_compatible_model_through_translation()
         );
         let finished = first_event(&events, "agent_finished");
         assert_eq!(finished["payload"]["summary"], "Added bar next to foo.");
-        let metrics = metrics(&server);
+        let metrics = metrics(server);
         let series = "pushpals_gateway_first_byte_seconds_count{model=\"strong\",protocol=\"anthropic\",translated_to=\"openai\"} 2\n";
         assert!(metrics.contains(series), "{series} in\n{metrics}");
-    })
-    .await
-    .unwrap();
+        },
+    )
+    .await;
     for request in model.requests() {
         assert_eq!(request.path, "/v1/chat/completions");
         assert_eq!(request.body["model"], "local-coder");
