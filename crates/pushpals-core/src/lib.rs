@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod task;
 pub mod timestamp;
+pub mod visible;
 pub mod work;
 
 pub use approval::{Approval, ApprovalAction, ApprovalState, Decision, GrantKind};

@@ -1,6 +1,8 @@
 //! Judging a command line: every part, strictest wins.
 
+use crate::builtins;
 use crate::decision::{Decision, Finding, Verdict};
+use crate::hazards::{Concern, HazardError, Hazards};
 use crate::paths::escapes_worktree;
 use crate::rules::{RuleError, RuleSet, RuleSpec};
 use crate::shell::{self, Word};
@@ -62,6 +64,18 @@ pub struct Policy {
     builtin: RuleSet,
     user: RuleSet,
     repo: RuleSet,
+    hazards: Hazards,
+}
+
+/// The built-in rules or hazard table failed to load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuiltinError {
+    /// A rule.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    /// The hazard table.
+    #[error(transparent)]
+    Hazards(#[from] HazardError),
 }
 
 impl Policy {
@@ -79,11 +93,12 @@ impl Policy {
     }
 
     /// The built-in rules alone.
-    pub fn builtin() -> Result<Self, RuleError> {
+    pub fn builtin() -> Result<Self, BuiltinError> {
         Ok(Self {
             builtin: RuleSet::from_toml(DEFAULT_RULES, "built-in rules")?,
             user: RuleSet::default(),
             repo: RuleSet::default(),
+            hazards: Hazards::builtin()?,
         })
     }
 
@@ -138,6 +153,12 @@ impl Policy {
                     finding.part, finding.reason
                 ));
             };
+            if !self.hazards.concerns(argv).is_empty() {
+                return Err(format!(
+                    "`{}` cannot be made a pattern: {}; approve it each time",
+                    finding.part, finding.reason
+                ));
+            }
             if argv.iter().any(|w| w.dynamic) && finding.reason.contains("only known at run time") {
                 return Err(format!(
                     "`{}` cannot be made a pattern: {}",
@@ -185,7 +206,7 @@ impl Policy {
             }
         };
         for (name, _) in &parsed.assignments {
-            check_assignment(name, findings);
+            self.check_assignment(name, findings);
         }
         for redirect in parsed.redirects.iter().filter(|r| r.writes()) {
             let part = format!("{} {}", redirect.operator, redirect.target.text);
@@ -234,7 +255,7 @@ impl Policy {
         }
         for command in &parsed.commands {
             for (name, _) in &command.assignments {
-                check_assignment(name, findings);
+                self.check_assignment(name, findings);
             }
             self.judge_argv(&command.argv, depth, findings);
         }
@@ -267,7 +288,7 @@ impl Policy {
                 assignments,
             } => {
                 for (name, _) in &assignments {
-                    check_assignment(name, findings);
+                    self.check_assignment(name, findings);
                 }
                 if inner.is_empty() {
                     self.judge_by_rules(argv, findings);
@@ -298,6 +319,20 @@ impl Policy {
             Inner::None => {}
         }
         self.check_write_targets(argv, findings);
+        for concern in self.hazards.concerns(argv) {
+            match concern {
+                Concern::Runs(why) => findings.push(finding(&part, Decision::Ask, why)),
+                Concern::WritesOutside(why) => findings.push(finding(&part, Decision::Deny, why)),
+            }
+        }
+        match builtins::variables_set(argv) {
+            builtins::Sets::Names(names) => {
+                for name in names {
+                    self.check_assignment(&name, findings);
+                }
+            }
+            builtins::Sets::Unknown(why) => findings.push(finding(&part, Decision::Ask, why)),
+        }
         match program.text.as_str() {
             "sed" => {
                 if let Some(concern) = wrappers::sed_concern(argv) {
@@ -396,17 +431,20 @@ fn glob_escape(word: &str) -> String {
     out
 }
 
-fn check_assignment(name: &str, findings: &mut Vec<Finding>) {
-    let sensitive = SENSITIVE_VARIABLES.contains(&name)
-        || SENSITIVE_PREFIXES
-            .iter()
-            .any(|prefix| name.starts_with(prefix));
-    if sensitive {
-        findings.push(finding(
-            &format!("{name}=..."),
-            Decision::Ask,
-            format!("setting {name} changes which programs run or what they load"),
-        ));
+impl Policy {
+    fn check_assignment(&self, name: &str, findings: &mut Vec<Finding>) {
+        let sensitive = SENSITIVE_VARIABLES.contains(&name)
+            || SENSITIVE_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+            || self.hazards.sensitive_variable(name);
+        if sensitive {
+            findings.push(finding(
+                &format!("{name}=..."),
+                Decision::Ask,
+                format!("setting {name} changes which programs run or what they load"),
+            ));
+        }
     }
 }
 

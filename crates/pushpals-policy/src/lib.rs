@@ -19,13 +19,15 @@
 
 #![forbid(unsafe_code)]
 
+mod builtins;
 pub mod decision;
 pub mod engine;
+pub mod hazards;
 pub mod paths;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;
 
 pub use decision::{Decision, Finding, Verdict};
-pub use engine::{DEFAULT_RULES, Policy};
+pub use engine::{BuiltinError, DEFAULT_RULES, Policy};
 pub use rules::{RuleError, RuleFile, RuleSet, RuleSpec};

@@ -17,6 +17,9 @@ pub struct Word {
     pub text: String,
     /// True when the value depends on expansions or substitutions.
     pub dynamic: bool,
+    /// True when the word has unquoted glob characters, which the shell
+    /// expands to file names (which may start with `-`).
+    pub glob: bool,
 }
 
 impl Word {
@@ -25,6 +28,7 @@ impl Word {
         Self {
             text: text.into(),
             dynamic: false,
+            glob: false,
         }
     }
 }
@@ -100,6 +104,7 @@ fn text<'a>(node: Node<'_>, source: &'a [u8]) -> &'a str {
 fn walk(node: Node<'_>, source: &[u8], parsed: &mut ParsedLine) -> Result<(), ParseError> {
     match node.kind() {
         "command" => parsed.commands.push(simple_command(node, source)),
+        "declaration_command" => parsed.commands.push(declaration(node, source)),
         "file_redirect" => {
             if let Some(redirect) = file_redirect(node, source) {
                 parsed.redirects.push(redirect);
@@ -172,6 +177,32 @@ fn simple_command(node: Node<'_>, source: &[u8]) -> SimpleCommand {
     command
 }
 
+/// `declare`, `local`, `export`, `typeset`, `readonly` with their words;
+/// the assignments in them are collected by [`walk`] too.
+fn declaration(node: Node<'_>, source: &[u8]) -> SimpleCommand {
+    let mut command = SimpleCommand::default();
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if !child.is_named() {
+            if command.argv.is_empty() {
+                command.argv.push(Word::literal(text(child, source)));
+            }
+            continue;
+        }
+        if child.kind() == "variable_assignment" {
+            let value_dynamic = assignment(child, source).is_some_and(|(_, v)| v.dynamic);
+            command.argv.push(Word {
+                text: text(child, source).to_owned(),
+                dynamic: value_dynamic,
+                glob: false,
+            });
+        } else {
+            command.argv.push(word(child, source));
+        }
+    }
+    command
+}
+
 fn assignment(node: Node<'_>, source: &[u8]) -> Option<(String, Word)> {
     let name = node.child_by_field_name("name")?;
     let value = node
@@ -203,7 +234,10 @@ fn file_redirect(node: Node<'_>, source: &[u8]) -> Option<Redirect> {
 /// dynamic when expansions decide it.
 pub(crate) fn word(node: Node<'_>, source: &[u8]) -> Word {
     match node.kind() {
-        "word" | "number" => Word::literal(unescape(text(node, source))),
+        "word" | "number" => Word {
+            glob: has_unquoted_glob(text(node, source)),
+            ..Word::literal(unescape(text(node, source)))
+        },
         "raw_string" => {
             let raw = text(node, source);
             Word::literal(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""))
@@ -222,6 +256,7 @@ pub(crate) fn word(node: Node<'_>, source: &[u8]) -> Word {
                 Word {
                     text: raw.to_owned(),
                     dynamic: true,
+                    glob: false,
                 }
             } else {
                 Word::literal(unescape_double_quoted(inner))
@@ -230,26 +265,48 @@ pub(crate) fn word(node: Node<'_>, source: &[u8]) -> Word {
         "concatenation" => {
             let mut joined = String::new();
             let mut dynamic = false;
+            let mut glob = false;
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
                 let part = word(child, source);
                 dynamic |= part.dynamic;
+                glob |= part.glob;
                 joined.push_str(&part.text);
             }
             if dynamic {
                 Word {
                     text: text(node, source).to_owned(),
                     dynamic: true,
+                    glob,
                 }
             } else {
-                Word::literal(joined)
+                Word {
+                    glob,
+                    ..Word::literal(joined)
+                }
             }
         }
         _ => Word {
             text: text(node, source).to_owned(),
             dynamic: true,
+            glob: false,
         },
     }
+}
+
+/// Whether an unquoted word's source has a glob character not escaped.
+fn has_unquoted_glob(raw: &str) -> bool {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Removes backslash escapes of an unquoted word.

@@ -114,6 +114,7 @@ pub fn inner(argv: &[Word]) -> Inner {
                     argv: vec![Word {
                         text: "env -S".into(),
                         dynamic: true,
+                        glob: false,
                     }],
                     assignments,
                 };
@@ -150,6 +151,7 @@ pub fn inner(argv: &[Word]) -> Inner {
             inner.push(Word {
                 text: "{xargs input}".into(),
                 dynamic: true,
+                glob: false,
             });
             Inner::Command {
                 argv: inner,
@@ -205,6 +207,7 @@ fn find_exec(argv: &[Word]) -> Inner {
                 command.push(Word {
                     text: part.text.clone(),
                     dynamic: true,
+                    glob: false,
                 });
             } else {
                 command.push(part.clone());
@@ -345,17 +348,39 @@ pub fn awk_concern(argv: &[Word]) -> Option<String> {
         }
         match arg.text.as_str() {
             "-f" | "--file" => return Some("runs an awk program from a file".into()),
+            text if text.starts_with("--file=") => {
+                return Some("runs an awk program from a file".into());
+            }
+            // gawk's program given as an option's value.
+            "-e" | "--source" => match args.get(i + 1) {
+                Some(program) if !program.dynamic => {
+                    if let Some(concern) = awk_program_concern(&program.text) {
+                        return Some(concern);
+                    }
+                    i += 2;
+                }
+                _ => return Some("its program is only known at run time".into()),
+            },
+            text if text.starts_with("--source=") => {
+                if let Some(concern) = awk_program_concern(&text["--source=".len()..]) {
+                    return Some(concern);
+                }
+                i += 1;
+            }
             "-v" | "-F" => i += 2,
             text if text.starts_with('-') => i += 1,
-            program => {
-                let risky = ["system", "|", ">", "getline", "close("];
-                return risky.iter().find(|r| program.contains(**r)).map(|r| {
-                    format!("its program uses {r:?}, which can run programs or write files")
-                });
-            }
+            program => return awk_program_concern(program),
         }
     }
     None
+}
+
+/// Why an awk program's text may run programs, load code or write files.
+fn awk_program_concern(program: &str) -> Option<String> {
+    let risky = ["system", "|", ">", "getline", "close(", "@load", "@include"];
+    risky.iter().find(|r| program.contains(**r)).map(|r| {
+        format!("its program uses {r:?}, which can run programs, load code or write files")
+    })
 }
 
 #[cfg(test)]

@@ -41,6 +41,11 @@ pub enum SandboxError {
         "bubblewrap (bwrap) is not installed, so commands cannot be isolated: install it (`apt-get install bubblewrap`), or set sandbox = \"none\" in config.toml to run commands without isolation (not recommended)"
     )]
     NoBwrap,
+    /// bash is missing.
+    #[error(
+        "bash is not installed: policy reads every command line with bash's grammar, so the sandbox runs it with bash; install bash"
+    )]
+    NoBash,
     /// prlimit is missing.
     #[error(
         "prlimit (util-linux) is not installed, so resource limits cannot be applied: install util-linux"
@@ -147,6 +152,8 @@ fn default_rust_toolchain_bin(rustup_home: &Path) -> Option<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct BwrapRunner {
     bwrap: PathBuf,
+    /// The bash that runs every line (policy reads lines with its grammar).
+    bash: PathBuf,
     /// The staged `/etc`, bound read-only as the sandbox's `/etc` (one
     /// mount instead of one per entry).
     etc: Arc<StagedEtc>,
@@ -168,6 +175,7 @@ impl BwrapRunner {
     /// that a probe command runs; refuses otherwise.
     pub fn new(config: BwrapConfig) -> Result<Self, SandboxError> {
         let bwrap = find_program("bwrap").ok_or(SandboxError::NoBwrap)?;
+        let bash = find_program("bash").ok_or(SandboxError::NoBash)?;
         let cgroups = CgroupLayout::detect();
         if cgroups.is_none() && nix::unistd::geteuid().is_root() {
             return Err(SandboxError::NoCgroups);
@@ -181,6 +189,7 @@ impl BwrapRunner {
         let etc = Arc::new(stage_etc(config.state_dir.as_deref())?);
         let runner = Self {
             bwrap,
+            bash,
             etc,
             config,
             cgroups,
@@ -320,7 +329,8 @@ impl BwrapRunner {
                 args.push(writable.to_os_string());
             }
         }
-        args.extend(["--", "/bin/sh", "-c"].map(OsString::from));
+        // Run with the shell whose grammar policy judged the line in.
+        args.extend(["--".into(), self.bash.clone().into_os_string(), "-c".into()]);
         args.push(line.into());
         args
     }

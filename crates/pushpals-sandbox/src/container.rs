@@ -54,7 +54,7 @@ pub enum ContainerError {
     },
     /// The probe container failed.
     #[error(
-        "a probe container did not run ({0}); if the runtime cannot handle this host's cgroups, set [sandbox] container_runtime = \"runc\""
+        "a probe container did not run `bash -c true` ({0}); the image must have bash (policy reads command lines as bash, and they run with it); if the runtime cannot handle this host's cgroups, set [sandbox] container_runtime = \"runc\""
     )]
     ProbeFailed(String),
 }
@@ -122,7 +122,7 @@ impl ContainerRunner {
         };
         let probe = std::process::Command::new(&runner.engine)
             .args(runner.run_args(&container_name(), None, &[], &[]))
-            .args(["true"])
+            .args(["bash", "-c", "true"])
             .output()
             .map_err(|e| ContainerError::ProbeFailed(e.to_string()))?;
         if !probe.status.success() {
@@ -222,7 +222,8 @@ impl ContainerRunner {
         let mut command = Command::new(&self.engine);
         command
             .args(self.run_args(&name, Some(&workdir), &mounts, &spec.env))
-            .args(["sh", "-c", &spec.command_line])
+            // The shell whose grammar policy judged the line in.
+            .args(["bash", "-c", &spec.command_line])
             .env_clear();
         for key in ["PATH", "HOME", "XDG_RUNTIME_DIR", "LANG"] {
             if let Some(value) = std::env::var_os(key) {

@@ -48,7 +48,14 @@ async fn run(
     if !spec.cwd.is_dir() {
         return Err(RunError::MissingCwd(spec.cwd));
     }
-    let mut command = Command::new("/bin/sh");
+    // Run with the shell whose grammar policy judged the line in.
+    let bash = crate::bwrap::find_program("bash").ok_or_else(|| {
+        RunError::Spawn(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "bash is not installed; policy reads command lines as bash, so they run with bash",
+        ))
+    })?;
+    let mut command = Command::new(bash);
     command
         .arg("-c")
         .arg(&spec.command_line)

@@ -35,7 +35,7 @@ export function onLiveEvent(listener) {
 /** Shows an error for a few seconds. */
 export function showError(error) {
   const box = document.getElementById("error");
-  box.textContent = error && error.message ? error.message : String(error);
+  box.textContent = visible(error && error.message ? error.message : String(error));
   box.hidden = false;
   clearTimeout(showError.timer);
   showError.timer = setTimeout(() => { box.hidden = true; }, 6000);

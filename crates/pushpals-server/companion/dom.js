@@ -1,5 +1,17 @@
 // Building DOM nodes. Text is always set as text, never parsed as HTML:
 // everything shown here can come from a repository, a model or a command.
+// And text is shown exactly: bidirectional controls, zero-width and other
+// invisible or control characters appear as escapes (\u{202E}), so a
+// command on an approval card reads as what will run.
+
+// The same set as pushpals_core::visible::is_hidden.
+const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF9-\uFFFB\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}]/gu;
+
+/** Text with hidden characters written as \u{XXXX}. */
+export function visible(text) {
+  return String(text).replace(HIDDEN, (c) =>
+    `\\u{${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}}`);
+}
 
 /** h("div", {class: "card"}, "text", child) */
 export function h(tag, props = {}, ...children) {
@@ -23,7 +35,7 @@ export function h(tag, props = {}, ...children) {
 function append(node, children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(visible(child)));
   }
 }
 

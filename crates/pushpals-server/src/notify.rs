@@ -4,6 +4,7 @@
 
 use crate::webpush::{Vapid, push_all};
 use pushpals_core::Event;
+use pushpals_core::visible::visible;
 use pushpals_orchestrator::NotifySettings;
 use pushpals_store::Store;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,8 +20,17 @@ pub struct Notice {
     pub screen: String,
 }
 
-/// The notification an event calls for, if any.
+/// The notification an event calls for, if any; its texts have hidden
+/// characters made visible, since a person decides on them.
 pub fn notice_for(event: &Event) -> Option<Notice> {
+    notice_as_written(event).map(|notice| Notice {
+        title: visible(&notice.title).into_owned(),
+        text: visible(&notice.text).into_owned(),
+        screen: notice.screen,
+    })
+}
+
+fn notice_as_written(event: &Event) -> Option<Notice> {
     let task = event.task_id.clone().unwrap_or_default();
     let p = &event.payload;
     match event.kind.as_str() {
@@ -167,5 +177,15 @@ mod tests {
         );
         assert!(notice_for(&event("state_changed", json!({ "to": "running" }))).is_none());
         assert!(notice_for(&event("output", json!({ "text": "x" }))).is_none());
+    }
+
+    #[test]
+    fn a_spoofed_command_shows_its_bidi_controls() {
+        let asked = notice_for(&event(
+            "approval_requested",
+            json!({ "action": "command", "summary": "Run `python3 cleanup.py \u{202E}nur-yrd--`" }),
+        ))
+        .unwrap();
+        assert_eq!(asked.text, "Run `python3 cleanup.py \\u{202E}nur-yrd--`");
     }
 }

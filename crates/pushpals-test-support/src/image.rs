@@ -1,14 +1,15 @@
 //! A container image for the container backend's tests, built here from
-//! the host's static busybox (nothing is pulled).
+//! the host's static busybox and static bash (nothing is pulled).
 
 use std::process::Command;
 use std::sync::OnceLock;
 
 /// The image's name.
-const IMAGE: &str = "localhost/pushpals-test-busybox:1";
+const IMAGE: &str = "localhost/pushpals-test-busybox:2";
 
-/// Imports a busybox-only image into podman once per test process and
-/// returns its name. Needs podman and busybox-static (CI installs both).
+/// Imports a busybox image with bash into podman once per test process
+/// and returns its name. Needs podman, busybox-static and bash-static (CI
+/// installs them).
 pub fn busybox_image() -> &'static str {
     static MADE: OnceLock<()> = OnceLock::new();
     MADE.get_or_init(|| {
@@ -33,6 +34,11 @@ pub fn busybox_image() -> &'static str {
                 std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
             }
         }
+        // Commands run with bash, the shell policy judges them as.
+        let bash = root.join("bin/bash");
+        let _ = std::fs::remove_file(&bash);
+        std::fs::copy("/bin/bash-static", &bash)
+            .expect("bash-static must be installed (CI installs it)");
         let tar = dir.path().join("root.tar");
         let packed = Command::new("tar")
             .arg("-C")

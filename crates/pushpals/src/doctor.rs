@@ -480,9 +480,9 @@ pub fn print(checks: &[Check]) -> bool {
             Status::Warn => "warn",
             Status::Fail => "FAIL",
         };
-        println!("{mark} {:<14} {}", c.name, c.detail);
+        say!("{mark} {:<14} {}", c.name, c.detail);
         if let Some(fix) = &c.fix {
-            println!("     {:<14} fix: {fix}", "");
+            say!("     {:<14} fix: {fix}", "");
         }
     }
     checks.iter().all(|c| c.status != Status::Fail)

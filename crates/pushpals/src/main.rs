@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod terminal;
 mod cli;
 mod client;
 mod commands;

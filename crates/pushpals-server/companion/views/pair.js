@@ -15,7 +15,7 @@ export function pairView(main, code, done) {
       try {
         const paired = await api("/pair", { method: "POST", body: { code: codeInput.value, device: nameInput.value } });
         setToken(paired.token);
-        status.textContent = `Paired as ${paired.name} (${paired.scopes}).`;
+        status.textContent = visible(`Paired as ${paired.name} (${paired.scopes}).`);
         done();
       } catch (error) {
         status.textContent = error.message;

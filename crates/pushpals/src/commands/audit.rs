@@ -18,19 +18,19 @@ pub async fn audit(client: &Client, action: AuditAction) -> Result<ExitCode> {
             if json {
                 print_json(&report);
             } else if ok {
-                println!(
+                say!(
                     "The audit chain holds: {} events verified; head #{} {}",
                     report["checked"],
                     report["head_id"],
                     report["head_hash"].as_str().unwrap_or("(empty log)")
                 );
             } else {
-                println!(
+                say!(
                     "The audit chain is BROKEN at event #{}: {}",
                     report["first_broken_event"],
                     report["problem"].as_str().unwrap_or("")
                 );
-                println!(
+                say!(
                     "{} events before it verified; head #{} {}",
                     report["checked"],
                     report["head_id"],

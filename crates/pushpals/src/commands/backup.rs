@@ -18,7 +18,7 @@ fn describe(report: &BackupReport) -> String {
 /// `backup <file>`.
 pub fn backup(data_dir: &Path, file: &Path) -> Result<()> {
     let report = online_backup(data_dir, file)?;
-    println!("Backed up to {}: {}", file.display(), describe(&report));
+    say!("Backed up to {}: {}", file.display(), describe(&report));
     Ok(())
 }
 
@@ -62,9 +62,9 @@ pub async fn restore(data_dir: &Path, file: &Path) -> Result<()> {
     std::fs::rename(scratch.join(DATABASE_FILE), &live)
         .with_context(|| format!("cannot put the backup in place at {}", live.display()))?;
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("Restored {}: {}", file.display(), describe(&report));
+    say!("Restored {}: {}", file.display(), describe(&report));
     if kept.exists() {
-        println!("The database it replaced is kept as {}.", kept.display());
+        say!("The database it replaced is kept as {}.", kept.display());
     }
     Ok(())
 }

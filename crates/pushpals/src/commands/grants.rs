@@ -10,10 +10,10 @@ use std::process::ExitCode;
 fn print_grants(grants: &Value) {
     let list = grants["grants"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
-        println!("No grants: every commit and push asks first.");
+        say!("No grants: every commit and push asks first.");
     }
     for grant in list {
-        println!(
+        say!(
             "{}  (given by {} at {})",
             grant["kind"].as_str().unwrap_or("?"),
             grant["granted_by"].as_str().unwrap_or("?"),

@@ -7,7 +7,6 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
-use std::io::Write;
 use std::process::ExitCode;
 
 /// States after which nothing happens without the person: following stops.
@@ -82,12 +81,10 @@ fn is_resting(state: Option<&str>) -> bool {
 }
 
 fn print_event(event: &Value, json: bool) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
     if json {
-        writeln!(stdout, "{event}")?;
+        crate::terminal::write_raw(&format!("{event}\n"));
     } else {
-        write!(stdout, "{}", render::event_line(event))?;
+        say_part!("{}", render::event_line(event));
     }
-    stdout.flush()?;
     Ok(())
 }

@@ -128,8 +128,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Prints a JSON value, pretty.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    crate::terminal::write_raw(&format!("{text}\n"));
 }

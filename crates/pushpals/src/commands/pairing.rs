@@ -26,22 +26,16 @@ pub async fn pair(client: &Client, scope: &str, base: &str, json: bool) -> Resul
     );
     if let Some(fingerprint) = created["ca_fingerprint"].as_str() {
         let ca_link = format!("{}/ca.pem", base.trim_end_matches('/'));
-        println!(
-            "This server's certificate comes from a private CA. Install it on the phone first:"
-        );
-        println!("  open {ca_link}  (SHA-256 {fingerprint})");
-        println!(
-            "  iOS: Settings > Profile Downloaded > Install, then Settings > General > About >"
-        );
-        println!("       Certificate Trust Settings > turn on \"Push Pals private CA\"");
-        println!(
-            "  Android: Settings > Security > Encryption & credentials > Install a certificate >"
-        );
-        println!("       CA certificate, and pick the downloaded ca.pem");
+        say!("This server's certificate comes from a private CA. Install it on the phone first:");
+        say!("  open {ca_link}  (SHA-256 {fingerprint})");
+        say!("  iOS: Settings > Profile Downloaded > Install, then Settings > General > About >");
+        say!("       Certificate Trust Settings > turn on \"Push Pals private CA\"");
+        say!("  Android: Settings > Security > Encryption & credentials > Install a certificate >");
+        say!("       CA certificate, and pick the downloaded ca.pem");
         print_qr(&ca_link);
     }
-    println!("Pairing code: {code}   (scope: {scope}; works once, for 5 minutes)");
-    println!("Open on the phone: {link}");
+    say!("Pairing code: {code}   (scope: {scope}; works once, for 5 minutes)");
+    say!("Open on the phone: {link}");
     print_qr(&link);
     Ok(ExitCode::SUCCESS)
 }
@@ -55,7 +49,7 @@ fn print_qr(text: &str) {
             .light_color(Dense1x2::Dark)
             .quiet_zone(true)
             .build();
-        println!("{picture}");
+        say!("{picture}");
     }
 }
 
@@ -65,7 +59,7 @@ pub async fn devices(client: &Client, revoke: Option<i64>, json: bool) -> Result
         client
             .call_json(Method::DELETE, &format!("/devices/{id}"), &json!({}))
             .await?;
-        println!("Revoked device token {id}.");
+        say!("Revoked device token {id}.");
         return Ok(ExitCode::SUCCESS);
     }
     let list = client.get_json("/devices").await?;
@@ -74,7 +68,7 @@ pub async fn devices(client: &Client, revoke: Option<i64>, json: bool) -> Result
         return Ok(ExitCode::SUCCESS);
     }
     for device in list["devices"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "{:>4} {:<24} {:<22} {}{}",
             device["id"],
             device["name"].as_str().unwrap_or_default(),

@@ -9,14 +9,14 @@ use std::process::ExitCode;
 
 fn print_grouped(findings: &[Value]) {
     if findings.is_empty() {
-        println!("Nothing open.");
+        say!("Nothing open.");
         return;
     }
     let mut kind = "";
     for finding in findings {
         let this = finding["kind"].as_str().unwrap_or("?");
         if this != kind {
-            println!("\n{this}:");
+            say!("\n{this}:");
             kind = this;
         }
         let place = match (finding["file"].as_str(), finding["line"].as_u64()) {
@@ -24,7 +24,7 @@ fn print_grouped(findings: &[Value]) {
             (Some(file), None) => file.to_owned(),
             _ => "(repository)".to_owned(),
         };
-        println!(
+        say!(
             "  [{}] {}  {}  ({})",
             finding["severity"].as_str().unwrap_or("?"),
             place,
@@ -47,7 +47,7 @@ pub async fn scan(client: &Client, changed: bool, json_out: bool) -> Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     let changes = &report["changes"];
-    println!(
+    say!(
         "Scanned {}: {} new, {} still open, {} fixed since the last scan.",
         report["commit"]
             .as_str()
@@ -59,7 +59,7 @@ pub async fn scan(client: &Client, changed: bool, json_out: bool) -> Result<Exit
         changes["fixed"]
     );
     for note in report["notes"].as_array().into_iter().flatten() {
-        println!("note: {}", note.as_str().unwrap_or_default());
+        say!("note: {}", note.as_str().unwrap_or_default());
     }
     print_grouped(
         report["open"]
@@ -112,7 +112,7 @@ pub async fn dismiss(client: &Client, fingerprint: &str, reason: &str) -> Result
             &json!({ "reason": reason }),
         )
         .await?;
-    println!("Dismissed {fingerprint}.");
+    say!("Dismissed {fingerprint}.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -125,11 +125,11 @@ pub async fn propose(client: &Client, findings: Vec<String>, json_out: bool) -> 
         print_json(&task);
     } else {
         let id = task["id"].as_str().unwrap_or("?");
-        println!(
+        say!(
             "Proposed as task {id}: {}",
             task["title"].as_str().unwrap_or("")
         );
-        println!("Follow it with: pushpals log {id} --follow");
+        say!("Follow it with: pushpals log {id} --follow");
     }
     Ok(ExitCode::SUCCESS)
 }

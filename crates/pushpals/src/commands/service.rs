@@ -114,16 +114,16 @@ pub fn run(action: &ServiceAction, data_dir: Option<&Path>) -> Result<()> {
             let text = unit_text(&exe, &repo, addr, data_dir, user.as_deref(), *system);
             std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("Wrote {}.", path.display());
+            say!("Wrote {}.", path.display());
             if *system {
-                println!("Start it: systemctl daemon-reload && systemctl enable --now pushpals");
-                println!("Logs:     journalctl -u pushpals -f");
+                say!("Start it: systemctl daemon-reload && systemctl enable --now pushpals");
+                say!("Logs:     journalctl -u pushpals -f");
             } else {
-                println!(
+                say!(
                     "Start it: systemctl --user daemon-reload && systemctl --user enable --now pushpals"
                 );
-                println!("Keep it running after you log out: loginctl enable-linger $USER");
-                println!("Logs:     journalctl --user -u pushpals -f");
+                say!("Keep it running after you log out: loginctl enable-linger $USER");
+                say!("Logs:     journalctl --user -u pushpals -f");
             }
             Ok(())
         }
@@ -135,8 +135,8 @@ pub fn run(action: &ServiceAction, data_dir: Option<&Path>) -> Result<()> {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;
             let scope = if *system { "" } else { "--user " };
-            println!("Removed {}.", path.display());
-            println!(
+            say!("Removed {}.", path.display());
+            say!(
                 "Stop it if it runs: systemctl {scope}disable --now pushpals && systemctl {scope}daemon-reload"
             );
             Ok(())

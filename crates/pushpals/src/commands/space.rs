@@ -43,16 +43,16 @@ pub async fn gc(
     let verb = if dry_run { "Would remove" } else { "Removed" };
     let worktrees = report["worktrees"].as_array().cloned().unwrap_or_default();
     for entry in &worktrees {
-        println!(
+        say!(
             "{verb} the worktree of task {} ({})",
             entry[0].as_str().unwrap_or("?"),
             human(entry[1].as_u64().unwrap_or(0))
         );
     }
     for branch in report["branches"].as_array().into_iter().flatten() {
-        println!("{verb} merged branch {}", branch.as_str().unwrap_or("?"));
+        say!("{verb} merged branch {}", branch.as_str().unwrap_or("?"));
     }
-    println!(
+    say!(
         "{} {} worktree(s), {} branch(es); {} freed",
         if dry_run { "Would free:" } else { "Done:" },
         worktrees.len(),
@@ -70,14 +70,14 @@ pub async fn du(client: &Client, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let bytes = |key: &str| human(report[key].as_u64().unwrap_or(0));
-    println!(
+    say!(
         "database   {} (of which blobs {})",
         bytes("database_bytes"),
         bytes("blob_bytes")
     );
-    println!("worktrees  {}", bytes("worktree_bytes"));
+    say!("worktrees  {}", bytes("worktree_bytes"));
     for entry in report["tasks"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  {:<10} {}",
             entry[0].as_str().unwrap_or("?"),
             human(entry[1].as_u64().unwrap_or(0))

@@ -16,7 +16,7 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
             .call_json(Method::DELETE, &format!("/tasks/{task}"), &json!({}))
             .await?;
         let kept = removed["state"] == "committed";
-        println!(
+        say!(
             "Removed the worktree of task {task}{}",
             if kept {
                 "; its branch keeps the commit"
@@ -47,11 +47,11 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
         print_json(&created);
     } else {
         let id = created["id"].as_str().unwrap_or("?");
-        println!(
+        say!(
             "Created task {id} on branch {}",
             created["branch"].as_str().unwrap_or("?")
         );
-        println!("Follow it with: pushpals log {id} --follow");
+        say!("Follow it with: pushpals log {id} --follow");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -65,10 +65,10 @@ pub async fn status(client: &Client, task: Option<String>, json: bool) -> Result
     if json {
         print_json(&value);
     } else if task.is_some() {
-        print!("{}", render::task_detail(&value));
+        say_part!("{}", render::task_detail(&value));
     } else {
         let tasks = value["tasks"].as_array().cloned().unwrap_or_default();
-        print!("{}", render::task_table(&tasks));
+        say_part!("{}", render::task_table(&tasks));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -81,9 +81,9 @@ pub async fn diff(client: &Client, task: &str, json: bool) -> Result<ExitCode> {
     } else {
         let text = value["diff"].as_str().unwrap_or("");
         if text.is_empty() {
-            println!("Task {task} has no changes.");
+            say!("Task {task} has no changes.");
         } else {
-            print!("{text}");
+            say_part!("{text}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -108,7 +108,7 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
     }
     let task = &outcome["task"];
     if outcome["approval"]["action"] == "merge" {
-        println!(
+        say!(
             "{}: {}",
             if verb == "approve" {
                 "Merged"
@@ -121,13 +121,13 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
     }
     if outcome["approval"]["action"] == "push" {
         if verb == "approve" {
-            println!(
+            say!(
                 "Pushed {} ({})",
                 task["branch"].as_str().unwrap_or("?"),
                 task["commit_sha"].as_str().unwrap_or("?")
             );
         } else {
-            println!(
+            say!(
                 "Denied the push of {}",
                 task["branch"].as_str().unwrap_or("?")
             );
@@ -135,7 +135,7 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     if outcome["approval"]["action"] == "command" {
-        println!(
+        say!(
             "{} approval #{}: {}",
             if verb == "approve" {
                 "Approved"
@@ -148,19 +148,19 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     match task["state"].as_str() {
-        Some("committed") => println!(
+        Some("committed") => say!(
             "Committed {} on {}",
             task["commit_sha"].as_str().unwrap_or("?"),
             task["branch"].as_str().unwrap_or("?")
         ),
-        Some("rejected") => println!(
+        Some("rejected") => say!(
             "Denied. The branch {} and its worktree are kept for inspection; \
              `pushpals task rm {}` cleans them up.",
             task["branch"].as_str().unwrap_or("?"),
             args.task
         ),
         Some(state) => {
-            println!(
+            say!(
                 "Task {} is now {state}: {}",
                 args.task,
                 task["reason"].as_str().unwrap_or("")
@@ -179,7 +179,7 @@ pub async fn cancel(client: &Client, task: &str) -> Result<ExitCode> {
     client
         .call_json(Method::POST, &format!("/tasks/{task}/cancel"), &json!({}))
         .await?;
-    println!("Cancelled task {task}; its worktree and branch are kept.");
+    say!("Cancelled task {task}; its worktree and branch are kept.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -198,7 +198,7 @@ pub async fn false_positive(
         )
         .await?;
     let finding = &outcome["overridden"];
-    println!(
+    say!(
         "Marked {}:{} ({}) a false positive; the audit log keeps your reason.",
         finding["file"].as_str().unwrap_or("?"),
         finding["line"],
@@ -212,7 +212,7 @@ pub async fn merge(client: &Client, task: &str) -> Result<ExitCode> {
     let approval = client
         .call_json(Method::POST, &format!("/tasks/{task}/merge"), &json!({}))
         .await?;
-    println!(
+    say!(
         "Asked: {} — approve with `pushpals approve {task} --action merge`",
         approval["summary"].as_str().unwrap_or("merge")
     );
@@ -233,7 +233,7 @@ pub async fn continue_task(
             &json!({ "command": run, "approve_command": approve_run }),
         )
         .await?;
-    println!("Continued task {task}; follow it with: pushpals log {task} --follow");
+    say!("Continued task {task}; follow it with: pushpals log {task} --follow");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,7 +245,7 @@ pub async fn chat(client: &Client, message: &str, json: bool) -> Result<ExitCode
     if json {
         print_json(&reply);
     } else {
-        println!("{}", reply["reply"].as_str().unwrap_or_default());
+        say!("{}", reply["reply"].as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }

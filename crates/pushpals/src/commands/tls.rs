@@ -33,20 +33,20 @@ pub fn init(names: &[String], dir: &Path) -> Result<()> {
     write_new(&files[1], &made.ca_key, 0o600)?;
     write_new(&files[2], &made.cert, 0o644)?;
     write_new(&files[3], &made.key, 0o600)?;
-    println!(
+    say!(
         "Made a private CA and a certificate for {} in {}.",
         names.join(", "),
         dir.display()
     );
-    println!();
-    println!("Add to config.toml, then restart `pushpals serve` on an address the phone reaches:");
-    println!();
-    println!("[tls]");
-    println!("cert = \"{}\"", files[2].display());
-    println!("key = \"{}\"", files[3].display());
-    println!("ca = \"{}\"", files[0].display());
-    println!();
-    println!("CA fingerprint (SHA-256): {}", made.ca_fingerprint);
-    println!("`pushpals pair` shows how to install the CA on the phone. Keep ca-key.pem private.");
+    say!();
+    say!("Add to config.toml, then restart `pushpals serve` on an address the phone reaches:");
+    say!();
+    say!("[tls]");
+    say!("cert = \"{}\"", files[2].display());
+    say!("key = \"{}\"", files[3].display());
+    say!("ca = \"{}\"", files[0].display());
+    say!();
+    say!("CA fingerprint (SHA-256): {}", made.ca_fingerprint);
+    say!("`pushpals pair` shows how to install the CA on the phone. Keep ca-key.pem private.");
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod acme;
 mod agent;
+mod attacks;
 mod backup;
 mod companion;
 mod container;
