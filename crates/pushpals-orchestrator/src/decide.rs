@@ -78,14 +78,8 @@ impl Orchestrator {
             {
                 return self.deny_delivery(approval, decided_by, reason).await;
             }
-            ApprovalAction::Push => {
-                return self.decide_push(approval, decided_by, reason).await;
-            }
-            ApprovalAction::Pr => {
-                return self.decide_pr(approval, decided_by, reason).await;
-            }
-            ApprovalAction::Merge => {
-                return self.decide_merge(approval, decided_by, reason).await;
+            ApprovalAction::Push | ApprovalAction::Pr | ApprovalAction::Merge => {
+                return self.deliver(approval, decided_by, reason).await;
             }
         }
         if decision == Decision::Approve {

@@ -4,7 +4,9 @@
 use crate::decide::DecisionOutcome;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, Approval, ApprovalAction, Decision, EventKind, NewEvent, Task};
+use pushpals_core::{
+    Actor, Approval, ApprovalAction, ApprovalState, Decision, EventKind, NewEvent, Task,
+};
 use pushpals_store::TaskUpdate;
 use pushpals_workspace::Rebase;
 use serde_json::json;
@@ -78,19 +80,11 @@ impl Orchestrator {
             .await?)
     }
 
-    /// Approves a merge approval (denials go through the shared deny path):
-    /// merges, unless the base is
-    /// checked out somewhere or the branches conflict (then nothing
-    /// changes and the approval stays pending).
-    pub(crate) async fn decide_merge(
-        &self,
-        approval: Approval,
-        decided_by: &str,
-        reason: Option<String>,
-    ) -> OrchestratorResult<DecisionOutcome> {
+    /// Merges for an approved merge approval, unless the base is checked
+    /// out somewhere or the branches conflict (then nothing changes and the
+    /// approval is offered again).
+    async fn merge_approved(&self, approval: &Approval) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
-        let approval_id = approval.id;
-        let by = decided_by.to_owned();
         let Some(base) = self.base_branch().await? else {
             return Err(OrchestratorError::DeliveryBlocked(
                 "no base branch to merge into".into(),
@@ -123,21 +117,17 @@ impl Orchestrator {
             }
         };
         let id = task.id.clone();
-        let approval = self
-            .store
+        self.store
             .write(move |tx| {
-                let approval =
-                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,
                     EventKind::Merged,
                     json!({ "base_branch": base, "head": head, "kind": kind }),
-                ))?;
-                Ok(approval)
+                ))
             })
             .await?;
-        Ok(DecisionOutcome { approval, task })
+        Ok(task)
     }
 
     /// After a commit: asks for the push, when there is somewhere to push.
@@ -163,19 +153,11 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Approves a push approval (denials go through the shared deny path):
-    /// fetches the base, rebases the
+    /// Pushes for an approved push approval: fetches the base, rebases the
     /// task branch when the base moved, and pushes; on conflicts nothing is
-    /// pushed, the approval stays pending and the error names the files.
-    pub(crate) async fn decide_push(
-        &self,
-        approval: Approval,
-        decided_by: &str,
-        reason: Option<String>,
-    ) -> OrchestratorResult<DecisionOutcome> {
+    /// pushed, and the error names the files.
+    async fn push_approved(&self, approval: &Approval) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
-        let approval_id = approval.id;
-        let by = decided_by.to_owned();
         let Some((remote, base)) = self.delivery_target().await? else {
             return Err(OrchestratorError::DeliveryBlocked(format!(
                 "the repository has no remote named {:?}; set [delivery] remote in config.toml",
@@ -202,11 +184,9 @@ impl Orchestrator {
         };
         let id = task.id.clone();
         let branch = task.branch.clone();
-        let (approval, task) = self
+        let task = self
             .store
             .write(move |tx| {
-                let approval =
-                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,
@@ -218,20 +198,134 @@ impl Orchestrator {
                         "rebased_onto": pushed.rebased_onto,
                     }),
                 ))?;
-                let task = tx.update_task(
+                tx.update_task(
                     &id,
                     TaskUpdate {
                         base_commit: pushed.rebased_onto.clone(),
                         commit_sha: Some(pushed.head.clone()),
                         ..TaskUpdate::default()
                     },
-                )?;
-                Ok((approval, task))
+                )
             })
             .await?;
-        self.offer_pr(&task, &base).await?;
-        self.apply_pr_grant(&task.id).await;
-        Ok(DecisionOutcome { approval, task })
+        // The push is done and recorded: what follows only offers more.
+        if let Err(error) = self.offer_pr(&task, &base).await {
+            tracing::warn!(task = %task.id, %error, "cannot offer the pull request");
+        }
+        Ok(task)
+    }
+
+    /// Carries out an approved push, pull request or merge. The decision is
+    /// recorded before anything is done, so a second or concurrent approval
+    /// finds it decided (409) and never acts twice; one delivery action per
+    /// task runs at a time. When the action cannot be done, the failure is
+    /// recorded and the approval is offered again.
+    pub(crate) async fn deliver(
+        &self,
+        approval: Approval,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let task_id = approval.task_id.clone();
+        let claim = self
+            .deliveries
+            .try_claim(&task_id)
+            .ok_or_else(|| OrchestratorError::DeliveryInProgress(task_id.clone()))?;
+        let detail = self.approval_detail(&approval).await?;
+        let approval_id = approval.id;
+        let by = decided_by.to_owned();
+        let decided = self
+            .store
+            .write(move |tx| {
+                tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())
+            })
+            .await?;
+        let acted = match decided.action {
+            ApprovalAction::Push => self.push_approved(&decided).await,
+            ApprovalAction::Pr => self.open_approved_pr(&decided, &detail).await,
+            _ => self.merge_approved(&decided).await,
+        };
+        match acted {
+            Ok(task) => {
+                drop(claim);
+                if decided.action == ApprovalAction::Push {
+                    // Under an auto-pr grant the offered PR opens at once.
+                    self.apply_pr_grant(&task_id).await;
+                }
+                Ok(DecisionOutcome {
+                    approval: decided,
+                    task,
+                })
+            }
+            Err(error) => {
+                let why = error.to_string();
+                self.store
+                    .write(move |tx| tx.reopen_approval(approval_id, detail, &why))
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// At start: a push, pull request or merge whose decision was recorded
+    /// but whose outcome was not (the server stopped while carrying it out)
+    /// is offered again, saying so, instead of staying approved and undone.
+    pub(crate) async fn reopen_interrupted_deliveries(&self) -> OrchestratorResult<()> {
+        for approval in self.store.approvals(None, false).await? {
+            let outcome = match approval.action {
+                ApprovalAction::Push => EventKind::Push,
+                ApprovalAction::Pr => EventKind::PrOpened,
+                ApprovalAction::Merge => EventKind::Merged,
+                _ => continue,
+            };
+            if approval.state != ApprovalState::Approved {
+                continue;
+            }
+            let events = self.task_events(&approval.task_id).await?;
+            let Some(decided) = events.iter().rposition(|e| {
+                e.kind == EventKind::ApprovalDecided.as_str()
+                    && e.payload["approval_id"] == approval.id
+            }) else {
+                continue;
+            };
+            if events[decided + 1..]
+                .iter()
+                .any(|e| e.kind == outcome.as_str())
+            {
+                continue;
+            }
+            let detail = self.approval_detail(&approval).await?;
+            let id = approval.id;
+            tracing::warn!(approval = id, task = %approval.task_id, "a delivery was cut short by a stop; offered again");
+            self.store
+                .write(move |tx| {
+                    tx.reopen_approval(
+                        id,
+                        detail,
+                        "the server stopped while carrying it out; check the remote or forge before approving again",
+                    )
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The detail an approval was requested with (its base branch, remote).
+    pub(crate) async fn approval_detail(
+        &self,
+        approval: &Approval,
+    ) -> OrchestratorResult<serde_json::Value> {
+        Ok(self
+            .task_events(&approval.task_id)
+            .await?
+            .iter()
+            .rev()
+            .find(|e| {
+                e.kind == EventKind::ApprovalRequested.as_str()
+                    && e.payload["approval_id"] == approval.id
+            })
+            .map(|e| e.payload["detail"].clone())
+            .unwrap_or(serde_json::Value::Null))
     }
 
     async fn rebase_and_push(

@@ -55,6 +55,11 @@ pub enum OrchestratorError {
     /// git refused); nothing was pushed.
     #[error("{0}")]
     DeliveryBlocked(String),
+    /// Another push, pull request or merge of the task is under way.
+    #[error(
+        "a push, pull request or merge of task {0} is under way; wait for it to finish, then look at the task's approvals again"
+    )]
+    DeliveryInProgress(TaskId),
     /// Something inside the orchestrator failed.
     #[error("internal error: {0}")]
     Internal(String),

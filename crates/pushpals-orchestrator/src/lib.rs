@@ -20,6 +20,7 @@ mod chat;
 mod checks;
 mod decide;
 mod deliver;
+mod delivery_claims;
 mod driver;
 mod error;
 mod external_run;

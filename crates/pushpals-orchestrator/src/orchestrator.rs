@@ -1,4 +1,7 @@
 //! The orchestrator's state and the requests it takes.
+//!
+//! Over 400 lines: one struct that every part extends, with its start-up
+//! recovery; the many-repositories issue splits it into owned parts.
 
 use crate::authorize::CommandAnswer;
 use crate::error::{OrchestratorError, OrchestratorResult};
@@ -93,6 +96,8 @@ pub struct Orchestrator {
     /// External agents' versions by program, with the program's modification
     /// time when asked: asked again only when the program changes.
     pub(crate) agent_versions: Mutex<HashMap<PathBuf, crate::external_run::KnownVersion>>,
+    /// Tasks with a push, pull request or merge under way.
+    pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -138,6 +143,7 @@ impl Orchestrator {
             sandbox_probe: Mutex::new(None),
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: Mutex::new(HashMap::new()),
+            deliveries: crate::delivery_claims::DeliveryClaims::default(),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)
@@ -182,6 +188,7 @@ impl Orchestrator {
         if !repaired.is_empty() {
             tracing::warn!(?repaired, "removed worktree entries a stop cut short");
         }
+        self.reopen_interrupted_deliveries().await?;
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
             self.spawn_driver(task.id);
         }

@@ -1,10 +1,9 @@
 //! Pull requests: offered after a push, opened on the configured forge
 //! after their own approval.
 
-use crate::decide::DecisionOutcome;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, Approval, ApprovalAction, Decision, EventKind, NewEvent, Task};
+use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
 use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
 use serde_json::json;
 
@@ -51,32 +50,17 @@ impl Orchestrator {
             .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))
     }
 
-    /// Approves a pull-request approval (denials go through the shared deny
-    /// path): opens it and records its address.
-    pub(crate) async fn decide_pr(
+    /// Opens the pull request of an approved PR approval, into the base
+    /// branch it was offered for.
+    pub(crate) async fn open_approved_pr(
         &self,
-        approval: Approval,
-        decided_by: &str,
-        reason: Option<String>,
-    ) -> OrchestratorResult<DecisionOutcome> {
+        approval: &Approval,
+        detail: &serde_json::Value,
+    ) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
-        let approval_id = approval.id;
-        let by = decided_by.to_owned();
-        let base = self
-            .task_events(&task.id)
-            .await?
-            .iter()
-            .rev()
-            .find(|e| {
-                e.kind == EventKind::ApprovalRequested.as_str()
-                    && e.payload["approval_id"] == approval_id
-            })
-            .and_then(|e| {
-                e.payload["detail"]["base_branch"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "main".into());
+        let base = detail["base_branch"]
+            .as_str()
+            .map_or_else(|| "main".to_owned(), str::to_owned);
         let forge = self.forge()?;
         let request = PullRequest {
             title: task.title.clone(),
@@ -91,21 +75,17 @@ impl Orchestrator {
             .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))?;
         let id = task.id.clone();
         let forge_name = forge.name();
-        let approval = self
-            .store
+        self.store
             .write(move |tx| {
-                let approval =
-                    tx.decide_approval(approval_id, Decision::Approve, &by, reason.as_deref())?;
                 tx.append(NewEvent::for_task(
                     &id,
                     Actor::Orchestrator,
                     EventKind::PrOpened,
                     json!({ "forge": forge_name, "url": opened.url, "number": opened.number }),
-                ))?;
-                Ok(approval)
+                ))
             })
             .await?;
-        Ok(DecisionOutcome { approval, task })
+        Ok(task)
     }
 
     /// What changed, why, the checks and their results, where the audit is.

@@ -129,6 +129,11 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::DeliveryBlocked(message) => {
                 Self::new(StatusCode::CONFLICT, "delivery_blocked", message)
             }
+            OrchestratorError::DeliveryInProgress(_) => Self::new(
+                StatusCode::CONFLICT,
+                "delivery_in_progress",
+                error.to_string(),
+            ),
             OrchestratorError::UnsupportedAction(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unsupported",

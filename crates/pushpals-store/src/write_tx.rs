@@ -325,6 +325,43 @@ impl<'a> WriteTx<'a> {
         self.close_approval(id, decision.resulting_state(), decided_by, reason)
     }
 
+    /// Puts an approved delivery approval (push, pull request, merge) back
+    /// to pending after what it allowed could not be done, and announces it
+    /// again with its `detail` and why, so the person can retry. The
+    /// decision was recorded before acting; this is its recorded undoing.
+    pub fn reopen_approval(
+        &mut self,
+        id: ApprovalId,
+        detail: Value,
+        why: &str,
+    ) -> StoreResult<Approval> {
+        let approval = self.approval(id)?;
+        if approval.state != ApprovalState::Approved {
+            return Err(StoreError::AlreadyDecided {
+                id,
+                state: approval.state.as_str().to_owned(),
+            });
+        }
+        self.tx.execute(
+            "UPDATE approvals SET state = ?2, decided_at = NULL, decided_by = NULL, reason = NULL \
+             WHERE id = ?1",
+            params![id, ApprovalState::Pending.as_str()],
+        )?;
+        self.append(NewEvent::for_task(
+            &approval.task_id,
+            Actor::Orchestrator,
+            EventKind::ApprovalRequested,
+            json!({
+                "approval_id": id,
+                "action": approval.action,
+                "summary": approval.summary,
+                "detail": detail,
+                "again_after": why,
+            }),
+        ))?;
+        self.approval(id)
+    }
+
     /// Withdraws a pending approval (its task was cancelled).
     pub fn withdraw_approval(
         &mut self,

@@ -7,7 +7,7 @@ use pushpals_orchestrator::{ApprovalScope, OrchestratorError};
 use pushpals_test_support::{TempRepo, git_in};
 
 /// A repository whose `origin` is a bare repository holding `main`.
-fn repo_with_remote() -> (TempRepo, tempfile::TempDir) {
+pub(crate) fn repo_with_remote() -> (TempRepo, tempfile::TempDir) {
     let repo = TempRepo::new();
     let remote = tempfile::tempdir().unwrap();
     git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
@@ -17,7 +17,7 @@ fn repo_with_remote() -> (TempRepo, tempfile::TempDir) {
 }
 
 /// Another clone pushes a commit to the remote's main.
-fn move_remote_base(remote: &std::path::Path, file: &str, content: &str) {
+pub(crate) fn move_remote_base(remote: &std::path::Path, file: &str, content: &str) {
     let other = tempfile::tempdir().unwrap();
     git_in(
         other.path(),
@@ -31,7 +31,7 @@ fn move_remote_base(remote: &std::path::Path, file: &str, content: &str) {
 }
 
 /// Decides the task's pending approval (of `action`) as "tester", once.
-async fn decide(
+pub(crate) async fn decide(
     f: &Fixture,
     task_id: &pushpals_core::TaskId,
     action: Option<ApprovalAction>,
@@ -49,7 +49,7 @@ async fn decide(
         .await
 }
 
-async fn committed_task(f: &Fixture, command: &str) -> pushpals_core::Task {
+pub(crate) async fn committed_task(f: &Fixture, command: &str) -> pushpals_core::Task {
     let task = create(&f.orchestrator, "Edit", command).await;
     wait_until(&f.orchestrator, &task.id, |s| {
         s == TaskState::AwaitingApproval
@@ -241,7 +241,7 @@ async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() 
 /// A forge on loopback that answers pull requests as GitHub does; the
 /// token is the value of CARGO_PKG_NAME, which cargo sets for every test
 /// run (so no environment variable has to be set).
-async fn fake_forge() -> (
+pub(crate) async fn fake_forge() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 ) {
@@ -262,6 +262,8 @@ async fn fake_forge() -> (
             );
         }
         seen.lock().unwrap().push(body);
+        // As slow as a real forge, so approvals tapped together overlap.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         (
             StatusCode::CREATED,
             Json(

@@ -3,6 +3,7 @@
 mod agent;
 mod chat;
 mod delivery;
+mod delivery_once;
 mod lifecycle;
 mod policy_gate;
 mod retention;
