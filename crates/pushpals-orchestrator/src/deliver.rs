@@ -184,6 +184,11 @@ impl Orchestrator {
         };
         let id = task.id.clone();
         let branch = task.branch.clone();
+        // A continued task's new commits update its open pull request.
+        let updates = self
+            .opened_pull_request(&task.id)
+            .await?
+            .map(|opened| opened["url"].clone());
         let task = self
             .store
             .write(move |tx| {
@@ -196,6 +201,7 @@ impl Orchestrator {
                         "branch": branch,
                         "sha": pushed.head,
                         "rebased_onto": pushed.rebased_onto,
+                        "updates_pull_request": updates,
                     }),
                 ))?;
                 tx.update_task(

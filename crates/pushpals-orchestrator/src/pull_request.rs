@@ -9,10 +9,15 @@ use serde_json::json;
 
 impl Orchestrator {
     /// After a push: asks for the pull request, when a forge is set up.
+    /// Not when the task's pull request is already open: pushing its branch
+    /// updated it, and a second create would only fail.
     pub(crate) async fn offer_pr(&self, task: &Task, base: &str) -> OrchestratorResult<()> {
         let Some(forge) = &self.settings.forge else {
             return Ok(());
         };
+        if self.opened_pull_request(&task.id).await?.is_some() {
+            return Ok(());
+        }
         let id = task.id.clone();
         let summary = format!(
             "Open a pull request on {} for {} into {base}",
@@ -86,6 +91,21 @@ impl Orchestrator {
             })
             .await?;
         Ok(task)
+    }
+
+    /// The task's open pull request (the `pr_opened` payload: forge, url,
+    /// number), if one was opened.
+    pub(crate) async fn opened_pull_request(
+        &self,
+        task_id: &pushpals_core::TaskId,
+    ) -> OrchestratorResult<Option<serde_json::Value>> {
+        Ok(self
+            .task_events(task_id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == EventKind::PrOpened.as_str())
+            .map(|e| e.payload))
     }
 
     /// What changed, why, the checks and their results, where the audit is.

@@ -148,3 +148,76 @@ async fn a_delivery_cut_short_by_a_stop_is_offered_again() {
         .unwrap();
     assert_eq!(pushed.approval.state, ApprovalState::Approved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continued_task_updates_its_open_pull_request_and_is_not_offered_another() {
+    let (repo, remote) = repo_with_remote();
+    let (forge_url, seen) = fake_forge().await;
+    let settings = format!(
+        "[forge]\nkind = \"github\"\napi_url = \"{forge_url}\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"CARGO_PKG_NAME\"\n"
+    );
+    let f = start(repo, &settings).await;
+    let task = committed_task(&f, "echo more >> README.md").await;
+    decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
+        .await
+        .unwrap();
+    decide(&f, &task.id, Some(ApprovalAction::Pr), Decision::Approve)
+        .await
+        .unwrap();
+
+    f.orchestrator
+        .continue_task(
+            &task.id,
+            Some("echo again >> README.md".into()),
+            false,
+            user(),
+        )
+        .await
+        .unwrap();
+    wait_until(&f.orchestrator, &task.id, |s| {
+        s == pushpals_core::TaskState::AwaitingApproval
+    })
+    .await;
+    decide(
+        &f,
+        &task.id,
+        Some(ApprovalAction::Commit),
+        Decision::Approve,
+    )
+    .await
+    .unwrap();
+    let pushed = decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
+        .await
+        .unwrap();
+    let pending = f
+        .orchestrator
+        .store()
+        .approvals(Some(task.id.clone()), true)
+        .await
+        .unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let events = f
+        .orchestrator
+        .store()
+        .events(pushpals_store::EventQuery {
+            task_id: Some(task.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let last_push = events.iter().rev().find(|e| e.kind == "push").unwrap();
+    assert_eq!(
+        last_push.payload["updates_pull_request"],
+        "https://forge.test/acme/w/pull/3"
+    );
+    // The remote branch carries the continued commit.
+    let remote_head = pushpals_test_support::git_in(
+        remote.path(),
+        &["rev-parse", &format!("refs/heads/{}", task.branch)],
+    );
+    assert_eq!(
+        remote_head.trim(),
+        pushed.task.commit_sha.as_deref().unwrap()
+    );
+}
