@@ -5,6 +5,14 @@ use std::path::PathBuf;
 /// What can go wrong with git.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
+    /// The path does not exist or is not a directory.
+    #[error(
+        "{path} does not exist or is not a directory: pass the path of a git checkout with --repo"
+    )]
+    NoSuchDir {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The path is not inside a git repository.
     #[error("{path} is not a git repository: run `git init` there or pass another --repo")]
     NotARepo {

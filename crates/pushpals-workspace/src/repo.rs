@@ -25,7 +25,9 @@ impl Repo {
             path: path.to_path_buf(),
         };
         if !path.is_dir() {
-            return Err(not_a_repo());
+            return Err(GitError::NoSuchDir {
+                path: path.to_path_buf(),
+            });
         }
         let mut probe = git(path, &[]);
         probe.args(["rev-parse", "--show-toplevel"]);

@@ -90,6 +90,9 @@ pub enum Command {
         /// Approve the command now, should policy ask about it
         #[arg(long)]
         approve_run: bool,
+        /// Print the task as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Ask to merge a committed task's branch into the base branch locally
     /// (then `approve <task> --action merge`)
@@ -132,6 +135,9 @@ pub enum Command {
     Cancel {
         /// The task id
         task: String,
+        /// Print the task as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Pair a phone or browser with the companion: prints a one-time code,
     /// its link and a QR code (needs the admin token)
@@ -381,6 +387,9 @@ pub enum TaskAction {
     Rm {
         /// The task id
         task: String,
+        /// Print the task as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -29,6 +29,15 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     let settings = load_settings(&config_path, args.config.is_some())?;
     let _telemetry = crate::telemetry::init(Some(&settings.telemetry))?;
     let data_dir = paths::data_dir(data_dir)?;
+    // Listen first: a start that cannot listen leaves no data dir behind.
+    let listener = match tokio::net::TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "{} is already in use: is another server running? pick another with --addr",
+            args.addr
+        ),
+        Err(error) => return Err(error).context(format!("cannot listen on {}", args.addr)),
+    };
 
     let _lock = DataDirLock::acquire(&data_dir)?;
     let store = Store::open(
@@ -58,14 +67,6 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
             args.addr
         );
     }
-    let listener = match tokio::net::TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "{} is already in use: is another server running? pick another with --addr",
-            args.addr
-        ),
-        Err(error) => return Err(error).context(format!("cannot listen on {}", args.addr)),
-    };
     orchestrator.set_user_policy_file(config_path.with_file_name("policy.toml"));
     orchestrator.spawn_retention();
     orchestrator.spawn_scanner();

@@ -24,8 +24,13 @@ const RESTING_STATES: &[&str] = &[
 /// How often a dropped stream is reopened before giving up.
 const RECONNECTS: u32 = 5;
 
+/// States in which the task's work did not land: following ends with a
+/// failure exit code, so scripts can tell.
+const UNSUCCESSFUL_STATES: &[&str] = &["failed", "cancelled", "rejected", "interrupted"];
+
 /// Prints the task's events; with `follow`, streams new ones until the task
-/// rests (waits for an approval or ended).
+/// rests (waits for an approval or ended), and exits with 1 when it ended
+/// without its work landing (failed, cancelled, rejected, interrupted).
 pub async fn log(client: &Client, task: &str, follow: bool, json: bool) -> Result<ExitCode> {
     let mut last_id = 0i64;
     loop {
@@ -46,7 +51,7 @@ pub async fn log(client: &Client, task: &str, follow: bool, json: bool) -> Resul
     }
     let view = client.get_json(&format!("/tasks/{task}")).await?;
     if is_resting(view["task"]["state"].as_str()) {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit_for(view["task"]["state"].as_str()));
     }
     let mut failures = 0;
     loop {
@@ -64,8 +69,9 @@ pub async fn log(client: &Client, task: &str, follow: bool, json: bool) -> Resul
             failures = 0;
             print_event(&event, json)?;
             last_id = event["id"].as_i64().unwrap_or(last_id);
-            if event["kind"] == "state_changed" && is_resting(event["payload"]["to"].as_str()) {
-                return Ok(ExitCode::SUCCESS);
+            let to = event["payload"]["to"].as_str();
+            if event["kind"] == "state_changed" && is_resting(to) {
+                return Ok(exit_for(to));
             }
         }
         failures += 1;
@@ -73,6 +79,14 @@ pub async fn log(client: &Client, task: &str, follow: bool, json: bool) -> Resul
             bail!("the event stream keeps dropping; run `pushpals log {task} --follow` again");
         }
         tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(failures))).await;
+    }
+}
+
+fn exit_for(state: Option<&str>) -> ExitCode {
+    if state.is_some_and(|s| UNSUCCESSFUL_STATES.contains(&s)) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

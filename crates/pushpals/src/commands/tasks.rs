@@ -11,10 +11,14 @@ use std::process::ExitCode;
 
 /// `task "<title>" --run "<command>"` and `task rm <id>`.
 pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
-    if let Some(TaskAction::Rm { task }) = args.action {
+    if let Some(TaskAction::Rm { task, json }) = args.action {
         let removed = client
             .call_json(Method::DELETE, &format!("/tasks/{task}"), &json!({}))
             .await?;
+        if json {
+            print_json(&removed);
+            return Ok(ExitCode::SUCCESS);
+        }
         let kept = removed["state"] == "committed";
         say!(
             "Removed the worktree of task {task}{}",
@@ -175,10 +179,14 @@ pub async fn decide(client: &Client, args: DecideArgs, verb: &str) -> Result<Exi
 }
 
 /// `cancel <task>`.
-pub async fn cancel(client: &Client, task: &str) -> Result<ExitCode> {
-    client
+pub async fn cancel(client: &Client, task: &str, json: bool) -> Result<ExitCode> {
+    let cancelled = client
         .call_json(Method::POST, &format!("/tasks/{task}/cancel"), &json!({}))
         .await?;
+    if json {
+        print_json(&cancelled);
+        return Ok(ExitCode::SUCCESS);
+    }
     say!("Cancelled task {task}; its worktree and branch are kept.");
     Ok(ExitCode::SUCCESS)
 }
@@ -225,14 +233,19 @@ pub async fn continue_task(
     task: &str,
     run: Option<String>,
     approve_run: bool,
+    json: bool,
 ) -> Result<ExitCode> {
-    client
+    let continued = client
         .call_json(
             Method::POST,
             &format!("/tasks/{task}/continue"),
             &json!({ "command": run, "approve_command": approve_run }),
         )
         .await?;
+    if json {
+        print_json(&continued);
+        return Ok(ExitCode::SUCCESS);
+    }
     say!("Continued task {task}; follow it with: pushpals log {task} --follow");
     Ok(ExitCode::SUCCESS)
 }

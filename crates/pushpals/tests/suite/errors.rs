@@ -37,6 +37,37 @@ fn serving_something_that_is_not_a_repository_is_refused() {
 }
 
 #[test]
+fn serving_a_path_that_does_not_exist_says_so_and_leaves_no_data_dir() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let message = stderr_of(
+        pushpals(&data)
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(parent.path().join("no-such-checkout")),
+    );
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(!message.contains("git init"), "{message}");
+    assert!(!data.exists());
+}
+
+#[test]
+fn a_port_in_use_leaves_no_new_data_dir_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let repo = TempRepo::new();
+    let message = stderr_of(
+        pushpals(&data)
+            .env("XDG_CONFIG_HOME", parent.path())
+            .args(["serve", "--addr", &address, "--repo"])
+            .arg(&repo.path),
+    );
+    assert!(message.contains("already in use"), "{message}");
+    assert!(!data.exists(), "a failed start made {}", data.display());
+}
+
+#[test]
 fn serving_a_repository_without_commits_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let empty = TempRepo::empty();

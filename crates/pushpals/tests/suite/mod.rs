@@ -7,6 +7,7 @@ mod backup;
 mod companion;
 mod container;
 mod crash;
+mod defects;
 mod doctor;
 mod errors;
 mod external_agents;

@@ -53,6 +53,28 @@ pub(crate) fn start_server_with_env(repo: &Path, data_dir: &Path, env: &[(&str, 
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     isolated(&mut command, data_dir);
+    attach(command, data_dir)
+}
+
+/// Starts a server in `cwd` with a relative `--data-dir`, as a person
+/// typing `pushpals serve --data-dir d1` would.
+pub(crate) fn start_server_in(repo: &Path, cwd: &Path, relative_data_dir: &str) -> Server {
+    let data_dir = cwd.join(relative_data_dir);
+    let mut command = std::process::Command::new(BIN);
+    command
+        .current_dir(cwd)
+        .args(["--data-dir", relative_data_dir])
+        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+        .arg(repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    isolated(&mut command, &data_dir);
+    command.env_remove("PUSHPALS_DATA_DIR");
+    attach(command, &data_dir)
+}
+
+/// Spawns the server command and reads its address from its log.
+fn attach(mut command: std::process::Command, data_dir: &Path) -> Server {
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();

@@ -1,0 +1,98 @@
+//! Defects found by using the command line as a new user would: paths
+//! relative to where it started, exit codes, `--json` everywhere, pipes
+//! closed early.
+
+use super::support::*;
+use pushpals_test_support::TempRepo;
+
+#[test]
+fn a_relative_data_dir_works_for_every_task() {
+    let repo = TempRepo::new();
+    let cwd = tempfile::tempdir().unwrap();
+    let server = start_server_in(&repo.path, cwd.path(), "d1");
+    let task = server.json(&["task", "Relative", "--run", "echo hi > hi.txt"]);
+    let id = task["id"].as_str().unwrap();
+    let view = server.wait_for_state(id, "awaiting_approval");
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    assert!(std::path::Path::new(worktree).is_absolute(), "{worktree}");
+    assert!(worktree.starts_with(cwd.path().join("d1").to_str().unwrap()));
+}
+
+#[test]
+fn following_a_task_that_fails_exits_with_a_failure() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Fails", "--run", "echo trying; false"]);
+    let id = task["id"].as_str().unwrap();
+    let followed = server.cli().args(["log", id, "--follow"]).output().unwrap();
+    assert_eq!(followed.status.code(), Some(1), "{followed:?}");
+    // And a task that waits for its commit approval is a success.
+    let ok = server.json(&["task", "Works", "--run", "echo ok > ok.txt"]);
+    let ok_id = ok["id"].as_str().unwrap();
+    let followed = server
+        .cli()
+        .args(["log", ok_id, "--follow"])
+        .output()
+        .unwrap();
+    assert_eq!(followed.status.code(), Some(0), "{followed:?}");
+}
+
+#[test]
+fn cancel_continue_and_rm_answer_in_json() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Slow", "--run", "sleep 60"]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&id, "running");
+    let cancelled = server.json(&["cancel", &id]);
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    let continued = server.json(&["continue", &id, "--run", "echo again > a.txt"]);
+    assert_eq!(continued["id"], id.as_str(), "{continued}");
+    server.wait_for_state(&id, "awaiting_approval");
+    server.json(&["cancel", &id]);
+    let removed = server.json(&["task", "rm", &id]);
+    assert_eq!(removed["id"], id.as_str(), "{removed}");
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&[
+        "task",
+        "Chatty",
+        "--run",
+        "seq 1 20000 > n.txt; seq 1 20000",
+    ]);
+    let id = task["id"].as_str().unwrap();
+    server.wait_for_state(id, "awaiting_approval");
+    for args in [
+        format!("log {id} --json"),
+        format!("log {id}"),
+        "pair".to_owned(),
+    ] {
+        let output = std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("'{BIN}' {args} | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"),
+            ])
+            .env("PUSHPALS_URL", &server.url)
+            .env("PUSHPALS_DATA_DIR", &server.data_dir)
+            .env_remove("PUSHPALS_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args}: {stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "0",
+            "{args}: {stderr}"
+        );
+    }
+}
