@@ -65,3 +65,29 @@ where
         }
     }
 }
+
+/// Like `axum::extract::Path`, but a path segment that cannot be read (not
+/// UTF-8, not the right type) is a 400 `{code, message}`.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "the request path cannot be read: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}

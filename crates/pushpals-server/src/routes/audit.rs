@@ -2,9 +2,10 @@
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
+use crate::json::ApiPath as Path;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use pushpals_store::AuditReport;

@@ -3,7 +3,7 @@
 //! needs a token). Strict security headers: no inline script or style, no
 //! framing, no referrer.
 
-use axum::extract::Path;
+use crate::json::ApiPath as Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 

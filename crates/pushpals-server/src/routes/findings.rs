@@ -3,10 +3,11 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiPath as Path;
 use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use pushpals_orchestrator::ScanReport;
 use serde::Deserialize;
 use serde_json::{Value, json};

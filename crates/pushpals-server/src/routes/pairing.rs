@@ -4,9 +4,10 @@
 use crate::auth::{Caller, Scope, hash_token, new_token};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiPath as Path;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use pushpals_core::{Actor, EventKind, NewEvent};
 use serde::Deserialize;

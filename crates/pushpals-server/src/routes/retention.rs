@@ -15,7 +15,8 @@ use serde::Deserialize;
 pub struct GcRequest {
     /// Remove worktrees of tasks that ended at least this many days ago
     /// (default: `[retention] worktree_days`).
-    pub older_than_days: Option<u64>,
+    #[schema(maximum = 36500)]
+    pub older_than_days: Option<u32>,
     /// Only report what would go.
     #[serde(default)]
     pub dry_run: bool,
@@ -36,9 +37,15 @@ pub async fn gc(
     ApiJson(body): ApiJson<GcRequest>,
 ) -> Result<Json<GcReport>, ApiError> {
     caller.require(Scope::Admin)?;
-    let days = body
-        .older_than_days
-        .unwrap_or(state.orchestrator.settings().retention.worktree_days);
+    let days = match body.older_than_days {
+        Some(days) if days > 36_500 => {
+            return Err(ApiError::bad_request(format!(
+                "older_than_days must be at most 36500 (a hundred years), not {days}"
+            )));
+        }
+        Some(days) => u64::from(days),
+        None => state.orchestrator.settings().retention.worktree_days,
+    };
     Ok(Json(
         state
             .orchestrator

@@ -4,10 +4,11 @@ use super::task_id;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::json::ApiPath as Path;
 use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use pushpals_core::{AgentWork, Approval, Event, Task};
 use pushpals_orchestrator::NewTask;
@@ -230,6 +231,7 @@ pub struct EventPage {
     #[serde(default)]
     pub after: i64,
     /// At most this many (default 1,000, at most 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
@@ -250,13 +252,19 @@ pub async fn events(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let id = task_id(&id)?;
+    let limit = page.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 10000, not {limit}; page with `after`"
+        )));
+    }
     state.store().task(&id).await?;
     let events: Vec<Event> = state
         .store()
         .events(EventQuery {
             after: page.after,
             task_id: Some(id),
-            limit: Some(page.limit.unwrap_or(1000).min(10_000)),
+            limit: Some(limit),
         })
         .await?;
     Ok(Json(json!({ "events": events })))

@@ -279,3 +279,68 @@ async fn grants_need_the_admin_scope_and_name_known_kinds() {
         .await;
     assert_eq!(body["grants"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn unreadable_paths_and_out_of_range_numbers_get_the_json_error_shape() {
+    let api = api().await;
+    let (status, body) = api.authed("GET", "/api/v1/tasks/%FF%FE/events", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "bad_request", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("path"), "{body}");
+
+    let task = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(serde_json::json!({ "title": "t", "command": "true" })),
+        )
+        .await
+        .1;
+    let id = task["id"].as_str().unwrap();
+    for limit in ["0", "10001", "4294967296"] {
+        let (status, body) = api
+            .authed(
+                "GET",
+                &format!("/api/v1/tasks/{id}/events?limit={limit}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "limit={limit}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    let (status, _) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/events?limit=10000"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for days in [36_501u64, 9_223_372_036_854_775_808] {
+        let (status, body) = api
+            .authed(
+                "POST",
+                "/api/v1/gc",
+                Some(serde_json::json!({ "older_than_days": days, "dry_run": true })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let api = api().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let request = axum::http::Request::builder()
+            .uri("/api/v1/tasks")
+            .header("authorization", format!("{scheme} {}", api.token))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response =
+            tower::ServiceExt::oneshot(pushpals_server::router(api.state.clone()), request)
+                .await
+                .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+}
