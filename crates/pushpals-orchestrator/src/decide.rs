@@ -341,18 +341,12 @@ impl Orchestrator {
     pub(crate) async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = String::new();
-        if let Some(command) = &task.command {
+        for command in crate::summary::commands_run(task, &events) {
             body.push_str(&format!("Ran: {command}\n"));
         }
         // An agent task's body is the agent's own summary of its last run.
-        if let Some(summary) = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::AgentFinished.as_str())
-            .and_then(|e| e.payload["summary"].as_str())
-            .filter(|s| !s.trim().is_empty())
-        {
-            body.push_str(summary.trim());
+        if let Some(summary) = crate::summary::agent_summary(&events) {
+            body.push_str(summary);
             body.push_str("\n\n");
         }
         let checks: Vec<String> = events

@@ -36,6 +36,7 @@ mod scan;
 mod schedule;
 mod secret_gate;
 mod settings;
+mod summary;
 mod trace_link;
 
 pub use authorize::ApprovalScope;

@@ -112,6 +112,19 @@ impl Orchestrator {
     pub(crate) async fn pr_body(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = format!("{}\n\n", task.title);
+        // What the task did: the agent's summary, or the commands it ran.
+        let commands = crate::summary::commands_run(task, &events);
+        if let Some(summary) = crate::summary::agent_summary(&events) {
+            body.push_str("### Summary\n");
+            body.push_str(summary);
+            body.push_str("\n\n");
+        } else if !commands.is_empty() {
+            body.push_str("### Summary\n");
+            for command in &commands {
+                body.push_str(&format!("Ran `{command}`\n"));
+            }
+            body.push('\n');
+        }
         // A proposal from the scanner says why, with its evidence.
         if let Some(rationale) = events
             .iter()

@@ -321,6 +321,10 @@ async fn after_the_push_a_pull_request_is_its_own_approval() {
     assert_eq!(bodies[0]["title"], "Edit");
     let body = bodies[0]["body"].as_str().unwrap();
     assert!(body.contains("`README.md` (+1 −0)"), "{body}");
+    assert!(
+        body.contains("### Summary\nRan `echo more >> README.md`"),
+        "{body}"
+    );
     assert!(body.contains("test: `true` — passed"), "{body}");
     assert!(body.contains("audit export"), "{body}");
     let events = f

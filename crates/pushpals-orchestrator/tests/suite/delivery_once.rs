@@ -211,6 +211,17 @@ async fn a_continued_task_updates_its_open_pull_request_and_is_not_offered_anoth
         last_push.payload["updates_pull_request"],
         "https://forge.test/acme/w/pull/3"
     );
+    // Its commit names both runs' commands, not only the last.
+    let message = f.repo.git(&[
+        "log",
+        "-1",
+        "--format=%B",
+        pushed.task.commit_sha.as_deref().unwrap(),
+    ]);
+    assert!(
+        message.contains("Ran: echo more >> README.md\nRan: echo again >> README.md"),
+        "{message}"
+    );
     // The remote branch carries the continued commit.
     let remote_head = pushpals_test_support::git_in(
         remote.path(),
