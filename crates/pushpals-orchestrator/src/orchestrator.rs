@@ -162,6 +162,15 @@ impl Orchestrator {
             let id = task.id.clone();
             self.store
                 .write(move |tx| {
+                    // Nobody waits on its approvals any more: close them
+                    // with it (continuing the task asks again).
+                    for approval in tx.pending_approvals(&id)? {
+                        tx.withdraw_approval(
+                            approval.id,
+                            "orchestrator",
+                            Some("the server stopped while the task waited; continue the task to ask again"),
+                        )?;
+                    }
                     tx.transition(
                         &id,
                         TaskState::Interrupted,
@@ -412,6 +421,8 @@ impl Orchestrator {
             }
             (None, feedback)
         } else {
+            // Without a new command, the task's own command runs again.
+            let command = command.or_else(|| task.command.clone());
             (Some(self.checked_command(&task.title, command)?), None)
         };
         if !task.state.is_final() {

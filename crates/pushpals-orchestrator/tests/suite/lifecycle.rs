@@ -574,3 +574,64 @@ async fn a_stop_in_the_middle_of_making_a_worktree_leaves_nothing_in_the_way() {
     .await;
     assert_eq!(cut.state, TaskState::AwaitingApproval, "{:?}", cut.reason);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_a_task_waits_closes_its_approval_and_continuing_asks_again() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let first = boot(&repo, data.path(), "").await;
+    let task = create(&first, "Unknown tool", "frobnicate --all").await;
+    wait_until(&first, &task.id, |s| s == TaskState::Waiting).await;
+    drop(first);
+
+    let second = boot(&repo, data.path(), "").await;
+    assert_eq!(
+        second.store().task(&task.id).await.unwrap().state,
+        TaskState::Interrupted
+    );
+    assert!(
+        second
+            .store()
+            .approvals(Some(task.id.clone()), true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an approval nobody waits on still shows pending"
+    );
+    let refused = second
+        .decide_for_task(
+            &task.id,
+            None,
+            pushpals_core::Decision::Approve,
+            pushpals_orchestrator::ApprovalScope::Once,
+            "tester",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            pushpals_orchestrator::OrchestratorError::NoPendingApproval(_)
+        ),
+        "{refused}"
+    );
+    // Continuing without a new command runs the task's own command again.
+    let continued = second
+        .continue_task(&task.id, None, false, user())
+        .await
+        .unwrap();
+    assert_eq!(continued.command.as_deref(), Some("frobnicate --all"));
+    wait_until(&second, &task.id, |s| s == TaskState::Waiting).await;
+    let pending = second
+        .store()
+        .approvals(Some(task.id.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(
+        pending[0].summary.contains("frobnicate --all"),
+        "{}",
+        pending[0].summary
+    );
+}
