@@ -284,6 +284,19 @@ impl Store {
         .await
     }
 
+    /// The id of the task numbered `seq` (the `#` number lists show).
+    pub async fn task_id_by_seq(&self, seq: i64) -> StoreResult<Option<TaskId>> {
+        self.read(move |conn| {
+            let id: Option<String> = conn
+                .query_row("SELECT id FROM tasks WHERE seq = ?1", [seq], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            Ok(id.and_then(|id| TaskId::parse(&id).ok()))
+        })
+        .await
+    }
+
     /// All tasks, oldest first; only those in `states` when given.
     pub async fn tasks(&self, states: Option<Vec<TaskState>>) -> StoreResult<Vec<Task>> {
         self.read(move |conn| {

@@ -57,6 +57,9 @@ impl Client {
 
     /// A request to `/api/v1{path}`.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        // API paths have no fragment: a `#` is part of a name (`#3`, a
+        // task's number as lists show it).
+        let path = path.replace('#', "%23");
         self.http
             .request(method, format!("{}/api/v1{path}", self.base))
             .bearer_auth(&self.token)

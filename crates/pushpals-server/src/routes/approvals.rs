@@ -144,7 +144,7 @@ async fn decide_task(
     decision: Decision,
 ) -> Result<Json<DecisionOutcome>, ApiError> {
     caller.require(Scope::Approve)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let outcome = state
         .orchestrator
         .decide_for_task(
@@ -175,6 +175,6 @@ pub async fn request_merge(
     Path(id): Path<String>,
 ) -> Result<Json<pushpals_core::Approval>, ApiError> {
     caller.require(Scope::Operate)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     Ok(Json(state.orchestrator.request_merge(&id).await?))
 }

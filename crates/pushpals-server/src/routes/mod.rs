@@ -61,7 +61,26 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Parses a task id from a path.
-pub(crate) fn task_id(text: &str) -> Result<TaskId, ApiError> {
-    TaskId::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
+/// The task a path names: its id, or its number (`3` or `#3`, as lists
+/// show them).
+pub(crate) async fn task_id(state: &crate::AppState, text: &str) -> Result<TaskId, ApiError> {
+    let parsed = TaskId::parse(text);
+    if let Ok(id) = &parsed
+        && state.store().task(id).await.is_ok()
+    {
+        return Ok(id.clone());
+    }
+    let number = text.strip_prefix('#').unwrap_or(text);
+    if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+        let seq: i64 = number
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("task number {number} is too large")))?;
+        return match state.store().task_id_by_seq(seq).await? {
+            Some(id) => Ok(id),
+            None => Err(ApiError::not_found(format!(
+                "no task numbered {seq}; `pushpals status` lists them"
+            ))),
+        };
+    }
+    parsed.map_err(|e| ApiError::bad_request(e.to_string()))
 }

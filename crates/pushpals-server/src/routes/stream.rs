@@ -49,7 +49,10 @@ pub async fn events(
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     caller.require(Scope::Read)?;
-    let task_id = query.task.as_deref().map(super::task_id).transpose()?;
+    let task_id = match query.task.as_deref() {
+        Some(text) => Some(super::task_id(&state, text).await?),
+        None => None,
+    };
     let last_event_id = headers
         .get("last-event-id")
         .map(|value| {

@@ -104,7 +104,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TaskView>, ApiError> {
     caller.require(Scope::Read)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let task = state.store().task(&id).await?;
     let approvals = state.store().approvals(Some(id), false).await?;
     Ok(Json(TaskView { task, approvals }))
@@ -125,7 +125,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     caller.require(Scope::Operate)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     Ok(Json(
         state.orchestrator.cancel_task(&id, caller.actor()).await?,
     ))
@@ -147,7 +147,7 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     caller.require(Scope::Operate)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     Ok(Json(
         state.orchestrator.remove_task(&id, caller.actor()).await?,
     ))
@@ -168,7 +168,7 @@ pub async fn diff(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let task_diff = state.orchestrator.diff(&id).await?;
     let files: Vec<Value> = task_diff
         .diff
@@ -215,7 +215,7 @@ pub async fn false_positive(
     ApiJson(body): ApiJson<FalsePositiveBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Approve)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let finding = state
         .orchestrator
         .mark_false_positive(&id, &fingerprint, &caller.name, &body.reason)
@@ -251,7 +251,7 @@ pub async fn events(
     ApiQuery(page): ApiQuery<EventPage>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let limit = page.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -302,7 +302,7 @@ pub async fn continue_task(
     if body.approve_command {
         caller.require(Scope::Approve)?;
     }
-    let id = task_id(&id)?;
+    let id = task_id(&state, &id).await?;
     let task = state
         .orchestrator
         .continue_task(&id, body.command, body.approve_command, caller.actor())

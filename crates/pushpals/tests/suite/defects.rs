@@ -96,3 +96,29 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
         );
     }
 }
+
+#[test]
+fn a_task_can_be_named_by_its_number_wherever_an_id_is_taken() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Numbered", "--run", "echo n > n.txt"]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&id, "awaiting_approval");
+    assert_eq!(server.json(&["status", "1"])["task"]["id"], id.as_str());
+    assert_eq!(server.json(&["status", "#1"])["task"]["id"], id.as_str());
+    let log = server.cli().args(["log", "1"]).output().unwrap();
+    assert!(log.status.success(), "{log:?}");
+    assert!(String::from_utf8_lossy(&log.stdout).contains("echo n > n.txt"));
+    let diff = server.json(&["diff", "1"]);
+    assert!(diff["diff"].as_str().unwrap().contains("+n"));
+    let approved = server.cli().args(["approve", "1"]).output().unwrap();
+    assert!(approved.status.success(), "{approved:?}");
+    assert_eq!(server.json(&["status", &id])["task"]["state"], "committed");
+    let missing = server.cli().args(["status", "99"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no task numbered 99"),
+        "{missing:?}"
+    );
+}
