@@ -34,7 +34,71 @@ fn is_dockerfile(file: &str) -> bool {
     name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile")
 }
 
+/// Whether a line (its continuations joined) pipes a download into a
+/// shell: `curl ... | sh`, `wget -O- ... | sudo bash`.
+fn pipes_download_into_shell(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    let Some(fetch) = ["curl ", "wget "]
+        .iter()
+        .filter_map(|f| lower.find(f))
+        .min()
+    else {
+        return false;
+    };
+    lower[fetch..].split('|').skip(1).any(|stage| {
+        let mut words = stage.split_whitespace();
+        let mut program = words.next().unwrap_or("");
+        if program == "sudo" {
+            program = words.find(|w| !w.starts_with('-')).unwrap_or("");
+        }
+        let program = program.rsplit('/').next().unwrap_or(program);
+        matches!(
+            program,
+            "sh" | "bash" | "zsh" | "dash" | "ksh" | "python" | "python3" | "perl"
+        )
+    })
+}
+
+/// The file's lines with backslash continuations joined, each with the
+/// number of its first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut lines = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let (number, mut joined) = current.take().unwrap_or((index + 1, String::new()));
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                joined.push_str(head);
+                joined.push(' ');
+                current = Some((number, joined));
+            }
+            None => {
+                joined.push_str(line);
+                lines.push((number, joined));
+            }
+        }
+    }
+    lines.extend(current);
+    lines
+}
+
+fn curl_pipe_sh(file: &str, text: &str, out: &mut Vec<Found>) {
+    for (number, line) in logical_lines(text) {
+        if pipes_download_into_shell(&line) {
+            out.push(found(
+                "medium",
+                "A download is piped into a shell; fetch, verify a checksum, then run",
+                file,
+                number,
+                &format!("curl-pipe-sh:{}", line.trim()),
+                &line,
+            ));
+        }
+    }
+}
+
 fn workflow(file: &str, text: &str, out: &mut Vec<Found>) {
+    curl_pipe_sh(file, text, out);
     let target = text.lines().any(|l| l.contains("pull_request_target"));
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -60,7 +124,12 @@ fn workflow(file: &str, text: &str, out: &mut Vec<Found>) {
             .strip_prefix("- uses:")
             .or_else(|| trimmed.strip_prefix("uses:"))
         {
-            let action = action.trim().trim_matches(['"', '\'']);
+            // `owner/repo@<sha> # v4.2.2`: the comment names the tag.
+            let action = action
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_matches(['"', '\'']);
             if action.starts_with("./") || action.starts_with("docker://") {
                 continue;
             }
@@ -80,24 +149,13 @@ fn workflow(file: &str, text: &str, out: &mut Vec<Found>) {
 
 fn dockerfile(file: &str, text: &str, out: &mut Vec<Found>) {
     let mut user = false;
-    for (index, line) in text.lines().enumerate() {
+    for line in text.lines() {
         let lower = line.to_lowercase();
         if lower.trim_start().starts_with("user ") {
             user = !lower.contains("root");
         }
-        if (lower.contains("curl ") || lower.contains("wget "))
-            && (lower.contains("| sh") || lower.contains("| bash") || lower.contains("|sh"))
-        {
-            out.push(found(
-                "medium",
-                "A download is piped into a shell; fetch, verify a checksum, then run",
-                file,
-                index + 1,
-                "curl-pipe-sh",
-                line,
-            ));
-        }
     }
+    curl_pipe_sh(file, text, out);
     if !user {
         out.push(found(
             "low",

@@ -339,3 +339,38 @@ async fn a_repository_can_choose_its_detectors() {
     );
     assert_eq!(report.detectors, ["ci_config"]);
 }
+
+#[tokio::test]
+async fn commented_sha_pins_pass_and_downloads_piped_into_shells_are_found_in_workflows() {
+    let repo = TempRepo::new();
+    repo.write(
+        ".github/workflows/release.yml",
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n\
+         \x20     - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567 # v4.2.2\n\
+         \x20     - uses: \"actions/setup-node@89abcdef0123456789abcdef0123456789abcdef\"  # v4\n\
+         \x20     - run: curl -fsSL https://example.com/install.sh | sh\n\
+         \x20     - run: |\n\
+         \x20         wget -qO- https://example.com/x \\\n\
+         \x20           | sudo -E bash -s -- --yes\n\
+         \x20     - run: curl -o tool.tgz https://example.com/tool.tgz\n",
+    );
+    repo.commit_all("release workflow");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    let ci: Vec<_> = report
+        .open
+        .iter()
+        .filter(|x| x.kind == "ci_config")
+        .collect();
+    assert!(
+        ci.iter().all(|x| !x.title.contains("not pinned")),
+        "{ci:#?}"
+    );
+    let mut piped: Vec<u64> = ci
+        .iter()
+        .filter(|x| x.title.contains("piped into a shell"))
+        .filter_map(|x| x.line)
+        .collect();
+    piped.sort_unstable();
+    assert_eq!(piped, vec![8, 10], "{ci:#?}");
+}
