@@ -122,3 +122,20 @@ fn a_task_can_be_named_by_its_number_wherever_an_id_is_taken() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn the_working_directory_is_not_taken_for_a_secret() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Where", "--run", "echo \"PWD=$PWD\" | tee where.txt"]);
+    let id = task["id"].as_str().unwrap();
+    let view = server.wait_for_state(id, "awaiting_approval");
+    let worktree = view["task"]["worktree_path"].as_str().unwrap().to_owned();
+    let log = server.cli().args(["log", id]).output().unwrap();
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(text.contains(&format!("PWD={worktree}")), "{text}");
+    let approved = server.cli().args(["approve", id]).output().unwrap();
+    assert!(approved.status.success(), "{approved:?}");
+    assert_eq!(server.json(&["status", id])["task"]["state"], "committed");
+}
