@@ -2,7 +2,8 @@
 //! approved commit.
 //!
 //! For each task it makes a worktree on `pushpals/<id>`, runs the task's
-//! worker (today: one command line through a [`Runner`](pushpals_sandbox::Runner)),
+//! worker (a command line, the built-in agent, or an external agent, each in
+//! the sandbox through a [`Runner`](pushpals_sandbox::Runner)),
 //! runs the repository's checks from `pushpals.toml` at the base commit,
 //! computes the diff, asks for an approval and, once approved, commits. Every
 //! step is a persisted, hash-chained event. Up to `max_parallel` tasks run at
@@ -50,5 +51,6 @@ pub use retention::{GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
     AcmeSettings, DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings,
-    NotifySettings, RetentionSettings, SandboxSettings, Settings, TelemetrySettings, TlsSettings,
+    NotifySettings, RetentionSettings, SandboxSettings, ServerSettings, Settings,
+    TelemetrySettings, TlsSettings,
 };

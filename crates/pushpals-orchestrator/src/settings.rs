@@ -124,7 +124,8 @@ pub struct ScanSettings {
     pub osv: Option<String>,
 }
 
-/// `[server]`: reverse proxies whose `X-Forwarded-For` is believed.
+/// `[server]`: reverse proxies whose `X-Forwarded-For` is believed, and the
+/// bounds on connections.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -138,6 +139,13 @@ pub struct ServerSettings {
     /// A second address that serves `/metrics` without a token, for a
     /// Prometheus scraper (bind it to loopback or a private network).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Open connections at most (default 8192); one more is closed at once.
+    pub max_connections: Option<usize>,
+    /// Seconds a request's headers may take to arrive, and an idle
+    /// kept-alive connection may stay open (default 10).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request's body may take to arrive (default 60).
+    pub body_timeout_secs: Option<u64>,
 }
 
 /// `[retention]`: worktrees of ended tasks go after some days; branches of

@@ -11,6 +11,7 @@
 pub mod acme;
 mod auth;
 pub mod client_addr;
+pub mod connections;
 mod error;
 mod json;
 pub mod metrics;
@@ -127,6 +128,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             trace::request_span,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            connections::ConnectionLimits::from_settings(&state.orchestrator.settings().server)
+                .body_timeout,
+            connections::body_deadline,
+        ))
         .with_state(state)
 }
 
@@ -167,15 +173,19 @@ where
         state.store().clone(),
         state.metrics.clone(),
     ));
+    let limits =
+        connections::ConnectionLimits::from_settings(&state.orchestrator.settings().server);
     let app = router(state);
-    axum::serve(
+    connections::serve_bounded(
         listener,
-        app.into_make_service_with_connect_info::<client_addr::PeerAddr>(),
+        app,
+        limits,
+        async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        },
+        std::time::Duration::from_secs(10),
     )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = closing.send(true);
-    })
     .await?;
     notifier.abort();
     counting.abort();

@@ -29,6 +29,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     let settings = load_settings(&config_path, args.config.is_some())?;
     let _telemetry = crate::telemetry::init(Some(&settings.telemetry))?;
     let data_dir = paths::data_dir(data_dir)?;
+    raise_open_files_limit();
     // Listen first: a start that cannot listen leaves no data dir behind.
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
@@ -279,5 +280,24 @@ async fn shutdown_signal() {
             _ = interrupt => {}
             _ = terminate.recv() => {}
         }
+    }
+}
+
+/// Raises the open-files soft limit to the hard one (at most 1,048,576):
+/// every connection is a file, and with the usual soft default of 1,024 a
+/// few hundred idle clients would leave the server unable to accept.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.map_or(1 << 20, |hard| hard.min(1 << 20));
+    if limit.current.is_some_and(|soft| soft >= wanted) {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(wanted),
+        maximum: limit.maximum,
+    };
+    if let Err(error) = setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(%error, "cannot raise the open-files limit");
     }
 }

@@ -11,8 +11,9 @@
 //!
 //! Protocols: OpenAI Chat Completions, OpenAI Responses, Anthropic Messages
 //! and Gemini `generateContent` pass through to a model configured with the
-//! same protocol. A call in another protocol than the model's is answered
-//! with a clear error naming what to configure instead (no translation).
+//! same protocol; a call in another protocol than the model's is translated
+//! through the provider-neutral conversation ([`translate`]) and answered in
+//! the agent's own protocol.
 
 mod errors;
 mod forward;

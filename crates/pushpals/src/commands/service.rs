@@ -45,7 +45,8 @@ pub fn unit_text(
          Type=simple\n\
          ExecStart={exe} serve --repo {repo_q} --addr {addr}\n\
          Restart=on-failure\n\
-         RestartSec=5\n",
+         RestartSec=5\n\
+         LimitNOFILE=65536\n",
         repo = repo.display(),
         exe = quoted(&exe.display().to_string()),
         repo_q = quoted(&repo.display().to_string()),

@@ -128,7 +128,12 @@ fn the_working_directory_is_not_taken_for_a_secret() {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let server = start_server(&repo.path, data.path());
-    let task = server.json(&["task", "Where", "--run", "echo \"PWD=$PWD\" | tee where.txt"]);
+    let task = server.json(&[
+        "task",
+        "Where",
+        "--run",
+        "echo \"PWD=$PWD\" | tee where.txt",
+    ]);
     let id = task["id"].as_str().unwrap();
     let view = server.wait_for_state(id, "awaiting_approval");
     let worktree = view["task"]["worktree_path"].as_str().unwrap().to_owned();

@@ -17,6 +17,7 @@ mod network;
 mod scan;
 mod secrets;
 mod service;
+mod slow_clients;
 mod spine;
 mod support;
 mod tls;
