@@ -36,6 +36,7 @@ fn a_user_unit_is_written_once_verified_and_removed() {
     );
     for line in [
         "NoNewPrivileges=yes",
+        "LimitNOFILE=65536",
         "PrivateTmp=yes",
         "UMask=0077",
         "WantedBy=default.target",
