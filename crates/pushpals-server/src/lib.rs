@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 mod routes;
+pub mod sse_frames;
 mod state;
 pub mod tls;
 mod trace;

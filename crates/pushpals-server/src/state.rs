@@ -28,6 +28,8 @@ pub struct AppState {
     /// before it drops the stream (the client resumes with
     /// `Last-Event-ID`).
     pub sse_patience: std::time::Duration,
+    /// Event-stream frames shared by every subscriber.
+    pub frames: Arc<crate::sse_frames::Frames>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             insecure_http: false,
             metrics: Arc::new(Metrics::new()),
             sse_patience: std::time::Duration::from_secs(30),
+            frames: Arc::default(),
         }
     }
 

@@ -4,18 +4,28 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiQuery;
+use crate::sse_frames::{Frames, KEEP_ALIVE};
 use crate::state::AppState;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures_util::StreamExt;
 use pushpals_core::{Event, TaskId};
 use pushpals_store::{EventQuery, Store};
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+
+/// Frames queued for one subscriber at most (references to shared
+/// frames); a client that stops reading holds no more than this.
+const SUBSCRIBER_QUEUE: usize = 32;
+
+/// A quiet stream sends a keep-alive comment this often.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// Query of the stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -47,7 +57,7 @@ pub async fn events(
     caller: Caller,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
     let task_id = match query.task.as_deref() {
         Some(text) => Some(super::task_id(&state, text).await?),
@@ -72,31 +82,36 @@ pub async fn events(
         Some(id) => id,
         None => store.last_event_id().await?,
     };
-    let (sender, receiver) = mpsc::channel(256);
+    let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE);
     let closing = state.closing.subscribe();
     let subscribed = crate::metrics::Subscribed::new(&state.metrics);
     let patience = state.sse_patience;
+    let frames = state.frames.clone();
     tokio::spawn(async move {
         let _counted = subscribed;
-        let follow = Follow { task_id, patience };
+        let follow = Follow {
+            task_id,
+            patience,
+            frames,
+        };
         forward(store, live, follow, start_after, sender, closing).await;
     });
-    let stream = ReceiverStream::new(receiver);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let body = Body::from_stream(ReceiverStream::new(receiver).map(Ok::<_, Infallible>));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn to_sse(event: &Event) -> Result<SseEvent, Infallible> {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
-    Ok(SseEvent::default().id(event.id.to_string()).data(data))
-}
+type Sender = mpsc::Sender<Bytes>;
 
-type Sender = mpsc::Sender<Result<SseEvent, Infallible>>;
-
-/// What one stream follows, and how long it waits for a client that does
-/// not read.
+/// What one stream follows, how long it waits for a client that does not
+/// read, and where shared frames come from.
 struct Follow {
     task_id: Option<TaskId>,
     patience: Duration,
+    frames: Arc<Frames>,
 }
 
 /// Sends stored events after `last_sent`, then live ones; returns when the
@@ -109,32 +124,51 @@ async fn forward(
     sender: Sender,
     mut closing: watch::Receiver<bool>,
 ) {
-    let Follow { task_id, patience } = follow;
+    let Follow {
+        task_id,
+        patience,
+        frames,
+    } = follow;
     let wanted = |event: &Event| {
         task_id
             .as_ref()
             .is_none_or(|id| event.task_id.as_deref() == Some(id.as_str()))
     };
-    if backfill(&store, &task_id, &mut last_sent, &sender, patience)
+    let target = Target {
+        frames: &frames,
+        sender: &sender,
+        patience,
+    };
+    if backfill(&store, &task_id, &mut last_sent, &target)
         .await
         .is_err()
     {
         return;
     }
+    let mut quiet = tokio::time::interval(KEEP_ALIVE_EVERY);
+    quiet.reset();
     loop {
         tokio::select! {
+            _ = quiet.tick() => {
+                if deliver_frame(&sender, Bytes::from_static(KEEP_ALIVE), patience).await.is_err() {
+                    return;
+                }
+            }
             received = live.recv() => match received {
                 Ok(event) => {
                     if event.id <= last_sent {
                         continue;
                     }
                     last_sent = event.id;
-                    if wanted(&event) && deliver(&sender, &event, patience).await.is_err() {
-                        return;
+                    if wanted(&event) {
+                        quiet.reset();
+                        if target.deliver(&event).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if backfill(&store, &task_id, &mut last_sent, &sender, patience).await.is_err() {
+                    if backfill(&store, &task_id, &mut last_sent, &target).await.is_err() {
                         return;
                     }
                 }
@@ -146,19 +180,30 @@ async fn forward(
     }
 }
 
-/// Queues one event for the client. A client that leaves `patience` pass
+/// Where one subscriber's frames go.
+struct Target<'a> {
+    frames: &'a Frames,
+    sender: &'a Sender,
+    patience: Duration,
+}
+
+impl Target<'_> {
+    /// Queues the shared frame of one event for the client.
+    async fn deliver(&self, event: &Event) -> Result<(), ()> {
+        deliver_frame(self.sender, self.frames.frame(event), self.patience).await
+    }
+}
+
+/// Queues one frame for the client. A client that leaves `patience` pass
 /// with its queue full is dropped: its stream ends, and it resumes where it
 /// stopped with `Last-Event-ID` when it reads again. Memory per client
-/// stays bounded by the queue.
-async fn deliver(sender: &Sender, event: &Event, patience: Duration) -> Result<(), ()> {
-    match tokio::time::timeout(patience, sender.send(to_sse(event))).await {
+/// stays bounded by the queue of shared frames.
+async fn deliver_frame(sender: &Sender, frame: Bytes, patience: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(patience, sender.send(frame)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(()),
         Err(_) => {
-            tracing::info!(
-                event = event.id,
-                "dropped an event stream whose client stopped reading"
-            );
+            tracing::info!("dropped an event stream whose client stopped reading");
             Err(())
         }
     }
@@ -169,8 +214,7 @@ async fn backfill(
     store: &Store,
     task_id: &Option<TaskId>,
     last_sent: &mut i64,
-    sender: &Sender,
-    patience: Duration,
+    target: &Target<'_>,
 ) -> Result<(), ()> {
     loop {
         let page = store
@@ -183,7 +227,7 @@ async fn backfill(
             .map_err(|error| tracing::warn!(%error, "event stream backfill failed"))?;
         let full = page.len() == BACKFILL_PAGE as usize;
         for event in &page {
-            deliver(sender, event, patience).await?;
+            target.deliver(event).await?;
             *last_sent = event.id;
         }
         if !full {
