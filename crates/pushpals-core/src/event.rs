@@ -90,6 +90,10 @@ pub enum EventKind {
     FindingDismissed,
     /// Findings were bundled into a task, with their rationale.
     ProposalCreated,
+    /// A browser subscribed to push notifications.
+    PushSubscribed,
+    /// A browser's push subscription was removed.
+    PushUnsubscribed,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -138,6 +142,8 @@ impl EventKind {
             Self::ScanFinished => "scan_finished",
             Self::FindingDismissed => "finding_dismissed",
             Self::ProposalCreated => "proposal_created",
+            Self::PushSubscribed => "push_subscribed",
+            Self::PushUnsubscribed => "push_unsubscribed",
             Self::Error => "error",
         }
     }

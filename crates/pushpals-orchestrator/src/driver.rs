@@ -89,8 +89,33 @@ impl Orchestrator {
             Ok(()) | Err(Stop::Superseded) => {}
             Err(Stop::Failed(reason)) => {
                 tracing::info!(%task_id, %reason, "task failed");
-                if let Err(error) = self.fail(task_id, reason).await {
-                    tracing::error!(%task_id, %error, "cannot record the task's failure");
+                self.record_failure(task_id, reason).await;
+            }
+        }
+    }
+
+    /// Records the task's failure, retrying while the store cannot write
+    /// (a full disk), so a task whose command stopped never stays
+    /// `running`; stops when the task was settled otherwise (cancelled) or
+    /// the server is closing (the next start settles it).
+    async fn record_failure(&self, task_id: &TaskId, reason: String) {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.fail(task_id, reason.clone()).await {
+                Ok(()) => return,
+                Err(error) => {
+                    if self
+                        .store
+                        .task(task_id)
+                        .await
+                        .is_ok_and(|t| !t.state.is_active())
+                    {
+                        return;
+                    }
+                    tracing::error!(%task_id, %error, retry_in_ms = wait.as_millis() as u64,
+                        "cannot record the task's failure; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
         }

@@ -31,6 +31,7 @@ mod orchestrator;
 mod output;
 mod pull_request;
 mod readiness;
+mod reconcile;
 mod retention;
 mod run_stop;
 mod scan;

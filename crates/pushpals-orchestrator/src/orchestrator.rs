@@ -197,7 +197,7 @@ impl Orchestrator {
         if !repaired.is_empty() {
             tracing::warn!(?repaired, "removed worktree entries a stop cut short");
         }
-        self.reopen_interrupted_deliveries().await?;
+        self.settle_cut_short().await?;
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
             self.spawn_driver(task.id);
         }

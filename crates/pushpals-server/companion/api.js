@@ -43,7 +43,9 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     throw new ApiError(response.status, code, message);
   }
   if (raw) return response.text();
-  return response.json();
+  // 201 and 204 answers may carry no body: success all the same.
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
 }
 
 /**

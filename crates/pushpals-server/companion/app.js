@@ -2,7 +2,7 @@
 // event stream shared by every screen.
 
 import { api, follow, token, setToken } from "./api.js";
-import { replace } from "./dom.js";
+import { replace, visible } from "./dom.js";
 import { chatView } from "./views/chat.js";
 import { boardView } from "./views/board.js";
 import { taskView } from "./views/task.js";

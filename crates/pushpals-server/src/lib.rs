@@ -69,7 +69,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(findings::dismiss))
         .routes(routes!(scrape::scrape))
         .routes(routes!(push::key))
-        .routes(routes!(push::subscribe, push::unsubscribe))
+        .routes(routes!(push::subscribe, push::unsubscribe, push::list))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
         .routes(routes!(audit::blob))

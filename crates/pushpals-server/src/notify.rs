@@ -20,23 +20,28 @@ pub struct Notice {
     pub screen: String,
 }
 
-/// The notification an event calls for, if any; its texts have hidden
-/// characters made visible, since a person decides on them.
-pub fn notice_for(event: &Event) -> Option<Notice> {
-    notice_as_written(event).map(|notice| Notice {
+/// The notification an event calls for, if any, naming the task by its
+/// `title` when known; its texts have hidden characters made visible,
+/// since a person decides on them.
+pub fn notice_for(event: &Event, title: Option<&str>) -> Option<Notice> {
+    notice_as_written(event, title).map(|notice| Notice {
         title: visible(&notice.title).into_owned(),
         text: visible(&notice.text).into_owned(),
         screen: notice.screen,
     })
 }
 
-fn notice_as_written(event: &Event) -> Option<Notice> {
+fn notice_as_written(event: &Event, title: Option<&str>) -> Option<Notice> {
     let task = event.task_id.clone().unwrap_or_default();
+    let named = match title {
+        Some(title) => format!("“{title}”"),
+        None => format!("task {task}"),
+    };
     let p = &event.payload;
     match event.kind.as_str() {
         "approval_requested" => Some(Notice {
             title: format!(
-                "Approval needed: {}",
+                "Approval needed: {} for {named}",
                 p["action"].as_str().unwrap_or("action")
             ),
             text: p["summary"].as_str().unwrap_or_default().to_owned(),
@@ -49,13 +54,21 @@ fn notice_as_written(event: &Event) -> Option<Notice> {
                 "committed" | "no_changes" | "failed" | "rejected" | "cancelled"
             );
             ended.then(|| Notice {
-                title: format!("Task {task} {}", to.replace('_', " ")),
+                title: format!("{} {}", capitalised(&named), to.replace('_', " ")),
                 text: p["reason"].as_str().unwrap_or_default().to_owned(),
                 screen: format!("#task/{task}"),
             })
         }
         _ => None,
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Sends every notice to the webhook and to subscribed browsers until the
@@ -86,7 +99,14 @@ pub async fn run_notifier(store: Store, settings: NotifySettings, vapid: Option<
             }
             Err(RecvError::Closed) => return,
         };
-        let Some(notice) = notice_for(&event) else {
+        if !matches!(event.kind.as_str(), "approval_requested" | "state_changed") {
+            continue;
+        }
+        let title = match event.task_id.as_deref().map(pushpals_core::TaskId::parse) {
+            Some(Ok(id)) => store.task(&id).await.ok().map(|task| task.title),
+            _ => None,
+        };
+        let Some(notice) = notice_for(&event, title.as_deref()) else {
             continue;
         };
         if let Some(url) = &settings.webhook {
@@ -159,33 +179,43 @@ mod tests {
 
     #[test]
     fn approvals_and_endings_notify_and_nothing_else_does() {
-        let asked = notice_for(&event(
-            "approval_requested",
-            json!({ "action": "commit", "summary": "Commit 1 file" }),
-        ))
+        let asked = notice_for(
+            &event(
+                "approval_requested",
+                json!({ "action": "commit", "summary": "Commit 1 file" }),
+            ),
+            Some("Add a changelog"),
+        )
         .unwrap();
-        assert_eq!(asked.title, "Approval needed: commit");
+        assert_eq!(asked.title, "Approval needed: commit for “Add a changelog”");
         assert_eq!(asked.screen, "#task/t1");
-        let failed = notice_for(&event(
-            "state_changed",
-            json!({ "to": "failed", "reason": "tests failed" }),
-        ))
+        let failed = notice_for(
+            &event(
+                "state_changed",
+                json!({ "to": "failed", "reason": "tests failed" }),
+            ),
+            None,
+        )
         .unwrap();
         assert_eq!(
             (failed.title.as_str(), failed.text.as_str()),
             ("Task t1 failed", "tests failed")
         );
-        assert!(notice_for(&event("state_changed", json!({ "to": "running" }))).is_none());
-        assert!(notice_for(&event("output", json!({ "text": "x" }))).is_none());
+        assert!(notice_for(&event("state_changed", json!({ "to": "running" })), None).is_none());
+        assert!(notice_for(&event("output", json!({ "text": "x" })), None).is_none());
     }
 
     #[test]
     fn a_spoofed_command_shows_its_bidi_controls() {
-        let asked = notice_for(&event(
-            "approval_requested",
-            json!({ "action": "command", "summary": "Run `python3 cleanup.py \u{202E}nur-yrd--`" }),
-        ))
+        let asked = notice_for(
+            &event(
+                "approval_requested",
+                json!({ "action": "command", "summary": "Run `python3 cleanup.py \u{202E}nur-yrd--`" }),
+            ),
+            Some("Clean \u{202E}pu"),
+        )
         .unwrap();
+        assert!(asked.title.contains("Clean \\u{202E}pu"), "{}", asked.title);
         assert_eq!(asked.text, "Run `python3 cleanup.py \\u{202E}nur-yrd--`");
     }
 }

@@ -27,7 +27,7 @@ pub use access::{GrantRecord, PushSubscription, TokenInfo, TokenRecord};
 pub use audit::AuditReport;
 pub use error::{StoreError, StoreResult};
 pub use lock::DataDirLock;
-pub use write_tx::{ChainHead, TaskUpdate, WriteTx};
+pub use write_tx::{ChainHead, TaskUpdate, WriteTx, push_service};
 pub use writer::WriteObserver;
 
 use pushpals_core::chain::GENESIS_HASH;

@@ -325,8 +325,9 @@ impl<'a> WriteTx<'a> {
         self.close_approval(id, decision.resulting_state(), decided_by, reason)
     }
 
-    /// Puts an approved delivery approval (push, pull request, merge) back
-    /// to pending after what it allowed could not be done, and announces it
+    /// Puts an approved approval back to pending after what it allowed
+    /// could not be done (a push that conflicted, a commit a stop cut
+    /// short), and announces it
     /// again with its `detail` and why, so the person can retry. The
     /// decision was recorded before acting; this is its recorded undoing.
     pub fn reopen_approval(
@@ -454,16 +455,40 @@ impl<'a> WriteTx<'a> {
              token_name = excluded.token_name, p256dh = excluded.p256dh, auth = excluded.auth",
             params![sub.token_name, sub.endpoint, sub.p256dh, sub.auth, now()],
         )?;
+        // The endpoint is a capability URL: the log names its service only.
+        self.append(NewEvent {
+            task_id: None,
+            actor: Actor::User(sub.token_name.clone()),
+            kind: EventKind::PushSubscribed,
+            payload: json!({ "token_name": sub.token_name, "push_service": push_service(&sub.endpoint) }),
+        })?;
         Ok(())
     }
 
     /// Drops a push subscription; false when there was none.
     pub fn delete_push_subscription(&mut self, endpoint: &str) -> StoreResult<bool> {
-        let changed = self.tx.execute(
+        let token_name: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT token_name FROM push_subscriptions WHERE endpoint = ?1",
+                params![endpoint],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(token_name) = token_name else {
+            return Ok(false);
+        };
+        self.tx.execute(
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
             params![endpoint],
         )?;
-        Ok(changed == 1)
+        self.append(NewEvent {
+            task_id: None,
+            actor: Actor::User(token_name.clone()),
+            kind: EventKind::PushUnsubscribed,
+            payload: json!({ "token_name": token_name, "push_service": push_service(endpoint) }),
+        })?;
+        Ok(true)
     }
 
     /// Revokes a token by id; false when there is no such live token.
@@ -509,4 +534,12 @@ impl<'a> WriteTx<'a> {
             .optional()?;
         Ok(scopes)
     }
+}
+
+/// The push service of a subscription endpoint: its scheme and host, never
+/// the path (which addresses the browser).
+pub fn push_service(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{host}")
 }

@@ -275,6 +275,13 @@ impl Repo {
         Ok(true)
     }
 
+    /// The full message of `commit`.
+    pub async fn commit_message(&self, commit: &str) -> GitResult<String> {
+        let mut command = self.command(&self.root);
+        command.args(["log", "-1", "--format=%B", commit, "--"]);
+        run_text(command, "log").await
+    }
+
     /// The commit a branch points at, or `None` when it does not exist.
     pub async fn branch_commit(&self, branch: &str) -> GitResult<Option<String>> {
         let mut command = self.command(&self.root);

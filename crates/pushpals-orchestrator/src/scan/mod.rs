@@ -283,7 +283,13 @@ impl Orchestrator {
         let mut skipped: Vec<&'static str> = Vec::new();
         let (test_findings, test_notes) = self.test_findings(&config, root, commit, actor).await;
         if !test_notes.iter().all(|n| n.starts_with("slowest tests")) {
-            skipped.extend(["failing_test", "flaky_test", "slow_test", "slow_check"]);
+            skipped.extend([
+                "failing_test",
+                "flaky_test",
+                "broken_check",
+                "slow_test",
+                "slow_check",
+            ]);
         }
         found.extend(test_findings);
         notes.extend(test_notes);
@@ -481,7 +487,7 @@ impl Orchestrator {
 
 /// Every kind of finding a full scan looks for (what it does not find
 /// again is marked fixed).
-const ALL_KINDS: [&str; 12] = [
+const ALL_KINDS: [&str; 13] = [
     "secret",
     "secret_history",
     "ci_config",
@@ -489,6 +495,7 @@ const ALL_KINDS: [&str; 12] = [
     "docs",
     "failing_test",
     "flaky_test",
+    "broken_check",
     "lint",
     "vulnerable_dependency",
     "duplicate_code",

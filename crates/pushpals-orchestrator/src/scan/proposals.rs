@@ -35,6 +35,7 @@ fn why(kind: &str) -> &'static str {
         }
         "failing_test" => "A failing test hides new failures and blocks every change.",
         "flaky_test" => "A flaky test teaches everyone to ignore red builds.",
+        "broken_check" => "A check that cannot run tests nothing, so every change goes unchecked.",
         _ => "It makes the code harder to trust.",
     }
 }

@@ -34,6 +34,8 @@ fn tail(text: &str) -> String {
 /// outcomes of JUnit XML reports it wrote.
 pub(crate) struct Run {
     pub passed: bool,
+    /// The exit code, when the command exited.
+    pub exit_code: Option<i32>,
     pub output: String,
     pub seconds: f64,
     pub junit: BTreeMap<String, Outcome>,
@@ -319,6 +321,7 @@ impl Orchestrator {
             Ok(outcome) => (outcome.succeeded(), outcome.describe()),
             Err(error) => (false, error.to_string()),
         };
+        let exit_code = outcome.as_ref().ok().and_then(|o| o.exit_code);
         let finished = NewEvent {
             task_id: None,
             actor: actor.clone(),
@@ -342,6 +345,7 @@ impl Orchestrator {
         }
         Ok(Run {
             passed,
+            exit_code,
             output,
             seconds,
             junit,
@@ -370,6 +374,42 @@ fn outcome_counts(runs: &[Run]) -> BTreeMap<String, (u32, u32)> {
 fn judge(command: &str, runs: &[Run]) -> Vec<Found> {
     if runs.is_empty() {
         return Vec::new();
+    }
+    // A command the shell could not find or run is not a failing test:
+    // the check is broken (a missing tool, a virtual environment the
+    // sandbox does not see), and says which.
+    if runs
+        .iter()
+        .all(|r| !r.passed && matches!(r.exit_code, Some(126 | 127)))
+    {
+        let why = runs
+            .iter()
+            .flat_map(|r| r.output.lines())
+            .find(|l| {
+                l.contains("not found")
+                    || l.contains("No such file")
+                    || l.contains("Permission denied")
+            })
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        return vec![Found {
+            kind: "broken_check",
+            severity: "high",
+            title: format!(
+                "The test check `{command}` cannot run: {} (exit {}); no test ran",
+                if why.is_empty() {
+                    "its program was not found or cannot be run"
+                } else {
+                    &why
+                },
+                runs[0].exit_code.unwrap_or(127)
+            ),
+            file: None,
+            line: None,
+            key: format!("check:{command}"),
+            evidence: json!({ "command": command, "runs": runs.len(), "excerpt": tail(&runs[0].output) }),
+        }];
     }
     let parsed: Vec<BTreeMap<String, Outcome>> = runs
         .iter()
@@ -462,6 +502,7 @@ mod tests {
     fn flaky_and_failing_are_told_apart() {
         let run = |output: &str, passed| Run {
             passed,
+            exit_code: Some(if passed { 0 } else { 1 }),
             output: output.to_owned(),
             seconds: 0.1,
             junit: BTreeMap::new(),
@@ -475,5 +516,24 @@ mod tests {
         assert_eq!(kinds, [("flaky_test", "x"), ("failing_test", "y")]);
         let unnamed = judge("make test", &[run("boom", false), run("fine", true)]);
         assert_eq!(unnamed[0].kind, "flaky_test");
+    }
+
+    #[test]
+    fn a_command_that_is_not_found_is_a_broken_check_not_a_failing_test() {
+        let missing = Run {
+            passed: false,
+            exit_code: Some(127),
+            output: "bash: line 1: pytest: command not found\n".into(),
+            seconds: 0.0,
+            junit: BTreeMap::new(),
+        };
+        let found = judge("pytest -q", &[missing]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, "broken_check");
+        assert!(
+            found[0].title.contains("pytest: command not found"),
+            "{}",
+            found[0].title
+        );
     }
 }

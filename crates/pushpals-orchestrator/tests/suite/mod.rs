@@ -6,6 +6,7 @@ mod delivery;
 mod delivery_once;
 mod lifecycle;
 mod policy_gate;
+mod restarts;
 mod retention;
 mod scan;
 mod support;

@@ -1,7 +1,7 @@
 // Pairing: trade the one-time code from `pushpals pair` for a device token.
 
 import { api, setToken } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, replace, visible } from "../dom.js";
 
 export function pairView(main, code, done) {
   const codeInput = h("input", { id: "pair-code", name: "code", autocomplete: "one-time-code", value: code, required: true });

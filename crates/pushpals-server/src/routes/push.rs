@@ -61,14 +61,14 @@ pub struct Subscribe {
     path = "/push/subscriptions",
     tag = "push",
     request_body = Subscribe,
-    responses((status = 201, description = "subscribed"), crate::openapi::ErrorResponses),
+    responses((status = 201, description = "subscribed", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
 pub async fn subscribe(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<Subscribe>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Read)?;
     vapid(&state)?;
     check_subscription(&body.endpoint, &body.keys.p256dh, &body.keys.auth)
@@ -79,11 +79,45 @@ pub async fn subscribe(
         p256dh: body.keys.p256dh,
         auth: body.keys.auth,
     };
+    let answer = json!({
+        "subscribed": true,
+        "token_name": subscription.token_name,
+        "push_service": pushpals_store::push_service(&subscription.endpoint),
+    });
     state
         .store()
         .write(move |tx| tx.save_push_subscription(&subscription))
         .await?;
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// `GET /api/v1/push/subscriptions`: the browsers that get notifications
+/// (the caller's own; every device's for an admin), by device and push
+/// service, never the endpoint itself.
+#[utoipa::path(
+    get,
+    path = "/push/subscriptions",
+    tag = "push",
+    responses((status = 200, description = "the subscriptions", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let everyone = caller.require(Scope::Admin).is_ok();
+    let subscriptions: Vec<Value> = state
+        .store()
+        .push_subscriptions()
+        .await?
+        .into_iter()
+        .filter(|s| everyone || s.token_name == caller.name)
+        .map(|s| {
+            json!({
+                "token_name": s.token_name,
+                "push_service": pushpals_store::push_service(&s.endpoint),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "subscriptions": subscriptions })))
 }
 
 /// `DELETE /api/v1/push/subscriptions` body.

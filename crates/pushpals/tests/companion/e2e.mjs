@@ -120,6 +120,25 @@ try {
   await page.locator("#board a").first().waitFor();
   await page.screenshot({ path: `${shots}/board-1280x800.png`, fullPage: true });
 
+  stage = "an approval that tries to spoof its command";
+  await page.setViewportSize({ width: 390, height: 844 });
+  const created = await page.evaluate(() => fetch("/api/v1/tasks", {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${localStorage.getItem("pushpals.token")}`,
+      "Content-Type": "application/json",
+    },
+    body: JSON.stringify({ title: "Clean \u202Epu", command: "frobnicate cleanup.py \u202Enur-yrd--\u202C" }),
+  }).then((r) => r.status));
+  check(created === 201, `the spoofing task was created (${created})`);
+  await page.click("nav a[data-view=approvals]");
+  const spoofed = page.locator("#approvals .card", { hasText: "frobnicate" });
+  await spoofed.waitFor({ timeout: 30000 });
+  const shown = await spoofed.innerText();
+  check(!shown.includes("\u202E"), `a bidirectional override acts on the approval card: ${shown}`);
+  check(shown.includes("\\u{202E}nur-yrd--\\u{202C}"), `the override is shown escaped: ${shown}`);
+  await page.screenshot({ path: `${shots}/spoofed-approval-390x844.png`, fullPage: true });
+
   const xss = await page.evaluate(() => window.__xss);
   check(xss === undefined, `a script ran from task content (${xss})`);
   check(await page.locator("main img").count() === 0, "no image element was made from task content");

@@ -128,3 +128,46 @@ fn nix_is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+#[test]
+fn a_task_running_when_the_disk_fills_is_settled_once_space_returns() {
+    if !nix_is_root() {
+        eprintln!("skipped: mounting a small filesystem needs root (CI runs this as root)");
+        return;
+    }
+    let disk = SmallDisk::mount("24m").expect("mount a tmpfs as root");
+    let repo = TempRepo::new();
+    let data: PathBuf = disk.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_config(&data, "[server]\nready_min_free_mib = 1\n");
+    let server = start_server(&repo.path, &data);
+    let task = server.json(&[
+        "task",
+        "Talks while the disk fills",
+        "--run",
+        "sleep 2; for i in $(seq 1 200); do seq 1 2000; done",
+    ]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&id, "running");
+    let filler = disk.path().join("filler");
+    fill(&filler);
+    // Its output cannot be recorded; the command is stopped and the task
+    // cannot record its failure yet.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    std::fs::remove_file(&filler).unwrap();
+    let mut state = String::new();
+    for _ in 0..300 {
+        state = server.json(&["status", &id])["task"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if state != "running" && state != "checking" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        ["failed", "awaiting_approval", "no_changes"].contains(&state.as_str()),
+        "the task was left {state}"
+    );
+}

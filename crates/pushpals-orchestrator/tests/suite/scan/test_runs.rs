@@ -212,3 +212,40 @@ async fn a_test_that_flips_between_scans_at_the_same_commit_is_flaky_with_its_re
     assert_eq!(flaky[0].evidence["history"]["runs"], 2);
     assert_eq!(flaky[0].evidence["history"]["failed"], 1);
 }
+
+#[tokio::test]
+async fn a_test_check_whose_program_is_missing_is_a_broken_check_not_a_failing_test() {
+    // A program policy allows that this machine does not have.
+    assert!(
+        std::process::Command::new("hadolint")
+            .arg("--version")
+            .output()
+            .is_err(),
+        "this test needs a machine without hadolint"
+    );
+    let repo = TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"hadolint Dockerfile\"\n",
+    );
+    repo.commit_all("a check whose program is missing");
+    let f = start(repo, "").await;
+    let report = f.orchestrator.scan(user()).await.unwrap();
+    assert!(
+        report.open.iter().all(|x| x.kind != "failing_test"),
+        "{:#?}",
+        report.open
+    );
+    let broken: Vec<_> = report
+        .open
+        .iter()
+        .filter(|x| x.kind == "broken_check")
+        .collect();
+    assert_eq!(broken.len(), 1, "{:#?}", report);
+    assert!(
+        broken[0].title.contains("cannot run"),
+        "{}",
+        broken[0].title
+    );
+    assert!(broken[0].title.contains("hadolint"), "{}", broken[0].title);
+}

@@ -1,0 +1,109 @@
+//! At start, what a stop cut short is settled, so nothing is half-done and
+//! nothing is stuck: a worktree made for a task that never recorded it is
+//! swept, and a commit approval decided without its commit recorded is
+//! either recorded (the commit is on the branch) or offered again.
+
+use crate::error::OrchestratorResult;
+use crate::orchestrator::Orchestrator;
+use pushpals_core::{Actor, ApprovalAction, ApprovalState, EventKind, NewEvent, Task, TaskState};
+use pushpals_store::TaskUpdate;
+use serde_json::json;
+
+impl Orchestrator {
+    /// Settles what the last stop cut short.
+    pub(crate) async fn settle_cut_short(&self) -> OrchestratorResult<()> {
+        for task in self.store.tasks(None).await? {
+            if task.worktree_path.is_none() && task.base_commit.is_none() {
+                self.sweep_unrecorded_worktree(&task).await?;
+            } else if task.state == TaskState::AwaitingApproval {
+                self.settle_half_commit(&task).await?;
+            }
+        }
+        self.reopen_interrupted_deliveries().await
+    }
+
+    /// A task stopped while `preparing` may have a worktree and branch it
+    /// never recorded: `du` and `gc` would not see them. Its next run makes
+    /// them afresh, so they go now.
+    async fn sweep_unrecorded_worktree(&self, task: &Task) -> OrchestratorResult<()> {
+        let path = self.worktree_path(&task.id);
+        let branch = task.id.branch();
+        if !path.exists() && self.repo.branch_commit(&branch).await?.is_none() {
+            return Ok(());
+        }
+        tracing::warn!(task = %task.id, path = %path.display(), "swept a worktree a stop left unrecorded");
+        self.repo.clear_unrecorded_worktree(&path, &branch).await?;
+        Ok(())
+    }
+
+    /// A task awaiting approval with no approval pending had its commit
+    /// approved when the server stopped: the commit is recorded when git
+    /// made it, else the approval is offered again.
+    async fn settle_half_commit(&self, task: &Task) -> OrchestratorResult<()> {
+        let approvals = self.store.approvals(Some(task.id.clone()), false).await?;
+        if approvals.iter().any(|a| a.state == ApprovalState::Pending) {
+            return Ok(());
+        }
+        let Some(decided) = approvals
+            .iter()
+            .rev()
+            .find(|a| a.action == ApprovalAction::Commit && a.state == ApprovalState::Approved)
+        else {
+            return Ok(());
+        };
+        let recorded = task.commit_sha.clone().or_else(|| task.base_commit.clone());
+        let head = self.repo.branch_commit(&task.branch).await?;
+        let ours = match &head {
+            Some(head) if Some(head) != recorded.as_ref() => self
+                .repo
+                .commit_message(head)
+                .await?
+                .contains(&format!("Pushpals-Task: {}", task.id)),
+            _ => false,
+        };
+        let id = task.id.clone();
+        match head.filter(|_| ours) {
+            Some(sha) => {
+                tracing::warn!(task = %id, %sha, "recorded a commit a stop left unrecorded");
+                let message = self.repo.commit_message(&sha).await?;
+                let branch = task.branch.clone();
+                let committed = self
+                    .store
+                    .write(move |tx| {
+                        tx.append(NewEvent::for_task(
+                            &id,
+                            Actor::Orchestrator,
+                            EventKind::Commit,
+                            json!({ "sha": sha, "branch": branch, "message": message, "recovered": true }),
+                        ))?;
+                        tx.transition(
+                            &id,
+                            TaskState::Committed,
+                            TaskUpdate {
+                                commit_sha: Some(sha.clone()),
+                                ..TaskUpdate::default()
+                            },
+                            Actor::Orchestrator,
+                            json!({ "sha": sha, "on": "restart" }),
+                        )
+                    })
+                    .await?;
+                self.offer_push(&committed).await?;
+            }
+            None => {
+                tracing::warn!(task = %id, "a commit approval a stop cut short is offered again");
+                let approval_id = decided.id;
+                self.store
+                    .write(move |tx| {
+                        tx.reopen_approval(
+                            approval_id,
+                            json!(null),
+                            "the server stopped before the commit was made; nothing was committed",
+                        )
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
