@@ -34,7 +34,7 @@ pub fn notice_for(event: &Event, title: Option<&str>) -> Option<Notice> {
 fn notice_as_written(event: &Event, title: Option<&str>) -> Option<Notice> {
     let task = event.task_id.clone().unwrap_or_default();
     let named = match title {
-        Some(title) => format!("“{title}”"),
+        Some(title) => format!("\"{title}\""),
         None => format!("task {task}"),
     };
     let p = &event.payload;
@@ -61,6 +61,20 @@ fn notice_as_written(event: &Event, title: Option<&str>) -> Option<Notice> {
         }
         _ => None,
     }
+}
+
+/// A header value for any text: as it is when ASCII, else RFC 2047's
+/// encoded word (which ntfy and mail tools read), since a header cannot
+/// carry other bytes reliably.
+fn header_text(text: &str) -> String {
+    use base64::Engine as _;
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_owned();
+    }
+    format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }
 
 fn capitalised(text: &str) -> String {
@@ -134,7 +148,7 @@ async fn post_webhook(
 ) {
     let mut request = client
         .post(url)
-        .header("Title", notice.title.clone())
+        .header("Title", header_text(&notice.title))
         .header("Tags", "pushpals")
         .body(if notice.text.is_empty() {
             notice.title.clone()
@@ -187,7 +201,12 @@ mod tests {
             Some("Add a changelog"),
         )
         .unwrap();
-        assert_eq!(asked.title, "Approval needed: commit for “Add a changelog”");
+        assert_eq!(
+            asked.title,
+            "Approval needed: commit for \"Add a changelog\""
+        );
+        assert_eq!(header_text("plain"), "plain");
+        assert_eq!(header_text("Café"), "=?UTF-8?B?Q2Fmw6k=?=");
         assert_eq!(asked.screen, "#task/t1");
         let failed = notice_for(
             &event(

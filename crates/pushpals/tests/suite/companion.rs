@@ -160,13 +160,13 @@ fn the_webhook_hears_of_approvals_and_endings_with_a_link() {
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests[0].starts_with("POST /pushpals "));
     assert!(
-        requests[0].contains("title: Approval needed: commit"),
+        requests[0].contains("title: Approval needed: commit for \"Touch\""),
         "{}",
         requests[0]
     );
     assert!(requests[0].contains(&format!("click: https://phone.example/#task/{id}")));
     assert!(
-        requests[1].contains(&format!("title: Task {id} committed")),
+        requests[1].contains("title: \"Touch\" committed"),
         "{}",
         requests[1]
     );
@@ -293,7 +293,7 @@ async fn a_subscribed_browser_gets_an_encrypted_push_and_a_gone_one_is_dropped()
     );
     let plain = decrypt(body, &b64(UA_PRIVATE).unwrap(), &b64(AUTH).unwrap()).unwrap();
     let notice: serde_json::Value = serde_json::from_slice(&plain).unwrap();
-    assert_eq!(notice["title"], "Approval needed: commit");
+    assert_eq!(notice["title"], "Approval needed: commit for \"Touch\"");
     assert_eq!(notice["url"], format!("/#task/{id}"));
 
     // The service answered 410 to the second push: the subscription is gone.
