@@ -109,6 +109,28 @@ pub enum CgroupLayout {
     },
 }
 
+impl std::fmt::Display for CgroupLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::V2 { parent } => write!(f, "cgroup v2 under {}", parent.display()),
+            Self::V1 {
+                pids,
+                memory: Some(memory),
+            } => write!(
+                f,
+                "cgroup v1: pids under {}, memory under {}",
+                pids.display(),
+                memory.display()
+            ),
+            Self::V1 { pids, memory: None } => write!(
+                f,
+                "cgroup v1: pids under {} (no memory controller)",
+                pids.display()
+            ),
+        }
+    }
+}
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 impl CgroupLayout {

@@ -229,7 +229,7 @@ fn cgroup_check() -> Check {
         Some(layout) => check(
             "cgroups",
             Status::Ok,
-            format!("{layout:?}: process and memory limits hold"),
+            format!("{layout}: process and memory limits hold"),
             None,
         ),
         None => check(

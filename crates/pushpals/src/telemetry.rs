@@ -38,7 +38,9 @@ pub fn init(settings: Option<&TelemetrySettings>) -> Result<Telemetry> {
             .json()
             .with_writer(std::io::stderr)
             .boxed(),
+        // Colours only on a terminal: a log file gets plain text.
         Some("text") | None => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
         Some(other) => {

@@ -73,32 +73,27 @@ pub(crate) fn parse(output: &str) -> BTreeMap<String, Outcome> {
 /// `<error>` inside when it failed.
 pub(crate) fn parse_junit(xml: &str) -> BTreeMap<String, Outcome> {
     let mut tests = BTreeMap::new();
-    let Ok(case) = regex::Regex::new(r#"(?s)<testcase\b([^>]*?)(?:/>|>(.*?)</testcase>)"#) else {
+    // An XML parser: entities decoded, comments and CDATA understood. A
+    // report that is not XML names no tests.
+    let Ok(document) = roxmltree::Document::parse(xml) else {
         return tests;
     };
-    let Ok(attribute) = regex::Regex::new(r#"\b(name|classname)="([^"]*)""#) else {
-        return tests;
-    };
-    for found in case.captures_iter(xml) {
-        let attributes = found.get(1).map_or("", |m| m.as_str());
-        let mut name = None;
-        let mut class = None;
-        for pair in attribute.captures_iter(attributes) {
-            match &pair[1] {
-                "name" => name = Some(pair[2].to_owned()),
-                _ => class = Some(pair[2].to_owned()),
-            }
-        }
-        let Some(name) = name else { continue };
-        let inner = found.get(2).map_or("", |m| m.as_str());
-        if inner.contains("<skipped") {
+    for case in document
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+    {
+        let Some(name) = case.attribute("name") else {
+            continue;
+        };
+        let child = |tag: &str| case.children().any(|c| c.has_tag_name(tag));
+        if child("skipped") {
             continue;
         }
-        let full = match class.filter(|c| !c.is_empty()) {
+        let full = match case.attribute("classname").filter(|c| !c.is_empty()) {
             Some(class) => format!("{class}::{name}"),
-            None => name,
+            None => name.to_owned(),
         };
-        let failed = inner.contains("<failure") || inner.contains("<error");
+        let failed = child("failure") || child("error");
         tests.insert(
             full,
             if failed {
@@ -192,6 +187,23 @@ mod tests {
         assert_eq!(tests.get("tests.test_x::test_a"), Some(&Outcome::Passed));
         assert_eq!(tests.get("tests.test_x::test_b"), Some(&Outcome::Failed));
         assert!(!tests.contains_key("test_c"));
+    }
+
+    #[test]
+    fn junit_entities_comments_and_cdata_are_read_as_xml() {
+        let xml = r#"<?xml version="1.0"?>
+            <testsuites><!-- <testcase name="commented"><failure/></testcase> -->
+            <testsuite><testcase classname="a&amp;b" name="x &lt; y &quot;q&quot;"><error><![CDATA[</testcase>]]></error></testcase>
+            <testcase name='single'/></testsuite></testsuites>"#;
+        let tests = parse_junit(xml);
+        assert_eq!(
+            tests.get("a&b::x < y \"q\""),
+            Some(&Outcome::Failed),
+            "{tests:?}"
+        );
+        assert_eq!(tests.get("single"), Some(&Outcome::Passed), "{tests:?}");
+        assert!(!tests.contains_key("commented"), "{tests:?}");
+        assert!(parse_junit("<testsuite><testcase name=").is_empty());
     }
 
     #[test]
