@@ -94,12 +94,43 @@ pub(crate) fn pinned(tree: &Tree) -> Vec<Pinned> {
     out
 }
 
-fn semver(version: &str) -> Option<semver::Version> {
-    semver::Version::parse(version.trim_start_matches('v')).ok()
+/// A version in its ecosystem's own ordering: PEP 440 for PyPI
+/// (`2.0` < `2.0.1`, `1.0rc1` < `1.0`), SemVer for crates.io, npm and Go
+/// (Go's `v` prefix and pseudo-versions, npm's shortened `2.0`).
+#[derive(Debug, PartialEq, PartialOrd)]
+enum Ordered {
+    Semver(semver::Version),
+    Pep440(pep440_rs::Version),
 }
 
-/// Whether an OSV `affected` entry covers this version.
-fn affects(affected: &Value, version: &str) -> bool {
+fn ordered(ecosystem: &str, version: &str) -> Option<Ordered> {
+    let version = version.trim();
+    if ecosystem == "PyPI" {
+        return version
+            .parse::<pep440_rs::Version>()
+            .ok()
+            .map(Ordered::Pep440);
+    }
+    let bare = version.trim_start_matches('v');
+    if let Ok(parsed) = semver::Version::parse(bare) {
+        return Some(Ordered::Semver(parsed));
+    }
+    // `2`, `2.0`: the missing parts are zero (npm's and OSV's loose forms).
+    let (core, rest) = match bare.find(['-', '+']) {
+        Some(at) => bare.split_at(at),
+        None => (bare, ""),
+    };
+    let parts = core.split('.').count();
+    if !(1..=2).contains(&parts) {
+        return None;
+    }
+    let padded = format!("{core}{}{rest}", ".0".repeat(3 - parts));
+    semver::Version::parse(&padded).ok().map(Ordered::Semver)
+}
+
+/// Whether an OSV `affected` entry covers this version of a package of
+/// `ecosystem`.
+fn affects(affected: &Value, ecosystem: &str, version: &str) -> bool {
     if affected["versions"]
         .as_array()
         .into_iter()
@@ -108,9 +139,10 @@ fn affects(affected: &Value, version: &str) -> bool {
     {
         return true;
     }
-    let Some(mine) = semver(version) else {
+    let Some(mine) = ordered(ecosystem, version) else {
         return false;
     };
+    let at = |text: &str| ordered(ecosystem, text);
     for range in affected["ranges"].as_array().into_iter().flatten() {
         if !matches!(range["type"].as_str(), Some("SEMVER" | "ECOSYSTEM")) {
             continue;
@@ -118,15 +150,15 @@ fn affects(affected: &Value, version: &str) -> bool {
         let mut inside = false;
         for event in range["events"].as_array().into_iter().flatten() {
             if let Some(start) = event["introduced"].as_str() {
-                if start == "0" || semver(start).is_some_and(|s| mine >= s) {
+                if start == "0" || at(start).is_some_and(|s| mine >= s) {
                     inside = true;
                 }
             } else if let Some(end) = event["fixed"].as_str() {
-                if semver(end).is_some_and(|e| mine >= e) {
+                if at(end).is_some_and(|e| mine >= e) {
                     inside = false;
                 }
             } else if let Some(last) = event["last_affected"].as_str()
-                && semver(last).is_some_and(|l| mine > l)
+                && at(last).is_some_and(|l| mine > l)
             {
                 inside = false;
             }
@@ -149,7 +181,7 @@ pub(crate) fn detect(pinned: &[Pinned], advisories: &[Value]) -> Vec<Found> {
                 package["ecosystem"].as_str() == Some(p.ecosystem)
                     && package["name"].as_str() == Some(p.name.as_str())
             }) {
-                if !affects(affected, &pin.version) {
+                if !affects(affected, pin.ecosystem, &pin.version) {
                     continue;
                 }
                 let fixed: Vec<&str> = affected["ranges"]
@@ -259,9 +291,34 @@ mod tests {
             ("1.2.3", false),
             ("2.0.0", false),
         ] {
-            assert_eq!(affects(&affected, version), hit, "{version}");
+            assert_eq!(affects(&affected, "crates.io", version), hit, "{version}");
         }
         let open_ended = json!({ "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "last_affected": "3.1.0" }] }] });
-        assert!(affects(&open_ended, "3.1.0") && !affects(&open_ended, "3.1.1"));
+        assert!(
+            affects(&open_ended, "crates.io", "3.1.0")
+                && !affects(&open_ended, "crates.io", "3.1.1")
+        );
+    }
+
+    #[test]
+    fn each_ecosystem_orders_versions_its_own_way() {
+        let pypi = json!({ "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "1.0rc1" }, { "fixed": "2.0.1" }] }] });
+        for (version, hit) in [
+            ("1.0a1", false),
+            ("1.0rc1", true),
+            ("1.0", true),
+            ("2.0", true),
+            ("2.0.post1", true),
+            ("2.0.1", false),
+            ("10.0", false),
+        ] {
+            assert_eq!(affects(&pypi, "PyPI", version), hit, "PyPI {version}");
+        }
+        let npm = json!({ "ranges": [{ "type": "SEMVER", "events": [{ "introduced": "2.0" }, { "fixed": "2.3.0" }] }] });
+        assert!(affects(&npm, "npm", "2.0.0") && affects(&npm, "npm", "2.2.9"));
+        assert!(!affects(&npm, "npm", "2.3.0") && !affects(&npm, "npm", "1.9.9"));
+        let go = json!({ "ranges": [{ "type": "SEMVER", "events": [{ "introduced": "0" }, { "fixed": "0.17.0" }] }] });
+        assert!(affects(&go, "Go", "v0.16.1-0.20230101000000-abcdef123456"));
+        assert!(!affects(&go, "Go", "v0.17.0"));
     }
 }

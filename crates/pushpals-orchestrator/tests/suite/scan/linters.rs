@@ -114,7 +114,16 @@ async fn lock_files_are_matched_against_an_osv_database() {
             "affected":[{"package":{"ecosystem":"npm","name":"lodash"},"versions":["4.17.20"]}]}]"#,
     )
     .unwrap();
+    // PyPI versions that are not SemVer, compared by PEP 440.
+    std::fs::write(
+        osv.path().join("TEST-2026-0003.json"),
+        r#"{"id":"TEST-2026-0003","summary":"template injection",
+            "affected":[{"package":{"ecosystem":"PyPI","name":"jinja-ish"},
+            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"1.0rc1"},{"fixed":"2.0.1"}]}]}]}"#,
+    )
+    .unwrap();
     let repo = TempRepo::new();
+    repo.write("requirements.txt", "jinja-ish==2.0\nother==2.0.1\n");
     repo.write(
         "Cargo.lock",
         "version = 4\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n",
@@ -132,7 +141,13 @@ async fn lock_files_are_matched_against_an_osv_database() {
         .iter()
         .filter(|x| x.kind == "vulnerable_dependency")
         .collect();
-    assert_eq!(vulnerable.len(), 2, "{:#?}", report.open);
+    assert_eq!(vulnerable.len(), 3, "{:#?}", report.open);
+    assert!(
+        vulnerable.iter().any(|x| x
+            .title
+            .starts_with("jinja-ish 2.0 is affected by TEST-2026-0003")),
+        "{vulnerable:#?}"
+    );
     let smallvec = vulnerable
         .iter()
         .find(|x| x.file.as_deref() == Some("Cargo.lock"))
@@ -159,7 +174,7 @@ async fn lock_files_are_matched_against_an_osv_database() {
             .iter()
             .filter(|x| x.kind == "vulnerable_dependency")
             .count(),
-        2,
+        3,
         "{:?}",
         again.notes
     );
