@@ -18,24 +18,61 @@ fn cost(task: &Value) -> String {
     }
 }
 
-/// One line per task: number, id, state, model cost, title.
-pub fn task_table(tasks: &[Value]) -> String {
+/// Now, for elapsed times.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// How long ago an RFC 3339 time was, as `1h02m`, `3m05s` or `12s`.
+fn elapsed_since(rfc3339: &str, now: time::OffsetDateTime) -> Option<String> {
+    let then = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    let seconds = (now - then).whole_seconds().max(0);
+    Some(match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
+    })
+}
+
+/// States in which a task is at work (its elapsed time is shown).
+const AT_WORK: &[&str] = &["queued", "preparing", "running", "waiting", "checking"];
+
+/// One line per task: number, id, state (with the time in it while the
+/// task works), model cost, what it waits for, title.
+pub fn task_table(
+    tasks: &[Value],
+    waits: &std::collections::HashMap<String, Vec<String>>,
+    now: time::OffsetDateTime,
+) -> String {
     if tasks.is_empty() {
         return "No tasks yet. Create one with: pushpals task \"<title>\" --run \"<command>\" \
                 (or --agent \"<prompt>\"), or tell `pushpals chat` what to change\n"
             .into();
     }
     let mut out = format!(
-        "{:>4} {:<10} {:<18} {:>9} {}\n",
-        "#", "TASK", "STATE", "COST", "TITLE"
+        "{:>4} {:<10} {:<18} {:>7} {:>9} {:<10} {}\n",
+        "#", "TASK", "STATE", "FOR", "COST", "WAITS FOR", "TITLE"
     );
     for task in tasks {
+        let state = text(task, "state");
+        let elapsed = if AT_WORK.contains(&state) {
+            elapsed_since(text(task, "updated_at"), now).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let waiting = waits
+            .get(text(task, "id"))
+            .map(|actions| actions.join(","))
+            .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:>4} {:<10} {:<18} {:>9} {}\n",
+            "{:>4} {:<10} {:<18} {:>7} {:>9} {:<10} {}\n",
             task["seq"].as_u64().unwrap_or(0),
             text(task, "id"),
-            text(task, "state"),
+            state,
+            elapsed,
             cost(task),
+            waiting,
             text(task, "title")
         ));
     }

@@ -72,7 +72,20 @@ pub async fn status(client: &Client, task: Option<String>, json: bool) -> Result
         say_part!("{}", render::task_detail(&value));
     } else {
         let tasks = value["tasks"].as_array().cloned().unwrap_or_default();
-        say_part!("{}", render::task_table(&tasks));
+        // What each task waits for: its pending approvals' actions.
+        let pending = client.get_json("/approvals?pending=true").await?;
+        let mut waits: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for approval in pending["approvals"].as_array().into_iter().flatten() {
+            if let (Some(task), Some(action)) =
+                (approval["task_id"].as_str(), approval["action"].as_str())
+            {
+                waits
+                    .entry(task.to_owned())
+                    .or_default()
+                    .push(action.to_owned());
+            }
+        }
+        say_part!("{}", render::task_table(&tasks, &waits, render::now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -87,6 +100,13 @@ pub async fn diff(client: &Client, task: &str, json: bool) -> Result<ExitCode> {
         if text.is_empty() {
             say!("Task {task} has no changes.");
         } else {
+            if let Some(message) = value["commit_message"].as_str().filter(|m| !m.is_empty()) {
+                say!("Proposed commit message:");
+                for line in message.trim_end().lines() {
+                    say!("    {line}");
+                }
+                say!();
+            }
             say_part!("{text}");
         }
     }

@@ -144,3 +144,61 @@ fn the_working_directory_is_not_taken_for_a_secret() {
     assert!(approved.status.success(), "{approved:?}");
     assert_eq!(server.json(&["status", id])["task"]["state"], "committed");
 }
+
+#[test]
+fn status_shows_time_at_work_and_what_each_task_waits_for_and_diff_shows_the_message() {
+    let repo = TempRepo::new();
+    let remote = tempfile::tempdir().unwrap();
+    pushpals_test_support::git_in(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let done = server.json(&["task", "Edit", "--run", "echo e > e.txt"]);
+    let done_id = done["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&done_id, "awaiting_approval");
+    let diff = server.cli().args(["diff", &done_id]).output().unwrap();
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        diff.starts_with("Proposed commit message:\n    Edit\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("+e"), "{diff}");
+    assert!(
+        server
+            .cli()
+            .args(["approve", &done_id])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let busy = server.json(&["task", "Busy", "--run", "sleep 30"]);
+    let busy_id = busy["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&busy_id, "running");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let table = server.cli().arg("status").output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(table.starts_with("   # TASK"), "{table}");
+    assert!(
+        line(&done_id).contains(" push "),
+        "the push it waits for: {table}"
+    );
+    let busy_line = line(&busy_id);
+    assert!(
+        busy_line.contains("running")
+            && busy_line.split_whitespace().any(|w| w.ends_with('s')
+                && w[..w.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == 'm')),
+        "the time it has been running: {table}"
+    );
+    server.cli().args(["cancel", &busy_id]).output().unwrap();
+}
