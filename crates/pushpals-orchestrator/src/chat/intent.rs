@@ -112,19 +112,34 @@ pub fn parse(message: &str) -> Intent {
             _ => {}
         }
     }
-    if lower.ends_with('?') {
-        let mentioned = words.iter().enumerate().find_map(|(i, word)| {
-            let after_task = i > 0 && words[i - 1] == "task";
-            (word.starts_with('#') || after_task)
-                .then(|| task_ref(word))
-                .flatten()
-        });
+    if lower.ends_with('?') || asks(&words) {
+        // Any task it names: `#3`, `task 3`, `3`, or a task id.
+        let mentioned = words.iter().find_map(|word| task_ref(word));
         return match mentioned {
             Some(task) => Intent::Question(task),
             None => Intent::Status,
         };
     }
     Intent::NewWork(text.to_owned())
+}
+
+/// Words a question about how things stand starts with; a request for
+/// work starts otherwise ("add", "fix", "can you add ...").
+const QUESTION_WORDS: [&str; 16] = [
+    "how", "what", "what's", "whats", "why", "when", "where", "which", "who", "is", "are", "did",
+    "does", "has", "was", "were",
+];
+
+/// Whether the words read as a question, with or without its `?`:
+/// "how is #12", "what is the status of 12". Never work to plan.
+fn asks(words: &[&str]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    if words.len() >= 2 && words[0] == "status" && words[1] == "of" {
+        return true;
+    }
+    QUESTION_WORDS.contains(first)
 }
 
 #[cfg(test)]
@@ -165,6 +180,35 @@ mod tests {
         );
         assert_eq!(parse("why did #5 fail?"), Intent::Question(TaskRef::Seq(5)));
         assert_eq!(parse("are we there yet?"), Intent::Status);
+    }
+
+    #[test]
+    fn questions_without_a_question_mark_never_become_work() {
+        assert_eq!(parse("how is #12"), Intent::Question(TaskRef::Seq(12)));
+        assert_eq!(
+            parse("how is k3m9x2ab"),
+            Intent::Question(TaskRef::Id("k3m9x2ab".into()))
+        );
+        assert_eq!(
+            parse("how is k3m9x2ab?"),
+            Intent::Question(TaskRef::Id("k3m9x2ab".into()))
+        );
+        assert_eq!(
+            parse("what is the status of 12"),
+            Intent::Question(TaskRef::Seq(12))
+        );
+        assert_eq!(parse("status of 7"), Intent::Question(TaskRef::Seq(7)));
+        assert_eq!(parse("what is going on with the build"), Intent::Status);
+        assert_eq!(parse("is anything waiting for me"), Intent::Status);
+        // Requests stay requests.
+        assert_eq!(
+            parse("can you add a settings screen"),
+            Intent::NewWork("can you add a settings screen".into())
+        );
+        assert_eq!(
+            parse("fix the crash in the parser"),
+            Intent::NewWork("fix the crash in the parser".into())
+        );
     }
 
     #[test]

@@ -202,3 +202,26 @@ fn status_shows_time_at_work_and_what_each_task_waits_for_and_diff_shows_the_mes
     );
     server.cli().args(["cancel", &busy_id]).output().unwrap();
 }
+
+#[test]
+fn chat_answers_questions_without_a_question_mark_and_starts_no_work() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let task = server.json(&["task", "Numbered", "--run", "echo n > n.txt"]);
+    let id = task["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&id, "awaiting_approval");
+    for message in [
+        "how is #1",
+        &format!("how is {id}"),
+        "what is the status of 1",
+    ] {
+        let reply = server.json(&["chat", message]);
+        assert_eq!(reply["intent"], "question", "{message}: {reply}");
+        let text = reply["reply"].as_str().unwrap();
+        assert!(text.contains("Numbered"), "{message}: {text}");
+    }
+    // No plan was made and no task started.
+    let tasks = server.json(&["status"]);
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
+}
