@@ -94,6 +94,8 @@ pub enum EventKind {
     PushSubscribed,
     /// A browser's push subscription was removed.
     PushUnsubscribed,
+    /// The server took changed settings.
+    SettingsReloaded,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -144,6 +146,7 @@ impl EventKind {
             Self::ProposalCreated => "proposal_created",
             Self::PushSubscribed => "push_subscribed",
             Self::PushUnsubscribed => "push_unsubscribed",
+            Self::SettingsReloaded => "settings_reloaded",
             Self::Error => "error",
         }
     }

@@ -23,8 +23,9 @@ const PERSON: &str = "person";
 impl Orchestrator {
     /// A client for the named model (`None`: the worker model).
     pub(crate) fn model_client(&self, name: Option<&str>) -> Result<ModelClient, String> {
-        let name = name.unwrap_or(&self.settings.agent.worker_model);
-        let config = self.settings.models.get(name).cloned().ok_or_else(|| {
+        let settings = self.settings();
+        let name = name.unwrap_or(&settings.agent.worker_model);
+        let config = settings.models.get(name).cloned().ok_or_else(|| {
             pushpals_agent::ProviderError::UnknownModel(name.to_owned()).to_string()
         })?;
         ModelClient::new(name, config).map_err(|e| e.to_string())
@@ -70,8 +71,8 @@ impl Orchestrator {
             client: Arc::new(client),
             system,
             task: work.prompt.clone(),
-            budget: self.settings.agent.budget.clone(),
-            max_tool_output: self.settings.agent.max_tool_output,
+            budget: self.settings().agent.budget.clone(),
+            max_tool_output: self.settings().agent.max_tool_output,
             root: Arc::new(root),
             cancel: cancel.clone(),
         };
@@ -185,7 +186,7 @@ impl AgentHost for TaskHost {
         let step = Step {
             name: format!("agent:{number}"),
             command_line: command_line.to_owned(),
-            timeout: self.orchestrator.settings.command_timeout(),
+            timeout: self.orchestrator.settings().command_timeout(),
             resume: TaskState::Running,
         };
         let gated = self

@@ -48,7 +48,8 @@ impl Orchestrator {
         let configured = match &work.external {
             None => None,
             Some(name) => {
-                let configured = self.settings.agents.get(name);
+                let settings = self.settings();
+                let configured = settings.agents.get(name);
                 pushpals_agent::external::adapter(
                     name,
                     configured.and_then(|c| c.command.as_deref()),
@@ -61,8 +62,8 @@ impl Orchestrator {
             .model
             .clone()
             .or(configured)
-            .unwrap_or_else(|| self.settings.agent.worker_model.clone());
-        if !self.settings.models.contains_key(&model) {
+            .unwrap_or_else(|| self.settings().agent.worker_model.clone());
+        if !self.settings().models.contains_key(&model) {
             return Err(invalid(format!(
                 "agent tasks need the model {model:?}, which config.toml does not define: add \
                  [models.{model}] with protocol, base_url and model (or name another with \

@@ -300,7 +300,7 @@ impl Orchestrator {
         let message = self.commit_message(&task).await?;
         let worktree = self.repo.worktree(Path::new(&path), &base);
         let id = task.id.clone();
-        match worktree.commit(&message, &self.settings.identity()).await {
+        match worktree.commit(&message, &self.settings().identity()).await {
             Ok(sha) => {
                 let branch = task.branch.clone();
                 let task = self

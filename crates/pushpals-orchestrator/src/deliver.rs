@@ -16,7 +16,7 @@ impl Orchestrator {
     /// The remote and base branch pushes go to, when the repository has
     /// the configured remote.
     async fn delivery_target(&self) -> OrchestratorResult<Option<(String, String)>> {
-        let remote = self.settings.delivery.remote.clone();
+        let remote = self.settings().delivery.remote.clone();
         if !self.repo.has_remote(&remote).await? {
             return Ok(None);
         }
@@ -25,7 +25,7 @@ impl Orchestrator {
 
     /// The push token from the variable `[delivery] token_env` names.
     fn push_token(&self) -> OrchestratorResult<Option<String>> {
-        let Some(name) = &self.settings.delivery.token_env else {
+        let Some(name) = &self.settings().delivery.token_env else {
             return Ok(None);
         };
         match std::env::var(name) {
@@ -38,7 +38,7 @@ impl Orchestrator {
 
     /// The base branch merges and pushes go to.
     pub(crate) async fn base_branch(&self) -> OrchestratorResult<Option<String>> {
-        Ok(match &self.settings.delivery.base_branch {
+        Ok(match &self.settings().delivery.base_branch {
             Some(base) => Some(base.clone()),
             None => self.repo.current_branch().await?,
         })
@@ -96,7 +96,7 @@ impl Orchestrator {
         );
         let merged = self
             .repo
-            .merge_into(&base, &task.branch, &message, &self.settings.identity())
+            .merge_into(&base, &task.branch, &message, &self.settings().identity())
             .await?;
         let (kind, head) = match merged {
             pushpals_workspace::Merge::FastForward { head } => ("fast-forward", head),
@@ -161,7 +161,7 @@ impl Orchestrator {
         let Some((remote, base)) = self.delivery_target().await? else {
             return Err(OrchestratorError::DeliveryBlocked(format!(
                 "the repository has no remote named {:?}; set [delivery] remote in config.toml",
-                self.settings.delivery.remote
+                self.settings().delivery.remote
             )));
         };
         let pushed = match self.rebase_and_push(&task, &remote, &base).await {
@@ -360,7 +360,7 @@ impl Orchestrator {
             })?;
         let worktree = self.repo.worktree(Path::new(&path), &base_commit);
         let (head, rebased_onto) = match worktree
-            .rebase_onto(&remote_base, &self.settings.identity())
+            .rebase_onto(&remote_base, &self.settings().identity())
             .await?
         {
             Rebase::NotNeeded => (head, None),

@@ -174,7 +174,7 @@ impl Orchestrator {
             let worker = Step {
                 name: "worker".into(),
                 command_line: command,
-                timeout: self.settings.command_timeout(),
+                timeout: self.settings().command_timeout(),
                 resume: TaskState::Running,
             };
             self.run_step(&policy, task_id, &worker, &worktree, &cancel)
@@ -193,7 +193,7 @@ impl Orchestrator {
             let step = Step {
                 name: format!("check:{}", check.name),
                 command_line: check.command_line.clone(),
-                timeout: config.check_timeout(self.settings.check_timeout()),
+                timeout: config.check_timeout(self.settings().check_timeout()),
                 resume: TaskState::Checking,
             };
             let passed = self

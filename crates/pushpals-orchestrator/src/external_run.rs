@@ -83,7 +83,12 @@ impl Orchestrator {
         worktree: &str,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
-        let configured = self.settings.agents.get(name).cloned().unwrap_or_default();
+        let configured = self
+            .settings()
+            .agents
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
         let adapter: Arc<dyn ExternalAgent> = Arc::from(
             external::adapter(name, configured.command.as_deref()).map_err(Stop::Failed)?,
         );
@@ -102,7 +107,7 @@ impl Orchestrator {
             .model
             .clone()
             .or(configured.model.clone())
-            .unwrap_or_else(|| self.settings.agent.worker_model.clone());
+            .unwrap_or_else(|| self.settings().agent.worker_model.clone());
         let model = Arc::new(self.model_client(Some(&model_name)).map_err(Stop::Failed)?);
         // An agent of another protocol than its model's is translated at
         // the gateway (text and tool calls; streamed once complete).
@@ -131,7 +136,7 @@ impl Orchestrator {
             .issue(Issue {
                 task: task.id.clone(),
                 model: Arc::clone(&model),
-                budget: self.settings.agent.budget.clone(),
+                budget: self.settings().agent.budget.clone(),
                 used: task.usage,
                 judge: Some(Arc::clone(&judge)),
             })
@@ -211,7 +216,7 @@ impl Orchestrator {
         let spec = CommandSpec {
             command_line: launch.command_line,
             cwd: worktree.into(),
-            timeout: wall_time(self.settings.agent.budget.max_minutes),
+            timeout: wall_time(self.settings().agent.budget.max_minutes),
             env,
             read_only_paths: read_only,
             network_proxy: None,

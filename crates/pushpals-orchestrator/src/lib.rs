@@ -38,6 +38,7 @@ mod scan;
 mod schedule;
 mod secret_gate;
 mod settings;
+mod settings_reload;
 mod summary;
 mod trace_link;
 
@@ -55,3 +56,4 @@ pub use settings::{
     NotifySettings, RetentionSettings, SandboxSettings, ServerSettings, Settings,
     TelemetrySettings, TlsSettings,
 };
+pub use settings_reload::Reload;

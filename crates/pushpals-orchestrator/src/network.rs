@@ -15,7 +15,7 @@ impl Orchestrator {
     /// through and refuses becomes events of the task.
     pub(crate) fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {
         use std::os::unix::fs::DirBuilderExt;
-        let allowlist = Allowlist::new(&self.settings.network.allow).map_err(Stop::Failed)?;
+        let allowlist = Allowlist::new(&self.settings().network.allow).map_err(Stop::Failed)?;
         let dir = self.worktrees_dir.with_file_name("proxy");
         std::fs::DirBuilder::new()
             .recursive(true)

@@ -63,7 +63,8 @@ pub struct Orchestrator {
     pub(crate) store: Store,
     pub(crate) repo: Repo,
     pub(crate) runner: Arc<dyn Runner>,
-    pub(crate) settings: Settings,
+    /// The settings in force; replaced whole by a reload (`settings()`).
+    pub(crate) settings: std::sync::RwLock<Arc<Settings>>,
     pub(crate) worktrees_dir: PathBuf,
     pub(crate) slots: Arc<Semaphore>,
     /// Cancel switches of tasks that have a driver running.
@@ -128,7 +129,7 @@ impl Orchestrator {
             store,
             repo,
             runner,
-            settings,
+            settings: std::sync::RwLock::new(Arc::new(settings)),
             worktrees_dir: data_dir.join("worktrees"),
             slots: Arc::new(Semaphore::new(max_parallel)),
             cancels: Mutex::new(HashMap::new()),
@@ -253,8 +254,11 @@ impl Orchestrator {
     }
 
     /// The settings it was started with.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
     /// The store, for reads.
@@ -274,7 +278,7 @@ impl Orchestrator {
 
     /// How many tasks may run at once.
     pub fn max_parallel(&self) -> usize {
-        self.settings.max_parallel()
+        self.settings().max_parallel()
     }
 
     /// Creates a task and queues it.

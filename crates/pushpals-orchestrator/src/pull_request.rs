@@ -12,7 +12,7 @@ impl Orchestrator {
     /// Not when the task's pull request is already open: pushing its branch
     /// updated it, and a second create would only fail.
     pub(crate) async fn offer_pr(&self, task: &Task, base: &str) -> OrchestratorResult<()> {
-        let Some(forge) = &self.settings.forge else {
+        let Some(forge) = &self.settings().forge else {
             return Ok(());
         };
         if self.opened_pull_request(&task.id).await?.is_some() {
@@ -38,7 +38,8 @@ impl Orchestrator {
     }
 
     fn forge(&self) -> OrchestratorResult<GitHub> {
-        let settings = self.settings.forge.as_ref().ok_or_else(|| {
+        let all = self.settings();
+        let settings = all.forge.as_ref().ok_or_else(|| {
             OrchestratorError::DeliveryBlocked("no [forge] is set up in config.toml".into())
         })?;
         let token = std::env::var(&settings.token_env)
@@ -72,7 +73,7 @@ impl Orchestrator {
             body: self.pr_body(&task).await?,
             head: task.branch.clone(),
             base,
-            draft: self.settings.forge.as_ref().is_some_and(|f| f.draft),
+            draft: self.settings().forge.as_ref().is_some_and(|f| f.draft),
         };
         let opened = forge
             .open_pull_request(&request)

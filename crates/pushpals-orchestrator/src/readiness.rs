@@ -149,7 +149,7 @@ impl Orchestrator {
 
     fn disk_ready(&self) -> ReadyCheck {
         let min_mib = self
-            .settings
+            .settings()
             .server
             .ready_min_free_mib
             .unwrap_or(DEFAULT_MIN_FREE_MIB);

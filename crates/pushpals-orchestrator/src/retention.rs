@@ -89,7 +89,7 @@ impl Orchestrator {
             report.bytes_freed += bytes;
             report.worktrees.push((task.id.clone(), bytes));
         }
-        if self.settings.retention.prune_merged_branches
+        if self.settings().retention.prune_merged_branches
             && let Some(base) = self.base_branch().await?
         {
             for task in self.store.tasks(Some(vec![TaskState::Committed])).await? {
@@ -156,7 +156,7 @@ impl Orchestrator {
     /// Collects every six hours by `[retention]`, for as long as the
     /// orchestrator lives (nothing when `worktree_days` is 0).
     pub fn spawn_retention(self: &std::sync::Arc<Self>) {
-        let days = self.settings.retention.worktree_days;
+        let days = self.settings().retention.worktree_days;
         if days == 0 {
             return;
         }

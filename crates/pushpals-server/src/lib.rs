@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 mod routes;
+pub use routes::settings::reload_from_file as reload_settings;
 pub mod sse_frames;
 mod state;
 pub mod tls;
@@ -60,6 +61,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::decide))
         .routes(routes!(grants::list))
         .routes(routes!(grants::give, grants::revoke))
+        .routes(routes!(routes::settings::reload))
         .routes(routes!(policy::rules))
         .routes(routes!(retention::gc))
         .routes(routes!(retention::du))

@@ -30,6 +30,8 @@ pub struct AppState {
     pub sse_patience: std::time::Duration,
     /// Event-stream frames shared by every subscriber.
     pub frames: Arc<crate::sse_frames::Frames>,
+    /// The `config.toml` the server was started from, for reloads.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             sse_patience: std::time::Duration::from_secs(30),
             frames: Arc::default(),
+            config_file: None,
         }
     }
 

@@ -125,6 +125,13 @@ pub enum Command {
         #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
     },
+    /// Take changed settings from config.toml now (the server also notices
+    /// a change by itself); says which changes need a restart
+    Reload {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the grants in force
     Grants {
         /// Print JSON

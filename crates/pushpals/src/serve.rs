@@ -58,7 +58,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     )
     .await?;
 
-    let tls = tls_files(orchestrator.settings(), &data_dir).await?;
+    let tls = tls_files(&orchestrator.settings(), &data_dir).await?;
     let insecure = tls.is_none() && !args.addr.ip().is_loopback();
     if insecure && !args.insecure_http {
         bail!(
@@ -129,6 +129,8 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     let metrics_addr = orchestrator.settings().server.metrics_addr;
     let mut state = AppState::new(orchestrator).with_push(vapid);
     state.insecure_http = insecure;
+    state.config_file = Some(config_path.clone());
+    tokio::spawn(reload_on_change(state.clone(), config_path.clone()));
     if let Some(addr) = metrics_addr {
         let metrics_listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -299,5 +301,32 @@ fn raise_open_files_limit() {
     };
     if let Err(error) = setrlimit(Resource::Nofile, raised) {
         tracing::warn!(%error, "cannot raise the open-files limit");
+    }
+}
+
+/// Reloads `config.toml` when it changes (checked every two seconds): new
+/// settings apply to what starts next, and the log says which changes
+/// need a restart. A file that does not parse changes nothing.
+async fn reload_on_change(state: AppState, path: std::path::PathBuf) {
+    let stamp = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen = stamp(&path);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = stamp(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match pushpals_server::reload_settings(&state, Actor::Orchestrator).await {
+            Ok(reload) if reload.restart_needed.is_empty() => {
+                tracing::info!(applied = ?reload.applied, "config.toml changed: reloaded");
+            }
+            Ok(reload) => tracing::warn!(
+                applied = ?reload.applied,
+                restart_needed = ?reload.restart_needed,
+                "config.toml changed: reloaded; restart `pushpals serve` for the rest"
+            ),
+            Err(error) => tracing::warn!(%error, "config.toml changed but cannot be used"),
+        }
     }
 }

@@ -50,7 +50,7 @@ impl Orchestrator {
         request: String,
         actor: Actor,
     ) -> OrchestratorResult<String> {
-        let model = self.settings.agent.planner_model.clone();
+        let model = self.settings().agent.planner_model.clone();
         let client = self.model_client(Some(&model)).map_err(|e| {
             OrchestratorError::InvalidInput(format!(
                 "new work needs the planner model: {e}; or create a task directly with \
@@ -119,7 +119,7 @@ impl Orchestrator {
     /// Whether plans wait for an OK: the server's `[agent] confirm_plans`,
     /// or the repository's `[plan] confirm` at its HEAD.
     async fn plans_need_ok(&self) -> Result<bool, String> {
-        if self.settings.agent.confirm_plans {
+        if self.settings().agent.confirm_plans {
             return Ok(true);
         }
         let head = self
@@ -240,7 +240,7 @@ impl Orchestrator {
                             depends_on,
                             plan_id: Some(plan_id.to_owned()),
                             model: None,
-                            external: self.settings.agent.external.clone(),
+                            external: self.settings().agent.external.clone(),
                         }),
                         approve_command: false,
                     },

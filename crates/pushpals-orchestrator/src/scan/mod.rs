@@ -293,7 +293,7 @@ impl Orchestrator {
         }
         found.extend(test_findings);
         notes.extend(test_notes);
-        if let Some(source) = &self.settings.scan.osv {
+        if let Some(source) = &self.settings().scan.osv {
             match advisories::load(source).await {
                 Ok(records) => {
                     found.extend(advisories::detect(&advisories::pinned(&tree), &records))

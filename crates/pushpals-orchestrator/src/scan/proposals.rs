@@ -206,7 +206,7 @@ impl Orchestrator {
                         depends_on: Vec::new(),
                         plan_id: Some(format!("{PROPOSAL_PREFIX}{}", chosen[0].fingerprint)),
                         model: None,
-                        external: self.settings.agent.external.clone(),
+                        external: self.settings().agent.external.clone(),
                     }),
                     approve_command: false,
                 },

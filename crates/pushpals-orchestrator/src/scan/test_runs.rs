@@ -287,7 +287,7 @@ impl Orchestrator {
         let spec = CommandSpec {
             command_line: command.to_owned(),
             cwd: root.to_path_buf(),
-            timeout: self.settings.check_timeout(),
+            timeout: self.settings().check_timeout(),
             env: Vec::new(),
             read_only_paths: Vec::new(),
             network_proxy: None,

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod push;
 pub mod readiness;
 pub mod retention;
+pub mod settings;
 pub mod status;
 pub mod stream;
 pub mod tasks;

@@ -1,4 +1,4 @@
-//! grant, revoke, grants.
+//! grant, revoke, grants, reload.
 
 use super::print_json;
 use crate::client::Client;
@@ -39,6 +39,43 @@ pub async fn list(client: &Client, json: bool) -> Result<ExitCode> {
         print_json(&grants);
     } else {
         print_grants(&grants);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reload`: the server takes config.toml again.
+pub async fn reload(client: &Client, json: bool) -> Result<ExitCode> {
+    let reload = client
+        .call_json(Method::POST, "/settings/reload", &serde_json::json!({}))
+        .await?;
+    if json {
+        super::print_json(&reload);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let names = |key: &str| -> Vec<String> {
+        reload[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let applied = names("applied");
+    let restart = names("restart_needed");
+    if applied.is_empty() && restart.is_empty() {
+        say!("config.toml has not changed.");
+    }
+    if !applied.is_empty() {
+        say!(
+            "In force now (for what starts next): {}",
+            applied.join(", ")
+        );
+    }
+    if !restart.is_empty() {
+        say!(
+            "Changed, but needs a restart of `pushpals serve`: {}",
+            restart.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

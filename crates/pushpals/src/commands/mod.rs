@@ -101,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Grant { kind } => grants::change(&client, &kind, true).await,
         Command::Revoke { kind } => grants::change(&client, &kind, false).await,
         Command::Grants { json } => grants::list(&client, json).await,
+        Command::Reload { json } => grants::reload(&client, json).await,
         Command::FalsePositive {
             task,
             fingerprint,

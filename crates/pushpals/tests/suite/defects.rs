@@ -225,3 +225,79 @@ fn chat_answers_questions_without_a_question_mark_and_starts_no_work() {
     let tasks = server.json(&["status"]);
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
 }
+
+#[test]
+fn settings_changed_while_serving_are_taken_and_what_needs_a_restart_is_named() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let agent_task = |title: &str| {
+        server
+            .cli()
+            .args(["task", title, "--agent", "Add a bar module"])
+            .output()
+            .unwrap()
+    };
+    let refused = agent_task("Before");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not define"),
+        "{refused:?}"
+    );
+    write_config(
+        data.path(),
+        "[models.strong]\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n\
+         [sandbox]\nbackend = \"none\"\n",
+    );
+    let reload = server.json(&["reload"]);
+    assert!(
+        reload["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "models"),
+        "{reload}"
+    );
+    assert!(
+        reload["restart_needed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "sandbox"),
+        "{reload}"
+    );
+    // Reloading again applies nothing new; the sandbox still waits for a
+    // restart.
+    let text = server.cli().arg("reload").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(!text.contains("In force now"), "{text}");
+    assert!(
+        text.contains("needs a restart of `pushpals serve`: sandbox"),
+        "{text}"
+    );
+    let accepted = agent_task("After");
+    assert!(accepted.status.success(), "{accepted:?}");
+    // The sandbox the server runs with is still the one it started with.
+    let task = server.json(&["task", "Still sandboxed", "--run", "true"]);
+    let id = task["id"].as_str().unwrap();
+    let events = server.events(id);
+    let started = events.iter().find(|e| e["kind"] == "command_started");
+    if let Some(started) = started {
+        assert_eq!(started["payload"]["backend"], "bubblewrap", "{started}");
+    }
+
+    // Without `reload`, the server notices the file changed by itself.
+    write_config(data.path(), "");
+    let mut refused_again = false;
+    for _ in 0..50 {
+        if !agent_task("Later").status.success() {
+            refused_again = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        refused_again,
+        "the server never took the changed config.toml"
+    );
+}
