@@ -25,9 +25,25 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(text, &Rfc3339)
 }
 
+/// A duration for people: `45s`, `3m05s`, `1h02m`.
+pub fn duration_words(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(duration_words(45), "45s");
+        assert_eq!(duration_words(185), "3m05s");
+        assert_eq!(duration_words(3720), "1h02m");
+    }
 
     #[test]
     fn round_trips_with_millisecond_precision() {

@@ -284,6 +284,27 @@ impl Store {
         .await
     }
 
+    /// The task's latest event of `kind`, if any.
+    pub async fn last_task_event(
+        &self,
+        task_id: &TaskId,
+        kind: &'static str,
+    ) -> StoreResult<Option<Event>> {
+        let id = task_id.as_str().to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind = ?2 \
+                 ORDER BY id DESC LIMIT 1"
+            ))?;
+            statement
+                .query_map(params![id, kind], |row| Ok(event_from_row(row)))?
+                .next()
+                .transpose()?
+                .transpose()
+        })
+        .await
+    }
+
     /// The id of the task numbered `seq` (the `#` number lists show).
     pub async fn task_id_by_seq(&self, seq: i64) -> StoreResult<Option<TaskId>> {
         self.read(move |conn| {

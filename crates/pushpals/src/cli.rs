@@ -382,6 +382,10 @@ pub struct TaskArgs {
     /// command still never runs)
     #[arg(long, requires = "run")]
     pub approve_run: bool,
+    /// Stay until the task waits for you or ends, with a progress line
+    /// (state, time, latest output); exits 1 when it failed
+    #[arg(long, conflicts_with = "json")]
+    pub wait: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -28,12 +28,10 @@ fn elapsed_since(rfc3339: &str, now: time::OffsetDateTime) -> Option<String> {
     let then = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()?;
     let seconds = (now - then).whole_seconds().max(0);
-    Some(match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
-        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
-    })
+    Some(words(u64::try_from(seconds).unwrap_or(0)))
 }
+
+use pushpals_core::timestamp::duration_words as words;
 
 /// States in which a task is at work (its elapsed time is shown).
 const AT_WORK: &[&str] = &["queued", "preparing", "running", "waiting", "checking"];
@@ -95,6 +93,16 @@ pub fn task_detail(view: &Value) -> String {
         if let Some(value) = task[key].as_str() {
             out.push_str(&format!("  {label:<9} {value}\n"));
         }
+    }
+    let progress = &view["progress"];
+    if let Some(seconds) = progress["at_work_secs"].as_u64() {
+        out.push_str(&format!("  {:<9} {}\n", "at work", words(seconds)));
+    }
+    if let Some(step) = progress["last_step"].as_str() {
+        out.push_str(&format!("  {:<9} {step}\n", "last step"));
+    }
+    if let Some(line) = progress["last_line"].as_str() {
+        out.push_str(&format!("  {:<9} {line}\n", "output"));
     }
     if let Some(prompt) = task["agent"]["prompt"].as_str() {
         out.push_str(&format!("  {:<9} {prompt}\n", "prompt"));

@@ -11,6 +11,11 @@ pub fn say(text: &str) {
     write_out(for_terminal(text).as_bytes());
 }
 
+/// Untrusted text made harmless for a terminal (see [`for_terminal`]).
+pub fn neutralised(text: &str) -> String {
+    for_terminal(text).into_owned()
+}
+
 /// Writes machine output (JSON) to standard output as it is.
 pub fn write_raw(text: &str) {
     write_out(text.as_bytes());

@@ -54,6 +54,10 @@ pub struct TaskStatus {
     pub reason: Option<String>,
     /// Tasks it waits for.
     pub depends_on: Vec<TaskId>,
+    /// Seconds since it entered its state, while it is at work.
+    pub at_work_secs: Option<u64>,
+    /// The latest line of its output, while it is at work.
+    pub last_line: Option<String>,
     /// All of it in one line, for people.
     pub summary: String,
 }
@@ -62,6 +66,12 @@ impl TaskStatus {
     /// One line for people.
     pub fn line(&self) -> String {
         let mut line = format!("#{} {} [{}] {}", self.seq, self.id, self.state, self.title);
+        if let Some(seconds) = self.at_work_secs {
+            line.push_str(&format!(
+                " for {}",
+                pushpals_core::timestamp::duration_words(seconds)
+            ));
+        }
         if let Some(step) = &self.last_step {
             line.push_str(&format!("; last step: {step}"));
         }
@@ -89,8 +99,21 @@ impl TaskStatus {
             let first = reason.lines().next().unwrap_or_default();
             line.push_str(&format!("; reason: {first}"));
         }
+        if let Some(last) = &self.last_line {
+            line.push_str(&format!("; latest output: {last}"));
+        }
         line
     }
+}
+
+/// The last non-blank line of an output chunk, at most 160 characters.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    let mut shown: String = line.chars().take(160).collect();
+    if shown.len() < line.len() {
+        shown.push('…');
+    }
+    Some(shown)
 }
 
 fn describe(event: &Event) -> String {
@@ -147,6 +170,16 @@ impl TaskStatus {
             usage: task.usage,
             reason: task.reason,
             depends_on: task.agent.map(|w| w.depends_on).unwrap_or_default(),
+            at_work_secs: task.state.is_active().then(|| {
+                pushpals_core::timestamp::parse(&task.updated_at)
+                    .map(|since| {
+                        (time::OffsetDateTime::now_utc() - since)
+                            .whole_seconds()
+                            .max(0) as u64
+                    })
+                    .unwrap_or(0)
+            }),
+            last_line: None,
             id: task.id,
             seq: task.seq,
             title: task.title,
@@ -161,13 +194,22 @@ impl TaskStatus {
 impl Orchestrator {
     /// The status of every task, oldest first, in one read.
     pub async fn status(&self) -> StoreResult<Vec<TaskStatus>> {
-        Ok(self
+        let mut statuses: Vec<TaskStatus> = self
             .store
             .task_overview(STEP_KINDS, "check_result", CHECKS)
             .await?
             .into_iter()
             .map(TaskStatus::from_overview)
-            .collect())
+            .collect();
+        // Tasks at work show their latest output line (a long build says
+        // what it is doing, not only "checking").
+        for status in statuses.iter_mut().filter(|s| s.at_work_secs.is_some()) {
+            if let Some(output) = self.store.last_task_event(&status.id, "output").await? {
+                status.last_line = output.payload["text"].as_str().and_then(last_line);
+                status.summary = status.line();
+            }
+        }
+        Ok(statuses)
     }
 
     /// The status of one task.

@@ -87,6 +87,10 @@ pub struct TaskView {
     pub task: Task,
     /// Its approvals, oldest first.
     pub approvals: Vec<Approval>,
+    /// How it stands: its last step, checks, and while it is at work the
+    /// seconds in its state and its latest output line.
+    #[schema(value_type = Object)]
+    pub progress: Value,
 }
 
 /// `GET /api/v1/tasks/{id}`.
@@ -106,8 +110,19 @@ pub async fn show(
     caller.require(Scope::Read)?;
     let id = task_id(&state, &id).await?;
     let task = state.store().task(&id).await?;
-    let approvals = state.store().approvals(Some(id), false).await?;
-    Ok(Json(TaskView { task, approvals }))
+    let approvals = state.store().approvals(Some(id.clone()), false).await?;
+    let progress = state
+        .orchestrator
+        .task_status(&id)
+        .await
+        .ok()
+        .and_then(|status| serde_json::to_value(status).ok())
+        .unwrap_or(Value::Null);
+    Ok(Json(TaskView {
+        task,
+        approvals,
+        progress,
+    }))
 }
 
 /// `POST /api/v1/tasks/{id}/cancel`.

@@ -82,7 +82,7 @@ pub async fn log(client: &Client, task: &str, follow: bool, json: bool) -> Resul
     }
 }
 
-fn exit_for(state: Option<&str>) -> ExitCode {
+pub(crate) fn exit_for(state: Option<&str>) -> ExitCode {
     if state.is_some_and(|s| UNSUCCESSFUL_STATES.contains(&s)) {
         ExitCode::FAILURE
     } else {
@@ -90,7 +90,7 @@ fn exit_for(state: Option<&str>) -> ExitCode {
     }
 }
 
-fn is_resting(state: Option<&str>) -> bool {
+pub(crate) fn is_resting(state: Option<&str>) -> bool {
     state.is_some_and(|s| RESTING_STATES.contains(&s))
 }
 

@@ -5,6 +5,7 @@ mod backup;
 mod grants;
 mod log;
 mod pairing;
+mod progress;
 mod scan;
 mod service;
 mod space;

@@ -55,6 +55,9 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
             "Created task {id} on branch {}",
             created["branch"].as_str().unwrap_or("?")
         );
+        if args.wait {
+            return super::progress::wait(client, id).await;
+        }
         say!("Follow it with: pushpals log {id} --follow");
     }
     Ok(ExitCode::SUCCESS)

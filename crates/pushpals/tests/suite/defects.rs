@@ -301,3 +301,42 @@ fn settings_changed_while_serving_are_taken_and_what_needs_a_restart_is_named() 
         "the server never took the changed config.toml"
     );
 }
+
+#[test]
+fn task_wait_shows_progress_and_ends_with_the_tasks_outcome() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let waited = server
+        .cli()
+        .args([
+            "task",
+            "Slow build",
+            "--run",
+            "for i in 1 2 3; do echo compiling step $i; sleep 1; done; echo built > out.txt",
+            "--wait",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&waited.stdout);
+    assert_eq!(waited.status.code(), Some(0), "{text}");
+    assert!(text.contains("[running"), "{text}");
+    assert!(
+        text.contains("compiling step"),
+        "the latest output is shown: {text}"
+    );
+    assert!(
+        text.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("[awaiting_approval]"),
+        "{text}"
+    );
+    let failed = server
+        .cli()
+        .args(["task", "Broken", "--run", "echo nope; exit 3", "--wait"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+}
