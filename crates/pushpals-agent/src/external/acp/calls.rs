@@ -37,6 +37,11 @@ impl Announced {
         }
     }
 
+    /// Whether a call with this id was announced and is not finished.
+    pub(super) fn knows(&self, id: &str) -> bool {
+        self.calls.iter().any(|(known, _)| known == id)
+    }
+
     /// The calls a permission request about `asked` covers.
     pub(super) fn covered_by(&self, asked: &Value) -> Vec<Value> {
         let id = asked["toolCallId"].as_str().unwrap_or_default();
@@ -64,7 +69,7 @@ fn merge(base: &mut Value, over: &Value) {
 }
 
 /// A request that says neither what it runs nor what it touches.
-fn describes_nothing(call: &Value) -> bool {
+pub(super) fn describes_nothing(call: &Value) -> bool {
     !call["rawInput"].is_object()
         && call["locations"].as_array().is_none_or(Vec::is_empty)
         && matches!(call["kind"].as_str(), None | Some("other"))

@@ -216,6 +216,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 (Some(request_id), Some("session/request_permission")) => {
                     let request_id = request_id.clone();
                     let params = &message["params"];
+                    // Some agents (Gemini CLI) announce a call that needs
+                    // permission only here: it is a step like any other.
+                    let asked = &params["toolCall"];
+                    if let Some(id) = asked["toolCallId"].as_str()
+                        && !self.announced.knows(id)
+                        && !calls::describes_nothing(asked)
+                    {
+                        let mut announced = asked.clone();
+                        announced["sessionUpdate"] = json!("tool_call");
+                        self.announced.note(&announced);
+                        for step in update(&announced) {
+                            let _ = steps.send(step);
+                        }
+                    }
                     let calls = self.announced.covered_by(&params["toolCall"]);
                     let answer = permission(params, &calls, judge, steps).await;
                     self.send(&json!({ "jsonrpc": "2.0", "id": request_id, "result": answer }))
@@ -264,7 +278,15 @@ fn update(update: &Value) -> Vec<Step> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|part| text(&json!([part["content"]])))
+                .map(|part| match part["type"].as_str() {
+                    // An edit's result: shown as the diff it is.
+                    Some("diff") => diff_text(
+                        part["path"].as_str().unwrap_or("?"),
+                        part["oldText"].as_str().unwrap_or_default(),
+                        part["newText"].as_str().unwrap_or_default(),
+                    ),
+                    _ => text(&json!([part["content"]])),
+                })
                 .collect();
             vec![Step::ToolResult {
                 id: update["toolCallId"].as_str().unwrap_or_default().to_owned(),
@@ -274,6 +296,40 @@ fn update(update: &Value) -> Vec<Step> {
         }
         _ => Vec::new(),
     }
+}
+
+/// A unified diff of one edit: the lines before and after that differ,
+/// between the lines they share at the start and the end.
+fn diff_text(path: &str, old: &str, new: &str) -> String {
+    let before: Vec<&str> = old.lines().collect();
+    let after: Vec<&str> = new.lines().collect();
+    let same_start = before
+        .iter()
+        .zip(&after)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let same_end = before[same_start..]
+        .iter()
+        .rev()
+        .zip(after[same_start..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let removed = &before[same_start..before.len() - same_end];
+    let added = &after[same_start..after.len() - same_end];
+    let mut out = format!(
+        "--- a/{path}\n+++ b/{path}\n@@ -{},{} +{},{} @@\n",
+        same_start + 1,
+        removed.len(),
+        same_start + 1,
+        added.len()
+    );
+    for line in removed {
+        out.push_str(&format!("-{line}\n"));
+    }
+    for line in added {
+        out.push_str(&format!("+{line}\n"));
+    }
+    out
 }
 
 /// What a tool call is about: its raw input when the agent gives it, else

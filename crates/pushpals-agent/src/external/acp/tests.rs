@@ -99,7 +99,8 @@ async fn a_turn_is_served_with_the_judges_answers() {
         answers.push(next(&mut lines).await);
         say(&mut writer, json!({ "jsonrpc": "2.0", "method": "session/update", "params": { "sessionId": "s-1",
             "update": { "sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed",
-                        "content": [{ "type": "content", "content": { "type": "text", "text": "done" } }] } } })).await;
+                        "content": [{ "type": "content", "content": { "type": "text", "text": "done" } },
+                                    { "type": "diff", "path": "a.rs", "oldText": "fn a() {}\nfn b() {}\n", "newText": "fn a() {}\nfn c() {}\n" }] } } })).await;
         say(
             &mut writer,
             json!({ "jsonrpc": "2.0", "id": prompt["id"], "result": { "stopReason": "end_turn" } }),
@@ -143,7 +144,17 @@ async fn a_turn_is_served_with_the_judges_answers() {
         }
     );
     assert!(all.iter().any(|s| matches!(s, Step::Message { text } if text.contains("pushing is the orchestrator's job"))));
-    assert!(all.iter().any(|s| matches!(s, Step::ToolResult { id, output, is_error: false } if id == "t1" && output == "done")));
+    assert!(all.iter().any(|s| matches!(s, Step::ToolResult { id, output, is_error: false }
+        if id == "t1" && output.starts_with("done\n--- a/a.rs\n+++ b/a.rs\n@@ -2,1 +2,1 @@\n-fn b() {}\n+fn c() {}"))), "{all:?}");
+    // Calls announced only in their permission request are steps too.
+    for (id, command) in [("t0", "git push origin main"), ("t1", "printf x >> a.rs")] {
+        assert!(
+            all.iter()
+                .any(|s| matches!(s, Step::ToolCall { id: i, input, .. }
+                if i == id && input["command"] == command)),
+            "{id} was not recorded: {all:?}"
+        );
+    }
     assert!(matches!(all.last(), Some(Step::Finished { ok: true, .. })));
 }
 

@@ -38,6 +38,12 @@ async fn gemini_cli_edits_through_the_gemini_gateway() {
                 "the command was judged by policy"
             );
             assert_version(started, "0.61.0");
+            assert!(
+                events.iter().any(|e| e["kind"] == "agent_step"
+                    && e["payload"]["step"] == "tool_call"
+                    && e["payload"].to_string().contains("src/lib.rs")),
+                "the shell call it asked about is a recorded step"
+            );
             let messages: Vec<&str> = events
                 .iter()
                 .filter(|e| e["kind"] == "agent_step" && e["payload"]["step"] == "message")
