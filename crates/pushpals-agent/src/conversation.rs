@@ -68,13 +68,17 @@ impl Message {
 
     /// The message's text parts, joined.
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        for block in &self.content {
-            if let Block::Text { text } = block {
-                out.push_str(text);
-            }
-        }
-        out
+        // Separate blocks (a message, then the person's feedback added to
+        // it) stay separate paragraphs.
+        let texts: Vec<&str> = self
+            .content
+            .iter()
+            .filter_map(|block| match block {
+                Block::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        texts.join("\n\n")
     }
 
     /// A rough size in characters, for the context budget.
@@ -213,5 +217,22 @@ pub(crate) fn one_tool_turn() -> ModelRequest {
             description: "list".into(),
             parameters: serde_json::json!({ "type": "object" }),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_blocks_stay_separate_paragraphs() {
+        let mut message = Message::user("Add a bar module.");
+        message.content.push(Block::Text {
+            text: "[message] the person's feedback on your last run: also a test".into(),
+        });
+        assert_eq!(
+            message.text(),
+            "Add a bar module.\n\n[message] the person's feedback on your last run: also a test"
+        );
     }
 }
