@@ -302,28 +302,7 @@ impl Orchestrator {
         let id = task.id.clone();
         match worktree.commit(&message, &self.settings().identity()).await {
             Ok(sha) => {
-                let branch = task.branch.clone();
-                let task = self
-                    .store
-                    .write(move |tx| {
-                        tx.append(NewEvent::for_task(
-                            &id,
-                            Actor::Orchestrator,
-                            EventKind::Commit,
-                            json!({ "sha": sha, "branch": branch, "message": message }),
-                        ))?;
-                        tx.transition(
-                            &id,
-                            TaskState::Committed,
-                            TaskUpdate {
-                                commit_sha: Some(sha.clone()),
-                                ..TaskUpdate::default()
-                            },
-                            Actor::Orchestrator,
-                            json!({ "sha": sha }),
-                        )
-                    })
-                    .await?;
+                let task = self.record_commit(&task, sha, message, false).await?;
                 self.offer_push(&task).await?;
                 self.apply_push_grant(&task.id).await;
                 Ok(self.store.task(&task.id).await?)
@@ -338,6 +317,46 @@ impl Orchestrator {
 
     /// Subject from the title; body from what the task ran (or the agent's
     /// summary) and its checks.
+    /// Records a commit git made on the task's branch and moves the task
+    /// to committed, in one write; `recovered` when a restart found it.
+    pub(crate) async fn record_commit(
+        &self,
+        task: &Task,
+        sha: String,
+        message: String,
+        recovered: bool,
+    ) -> OrchestratorResult<Task> {
+        let id = task.id.clone();
+        let branch = task.branch.clone();
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut recorded = json!({ "sha": sha, "branch": branch, "message": message });
+                let mut moved = json!({ "sha": sha });
+                if recovered {
+                    recorded["recovered"] = json!(true);
+                    moved["on"] = json!("restart");
+                }
+                tx.append(NewEvent::for_task(
+                    &id,
+                    Actor::Orchestrator,
+                    EventKind::Commit,
+                    recorded,
+                ))?;
+                tx.transition(
+                    &id,
+                    TaskState::Committed,
+                    TaskUpdate {
+                        commit_sha: Some(sha.clone()),
+                        ..TaskUpdate::default()
+                    },
+                    Actor::Orchestrator,
+                    moved,
+                )
+            })
+            .await?)
+    }
+
     pub(crate) async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = String::new();

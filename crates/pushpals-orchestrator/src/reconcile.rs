@@ -5,8 +5,7 @@
 
 use crate::error::OrchestratorResult;
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, ApprovalAction, ApprovalState, EventKind, NewEvent, Task, TaskState};
-use pushpals_store::TaskUpdate;
+use pushpals_core::{ApprovalAction, ApprovalState, Task, TaskState};
 use serde_json::json;
 
 impl Orchestrator {
@@ -66,28 +65,7 @@ impl Orchestrator {
             Some(sha) => {
                 tracing::warn!(task = %id, %sha, "recorded a commit a stop left unrecorded");
                 let message = self.repo.commit_message(&sha).await?;
-                let branch = task.branch.clone();
-                let committed = self
-                    .store
-                    .write(move |tx| {
-                        tx.append(NewEvent::for_task(
-                            &id,
-                            Actor::Orchestrator,
-                            EventKind::Commit,
-                            json!({ "sha": sha, "branch": branch, "message": message, "recovered": true }),
-                        ))?;
-                        tx.transition(
-                            &id,
-                            TaskState::Committed,
-                            TaskUpdate {
-                                commit_sha: Some(sha.clone()),
-                                ..TaskUpdate::default()
-                            },
-                            Actor::Orchestrator,
-                            json!({ "sha": sha, "on": "restart" }),
-                        )
-                    })
-                    .await?;
+                let committed = self.record_commit(task, sha, message, true).await?;
                 self.offer_push(&committed).await?;
             }
             None => {

@@ -19,9 +19,14 @@ fn is_conflict(error: &OrchestratorError) -> bool {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pull_request_approved_three_times_at_once_is_opened_once() {
-    let (repo, _remote) = repo_with_remote();
+/// What the fake forge received.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// An orchestrator with a forge on loopback, and a task committed and
+/// pushed, whose pull request is offered.
+async fn pushed_with_a_forge(
+    repo: pushpals_test_support::TempRepo,
+) -> (Fixture, pushpals_core::Task, Seen) {
     let (forge_url, seen) = fake_forge().await;
     let settings = format!(
         "[forge]\nkind = \"github\"\napi_url = \"{forge_url}\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"CARGO_PKG_NAME\"\n"
@@ -31,6 +36,13 @@ async fn a_pull_request_approved_three_times_at_once_is_opened_once() {
     decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
         .await
         .unwrap();
+    (f, task, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_approved_three_times_at_once_is_opened_once() {
+    let (repo, _remote) = repo_with_remote();
+    let (f, task, seen) = pushed_with_a_forge(repo).await;
     let pr = Some(ApprovalAction::Pr);
     let (a, b, c) = tokio::join!(
         decide(&f, &task.id, pr, Decision::Approve),
@@ -152,15 +164,7 @@ async fn a_delivery_cut_short_by_a_stop_is_offered_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continued_task_updates_its_open_pull_request_and_is_not_offered_another() {
     let (repo, remote) = repo_with_remote();
-    let (forge_url, seen) = fake_forge().await;
-    let settings = format!(
-        "[forge]\nkind = \"github\"\napi_url = \"{forge_url}\"\nowner = \"acme\"\nrepo = \"w\"\ntoken_env = \"CARGO_PKG_NAME\"\n"
-    );
-    let f = start(repo, &settings).await;
-    let task = committed_task(&f, "echo more >> README.md").await;
-    decide(&f, &task.id, Some(ApprovalAction::Push), Decision::Approve)
-        .await
-        .unwrap();
+    let (f, task, seen) = pushed_with_a_forge(repo).await;
     decide(&f, &task.id, Some(ApprovalAction::Pr), Decision::Approve)
         .await
         .unwrap();

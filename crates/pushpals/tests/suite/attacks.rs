@@ -3,13 +3,10 @@
 //! another shell, and text that spoofs what a person decides on.
 
 use super::support::*;
-use pushpals_test_support::TempRepo;
 
 #[test]
 fn exec_options_of_allowed_tools_wait_for_the_person_and_do_not_run() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
+    let (_repo, _data, server) = served();
     for (title, line) in [
         (
             "Tar checkpoint",
@@ -59,18 +56,13 @@ fn exec_options_of_allowed_tools_wait_for_the_person_and_do_not_run() {
 
 #[test]
 fn a_line_runs_with_bash_the_shell_policy_read_it_as() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&[
-        "task",
+    let (_repo, _data, server) = served();
+    let (id, _) = server.task_until(
         "Bash only",
-        "--run",
         "[[ a == a ]] && x=(one two) && echo {a,b} ${x[1]} > out.txt",
-    ]);
-    let id = task["id"].as_str().unwrap();
-    server.wait_for_state(id, "awaiting_approval");
-    let diff = server.json(&["diff", id]);
+        "awaiting_approval",
+    );
+    let diff = server.json(&["diff", &id]);
     assert!(
         diff["diff"].as_str().unwrap().contains("+a b two"),
         "{diff}"
@@ -79,9 +71,7 @@ fn a_line_runs_with_bash_the_shell_policy_read_it_as() {
 
 #[test]
 fn hidden_characters_and_terminal_sequences_are_shown_not_obeyed() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
+    let (_repo, _data, server) = served();
     // Reads as `--dry-run` when the override acts; runs `nur-yrd--`.
     let spoof = "frobnicate cleanup.py \u{202E}nur-yrd--\u{202C}";
     let task = server.json(&["task", "Clean \u{202E}pu", "--run", spoof]);
@@ -99,15 +89,12 @@ fn hidden_characters_and_terminal_sequences_are_shown_not_obeyed() {
     assert_eq!(view["task"]["title"], "Clean \u{202E}pu");
 
     // Output that would retitle the terminal and clear the screen.
-    let noisy = server.json(&[
-        "task",
+    let (noisy_id, _) = server.task_until(
         "Noisy",
-        "--run",
         "printf '\\033]0;owned\\007\\033[2J\\033[31mred\\033[0m\\n' && echo x > f.txt",
-    ]);
-    let noisy_id = noisy["id"].as_str().unwrap();
-    server.wait_for_state(noisy_id, "awaiting_approval");
-    let log = server.cli().args(["log", noisy_id]).output().unwrap();
+        "awaiting_approval",
+    );
+    let log = server.cli().args(["log", &noisy_id]).output().unwrap();
     let text = String::from_utf8(log.stdout).unwrap();
     assert!(
         !text.contains('\u{1B}') && !text.contains('\u{7}'),

@@ -10,9 +10,7 @@ fn a_relative_data_dir_works_for_every_task() {
     let repo = TempRepo::new();
     let cwd = tempfile::tempdir().unwrap();
     let server = start_server_in(&repo.path, cwd.path(), "d1");
-    let task = server.json(&["task", "Relative", "--run", "echo hi > hi.txt"]);
-    let id = task["id"].as_str().unwrap();
-    let view = server.wait_for_state(id, "awaiting_approval");
+    let (_id, view) = server.task_until("Relative", "echo hi > hi.txt", "awaiting_approval");
     let worktree = view["task"]["worktree_path"].as_str().unwrap();
     assert!(std::path::Path::new(worktree).is_absolute(), "{worktree}");
     assert!(worktree.starts_with(cwd.path().join("d1").to_str().unwrap()));
@@ -20,9 +18,7 @@ fn a_relative_data_dir_works_for_every_task() {
 
 #[test]
 fn following_a_task_that_fails_exits_with_a_failure() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
+    let (_repo, _data, server) = served();
     let task = server.json(&["task", "Fails", "--run", "echo trying; false"]);
     let id = task["id"].as_str().unwrap();
     let followed = server.cli().args(["log", id, "--follow"]).output().unwrap();
@@ -40,12 +36,8 @@ fn following_a_task_that_fails_exits_with_a_failure() {
 
 #[test]
 fn cancel_continue_and_rm_answer_in_json() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&["task", "Slow", "--run", "sleep 60"]);
-    let id = task["id"].as_str().unwrap().to_owned();
-    server.wait_for_state(&id, "running");
+    let (_repo, _data, server) = served();
+    let (id, _) = server.task_until("Slow", "sleep 60", "running");
     let cancelled = server.json(&["cancel", &id]);
     assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
     let continued = server.json(&["continue", &id, "--run", "echo again > a.txt"]);
@@ -58,17 +50,12 @@ fn cancel_continue_and_rm_answer_in_json() {
 
 #[test]
 fn a_reader_that_stops_early_ends_the_output_quietly() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&[
-        "task",
+    let (_repo, _data, server) = served();
+    let (id, _) = server.task_until(
         "Chatty",
-        "--run",
         "seq 1 20000 > n.txt; seq 1 20000",
-    ]);
-    let id = task["id"].as_str().unwrap();
-    server.wait_for_state(id, "awaiting_approval");
+        "awaiting_approval",
+    );
     for args in [
         format!("log {id} --json"),
         format!("log {id}"),
@@ -99,12 +86,8 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
 
 #[test]
 fn a_task_can_be_named_by_its_number_wherever_an_id_is_taken() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&["task", "Numbered", "--run", "echo n > n.txt"]);
-    let id = task["id"].as_str().unwrap().to_owned();
-    server.wait_for_state(&id, "awaiting_approval");
+    let (_repo, _data, server) = served();
+    let (id, _) = server.task_until("Numbered", "echo n > n.txt", "awaiting_approval");
     assert_eq!(server.json(&["status", "1"])["task"]["id"], id.as_str());
     assert_eq!(server.json(&["status", "#1"])["task"]["id"], id.as_str());
     let log = server.cli().args(["log", "1"]).output().unwrap();
@@ -125,24 +108,19 @@ fn a_task_can_be_named_by_its_number_wherever_an_id_is_taken() {
 
 #[test]
 fn the_working_directory_is_not_taken_for_a_secret() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&[
-        "task",
+    let (_repo, _data, server) = served();
+    let (id, view) = server.task_until(
         "Where",
-        "--run",
         "echo \"PWD=$PWD\" | tee where.txt",
-    ]);
-    let id = task["id"].as_str().unwrap();
-    let view = server.wait_for_state(id, "awaiting_approval");
+        "awaiting_approval",
+    );
     let worktree = view["task"]["worktree_path"].as_str().unwrap().to_owned();
-    let log = server.cli().args(["log", id]).output().unwrap();
+    let log = server.cli().args(["log", &id]).output().unwrap();
     let text = String::from_utf8_lossy(&log.stdout);
     assert!(text.contains(&format!("PWD={worktree}")), "{text}");
-    let approved = server.cli().args(["approve", id]).output().unwrap();
+    let approved = server.cli().args(["approve", &id]).output().unwrap();
     assert!(approved.status.success(), "{approved:?}");
-    assert_eq!(server.json(&["status", id])["task"]["state"], "committed");
+    assert_eq!(server.json(&["status", &id])["task"]["state"], "committed");
 }
 
 #[test]
@@ -154,9 +132,7 @@ fn status_shows_time_at_work_and_what_each_task_waits_for_and_diff_shows_the_mes
     repo.git(&["push", "-q", "origin", "main"]);
     let data = tempfile::tempdir().unwrap();
     let server = start_server(&repo.path, data.path());
-    let done = server.json(&["task", "Edit", "--run", "echo e > e.txt"]);
-    let done_id = done["id"].as_str().unwrap().to_owned();
-    server.wait_for_state(&done_id, "awaiting_approval");
+    let (done_id, _) = server.task_until("Edit", "echo e > e.txt", "awaiting_approval");
     let diff = server.cli().args(["diff", &done_id]).output().unwrap();
     let diff = String::from_utf8_lossy(&diff.stdout);
     assert!(
@@ -173,9 +149,7 @@ fn status_shows_time_at_work_and_what_each_task_waits_for_and_diff_shows_the_mes
             .status
             .success()
     );
-    let busy = server.json(&["task", "Busy", "--run", "sleep 30"]);
-    let busy_id = busy["id"].as_str().unwrap().to_owned();
-    server.wait_for_state(&busy_id, "running");
+    let (busy_id, _) = server.task_until("Busy", "sleep 30", "running");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let table = server.cli().arg("status").output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
@@ -205,12 +179,8 @@ fn status_shows_time_at_work_and_what_each_task_waits_for_and_diff_shows_the_mes
 
 #[test]
 fn chat_answers_questions_without_a_question_mark_and_starts_no_work() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
-    let task = server.json(&["task", "Numbered", "--run", "echo n > n.txt"]);
-    let id = task["id"].as_str().unwrap().to_owned();
-    server.wait_for_state(&id, "awaiting_approval");
+    let (_repo, _data, server) = served();
+    let (id, _) = server.task_until("Numbered", "echo n > n.txt", "awaiting_approval");
     for message in [
         "how is #1",
         &format!("how is {id}"),
@@ -228,9 +198,7 @@ fn chat_answers_questions_without_a_question_mark_and_starts_no_work() {
 
 #[test]
 fn settings_changed_while_serving_are_taken_and_what_needs_a_restart_is_named() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
+    let (_repo, data, server) = served();
     let agent_task = |title: &str| {
         server
             .cli()
@@ -304,9 +272,7 @@ fn settings_changed_while_serving_are_taken_and_what_needs_a_restart_is_named() 
 
 #[test]
 fn task_wait_shows_progress_and_ends_with_the_tasks_outcome() {
-    let repo = TempRepo::new();
-    let data = tempfile::tempdir().unwrap();
-    let server = start_server(&repo.path, data.path());
+    let (_repo, _data, server) = served();
     let waited = server
         .cli()
         .args([

@@ -39,6 +39,15 @@ pub(crate) fn isolated(command: &mut std::process::Command, data_dir: &Path) {
         .env_remove("PUSHPALS_URL");
 }
 
+/// A fresh repository and data dir with a server on them; bind all three
+/// (`let (_repo, _data, server) = served();`) so they live together.
+pub(crate) fn served() -> (pushpals_test_support::TempRepo, tempfile::TempDir, Server) {
+    let repo = pushpals_test_support::TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    (repo, data, server)
+}
+
 pub(crate) fn start_server(repo: &Path, data_dir: &Path) -> Server {
     start_server_with_env(repo, data_dir, &[])
 }
@@ -126,6 +135,15 @@ impl Server {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Creates a command task and waits until it is in `state`; its id
+    /// and view.
+    pub(crate) fn task_until(&self, title: &str, line: &str, state: &str) -> (String, Value) {
+        let created = self.json(&["task", title, "--run", line]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = self.wait_for_state(&id, state);
+        (id, view)
     }
 
     pub(crate) fn wait_for_state(&self, task: &str, state: &str) -> Value {
