@@ -548,8 +548,16 @@ for _ in range(2):
         |spec| spec.session = Some(socket.clone()),
     )
     .await;
+    // A run that never reached the socket must fail the test, not hang it.
+    let heard = tokio::time::timeout(Duration::from_secs(10), talk).await;
+    let Ok(heard) = heard else {
+        panic!(
+            "the program never talked over the session ({:?}): {}",
+            run.outcome, run.stderr
+        );
+    };
     assert_eq!(
-        talk.await.unwrap(),
+        heard.unwrap(),
         ["got one pipes", "got two pipes"],
         "{}",
         run.stderr
