@@ -78,6 +78,13 @@ pub struct BwrapConfig {
     pub limits: Limits,
     /// Extra directories visible read-only at the same path (toolchains).
     pub toolchain_paths: Vec<PathBuf>,
+    /// Host directories visible read-only inside the private home, at a
+    /// path relative to it (cargo's registry under `.cargo/`, whose other
+    /// files, the lock and the credentials, stay out).
+    pub home_binds: Vec<(PathBuf, String)>,
+    /// Variables that point the tools at them (`CARGO_HOME`,
+    /// `PYENV_ROOT`).
+    pub toolchain_env: Vec<(String, String)>,
     /// The in-sandbox helper program (Landlock, network relay), and the
     /// arguments that come before its own (`pushpals sandbox-helper`).
     /// Without it, commands get no Landlock layer and no network grants.
@@ -93,28 +100,54 @@ impl BwrapConfig {
     /// exist: rustup's toolchains and cargo's binaries and caches (never
     /// its credentials), pyenv's Pythons.
     pub fn with_default_toolchains(mut self) -> Self {
-        if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-            // The default Rust toolchain's own binaries come first on PATH:
-            // rustup's proxies in ~/.cargo/bin would want to write under
-            // ~/.rustup, which the sandbox keeps read-only.
-            if let Some(bin) = default_rust_toolchain_bin(&home.join(".rustup")) {
-                self.toolchain_paths.push(bin);
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let Some(home) = var("HOME") else {
+            return self;
+        };
+        // The default Rust toolchain's own binaries come first on PATH:
+        // rustup's proxies in ~/.cargo/bin would want to write under
+        // ~/.rustup, which the sandbox keeps read-only.
+        if let Some(bin) = default_rust_toolchain_bin(&home.join(".rustup")) {
+            self.toolchain_paths.push(bin);
+        }
+        for relative in [".rustup/toolchains", ".rustup/settings.toml", ".local/bin"] {
+            let path = home.join(relative);
+            if path.exists() {
+                self.toolchain_paths.push(path);
             }
-            for relative in [
-                ".rustup/toolchains",
-                ".rustup/settings.toml",
-                ".cargo/bin",
-                ".cargo/registry",
-                ".cargo/git",
-                ".pyenv/versions",
-                ".pyenv/shims",
-                ".local/bin",
-            ] {
-                let path = home.join(relative);
-                if path.exists() {
-                    self.toolchain_paths.push(path);
-                }
+        }
+        // Cargo: its binaries on PATH; the registry and git checkouts that
+        // `cargo fetch` filled, read-only in a private CARGO_HOME (cargo
+        // writes its lock and cache tracker there; credentials never come).
+        let cargo_home = var("CARGO_HOME").unwrap_or_else(|| home.join(".cargo"));
+        if cargo_home.join("bin").is_dir() {
+            self.toolchain_paths.push(cargo_home.join("bin"));
+        }
+        let mut cargo_caches = false;
+        for cache in ["registry", "git"] {
+            let path = cargo_home.join(cache);
+            if path.is_dir() {
+                self.home_binds.push((path, format!(".cargo/{cache}")));
+                cargo_caches = true;
             }
+        }
+        if cargo_caches {
+            self.toolchain_env
+                .push(("CARGO_HOME".into(), format!("{SANDBOX_HOME}/.cargo")));
+        }
+        // pyenv: the whole root (its shims run `libexec/pyenv`), and where
+        // it is.
+        let pyenv = var("PYENV_ROOT").unwrap_or_else(|| home.join(".pyenv"));
+        if pyenv.is_dir() {
+            self.toolchain_paths.push(pyenv.join("shims"));
+            self.toolchain_paths.push(pyenv.join("bin"));
+            self.toolchain_paths.push(pyenv.clone());
+            self.toolchain_env
+                .push(("PYENV_ROOT".into(), pyenv.to_string_lossy().into_owned()));
         }
         self
     }
@@ -272,6 +305,14 @@ impl BwrapRunner {
         }
         if let Some(home) = relays.home {
             push(&["--bind".as_ref(), home.as_os_str(), SANDBOX_HOME.as_ref()]);
+        }
+        for (host, relative) in &self.config.home_binds {
+            let inside = Path::new(SANDBOX_HOME).join(relative);
+            push(&[
+                "--ro-bind-try".as_ref(),
+                host.as_os_str(),
+                inside.as_os_str(),
+            ]);
         }
         push(&[
             "--bind".as_ref(),
@@ -462,6 +503,9 @@ impl Runner for BwrapRunner {
                 if rustup.exists() {
                     command.env("RUSTUP_HOME", rustup);
                 }
+            }
+            for (name, value) in &self.config.toolchain_env {
+                command.env(name, value);
             }
             if network.is_some() {
                 let proxy = format!("http://{SANDBOX_PROXY_ADDRESS}");

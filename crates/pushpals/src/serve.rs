@@ -236,6 +236,8 @@ pub(crate) fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<
     let config = BwrapConfig {
         limits: settings.sandbox.limits(),
         toolchain_paths: Vec::new(),
+        home_binds: Vec::new(),
+        toolchain_env: Vec::new(),
         state_dir: Some(data_dir.to_path_buf()),
         helper: std::env::current_exe()
             .ok()

@@ -43,6 +43,8 @@ pub(crate) fn sandbox() -> Arc<dyn Runner> {
             BwrapConfig {
                 limits: Limits::default(),
                 toolchain_paths: Vec::new(),
+                home_binds: Vec::new(),
+                toolchain_env: Vec::new(),
                 helper: None,
                 state_dir: None,
             }

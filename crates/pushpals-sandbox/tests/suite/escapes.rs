@@ -26,6 +26,8 @@ fn runner() -> BwrapRunner {
     BwrapRunner::new(BwrapConfig {
         limits,
         toolchain_paths: Vec::new(),
+        home_binds: Vec::new(),
+        toolchain_env: Vec::new(),
         state_dir: None,
         helper: Some((
             PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper")),

@@ -90,6 +90,8 @@ async fn every_backend_runs_lines_with_bash() {
     let bwrap = BwrapRunner::new(BwrapConfig {
         limits: limits(),
         toolchain_paths: Vec::new(),
+        home_binds: Vec::new(),
+        toolchain_env: Vec::new(),
         state_dir: None,
         helper: Some((
             PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper")),

@@ -1,0 +1,95 @@
+//! A real project's own test suite as a task's check, inside the sandbox,
+//! with the toolchain installed on the host the usual way: itoa (Rust,
+//! with a dev-dependency) after `cargo fetch`.
+
+use super::support::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `../shared/repos/<name>.bundle`, cloned at `main` into `dir`.
+fn clone_bundle(name: &str, dir: &Path) -> std::path::PathBuf {
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/repos")
+        .join(format!("{name}.bundle"));
+    assert!(bundle.exists(), "{} is missing", bundle.display());
+    let target = dir.join(name);
+    let cloned = Command::new("git")
+        .args(["clone", "-q", "-b", "main"])
+        .arg(&bundle)
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    target
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(repo)
+        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn itoas_own_tests_pass_as_a_check_in_the_sandbox_after_cargo_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = clone_bundle("itoa", dir.path());
+    // The person's checks, committed as they would commit them.
+    std::fs::write(
+        repo.join("pushpals.toml"),
+        "[checks]\ntest = \"cargo test --offline\"\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "pushpals.toml"]);
+    git(&repo, &["commit", "-q", "-m", "checks"]);
+    // The toolchain as its README has it: cargo, then `cargo fetch`, in a
+    // cargo home of this test's own (with a credential planted in it).
+    let cargo_home = dir.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("credentials.toml"),
+        "[registry]\ntoken = \"planted-secret\"\n",
+    )
+    .unwrap();
+    let fetched = Command::new("cargo")
+        .args(["fetch", "-q"])
+        .current_dir(&repo)
+        .env("CARGO_HOME", &cargo_home)
+        .status()
+        .unwrap();
+    assert!(fetched.success(), "cargo fetch");
+
+    let data = tempfile::tempdir().unwrap();
+    let home = cargo_home.to_str().unwrap();
+    let server = start_server_with_env(&repo, data.path(), &[("CARGO_HOME", home)]);
+    // One task: a one-line change, and a look at what the sandbox sees of
+    // the cargo home (the registry, never the credentials).
+    let (id, view) = server.task_until(
+        "Reword the README",
+        "sed -i '1s/$/ (edited)/' README.md && ls -a \"$CARGO_HOME\" > seen.txt; \
+         test ! -e \"$CARGO_HOME/credentials.toml\" && echo hidden >> seen.txt",
+        "awaiting_approval",
+    );
+    let events = server.events(&id);
+    let check = events
+        .iter()
+        .find(|e| e["kind"] == "check_result")
+        .expect("the test check ran");
+    assert_eq!(check["payload"]["passed"], true, "{check}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["kind"] == "approval_requested" && e["payload"]["action"] == "command"),
+        "the project's own tests needed an approval"
+    );
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    let seen = std::fs::read_to_string(Path::new(worktree).join("seen.txt")).unwrap();
+    assert!(seen.contains("registry"), "{seen}");
+    assert!(
+        seen.contains("hidden"),
+        "the credentials were visible: {seen}"
+    );
+}
