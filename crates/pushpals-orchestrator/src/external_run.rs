@@ -114,11 +114,14 @@ impl Orchestrator {
         let translated =
             model.config().protocol != adapter.protocol() && configured.command.is_none();
         let home = self.private_home(&task.id)?;
+        let install_root = external::install_root(&program);
+        // A venv's interpreter lives where its pyvenv.cfg says: visible too.
         let read_only: Vec<PathBuf> = self
             .repo
             .git_common_dir()
             .into_iter()
-            .chain(std::iter::once(external::install_root(&program)))
+            .chain(external::venv_base_prefix(&install_root))
+            .chain(std::iter::once(install_root))
             .collect();
         let version = self
             .agent_version(task, adapter.as_ref(), &program, &home, &read_only, cancel)

@@ -269,6 +269,25 @@ pub fn install_root(program: &Path) -> PathBuf {
         .map_or_else(|| program.to_path_buf(), Path::to_path_buf)
 }
 
+/// The Python installation a virtual environment was made from (the
+/// prefix above the `home` its `pyvenv.cfg` names), which must be visible
+/// beside the environment for its interpreter to start: pyenv's, uv's
+/// managed Pythons, or any other. `None` when `root` is not a venv.
+pub fn venv_base_prefix(root: &Path) -> Option<PathBuf> {
+    let config = std::fs::read_to_string(root.join("pyvenv.cfg")).ok()?;
+    let home = config.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "home").then(|| PathBuf::from(value.trim()))
+    })?;
+    // `home` is the interpreter's directory (`<prefix>/bin`).
+    let prefix = if home.ends_with("bin") {
+        home.parent()?.to_path_buf()
+    } else {
+        home
+    };
+    (prefix.is_absolute() && prefix.is_dir()).then_some(prefix)
+}
+
 /// `text` as one word of a POSIX shell line.
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -379,5 +398,30 @@ mod tests {
         assert!(error.contains("[agents.mystery]"), "{error}");
         assert_eq!(adapter("claude-code", None).unwrap().name(), "claude-code");
         assert_eq!(adapter("mine", Some("echo hi")).unwrap().name(), "mine");
+    }
+
+    #[test]
+    fn a_venvs_python_is_found_from_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = dir.path().join("pythons/3.12.1");
+        std::fs::create_dir_all(python.join("bin")).unwrap();
+        let venv = dir.path().join("agent");
+        std::fs::create_dir_all(&venv).unwrap();
+        std::fs::write(
+            venv.join("pyvenv.cfg"),
+            format!(
+                "home = {}\ninclude-system-site-packages = false\nversion = 3.12.1\n",
+                python.join("bin").display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(venv_base_prefix(&venv), Some(python));
+        assert_eq!(venv_base_prefix(dir.path()), None, "not a venv");
+        std::fs::write(venv.join("pyvenv.cfg"), "home = relative/bin\n").unwrap();
+        assert_eq!(
+            venv_base_prefix(&venv),
+            None,
+            "a relative home is not trusted"
+        );
     }
 }
