@@ -12,7 +12,11 @@ impl Orchestrator {
     /// Settles what the last stop cut short.
     pub(crate) async fn settle_cut_short(&self) -> OrchestratorResult<()> {
         for task in self.store.tasks(None).await? {
-            if task.worktree_path.is_none() && task.base_commit.is_none() {
+            // Only a task the stop interrupted can have been preparing.
+            if task.state == TaskState::Interrupted
+                && task.worktree_path.is_none()
+                && task.base_commit.is_none()
+            {
                 self.sweep_unrecorded_worktree(&task).await?;
             } else if task.state == TaskState::AwaitingApproval {
                 self.settle_half_commit(&task).await?;
