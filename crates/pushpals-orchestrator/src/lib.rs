@@ -18,6 +18,7 @@ mod authorize;
 mod autonomy;
 mod brief;
 mod chat;
+mod check_trial;
 mod checks;
 mod decide;
 mod deliver;
@@ -44,6 +45,7 @@ mod trace_link;
 
 pub use authorize::ApprovalScope;
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};
+pub use check_trial::CheckTrial;
 pub use checks::{Check, RepoConfig};
 pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};

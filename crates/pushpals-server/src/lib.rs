@@ -62,6 +62,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(grants::list))
         .routes(routes!(grants::give, grants::revoke))
         .routes(routes!(routes::settings::reload))
+        .routes(routes!(routes::check_trials::try_checks))
         .routes(routes!(policy::rules))
         .routes(routes!(retention::gc))
         .routes(routes!(retention::du))

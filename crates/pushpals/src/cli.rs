@@ -125,6 +125,13 @@ pub enum Command {
         #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
     },
+    /// Try the repository's checks (pushpals.toml) at HEAD in the sandbox,
+    /// as a task would run them, and say why any does not pass
+    Checks {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Take changed settings from config.toml now (the server also notices
     /// a change by itself); says which changes need a restart
     Reload {

@@ -101,8 +101,69 @@ pub async fn run(
         checks.extend(model_checks(settings).await);
         checks.extend(agent_checks(settings));
     }
-    checks.push(server_check(server).await);
+    let reached = server_check(server).await;
+    let answers = reached.status == Status::Ok;
+    checks.push(reached);
+    if answers {
+        checks.extend(repository_checks(server, data_dir).await);
+    }
     checks
+}
+
+/// The repository's own checks, tried by the server in the sandbox: a
+/// machine where they cannot run is not "all well".
+async fn repository_checks(server: &str, data_dir: &Path) -> Vec<Check> {
+    let Ok(client) = crate::client::Client::new(server, data_dir) else {
+        return Vec::new();
+    };
+    let tried = match client
+        .call_json(reqwest::Method::POST, "/checks/try", &serde_json::json!({}))
+        .await
+    {
+        Ok(tried) => tried,
+        Err(error) => {
+            return vec![check(
+                "repo checks",
+                Status::Warn,
+                format!("cannot try them: {error:#}"),
+                None,
+            )];
+        }
+    };
+    let trials = tried["checks"].as_array().cloned().unwrap_or_default();
+    if trials.is_empty() {
+        return vec![check(
+            "repo checks",
+            Status::Warn,
+            "pushpals.toml names no checks: tasks are not tested",
+            Some("add [checks] test = \"...\" (and build, lint) to pushpals.toml"),
+        )];
+    }
+    trials
+        .iter()
+        .map(|trial| {
+            let name = format!("check {}", trial["name"].as_str().unwrap_or("?"));
+            let command = trial["command"].as_str().unwrap_or("?");
+            if trial["passed"] == true {
+                check(
+                    &name,
+                    Status::Ok,
+                    format!("`{command}` passes in the sandbox"),
+                    None,
+                )
+            } else {
+                check(
+                    &name,
+                    Status::Fail,
+                    format!(
+                        "`{command}` does not pass in the sandbox: {}",
+                        trial["diagnosis"].as_str().unwrap_or("it failed")
+                    ),
+                    Some("`pushpals checks` shows its output"),
+                )
+            }
+        })
+        .collect()
 }
 
 fn git_check() -> Check {

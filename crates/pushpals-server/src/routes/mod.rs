@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod chat;
+pub mod check_trials;
 pub mod companion;
 pub mod findings;
 pub mod grants;

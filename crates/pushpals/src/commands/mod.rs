@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Revoke { kind } => grants::change(&client, &kind, false).await,
         Command::Grants { json } => grants::list(&client, json).await,
         Command::Reload { json } => grants::reload(&client, json).await,
+        Command::Checks { json } => scan::try_checks(&client, json).await,
         Command::FalsePositive {
             task,
             fingerprint,

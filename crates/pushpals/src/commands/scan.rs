@@ -1,4 +1,4 @@
-//! `scan`, `findings`, `dismiss`.
+//! `scan`, `findings`, `dismiss`, `checks`.
 
 use super::print_json;
 use crate::client::Client;
@@ -132,4 +132,49 @@ pub async fn propose(client: &Client, findings: Vec<String>, json_out: bool) -> 
         say!("Follow it with: pushpals log {id} --follow");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `checks`: the repository's checks tried in the sandbox; exits 1 when
+/// one does not pass.
+pub async fn try_checks(client: &Client, json: bool) -> Result<ExitCode> {
+    let tried = client
+        .call_json(Method::POST, "/checks/try", &serde_json::json!({}))
+        .await?;
+    if json {
+        print_json(&tried);
+    } else {
+        let checks = tried["checks"].as_array().cloned().unwrap_or_default();
+        if checks.is_empty() {
+            say!("No checks: add [checks] build, lint or test to pushpals.toml.");
+        }
+        for check in &checks {
+            let name = check["name"].as_str().unwrap_or("?");
+            let command = check["command"].as_str().unwrap_or("?");
+            if check["passed"] == true {
+                say!("ok    {name}: `{command}` passes in the sandbox");
+                continue;
+            }
+            say!("FAIL  {name}: `{command}`");
+            if let Some(why) = check["diagnosis"].as_str() {
+                say!("      {why}");
+            }
+            for line in check["excerpt"]
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                say!("      | {line}");
+            }
+        }
+    }
+    Ok(if tried["passed"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -93,3 +93,54 @@ fn itoas_own_tests_pass_as_a_check_in_the_sandbox_after_cargo_fetch() {
         "the credentials were visible: {seen}"
     );
 }
+
+#[test]
+fn trying_the_checks_says_which_pass_and_why_the_others_do_not() {
+    let repo = pushpals_test_support::TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\nbuild = \"true\"\nlint = \"hadolint Dockerfile\"\ntest = \"make test\"\n",
+    );
+    repo.write(
+        "Makefile",
+        "test:\n\t@echo 'test math::adds ... FAILED'; exit 1\n",
+    );
+    repo.commit_all("checks");
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let tried = server.cli().arg("checks").output().unwrap();
+    let text = String::from_utf8_lossy(&tried.stdout);
+    assert_eq!(tried.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ok    build: `true` passes in the sandbox"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL  lint: `hadolint Dockerfile`")
+            && text.contains("`hadolint` is not installed on this machine"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL  test: `make test`") && text.contains("it ran and failed (exit 2)"),
+        "{text}"
+    );
+    assert!(text.contains("| test math::adds ... FAILED"), "{text}");
+    // And doctor no longer says all is well.
+    let doctor = server.cli().args(["doctor", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(report["healthy"], false, "{report}");
+    let lint = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "check lint")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        lint["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not installed"),
+        "{report}"
+    );
+}
