@@ -35,6 +35,7 @@ mod readiness;
 mod reconcile;
 mod retention;
 mod run_stop;
+mod sandbox_access;
 mod scan;
 mod schedule;
 mod secret_gate;

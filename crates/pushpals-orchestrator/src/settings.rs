@@ -288,6 +288,13 @@ pub struct SandboxSettings {
     pub file_size_mib: u64,
     /// CPU seconds per command (default 3600).
     pub cpu_secs: u64,
+    /// More directories every command sees read-only at the same path (a
+    /// toolchain installed elsewhere); never a credential location.
+    pub read_only_paths: Vec<std::path::PathBuf>,
+    /// Variables of the server's environment every command gets (a
+    /// toolchain's `GOPATH`); never one that changes what runs or looks
+    /// like a secret.
+    pub pass_env: Vec<String>,
 }
 
 impl Default for SandboxSettings {
@@ -302,6 +309,8 @@ impl Default for SandboxSettings {
             open_files: limits.open_files,
             file_size_mib: limits.file_size_bytes >> 20,
             cpu_secs: limits.cpu_secs,
+            read_only_paths: Vec::new(),
+            pass_env: Vec::new(),
         }
     }
 }
@@ -456,6 +465,7 @@ impl Settings {
             pushpals_agent::external::adapter(name, None)
                 .map_err(|e| format!("[agent] external = {name:?}: {e}"))?;
         }
+        crate::sandbox_access::check(&settings.sandbox)?;
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }

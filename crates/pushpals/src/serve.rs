@@ -233,11 +233,29 @@ pub(crate) fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<
         };
         return Ok(Arc::new(ContainerRunner::new(config)?));
     }
+    // The person's additions (checked when the settings loaded): paths
+    // read-only, their `bin` on PATH, and variables passed through.
+    let mut toolchain_paths = Vec::new();
+    for path in &settings.sandbox.read_only_paths {
+        if path.join("bin").is_dir() {
+            toolchain_paths.push(path.join("bin"));
+        }
+        toolchain_paths.push(path.clone());
+    }
+    let toolchain_env = settings
+        .sandbox
+        .pass_env
+        .iter()
+        .filter_map(|name| {
+            let value = std::env::var(name).ok()?;
+            Some((name.clone(), value))
+        })
+        .collect();
     let config = BwrapConfig {
         limits: settings.sandbox.limits(),
-        toolchain_paths: Vec::new(),
+        toolchain_paths,
         home_binds: Vec::new(),
-        toolchain_env: Vec::new(),
+        toolchain_env,
         state_dir: Some(data_dir.to_path_buf()),
         helper: std::env::current_exe()
             .ok()

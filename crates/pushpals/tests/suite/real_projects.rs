@@ -1,6 +1,6 @@
-//! A real project's own test suite as a task's check, inside the sandbox,
-//! with the toolchain installed on the host the usual way: itoa (Rust,
-//! with a dev-dependency) after `cargo fetch`.
+//! Real projects and their toolchains in the sandbox: itoa's own test
+//! suite (Rust, with a dev-dependency, after `cargo fetch`) as a task's
+//! check; the checks tried before any task; a toolchain added by hand.
 
 use super::support::*;
 use std::path::Path;
@@ -143,4 +143,68 @@ fn trying_the_checks_says_which_pass_and_why_the_others_do_not() {
             .contains("not installed"),
         "{report}"
     );
+}
+
+#[test]
+fn a_toolchain_installed_elsewhere_is_added_read_only_and_credentials_are_refused() {
+    let tools = tempfile::tempdir().unwrap();
+    let tool = tools.path().join("mytool");
+    std::fs::create_dir_all(tool.join("bin")).unwrap();
+    std::fs::write(tool.join("bin/mytool-version"), "1.2.3\n").unwrap();
+    let repo = pushpals_test_support::TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    write_config(
+        data.path(),
+        &format!(
+            "[sandbox]\nread_only_paths = [\"{}\"]\npass_env = [\"MYTOOL_HOME\"]\n",
+            tool.display()
+        ),
+    );
+    let home = tool.to_str().unwrap();
+    let server = start_server_with_env(&repo.path, data.path(), &[("MYTOOL_HOME", home)]);
+    let (_, view) = server.task_until(
+        "Look",
+        &format!(
+            "cat {}/bin/mytool-version > seen.txt; echo \"$MYTOOL_HOME\" >> seen.txt; touch {}/bin/x 2>> seen.txt || echo read-only >> seen.txt",
+            tool.display(),
+            tool.display()
+        ),
+        "awaiting_approval",
+    );
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    let seen = std::fs::read_to_string(Path::new(worktree).join("seen.txt")).unwrap();
+    assert!(seen.starts_with("1.2.3\n"), "{seen}");
+    assert!(seen.contains(home), "{seen}");
+    assert!(seen.contains("read-only"), "{seen}");
+    assert!(!tool.join("bin/x").exists());
+    drop(server);
+
+    // A path that holds credentials, or a variable that looks like a
+    // secret, stops the server at start with the reason.
+    std::fs::create_dir_all(tools.path().join(".ssh")).unwrap();
+    for (config, why) in [
+        (
+            format!(
+                "[sandbox]\nread_only_paths = [\"{}\"]\n",
+                tools.path().display()
+            ),
+            "holds .ssh",
+        ),
+        (
+            "[sandbox]\npass_env = [\"GITHUB_TOKEN\"]\n".to_owned(),
+            "looks like a secret",
+        ),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        write_config(data.path(), &config);
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path);
+        isolated(&mut command, data.path());
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{config}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{config}: {stderr}");
+    }
 }
