@@ -1,4 +1,7 @@
 //! Driving one task from queued to awaiting its approval.
+//!
+//! Over 400 lines: one task's drive from queued to its approval, step by step; output, checks and
+//! agents are their own modules.
 
 use crate::authorize::Refusal;
 use crate::checks::RepoConfig;

@@ -2,6 +2,9 @@
 //! sandbox, with a private home, reaching its model only through the
 //! gateway with a per-task token; its output stream becomes events, its
 //! hooked tool calls are judged by the same policy as every command.
+//!
+//! Over 400 lines: running one external agent is one ordered sequence (model, home, gateway
+//! token, session, version, stop).
 
 use crate::agent_session::{SessionPlan, SessionRun};
 use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};

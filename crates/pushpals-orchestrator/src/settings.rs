@@ -1,4 +1,7 @@
 //! Server settings from `config.toml`.
+//!
+//! Over 400 lines: every section of config.toml with its defaults and validation in one place, so
+//! a start and a reload read them alike.
 
 use pushpals_agent::{AgentConfig, ModelConfig};
 use pushpals_sandbox::Limits;

@@ -1,4 +1,7 @@
 //! Judging a command line: every part, strictest wins.
+//!
+//! Over 400 lines: judging a line is one walk (commands, wrappers, redirections, assignments,
+//! hazards) plus the pattern rules made from its findings.
 
 use crate::builtins;
 use crate::decision::{Decision, Finding, Verdict};

@@ -23,6 +23,7 @@ mod builtins;
 pub mod decision;
 pub mod engine;
 pub mod hazards;
+mod option_forms;
 pub mod paths;
 pub mod rules;
 pub mod shell;

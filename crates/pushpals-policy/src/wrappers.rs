@@ -1,5 +1,8 @@
 //! Programs that run other programs, and programs whose arguments are
 //! programs of their own (sed and awk scripts).
+//!
+//! Over 400 lines: every program that runs programs (wrappers, `find -exec`, sed and awk
+//! scripts), with their tests.
 
 use crate::shell::Word;
 

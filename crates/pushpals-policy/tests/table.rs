@@ -1,4 +1,6 @@
 //! The policy table: command lines and what the built-in policy must say.
+//!
+//! Over 400 lines: the policy's table is one list of lines and verdicts, meant to be read whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;

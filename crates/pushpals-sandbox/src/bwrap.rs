@@ -1,5 +1,8 @@
 //! The bubblewrap backend: each command in fresh namespaces where the
 //! worktree is the only writable place.
+//!
+//! Over 400 lines: the bubblewrap runner (settings, toolchains, probe, arguments, running);
+//! limits, `/etc` staging and the helper are their own modules.
 
 use crate::etc::{StagedEtc, stage_etc};
 use crate::limits::{CgroupLayout, ChildSetup, CommandCgroup, Limits};

@@ -9,6 +9,8 @@
 //! whatever requests arrived together in one transaction (group commit), and
 //! a caller's future resolves only after its transaction committed. Committed
 //! events are published to [`Store::subscribe`]rs in id order.
+//!
+//! Over 400 lines: the store's handle and every read query beside it; writes are in `write_tx`.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,7 @@
 //! What a write request may do inside the group-commit transaction.
+//!
+//! Over 400 lines: every write the store makes lives in one transaction type, so each change and
+//! its event commit together.
 
 use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};

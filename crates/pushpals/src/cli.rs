@@ -1,4 +1,6 @@
 //! The command line's shape.
+//!
+//! Over 400 lines: the whole command line's shape (every command and flag), as clap reads it.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;

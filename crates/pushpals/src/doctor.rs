@@ -1,5 +1,7 @@
 //! `pushpals doctor`: checks what Push Pals needs on this machine and says,
 //! one line each, what is wrong and how to fix it.
+//!
+//! Over 400 lines: every machine check doctor makes, each small, in the order it prints them.
 
 use crate::serve::{choose_runner, load_policy, load_settings};
 use pushpals_agent::ModelClient;

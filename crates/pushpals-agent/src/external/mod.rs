@@ -5,6 +5,9 @@
 //! stream as steps. The orchestrator runs the launch line in the task's
 //! sandbox, records the steps as events, and judges what the agent's hooks
 //! ask (see [`crate::gateway::Judge`]).
+//!
+//! Over 400 lines: the types and helpers every adapter shares (steps, launch, quoting, install
+//! roots); each agent is its own module.
 
 pub mod acp;
 mod aider;

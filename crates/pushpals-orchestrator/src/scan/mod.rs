@@ -3,6 +3,9 @@
 //! fingerprint. These detectors run no repository code: secrets in the tree
 //! and in history, risky CI and container config, TODO hotspots, and docs
 //! and developer-experience gaps.
+//!
+//! Over 400 lines: the scan's course (scratch tree, detectors, the findings' life); each detector
+//! is its own module.
 
 mod advisories;
 mod ci_config;

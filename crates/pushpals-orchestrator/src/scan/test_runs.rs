@@ -3,6 +3,9 @@
 //! test that fails every time is failing, one that both passed and failed
 //! is flaky. Test names come from the runner's output (cargo test, pytest
 //! -v, go test -v); without names, the check as a whole is judged.
+//!
+//! Over 400 lines: running the test check again and again and judging failing, flaky, slow and
+//! broken; reading output is in `test_output`.
 
 use super::Found;
 use super::test_output::{Outcome, durations, junit_files, parse, parse_junit};

@@ -1,5 +1,8 @@
 //! Delivery to a real (local, bare) remote: push after approval, rebase
 //! when the base moved, nothing pushed on conflicts.
+//!
+//! Over 400 lines: delivery to a real remote and forge (push, rebase, conflicts, PRs, merge,
+//! grants); concurrency is in `delivery_once`.
 
 use super::support::*;
 use pushpals_core::{ApprovalAction, Decision, TaskState};

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-fn runner() -> ContainerRunner {
+pub(crate) fn runner() -> ContainerRunner {
     ContainerRunner::new(ContainerConfig {
         engine: "podman".into(),
         image: pushpals_test_support::busybox_image().into(),

@@ -3,11 +3,8 @@
 //! differently, gives bash's output on the host, under bubblewrap and in a
 //! container.
 
-use pushpals_sandbox::{
-    BwrapConfig, BwrapRunner, CommandSpec, ContainerConfig, ContainerRunner, HostRunner, Limits,
-    OutputStream, Runner,
-};
-use std::path::{Path, PathBuf};
+use pushpals_sandbox::{CommandSpec, HostRunner, OutputStream, Runner};
+use std::path::Path;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -21,16 +18,6 @@ const CORPUS: &[&str] = &[
     "echo ${BASH_VERSION:+bash}",
     "f() { local -a v=(q r); echo ${v[1]}; }; f",
 ];
-
-fn limits() -> Limits {
-    Limits {
-        cpu_secs: 60,
-        memory_bytes: 256 << 20,
-        processes: 64,
-        open_files: 256,
-        file_size_bytes: 1 << 20,
-    }
-}
 
 fn spec(dir: &Path, line: &str) -> CommandSpec {
     CommandSpec {
@@ -87,25 +74,9 @@ fn the_corpus_tells_dash_from_bash() {
 #[tokio::test]
 async fn every_backend_runs_lines_with_bash() {
     let dir = tempfile::tempdir().unwrap();
-    let bwrap = BwrapRunner::new(BwrapConfig {
-        limits: limits(),
-        toolchain_paths: Vec::new(),
-        home_binds: Vec::new(),
-        toolchain_env: Vec::new(),
-        state_dir: None,
-        helper: Some((
-            PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper")),
-            Vec::new(),
-        )),
-    })
-    .unwrap();
-    let container = ContainerRunner::new(ContainerConfig {
-        engine: "podman".into(),
-        image: pushpals_test_support::busybox_image().into(),
-        runtime: Some("runc".into()),
-        limits: limits(),
-    })
-    .unwrap();
+    // The same runners the escape suites attack.
+    let bwrap = super::escapes::runner();
+    let container = super::container_escapes::runner();
     let runners: [(&str, &dyn Runner); 3] = [
         ("host", &HostRunner),
         ("bubblewrap", &bwrap),

@@ -2,6 +2,9 @@
 //! and the server and makes a pairing code; `tests/companion/e2e.mjs` drives
 //! Debian's chromium through playwright-core. Screenshots land in
 //! `target/companion-screenshots/`.
+//!
+//! Over 400 lines: the companion in real browsers (pairing, tasks, push, TLS, webhooks), each
+//! test a whole session.
 
 use super::support::{BIN, start_server};
 use pushpals_test_support::{Reply, ScriptedModel, TempRepo};

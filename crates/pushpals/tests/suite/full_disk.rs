@@ -54,11 +54,12 @@ fn fill(path: &Path) {
     let _ = file.sync_all();
 }
 
-#[test]
-fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers() {
+/// A server whose data dir is on a 24 MiB tmpfs; `None` (skipped) when
+/// not root.
+fn served_on_a_small_disk() -> Option<(SmallDisk, TempRepo, PathBuf, super::support::Server)> {
     if !nix_is_root() {
         eprintln!("skipped: mounting a small filesystem needs root (CI runs this as root)");
-        return;
+        return None;
     }
     let disk = SmallDisk::mount("24m").expect("mount a tmpfs as root");
     let repo = TempRepo::new();
@@ -66,6 +67,14 @@ fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers() {
     std::fs::create_dir(&data).unwrap();
     write_config(&data, "[server]\nready_min_free_mib = 1\n");
     let server = start_server(&repo.path, &data);
+    Some((disk, repo, data, server))
+}
+
+#[test]
+fn a_full_disk_refuses_writes_clearly_keeps_serving_reads_and_recovers() {
+    let Some((disk, _repo, data, server)) = served_on_a_small_disk() else {
+        return;
+    };
     server.json(&["task", "Before", "--run", "echo before", "--approve-run"]);
 
     let filler = disk.path().join("filler");
@@ -131,16 +140,9 @@ fn nix_is_root() -> bool {
 
 #[test]
 fn a_task_running_when_the_disk_fills_is_settled_once_space_returns() {
-    if !nix_is_root() {
-        eprintln!("skipped: mounting a small filesystem needs root (CI runs this as root)");
+    let Some((disk, _repo, _data, server)) = served_on_a_small_disk() else {
         return;
-    }
-    let disk = SmallDisk::mount("24m").expect("mount a tmpfs as root");
-    let repo = TempRepo::new();
-    let data: PathBuf = disk.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_config(&data, "[server]\nready_min_free_mib = 1\n");
-    let server = start_server(&repo.path, &data);
+    };
     let task = server.json(&[
         "task",
         "Talks while the disk fills",

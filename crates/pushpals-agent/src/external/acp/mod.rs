@@ -4,6 +4,9 @@
 //! prompt, turns the agent's updates into steps, and answers its permission
 //! requests with the task's judge, so every shell command and file write
 //! the agent asks for passes Push Pals's policy.
+//!
+//! Over 400 lines: the ACP client's one exchange loop (session set-up, updates, permission
+//! requests, steps) reads best whole; tool-call bookkeeping is in `calls`.
 
 mod calls;
 

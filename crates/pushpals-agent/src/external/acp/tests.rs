@@ -1,5 +1,8 @@
 //! The client against an agent played over an in-memory pipe, speaking as
 //! Gemini CLI's ACP mode does.
+//!
+//! Over 400 lines: each test plays the agent's side of a whole session against the one ACP
+//! client.
 
 use super::*;
 use crate::gateway::JudgeFuture;
