@@ -97,6 +97,20 @@ impl Orchestrator {
         }
     }
 
+    /// Whether this run was queued by a continue that needs only the
+    /// checks (see `continue_task`).
+    async fn continued_for_checks_only(&self, task_id: &TaskId) -> StepResult<bool> {
+        let events = self
+            .task_events(task_id)
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+        Ok(events
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued")
+            .is_some_and(|e| e.payload["detail"]["checks_only"] == true))
+    }
+
     /// Records the task's failure, retrying while the store cannot write
     /// (a full disk), so a task whose command stopped never stays
     /// `running`; stops when the task was settled otherwise (cancelled) or
@@ -169,6 +183,8 @@ impl Orchestrator {
                         .await?
                 }
             }
+        } else if self.continued_for_checks_only(task_id).await? {
+            // The command ran in the run a stop cut short; its checks did not.
         } else {
             let command = task
                 .command

@@ -471,6 +471,13 @@ impl Orchestrator {
                 what: "its worktree was removed; start a new task instead".into(),
             });
         }
+        // A command task stopped after its command ran (during its checks)
+        // and continued without a new command only needs its checks again:
+        // running the command twice would apply its change twice.
+        let checks_only = task.agent.is_none()
+            && command == task.command
+            && task.state == TaskState::Interrupted
+            && crate::summary::worker_finished_in_last_run(&self.task_events(&task.id).await?);
         let id = task.id.clone();
         let by = actor.to_string();
         let line = command.clone();
@@ -495,6 +502,7 @@ impl Orchestrator {
                         "command": line,
                         "feedback": said,
                         "approve_command": approve_command,
+                        "checks_only": checks_only,
                     }),
                 )
             })

@@ -36,3 +36,15 @@ pub(crate) fn commands_run(task: &Task, events: &[Event]) -> Vec<String> {
     }
     ran
 }
+
+/// Whether the last run (since the task was last queued) ran its worker
+/// command to the end.
+pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
+    let run_start = events
+        .iter()
+        .rposition(|e| e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued")
+        .unwrap_or(0);
+    events[run_start..]
+        .iter()
+        .any(|e| e.kind == EventKind::CommandFinished.as_str() && e.payload["step"] == "worker")
+}

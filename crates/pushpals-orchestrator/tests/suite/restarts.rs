@@ -195,3 +195,35 @@ async fn a_restart_while_a_task_waits_closes_its_approval_and_continuing_asks_ag
         pending[0].summary
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_stopped_during_its_checks_continues_with_its_checks_only() {
+    let repo = TempRepo::new();
+    repo.write("pushpals.toml", "[checks]\ntest = \"sleep 2\"\n");
+    repo.commit_all("a check that takes a moment");
+    let data = tempfile::tempdir().unwrap();
+    let first = boot(&repo, data.path(), "").await;
+    let task = create(&first, "Append", "echo once >> README.md").await;
+    wait_until(&first, &task.id, |s| s == TaskState::Checking).await;
+    drop(first);
+
+    let second = boot(&repo, data.path(), "").await;
+    assert_eq!(
+        second.store().task(&task.id).await.unwrap().state,
+        TaskState::Interrupted
+    );
+    second
+        .continue_task(&task.id, None, false, user())
+        .await
+        .unwrap();
+    let task = wait_until(&second, &task.id, |s| s == TaskState::AwaitingApproval).await;
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(&task.worktree_path.unwrap()).join("README.md"),
+    )
+    .unwrap();
+    assert_eq!(
+        readme.matches("once").count(),
+        1,
+        "the command ran twice: {readme}"
+    );
+}
