@@ -20,6 +20,7 @@ mod brief;
 mod chat;
 mod check_trial;
 mod checks;
+mod continuation;
 mod decide;
 mod deliver;
 mod delivery_claims;
