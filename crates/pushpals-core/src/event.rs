@@ -96,6 +96,11 @@ pub enum EventKind {
     PushUnsubscribed,
     /// The server took changed settings.
     SettingsReloaded,
+    /// A repository's warm cache was built (setup and warm-up at a base
+    /// commit): its inputs, outputs and digest.
+    CacheBuilt,
+    /// A task's worktree got a warm cache.
+    CacheUsed,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -147,6 +152,8 @@ impl EventKind {
             Self::PushSubscribed => "push_subscribed",
             Self::PushUnsubscribed => "push_unsubscribed",
             Self::SettingsReloaded => "settings_reloaded",
+            Self::CacheBuilt => "cache_built",
+            Self::CacheUsed => "cache_used",
             Self::Error => "error",
         }
     }

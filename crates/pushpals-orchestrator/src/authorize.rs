@@ -103,6 +103,31 @@ impl Orchestrator {
         }
     }
 
+    /// Asks the person about a command the orchestrator itself runs for
+    /// the task (the setup step), whatever policy would say; waits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn ask_for_command(
+        &self,
+        task_id: &TaskId,
+        step: &str,
+        command_line: &str,
+        summary: String,
+        detail: serde_json::Value,
+        resume: TaskState,
+        cancel: &watch::Receiver<bool>,
+    ) -> crate::driver::StepResult<()> {
+        use crate::driver::Stop;
+        match self
+            .wait_for_answer(task_id, step, command_line, summary, detail, resume, cancel)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(Refusal::Refused(reason)) => Err(Stop::Failed(reason)),
+            Err(Refusal::Cancelled) => Err(Stop::Superseded),
+            Err(Refusal::Store(error)) => Err(error.into()),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn wait_for_answer(
         &self,

@@ -16,6 +16,8 @@ pub struct RepoConfig {
     pub plan: PlanSection,
     /// `[scan]`: how the proactive scanner treats this repository.
     pub scan: ScanSection,
+    /// `[setup]`: what prepares dependencies once for all tasks.
+    pub setup: crate::setup_config::SetupSection,
 }
 
 /// `[scan]`: how often the test check is rerun to find flaky tests.
@@ -130,7 +132,7 @@ mod tests {
     #[test]
     fn checks_run_in_a_fixed_order_and_blank_ones_are_skipped() {
         let config = RepoConfig::from_toml(
-            "[checks]\ntest = \"cargo test\"\nbuild = \"cargo build\"\nlint = \" \"\n[setup]\nx = 1\n",
+            "[checks]\ntest = \"cargo test\"\nbuild = \"cargo build\"\nlint = \" \"\n[future]\nx = 1\n",
         )
         .unwrap();
         let names: Vec<_> = config.checks().iter().map(|c| c.name).collect();

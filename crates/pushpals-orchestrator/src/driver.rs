@@ -12,6 +12,7 @@ use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -97,6 +98,18 @@ impl Orchestrator {
         }
     }
 
+    /// Whether the task's worktree already got the warm cache (a
+    /// continued task keeps what it had).
+    async fn got_warm_cache(&self, task_id: &TaskId) -> StepResult<bool> {
+        let events = self
+            .task_events(task_id)
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+        Ok(events
+            .iter()
+            .any(|e| e.kind == EventKind::CacheUsed.as_str()))
+    }
+
     /// Whether this run was queued by a continue that needs only the
     /// checks (see `continue_task`).
     async fn continued_for_checks_only(&self, task_id: &TaskId) -> StepResult<bool> {
@@ -171,6 +184,9 @@ impl Orchestrator {
             json!(null),
         )
         .await?;
+        if !self.got_warm_cache(task_id).await? {
+            self.warm_start(&policy, &task, &config, &cancel).await?;
+        }
         let worktree = task.worktree_path.clone().unwrap_or_default();
         if let Some(work) = task.agent.clone() {
             match work.external.as_deref() {
@@ -368,6 +384,9 @@ impl Orchestrator {
             gateway: None,
             home: None,
             session: None,
+            // Checks start at the stable path, where the warm cache's
+            // build outputs were made.
+            alias: self.worktree_alias(Path::new(worktree), step.name.starts_with("check:")),
         };
         let step_name = step.name.as_str();
         let scanner = self.scanner();

@@ -229,6 +229,7 @@ impl Orchestrator {
             gateway: Some(handle.server.socket().to_path_buf()),
             home: Some(home.clone()),
             session: session.as_ref().map(|s| s.path.clone()),
+            alias: None,
         };
         if let Some(file) = adapter.trajectory() {
             // A record left by an earlier run must not pass for this one's.
@@ -416,6 +417,7 @@ impl Orchestrator {
             gateway: None,
             home: Some(home.to_path_buf()),
             session: None,
+            alias: None,
         };
         // The version is read from standard output first: some agents
         // print warnings on the other stream that look like versions.

@@ -34,6 +34,7 @@ mod output;
 mod pull_request;
 mod readiness;
 mod reconcile;
+mod registries;
 mod retention;
 mod run_stop;
 mod sandbox_access;
@@ -42,8 +43,11 @@ mod schedule;
 mod secret_gate;
 mod settings;
 mod settings_reload;
+mod setup_config;
+mod setup_run;
 mod summary;
 mod trace_link;
+mod warm_cache;
 
 pub use authorize::ApprovalScope;
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};
@@ -53,7 +57,7 @@ pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use readiness::{Readiness, ReadyCheck};
-pub use retention::{GcReport, SpaceReport};
+pub use retention::{CacheSpace, GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
     AcmeSettings, DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings,
@@ -61,3 +65,4 @@ pub use settings::{
     TelemetrySettings, TlsSettings,
 };
 pub use settings_reload::Reload;
+pub use setup_config::{Reach, Registry, SetupSection, SetupSource, SetupStep};

@@ -14,8 +14,17 @@ impl Orchestrator {
     /// Starts the network proxy for one command of a task; what it lets
     /// through and refuses becomes events of the task.
     pub(crate) fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {
-        use std::os::unix::fs::DirBuilderExt;
         let allowlist = Allowlist::new(&self.settings().network.allow).map_err(Stop::Failed)?;
+        self.start_proxy_with(task_id, allowlist)
+    }
+
+    /// The same with hosts of its own (a setup step's registries).
+    pub(crate) fn start_proxy_with(
+        &self,
+        task_id: &TaskId,
+        allowlist: Allowlist,
+    ) -> StepResult<Proxy> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = self.worktrees_dir.with_file_name("proxy");
         std::fs::DirBuilder::new()
             .recursive(true)

@@ -99,6 +99,8 @@ pub struct Orchestrator {
     pub(crate) agent_versions: Mutex<HashMap<PathBuf, crate::external_run::KnownVersion>>,
     /// Tasks with a push, pull request or merge under way.
     pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
+    /// The repository's warm caches (setup and warm build outputs).
+    pub(crate) caches: crate::warm_cache::WarmCaches,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -145,6 +147,7 @@ impl Orchestrator {
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: Mutex::new(HashMap::new()),
             deliveries: crate::delivery_claims::DeliveryClaims::default(),
+            caches: crate::warm_cache::WarmCaches::new(data_dir.join("caches")),
         });
         orchestrator.recover().await?;
         Ok(orchestrator)

@@ -125,6 +125,7 @@ impl Orchestrator {
             gateway: None,
             home: None,
             session: None,
+            alias: None,
         };
         let (output, mut drained) = mpsc::channel(4);
         let (_cancel, cancelled) = watch::channel(false);

@@ -1,8 +1,9 @@
 //! Nothing piles up: an ended task's worktree (and its agent's private
 //! home) is removed on request, worktrees of tasks that ended long ago are
 //! removed,
-//! branches already merged into the base branch are pruned, and the space
-//! everything takes can be shown. Events and blobs are never deleted.
+//! branches already merged into the base branch are pruned, warm caches
+//! whose inputs changed are removed, and the space everything takes can be
+//! shown. Events and blobs are never deleted.
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
@@ -21,7 +22,11 @@ pub struct GcReport {
     pub worktrees: Vec<(TaskId, u64)>,
     /// Branches deleted because the base branch holds their commit.
     pub branches: Vec<String>,
-    /// Bytes freed (worktrees only; branches hold no files of their own).
+    /// Warm caches whose inputs changed and that no task uses, with the
+    /// bytes each held.
+    pub caches: Vec<(String, u64)>,
+    /// Bytes freed (worktrees and caches; branches hold no files of their
+    /// own).
     pub bytes_freed: u64,
 }
 
@@ -36,11 +41,26 @@ pub struct SpaceReport {
     pub worktree_bytes: u64,
     /// Each task's worktree.
     pub tasks: Vec<(TaskId, u64)>,
+    /// All warm caches together.
+    pub cache_bytes: u64,
+    /// Each warm cache by key, with whether it is the one new tasks get.
+    pub caches: Vec<CacheSpace>,
+}
+
+/// One warm cache's space.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheSpace {
+    /// Its key.
+    pub key: String,
+    /// Its bytes.
+    pub bytes: u64,
+    /// New tasks at `HEAD` get it.
+    pub current: bool,
 }
 
 /// The bytes of the files under `path` (not following links; `.git`
 /// pointer files count, the repository's objects do not live here).
-fn size_of(path: &Path) -> u64 {
+pub(crate) fn size_of(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };
@@ -108,10 +128,18 @@ impl Orchestrator {
                 report.branches.push(task.branch.clone());
             }
         }
-        if !dry_run && (!report.worktrees.is_empty() || !report.branches.is_empty()) {
+        let keep = self.current_cache_key().await;
+        report.caches = self.caches.remove_unused(keep.as_deref(), dry_run);
+        report.bytes_freed += report.caches.iter().map(|(_, bytes)| bytes).sum::<u64>();
+        if !dry_run
+            && (!report.worktrees.is_empty()
+                || !report.branches.is_empty()
+                || !report.caches.is_empty())
+        {
             let detail = json!({
                 "worktrees": report.worktrees.iter().map(|(id, _)| id).collect::<Vec<_>>(),
                 "branches": report.branches,
+                "caches": report.caches.iter().map(|(key, _)| key).collect::<Vec<_>>(),
                 "bytes_freed": report.bytes_freed,
             });
             let event = NewEvent {
@@ -143,11 +171,24 @@ impl Orchestrator {
                 tasks.push((task.id.clone(), size_of(Path::new(path))));
             }
         }
+        let current = self.current_cache_key().await;
+        let caches: Vec<CacheSpace> = self
+            .caches
+            .sizes()
+            .into_iter()
+            .map(|(key, bytes)| CacheSpace {
+                current: current.as_deref() == Some(key.as_str()),
+                key,
+                bytes,
+            })
+            .collect();
         Ok(SpaceReport {
             database_bytes,
             blob_bytes,
             worktree_bytes: tasks.iter().map(|(_, b)| b).sum(),
             tasks,
+            cache_bytes: caches.iter().map(|c| c.bytes).sum(),
+            caches,
         })
     }
 }

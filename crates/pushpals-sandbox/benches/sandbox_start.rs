@@ -67,6 +67,7 @@ async fn runner_true(runner: &dyn Runner, dir: &std::path::Path) -> Duration {
             gateway: None,
             home: None,
             session: None,
+            alias: None,
         };
         let started = Instant::now();
         let outcome = runner.run(spec, tx, cancel).await.unwrap();

@@ -321,9 +321,21 @@ impl BwrapRunner {
             "--bind".as_ref(),
             worktree.as_os_str(),
             worktree.as_os_str(),
-            "--chdir".as_ref(),
-            worktree.as_os_str(),
         ]);
+        // The same directory at the repository's stable path: Landlock's
+        // rule for the worktree holds there too (rules follow inodes).
+        let mut start = worktree;
+        if let Some(alias) = relays.alias {
+            push(&[
+                "--bind".as_ref(),
+                worktree.as_os_str(),
+                alias.path.as_os_str(),
+            ]);
+            if alias.start_here {
+                start = &alias.path;
+            }
+        }
+        push(&["--chdir".as_ref(), start.as_os_str()]);
         if let Some((helper, helper_args)) = &self.config.helper {
             if let Some(socket) = relays.proxy {
                 push(&[
@@ -379,7 +391,7 @@ impl BwrapRunner {
         args
     }
 
-    fn sandbox_path(&self) -> String {
+    fn sandbox_path(&self, alias: Option<&crate::WorktreeAlias>) -> String {
         let mut path = String::new();
         for toolchain in &self.config.toolchain_paths {
             if toolchain.ends_with("bin") || toolchain.ends_with("shims") {
@@ -388,6 +400,13 @@ impl BwrapRunner {
             }
         }
         path.push_str(SANDBOX_PATH);
+        for dir in alias
+            .iter()
+            .flat_map(|a| a.path_dirs.iter().map(|d| a.path.join(d)))
+        {
+            path.push(':');
+            path.push_str(&dir.to_string_lossy());
+        }
         path
     }
 }
@@ -403,6 +422,8 @@ struct Relays<'a> {
     home: Option<&'a Path>,
     /// The session socket for the command's standard input and output.
     session: Option<&'a Path>,
+    /// The worktree's second, stable place.
+    alias: Option<&'a crate::WorktreeAlias>,
 }
 
 impl BwrapRunner {
@@ -479,6 +500,7 @@ impl Runner for BwrapRunner {
                 gateway: spec.gateway.as_deref(),
                 home: spec.home.as_deref(),
                 session: spec.session.as_deref(),
+                alias: spec.alias.as_ref(),
             };
             let mut command = Command::new(&self.bwrap);
             command.args(self.bwrap_args(
@@ -496,7 +518,7 @@ impl Runner for BwrapRunner {
             }
             command
                 .env_clear()
-                .env("PATH", self.sandbox_path())
+                .env("PATH", self.sandbox_path(spec.alias.as_ref()))
                 .env("HOME", SANDBOX_HOME)
                 .env("TMPDIR", "/tmp")
                 .env("LANG", "C.UTF-8")

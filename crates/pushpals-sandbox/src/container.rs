@@ -212,8 +212,17 @@ impl ContainerRunner {
         if !spec.cwd.is_dir() {
             return Err(RunError::MissingCwd(spec.cwd));
         }
-        let workdir = mountable(&spec.cwd)?;
-        let mut mounts = vec![format!("type=bind,src={workdir},dst={workdir}")];
+        let worktree = mountable(&spec.cwd)?;
+        let mut mounts = vec![format!("type=bind,src={worktree},dst={worktree}")];
+        // The worktree again at the repository's stable path.
+        let workdir = match &spec.alias {
+            Some(alias) => {
+                let path = mountable(&alias.path)?;
+                mounts.push(format!("type=bind,src={worktree},dst={path}"));
+                if alias.start_here { path } else { worktree }
+            }
+            None => worktree,
+        };
         for path in &spec.read_only_paths {
             let path = mountable(path)?;
             mounts.push(format!("type=bind,src={path},dst={path},readonly"));

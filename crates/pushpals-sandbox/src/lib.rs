@@ -29,7 +29,7 @@ pub use container::{ContainerConfig, ContainerError, ContainerRunner};
 pub use host::HostRunner;
 pub use limits::{CgroupLayout, Limits};
 pub use proxy::{Allowlist, NetworkEvent, Proxy};
-pub use spec::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError};
+pub use spec::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError, WorktreeAlias};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -31,6 +31,26 @@ pub struct CommandSpec {
     /// and output are connected to (an agent speaking the Agent Client
     /// Protocol). `None`: no standard input, output streamed as usual.
     pub session: Option<PathBuf>,
+    /// A second place where the worktree appears inside the sandbox. The
+    /// host backend, which has no mounts of its own, ignores it.
+    pub alias: Option<WorktreeAlias>,
+}
+
+/// The worktree's second, stable place inside the sandbox: the same for
+/// every task of a repository (`/workspace/<name>`), so that what a setup
+/// step made at one worktree (a virtual environment's scripts, an editable
+/// install, cargo's fingerprints) holds at another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeAlias {
+    /// Where.
+    pub path: PathBuf,
+    /// The command starts there instead of at `cwd` (a check, whose
+    /// build outputs then match the warm cache's).
+    pub start_here: bool,
+    /// Directories under the worktree put at the end of `PATH`, at the
+    /// stable path (a virtual environment's `bin`): they add programs
+    /// (`pytest`) but never shadow the system's.
+    pub path_dirs: Vec<String>,
 }
 
 /// Which output stream a chunk came from.

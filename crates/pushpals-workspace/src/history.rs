@@ -161,6 +161,28 @@ impl Repo {
             .collect())
     }
 
+    /// The blob ids of those of `names` that are files at the top of
+    /// `commit`, by name (a blob id names its content).
+    pub async fn top_level_blobs(
+        &self,
+        commit: &str,
+        names: &[&str],
+    ) -> GitResult<Vec<(String, String)>> {
+        let mut list = self.command(self.root());
+        list.args(["ls-tree", "-z", commit, "--"]).args(names);
+        let bytes = run(list, "ls-tree").await?;
+        Ok(bytes
+            .split(|b| *b == 0)
+            .filter_map(|line| {
+                let line = String::from_utf8_lossy(line);
+                let (meta, name) = line.split_once('\t')?;
+                let mut fields = meta.split(' ');
+                let (_, kind, id) = (fields.next()?, fields.next()?, fields.next()?);
+                (kind == "blob").then(|| (name.to_owned(), id.to_owned()))
+            })
+            .collect())
+    }
+
     /// The patches of the commits after `from` up to `to`, newest first.
     pub async fn patches_between(&self, from: &str, to: &str) -> GitResult<Vec<CommitPatch>> {
         self.recent_patches(&format!("{from}..{to}"), 10_000).await

@@ -297,6 +297,7 @@ impl Orchestrator {
             gateway: None,
             home: None,
             session: None,
+            alias: None,
         };
         // Reports left from before (committed, or an earlier run) are not
         // this run's: remove them, so what is there afterwards is.

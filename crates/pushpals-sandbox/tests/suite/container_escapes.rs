@@ -44,6 +44,7 @@ fn spec(worktree: &Path, line: &str, timeout: Duration) -> CommandSpec {
         gateway: None,
         home: None,
         session: None,
+        alias: None,
     }
 }
 

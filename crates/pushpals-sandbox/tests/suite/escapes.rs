@@ -103,6 +103,7 @@ async fn run_spec(
         gateway: None,
         home: None,
         session: None,
+        alias: None,
     };
     edit(&mut spec);
     let collector = tokio::spawn(async move {

@@ -15,6 +15,7 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         gateway: None,
         home: None,
         session: None,
+        alias: None,
     }
 }
 

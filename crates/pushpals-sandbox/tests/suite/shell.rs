@@ -30,6 +30,7 @@ fn spec(dir: &Path, line: &str) -> CommandSpec {
         gateway: None,
         home: None,
         session: None,
+        alias: None,
     }
 }
 

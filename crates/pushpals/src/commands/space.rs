@@ -52,11 +52,20 @@ pub async fn gc(
     for branch in report["branches"].as_array().into_iter().flatten() {
         say!("{verb} merged branch {}", branch.as_str().unwrap_or("?"));
     }
+    let caches = report["caches"].as_array().cloned().unwrap_or_default();
+    for entry in &caches {
+        say!(
+            "{verb} the warm cache {} ({}): its inputs changed",
+            entry[0].as_str().unwrap_or("?"),
+            human(entry[1].as_u64().unwrap_or(0))
+        );
+    }
     say!(
-        "{} {} worktree(s), {} branch(es); {} freed",
+        "{} {} worktree(s), {} branch(es), {} cache(s); {} freed",
         if dry_run { "Would free:" } else { "Done:" },
         worktrees.len(),
         report["branches"].as_array().map_or(0, Vec::len),
+        caches.len(),
         human(report["bytes_freed"].as_u64().unwrap_or(0))
     );
     Ok(ExitCode::SUCCESS)
@@ -81,6 +90,23 @@ pub async fn du(client: &Client, json: bool) -> Result<ExitCode> {
             "  {:<10} {}",
             entry[0].as_str().unwrap_or("?"),
             human(entry[1].as_u64().unwrap_or(0))
+        );
+    }
+    say!("caches     {}", bytes("cache_bytes"));
+    for cache in report["caches"].as_array().into_iter().flatten() {
+        say!(
+            "  {:<10} {}{}",
+            cache["key"]
+                .as_str()
+                .unwrap_or("?")
+                .get(..10)
+                .unwrap_or("?"),
+            human(cache["bytes"].as_u64().unwrap_or(0)),
+            if cache["current"] == true {
+                " (current)"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@ mod follow_and_policy;
 mod full_disk;
 mod network;
 mod real_projects;
+mod real_setup;
 mod scan;
 mod secrets;
 mod service;

@@ -1,13 +1,15 @@
 //! Real projects and their toolchains in the sandbox: itoa's own test
 //! suite (Rust, with a dev-dependency, after `cargo fetch`) as a task's
-//! check; the checks tried before any task; a toolchain added by hand.
+//! check, warm from the second task on; the checks tried before any task;
+//! a toolchain added by hand.
 
 use super::support::*;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// `../shared/repos/<name>.bundle`, cloned at `main` into `dir`.
-fn clone_bundle(name: &str, dir: &Path) -> std::path::PathBuf {
+pub(super) fn clone_bundle(name: &str, dir: &Path) -> std::path::PathBuf {
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/repos")
         .join(format!("{name}.bundle"));
@@ -23,7 +25,7 @@ fn clone_bundle(name: &str, dir: &Path) -> std::path::PathBuf {
     target
 }
 
-fn git(repo: &Path, args: &[&str]) {
+pub(super) fn git(repo: &Path, args: &[&str]) {
     let status = Command::new("git")
         .current_dir(repo)
         .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
@@ -33,8 +35,32 @@ fn git(repo: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
+/// The duration of a task's `check:test` command, in milliseconds.
+pub(super) fn check_millis(events: &[serde_json::Value]) -> u64 {
+    events
+        .iter()
+        .find(|e| e["kind"] == "command_finished" && e["payload"]["step"] == "check:test")
+        .and_then(|e| e["payload"]["duration_ms"].as_u64())
+        .expect("the test check ran")
+}
+
+/// Asserts the task's test check passed with no command approval asked.
+pub(super) fn assert_check_passed_unasked(events: &[serde_json::Value]) {
+    let check = events
+        .iter()
+        .find(|e| e["kind"] == "check_result")
+        .expect("the test check ran");
+    assert_eq!(check["payload"]["passed"], true, "{check}");
+    assert!(
+        !events.iter().any(|e| e["kind"] == "approval_requested"
+            && e["payload"]["action"] == "command"
+            && e["payload"]["detail"]["step"] != "setup"),
+        "the project's own tests needed an approval"
+    );
+}
+
 #[test]
-fn itoas_own_tests_pass_as_a_check_in_the_sandbox_after_cargo_fetch() {
+fn itoas_own_tests_pass_in_the_sandbox_after_cargo_fetch_and_the_second_task_is_warm() {
     let dir = tempfile::tempdir().unwrap();
     let repo = clone_bundle("itoa", dir.path());
     // The person's checks, committed as they would commit them.
@@ -67,23 +93,32 @@ fn itoas_own_tests_pass_as_a_check_in_the_sandbox_after_cargo_fetch() {
     let server = start_server_with_env(&repo, data.path(), &[("CARGO_HOME", home)]);
     // One task: a one-line change, and a look at what the sandbox sees of
     // the cargo home (the registry, never the credentials).
-    let (id, view) = server.task_until(
+    let first = server.json(&[
+        "task",
         "Reword the README",
+        "--run",
         "sed -i '1s/$/ (edited)/' README.md && ls -a \"$CARGO_HOME\" > seen.txt; \
          test ! -e \"$CARGO_HOME/credentials.toml\" && echo hidden >> seen.txt",
-        "awaiting_approval",
-    );
-    let events = server.events(&id);
-    let check = events
+    ]);
+    let first = first["id"].as_str().unwrap().to_owned();
+    let view = server.wait_for_state_within(&first, "awaiting_approval", Duration::from_secs(600));
+    let events = server.events(&first);
+    assert_check_passed_unasked(&events);
+    let built = events
         .iter()
-        .find(|e| e["kind"] == "check_result")
-        .expect("the test check ran");
-    assert_eq!(check["payload"]["passed"], true, "{check}");
+        .find(|e| e["kind"] == "cache_built")
+        .expect("the first task built the warm cache");
     assert!(
-        !events
+        built["payload"]["entries"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|e| e["kind"] == "approval_requested" && e["payload"]["action"] == "command"),
-        "the project's own tests needed an approval"
+            .any(|e| e == "target"),
+        "{built}"
+    );
+    assert_eq!(
+        built["payload"]["warm_checks"][0]["passed"], true,
+        "{built}"
     );
     let worktree = view["task"]["worktree_path"].as_str().unwrap();
     let seen = std::fs::read_to_string(Path::new(worktree).join("seen.txt")).unwrap();
@@ -91,6 +126,54 @@ fn itoas_own_tests_pass_as_a_check_in_the_sandbox_after_cargo_fetch() {
     assert!(
         seen.contains("hidden"),
         "the credentials were visible: {seen}"
+    );
+
+    // The second task starts from the cache (a copy: what it writes into
+    // its target/ never reaches the cache) and its check is incremental.
+    let key = built["payload"]["key"].as_str().unwrap();
+    let cache_target = data.path().join("caches").join(key).join("tree/target");
+    let (second, _) = server.task_until(
+        "Touch the code",
+        "sed -i '1s/^/\\/\\/ touched\\n/' src/lib.rs && touch target/poisoned",
+        "awaiting_approval",
+    );
+    let events = server.events(&second);
+    assert_check_passed_unasked(&events);
+    assert!(!events.iter().any(|e| e["kind"] == "cache_built"));
+    let used = events
+        .iter()
+        .find(|e| e["kind"] == "cache_used")
+        .expect("the second task got the warm cache");
+    assert_eq!(used["payload"]["key"], key);
+    assert!(cache_target.is_dir());
+    assert!(
+        !cache_target.join("poisoned").exists(),
+        "a task wrote into the cache"
+    );
+    let warm = check_millis(&events);
+
+    // The host's own incremental build of the same change, for comparison.
+    let host = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let status = Command::new("cargo")
+            .args(args)
+            .current_dir(&repo)
+            .env("CARGO_HOME", &cargo_home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo {args:?}");
+        started.elapsed().as_millis()
+    };
+    host(&["test", "--offline"]);
+    let lib = repo.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, format!("// touched\n{text}")).unwrap();
+    let incremental = host(&["test", "--offline"]);
+    println!(
+        "itoa check, second task: {warm} ms in the sandbox; host incremental {incremental} ms; ratio {:.2}",
+        warm as f64 / incremental.max(1) as f64
     );
 }
 

@@ -147,7 +147,13 @@ impl Server {
     }
 
     pub(crate) fn wait_for_state(&self, task: &str, state: &str) -> Value {
-        for _ in 0..600 {
+        self.wait_for_state_within(task, state, Duration::from_secs(120))
+    }
+
+    /// As `wait_for_state`, for tasks that build a project.
+    pub(crate) fn wait_for_state_within(&self, task: &str, state: &str, limit: Duration) -> Value {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             let view = self.json(&["status", task]);
             let current = view["task"]["state"].as_str().unwrap().to_owned();
             if current == state {
