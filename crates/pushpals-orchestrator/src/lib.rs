@@ -66,3 +66,4 @@ pub use settings::{
 };
 pub use settings_reload::Reload;
 pub use setup_config::{Reach, Registry, SetupSection, SetupSource, SetupStep};
+pub use warm_cache::{CopyMethod, copy_method as cache_copy_method};

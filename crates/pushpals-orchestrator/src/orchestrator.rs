@@ -322,6 +322,7 @@ impl Orchestrator {
             }
             let insert_id = id.clone();
             let approve_command = request.approve_command;
+            let sandbox = self.sandbox_view();
             match self
                 .store
                 .write(move |tx| {
@@ -331,6 +332,7 @@ impl Orchestrator {
                         command.as_deref(),
                         agent.as_ref(),
                         actor.clone(),
+                        sandbox,
                     )?;
                     if approve_command && let Some(command) = &command {
                         tx.append(NewEvent::for_task(
@@ -361,6 +363,18 @@ impl Orchestrator {
         }
         self.spawn_driver(task.id.clone());
         Ok(task)
+    }
+
+    /// What a task's commands see, for its `task_created` event: the
+    /// backend, the repository's stable path, the toolchains and their
+    /// variables.
+    fn sandbox_view(&self) -> serde_json::Value {
+        json!({
+            "backend": self.runner.backend(),
+            "isolated": self.runner.isolated(),
+            "stable_path": crate::warm_cache::stable_path(self.repo.root()),
+            "toolchains": self.runner.toolchains(),
+        })
     }
 
     /// Checks a command line (and the title it goes with): present, not

@@ -458,6 +458,27 @@ impl Runner for BwrapRunner {
         "bubblewrap"
     }
 
+    fn toolchains(&self) -> Vec<String> {
+        let mut seen: Vec<String> = self
+            .config
+            .toolchain_paths
+            .iter()
+            .filter(|path| path.exists())
+            .map(|path| format!("read-only {}", path.display()))
+            .collect();
+        for (host, relative) in &self.config.home_binds {
+            seen.push(format!(
+                "read-only {} at {}",
+                host.display(),
+                Path::new(SANDBOX_HOME).join(relative).display()
+            ));
+        }
+        for (name, value) in &self.config.toolchain_env {
+            seen.push(format!("{name}={value}"));
+        }
+        seen
+    }
+
     fn hook_command(&self) -> Option<String> {
         let (_, helper_args) = self.config.helper.as_ref()?;
         let mut line = SANDBOX_HELPER.to_owned();

@@ -67,6 +67,13 @@ pub trait Runner: Send + Sync {
         None
     }
 
+    /// What commands see besides the system and the worktree, for a task's
+    /// record: read-only toolchain directories (`"<host> at <inside>"`
+    /// where they appear elsewhere) and the variables that point at them.
+    fn toolchains(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Runs `spec` to its end, its time limit, or cancellation.
     fn run<'a>(
         &'a self,

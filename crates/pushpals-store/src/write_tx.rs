@@ -132,7 +132,8 @@ impl<'a> WriteTx<'a> {
 
     /// Creates a queued task and its `task_created` event.
     /// A task runs either `command` (a command task) or an agent on
-    /// `agent` (an agent task).
+    /// `agent` (an agent task); `sandbox` records what its commands will
+    /// see (null: not said).
     pub fn insert_task(
         &mut self,
         id: &TaskId,
@@ -140,6 +141,7 @@ impl<'a> WriteTx<'a> {
         command: Option<&str>,
         agent: Option<&AgentWork>,
         actor: Actor,
+        sandbox: serde_json::Value,
     ) -> StoreResult<Task> {
         let at = now();
         let brief = agent.map(serde_json::to_string).transpose()?;
@@ -167,6 +169,7 @@ impl<'a> WriteTx<'a> {
                 "agent": agent,
                 "branch": id.branch(),
                 "trace_id": id.trace_id(),
+                "sandbox": sandbox,
             }),
         ))?;
         self.task(id)

@@ -21,6 +21,7 @@ async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
                 Some("true"),
                 None,
                 Actor::User("admin".into()),
+                serde_json::Value::Null,
             )
         })
         .await
@@ -294,7 +295,16 @@ async fn agent_briefs_usage_and_the_overview_round_trip() {
     };
     let (id, work) = (second.clone(), brief.clone());
     let task = store
-        .write(move |tx| tx.insert_task(&id, "Test it", None, Some(&work), Actor::User("a".into())))
+        .write(move |tx| {
+            tx.insert_task(
+                &id,
+                "Test it",
+                None,
+                Some(&work),
+                Actor::User("a".into()),
+                serde_json::Value::Null,
+            )
+        })
         .await
         .unwrap();
     assert_eq!(task.agent.as_ref(), Some(&brief));

@@ -180,8 +180,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove worktrees of tasks that ended long ago and branches already
-    /// merged (events and blobs are never deleted)
+    /// Remove worktrees of tasks that ended long ago, branches already
+    /// merged and warm caches whose inputs changed (events and blobs are
+    /// never deleted)
     Gc {
         /// Tasks that ended at least this many days ago [default: config's
         /// [retention] worktree_days]

@@ -93,6 +93,7 @@ pub async fn run(
     }
     checks.push(git_check());
     checks.push(disk_check(data_dir));
+    checks.push(cache_copy_check(data_dir));
     if let Some(settings) = &settings {
         checks.push(sandbox_check(settings, data_dir));
     }
@@ -229,6 +230,38 @@ fn disk_check(data_dir: &Path) -> Check {
             Status::Warn,
             format!("cannot read free space: {error}"),
             None,
+        ),
+    }
+}
+
+/// How warm caches reach new tasks on the data directory's file system.
+fn cache_copy_check(data_dir: &Path) -> Check {
+    let probe = data_dir.join("caches");
+    if std::fs::create_dir_all(&probe).is_err() {
+        return check(
+            "warm caches",
+            Status::Warn,
+            format!("cannot write {}", probe.display()),
+            Some("make the data directory writable"),
+        );
+    }
+    match pushpals_orchestrator::cache_copy_method(&probe) {
+        pushpals_orchestrator::CopyMethod::Reflink => check(
+            "warm caches",
+            Status::Ok,
+            "copied into each task as clones that share blocks (reflink)",
+            None,
+        ),
+        pushpals_orchestrator::CopyMethod::Copy => check(
+            "warm caches",
+            Status::Ok,
+            format!(
+                "copied in full into each task: the file system of {} cannot clone files",
+                data_dir.display()
+            ),
+            Some(
+                "for copy-on-write task starts, put the data directory on btrfs or XFS (--data-dir)",
+            ),
         ),
     }
 }

@@ -11,7 +11,8 @@ mod inputs;
 mod outputs;
 
 pub(crate) use inputs::{CacheInputs, LOCK_FILES, toolchain_versions};
-pub(crate) use outputs::{CopyMethod, copy_into, copy_method, digest, untracked_entries};
+pub use outputs::{CopyMethod, copy_method};
+pub(crate) use outputs::{copy_into, digest, untracked_entries};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

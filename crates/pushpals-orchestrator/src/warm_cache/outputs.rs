@@ -125,7 +125,7 @@ impl CopyMethod {
 }
 
 /// Whether `dir`'s file system clones files (tried with a small file).
-pub(crate) fn copy_method(dir: &Path) -> CopyMethod {
+pub fn copy_method(dir: &Path) -> CopyMethod {
     let from = dir.join(".reflink-probe");
     let to = dir.join(".reflink-probe-clone");
     let cloned = std::fs::write(&from, b"probe").is_ok()

@@ -162,8 +162,10 @@ async fn an_agent_lists_reads_edits_tests_and_finishes_with_exactly_its_diff() {
     assert!(position("model_call") < position("tool_call"));
     assert!(position("command_started") < position("agent_finished"));
     assert!(position("agent_finished") < position("check_result"));
+    // The warm-up of the repository's checks comes first, then the agent's.
     let commands = payloads(&f, &task, EventKind::CommandStarted).await;
-    assert_eq!(commands[0]["step"], "agent:1");
+    assert_eq!(commands[0]["step"], "warm:test");
+    assert_eq!(commands[1]["step"], "agent:1");
     assert_eq!(commands[0]["backend"], "bubblewrap");
 
     // Usage and cost are summed on the task.

@@ -525,6 +525,7 @@ async fn a_stop_in_the_middle_of_making_a_worktree_leaves_nothing_in_the_way() {
                     Some("echo again >> README.md"),
                     None,
                     user(),
+                    serde_json::Value::Null,
                 )?;
                 tx.transition(
                     &task_id,

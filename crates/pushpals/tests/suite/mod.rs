@@ -19,6 +19,7 @@ mod real_setup;
 mod scan;
 mod secrets;
 mod service;
+mod setup_step;
 mod slow_clients;
 mod spine;
 mod support;
