@@ -216,6 +216,8 @@ impl Orchestrator {
                 .await?;
         }
 
+        self.setup_after_lock_changes(&policy, &task, &config, &cancel)
+            .await?;
         self.move_to(
             task_id,
             TaskState::Checking,

@@ -48,6 +48,7 @@ mod setup_run;
 mod summary;
 mod trace_link;
 mod warm_cache;
+mod warm_start;
 
 pub use authorize::ApprovalScope;
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};

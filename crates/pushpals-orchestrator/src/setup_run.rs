@@ -1,37 +1,32 @@
-//! A task starts warm: the repository's warm cache for the base commit's
-//! inputs is copied into its new worktree, after being built when none
-//! matches: the base commit exported, the setup step run in the sandbox
-//! (asked once per change of its inputs, with network only to the
-//! registries it names), the checks run once to warm the build, the
-//! outputs digested and recorded.
+//! The setup step: asked for and run in the sandbox with network only to
+//! the registries it names, at the base commit for a warm cache or again
+//! in a task's worktree after the task changed a lock file; and the
+//! commands a cache build runs, recorded as steps of the task.
 
-use crate::checks::{Check, RepoConfig};
+use crate::checks::RepoConfig;
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
-use crate::setup_config::{Reach, SetupStep, devcontainer_step};
-use crate::warm_cache::{
-    CacheEntry, CacheInputs, LOCK_FILES, Manifest, copy_into, digest, stable_path,
-    untracked_entries,
-};
+use crate::setup_config::{SetupStep, devcontainer_step};
+use crate::warm_cache::{LOCK_FILES, stable_path};
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::{Allowlist, CommandSpec, WorktreeAlias};
 use serde_json::json;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Where a setup usually makes a virtual environment.
 const VIRTUAL_ENV_BINS: [&str; 2] = [".venv/bin", "venv/bin"];
 
 /// One command of a cache build.
-struct BuildCommand<'a> {
-    step: &'a str,
-    line: &'a str,
-    timeout: Duration,
-    network: Option<Allowlist>,
-    env: Vec<(String, String)>,
+pub(crate) struct BuildCommand<'a> {
+    pub step: &'a str,
+    pub line: &'a str,
+    pub timeout: Duration,
+    pub network: Option<Allowlist>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Orchestrator {
@@ -79,204 +74,16 @@ impl Orchestrator {
         }
     }
 
-    /// The inputs of the warm cache at `base`, with its setup step;
-    /// `None` when the repository has neither a setup nor checks.
-    pub(crate) async fn cache_inputs(
-        &self,
-        base: &str,
-        config: &RepoConfig,
-    ) -> StepResult<Option<(CacheInputs, Option<SetupStep>)>> {
-        let lock_files = self
-            .repo
-            .top_level_blobs(base, LOCK_FILES)
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))?;
-        let setup = self.setup_step(base, config, &lock_files).await?;
-        let checks = config.checks();
-        if setup.is_none() && checks.is_empty() {
-            return Ok(None);
-        }
-        let inputs = CacheInputs {
-            setup: setup.as_ref().map(|s| s.command.clone()),
-            reach: setup
-                .as_ref()
-                .map(|s| s.reach.iter().map(reach_name).collect())
-                .unwrap_or_default(),
-            checks: checks.iter().map(|c| c.command_line.clone()).collect(),
-            lock_files,
-            toolchains: self.caches.toolchains(),
-        };
-        Ok(Some((inputs, setup)))
-    }
-
-    /// The key of the cache a task starting at the repository's `HEAD`
-    /// would use (what a clean-up keeps).
-    pub(crate) async fn current_cache_key(&self) -> Option<String> {
-        let head = self.repo.head_commit().await.ok()?;
-        let config = self.repo_config_at(&head).await.ok()?;
-        let (inputs, _) = self.cache_inputs(&head, &config).await.ok()??;
-        Some(inputs.key())
-    }
-
-    /// Gives a task's new worktree the warm cache of its base commit's
-    /// inputs, building it first when there is none.
-    pub(crate) async fn warm_start(
-        &self,
-        policy: &Policy,
-        task: &Task,
-        config: &RepoConfig,
-        cancel: &watch::Receiver<bool>,
-    ) -> StepResult<()> {
-        let base = task.base_commit.clone().unwrap_or_default();
-        let Some((inputs, setup)) = self.cache_inputs(&base, config).await? else {
-            return Ok(());
-        };
-        let key = inputs.key();
-        // Held while building and copying: a clean-up leaves it alone, and
-        // a second task needing it waits for the first to build it.
-        let _in_use = self.caches.hold(&key).await;
-        let entry = match self.caches.entry(&key) {
-            Some(entry) => entry,
-            None => {
-                self.build_cache(
-                    policy,
-                    task,
-                    setup.as_ref(),
-                    &config.checks(),
-                    inputs,
-                    cancel,
-                )
-                .await?
-            }
-        };
-        let worktree = task.worktree_path.clone().unwrap_or_default();
-        let started = Instant::now();
-        copy_into(&entry.tree, &entry.manifest.entries, Path::new(&worktree))
-            .await
-            .map_err(|e| {
-                Stop::Failed(format!(
-                    "cannot copy the warm cache into the task's worktree: {e}; `pushpals gc` frees space"
-                ))
-            })?;
-        let event = NewEvent::for_task(
-            &task.id,
-            Actor::Orchestrator,
-            EventKind::CacheUsed,
-            json!({
-                "key": key,
-                "built_at_commit": entry.manifest.base_commit,
-                "entries": entry.manifest.entries.len(),
-                "files": entry.manifest.files,
-                "bytes": entry.manifest.bytes,
-                "method": self.caches.copy_method().as_str(),
-                "took_ms": started.elapsed().as_millis() as u64,
-            }),
-        );
-        self.store.write(move |tx| tx.append(event)).await?;
-        Ok(())
-    }
-
-    /// Builds the cache for `inputs` at the task's base commit.
-    async fn build_cache(
-        &self,
-        policy: &Policy,
-        task: &Task,
-        setup: Option<&SetupStep>,
-        checks: &[Check],
-        inputs: CacheInputs,
-        cancel: &watch::Receiver<bool>,
-    ) -> StepResult<CacheEntry> {
-        let base = task.base_commit.clone().unwrap_or_default();
-        let key = inputs.key();
-        let started = Instant::now();
-        let build = self.caches.start_build(&key).map_err(|e| {
-            Stop::Failed(format!(
-                "cannot make a directory for the warm cache in {}: {e}",
-                self.caches.root().display()
-            ))
-        })?;
-        let tree = build.tree.clone();
-        let result = async {
-            self.repo
-                .export_tree(&base, &tree)
-                .await
-                .map_err(|e| Stop::Failed(format!("cannot export the base commit: {e}")))?;
-            if let Some(setup) = setup {
-                self.run_setup(policy, &task.id, setup, &tree, cancel)
-                    .await?;
-            }
-            let warm_checks = self
-                .warm_up(policy, &task.id, checks, &tree, cancel)
-                .await?;
-            let tracked = self
-                .repo
-                .files_at(&base)
-                .await
-                .map_err(|e| Stop::Failed(format!("cannot list the base commit: {e}")))?;
-            let tree_for_digest = tree.clone();
-            let (entries, digest) = tokio::task::spawn_blocking(move || {
-                let entries = untracked_entries(&tree_for_digest, &tracked)?;
-                let digest = digest(&tree_for_digest, &entries)?;
-                Ok::<_, std::io::Error>((entries, digest))
-            })
-            .await
-            .map_err(|e| Stop::Failed(e.to_string()))?
-            .map_err(|e| Stop::Failed(format!("cannot read what the setup made: {e}")))?;
-            Ok::<_, Stop>((warm_checks, entries, digest))
-        }
-        .await;
-        let (warm_checks, entries, digest) = match result {
-            Ok(built) => built,
-            Err(stop) => {
-                self.caches.discard(build);
-                return Err(stop);
-            }
-        };
-        let manifest = Manifest {
-            key: key.clone(),
-            inputs: serde_json::to_value(&inputs).unwrap_or_default(),
-            base_commit: base.clone(),
-            entries,
-            files: digest.files,
-            bytes: digest.bytes,
-            sha256: digest.sha256,
-            warm_checks,
-        };
-        let event_payload = json!({
-            "key": key,
-            "base_commit": base,
-            "inputs": manifest.inputs,
-            "entries": manifest.entries.iter().take(50).collect::<Vec<_>>(),
-            "files": manifest.files,
-            "bytes": manifest.bytes,
-            "sha256": manifest.sha256,
-            "warm_checks": manifest.warm_checks.iter()
-                .map(|(check, passed)| json!({ "check": check, "passed": passed }))
-                .collect::<Vec<_>>(),
-            "took_ms": started.elapsed().as_millis() as u64,
-        });
-        let entry = self.caches.seal(build, manifest).map_err(|e| {
-            Stop::Failed(format!(
-                "cannot keep the warm cache: {e}; `pushpals gc` frees space"
-            ))
-        })?;
-        let event = NewEvent::for_task(
-            &task.id,
-            Actor::Orchestrator,
-            EventKind::CacheBuilt,
-            event_payload,
-        );
-        self.store.write(move |tx| tx.append(event)).await?;
-        Ok(entry)
-    }
-
     /// Judges, asks for and runs the setup step in `tree`.
-    async fn run_setup(
+    /// `changed`: the lock files a task changed (then `tree` is its
+    /// worktree and nothing is cached); empty for a cache build.
+    pub(crate) async fn run_setup(
         &self,
         policy: &Policy,
         task_id: &TaskId,
         setup: &SetupStep,
         tree: &Path,
+        changed: &[&str],
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
         let verdict = self
@@ -297,16 +104,26 @@ impl Orchestrator {
         } else {
             format!("network to {}", access.hosts.join(", "))
         };
-        let summary = format!(
-            "Run the repository's setup `{}` (from {}) with {reach}? It runs once at the base commit and its result is given to every task until the setup, a lock file or a toolchain changes.",
-            setup.command,
-            setup.source.as_str()
-        );
+        let summary = if changed.is_empty() {
+            format!(
+                "Run the repository's setup `{}` (from {}) with {reach}? It runs once at the base commit and its result is given to every task until the setup, a lock file or a toolchain changes.",
+                setup.command,
+                setup.source.as_str()
+            )
+        } else {
+            format!(
+                "The task changed {}: run the repository's setup `{}` (from {}) again in its worktree with {reach}? Its result stays in this task.",
+                changed.join(", "),
+                setup.command,
+                setup.source.as_str()
+            )
+        };
         let detail = json!({
             "step": "setup",
             "command": setup.command,
             "source": setup.source.as_str(),
             "hosts": access.hosts,
+            "changed": changed,
             "findings": verdict.findings,
         });
         self.ask_for_command(
@@ -338,8 +155,13 @@ impl Orchestrator {
         };
         let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
         if !recorded.outcome.succeeded() {
+            let kept = if changed.is_empty() {
+                "nothing was cached"
+            } else {
+                "the task's worktree keeps what it made"
+            };
             return Err(Stop::Failed(format!(
-                "the setup step `{}` {}; nothing was cached, and its output is in the task's log:\n{}",
+                "the setup step `{}` {}; {kept}, and its output is in the task's log:\n{}",
                 setup.command,
                 recorded.outcome.describe(),
                 recorded.tail
@@ -348,45 +170,45 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Runs each check policy allows in `tree` once, so its build outputs
-    /// are warm; a check policy would ask about is left for the task.
-    async fn warm_up(
+    /// A task that changed a lock file or manifest gets the setup run
+    /// again in its own worktree (asked, since its inputs are the task's;
+    /// never cached) before its checks.
+    pub(crate) async fn setup_after_lock_changes(
         &self,
         policy: &Policy,
-        task_id: &TaskId,
-        checks: &[Check],
-        tree: &Path,
+        task: &Task,
+        config: &RepoConfig,
         cancel: &watch::Receiver<bool>,
-    ) -> StepResult<Vec<(String, bool)>> {
-        let mut results = Vec::new();
-        for check in checks {
-            let step = format!("warm:{}", check.name);
-            let verdict = self
-                .judge_recorded(policy, task_id, &step, &check.command_line)
-                .await?;
-            if verdict.decision != Decision::Allow {
-                continue;
+    ) -> StepResult<()> {
+        let base = task.base_commit.clone().unwrap_or_default();
+        let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
+        let at_base = self
+            .repo
+            .top_level_blobs(&base, LOCK_FILES)
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))?;
+        let Some(setup) = self.setup_step(&base, config, &at_base).await? else {
+            return Ok(());
+        };
+        let mut changed = Vec::new();
+        for name in LOCK_FILES {
+            let before = match at_base.iter().any(|(file, _)| file == name) {
+                true => self.repo.file_at(&base, name).await.ok().flatten(),
+                false => None,
+            };
+            if regular_file(&worktree.join(name)) != before {
+                changed.push(*name);
             }
-            let network = if verdict.network {
-                Some(Allowlist::new(&self.settings().network.allow).map_err(Stop::Failed)?)
-            } else {
-                None
-            };
-            let command = BuildCommand {
-                step: &step,
-                line: &check.command_line,
-                timeout: self.settings().check_timeout(),
-                network,
-                env: Vec::new(),
-            };
-            let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
-            results.push((check.name.to_owned(), recorded.outcome.succeeded()));
         }
-        Ok(results)
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.run_setup(policy, &task.id, &setup, &worktree, &changed, cancel)
+            .await
     }
 
     /// Judges a command and records the verdict, as for any command.
-    async fn judge_recorded(
+    pub(crate) async fn judge_recorded(
         &self,
         policy: &Policy,
         task_id: &TaskId,
@@ -412,7 +234,7 @@ impl Orchestrator {
 
     /// Runs one command of a cache build in `tree`, at the repository's
     /// stable path, recorded as a step of the task.
-    async fn run_in_tree(
+    pub(crate) async fn run_in_tree(
         &self,
         task_id: &TaskId,
         command: BuildCommand<'_>,
@@ -460,10 +282,12 @@ impl Orchestrator {
     }
 }
 
-/// A `network` entry as recorded among the inputs.
-fn reach_name(reach: &Reach) -> String {
-    match reach {
-        Reach::Registry(registry) => registry.name().to_owned(),
-        Reach::Host(pattern) => pattern.clone(),
+/// A regular file's content; `None` for anything else (a link the task
+/// made is never followed by the orchestrator, a FIFO never read).
+fn regular_file(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return meta.file_type().is_symlink().then(|| b"\0symlink".to_vec());
     }
+    std::fs::read(path).ok()
 }

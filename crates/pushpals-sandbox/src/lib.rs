@@ -23,6 +23,7 @@ mod limits;
 pub mod proxy;
 mod spec;
 mod supervise;
+mod toolchains;
 
 pub use bwrap::{BwrapConfig, BwrapRunner, SandboxError};
 pub use container::{ContainerConfig, ContainerError, ContainerRunner};

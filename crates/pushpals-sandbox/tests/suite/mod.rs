@@ -4,3 +4,4 @@ mod container_escapes;
 mod escapes;
 mod host_runner;
 mod shell;
+mod toolchains;

@@ -34,7 +34,7 @@ fn spec(dir: &Path, line: &str) -> CommandSpec {
     }
 }
 
-async fn stdout_of(runner: &dyn Runner, dir: &Path, line: &str) -> String {
+pub(crate) async fn stdout_of(runner: &dyn Runner, dir: &Path, line: &str) -> String {
     let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
     let (_cancel_tx, cancel) = watch::channel(false);
     let collector = tokio::spawn(async move {

@@ -156,3 +156,71 @@ fn a_setup_network_entry_that_is_not_a_registry_fails_the_task_with_what_to_writ
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_task_that_changes_a_lock_file_gets_the_setup_again_in_its_own_worktree() {
+    let repo = pushpals_test_support::TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[setup]\ncommand = \"mkdir -p .deps && cp requirements.txt .deps/installed\"\n\
+         [checks]\ntest = \"cmp requirements.txt .deps/installed\"\n",
+    );
+    repo.write("requirements.txt", "flask==3.0\n");
+    repo.write(".gitignore", ".deps/\n");
+    repo.commit_all("setup");
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo.path, data.path());
+    let created = server.json(&[
+        "task",
+        "Bump flask",
+        "--run",
+        "echo flask==3.1 > requirements.txt",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    // The cache's setup, then the task's own after its change.
+    let view = server.wait_for_state(&id, "waiting");
+    assert!(
+        view["approvals"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("runs once at the base commit"),
+        "{view}"
+    );
+    server.json(&["approve", &id]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let summary = loop {
+        let view = server.json(&["status", &id]);
+        let pending = view["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["state"] == "pending")
+            .cloned();
+        if let Some(approval) = pending {
+            break approval["summary"].as_str().unwrap().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "{view}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        summary.contains("The task changed requirements.txt")
+            && summary.contains("again in its worktree"),
+        "{summary}"
+    );
+    server.json(&["approve", &id]);
+    let view = server.wait_for_state(&id, "awaiting_approval");
+    let worktree = std::path::Path::new(view["task"]["worktree_path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join(".deps/installed")).unwrap(),
+        "flask==3.1\n"
+    );
+    // The cache still holds what the base commit's setup made.
+    let du = server.json(&["du"]);
+    let key = du["caches"][0]["key"].as_str().unwrap();
+    let cached = data
+        .path()
+        .join("caches")
+        .join(key)
+        .join("tree/.deps/installed");
+    assert_eq!(std::fs::read_to_string(cached).unwrap(), "flask==3.0\n");
+}

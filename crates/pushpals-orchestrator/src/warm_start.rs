@@ -1,0 +1,259 @@
+//! A task starts warm: the repository's warm cache for the base commit's
+//! inputs is copied into its new worktree, after being built when none
+//! matches: the base commit exported, the setup step run (see
+//! `setup_run`), the checks run once to warm the build, the outputs
+//! digested and recorded.
+
+use crate::checks::{Check, RepoConfig};
+use crate::driver::{StepResult, Stop};
+use crate::orchestrator::Orchestrator;
+use crate::setup_config::{Reach, SetupStep};
+use crate::setup_run::BuildCommand;
+use crate::warm_cache::{
+    CacheEntry, CacheInputs, LOCK_FILES, Manifest, copy_into, digest, untracked_entries,
+};
+use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
+use pushpals_policy::{Decision, Policy};
+use pushpals_sandbox::Allowlist;
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+use tokio::sync::watch;
+
+impl Orchestrator {
+    /// The inputs of the warm cache at `base`, with its setup step;
+    /// `None` when the repository has neither a setup nor checks.
+    pub(crate) async fn cache_inputs(
+        &self,
+        base: &str,
+        config: &RepoConfig,
+    ) -> StepResult<Option<(CacheInputs, Option<SetupStep>)>> {
+        let lock_files = self
+            .repo
+            .top_level_blobs(base, LOCK_FILES)
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))?;
+        let setup = self.setup_step(base, config, &lock_files).await?;
+        let checks = config.checks();
+        if setup.is_none() && checks.is_empty() {
+            return Ok(None);
+        }
+        let inputs = CacheInputs {
+            setup: setup.as_ref().map(|s| s.command.clone()),
+            reach: setup
+                .as_ref()
+                .map(|s| s.reach.iter().map(reach_name).collect())
+                .unwrap_or_default(),
+            checks: checks.iter().map(|c| c.command_line.clone()).collect(),
+            lock_files,
+            toolchains: self.caches.toolchains(),
+        };
+        Ok(Some((inputs, setup)))
+    }
+
+    /// The key of the cache a task starting at the repository's `HEAD`
+    /// would use (what a clean-up keeps).
+    pub(crate) async fn current_cache_key(&self) -> Option<String> {
+        let head = self.repo.head_commit().await.ok()?;
+        let config = self.repo_config_at(&head).await.ok()?;
+        let (inputs, _) = self.cache_inputs(&head, &config).await.ok()??;
+        Some(inputs.key())
+    }
+
+    /// Gives a task's new worktree the warm cache of its base commit's
+    /// inputs, building it first when there is none.
+    pub(crate) async fn warm_start(
+        &self,
+        policy: &Policy,
+        task: &Task,
+        config: &RepoConfig,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let base = task.base_commit.clone().unwrap_or_default();
+        let Some((inputs, setup)) = self.cache_inputs(&base, config).await? else {
+            return Ok(());
+        };
+        let key = inputs.key();
+        // Held while building and copying: a clean-up leaves it alone, and
+        // a second task needing it waits for the first to build it.
+        let _in_use = self.caches.hold(&key).await;
+        let entry = match self.caches.entry(&key) {
+            Some(entry) => entry,
+            None => {
+                self.build_cache(
+                    policy,
+                    task,
+                    setup.as_ref(),
+                    &config.checks(),
+                    inputs,
+                    cancel,
+                )
+                .await?
+            }
+        };
+        let worktree = task.worktree_path.clone().unwrap_or_default();
+        let started = Instant::now();
+        copy_into(&entry.tree, &entry.manifest.entries, Path::new(&worktree))
+            .await
+            .map_err(|e| {
+                Stop::Failed(format!(
+                    "cannot copy the warm cache into the task's worktree: {e}; `pushpals gc` frees space"
+                ))
+            })?;
+        let event = NewEvent::for_task(
+            &task.id,
+            Actor::Orchestrator,
+            EventKind::CacheUsed,
+            json!({
+                "key": key,
+                "built_at_commit": entry.manifest.base_commit,
+                "entries": entry.manifest.entries.len(),
+                "files": entry.manifest.files,
+                "bytes": entry.manifest.bytes,
+                "method": self.caches.copy_method().as_str(),
+                "took_ms": started.elapsed().as_millis() as u64,
+            }),
+        );
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(())
+    }
+
+    /// Builds the cache for `inputs` at the task's base commit.
+    async fn build_cache(
+        &self,
+        policy: &Policy,
+        task: &Task,
+        setup: Option<&SetupStep>,
+        checks: &[Check],
+        inputs: CacheInputs,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<CacheEntry> {
+        let base = task.base_commit.clone().unwrap_or_default();
+        let key = inputs.key();
+        let started = Instant::now();
+        let build = self.caches.start_build(&key).map_err(|e| {
+            Stop::Failed(format!(
+                "cannot make a directory for the warm cache in {}: {e}",
+                self.caches.root().display()
+            ))
+        })?;
+        let tree = build.tree.clone();
+        let result = async {
+            self.repo
+                .export_tree(&base, &tree)
+                .await
+                .map_err(|e| Stop::Failed(format!("cannot export the base commit: {e}")))?;
+            if let Some(setup) = setup {
+                self.run_setup(policy, &task.id, setup, &tree, &[], cancel)
+                    .await?;
+            }
+            let warm_checks = self
+                .warm_up(policy, &task.id, checks, &tree, cancel)
+                .await?;
+            let tracked = self
+                .repo
+                .files_at(&base)
+                .await
+                .map_err(|e| Stop::Failed(format!("cannot list the base commit: {e}")))?;
+            let tree_for_digest = tree.clone();
+            let (entries, digest) = tokio::task::spawn_blocking(move || {
+                let entries = untracked_entries(&tree_for_digest, &tracked)?;
+                let digest = digest(&tree_for_digest, &entries)?;
+                Ok::<_, std::io::Error>((entries, digest))
+            })
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?
+            .map_err(|e| Stop::Failed(format!("cannot read what the setup made: {e}")))?;
+            Ok::<_, Stop>((warm_checks, entries, digest))
+        }
+        .await;
+        let (warm_checks, entries, digest) = match result {
+            Ok(built) => built,
+            Err(stop) => {
+                self.caches.discard(build);
+                return Err(stop);
+            }
+        };
+        let manifest = Manifest {
+            key: key.clone(),
+            inputs: serde_json::to_value(&inputs).unwrap_or_default(),
+            base_commit: base.clone(),
+            entries,
+            files: digest.files,
+            bytes: digest.bytes,
+            sha256: digest.sha256,
+            warm_checks,
+        };
+        let event_payload = json!({
+            "key": key,
+            "base_commit": base,
+            "inputs": manifest.inputs,
+            "entries": manifest.entries.iter().take(50).collect::<Vec<_>>(),
+            "files": manifest.files,
+            "bytes": manifest.bytes,
+            "sha256": manifest.sha256,
+            "warm_checks": manifest.warm_checks.iter()
+                .map(|(check, passed)| json!({ "check": check, "passed": passed }))
+                .collect::<Vec<_>>(),
+            "took_ms": started.elapsed().as_millis() as u64,
+        });
+        let entry = self.caches.seal(build, manifest).map_err(|e| {
+            Stop::Failed(format!(
+                "cannot keep the warm cache: {e}; `pushpals gc` frees space"
+            ))
+        })?;
+        let event = NewEvent::for_task(
+            &task.id,
+            Actor::Orchestrator,
+            EventKind::CacheBuilt,
+            event_payload,
+        );
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(entry)
+    }
+
+    /// Runs each check policy allows in `tree` once, so its build outputs
+    /// are warm; a check policy would ask about is left for the task.
+    async fn warm_up(
+        &self,
+        policy: &Policy,
+        task_id: &TaskId,
+        checks: &[Check],
+        tree: &Path,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<Vec<(String, bool)>> {
+        let mut results = Vec::new();
+        for check in checks {
+            let step = format!("warm:{}", check.name);
+            let verdict = self
+                .judge_recorded(policy, task_id, &step, &check.command_line)
+                .await?;
+            if verdict.decision != Decision::Allow {
+                continue;
+            }
+            let network = if verdict.network {
+                Some(Allowlist::new(&self.settings().network.allow).map_err(Stop::Failed)?)
+            } else {
+                None
+            };
+            let command = BuildCommand {
+                step: &step,
+                line: &check.command_line,
+                timeout: self.settings().check_timeout(),
+                network,
+                env: Vec::new(),
+            };
+            let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
+            results.push((check.name.to_owned(), recorded.outcome.succeeded()));
+        }
+        Ok(results)
+    }
+}
+
+/// A `network` entry as recorded among the inputs.
+fn reach_name(reach: &Reach) -> String {
+    match reach {
+        Reach::Registry(registry) => registry.name().to_owned(),
+        Reach::Host(pattern) => pattern.clone(),
+    }
+}
