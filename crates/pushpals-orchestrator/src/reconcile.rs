@@ -1,5 +1,6 @@
 //! At start, what a stop cut short is settled, so nothing is half-done and
-//! nothing is stuck: a worktree made for a task that never recorded it is
+//! nothing is stuck: overlay worktrees a reboot unmounted are mounted
+//! again, a worktree made for a task that never recorded it is
 //! swept, and a commit approval decided without its commit recorded is
 //! either recorded (the commit is on the branch) or offered again.
 
@@ -12,6 +13,18 @@ impl Orchestrator {
     /// Settles what the last stop cut short.
     pub(crate) async fn settle_cut_short(&self) -> OrchestratorResult<()> {
         for task in self.store.tasks(None).await? {
+            // Overlay worktrees a reboot unmounted are mounted again first.
+            if let Some(path) = &task.worktree_path {
+                match self.repo.remount_worktree(std::path::Path::new(path)) {
+                    Ok(true) => {
+                        tracing::info!(task = %task.id, "mounted the task's worktree again")
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(task = %task.id, %error, "cannot mount the task's worktree again")
+                    }
+                }
+            }
             // Only a task the stop interrupted can have been preparing.
             if task.state == TaskState::Interrupted
                 && task.worktree_path.is_none()

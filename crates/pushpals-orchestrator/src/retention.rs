@@ -129,7 +129,10 @@ impl Orchestrator {
             }
         }
         let keep = self.current_cache_key().await;
-        report.caches = self.caches.remove_unused(keep.as_deref(), dry_run);
+        let layered = self.repo.layered_dirs();
+        report.caches = self
+            .caches
+            .remove_unused(keep.as_deref(), &layered, dry_run);
         report.bytes_freed += report.caches.iter().map(|(_, bytes)| bytes).sum::<u64>();
         if !dry_run
             && (!report.worktrees.is_empty()

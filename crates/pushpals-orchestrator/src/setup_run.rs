@@ -190,13 +190,25 @@ impl Orchestrator {
         let Some(setup) = self.setup_step(&base, config, &at_base).await? else {
             return Ok(());
         };
+        // What the task started with: the lock files as the warm cache
+        // left them (a setup may make one, `package-lock.json`), else the
+        // base commit's.
+        let started = self.started_lock_files(&task.id).await?;
         let mut changed = Vec::new();
         for name in LOCK_FILES {
-            let before = match at_base.iter().any(|(file, _)| file == name) {
-                true => self.repo.file_at(&base, name).await.ok().flatten(),
-                false => None,
+            let now = regular_file(&worktree.join(name)).map(|bytes| lock_digest(&bytes));
+            let before = match &started {
+                Some(started) => started.get(*name).cloned(),
+                None if at_base.iter().any(|(file, _)| file == name) => self
+                    .repo
+                    .file_at(&base, name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|bytes| lock_digest(&bytes)),
+                None => None,
             };
-            if regular_file(&worktree.join(name)) != before {
+            if now != before {
                 changed.push(*name);
             }
         }
@@ -280,6 +292,42 @@ impl Orchestrator {
         }
         Ok(recorded)
     }
+}
+
+impl Orchestrator {
+    /// The lock files' digests as the task's worktree had them once it got
+    /// the warm cache (its `cache_used` event), if it got one.
+    async fn started_lock_files(
+        &self,
+        task_id: &TaskId,
+    ) -> StepResult<Option<std::collections::HashMap<String, String>>> {
+        let events = self
+            .task_events(task_id)
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+        Ok(events
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::CacheUsed.as_str())
+            .and_then(|e| serde_json::from_value(e.payload["lock_files"].clone()).ok()))
+    }
+}
+
+/// The lock files of a worktree, by name, with their digests.
+pub(crate) fn lock_files_in(worktree: &Path) -> std::collections::HashMap<String, String> {
+    LOCK_FILES
+        .iter()
+        .filter_map(|name| {
+            regular_file(&worktree.join(name))
+                .map(|bytes| ((*name).to_owned(), lock_digest(&bytes)))
+        })
+        .collect()
+}
+
+/// A lock file's SHA-256.
+fn lock_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// A regular file's content; `None` for anything else (a link the task

@@ -92,14 +92,26 @@ impl Orchestrator {
             }
         };
         let worktree = task.worktree_path.clone().unwrap_or_default();
+        let worktree = Path::new(&worktree);
         let started = Instant::now();
-        copy_into(&entry.tree, &entry.manifest.entries, Path::new(&worktree))
-            .await
-            .map_err(|e| {
-                Stop::Failed(format!(
-                    "cannot copy the warm cache into the task's worktree: {e}; `pushpals gc` frees space"
-                ))
-            })?;
+        // Under an overlay worktree the outputs become its lowest layer
+        // (shared, copy-on-write); a checkout gets a copy.
+        let layered = self
+            .repo
+            .layer_under(worktree, &entry.outputs)
+            .map_err(|e| Stop::Failed(format!("cannot put the warm cache under the task: {e}")))?;
+        let method = if layered {
+            "overlay"
+        } else {
+            copy_into(&entry.outputs, &entry.manifest.entries, worktree)
+                .await
+                .map_err(|e| {
+                    Stop::Failed(format!(
+                        "cannot copy the warm cache into the task's worktree: {e}; `pushpals gc` frees space"
+                    ))
+                })?;
+            self.caches.copy_method().as_str()
+        };
         let event = NewEvent::for_task(
             &task.id,
             Actor::Orchestrator,
@@ -110,7 +122,8 @@ impl Orchestrator {
                 "entries": entry.manifest.entries.len(),
                 "files": entry.manifest.files,
                 "bytes": entry.manifest.bytes,
-                "method": self.caches.copy_method().as_str(),
+                "method": method,
+                "lock_files": crate::setup_run::lock_files_in(worktree),
                 "took_ms": started.elapsed().as_millis() as u64,
             }),
         );

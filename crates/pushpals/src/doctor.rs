@@ -94,6 +94,7 @@ pub async fn run(
     checks.push(git_check());
     checks.push(disk_check(data_dir));
     checks.push(cache_copy_check(data_dir));
+    checks.push(task_start_check(data_dir));
     if let Some(settings) = &settings {
         checks.push(sandbox_check(settings, data_dir));
     }
@@ -230,6 +231,35 @@ fn disk_check(data_dir: &Path) -> Check {
             Status::Warn,
             format!("cannot read free space: {error}"),
             None,
+        ),
+    }
+}
+
+/// How a task's worktree is made: an overlay where this machine can mount
+/// one, else a full checkout (named, with why).
+fn task_start_check(data_dir: &Path) -> Check {
+    if std::fs::create_dir_all(data_dir).is_err() {
+        return check(
+            "task start",
+            Status::Warn,
+            format!("cannot write {}", data_dir.display()),
+            Some("make the data directory writable"),
+        );
+    }
+    match pushpals_workspace::Overlays::probe(data_dir) {
+        Ok(_) => check(
+            "task start",
+            Status::Ok,
+            "each task's worktree is an overlay over a shared checkout of its base commit",
+            None,
+        ),
+        Err(reason) => check(
+            "task start",
+            Status::Ok,
+            format!("each task's worktree is a full checkout: no overlay ({reason})"),
+            Some(
+                "overlays need the right to mount (run the server as root, or give it CAP_SYS_ADMIN); large repositories start tasks much faster with them",
+            ),
         ),
     }
 }

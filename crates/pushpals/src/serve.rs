@@ -48,6 +48,14 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     ensure_admin_token(&store, &data_dir).await?;
     let policy = load_policy(&config_path)?;
     let runner = choose_runner(&settings, &data_dir)?;
+    // Task worktrees as overlays where this machine can mount them.
+    let (repo, task_start) = match pushpals_workspace::Overlays::probe(&data_dir) {
+        Ok(overlays) => (
+            repo.with_overlays(overlays),
+            "an overlay over a shared checkout of the base commit".to_owned(),
+        ),
+        Err(reason) => (repo, format!("a full checkout (no overlay: {reason})")),
+    };
     let orchestrator = Orchestrator::start(
         store.clone(),
         repo.clone(),
@@ -109,6 +117,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         orchestrator.max_parallel()
     );
     eprintln!("  commands:   run under {}", orchestrator.runner_backend());
+    eprintln!("  task start: {task_start}");
     if orchestrator.runner_backend().starts_with("host") {
         eprintln!("  WARNING:    sandbox backend \"none\": commands run WITHOUT isolation");
     }

@@ -41,8 +41,10 @@ pub(crate) struct Manifest {
 /// A complete entry.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheEntry {
-    /// `<caches>/<key>/tree`.
-    pub tree: PathBuf,
+    /// `<caches>/<key>/outputs`: only what the setup and warm-up made, at
+    /// the paths they made it (a lower layer of an overlay worktree, or
+    /// copied into a checkout).
+    pub outputs: PathBuf,
     pub manifest: Manifest,
 }
 
@@ -129,7 +131,7 @@ impl WarmCaches {
         let text = std::fs::read(dir.join("manifest.json")).ok()?;
         let manifest: Manifest = serde_json::from_slice(&text).ok()?;
         Some(CacheEntry {
-            tree: dir.join("tree"),
+            outputs: dir.join("outputs"),
             manifest,
         })
     }
@@ -164,15 +166,26 @@ impl WarmCaches {
         Ok(Build { dir, tree })
     }
 
-    /// Makes a finished build the entry for its key: the manifest is
-    /// written, then the directory renamed into place (atomic).
+    /// Makes a finished build the entry for its key: its outputs move
+    /// out of the tree (the commit's own files go), the manifest is
+    /// written, then the directory is renamed into place (atomic).
     pub(crate) fn seal(&self, build: Build, manifest: Manifest) -> std::io::Result<CacheEntry> {
+        let outputs = build.dir.join("outputs");
+        std::fs::create_dir_all(&outputs)?;
+        for entry in &manifest.entries {
+            let to = outputs.join(entry);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(build.tree.join(entry), to)?;
+        }
+        std::fs::remove_dir_all(&build.tree)?;
         let bytes = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
         std::fs::write(build.dir.join("manifest.json"), bytes)?;
         let dir = self.root.join(&manifest.key);
         std::fs::rename(&build.dir, &dir)?;
         Ok(CacheEntry {
-            tree: dir.join("tree"),
+            outputs: dir.join("outputs"),
             manifest,
         })
     }
@@ -204,12 +217,20 @@ impl WarmCaches {
         sizes
     }
 
-    /// Removes every entry but `keep` and those in use; returns what went
-    /// (or would go, on a dry run) with its bytes.
-    pub(crate) fn remove_unused(&self, keep: Option<&str>, dry_run: bool) -> Vec<(String, u64)> {
+    /// Removes every entry but `keep`, those being built or copied, and
+    /// those under a task's overlay (`layered`: the directories worktrees
+    /// sit on); returns what went (or would go, on a dry run) with its
+    /// bytes.
+    pub(crate) fn remove_unused(
+        &self,
+        keep: Option<&str>,
+        layered: &[PathBuf],
+        dry_run: bool,
+    ) -> Vec<(String, u64)> {
         let mut removed = Vec::new();
         for (key, bytes) in self.sizes() {
-            if Some(key.as_str()) == keep || self.busy(&key) {
+            let outputs = self.root.join(&key).join("outputs");
+            if Some(key.as_str()) == keep || self.busy(&key) || layered.contains(&outputs) {
                 continue;
             }
             if !dry_run {
@@ -273,10 +294,19 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let caches = WarmCaches::new(root.path().to_path_buf());
         let build = caches.start_build("k1").unwrap();
-        std::fs::write(build.tree.join("f"), "x").unwrap();
+        std::fs::create_dir_all(build.tree.join("target")).unwrap();
+        std::fs::write(build.tree.join("target/f"), "x").unwrap();
+        std::fs::write(build.tree.join("tracked.rs"), "the commit's").unwrap();
         assert!(caches.entry("k1").is_none(), "a build is not an entry");
         let entry = caches.seal(build, manifest("k1")).unwrap();
-        assert_eq!(std::fs::read_to_string(entry.tree.join("f")).unwrap(), "x");
+        assert_eq!(
+            std::fs::read_to_string(entry.outputs.join("target/f")).unwrap(),
+            "x"
+        );
+        assert!(
+            !entry.outputs.join("tracked.rs").exists(),
+            "only outputs are kept"
+        );
         assert_eq!(caches.entry("k1").unwrap().manifest.entries, ["target"]);
 
         // A build a stopped server left is gone at the next start.

@@ -2,3 +2,4 @@
 
 mod forge;
 mod git;
+mod overlay;

@@ -21,6 +21,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Task worktrees may be overlays: unmount them, as a reboot would
+        // (a server started again on this data dir mounts them again).
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let data = self.data_dir.to_string_lossy().into_owned();
+        for point in info.lines().filter_map(|l| l.split(' ').nth(4)) {
+            if point.starts_with(&data) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(point)
+                    .status();
+            }
+        }
     }
 }
 
