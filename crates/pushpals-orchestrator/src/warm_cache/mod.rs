@@ -318,18 +318,24 @@ mod tests {
 
         // Clean-up keeps the current entry and one in use.
         let entry = caches.start_build("k3").unwrap();
-        caches.seal(entry, manifest("k3")).unwrap();
+        std::fs::create_dir_all(entry.tree.join("target")).unwrap();
+        let k3 = caches.seal(entry, manifest("k3")).unwrap();
         let in_use = caches.hold("k3").await;
         assert!(
             caches
-                .remove_unused(None, false)
+                .remove_unused(None, &[], false)
                 .iter()
                 .any(|(k, _)| k == "k1")
         );
         assert!(caches.entry("k3").is_some(), "an entry in use was removed");
         drop(in_use);
-        assert_eq!(caches.remove_unused(Some("k3"), true), []);
-        assert_eq!(caches.remove_unused(None, false).len(), 1);
+        assert_eq!(caches.remove_unused(Some("k3"), &[], true), []);
+        assert_eq!(
+            caches.remove_unused(None, std::slice::from_ref(&k3.outputs), false),
+            [],
+            "an entry under a task's overlay was removed"
+        );
+        assert_eq!(caches.remove_unused(None, &[], false).len(), 1);
         assert!(caches.sizes().is_empty());
     }
 
