@@ -38,6 +38,20 @@ impl Orchestrator {
         self.reopen_interrupted_deliveries().await
     }
 
+    /// Unmounts the tasks' overlay worktrees as the server stops, so the
+    /// data directory can be moved or removed; the next start mounts them
+    /// again.
+    pub async fn release_worktrees(&self) {
+        let Ok(tasks) = self.store.tasks(None).await else {
+            return;
+        };
+        for task in tasks {
+            if let Some(path) = &task.worktree_path {
+                self.repo.unmount_worktree(std::path::Path::new(path));
+            }
+        }
+    }
+
     /// A task stopped while `preparing` may have a worktree and branch it
     /// never recorded: `du` and `gc` would not see them. Its next run makes
     /// them afresh, so they go now.

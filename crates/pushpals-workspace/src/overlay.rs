@@ -281,7 +281,7 @@ fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result
 }
 
 /// Unmounts `target` (lazily, should a process still hold it).
-fn unmount(target: &Path) {
+pub(crate) fn unmount(target: &Path) {
     let _ = Command::new("umount")
         .arg("-l")
         .arg(target)

@@ -212,6 +212,19 @@ impl Repo {
         Ok(true)
     }
 
+    /// Unmounts an overlay worktree (at shutdown: the next start mounts it
+    /// again); `false` when it is no mounted overlay.
+    pub fn unmount_worktree(&self, worktree_path: &Path) -> bool {
+        let Some(overlays) = &self.overlays else {
+            return false;
+        };
+        if !overlays.has_layer(worktree_path) || !crate::overlay::is_mounted(worktree_path) {
+            return false;
+        }
+        crate::overlay::unmount(worktree_path);
+        true
+    }
+
     /// Puts `dir` under an overlay worktree as its lowest layer (a warm
     /// cache's outputs, shared copy-on-write); `false` when the worktree
     /// is no overlay (then the caller copies).

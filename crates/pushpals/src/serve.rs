@@ -136,7 +136,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         )
     })?;
     let metrics_addr = orchestrator.settings().server.metrics_addr;
-    let mut state = AppState::new(orchestrator).with_push(vapid);
+    let mut state = AppState::new(orchestrator.clone()).with_push(vapid);
     state.insecure_http = insecure;
     state.config_file = Some(config_path.clone());
     tokio::spawn(reload_on_change(state.clone(), config_path.clone()));
@@ -164,6 +164,7 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         }
         None => pushpals_server::serve(listener, state, shutdown_signal()).await?,
     }
+    orchestrator.release_worktrees().await;
     eprintln!("Push Pals stopped; running tasks will show as interrupted at the next start.");
     Ok(())
 }

@@ -229,3 +229,38 @@ fn a_task_that_changes_a_lock_file_gets_the_setup_again_in_its_own_worktree() {
         .join("outputs/.deps/installed");
     assert_eq!(std::fs::read_to_string(cached).unwrap(), "flask==3.0\n");
 }
+
+#[test]
+fn a_stopped_server_leaves_no_worktree_mounted_and_the_next_start_mounts_them_again() {
+    let repo = pushpals_test_support::TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start_server(&repo.path, data.path());
+    let (id, view) = server.task_until("Edit", "echo changed >> README.md", "awaiting_approval");
+    let worktree = std::path::PathBuf::from(view["task"]["worktree_path"].as_str().unwrap());
+    let mounted = |path: &std::path::Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&*path.to_string_lossy()))
+    };
+    let overlay = mounted(&worktree);
+    assert!(server.stop().success());
+    assert!(
+        !mounted(&worktree),
+        "the stopped server left the worktree mounted"
+    );
+    let server = start_server(&repo.path, data.path());
+    assert_eq!(
+        mounted(&worktree),
+        overlay,
+        "the start did not mount it again"
+    );
+    assert!(
+        std::fs::read_to_string(worktree.join("README.md"))
+            .unwrap()
+            .contains("changed"),
+        "the task's change is gone"
+    );
+    server.json(&["approve", &id]);
+    server.wait_for_state(&id, "committed");
+}

@@ -129,6 +129,15 @@ fn attach(mut command: std::process::Command, data_dir: &Path) -> Server {
 }
 
 impl Server {
+    /// Stops the server as a service manager does (SIGTERM) and waits for
+    /// it to exit.
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+
     pub(crate) fn cli(&self) -> Command {
         let mut command = Command::new(BIN);
         command
