@@ -98,30 +98,37 @@ impl Orchestrator {
         }
     }
 
-    /// Whether the task's worktree already got the warm cache (a
-    /// continued task keeps what it had).
-    async fn got_warm_cache(&self, task_id: &TaskId) -> StepResult<bool> {
+    /// The task's latest event that `wanted` picks.
+    pub(crate) async fn latest_event(
+        &self,
+        task_id: &TaskId,
+        wanted: impl Fn(&pushpals_core::Event) -> bool,
+    ) -> StepResult<Option<pushpals_core::Event>> {
         let events = self
             .task_events(task_id)
             .await
             .map_err(|e| Stop::Failed(e.to_string()))?;
-        Ok(events
-            .iter()
-            .any(|e| e.kind == EventKind::CacheUsed.as_str()))
+        Ok(events.into_iter().rev().find(|e| wanted(e)))
+    }
+
+    /// Whether the task's worktree already got the warm cache (a
+    /// continued task keeps what it had).
+    async fn got_warm_cache(&self, task_id: &TaskId) -> StepResult<bool> {
+        let used = self
+            .latest_event(task_id, |e| e.kind == EventKind::CacheUsed.as_str())
+            .await?;
+        Ok(used.is_some())
     }
 
     /// Whether this run was queued by a continue that needs only the
     /// checks (see `continue_task`).
     async fn continued_for_checks_only(&self, task_id: &TaskId) -> StepResult<bool> {
-        let events = self
-            .task_events(task_id)
-            .await
-            .map_err(|e| Stop::Failed(e.to_string()))?;
-        Ok(events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued")
-            .is_some_and(|e| e.payload["detail"]["checks_only"] == true))
+        let queued = self
+            .latest_event(task_id, |e| {
+                e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued"
+            })
+            .await?;
+        Ok(queued.is_some_and(|e| e.payload["detail"]["checks_only"] == true))
     }
 
     /// Records the task's failure, retrying while the store cannot write

@@ -50,6 +50,14 @@ impl Orchestrator {
         })
     }
 
+    /// The lock files at the top of `commit`, with their blob ids.
+    pub(crate) async fn lock_files_at(&self, commit: &str) -> StepResult<Vec<(String, String)>> {
+        self.repo
+            .top_level_blobs(commit, LOCK_FILES)
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))
+    }
+
     /// The setup step at `base`: `[setup]`, else a dev container's.
     pub(crate) async fn setup_step(
         &self,
@@ -182,11 +190,7 @@ impl Orchestrator {
     ) -> StepResult<()> {
         let base = task.base_commit.clone().unwrap_or_default();
         let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
-        let at_base = self
-            .repo
-            .top_level_blobs(&base, LOCK_FILES)
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))?;
+        let at_base = self.lock_files_at(&base).await?;
         let Some(setup) = self.setup_step(&base, config, &at_base).await? else {
             return Ok(());
         };
@@ -301,15 +305,10 @@ impl Orchestrator {
         &self,
         task_id: &TaskId,
     ) -> StepResult<Option<std::collections::HashMap<String, String>>> {
-        let events = self
-            .task_events(task_id)
-            .await
-            .map_err(|e| Stop::Failed(e.to_string()))?;
-        Ok(events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::CacheUsed.as_str())
-            .and_then(|e| serde_json::from_value(e.payload["lock_files"].clone()).ok()))
+        let used = self
+            .latest_event(task_id, |e| e.kind == EventKind::CacheUsed.as_str())
+            .await?;
+        Ok(used.and_then(|e| serde_json::from_value(e.payload["lock_files"].clone()).ok()))
     }
 }
 

@@ -9,9 +9,7 @@ use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::setup_config::{Reach, SetupStep};
 use crate::setup_run::BuildCommand;
-use crate::warm_cache::{
-    CacheEntry, CacheInputs, LOCK_FILES, Manifest, copy_into, digest, untracked_entries,
-};
+use crate::warm_cache::{CacheEntry, CacheInputs, Manifest, copy_into, digest, untracked_entries};
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::Allowlist;
@@ -28,11 +26,7 @@ impl Orchestrator {
         base: &str,
         config: &RepoConfig,
     ) -> StepResult<Option<(CacheInputs, Option<SetupStep>)>> {
-        let lock_files = self
-            .repo
-            .top_level_blobs(base, LOCK_FILES)
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))?;
+        let lock_files = self.lock_files_at(base).await?;
         let setup = self.setup_step(base, config, &lock_files).await?;
         let checks = config.checks();
         if setup.is_none() && checks.is_empty() {

@@ -7,6 +7,7 @@ use super::support::*;
 use pushpals_core::{ApprovalAction, ApprovalState, Decision, TaskState};
 use pushpals_orchestrator::ApprovalScope;
 use pushpals_test_support::TempRepo;
+use std::time::Duration;
 
 /// A task awaiting its commit approval, whose approval was then decided
 /// as the server stopped (recorded, nothing acted on).
@@ -199,15 +200,39 @@ async fn a_restart_while_a_task_waits_closes_its_approval_and_continuing_asks_ag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_stopped_during_its_checks_continues_with_its_checks_only() {
     let repo = TempRepo::new();
-    repo.write("pushpals.toml", "[checks]\ntest = \"sleep 2\"\n");
+    // The check hangs in the first run (after the command, before the
+    // continue): the dropped orchestrator, whose tasks live on in this
+    // runtime, then writes nothing while the second one works. The warm-up
+    // at the base commit has no "once" and does not wait.
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"if grep -q once README.md && test ! -f .continued; then sleep 60; fi\"\n",
+    );
     repo.commit_all("a check that takes a moment");
     let data = tempfile::tempdir().unwrap();
     let first = boot(&repo, data.path(), "").await;
     let task = create(&first, "Append", "echo once >> README.md").await;
-    wait_until(&first, &task.id, |s| s == TaskState::Checking).await;
+    let checking = wait_until(&first, &task.id, |s| s == TaskState::Checking).await;
+    for _ in 0..500 {
+        if kinds(&first, &task.id)
+            .await
+            .iter()
+            .filter(|k| *k == "command_started")
+            .count()
+            >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(first);
 
     let second = boot(&repo, data.path(), "").await;
+    std::fs::write(
+        std::path::Path::new(checking.worktree_path.as_deref().unwrap()).join(".continued"),
+        "",
+    )
+    .unwrap();
     assert_eq!(
         second.store().task(&task.id).await.unwrap().state,
         TaskState::Interrupted
