@@ -10,11 +10,13 @@
 mod agents;
 mod image;
 pub mod model_server;
+mod serve_process;
 
 pub use agents::installed_agent;
 pub use image::busybox_image;
 
 pub use model_server::{Recorded, Reply, ScriptedModel};
+pub use serve_process::ServeProcess;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,55 +11,12 @@
 
 use pushpals_test_support::{Reply, ScriptedModel, TempRepo};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pushpals");
 const RUNS: usize = 5;
-
-struct Server {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(repo: &Path, data: &Path, config: &str) -> Server {
-    let dir = data.join("config-home/pushpals");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), config).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
-        .arg(repo)
-        .env("PUSHPALS_DATA_DIR", data)
-        .env("XDG_CONFIG_HOME", data.join("config-home"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.trim().strip_prefix("API:") {
-            let address = rest.split_whitespace().next().unwrap();
-            break address.trim_end_matches("/api/v1/").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    let token = std::fs::read_to_string(data.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    Server { child, url, token }
-}
 
 /// Where `.ci/run` installed the pinned agent `name`.
 fn installed(name: &str, program: &str) -> PathBuf {
@@ -91,7 +48,11 @@ fn median(values: &mut [Duration]) -> Duration {
 
 /// Starts tasks with `agent` one after another, timing each to its first
 /// model request.
-async fn through_push_pals(model: &ScriptedModel, server: &Server, agent: &str) -> Vec<Duration> {
+async fn through_push_pals(
+    model: &ScriptedModel,
+    server: &pushpals_test_support::ServeProcess,
+    agent: &str,
+) -> Vec<Duration> {
     let client = reqwest::Client::new();
     let mut times = Vec::new();
     for run in 0..RUNS {
@@ -243,7 +204,8 @@ async fn run() {
             program.display()
         ));
     }
-    let server = start(&repo.path, data.path(), &config);
+    let server =
+        pushpals_test_support::ServeProcess::start(BIN, &repo.path, data.path(), &config, &[]);
     println!("external agent start ({RUNS} tasks each, one at a time)");
     for ((name, _, _), program) in AGENTS.iter().zip(&programs) {
         let mut ours = through_push_pals(&model, &server, name).await;
