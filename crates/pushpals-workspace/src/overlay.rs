@@ -59,6 +59,18 @@ impl Overlays {
             }
         })();
         let _ = std::fs::remove_dir_all(&probe);
+        // Exports a stopped server cut short are never used: they go.
+        if let Ok(entries) = std::fs::read_dir(&overlays.pristine_root) {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".building-")
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         result.map(|()| overlays)
     }
 

@@ -20,6 +20,8 @@ async fn overlay_worktrees_diff_commit_survive_an_unmount_and_leave_nothing_behi
     fixture.write("README.md", "readme\n");
     fixture.commit_all("base");
     let data = tempfile::tempdir().unwrap();
+    let cut_short = data.path().join("pristine/.building-abc-1-0");
+    std::fs::create_dir_all(&cut_short).unwrap();
     let overlays = match Overlays::probe(data.path()) {
         Ok(overlays) => overlays,
         Err(reason) => {
@@ -32,6 +34,7 @@ async fn overlay_worktrees_diff_commit_survive_an_unmount_and_leave_nothing_behi
         .unwrap()
         .with_overlays(overlays.clone());
     assert_eq!(repo.task_start(), "overlay");
+    assert!(!cut_short.exists(), "an export cut short was kept");
     let base = repo.head_commit().await.unwrap();
     let one = data.path().join("worktrees/t1");
     let two = data.path().join("worktrees/t2");
