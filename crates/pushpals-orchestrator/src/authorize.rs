@@ -68,23 +68,11 @@ impl Orchestrator {
         resume: TaskState,
         cancel: &watch::Receiver<bool>,
     ) -> Result<bool, Refusal> {
-        let verdict = policy.judge(command_line);
-        let network = verdict.network;
         let granted = self.is_granted(task_id, command_line);
-        let event = NewEvent::for_task(
-            task_id,
-            Actor::Orchestrator,
-            EventKind::PolicyDecision,
-            json!({
-                "step": step,
-                "command": command_line,
-                "decision": verdict.decision,
-                "findings": verdict.findings,
-                "granted_for_task": granted && verdict.decision == Decision::Ask,
-                "network": verdict.network,
-            }),
-        );
-        self.store.write(move |tx| tx.append(event)).await?;
+        let verdict = self
+            .judge_recorded(policy, task_id, step, command_line, granted)
+            .await?;
+        let network = verdict.network;
         match verdict.decision {
             Decision::Allow => Ok(network),
             Decision::Deny => Err(Refusal::Refused(format!(
@@ -126,6 +114,34 @@ impl Orchestrator {
             Err(Refusal::Cancelled) => Err(Stop::Superseded),
             Err(Refusal::Store(error)) => Err(error.into()),
         }
+    }
+
+    /// Judges a command line for a step of a task and records the verdict
+    /// (`granted`: the person approved this line for the task).
+    pub(crate) async fn judge_recorded(
+        &self,
+        policy: &Policy,
+        task_id: &TaskId,
+        step: &str,
+        command_line: &str,
+        granted: bool,
+    ) -> Result<pushpals_policy::Verdict, StoreError> {
+        let verdict = policy.judge(command_line);
+        let event = NewEvent::for_task(
+            task_id,
+            Actor::Orchestrator,
+            EventKind::PolicyDecision,
+            json!({
+                "step": step,
+                "command": command_line,
+                "decision": verdict.decision,
+                "findings": verdict.findings,
+                "granted_for_task": granted && verdict.decision == Decision::Ask,
+                "network": verdict.network,
+            }),
+        );
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(verdict)
     }
 
     #[allow(clippy::too_many_arguments)]

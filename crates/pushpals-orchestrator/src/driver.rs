@@ -397,25 +397,40 @@ impl Orchestrator {
             // build outputs were made.
             alias: self.worktree_alias(Path::new(worktree), step.name.starts_with("check:")),
         };
-        let step_name = step.name.as_str();
+        let recorded = self
+            .run_spec(task_id, &step.name, spec, proxy, cancel)
+            .await?;
+        Ok(Gated::Ran(recorded))
+    }
+
+    /// Runs `spec` as step `step` of the task and records it; `proxy`
+    /// (its network) lives until it ends. A cancel supersedes the run.
+    pub(crate) async fn run_spec(
+        &self,
+        task_id: &TaskId,
+        step: &str,
+        spec: CommandSpec,
+        proxy: Option<pushpals_sandbox::Proxy>,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<crate::output::Recorded> {
         let scanner = self.scanner();
         let recorded = run_recorded(
             &self.store,
             self.runner.as_ref(),
             &scanner,
             task_id,
-            step_name,
+            step,
             spec,
             cancel.clone(),
             None,
         )
         .await?
-        .map_err(|e| Stop::Failed(format!("{step_name}: {e}")))?;
+        .map_err(|e| Stop::Failed(format!("{step}: {e}")))?;
         drop(proxy);
         if recorded.outcome.cancelled {
             return Err(Stop::Superseded);
         }
-        Ok(Gated::Ran(recorded))
+        Ok(recorded)
     }
 
     /// `pushpals.toml` at the base commit (not the worktree's copy, which the

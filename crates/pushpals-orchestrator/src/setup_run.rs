@@ -6,10 +6,10 @@
 use crate::checks::RepoConfig;
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
-use crate::output::{Recorded, run_recorded};
+use crate::output::Recorded;
 use crate::setup_config::{SetupStep, devcontainer_step};
 use crate::warm_cache::{LOCK_FILES, stable_path};
-use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_core::{EventKind, Task, TaskId, TaskState};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::{Allowlist, CommandSpec, WorktreeAlias};
 use serde_json::json;
@@ -95,7 +95,7 @@ impl Orchestrator {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
         let verdict = self
-            .judge_recorded(policy, task_id, "setup", &setup.command)
+            .judge_recorded(policy, task_id, "setup", &setup.command, false)
             .await?;
         if verdict.decision == Decision::Deny {
             return Err(Stop::Failed(format!(
@@ -223,31 +223,6 @@ impl Orchestrator {
             .await
     }
 
-    /// Judges a command and records the verdict, as for any command.
-    pub(crate) async fn judge_recorded(
-        &self,
-        policy: &Policy,
-        task_id: &TaskId,
-        step: &str,
-        line: &str,
-    ) -> StepResult<pushpals_policy::Verdict> {
-        let verdict = policy.judge(line);
-        let event = NewEvent::for_task(
-            task_id,
-            Actor::Orchestrator,
-            EventKind::PolicyDecision,
-            json!({
-                "step": step,
-                "command": line,
-                "decision": verdict.decision,
-                "findings": verdict.findings,
-                "network": verdict.network,
-            }),
-        );
-        self.store.write(move |tx| tx.append(event)).await?;
-        Ok(verdict)
-    }
-
     /// Runs one command of a cache build in `tree`, at the repository's
     /// stable path, recorded as a step of the task.
     pub(crate) async fn run_in_tree(
@@ -277,24 +252,8 @@ impl Orchestrator {
             session: None,
             alias: self.worktree_alias(tree, true),
         };
-        let scanner = self.scanner();
-        let recorded = run_recorded(
-            &self.store,
-            self.runner.as_ref(),
-            &scanner,
-            task_id,
-            command.step,
-            spec,
-            cancel.clone(),
-            None,
-        )
-        .await?
-        .map_err(|e| Stop::Failed(format!("{}: {e}", command.step)))?;
-        drop(proxy);
-        if recorded.outcome.cancelled {
-            return Err(Stop::Superseded);
-        }
-        Ok(recorded)
+        self.run_spec(task_id, command.step, spec, proxy, cancel)
+            .await
     }
 }
 

@@ -233,7 +233,7 @@ impl Orchestrator {
         for check in checks {
             let step = format!("warm:{}", check.name);
             let verdict = self
-                .judge_recorded(policy, task_id, &step, &check.command_line)
+                .judge_recorded(policy, task_id, &step, &check.command_line, false)
                 .await?;
             if verdict.decision != Decision::Allow {
                 continue;

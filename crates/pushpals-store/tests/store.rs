@@ -1,4 +1,7 @@
 //! End-to-end tests of the store on a real SQLite file.
+//!
+//! Over 400 lines: one test per promise of the store (chain, group commit,
+//! approvals, tokens, blobs), on one real database helper.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_core::{Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState};

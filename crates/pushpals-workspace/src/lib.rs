@@ -17,6 +17,7 @@ mod git;
 mod history;
 mod merge;
 mod overlay;
+mod overlay_worktrees;
 mod repo;
 pub mod secrets;
 mod worktree;

@@ -1,6 +1,9 @@
 //! Agent tasks end to end: the orchestrator hosts the built-in agent, which
 //! talks to the scripted model server and runs its commands in the real
 //! sandbox.
+//!
+//! Over 400 lines: one test per part of the agent's course on the real
+//! sandbox (tools, budgets, steering, plans), sharing this file's helpers.
 
 use super::support::{Fixture, kinds, start_sandboxed, user, wait_until};
 use pushpals_core::{AgentWork, EventKind, Task, TaskState};

@@ -1,5 +1,8 @@
 //! From creation to commit: checks, failures, limits, cancel, deny, removal,
 //! bad requests and restarts.
+//!
+//! Over 400 lines: one test per edge of the task lifecycle, sharing this
+//! file's helpers.
 
 use super::support::*;
 use pushpals_core::{Decision, TaskId, TaskState};
