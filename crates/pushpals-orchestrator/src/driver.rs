@@ -70,6 +70,9 @@ impl Orchestrator {
         tokio::spawn(
             async move {
                 orchestrator.drive(&task_id, cancel).await;
+                // The run is over: its resident sandbox goes with it.
+                let worktree = orchestrator.worktree_path(&task_id);
+                orchestrator.runner.release(&worktree).await;
                 if let Ok(mut cancels) = orchestrator.cancels.lock() {
                     cancels.remove(&task_id);
                 }

@@ -47,7 +47,9 @@ impl Orchestrator {
         };
         for task in tasks {
             if let Some(path) = &task.worktree_path {
-                self.repo.unmount_worktree(std::path::Path::new(path));
+                let path = std::path::Path::new(path);
+                self.runner.release(path).await;
+                self.repo.unmount_worktree(path);
             }
         }
     }

@@ -234,6 +234,7 @@ impl Orchestrator {
         }
         let worktree = self.worktrees_dir.join(task.id.as_str());
         let keep_branch = task.state == TaskState::Committed;
+        self.runner.release(&worktree).await;
         if keep_branch {
             self.repo.remove_worktree_only(&worktree).await?;
         } else {

@@ -298,6 +298,9 @@ pub struct SandboxSettings {
     /// toolchain's `GOPATH`); never one that changes what runs or looks
     /// like a secret.
     pub pass_env: Vec<String>,
+    /// Keep one sandbox up per task and start its commands inside it
+    /// (default); `false` starts every command in a fresh sandbox.
+    pub resident: bool,
 }
 
 impl Default for SandboxSettings {
@@ -314,6 +317,7 @@ impl Default for SandboxSettings {
             cpu_secs: limits.cpu_secs,
             read_only_paths: Vec::new(),
             pass_env: Vec::new(),
+            resident: true,
         }
     }
 }

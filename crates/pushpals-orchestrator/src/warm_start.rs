@@ -174,6 +174,9 @@ impl Orchestrator {
             Ok::<_, Stop>((warm_checks, entries, digest))
         }
         .await;
+        // Nothing more runs in the build tree: its resident sandbox goes
+        // before the tree is sealed or discarded.
+        self.runner.release(&tree).await;
         let (warm_checks, entries, digest) = match result {
             Ok(built) => built,
             Err(stop) => {

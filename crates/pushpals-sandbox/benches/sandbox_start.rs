@@ -100,12 +100,17 @@ fn main() {
     let sandbox = BwrapRunner::new(BwrapConfig::default()).expect("bubblewrap must be usable");
     let sandboxed = runtime.block_on(runner_true(&sandbox, dir.path()));
     let helper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper"));
-    let with_landlock = BwrapRunner::new(BwrapConfig {
-        helper: Some((helper, Vec::new())),
-        ..BwrapConfig::default()
-    })
-    .expect("bubblewrap must be usable");
-    let landlocked = runtime.block_on(runner_true(&with_landlock, dir.path()));
+    let with_helper = |fresh_per_command| {
+        BwrapRunner::new(BwrapConfig {
+            helper: Some((helper.clone(), Vec::new())),
+            fresh_per_command,
+            ..BwrapConfig::default()
+        })
+        .expect("bubblewrap must be usable")
+    };
+    let landlocked = runtime.block_on(runner_true(&with_helper(true), dir.path()));
+    let resident_runner = with_helper(false);
+    let resident = runtime.block_on(runner_true(&resident_runner, dir.path()));
     println!(
         "median of {RUNS} runs of `true`; cgroups: {:?}",
         sandbox.cgroups()
@@ -129,15 +134,31 @@ fn main() {
         "bare bwrap --unshare-all",
     );
     line(
-        "... + helper (Landlock)",
+        "... + helper (Landlock), fresh",
         landlocked,
         bare,
         "bare fork+exec",
     );
     line(
-        "... + helper (Landlock)",
+        "... + helper (Landlock), fresh",
         landlocked,
         bwrap_floor,
         "bare bwrap --unshare-all",
+    );
+    line("task's resident sandbox", resident, bare, "bare fork+exec");
+    line(
+        "task's resident sandbox",
+        resident,
+        host,
+        "host runner (bash -c)",
+    );
+    // The goal: a command's overhead in its task's sandbox at most half
+    // of what a fresh bwrap adds to a bare exec.
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let ours = ms(resident) - ms(bare);
+    let bwraps = ms(bwrap_floor) - ms(bare);
+    println!(
+        "per-command overhead: resident {ours:.2} ms   fresh bwrap's own {bwraps:.2} ms   ratio {:.2} (goal <= 0.5)",
+        ours / bwraps
     );
 }

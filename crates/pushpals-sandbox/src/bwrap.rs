@@ -6,6 +6,7 @@
 
 use crate::etc::{StagedEtc, stage_etc};
 use crate::limits::{CgroupLayout, ChildSetup, CommandCgroup, Limits};
+use crate::resident::Residents;
 use crate::spec::{CommandOutcome, CommandSpec, OutputChunk, RunError};
 use crate::supervise::supervise;
 use crate::{BoxFuture, Runner};
@@ -28,7 +29,7 @@ const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const SANDBOX_PROXY_SOCKET: &str = "/run/pushpals/proxy.sock";
 const SANDBOX_HELPER: &str = "/run/pushpals/helper";
 /// Where the relay listens inside the sandbox.
-const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
+pub(crate) const SANDBOX_PROXY_ADDRESS: &str = "127.0.0.1:3128";
 /// Where the model gateway's socket appears inside the sandbox.
 const SANDBOX_GATEWAY_SOCKET: &str = "/run/pushpals/gateway.sock";
 /// Where a session socket appears inside the sandbox.
@@ -96,21 +97,26 @@ pub struct BwrapConfig {
     /// sandbox's `/etc`; a fresh one under the system's temporary directory
     /// when not given.
     pub state_dir: Option<PathBuf>,
+    /// Start every command in a fresh sandbox, never in its task's
+    /// resident one (which needs the helper).
+    pub fresh_per_command: bool,
 }
 
 /// Runs each command under bubblewrap.
 #[derive(Debug, Clone)]
 pub struct BwrapRunner {
-    bwrap: PathBuf,
+    pub(crate) bwrap: PathBuf,
     /// The bash that runs every line (policy reads lines with its grammar).
-    bash: PathBuf,
+    pub(crate) bash: PathBuf,
     /// The staged `/etc`, bound read-only as the sandbox's `/etc` (one
     /// mount instead of one per entry).
     etc: Arc<StagedEtc>,
-    config: BwrapConfig,
+    pub(crate) config: BwrapConfig,
     cgroups: Option<CgroupLayout>,
     /// Empty cgroups left by earlier commands, ready for the next.
     pool: Arc<Mutex<Vec<CommandCgroup>>>,
+    /// The tasks' resident sandboxes.
+    pub(crate) residents: Arc<Residents>,
 }
 
 pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
@@ -144,6 +150,7 @@ impl BwrapRunner {
             config,
             cgroups,
             pool: Arc::new(Mutex::new(Vec::new())),
+            residents: Arc::new(Residents::default()),
         };
         runner.probe()?;
         Ok(runner)
@@ -152,7 +159,7 @@ impl BwrapRunner {
     fn probe(&self) -> Result<(), SandboxError> {
         let dir = std::env::temp_dir();
         let mut command = std::process::Command::new(&self.bwrap);
-        command.args(self.bwrap_args(&dir, &[], "true", Relays::default()));
+        command.args(self.bwrap_args(&dir, &[], Tail::Line("true"), Relays::default()));
         let output = command
             .output()
             .map_err(|e| SandboxError::ProbeFailed(e.to_string()))?;
@@ -170,14 +177,14 @@ impl BwrapRunner {
         self.cgroups.as_ref()
     }
 
-    /// bwrap's arguments for running `line` in `worktree`: under the
+    /// bwrap's arguments for running `tail` in `worktree`: under the
     /// helper when there is one (Landlock; with a proxy socket, the relay
     /// that carries the command's network traffic to the proxy).
-    fn bwrap_args(
+    pub(crate) fn bwrap_args(
         &self,
         worktree: &Path,
         read_only: &[PathBuf],
-        line: &str,
+        tail: Tail<'_>,
         relays: Relays<'_>,
     ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
@@ -212,6 +219,15 @@ impl BwrapRunner {
             "/dev".as_ref(),
             "--proc".as_ref(),
             "/proc".as_ref(),
+        ]);
+        if let Tail::Serve(_) = tail {
+            // A resident sandbox's /tmp lasts the task: bound it as memory.
+            push(&[
+                "--size".as_ref(),
+                self.config.limits.memory_bytes.to_string().as_ref(),
+            ]);
+        }
+        push(&[
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
             "--dir".as_ref(),
@@ -299,13 +315,18 @@ impl BwrapRunner {
                 args.push(writable.to_os_string());
             }
         }
-        // Run with the shell whose grammar policy judged the line in.
-        args.extend(["--".into(), self.bash.clone().into_os_string(), "-c".into()]);
-        args.push(line.into());
+        match tail {
+            Tail::Line(line) => {
+                // Run with the shell whose grammar policy judged the line in.
+                args.extend(["--".into(), self.bash.clone().into_os_string(), "-c".into()]);
+                args.push(line.into());
+            }
+            Tail::Serve(fd) => args.extend(["--serve".into(), fd.to_string().into()]),
+        }
         args
     }
 
-    fn sandbox_path(&self, alias: Option<&crate::WorktreeAlias>) -> String {
+    pub(crate) fn sandbox_path(&self, alias: Option<&crate::WorktreeAlias>) -> String {
         let mut path = String::new();
         for toolchain in &self.config.toolchain_paths {
             if toolchain.ends_with("bin") || toolchain.ends_with("shims") {
@@ -325,25 +346,35 @@ impl BwrapRunner {
     }
 }
 
+/// What a sandbox runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tail<'a> {
+    /// One command line, with bash.
+    Line(&'a str),
+    /// The helper's serving loop on this control descriptor (a task's
+    /// resident sandbox; needs the helper).
+    Serve(std::os::fd::RawFd),
+}
+
 /// What the sandbox relays and binds besides the worktree.
 #[derive(Debug, Clone, Copy, Default)]
-struct Relays<'a> {
+pub(crate) struct Relays<'a> {
     /// The network proxy's socket.
-    proxy: Option<&'a Path>,
+    pub(crate) proxy: Option<&'a Path>,
     /// The model gateway's socket.
-    gateway: Option<&'a Path>,
+    pub(crate) gateway: Option<&'a Path>,
     /// The private home directory.
-    home: Option<&'a Path>,
+    pub(crate) home: Option<&'a Path>,
     /// The session socket for the command's standard input and output.
-    session: Option<&'a Path>,
+    pub(crate) session: Option<&'a Path>,
     /// The worktree's second, stable place.
-    alias: Option<&'a crate::WorktreeAlias>,
+    pub(crate) alias: Option<&'a crate::WorktreeAlias>,
 }
 
 impl BwrapRunner {
     /// A cgroup for the next command: an emptied one from the pool, or a
     /// new one. `None` when cgroups are not in use.
-    fn take_cgroup(&self) -> Result<Option<CommandCgroup>, RunError> {
+    pub(crate) fn take_cgroup(&self) -> Result<Option<CommandCgroup>, RunError> {
         let Some(layout) = &self.cgroups else {
             return Ok(None);
         };
@@ -357,7 +388,7 @@ impl BwrapRunner {
 
     /// Empties a command's cgroup and keeps it for the next command; one
     /// that cannot be emptied is removed instead.
-    fn return_cgroup(&self, cgroup: CommandCgroup) {
+    pub(crate) fn return_cgroup(&self, cgroup: CommandCgroup) {
         cgroup.kill_all();
         if cgroup.is_empty()
             && let Ok(mut pool) = self.pool.lock()
@@ -393,6 +424,10 @@ impl Runner for BwrapRunner {
         seen
     }
 
+    fn release<'a>(&'a self, worktree: &'a Path) -> BoxFuture<'a, ()> {
+        Box::pin(self.residents.release(worktree))
+    }
+
     fn hook_command(&self) -> Option<String> {
         let (_, helper_args) = self.config.helper.as_ref()?;
         let mut line = SANDBOX_HELPER.to_owned();
@@ -414,6 +449,9 @@ impl Runner for BwrapRunner {
         Box::pin(async move {
             if !spec.cwd.is_dir() {
                 return Err(RunError::MissingCwd(spec.cwd));
+            }
+            if let Some(result) = self.try_resident(&spec, &output, &cancel).await {
+                return result;
             }
             let limits = &self.config.limits;
             let cgroup = self.take_cgroup()?;
@@ -441,7 +479,7 @@ impl Runner for BwrapRunner {
             command.args(self.bwrap_args(
                 &spec.cwd,
                 &spec.read_only_paths,
-                &spec.command_line,
+                Tail::Line(&spec.command_line),
                 relays,
             ));
             // SAFETY: `apply` only makes system calls (open, write,
@@ -451,46 +489,7 @@ impl Runner for BwrapRunner {
             unsafe {
                 command.pre_exec(move || setup.apply());
             }
-            command
-                .env_clear()
-                .env("PATH", self.sandbox_path(spec.alias.as_ref()))
-                .env("HOME", SANDBOX_HOME)
-                .env("TMPDIR", "/tmp")
-                .env("LANG", "C.UTF-8")
-                .env("TERM", "dumb");
-            if let Some(home) = std::env::var_os("HOME") {
-                let rustup = Path::new(&home).join(".rustup");
-                if rustup.exists() {
-                    command.env("RUSTUP_HOME", rustup);
-                }
-            }
-            for (name, value) in &self.config.toolchain_env {
-                command.env(name, value);
-            }
-            if network.is_some() {
-                let proxy = format!("http://{SANDBOX_PROXY_ADDRESS}");
-                for name in [
-                    "HTTP_PROXY",
-                    "HTTPS_PROXY",
-                    "http_proxy",
-                    "https_proxy",
-                    "ALL_PROXY",
-                ] {
-                    command.env(name, &proxy);
-                }
-            }
-            if spec.gateway.is_some() {
-                command.env("PUSHPALS_GATEWAY", crate::GATEWAY_URL);
-                if network.is_some() {
-                    // The gateway is reached directly, never through the proxy.
-                    command
-                        .env("NO_PROXY", "127.0.0.1")
-                        .env("no_proxy", "127.0.0.1");
-                }
-            }
-            for (name, value) in &spec.env {
-                command.env(name, value);
-            }
+            command.env_clear().envs(self.command_env(&spec));
             let outcome = supervise(command, spec.timeout, output, cancel).await;
             if let Some(cgroup) = cgroup {
                 self.return_cgroup(cgroup);

@@ -6,7 +6,10 @@
 //! bind-mounted into the sandbox. Then it runs the command.
 //!
 //! Usage (inside the sandbox):
-//! `[--relay <listen address> <socket>]... [--stdio <socket>] [--writable <path>]... -- <program> [args...]`.
+//! `[--relay <listen address> <socket>]... [--stdio <socket>] [--writable <path>]... -- <program> [args...]`,
+//! or, for a task's resident sandbox, `[--writable <path>]... --serve <fd>`:
+//! confined once, it serves run requests on that control socket (see
+//! `crate::resident`).
 //! With `--stdio`, the command's standard input and output are a connection
 //! to that socket (an agent's structured session).
 //! Without `--relay` it becomes the command (exec); with one or more (the
@@ -17,6 +20,7 @@ use landlock::{
 };
 use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
@@ -33,14 +37,23 @@ struct Plan {
     relays: Vec<(String, String)>,
     stdio: Option<String>,
     writable: Vec<String>,
-    program: String,
-    args: Vec<String>,
+    /// What runs once confined.
+    then: Then,
+}
+
+/// What the helper does once confined.
+#[derive(Debug, PartialEq, Eq)]
+enum Then {
+    /// Runs one program.
+    Run { program: String, args: Vec<String> },
+    /// Serves run requests on the control socket at this descriptor.
+    Serve(RawFd),
 }
 
 fn parse(args: &[String]) -> io::Result<Plan> {
     let usage = || {
         io::Error::other(
-            "usage: [--relay <address> <socket>]... [--stdio <socket>] [--writable <path>]... -- <program> [args...]",
+            "usage: [--relay <address> <socket>]... [--stdio <socket>] [--writable <path>]... (-- <program> [args...] | --serve <fd>)",
         )
     };
     let mut relays = Vec::new();
@@ -65,6 +78,22 @@ fn parse(args: &[String]) -> io::Result<Plan> {
                 i += 2;
             }
             Some("--") => break,
+            Some("--serve") => {
+                let fd = args
+                    .get(i + 1)
+                    .and_then(|fd| fd.parse::<RawFd>().ok())
+                    .filter(|fd| *fd > 2)
+                    .ok_or_else(usage)?;
+                if i + 2 != args.len() || !relays.is_empty() || stdio.is_some() {
+                    return Err(usage());
+                }
+                return Ok(Plan {
+                    relays,
+                    stdio,
+                    writable,
+                    then: Then::Serve(fd),
+                });
+            }
             _ => return Err(usage()),
         }
     }
@@ -73,8 +102,10 @@ fn parse(args: &[String]) -> io::Result<Plan> {
         relays,
         stdio,
         writable,
-        program,
-        args: args[i + 2..].to_vec(),
+        then: Then::Run {
+            program,
+            args: args[i + 2..].to_vec(),
+        },
     })
 }
 
@@ -101,8 +132,18 @@ fn run(args: &[String]) -> io::Result<i32> {
     if !plan.writable.is_empty() {
         confine(&plan.writable)?;
     }
-    let mut command = Command::new(&plan.program);
-    command.args(&plan.args);
+    let (program, args) = match plan.then {
+        Then::Run { program, args } => (program, args),
+        Then::Serve(fd) => {
+            // SAFETY: the descriptor was left open for this helper by the
+            // runner that started the sandbox; nothing else here owns it.
+            #[allow(unsafe_code)]
+            let control = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+            return crate::resident::serve(control);
+        }
+    };
+    let mut command = Command::new(&program);
+    command.args(&args);
     // The session's two directions travel through pipes, not the socket
     // itself: a program may watch its standard input and output apart, and
     // one socket as both confuses some (Python's asyncio, for one, replaces
@@ -346,7 +387,19 @@ mod tests {
             ]
         );
         assert_eq!(plan.writable, ["/w"]);
-        assert_eq!((plan.program.as_str(), plan.args.len()), ("sh", 2));
+        assert_eq!(
+            plan.then,
+            Then::Run {
+                program: "sh".into(),
+                args: strings(&["-c", "x"])
+            }
+        );
+        let serve = parse(&strings(&["--writable", "/w", "--serve", "5"])).unwrap();
+        assert_eq!(serve.then, Then::Serve(5));
+        assert!(parse(&strings(&["--serve", "1"])).is_err());
+        assert!(parse(&strings(&["--serve", "x"])).is_err());
+        assert!(parse(&strings(&["--serve", "5", "extra"])).is_err());
+        assert!(parse(&strings(&["--relay", "a", "b", "--serve", "5"])).is_err());
         assert!(parse(&strings(&["--relay", "x"])).is_err());
         assert!(parse(&strings(&["--",])).is_err());
         assert!(parse(&strings(&["sh"])).is_err());

@@ -15,12 +15,14 @@
 //! configuration explicitly says `sandbox = "none"`.
 
 mod bwrap;
+mod bwrap_resident;
 mod container;
 mod etc;
 pub mod helper;
 mod host;
 mod limits;
 pub mod proxy;
+mod resident;
 mod spec;
 mod supervise;
 mod toolchains;
@@ -73,6 +75,14 @@ pub trait Runner: Send + Sync {
     /// where they appear elsewhere) and the variables that point at them.
     fn toolchains(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Ends whatever the backend keeps up for the worktree at `worktree`
+    /// (a task's resident sandbox), once its running commands end: called
+    /// when the worktree is removed or unmounted.
+    fn release<'a>(&'a self, worktree: &'a std::path::Path) -> BoxFuture<'a, ()> {
+        let _ = worktree;
+        Box::pin(async {})
     }
 
     /// Runs `spec` to its end, its time limit, or cancellation.

@@ -40,6 +40,35 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The rlimits a command gets, by name (see [`resource`]); with
+    /// `processes`, `RLIMIT_NPROC` too (when no cgroup bounds them).
+    pub(crate) fn rlimits(&self, processes: bool) -> Vec<(&'static str, u64)> {
+        let mut rlimits = vec![
+            ("cpu", self.cpu_secs),
+            ("nofile", self.open_files),
+            ("fsize", self.file_size_bytes),
+            ("core", 0),
+        ];
+        if processes {
+            rlimits.push(("nproc", self.processes));
+        }
+        rlimits
+    }
+}
+
+/// The resource an rlimit name stands for.
+pub(crate) fn resource(name: &str) -> Option<Resource> {
+    Some(match name {
+        "cpu" => Resource::RLIMIT_CPU,
+        "nofile" => Resource::RLIMIT_NOFILE,
+        "fsize" => Resource::RLIMIT_FSIZE,
+        "core" => Resource::RLIMIT_CORE,
+        "nproc" => Resource::RLIMIT_NPROC,
+        _ => return None,
+    })
+}
+
 /// What the child process does to itself between fork and exec: join the
 /// command's cgroups, then set its rlimits. Prepared before the fork so that
 /// [`ChildSetup::apply`] only makes system calls and never allocates.
@@ -59,15 +88,11 @@ impl ChildSetup {
             .into_iter()
             .map(|path| CString::new(path.into_os_string().into_vec()).map_err(io::Error::other))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut rlimits = vec![
-            (Resource::RLIMIT_CPU, limits.cpu_secs),
-            (Resource::RLIMIT_NOFILE, limits.open_files),
-            (Resource::RLIMIT_FSIZE, limits.file_size_bytes),
-            (Resource::RLIMIT_CORE, 0),
-        ];
-        if cgroup.is_none() {
-            rlimits.push((Resource::RLIMIT_NPROC, limits.processes));
-        }
+        let rlimits = limits
+            .rlimits(cgroup.is_none())
+            .into_iter()
+            .filter_map(|(name, value)| Some((resource(name)?, value)))
+            .collect();
         Ok(Self {
             procs_files,
             rlimits,
@@ -144,7 +169,13 @@ impl CgroupLayout {
             Self::V2 { parent } => parent,
             Self::V1 { pids, .. } => pids,
         };
-        let probe = parent.join(format!("probe-{}", std::process::id()));
+        // Named apart per call: runners made at once in one process (tests,
+        // a restart) must not fail on each other's probe.
+        let probe = parent.join(format!(
+            "probe-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir(&probe).ok()?;
         let _ = std::fs::remove_dir(&probe);
         Some(layout)

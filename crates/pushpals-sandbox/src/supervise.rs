@@ -4,12 +4,15 @@
 use crate::spec::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -37,7 +40,7 @@ pub(crate) async fn supervise_with(
     mut command: Command,
     timeout: Duration,
     output: mpsc::Sender<OutputChunk>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
     on_stop: &(dyn Fn() + Sync),
 ) -> Result<CommandOutcome, RunError> {
     command
@@ -52,9 +55,6 @@ pub(crate) async fn supervise_with(
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
         .map(Pid::from_raw);
-    // If this future is dropped (the orchestrator shuts down), the whole
-    // group goes, not only the shell.
-    let mut group_guard = GroupGuard(group);
     let readers = [
         child
             .stdout
@@ -66,8 +66,68 @@ pub(crate) async fn supervise_with(
             .map(|pipe| tokio::spawn(forward(pipe, OutputStream::Stderr, output.clone()))),
     ];
     drop(output);
+    let mut process = Process::Child(child);
+    settle(
+        &mut process,
+        group,
+        started,
+        timeout,
+        cancel,
+        readers,
+        on_stop,
+    )
+    .await
+}
 
-    let deadline = tokio::time::sleep(timeout);
+/// A started command, however it was started.
+pub(crate) enum Process {
+    /// A child of this process (the sandbox's own, or the command itself).
+    Child(tokio::process::Child),
+    /// A command a task's resident sandbox started: its handshake socket
+    /// (where its end is reported) and its pid, which is its group's id.
+    Resident {
+        /// The command's socket.
+        handshake: AsyncFd<OwnedFd>,
+        /// Its pid outside the sandbox.
+        pid: Pid,
+    },
+}
+
+impl Process {
+    async fn wait(&mut self) -> Result<ExitStatus, RunError> {
+        match self {
+            Self::Child(child) => child.wait().await.map_err(RunError::Wait),
+            Self::Resident { handshake, .. } => crate::resident::exit_status(handshake).await,
+        }
+    }
+
+    fn start_kill(&mut self) {
+        match self {
+            Self::Child(child) => {
+                let _ = child.start_kill();
+            }
+            Self::Resident { pid, .. } => {
+                let _ = killpg(*pid, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Waits for a started command to end, its time limit or cancellation
+/// (then `on_stop`, and its group is stopped); kills what it left in its
+/// group, drains its output and says how it ended. Its group is killed
+/// too if this future is dropped (the orchestrator shuts down).
+pub(crate) async fn settle(
+    process: &mut Process,
+    group: Option<Pid>,
+    started: Instant,
+    timeout: Duration,
+    mut cancel: watch::Receiver<bool>,
+    readers: [Option<JoinHandle<()>>; 2],
+    on_stop: &(dyn Fn() + Sync),
+) -> Result<CommandOutcome, RunError> {
+    let mut group_guard = GroupGuard(group);
+    let deadline = tokio::time::sleep(timeout.saturating_sub(started.elapsed()));
     tokio::pin!(deadline);
     let mut timed_out = false;
     let mut cancelled = *cancel.borrow();
@@ -75,15 +135,15 @@ pub(crate) async fn supervise_with(
     let mut cancel_open = true;
     let status = if cancelled {
         on_stop();
-        stop(&mut child, group).await?
+        stop(process, group).await?
     } else {
         loop {
             tokio::select! {
-                status = child.wait() => break status.map_err(RunError::Wait)?,
+                status = process.wait() => break status?,
                 () = &mut deadline => {
                     timed_out = true;
                     on_stop();
-                    break stop(&mut child, group).await?;
+                    break stop(process, group).await?;
                 }
                 changed = cancel.changed(), if cancel_open => {
                     if changed.is_err() {
@@ -91,7 +151,7 @@ pub(crate) async fn supervise_with(
                     } else if *cancel.borrow() {
                         cancelled = true;
                         on_stop();
-                        break stop(&mut child, group).await?;
+                        break stop(process, group).await?;
                     }
                 }
             }
@@ -128,26 +188,24 @@ impl Drop for GroupGuard {
 }
 
 /// SIGTERM to the group, then SIGKILL after a grace period.
-async fn stop(
-    child: &mut tokio::process::Child,
-    group: Option<Pid>,
-) -> Result<std::process::ExitStatus, RunError> {
+async fn stop(process: &mut Process, group: Option<Pid>) -> Result<ExitStatus, RunError> {
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGTERM);
     }
-    match tokio::time::timeout(KILL_GRACE, child.wait()).await {
-        Ok(status) => status.map_err(RunError::Wait),
+    match tokio::time::timeout(KILL_GRACE, process.wait()).await {
+        Ok(status) => status,
         Err(_) => {
             if let Some(group) = group {
                 let _ = killpg(group, Signal::SIGKILL);
             }
-            let _ = child.start_kill();
-            child.wait().await.map_err(RunError::Wait)
+            process.start_kill();
+            process.wait().await
         }
     }
 }
 
-async fn forward(
+/// Sends what `pipe` gives to `output`, a read at a time, until it ends.
+pub(crate) async fn forward(
     mut pipe: impl AsyncRead + Unpin,
     stream: OutputStream,
     output: mpsc::Sender<OutputChunk>,

@@ -270,6 +270,7 @@ pub(crate) fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<
         helper: std::env::current_exe()
             .ok()
             .map(|exe| (exe, vec!["sandbox-helper".to_owned()])),
+        fresh_per_command: !settings.sandbox.resident,
     }
     .with_default_toolchains();
     Ok(Arc::new(BwrapRunner::new(config)?))

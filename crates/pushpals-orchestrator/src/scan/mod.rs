@@ -201,6 +201,7 @@ impl Orchestrator {
             Ok(()) => self.scan_tree(&commit, &scratch, &actor).await,
             Err(error) => Err(error.into()),
         };
+        self.runner.release(&scratch).await;
         let _ = std::fs::remove_dir_all(&scratch);
         let (mut found, mut notes, skipped) = result?;
         let wanted = self

@@ -47,6 +47,7 @@ pub(crate) fn sandbox() -> Arc<dyn Runner> {
                 toolchain_env: Vec::new(),
                 helper: None,
                 state_dir: None,
+                fresh_per_command: false,
             }
             .with_default_toolchains(),
         )

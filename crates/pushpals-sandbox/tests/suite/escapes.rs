@@ -31,6 +31,7 @@ pub(crate) fn runner() -> BwrapRunner {
         home_binds: Vec::new(),
         toolchain_env: Vec::new(),
         state_dir: None,
+        fresh_per_command: false,
         helper: Some((
             PathBuf::from(env!("CARGO_BIN_EXE_pushpals-sandbox-helper")),
             Vec::new(),

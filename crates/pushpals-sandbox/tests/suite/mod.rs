@@ -3,5 +3,6 @@
 mod container_escapes;
 mod escapes;
 mod host_runner;
+mod resident;
 mod shell;
 mod toolchains;
