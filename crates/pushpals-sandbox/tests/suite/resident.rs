@@ -107,6 +107,15 @@ async fn each_command_has_its_own_group_and_limits_and_bash() {
         assert!(outcome.succeeded(), "{seen}");
         assert_eq!(seen, "own-group\nleader\n77\nbash\n");
     }
+    // No descriptor of the helper's reaches a command: not its control
+    // socket, not another command's.
+    let (outcome, sockets) = run(
+        &runner,
+        worktree.path(),
+        "for fd in /proc/$$/fd/*; do readlink \"$fd\"; done | grep -c socket",
+    )
+    .await;
+    assert_eq!(sockets, "0\n", "{outcome:?}");
     let (outcome, _) = run(&runner, worktree.path(), "exit 7").await;
     assert_eq!(outcome.exit_code, Some(7));
     let (outcome, _) = run(&runner, worktree.path(), "kill -TERM $$").await;
