@@ -116,7 +116,17 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         "  parallel:   {} tasks at once",
         orchestrator.max_parallel()
     );
-    eprintln!("  commands:   run under {}", orchestrator.runner_backend());
+    let per_task = if orchestrator.runner_backend() == "bubblewrap"
+        && orchestrator.settings().sandbox.resident
+    {
+        ", one sandbox per task kept up while it works"
+    } else {
+        ""
+    };
+    eprintln!(
+        "  commands:   run under {}{per_task}",
+        orchestrator.runner_backend()
+    );
     eprintln!("  task start: {task_start}");
     if orchestrator.runner_backend().starts_with("host") {
         eprintln!("  WARNING:    sandbox backend \"none\": commands run WITHOUT isolation");
