@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Repo {
     root: PathBuf,
+    /// The directory git keeps what all worktrees share in (refs, objects,
+    /// each linked worktree's own directory under `worktrees/`).
+    common_dir: PathBuf,
     filter_overrides: Vec<String>,
     /// Serializes git's worktree bookkeeping (add, remove, prune, list):
     /// a `worktree add` running beside another reads its half-written
@@ -40,8 +43,16 @@ impl Repo {
             Err(other) => return Err(other),
         };
         let filter_overrides = filter_overrides(&root).await?;
+        let mut common = git(&root, &[]);
+        common.args(["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+        let common_dir = match run_text(common, "rev-parse --git-common-dir").await {
+            Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+            Ok(_) | Err(GitError::Failed { .. }) => return Err(not_a_repo()),
+            Err(other) => return Err(other),
+        };
         let repo = Self {
             root,
+            common_dir,
             filter_overrides,
             worktrees: std::sync::Arc::default(),
             overlays: None,
@@ -71,8 +82,57 @@ impl Repo {
         self.worktrees.lock().await
     }
 
+    /// A git invocation in `dir`: the repository's top, or a task's
+    /// worktree. A worktree's `.git` file is the sandbox's to write (it
+    /// could point git at the person's own branch), so git is told where
+    /// the worktree's own directory is, from the repository's bookkeeping,
+    /// which no sandbox can write; a worktree git does not list there gets
+    /// a directory that does not exist, and the command fails.
     pub(crate) fn command(&self, dir: &Path) -> tokio::process::Command {
-        git(dir, &self.filter_overrides)
+        let mut command = git(dir, &self.filter_overrides);
+        if dir != self.root {
+            let git_dir = self.worktree_git_dir(dir).unwrap_or_else(|| {
+                tracing::warn!(worktree = %dir.display(), "git does not list this worktree");
+                self.common_dir
+                    .join("worktrees/.pushpals-not-a-listed-worktree")
+            });
+            command
+                .arg("--git-dir")
+                .arg(git_dir)
+                .arg("--work-tree")
+                .arg(dir);
+        }
+        command
+    }
+
+    /// The directory git keeps `worktree`'s own state in (its `HEAD`,
+    /// index): the entry under `worktrees/` whose `gitdir` names
+    /// `worktree/.git`.
+    pub(crate) fn worktree_git_dir(&self, worktree: &Path) -> Option<PathBuf> {
+        let wanted = std::fs::canonicalize(worktree).ok()?;
+        let names = |entry: &Path| {
+            let recorded = std::fs::read_to_string(entry.join("gitdir")).ok()?;
+            let recorded = Path::new(recorded.trim());
+            let names_it = recorded.file_name() == Some(std::ffi::OsStr::new(".git"))
+                && recorded
+                    .parent()
+                    .and_then(|parent| std::fs::canonicalize(parent).ok())
+                    .is_some_and(|parent| parent == wanted);
+            names_it.then(|| entry.to_path_buf())
+        };
+        let entries = self.common_dir.join("worktrees");
+        // git names the entry after the worktree's directory, with a
+        // number added when that name is taken.
+        if let Some(found) = worktree
+            .file_name()
+            .and_then(|name| names(&entries.join(name)))
+        {
+            return Some(found);
+        }
+        std::fs::read_dir(&entries)
+            .ok()?
+            .flatten()
+            .find_map(|entry| names(&entry.path()))
     }
 
     /// The commit `HEAD` points at.

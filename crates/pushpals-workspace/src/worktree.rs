@@ -95,7 +95,7 @@ impl Worktree {
     }
 
     async fn diff_against(&self, revision: &str) -> GitResult<Diff> {
-        let scratch = tempfile_in_git_dir(&self.path)?;
+        let scratch = tempfile_in_git_dir(&self.repo, &self.path)?;
         let index = scratch.join("index");
         let result = self.diff_with_index(&index, revision).await;
         let _ = std::fs::remove_dir_all(&scratch);
@@ -195,17 +195,15 @@ pub(crate) async fn collect_diff(
 
 /// A private scratch directory inside the worktree's git dir (so it is
 /// on the same filesystem and never inside the working tree).
-fn tempfile_in_git_dir(worktree: &Path) -> GitResult<PathBuf> {
-    let git_file = worktree.join(".git");
-    let git_dir = match std::fs::read_to_string(&git_file) {
-        // A linked worktree's `.git` is a file: `gitdir: <path>`.
-        Ok(text) => text
-            .trim()
-            .strip_prefix("gitdir: ")
-            .map(PathBuf::from)
-            .unwrap_or(git_file),
-        Err(_) => git_file,
-    };
+fn tempfile_in_git_dir(repo: &Repo, worktree: &Path) -> GitResult<PathBuf> {
+    // The worktree's own git directory as the repository lists it, never
+    // where its `.git` file (the sandbox's to write) points.
+    let git_dir = repo
+        .worktree_git_dir(worktree)
+        .ok_or_else(|| GitError::Io {
+            context: format!("git does not list {} as a worktree", worktree.display()),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
     let n = SCRATCH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let scratch = git_dir.join(format!("pushpals-scratch-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|source| GitError::Io {

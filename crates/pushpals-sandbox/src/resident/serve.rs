@@ -25,8 +25,11 @@ use std::process::{Command, Stdio};
 pub(crate) fn serve(control: OwnedFd) -> io::Result<i32> {
     // Inherited open across bubblewrap's exec; no command may inherit it
     // (it could start processes outside its own cgroup).
-    nix::fcntl::fcntl(&control, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-        .map_err(io::Error::from)?;
+    nix::fcntl::fcntl(
+        &control,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(io::Error::from)?;
     nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
     // Commands may not trace or read into the helper that reports how
     // they ended (they have no CAP_SYS_PTRACE to override this).

@@ -76,6 +76,57 @@ async fn a_task_worktree_diffs_and_commits_without_touching_the_users_checkout()
 }
 
 #[tokio::test]
+async fn a_rewritten_dot_git_cannot_move_a_tasks_commit_onto_another_branch() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("worktrees/t1");
+    let worktree = repo
+        .add_worktree(&path, "pushpals/t1", &base)
+        .await
+        .unwrap();
+    let other = repo
+        .add_worktree(&data.path().join("worktrees/t2"), "pushpals/t2", &base)
+        .await
+        .unwrap();
+    // The task's sandbox may write its worktree, `.git` included: it points
+    // git at the person's repository, then at another task's worktree.
+    let main_git = fixture.path.join(".git");
+    for target in [main_git.clone(), data.path().join("worktrees/t2/.git")] {
+        let _ = std::fs::remove_file(path.join(".git"));
+        std::fs::write(path.join(".git"), format!("gitdir: {}\n", target.display())).unwrap();
+        std::fs::write(path.join("src/lib.rs"), "pub fn evil() {}\n").unwrap();
+        let diff = worktree.diff().await.unwrap();
+        assert_eq!(diff.files.len(), 1, "{}", diff.text);
+    }
+    let sha = worktree.commit("Task change", &identity()).await.unwrap();
+    assert_eq!(repo.branch_commit("pushpals/t1").await.unwrap(), Some(sha));
+    assert_eq!(
+        fixture.git(&["rev-parse", "HEAD"]),
+        base,
+        "the person's branch moved"
+    );
+    assert_eq!(fixture.git(&["status", "--porcelain"]), "");
+    assert_eq!(
+        repo.branch_commit("pushpals/t2").await.unwrap(),
+        Some(base.clone())
+    );
+    assert!(other.diff().await.unwrap().is_empty());
+
+    // A directory git does not list as a worktree gets no git at all.
+    let stray = data.path().join("stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(
+        stray.join(".git"),
+        format!("gitdir: {}\n", main_git.display()),
+    )
+    .unwrap();
+    let forged = repo.worktree(&stray, &base);
+    assert!(forged.diff().await.is_err());
+}
+
+#[tokio::test]
 async fn repository_config_cannot_make_our_git_calls_run_programs() {
     let fixture = TempRepo::new();
     fixture.write(".gitattributes", "*.rs filter=evil\n");
