@@ -1,8 +1,10 @@
 //! Where a named package registry is, read from the configuration the
-//! person uses on this machine (pip's index, npm's registry), so a setup
-//! step inside the sandbox reaches the same place, without credentials.
+//! person uses on this machine (pip's index, npm's registry, cargo's
+//! registries and source replacement), so a setup step inside the sandbox
+//! reaches the same place, without credentials.
 
 use crate::setup_config::{Reach, Registry};
+use std::path::Path;
 use std::process::Command;
 
 /// The hosts a setup step may reach and the variables that point its
@@ -13,7 +15,16 @@ pub struct RegistryAccess {
     pub hosts: Vec<String>,
     /// Variables for the command (`PIP_INDEX_URL`, `npm_config_registry`).
     pub env: Vec<(String, String)>,
+    /// For `cargo`: the `config.toml` of the setup's own cargo home (the
+    /// person's source replacement and registries, without credentials;
+    /// empty when they have none).
+    pub cargo_config: Option<String>,
 }
+
+/// Where, under the tree, a setup that reaches cargo's registries keeps its
+/// own cargo home (downloads land there and reach every task with the
+/// cache; the host's cargo home is never written).
+pub const CARGO_HOME_IN_TREE: &str = ".pushpals/cargo-home";
 
 /// Resolves `reach` against this machine's configuration; a registry whose
 /// tool is missing or says nothing is an error that says what to do.
@@ -24,6 +35,16 @@ pub fn resolve(reach: &[Reach]) -> Result<RegistryAccess, String> {
             Reach::Host(pattern) => access.hosts.push(pattern.clone()),
             Reach::Registry(Registry::Pypi) => pypi(&mut access)?,
             Reach::Registry(Registry::Npm) => npm(&mut access)?,
+            Reach::Registry(Registry::Cargo) => {
+                let home = std::env::var_os("CARGO_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
+                    })
+                    .ok_or("network = [\"cargo\"]: neither CARGO_HOME nor HOME is set")?;
+                cargo(&home, &mut access)?;
+            }
         }
     }
     access.hosts.sort();
@@ -118,6 +139,114 @@ fn npm(access: &mut RegistryAccess) -> Result<(), String> {
     Ok(())
 }
 
+/// cargo's registries as the person's cargo home knows them: the hosts of
+/// every registry its index cache holds (with the hosts their crates are
+/// downloaded from), and the sources and registries its `config.toml`
+/// names, which are also carried into the setup's own configuration.
+fn cargo(home: &Path, access: &mut RegistryAccess) -> Result<(), String> {
+    let before = access.hosts.len();
+    let index = home.join("registry/index");
+    for entry in std::fs::read_dir(&index).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // cargo names each index after its host and a hash of its URL.
+        if let Some((host, hash)) = name.rsplit_once('-')
+            && hash.len() == 16
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && !host.is_empty()
+        {
+            access.hosts.push(host.to_owned());
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path().join("config.json")) else {
+            continue;
+        };
+        let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        for key in ["dl", "api"] {
+            if let Some(url) = config[key].as_str()
+                && let Ok((_, host)) = without_credentials(url, "cargo's registry")
+            {
+                access.hosts.push(host);
+            }
+        }
+    }
+    let (config, hosts) = cargo_config(home)?;
+    access.hosts.extend(hosts);
+    if access.hosts.len() == before {
+        return Err(format!(
+            "network = [\"cargo\"]: cargo on this machine ({}) has not reached a registry yet, so its hosts are unknown; run `cargo fetch` in any project once, or name the hosts in network",
+            home.display()
+        ));
+    }
+    access.cargo_config = Some(config);
+    Ok(())
+}
+
+/// From the cargo home's `config.toml`: its `[source]` and `[registries]`
+/// tables with only the keys that say where (no tokens, no credential
+/// providers), as TOML, and the hosts they name.
+fn cargo_config(home: &Path) -> Result<(String, Vec<String>), String> {
+    let path = ["config.toml", "config"]
+        .iter()
+        .map(|name| home.join(name))
+        .find(|path| path.is_file());
+    let Some(path) = path else {
+        return Ok((String::new(), Vec::new()));
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{} is not valid TOML: {e}", path.display()))?;
+    let mut kept = toml::Table::new();
+    let mut hosts = Vec::new();
+    for (section, keys) in [
+        (
+            "source",
+            &["registry", "replace-with", "git", "branch", "tag", "rev"][..],
+        ),
+        ("registries", &["index", "protocol"][..]),
+    ] {
+        let Some(entries) = table.get(section).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        let mut out = toml::Table::new();
+        for (name, entry) in entries {
+            let Some(entry) = entry.as_table() else {
+                continue;
+            };
+            let mut kept_entry = toml::Table::new();
+            for key in keys {
+                let Some(value) = entry.get(*key).and_then(toml::Value::as_str) else {
+                    continue;
+                };
+                let value = if matches!(*key, "registry" | "index" | "git") {
+                    let url = value
+                        .trim_start_matches("sparse+")
+                        .trim_start_matches("registry+")
+                        .trim_start_matches("git+");
+                    let (public, host) = without_credentials(url, "a cargo registry")?;
+                    hosts.push(host);
+                    value.replacen(url, &public, 1)
+                } else {
+                    value.to_owned()
+                };
+                kept_entry.insert((*key).to_owned(), toml::Value::String(value));
+            }
+            if !kept_entry.is_empty() {
+                out.insert(name.clone(), toml::Value::Table(kept_entry));
+            }
+        }
+        if !out.is_empty() {
+            kept.insert(section.to_owned(), toml::Value::Table(out));
+        }
+    }
+    let config = if kept.is_empty() {
+        String::new()
+    } else {
+        toml::to_string(&kept).map_err(|e| format!("cannot write cargo's configuration: {e}"))?
+    };
+    Ok((config, hosts))
+}
+
 /// A URL with any user name and password taken out, and its host.
 fn without_credentials(url: &str, what: &str) -> Result<(String, String), String> {
     let mut parsed = reqwest::Url::parse(url.trim())
@@ -186,6 +315,70 @@ mod tests {
             assert_eq!(access.env[0].0, "npm_config_registry");
             assert!(access.env[0].1.contains(&access.hosts[0]));
         }
+    }
+
+    #[test]
+    fn cargos_hosts_come_from_its_index_cache_and_its_config_without_credentials() {
+        let home = tempfile::tempdir().unwrap();
+        let index = home
+            .path()
+            .join("registry/index/pkgs.example.com-0123456789abcdef");
+        std::fs::create_dir_all(&index).unwrap();
+        std::fs::write(
+            index.join("config.json"),
+            r#"{"dl": "https://dl.example.com/api/v1/crates", "api": "https://pkgs.example.com"}"#,
+        )
+        .unwrap();
+        // Not an index of cargo's naming: passed over.
+        std::fs::create_dir_all(home.path().join("registry/index/.package-cache")).unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[source.crates-io]\nreplace-with = \"mirror\"\n\
+             [source.mirror]\nregistry = \"sparse+https://me:tok3n@mirror.example.com/index/\"\n\
+             [registries.corp]\nindex = \"https://corp.example.com/git/index\"\ntoken = \"s3cret\"\n\
+             credential-provider = \"cargo:token\"\n\
+             [build]\nrustc-wrapper = \"/tmp/evil\"\n",
+        )
+        .unwrap();
+        let mut access = RegistryAccess::default();
+        cargo(home.path(), &mut access).unwrap();
+        access.hosts.sort();
+        access.hosts.dedup();
+        assert_eq!(
+            access.hosts,
+            [
+                "corp.example.com",
+                "dl.example.com",
+                "mirror.example.com",
+                "pkgs.example.com"
+            ]
+        );
+        let config = access.cargo_config.unwrap();
+        for kept in [
+            "replace-with = \"mirror\"",
+            "sparse+https://mirror.example.com/index/",
+        ] {
+            assert!(config.contains(kept), "{kept} not in {config}");
+        }
+        for dropped in [
+            "tok3n",
+            "s3cret",
+            "credential-provider",
+            "rustc-wrapper",
+            "evil",
+        ] {
+            assert!(!config.contains(dropped), "{dropped} in {config}");
+        }
+    }
+
+    #[test]
+    fn a_cargo_that_never_reached_a_registry_is_an_error_that_says_what_to_do() {
+        let home = tempfile::tempdir().unwrap();
+        let err = cargo(home.path(), &mut RegistryAccess::default()).unwrap_err();
+        assert!(err.contains("cargo fetch"), "{err}");
+        std::fs::write(home.path().join("config.toml"), "[source.x\n").unwrap();
+        let err = cargo(home.path(), &mut RegistryAccess::default()).unwrap_err();
+        assert!(err.contains("not valid TOML"), "{err}");
     }
 
     fn which(program: &str) -> bool {

@@ -25,20 +25,26 @@ pub struct SetupSection {
 pub enum Registry {
     /// Python packages, where pip looks.
     Pypi,
+    /// Rust crates, where cargo looks (its own cargo home in the tree).
+    Cargo,
     /// Node packages, where npm looks.
     Npm,
 }
 
 impl Registry {
     /// Registries by their names in `network`.
-    pub const ALL: [(&'static str, Registry); 2] =
-        [("pypi", Registry::Pypi), ("npm", Registry::Npm)];
+    pub const ALL: [(&'static str, Registry); 3] = [
+        ("pypi", Registry::Pypi),
+        ("npm", Registry::Npm),
+        ("cargo", Registry::Cargo),
+    ];
 
     /// Its name in `network`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Pypi => "pypi",
             Self::Npm => "npm",
+            Self::Cargo => "cargo",
         }
     }
 }
@@ -168,6 +174,9 @@ pub fn devcontainer_step(
     }
     if has_file("package.json") {
         reach.push(Reach::Registry(Registry::Npm));
+    }
+    if has_file("Cargo.toml") {
+        reach.push(Reach::Registry(Registry::Cargo));
     }
     Ok(Some(SetupStep {
         command: parts.join(" && "),

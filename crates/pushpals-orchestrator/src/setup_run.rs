@@ -7,6 +7,7 @@ use crate::checks::RepoConfig;
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::output::Recorded;
+use crate::registries::CARGO_HOME_IN_TREE;
 use crate::setup_config::{SetupStep, devcontainer_step};
 use crate::warm_cache::{LOCK_FILES, stable_path};
 use pushpals_core::{EventKind, Task, TaskId, TaskState};
@@ -43,10 +44,22 @@ impl Orchestrator {
             .filter(|dir| worktree.join(dir).join("python").exists())
             .map(|dir| (*dir).to_owned())
             .collect();
+        let path = stable_path(self.repo.root());
+        // A setup that reached cargo's registries left its own cargo home:
+        // every command of the task uses it (its crates, its lock).
+        let mut env = Vec::new();
+        let cargo_home = worktree.join(CARGO_HOME_IN_TREE);
+        if std::fs::symlink_metadata(&cargo_home).is_ok_and(|meta| meta.is_dir()) {
+            env.push((
+                "CARGO_HOME".to_owned(),
+                path.join(CARGO_HOME_IN_TREE).to_string_lossy().into_owned(),
+            ));
+        }
         Some(WorktreeAlias {
-            path: stable_path(self.repo.root()),
+            path,
             start_here,
             path_dirs,
+            env,
         })
     }
 
@@ -154,12 +167,19 @@ impl Orchestrator {
             .map_or(self.settings().command_timeout(), |t| {
                 t.min(self.settings().command_timeout())
             });
+        let mut env = access.env;
+        if let Some(config) = &access.cargo_config {
+            prepare_cargo_home(tree, config)
+                .map_err(|e| Stop::Failed(format!("cannot prepare the setup's cargo home: {e}")))?;
+            let home = stable_path(self.repo.root()).join(CARGO_HOME_IN_TREE);
+            env.push(("CARGO_HOME".to_owned(), home.to_string_lossy().into_owned()));
+        }
         let command = BuildCommand {
             step: "setup",
             line: &setup.command,
             timeout,
             network,
-            env: access.env,
+            env,
         };
         let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
         if !recorded.outcome.succeeded() {
@@ -288,6 +308,38 @@ fn lock_digest(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Makes the setup's own cargo home under `tree` and, when the person
+/// configured registries, its `config.toml`. The tree is the repository's
+/// or a task's: every part is made here, never followed through a link.
+fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<()> {
+    let mut dir = tree.to_path_buf();
+    for part in Path::new(CARGO_HOME_IN_TREE).components() {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is in the way (not a directory)",
+                    dir.display()
+                )));
+            }
+            Err(_) => std::fs::create_dir(&dir)?,
+        }
+    }
+    if config.is_empty() {
+        return Ok(());
+    }
+    use std::io::Write;
+    let path = dir.join("config.toml");
+    let _ = std::fs::remove_file(&path);
+    // Made new (O_EXCL): a link left in its place is never followed.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    file.write_all(config.as_bytes())
+}
+
 /// A regular file's content; `None` for anything else (a link the task
 /// made is never followed by the orchestrator, a FIFO never read).
 fn regular_file(path: &Path) -> Option<Vec<u8>> {
@@ -296,4 +348,34 @@ fn regular_file(path: &Path) -> Option<Vec<u8>> {
         return meta.file_type().is_symlink().then(|| b"\0symlink".to_vec());
     }
     std::fs::read(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setups_cargo_home_is_made_in_the_tree_and_never_through_a_link() {
+        let tree = tempfile::tempdir().unwrap();
+        prepare_cargo_home(tree.path(), "[source.x]\nregistry = \"https://x\"\n").unwrap();
+        let home = tree.path().join(CARGO_HOME_IN_TREE);
+        assert!(
+            std::fs::read_to_string(home.join("config.toml"))
+                .unwrap()
+                .contains("[source.x]")
+        );
+        // A link planted where the config goes is replaced, not followed.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::remove_file(home.join("config.toml")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), home.join("config.toml"))
+            .unwrap();
+        prepare_cargo_home(tree.path(), "x = 1\n").unwrap();
+        assert!(!outside.path().join("victim").exists());
+        // A link in the way of the directories is refused.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), other.path().join(".pushpals")).unwrap();
+        let err = prepare_cargo_home(other.path(), "").unwrap_err();
+        assert!(err.to_string().contains("in the way"), "{err}");
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
 }

@@ -106,6 +106,16 @@ impl Orchestrator {
                 })?;
             self.caches.copy_method().as_str()
         };
+        // What the cache brought is the setup's, not the task's change: it
+        // stays out of the task's diff and commit (a virtual environment the
+        // repository does not ignore would otherwise be committed).
+        self.repo
+            .exclude_from_changes(worktree, &entry.manifest.entries)
+            .map_err(|e| {
+                Stop::Failed(format!(
+                    "cannot leave the warm cache out of the task's changes: {e}"
+                ))
+            })?;
         let event = NewEvent::for_task(
             &task.id,
             Actor::Orchestrator,

@@ -31,6 +31,9 @@ impl BwrapRunner {
         for (name, value) in &self.config.toolchain_env {
             set(name, value.into());
         }
+        for (name, value) in spec.alias.iter().flat_map(|alias| &alias.env) {
+            set(name, value.into());
+        }
         if spec.network_proxy.is_some() {
             let proxy = format!("http://{SANDBOX_PROXY_ADDRESS}");
             for name in [

@@ -228,9 +228,15 @@ impl ContainerRunner {
             mounts.push(format!("type=bind,src={path},dst={path},readonly"));
         }
         let name = container_name();
+        let mut env: Vec<(String, String)> = spec
+            .alias
+            .iter()
+            .flat_map(|alias| alias.env.iter().cloned())
+            .collect();
+        env.extend(spec.env.iter().cloned());
         let mut command = Command::new(&self.engine);
         command
-            .args(self.run_args(&name, Some(&workdir), &mounts, &spec.env))
+            .args(self.run_args(&name, Some(&workdir), &mounts, &env))
             // The shell whose grammar policy judged the line in.
             .args(["bash", "-c", &spec.command_line])
             .env_clear();

@@ -51,6 +51,10 @@ pub struct WorktreeAlias {
     /// stable path (a virtual environment's `bin`): they add programs
     /// (`pytest`) but never shadow the system's.
     pub path_dirs: Vec<String>,
+    /// Variables that point tools at directories under the stable path
+    /// (`CARGO_HOME` at a setup's own cargo home); set after the
+    /// toolchains' and before the command's own.
+    pub env: Vec<(String, String)>,
 }
 
 /// Which output stream a chunk came from.

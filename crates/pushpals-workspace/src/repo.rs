@@ -96,6 +96,12 @@ impl Repo {
                 self.common_dir
                     .join("worktrees/.pushpals-not-a-listed-worktree")
             });
+            let excludes = git_dir.join(crate::worktree::EXCLUDES_FILE);
+            if excludes.is_file() {
+                command
+                    .arg("-c")
+                    .arg(format!("core.excludesFile={}", excludes.display()));
+            }
             command
                 .arg("--git-dir")
                 .arg(git_dir)

@@ -195,6 +195,71 @@ pub(crate) async fn collect_diff(
 
 /// A private scratch directory inside the worktree's git dir (so it is
 /// on the same filesystem and never inside the working tree).
+/// The file in a worktree's own git directory that git reads as its
+/// excludes file there: the person's own global ignore patterns and the
+/// paths left out of the worktree's changes.
+pub(crate) const EXCLUDES_FILE: &str = "pushpals-excludes";
+
+impl Repo {
+    /// Leaves `paths` (relative to the worktree: what a warm cache brought,
+    /// a virtual environment the repository does not ignore) out of the
+    /// worktree's changes, its diffs and its commits, as if ignored. Kept
+    /// in the worktree's own git directory, which no sandbox writes.
+    pub fn exclude_from_changes(&self, worktree: &Path, paths: &[String]) -> GitResult<()> {
+        let git_dir = self
+            .worktree_git_dir(worktree)
+            .ok_or_else(|| GitError::Io {
+                context: format!("git does not list {} as a worktree", worktree.display()),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?;
+        // This file takes the place of the person's global excludes file
+        // (git reads one), so that one's patterns come first.
+        let mut patterns = global_excludes().unwrap_or_default();
+        if !patterns.is_empty() && !patterns.ends_with('\n') {
+            patterns.push('\n');
+        }
+        patterns.push_str("# left out of the task's changes by Push Pals\n");
+        for path in paths.iter().filter(|p| !p.is_empty() && !p.contains('\n')) {
+            patterns.push('/');
+            patterns.push_str(&escape_pattern(path));
+            patterns.push('\n');
+        }
+        let file = git_dir.join(EXCLUDES_FILE);
+        std::fs::write(&file, patterns).map_err(|source| GitError::Io {
+            context: format!("cannot write {}", file.display()),
+            source,
+        })
+    }
+}
+
+/// The person's global ignore patterns, where git looks when no
+/// `core.excludesFile` is set.
+fn global_excludes() -> Option<String> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    std::fs::read_to_string(config.join("git/ignore")).ok()
+}
+
+/// A path as a gitignore pattern that matches it literally.
+fn escape_pattern(path: &str) -> String {
+    let mut escaped = String::with_capacity(path.len());
+    for (at, c) in path.char_indices() {
+        let leading = at == 0 && matches!(c, '#' | '!');
+        if leading || matches!(c, '*' | '?' | '[' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    // Trailing spaces are dropped from patterns unless escaped.
+    if escaped.ends_with(' ') {
+        escaped.pop();
+        escaped.push_str("\\ ");
+    }
+    escaped
+}
+
 fn tempfile_in_git_dir(repo: &Repo, worktree: &Path) -> GitResult<PathBuf> {
     // The worktree's own git directory as the repository lists it, never
     // where its `.git` file (the sandbox's to write) points.
@@ -231,6 +296,15 @@ fn parse_numstat(raw: &[u8]) -> Vec<NumstatRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn left_out_paths_become_patterns_that_match_only_them() {
+        assert_eq!(escape_pattern(".venv"), ".venv");
+        assert_eq!(escape_pattern("a*b?[c]\\d"), "a\\*b\\?\\[c]\\\\d");
+        assert_eq!(escape_pattern("#x"), "\\#x");
+        assert_eq!(escape_pattern("!x"), "\\!x");
+        assert_eq!(escape_pattern("x "), "x\\ ");
+    }
 
     #[test]
     fn numstat_counts_text_and_marks_binary() {

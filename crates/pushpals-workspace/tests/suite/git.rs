@@ -127,6 +127,42 @@ async fn a_rewritten_dot_git_cannot_move_a_tasks_commit_onto_another_branch() {
 }
 
 #[tokio::test]
+async fn paths_left_out_of_a_worktrees_changes_are_neither_shown_nor_committed() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    let base = repo.head_commit().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("worktrees/t1");
+    let worktree = repo
+        .add_worktree(&path, "pushpals/t1", &base)
+        .await
+        .unwrap();
+    // What a warm cache brought: a virtual environment the repository does
+    // not ignore, and an egg-info directory beside the sources.
+    std::fs::create_dir_all(path.join(".venv/bin")).unwrap();
+    std::fs::write(path.join(".venv/bin/python"), "#!").unwrap();
+    std::fs::create_dir_all(path.join("src/pkg.egg-info")).unwrap();
+    std::fs::write(path.join("src/pkg.egg-info/PKG-INFO"), "x").unwrap();
+    repo.exclude_from_changes(&path, &[".venv".into(), "src/pkg.egg-info".into()])
+        .unwrap();
+    std::fs::write(path.join("src/lib.rs"), "pub fn bar() {}\n").unwrap();
+    // A file whose name only starts like a left-out path is a change.
+    std::fs::write(path.join(".venv2"), "mine\n").unwrap();
+    let diff = worktree.diff().await.unwrap();
+    let mut paths: Vec<_> = diff.files.iter().map(|f| f.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, [".venv2", "src/lib.rs"]);
+    let sha = worktree.commit("Change", &identity()).await.unwrap();
+    let committed = fixture.git(&["show", "--name-only", "--format=", &sha]);
+    assert_eq!(committed, ".venv2\nsrc/lib.rs");
+    // Only a listed worktree can have paths left out.
+    assert!(
+        repo.exclude_from_changes(&data.path().join("nowhere"), &[".venv".into()])
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn repository_config_cannot_make_our_git_calls_run_programs() {
     let fixture = TempRepo::new();
     fixture.write(".gitattributes", "*.rs filter=evil\n");

@@ -55,6 +55,20 @@ fn two_tasks(server: &Server, file: &str) -> (Vec<serde_json::Value>, Vec<serde_
         "the second task asked or built again"
     );
     assert!(second_events.iter().any(|e| e["kind"] == "cache_used"));
+    // What the cache brought (a virtual environment, node_modules) is not
+    // the task's change: the diff is the one line.
+    let diff = server.json(&["diff", &second]);
+    let text = diff["diff"].as_str().unwrap();
+    assert_eq!(
+        text.matches("diff --git").count(),
+        1,
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(
+        text.contains(&format!("diff --git a/{file} b/{file}")),
+        "{text}"
+    );
     (first_events, second_events)
 }
 
@@ -95,4 +109,30 @@ fn clsx_gets_its_node_modules_once_and_npm_test_passes_in_every_task() {
     let server = start_server(&repo, data.path());
     let (_, second) = two_tasks(&server, "readme.md");
     println!("clsx check, second task: {} ms", check_millis(&second));
+}
+
+#[test]
+fn itoa_fetches_its_crates_into_its_own_cargo_home_once_and_tests_offline_in_every_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = clone_bundle("itoa", dir.path());
+    commit_config(
+        &repo,
+        "[setup]\n\
+         command = \"cargo fetch\"\n\
+         network = [\"cargo\"]\n\
+         [checks]\n\
+         test = \"cargo test --offline\"\n",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(&repo, data.path());
+    let (first, second) = two_tasks(&server, "README.md");
+    // The crates came from the registry into the setup's own cargo home,
+    // which the cache carries to every task (the host's is never written).
+    let built = first.iter().find(|e| e["kind"] == "cache_built").unwrap();
+    let entries = built["payload"]["entries"].to_string();
+    assert!(entries.contains(".pushpals"), "{entries}");
+    println!(
+        "itoa check (setup's cargo home), second task: {} ms",
+        check_millis(&second)
+    );
 }
