@@ -10,6 +10,7 @@
 mod agents;
 mod image;
 pub mod model_server;
+pub mod secret_corpus;
 mod serve_process;
 
 pub use agents::installed_agent;

@@ -7,7 +7,9 @@
 //! the file, line and rule and a masked value; the secret itself is never
 //! returned, only a fingerprint to mark a false positive by.
 
+mod assignments;
 mod rules;
+mod values;
 
 pub use rules::{AllowSpec, SecretRuleError, SecretRuleFile, SecretRuleSpec};
 
@@ -71,31 +73,56 @@ impl SecretScanner {
         }
     }
 
-    /// The byte ranges of secrets in one line, with their rule index.
-    fn secrets_in_line(&self, line: &str) -> Vec<(usize, std::ops::Range<usize>)> {
+    /// The byte ranges of secrets in one line, with their rule index;
+    /// `previous` is the line before it. A line of JSON-escaped text (a
+    /// notebook's source) is also read unescaped.
+    fn secrets_in_line(
+        &self,
+        line: &str,
+        previous: Option<&str>,
+    ) -> Vec<(usize, std::ops::Range<usize>)> {
         if self.rules.allow_lines.iter().any(|r| r.is_match(line)) {
             return Vec::new();
         }
-        let lower = line.to_lowercase();
-        let mut found = Vec::new();
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            if !rule.keywords.is_empty() && !rule.keywords.iter().any(|k| lower.contains(k)) {
-                continue;
-            }
-            for captures in rule.regex.captures_iter(line) {
-                let Some(secret) = captures.get(rule.secret_group) else {
-                    continue;
-                };
-                if rule
-                    .min_entropy
-                    .is_some_and(|least| entropy(secret.as_str()) < least)
-                {
-                    continue;
+        let mut found = self.find_in(line, previous);
+        if line.contains("\\\"") {
+            let unescaped = line.replace("\\\"", "\"").replace("\\n", " ");
+            for (index, range) in self.find_in(&unescaped, previous) {
+                let secret = &unescaped[range];
+                if let Some(start) = line.find(secret) {
+                    let range = start..start + secret.len();
+                    if !found.iter().any(|(_, r)| overlaps(r, &range)) {
+                        found.push((index, range));
+                    }
                 }
-                found.push((index, secret.range()));
             }
         }
         found
+    }
+
+    /// What the rules find in `line`, the first rule to claim a stretch of
+    /// it keeping it.
+    fn find_in(&self, line: &str, previous: Option<&str>) -> Vec<(usize, std::ops::Range<usize>)> {
+        let lower = line.to_lowercase();
+        let assigned = assignments::assignments(line, previous);
+        let mut found: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            for range in rule.find(line, &lower, previous, &assigned) {
+                if !found.iter().any(|(_, r)| overlaps(r, &range)) {
+                    found.push((index, range));
+                }
+            }
+        }
+        found
+    }
+
+    /// True for a rule that reads names and values (whose findings a file
+    /// of encrypted values, a SealedSecret, does not have).
+    fn is_assignment_rule(&self, index: usize) -> bool {
+        self.rules
+            .rules
+            .get(index)
+            .is_some_and(|rule| rule.key.is_some())
     }
 
     /// Whether a file is a secret by its name alone.
@@ -112,9 +139,19 @@ impl SecretScanner {
         if self.skip.is_match(path) {
             return Vec::new();
         }
-        let mut findings: Vec<SecretFinding> = self.sensitive_file(path).into_iter().collect();
+        let mut findings: Vec<SecretFinding> = self
+            .sensitive_file(path, Some(content))
+            .into_iter()
+            .collect();
+        let sealed = is_sealed(content);
+        let mut previous = None;
         for (number, line) in content.lines().enumerate() {
-            for (index, range) in self.secrets_in_line(line) {
+            let found = self.secrets_in_line(line, previous);
+            previous = Some(line);
+            for (index, range) in found {
+                if sealed && self.is_assignment_rule(index) {
+                    continue;
+                }
                 let rule = &self.rules.rules[index];
                 findings.push(self.finding(
                     path,
@@ -134,11 +171,18 @@ impl SecretScanner {
         let mut file: Option<String> = None;
         let mut skip_file = false;
         let mut new_line: u64 = 0;
+        let mut previous: Option<&str> = None;
+        let mut sealed = false;
         for line in diff.lines() {
             if let Some(rest) = line.strip_prefix("+++ ") {
                 file = rest.strip_prefix("b/").map(str::to_owned);
                 skip_file = file.as_deref().is_some_and(|f| self.skip.is_match(f));
-                findings.extend(file.as_deref().and_then(|path| self.sensitive_file(path)));
+                findings.extend(
+                    file.as_deref()
+                        .and_then(|path| self.sensitive_file(path, None)),
+                );
+                previous = None;
+                sealed = false;
                 continue;
             }
             if let Some(rest) = line.strip_prefix("Binary files ") {
@@ -148,7 +192,7 @@ impl SecretScanner {
                     .nth(1)
                     .and_then(|p| p.strip_suffix(" differ"))
                     .and_then(|p| p.strip_prefix("b/"));
-                findings.extend(path.and_then(|path| self.sensitive_file(path)));
+                findings.extend(path.and_then(|path| self.sensitive_file(path, Some(""))));
                 continue;
             }
             if let Some(header) = line.strip_prefix("@@ ") {
@@ -167,9 +211,15 @@ impl SecretScanner {
             let Some(path) = file.as_deref() else {
                 continue;
             };
+            if let Some(text) = line.strip_prefix(' ').or_else(|| line.strip_prefix('+')) {
+                sealed |= is_sealed(text);
+            }
             if let Some(added) = line.strip_prefix('+') {
                 if !skip_file {
-                    for (index, range) in self.secrets_in_line(added) {
+                    for (index, range) in self.secrets_in_line(added, previous) {
+                        if sealed && self.is_assignment_rule(index) {
+                            continue;
+                        }
                         let rule = &self.rules.rules[index];
                         findings.push(self.finding(
                             path,
@@ -181,15 +231,30 @@ impl SecretScanner {
                     }
                 }
                 new_line += 1;
-            } else if line.starts_with(' ') {
+                previous = Some(added);
+            } else if let Some(context) = line.strip_prefix(' ') {
                 new_line += 1;
+                previous = Some(context);
             }
         }
         findings
     }
 
-    /// A finding for a file that is a secret by its name.
-    fn sensitive_file(&self, path: &str) -> Option<SecretFinding> {
+    /// A finding for a file that is a secret by its name. A PEM file is
+    /// one only when it holds a private key (a certificate is public):
+    /// `content` is its text, `Some("")` for a binary file, `None` when
+    /// unknown (a diff: its lines are read by the rules instead).
+    fn sensitive_file(&self, path: &str, content: Option<&str>) -> Option<SecretFinding> {
+        let pem = [".pem", ".crt", ".cer"]
+            .iter()
+            .any(|ext| path.ends_with(ext));
+        if pem {
+            match content {
+                None => return None,
+                Some(text) if !text.is_empty() && !text.contains("PRIVATE KEY") => return None,
+                Some(_) => {}
+            }
+        }
         self.is_sensitive_path(path).then(|| {
             self.finding(
                 path,
@@ -230,10 +295,12 @@ impl SecretScanner {
         let mut out = String::new();
         let mut changed = false;
         let mut rest_start = 0;
+        let mut previous: Option<&str> = None;
         for line in text.split_inclusive('\n') {
             let start = rest_start;
             rest_start += line.len();
-            let mut found = self.secrets_in_line(line);
+            let mut found = self.secrets_in_line(line, previous);
+            previous = Some(line.trim_end_matches('\n'));
             if found.is_empty() {
                 if changed {
                     out.push_str(line);
@@ -264,24 +331,15 @@ impl SecretScanner {
     }
 }
 
-/// Shannon entropy in bits per character.
-fn entropy(text: &str) -> f64 {
-    let mut counts = std::collections::HashMap::new();
-    let mut total = 0f64;
-    for c in text.chars() {
-        *counts.entry(c).or_insert(0f64) += 1.0;
-        total += 1.0;
-    }
-    if total == 0.0 {
-        return 0.0;
-    }
-    counts
-        .values()
-        .map(|count| {
-            let p = count / total;
-            -p * p.log2()
-        })
-        .sum()
+/// True when two ranges share a byte.
+fn overlaps(a: &std::ops::Range<usize>, b: &std::ops::Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+/// A file of encrypted values (a Bitnami SealedSecret): its names are
+/// secret-looking, its values are safe to commit.
+fn is_sealed(text: &str) -> bool {
+    text.contains("kind: SealedSecret")
 }
 
 /// The first four characters, then how long the rest is.

@@ -1,8 +1,11 @@
 //! Secret rules as data: loading and compiling.
 
+use super::assignments::{Assignment, assignments};
+use super::values::{Decode, entropy, is_expression, is_password_like, is_stand_in};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Deserialize;
+use std::ops::Range;
 
 /// A rule file: `[[rule]]` tables and an `[allow]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,6 +37,21 @@ pub struct SecretRuleSpec {
     pub keywords: Vec<String>,
     /// The least Shannon entropy (bits per character) of a secret.
     pub min_entropy: Option<f64>,
+    /// An assignment rule: a regex the value's name must match; `regex`
+    /// then matches the value alone (the whole of it).
+    pub key: Option<String>,
+    /// How the secret must decode: `"base64-credentials"` (`user:password`)
+    /// or `"base64-private-key"`.
+    pub decode: Option<String>,
+    /// `"password"`: the value must look like a chosen password (length
+    /// and kinds of characters).
+    pub check: Option<String>,
+    /// Lines the rule must find a secret in; checked when the rules load.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Lines the rule must not find one in; checked when the rules load.
+    #[serde(default)]
+    pub counter_examples: Vec<String>,
 }
 
 /// The allowlist.
@@ -73,6 +91,64 @@ pub(crate) struct SecretRule {
     pub secret_group: usize,
     pub keywords: Vec<String>,
     pub min_entropy: Option<f64>,
+    pub key: Option<Regex>,
+    pub decode: Option<Decode>,
+    pub password_like: bool,
+}
+
+impl SecretRule {
+    /// Where this rule finds secrets in `line` (`previous`: the line
+    /// before, for a value named there). A candidate that is a stand-in
+    /// (placeholder, interpolation, reference) or, for an assignment rule,
+    /// code is no secret.
+    pub(crate) fn find(
+        &self,
+        line: &str,
+        lower: &str,
+        previous: Option<&str>,
+        assigned: &[Assignment<'_>],
+    ) -> Vec<Range<usize>> {
+        if !self.keywords.is_empty() && !self.keywords.iter().any(|k| lower.contains(k.as_str())) {
+            let named_before = previous
+                .map(str::to_lowercase)
+                .is_some_and(|p| self.keywords.iter().any(|k| p.contains(k.as_str())));
+            if !(self.key.is_some() && named_before) {
+                return Vec::new();
+            }
+        }
+        let mut found = Vec::new();
+        match &self.key {
+            Some(key) => {
+                for assignment in assigned {
+                    if !key.is_match(assignment.key) {
+                        continue;
+                    }
+                    let value = &line[assignment.value.clone()];
+                    if self.regex.is_match(value) && !is_expression(value) && self.plausible(value)
+                    {
+                        found.push(assignment.value.clone());
+                    }
+                }
+            }
+            None => {
+                for captures in self.regex.captures_iter(line) {
+                    if let Some(secret) = captures.get(self.secret_group)
+                        && self.plausible(secret.as_str())
+                    {
+                        found.push(secret.range());
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn plausible(&self, value: &str) -> bool {
+        !is_stand_in(value)
+            && self.min_entropy.is_none_or(|least| entropy(value) >= least)
+            && self.decode.is_none_or(|decode| decode.holds(value))
+            && (!self.password_like || is_password_like(value))
+    }
 }
 
 /// Compiled rules and allowlist.
@@ -97,6 +173,31 @@ impl CompiledRules {
         for spec in file.rules {
             let regex = Regex::new(&spec.regex)
                 .map_err(|e| error(format!("rule {}: bad regex: {e}", spec.id)))?;
+            let key = spec
+                .key
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| error(format!("rule {}: bad key regex: {e}", spec.id)))?;
+            let decode = match spec.decode.as_deref() {
+                None => None,
+                Some(name) => Some(Decode::named(name).ok_or_else(|| {
+                    error(format!(
+                        "rule {}: unknown decode {name:?} (base64-credentials, base64-private-key)",
+                        spec.id
+                    ))
+                })?),
+            };
+            let password_like = match spec.check.as_deref() {
+                None => false,
+                Some("password") => true,
+                Some(other) => {
+                    return Err(error(format!(
+                        "rule {}: unknown check {other:?} (password)",
+                        spec.id
+                    )));
+                }
+            };
             if spec.secret_group >= regex.captures_len() {
                 return Err(error(format!(
                     "rule {}: secret_group {} but the regex has {} groups",
@@ -105,14 +206,19 @@ impl CompiledRules {
                     regex.captures_len() - 1
                 )));
             }
-            rules.push(SecretRule {
+            let rule = SecretRule {
                 id: spec.id,
                 description: spec.description,
                 regex,
                 secret_group: spec.secret_group,
                 keywords: spec.keywords.iter().map(|k| k.to_lowercase()).collect(),
                 min_entropy: spec.min_entropy,
-            });
+                key,
+                decode,
+                password_like,
+            };
+            check_examples(&rule, &spec.examples, &spec.counter_examples).map_err(error)?;
+            rules.push(rule);
         }
         let allow_lines = file
             .allow
@@ -146,6 +252,39 @@ impl CompiledRules {
         self.sensitive_paths.extend(other.sensitive_paths);
         self.sensitive_exceptions.extend(other.sensitive_exceptions);
     }
+}
+
+/// Every example must give the rule a secret and no counter-example may:
+/// a rule that does not do what it says never loads. An example's first
+/// line, when it has two, is the line before (a name whose value follows).
+fn check_examples(
+    rule: &SecretRule,
+    examples: &[String],
+    counter: &[String],
+) -> Result<(), String> {
+    let finds = |example: &str| {
+        let (previous, line) = match example.split_once('\n') {
+            Some((previous, line)) => (Some(previous), line),
+            None => (None, example),
+        };
+        let assigned = assignments(line, previous);
+        !rule
+            .find(line, &line.to_lowercase(), previous, &assigned)
+            .is_empty()
+    };
+    if let Some(missed) = examples.iter().find(|example| !finds(example)) {
+        return Err(format!(
+            "rule {}: finds nothing in its example {missed:?}",
+            rule.id
+        ));
+    }
+    if let Some(wrong) = counter.iter().find(|example| finds(example)) {
+        return Err(format!(
+            "rule {}: finds a secret in its counter-example {wrong:?}",
+            rule.id
+        ));
+    }
+    Ok(())
 }
 
 /// A glob set of patterns already checked to compile.

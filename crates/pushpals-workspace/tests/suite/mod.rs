@@ -3,3 +3,4 @@
 mod forge;
 mod git;
 mod overlay;
+mod secret_corpus;
