@@ -504,7 +504,8 @@ impl Orchestrator {
             task.title
         );
         let scanner = self.scanner();
-        let findings = scanner.scan_diff(&diff.text);
+        let base = task.base_commit.clone().unwrap_or_default();
+        let findings = self.unallowed(&base, scanner.scan_diff(&diff.text)).await;
         let summary = if findings.is_empty() {
             summary
         } else {

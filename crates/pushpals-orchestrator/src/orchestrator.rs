@@ -496,7 +496,9 @@ impl Orchestrator {
             }
         };
         let scanner = self.scanner();
-        let secret_findings = scanner.scan_diff(&diff.text);
+        let secret_findings = self
+            .unallowed(&base_commit, scanner.scan_diff(&diff.text))
+            .await;
         let diff = Diff {
             text: scanner.redact(&diff.text).into_owned(),
             files: diff.files,

@@ -5,10 +5,54 @@ use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
 use pushpals_store::EventQuery;
-use pushpals_workspace::SecretFinding;
+use pushpals_workspace::{SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
 use serde_json::json;
 
 impl Orchestrator {
+    /// The repository's own allowlist of secret findings at `rev`
+    /// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
+    /// empty when there is none. One that cannot be read allows nothing,
+    /// and the second value says why.
+    pub(crate) async fn secret_allowlist_at(&self, rev: &str) -> (SecretAllowlist, Option<String>) {
+        let text = match self.repo.file_at(rev, SECRET_ALLOWLIST_PATH).await {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => return (SecretAllowlist::default(), None),
+            Err(error) => {
+                return (
+                    SecretAllowlist::default(),
+                    Some(format!("cannot read {SECRET_ALLOWLIST_PATH}: {error}")),
+                );
+            }
+        };
+        match SecretAllowlist::from_toml(&text) {
+            Ok(list) => (list, None),
+            Err(error) => {
+                tracing::warn!(%error, "the repository's secret allowlist is ignored");
+                (
+                    SecretAllowlist::default(),
+                    Some(format!("{error}; it allows nothing until it is fixed")),
+                )
+            }
+        }
+    }
+
+    /// The findings in a diff against `base` that the repository's
+    /// allowlist at `base` does not allow.
+    pub(crate) async fn unallowed(
+        &self,
+        base: &str,
+        findings: Vec<SecretFinding>,
+    ) -> Vec<SecretFinding> {
+        if findings.is_empty() {
+            return findings;
+        }
+        let (allowlist, _) = self.secret_allowlist_at(base).await;
+        findings
+            .into_iter()
+            .filter(|f| !allowlist.allows(f))
+            .collect()
+    }
+
     /// The secret findings of a task's current diff that nobody marked a
     /// false positive.
     pub async fn open_secret_findings(

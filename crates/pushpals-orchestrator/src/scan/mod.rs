@@ -273,10 +273,14 @@ impl Orchestrator {
             ));
         }
         let scanner = self.scanner();
-        let mut found = secrets::in_tree(&tree, &scanner);
+        let (allowlist, broken) = self.secret_allowlist_at(commit).await;
+        notes.extend(broken);
+        let mut found = secrets::in_tree(&tree, &scanner, &allowlist);
         let patches = self.repo.recent_patches(commit, 500).await?;
         let in_tree: Vec<String> = found.iter().map(|f| f.key.clone()).collect();
-        found.extend(secrets::in_history(&patches, &in_tree, &scanner));
+        found.extend(secrets::in_history(
+            &patches, &in_tree, &scanner, &allowlist,
+        ));
         found.extend(ci_config::detect(&tree));
         let churn = self.repo.churn(commit, 500).await?;
         found.extend(hotspots::detect(&tree, &churn));
@@ -536,7 +540,8 @@ impl Orchestrator {
         };
         let tree = Tree::of_files(self.repo.read_at(&head, &changed).await?);
         let scanner = self.scanner();
-        let mut per_file = secrets::in_tree(&tree, &scanner);
+        let (allowlist, _) = self.secret_allowlist_at(&head).await;
+        let mut per_file = secrets::in_tree(&tree, &scanner, &allowlist);
         per_file.extend(ci_config::detect(&tree));
         let churn = self.repo.churn(&head, 500).await?;
         per_file.extend(hotspots::detect(&tree, &churn));
@@ -545,7 +550,7 @@ impl Orchestrator {
             Vec::new()
         } else {
             let patches = self.repo.patches_between(&last, &head).await?;
-            secrets::in_history(&patches, &in_tree, &scanner)
+            secrets::in_history(&patches, &in_tree, &scanner, &allowlist)
         };
         let per_file: Vec<Finding> = per_file.into_iter().map(Found::into_finding).collect();
         let history: Vec<Finding> = history.into_iter().map(Found::into_finding).collect();

@@ -2,17 +2,24 @@
 //! a secret that was ever pushed must be rotated).
 
 use super::{Found, Tree};
-use pushpals_workspace::{CommitPatch, SecretScanner};
+use pushpals_workspace::{CommitPatch, SecretAllowlist, SecretScanner};
 use serde_json::json;
 
 /// Secrets in the files of the tree.
-pub(crate) fn in_tree(tree: &Tree, scanner: &SecretScanner) -> Vec<Found> {
+pub(crate) fn in_tree(
+    tree: &Tree,
+    scanner: &SecretScanner,
+    allowlist: &SecretAllowlist,
+) -> Vec<Found> {
     let mut found = Vec::new();
     for file in &tree.files {
         let Some(text) = tree.text(file) else {
             continue;
         };
         for finding in scanner.scan_file(file, text) {
+            if allowlist.allows(&finding) {
+                continue;
+            }
             found.push(Found {
                 kind: "secret",
                 severity: "high",
@@ -32,12 +39,14 @@ pub(crate) fn in_history(
     patches: &[CommitPatch],
     in_tree: &[String],
     scanner: &SecretScanner,
+    allowlist: &SecretAllowlist,
 ) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     // Oldest first, so the commit named is the one that added it.
     for patch in patches.iter().rev() {
         for finding in scanner.scan_diff(&patch.patch) {
             if in_tree.contains(&finding.fingerprint)
+                || allowlist.allows(&finding)
                 || found.iter().any(|f| f.key == finding.fingerprint)
             {
                 continue;

@@ -79,6 +79,18 @@ fn templates(r: &mut Rng) -> Vec<(&'static str, String)> {
         ("logs/app.log", format!(
             "2026-03-01T10:00:00Z INFO request id={} user={} took=12ms\n2026-03-01T10:00:01Z INFO token refreshed for session {}\n", r.uuid(), r.digits(6), r.hex(16)
         )),
+        ("config/application.properties", "spring.datasource.url=jdbc:postgresql://db:5432/billing\nspring.datasource.password=${DB_PASSWORD}\napp.api-key=${API_KEY:}\n".to_owned()),
+        ("src/main/java/app/Keys.java", "package app;\n\nclass Keys {\n    @Value(\"${api.key}\")\n    private String apiKey;\n}\n".to_owned()),
+        ("config/initializers/secrets.rb", "SECRET_KEY_BASE = ENV.fetch(\"SECRET_KEY_BASE\")\nStripe.api_key = ENV[\"STRIPE_SECRET_KEY\"]\n".to_owned()),
+        ("config/db.php", "<?php\n$password = getenv('DB_PASSWORD');\n$apiKey = $_ENV['API_KEY'] ?? null;\n".to_owned()),
+        ("src/Startup.cs", "var apiKey = Configuration[\"ApiKey\"];\nvar clientSecret = builder.Configuration.GetValue<string>(\"ClientSecret\");\n".to_owned()),
+        ("web/stripe.js", format!(
+            "const stripe = Stripe('pk_live_{}');\nconst STRIPE_SECRET_KEY = 'sk_test_{}';\n", r.alnum(24), r.alnum(24)
+        )),
+        ("home/authorized_keys", format!(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{} deploy@build\n", r.chars(BASE64, 43)
+        )),
+        ("charts/billing/values.yaml", "database:\n  existingSecret: billing-db-secret\n  secretName: billing-prod-database-credentials\n  token_url: https://auth.example.com/oauth/token\n  api_key_env: OPENAI_API_KEY\n  password: \"\"\n".to_owned()),
         ("Dockerfile", "FROM node:20-slim\nARG NPM_TOKEN\nENV PASSWORD_FILE=/run/secrets/db_password\nRUN --mount=type=secret,id=npm npm ci\n".to_owned()),
     ]
 }

@@ -438,7 +438,7 @@ fn own_formats(r: &mut Rng) -> Vec<(&'static str, String, String, &'static str)>
         ("redis", 6379),
         ("amqp", 5672),
     ] {
-        let password = r.password();
+        let password = url_encoded(&r.password());
         for (path, template) in [
             (
                 "config/database.yml",
@@ -571,12 +571,67 @@ fn own_formats(r: &mut Rng) -> Vec<(&'static str, String, String, &'static str)>
         ));
     }
     for _ in 0..2 {
+        let password = r.password();
+        out.push((
+            "config/jdbc.properties",
+            "db.url=jdbc:postgresql://db.internal:5432/billing?user=app&password={S}\n".to_owned(),
+            url_encoded(&password),
+            "connection-string-password",
+        ));
+        out.push((
+            "config/database.php",
+            "<?php\n$db_host = 'db.internal';\n$db_password = '{S}';\n".to_owned(),
+            password.clone(),
+            "generic-password",
+        ));
+        out.push((
+            "config/initializers/stripe.rb",
+            "Stripe.api_key = \"{S}\"\n".to_owned(),
+            format!("sk_live_{}", r.alnum(24)),
+            "stripe-secret-key",
+        ));
+        out.push((
+            "appsettings.Production.json",
+            "{\n  \"Logging\": { \"LogLevel\": { \"Default\": \"Warning\" } },\n  \"ApiKey\": \"{S}\"\n}\n".to_owned(),
+            r.alnum(40),
+            "generic-api-key",
+        ));
+        out.push((
+            "scripts/fetch.sh",
+            "#!/bin/sh\ncurl -fsS -u deploy:{S} https://api.example.com/v1/export > export.json\n"
+                .to_owned(),
+            password.clone(),
+            "curl-user-password",
+        ));
+        out.push((
+            "scripts/backup.sh",
+            "#!/bin/sh\nPGPASSWORD='{S}' pg_dump -h db.internal -U app billing > backup.sql\n"
+                .to_owned(),
+            password,
+            "generic-password",
+        ));
+    }
+    for _ in 0..2 {
         out.push((
             "notebooks/train.ipynb",
             "{\n \"cells\": [\n  {\n   \"cell_type\": \"code\",\n   \"source\": [\n    \"from huggingface_hub import login\\n\",\n    \"login(token=\\\"{S}\\\")\"\n   ]\n  }\n ]\n}\n".to_owned(),
             format!("hf_{}", r.chars("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 34)),
             "huggingface-token",
         ));
+    }
+    out
+}
+
+/// A password as it must be written inside a URL.
+fn url_encoded(password: &str) -> String {
+    let mut out = String::new();
+    for c in password.chars() {
+        match c {
+            '@' | '#' | '&' | '/' | '?' | '%' | ':' | '$' => {
+                out.push_str(&format!("%{:02X}", u32::from(c)));
+            }
+            _ => out.push(c),
+        }
     }
     out
 }

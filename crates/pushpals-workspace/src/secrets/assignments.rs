@@ -43,6 +43,11 @@ static FLAG: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r#"--(?P<key>[A-Za-z][A-Za-z0-9_-]*)[= ]["']?(?P<value>[^\s"']+)"#).ok()
 });
 
+/// `?key=value&other=value` inside a URL or a connection string.
+static PARAMETER: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r#"[?&;](?P<key>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>[^&\s"'#;]+)"#).ok()
+});
+
 /// `- name: KEY` (a Kubernetes or compose env entry).
 static ENV_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r#"^\s*-?\s*name:\s*["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?\s*$"#).ok()
@@ -67,14 +72,19 @@ pub(crate) fn assignments<'a>(line: &'a str, previous: Option<&'a str>) -> Vec<A
         });
         return found;
     }
-    for pattern in [ASSIGNMENT.as_ref(), FLAG.as_ref()].into_iter().flatten() {
+    for pattern in [ASSIGNMENT.as_ref(), FLAG.as_ref(), PARAMETER.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         for captures in pattern.captures_iter(line) {
             let (Some(key), Some(value)) = (captures.name("key"), captures.name("value")) else {
                 continue;
             };
-            if found.iter().any(|a: &Assignment<'_>| {
-                a.value.start <= value.start() && value.start() < a.value.end
-            }) {
+            // A value inside another's (a URL's parameter) is read too.
+            if found
+                .iter()
+                .any(|a: &Assignment<'_>| a.value == value.range())
+            {
                 continue;
             }
             // `key.sub: value`: the last part names it.
@@ -135,6 +145,8 @@ mod tests {
             want("password", "hunter22")
         );
         assert_eq!(first("db.password: pw2"), want("password", "pw2"));
+        let url = pairs("url=jdbc:postgresql://db/app?user=app&password=pw3");
+        assert!(url.contains(&want("password", "pw3")), "{url:?}");
         let k8s = assignments(
             "              value: \"v8\"",
             Some("            - name: DD_API_KEY"),

@@ -7,10 +7,12 @@
 //! the file, line and rule and a masked value; the secret itself is never
 //! returned, only a fingerprint to mark a false positive by.
 
+mod allowlist;
 mod assignments;
 mod rules;
 mod values;
 
+pub use allowlist::{SECRET_ALLOWLIST_PATH, SecretAllowlist};
 pub use rules::{AllowSpec, SecretRuleError, SecretRuleFile, SecretRuleSpec};
 
 use globset::GlobSet;
@@ -104,7 +106,18 @@ impl SecretScanner {
     /// it keeping it.
     fn find_in(&self, line: &str, previous: Option<&str>) -> Vec<(usize, std::ops::Range<usize>)> {
         let lower = line.to_lowercase();
-        let assigned = assignments::assignments(line, previous);
+        // Names and values are read only when a rule that reads them may
+        // find something here.
+        let wanted = self
+            .rules
+            .rules
+            .iter()
+            .any(|rule| rule.key.is_some() && rule.may_find(&lower, previous));
+        let assigned = if wanted {
+            assignments::assignments(line, previous)
+        } else {
+            Vec::new()
+        };
         let mut found: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         for (index, rule) in self.rules.rules.iter().enumerate() {
             for range in rule.find(line, &lower, previous, &assigned) {
@@ -429,6 +442,54 @@ mod tests {
             "start\nkey=[REDACTED:aws-access-key-id] end\nlast\n"
         );
         assert!(matches!(scanner().redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn ordinary_values_in_command_output_are_left_alone() {
+        let output = "PWD=/tmp/data/worktrees/t1\nHOME=/tmp/home\nSECRET_DIR=/var/lib/app/secrets\n\
+                      TOKEN_TTL=3600\npassword: None\napi_key = os.environ[\"API_KEY\"]\n";
+        assert!(
+            matches!(scanner().redact(output), Cow::Borrowed(_)),
+            "{}",
+            scanner().redact(output)
+        );
+        // A SealedSecret's values are encrypted; its names look secret.
+        let sealed = "kind: SealedSecret\nspec:\n  encryptedData:\n    password: AgBy3i4OJSWK+PiTySYZZA9rO43cGDEqAgBy3i4OJSWK\n";
+        assert!(scanner().scan_file("k8s/sealed.yaml", sealed).is_empty());
+        // A certificate is public; a private key in a .pem is not.
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(scanner().scan_file("certs/ca.pem", cert).is_empty());
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        let rules: Vec<_> = scanner()
+            .scan_file("certs/key.pem", key)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert_eq!(rules, ["sensitive-file", "private-key"]);
+    }
+
+    #[test]
+    fn a_rule_whose_examples_fail_does_not_load_and_is_named() {
+        let missing = "[[rule]]\nid = \"acme\"\ndescription = \"d\"\nregex = 'acme_[0-9]{8}'\nexamples = ['acme_1234']\n";
+        let err = scanner()
+            .with_user_rules(missing, "secrets.toml")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rule acme: finds nothing in its example"),
+            "{err}"
+        );
+        let wrong = "[[rule]]\nid = \"acme\"\ndescription = \"d\"\nregex = 'acme_[0-9]{8}'\ncounter_examples = ['acme_12345678']\n";
+        let err = scanner()
+            .with_user_rules(wrong, "secrets.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("in its counter-example"), "{err}");
+        let unknown =
+            "[[rule]]\nid = \"acme\"\ndescription = \"d\"\nregex = 'x'\ndecode = 'rot13'\n";
+        let err = scanner()
+            .with_user_rules(unknown, "secrets.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown decode"), "{err}");
     }
 
     #[test]

@@ -108,13 +108,8 @@ impl SecretRule {
         previous: Option<&str>,
         assigned: &[Assignment<'_>],
     ) -> Vec<Range<usize>> {
-        if !self.keywords.is_empty() && !self.keywords.iter().any(|k| lower.contains(k.as_str())) {
-            let named_before = previous
-                .map(str::to_lowercase)
-                .is_some_and(|p| self.keywords.iter().any(|k| p.contains(k.as_str())));
-            if !(self.key.is_some() && named_before) {
-                return Vec::new();
-            }
+        if !self.may_find(lower, previous) {
+            return Vec::new();
         }
         let mut found = Vec::new();
         match &self.key {
@@ -141,6 +136,15 @@ impl SecretRule {
             }
         }
         found
+    }
+
+    /// False when none of the rule's keywords is on the line (nor, for an
+    /// assignment rule, on the line before, which may hold the name).
+    pub(crate) fn may_find(&self, lower: &str, previous: Option<&str>) -> bool {
+        let named = |text: &str| self.keywords.iter().any(|k| text.contains(k.as_str()));
+        self.keywords.is_empty()
+            || named(lower)
+            || (self.key.is_some() && previous.is_some_and(|p| named(&p.to_lowercase())))
     }
 
     fn plausible(&self, value: &str) -> bool {

@@ -16,6 +16,13 @@ pub(crate) fn is_stand_in(value: &str) -> bool {
     {
         return true;
     }
+    // Stripe's test and publishable keys are not secrets.
+    if ["sk_test_", "rk_test_", "pk_test_", "pk_live_"]
+        .iter()
+        .any(|prefix| value.starts_with(prefix))
+    {
+        return true;
+    }
     const WORDS: [&str; 12] = [
         "example",
         "placeholder",
@@ -72,6 +79,20 @@ pub(crate) fn is_expression(value: &str) -> bool {
         return true;
     }
     if value.contains(['(', ')', '[', ']']) {
+        return true;
+    }
+    // A URL without credentials is where something is, not a secret.
+    if (lower.starts_with("http://") || lower.starts_with("https://")) && !value.contains('@') {
+        return true;
+    }
+    // Words joined by dashes or underscores name something
+    // (`billing-db-secret`); a token has digits or mixed case.
+    let words: Vec<&str> = value.split(['-', '_']).collect();
+    if words.len() >= 3
+        && words
+            .iter()
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase()))
+    {
         return true;
     }
     // `a.b.c` of short identifier segments: a reference in code, not a
@@ -242,6 +263,8 @@ mod tests {
             "3600",
             "/run/secrets/pw",
             "true",
+            "https://auth.internal/oauth/token",
+            "billing-prod-database-credentials",
         ] {
             assert!(is_expression(value), "{value}");
         }
