@@ -91,6 +91,18 @@ fn templates(r: &mut Rng) -> Vec<(&'static str, String)> {
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{} deploy@build\n", r.chars(BASE64, 43)
         )),
         ("charts/billing/values.yaml", "database:\n  existingSecret: billing-db-secret\n  secretName: billing-prod-database-credentials\n  token_url: https://auth.example.com/oauth/token\n  api_key_env: OPENAI_API_KEY\n  password: \"\"\n".to_owned()),
+        ("web/vendor.min.js", format!(
+            "!function(e){{var t={{}};function n(r){{if(t[r])return t[r].exports;var o=t[r]={{i:r,l:!1,exports:{{}}}};return e[r].call(o.exports,o,o.exports,n),o.l=!0,o.exports}}n.m=e,n.c=t,n.d=function(e,t,r){{n.o(e,t)||Object.defineProperty(e,t,{{enumerable:!0,get:r}})}};var token=\"{}\"===typeof Symbol}}([]);\n",
+            "undefined"
+        )),
+        ("go.mod.sum-like.txt", format!(
+            "golang.example.org/x/crypto v0.31.0 h1:{}=\ngolang.example.org/x/crypto v0.31.0/go.mod h1:{}=\n",
+            r.chars(BASE64, 43), r.chars(BASE64, 43)
+        )),
+        ("config/keys.yaml", format!(
+            "signing:\n  key_id: {}\n  public_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{}\n  algorithm: EdDSA\n",
+            r.hex(16), r.chars(BASE64, 43)
+        )),
         ("Dockerfile", "FROM node:20-slim\nARG NPM_TOKEN\nENV PASSWORD_FILE=/run/secrets/db_password\nRUN --mount=type=secret,id=npm npm ci\n".to_owned()),
     ]
 }

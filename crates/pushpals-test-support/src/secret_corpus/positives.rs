@@ -257,6 +257,53 @@ const KINDS: &[Kind] = &[
         make: |r| r.chars(&format!("{ALNUM}_-"), 40),
     },
     Kind {
+        name: "azure-ad-client-secret",
+        vars: &["AZURE_CLIENT_SECRET", "aadSecret"],
+        make: |r| format!("{}8Q~{}", r.alnum(3), r.chars(&format!("{ALNUM}_~.-"), 34)),
+    },
+    Kind {
+        name: "postman-key",
+        vars: &["POSTMAN_API_KEY"],
+        make: |r| format!("PMAK-{}-{}", r.hex(24), r.hex(34)),
+    },
+    Kind {
+        name: "atlassian-token",
+        vars: &["JIRA_API_TOKEN", "confluence_token"],
+        make: |r| format!("ATATT3{}", r.chars(&format!("{ALNUM}_-"), 186)),
+    },
+    Kind {
+        name: "grafana-token",
+        vars: &["GRAFANA_SERVICE_ACCOUNT_TOKEN"],
+        make: |r| format!("glsa_{}_{}", r.alnum(32), r.hex(8)),
+    },
+    Kind {
+        name: "google-oauth-secret",
+        vars: &["GOOGLE_CLIENT_SECRET", "oauthClientSecret"],
+        make: |r| format!("GOCSPX-{}", r.chars(&format!("{ALNUM}_-"), 28)),
+    },
+    Kind {
+        name: "groq-key",
+        vars: &["GROQ_API_KEY"],
+        make: |r| format!("gsk_{}", r.alnum(52)),
+    },
+    Kind {
+        name: "slack-app-token",
+        vars: &["SLACK_APP_TOKEN"],
+        make: |r| {
+            format!(
+                "xapp-1-{}-{}-{}",
+                r.chars("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 11),
+                r.digits(13),
+                r.hex(64)
+            )
+        },
+    },
+    Kind {
+        name: "gitlab-runner-token",
+        vars: &["RUNNER_TOKEN", "runner_auth"],
+        make: |r| format!("glrt-{}", r.chars(&format!("{ALNUM}_-"), 20)),
+    },
+    Kind {
         name: "generic-password",
         vars: &[
             "DB_PASSWORD",
