@@ -28,5 +28,7 @@ pub use history::CommitPatch;
 pub use merge::Merge;
 pub use overlay::Overlays;
 pub use repo::Repo;
-pub use secrets::{SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner};
+pub use secrets::{
+    LONG_LINE, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
+};
 pub use worktree::{Diff, FileChange, Identity, Worktree};

@@ -275,6 +275,7 @@ impl Orchestrator {
         let scanner = self.scanner();
         let (allowlist, broken) = self.secret_allowlist_at(commit).await;
         notes.extend(broken);
+        notes.extend(secrets::partly_read(&tree));
         let mut found = secrets::in_tree(&tree, &scanner, &allowlist);
         let patches = self.repo.recent_patches(commit, 500).await?;
         let in_tree: Vec<String> = found.iter().map(|f| f.key.clone()).collect();

@@ -2,7 +2,7 @@
 //! a secret that was ever pushed must be rotated).
 
 use super::{Found, Tree};
-use pushpals_workspace::{CommitPatch, SecretAllowlist, SecretScanner};
+use pushpals_workspace::{CommitPatch, LONG_LINE, SecretAllowlist, SecretScanner};
 use serde_json::json;
 
 /// Secrets in the files of the tree.
@@ -32,6 +32,24 @@ pub(crate) fn in_tree(
         }
     }
     found
+}
+
+/// What the secret rules read only in part, for the report: files not
+/// read (binary, or over the size limit) and long lines (minified code)
+/// read for token formats only.
+pub(crate) fn partly_read(tree: &Tree) -> Option<String> {
+    let unread = tree.files.iter().filter(|f| tree.text(f).is_none()).count();
+    let long: usize = tree
+        .files
+        .iter()
+        .filter_map(|f| tree.text(f))
+        .map(|text| text.lines().filter(|line| line.len() > LONG_LINE).count())
+        .sum();
+    (unread > 0 || long > 0).then(|| {
+        format!(
+            "secrets: {unread} binary or over-1-MiB files were not read; {long} lines over {LONG_LINE} bytes (minified) were read for token formats only"
+        )
+    })
 }
 
 /// Secrets added by recent commits that are no longer in the tree.

@@ -9,5 +9,5 @@ mod policy_gate;
 mod restarts;
 mod retention;
 mod scan;
-mod secret_allowlist;
+mod secret_scan;
 mod support;

@@ -24,6 +24,10 @@ use std::borrow::Cow;
 /// The built-in rules.
 pub const DEFAULT_SECRET_RULES: &str = include_str!("defaults.toml");
 
+/// Lines longer than this (minified code, embedded data) are read for
+/// token formats only, not for names and values.
+pub const LONG_LINE: usize = 4096;
+
 /// A possible secret in a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretFinding {
@@ -108,11 +112,12 @@ impl SecretScanner {
         let lower = line.to_lowercase();
         // Names and values are read only when a rule that reads them may
         // find something here.
-        let wanted = self
-            .rules
-            .rules
-            .iter()
-            .any(|rule| rule.key.is_some() && rule.may_find(&lower, previous));
+        let wanted = line.len() <= LONG_LINE
+            && self
+                .rules
+                .rules
+                .iter()
+                .any(|rule| rule.key.is_some() && rule.may_find(&lower, previous));
         let assigned = if wanted {
             assignments::assignments(line, previous)
         } else {
