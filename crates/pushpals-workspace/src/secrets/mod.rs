@@ -16,7 +16,7 @@ pub use allowlist::{SECRET_ALLOWLIST_PATH, SecretAllowlist};
 pub use rules::{AllowSpec, SecretRuleError, SecretRuleFile, SecretRuleSpec};
 
 use globset::GlobSet;
-use rules::{CompiledRules, glob_set};
+use rules::{CompiledRules, KeywordIndex, glob_set};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -49,6 +49,7 @@ pub struct SecretFinding {
 #[derive(Debug, Clone)]
 pub struct SecretScanner {
     rules: CompiledRules,
+    keywords: KeywordIndex,
     skip: GlobSet,
     sensitive: GlobSet,
     sensitive_except: GlobSet,
@@ -72,6 +73,7 @@ impl SecretScanner {
 
     fn from_rules(rules: CompiledRules) -> Self {
         Self {
+            keywords: KeywordIndex::new(&rules.rules),
             skip: glob_set(&rules.skip_paths),
             sensitive: glob_set(&rules.sensitive_paths),
             sensitive_except: glob_set(&rules.sensitive_exceptions),
@@ -107,25 +109,36 @@ impl SecretScanner {
     }
 
     /// What the rules find in `line`, the first rule to claim a stretch of
-    /// it keeping it.
+    /// it keeping it. A rule runs only where one of its keywords is (one
+    /// pass over the line finds them all); an assignment rule also where
+    /// one is on the line before (a `value:` under its `name:`).
     fn find_in(&self, line: &str, previous: Option<&str>) -> Vec<(usize, std::ops::Range<usize>)> {
-        let lower = line.to_lowercase();
-        // Names and values are read only when a rule that reads them may
-        // find something here.
-        let wanted = line.len() <= LONG_LINE
-            && self
-                .rules
-                .rules
-                .iter()
-                .any(|rule| rule.key.is_some() && rule.may_find(&lower, previous));
-        let assigned = if wanted {
+        let rules = &self.rules.rules;
+        let here = self.keywords.rules_named(line);
+        let mut before: Option<Vec<bool>> = None;
+        let mut may = |index: usize| {
+            here[index]
+                || (rules[index].key.is_some()
+                    && before.get_or_insert_with(|| {
+                        previous.map_or_else(
+                            || vec![false; rules.len()],
+                            |p| self.keywords.rules_named(p),
+                        )
+                    })[index])
+        };
+        let runs: Vec<usize> = (0..rules.len()).filter(|&index| may(index)).collect();
+        if runs.is_empty() {
+            return Vec::new();
+        }
+        // Names and values are read only when a rule that reads them runs.
+        let assigned = if line.len() <= LONG_LINE && runs.iter().any(|&i| rules[i].key.is_some()) {
             assignments::assignments(line, previous)
         } else {
             Vec::new()
         };
         let mut found: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            for range in rule.find(line, &lower, previous, &assigned) {
+        for index in runs {
+            for range in rules[index].find(line, &assigned) {
                 if !found.iter().any(|(_, r)| overlaps(r, &range)) {
                     found.push((index, range));
                 }

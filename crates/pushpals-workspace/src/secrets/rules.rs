@@ -2,6 +2,7 @@
 
 use super::assignments::{Assignment, assignments};
 use super::values::{Decode, entropy, is_expression, is_password_like, is_stand_in};
+use aho_corasick::AhoCorasick;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Deserialize;
@@ -97,20 +98,12 @@ pub(crate) struct SecretRule {
 }
 
 impl SecretRule {
-    /// Where this rule finds secrets in `line` (`previous`: the line
-    /// before, for a value named there). A candidate that is a stand-in
-    /// (placeholder, interpolation, reference) or, for an assignment rule,
-    /// code is no secret.
-    pub(crate) fn find(
-        &self,
-        line: &str,
-        lower: &str,
-        previous: Option<&str>,
-        assigned: &[Assignment<'_>],
-    ) -> Vec<Range<usize>> {
-        if !self.may_find(lower, previous) {
-            return Vec::new();
-        }
+    /// Where this rule finds secrets in `line`, whose names and values
+    /// are `assigned`. A candidate that is a stand-in (placeholder,
+    /// interpolation, reference) or, for an assignment rule, code is no
+    /// secret. The caller has checked its keywords
+    /// ([`SecretRule::may_find`]).
+    pub(crate) fn find(&self, line: &str, assigned: &[Assignment<'_>]) -> Vec<Range<usize>> {
         let mut found = Vec::new();
         match &self.key {
             Some(key) => {
@@ -272,9 +265,7 @@ fn check_examples(
             None => (None, example),
         };
         let assigned = assignments(line, previous);
-        !rule
-            .find(line, &line.to_lowercase(), previous, &assigned)
-            .is_empty()
+        rule.may_find(&line.to_lowercase(), previous) && !rule.find(line, &assigned).is_empty()
     };
     if let Some(missed) = examples.iter().find(|example| !finds(example)) {
         return Err(format!(
@@ -289,6 +280,71 @@ fn check_examples(
         ));
     }
     Ok(())
+}
+
+/// Every rule's keywords in one automaton: one pass over a line says which
+/// rules may find something in it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeywordIndex {
+    automaton: Option<AhoCorasick>,
+    /// For each keyword, the rules it belongs to.
+    owners: Vec<Vec<usize>>,
+    /// Rules without keywords, which run on every line.
+    always: Vec<usize>,
+    rules: usize,
+}
+
+impl KeywordIndex {
+    pub(crate) fn new(rules: &[SecretRule]) -> Self {
+        let mut words: Vec<&str> = Vec::new();
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        let mut always = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.keywords.is_empty() {
+                always.push(index);
+            }
+            for keyword in &rule.keywords {
+                match words.iter().position(|w| w == keyword) {
+                    Some(at) => owners[at].push(index),
+                    None => {
+                        words.push(keyword);
+                        owners.push(vec![index]);
+                    }
+                }
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .ok();
+        Self {
+            automaton,
+            owners,
+            always,
+            rules: rules.len(),
+        }
+    }
+
+    /// For each rule, whether one of its keywords is in `line` (ASCII
+    /// case ignored).
+    pub(crate) fn rules_named(&self, line: &str) -> Vec<bool> {
+        let mut named = vec![false; self.rules];
+        for &index in &self.always {
+            named[index] = true;
+        }
+        match &self.automaton {
+            Some(automaton) => {
+                for found in automaton.find_overlapping_iter(line) {
+                    for &index in &self.owners[found.pattern().as_usize()] {
+                        named[index] = true;
+                    }
+                }
+            }
+            // Without the automaton every rule runs: slower, never blind.
+            None => named.iter_mut().for_each(|n| *n = true),
+        }
+        named
+    }
 }
 
 /// A glob set of patterns already checked to compile.
