@@ -32,7 +32,7 @@ static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
         )
         \s*
         ["'`]?
-        (?P<value>[^\s"'`,;]+)
+        (?P<value>[^\s"'`,;\\]+)
         "#,
     )
     .ok()

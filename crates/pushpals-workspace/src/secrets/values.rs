@@ -81,6 +81,27 @@ pub(crate) fn is_expression(value: &str) -> bool {
     if value.contains(['(', ')', '[', ']']) {
         return true;
     }
+    // A type or a path in code: `Vec<Finding>`, `agent::GatewayToken`.
+    if value.contains(['<', '>']) || value.contains("::") {
+        return true;
+    }
+    // The name of a variable that holds the secret: `ANTHROPIC_API_KEY`.
+    if value.contains('_')
+        && value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return true;
+    }
+    // A file path: `config/secrets.toml`, `.pushpals/secrets-allow.toml`.
+    if let Some((_, last)) = value.rsplit_once('/')
+        && let Some((_, extension)) = last.rsplit_once('.')
+        && (1..=5).contains(&extension.len())
+        && extension.chars().all(|c| c.is_ascii_lowercase())
+    {
+        return true;
+    }
     // A URL without credentials is where something is, not a secret.
     if (lower.starts_with("http://") || lower.starts_with("https://")) && !value.contains('@') {
         return true;
@@ -264,6 +285,10 @@ mod tests {
             "/run/secrets/pw",
             "true",
             "https://auth.internal/oauth/token",
+            "Vec<pushpals_workspace::SecretFinding>",
+            "pushpals_agent::GatewayToken",
+            "ANTHROPIC_API_KEY",
+            ".pushpals/secrets-allow.toml",
             "billing-prod-database-credentials",
         ] {
             assert!(is_expression(value), "{value}");

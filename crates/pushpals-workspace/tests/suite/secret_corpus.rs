@@ -58,3 +58,58 @@ fn the_scanner_meets_its_goal_on_the_generated_corpus() {
         score.false_positive_files.len()
     );
 }
+
+/// Every tracked text file of a repository, scanned; findings the
+/// repository's own allowlist allows are left out.
+fn findings_in_repository(root: &std::path::Path) -> Vec<String> {
+    let scanner = SecretScanner::builtin().unwrap();
+    let allowlist = std::fs::read_to_string(root.join(pushpals_workspace::SECRET_ALLOWLIST_PATH))
+        .map(|text| pushpals_workspace::SecretAllowlist::from_toml(&text).unwrap())
+        .unwrap_or_default();
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let mut found = Vec::new();
+    for path in listed.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        let Ok(text) = std::fs::read_to_string(root.join(&path)) else {
+            continue;
+        };
+        for finding in scanner.scan_file(&path, &text) {
+            if !allowlist.allows(&finding) {
+                found.push(format!("{path}:{} {}", finding.line, finding.rule));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn real_projects_and_this_repository_have_no_findings_but_their_allowed_test_data() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/repos");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["itsdangerous", "itoa", "clsx"] {
+        let target = dir.path().join(name);
+        let cloned = std::process::Command::new("git")
+            .args(["clone", "-q", "-b", "main"])
+            .arg(shared.join(format!("{name}.bundle")))
+            .arg(&target)
+            .status()
+            .unwrap();
+        assert!(cloned.success(), "cannot clone {name}");
+        assert_eq!(
+            findings_in_repository(&target),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert_eq!(
+        findings_in_repository(&ours),
+        Vec::<String>::new(),
+        "this repository"
+    );
+}
