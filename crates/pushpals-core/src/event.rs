@@ -101,6 +101,10 @@ pub enum EventKind {
     CacheBuilt,
     /// A task's worktree got a warm cache.
     CacheUsed,
+    /// A file a task's checks left was kept as an artifact.
+    ArtifactPublished,
+    /// A file named as an artifact could not be kept; the payload says why.
+    ArtifactRefused,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -154,6 +158,8 @@ impl EventKind {
             Self::SettingsReloaded => "settings_reloaded",
             Self::CacheBuilt => "cache_built",
             Self::CacheUsed => "cache_used",
+            Self::ArtifactPublished => "artifact_published",
+            Self::ArtifactRefused => "artifact_refused",
             Self::Error => "error",
         }
     }

@@ -72,6 +72,10 @@ pub struct ChecksSection {
     pub test: Option<String>,
     /// Each check's time limit in seconds (can only lower the server's).
     pub timeout_secs: Option<u64>,
+    /// Files the checks leave that are kept as the task's artifacts
+    /// (globs relative to the worktree: test reports, coverage,
+    /// screenshots).
+    pub artifacts: Vec<String>,
 }
 
 /// One check to run.
@@ -87,7 +91,9 @@ impl RepoConfig {
     /// Parses `pushpals.toml`; other sections are left to the features that
     /// own them.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| format!("pushpals.toml: {e}"))
+        let config: Self = toml::from_str(text).map_err(|e| format!("pushpals.toml: {e}"))?;
+        crate::artifacts::artifact_patterns(&config.checks.artifacts)?;
+        Ok(config)
     }
 
     /// The checks in the order they run: build, lint, test.

@@ -236,6 +236,7 @@ impl Orchestrator {
         )
         .await?;
         let mut results = Vec::new();
+        let mut failed = None;
         for check in config.checks() {
             let step = Step {
                 name: format!("check:{}", check.name),
@@ -259,7 +260,19 @@ impl Orchestrator {
             );
             self.store.write(move |tx| tx.append(event)).await?;
             results.push(json!({ "check": check.name, "passed": passed_flag }));
-            passed?;
+            if let Err(stop) = passed {
+                failed = Some(stop);
+                break;
+            }
+        }
+        // What the checks left is kept whether they passed or not (a
+        // failing test's report is what a person wants to see).
+        if !matches!(failed, Some(Stop::Superseded)) {
+            self.publish_artifacts(task_id, Path::new(&worktree), &config.checks.artifacts)
+                .await?;
+        }
+        if let Some(stop) = failed {
+            return Err(stop);
         }
         self.finish(task_id, &task, results).await
     }

@@ -14,6 +14,7 @@
 mod agent_run;
 mod agent_session;
 mod agent_steps;
+mod artifacts;
 mod authorize;
 mod autonomy;
 mod brief;

@@ -240,6 +240,13 @@ impl Orchestrator {
         } else {
             self.repo.remove_worktree(&worktree, &task.branch).await?;
         }
+        // Its artifacts go with it (their digests stay in the events).
+        let artifacts = self.artifacts_dir(&task.id);
+        if let Err(error) = std::fs::remove_dir_all(&artifacts)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, path = %artifacts.display(), "cannot remove a task's artifacts");
+        }
         // An external agent's private home (its configuration and session
         // transcripts) goes with the worktree.
         let home = self

@@ -15,7 +15,7 @@ mod hotspots;
 mod lint;
 mod proposals;
 mod secrets;
-mod test_output;
+pub(crate) mod test_output;
 mod test_runs;
 
 use crate::error::{OrchestratorError, OrchestratorResult};

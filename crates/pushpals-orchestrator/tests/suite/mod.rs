@@ -1,6 +1,7 @@
 //! The suites, one module per concern.
 
 mod agent;
+mod artifacts;
 mod chat;
 mod delivery;
 mod delivery_once;

@@ -1,0 +1,398 @@
+//! A task's artifacts: files its checks leave that a person wants to see
+//! (test reports, coverage, screenshots), named in `pushpals.toml`
+//! (`[checks] artifacts = ["target/nextest/junit.xml", "screenshots/*.png"]`).
+//! After the checks, whether they passed or not, each file that matches is
+//! read from the worktree beneath it and never through a link, stored by
+//! its SHA-256 under the data directory, and recorded in the task's events
+//! with a summary (a JUnit report's failures first, coverage as a figure).
+//! What cannot be taken (a link, a file over the limit) is recorded too.
+
+use crate::driver::StepResult;
+use crate::orchestrator::Orchestrator;
+use crate::scan::test_output::{Outcome, parse_junit};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use pushpals_agent::tools::confine::Root;
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path, PathBuf};
+
+/// The largest artifact kept.
+pub const MAX_ARTIFACT_BYTES: u64 = 10 << 20;
+/// The most a task's artifacts may hold in all.
+pub const MAX_TASK_ARTIFACT_BYTES: u64 = 50 << 20;
+/// The most files a task publishes.
+const MAX_ARTIFACTS: usize = 100;
+
+/// Checks `[checks] artifacts`: each a glob relative to the worktree that
+/// stays inside it.
+pub(crate) fn artifact_patterns(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let path = Path::new(pattern);
+        let leaves = path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        });
+        if pattern.trim().is_empty() || leaves || pattern.starts_with('~') {
+            return Err(format!(
+                "pushpals.toml [checks] artifacts: `{pattern}` is not a path inside the worktree; name files relative to it, like \"target/junit.xml\" or \"screenshots/*.png\""
+            ));
+        }
+        if path.components().any(|c| c.as_os_str() == ".git") {
+            return Err(format!(
+                "pushpals.toml [checks] artifacts: `{pattern}` names git's own files"
+            ));
+        }
+        builder.add(Glob::new(pattern).map_err(|e| {
+            format!("pushpals.toml [checks] artifacts: `{pattern}` is not a pattern: {e}")
+        })?);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("pushpals.toml [checks] artifacts: {e}"))
+}
+
+/// One file taken or refused.
+#[derive(Debug)]
+enum Taken {
+    Published {
+        path: String,
+        sha256: String,
+        bytes: u64,
+        kind: &'static str,
+        summary: Value,
+    },
+    Refused {
+        path: String,
+        reason: String,
+    },
+}
+
+impl Orchestrator {
+    /// Where a task's artifacts are kept.
+    pub(crate) fn artifacts_dir(&self, task_id: &TaskId) -> PathBuf {
+        self.worktrees_dir
+            .with_file_name("artifacts")
+            .join(task_id.as_str())
+    }
+
+    /// Takes the files `patterns` name from the task's worktree and records
+    /// each as an `artifact_published` or `artifact_refused` event.
+    pub(crate) async fn publish_artifacts(
+        &self,
+        task_id: &TaskId,
+        worktree: &Path,
+        patterns: &[String],
+    ) -> StepResult<()> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let set = artifact_patterns(patterns).map_err(crate::driver::Stop::Failed)?;
+        let (worktree, store) = (worktree.to_path_buf(), self.artifacts_dir(task_id));
+        let taken = tokio::task::spawn_blocking(move || take(&worktree, &set, &store))
+            .await
+            .map_err(|e| crate::driver::Stop::Failed(e.to_string()))?;
+        let events: Vec<NewEvent> = taken
+            .into_iter()
+            .map(|taken| match taken {
+                Taken::Published {
+                    path,
+                    sha256,
+                    bytes,
+                    kind,
+                    summary,
+                } => NewEvent::for_task(
+                    task_id,
+                    Actor::Orchestrator,
+                    EventKind::ArtifactPublished,
+                    json!({ "path": path, "sha256": sha256, "bytes": bytes, "kind": kind, "summary": summary }),
+                ),
+                Taken::Refused { path, reason } => NewEvent::for_task(
+                    task_id,
+                    Actor::Orchestrator,
+                    EventKind::ArtifactRefused,
+                    json!({ "path": path, "reason": reason }),
+                ),
+            })
+            .collect();
+        if !events.is_empty() {
+            self.store
+                .write(move |tx| {
+                    for event in events {
+                        tx.append(event)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The artifacts a task published, newest run last: each event's
+    /// payload.
+    pub async fn artifacts(&self, task_id: &TaskId) -> crate::OrchestratorResult<Vec<Value>> {
+        let events = self.task_events(task_id).await?;
+        Ok(events
+            .into_iter()
+            .filter(|e| e.kind == EventKind::ArtifactPublished.as_str())
+            .map(|e| e.payload)
+            .collect())
+    }
+
+    /// One artifact of a task by its SHA-256: its record and its bytes.
+    /// `None` when the task published none with that digest.
+    pub async fn artifact(
+        &self,
+        task_id: &TaskId,
+        sha256: &str,
+    ) -> crate::OrchestratorResult<Option<(Value, Vec<u8>)>> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(record) = self
+            .artifacts(task_id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|a| a["sha256"] == sha256)
+        else {
+            return Ok(None);
+        };
+        let path = self
+            .artifacts_dir(task_id)
+            .join(sha256.to_ascii_lowercase());
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some((record, bytes))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(crate::OrchestratorError::Internal(format!(
+                "cannot read the artifact {}: {error}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Finds the files `set` matches under `worktree` (never entering a linked
+/// directory, never `.git`) and takes each.
+fn take(worktree: &Path, set: &GlobSet, store: &Path) -> Vec<Taken> {
+    let mut taken = Vec::new();
+    let Ok(root) = Root::open(worktree) else {
+        return taken;
+    };
+    let mut matched = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(worktree.join(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let relative = dir.join(entry.file_name());
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    pending.push(relative);
+                }
+            } else if set.is_match(&relative) {
+                matched.push((relative, kind.is_symlink()));
+            }
+        }
+    }
+    matched.sort();
+    let mut total = 0u64;
+    for (relative, link) in matched {
+        let path = relative.to_string_lossy().into_owned();
+        if taken.len() >= MAX_ARTIFACTS {
+            taken.push(Taken::Refused {
+                path,
+                reason: format!("a task publishes at most {MAX_ARTIFACTS} artifacts"),
+            });
+            continue;
+        }
+        if link {
+            taken.push(Taken::Refused {
+                path,
+                reason: "it is a link; artifacts are read from the worktree, never through a link"
+                    .into(),
+            });
+            continue;
+        }
+        taken.push(take_one(&root, &path, store, &mut total));
+    }
+    taken
+}
+
+fn take_one(root: &Root, path: &str, store: &Path, total: &mut u64) -> Taken {
+    let refused = |reason: String| Taken::Refused {
+        path: path.to_owned(),
+        reason,
+    };
+    let size = std::fs::symlink_metadata(root.path().join(path)).map_or(0, |meta| meta.len());
+    if size > MAX_ARTIFACT_BYTES {
+        return refused(format!(
+            "it is {size} bytes, over the {MAX_ARTIFACT_BYTES}-byte limit of an artifact"
+        ));
+    }
+    // Opened beneath the worktree with no link followed on the way.
+    let bytes = match root.read(path, MAX_ARTIFACT_BYTES) {
+        Ok(bytes) => bytes,
+        Err(error) => return refused(format!("cannot read it: {error}")),
+    };
+    let size = bytes.len() as u64;
+    if *total + size > MAX_TASK_ARTIFACT_BYTES {
+        return refused(format!(
+            "the task's artifacts would pass {MAX_TASK_ARTIFACT_BYTES} bytes in all"
+        ));
+    }
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let stored = store.join(&sha256);
+    let written = std::fs::create_dir_all(store).and_then(|()| {
+        if stored.exists() {
+            return Ok(());
+        }
+        // Written aside and renamed: a reader never sees half a file.
+        let partial = store.join(format!(".{sha256}.partial"));
+        std::fs::write(&partial, &bytes)?;
+        std::fs::rename(&partial, &stored)
+    });
+    if let Err(error) = written {
+        return refused(format!(
+            "cannot keep it: {error}; `pushpals gc` frees space"
+        ));
+    }
+    *total += size;
+    let (kind, summary) = describe(path, &bytes);
+    Taken::Published {
+        path: path.to_owned(),
+        sha256,
+        bytes: size,
+        kind,
+        summary,
+    }
+}
+
+/// What an artifact is, and a summary for the ones that have one.
+fn describe(path: &str, bytes: &[u8]) -> (&'static str, Value) {
+    let lower = path.to_ascii_lowercase();
+    let extension = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    match extension {
+        "png" | "jpg" | "jpeg" | "gif" | "webp" => ("image", Value::Null),
+        "html" | "htm" => ("html", Value::Null),
+        "xml" => match junit_summary(bytes) {
+            Ok(summary) => ("junit", summary),
+            Err(why) => ("file", json!({ "note": why })),
+        },
+        _ if lower.ends_with("lcov.info") || extension == "lcov" => match lcov_summary(bytes) {
+            Some(summary) => ("coverage", summary),
+            None => ("file", json!({ "note": "not an lcov report" })),
+        },
+        _ => ("file", Value::Null),
+    }
+}
+
+/// A JUnit report's counts and its failed tests (failures first in the
+/// list a person sees); an error when it is not one.
+fn junit_summary(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    let document =
+        roxmltree::Document::parse(text).map_err(|e| format!("not a JUnit report: {e}"))?;
+    if !document
+        .descendants()
+        .any(|n| n.has_tag_name("testsuite") || n.has_tag_name("testsuites"))
+    {
+        return Err("not a JUnit report: no <testsuite>".into());
+    }
+    let outcomes = parse_junit(text);
+    let failed: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| **outcome == Outcome::Failed)
+        .map(|(name, _)| name)
+        .collect();
+    let passed: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| **outcome == Outcome::Passed)
+        .map(|(name, _)| name)
+        .collect();
+    Ok(json!({
+        "tests": outcomes.len(),
+        "failures": failed.len(),
+        "failed": failed.iter().take(200).collect::<Vec<_>>(),
+        "passed": passed.iter().take(200).collect::<Vec<_>>(),
+    }))
+}
+
+/// An lcov report's line coverage.
+fn lcov_summary(bytes: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (mut found, mut hit, mut files) = (0u64, 0u64, 0u64);
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("LF:") {
+            found += n.trim().parse::<u64>().ok()?;
+        } else if let Some(n) = line.strip_prefix("LH:") {
+            hit += n.trim().parse::<u64>().ok()?;
+        } else if line.starts_with("SF:") {
+            files += 1;
+        }
+    }
+    (files > 0).then(|| {
+        let percent = if found == 0 {
+            100.0
+        } else {
+            (hit as f64 * 1000.0 / found as f64).round() / 10.0
+        };
+        json!({ "files": files, "lines": found, "lines_hit": hit, "percent": percent })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_must_stay_inside_the_worktree() {
+        assert!(artifact_patterns(&["target/junit.xml".into(), "shots/*.png".into()]).is_ok());
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "~/.ssh/id_rsa",
+            "a/../../b",
+            ".git/config",
+            " ",
+            "a[",
+        ] {
+            let err = artifact_patterns(&[bad.into()]).unwrap_err();
+            assert!(err.starts_with("pushpals.toml [checks] artifacts"), "{err}");
+        }
+    }
+
+    #[test]
+    fn reports_are_summarised_and_malformed_ones_kept_as_files() {
+        let junit = br#"<testsuite><testcase classname="a" name="ok"/><testcase classname="a" name="bad"><failure/></testcase></testsuite>"#;
+        let (kind, summary) = describe("target/junit.xml", junit);
+        assert_eq!(kind, "junit");
+        assert_eq!(summary["tests"], 2);
+        assert_eq!(summary["failed"][0], "a::bad");
+        let (kind, summary) = describe("target/junit.xml", b"<testsuite><testcase");
+        assert_eq!(kind, "file");
+        assert!(
+            summary["note"]
+                .as_str()
+                .unwrap()
+                .starts_with("not a JUnit report")
+        );
+        let (kind, summary) = describe(
+            "coverage/lcov.info",
+            b"SF:a.rs\nLF:10\nLH:7\nend_of_record\n",
+        );
+        assert_eq!(
+            (kind, summary["percent"].as_f64()),
+            ("coverage", Some(70.0))
+        );
+        assert_eq!(describe("shots/home.png", b"\x89PNG").0, "image");
+        assert_eq!(describe("report/index.html", b"<html>").0, "html");
+    }
+}
