@@ -52,6 +52,8 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::cancel))
         .routes(routes!(tasks::continue_task))
         .routes(routes!(tasks::diff))
+        .routes(routes!(routes::artifacts::list))
+        .routes(routes!(routes::artifacts::file))
         .routes(routes!(tasks::events))
         .routes(routes!(tasks::false_positive))
         .routes(routes!(approvals::approve_task))

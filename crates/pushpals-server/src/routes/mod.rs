@@ -1,6 +1,7 @@
 //! Handlers, one module per resource.
 
 pub mod approvals;
+pub mod artifacts;
 pub mod audit;
 pub mod chat;
 pub mod check_trials;

@@ -1,8 +1,8 @@
 //! The API: auth, error shapes, decisions.
 
-use super::support::api;
+use super::support::{api, api_on};
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_healthz_is_public() {
@@ -343,4 +343,100 @@ async fn the_bearer_scheme_is_case_insensitive() {
                 .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{scheme}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_are_listed_and_only_images_are_shown_inline() {
+    let repo = pushpals_test_support::TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\nartifacts = [\"shots/*.png\", \"report/*.html\"]\n",
+    );
+    repo.write("shots/home.png", "\u{89}PNG fake");
+    repo.write("report/index.html", "<script>alert(1)</script>");
+    repo.commit_all("artifacts");
+    let api = api_on(repo, "").await;
+    let (status, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(serde_json::json!({ "title": "Look", "command": "true" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    let mut listed = Value::Null;
+    for _ in 0..500 {
+        let (_, body) = api
+            .authed("GET", &format!("/api/v1/tasks/{id}/artifacts"), None)
+            .await;
+        if body["artifacts"].as_array().is_some_and(|a| a.len() == 2) {
+            listed = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let artifacts = listed["artifacts"].as_array().expect("two artifacts");
+    let sha = |path: &str| {
+        artifacts.iter().find(|a| a["path"] == path).unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, headers, bytes) = api
+        .authed_raw(&format!(
+            "/api/v1/tasks/{id}/artifacts/{}",
+            sha("shots/home.png")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/png");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(bytes, "\u{89}PNG fake".as_bytes());
+    let (status, headers, _) = api
+        .authed_raw(&format!(
+            "/api/v1/tasks/{id}/artifacts/{}",
+            sha("report/index.html")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let (status, body) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/artifacts/not-a-digest"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/artifacts/{}", "a".repeat(64)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = api
+        .call("GET", &format!("/api/v1/tasks/{id}/artifacts"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -28,7 +28,11 @@ pub(crate) async fn api() -> Api {
 
 /// A fresh server state with these settings (`config.toml` text).
 pub(crate) async fn api_with(settings: &str) -> Api {
-    let repo = TempRepo::new();
+    api_on(TempRepo::new(), settings).await
+}
+
+/// A fresh server state on `repo`.
+pub(crate) async fn api_on(repo: TempRepo, settings: &str) -> Api {
     let data = tempfile::tempdir().unwrap();
     let store = Store::open(data.path(), Durability::Normal).unwrap();
     ensure_admin_token(&store, data.path()).await.unwrap();
@@ -109,6 +113,25 @@ impl Api {
             .await
             .unwrap();
         (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A GET with the admin token: status, headers and body bytes.
+    pub(crate) async fn authed_raw(
+        &self,
+        uri: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let request = Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        (status, headers, bytes.to_vec())
     }
 
     /// A POST with the admin token and a body without a content type.
