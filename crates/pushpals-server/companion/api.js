@@ -48,6 +48,16 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Fetches a file of the API with the device token; resolves to a Blob. */
+export async function apiBlob(path) {
+  const headers = {};
+  const current = token();
+  if (current) headers.Authorization = `Bearer ${current}`;
+  const response = await fetch(`/api/v1${path}`, { headers });
+  if (!response.ok) throw new ApiError(response.status, "error", `${response.status} ${response.statusText}`);
+  return response.blob();
+}
+
 /**
  * Follows the live event stream, calling onEvent(event) for each, and
  * onState("live" | "offline") as the connection comes and goes.

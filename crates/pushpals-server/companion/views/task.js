@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { h, replace, statePill, cost } from "../dom.js";
 import { onLiveEvent, showError } from "../app.js";
+import { renderArtifacts } from "./artifacts.js";
 
 function summary(event) {
   const p = event.payload || {};
@@ -12,6 +13,8 @@ function summary(event) {
     case "command_started": return `${p.step}: ${p.command}`;
     case "command_finished": return `${p.step}: ${p.outcome || p.error || ""}`;
     case "check_result": return `${p.check} ${p.passed ? "passed" : "failed"}`;
+    case "artifact_published": return `${p.path} (${p.kind}, ${p.bytes} bytes)`;
+    case "artifact_refused": return `${p.path}: ${p.reason}`;
     case "model_call": return `${p.model} (${p.purpose || (p.via ? `via the ${p.via}` : "")}): ${p.input_tokens}+${p.output_tokens} tokens${p.reply ? ` — ${p.reply}` : ""}${p.translated_to ? `, translated to ${p.translated_to}` : ""}`;
     case "agent_started": return `${p.agent} ${p.version || ""}${p.session_protocol ? ` over ${p.session_protocol}` : ""}${p.translated_to ? `, translated to ${p.translated_to}` : ""}`;
     case "agent_step": return agentStep(p);
@@ -87,6 +90,7 @@ export async function taskView(main, [id]) {
   const header = h("div", { class: "card" });
   const actions = h("div", { class: "row", id: "task-actions" });
   const diffBox = h("section", { id: "task-diff" });
+  const artifactsBox = h("section", { id: "task-artifacts" });
   const timeline = h("ol", { class: "timeline", id: "timeline" });
   replace(
     main,
@@ -94,6 +98,7 @@ export async function taskView(main, [id]) {
     actions,
     h("h2", {}, "Changes"),
     diffBox,
+    artifactsBox,
     h("h2", {}, "Timeline"),
     timeline,
   );
@@ -172,6 +177,7 @@ export async function taskView(main, [id]) {
     lastId = Number(event.id);
     timeline.append(eventItem(event));
     if (["diff", "commit", "state_changed", "tool_call", "agent_step", "command_finished"].includes(event.kind)) diffStale = true;
+    if (event.kind === "artifact_published") renderArtifacts(artifactsBox, id);
     clearTimeout(refresh);
     refresh = setTimeout(() => {
       renderTask().catch(() => {});
@@ -188,7 +194,7 @@ export async function taskView(main, [id]) {
     timeline.append(eventItem(event));
     lastId = Math.max(lastId, Number(event.id));
   }
-  await Promise.all([renderTask(), renderDiff()]);
+  await Promise.all([renderTask(), renderDiff(), renderArtifacts(artifactsBox, id)]);
   const waiting = early;
   early = null;
   for (const event of waiting) live(event);

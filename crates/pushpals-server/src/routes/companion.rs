@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The Content-Security-Policy of every companion response.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
 connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
@@ -58,6 +58,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "views/task.js",
         "text/javascript; charset=utf-8",
         include_str!("../../companion/views/task.js"),
+    ),
+    (
+        "views/artifacts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/artifacts.js"),
     ),
     (
         "views/approvals.js",

@@ -105,6 +105,70 @@ async fn pair_ask_watch_approve_and_deny_in_a_real_browser() {
     );
 }
 
+/// A 4×4 red PNG.
+const PNG: [u8; 73] = [
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 4, 0, 0, 0, 4, 8, 2, 0,
+    0, 0, 38, 147, 9, 41, 0, 0, 0, 16, 73, 68, 65, 84, 120, 156, 99, 248, 207, 192, 0, 71, 12, 196,
+    113, 0, 174, 147, 15, 241, 208, 95, 35, 158, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tasks_artifacts_show_failures_first_images_previewed_and_html_only_downloaded() {
+    let modules = node_modules();
+    assert!(
+        modules.join("playwright-core").is_dir(),
+        "playwright-core is missing"
+    );
+    let repo = TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[checks]\ntest = \"cp fixtures/junit.xml reports/junit.xml; exit 1\"\n\
+         artifacts = [\"reports/*.xml\", \"shots/*.png\", \"report/*.html\"]\n",
+    );
+    repo.write(
+        "fixtures/junit.xml",
+        r#"<testsuite><testcase classname="suite" name="adds"/><testcase classname="suite" name="crashes"><failure/></testcase><testcase classname="suite" name="parses"/></testsuite>"#,
+    );
+    repo.write("reports/.keep", "");
+    repo.write(
+        "report/index.html",
+        "<script>window.__xss = 3</script><p>coverage</p>",
+    );
+    std::fs::create_dir_all(repo.path.join("shots")).unwrap();
+    std::fs::write(repo.path.join("shots/home.png"), PNG).unwrap();
+    repo.commit_all("artifacts");
+    let data = tempfile::tempdir().unwrap();
+    let shots =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/artifacts.mjs");
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let server = start_server(&repo_path, &data_path);
+        let task = server.json(&["task", "Run the tests", "--run", "true"]);
+        let id = task["id"].as_str().unwrap().to_owned();
+        server.wait_for_state_within(&id, "failed", std::time::Duration::from_secs(60));
+        let pairing = server.json(&["pair", "--scope", "read"]);
+        let code = pairing["code"].as_str().unwrap().to_owned();
+        let status = std::process::Command::new("node")
+            .arg(&script)
+            .env("PUSHPALS_NODE_MODULES", &modules)
+            .env("PUSHPALS_URL", &server.url)
+            .env("PUSHPALS_CODE", &code)
+            .env("PUSHPALS_TASK", &id)
+            .env("PUSHPALS_SHOTS", &shots)
+            .status()
+            .expect("node must be installed");
+        let log = server.log.lock().unwrap().clone();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.success(),
+        "the browser test failed (see its output above); server log:\n{log}"
+    );
+}
+
 /// A webhook receiver on loopback: the raw requests it got.
 fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
