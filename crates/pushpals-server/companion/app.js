@@ -55,10 +55,25 @@ function startStream() {
     },
     (state) => {
       live.textContent = state === "live" ? "live" : "reconnecting…";
+      const back = state === "live" && live.dataset.was === "offline";
+      live.dataset.was = state === "live" ? "live" : "offline";
       live.classList.toggle("on", state === "live");
+      // Back from offline: every screen reads its state again.
+      if (back) resync();
     },
   );
 }
+
+/** Tells the shown screen to read its state again (`{kind: "resync"}`). */
+function resync() {
+  refreshPending();
+  for (const listener of listeners) listener({ kind: "resync" });
+}
+
+// Back in the foreground (a phone woke up): read everything again.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && stopStream) resync();
+});
 
 async function refreshPending() {
   try {

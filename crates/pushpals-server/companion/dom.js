@@ -45,6 +45,41 @@ export function replace(node, ...children) {
   append(node, children);
 }
 
+/**
+ * `fn` run at most once every `ms`, at the end of the window the first call
+ * opened: a steady stream of calls never postpones it (a debounce would
+ * wait for the stream to stop).
+ */
+export function throttled(fn, ms) {
+  let timer = null;
+  const run = () => {
+    timer = null;
+    fn();
+  };
+  const call = () => {
+    if (timer === null) timer = setTimeout(run, ms);
+  };
+  call.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
+  return call;
+}
+
+/**
+ * Runs `request` with `buttons` disabled until it settles: a second tap
+ * while the first is on its way does nothing.
+ */
+export async function inFlight(buttons, request) {
+  if (buttons.some((b) => b.disabled)) return;
+  for (const b of buttons) b.disabled = true;
+  try {
+    await request();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
 /** A state pill. */
 export function statePill(state) {
   return h("span", { class: `state ${state}` }, state.replaceAll("_", " "));

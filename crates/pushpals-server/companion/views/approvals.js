@@ -1,12 +1,16 @@
 // Approvals: everything waiting for the person, one tap each.
 
 import { api } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, replace, inFlight } from "../dom.js";
 import { onLiveEvent, showError } from "../app.js";
 
 export async function approvalsView(main) {
   const list = h("div", { id: "approvals" });
   replace(main, h("h1", {}, "Waiting for you"), list);
+
+  // What was typed as a reason survives re-renders (another approval
+  // arriving redraws the list).
+  const reasons = new Map();
 
   async function render() {
     const { approvals } = await api("/approvals?pending=true");
@@ -17,18 +21,26 @@ export async function approvalsView(main) {
     replace(
       list,
       approvals.map((approval) => {
-        const reason = h("input", { placeholder: "Why not (optional)", "aria-label": "Reason for denying" });
-        const decide = async (decision) => {
+        const reason = h("input", {
+          placeholder: "Why not (optional)",
+          "aria-label": "Reason for denying",
+          oninput: (event) => reasons.set(approval.id, event.target.value),
+        });
+        reason.value = reasons.get(approval.id) || "";
+        const approve = h("button", { class: "approve", onclick: () => decide("approve") }, "Approve");
+        const deny = h("button", { class: "danger deny", onclick: () => decide("deny") }, "Deny");
+        const decide = (decision) => inFlight([approve, deny], async () => {
           try {
             await api(`/approvals/${approval.id}/decide`, {
               method: "POST",
               body: decision === "deny" && reason.value ? { decision, reason: reason.value } : { decision },
             });
+            reasons.delete(approval.id);
             await render();
           } catch (error) {
             showError(error);
           }
-        };
+        });
         return h(
           "div",
           { class: "card", dataset: { approval: approval.id } },
@@ -37,9 +49,9 @@ export async function approvalsView(main) {
             h("a", { href: `#task/${approval.task_id}` }, `task ${approval.task_id}`)),
           h("p", {}, approval.summary),
           h("div", { class: "row" },
-            h("button", { onclick: () => decide("approve") }, "Approve"),
+            approve,
             h("span", { class: "grow" }, reason),
-            h("button", { class: "danger", onclick: () => decide("deny") }, "Deny")),
+            deny),
         );
       }),
     );
@@ -47,7 +59,7 @@ export async function approvalsView(main) {
 
   await render();
   const off = onLiveEvent((event) => {
-    if (event.kind.startsWith("approval_")) render().catch(() => {});
+    if (event.kind.startsWith("approval_") || event.kind === "resync") render().catch(() => {});
   });
   return { leave: off };
 }

@@ -2,7 +2,7 @@
 // current from the live stream.
 
 import { api } from "../api.js";
-import { h, replace, statePill, cost } from "../dom.js";
+import { h, replace, statePill, cost, throttled } from "../dom.js";
 import { onLiveEvent } from "../app.js";
 
 export async function boardView(main) {
@@ -41,10 +41,8 @@ export async function boardView(main) {
   }
 
   await render();
-  let pending = null;
-  const off = onLiveEvent(() => {
-    clearTimeout(pending);
-    pending = setTimeout(() => render().catch(() => {}), 250);
-  });
-  return { leave: () => { off(); clearTimeout(pending); } };
+  // At most four renders a second, however fast events come.
+  const refresh = throttled(() => render().catch(() => {}), 250);
+  const off = onLiveEvent(refresh);
+  return { leave: () => { off(); refresh.cancel(); } };
 }

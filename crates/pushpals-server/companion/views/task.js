@@ -2,7 +2,7 @@
 // actions.
 
 import { api } from "../api.js";
-import { h, replace, statePill, cost } from "../dom.js";
+import { h, replace, statePill, cost, throttled, inFlight } from "../dom.js";
 import { onLiveEvent, showError } from "../app.js";
 import { renderArtifacts } from "./artifacts.js";
 
@@ -115,29 +115,33 @@ export async function taskView(main, [id]) {
       task.reason ? h("p", { class: "warn" }, task.reason) : null,
       pending.map((a) => h("p", { class: "approval-summary" }, `Approving ${a.action}: ${a.summary}`)),
     );
-    const reason = h("input", { id: "deny-reason", placeholder: "Why not (optional)" });
+    // A reason being typed is kept when the task redraws.
+    const reason = h("input", { id: "deny-reason", placeholder: "Why not (optional)", oninput: (e) => { typedReason = e.target.value; } });
+    reason.value = typedReason;
+    const approve = h("button", { id: "approve", onclick: () => decide("approve") }, `Approve ${pending[0] ? pending[0].action : ""}`);
+    const deny = h("button", { id: "deny", class: "danger", onclick: () => decide("deny", reason.value) }, "Deny");
+    decisionButtons = [approve, deny];
     replace(
       actions,
-      pending.length
-        ? [
-            h("button", { id: "approve", onclick: () => decide("approve") }, `Approve ${pending[0].action}`),
-            h("span", { class: "grow" }, reason),
-            h("button", { id: "deny", class: "danger", onclick: () => decide("deny", reason.value) }, "Deny"),
-          ]
-        : null,
+      pending.length ? [approve, h("span", { class: "grow" }, reason), deny] : null,
       ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state)
         ? h("button", { id: "cancel", class: "secondary", onclick: cancel }, "Cancel task")
         : null,
     );
   }
 
-  async function decide(decision, reason) {
-    try {
-      await api(`/tasks/${encodeURIComponent(id)}/${decision}`, { method: "POST", body: reason ? { reason } : {} });
-      await renderTask();
-    } catch (error) {
-      showError(error);
-    }
+  let typedReason = "";
+  let decisionButtons = [];
+  function decide(decision, reason) {
+    return inFlight(decisionButtons, async () => {
+      try {
+        await api(`/tasks/${encodeURIComponent(id)}/${decision}`, { method: "POST", body: reason ? { reason } : {} });
+        typedReason = "";
+        await renderTask();
+      } catch (error) {
+        showError(error);
+      }
+    });
   }
 
   async function cancel() {
@@ -170,22 +174,29 @@ export async function taskView(main, [id]) {
   // what arrives meanwhile waits until the history is shown.
   let lastId = 0;
   let early = [];
-  let refresh = null;
   let diffStale = false;
+  // At most five redraws a second while output streams (a debounce would
+  // never redraw until the stream stopped).
+  const refresh = throttled(() => {
+    renderTask().catch(() => {});
+    if (diffStale) {
+      diffStale = false;
+      renderDiff();
+    }
+  }, 200);
   function live(event) {
+    if (event.kind === "resync") {
+      diffStale = true;
+      refresh();
+      renderArtifacts(artifactsBox, id);
+      return;
+    }
     if (event.task_id !== id || Number(event.id) <= lastId) return;
     lastId = Number(event.id);
     timeline.append(eventItem(event));
     if (["diff", "commit", "state_changed", "tool_call", "agent_step", "command_finished"].includes(event.kind)) diffStale = true;
     if (event.kind === "artifact_published") renderArtifacts(artifactsBox, id);
-    clearTimeout(refresh);
-    refresh = setTimeout(() => {
-      renderTask().catch(() => {});
-      if (diffStale) {
-        diffStale = false;
-        renderDiff();
-      }
-    }, 200);
+    refresh();
   }
   const off = onLiveEvent((event) => (early ? early.push(event) : live(event)));
 
@@ -199,5 +210,5 @@ export async function taskView(main, [id]) {
   early = null;
   for (const event of waiting) live(event);
 
-  return { leave: () => { off(); clearTimeout(refresh); } };
+  return { leave: () => { off(); refresh.cancel(); } };
 }

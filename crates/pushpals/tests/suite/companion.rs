@@ -169,6 +169,42 @@ async fn a_tasks_artifacts_show_failures_first_images_previewed_and_html_only_do
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_views_stay_true_and_approvals_happen_once_on_a_phone() {
+    let modules = node_modules();
+    assert!(
+        modules.join("playwright-core").is_dir(),
+        "playwright-core is missing"
+    );
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let shots =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/live.mjs");
+    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let server = start_server(&repo_path, &data_path);
+        let pairing = server.json(&["pair", "--scope", "approve"]);
+        let code = pairing["code"].as_str().unwrap().to_owned();
+        let status = std::process::Command::new("node")
+            .arg(&script)
+            .env("PUSHPALS_NODE_MODULES", &modules)
+            .env("PUSHPALS_URL", &server.url)
+            .env("PUSHPALS_CODE", &code)
+            .env("PUSHPALS_SHOTS", &shots)
+            .status()
+            .expect("node must be installed");
+        let log = server.log.lock().unwrap().clone();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.success(),
+        "the browser test failed (see its output above); server log:\n{log}"
+    );
+}
+
 /// A webhook receiver on loopback: the raw requests it got.
 fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
