@@ -1,6 +1,7 @@
 //! The host runner against real processes.
 
-use pushpals_sandbox::{CommandSpec, HostRunner, OutputChunk, OutputStream, Runner};
+use super::collect;
+use pushpals_sandbox::{CommandSpec, HostRunner, Runner};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -17,17 +18,6 @@ fn spec(dir: &std::path::Path, line: &str, timeout: Duration) -> CommandSpec {
         session: None,
         alias: None,
     }
-}
-
-async fn collect(mut rx: mpsc::Receiver<OutputChunk>) -> (Vec<u8>, Vec<u8>) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    while let Some(chunk) = rx.recv().await {
-        match chunk.stream {
-            OutputStream::Stdout => out.extend(chunk.bytes),
-            OutputStream::Stderr => err.extend(chunk.bytes),
-        }
-    }
-    (out, err)
 }
 
 #[tokio::test]

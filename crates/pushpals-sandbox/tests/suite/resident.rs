@@ -4,9 +4,7 @@
 //! command leaves behind outlives it, and a sandbox that is gone or bound
 //! to a directory no longer there is never used.
 
-use pushpals_sandbox::{
-    BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, OutputStream, Runner,
-};
+use pushpals_sandbox::{BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, Runner};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -48,17 +46,8 @@ async fn run_with(
     spec: CommandSpec,
     cancel: watch::Receiver<bool>,
 ) -> (CommandOutcome, String, String) {
-    let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
-    let collector = tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(chunk) = rx.recv().await {
-            match chunk.stream {
-                OutputStream::Stdout => out.extend(chunk.bytes),
-                OutputStream::Stderr => err.extend(chunk.bytes),
-            }
-        }
-        (out, err)
-    });
+    let (tx, rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
+    let collector = tokio::spawn(super::collect(rx));
     let outcome = runner.run(spec, tx, cancel).await.unwrap();
     let (out, err) = collector.await.unwrap();
     (

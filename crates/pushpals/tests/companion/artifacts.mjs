@@ -4,26 +4,11 @@
 // its passed ones folded, the screenshot is previewed from fetched bytes,
 // and the HTML report is only a download (its script never runs).
 //
-// Inputs (environment): PUSHPALS_URL, PUSHPALS_CODE, PUSHPALS_TASK,
-// PUSHPALS_SHOTS and PUSHPALS_NODE_MODULES.
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+// Inputs (environment): PUSHPALS_TASK, and what browser.mjs reads.
+import { check, launch, pair, screenshotAll, shots, url } from "./browser.mjs";
 
-const require = createRequire(`${process.env.PUSHPALS_NODE_MODULES}/`);
-const { chromium } = require("playwright-core");
-
-const { PUSHPALS_URL: url, PUSHPALS_CODE: code, PUSHPALS_TASK: task, PUSHPALS_SHOTS: shots } = process.env;
-mkdirSync(shots, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.PUSHPALS_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const task = process.env.PUSHPALS_TASK;
+const browser = await launch();
 let failed = false;
 let stage = "start";
 try {
@@ -36,10 +21,7 @@ try {
   });
 
   stage = "pairing";
-  await page.goto(`${url}/#pair=${code}`);
-  await page.fill("#pair-device", "test-phone");
-  await page.click("button[type=submit]");
-  await page.waitForSelector("#chat-input");
+  await pair(page);
 
   stage = "the task's artifacts";
   await page.goto(`${url}/#task/${task}`);
@@ -70,11 +52,7 @@ try {
 } catch (error) {
   failed = true;
   console.error(`the artifacts browser test failed while ${stage}:`, error);
-  for (const context of browser.contexts()) {
-    for (const page of context.pages()) {
-      await page.screenshot({ path: `${shots}/artifacts-failure.png`, fullPage: true }).catch(() => {});
-    }
-  }
+  await screenshotAll(browser, "artifacts-failure.png");
 } finally {
   await browser.close();
 }

@@ -4,28 +4,10 @@
 // live, read the diff, approve; then deny another task with a reason. Any
 // script run from task output or a diff fails the test.
 //
-// Inputs (environment): PUSHPALS_URL, PUSHPALS_CODE, PUSHPALS_SHOTS, and
-// PUSHPALS_NODE_MODULES (where playwright-core is installed).
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+// Inputs (environment): as browser.mjs reads them.
+import { check, code, launch, screenshotAll, shots, url } from "./browser.mjs";
 
-const require = createRequire(`${process.env.PUSHPALS_NODE_MODULES}/`);
-const { chromium } = require("playwright-core");
-
-const url = process.env.PUSHPALS_URL;
-const code = process.env.PUSHPALS_CODE;
-const shots = process.env.PUSHPALS_SHOTS;
-mkdirSync(shots, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.PUSHPALS_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let failed = false;
 let stage = "start";
 try {
@@ -146,16 +128,8 @@ try {
 } catch (error) {
   failed = true;
   console.error(`the companion test failed while ${stage}:`, error);
-  await page_screenshot_on_failure();
+  await screenshotAll(browser, "failure.png");
 } finally {
   await browser.close();
 }
 process.exit(failed ? 1 : 0);
-
-async function page_screenshot_on_failure() {
-  for (const context of browser.contexts()) {
-    for (const page of context.pages()) {
-      await page.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
-    }
-  }
-}

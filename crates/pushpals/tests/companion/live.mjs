@@ -6,26 +6,10 @@
 // stream cut, Approvals reads again when the app returns to the foreground
 // and when the stream is back.
 //
-// Inputs (environment): PUSHPALS_URL, PUSHPALS_CODE, PUSHPALS_SHOTS and
-// PUSHPALS_NODE_MODULES.
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+// Inputs (environment): as browser.mjs reads them.
+import { check, launch, pair, screenshotAll, shots, url } from "./browser.mjs";
 
-const require = createRequire(`${process.env.PUSHPALS_NODE_MODULES}/`);
-const { chromium } = require("playwright-core");
-
-const { PUSHPALS_URL: url, PUSHPALS_CODE: code, PUSHPALS_SHOTS: shots } = process.env;
-mkdirSync(shots, { recursive: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.PUSHPALS_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let failed = false;
 let stage = "start";
 try {
@@ -36,10 +20,7 @@ try {
   page.on("dialog", async (dialog) => { problems.push(`a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
 
   stage = "pairing";
-  await page.goto(`${url}/#pair=${code}`);
-  await page.fill("#pair-device", "test-phone");
-  await page.click("button[type=submit]");
-  await page.waitForSelector("#chat-input");
+  await pair(page);
   await page.locator("#live.on").waitFor({ timeout: 15000 });
   const token = await page.evaluate(() => localStorage.getItem("pushpals.token"));
   const create = async (title, command) => {
@@ -122,11 +103,7 @@ try {
 } catch (error) {
   failed = true;
   console.error(`the live-views browser test failed while ${stage}:`, error);
-  for (const context of browser.contexts()) {
-    for (const page of context.pages()) {
-      await page.screenshot({ path: `${shots}/live-failure.png`, fullPage: true }).catch(() => {});
-    }
-  }
+  await screenshotAll(browser, "live-failure.png");
 } finally {
   await browser.close();
 }

@@ -24,14 +24,56 @@ fn node_modules() -> PathBuf {
     home.join(".cache/pushpals/node/node_modules")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pair_ask_watch_approve_and_deny_in_a_real_browser() {
+/// Starts a server on `repo`, lets `prepare` act on it (make tasks) and
+/// name more variables for the script, pairs a device with `scope`, and
+/// runs `tests/companion/<script>` with node against it; fails the test,
+/// with the server's log, when the script does.
+async fn run_browser_script(
+    script: &str,
+    repo: &TempRepo,
+    data: &std::path::Path,
+    scope: &str,
+    prepare: impl FnOnce(&super::support::Server) -> Vec<(&'static str, String)> + Send + 'static,
+) {
     let modules = node_modules();
     assert!(
         modules.join("playwright-core").is_dir(),
         "playwright-core is missing: npm install --prefix ~/.cache/pushpals/node playwright-core@1.64.1 \
          (and apt-get install chromium); .ci/run does both"
     );
+    let shots =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/companion")
+        .join(script);
+    let (repo_path, data_path, scope) = (repo.path.clone(), data.to_path_buf(), scope.to_owned());
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let server = start_server(&repo_path, &data_path);
+        let extra = prepare(&server);
+        let pairing = server.json(&["pair", "--scope", &scope]);
+        let code = pairing["code"].as_str().unwrap().to_owned();
+        let status = std::process::Command::new("node")
+            .arg(&script)
+            .env("PUSHPALS_NODE_MODULES", &modules)
+            .env("PUSHPALS_URL", &server.url)
+            .env("PUSHPALS_CODE", &code)
+            .env("PUSHPALS_SHOTS", &shots)
+            .envs(extra)
+            .status()
+            .expect("node must be installed");
+        let log = server.log.lock().unwrap().clone();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.success(),
+        "the browser test failed (see its output above); server log:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_ask_watch_approve_and_deny_in_a_real_browser() {
     let model = ScriptedModel::start_keyed(vec![
         (
             "submit_plan",
@@ -78,31 +120,7 @@ async fn pair_ask_watch_approve_and_deny_in_a_real_browser() {
         format!("{}{}", models("fast"), models("strong")),
     )
     .unwrap();
-    let shots =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/e2e.mjs");
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    let (status, log) = tokio::task::spawn_blocking(move || {
-        let server = start_server(&repo_path, &data_path);
-        let pairing = server.json(&["pair", "--scope", "approve"]);
-        let code = pairing["code"].as_str().unwrap().to_owned();
-        let status = std::process::Command::new("node")
-            .arg(&script)
-            .env("PUSHPALS_NODE_MODULES", &modules)
-            .env("PUSHPALS_URL", &server.url)
-            .env("PUSHPALS_CODE", &code)
-            .env("PUSHPALS_SHOTS", &shots)
-            .status()
-            .expect("node must be installed");
-        let log = server.log.lock().unwrap().clone();
-        (status, log)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "the browser test failed (see its output above); server log:\n{log}"
-    );
+    run_browser_script("e2e.mjs", &repo, data.path(), "approve", |_| Vec::new()).await;
 }
 
 /// A 4×4 red PNG.
@@ -138,71 +156,20 @@ async fn a_tasks_artifacts_show_failures_first_images_previewed_and_html_only_do
     std::fs::write(repo.path.join("shots/home.png"), PNG).unwrap();
     repo.commit_all("artifacts");
     let data = tempfile::tempdir().unwrap();
-    let shots =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/artifacts.mjs");
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    let (status, log) = tokio::task::spawn_blocking(move || {
-        let server = start_server(&repo_path, &data_path);
+    run_browser_script("artifacts.mjs", &repo, data.path(), "read", |server| {
         let task = server.json(&["task", "Run the tests", "--run", "true"]);
         let id = task["id"].as_str().unwrap().to_owned();
         server.wait_for_state_within(&id, "failed", std::time::Duration::from_secs(60));
-        let pairing = server.json(&["pair", "--scope", "read"]);
-        let code = pairing["code"].as_str().unwrap().to_owned();
-        let status = std::process::Command::new("node")
-            .arg(&script)
-            .env("PUSHPALS_NODE_MODULES", &modules)
-            .env("PUSHPALS_URL", &server.url)
-            .env("PUSHPALS_CODE", &code)
-            .env("PUSHPALS_TASK", &id)
-            .env("PUSHPALS_SHOTS", &shots)
-            .status()
-            .expect("node must be installed");
-        let log = server.log.lock().unwrap().clone();
-        (status, log)
+        vec![("PUSHPALS_TASK", id)]
     })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "the browser test failed (see its output above); server log:\n{log}"
-    );
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_views_stay_true_and_approvals_happen_once_on_a_phone() {
-    let modules = node_modules();
-    assert!(
-        modules.join("playwright-core").is_dir(),
-        "playwright-core is missing"
-    );
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
-    let shots =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/companion-screenshots");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/companion/live.mjs");
-    let (repo_path, data_path) = (repo.path.clone(), data.path().to_path_buf());
-    let (status, log) = tokio::task::spawn_blocking(move || {
-        let server = start_server(&repo_path, &data_path);
-        let pairing = server.json(&["pair", "--scope", "approve"]);
-        let code = pairing["code"].as_str().unwrap().to_owned();
-        let status = std::process::Command::new("node")
-            .arg(&script)
-            .env("PUSHPALS_NODE_MODULES", &modules)
-            .env("PUSHPALS_URL", &server.url)
-            .env("PUSHPALS_CODE", &code)
-            .env("PUSHPALS_SHOTS", &shots)
-            .status()
-            .expect("node must be installed");
-        let log = server.log.lock().unwrap().clone();
-        (status, log)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "the browser test failed (see its output above); server log:\n{log}"
-    );
+    run_browser_script("live.mjs", &repo, data.path(), "approve", |_| Vec::new()).await;
 }
 
 /// A webhook receiver on loopback: the raw requests it got.
