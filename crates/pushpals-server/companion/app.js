@@ -32,6 +32,20 @@ export function onLiveEvent(listener) {
   return () => listeners.delete(listener);
 }
 
+let scopesRead = null;
+
+/** The scopes of this device's token, read once per pairing. */
+export function deviceScopes() {
+  if (!scopesRead) scopesRead = api("/status").then((s) => new Set(s.scopes || [])).catch(() => new Set());
+  return scopesRead;
+}
+
+/** Whether this device may do what `scope` allows. */
+export async function can(scope) {
+  const scopes = await deviceScopes();
+  return scopes.has(scope) || scopes.has("admin");
+}
+
 /** Shows an error for a few seconds. */
 export function showError(error) {
   const box = document.getElementById("error");
@@ -88,6 +102,7 @@ async function route() {
   if (current && current.leave) current.leave();
   current = null;
   if (hash.startsWith("pair=") || !token()) {
+    scopesRead = null;
     if (stopStream) { stopStream(); stopStream = null; }
     current = pairView(main, hash.startsWith("pair=") ? decodeURIComponent(hash.slice(5)) : "", () => {
       history.replaceState(null, "", "#chat");

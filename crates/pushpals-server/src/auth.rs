@@ -49,6 +49,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The scopes of the caller's token.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     /// Fails with 403 unless the caller has `scope` (or `admin`).
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         let has = |s: &str| self.scopes.iter().any(|own| own == s);

@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { h, replace, inFlight } from "../dom.js";
-import { onLiveEvent, showError } from "../app.js";
+import { onLiveEvent, showError, can } from "../app.js";
 
 export async function approvalsView(main) {
   const list = h("div", { id: "approvals" });
@@ -13,7 +13,7 @@ export async function approvalsView(main) {
   const reasons = new Map();
 
   async function render() {
-    const { approvals } = await api("/approvals?pending=true");
+    const [{ approvals }, mayApprove] = await Promise.all([api("/approvals?pending=true"), can("approve")]);
     if (!approvals.length) {
       replace(list, h("p", { class: "muted" }, "Nothing waits for you."));
       return;
@@ -48,10 +48,9 @@ export async function approvalsView(main) {
             h("strong", { class: "grow" }, approval.action),
             h("a", { href: `#task/${approval.task_id}` }, `task ${approval.task_id}`)),
           h("p", {}, approval.summary),
-          h("div", { class: "row" },
-            approve,
-            h("span", { class: "grow" }, reason),
-            deny),
+          mayApprove
+            ? h("div", { class: "row" }, approve, h("span", { class: "grow" }, reason), deny)
+            : h("p", { class: "muted read-only" }, "This device may only read: approve from one paired with --scope approve."),
         );
       }),
     );

@@ -3,7 +3,8 @@
 
 import { api } from "../api.js";
 import { h, replace, statePill, cost, throttled, inFlight } from "../dom.js";
-import { onLiveEvent, showError } from "../app.js";
+import { onLiveEvent, showError, can } from "../app.js";
+import { ansi } from "../ansi.js";
 import { renderArtifacts } from "./artifacts.js";
 
 function summary(event) {
@@ -43,16 +44,24 @@ function agentStep(p) {
 
 function eventItem(event) {
   if (event.kind === "output") {
-    return h("li", { dataset: { kind: "output" } }, h("pre", {}, event.payload.text || ""));
+    return h("li", { dataset: { kind: "output" } }, h("pre", {}, ansi(event.payload.text || "")));
   }
   return h(
     "li",
     { dataset: { kind: event.kind } },
     h("span", { class: "kind" }, event.kind.replaceAll("_", " ")),
     " ",
-    h("span", { class: "muted" }, event.time ? event.time.slice(11, 19) : ""),
+    h("time", { class: "muted", datetime: event.time || "" }, localTime(event.time)),
     h("div", {}, summary(event)),
   );
+}
+
+/** The time in this device's zone, with the zone named ("14:03:07 CET"). */
+function localTime(time) {
+  if (!time) return "";
+  const date = new Date(time);
+  if (Number.isNaN(date.getTime())) return time;
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
 }
 
 /** A unified diff, per file, lines coloured. */
@@ -121,12 +130,13 @@ export async function taskView(main, [id]) {
     const approve = h("button", { id: "approve", onclick: () => decide("approve") }, `Approve ${pending[0] ? pending[0].action : ""}`);
     const deny = h("button", { id: "deny", class: "danger", onclick: () => decide("deny", reason.value) }, "Deny");
     decisionButtons = [approve, deny];
+    const [mayApprove, mayOperate] = await Promise.all([can("approve"), can("operate")]);
+    const live = ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state);
     replace(
       actions,
-      pending.length ? [approve, h("span", { class: "grow" }, reason), deny] : null,
-      ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state)
-        ? h("button", { id: "cancel", class: "secondary", onclick: cancel }, "Cancel task")
-        : null,
+      pending.length && mayApprove ? [approve, h("span", { class: "grow" }, reason), deny] : null,
+      pending.length && !mayApprove ? h("p", { class: "muted" }, "This device may only read: approve from one paired with --scope approve.") : null,
+      live && mayOperate ? cancelControl() : null,
     );
   }
 
@@ -144,7 +154,20 @@ export async function taskView(main, [id]) {
     });
   }
 
+  // Cancelling asks once more, in the page (never a browser dialog).
+  let confirming = false;
+  function cancelControl() {
+    if (!confirming) {
+      return h("button", { id: "cancel", class: "secondary", onclick: () => { confirming = true; renderTask(); } }, "Cancel task");
+    }
+    return h("span", { class: "row", id: "cancel-confirm" },
+      h("span", {}, "Cancel this task?"),
+      h("button", { id: "cancel-yes", class: "danger", onclick: cancel }, "Yes, cancel it"),
+      h("button", { id: "cancel-no", class: "secondary", onclick: () => { confirming = false; renderTask(); } }, "Keep it running"));
+  }
+
   async function cancel() {
+    confirming = false;
     try {
       await api(`/tasks/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} });
       await renderTask();

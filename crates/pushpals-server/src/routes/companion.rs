@@ -40,6 +40,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../companion/dom.js"),
     ),
     (
+        "ansi.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/ansi.js"),
+    ),
+    (
         "views/pair.js",
         "text/javascript; charset=utf-8",
         include_str!("../../companion/views/pair.js"),

@@ -10,7 +10,8 @@ use pushpals_core::Usage;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The repository, the runner backend, the parallelism and tasks by state.
+/// The repository, the runner backend, the parallelism and tasks by state;
+/// and the caller's own scopes (so a device shows only what it may do).
 #[utoipa::path(
     get,
     path = "/status",
@@ -45,5 +46,6 @@ pub async fn status(
         "usage": usage,
         "cost_usd": usage.cost_usd(),
         "insecure_http": state.insecure_http,
+        "scopes": caller.scopes(),
     })))
 }

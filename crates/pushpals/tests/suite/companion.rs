@@ -172,6 +172,32 @@ async fn live_views_stay_true_and_approvals_happen_once_on_a_phone() {
     run_browser_script("live.mjs", &repo, data.path(), "approve", |_| Vec::new()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colours_times_cancel_and_a_read_only_device_are_shown_as_they_are() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    run_browser_script("trust.mjs", &repo, data.path(), "approve", |server| {
+        let (coloured, _) = server.task_until(
+            "Colours",
+            "printf '\\033[31mred\\033[0m plain\\n'; echo x > x.txt",
+            "awaiting_approval",
+        );
+        let running = server.json(&["task", "Sleep", "--run", "sleep 60"]);
+        let running = running["id"].as_str().unwrap().to_owned();
+        server.wait_for_state_within(&running, "running", std::time::Duration::from_secs(30));
+        let read = server.json(&["pair", "--scope", "read"]);
+        vec![
+            (
+                "PUSHPALS_READ_CODE",
+                read["code"].as_str().unwrap().to_owned(),
+            ),
+            ("PUSHPALS_COLOURED", coloured),
+            ("PUSHPALS_RUNNING", running),
+        ]
+    })
+    .await;
+}
+
 /// A webhook receiver on loopback: the raw requests it got.
 fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
