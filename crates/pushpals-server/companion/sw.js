@@ -1,8 +1,8 @@
 // The service worker keeps the companion's shell for offline starts; API
 // calls always go to the network.
-const SHELL = "pushpals-shell-v3";
+const SHELL = "pushpals-shell-v4";
 const FILES = ["/", "/style.css", "/app.js", "/api.js", "/dom.js", "/ansi.js", "/views/pair.js", "/views/chat.js",
-  "/views/board.js", "/views/suggestions.js", "/views/task.js", "/views/artifacts.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
+  "/views/board.js", "/views/suggestions.js", "/views/task.js", "/views/artifacts.js", "/views/newtask.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
   "/manifest.webmanifest", "/icon.svg"];
 
 self.addEventListener("install", (event) => {

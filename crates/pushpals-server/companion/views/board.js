@@ -3,11 +3,21 @@
 
 import { api } from "../api.js";
 import { h, replace, statePill, cost, throttled } from "../dom.js";
-import { onLiveEvent } from "../app.js";
+import { onLiveEvent, can } from "../app.js";
+import { newTaskForm } from "./newtask.js";
 
 export async function boardView(main) {
   const list = h("div", { id: "board" });
-  replace(main, h("h1", {}, "Board"), list);
+  const starter = h("section", { id: "new-task-box" });
+  replace(main, h("h1", {}, "Board"), starter, list);
+  // A device that may operate can start work here.
+  Promise.all([can("operate"), api("/status")])
+    .then(([mayOperate, status]) => {
+      if (!mayOperate) return;
+      const open = h("button", { id: "new-open", onclick: () => replace(starter, newTaskForm(status)) }, "New task");
+      replace(starter, open);
+    })
+    .catch(() => {});
 
   async function render() {
     const status = await api("/status");

@@ -65,6 +65,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../companion/views/task.js"),
     ),
     (
+        "views/newtask.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../companion/views/newtask.js"),
+    ),
+    (
         "views/artifacts.js",
         "text/javascript; charset=utf-8",
         include_str!("../../companion/views/artifacts.js"),

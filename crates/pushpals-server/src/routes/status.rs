@@ -47,5 +47,9 @@ pub async fn status(
         "cost_usd": usage.cost_usd(),
         "insecure_http": state.insecure_http,
         "scopes": caller.scopes(),
+        // What a new task can name: the configured models (an agent task
+        // needs one) and external agents.
+        "models": orchestrator.settings().models.keys().collect::<Vec<_>>(),
+        "agents": orchestrator.settings().agents.keys().collect::<Vec<_>>(),
     })))
 }

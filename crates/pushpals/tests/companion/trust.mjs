@@ -1,8 +1,9 @@
 // Details a person decides on, on a phone screen (Debian's chromium
 // driven by playwright-core) against a real server: terminal colours in
 // output shown as styles, never as raw codes; times in the device's zone,
-// named; Cancel asks once more in the page; a read-only device sees no
-// control it cannot use.
+// named; Cancel asks once more in the page; a task started from the
+// phone's form (an empty title refused, nothing made); a read-only device
+// sees no control it cannot use.
 //
 // Inputs (environment): PUSHPALS_READ_CODE (a read-scope pairing code),
 // PUSHPALS_COLOURED (a task awaiting approval whose output has colours),
@@ -51,11 +52,31 @@ try {
   await page.locator("#cancel-yes").click();
   await page.locator(".state.cancelled").waitFor({ timeout: 15000 });
 
+  stage = "starting work from the phone";
+  const tasks = () => page.evaluate(() => fetch("/api/v1/tasks", { headers: { Authorization: `Bearer ${localStorage.getItem("pushpals.token")}` } }).then((r) => r.json()).then((b) => b.tasks.length));
+  await page.click("nav a[data-view=board]");
+  await page.locator("#new-open").click();
+  check(await page.locator("#new-kind option[value=agent]").count() === 0, "no agent task is offered without a model");
+  const before = await tasks();
+  await page.fill("#new-command", "echo phone > phone.txt");
+  await page.click("#new-submit");
+  await page.locator("#error").waitFor({ state: "visible", timeout: 5000 });
+  check(await tasks() === before, "an empty title creates nothing");
+  await page.fill("#new-title", "From the phone");
+  await page.click("#new-submit");
+  await page.waitForURL(/#task\//, { timeout: 10000 });
+  await page.locator("h1", { hasText: "From the phone" }).waitFor({ timeout: 10000 });
+  check(await tasks() === before + 1, "the task was created once");
+  await page.screenshot({ path: `${shots}/new-task-390x844.png`, fullPage: true });
+
   stage = "a read-only device";
   const reader = await paired(readCode, "reader");
   await reader.goto(`${url}/#task/${coloured}`);
   await reader.locator("#task-actions").getByText("may only read").waitFor({ timeout: 15000 });
   check(await reader.locator("#approve, #deny, #cancel").count() === 0, "no approve, deny or cancel for a read-only device");
+  await reader.click("nav a[data-view=board]");
+  await reader.locator("#board a").first().waitFor({ timeout: 15000 });
+  check(await reader.locator("#new-open").count() === 0, "a read-only device is offered no new task");
   await reader.click("nav a[data-view=approvals]");
   await reader.locator("#approvals .read-only").first().waitFor({ timeout: 15000 });
   check(await reader.locator("#approvals button").count() === 0, "no buttons on Approvals for a read-only device");
