@@ -132,8 +132,10 @@ export async function taskView(main, [id]) {
     decisionButtons = [approve, deny];
     const [mayApprove, mayOperate] = await Promise.all([can("approve"), can("operate")]);
     const live = ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state);
+    const ended = ["failed", "cancelled", "no_changes", "rejected", "committed", "interrupted"].includes(task.state);
     replace(
       actions,
+      ended && mayOperate ? continueControl(task) : null,
       pending.length && mayApprove ? [approve, h("span", { class: "grow" }, reason), deny] : null,
       pending.length && !mayApprove ? h("p", { class: "muted" }, "This device may only read: approve from one paired with --scope approve.") : null,
       live && mayOperate ? cancelControl() : null,
@@ -152,6 +154,35 @@ export async function taskView(main, [id]) {
         showError(error);
       }
     });
+  }
+
+  // An ended task runs again in its worktree: an agent task with the
+  // person's feedback, a command task with a new command or its own again.
+  let typedNext = "";
+  function continueControl(task) {
+    const agent = Boolean(task.agent);
+    const next = h(agent ? "textarea" : "input", {
+      id: "continue-text",
+      rows: agent ? 3 : undefined,
+      placeholder: agent ? "Feedback for the agent's next run" : "A new command, or empty to run it again",
+      "aria-label": agent ? "Feedback" : "Command for the next run",
+      oninput: (e) => { typedNext = e.target.value; },
+    });
+    next.value = typedNext;
+    const run = h("button", {
+      id: "continue-run",
+      onclick: () => inFlight([run], async () => {
+        try {
+          const text = next.value.trim();
+          await api(`/tasks/${encodeURIComponent(id)}/continue`, { method: "POST", body: text ? { command: text } : {} });
+          typedNext = "";
+          await renderTask();
+        } catch (error) {
+          showError(error);
+        }
+      }),
+    }, agent ? "Continue with feedback" : next.value ? "Run this" : "Run again");
+    return h("div", { class: "continue grow" }, next, run);
   }
 
   // Cancelling asks once more, in the page (never a browser dialog).

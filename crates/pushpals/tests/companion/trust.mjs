@@ -52,6 +52,15 @@ try {
   await page.locator("#cancel-yes").click();
   await page.locator(".state.cancelled").waitFor({ timeout: 15000 });
 
+  stage = "running a cancelled task again";
+  await page.locator("#continue-run").click();
+  await page.locator("#task-actions #cancel").waitFor({ timeout: 15000 });
+  const again = await page.evaluate((id) => fetch(`/api/v1/tasks/${id}`, { headers: { Authorization: `Bearer ${localStorage.getItem("pushpals.token")}` } }).then((r) => r.json()), running);
+  check(["queued", "preparing", "running"].includes(again.task.state), `the task runs again (${again.task.state})`);
+  await page.locator("#task-actions #cancel").click();
+  await page.locator("#cancel-yes").click();
+  await page.locator(".state.cancelled").waitFor({ timeout: 15000 });
+
   stage = "starting work from the phone";
   const tasks = () => page.evaluate(() => fetch("/api/v1/tasks", { headers: { Authorization: `Bearer ${localStorage.getItem("pushpals.token")}` } }).then((r) => r.json()).then((b) => b.tasks.length));
   await page.click("nav a[data-view=board]");
