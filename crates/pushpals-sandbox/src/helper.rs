@@ -14,6 +14,8 @@
 //! to that socket (an agent's structured session).
 //! Without `--relay` it becomes the command (exec); with one or more (the
 //! network proxy, the model gateway), it exits with the command's status.
+//!
+//! Over 400 lines: one program that runs first inside every sandbox (arguments, Landlock, relays, a session's pipes, the hook mode); its serving loop lives in `resident::serve`.
 
 use landlock::{
     ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,

@@ -2,6 +2,8 @@
 //! (which rlimits cannot bound for root). Making a cgroup costs milliseconds,
 //! so the runner keeps a pool: a command's cgroup is emptied after it and
 //! reused by the next command.
+//!
+//! Over 400 lines: rlimits and the cgroups that bound processes and memory where rlimits cannot, with their pool and sweep; one concern, the limits a command runs under.
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::resource::{Resource, setrlimit};

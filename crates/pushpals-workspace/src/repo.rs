@@ -1,4 +1,6 @@
 //! The person's repository.
+//!
+//! Over 400 lines: the person's repository as Push Pals reads it (opening, identity, worktree bookkeeping and the git calls that name each worktree's own directory); overlays, history and merges are modules of their own.
 
 use crate::error::{GitError, GitResult};
 use crate::git::{git, run, run_text};

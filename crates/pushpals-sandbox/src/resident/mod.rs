@@ -9,158 +9,36 @@
 //! The sandbox is found by what it binds (worktree, read-only paths, home,
 //! stable path). It is started again when the worktree at its path is no
 //! longer the directory it bound (a remount, a new worktree), ended by
-//! [`Residents::release`] when the worktree goes, after [`IDLE_LIMIT`]
+//! [`Residents::release`] when the worktree goes, after [`pool::IDLE_LIMIT`]
 //! unused, and, with its helper, when the server's end of its control
 //! socket closes (the server stopped or died).
 
+mod pool;
 mod serve;
+mod socket;
 mod wire;
 
+pub(crate) use pool::{ResidentKey, Residents};
 pub(crate) use serve::serve;
+use socket::{Message, nonblocking, receive, send};
+pub(crate) use socket::{control_pair, exit_status};
 pub(crate) use wire::{MAX_REQUEST, RunRequest};
 
 use crate::spec::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use crate::supervise::{Process, forward, settle};
-use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-    UnixCredentials, recvmsg, sendmsg, setsockopt, socketpair, sockopt::PassCred,
-};
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::socket::{MsgFlags, setsockopt, sockopt::PassCred};
 use nix::unistd::Pid;
-use std::collections::HashMap;
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Mutex, mpsc, watch};
-
-/// A resident sandbox unused this long is ended.
-pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(300);
-
-/// How often idle sandboxes are looked for.
-const IDLE_SWEEP: Duration = Duration::from_secs(30);
+use tokio::sync::{mpsc, watch};
 
 /// How long a new sandbox may take to say it serves.
 const START_LIMIT: Duration = Duration::from_secs(10);
-
-/// What a resident sandbox binds: commands whose specs agree on these can
-/// share it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ResidentKey {
-    /// The worktree, bound writable.
-    pub worktree: PathBuf,
-    /// Extra read-only paths.
-    pub read_only: Vec<PathBuf>,
-    /// The private home, bound writable.
-    pub home: Option<PathBuf>,
-    /// The worktree's stable path.
-    pub alias: Option<PathBuf>,
-}
-
-/// The resident sandboxes of one runner.
-#[derive(Debug, Default)]
-pub(crate) struct Residents {
-    running: Mutex<HashMap<ResidentKey, Arc<Resident>>>,
-    /// Set when a sandbox could not start: from then on commands start in
-    /// fresh sandboxes, as before.
-    broken: AtomicBool,
-    sweeping: AtomicBool,
-}
-
-impl Residents {
-    /// False once starting one has failed.
-    pub(crate) fn usable(&self) -> bool {
-        !self.broken.load(Ordering::Relaxed)
-    }
-
-    /// The sandbox for `key`, started by `start` when there is none, it
-    /// ended, or the worktree is no longer the directory it bound. `None`
-    /// (and no further tries) when starting fails.
-    pub(crate) async fn get(
-        self: &Arc<Self>,
-        key: ResidentKey,
-        start: impl Future<Output = io::Result<Resident>>,
-    ) -> Option<Arc<Resident>> {
-        let mut running = self.running.lock().await;
-        if let Some(resident) = running.get(&key) {
-            if resident.current(&key.worktree) {
-                resident.touch();
-                return Some(Arc::clone(resident));
-            }
-            running.remove(&key);
-        }
-        match start.await {
-            Ok(resident) => {
-                let resident = Arc::new(resident);
-                running.insert(key, Arc::clone(&resident));
-                drop(running);
-                self.sweep_idle_ones();
-                Some(resident)
-            }
-            Err(error) => {
-                self.broken.store(true, Ordering::Relaxed);
-                tracing::warn!(
-                    %error,
-                    "a task's resident sandbox could not start; every command now starts in a fresh sandbox"
-                );
-                None
-            }
-        }
-    }
-
-    /// Forgets `resident` (found ended), so the next command starts anew.
-    pub(crate) async fn forget(&self, resident: &Arc<Resident>) {
-        self.running
-            .lock()
-            .await
-            .retain(|_, kept| !Arc::ptr_eq(kept, resident));
-    }
-
-    /// Ends the sandboxes bound to `worktree` (once their running commands
-    /// end).
-    pub(crate) async fn release(&self, worktree: &Path) {
-        self.running
-            .lock()
-            .await
-            .retain(|key, _| key.worktree != worktree);
-    }
-
-    /// Starts, once, the sweep that ends sandboxes idle for [`IDLE_LIMIT`].
-    fn sweep_idle_ones(self: &Arc<Self>) {
-        if self.sweeping.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let residents: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(IDLE_SWEEP).await;
-                let Some(residents) = residents.upgrade() else {
-                    return;
-                };
-                residents.running.lock().await.retain(|_, resident| {
-                    Arc::strong_count(resident) > 1 || resident.idle() < IDLE_LIMIT
-                });
-            }
-        });
-    }
-}
-
-/// A control socket pair: the server's end and the end the helper inherits
-/// (its number goes on the helper's command line).
-pub(crate) fn control_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(io::Error::from)
-}
 
 /// One task's sandbox, up and serving.
 #[derive(Debug)]
@@ -404,103 +282,6 @@ enum Started {
         readers: [Option<tokio::task::JoinHandle<()>>; 2],
     },
     SandboxGone,
-}
-
-/// A message from a socket, with its sender's pid when credentials came.
-struct Message {
-    bytes: Vec<u8>,
-    pid: Option<i32>,
-}
-
-/// Receives one message (empty at the end of the stream).
-async fn receive(socket: &AsyncFd<OwnedFd>) -> io::Result<Message> {
-    loop {
-        let mut guard = socket.readable().await?;
-        let result = guard.try_io(|fd| {
-            let mut buffer = [0u8; 512];
-            let mut space = nix::cmsg_space!(UnixCredentials);
-            let mut iov = [IoSliceMut::new(&mut buffer)];
-            let message = recvmsg::<()>(
-                fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .map_err(io::Error::from)?;
-            let pid = message.cmsgs().ok().and_then(|mut cmsgs| {
-                cmsgs.find_map(|cmsg| match cmsg {
-                    ControlMessageOwned::ScmCredentials(credentials) => Some(credentials.pid()),
-                    _ => None,
-                })
-            });
-            let length = message.bytes;
-            Ok(Message {
-                bytes: buffer[..length].to_vec(),
-                pid,
-            })
-        });
-        if let Ok(result) = result {
-            return result;
-        }
-    }
-}
-
-/// Sends one message with `fds` attached.
-async fn send(socket: &AsyncFd<OwnedFd>, message: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    loop {
-        let mut guard = socket.writable().await?;
-        let result = guard.try_io(|fd| {
-            let rights = [ControlMessage::ScmRights(fds)];
-            let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-            sendmsg::<()>(
-                fd.as_raw_fd(),
-                &[IoSlice::new(message)],
-                cmsgs,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-                None,
-            )
-            .map_err(io::Error::from)
-        });
-        match result {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(error)) => return Err(error),
-            Err(_would_block) => {}
-        }
-    }
-}
-
-/// How a resident command ended, from the helper's report.
-pub(crate) async fn exit_status(
-    handshake: &AsyncFd<OwnedFd>,
-) -> Result<std::process::ExitStatus, RunError> {
-    let ended = || {
-        RunError::Wait(io::Error::other(
-            "the task's sandbox ended while the command ran",
-        ))
-    };
-    let message = receive(handshake).await.map_err(RunError::Wait)?;
-    let (tag, number) = match message.bytes.split_first() {
-        Some((tag, rest)) => (*tag, <[u8; 4]>::try_from(rest).map_err(|_| ended())?),
-        None => return Err(ended()),
-    };
-    let number = i32::from_le_bytes(number);
-    match tag {
-        wire::EXITED => Ok(std::process::ExitStatus::from_raw((number & 0xff) << 8)),
-        wire::SIGNALLED => Ok(std::process::ExitStatus::from_raw(number & 0x7f)),
-        _ => Err(ended()),
-    }
-}
-
-fn nonblocking(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    let flags = fcntl(&fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-    fcntl(&fd, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
-    // SAFETY: the AsyncFd owns the descriptor, which is neither replaced
-    // nor closed while it is registered.
-    #[allow(unsafe_code)]
-    unsafe {
-        AsyncFd::register(fd).map_err(io::Error::from)
-    }
 }
 
 fn identity(path: &Path) -> io::Result<(u64, u64)> {

@@ -3,8 +3,7 @@
 //! fails if the attempt to get out succeeds.
 
 use pushpals_sandbox::{
-    CommandOutcome, CommandSpec, ContainerConfig, ContainerRunner, Limits, OutputStream, RunError,
-    Runner,
+    CommandOutcome, CommandSpec, ContainerConfig, ContainerRunner, Limits, RunError, Runner,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,18 +48,9 @@ fn spec(worktree: &Path, line: &str, timeout: Duration) -> CommandSpec {
 }
 
 async fn run_spec(spec: CommandSpec) -> Result<Run, RunError> {
-    let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
+    let (tx, rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
     let (_cancel_tx, cancel) = watch::channel(false);
-    let collector = tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(chunk) = rx.recv().await {
-            match chunk.stream {
-                OutputStream::Stdout => out.extend(chunk.bytes),
-                OutputStream::Stderr => err.extend(chunk.bytes),
-            }
-        }
-        (out, err)
-    });
+    let collector = tokio::spawn(super::collect(rx));
     let outcome = runner().run(spec, tx, cancel).await?;
     let (out, err) = collector.await.unwrap();
     Ok(Run {

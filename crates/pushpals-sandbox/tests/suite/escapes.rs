@@ -4,9 +4,7 @@
 //!
 //! Over 400 lines: the escape suite: one test per attack on the real sandbox.
 
-use pushpals_sandbox::{
-    BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, OutputStream, Runner,
-};
+use pushpals_sandbox::{BwrapConfig, BwrapRunner, CommandOutcome, CommandSpec, Limits, Runner};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -92,7 +90,7 @@ async fn run_spec(
     timeout: Duration,
     edit: impl FnOnce(&mut CommandSpec),
 ) -> Run {
-    let (tx, mut rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
+    let (tx, rx) = mpsc::channel::<pushpals_sandbox::OutputChunk>(64);
     let (_cancel_tx, cancel) = watch::channel(false);
     let mut spec = CommandSpec {
         command_line: line.to_owned(),
@@ -107,16 +105,7 @@ async fn run_spec(
         alias: None,
     };
     edit(&mut spec);
-    let collector = tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(chunk) = rx.recv().await {
-            match chunk.stream {
-                OutputStream::Stdout => out.extend(chunk.bytes),
-                OutputStream::Stderr => err.extend(chunk.bytes),
-            }
-        }
-        (out, err)
-    });
+    let collector = tokio::spawn(super::collect(rx));
     let outcome = runner().run(spec, tx, cancel).await.unwrap();
     let (out, err) = collector.await.unwrap();
     Run {
