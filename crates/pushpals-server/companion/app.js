@@ -101,7 +101,11 @@ async function route() {
   const hash = location.hash.slice(1);
   if (current && current.leave) current.leave();
   current = null;
-  if (hash.startsWith("pair=") || !token()) {
+  const paired = Boolean(token()) && !hash.startsWith("pair=");
+  // Before pairing there is nothing but pairing: no screens to go to.
+  document.querySelector("nav.tabs").hidden = !paired;
+  document.body.classList.toggle("paired", paired);
+  if (!paired) {
     scopesRead = null;
     if (stopStream) { stopStream(); stopStream = null; }
     current = pairView(main, hash.startsWith("pair=") ? decodeURIComponent(hash.slice(5)) : "", () => {

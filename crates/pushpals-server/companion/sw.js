@@ -1,9 +1,10 @@
 // The service worker keeps the companion's shell for offline starts; API
 // calls always go to the network.
-const SHELL = "pushpals-shell-v4";
+const SHELL = "pushpals-shell-dev"; // named by the files' hash when served
+
 const FILES = ["/", "/style.css", "/app.js", "/api.js", "/dom.js", "/ansi.js", "/views/pair.js", "/views/chat.js",
   "/views/board.js", "/views/suggestions.js", "/views/task.js", "/views/artifacts.js", "/views/newtask.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
-  "/manifest.webmanifest", "/icon.svg"];
+  "/diff.js", "/manifest.webmanifest", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL).then((cache) => cache.addAll(FILES)));

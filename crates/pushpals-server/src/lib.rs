@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acme;
+mod assets;
 mod auth;
 pub mod client_addr;
 pub mod connections;
@@ -46,7 +47,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
     };
     OpenApiRouter::new()
         .routes(routes!(status::status))
-        .routes(routes!(chat::chat))
+        .routes(routes!(chat::chat, chat::history))
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::show, tasks::remove))
         .routes(routes!(tasks::cancel))

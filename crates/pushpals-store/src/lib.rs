@@ -18,6 +18,7 @@ mod access;
 mod audit;
 pub mod backup;
 mod error;
+pub mod chat;
 pub mod findings;
 mod lock;
 mod rows;
@@ -369,6 +370,32 @@ impl Store {
         .await
     }
 
+    /// The last `limit` events of a task before the event `before` (all of
+    /// its last events when `before` is `None`), oldest first: a timeline
+    /// read from its end and paged backwards.
+    pub async fn task_events_before(
+        &self,
+        task_id: &TaskId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let task_id = task_id.as_str().to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE task_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                params![task_id, before.unwrap_or(i64::MAX), i64::from(limit)],
+                |row| Ok(event_from_row(row)),
+            )?;
+            let mut events = rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()?;
+            events.reverse();
+            Ok(events)
+        })
+        .await
+    }
+
     /// Every task (oldest first) with its latest event of `step_kinds` and
     /// its latest `check_kind` events (newest first, at most `checks`), in
     /// one read: what a status overview needs.
@@ -515,6 +542,12 @@ impl Store {
     ) -> StoreResult<Vec<findings::Finding>> {
         self.read(move |conn| findings::list(conn, kind.as_deref(), state.as_deref()))
             .await
+    }
+
+    /// `device`'s last `limit` chat lines, oldest first.
+    pub async fn chat_history(&self, device: &str, limit: u32) -> StoreResult<Vec<chat::ChatLine>> {
+        let device = device.to_owned();
+        self.read(move |conn| chat::history(conn, &device, limit)).await
     }
 
     /// Recomputes the hash chain over the whole log.

@@ -451,3 +451,99 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
         .unwrap();
     assert_eq!(version, 99);
 }
+
+#[tokio::test]
+async fn a_timeline_reads_from_its_end_and_pages_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let other = task_id(2);
+    let (task, other_task) = (id.clone(), other.clone());
+    store
+        .write(move |tx| {
+            tx.insert_task(
+                &other_task,
+                "Another",
+                Some("true"),
+                None,
+                Actor::User("admin".into()),
+                serde_json::Value::Null,
+            )?;
+            for n in 0..25 {
+                tx.append(NewEvent::for_task(
+                    &task,
+                    Actor::Orchestrator,
+                    EventKind::Output,
+                    json!({ "n": n }),
+                ))?;
+                tx.append(NewEvent::for_task(
+                    &other_task,
+                    Actor::Orchestrator,
+                    EventKind::Output,
+                    json!({ "n": 100 + n }),
+                ))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // The end: the last ten, oldest first, none of the other task's.
+    let last = store.task_events_before(&id, None, 10).await.unwrap();
+    let numbers: Vec<_> = last.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, (15..25).collect::<Vec<_>>());
+    // The page before it, then the rest down to task_created.
+    let earlier = store
+        .task_events_before(&id, Some(last[0].id), 10)
+        .await
+        .unwrap();
+    let numbers: Vec<_> = earlier.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, (5..15).collect::<Vec<_>>());
+    let first = store
+        .task_events_before(&id, Some(earlier[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 6);
+    assert_eq!(first[0].kind.as_str(), "task_created");
+    assert!(store
+        .task_events_before(&id, Some(first[0].id), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
+    use pushpals_store::chat::{KEPT_PER_DEVICE, Speaker};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    store
+        .write(|tx| {
+            tx.record_chat(
+                "phone",
+                &[(Speaker::Person, "status"), (Speaker::PushPals, "#1 is running")],
+            )?;
+            tx.record_chat("laptop", &[(Speaker::Person, "cancel 1")])
+        })
+        .await
+        .unwrap();
+    let phone = store.chat_history("phone", 10).await.unwrap();
+    let said: Vec<_> = phone.iter().map(|l| (l.who.as_str(), l.text.as_str())).collect();
+    assert_eq!(said, [("me", "status"), ("them", "#1 is running")]);
+    assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
+    assert!(store.chat_history("tablet", 10).await.unwrap().is_empty());
+    // Beyond the bound the oldest go; the newest stay, in order.
+    let many = usize::try_from(KEPT_PER_DEVICE).unwrap() + 20;
+    store
+        .write(move |tx| {
+            for n in 0..many {
+                tx.record_chat("phone", &[(Speaker::Person, &format!("line {n}"))])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let kept = store.chat_history("phone", 10_000).await.unwrap();
+    assert_eq!(kept.len(), usize::try_from(KEPT_PER_DEVICE).unwrap());
+    assert_eq!(kept.last().unwrap().text, format!("line {}", many - 1));
+    assert_eq!(kept[0].text, format!("line {}", many - usize::try_from(KEPT_PER_DEVICE).unwrap()));
+    assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
+}

@@ -70,6 +70,7 @@ impl Orchestrator {
         }
         let orchestrator = Arc::clone(self);
         let id = plan_id.clone();
+        let asker = actor.clone();
         tokio::spawn(async move {
             let layout = Root::open(orchestrator.repo.root())
                 .map(|root| pushpals_agent::prompt::layout(&root))
@@ -90,20 +91,22 @@ impl Orchestrator {
             }
             let outcome = match planning.result {
                 Ok(plan) => match orchestrator.plans_need_ok().await {
-                    Ok(true) => orchestrator.hold_plan(&id, plan).await,
+                    Ok(true) => orchestrator.hold_plan(&id, plan, &asker).await,
                     Ok(false) => orchestrator.start_plan(&id, plan, actor).await,
                     Err(error) => Err(error),
                 },
                 Err(error) => Err(error.to_string()),
             };
             if let Err(message) = outcome {
+                let message = format!("planning failed: {message}");
+                let note = device_note(&asker, format!("Plan {id}: {message}"));
                 let event = NewEvent {
                     task_id: None,
                     actor: Actor::Orchestrator,
                     kind: EventKind::Error,
-                    payload: json!({ "plan_id": id, "message": format!("planning failed: {message}") }),
+                    payload: json!({ "plan_id": id, "message": message }),
                 };
-                if let Err(error) = orchestrator.store.write(move |tx| tx.append(event)).await {
+                if let Err(error) = orchestrator.store.write(move |tx| append_with_note(tx, event, note)).await {
                     tracing::error!(%error, "cannot record a planning failure");
                 }
             }
@@ -131,7 +134,7 @@ impl Orchestrator {
     }
 
     /// Keeps a made plan until the person says OK, and records it.
-    async fn hold_plan(&self, plan_id: &str, plan: Plan) -> Result<(), String> {
+    async fn hold_plan(&self, plan_id: &str, plan: Plan, asker: &Actor) -> Result<(), String> {
         let planned: Vec<_> = plan
             .tasks
             .iter()
@@ -148,8 +151,12 @@ impl Orchestrator {
                 "planned": planned,
             }),
         };
+        let note = device_note(
+            asker,
+            format!("Plan {plan_id} waits for your OK: say \"ok {plan_id}\"."),
+        );
         self.store
-            .write(move |tx| tx.append(event))
+            .write(move |tx| append_with_note(tx, event, note))
             .await
             .map_err(|e| e.to_string())?;
         if let Ok(mut plans) = self.plans.lock()
@@ -263,8 +270,16 @@ impl Orchestrator {
             kind: EventKind::PlanCreated,
             payload: json!({ "plan_id": plan_id, "summary": plan.summary, "tasks": created }),
         };
+        let titles: Vec<String> = created
+            .iter()
+            .map(|t| format!("#{} {}", t["seq"], t["title"].as_str().unwrap_or_default()))
+            .collect();
+        let note = device_note(
+            &actor,
+            format!("Plan ready: {}\n{}", plan.summary, titles.join("\n")),
+        );
         self.store
-            .write(move |tx| tx.append(event))
+            .write(move |tx| append_with_note(tx, event, note))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -277,4 +292,27 @@ impl Orchestrator {
             .map(|plans| plans.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
     }
+}
+
+/// The chat line for the device (a person's token) that asked, if a
+/// person asked.
+fn device_note(asker: &Actor, text: String) -> Option<(String, String)> {
+    match asker {
+        Actor::User(device) => Some((device.clone(), text)),
+        _ => None,
+    }
+}
+
+/// Appends `event` and, in the same transaction, the asking device's chat
+/// line: the chat never tells of a plan the log does not hold.
+fn append_with_note(
+    tx: &mut pushpals_store::WriteTx<'_>,
+    event: NewEvent,
+    note: Option<(String, String)>,
+) -> pushpals_store::StoreResult<pushpals_core::Event> {
+    let appended = tx.append(event)?;
+    if let Some((device, text)) = note {
+        tx.record_chat(&device, &[(pushpals_store::chat::Speaker::PushPals, &text)])?;
+    }
+    Ok(appended)
 }

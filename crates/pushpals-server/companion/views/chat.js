@@ -3,29 +3,50 @@
 
 import { api } from "../api.js";
 import { h, replace } from "../dom.js";
-import { onLiveEvent } from "../app.js";
+import { onLiveEvent, showError } from "../app.js";
 
-const LOG_KEY = "pushpals.chat";
+// Task references in what was said become links: "#5", and an id after
+// "task" ("Task k3vq8wz2: ...").
+const REFERENCE = /#(\d{1,9})\b|\b([Tt]ask )([a-z][a-z0-9-]{5,38}[0-9])\b/g;
 
-function load() {
-  try { return JSON.parse(sessionStorage.getItem(LOG_KEY)) || []; } catch (_) { return []; }
+/** Text with its task references as links to the task. */
+export function linked(text) {
+  const parts = [];
+  let at = 0;
+  for (const match of text.matchAll(REFERENCE)) {
+    parts.push(text.slice(at, match.index));
+    if (match[1]) {
+      parts.push(h("a", { class: "task-ref", href: `#task/${match[1]}` }, match[0]));
+    } else {
+      parts.push(match[2], h("a", { class: "task-ref", href: `#task/${encodeURIComponent(match[3])}` }, match[3]));
+    }
+    at = match.index + match[0].length;
+  }
+  parts.push(text.slice(at));
+  return parts;
 }
 
-export function chatView(main) {
-  const entries = load();
-  const log = h("div", { class: "chat-log", "aria-live": "polite" });
+function bubble(who, text) {
+  return h("div", { class: `bubble ${who === "me" ? "me" : "them"}` }, linked(text));
+}
+
+export async function chatView(main) {
+  const log = h("div", { class: "chat-log", id: "chat-log", "aria-live": "polite" });
   const input = h("textarea", { id: "chat-input", rows: 2, placeholder: "Add a --verbose flag… or: status, approve 3, cancel 3" });
   const send = h("button", { type: "submit", id: "chat-send" }, "Send");
 
   function add(who, text) {
-    entries.push({ who, text });
-    while (entries.length > 100) entries.shift();
-    sessionStorage.setItem(LOG_KEY, JSON.stringify(entries));
-    log.append(h("div", { class: `bubble ${who}` }, text));
+    log.append(bubble(who, text));
     log.lastElementChild.scrollIntoView({ block: "end" });
   }
 
-  for (const entry of entries) log.append(h("div", { class: `bubble ${entry.who}` }, entry.text));
+  // The history is the server's, per device: it follows a reload, a
+  // restart and the app being closed.
+  async function loadHistory() {
+    const { lines } = await api("/chat?limit=200");
+    replace(log, lines.map((line) => bubble(line.who, line.text)));
+    if (log.lastElementChild) log.lastElementChild.scrollIntoView({ block: "end" });
+  }
 
   const form = h(
     "form",
@@ -37,10 +58,11 @@ export function chatView(main) {
       add("me", message);
       send.disabled = true;
       try {
-        const reply = await api("/chat", { method: "POST", body: { message } });
-        add("them", reply.reply);
+        await api("/chat", { method: "POST", body: { message } });
+        await loadHistory();
       } catch (error) {
-        add("them", `⚠ ${error.message}`);
+        // Refused: the server kept the exchange; read it. Not reached: say so.
+        await loadHistory().catch(() => add("them", `⚠ ${error.message}`));
       } finally {
         send.disabled = false;
         input.focus();
@@ -54,13 +76,13 @@ export function chatView(main) {
     if (event.key === "Enter" && (event.metaKey || event.ctrlKey)) form.requestSubmit();
   });
   replace(main, h("h1", { class: "sr-only" }, "Chat"), log, form);
+  await loadHistory().catch(showError);
 
   const off = onLiveEvent((event) => {
-    if (event.kind === "plan_created" && event.payload.tasks) {
-      const titles = event.payload.tasks.map((t) => `#${t.seq} ${t.title}`).join("\n");
-      add("them", `Plan ready: ${event.payload.summary}\n${titles}`);
-    } else if (event.kind === "plan_created" && event.payload.awaiting_ok) {
-      add("them", `Plan ${event.payload.plan_id} waits for your OK: say "ok ${event.payload.plan_id}".`);
+    // A plan's news is written to the asking device's history with the
+    // plan itself: read it from there.
+    if (event.kind === "plan_created" || event.kind === "error" || event.kind === "resync") {
+      loadHistory().catch(() => {});
     } else if (event.kind === "message" && event.payload.to === "person") {
       add("them", `Task ${event.task_id}: ${event.payload.text}`);
     }

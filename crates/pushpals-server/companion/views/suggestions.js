@@ -2,7 +2,7 @@
 // evidence, and "Make it a task".
 
 import { api } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, replace, inFlight } from "../dom.js";
 import { showError } from "../app.js";
 
 const ORDER = { high: 0, medium: 1, low: 2 };
@@ -60,18 +60,44 @@ export async function suggestionsView(main) {
               showError(error);
             }
           } }, "Make it a task"),
-          h("button", { class: "secondary", onclick: async () => {
-            const reason = prompt("Why dismiss it?");
-            if (!reason) return;
-            try {
-              await api(`/findings/${finding.fingerprint}/dismiss`, { method: "POST", body: { reason } });
-              await render();
-            } catch (error) {
-              showError(error);
-            }
-          } }, "Dismiss")))),
+          dismissControl(finding)))),
     )));
   }
+  // Dismissing asks why in the page (never a browser dialog); the reason
+  // is required and kept while other findings redraw.
+  const reasons = new Map();
+  function dismissControl(finding) {
+    const box = h("span", { class: "row grow dismiss" });
+    const ask = h("button", { class: "secondary", onclick: () => {
+      const reason = h("input", {
+        class: "grow dismiss-reason",
+        placeholder: "Why dismiss it?",
+        "aria-label": "Why dismiss it",
+        oninput: (e) => reasons.set(finding.fingerprint, e.target.value),
+      });
+      reason.value = reasons.get(finding.fingerprint) || "";
+      const send = h("button", { class: "danger dismiss-send", onclick: () => inFlight([send], async () => {
+        const text = reason.value.trim();
+        if (!text) {
+          showError(new Error("Say why it is dismissed: the reason is kept in the audit log."));
+          return;
+        }
+        try {
+          await api(`/findings/${finding.fingerprint}/dismiss`, { method: "POST", body: { reason: text } });
+          reasons.delete(finding.fingerprint);
+          await render();
+        } catch (error) {
+          showError(error);
+        }
+      }) }, "Dismiss");
+      const keep = h("button", { class: "secondary", onclick: () => replace(box, ask) }, "Keep");
+      replace(box, reason, send, keep);
+      reason.focus();
+    } }, "Dismiss…");
+    replace(box, ask);
+    return box;
+  }
+
   await render();
   return {};
 }

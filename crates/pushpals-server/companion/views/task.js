@@ -6,6 +6,7 @@ import { h, replace, statePill, cost, throttled, inFlight } from "../dom.js";
 import { onLiveEvent, showError, can } from "../app.js";
 import { ansi } from "../ansi.js";
 import { renderArtifacts } from "./artifacts.js";
+import { diffView, diffStat, parseDiff } from "../diff.js";
 
 function summary(event) {
   const p = event.payload || {};
@@ -42,13 +43,26 @@ function agentStep(p) {
   }
 }
 
+/** Output longer than this shows folded, with a button for the rest. */
+const FOLD_AT = 1200;
+
+function outputText(text) {
+  if (text.length <= FOLD_AT) return h("pre", {}, ansi(text));
+  const pre = h("pre", { class: "folded" }, ansi(text.slice(0, FOLD_AT)));
+  const more = h("button", {
+    class: "secondary unfold",
+    onclick: () => { replace(pre, ansi(text)); pre.classList.remove("folded"); more.remove(); },
+  }, `Show the other ${(text.length - FOLD_AT).toLocaleString()} characters`);
+  return [pre, more];
+}
+
 function eventItem(event) {
   if (event.kind === "output") {
-    return h("li", { dataset: { kind: "output" } }, h("pre", {}, ansi(event.payload.text || "")));
+    return h("li", { dataset: { kind: "output", id: String(event.id) } }, outputText(event.payload.text || ""));
   }
   return h(
     "li",
-    { dataset: { kind: event.kind } },
+    { dataset: { kind: event.kind, id: String(event.id) } },
     h("span", { class: "kind" }, event.kind.replaceAll("_", " ")),
     " ",
     h("time", { class: "muted", datetime: event.time || "" }, localTime(event.time)),
@@ -64,43 +78,19 @@ function localTime(time) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
 }
 
-/** A unified diff, per file, lines coloured. */
-export function diffView(text) {
-  if (!text) return h("p", { class: "muted" }, "No changes.");
-  const files = [];
-  let file = null;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("diff --git ")) {
-      file = { name: line.replace(/^diff --git a\/(.*) b\/.*$/, "$1"), lines: [] };
-      files.push(file);
-    } else if (file) {
-      file.lines.push(line);
-    }
-  }
-  return files.map((f) =>
-    h(
-      "details",
-      { class: "diff-file card", open: true },
-      h("summary", {}, f.name),
-      h(
-        "div",
-        { class: "diff-lines" },
-        f.lines
-          .filter((l) => !l.startsWith("index ") && !l.startsWith("--- ") && !l.startsWith("+++ "))
-          .map((l) =>
-            h("div", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : l.startsWith("@@") ? "hunk" : "" }, l || " "),
-          ),
-      ),
-    ),
-  );
-}
-
 export async function taskView(main, [id]) {
   const header = h("div", { class: "card" });
   const actions = h("div", { class: "row", id: "task-actions" });
   const diffBox = h("section", { id: "task-diff" });
   const artifactsBox = h("section", { id: "task-artifacts" });
   const timeline = h("ol", { class: "timeline", id: "timeline" });
+  // The timeline is read from its end; earlier pages on request. Output
+  // follows the end while "Follow" is on.
+  const earlier = h("button", { id: "timeline-earlier", class: "secondary", hidden: true, onclick: () => loadEarlier() }, "Show earlier events");
+  const follow = h("input", { type: "checkbox", id: "timeline-follow", checked: true });
+  const toEnd = h("button", { id: "timeline-end", class: "secondary", onclick: () => scrollToEnd() }, "Jump to the end");
+  const timelineBar = h("div", { class: "row timeline-bar" },
+    h("label", { class: "follow grow" }, follow, " Follow output"), toEnd);
   replace(
     main,
     header,
@@ -109,8 +99,35 @@ export async function taskView(main, [id]) {
     diffBox,
     artifactsBox,
     h("h2", {}, "Timeline"),
+    timelineBar,
+    earlier,
     timeline,
   );
+
+  function scrollToEnd() {
+    const lastItem = timeline.lastElementChild;
+    if (lastItem) lastItem.scrollIntoView({ block: "end" });
+  }
+
+  const PAGE = 500;
+  let firstId = null;
+  function showEarlierButton(page) {
+    earlier.hidden = page.length < PAGE;
+    if (page.length) firstId = Number(page[0].id);
+  }
+  async function loadEarlier() {
+    await inFlight([earlier], async () => {
+      try {
+        const { events } = await api(`/tasks/${encodeURIComponent(id)}/events?before=${firstId}&limit=${PAGE}`);
+        const anchor = timeline.firstElementChild;
+        timeline.prepend(...events.map(eventItem));
+        showEarlierButton(events);
+        if (anchor) anchor.scrollIntoView({ block: "start" });
+      } catch (error) {
+        showError(error);
+      }
+    });
+  }
 
   async function renderTask() {
     const view = await api(`/tasks/${encodeURIComponent(id)}`);
@@ -215,7 +232,7 @@ export async function taskView(main, [id]) {
         diff.secret_findings.length
           ? h("p", { class: "warn" }, `The secret gate blocks this commit: ${diff.secret_findings.map((f) => `${f.file}:${f.line} ${f.rule}`).join(", ")}`)
           : null,
-        diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, "Proposed commit message"), h("pre", {}, diff.commit_message)) : null,
+        diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, `Proposed commit: ${diffStat(parseDiff(diff.diff))}`), h("pre", {}, diff.commit_message)) : null,
         diff.diff ? h("details", { class: "card", id: "pr-text" }, h("summary", {}, "Pull request text"), h("pre", {}, diff.pr_text)) : null,
         diffView(diff.diff),
       );
@@ -247,18 +264,21 @@ export async function taskView(main, [id]) {
     }
     if (event.task_id !== id || Number(event.id) <= lastId) return;
     lastId = Number(event.id);
+    // Follows only a reader already at the end: one reading the diff or
+    // earlier output stays where they are.
+    const atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
     timeline.append(eventItem(event));
+    if (follow.checked && atEnd) scrollToEnd();
     if (["diff", "commit", "state_changed", "tool_call", "agent_step", "command_finished"].includes(event.kind)) diffStale = true;
     if (event.kind === "artifact_published") renderArtifacts(artifactsBox, id);
     refresh();
   }
   const off = onLiveEvent((event) => (early ? early.push(event) : live(event)));
 
-  const { events } = await api(`/tasks/${encodeURIComponent(id)}/events?limit=1000`);
-  for (const event of events) {
-    timeline.append(eventItem(event));
-    lastId = Math.max(lastId, Number(event.id));
-  }
+  const { events } = await api(`/tasks/${encodeURIComponent(id)}/events?last=true&limit=${PAGE}`);
+  timeline.append(...events.map(eventItem));
+  for (const event of events) lastId = Math.max(lastId, Number(event.id));
+  showEarlierButton(events);
   await Promise.all([renderTask(), renderDiff(), renderArtifacts(artifactsBox, id)]);
   const waiting = early;
   early = null;

@@ -4,7 +4,8 @@
 //! framing, no referrer.
 
 use crate::json::ApiPath as Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use crate::assets::asset;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// The Content-Security-Policy of every companion response.
@@ -12,112 +13,35 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
-/// The embedded files: path, content type, content.
-const FILES: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_str!("../../companion/index.html"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../../companion/style.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/app.js"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/api.js"),
-    ),
-    (
-        "dom.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/dom.js"),
-    ),
-    (
-        "ansi.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/ansi.js"),
-    ),
-    (
-        "views/pair.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/pair.js"),
-    ),
-    (
-        "views/chat.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/chat.js"),
-    ),
-    (
-        "views/board.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/board.js"),
-    ),
-    (
-        "views/task.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/task.js"),
-    ),
-    (
-        "views/newtask.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/newtask.js"),
-    ),
-    (
-        "views/artifacts.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/artifacts.js"),
-    ),
-    (
-        "views/approvals.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/approvals.js"),
-    ),
-    (
-        "views/audit.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/audit.js"),
-    ),
-    (
-        "views/suggestions.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/suggestions.js"),
-    ),
-    (
-        "views/settings.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/views/settings.js"),
-    ),
-    (
-        "sw.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../companion/sw.js"),
-    ),
-    (
-        "manifest.webmanifest",
-        "application/manifest+json",
-        include_str!("../../companion/manifest.webmanifest"),
-    ),
-    (
-        "icon.svg",
-        "image/svg+xml",
-        include_str!("../../companion/icon.svg"),
-    ),
-];
-
-fn respond(path: &str) -> Response {
-    let Some((_, content_type, body)) = FILES.iter().find(|(name, _, _)| *name == path) else {
+fn respond(path: &str, request: &HeaderMap) -> Response {
+    let Some(asset) = asset(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mut response = (*body).into_response();
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == asset.etag));
+    let gzip = asset.gzip.as_ref().filter(|_| accepts_gzip(request));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match gzip {
+            Some(bytes) => bytes.clone().into_response(),
+            None => asset.body.clone().into_response(),
+        }
+    };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if gzip.is_some() && !unchanged {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -131,18 +55,39 @@ fn respond(path: &str) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Kept, and asked again each time with the ETag: an unchanged file
+    // costs a 304 and no body.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
+/// Whether the request's `Accept-Encoding` takes gzip (not with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|value| {
+            value.split(',').any(|part| {
+                let mut pieces = part.split(';').map(str::trim);
+                let coding = pieces.next().unwrap_or_default();
+                let refused = pieces.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+            })
+        })
+}
+
 /// `GET /`: the app's page.
-pub async fn index() -> Response {
-    respond("index.html")
+pub async fn index(headers: HeaderMap) -> Response {
+    respond("index.html", &headers)
 }
 
 /// `GET /{file}`: the app's other files.
-pub async fn file(Path(path): Path<String>) -> Response {
-    respond(&path)
+pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    respond(&path, &headers)
 }
 
 /// `GET /ca.pem`: the private CA's certificate, when the server uses one,
@@ -173,17 +118,22 @@ pub async fn ca_certificate(
 }
 
 /// `GET /views/{file}`: the app's screens.
-pub async fn view_file(Path(path): Path<String>) -> Response {
-    respond(&format!("views/{path}"))
+pub async fn view_file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    respond(&format!("views/{path}"), &headers)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assets::FILES;
+
+    fn text(name: &str) -> String {
+        String::from_utf8(asset(name).unwrap().body.clone()).unwrap()
+    }
 
     #[test]
     fn every_file_the_shell_caches_is_served() {
-        let worker = FILES.iter().find(|(n, _, _)| *n == "sw.js").unwrap().2;
+        let worker = text("sw.js");
         for (name, _, _) in FILES
             .iter()
             .filter(|(n, _, _)| *n != "index.html" && *n != "sw.js")
@@ -193,10 +143,13 @@ mod tests {
                 "sw.js does not cache {name}"
             );
         }
-        assert_eq!(respond("../Cargo.toml").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            respond("../Cargo.toml", &HeaderMap::new()).status(),
+            StatusCode::NOT_FOUND
+        );
         // And every module the app imports is served.
-        for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
-            for import in body.lines().filter_map(|l| l.split(" from \"").nth(1)) {
+        for (name, _, _) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            for import in text(name).lines().filter_map(|l| l.split(" from \"").nth(1)) {
                 let target = import.trim_end_matches("\";");
                 let resolved = if let Some(rest) = target.strip_prefix("../") {
                     rest.to_owned()
@@ -209,7 +162,7 @@ mod tests {
                     continue;
                 };
                 assert!(
-                    FILES.iter().any(|(n, _, _)| *n == resolved),
+                    asset(&resolved).is_some(),
                     "{name} imports {target}, which is not served"
                 );
             }
@@ -218,8 +171,35 @@ mod tests {
 
     #[test]
     fn the_page_has_no_inline_script_or_style() {
-        let page = FILES[0].2;
+        let page = text("index.html");
         assert!(!page.contains("<script>") && !page.contains("style="));
         assert!(CSP.contains("script-src 'self'") && !CSP.contains("unsafe"));
+    }
+
+    #[test]
+    fn files_are_gzipped_when_asked_and_revalidated_by_their_hash() {
+        let mut request = HeaderMap::new();
+        request.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br;q=1.0, gzip;q=0.8"),
+        );
+        let response = respond("app.js", &request);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        let etag = response.headers()[header::ETAG].clone();
+        // Without gzip in Accept-Encoding (or refused with q=0): plain.
+        for refused in ["identity", "gzip;q=0", "deflate"] {
+            request.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(refused));
+            let plain = respond("app.js", &request);
+            assert!(
+                plain.headers().get(header::CONTENT_ENCODING).is_none(),
+                "{refused}"
+            );
+        }
+        // The same hash: 304, no body; another: the file.
+        request.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(respond("app.js", &request).status(), StatusCode::NOT_MODIFIED);
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
+        assert_eq!(respond("app.js", &request).status(), StatusCode::OK);
     }
 }

@@ -248,9 +248,16 @@ pub struct EventPage {
     /// At most this many (default 1,000, at most 10,000).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
+    /// Only the last events before this id (paging backwards from the end).
+    pub before: Option<i64>,
+    /// Only the task's last events (its end).
+    #[serde(default)]
+    pub last: bool,
 }
 
-/// `GET /api/v1/tasks/{id}/events?after=&limit=`.
+/// `GET /api/v1/tasks/{id}/events?after=&limit=`, or `?last=true` for the
+/// end of a timeline and `?before=` for the page before an event; oldest
+/// first either way.
 #[utoipa::path(
     get,
     path = "/tasks/{id}/events",
@@ -273,15 +280,28 @@ pub async fn events(
             "limit must be between 1 and 10000, not {limit}; page with `after`"
         )));
     }
+    let backwards = page.last || page.before.is_some();
+    if backwards && page.after != 0 {
+        return Err(ApiError::bad_request(
+            "`after` pages forwards and `before`/`last` backwards; give one of them",
+        ));
+    }
     state.store().task(&id).await?;
-    let events: Vec<Event> = state
-        .store()
-        .events(EventQuery {
-            after: page.after,
-            task_id: Some(id),
-            limit: Some(limit),
-        })
-        .await?;
+    let events: Vec<Event> = if backwards {
+        state
+            .store()
+            .task_events_before(&id, page.before, limit)
+            .await?
+    } else {
+        state
+            .store()
+            .events(EventQuery {
+                after: page.after,
+                task_id: Some(id),
+                limit: Some(limit),
+            })
+            .await?
+    };
     Ok(Json(json!({ "events": events })))
 }
 

@@ -133,7 +133,7 @@ async fn bad_input_gets_a_4xx_with_a_json_body() {
 
     // A known path with a method it does not take: a JSON 405 (after the
     // token check), never a 403 or an empty body.
-    let (status, body) = api.authed("GET", "/api/v1/chat", None).await;
+    let (status, body) = api.authed("DELETE", "/api/v1/chat", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert_eq!(body["code"], "method_not_allowed");
     let (status, _) = api.call("PATCH", "/api/v1/tasks", None, None).await;
@@ -318,6 +318,40 @@ async fn unreadable_paths_and_out_of_range_numbers_get_the_json_error_shape() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Backwards and forwards at once is refused, saying which to give.
+    let (status, body) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/events?after=1&last=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("one of them"), "{body}");
+    // The end of the timeline (oldest first), then the page before it.
+    let (_, last) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/events?last=true&limit=2"),
+            None,
+        )
+        .await;
+    let last = last["events"].as_array().unwrap().clone();
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert!(last[0]["id"].as_i64() < last[1]["id"].as_i64(), "{last:?}");
+    let (_, first) = api
+        .authed("GET", &format!("/api/v1/tasks/{id}/events?limit=1"), None)
+        .await;
+    assert_eq!(first["events"][0]["kind"], "task_created", "{first}");
+    let before = last[1]["id"].as_i64().unwrap();
+    let (_, page) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/tasks/{id}/events?before={before}&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(page["events"][0]["id"], last[0]["id"], "{page}");
     for days in [36_501u64, 9_223_372_036_854_775_808] {
         let (status, body) = api
             .authed(

@@ -216,6 +216,8 @@ async fn the_description_is_served_and_names_every_scope() {
         ("post", "/api/v1/gc", "admin"),
         ("get", "/api/v1/events", "read"),
         ("get", "/api/v1/metrics", "read"),
+        ("get", "/api/v1/chat", "read"),
+        ("post", "/api/v1/chat", "operate"),
     ] {
         let declared = &served["paths"][path][method]["security"][0]["bearer"];
         assert_eq!(declared, &json!([scope]), "{method} {path}");
@@ -231,4 +233,47 @@ async fn the_description_is_served_and_names_every_scope() {
         );
     }
     assert!(served["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn each_device_reads_its_own_chat_history_and_nothing_else() {
+    let api = api().await;
+    let phone = paired(&api, "approve", "phone").await;
+    let laptop = paired(&api, "approve", "laptop").await;
+    let (status, reply) = api
+        .call(
+            "POST",
+            "/api/v1/chat",
+            Some(&phone),
+            Some(json!({ "message": "status" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    // A refused message is in the history too, with what was answered.
+    let long = "x".repeat(20 * 1024);
+    let (status, _) = api
+        .call(
+            "POST",
+            "/api/v1/chat",
+            Some(&phone),
+            Some(json!({ "message": long })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, history) = api.call("GET", "/api/v1/chat", Some(&phone), None).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let lines = history["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 4, "{history}");
+    assert_eq!((lines[0]["who"].as_str(), lines[0]["text"].as_str()), (Some("me"), Some("status")));
+    assert_eq!(lines[1]["who"], "them");
+    assert_eq!(lines[1]["text"], reply["reply"]);
+    assert!(lines[2]["text"].as_str().unwrap().len() < long.len(), "kept in part");
+    assert!(lines[3]["text"].as_str().unwrap().starts_with('⚠'), "{history}");
+    // Another device has its own (empty) history.
+    let (_, other) = api.call("GET", "/api/v1/chat", Some(&laptop), None).await;
+    assert_eq!(other["lines"], json!([]));
+    let (status, body) = api
+        .call("GET", "/api/v1/chat?limit=0", Some(&phone), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
