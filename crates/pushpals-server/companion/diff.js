@@ -123,7 +123,7 @@ function fileBlock(file, index, count) {
       " ",
       h("span", { class: "counts" }, h("span", { class: "plus" }, `+${file.added}`), " ", h("span", { class: "minus" }, `−${file.removed}`)),
       file.note ? h("span", { class: "muted" }, ` ${file.note}`) : null,
-      file.added + file.removed > COLLAPSE_OVER ? h("span", { class: "muted" }, " (large: tap to show)") : null),
+      file.added + file.removed > COLLAPSE_OVER ? h("span", { class: "muted large-note" }, " (large: tap to show)") : null),
     h("div", { class: "diff-lines" }, body),
     next,
   );

@@ -172,6 +172,79 @@ async fn live_views_stay_true_and_approvals_happen_once_on_a_phone() {
     run_browser_script("live.mjs", &repo, data.path(), "approve", |_| Vec::new()).await;
 }
 
+/// Writes task #1 into a fresh data dir before its server starts: 3,000
+/// output events (the 1,500th 5,000 characters long), then cancelled.
+async fn seed_long_timeline(data: &std::path::Path) -> String {
+    use pushpals_core::{Actor, EventKind, NewEvent, TaskId, TaskState};
+    use pushpals_store::{Durability, Store, TaskUpdate};
+    let store = Store::open(data, Durability::Normal).unwrap();
+    let id = TaskId::parse("long-timeline-1").unwrap();
+    let task = id.clone();
+    store
+        .write(move |tx| {
+            tx.insert_task(
+                &task,
+                "A long timeline",
+                Some("true"),
+                None,
+                Actor::User("admin".into()),
+                serde_json::Value::Null,
+            )?;
+            for n in 0..3000 {
+                let text = if n == 1500 {
+                    "y".repeat(5000)
+                } else {
+                    format!("line {n}\n")
+                };
+                tx.append(NewEvent::for_task(
+                    &task,
+                    Actor::Orchestrator,
+                    EventKind::Output,
+                    serde_json::json!({ "stream": "stdout", "text": text }),
+                ))?;
+            }
+            tx.transition(
+                &task,
+                TaskState::Cancelled,
+                TaskUpdate::default(),
+                Actor::User("admin".into()),
+                serde_json::Value::Null,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    drop(store);
+    id.as_str().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diff_a_long_timeline_and_the_chat_are_made_for_thumbs() {
+    let repo = TempRepo::new();
+    repo.write("src/small.txt", "alpha beta gamma\nsecond line\n");
+    let lines: String = (0..300).map(|i| format!("line {i}\n")).collect();
+    repo.write("big.txt", &lines);
+    repo.commit_all("a small and a large file");
+    let data = tempfile::tempdir().unwrap();
+    let long = seed_long_timeline(data.path()).await;
+    run_browser_script("review.mjs", &repo, data.path(), "approve", move |server| {
+        let (review, _) = server.task_until(
+            "Review me",
+            "printf 'alpha BETA gamma\\nsecond line\\n' > src/small.txt; seq 1 2 600 > big.txt; echo new > added.txt",
+            "awaiting_approval",
+        );
+        for n in 0..2 {
+            server.task_until(
+                &format!("Also waiting {n}"),
+                &format!("echo {n} > other-{n}.txt"),
+                "awaiting_approval",
+            );
+        }
+        vec![("PUSHPALS_REVIEW", review), ("PUSHPALS_LONG", long)]
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colours_times_cancel_and_a_read_only_device_are_shown_as_they_are() {
     let repo = TempRepo::new();
