@@ -139,5 +139,12 @@ async function route() {
 window.addEventListener("hashchange", route);
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js").catch(() => {});
+  // A push arrived while a screen is open: it reads its state again.
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data && event.data.kind === "notice" && stopStream) resync();
+    if (event.data && event.data.kind === "notice-error") {
+      showError(new Error(`A notification arrived but this browser could not show it: ${event.data.error}`));
+    }
+  });
 }
 route();

@@ -20,17 +20,26 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(fetch(event.request).catch(() => caches.match(event.request, { ignoreSearch: true })));
 });
 
-// A notice from the server (decrypted by the browser): show it, and open
-// its screen when tapped.
+// A notice from the server (decrypted by the browser): show it, open its
+// screen when tapped, and tell open screens so they read their state again.
 self.addEventListener("push", (event) => {
   let notice = { title: "Push Pals", body: "", url: "/#approvals" };
   try { notice = { ...notice, ...event.data.json() }; } catch (_) { /* keep the default */ }
-  event.waitUntil(self.registration.showNotification(notice.title, {
-    body: notice.body,
-    icon: "/icon.svg",
-    tag: notice.url,
-    data: { url: notice.url },
-  }));
+  event.waitUntil((async () => {
+    const windows = await clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const client of windows) client.postMessage({ kind: "notice", title: notice.title, url: notice.url });
+    try {
+      await self.registration.showNotification(notice.title, {
+        body: notice.body,
+        icon: "/icon-192.png",
+        tag: notice.url,
+        data: { url: notice.url },
+      });
+    } catch (error) {
+      for (const client of windows) client.postMessage({ kind: "notice-error", error: String(error) });
+      throw error;
+    }
+  })());
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -483,6 +483,57 @@ async fn a_subscribed_browser_gets_an_encrypted_push_and_a_gone_one_is_dropped()
     drop(server);
 }
 
+/// geckodriver: `PUSHPALS_GECKODRIVER`, or where `.ci/run` installs it.
+fn geckodriver() -> PathBuf {
+    if let Some(path) = std::env::var_os("PUSHPALS_GECKODRIVER") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/pushpals/geckodriver/bin/geckodriver")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_subscribes_and_shows_an_encrypted_push_relayed_by_a_local_push_service() {
+    let driver = geckodriver();
+    assert!(
+        driver.is_file(),
+        "geckodriver is missing at {}: cargo install geckodriver --root ~/.cache/pushpals/geckodriver \
+         (and apt-get install firefox-esr); .ci/run does both",
+        driver.display()
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/firefox-esr").is_file(),
+        "firefox-esr is missing: apt-get install firefox-esr"
+    );
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    run_browser_script(
+        "push-firefox.mjs",
+        &repo,
+        data.path(),
+        "approve",
+        move |_| vec![("PUSHPALS_GECKODRIVER", driver.display().to_string())],
+    )
+    .await;
+    // The push service said the subscription is gone: it was dropped, and
+    // the log says so.
+    let db = rusqlite::Connection::open(data.path().join("pushpals.db")).unwrap();
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "the gone subscription was dropped");
+    let (subscribed, dropped): (i64, i64) = db
+        .query_row(
+            "SELECT SUM(kind = 'push_subscribed'), SUM(kind = 'push_unsubscribed') FROM events",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((subscribed, dropped), (1, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_on_a_real_name_the_companion_is_a_secure_installable_app() {
     let modules = node_modules();
