@@ -78,6 +78,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(push::subscribe, push::unsubscribe, push::list))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
+        .routes(routes!(audit::events))
         .routes(routes!(audit::blob))
         .routes(routes!(stream::events))
         .routes(routes!(pairing::create))

@@ -72,6 +72,20 @@ pub struct EventQuery {
     pub limit: Option<u32>,
 }
 
+/// Which events to read from the end of the log (see
+/// [`Store::events_before`]).
+#[derive(Debug, Clone)]
+pub struct EventsBefore {
+    /// Only events with a smaller id (`None`: from the newest).
+    pub before: Option<i64>,
+    /// Only the events of this task.
+    pub task_id: Option<TaskId>,
+    /// Only events of this kind.
+    pub kind: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// A task with its latest step and check results (see
 /// [`Store::task_overview`]).
 #[derive(Debug, Clone)]
@@ -370,28 +384,44 @@ impl Store {
         .await
     }
 
-    /// The last `limit` events of a task before the event `before` (all of
-    /// its last events when `before` is `None`), oldest first: a timeline
+    /// The last `limit` events before the event `before` (the newest when
+    /// `None`), of one task and one kind when given, oldest first: a log
     /// read from its end and paged backwards.
-    pub async fn task_events_before(
-        &self,
-        task_id: &TaskId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<Event>> {
-        let task_id = task_id.as_str().to_owned();
+    pub async fn events_before(&self, query: EventsBefore) -> StoreResult<Vec<Event>> {
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE task_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let rows = statement.query_map(
-                params![task_id, before.unwrap_or(i64::MAX), i64::from(limit)],
-                |row| Ok(event_from_row(row)),
-            )?;
+            let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id < ?1");
+            if query.task_id.is_some() {
+                sql.push_str(" AND task_id = ?2");
+            }
+            if query.kind.is_some() {
+                sql.push_str(" AND kind = ?3");
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?4");
+            let mut statement = conn.prepare_cached(&sql)?;
+            // Numbered parameters: one the statement does not use is bound
+            // and ignored.
+            let task = query.task_id.as_ref().map(TaskId::as_str);
+            let bound = params![
+                query.before.unwrap_or(i64::MAX),
+                task,
+                query.kind,
+                i64::from(query.limit)
+            ];
+            let rows = statement.query_map(bound, |row| Ok(event_from_row(row)))?;
             let mut events = rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()?;
             events.reverse();
             Ok(events)
+        })
+        .await
+    }
+
+    /// Every event kind the log holds, sorted.
+    pub async fn event_kinds(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT DISTINCT kind FROM events ORDER BY kind")?;
+            let kinds = statement.query_map([], |row| row.get(0))?;
+            Ok(kinds.collect::<Result<Vec<String>, _>>()?)
         })
         .await
     }

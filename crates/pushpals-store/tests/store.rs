@@ -452,6 +452,15 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
     assert_eq!(version, 99);
 }
 
+fn page(task: &TaskId, before: Option<i64>) -> pushpals_store::EventsBefore {
+    pushpals_store::EventsBefore {
+        before,
+        task_id: Some(task.clone()),
+        kind: None,
+        limit: 10,
+    }
+}
+
 #[tokio::test]
 async fn a_timeline_reads_from_its_end_and_pages_backwards() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,27 +496,41 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
         .await
         .unwrap();
     // The end: the last ten, oldest first, none of the other task's.
-    let last = store.task_events_before(&id, None, 10).await.unwrap();
+    let last = store.events_before(page(&id, None)).await.unwrap();
     let numbers: Vec<_> = last.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
     assert_eq!(numbers, (15..25).collect::<Vec<_>>());
     // The page before it, then the rest down to task_created.
     let earlier = store
-        .task_events_before(&id, Some(last[0].id), 10)
+        .events_before(page(&id, Some(last[0].id)))
         .await
         .unwrap();
     let numbers: Vec<_> = earlier.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
     assert_eq!(numbers, (5..15).collect::<Vec<_>>());
     let first = store
-        .task_events_before(&id, Some(earlier[0].id), 10)
+        .events_before(page(&id, Some(earlier[0].id)))
         .await
         .unwrap();
     assert_eq!(first.len(), 6);
     assert_eq!(first[0].kind.as_str(), "task_created");
     assert!(store
-        .task_events_before(&id, Some(first[0].id), 10)
+        .events_before(page(&id, Some(first[0].id)))
         .await
         .unwrap()
         .is_empty());
+    // The whole log by kind: both tasks' output, newest first in pages.
+    let outputs = store
+        .events_before(pushpals_store::EventsBefore {
+            before: None,
+            task_id: None,
+            kind: Some("output".into()),
+            limit: 3,
+        })
+        .await
+        .unwrap();
+    let numbers: Vec<_> = outputs.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [123, 24, 124]);
+    let kinds = store.event_kinds().await.unwrap();
+    assert_eq!(kinds, ["output", "task_created"]);
 }
 
 #[tokio::test]

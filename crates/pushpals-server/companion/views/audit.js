@@ -18,31 +18,47 @@ export async function auditView(main) {
     ? `The chain verifies: ${report.checked} events, head ${report.head_id} (${String(report.head_hash || "").slice(0, 16)}…).`
     : `The chain is BROKEN at event ${report.first_broken_event}: ${report.problem || ""}`;
 
-  const text = await api("/audit/export", { raw: true });
-  const events = text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
-  const kinds = [...new Set(events.map((e) => e.kind))].sort();
-  for (const k of kinds) kind.append(h("option", { value: k }, k));
+  // The log is read a page at a time from its newest event; filters are
+  // the server's, so a page is always full when it can be.
+  const PAGE = 200;
+  const older = h("button", { id: "audit-older", class: "secondary", hidden: true, onclick: () => load(false) }, "Show older events");
+  main.append(older);
+  let oldest = null;
+  let generation = 0;
 
-  function render() {
-    const task = taskFilter.value.trim();
-    const shown = events
-      .filter((e) => (!kind.value || e.kind === kind.value) && (!task || e.task_id === task))
-      .slice(-300)
-      .reverse();
-    replace(
-      list,
-      shown.map((e) =>
-        h("li", {},
-          h("span", { class: "kind" }, `${e.id} ${e.kind}`),
-          " ",
-          h("span", { class: "muted" }, `${e.time} ${e.actor}${e.task_id ? ` task ${e.task_id}` : ""}`),
-          h("pre", {}, JSON.stringify(e.payload))),
-      ),
-    );
+  function item(e) {
+    return h("li", {},
+      h("span", { class: "kind" }, `${e.id} ${e.kind}`),
+      " ",
+      h("span", { class: "muted" }, `${e.time} ${e.actor}${e.task_id ? ` task ${e.task_id}` : ""}`),
+      h("pre", {}, JSON.stringify(e.payload)));
   }
-  kind.addEventListener("change", render);
-  taskFilter.addEventListener("input", render);
-  render();
+
+  async function load(fresh) {
+    const mine = fresh ? ++generation : generation;
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (!fresh && oldest !== null) query.set("before", String(oldest));
+    if (kind.value) query.set("kind", kind.value);
+    if (taskFilter.value.trim()) query.set("task", taskFilter.value.trim());
+    try {
+      const page = await api(`/audit/events?${query}`);
+      if (mine !== generation) return; // a newer filter won
+      if (fresh) {
+        replace(list);
+        const chosen = kind.value;
+        replace(kind, h("option", { value: "" }, "all kinds"), page.kinds.map((k) => h("option", { value: k }, k)));
+        kind.value = chosen;
+      }
+      list.append(...page.events.slice().reverse().map(item));
+      if (page.events.length) oldest = Number(page.events[0].id);
+      older.hidden = page.events.length < PAGE;
+    } catch (error) {
+      showError(error);
+    }
+  }
+  kind.addEventListener("change", () => load(true));
+  taskFilter.addEventListener("change", () => load(true));
+  await load(true);
 
   async function exportLog() {
     try {

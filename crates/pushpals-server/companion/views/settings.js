@@ -41,7 +41,7 @@ export async function settingsView(main) {
             }
             await renderGrants();
           });
-          return h("div", { class: "row" }, h("span", { class: "grant-box" }, box), h("label", { for: `grant-${kind}` }, kind));
+          return h("label", { class: "grant" }, box, kind);
         })));
     } catch (error) {
       replace(grants, h("p", { class: "muted" }, error.message));

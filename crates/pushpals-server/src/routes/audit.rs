@@ -8,7 +8,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use pushpals_store::AuditReport;
+use crate::json::ApiQuery;
+use pushpals_store::{AuditReport, EventsBefore};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 /// `GET /api/v1/audit/verify`: recomputes the chain. 200 with `ok: false`
 /// and the first broken event when it does not hold (the check itself
@@ -43,6 +46,63 @@ pub async fn export(
     caller.require(Scope::Read)?;
     let body = state.store().export_jsonl().await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
+}
+
+/// Which part of the log to read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogPage {
+    /// Only events before this id (the newest when absent).
+    pub before: Option<i64>,
+    /// Only this kind of event (`approval_decided`, ...).
+    pub kind: Option<String>,
+    /// Only this task's events (its id or number).
+    pub task: Option<String>,
+    /// At most this many (default 200, at most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/audit/events`: the log from its newest event backwards, a
+/// page at a time, filtered by kind and task; with every kind the log
+/// holds, for choosing a filter. A screen reads this instead of the whole
+/// export.
+#[utoipa::path(
+    get,
+    path = "/audit/events",
+    tag = "audit",
+    params(LogPage),
+    responses((status = 200, description = "a page of events, oldest first, and the kinds", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["read"]))
+)]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<LogPage>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = page.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 1000, not {limit}; page with `before`"
+        )));
+    }
+    let task_id = match page.task.as_deref().map(str::trim) {
+        Some(task) if !task.is_empty() => Some(super::task_id(&state, task).await?),
+        _ => None,
+    };
+    let kind = page.kind.filter(|k| !k.is_empty());
+    let events = state
+        .store()
+        .events_before(EventsBefore {
+            before: page.before,
+            task_id,
+            kind,
+            limit,
+        })
+        .await?;
+    let kinds = state.store().event_kinds().await?;
+    Ok(Json(json!({ "events": events, "kinds": kinds })))
 }
 
 /// `GET /api/v1/blobs/{hash}`: a stored blob (command output, diffs).

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use pushpals_core::{AgentWork, Approval, Event, Task};
 use pushpals_orchestrator::NewTask;
-use pushpals_store::EventQuery;
+use pushpals_store::{EventQuery, EventsBefore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -290,7 +290,12 @@ pub async fn events(
     let events: Vec<Event> = if backwards {
         state
             .store()
-            .task_events_before(&id, page.before, limit)
+            .events_before(EventsBefore {
+                before: page.before,
+                task_id: Some(id),
+                kind: None,
+                limit,
+            })
             .await?
     } else {
         state

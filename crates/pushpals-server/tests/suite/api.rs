@@ -476,3 +476,63 @@ async fn artifacts_are_listed_and_only_images_are_shown_inline() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_audit_log_is_read_a_page_at_a_time_by_kind_and_task() {
+    let api = api().await;
+    let mut ids = Vec::new();
+    for title in ["one", "two"] {
+        let (_, task) = api
+            .authed(
+                "POST",
+                "/api/v1/tasks",
+                Some(json!({ "title": title, "command": "true" })),
+            )
+            .await;
+        ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    let (status, page) = api
+        .authed("GET", "/api/v1/audit/events?kind=task_created&limit=1", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["task_id"], ids[1].as_str(), "the newest first");
+    assert!(
+        page["kinds"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("task_created")),
+        "{page}"
+    );
+    let before = events[0]["id"].as_i64().unwrap();
+    let (_, older) = api
+        .authed(
+            "GET",
+            &format!("/api/v1/audit/events?kind=task_created&before={before}"),
+            None,
+        )
+        .await;
+    assert_eq!(older["events"][0]["task_id"], ids[0].as_str(), "{older}");
+    // By task: only its events.
+    let (_, mine) = api
+        .authed("GET", &format!("/api/v1/audit/events?task={}", ids[0]), None)
+        .await;
+    assert!(
+        mine["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["task_id"] == ids[0].as_str()),
+        "{mine}"
+    );
+    // Bad input: said plainly.
+    let (status, body) = api
+        .authed("GET", "/api/v1/audit/events?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api
+        .authed("GET", "/api/v1/audit/events?task=999", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}

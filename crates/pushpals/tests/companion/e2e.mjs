@@ -89,6 +89,10 @@ try {
   await page.click("nav a[data-view=audit]");
   await page.locator("#audit-verdict", { hasText: "The chain verifies" }).waitFor();
   await page.selectOption("#audit-kind", "approval_decided");
+  await page.waitForFunction(() => {
+    const items = [...document.querySelectorAll("#audit-events li")];
+    return items.length > 0 && items.every((li) => li.innerText.includes("approval_decided"));
+  });
   const decided = await page.locator("#audit-events li").count();
   check(decided === 2, `two decisions in the audit log, saw ${decided}`);
   await page.screenshot({ path: `${shots}/audit-390x844.png`, fullPage: true });

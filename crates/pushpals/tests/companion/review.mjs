@@ -163,6 +163,15 @@ try {
   check(problems.length === 0, problems.join("; "));
   await page.screenshot({ path: `${shots}/timeline-390x844.png` });
 
+  stage = "every screen's targets";
+  for (const [view, ready] of [["board", "#board"], ["chat", "#chat-input"], ["suggestions", "#scan-now"], ["audit", "#audit-events li"], ["settings", "#push-toggle, .grant"]]) {
+    await page.click(`nav a[data-view=${view}]`);
+    await page.locator(ready).first().waitFor({ timeout: 15000 });
+    await page.waitForTimeout(300);
+    const small = await smallTargets(page);
+    check(small.length === 0, `small targets on ${view}: ${small.join("; ")}`);
+  }
+
   stage = "dark mode";
   const dark = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
   const darkPage = await dark.newPage();
