@@ -3,7 +3,7 @@
 // test with its message, pairing a device with a code, and a screenshot
 // of every page when a test fails.
 import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 
 const require = createRequire(`${process.env.PUSHPALS_NODE_MODULES}/`);
 const { chromium } = require("playwright-core");
@@ -42,4 +42,18 @@ export async function screenshotAll(browser, name) {
       await page.screenshot({ path: `${shots}/${name}`, fullPage: true }).catch(() => {});
     }
   }
+}
+
+/**
+ * A screenshot of `page` as `name`, checked by its size (not by eye): a
+ * PNG as wide as the viewport, with more in it than a blank screen.
+ */
+export async function shoot(page, name, options = {}) {
+  const path = `${shots}/${name}`;
+  await page.screenshot({ path, ...options });
+  const png = readFileSync(path);
+  const width = png.readUInt32BE(16);
+  const expected = page.viewportSize().width;
+  check(png.subarray(1, 4).toString() === "PNG" && width === expected, `${name} is a PNG ${expected} px wide (${width})`);
+  check(png.length > 8 * 1024, `${name} shows something (${png.length} bytes)`);
 }

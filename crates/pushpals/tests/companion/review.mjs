@@ -16,7 +16,7 @@
 // Inputs (environment): PUSHPALS_REVIEW (a task awaiting approval with a
 // diff; two more wait too), PUSHPALS_LONG (task #1, with 3,000 output
 // events, one of them 5,000 characters), and what browser.mjs reads.
-import { check, code, launch, screenshotAll, shots, url } from "./browser.mjs";
+import { check, code, launch, screenshotAll, shoot, url } from "./browser.mjs";
 
 const { PUSHPALS_REVIEW: review, PUSHPALS_LONG: long } = process.env;
 const browser = await launch();
@@ -38,6 +38,23 @@ async function smallTargets(page) {
   });
 }
 
+/** Dismisses a finding in the page: a reason is asked for, never by a dialog. */
+async function dismissOne(page) {
+  const cards = page.locator("#suggestions [data-fingerprint]");
+  await cards.first().waitFor({ timeout: 15000 });
+  const before = await cards.count();
+  const card = cards.first();
+  const fingerprint = await card.getAttribute("data-fingerprint");
+  await card.locator("button", { hasText: "Dismiss…" }).click();
+  await card.locator("button.dismiss-send").click();
+  await page.locator("#error", { hasText: "Say why" }).waitFor({ timeout: 5000 });
+  check((await cards.count()) === before, "an empty reason dismisses nothing");
+  await card.locator("input.dismiss-reason").fill("a fixture, not a secret");
+  await card.locator("button.dismiss-send").click();
+  await page.locator(`#suggestions [data-fingerprint="${fingerprint}"]`).waitFor({ state: "detached", timeout: 10000 });
+  check((await cards.count()) === before - 1, "the finding is dismissed");
+}
+
 try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
@@ -49,7 +66,7 @@ try {
   await page.goto(`${url}/#pair=${code}`);
   await page.waitForSelector("#pair-device");
   check(await page.locator("nav.tabs").isHidden(), "no screens are offered before pairing");
-  await page.screenshot({ path: `${shots}/pair-390x844.png` });
+  await shoot(page, "pair-390x844.png");
 
   stage = "the page's head: theme colours, icons";
   const head = await page.evaluate(() => ({
@@ -104,7 +121,7 @@ try {
   check(/#\d+ Review me/.test(cardText), `the card names the task: ${cardText}`);
   check(cardText.includes("3 files, +302 −301"), `the card says what the change touches: ${cardText}`);
   check((await smallTargets(page)).length === 0, `small targets on Approvals: ${await smallTargets(page)}`);
-  await page.screenshot({ path: `${shots}/approvals-390x844.png`, fullPage: true });
+  await shoot(page, "approvals-390x844.png");
   await page.click("#deny-all");
   await page.locator("#deny-all-confirm").waitFor();
   await page.click("#deny-all-no");
@@ -138,7 +155,7 @@ try {
   });
   check(widths.row >= widths.content - 1, `a coloured row spans the scrolled width: ${JSON.stringify(widths)}`);
   check((await smallTargets(page)).length === 0, `small targets on a task: ${await smallTargets(page)}`);
-  await page.screenshot({ path: `${shots}/diff-390x844.png` });
+  await shoot(page, "diff-390x844.png");
 
   stage = "a 3,000-event timeline";
   await page.goto(`${url}/#task/${long}`);
@@ -161,7 +178,7 @@ try {
   const lastVisible = await page.locator("#timeline li").last().evaluate((li) => li.getBoundingClientRect().bottom <= window.innerHeight + 1);
   check(lastVisible, "Jump to the end shows the last event");
   check(problems.length === 0, problems.join("; "));
-  await page.screenshot({ path: `${shots}/timeline-390x844.png` });
+  await shoot(page, "timeline-390x844.png");
 
   stage = "every screen's targets";
   for (const [view, ready] of [["board", "#board"], ["chat", "#chat-input"], ["suggestions", "#scan-now"], ["audit", "#audit-events li"], ["settings", "#push-toggle, .grant"]]) {
@@ -170,6 +187,8 @@ try {
     await page.waitForTimeout(300);
     const small = await smallTargets(page);
     check(small.length === 0, `small targets on ${view}: ${small.join("; ")}`);
+    if (view === "suggestions") await dismissOne(page);
+    if (view === "board" || view === "chat") await shoot(page, `${view}-thumbs-390x844.png`);
   }
 
   stage = "dark mode";
@@ -179,7 +198,7 @@ try {
   await darkPage.addInitScript((t) => localStorage.setItem("pushpals.token", t), token);
   await darkPage.goto(`${url}/#task/${review}`);
   await darkPage.locator("#diff-files").waitFor({ timeout: 15000 });
-  await darkPage.screenshot({ path: `${shots}/diff-dark-390x844.png` });
+  await shoot(darkPage, "diff-dark-390x844.png");
 } catch (error) {
   failed = true;
   console.error(`review test failed at "${stage}": ${error.message}`);
