@@ -128,7 +128,6 @@ pub(crate) const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-
 /// The service worker's cache name as written in `sw.js`, replaced by one
 /// made from the files' hash when served.
 const SHELL_NAME: &str = "pushpals-shell-dev";

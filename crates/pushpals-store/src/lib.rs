@@ -17,8 +17,8 @@
 mod access;
 mod audit;
 pub mod backup;
-mod error;
 pub mod chat;
+mod error;
 pub mod findings;
 mod lock;
 mod rows;
@@ -577,7 +577,8 @@ impl Store {
     /// `device`'s last `limit` chat lines, oldest first.
     pub async fn chat_history(&self, device: &str, limit: u32) -> StoreResult<Vec<chat::ChatLine>> {
         let device = device.to_owned();
-        self.read(move |conn| chat::history(conn, &device, limit)).await
+        self.read(move |conn| chat::history(conn, &device, limit))
+            .await
     }
 
     /// Recomputes the hash chain over the whole log.

@@ -503,6 +503,14 @@ impl<'a> WriteTx<'a> {
             "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
             params![id, now()],
         )?;
+        // The device's chat goes with it, unless another live token has its
+        // name: a device paired later under that name starts afresh.
+        self.tx.execute(
+            "DELETE FROM chat_lines WHERE device = (SELECT name FROM tokens WHERE id = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM tokens WHERE revoked_at IS NULL \
+                 AND name = (SELECT name FROM tokens WHERE id = ?1))",
+            params![id],
+        )?;
         Ok(changed == 1)
     }
 

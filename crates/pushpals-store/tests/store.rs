@@ -497,14 +497,20 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
         .unwrap();
     // The end: the last ten, oldest first, none of the other task's.
     let last = store.events_before(page(&id, None)).await.unwrap();
-    let numbers: Vec<_> = last.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    let numbers: Vec<_> = last
+        .iter()
+        .map(|e| e.payload["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, (15..25).collect::<Vec<_>>());
     // The page before it, then the rest down to task_created.
     let earlier = store
         .events_before(page(&id, Some(last[0].id)))
         .await
         .unwrap();
-    let numbers: Vec<_> = earlier.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    let numbers: Vec<_> = earlier
+        .iter()
+        .map(|e| e.payload["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, (5..15).collect::<Vec<_>>());
     let first = store
         .events_before(page(&id, Some(earlier[0].id)))
@@ -512,11 +518,13 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
         .unwrap();
     assert_eq!(first.len(), 6);
     assert_eq!(first[0].kind.as_str(), "task_created");
-    assert!(store
-        .events_before(page(&id, Some(first[0].id)))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .events_before(page(&id, Some(first[0].id)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The whole log by kind: both tasks' output, newest first in pages.
     let outputs = store
         .events_before(pushpals_store::EventsBefore {
@@ -527,7 +535,10 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
         })
         .await
         .unwrap();
-    let numbers: Vec<_> = outputs.iter().map(|e| e.payload["n"].as_i64().unwrap()).collect();
+    let numbers: Vec<_> = outputs
+        .iter()
+        .map(|e| e.payload["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, [123, 24, 124]);
     let kinds = store.event_kinds().await.unwrap();
     assert_eq!(kinds, ["output", "task_created"]);
@@ -542,14 +553,20 @@ async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
         .write(|tx| {
             tx.record_chat(
                 "phone",
-                &[(Speaker::Person, "status"), (Speaker::PushPals, "#1 is running")],
+                &[
+                    (Speaker::Person, "status"),
+                    (Speaker::PushPals, "#1 is running"),
+                ],
             )?;
             tx.record_chat("laptop", &[(Speaker::Person, "cancel 1")])
         })
         .await
         .unwrap();
     let phone = store.chat_history("phone", 10).await.unwrap();
-    let said: Vec<_> = phone.iter().map(|l| (l.who.as_str(), l.text.as_str())).collect();
+    let said: Vec<_> = phone
+        .iter()
+        .map(|l| (l.who.as_str(), l.text.as_str()))
+        .collect();
     assert_eq!(said, [("me", "status"), ("them", "#1 is running")]);
     assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
     assert!(store.chat_history("tablet", 10).await.unwrap().is_empty());
@@ -567,6 +584,20 @@ async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
     let kept = store.chat_history("phone", 10_000).await.unwrap();
     assert_eq!(kept.len(), usize::try_from(KEPT_PER_DEVICE).unwrap());
     assert_eq!(kept.last().unwrap().text, format!("line {}", many - 1));
-    assert_eq!(kept[0].text, format!("line {}", many - usize::try_from(KEPT_PER_DEVICE).unwrap()));
+    assert_eq!(
+        kept[0].text,
+        format!("line {}", many - usize::try_from(KEPT_PER_DEVICE).unwrap())
+    );
+    assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
+    // A revoked device's chat goes with it; another device's stays.
+    store
+        .write(|tx| {
+            let phone = tx.insert_token("phone", "hash-1", "read")?;
+            tx.insert_token("laptop", "hash-2", "read")?;
+            tx.revoke_token(phone)
+        })
+        .await
+        .unwrap();
+    assert!(store.chat_history("phone", 10).await.unwrap().is_empty());
     assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
 }

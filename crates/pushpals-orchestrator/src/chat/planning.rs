@@ -106,7 +106,11 @@ impl Orchestrator {
                     kind: EventKind::Error,
                     payload: json!({ "plan_id": id, "message": message }),
                 };
-                if let Err(error) = orchestrator.store.write(move |tx| append_with_note(tx, event, note)).await {
+                if let Err(error) = orchestrator
+                    .store
+                    .write(move |tx| append_with_note(tx, event, note))
+                    .await
+                {
                     tracing::error!(%error, "cannot record a planning failure");
                 }
             }

@@ -3,12 +3,12 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiPath as Path;
+use crate::json::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use crate::json::ApiQuery;
 use pushpals_store::{AuditReport, EventsBefore};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::state::AppState;
 use crate::json::ApiQuery;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use pushpals_orchestrator::ChatReply;

@@ -3,8 +3,8 @@
 //! needs a token). Strict security headers: no inline script or style, no
 //! framing, no referrer.
 
-use crate::json::ApiPath as Path;
 use crate::assets::asset;
+use crate::json::ApiPath as Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -149,7 +149,10 @@ mod tests {
         );
         // And every module the app imports is served.
         for (name, _, _) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
-            for import in text(name).lines().filter_map(|l| l.split(" from \"").nth(1)) {
+            for import in text(name)
+                .lines()
+                .filter_map(|l| l.split(" from \"").nth(1))
+            {
                 let target = import.trim_end_matches("\";");
                 let resolved = if let Some(rest) = target.strip_prefix("../") {
                     rest.to_owned()
@@ -198,7 +201,10 @@ mod tests {
         }
         // The same hash: 304, no body; another: the file.
         request.insert(header::IF_NONE_MATCH, etag);
-        assert_eq!(respond("app.js", &request).status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            respond("app.js", &request).status(),
+            StatusCode::NOT_MODIFIED
+        );
         request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
         assert_eq!(respond("app.js", &request).status(), StatusCode::OK);
     }

@@ -327,7 +327,10 @@ async fn unreadable_paths_and_out_of_range_numbers_get_the_json_error_shape() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("one of them"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("one of them"),
+        "{body}"
+    );
     // The end of the timeline (oldest first), then the page before it.
     let (_, last) = api
         .authed(
@@ -492,7 +495,11 @@ async fn the_audit_log_is_read_a_page_at_a_time_by_kind_and_task() {
         ids.push(task["id"].as_str().unwrap().to_owned());
     }
     let (status, page) = api
-        .authed("GET", "/api/v1/audit/events?kind=task_created&limit=1", None)
+        .authed(
+            "GET",
+            "/api/v1/audit/events?kind=task_created&limit=1",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let events = page["events"].as_array().unwrap();
@@ -516,7 +523,11 @@ async fn the_audit_log_is_read_a_page_at_a_time_by_kind_and_task() {
     assert_eq!(older["events"][0]["task_id"], ids[0].as_str(), "{older}");
     // By task: only its events.
     let (_, mine) = api
-        .authed("GET", &format!("/api/v1/audit/events?task={}", ids[0]), None)
+        .authed(
+            "GET",
+            &format!("/api/v1/audit/events?task={}", ids[0]),
+            None,
+        )
         .await;
     assert!(
         mine["events"]

@@ -264,11 +264,20 @@ async fn each_device_reads_its_own_chat_history_and_nothing_else() {
     assert_eq!(status, StatusCode::OK, "{history}");
     let lines = history["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 4, "{history}");
-    assert_eq!((lines[0]["who"].as_str(), lines[0]["text"].as_str()), (Some("me"), Some("status")));
+    assert_eq!(
+        (lines[0]["who"].as_str(), lines[0]["text"].as_str()),
+        (Some("me"), Some("status"))
+    );
     assert_eq!(lines[1]["who"], "them");
     assert_eq!(lines[1]["text"], reply["reply"]);
-    assert!(lines[2]["text"].as_str().unwrap().len() < long.len(), "kept in part");
-    assert!(lines[3]["text"].as_str().unwrap().starts_with('⚠'), "{history}");
+    assert!(
+        lines[2]["text"].as_str().unwrap().len() < long.len(),
+        "kept in part"
+    );
+    assert!(
+        lines[3]["text"].as_str().unwrap().starts_with('⚠'),
+        "{history}"
+    );
     // Another device has its own (empty) history.
     let (_, other) = api.call("GET", "/api/v1/chat", Some(&laptop), None).await;
     assert_eq!(other["lines"], json!([]));

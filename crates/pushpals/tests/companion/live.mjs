@@ -46,7 +46,7 @@ try {
   await create("Second", "echo two > two.txt");
   await page.locator("#board a", { hasText: "Second" }).waitFor({ timeout: 5000 });
   const took = Date.now() - created;
-  check(took < 1500, `the new task appeared ${took} ms after it was created, while another streamed`);
+  check(took < 1000, `the new task appeared ${took} ms after it was created, while another streamed`);
   await page.screenshot({ path: `${shots}/board-streaming-390x844.png`, fullPage: true });
 
   stage = "a typed reason survives another approval arriving";

@@ -521,7 +521,9 @@ async fn firefox_subscribes_and_shows_an_encrypted_push_relayed_by_a_local_push_
     // the log says so.
     let db = rusqlite::Connection::open(data.path().join("pushpals.db")).unwrap();
     let left: i64 = db
-        .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM push_subscriptions", [], |row| {
+            row.get(0)
+        })
         .unwrap();
     assert_eq!(left, 0, "the gone subscription was dropped");
     let (subscribed, dropped): (i64, i64) = db
