@@ -348,11 +348,7 @@ impl Orchestrator {
             {
                 Ok(task) => break task,
                 // An id clash in the database: draw again.
-                Err(StoreError::Sqlite(rusqlite_error))
-                    if rusqlite_error.to_string().contains("UNIQUE") =>
-                {
-                    continue;
-                }
+                Err(StoreError::Duplicate(_)) => continue,
                 Err(other) => return Err(other.into()),
             }
         };

@@ -86,7 +86,9 @@ impl From<StoreError> for ApiError {
             StoreError::TaskNotFound(_) | StoreError::ApprovalNotFound(_) => {
                 Self::not_found(error.to_string())
             }
-            StoreError::AlreadyDecided { .. } | StoreError::InvalidTransition(_) => {
+            StoreError::AlreadyDecided { .. }
+            | StoreError::InvalidTransition(_)
+            | StoreError::Duplicate(_) => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
             StoreError::DiskFull(_) => {

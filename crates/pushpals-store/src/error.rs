@@ -89,6 +89,10 @@ pub enum StoreError {
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Export(#[source] std::io::Error),
+    /// A row with the same key (an id, a name) is already there; nothing
+    /// of the write was kept.
+    #[error("already recorded: {0}")]
+    Duplicate(String),
 }
 
 impl StoreError {
@@ -97,6 +101,7 @@ impl StoreError {
     pub(crate) fn classified(self) -> Self {
         match &self {
             Self::Sqlite(error) if is_disk_full(error) => Self::DiskFull(error.to_string()),
+            Self::Sqlite(error) if is_duplicate_key(error) => Self::Duplicate(error.to_string()),
             _ => self,
         }
     }
@@ -106,6 +111,18 @@ impl StoreError {
 /// is full.
 pub(crate) fn is_disk_full(error: &rusqlite::Error) -> bool {
     error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// Whether SQLite refused a row because its primary key or a unique
+/// column is taken (by the constraint's code, not its message).
+fn is_duplicate_key(error: &rusqlite::Error) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => matches!(
+            failure.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        ),
+        _ => false,
+    }
 }
 
 /// Shorthand for the store's results.

@@ -601,3 +601,40 @@ async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
     assert!(store.chat_history("phone", 10).await.unwrap().is_empty());
     assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_task(dir.path()).await;
+    let again = id.clone();
+    let clash = store
+        .write(move |tx| {
+            tx.append(NewEvent::for_task(
+                &again,
+                Actor::Orchestrator,
+                EventKind::Output,
+                json!({ "text": "before the clash" }),
+            ))?;
+            tx.insert_task(
+                &again,
+                "Same id",
+                Some("true"),
+                None,
+                Actor::User("admin".into()),
+                serde_json::Value::Null,
+            )
+        })
+        .await;
+    assert!(matches!(clash, Err(StoreError::Duplicate(_))), "{clash:?}");
+    // The whole write was undone: no event of it, the first task intact.
+    let events = store
+        .events(EventQuery {
+            task_id: Some(id.clone()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(store.task(&id).await.unwrap().title, "Rename foo");
+    assert!(store.verify_chain().await.unwrap().ok);
+}
