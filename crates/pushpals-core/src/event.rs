@@ -15,6 +15,12 @@ pub enum EventKind {
     TaskCreated,
     /// A task moved from one state to another.
     StateChanged,
+    /// The base branch was fetched before a task started (which commit the
+    /// task starts from, and why).
+    BaseFetched,
+    /// Fetching the base branch before a task failed (why; whether it is
+    /// tried again or the task starts from the last fetched base).
+    BaseFetchFailed,
     /// A task's worktree and branch were made.
     WorktreeCreated,
     /// A task's worktree and branch were removed.
@@ -116,6 +122,8 @@ impl EventKind {
             Self::ServerStarted => "server_started",
             Self::TaskCreated => "task_created",
             Self::StateChanged => "state_changed",
+            Self::BaseFetched => "base_fetched",
+            Self::BaseFetchFailed => "base_fetch_failed",
             Self::WorktreeCreated => "worktree_created",
             Self::WorktreeRemoved => "worktree_removed",
             Self::CommandStarted => "command_started",

@@ -15,7 +15,7 @@ use std::path::Path;
 impl Orchestrator {
     /// The remote and base branch pushes go to, when the repository has
     /// the configured remote.
-    async fn delivery_target(&self) -> OrchestratorResult<Option<(String, String)>> {
+    pub(crate) async fn delivery_target(&self) -> OrchestratorResult<Option<(String, String)>> {
         let remote = self.settings().delivery.remote.clone();
         if !self.repo.has_remote(&remote).await? {
             return Ok(None);
@@ -24,7 +24,7 @@ impl Orchestrator {
     }
 
     /// The push token from the variable `[delivery] token_env` names.
-    fn push_token(&self) -> OrchestratorResult<Option<String>> {
+    pub(crate) fn push_token(&self) -> OrchestratorResult<Option<String>> {
         let Some(name) = &self.settings().delivery.token_env else {
             return Ok(None);
         };

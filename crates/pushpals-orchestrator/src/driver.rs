@@ -178,7 +178,7 @@ impl Orchestrator {
             json!(null),
         )
         .await?;
-        let task = self.prepare(task_id, base).await?;
+        let task = self.prepare(task_id, base, &cancel).await?;
         let base = task.base_commit.clone().unwrap_or_default();
         let config = self.repo_config(&base).await?;
         let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
@@ -278,8 +278,14 @@ impl Orchestrator {
     }
 
     /// Makes the worktree and branch, from `base` (a dependency's head)
-    /// or the repository's HEAD; a continued task keeps its own.
-    async fn prepare(&self, task_id: &TaskId, base: Option<String>) -> StepResult<Task> {
+    /// or the freshly fetched base (`fresh_base`); a continued task keeps
+    /// its own.
+    async fn prepare(
+        &self,
+        task_id: &TaskId,
+        base: Option<String>,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<Task> {
         let task = self.store.task(task_id).await?;
         if task
             .worktree_path
@@ -290,11 +296,7 @@ impl Orchestrator {
         }
         let base = match base {
             Some(base) => base,
-            None => self
-                .repo
-                .head_commit()
-                .await
-                .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?,
+            None => self.fresh_base(task_id, cancel).await?,
         };
         let path = self.worktree_path(task_id);
         if task.worktree_path.is_none() {

@@ -17,6 +17,7 @@ mod agent_steps;
 mod artifacts;
 mod authorize;
 mod autonomy;
+mod base_fetch;
 mod brief;
 mod chat;
 mod check_trial;
@@ -62,8 +63,8 @@ pub use readiness::{Readiness, ReadyCheck};
 pub use retention::{CacheSpace, GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
-    AcmeSettings, DeliverySettings, ForgeSettings, GitSettings, LimitSettings, NetworkSettings,
-    NotifySettings, RetentionSettings, SandboxSettings, ServerSettings, Settings,
+    AcmeSettings, DeliverySettings, FetchFailure, ForgeSettings, GitSettings, LimitSettings,
+    NetworkSettings, NotifySettings, RetentionSettings, SandboxSettings, ServerSettings, Settings,
     TelemetrySettings, TlsSettings,
 };
 pub use settings_reload::Reload;

@@ -247,6 +247,24 @@ pub struct DeliverySettings {
     /// an HTTP header, never stored); without it git's own credential
     /// helpers and SSH apply.
     pub token_env: Option<String>,
+    /// Fetch the base branch from the remote before each task starts, so a
+    /// task starts from the remote's latest base (default on).
+    pub fetch_before_task: bool,
+    /// What a task does when that fetch fails.
+    pub on_fetch_failure: FetchFailure,
+    /// How long a task tries the fetch again before it fails (default 600).
+    pub fetch_wait_secs: u64,
+}
+
+/// What a task does when the base branch cannot be fetched before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchFailure {
+    /// Wait, saying why, and try again (until `fetch_wait_secs`).
+    #[default]
+    Wait,
+    /// Start from the base fetched last time (or the local HEAD), saying so.
+    LastFetched,
 }
 
 impl Default for DeliverySettings {
@@ -255,6 +273,9 @@ impl Default for DeliverySettings {
             remote: "origin".into(),
             base_branch: None,
             token_env: None,
+            fetch_before_task: true,
+            on_fetch_failure: FetchFailure::Wait,
+            fetch_wait_secs: 600,
         }
     }
 }

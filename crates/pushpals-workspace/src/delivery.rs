@@ -56,6 +56,28 @@ impl Repo {
         run_text(head, "rev-parse").await
     }
 
+    /// The commit `remote`'s `base_branch` pointed at when it was last
+    /// fetched; `None` when it never was.
+    pub async fn last_fetched_base(
+        &self,
+        remote: &str,
+        base_branch: &str,
+    ) -> GitResult<Option<String>> {
+        let mut head = self.command(self.root());
+        head.args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/remotes/{remote}/{base_branch}^{{commit}}"),
+        ]);
+        match run_text(head, "rev-parse").await {
+            Ok(commit) => Ok(Some(commit)),
+            // `--quiet --verify` fails silently when there is no such ref.
+            Err(GitError::Failed { stderr, .. }) if stderr.is_empty() => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Pushes `branch` to the same name on `remote` (with the person's
     /// credentials, or `token` for HTTPS remotes; never forced).
     pub async fn push_branch(

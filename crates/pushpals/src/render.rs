@@ -185,6 +185,29 @@ pub fn event_line(event: &Value) -> String {
             text(payload, "action"),
             text(payload, "summary")
         ),
+        "base_fetched" => format!(
+            "#{id} ── starts from {} ({})\n",
+            text(payload, "start_commit").get(..12).unwrap_or_default(),
+            text(payload, "why")
+        ),
+        "base_fetch_failed" => format!(
+            "#{id} ── cannot fetch {}/{}: {}{}\n",
+            text(payload, "remote"),
+            text(payload, "branch"),
+            text(payload, "error"),
+            match (
+                payload["retry_in_secs"].as_u64(),
+                payload["start_commit"].as_str()
+            ) {
+                (Some(secs), _) => format!("; trying again in {secs} s"),
+                (None, Some(start)) => format!(
+                    "; starts from {} ({})",
+                    start.get(..12).unwrap_or_default(),
+                    text(payload, "why")
+                ),
+                _ => String::new(),
+            }
+        ),
         kind => format!("#{id} ── {kind} {}\n", compact(payload)),
     }
 }
@@ -215,5 +238,15 @@ mod tests {
         assert_eq!(event_line(&output), "hello\n");
         let long = json!({"id": 6, "kind": "diff", "payload": {"x": "é".repeat(400)}});
         assert!(event_line(&long).ends_with("…\n"));
+        let waiting = json!({"id": 7, "kind": "base_fetch_failed", "payload": {"remote": "origin", "branch": "main", "error": "no route", "retry_in_secs": 10}});
+        assert_eq!(
+            event_line(&waiting),
+            "#7 ── cannot fetch origin/main: no route; trying again in 10 s\n"
+        );
+        let fetched = json!({"id": 8, "kind": "base_fetched", "payload": {"start_commit": "0123456789abcdef", "why": "the remote base is ahead of the local HEAD"}});
+        assert_eq!(
+            event_line(&fetched),
+            "#8 ── starts from 0123456789ab (the remote base is ahead of the local HEAD)\n"
+        );
     }
 }

@@ -19,6 +19,8 @@ const STEP_KINDS: &[&str] = &[
     "approval_decided",
     "commit",
     "worktree_created",
+    "base_fetched",
+    "base_fetch_failed",
 ];
 /// How many check results are looked at (enough for build, lint, test
 /// of the last run or two).
@@ -138,6 +140,17 @@ fn describe(event: &Event) -> String {
         "approval_decided" => format!("{} {}", text("action"), text("decision")),
         "commit" => format!("committed {}", text("sha").get(..12).unwrap_or_default()),
         "worktree_created" => "worktree ready".to_owned(),
+        "base_fetched" => format!(
+            "starts from {} ({})",
+            text("start_commit").get(..12).unwrap_or_default(),
+            text("why")
+        ),
+        "base_fetch_failed" => format!(
+            "cannot fetch {}/{}: {}",
+            text("remote"),
+            text("branch"),
+            text("error")
+        ),
         other => other.to_owned(),
     }
 }

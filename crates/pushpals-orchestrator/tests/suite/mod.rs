@@ -2,6 +2,7 @@
 
 mod agent;
 mod artifacts;
+mod base_fetch;
 mod chat;
 mod delivery;
 mod delivery_once;

@@ -26,6 +26,8 @@ function summary(event) {
     case "approval_decided": return `${p.action} ${p.decision}${p.reason ? `: ${p.reason}` : ""}`;
     case "agent_finished": return p.summary;
     case "commit": return `${p.sha} on ${p.branch}`;
+    case "base_fetched": return `starts from ${String(p.start_commit || "").slice(0, 12)}: ${p.why}`;
+    case "base_fetch_failed": return `cannot fetch ${p.remote}/${p.branch}: ${p.error}${p.retry_in_secs ? `; trying again in ${p.retry_in_secs} s` : ""}${p.fallback ? `; starts from ${String(p.start_commit || "").slice(0, 12)} (${p.why})` : ""}`;
     case "message": return `to ${p.to}: ${p.text}`;
     case "error": return p.message;
     default: return "";

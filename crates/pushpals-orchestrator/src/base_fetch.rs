@@ -1,0 +1,154 @@
+//! Where a new task starts: before it, the base branch is fetched from the
+//! delivery remote (the orchestrator's git, with the person's credentials;
+//! never a sandbox), so a task starts from the remote's latest base rather
+//! than a checkout that may be days behind. A repository without that
+//! remote starts from its HEAD, as before.
+//!
+//! The local HEAD still wins when it holds the remote base (it is the same,
+//! or ahead with the person's unpushed commits, or diverged from it):
+//! delivery rebases onto the remote base before any push.
+
+use crate::driver::{StepResult, Stop};
+use crate::orchestrator::Orchestrator;
+use crate::settings::FetchFailure;
+use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The first wait before fetching again; it doubles up to a minute.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+
+impl Orchestrator {
+    /// The commit a new task starts from, fetched as the module says; each
+    /// fetch, failure and choice is an event of the task.
+    pub(crate) async fn fresh_base(
+        &self,
+        task_id: &TaskId,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<String> {
+        let head = self
+            .repo
+            .head_commit()
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the repository's HEAD: {e}")))?;
+        let delivery = self.settings().delivery.clone();
+        if !delivery.fetch_before_task {
+            return Ok(head);
+        }
+        let target = self
+            .delivery_target()
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot read the repository's remotes: {e}")))?;
+        let Some((remote, branch)) = target else {
+            return Ok(head);
+        };
+        let started = Instant::now();
+        let limit = Duration::from_secs(delivery.fetch_wait_secs);
+        let mut wait = FIRST_RETRY;
+        let mut cancel = cancel.clone();
+        loop {
+            let error = match self.fetch_for_task(&remote, &branch).await {
+                Ok(fetched) => {
+                    let (start, why) = self.choose_base(&head, &fetched).await;
+                    self.note_base(
+                        task_id,
+                        EventKind::BaseFetched,
+                        json!({ "remote": remote, "branch": branch, "fetched": fetched,
+                                "head": head, "start_commit": start, "why": why }),
+                    )
+                    .await?;
+                    return Ok(start);
+                }
+                Err(error) => error,
+            };
+            match delivery.on_fetch_failure {
+                FetchFailure::LastFetched => {
+                    let last = self
+                        .repo
+                        .last_fetched_base(&remote, &branch)
+                        .await
+                        .ok()
+                        .flatten();
+                    let (start, why) = match &last {
+                        Some(last) => self.choose_base(&head, last).await,
+                        None => (head.clone(), "never fetched: the local HEAD".to_owned()),
+                    };
+                    self.note_base(
+                        task_id,
+                        EventKind::BaseFetchFailed,
+                        json!({ "remote": remote, "branch": branch, "error": error,
+                                "fallback": "last_fetched", "start_commit": start, "why": why }),
+                    )
+                    .await?;
+                    return Ok(start);
+                }
+                FetchFailure::Wait if started.elapsed() + wait > limit => {
+                    return Err(Stop::Failed(format!(
+                        "cannot fetch {remote}/{branch} to start from its latest base \
+                         (tried for {} s): {error}. Check the remote and its credentials, \
+                         or set [delivery] on_fetch_failure = \"last_fetched\" to start from \
+                         the base fetched last time",
+                        started.elapsed().as_secs()
+                    )));
+                }
+                FetchFailure::Wait => {
+                    self.note_base(
+                        task_id,
+                        EventKind::BaseFetchFailed,
+                        json!({ "remote": remote, "branch": branch, "error": error,
+                                "retry_in_secs": wait.as_secs() }),
+                    )
+                    .await?;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = cancel.changed() => return Err(Stop::Superseded),
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    /// Fetches the base with the push token when one is configured and
+    /// set (else git's own credential helpers apply; a push names the
+    /// missing variable); the error as text without credentials.
+    async fn fetch_for_task(&self, remote: &str, branch: &str) -> Result<String, String> {
+        let token = self.push_token().ok().flatten();
+        self.repo
+            .fetch_base(remote, branch, token.as_deref())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The local HEAD when it holds `fetched`, else `fetched`; and why.
+    async fn choose_base(&self, head: &str, fetched: &str) -> (String, String) {
+        if head == fetched {
+            return (head.to_owned(), "the local HEAD is the remote base".into());
+        }
+        if self.repo.is_ancestor(fetched, head).await.unwrap_or(false) {
+            return (
+                head.to_owned(),
+                "the local HEAD is ahead of the remote base".into(),
+            );
+        }
+        if self.repo.is_ancestor(head, fetched).await.unwrap_or(false) {
+            return (
+                fetched.to_owned(),
+                "the remote base is ahead of the local HEAD".into(),
+            );
+        }
+        (
+            head.to_owned(),
+            "the local HEAD and the remote base diverged: the local HEAD, rebased onto the \
+             remote base before a push"
+                .into(),
+        )
+    }
+
+    async fn note_base(&self, task_id: &TaskId, kind: EventKind, payload: Value) -> StepResult<()> {
+        let event = NewEvent::for_task(task_id, Actor::Orchestrator, kind, payload);
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(())
+    }
+}
