@@ -120,12 +120,7 @@ impl Orchestrator {
             .await
             .map_err(|e| e.to_string())?;
         if let Some(id) = target {
-            if let Ok(mut inboxes) = self.inboxes.lock() {
-                inboxes
-                    .entry(id)
-                    .or_default()
-                    .push(format!("from task {from}: {text}"));
-            }
+            self.inboxes.post(&id, format!("from task {from}: {text}"));
             Ok(format!("delivered to task {to}"))
         } else {
             Ok("delivered to the person".into())
@@ -218,11 +213,7 @@ impl AgentHost for TaskHost {
     }
 
     fn inbox(&self) -> Vec<String> {
-        self.orchestrator
-            .inboxes
-            .lock()
-            .map(|mut inboxes| inboxes.remove(&self.task_id).unwrap_or_default())
-            .unwrap_or_default()
+        self.orchestrator.inboxes.take(&self.task_id)
     }
 
     fn redact(&self, text: &str) -> String {

@@ -10,7 +10,7 @@ use pushpals_policy::{Decision, Policy};
 use pushpals_store::{StoreError, TaskUpdate};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 /// How far an approval of a command reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -68,7 +68,7 @@ impl Orchestrator {
         resume: TaskState,
         cancel: &watch::Receiver<bool>,
     ) -> Result<bool, Refusal> {
-        let granted = self.is_granted(task_id, command_line);
+        let granted = self.gate.is_granted(task_id, command_line);
         let verdict = self
             .judge_recorded(policy, task_id, step, command_line, granted)
             .await?;
@@ -169,10 +169,7 @@ impl Orchestrator {
                 tx.request_approval(&id, ApprovalAction::Command, &summary, detail)
             })
             .await?;
-        let (sender, answered) = oneshot::channel();
-        if let Ok(mut waiters) = self.waiters.lock() {
-            waiters.insert(approval.id, (command_line.to_owned(), sender));
-        }
+        let answered = self.gate.wait_for(approval.id, command_line);
         // Decided between the request and the registration: read it back.
         let answer = match self.already_answered(approval.id).await? {
             Some(answer) => answer,
@@ -184,17 +181,17 @@ impl Orchestrator {
                         Err(_) => return Err(Refusal::Cancelled),
                     },
                     _ = cancel.wait_for(|cancelled| *cancelled) => {
-                        self.forget_waiter(approval.id);
+                        self.gate.forget(approval.id);
                         return Err(Refusal::Cancelled);
                     }
                 }
             }
         };
-        self.forget_waiter(approval.id);
+        self.gate.forget(approval.id);
         match answer.decision {
             Answer::Approve => {
                 if answer.scope != ApprovalScope::Once {
-                    self.grant(task_id, command_line);
+                    self.gate.grant(task_id, command_line);
                 }
                 self.move_to(
                     task_id,
@@ -229,47 +226,5 @@ impl Orchestrator {
             by: approval.decided_by.unwrap_or_default(),
             reason: approval.reason,
         }))
-    }
-
-    /// Hands a decision to the driver waiting on it; false when none waits.
-    pub(crate) fn answer_waiter(&self, approval_id: ApprovalId, answer: CommandAnswer) -> bool {
-        let waiter = self
-            .waiters
-            .lock()
-            .ok()
-            .and_then(|mut w| w.remove(&approval_id));
-        waiter.is_some_and(|(_, sender)| sender.send(answer).is_ok())
-    }
-
-    /// The command line a driver waits to run for this approval.
-    pub(crate) fn waiting_command(&self, approval_id: ApprovalId) -> Option<String> {
-        self.waiters
-            .lock()
-            .ok()
-            .and_then(|w| w.get(&approval_id).map(|(line, _)| line.clone()))
-    }
-
-    fn forget_waiter(&self, approval_id: ApprovalId) {
-        if let Ok(mut waiters) = self.waiters.lock() {
-            waiters.remove(&approval_id);
-        }
-    }
-
-    /// Lets `command_line` run without asking for the rest of the task.
-    pub(crate) fn grant(&self, task_id: &TaskId, command_line: &str) {
-        if let Ok(mut grants) = self.grants.lock() {
-            grants
-                .entry(task_id.clone())
-                .or_default()
-                .insert(command_line.to_owned());
-        }
-    }
-
-    fn is_granted(&self, task_id: &TaskId, command_line: &str) -> bool {
-        self.grants.lock().is_ok_and(|grants| {
-            grants
-                .get(task_id)
-                .is_some_and(|lines| lines.contains(command_line))
-        })
     }
 }

@@ -45,11 +45,7 @@ impl Orchestrator {
         // The last run's driver may be finishing its bookkeeping.
         let mut still_running = true;
         for _ in 0..100 {
-            still_running = self
-                .cancels
-                .lock()
-                .map(|cancels| cancels.contains_key(&task.id))
-                .unwrap_or(true);
+            still_running = self.cancels.is_running(&task.id);
             if !still_running {
                 break;
             }
@@ -113,16 +109,14 @@ impl Orchestrator {
                 )
             })
             .await?;
-        if let Some(text) = feedback
-            && let Ok(mut inboxes) = self.inboxes.lock()
-        {
-            inboxes
-                .entry(task.id.clone())
-                .or_default()
-                .push(format!("the person's feedback on your last run: {text}"));
+        if let Some(text) = feedback {
+            self.inboxes.post(
+                &task.id,
+                format!("the person's feedback on your last run: {text}"),
+            );
         }
         if approve_command && let Some(command) = &command {
-            self.grant(&task.id, command);
+            self.gate.grant(&task.id, command);
         }
         self.spawn_driver(task.id.clone());
         Ok(task)

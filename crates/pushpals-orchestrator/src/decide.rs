@@ -170,7 +170,7 @@ impl Orchestrator {
             self.add_user_rules(&approval.task_id, decided_by, &rules_text)
                 .await?;
         }
-        let answered = self.answer_waiter(
+        let answered = self.gate.answer(
             approval_id,
             CommandAnswer {
                 decision,
@@ -192,17 +192,12 @@ impl Orchestrator {
     /// The TOML of the rules that "always allow" the command an approval
     /// waits on; an error when it cannot become a pattern.
     fn always_allow_rules(&self, approval_id: ApprovalId) -> OrchestratorResult<String> {
-        if self
-            .user_policy_file
-            .lock()
-            .map(|f| f.is_none())
-            .unwrap_or(true)
-        {
+        if self.gate.user_policy_file().is_none() {
             return Err(OrchestratorError::InvalidInput(
                 "no user policy file is configured, so \"always\" cannot be recorded; approve once or for the task".into(),
             ));
         }
-        let command_line = self.waiting_command(approval_id).ok_or_else(|| {
+        let command_line = self.gate.waiting_command(approval_id).ok_or_else(|| {
             OrchestratorError::InvalidInput(
                 "no task waits on this approval any more, so there is nothing to always allow"
                     .into(),
@@ -230,10 +225,8 @@ impl Orchestrator {
         rules_text: &str,
     ) -> OrchestratorResult<()> {
         let path = self
-            .user_policy_file
-            .lock()
-            .ok()
-            .and_then(|f| f.clone())
+            .gate
+            .user_policy_file()
             .ok_or_else(|| OrchestratorError::Internal("the user policy file vanished".into()))?;
         let existing = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -268,9 +261,7 @@ impl Orchestrator {
             .map_err(|e| {
                 OrchestratorError::Internal(format!("cannot write {}: {e}", path.display()))
             })?;
-        if let Ok(mut policy) = self.policy.write() {
-            *policy = policy.clone().with_user_rules(rules);
-        }
+        self.gate.add_user_rules(rules);
         let id = task_id.clone();
         let by = decided_by.to_owned();
         let added = rules_text.to_owned();

@@ -60,10 +60,7 @@ pub(crate) enum Gated {
 impl Orchestrator {
     /// Starts the task's driver as its own tokio task.
     pub(crate) fn spawn_driver(self: &Arc<Self>, task_id: TaskId) {
-        let (switch, cancel) = watch::channel(false);
-        if let Ok(mut cancels) = self.cancels.lock() {
-            cancels.insert(task_id.clone(), switch);
-        }
+        let cancel = self.cancels.arm(&task_id);
         let orchestrator = Arc::clone(self);
         let span = tracing::info_span!("task", task_id = %task_id, trace_id = %task_id.trace_id());
         crate::trace_link::join_task_trace(&span, &task_id);
@@ -73,9 +70,7 @@ impl Orchestrator {
                 // The run is over: its resident sandbox goes with it.
                 let worktree = orchestrator.worktree_path(&task_id);
                 orchestrator.runner.release(&worktree).await;
-                if let Ok(mut cancels) = orchestrator.cancels.lock() {
-                    cancels.remove(&task_id);
-                }
+                orchestrator.cancels.disarm(&task_id);
             }
             .instrument(span),
         );

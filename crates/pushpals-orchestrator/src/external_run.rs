@@ -46,10 +46,6 @@ impl Drop for Revoked<'_> {
     }
 }
 
-/// An agent program's version, with the program's modification time when
-/// it was asked.
-pub(crate) type KnownVersion = (Option<std::time::SystemTime>, Option<String>);
-
 /// The gateway, served once per orchestrator.
 pub(crate) struct GatewayHandle {
     pub gateway: Arc<Gateway>,
@@ -161,11 +157,7 @@ impl Orchestrator {
             token,
         };
         let resume = self.last_session(&task.id).await?;
-        let said: Vec<String> = self
-            .inboxes
-            .lock()
-            .map(|mut inboxes| inboxes.remove(&task.id).unwrap_or_default())
-            .unwrap_or_default();
+        let said: Vec<String> = self.inboxes.take(&task.id);
         // The whole task, for a new session; what came since, for the
         // agent's own session when it resumes one.
         let (whole, since) = if said.is_empty() {
@@ -262,11 +254,7 @@ impl Orchestrator {
                 let orchestrator = Arc::clone(self);
                 let task_id = task.id.clone();
                 let more = move || {
-                    let said = orchestrator
-                        .inboxes
-                        .lock()
-                        .map(|mut inboxes| inboxes.remove(&task_id).unwrap_or_default())
-                        .unwrap_or_default();
+                    let said = orchestrator.inboxes.take(&task_id);
                     (!said.is_empty()).then(|| said.join("\n\n"))
                 };
                 let run = SessionRun::start(
@@ -393,13 +381,7 @@ impl Orchestrator {
             return Ok(None);
         }
         let modified = std::fs::metadata(program).and_then(|m| m.modified()).ok();
-        let known = self.agent_versions.lock().ok().and_then(|versions| {
-            versions
-                .get(program)
-                .filter(|(when, _)| when.is_some() && *when == modified)
-                .map(|(_, version)| version.clone())
-        });
-        if let Some(version) = known {
+        if let Some(version) = self.agent_versions.known(program, modified) {
             return Ok(version);
         }
         let mut line = external::shell_quote(&program.to_string_lossy());
@@ -456,9 +438,8 @@ impl Orchestrator {
         }
         let version = version_line(&String::from_utf8_lossy(&stdout))
             .or_else(|| version_line(&recorded.output));
-        if let Ok(mut versions) = self.agent_versions.lock() {
-            versions.insert(program.to_path_buf(), (modified, version.clone()));
-        }
+        self.agent_versions
+            .remember(program, modified, version.clone());
         Ok(version)
     }
 

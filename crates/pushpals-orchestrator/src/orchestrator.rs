@@ -3,20 +3,17 @@
 //! Over 400 lines: one struct that every part extends, with its start-up
 //! recovery; the many-repositories issue splits it into owned parts.
 
-use crate::authorize::CommandAnswer;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::settings::Settings;
-use pushpals_core::ApprovalId;
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::Runner;
 use pushpals_store::{Store, StoreError, TaskUpdate};
 use pushpals_workspace::{Diff, Repo, SecretScanner};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{Semaphore, oneshot, watch};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// A request for new work.
 #[derive(Debug, Clone)]
@@ -58,45 +55,38 @@ const MAX_TITLE: usize = 500;
 const MAX_COMMAND: usize = 64 * 1024;
 
 /// Takes tasks from creation to an approved commit. Shared as
-/// `Arc<Orchestrator>`.
+/// `Arc<Orchestrator>`. It wires parts together and holds no lock of its
+/// own: each field that changes while serving is a part owning its state
+/// (the command gate, cancel switches, inboxes, plans, scan turns, the
+/// sandbox probe, agent versions, delivery claims, warm caches).
 pub struct Orchestrator {
     pub(crate) store: Store,
     pub(crate) repo: Repo,
     pub(crate) runner: Arc<dyn Runner>,
     /// The settings in force; replaced whole by a reload (`settings()`).
-    pub(crate) settings: std::sync::RwLock<Arc<Settings>>,
+    pub(crate) settings: crate::current::Current<Settings>,
     pub(crate) worktrees_dir: PathBuf,
     pub(crate) slots: Arc<Semaphore>,
     /// Cancel switches of tasks that have a driver running.
-    pub(crate) cancels: Mutex<HashMap<TaskId, watch::Sender<bool>>>,
-    /// Built-in and user command policy (the repository's rules are added
-    /// per task); replaced when the person always-allows a pattern.
-    pub(crate) policy: RwLock<Policy>,
-    /// The person's policy file, where "always allow" writes rules.
-    pub(crate) user_policy_file: Mutex<Option<PathBuf>>,
-    /// Command lines approved "for this task".
-    pub(crate) grants: Mutex<HashMap<TaskId, HashSet<String>>>,
+    pub(crate) cancels: crate::running_tasks::CancelSwitches,
+    /// The command policy in force, grants for a task, and the drivers
+    /// waiting on a command approval.
+    pub(crate) gate: crate::command_gate::CommandGate,
     /// Finds and redacts secrets in output and diffs.
-    pub(crate) secrets: RwLock<SecretScanner>,
-    /// Drivers waiting for a command approval, by approval id, with the
-    /// command line they wait to run.
-    pub(crate) waiters: Mutex<HashMap<ApprovalId, (String, oneshot::Sender<CommandAnswer>)>>,
+    pub(crate) secrets: crate::current::Current<SecretScanner>,
     /// Messages for agent tasks, taken at their next step.
-    pub(crate) inboxes: Mutex<HashMap<TaskId, Vec<String>>>,
+    pub(crate) inboxes: crate::running_tasks::Inboxes,
     /// Chat requests being planned, by plan id.
-    pub(crate) plans: Mutex<HashMap<String, crate::chat::PendingPlan>>,
-    /// Held for the whole of a scan: a scheduled scan and one asked for by
-    /// the person run one after the other, never over each other's
-    /// scratch tree and findings.
-    pub(crate) scan_lock: tokio::sync::Mutex<()>,
+    pub(crate) plans: crate::chat::Plans,
+    /// Scans take turns.
+    pub(crate) scan_turns: crate::scan::ScanTurns,
     /// The last sandbox probe of `/readyz`, reused for a while.
-    pub(crate) sandbox_probe: Mutex<crate::readiness::SandboxProbe>,
+    pub(crate) sandbox_probe: crate::readiness::SandboxProbe,
     /// The model gateway external agents reach their models through,
     /// started on first use.
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
-    /// External agents' versions by program, with the program's modification
-    /// time when asked: asked again only when the program changes.
-    pub(crate) agent_versions: Mutex<HashMap<PathBuf, crate::external_run::KnownVersion>>,
+    /// External agents' versions, asked again only when a program changes.
+    pub(crate) agent_versions: crate::agent_versions::AgentVersions,
     /// Tasks with a push, pull request or merge under way.
     pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
     /// The repository's warm caches (setup and warm build outputs).
@@ -131,21 +121,18 @@ impl Orchestrator {
             store,
             repo,
             runner,
-            settings: std::sync::RwLock::new(Arc::new(settings)),
+            settings: crate::current::Current::new(settings),
             worktrees_dir: data_dir.join("worktrees"),
             slots: Arc::new(Semaphore::new(max_parallel)),
-            cancels: Mutex::new(HashMap::new()),
-            policy: RwLock::new(policy),
-            user_policy_file: Mutex::new(None),
-            secrets: RwLock::new(secrets),
-            grants: Mutex::new(HashMap::new()),
-            waiters: Mutex::new(HashMap::new()),
-            inboxes: Mutex::new(HashMap::new()),
-            plans: Mutex::new(HashMap::new()),
-            scan_lock: tokio::sync::Mutex::new(()),
-            sandbox_probe: Mutex::new(None),
+            cancels: crate::running_tasks::CancelSwitches::default(),
+            gate: crate::command_gate::CommandGate::new(policy),
+            secrets: crate::current::Current::new(secrets),
+            inboxes: crate::running_tasks::Inboxes::default(),
+            plans: crate::chat::Plans::default(),
+            scan_turns: crate::scan::ScanTurns::default(),
+            sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),
-            agent_versions: Mutex::new(HashMap::new()),
+            agent_versions: crate::agent_versions::AgentVersions::default(),
             deliveries: crate::delivery_claims::DeliveryClaims::default(),
             caches: crate::warm_cache::WarmCaches::new(data_dir.join("caches")),
         });
@@ -211,38 +198,27 @@ impl Orchestrator {
     /// Names the person's policy file (`policy.toml`), where approving a
     /// command with the `always` scope adds a rule.
     pub fn set_user_policy_file(&self, path: PathBuf) {
-        if let Ok(mut file) = self.user_policy_file.lock() {
-            *file = Some(path);
-        }
+        self.gate.set_user_policy_file(path);
     }
 
     /// Adds the person's secret rules (`secrets.toml`) to the built-in ones.
     pub fn add_secret_rules(&self, text: &str, source_name: &str) -> OrchestratorResult<()> {
-        let mut scanner = self
-            .secrets
-            .write()
-            .map_err(|_| OrchestratorError::Internal("the secret rules lock is poisoned".into()))?;
-        *scanner = scanner
-            .clone()
+        let scanner = self
+            .scanner()
             .with_user_rules(text, source_name)
             .map_err(|e| OrchestratorError::InvalidInput(e.to_string()))?;
+        self.secrets.replace(scanner);
         Ok(())
     }
 
     /// The current secret scanner.
     pub(crate) fn scanner(&self) -> SecretScanner {
-        match self.secrets.read() {
-            Ok(scanner) => scanner.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.secrets.get().as_ref().clone()
     }
 
     /// The current built-in and user policy.
     pub(crate) fn current_policy(&self) -> OrchestratorResult<Policy> {
-        self.policy
-            .read()
-            .map(|policy| policy.clone())
-            .map_err(|_| OrchestratorError::Internal("the policy lock is poisoned".into()))
+        self.gate.policy()
     }
 
     /// The built-in and user command rules in force (a repository's own
@@ -258,10 +234,7 @@ impl Orchestrator {
 
     /// The settings it was started with.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
-            .map(|s| Arc::clone(&s))
-            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+        self.settings.get()
     }
 
     /// The store, for reads.
@@ -355,7 +328,7 @@ impl Orchestrator {
         if request.approve_command
             && let Some(command) = &task.command
         {
-            self.grant(&task.id, command);
+            self.gate.grant(&task.id, command);
         }
         self.spawn_driver(task.id.clone());
         Ok(task)
@@ -453,11 +426,7 @@ impl Orchestrator {
                 )
             })
             .await?;
-        if let Ok(cancels) = self.cancels.lock()
-            && let Some(switch) = cancels.get(task_id)
-        {
-            let _ = switch.send(true);
-        }
+        self.cancels.pull(task_id);
         Ok(task)
     }
 

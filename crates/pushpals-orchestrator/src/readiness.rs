@@ -5,6 +5,7 @@ use crate::orchestrator::Orchestrator;
 use pushpals_sandbox::CommandSpec;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -36,7 +37,28 @@ pub struct Readiness {
 
 /// The last sandbox probe: when, and how long the probe command took (or
 /// why it did not run).
-pub(crate) type SandboxProbe = Option<(Instant, Result<Duration, String>)>;
+/// The last sandbox probe's outcome and when it was made.
+#[derive(Default)]
+pub(crate) struct SandboxProbe(Mutex<Option<(Instant, Result<Duration, String>)>>);
+
+impl SandboxProbe {
+    /// The last outcome, when it is younger than `ttl`.
+    fn fresh(&self, ttl: Duration) -> Option<Result<Duration, String>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|probe| probe.clone())
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, outcome)| outcome)
+    }
+
+    /// Keeps an outcome just measured.
+    fn keep(&self, outcome: &Result<Duration, String>) {
+        if let Ok(mut probe) = self.0.lock() {
+            *probe = Some((Instant::now(), outcome.clone()));
+        }
+    }
+}
 
 impl Orchestrator {
     /// Checks the database, the sandbox and the disk.
@@ -77,19 +99,11 @@ impl Orchestrator {
     }
 
     async fn sandbox_probe_outcome(&self) -> Result<Duration, String> {
-        let cached = self
-            .sandbox_probe
-            .lock()
-            .ok()
-            .and_then(|probe| probe.clone())
-            .filter(|(at, _)| at.elapsed() < SANDBOX_PROBE_TTL);
-        match cached {
-            Some((_, outcome)) => outcome,
+        match self.sandbox_probe.fresh(SANDBOX_PROBE_TTL) {
+            Some(outcome) => outcome,
             None => {
                 let outcome = self.probe_sandbox().await;
-                if let Ok(mut probe) = self.sandbox_probe.lock() {
-                    *probe = Some((Instant::now(), outcome.clone()));
-                }
+                self.sandbox_probe.keep(&outcome);
                 outcome
             }
         }

@@ -9,7 +9,6 @@ use crate::settings::Settings;
 use pushpals_core::{Actor, EventKind, NewEvent};
 use serde::Serialize;
 use serde_json::json;
-use std::sync::Arc;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,9 +78,7 @@ impl Orchestrator {
             telemetry: current.telemetry.clone(),
             ..next
         };
-        if let Ok(mut settings) = self.settings.write() {
-            *settings = Arc::new(merged);
-        }
+        self.settings.replace(merged);
         let recorded = json!(reload);
         let event = NewEvent {
             task_id: None,

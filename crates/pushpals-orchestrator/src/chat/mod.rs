@@ -2,10 +2,12 @@
 //! new work is planned in the background.
 
 mod intent;
+mod pending;
 mod planning;
 mod status;
 
 pub use intent::{Intent, TaskRef, parse};
+pub(crate) use pending::Plans;
 pub(crate) use planning::PendingPlan;
 pub use status::{CheckStatus, TaskStatus};
 
@@ -106,7 +108,7 @@ impl Orchestrator {
             Intent::Status => {
                 let tasks = self.status().await?;
                 let mut lines: Vec<String> = tasks.iter().map(TaskStatus::line).collect();
-                for (id, plan) in self.pending_plans() {
+                for (id, plan) in self.plans.list() {
                     lines.push(plan.line(&id));
                 }
                 let text = if lines.is_empty() {

@@ -58,16 +58,14 @@ impl Orchestrator {
             ))
         })?;
         let plan_id = format!("plan-{}", new_task_id()?);
-        if let Ok(mut plans) = self.plans.lock() {
-            plans.insert(
-                plan_id.clone(),
-                PendingPlan {
-                    request: request.clone(),
-                    plan: None,
-                    actor: actor.clone(),
-                },
-            );
-        }
+        self.plans.begin(
+            &plan_id,
+            PendingPlan {
+                request: request.clone(),
+                plan: None,
+                actor: actor.clone(),
+            },
+        );
         let orchestrator = Arc::clone(self);
         let id = plan_id.clone();
         let asker = actor.clone();
@@ -114,11 +112,7 @@ impl Orchestrator {
                     tracing::error!(%error, "cannot record a planning failure");
                 }
             }
-            if let Ok(mut plans) = orchestrator.plans.lock()
-                && plans.get(&id).is_some_and(|p| p.plan.is_none())
-            {
-                plans.remove(&id);
-            }
+            orchestrator.plans.end_unheld(&id);
         });
         Ok(plan_id)
     }
@@ -163,11 +157,7 @@ impl Orchestrator {
             .write(move |tx| append_with_note(tx, event, note))
             .await
             .map_err(|e| e.to_string())?;
-        if let Ok(mut plans) = self.plans.lock()
-            && let Some(pending) = plans.get_mut(plan_id)
-        {
-            pending.plan = Some(plan);
-        }
+        self.plans.hold(plan_id, plan);
         Ok(())
     }
 
@@ -178,21 +168,7 @@ impl Orchestrator {
         start: bool,
         by: &Actor,
     ) -> OrchestratorResult<String> {
-        let pending = {
-            let mut plans = self
-                .plans
-                .lock()
-                .map_err(|_| OrchestratorError::Internal("the plans lock is poisoned".into()))?;
-            match plans.get(plan_id) {
-                Some(p) if p.plan.is_some() => plans.remove(plan_id),
-                Some(_) => {
-                    return Err(OrchestratorError::InvalidInput(format!(
-                        "{plan_id} is still being planned; try again when it waits for your OK"
-                    )));
-                }
-                None => None,
-            }
-        };
+        let pending = self.plans.take_held(plan_id)?;
         let Some(PendingPlan {
             plan: Some(plan),
             actor,
@@ -287,14 +263,6 @@ impl Orchestrator {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-
-    /// Requests being planned, and plans waiting for an OK.
-    pub(crate) fn pending_plans(&self) -> Vec<(String, PendingPlan)> {
-        self.plans
-            .lock()
-            .map(|plans| plans.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
     }
 }
 

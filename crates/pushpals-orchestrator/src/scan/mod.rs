@@ -32,6 +32,18 @@ const MAX_FILES: usize = 20_000;
 /// Largest file read.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// Scans take turns: a scheduled scan and one the person asked for run
+/// one after the other, never over each other's scratch tree and findings.
+#[derive(Default)]
+pub(crate) struct ScanTurns(tokio::sync::Mutex<()>);
+
+impl ScanTurns {
+    /// Waits for this scan's turn; it lasts while the guard lives.
+    pub(crate) async fn take(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+}
+
 /// What a detector found, before it gets its fingerprint.
 #[derive(Debug, Clone)]
 pub(crate) struct Found {
@@ -178,11 +190,11 @@ impl Orchestrator {
     /// Scans the repository's HEAD commit with the static detectors and
     /// records the findings.
     pub async fn scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
-        let _one_at_a_time = self.scan_lock.lock().await;
+        let _one_at_a_time = self.scan_turns.take().await;
         self.full_scan(actor).await
     }
 
-    /// A full scan; the caller holds `scan_lock`.
+    /// A full scan; the caller holds its scan turn.
     async fn full_scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
         static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let commit = self.repo.head_commit().await?;
@@ -521,7 +533,7 @@ impl Orchestrator {
     /// history). Falls back to a full scan when there is no earlier scan or
     /// history was rewritten.
     pub async fn scan_changes(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
-        let _one_at_a_time = self.scan_lock.lock().await;
+        let _one_at_a_time = self.scan_turns.take().await;
         let head = self.repo.head_commit().await?;
         let last = self
             .store
