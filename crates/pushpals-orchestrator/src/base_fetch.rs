@@ -11,8 +11,8 @@
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use crate::settings::FetchFailure;
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
-use serde_json::{Value, json};
+use pushpals_core::payload::{BaseFetchFailed, BaseFetched, EventPayload};
+use pushpals_core::{Actor, NewEvent, TaskId};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -53,9 +53,14 @@ impl Orchestrator {
                     let (start, why) = self.choose_base(&head, &fetched).await;
                     self.note_base(
                         task_id,
-                        EventKind::BaseFetched,
-                        json!({ "remote": remote, "branch": branch, "fetched": fetched,
-                                "head": head, "start_commit": start, "why": why }),
+                        &BaseFetched {
+                            remote: remote.clone(),
+                            branch: branch.clone(),
+                            fetched,
+                            head: head.clone(),
+                            start_commit: start.clone(),
+                            why,
+                        },
                     )
                     .await?;
                     return Ok(start);
@@ -76,9 +81,15 @@ impl Orchestrator {
                     };
                     self.note_base(
                         task_id,
-                        EventKind::BaseFetchFailed,
-                        json!({ "remote": remote, "branch": branch, "error": error,
-                                "fallback": "last_fetched", "start_commit": start, "why": why }),
+                        &BaseFetchFailed {
+                            remote: remote.clone(),
+                            branch: branch.clone(),
+                            error,
+                            retry_in_secs: None,
+                            fallback: Some("last_fetched".into()),
+                            start_commit: Some(start.clone()),
+                            why: Some(why),
+                        },
                     )
                     .await?;
                     return Ok(start);
@@ -95,9 +106,15 @@ impl Orchestrator {
                 FetchFailure::Wait => {
                     self.note_base(
                         task_id,
-                        EventKind::BaseFetchFailed,
-                        json!({ "remote": remote, "branch": branch, "error": error,
-                                "retry_in_secs": wait.as_secs() }),
+                        &BaseFetchFailed {
+                            remote: remote.clone(),
+                            branch: branch.clone(),
+                            error,
+                            retry_in_secs: Some(wait.as_secs()),
+                            fallback: None,
+                            start_commit: None,
+                            why: None,
+                        },
                     )
                     .await?;
                     tokio::select! {
@@ -146,8 +163,9 @@ impl Orchestrator {
         )
     }
 
-    async fn note_base(&self, task_id: &TaskId, kind: EventKind, payload: Value) -> StepResult<()> {
-        let event = NewEvent::for_task(task_id, Actor::Orchestrator, kind, payload);
+    async fn note_base<T: EventPayload>(&self, task_id: &TaskId, payload: &T) -> StepResult<()> {
+        let event = NewEvent::typed(Some(task_id), Actor::Orchestrator, payload)
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(())
     }

@@ -3,8 +3,9 @@
 //! (title, text, and a link to the companion's screen).
 
 use crate::webpush::{Vapid, push_all};
-use pushpals_core::Event;
+use pushpals_core::payload::{ApprovalRequested, StateChanged};
 use pushpals_core::visible::visible;
+use pushpals_core::{Event, TaskState};
 use pushpals_orchestrator::NotifySettings;
 use pushpals_store::Store;
 use tokio::sync::broadcast::error::RecvError;
@@ -37,30 +38,26 @@ fn notice_as_written(event: &Event, title: Option<&str>) -> Option<Notice> {
         Some(title) => format!("\"{title}\""),
         None => format!("task {task}"),
     };
-    let p = &event.payload;
-    match event.kind.as_str() {
-        "approval_requested" => Some(Notice {
-            title: format!(
-                "Approval needed: {} for {named}",
-                p["action"].as_str().unwrap_or("action")
-            ),
-            text: p["summary"].as_str().unwrap_or_default().to_owned(),
+    if let Some(asked) = event.read::<ApprovalRequested>() {
+        return Some(Notice {
+            title: format!("Approval needed: {} for {named}", asked.action.as_str()),
+            text: asked.summary,
             screen: format!("#task/{task}"),
-        }),
-        "state_changed" => {
-            let to = p["to"].as_str().unwrap_or_default();
-            let ended = matches!(
-                to,
-                "committed" | "no_changes" | "failed" | "rejected" | "cancelled"
-            );
-            ended.then(|| Notice {
-                title: format!("{} {}", capitalised(&named), to.replace('_', " ")),
-                text: p["reason"].as_str().unwrap_or_default().to_owned(),
-                screen: format!("#task/{task}"),
-            })
-        }
-        _ => None,
+        });
     }
+    let changed = event.read::<StateChanged>()?;
+    // An interrupted task was cut short by the server stopping, not ended
+    // by its work: no notice.
+    let ended = changed.to.is_final() && changed.to != TaskState::Interrupted;
+    ended.then(|| Notice {
+        title: format!(
+            "{} {}",
+            capitalised(&named),
+            changed.to.as_str().replace('_', " ")
+        ),
+        text: changed.reason.unwrap_or_default(),
+        screen: format!("#task/{task}"),
+    })
 }
 
 /// A header value for any text: as it is when ASCII, else RFC 2047's
@@ -196,7 +193,7 @@ mod tests {
         let asked = notice_for(
             &event(
                 "approval_requested",
-                json!({ "action": "commit", "summary": "Commit 1 file" }),
+                json!({ "approval_id": 1, "action": "commit", "summary": "Commit 1 file" }),
             ),
             Some("Add a changelog"),
         )
@@ -211,7 +208,7 @@ mod tests {
         let failed = notice_for(
             &event(
                 "state_changed",
-                json!({ "to": "failed", "reason": "tests failed" }),
+                json!({ "from": "checking", "to": "failed", "reason": "tests failed" }),
             ),
             None,
         )
@@ -220,7 +217,27 @@ mod tests {
             (failed.title.as_str(), failed.text.as_str()),
             ("Task t1 failed", "tests failed")
         );
-        assert!(notice_for(&event("state_changed", json!({ "to": "running" })), None).is_none());
+        assert!(
+            notice_for(
+                &event(
+                    "state_changed",
+                    json!({ "from": "preparing", "to": "running" })
+                ),
+                None
+            )
+            .is_none()
+        );
+        assert!(
+            notice_for(
+                &event(
+                    "state_changed",
+                    json!({ "from": "running", "to": "interrupted" })
+                ),
+                None
+            )
+            .is_none(),
+            "a stop of the server is not an ending to notify"
+        );
         assert!(notice_for(&event("output", json!({ "text": "x" })), None).is_none());
     }
 
@@ -229,7 +246,7 @@ mod tests {
         let asked = notice_for(
             &event(
                 "approval_requested",
-                json!({ "action": "command", "summary": "Run `python3 cleanup.py \u{202E}nur-yrd--`" }),
+                json!({ "approval_id": 2, "action": "command", "summary": "Run `python3 cleanup.py \u{202E}nur-yrd--`" }),
             ),
             Some("Clean \u{202E}pu"),
         )

@@ -7,6 +7,7 @@ use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
 use pushpals_core::chain::{HashedFields, event_hash};
+use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, StateChanged};
 use pushpals_core::timestamp::now;
 use pushpals_core::{
     Actor, AgentWork, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event,
@@ -221,17 +222,16 @@ impl<'a> WriteTx<'a> {
         let task = self.task(id)?;
         task.state.transition(to)?;
         self.update_fields(id, Some(to), update.clone())?;
-        self.append(NewEvent::for_task(
-            id,
+        self.append(NewEvent::typed(
+            Some(id),
             actor,
-            EventKind::StateChanged,
-            json!({
-                "from": task.state,
-                "to": to,
-                "reason": update.reason,
-                "detail": detail,
-            }),
-        ))?;
+            &StateChanged {
+                from: task.state,
+                to,
+                reason: update.reason,
+                detail,
+            },
+        )?)?;
         self.task(id)
     }
 
@@ -298,12 +298,17 @@ impl<'a> WriteTx<'a> {
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        self.append(NewEvent::for_task(
-            task_id,
+        self.append(NewEvent::typed(
+            Some(task_id),
             Actor::Orchestrator,
-            EventKind::ApprovalRequested,
-            json!({ "approval_id": id, "action": action, "summary": summary, "detail": detail }),
-        ))?;
+            &ApprovalRequested {
+                approval_id: id,
+                action,
+                summary: summary.to_owned(),
+                detail,
+                again_after: None,
+            },
+        )?)?;
         self.approval(id)
     }
 
@@ -354,18 +359,17 @@ impl<'a> WriteTx<'a> {
              WHERE id = ?1",
             params![id, ApprovalState::Pending.as_str()],
         )?;
-        self.append(NewEvent::for_task(
-            &approval.task_id,
+        self.append(NewEvent::typed(
+            Some(&approval.task_id),
             Actor::Orchestrator,
-            EventKind::ApprovalRequested,
-            json!({
-                "approval_id": id,
-                "action": approval.action,
-                "summary": approval.summary,
-                "detail": detail,
-                "again_after": why,
-            }),
-        ))?;
+            &ApprovalRequested {
+                approval_id: id,
+                action: approval.action,
+                summary: approval.summary.clone(),
+                detail,
+                again_after: Some(why.to_owned()),
+            },
+        )?)?;
         self.approval(id)
     }
 
@@ -398,18 +402,17 @@ impl<'a> WriteTx<'a> {
              WHERE id = ?1",
             params![id, state.as_str(), now(), by, reason],
         )?;
-        self.append(NewEvent::for_task(
-            &approval.task_id,
+        self.append(NewEvent::typed(
+            Some(&approval.task_id),
             Actor::User(by.to_owned()),
-            EventKind::ApprovalDecided,
-            json!({
-                "approval_id": id,
-                "action": approval.action,
-                "decision": state,
-                "decided_by": by,
-                "reason": reason,
-            }),
-        ))?;
+            &ApprovalDecided {
+                approval_id: id,
+                action: approval.action,
+                decision: state,
+                decided_by: by.to_owned(),
+                reason: reason.map(str::to_owned),
+            },
+        )?)?;
         self.approval(id)
     }
 

@@ -1,5 +1,8 @@
 //! Human-readable output.
 
+use pushpals_core::payload::{
+    ApprovalRequested, BaseFetchFailed, BaseFetched, StateChanged, read_json,
+};
 use serde_json::Value;
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -130,21 +133,60 @@ pub fn task_detail(view: &Value) -> String {
     out
 }
 
+/// The line of an event whose payload has a type (`payload.rs` in the
+/// core crate), without its `#id ── ` prefix.
+fn typed_line(event: &Value) -> Option<String> {
+    if let Some(changed) = read_json::<StateChanged>(event) {
+        return Some(format!(
+            "{} → {}{}",
+            changed.from,
+            changed.to,
+            changed
+                .reason
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(asked) = read_json::<ApprovalRequested>(event) {
+        return Some(format!(
+            "approval #{} ({}) requested: {}",
+            asked.approval_id,
+            asked.action.as_str(),
+            asked.summary
+        ));
+    }
+    if let Some(fetched) = read_json::<BaseFetched>(event) {
+        return Some(format!(
+            "starts from {} ({})",
+            fetched.start_commit.get(..12).unwrap_or_default(),
+            fetched.why
+        ));
+    }
+    let failed = read_json::<BaseFetchFailed>(event)?;
+    let next = match (failed.retry_in_secs, &failed.start_commit) {
+        (Some(secs), _) => format!("; trying again in {secs} s"),
+        (None, Some(start)) => format!(
+            "; starts from {} ({})",
+            start.get(..12).unwrap_or_default(),
+            failed.why.unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "cannot fetch {}/{}: {}{next}",
+        failed.remote, failed.branch, failed.error
+    ))
+}
+
 /// One event for a person; `output` events print their text as it came.
 pub fn event_line(event: &Value) -> String {
     let payload = &event["payload"];
     let id = &event["id"];
+    if let Some(line) = typed_line(event) {
+        return format!("#{id} ── {line}\n");
+    }
     match text(event, "kind") {
         "output" => text(payload, "text").to_owned(),
-        "state_changed" => format!(
-            "#{id} ── {} → {}{}\n",
-            text(payload, "from"),
-            text(payload, "to"),
-            payload["reason"]
-                .as_str()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ),
         "command_started" => format!(
             "#{id} ── [{}] $ {}\n",
             text(payload, "step"),
@@ -178,35 +220,6 @@ pub fn event_line(event: &Value) -> String {
                 .filter(|f| f["decision"] != "allow")
                 .map(|f| format!(" — {}: {}", text(f, "part"), text(f, "reason")))
                 .collect::<String>()
-        ),
-        "approval_requested" => format!(
-            "#{id} ── approval #{} ({}) requested: {}\n",
-            payload["approval_id"],
-            text(payload, "action"),
-            text(payload, "summary")
-        ),
-        "base_fetched" => format!(
-            "#{id} ── starts from {} ({})\n",
-            text(payload, "start_commit").get(..12).unwrap_or_default(),
-            text(payload, "why")
-        ),
-        "base_fetch_failed" => format!(
-            "#{id} ── cannot fetch {}/{}: {}{}\n",
-            text(payload, "remote"),
-            text(payload, "branch"),
-            text(payload, "error"),
-            match (
-                payload["retry_in_secs"].as_u64(),
-                payload["start_commit"].as_str()
-            ) {
-                (Some(secs), _) => format!("; trying again in {secs} s"),
-                (None, Some(start)) => format!(
-                    "; starts from {} ({})",
-                    start.get(..12).unwrap_or_default(),
-                    text(payload, "why")
-                ),
-                _ => String::new(),
-            }
         ),
         kind => format!("#{id} ── {kind} {}\n", compact(payload)),
     }
@@ -243,7 +256,7 @@ mod tests {
             event_line(&waiting),
             "#7 ── cannot fetch origin/main: no route; trying again in 10 s\n"
         );
-        let fetched = json!({"id": 8, "kind": "base_fetched", "payload": {"start_commit": "0123456789abcdef", "why": "the remote base is ahead of the local HEAD"}});
+        let fetched = json!({"id": 8, "kind": "base_fetched", "payload": {"remote": "origin", "branch": "main", "fetched": "0123456789abcdef", "head": "fedcba", "start_commit": "0123456789abcdef", "why": "the remote base is ahead of the local HEAD"}});
         assert_eq!(
             event_line(&fetched),
             "#8 ── starts from 0123456789ab (the remote base is ahead of the local HEAD)\n"

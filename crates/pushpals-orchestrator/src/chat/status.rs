@@ -2,6 +2,7 @@
 //! last step, checks and cost. Nothing here waits for a worker.
 
 use crate::orchestrator::Orchestrator;
+use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched};
 use pushpals_core::{Event, TaskId, Usage};
 use pushpals_store::{StoreResult, TaskOverview};
 use serde::Serialize;
@@ -119,6 +120,25 @@ fn last_line(text: &str) -> Option<String> {
 }
 
 fn describe(event: &Event) -> String {
+    if let Some(asked) = event.read::<ApprovalRequested>() {
+        return format!("waiting for approval: {}", asked.summary);
+    }
+    if let Some(decided) = event.read::<ApprovalDecided>() {
+        return format!("{} {}", decided.action.as_str(), decided.decision.as_str());
+    }
+    if let Some(fetched) = event.read::<BaseFetched>() {
+        return format!(
+            "starts from {} ({})",
+            fetched.start_commit.get(..12).unwrap_or_default(),
+            fetched.why
+        );
+    }
+    if let Some(failed) = event.read::<BaseFetchFailed>() {
+        return format!(
+            "cannot fetch {}/{}: {}",
+            failed.remote, failed.branch, failed.error
+        );
+    }
     let p: &Value = &event.payload;
     let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
     match event.kind.as_str() {
@@ -136,21 +156,8 @@ fn describe(event: &Event) -> String {
         ),
         "model_call" => format!("asked the model ({})", text("purpose")),
         "agent_finished" => "the agent finished".to_owned(),
-        "approval_requested" => format!("waiting for approval: {}", text("summary")),
-        "approval_decided" => format!("{} {}", text("action"), text("decision")),
         "commit" => format!("committed {}", text("sha").get(..12).unwrap_or_default()),
         "worktree_created" => "worktree ready".to_owned(),
-        "base_fetched" => format!(
-            "starts from {} ({})",
-            text("start_commit").get(..12).unwrap_or_default(),
-            text("why")
-        ),
-        "base_fetch_failed" => format!(
-            "cannot fetch {}/{}: {}",
-            text("remote"),
-            text("branch"),
-            text("error")
-        ),
         other => other.to_owned(),
     }
 }

@@ -4,7 +4,8 @@ use super::{
     ApprovalLabels, DecisionLabel, GatewayLabels, Metrics, ModelLabel, Named, StateLabel,
     TokenLabels,
 };
-use pushpals_core::{Event, TaskState};
+use pushpals_core::Event;
+use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, StateChanged};
 use pushpals_store::{EventQuery, Store};
 use serde_json::Value;
 use std::sync::Arc;
@@ -74,10 +75,10 @@ impl Metrics {
                 }
             }
             "state_changed" => {
-                let Some(to) = p["to"].as_str() else { return };
-                let final_state = serde_json::from_value::<TaskState>(p["to"].clone())
-                    .is_ok_and(TaskState::is_final);
-                if !final_state {
+                let Some(changed) = event.read::<StateChanged>() else {
+                    return;
+                };
+                if !changed.to.is_final() {
                     return;
                 }
                 let since = event
@@ -87,7 +88,7 @@ impl Metrics {
                 if let Some(seconds) = since.and_then(|since| between(&since, &event.time)) {
                     self.task_seconds
                         .get_or_create(&StateLabel {
-                            state: to.to_owned(),
+                            state: changed.to.as_str().to_owned(),
                         })
                         .observe(seconds);
                 }
@@ -119,17 +120,24 @@ impl Metrics {
                 }
             }
             "approval_requested" => {
-                if let (Some(id), Ok(mut asked)) = (p["approval_id"].as_i64(), self.asked.lock()) {
-                    asked.insert(id, event.time.clone());
+                if let (Some(asked), Ok(mut times)) =
+                    (event.read::<ApprovalRequested>(), self.asked.lock())
+                {
+                    times.insert(asked.approval_id, event.time.clone());
                 }
             }
             "approval_decided" => {
-                let since = p["approval_id"]
-                    .as_i64()
-                    .and_then(|id| self.asked.lock().ok()?.remove(&id));
+                let Some(decided) = event.read::<ApprovalDecided>() else {
+                    return;
+                };
+                let since = self
+                    .asked
+                    .lock()
+                    .ok()
+                    .and_then(|mut times| times.remove(&decided.approval_id));
                 let labels = ApprovalLabels {
-                    action: text(&p["action"]).unwrap_or_default(),
-                    decision: text(&p["decision"]).unwrap_or_default(),
+                    action: decided.action.as_str().to_owned(),
+                    decision: decided.decision.as_str().to_owned(),
                 };
                 if let Some(seconds) = since.and_then(|since| between(&since, &event.time)) {
                     self.approval_seconds

@@ -1,0 +1,218 @@
+//! Typed event payloads: one type per kind, used by the writer and by every
+//! reader (the server's metrics and notifications, chat status, the CLI),
+//! so a field is named once. Kinds without a type yet keep a JSON payload;
+//! a kind this build does not know (written by a newer version) is kept
+//! and shown as it is, never an error: [`Event::read`] is `None` for it.
+
+use crate::approval::{ApprovalAction, ApprovalState};
+use crate::event::{Actor, Event, EventKind, NewEvent};
+use crate::ids::{ApprovalId, TaskId};
+use crate::task::TaskState;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A payload type, and the kind of event it is the payload of.
+pub trait EventPayload: Serialize + DeserializeOwned {
+    /// Its kind.
+    const KIND: EventKind;
+}
+
+impl Event {
+    /// The payload as `T`, when the event is of `T`'s kind and its payload
+    /// reads as one.
+    pub fn read<T: EventPayload>(&self) -> Option<T> {
+        (self.kind == T::KIND.as_str())
+            .then(|| serde_json::from_value(self.payload.clone()).ok())
+            .flatten()
+    }
+}
+
+impl NewEvent {
+    /// An event whose kind is the payload's.
+    pub fn typed<T: EventPayload>(
+        task_id: Option<&TaskId>,
+        actor: Actor,
+        payload: &T,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            task_id: task_id.cloned(),
+            actor,
+            kind: T::KIND,
+            payload: serde_json::to_value(payload)?,
+        })
+    }
+}
+
+/// Reads a payload of `T`'s kind from JSON as a client sees an event
+/// (`{"kind": ..., "payload": ...}`).
+pub fn read_json<T: EventPayload>(event: &Value) -> Option<T> {
+    (event["kind"] == T::KIND.as_str())
+        .then(|| serde_json::from_value(event["payload"].clone()).ok())
+        .flatten()
+}
+
+/// `state_changed`: a task moved between states.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateChanged {
+    /// Its state before.
+    pub from: TaskState,
+    /// Its state now.
+    pub to: TaskState,
+    /// Why, when it ended or stopped.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What else the mover said (who approved, what it waits for).
+    #[serde(default)]
+    pub detail: Value,
+}
+
+impl EventPayload for StateChanged {
+    const KIND: EventKind = EventKind::StateChanged;
+}
+
+/// `approval_requested`: something waits for the person.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalRequested {
+    /// The approval.
+    pub approval_id: ApprovalId,
+    /// What approving does.
+    pub action: ApprovalAction,
+    /// In a line.
+    pub summary: String,
+    /// What the person decides on (the command, the diff's summary).
+    #[serde(default)]
+    pub detail: Value,
+    /// Why it is asked again, when what an earlier approval allowed could
+    /// not be done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub again_after: Option<String>,
+}
+
+impl EventPayload for ApprovalRequested {
+    const KIND: EventKind = EventKind::ApprovalRequested;
+}
+
+/// `approval_decided`: the person (or a grant) answered, or the approval
+/// was withdrawn.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalDecided {
+    /// The approval.
+    pub approval_id: ApprovalId,
+    /// What it was for.
+    pub action: ApprovalAction,
+    /// Where it stands now.
+    pub decision: ApprovalState,
+    /// Who decided.
+    pub decided_by: String,
+    /// Why, when they said.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl EventPayload for ApprovalDecided {
+    const KIND: EventKind = EventKind::ApprovalDecided;
+}
+
+/// `base_fetched`: the base branch was fetched before a task started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BaseFetched {
+    /// The remote.
+    pub remote: String,
+    /// Its base branch.
+    pub branch: String,
+    /// The commit the branch pointed at.
+    pub fetched: String,
+    /// The local HEAD then.
+    pub head: String,
+    /// The commit the task starts from.
+    pub start_commit: String,
+    /// Why that one.
+    pub why: String,
+}
+
+impl EventPayload for BaseFetched {
+    const KIND: EventKind = EventKind::BaseFetched;
+}
+
+/// `base_fetch_failed`: fetching the base before a task failed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BaseFetchFailed {
+    /// The remote.
+    pub remote: String,
+    /// Its base branch.
+    pub branch: String,
+    /// What git said, without credentials.
+    pub error: String,
+    /// When the task tries again, if it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_secs: Option<u64>,
+    /// `last_fetched` when the task starts anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The commit it starts from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_commit: Option<String>,
+    /// Why that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl EventPayload for BaseFetchFailed {
+    const KIND: EventKind = EventKind::BaseFetchFailed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(kind: &str, payload: Value) -> Event {
+        Event {
+            id: 1,
+            task_id: None,
+            time: "2026-12-07T00:00:00.000Z".into(),
+            actor: "orchestrator".into(),
+            kind: kind.into(),
+            payload,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_payload_reads_back_as_written_and_only_as_its_kind() {
+        let changed = StateChanged {
+            from: TaskState::Running,
+            to: TaskState::Failed,
+            reason: Some("boom".into()),
+            detail: Value::Null,
+        };
+        let new = NewEvent::typed(None, Actor::Orchestrator, &changed).unwrap();
+        assert_eq!(new.kind, EventKind::StateChanged);
+        // The same JSON the untyped writers made, so old readers agree.
+        assert_eq!(
+            new.payload,
+            json!({ "from": "running", "to": "failed", "reason": "boom", "detail": null })
+        );
+        let event = stored("state_changed", new.payload);
+        assert_eq!(event.read::<StateChanged>(), Some(changed));
+        assert_eq!(event.read::<ApprovalDecided>(), None);
+    }
+
+    #[test]
+    fn unknown_kinds_and_odd_payloads_are_kept_not_failed() {
+        let newer = stored("something_from_the_future", json!({ "x": 1 }));
+        assert_eq!(newer.read::<StateChanged>(), None);
+        assert_eq!(newer.payload["x"], 1);
+        let odd = stored("state_changed", json!({ "to": "nowhere" }));
+        assert_eq!(odd.read::<StateChanged>(), None);
+        let seen = json!({ "kind": "approval_decided", "payload": {
+            "approval_id": 3, "action": "commit", "decision": "denied", "decided_by": "phone" } });
+        let decided = read_json::<ApprovalDecided>(&seen).unwrap();
+        assert_eq!(
+            (decided.decision, decided.reason),
+            (ApprovalState::Denied, None)
+        );
+    }
+}
