@@ -114,6 +114,40 @@ impl EventPayload for ApprovalDecided {
     const KIND: EventKind = EventKind::ApprovalDecided;
 }
 
+/// `check_result`: one of the repository's checks ran on a task.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckResult {
+    /// Its name (`build`, `lint`, `test`, ...).
+    pub check: String,
+    /// Its command line.
+    pub command: String,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+impl EventPayload for CheckResult {
+    const KIND: EventKind = EventKind::CheckResult;
+}
+
+/// `commit`: a task's change was committed on its branch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Commit {
+    /// The commit.
+    pub sha: String,
+    /// The task's branch.
+    pub branch: String,
+    /// Its message.
+    pub message: String,
+    /// True when a restart found the commit a stop cut short and recorded
+    /// it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+}
+
+impl EventPayload for Commit {
+    const KIND: EventKind = EventKind::Commit;
+}
+
 /// `base_fetched`: the base branch was fetched before a task started.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BaseFetched {
@@ -198,6 +232,31 @@ mod tests {
         let event = stored("state_changed", new.payload);
         assert_eq!(event.read::<StateChanged>(), Some(changed));
         assert_eq!(event.read::<ApprovalDecided>(), None);
+    }
+
+    #[test]
+    fn a_commit_says_recovered_only_when_it_was() {
+        let commit = Commit {
+            sha: "abc".into(),
+            branch: "pushpals/t1".into(),
+            message: "m".into(),
+            recovered: false,
+        };
+        let plain = NewEvent::typed(None, Actor::Orchestrator, &commit).unwrap();
+        assert_eq!(
+            plain.payload,
+            json!({ "sha": "abc", "branch": "pushpals/t1", "message": "m" })
+        );
+        let recovered = Commit {
+            recovered: true,
+            ..commit
+        };
+        let again = NewEvent::typed(None, Actor::Orchestrator, &recovered).unwrap();
+        assert_eq!(again.payload["recovered"], true);
+        assert_eq!(
+            stored("commit", again.payload).read::<Commit>(),
+            Some(recovered)
+        );
     }
 
     #[test]

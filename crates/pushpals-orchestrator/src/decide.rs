@@ -3,6 +3,7 @@
 use crate::authorize::{ApprovalScope, CommandAnswer};
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use pushpals_core::payload::{CheckResult, Commit};
 use pushpals_core::{
     Actor, Approval, ApprovalAction, ApprovalId, Decision, EventKind, NewEvent, Task, TaskId,
     TaskState,
@@ -306,8 +307,6 @@ impl Orchestrator {
         }
     }
 
-    /// Subject from the title; body from what the task ran (or the agent's
-    /// summary) and its checks.
     /// Records a commit git made on the task's branch and moves the task
     /// to committed, in one write; `recovered` when a restart found it.
     pub(crate) async fn record_commit(
@@ -322,18 +321,20 @@ impl Orchestrator {
         Ok(self
             .store
             .write(move |tx| {
-                let mut recorded = json!({ "sha": sha, "branch": branch, "message": message });
                 let mut moved = json!({ "sha": sha });
                 if recovered {
-                    recorded["recovered"] = json!(true);
                     moved["on"] = json!("restart");
                 }
-                tx.append(NewEvent::for_task(
-                    &id,
+                tx.append(NewEvent::typed(
+                    Some(&id),
                     Actor::Orchestrator,
-                    EventKind::Commit,
-                    recorded,
-                ))?;
+                    &Commit {
+                        sha: sha.clone(),
+                        branch: branch.clone(),
+                        message: message.clone(),
+                        recovered,
+                    },
+                )?)?;
                 tx.transition(
                     &id,
                     TaskState::Committed,
@@ -348,6 +349,8 @@ impl Orchestrator {
             .await?)
     }
 
+    /// Subject from the title; body from what the task ran (or the agent's
+    /// summary) and its checks.
     pub(crate) async fn commit_message(&self, task: &Task) -> OrchestratorResult<String> {
         let events = self.task_events(&task.id).await?;
         let mut body = String::new();
@@ -361,16 +364,8 @@ impl Orchestrator {
         }
         let checks: Vec<String> = events
             .iter()
-            .filter(|e| e.kind == EventKind::CheckResult.as_str())
-            .map(|e| {
-                let name = e.payload["check"].as_str().unwrap_or("check");
-                let verdict = if e.payload["passed"] == json!(true) {
-                    "passed"
-                } else {
-                    "failed"
-                };
-                format!("{name} {verdict}")
-            })
+            .filter_map(|e| e.read::<CheckResult>())
+            .map(|c| format!("{} {}", c.check, if c.passed { "passed" } else { "failed" }))
             .collect();
         if checks.is_empty() {
             body.push_str("Checks: none configured in pushpals.toml\n");

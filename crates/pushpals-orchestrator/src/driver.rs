@@ -7,6 +7,7 @@ use crate::authorize::Refusal;
 use crate::checks::RepoConfig;
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
+use pushpals_core::payload::CheckResult;
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -243,16 +244,16 @@ impl Orchestrator {
                 .run_step(&policy, task_id, &step, &worktree, &cancel)
                 .await;
             let passed_flag = passed.is_ok();
-            let event = NewEvent::for_task(
-                task_id,
+            let event = NewEvent::typed(
+                Some(task_id),
                 Actor::Orchestrator,
-                EventKind::CheckResult,
-                json!({
-                    "check": check.name,
-                    "command": check.command_line,
-                    "passed": passed_flag,
-                }),
-            );
+                &CheckResult {
+                    check: check.name.to_owned(),
+                    command: check.command_line.clone(),
+                    passed: passed_flag,
+                },
+            )
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
             self.store.write(move |tx| tx.append(event)).await?;
             results.push(json!({ "check": check.name, "passed": passed_flag }));
             if let Err(stop) = passed {

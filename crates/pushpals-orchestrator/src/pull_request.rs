@@ -3,6 +3,7 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use pushpals_core::payload::CheckResult;
 use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
 use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
 use serde_json::json;
@@ -154,23 +155,16 @@ impl Orchestrator {
             }
         }
         body.push_str("\n### Checks\n");
-        let checks: Vec<_> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::CheckResult.as_str())
-            .collect();
+        let checks: Vec<CheckResult> = events.iter().filter_map(|e| e.read()).collect();
         if checks.is_empty() {
             body.push_str("- none configured in pushpals.toml\n");
         }
         for check in checks {
             body.push_str(&format!(
                 "- {}: `{}` — {}\n",
-                check.payload["check"].as_str().unwrap_or("?"),
-                check.payload["command"].as_str().unwrap_or("?"),
-                if check.payload["passed"] == true {
-                    "passed"
-                } else {
-                    "failed"
-                }
+                check.check,
+                check.command,
+                if check.passed { "passed" } else { "failed" }
             ));
         }
         body.push_str(&format!(

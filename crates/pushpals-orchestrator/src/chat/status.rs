@@ -2,7 +2,9 @@
 //! last step, checks and cost. Nothing here waits for a worker.
 
 use crate::orchestrator::Orchestrator;
-use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched};
+use pushpals_core::payload::{
+    ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CheckResult, Commit,
+};
 use pushpals_core::{Event, TaskId, Usage};
 use pushpals_store::{StoreResult, TaskOverview};
 use serde::Serialize;
@@ -126,6 +128,13 @@ fn describe(event: &Event) -> String {
     if let Some(decided) = event.read::<ApprovalDecided>() {
         return format!("{} {}", decided.action.as_str(), decided.decision.as_str());
     }
+    if let Some(check) = event.read::<CheckResult>() {
+        let verdict = if check.passed { "passed" } else { "failed" };
+        return format!("check {} {verdict}", check.check);
+    }
+    if let Some(commit) = event.read::<Commit>() {
+        return format!("committed {}", commit.sha.get(..12).unwrap_or_default());
+    }
     if let Some(fetched) = event.read::<BaseFetched>() {
         return format!(
             "starts from {} ({})",
@@ -145,18 +154,8 @@ fn describe(event: &Event) -> String {
         "tool_call" => format!("tool {}", text("tool")),
         "command_started" => format!("running `{}`", text("command")),
         "command_finished" => format!("{} {}", text("step"), text("outcome")),
-        "check_result" => format!(
-            "check {} {}",
-            text("check"),
-            if p["passed"].as_bool().unwrap_or(false) {
-                "passed"
-            } else {
-                "failed"
-            }
-        ),
         "model_call" => format!("asked the model ({})", text("purpose")),
         "agent_finished" => "the agent finished".to_owned(),
-        "commit" => format!("committed {}", text("sha").get(..12).unwrap_or_default()),
         "worktree_created" => "worktree ready".to_owned(),
         other => other.to_owned(),
     }
@@ -171,15 +170,11 @@ impl TaskStatus {
             checks: results,
         } = overview;
         let mut checks: Vec<CheckStatus> = Vec::new();
-        for event in &results {
-            let name = event.payload["check"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if !checks.iter().any(|c| c.name == name) {
+        for result in results.iter().filter_map(Event::read::<CheckResult>) {
+            if !checks.iter().any(|c| c.name == result.check) {
                 checks.push(CheckStatus {
-                    name,
-                    passed: event.payload["passed"].as_bool().unwrap_or(false),
+                    name: result.check,
+                    passed: result.passed,
                 });
             }
         }
