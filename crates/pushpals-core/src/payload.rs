@@ -114,6 +114,68 @@ impl EventPayload for ApprovalDecided {
     const KIND: EventKind = EventKind::ApprovalDecided;
 }
 
+/// `command_started`: a command of a task (or a scan) started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CommandStarted {
+    /// The step it is (`worker`, `check:test`, `agent:3`, ...).
+    pub step: String,
+    /// Its command line.
+    pub command: String,
+    /// The sandbox backend it runs under.
+    pub backend: String,
+    /// Its time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Said when it runs without isolation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+impl EventPayload for CommandStarted {
+    const KIND: EventKind = EventKind::CommandStarted;
+}
+
+/// `command_finished`: a command ended, or could not run (`error`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CommandFinished {
+    /// The step it was.
+    pub step: String,
+    /// How it ended, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why it could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its exit code, when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// It ran out of time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    /// It was cancelled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+    /// How long it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// How many bytes of output it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// More than was kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_truncated: bool,
+    /// The blob holding its (redacted) output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_blob: Option<String>,
+}
+
+impl EventPayload for CommandFinished {
+    const KIND: EventKind = EventKind::CommandFinished;
+}
+
 /// `check_result`: one of the repository's checks ran on a task.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckResult {

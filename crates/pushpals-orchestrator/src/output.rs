@@ -1,6 +1,7 @@
 //! Running one command for a task and recording it as events: start,
 //! output in chunks, end with the full output in a blob.
 
+use pushpals_core::payload::{CommandFinished, CommandStarted};
 use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
 use pushpals_sandbox::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError, Runner};
 use pushpals_store::{Store, StoreResult};
@@ -47,17 +48,19 @@ pub(crate) async fn run_recorded(
     tap: Option<Tap>,
 ) -> StoreResult<Result<Recorded, RunError>> {
     let actor = || Actor::Worker(task_id.clone());
-    let mut started_payload = json!({
-        "step": step,
-        "command": spec.command_line,
-        "backend": runner.backend(),
-        "timeout_secs": spec.timeout.as_secs(),
-    });
-    if !runner.isolated() {
-        started_payload["warning"] =
-            json!("this command runs WITHOUT isolation (sandbox backend \"none\")");
-    }
-    let started = NewEvent::for_task(task_id, actor(), EventKind::CommandStarted, started_payload);
+    let started = NewEvent::typed(
+        Some(task_id),
+        actor(),
+        &CommandStarted {
+            step: step.to_owned(),
+            command: spec.command_line.clone(),
+            backend: runner.backend().to_owned(),
+            timeout_secs: Some(spec.timeout.as_secs()),
+            warning: (!runner.isolated()).then(|| {
+                "this command runs WITHOUT isolation (sandbox backend \"none\")".to_owned()
+            }),
+        },
+    )?;
     store.write(move |tx| tx.append(started)).await?;
 
     let (sender, receiver) = mpsc::channel(64);
@@ -70,14 +73,15 @@ pub(crate) async fn run_recorded(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(run_error) => {
-            let message = run_error.to_string();
-            let step_name = step.to_owned();
-            let failed = NewEvent::for_task(
-                task_id,
+            let failed = NewEvent::typed(
+                Some(task_id),
                 actor(),
-                EventKind::CommandFinished,
-                json!({ "step": step_name, "error": message }),
-            );
+                &CommandFinished {
+                    step: step.to_owned(),
+                    error: Some(run_error.to_string()),
+                    ..CommandFinished::default()
+                },
+            )?;
             store.write(move |tx| tx.append(failed)).await?;
             return Ok(Err(run_error));
         }
@@ -91,30 +95,30 @@ pub(crate) async fn run_recorded(
     let total_bytes = recording.total_bytes;
     let tail = tail_of(&blob, 20);
     let output = String::from_utf8_lossy(&blob).into_owned();
-    let finished_payload = json!({
-        "step": step,
-        "exit_code": outcome.exit_code,
-        "signal": outcome.signal,
-        "timed_out": outcome.timed_out,
-        "cancelled": outcome.cancelled,
-        "duration_ms": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-        "outcome": outcome.describe(),
-        "output_bytes": total_bytes,
-        "output_truncated": total_bytes > BLOB_LIMIT,
-    });
+    let mut finished = CommandFinished {
+        step: step.to_owned(),
+        outcome: Some(outcome.describe()),
+        error: None,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        timed_out: outcome.timed_out,
+        cancelled: outcome.cancelled,
+        duration_ms: Some(u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX)),
+        output_bytes: Some(u64::try_from(total_bytes).unwrap_or(u64::MAX)),
+        output_truncated: total_bytes > BLOB_LIMIT,
+        output_blob: None,
+    };
     let task = task_id.clone();
     store
         .write(move |tx| {
-            let mut payload = finished_payload;
             if !blob.is_empty() {
-                payload["output_blob"] = json!(tx.put_blob(&blob)?);
+                finished.output_blob = Some(tx.put_blob(&blob)?);
             }
-            tx.append(NewEvent::for_task(
-                &task,
+            tx.append(NewEvent::typed(
+                Some(&task),
                 Actor::Worker(task.clone()),
-                EventKind::CommandFinished,
-                payload,
-            ))
+                &finished,
+            )?)
         })
         .await?;
     Ok(Ok(Recorded {

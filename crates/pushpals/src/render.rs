@@ -1,7 +1,8 @@
 //! Human-readable output.
 
 use pushpals_core::payload::{
-    ApprovalRequested, BaseFetchFailed, BaseFetched, StateChanged, read_json,
+    ApprovalRequested, BaseFetchFailed, BaseFetched, CommandFinished, CommandStarted, StateChanged,
+    read_json,
 };
 use serde_json::Value;
 
@@ -147,6 +148,20 @@ fn typed_line(event: &Value) -> Option<String> {
                 .unwrap_or_default()
         ));
     }
+    if let Some(started) = read_json::<CommandStarted>(event) {
+        return Some(format!("[{}] $ {}", started.step, started.command));
+    }
+    if let Some(finished) = read_json::<CommandFinished>(event) {
+        return Some(format!(
+            "[{}] {}{}",
+            finished.step,
+            finished.outcome.or(finished.error).unwrap_or_default(),
+            finished
+                .duration_ms
+                .map(|ms| format!(" in {ms} ms"))
+                .unwrap_or_default()
+        ));
+    }
     if let Some(asked) = read_json::<ApprovalRequested>(event) {
         return Some(format!(
             "approval #{} ({}) requested: {}",
@@ -187,23 +202,6 @@ pub fn event_line(event: &Value) -> String {
     }
     match text(event, "kind") {
         "output" => text(payload, "text").to_owned(),
-        "command_started" => format!(
-            "#{id} ── [{}] $ {}\n",
-            text(payload, "step"),
-            text(payload, "command")
-        ),
-        "command_finished" => format!(
-            "#{id} ── [{}] {}{}\n",
-            text(payload, "step"),
-            payload["outcome"]
-                .as_str()
-                .or(payload["error"].as_str())
-                .unwrap_or(""),
-            payload["duration_ms"]
-                .as_u64()
-                .map(|ms| format!(" in {ms} ms"))
-                .unwrap_or_default()
-        ),
         "policy_decision" if payload["preapproved"] == true => format!(
             "#{id} ── [{}] approved with the task: {}\n",
             text(payload, "step"),

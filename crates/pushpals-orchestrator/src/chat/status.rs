@@ -3,7 +3,8 @@
 
 use crate::orchestrator::Orchestrator;
 use pushpals_core::payload::{
-    ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CheckResult, Commit,
+    ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CheckResult, CommandFinished,
+    CommandStarted, Commit,
 };
 use pushpals_core::{Event, TaskId, Usage};
 use pushpals_store::{StoreResult, TaskOverview};
@@ -128,6 +129,13 @@ fn describe(event: &Event) -> String {
     if let Some(decided) = event.read::<ApprovalDecided>() {
         return format!("{} {}", decided.action.as_str(), decided.decision.as_str());
     }
+    if let Some(started) = event.read::<CommandStarted>() {
+        return format!("running `{}`", started.command);
+    }
+    if let Some(finished) = event.read::<CommandFinished>() {
+        let how = finished.outcome.or(finished.error).unwrap_or_default();
+        return format!("{} {how}", finished.step);
+    }
     if let Some(check) = event.read::<CheckResult>() {
         let verdict = if check.passed { "passed" } else { "failed" };
         return format!("check {} {verdict}", check.check);
@@ -152,8 +160,6 @@ fn describe(event: &Event) -> String {
     let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
     match event.kind.as_str() {
         "tool_call" => format!("tool {}", text("tool")),
-        "command_started" => format!("running `{}`", text("command")),
-        "command_finished" => format!("{} {}", text("step"), text("outcome")),
         "model_call" => format!("asked the model ({})", text("purpose")),
         "agent_finished" => "the agent finished".to_owned(),
         "worktree_created" => "worktree ready".to_owned(),

@@ -11,7 +11,8 @@ use super::Found;
 use super::test_output::{Outcome, durations, junit_files, parse, parse_junit};
 use crate::checks::RepoConfig;
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::{CommandFinished, CommandStarted};
+use pushpals_core::{Actor, NewEvent};
 use pushpals_policy::Decision;
 use pushpals_sandbox::CommandSpec;
 use serde_json::json;
@@ -277,12 +278,18 @@ impl Orchestrator {
         actor: &Actor,
     ) -> Result<Run, String> {
         let step = step.to_owned();
-        let started = NewEvent {
-            task_id: None,
-            actor: actor.clone(),
-            kind: EventKind::CommandStarted,
-            payload: json!({ "step": step, "command": command, "backend": self.runner.backend() }),
-        };
+        let started = NewEvent::typed(
+            None,
+            actor.clone(),
+            &CommandStarted {
+                step: step.to_owned(),
+                command: command.to_owned(),
+                backend: self.runner.backend().to_owned(),
+                timeout_secs: None,
+                warning: None,
+            },
+        )
+        .map_err(|e| e.to_string())?;
         self.store
             .write(move |tx| tx.append(started))
             .await
@@ -326,16 +333,17 @@ impl Orchestrator {
             Err(error) => (false, error.to_string()),
         };
         let exit_code = outcome.as_ref().ok().and_then(|o| o.exit_code);
-        let finished = NewEvent {
-            task_id: None,
-            actor: actor.clone(),
-            kind: EventKind::CommandFinished,
-            payload: json!({
-                "step": step,
-                "exit_code": outcome.as_ref().ok().and_then(|o| o.exit_code),
-                "outcome": describe,
-            }),
-        };
+        let finished = NewEvent::typed(
+            None,
+            actor.clone(),
+            &CommandFinished {
+                step: step.to_owned(),
+                exit_code: outcome.as_ref().ok().and_then(|o| o.exit_code),
+                outcome: Some(describe),
+                ..CommandFinished::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
         self.store
             .write(move |tx| tx.append(finished))
             .await

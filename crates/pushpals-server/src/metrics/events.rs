@@ -5,7 +5,7 @@ use super::{
     TokenLabels,
 };
 use pushpals_core::Event;
-use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, StateChanged};
+use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, CommandFinished, StateChanged};
 use pushpals_store::{EventQuery, Store};
 use serde_json::Value;
 use std::sync::Arc;
@@ -94,12 +94,15 @@ impl Metrics {
                 }
             }
             "command_finished" => {
-                let Some(ms) = p["duration_ms"].as_u64() else {
+                let Some(finished) = event.read::<CommandFinished>() else {
+                    return;
+                };
+                let Some(ms) = finished.duration_ms else {
                     return;
                 };
                 let seconds = ms as f64 / 1000.0;
                 self.command_seconds.observe(seconds);
-                if let Some(check) = p["step"].as_str().and_then(|s| s.strip_prefix("check:")) {
+                if let Some(check) = finished.step.strip_prefix("check:") {
                     self.check_seconds
                         .get_or_create(&Named {
                             name: check.to_owned(),
