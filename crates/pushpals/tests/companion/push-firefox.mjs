@@ -235,7 +235,12 @@ try {
   }, 90000);
   const expected = 'Approval needed: commit for "Ping the phone"';
   check(notices[0].kind === "notice" && notices[0].title === expected, `the page heard the decrypted notice: ${JSON.stringify(notices)}`);
-  const shown = await runAsync("const done = arguments[arguments.length - 1]; navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((list) => done(list.map((n) => n.title)));");
+  // The page is told first; the notification shows a moment later.
+  const titles = () => runAsync("const done = arguments[arguments.length - 1]; navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((list) => done(list.map((n) => n.title)));");
+  const shown = await until("the notification", async () => {
+    const list = await titles();
+    return list.includes(expected) ? list : null;
+  }, 15000).catch(async () => titles());
   check(shown.includes(expected), `the notification shows with its title: ${JSON.stringify(shown)}; the page heard ${JSON.stringify(await run("return window.__notices;"))}`);
   const posted = received[0];
   check(posted.headers["content-encoding"] === "aes128gcm" && /^vapid t=/.test(posted.headers.authorization || ""), `Push Pals sent an encrypted, VAPID-signed push: ${JSON.stringify(posted.headers)}`);
