@@ -232,7 +232,7 @@ impl EventPayload for BaseFetched {
 }
 
 /// `base_fetch_failed`: fetching the base before a task failed.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BaseFetchFailed {
     /// The remote.
     pub remote: String,

@@ -19,6 +19,16 @@ use tokio::sync::watch;
 /// The first wait before fetching again; it doubles up to a minute.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
+/// A failed fetch of `remote`'s `branch`, with what git said.
+fn failed(remote: &str, branch: &str, error: String) -> BaseFetchFailed {
+    BaseFetchFailed {
+        remote: remote.to_owned(),
+        branch: branch.to_owned(),
+        error,
+        ..BaseFetchFailed::default()
+    }
+}
+
 impl Orchestrator {
     /// The commit a new task starts from, fetched as the module says; each
     /// fetch, failure and choice is an event of the task.
@@ -82,13 +92,10 @@ impl Orchestrator {
                     self.note_base(
                         task_id,
                         &BaseFetchFailed {
-                            remote: remote.clone(),
-                            branch: branch.clone(),
-                            error,
-                            retry_in_secs: None,
                             fallback: Some("last_fetched".into()),
                             start_commit: Some(start.clone()),
                             why: Some(why),
+                            ..failed(&remote, &branch, error)
                         },
                     )
                     .await?;
@@ -107,13 +114,8 @@ impl Orchestrator {
                     self.note_base(
                         task_id,
                         &BaseFetchFailed {
-                            remote: remote.clone(),
-                            branch: branch.clone(),
-                            error,
                             retry_in_secs: Some(wait.as_secs()),
-                            fallback: None,
-                            start_commit: None,
-                            why: None,
+                            ..failed(&remote, &branch, error)
                         },
                     )
                     .await?;

@@ -6,18 +6,11 @@
 use super::delivery::{move_remote_base, repo_with_remote};
 use super::support::*;
 use pushpals_core::{Event, TaskId, TaskState};
-use pushpals_store::EventQuery;
 use pushpals_test_support::git_in;
 
 async fn events_of(f: &Fixture, id: &TaskId, kind: &str) -> Vec<Event> {
-    f.orchestrator
-        .store()
-        .events(EventQuery {
-            task_id: Some(id.clone()),
-            ..EventQuery::default()
-        })
+    task_events(&f.orchestrator, id)
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.kind == kind)
         .collect()

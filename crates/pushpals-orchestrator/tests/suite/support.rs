@@ -1,7 +1,7 @@
 //! An orchestrator on a temporary repository and store, and helpers to
 //! drive it.
 
-use pushpals_core::{Actor, Task, TaskId, TaskState};
+use pushpals_core::{Actor, Event, Task, TaskId, TaskState};
 use pushpals_orchestrator::{NewTask, Orchestrator, Settings};
 use pushpals_policy::Policy;
 use pushpals_sandbox::{BwrapConfig, BwrapRunner, HostRunner, Limits, Runner};
@@ -120,7 +120,8 @@ pub(crate) async fn wait_until(
     panic!("task {id} did not reach the expected state");
 }
 
-pub(crate) async fn kinds(orchestrator: &Orchestrator, id: &TaskId) -> Vec<String> {
+/// The task's events, oldest first.
+pub(crate) async fn task_events(orchestrator: &Orchestrator, id: &TaskId) -> Vec<Event> {
     orchestrator
         .store()
         .events(EventQuery {
@@ -129,6 +130,11 @@ pub(crate) async fn kinds(orchestrator: &Orchestrator, id: &TaskId) -> Vec<Strin
         })
         .await
         .unwrap()
+}
+
+pub(crate) async fn kinds(orchestrator: &Orchestrator, id: &TaskId) -> Vec<String> {
+    task_events(orchestrator, id)
+        .await
         .into_iter()
         .map(|e| e.kind)
         .collect()

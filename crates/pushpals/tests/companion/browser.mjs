@@ -27,6 +27,19 @@ export function launch() {
   });
 }
 
+/**
+ * A page on a phone-sized screen (390×844); its page errors and any browser
+ * dialog (none should open) are collected in `problems`.
+ */
+export async function phonePage(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, ...options });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("dialog", async (dialog) => { problems.push(`a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
+  return { context, page, problems };
+}
+
 /** Pairs the page with the code as a device named `device`. */
 export async function pair(page, device = "test-phone") {
   await page.goto(`${url}/#pair=${code}`);

@@ -7,17 +7,13 @@
 // and when the stream is back.
 //
 // Inputs (environment): as browser.mjs reads them.
-import { check, launch, pair, screenshotAll, shots, url } from "./browser.mjs";
+import { check, launch, pair, phonePage, screenshotAll, shots, url } from "./browser.mjs";
 
 const browser = await launch();
 let failed = false;
 let stage = "start";
 try {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("dialog", async (dialog) => { problems.push(`a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
+  const { page, problems } = await phonePage(browser);
 
   stage = "pairing";
   await pair(page);

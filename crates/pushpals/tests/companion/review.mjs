@@ -16,7 +16,7 @@
 // Inputs (environment): PUSHPALS_REVIEW (a task awaiting approval with a
 // diff; two more wait too), PUSHPALS_LONG (task #1, with 3,000 output
 // events, one of them 5,000 characters), and what browser.mjs reads.
-import { check, code, launch, screenshotAll, shoot, url } from "./browser.mjs";
+import { check, code, launch, phonePage, screenshotAll, shoot, url } from "./browser.mjs";
 
 const { PUSHPALS_REVIEW: review, PUSHPALS_LONG: long } = process.env;
 const browser = await launch();
@@ -56,11 +56,7 @@ async function dismissOne(page) {
 }
 
 try {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("dialog", async (dialog) => { problems.push(`a dialog opened: ${dialog.message()}`); await dialog.dismiss(); });
+  const { context, page, problems } = await phonePage(browser);
 
   stage = "before pairing";
   await page.goto(`${url}/#pair=${code}`);
