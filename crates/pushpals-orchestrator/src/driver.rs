@@ -8,6 +8,7 @@ use crate::checks::RepoConfig;
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
 use pushpals_core::payload::CheckResult;
+use pushpals_core::payload::StateChanged;
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -124,10 +125,13 @@ impl Orchestrator {
     async fn continued_for_checks_only(&self, task_id: &TaskId) -> StepResult<bool> {
         let queued = self
             .latest_event(task_id, |e| {
-                e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued"
+                e.read::<StateChanged>()
+                    .is_some_and(|changed| changed.to == TaskState::Queued)
             })
             .await?;
-        Ok(queued.is_some_and(|e| e.payload["detail"]["checks_only"] == true))
+        Ok(queued
+            .and_then(|e| e.read::<StateChanged>())
+            .is_some_and(|changed| changed.detail["checks_only"] == true))
     }
 
     /// Records the task's failure, retrying while the store cannot write

@@ -21,7 +21,7 @@ pub struct Settings {
     pub max_parallel: Option<usize>,
     /// `"normal"` (default: survives a killed process) or `"full"`
     /// (survives a power cut, slower).
-    pub durability: Option<String>,
+    pub durability: Option<DurabilityChoice>,
     /// Who commits.
     pub git: GitSettings,
     /// Time limits.
@@ -209,7 +209,7 @@ pub struct NotifySettings {
 #[serde(deny_unknown_fields)]
 pub struct ForgeSettings {
     /// Only `"github"` for now.
-    pub kind: String,
+    pub kind: ForgeKind,
     /// The API's base URL (GitHub's public API by default).
     #[serde(default = "default_github_api")]
     pub api_url: String,
@@ -296,7 +296,7 @@ pub struct SandboxSettings {
     /// `"bubblewrap"` (default; refuses to start when it cannot isolate),
     /// `"podman"` or `"docker"` (a container of `image` per command), or
     /// `"none"` (no isolation; every task shows a warning).
-    pub backend: String,
+    pub backend: SandboxBackend,
     /// The image of the container backends (present locally; never pulled).
     pub image: Option<String>,
     /// An OCI runtime for the container backends (`--runtime`), e.g.
@@ -328,7 +328,7 @@ impl Default for SandboxSettings {
     fn default() -> Self {
         let limits = Limits::default();
         Self {
-            backend: "bubblewrap".into(),
+            backend: SandboxBackend::Bubblewrap,
             image: None,
             container_runtime: None,
             memory_mib: limits.memory_bytes >> 20,
@@ -357,7 +357,65 @@ impl SandboxSettings {
 
     /// True when commands run without isolation.
     pub fn unconfined(&self) -> bool {
-        self.backend == "none"
+        self.backend == SandboxBackend::None
+    }
+}
+
+/// How commands are isolated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxBackend {
+    /// bubblewrap: namespaces, Landlock, cgroups (the default).
+    #[default]
+    Bubblewrap,
+    /// A Podman container of `image` per command.
+    Podman,
+    /// A Docker container of `image` per command.
+    Docker,
+    /// No isolation at all.
+    None,
+}
+
+impl SandboxBackend {
+    /// Its name in `config.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bubblewrap => "bubblewrap",
+            Self::Podman => "podman",
+            Self::Docker => "docker",
+            Self::None => "none",
+        }
+    }
+
+    /// The container engine's program, for the container backends.
+    pub fn container_engine(self) -> Option<&'static str> {
+        matches!(self, Self::Podman | Self::Docker).then(|| self.as_str())
+    }
+}
+
+/// `durability` in `config.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityChoice {
+    /// A commit survives a killed process.
+    Normal,
+    /// A commit survives a power cut.
+    Full,
+}
+
+/// `[forge] kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgeKind {
+    /// GitHub (or GitHub Enterprise with `api_url`).
+    Github,
+}
+
+impl std::fmt::Display for ForgeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Github => "github",
+        })
     }
 }
 
@@ -405,20 +463,12 @@ impl Settings {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         settings.durability()?;
-        match settings.sandbox.backend.as_str() {
-            "bubblewrap" | "none" => {}
-            "podman" | "docker" if settings.sandbox.image.is_none() => {
-                return Err(format!(
-                    "[sandbox] backend = {:?} needs image = \"...\": the image every command runs in",
-                    settings.sandbox.backend
-                ));
-            }
-            "podman" | "docker" => {}
-            other => {
-                return Err(format!(
-                    "[sandbox] backend = {other:?} is not known: use \"bubblewrap\", \"podman\", \"docker\" or \"none\""
-                ));
-            }
+        if let Some(engine) = settings.sandbox.backend.container_engine()
+            && settings.sandbox.image.is_none()
+        {
+            return Err(format!(
+                "[sandbox] backend = {engine:?} needs image = \"...\": the image every command runs in"
+            ));
         }
         if settings.tls.is_some() && settings.acme.is_some() {
             return Err(
@@ -452,14 +502,6 @@ impl Settings {
             return Err(format!(
                 "[telemetry] otlp_endpoint = {endpoint:?} must be an http:// or https:// URL \
                  of an OTLP/HTTP collector (e.g. \"http://127.0.0.1:4318\")"
-            ));
-        }
-        if let Some(forge) = &settings.forge
-            && forge.kind != "github"
-        {
-            return Err(format!(
-                "[forge] kind = {:?} is not supported yet: use \"github\"",
-                forge.kind
             ));
         }
         pushpals_sandbox::Allowlist::new(&settings.network.allow)
@@ -502,13 +544,10 @@ impl Settings {
 
     /// The store's durability level.
     pub fn durability(&self) -> Result<Durability, String> {
-        match self.durability.as_deref() {
-            None | Some("normal") => Ok(Durability::Normal),
-            Some("full") => Ok(Durability::Full),
-            Some(other) => Err(format!(
-                "durability = {other:?} is not known: use \"normal\" or \"full\""
-            )),
-        }
+        Ok(match self.durability {
+            None | Some(DurabilityChoice::Normal) => Durability::Normal,
+            Some(DurabilityChoice::Full) => Durability::Full,
+        })
     }
 
     /// How many tasks may run at once.
@@ -576,6 +615,33 @@ mod tests {
                 .unwrap_err()
                 .contains("at least 1")
         );
+        // Choices are enums: a wrong one is named with the ones there are.
+        let backend = Settings::from_toml("[sandbox]\nbackend = \"chroot\"").unwrap_err();
+        assert!(
+            backend.contains("chroot")
+                && backend.contains("bubblewrap")
+                && backend.contains("podman"),
+            "{backend}"
+        );
+        let durability = Settings::from_toml("durability = \"fast\"").unwrap_err();
+        assert!(
+            durability.contains("normal") && durability.contains("full"),
+            "{durability}"
+        );
+        let forge = Settings::from_toml("[forge]\nkind = \"gitlab\"\nowner = \"o\"\nrepo = \"r\"")
+            .unwrap_err();
+        assert!(
+            forge.contains("gitlab") && forge.contains("github"),
+            "{forge}"
+        );
+        let docker = Settings::from_toml("[sandbox]\nbackend = \"docker\"").unwrap_err();
+        assert!(docker.contains("needs image"), "{docker}");
+        let settings = Settings::from_toml("[sandbox]\nbackend = \"none\"\ndurability = \"full\"");
+        assert!(settings.is_err(), "durability is not a [sandbox] key");
+        let settings =
+            Settings::from_toml("durability = \"full\"\n[sandbox]\nbackend = \"none\"").unwrap();
+        assert!(settings.sandbox.unconfined());
+        assert_eq!(settings.durability(), Ok(Durability::Full));
         let format = Settings::from_toml("[telemetry]\nlog_format = \"yaml\"").unwrap_err();
         assert!(
             format.contains("\"yaml\"") && format.contains("\"json\""),

@@ -68,7 +68,7 @@ impl Orchestrator {
         }
         let merged = Settings {
             max_parallel: current.max_parallel,
-            durability: current.durability.clone(),
+            durability: current.durability,
             limits: current.limits.clone(),
             sandbox: current.sandbox.clone(),
             notify: current.notify.clone(),

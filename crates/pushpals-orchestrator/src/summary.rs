@@ -2,7 +2,8 @@
 //! its agent's own summary of the last run, or every command line its runs
 //! ran (a continued task ran more than one).
 
-use pushpals_core::{Event, EventKind, Task};
+use pushpals_core::payload::{CommandFinished, CommandStarted, StateChanged};
+use pushpals_core::{Event, EventKind, Task, TaskState};
 
 /// The agent's summary of its last run, when it gave one.
 pub(crate) fn agent_summary(events: &[Event]) -> Option<&str> {
@@ -22,13 +23,9 @@ pub(crate) fn commands_run(task: &Task, events: &[Event]) -> Vec<String> {
         return Vec::new();
     };
     let mut ran: Vec<String> = Vec::new();
-    for event in events {
-        if event.kind == EventKind::CommandStarted.as_str()
-            && event.payload["step"] == "worker"
-            && let Some(command) = event.payload["command"].as_str()
-            && !ran.iter().any(|r| r == command)
-        {
-            ran.push(command.to_owned());
+    for started in events.iter().filter_map(Event::read::<CommandStarted>) {
+        if started.step == "worker" && !ran.contains(&started.command) {
+            ran.push(started.command);
         }
     }
     if ran.is_empty() {
@@ -42,9 +39,13 @@ pub(crate) fn commands_run(task: &Task, events: &[Event]) -> Vec<String> {
 pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
     let run_start = events
         .iter()
-        .rposition(|e| e.kind == EventKind::StateChanged.as_str() && e.payload["to"] == "queued")
+        .rposition(|e| {
+            e.read::<StateChanged>()
+                .is_some_and(|changed| changed.to == TaskState::Queued)
+        })
         .unwrap_or(0);
-    events[run_start..]
-        .iter()
-        .any(|e| e.kind == EventKind::CommandFinished.as_str() && e.payload["step"] == "worker")
+    events[run_start..].iter().any(|e| {
+        e.read::<CommandFinished>()
+            .is_some_and(|finished| finished.step == "worker")
+    })
 }

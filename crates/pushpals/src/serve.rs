@@ -242,9 +242,10 @@ pub(crate) fn choose_runner(settings: &Settings, data_dir: &Path) -> Result<Arc<
         tracing::warn!("sandbox backend \"none\": commands run without isolation");
         return Ok(Arc::new(HostRunner));
     }
-    if let (engine @ ("podman" | "docker"), Some(image)) =
-        (settings.sandbox.backend.as_str(), &settings.sandbox.image)
-    {
+    if let (Some(engine), Some(image)) = (
+        settings.sandbox.backend.container_engine(),
+        &settings.sandbox.image,
+    ) {
         let config = ContainerConfig {
             engine: engine.to_owned(),
             image: image.clone(),
