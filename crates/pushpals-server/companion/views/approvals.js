@@ -30,13 +30,18 @@ export async function approvalsView(main) {
   // arriving redraws the list).
   const reasons = new Map();
 
+  // Renders overlap (an event arrives while one is reading): only the
+  // newest may draw, so an older, slower answer never hides a newer one.
+  let generation = 0;
   async function render() {
+    const mine = ++generation;
     const [{ approvals }, mayApprove] = await Promise.all([api("/approvals?pending=true"), can("approve")]);
+    const about = await Promise.all(approvals.map(taskDetails));
+    if (mine !== generation) return;
     if (!approvals.length) {
       replace(list, h("p", { class: "muted" }, "Nothing waits for you."));
       return;
     }
-    const about = await Promise.all(approvals.map(taskDetails));
     replace(
       list,
       mayApprove && approvals.length > 1 ? denyAllControl(approvals) : null,

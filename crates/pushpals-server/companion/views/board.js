@@ -19,13 +19,17 @@ export async function boardView(main) {
     })
     .catch(() => {});
 
+  // Only the newest of overlapping redraws may draw.
+  let generation = 0;
   async function render() {
+    const mine = ++generation;
     const status = await api("/status");
     const branches = new Map();
     try {
       const { tasks } = await api("/tasks");
       for (const task of tasks) branches.set(task.id, task.branch);
     } catch (_) { /* the summary is enough */ }
+    if (mine !== generation) return;
     if (!status.tasks.length) {
       replace(list, h("p", { class: "muted" }, "No tasks yet. Ask for something in Chat."));
       return;

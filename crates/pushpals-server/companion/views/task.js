@@ -131,8 +131,14 @@ export async function taskView(main, [id]) {
     });
   }
 
+  // Only the newest of overlapping redraws may draw (an older, slower
+  // answer would show a state the task has left).
+  let taskDraws = 0;
+  let diffDraws = 0;
   async function renderTask() {
+    const mine = ++taskDraws;
     const view = await api(`/tasks/${encodeURIComponent(id)}`);
+    if (mine !== taskDraws) return;
     const task = view.task;
     const pending = view.approvals.filter((a) => a.state === "pending");
     replace(
@@ -150,6 +156,7 @@ export async function taskView(main, [id]) {
     const deny = h("button", { id: "deny", class: "danger", onclick: () => decide("deny", reason.value) }, "Deny");
     decisionButtons = [approve, deny];
     const [mayApprove, mayOperate] = await Promise.all([can("approve"), can("operate")]);
+    if (mine !== taskDraws) return;
     const live = ["queued", "preparing", "running", "waiting", "checking", "awaiting_approval"].includes(task.state);
     const ended = ["failed", "cancelled", "no_changes", "rejected", "committed", "interrupted"].includes(task.state);
     replace(
@@ -227,8 +234,10 @@ export async function taskView(main, [id]) {
   }
 
   async function renderDiff() {
+    const mine = ++diffDraws;
     try {
       const diff = await api(`/tasks/${encodeURIComponent(id)}/diff`);
+      if (mine !== diffDraws) return;
       replace(
         diffBox,
         diff.secret_findings.length
