@@ -476,6 +476,20 @@ impl<'a> WriteTx<'a> {
 
     /// Drops a push subscription; false when there was none.
     pub fn delete_push_subscription(&mut self, endpoint: &str) -> StoreResult<bool> {
+        self.drop_push_subscription(endpoint, None)
+    }
+
+    /// Removes a subscription the push service said is gone (`status`, 404
+    /// or 410); the event says so, with the orchestrator as its actor.
+    pub fn drop_gone_push_subscription(
+        &mut self,
+        endpoint: &str,
+        status: u16,
+    ) -> StoreResult<bool> {
+        self.drop_push_subscription(endpoint, Some(status))
+    }
+
+    fn drop_push_subscription(&mut self, endpoint: &str, gone: Option<u16>) -> StoreResult<bool> {
         let token_name: Option<String> = self
             .tx
             .query_row(
@@ -491,11 +505,22 @@ impl<'a> WriteTx<'a> {
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
             params![endpoint],
         )?;
+        let mut payload =
+            json!({ "token_name": token_name, "push_service": push_service(endpoint) });
+        let actor = match gone {
+            Some(status) => {
+                payload["reason"] = json!(format!(
+                    "the push service answered {status}: the browser's subscription is gone"
+                ));
+                Actor::Orchestrator
+            }
+            None => Actor::User(token_name),
+        };
         self.append(NewEvent {
             task_id: None,
-            actor: Actor::User(token_name.clone()),
+            actor,
             kind: EventKind::PushUnsubscribed,
-            payload: json!({ "token_name": token_name, "push_service": push_service(endpoint) }),
+            payload,
         })?;
         Ok(true)
     }

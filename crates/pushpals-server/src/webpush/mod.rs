@@ -155,9 +155,9 @@ pub async fn push_all(client: &reqwest::Client, store: &Store, vapid: &Vapid, no
             .await;
         match sent {
             Ok(response) if matches!(response.status().as_u16(), 404 | 410) => {
-                let endpoint = sub.endpoint.clone();
+                let (endpoint, status) = (sub.endpoint.clone(), response.status().as_u16());
                 let _ = store
-                    .write(move |tx| tx.delete_push_subscription(&endpoint))
+                    .write(move |tx| tx.drop_gone_push_subscription(&endpoint, status))
                     .await;
                 tracing::info!(device = %sub.token_name, "a push subscription is gone; dropped it");
             }

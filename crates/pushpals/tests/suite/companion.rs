@@ -534,6 +534,16 @@ async fn firefox_subscribes_and_shows_an_encrypted_push_relayed_by_a_local_push_
         )
         .unwrap();
     assert_eq!((subscribed, dropped), (1, 1));
+    // Dropped by Push Pals because the service said so, not by the person.
+    let (actor, payload): (String, String) = db
+        .query_row(
+            "SELECT actor, payload FROM events WHERE kind = 'push_unsubscribed'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, "orchestrator");
+    assert!(payload.contains("answered 410"), "{payload}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
