@@ -81,12 +81,7 @@ pub async fn events(
     ApiQuery(page): ApiQuery<LogPage>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let limit = page.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and 1000, not {limit}; page with `before`"
-        )));
-    }
+    let limit = super::page_limit(page.limit, 200, 1000, "; page with `before`")?;
     let task_id = match page.task.as_deref().map(str::trim) {
         Some(task) if !task.is_empty() => Some(super::task_id(&state, task).await?),
         _ => None,

@@ -94,12 +94,7 @@ pub async fn history(
     ApiQuery(page): ApiQuery<HistoryPage>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let limit = page.limit.unwrap_or(200);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and 500, not {limit}"
-        )));
-    }
+    let limit = super::page_limit(page.limit, 200, 500, "")?;
     let lines = state.store().chat_history(&caller.name, limit).await?;
     Ok(Json(json!({ "lines": lines })))
 }

@@ -64,6 +64,24 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// A page's `limit`: `default` when absent, else between 1 and `max`;
+/// the error says the range and how to page (`hint`).
+pub(crate) fn page_limit(
+    given: Option<u32>,
+    default: u32,
+    max: u32,
+    hint: &str,
+) -> Result<u32, crate::error::ApiError> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(crate::error::ApiError::bad_request(format!(
+            "limit must be between 1 and {max}, not {limit}{hint}"
+        )))
+    }
+}
+
 /// The task a path names: its id, or its number (`3` or `#3`, as lists
 /// show them).
 pub(crate) async fn task_id(state: &crate::AppState, text: &str) -> Result<TaskId, ApiError> {

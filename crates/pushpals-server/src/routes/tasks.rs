@@ -274,12 +274,7 @@ pub async fn events(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let id = task_id(&state, &id).await?;
-    let limit = page.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and 10000, not {limit}; page with `after`"
-        )));
-    }
+    let limit = super::page_limit(page.limit, 1000, 10_000, "; page with `after`")?;
     let backwards = page.last || page.before.is_some();
     if backwards && page.after != 0 {
         return Err(ApiError::bad_request(
