@@ -22,8 +22,10 @@ impl Event {
     /// The payload as `T`, when the event is of `T`'s kind and its payload
     /// reads as one.
     pub fn read<T: EventPayload>(&self) -> Option<T> {
+        // Read in place: no copy of the payload, also for the kinds that
+        // do not match (most events, on the metrics' path).
         (self.kind == T::KIND.as_str())
-            .then(|| serde_json::from_value(self.payload.clone()).ok())
+            .then(|| T::deserialize(&self.payload).ok())
             .flatten()
     }
 }
@@ -48,7 +50,7 @@ impl NewEvent {
 /// (`{"kind": ..., "payload": ...}`).
 pub fn read_json<T: EventPayload>(event: &Value) -> Option<T> {
     (event["kind"] == T::KIND.as_str())
-        .then(|| serde_json::from_value(event["payload"].clone()).ok())
+        .then(|| T::deserialize(&event["payload"]).ok())
         .flatten()
 }
 

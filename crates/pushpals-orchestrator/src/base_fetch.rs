@@ -19,6 +19,51 @@ use tokio::sync::watch;
 /// The first wait before fetching again; it doubles up to a minute.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
+/// Fetches of a base take turns: two `git fetch`es updating one
+/// remote-tracking ref at once make one fail on the ref's lock (tasks
+/// started together, a push beside a task start). A fetch that began after
+/// a caller asked is as fresh as that caller needs: it serves the callers
+/// that waited for it instead of fetching again.
+#[derive(Default)]
+pub(crate) struct BaseFetches(tokio::sync::Mutex<Option<Fetched>>);
+
+struct Fetched {
+    remote: String,
+    branch: String,
+    commit: String,
+    started: Instant,
+}
+
+impl BaseFetches {
+    /// The commit `remote`'s `branch` points at, fetched since this call
+    /// began (with `token` for HTTPS remotes when given).
+    pub(crate) async fn fetch(
+        &self,
+        repo: &pushpals_workspace::Repo,
+        remote: &str,
+        branch: &str,
+        token: Option<&str>,
+    ) -> pushpals_workspace::GitResult<String> {
+        let asked = Instant::now();
+        let mut last = self.0.lock().await;
+        if let Some(fetched) = last
+            .as_ref()
+            .filter(|f| f.remote == remote && f.branch == branch && f.started >= asked)
+        {
+            return Ok(fetched.commit.clone());
+        }
+        let started = Instant::now();
+        let commit = repo.fetch_base(remote, branch, token).await?;
+        *last = Some(Fetched {
+            remote: remote.to_owned(),
+            branch: branch.to_owned(),
+            commit: commit.clone(),
+            started,
+        });
+        Ok(commit)
+    }
+}
+
 /// A failed fetch of `remote`'s `branch`, with what git said.
 fn failed(remote: &str, branch: &str, error: String) -> BaseFetchFailed {
     BaseFetchFailed {
@@ -134,8 +179,8 @@ impl Orchestrator {
     /// missing variable); the error as text without credentials.
     async fn fetch_for_task(&self, remote: &str, branch: &str) -> Result<String, String> {
         let token = self.push_token().ok().flatten();
-        self.repo
-            .fetch_base(remote, branch, token.as_deref())
+        self.base_fetches
+            .fetch(&self.repo, remote, branch, token.as_deref())
             .await
             .map_err(|e| e.to_string())
     }

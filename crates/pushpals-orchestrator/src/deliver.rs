@@ -352,8 +352,8 @@ impl Orchestrator {
         };
         let token = self.push_token()?;
         let remote_base = self
-            .repo
-            .fetch_base(remote, base, token.as_deref())
+            .base_fetches
+            .fetch(&self.repo, remote, base, token.as_deref())
             .await
             .map_err(|e| {
                 OrchestratorError::DeliveryBlocked(format!("cannot fetch {remote}/{base}: {e}"))

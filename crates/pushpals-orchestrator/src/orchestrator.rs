@@ -1,7 +1,8 @@
 //! The orchestrator's state and the requests it takes.
 //!
-//! Over 400 lines: one struct that every part extends, with its start-up
-//! recovery; the many-repositories issue splits it into owned parts.
+//! Over 400 lines: the struct that wires the parts together (each owns its
+//! state), its start-up recovery, and the requests every client makes
+//! (create, cancel, diff); per-repository parts come with many repositories.
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::settings::Settings;
@@ -58,7 +59,8 @@ const MAX_COMMAND: usize = 64 * 1024;
 /// `Arc<Orchestrator>`. It wires parts together and holds no lock of its
 /// own: each field that changes while serving is a part owning its state
 /// (the command gate, cancel switches, inboxes, plans, scan turns, the
-/// sandbox probe, agent versions, delivery claims, warm caches).
+/// sandbox probe, agent versions, base fetches, delivery claims, warm
+/// caches).
 pub struct Orchestrator {
     pub(crate) store: Store,
     pub(crate) repo: Repo,
@@ -87,6 +89,8 @@ pub struct Orchestrator {
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
     /// External agents' versions, asked again only when a program changes.
     pub(crate) agent_versions: crate::agent_versions::AgentVersions,
+    /// Fetches of the base branch, taking turns.
+    pub(crate) base_fetches: crate::base_fetch::BaseFetches,
     /// Tasks with a push, pull request or merge under way.
     pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
     /// The repository's warm caches (setup and warm build outputs).
@@ -133,6 +137,7 @@ impl Orchestrator {
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: crate::agent_versions::AgentVersions::default(),
+            base_fetches: crate::base_fetch::BaseFetches::default(),
             deliveries: crate::delivery_claims::DeliveryClaims::default(),
             caches: crate::warm_cache::WarmCaches::new(data_dir.join("caches")),
         });

@@ -146,3 +146,36 @@ async fn with_last_fetched_a_failing_fetch_starts_from_the_base_fetched_before()
         failed[0].payload
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_started_together_fetch_without_tripping_over_each_other() {
+    let (repo, remote) = repo_with_remote();
+    let f = start(repo, "max_parallel = 4\n").await;
+    move_remote_base(remote.path(), "upstream.txt", "from upstream\n");
+    let upstream = git_in(remote.path(), &["rev-parse", "main"]);
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        tasks.push(
+            create(
+                &f.orchestrator,
+                &format!("Together {n}"),
+                &format!("echo {n} > n{n}.txt"),
+            )
+            .await,
+        );
+    }
+    for task in &tasks {
+        let done = wait_until(&f.orchestrator, &task.id, |s| {
+            s.is_final() || s == TaskState::AwaitingApproval
+        })
+        .await;
+        assert_eq!(done.state, TaskState::AwaitingApproval, "{:?}", done.reason);
+        assert_eq!(done.base_commit.as_deref(), Some(upstream.as_str()));
+        let failed = events_of(&f, &task.id, "base_fetch_failed").await;
+        assert!(
+            failed.is_empty(),
+            "{:?}",
+            failed.iter().map(|e| &e.payload).collect::<Vec<_>>()
+        );
+    }
+}
