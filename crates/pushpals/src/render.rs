@@ -1,8 +1,8 @@
 //! Human-readable output.
 
 use pushpals_core::payload::{
-    ApprovalRequested, BaseFetchFailed, BaseFetched, CommandFinished, CommandStarted, StateChanged,
-    read_json,
+    ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CommandFinished,
+    CommandStarted, StateChanged, read_json,
 };
 use serde_json::Value;
 
@@ -170,6 +170,16 @@ fn typed_line(event: &Value) -> Option<String> {
             asked.summary
         ));
     }
+    if let Some(decided) = read_json::<ApprovalDecided>(event) {
+        return Some(format!(
+            "approval #{} ({}) {} by {}{}",
+            decided.approval_id,
+            decided.action.as_str(),
+            decided.decision.as_str(),
+            decided.decided_by,
+            decided.reason.map(|r| format!(": {r}")).unwrap_or_default()
+        ));
+    }
     if let Some(fetched) = read_json::<BaseFetched>(event) {
         return Some(format!(
             "starts from {} ({})",
@@ -249,6 +259,11 @@ mod tests {
         assert_eq!(event_line(&output), "hello\n");
         let long = json!({"id": 6, "kind": "diff", "payload": {"x": "é".repeat(400)}});
         assert!(event_line(&long).ends_with("…\n"));
+        let withdrawn = json!({"id": 9, "kind": "approval_decided", "payload": {"approval_id": 1, "action": "command", "decision": "withdrawn", "decided_by": "orchestrator", "reason": "the server stopped"}});
+        assert_eq!(
+            event_line(&withdrawn),
+            "#9 ── approval #1 (command) withdrawn by orchestrator: the server stopped\n"
+        );
         let waiting = json!({"id": 7, "kind": "base_fetch_failed", "payload": {"remote": "origin", "branch": "main", "error": "no route", "retry_in_secs": 10}});
         assert_eq!(
             event_line(&waiting),
