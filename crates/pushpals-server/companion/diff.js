@@ -8,7 +8,8 @@ import { h } from "./dom.js";
 /** Files with more changed lines than this start collapsed. */
 const COLLAPSE_OVER = 120;
 
-/** Parses `git diff` text into files with their numbered lines. */
+/** Parses `git diff` text into files with their numbered lines (the
+ * changed words are marked when the files are shown). */
 export function parseDiff(text) {
   const files = [];
   let file = null;
@@ -45,7 +46,6 @@ export function parseDiff(text) {
       file.rows.push({ kind: "note", text: line });
     }
   }
-  markWords(files);
   return files;
 }
 
@@ -138,10 +138,10 @@ function jump(index) {
   target.scrollIntoView({ block: "start" });
 }
 
-/** The diff as a file list and one collapsible block per file. */
-export function diffView(text) {
-  const files = parseDiff(text);
+/** Parsed files as a file list and one collapsible block per file. */
+export function diffView(files) {
   if (!files.length) return h("p", { class: "muted" }, "No changes.");
+  markWords(files);
   const list = h(
     "ol",
     { class: "diff-list card", id: "diff-files" },

@@ -238,14 +238,15 @@ export async function taskView(main, [id]) {
     try {
       const diff = await api(`/tasks/${encodeURIComponent(id)}/diff`);
       if (mine !== diffDraws) return;
+      const files = parseDiff(diff.diff);
       replace(
         diffBox,
         diff.secret_findings.length
           ? h("p", { class: "warn" }, `The secret gate blocks this commit: ${diff.secret_findings.map((f) => `${f.file}:${f.line} ${f.rule}`).join(", ")}`)
           : null,
-        diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, `Proposed commit: ${diffStat(parseDiff(diff.diff))}`), h("pre", {}, diff.commit_message)) : null,
+        diff.diff ? h("details", { class: "card", id: "commit-message" }, h("summary", {}, `Proposed commit: ${diffStat(files)}`), h("pre", {}, diff.commit_message)) : null,
         diff.diff ? h("details", { class: "card", id: "pr-text" }, h("summary", {}, "Pull request text"), h("pre", {}, diff.pr_text)) : null,
-        diffView(diff.diff),
+        diffView(files),
       );
     } catch (error) {
       replace(diffBox, h("p", { class: "muted" }, error.message));
