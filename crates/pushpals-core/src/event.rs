@@ -111,6 +111,10 @@ pub enum EventKind {
     ArtifactPublished,
     /// A file named as an artifact could not be kept; the payload says why.
     ArtifactRefused,
+    /// A repository was registered (cloned, or a local checkout adopted).
+    RepoAdded,
+    /// A repository was taken off the server.
+    RepoRemoved,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -168,6 +172,8 @@ impl EventKind {
             Self::CacheUsed => "cache_used",
             Self::ArtifactPublished => "artifact_published",
             Self::ArtifactRefused => "artifact_refused",
+            Self::RepoAdded => "repo_added",
+            Self::RepoRemoved => "repo_removed",
             Self::Error => "error",
         }
     }

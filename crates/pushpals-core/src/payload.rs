@@ -260,6 +260,48 @@ impl EventPayload for BaseFetchFailed {
     const KIND: EventKind = EventKind::BaseFetchFailed;
 }
 
+/// `repo_added`: a repository was registered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RepoAdded {
+    /// Its name on this server.
+    pub repo: String,
+    /// Where its checkout is.
+    pub path: String,
+    /// The URL it was cloned from, without credentials; `None` for a local
+    /// checkout used in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Its base branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// How many earlier tasks, grants and findings it took over (rows from
+    /// before the server held several repositories).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub adopted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl EventPayload for RepoAdded {
+    const KIND: EventKind = EventKind::RepoAdded;
+}
+
+/// `repo_removed`: a repository was taken off the server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RepoRemoved {
+    /// Its name.
+    pub repo: String,
+    /// Whether its clone in the data directory was deleted (a local
+    /// checkout is never deleted).
+    pub deleted_clone: bool,
+}
+
+impl EventPayload for RepoRemoved {
+    const KIND: EventKind = EventKind::RepoRemoved;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

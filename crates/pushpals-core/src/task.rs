@@ -170,6 +170,8 @@ pub struct Task {
     pub id: TaskId,
     /// Its number, counting from 1 in creation order (`#3` in chat).
     pub seq: u64,
+    /// The name of the repository it works in.
+    pub repo: String,
     /// What the person asked for; the commit subject.
     pub title: String,
     /// The command line the command worker runs.

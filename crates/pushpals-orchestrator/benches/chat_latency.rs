@@ -61,7 +61,7 @@ async fn run() {
     .unwrap();
     let orchestrator = Orchestrator::start(
         Store::open(data.path(), Durability::Normal).unwrap(),
-        Repo::open(&repo.path).await.unwrap(),
+        Some(Repo::open(&repo.path).await.unwrap()),
         Arc::new(HostRunner),
         settings,
         Policy::builtin().unwrap(),
@@ -82,6 +82,7 @@ async fn run() {
                         ..AgentWork::default()
                     }),
                     approve_command: false,
+                    repo: None,
                 },
                 actor.clone(),
             )

@@ -167,7 +167,7 @@ fn main() {
         let settings = Settings::from_toml("").unwrap();
         let orchestrator = Orchestrator::start(
             Store::open(&data, Durability::Normal).unwrap(),
-            Repo::open(&repo_dir).await.unwrap(),
+            Some(Repo::open(&repo_dir).await.unwrap()),
             Arc::new(HostRunner),
             settings,
             Policy::builtin().unwrap(),
@@ -179,7 +179,7 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..3 {
             let start = Instant::now();
-            let report = orchestrator.scan(actor.clone()).await.unwrap();
+            let report = orchestrator.scan(None, actor.clone()).await.unwrap();
             times.push(start.elapsed());
             assert!(
                 report
@@ -200,7 +200,10 @@ fn main() {
         }
         git(&repo_dir, &["commit", "-q", "-am", "three changes"]);
         let start = Instant::now();
-        let report = orchestrator.scan_changes(actor.clone()).await.unwrap();
+        let report = orchestrator
+            .scan_changes(None, actor.clone())
+            .await
+            .unwrap();
         let incremental = start.elapsed();
         assert!(
             report.notes[0].starts_with("incremental: 3 changed files"),

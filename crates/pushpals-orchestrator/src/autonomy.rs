@@ -9,24 +9,35 @@ use pushpals_core::{ApprovalAction, ApprovalId, Decision, GrantKind, TaskId, Tas
 use pushpals_store::GrantRecord;
 
 impl Orchestrator {
-    /// Gives or takes back a grant; recorded with who did it.
+    /// Gives or takes back a grant in one repository (the only one when
+    /// `repo` is `None`); recorded with who did it. Returns that
+    /// repository's name and its grants.
     pub async fn set_grant(
         &self,
+        repo: Option<&str>,
         kind: GrantKind,
         granted: bool,
         by: &str,
-    ) -> OrchestratorResult<Vec<GrantRecord>> {
-        let by = by.to_owned();
+    ) -> OrchestratorResult<(String, Vec<GrantRecord>)> {
+        let repo = self.resolve_repo(repo)?.name().to_owned();
+        let (by, name) = (by.to_owned(), repo.clone());
         self.store
-            .write(move |tx| tx.set_grant(kind, granted, &by))
+            .write(move |tx| tx.set_grant(&name, kind, granted, &by))
             .await?;
-        Ok(self.store.grants().await?)
+        let grants = self.store.grants(&repo).await?;
+        Ok((repo, grants))
     }
 
-    async fn grant_in_force(&self, kind: GrantKind) -> OrchestratorResult<Option<GrantRecord>> {
+    /// A grant in force in the task's repository.
+    async fn grant_in_force(
+        &self,
+        task_id: &TaskId,
+        kind: GrantKind,
+    ) -> OrchestratorResult<Option<GrantRecord>> {
+        let task = self.store.task(task_id).await?;
         Ok(self
             .store
-            .grants()
+            .grants(&task.repo)
             .await?
             .into_iter()
             .find(|g| g.kind == kind))
@@ -35,7 +46,7 @@ impl Orchestrator {
     /// After the checks passed and a commit approval was asked: commits at
     /// once under an auto-commit grant (unless the secret gate blocks).
     pub(crate) async fn apply_commit_grant(&self, task_id: &TaskId, approval_id: ApprovalId) {
-        let Ok(Some(grant)) = self.grant_in_force(GrantKind::AutoCommit).await else {
+        let Ok(Some(grant)) = self.grant_in_force(task_id, GrantKind::AutoCommit).await else {
             return;
         };
         let by = format!("auto-commit grant (given by {})", grant.granted_by);
@@ -60,7 +71,7 @@ impl Orchestrator {
     /// After a commit: pushes at once under an auto-push grant. A push that
     /// cannot go ahead (conflicts) stays waiting for the person.
     pub(crate) async fn apply_push_grant(&self, task_id: &TaskId) {
-        let Ok(Some(grant)) = self.grant_in_force(GrantKind::AutoPush).await else {
+        let Ok(Some(grant)) = self.grant_in_force(task_id, GrantKind::AutoPush).await else {
             return;
         };
         let Ok(task) = self.store.task(task_id).await else {
@@ -86,7 +97,7 @@ impl Orchestrator {
 
     /// After a push: opens the pull request at once under an auto-pr grant.
     pub(crate) async fn apply_pr_grant(&self, task_id: &TaskId) {
-        let Ok(Some(grant)) = self.grant_in_force(GrantKind::AutoPr).await else {
+        let Ok(Some(grant)) = self.grant_in_force(task_id, GrantKind::AutoPr).await else {
             return;
         };
         let Ok(pending) = self.store.approvals(Some(task_id.clone()), true).await else {

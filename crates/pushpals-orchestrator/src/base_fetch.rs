@@ -10,9 +10,11 @@
 
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use crate::settings::FetchFailure;
 use pushpals_core::payload::{BaseFetchFailed, BaseFetched, EventPayload};
 use pushpals_core::{Actor, NewEvent, TaskId};
+use pushpals_workspace::Repo;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -36,13 +38,13 @@ struct Fetched {
 
 impl BaseFetches {
     /// The commit `remote`'s `branch` points at, fetched since this call
-    /// began (with `token` for HTTPS remotes when given).
+    /// began (with `credential` for HTTPS remotes when given).
     pub(crate) async fn fetch(
         &self,
         repo: &pushpals_workspace::Repo,
         remote: &str,
         branch: &str,
-        token: Option<&str>,
+        credential: Option<&pushpals_workspace::HttpCredential>,
     ) -> pushpals_workspace::GitResult<String> {
         let asked = Instant::now();
         let mut last = self.0.lock().await;
@@ -53,7 +55,7 @@ impl BaseFetches {
             return Ok(fetched.commit.clone());
         }
         let started = Instant::now();
-        let commit = repo.fetch_base(remote, branch, token).await?;
+        let commit = repo.fetch_base(remote, branch, credential).await?;
         *last = Some(Fetched {
             remote: remote.to_owned(),
             branch: branch.to_owned(),
@@ -82,7 +84,8 @@ impl Orchestrator {
         task_id: &TaskId,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<String> {
-        let head = self
+        let served = self.served_for(task_id).await?;
+        let head = served
             .repo
             .head_commit()
             .await
@@ -92,7 +95,7 @@ impl Orchestrator {
             return Ok(head);
         }
         let target = self
-            .delivery_target()
+            .delivery_target(&served)
             .await
             .map_err(|e| Stop::Failed(format!("cannot read the repository's remotes: {e}")))?;
         let Some((remote, branch)) = target else {
@@ -103,9 +106,9 @@ impl Orchestrator {
         let mut wait = FIRST_RETRY;
         let mut cancel = cancel.clone();
         loop {
-            let error = match self.fetch_for_task(&remote, &branch).await {
+            let error = match self.fetch_for_task(&served, &remote, &branch).await {
                 Ok(fetched) => {
-                    let (start, why) = self.choose_base(&head, &fetched).await;
+                    let (start, why) = choose_base(&served.repo, &head, &fetched).await;
                     self.note_base(
                         task_id,
                         &BaseFetched {
@@ -124,14 +127,14 @@ impl Orchestrator {
             };
             match delivery.on_fetch_failure {
                 FetchFailure::LastFetched => {
-                    let last = self
+                    let last = served
                         .repo
                         .last_fetched_base(&remote, &branch)
                         .await
                         .ok()
                         .flatten();
                     let (start, why) = match &last {
-                        Some(last) => self.choose_base(&head, last).await,
+                        Some(last) => choose_base(&served.repo, &head, last).await,
                         None => (head.clone(), "never fetched: the local HEAD".to_owned()),
                     };
                     self.note_base(
@@ -177,39 +180,55 @@ impl Orchestrator {
     /// Fetches the base with the push token when one is configured and
     /// set (else git's own credential helpers apply; a push names the
     /// missing variable); the error as text without credentials.
-    async fn fetch_for_task(&self, remote: &str, branch: &str) -> Result<String, String> {
-        let token = self.push_token().ok().flatten();
-        self.base_fetches
-            .fetch(&self.repo, remote, branch, token.as_deref())
+    async fn fetch_for_task(
+        &self,
+        served: &ServedRepo,
+        remote: &str,
+        branch: &str,
+    ) -> Result<String, String> {
+        let credential = self.remote_credential(served).ok().flatten();
+        let fetched = served
+            .base_fetches
+            .fetch(&served.repo, remote, branch, credential.as_ref())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        // A clone is nobody's checkout: its branch follows the remote, so
+        // scans and `repo list` see the latest base.
+        if served.record.is_clone()
+            && let Err(error) = served.repo.follow_branch(branch, &fetched).await
+        {
+            tracing::warn!(repo = served.name(), %error, "cannot move the clone's branch to the fetched base");
+        }
+        Ok(fetched)
     }
+}
 
-    /// The local HEAD when it holds `fetched`, else `fetched`; and why.
-    async fn choose_base(&self, head: &str, fetched: &str) -> (String, String) {
-        if head == fetched {
-            return (head.to_owned(), "the local HEAD is the remote base".into());
-        }
-        if self.repo.is_ancestor(fetched, head).await.unwrap_or(false) {
-            return (
-                head.to_owned(),
-                "the local HEAD is ahead of the remote base".into(),
-            );
-        }
-        if self.repo.is_ancestor(head, fetched).await.unwrap_or(false) {
-            return (
-                fetched.to_owned(),
-                "the remote base is ahead of the local HEAD".into(),
-            );
-        }
-        (
+/// The local HEAD when it holds `fetched`, else `fetched`; and why.
+async fn choose_base(repo: &Repo, head: &str, fetched: &str) -> (String, String) {
+    if head == fetched {
+        return (head.to_owned(), "the local HEAD is the remote base".into());
+    }
+    if repo.is_ancestor(fetched, head).await.unwrap_or(false) {
+        return (
             head.to_owned(),
-            "the local HEAD and the remote base diverged: the local HEAD, rebased onto the \
-             remote base before a push"
-                .into(),
-        )
+            "the local HEAD is ahead of the remote base".into(),
+        );
     }
+    if repo.is_ancestor(head, fetched).await.unwrap_or(false) {
+        return (
+            fetched.to_owned(),
+            "the remote base is ahead of the local HEAD".into(),
+        );
+    }
+    (
+        head.to_owned(),
+        "the local HEAD and the remote base diverged: the local HEAD, rebased onto the \
+             remote base before a push"
+            .into(),
+    )
+}
 
+impl Orchestrator {
     async fn note_base<T: EventPayload>(&self, task_id: &TaskId, payload: &T) -> StepResult<()> {
         let event = NewEvent::typed(Some(task_id), Actor::Orchestrator, payload)
             .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;

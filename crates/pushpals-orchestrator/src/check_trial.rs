@@ -30,10 +30,14 @@ pub struct CheckTrial {
 impl Orchestrator {
     /// Runs each check of `pushpals.toml` at HEAD, in the sandbox, as a
     /// task's check would run (policy first; nothing is approved here).
-    pub async fn try_checks(&self, actor: Actor) -> OrchestratorResult<Vec<CheckTrial>> {
-        let commit = self.repo.head_commit().await?;
-        let config = self
-            .repo_config_at(&commit)
+    pub async fn try_checks(
+        &self,
+        repo: Option<&str>,
+        actor: Actor,
+    ) -> OrchestratorResult<Vec<CheckTrial>> {
+        let served = self.resolve_repo(repo)?;
+        let commit = served.repo.head_commit().await?;
+        let config = crate::checks::repo_config_at(&served.repo, &commit)
             .await
             .map_err(OrchestratorError::InvalidInput)?;
         let checks = config.checks();
@@ -52,7 +56,7 @@ impl Orchestrator {
         std::fs::create_dir_all(&scratch).map_err(|e| {
             OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display()))
         })?;
-        let exported = self.repo.export_tree(&commit, &scratch).await;
+        let exported = served.repo.export_tree(&commit, &scratch).await;
         let mut trials = Vec::new();
         if exported.is_ok() {
             for check in checks {

@@ -87,6 +87,26 @@ pub struct Check {
     pub command_line: String,
 }
 
+/// `pushpals.toml` at a commit of `repo` (never a worktree's copy, which a
+/// task could have changed); the default when there is none.
+pub(crate) async fn repo_config_at(
+    repo: &pushpals_workspace::Repo,
+    rev: &str,
+) -> Result<RepoConfig, String> {
+    let content = repo
+        .file_at(rev, "pushpals.toml")
+        .await
+        .map_err(|e| format!("cannot read pushpals.toml: {e}"))?;
+    match content {
+        None => Ok(RepoConfig::default()),
+        Some(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| "pushpals.toml is not UTF-8 text".to_owned())?;
+            RepoConfig::from_toml(&text)
+        }
+    }
+}
+
 impl RepoConfig {
     /// Parses `pushpals.toml`; other sections are left to the features that
     /// own them.

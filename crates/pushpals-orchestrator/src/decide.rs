@@ -290,7 +290,8 @@ impl Orchestrator {
             });
         };
         let message = self.commit_message(&task).await?;
-        let worktree = self.repo.worktree(Path::new(&path), &base);
+        let served = self.served(&task.repo)?;
+        let worktree = served.repo.worktree(Path::new(&path), &base);
         let id = task.id.clone();
         match worktree.commit(&message, &self.settings().identity()).await {
             Ok(sha) => {

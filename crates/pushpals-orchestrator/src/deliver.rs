@@ -1,26 +1,50 @@
 //! Delivery: after a commit, a separate approval pushes the task branch,
 //! rebased onto the remote base first when the base moved.
+//!
+//! Over 400 lines: push, merge and their approvals share the remote, base and credential choices kept here.
 
 use crate::decide::DecisionOutcome;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::{
     Actor, Approval, ApprovalAction, ApprovalState, Decision, EventKind, NewEvent, Task,
 };
 use pushpals_store::TaskUpdate;
-use pushpals_workspace::Rebase;
+use pushpals_workspace::{HttpCredential, Rebase};
 use serde_json::json;
 use std::path::Path;
 
 impl Orchestrator {
     /// The remote and base branch pushes go to, when the repository has
     /// the configured remote.
-    pub(crate) async fn delivery_target(&self) -> OrchestratorResult<Option<(String, String)>> {
+    pub(crate) async fn delivery_target(
+        &self,
+        served: &ServedRepo,
+    ) -> OrchestratorResult<Option<(String, String)>> {
         let remote = self.settings().delivery.remote.clone();
-        if !self.repo.has_remote(&remote).await? {
+        if !served.repo.has_remote(&remote).await? {
             return Ok(None);
         }
-        Ok(self.base_branch().await?.map(|base| (remote, base)))
+        Ok(self
+            .base_branch_of(served)
+            .await?
+            .map(|base| (remote, base)))
+    }
+
+    /// What the orchestrator's git talks to a repository's remote with:
+    /// the credential its clone URL carried, else the push token, else
+    /// nothing (the person's own git credentials apply).
+    pub(crate) fn remote_credential(
+        &self,
+        served: &ServedRepo,
+    ) -> OrchestratorResult<Option<HttpCredential>> {
+        if let Some(credential) = &served.credential {
+            return Ok(Some(credential.clone()));
+        }
+        Ok(self
+            .push_token()?
+            .map(|token| HttpCredential::token(&token)))
     }
 
     /// The push token from the variable `[delivery] token_env` names.
@@ -36,11 +60,19 @@ impl Orchestrator {
         }
     }
 
-    /// The base branch merges and pushes go to.
-    pub(crate) async fn base_branch(&self) -> OrchestratorResult<Option<String>> {
+    /// The base branch of a repository, which merges and pushes go to:
+    /// the one it was registered with, else `[delivery] base_branch`, else
+    /// its checkout's current branch.
+    pub(crate) async fn base_branch_of(
+        &self,
+        served: &ServedRepo,
+    ) -> OrchestratorResult<Option<String>> {
+        if let Some(branch) = &served.record.branch {
+            return Ok(Some(branch.clone()));
+        }
         Ok(match &self.settings().delivery.base_branch {
             Some(base) => Some(base.clone()),
-            None => self.repo.current_branch().await?,
+            None => served.repo.current_branch().await?,
         })
     }
 
@@ -57,7 +89,8 @@ impl Orchestrator {
                 what: "only a committed task can be merged".into(),
             });
         }
-        let Some(base) = self.base_branch().await? else {
+        let served = self.served(&task.repo)?;
+        let Some(base) = self.base_branch_of(&served).await? else {
             return Err(OrchestratorError::DeliveryBlocked(
                 "no base branch: set [delivery] base_branch in config.toml".into(),
             ));
@@ -85,7 +118,8 @@ impl Orchestrator {
     /// approval is offered again).
     async fn merge_approved(&self, approval: &Approval) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
-        let Some(base) = self.base_branch().await? else {
+        let served = self.served(&task.repo)?;
+        let Some(base) = self.base_branch_of(&served).await? else {
             return Err(OrchestratorError::DeliveryBlocked(
                 "no base branch to merge into".into(),
             ));
@@ -94,7 +128,7 @@ impl Orchestrator {
             "Merge {}: {}\n\nPushpals-Task: {}\n",
             task.branch, task.title, task.id
         );
-        let merged = self
+        let merged = served
             .repo
             .merge_into(&base, &task.branch, &message, &self.settings().identity())
             .await?;
@@ -132,7 +166,8 @@ impl Orchestrator {
 
     /// After a commit: asks for the push, when there is somewhere to push.
     pub(crate) async fn offer_push(&self, task: &Task) -> OrchestratorResult<()> {
-        let Some((remote, base)) = self.delivery_target().await? else {
+        let served = self.served(&task.repo)?;
+        let Some((remote, base)) = self.delivery_target(&served).await? else {
             return Ok(());
         };
         let id = task.id.clone();
@@ -158,13 +193,14 @@ impl Orchestrator {
     /// pushed, and the error names the files.
     async fn push_approved(&self, approval: &Approval) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
-        let Some((remote, base)) = self.delivery_target().await? else {
+        let served = self.served(&task.repo)?;
+        let Some((remote, base)) = self.delivery_target(&served).await? else {
             return Err(OrchestratorError::DeliveryBlocked(format!(
                 "the repository has no remote named {:?}; set [delivery] remote in config.toml",
                 self.settings().delivery.remote
             )));
         };
-        let pushed = match self.rebase_and_push(&task, &remote, &base).await {
+        let pushed = match self.rebase_and_push(&served, &task, &remote, &base).await {
             Ok(pushed) => pushed,
             Err(error) => {
                 let id = task.id.clone();
@@ -336,6 +372,7 @@ impl Orchestrator {
 
     async fn rebase_and_push(
         &self,
+        served: &ServedRepo,
         task: &Task,
         remote: &str,
         base: &str,
@@ -350,15 +387,15 @@ impl Orchestrator {
                 task.id
             )));
         };
-        let token = self.push_token()?;
-        let remote_base = self
+        let credential = self.remote_credential(served)?;
+        let remote_base = served
             .base_fetches
-            .fetch(&self.repo, remote, base, token.as_deref())
+            .fetch(&served.repo, remote, base, credential.as_ref())
             .await
             .map_err(|e| {
                 OrchestratorError::DeliveryBlocked(format!("cannot fetch {remote}/{base}: {e}"))
             })?;
-        let worktree = self.repo.worktree(Path::new(&path), &base_commit);
+        let worktree = served.repo.worktree(Path::new(&path), &base_commit);
         let (head, rebased_onto) = match worktree
             .rebase_onto(&remote_base, &self.settings().identity())
             .await?
@@ -374,8 +411,9 @@ impl Orchestrator {
                 )));
             }
         };
-        self.repo
-            .push_branch(remote, &task.branch, token.as_deref())
+        served
+            .repo
+            .push_branch(remote, &task.branch, credential.as_ref())
             .await
             .map_err(|e| OrchestratorError::DeliveryBlocked(format!("the push failed: {e}")))?;
         Ok(Pushed { head, rebased_onto })

@@ -4,7 +4,7 @@
 //! agents are their own modules.
 
 use crate::authorize::Refusal;
-use crate::checks::RepoConfig;
+use crate::checks::repo_config_at;
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
 use pushpals_core::payload::CheckResult;
@@ -26,6 +26,15 @@ pub(crate) enum Stop {
     Failed(String),
     /// Someone else moved the task (cancelled it); nothing more to do.
     Superseded,
+}
+
+impl From<crate::error::OrchestratorError> for Stop {
+    fn from(error: crate::error::OrchestratorError) -> Self {
+        match error {
+            crate::error::OrchestratorError::Store(store) => store.into(),
+            other => Self::Failed(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for Stop {
@@ -180,7 +189,10 @@ impl Orchestrator {
         .await?;
         let task = self.prepare(task_id, base, &cancel).await?;
         let base = task.base_commit.clone().unwrap_or_default();
-        let config = self.repo_config(&base).await?;
+        let served = self.served(&task.repo)?;
+        let config = repo_config_at(&served.repo, &base)
+            .await
+            .map_err(Stop::Failed)?;
         let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
         let policy = self
             .current_policy()
@@ -299,15 +311,18 @@ impl Orchestrator {
             None => self.fresh_base(task_id, cancel).await?,
         };
         let path = self.worktree_path(task_id);
+        let served = self.served(&task.repo)?;
         if task.worktree_path.is_none() {
             // A run cut short (the server killed mid `worktree add`) may
             // have left part of it behind.
-            self.repo
+            served
+                .repo
                 .clear_unrecorded_worktree(&path, &task_id.branch())
                 .await
                 .map_err(|e| Stop::Failed(format!("cannot clear an unfinished worktree: {e}")))?;
         }
-        self.repo
+        served
+            .repo
             .add_worktree(&path, &task_id.branch(), &base)
             .await
             .map_err(|e| Stop::Failed(format!("cannot make the task's worktree: {e}")))?;
@@ -401,19 +416,24 @@ impl Orchestrator {
         } else {
             None
         };
+        let served = self.served_for(task_id).await?;
         let spec = CommandSpec {
             command_line: command_line.to_owned(),
             cwd: worktree.into(),
             timeout: step.timeout,
             env: vec![("PUSHPALS_TASK".into(), task_id.to_string())],
-            read_only_paths: self.repo.git_common_dir().into_iter().collect(),
+            read_only_paths: served.repo.git_common_dir().into_iter().collect(),
             network_proxy: proxy.as_ref().map(|p| p.socket_path().to_path_buf()),
             gateway: None,
             home: None,
             session: None,
             // Checks start at the stable path, where the warm cache's
             // build outputs were made.
-            alias: self.worktree_alias(Path::new(worktree), step.name.starts_with("check:")),
+            alias: self.worktree_alias(
+                served.repo.root(),
+                Path::new(worktree),
+                step.name.starts_with("check:"),
+            ),
         };
         let recorded = self
             .run_spec(task_id, &step.name, spec, proxy, cancel)
@@ -451,33 +471,11 @@ impl Orchestrator {
         Ok(recorded)
     }
 
-    /// `pushpals.toml` at the base commit (not the worktree's copy, which the
-    /// worker could have changed).
-    async fn repo_config(&self, base: &str) -> StepResult<RepoConfig> {
-        self.repo_config_at(base).await.map_err(Stop::Failed)
-    }
-
-    /// `pushpals.toml` at a commit; the default when there is none.
-    pub(crate) async fn repo_config_at(&self, rev: &str) -> Result<RepoConfig, String> {
-        let content = self
-            .repo
-            .file_at(rev, "pushpals.toml")
-            .await
-            .map_err(|e| format!("cannot read pushpals.toml: {e}"))?;
-        match content {
-            None => Ok(RepoConfig::default()),
-            Some(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| "pushpals.toml is not UTF-8 text".to_owned())?;
-                RepoConfig::from_toml(&text)
-            }
-        }
-    }
-
     /// Diffs the worktree: no changes ends the task, else asks for a commit.
     async fn finish(&self, task_id: &TaskId, task: &Task, checks: Vec<Value>) -> StepResult<()> {
         let base = task.base_commit.clone().unwrap_or_default();
-        let worktree = self.repo.worktree(
+        let served = self.served(&task.repo)?;
+        let worktree = served.repo.worktree(
             std::path::Path::new(task.worktree_path.as_deref().unwrap_or_default()),
             &base,
         );
@@ -520,7 +518,9 @@ impl Orchestrator {
         );
         let scanner = self.scanner();
         let base = task.base_commit.clone().unwrap_or_default();
-        let findings = self.unallowed(&base, scanner.scan_diff(&diff.text)).await;
+        let findings = self
+            .unallowed(&served.repo, &base, scanner.scan_diff(&diff.text))
+            .await;
         let summary = if findings.is_empty() {
             summary
         } else {

@@ -60,6 +60,12 @@ pub enum OrchestratorError {
         "a push, pull request or merge of task {0} is under way; wait for it to finish, then look at the task's approvals again"
     )]
     DeliveryInProgress(TaskId),
+    /// A remote (clone, fetch) failed; what it said, without credentials.
+    #[error("{0}")]
+    Remote(String),
+    /// What the request names exists but cannot be used now.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something inside the orchestrator failed.
     #[error("internal error: {0}")]
     Internal(String),

@@ -115,7 +115,8 @@ impl Orchestrator {
         let home = self.private_home(&task.id)?;
         let install_root = external::install_root(&program);
         // A venv's interpreter lives where its pyvenv.cfg says: visible too.
-        let read_only: Vec<PathBuf> = self
+        let served = self.served(&task.repo)?;
+        let read_only: Vec<PathBuf> = served
             .repo
             .git_common_dir()
             .into_iter()

@@ -40,6 +40,8 @@ mod pull_request;
 mod readiness;
 mod reconcile;
 mod registries;
+mod repo_admin;
+mod repositories;
 mod retention;
 mod run_stop;
 mod running_tasks;
@@ -64,6 +66,8 @@ pub use decide::DecisionOutcome;
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use readiness::{Readiness, ReadyCheck};
+pub use repo_admin::{AddRepository, RepositoryView};
+pub use repositories::{Repositories, ServedRepo, valid_repo_name};
 pub use retention::{CacheSpace, GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{

@@ -29,6 +29,9 @@ pub struct NewTask {
     /// The creator approves the command in the same gesture, should policy
     /// ask about it (a deny still denies). Needs the approve scope.
     pub approve_command: bool,
+    /// The repository it works in; may be left out when the server has
+    /// only one.
+    pub repo: Option<String>,
 }
 
 /// A task's diff against its base commit.
@@ -63,7 +66,9 @@ const MAX_COMMAND: usize = 64 * 1024;
 /// caches).
 pub struct Orchestrator {
     pub(crate) store: Store,
-    pub(crate) repo: Repo,
+    /// The served repositories, each with its checkout, caches and fetches.
+    pub(crate) repos: crate::repositories::Repositories,
+    pub(crate) data_dir: PathBuf,
     pub(crate) runner: Arc<dyn Runner>,
     /// The settings in force; replaced whole by a reload (`settings()`).
     pub(crate) settings: crate::current::Current<Settings>,
@@ -89,30 +94,27 @@ pub struct Orchestrator {
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
     /// External agents' versions, asked again only when a program changes.
     pub(crate) agent_versions: crate::agent_versions::AgentVersions,
-    /// Fetches of the base branch, taking turns.
-    pub(crate) base_fetches: crate::base_fetch::BaseFetches,
     /// Tasks with a push, pull request or merge under way.
     pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
-    /// The repository's warm caches (setup and warm build outputs).
-    pub(crate) caches: crate::warm_cache::WarmCaches,
 }
 
 impl std::fmt::Debug for Orchestrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Orchestrator")
-            .field("repo", &self.repo.root())
+            .field("repos", &self.repos.all())
             .field("backend", &self.runner.backend())
             .finish()
     }
 }
 
 impl Orchestrator {
-    /// Starts the orchestrator: marks tasks that were live when the last one
-    /// stopped as interrupted (keeping their worktrees and branches) and
-    /// starts the queued ones.
+    /// Starts the orchestrator: opens the registered repositories (and
+    /// registers `repo`, a local checkout, when given and new), marks tasks
+    /// that were live when the last one stopped as interrupted (keeping
+    /// their worktrees and branches) and starts the queued ones.
     pub async fn start(
         store: Store,
-        repo: Repo,
+        repo: Option<Repo>,
         runner: Arc<dyn Runner>,
         settings: Settings,
         policy: Policy,
@@ -123,7 +125,8 @@ impl Orchestrator {
             .map_err(|e| OrchestratorError::Internal(format!("the built-in secret rules: {e}")))?;
         let orchestrator = Arc::new(Self {
             store,
-            repo,
+            repos: crate::repositories::Repositories::default(),
+            data_dir: data_dir.to_path_buf(),
             runner,
             settings: crate::current::Current::new(settings),
             worktrees_dir: data_dir.join("worktrees"),
@@ -137,10 +140,12 @@ impl Orchestrator {
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: crate::agent_versions::AgentVersions::default(),
-            base_fetches: crate::base_fetch::BaseFetches::default(),
             deliveries: crate::delivery_claims::DeliveryClaims::default(),
-            caches: crate::warm_cache::WarmCaches::new(data_dir.join("caches")),
         });
+        orchestrator.load_repositories().await?;
+        if let Some(repo) = repo {
+            orchestrator.ensure_local_repository(repo).await?;
+        }
         orchestrator.recover().await?;
         Ok(orchestrator)
     }
@@ -189,9 +194,15 @@ impl Orchestrator {
             .into_iter()
             .map(|task| task.id.as_str().to_owned())
             .collect();
-        let repaired = self.repo.repair_worktree_entries(&ours).await?;
-        if !repaired.is_empty() {
-            tracing::warn!(?repaired, "removed worktree entries a stop cut short");
+        for served in self.repos.all() {
+            let repaired = served.repo.repair_worktree_entries(&ours).await?;
+            if !repaired.is_empty() {
+                tracing::warn!(
+                    repo = served.name(),
+                    ?repaired,
+                    "removed worktree entries a stop cut short"
+                );
+            }
         }
         self.settle_cut_short().await?;
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
@@ -247,9 +258,9 @@ impl Orchestrator {
         &self.store
     }
 
-    /// The repository served.
-    pub fn repo(&self) -> &Repo {
-        &self.repo
+    /// The served repositories.
+    pub fn repositories(&self) -> &crate::repositories::Repositories {
+        &self.repos
     }
 
     /// The name of the command runner's backend.
@@ -283,6 +294,7 @@ impl Orchestrator {
             (command, None) => (Some(self.checked_command(&title, command)?), None),
             (None, Some(work)) => (None, Some(self.checked_work(&title, work).await?)),
         };
+        let served = self.resolve_repo(request.repo.as_deref())?;
         let mut attempts = 0;
         let task = loop {
             attempts += 1;
@@ -294,23 +306,27 @@ impl Orchestrator {
             let id = new_task_id()?;
             let (title, command, agent, actor) =
                 (title.clone(), command.clone(), agent.clone(), actor.clone());
-            let branch_taken = self.repo.branch_commit(&id.branch()).await?.is_some();
+            let branch_taken = served.repo.branch_commit(&id.branch()).await?.is_some();
             if branch_taken {
                 continue;
             }
             let insert_id = id.clone();
             let approve_command = request.approve_command;
-            let sandbox = self.sandbox_view();
+            let sandbox = self.sandbox_view(&served.repo);
+            let repo_name = served.name().to_owned();
             match self
                 .store
                 .write(move |tx| {
                     let task = tx.insert_task(
-                        &insert_id,
-                        &title,
-                        command.as_deref(),
-                        agent.as_ref(),
+                        pushpals_store::TaskRow {
+                            id: &insert_id,
+                            repo: &repo_name,
+                            title: &title,
+                            command: command.as_deref(),
+                            agent: agent.as_ref(),
+                            sandbox,
+                        },
                         actor.clone(),
-                        sandbox,
                     )?;
                     if approve_command && let Some(command) = &command {
                         tx.append(NewEvent::for_task(
@@ -342,11 +358,11 @@ impl Orchestrator {
     /// What a task's commands see, for its `task_created` event: the
     /// backend, the repository's stable path, the toolchains and their
     /// variables.
-    fn sandbox_view(&self) -> serde_json::Value {
+    fn sandbox_view(&self, repo: &Repo) -> serde_json::Value {
         json!({
             "backend": self.runner.backend(),
             "isolated": self.runner.isolated(),
-            "stable_path": crate::warm_cache::stable_path(self.repo.root()),
+            "stable_path": crate::warm_cache::stable_path(repo.root()),
             "toolchains": self.runner.toolchains(),
         })
     }
@@ -446,15 +462,17 @@ impl Orchestrator {
                 what: "it has no worktree yet, so there is no diff".into(),
             });
         };
+        let served = self.served(&task.repo)?;
         let diff = match &task.worktree_path {
             Some(path) if Path::new(path).exists() => {
-                self.repo
+                served
+                    .repo
                     .worktree(Path::new(path), &base_commit)
                     .diff()
                     .await?
             }
             _ => {
-                if self.repo.branch_commit(&task.branch).await?.is_none() {
+                if served.repo.branch_commit(&task.branch).await?.is_none() {
                     return Err(OrchestratorError::WrongState {
                         task_id: task.id,
                         state: task.state,
@@ -462,12 +480,12 @@ impl Orchestrator {
                             .into(),
                     });
                 }
-                self.repo.branch_diff(&task.branch, &base_commit).await?
+                served.repo.branch_diff(&task.branch, &base_commit).await?
             }
         };
         let scanner = self.scanner();
         let secret_findings = self
-            .unallowed(&base_commit, scanner.scan_diff(&diff.text))
+            .unallowed(&served.repo, &base_commit, scanner.scan_diff(&diff.text))
             .await;
         let diff = Diff {
             text: scanner.redact(&diff.text).into_owned(),

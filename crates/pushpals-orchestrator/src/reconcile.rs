@@ -6,6 +6,7 @@
 
 use crate::error::OrchestratorResult;
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::{ApprovalAction, ApprovalState, Task, TaskState};
 use serde_json::json;
 
@@ -13,9 +14,14 @@ impl Orchestrator {
     /// Settles what the last stop cut short.
     pub(crate) async fn settle_cut_short(&self) -> OrchestratorResult<()> {
         for task in self.store.tasks(None).await? {
+            // A repository that cannot be opened leaves its tasks as they
+            // are (`repo list` says why).
+            let Some(served) = self.repos.get(&task.repo) else {
+                continue;
+            };
             // Overlay worktrees a reboot unmounted are mounted again first.
             if let Some(path) = &task.worktree_path {
-                match self.repo.remount_worktree(std::path::Path::new(path)) {
+                match served.repo.remount_worktree(std::path::Path::new(path)) {
                     Ok(true) => {
                         tracing::info!(task = %task.id, "mounted the task's worktree again")
                     }
@@ -30,9 +36,9 @@ impl Orchestrator {
                 && task.worktree_path.is_none()
                 && task.base_commit.is_none()
             {
-                self.sweep_unrecorded_worktree(&task).await?;
+                self.sweep_unrecorded_worktree(&served, &task).await?;
             } else if task.state == TaskState::AwaitingApproval {
-                self.settle_half_commit(&task).await?;
+                self.settle_half_commit(&served, &task).await?;
             }
         }
         self.reopen_interrupted_deliveries().await
@@ -49,7 +55,9 @@ impl Orchestrator {
             if let Some(path) = &task.worktree_path {
                 let path = std::path::Path::new(path);
                 self.runner.release(path).await;
-                self.repo.unmount_worktree(path);
+                if let Some(served) = self.repos.get(&task.repo) {
+                    served.repo.unmount_worktree(path);
+                }
             }
         }
     }
@@ -57,21 +65,28 @@ impl Orchestrator {
     /// A task stopped while `preparing` may have a worktree and branch it
     /// never recorded: `du` and `gc` would not see them. Its next run makes
     /// them afresh, so they go now.
-    async fn sweep_unrecorded_worktree(&self, task: &Task) -> OrchestratorResult<()> {
+    async fn sweep_unrecorded_worktree(
+        &self,
+        served: &ServedRepo,
+        task: &Task,
+    ) -> OrchestratorResult<()> {
         let path = self.worktree_path(&task.id);
         let branch = task.id.branch();
-        if !path.exists() && self.repo.branch_commit(&branch).await?.is_none() {
+        if !path.exists() && served.repo.branch_commit(&branch).await?.is_none() {
             return Ok(());
         }
         tracing::warn!(task = %task.id, path = %path.display(), "swept a worktree a stop left unrecorded");
-        self.repo.clear_unrecorded_worktree(&path, &branch).await?;
+        served
+            .repo
+            .clear_unrecorded_worktree(&path, &branch)
+            .await?;
         Ok(())
     }
 
     /// A task awaiting approval with no approval pending had its commit
     /// approved when the server stopped: the commit is recorded when git
     /// made it, else the approval is offered again.
-    async fn settle_half_commit(&self, task: &Task) -> OrchestratorResult<()> {
+    async fn settle_half_commit(&self, served: &ServedRepo, task: &Task) -> OrchestratorResult<()> {
         let approvals = self.store.approvals(Some(task.id.clone()), false).await?;
         if approvals.iter().any(|a| a.state == ApprovalState::Pending) {
             return Ok(());
@@ -84,9 +99,9 @@ impl Orchestrator {
             return Ok(());
         };
         let recorded = task.commit_sha.clone().or_else(|| task.base_commit.clone());
-        let head = self.repo.branch_commit(&task.branch).await?;
+        let head = served.repo.branch_commit(&task.branch).await?;
         let ours = match &head {
-            Some(head) if Some(head) != recorded.as_ref() => self
+            Some(head) if Some(head) != recorded.as_ref() => served
                 .repo
                 .commit_message(head)
                 .await?
@@ -97,7 +112,7 @@ impl Orchestrator {
         match head.filter(|_| ours) {
             Some(sha) => {
                 tracing::warn!(task = %id, %sha, "recorded a commit a stop left unrecorded");
-                let message = self.repo.commit_message(&sha).await?;
+                let message = served.repo.commit_message(&sha).await?;
                 let committed = self.record_commit(task, sha, message, true).await?;
                 self.offer_push(&committed).await?;
             }

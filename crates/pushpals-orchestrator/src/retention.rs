@@ -7,6 +7,7 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_store::TaskUpdate;
 use serde::Serialize;
@@ -50,6 +51,8 @@ pub struct SpaceReport {
 /// One warm cache's space.
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheSpace {
+    /// The repository it is of.
+    pub repo: String,
     /// Its key.
     pub key: String,
     /// Its bytes.
@@ -73,6 +76,44 @@ pub(crate) fn size_of(path: &Path) -> u64 {
 }
 
 impl Orchestrator {
+    /// A repository's part of a collection: its merged task branches and
+    /// its warm caches no task uses.
+    async fn collect_repo(
+        &self,
+        served: &ServedRepo,
+        dry_run: bool,
+        report: &mut GcReport,
+    ) -> OrchestratorResult<()> {
+        if self.settings().retention.prune_merged_branches
+            && let Some(base) = self.base_branch_of(served).await?
+        {
+            for task in self.store.tasks(Some(vec![TaskState::Committed])).await? {
+                let Some(sha) = task.commit_sha.as_deref() else {
+                    continue;
+                };
+                if task.repo != served.name()
+                    || task.worktree_path.is_some()
+                    || served.repo.branch_commit(&task.branch).await?.is_none()
+                    || !served.repo.is_merged(sha, &base).await?
+                {
+                    continue;
+                }
+                if !dry_run {
+                    served.repo.delete_branch(&task.branch).await?;
+                }
+                report.branches.push(task.branch.clone());
+            }
+        }
+        let keep = self.current_cache_key(served).await;
+        let layered = served.repo.layered_dirs();
+        report.caches.extend(
+            served
+                .caches
+                .remove_unused(keep.as_deref(), &layered, dry_run),
+        );
+        Ok(())
+    }
+
     /// Removes worktrees of tasks that ended more than `older_than_days`
     /// ago and prunes merged task branches; a task that is running,
     /// waiting or being continued is left alone.
@@ -109,30 +150,9 @@ impl Orchestrator {
             report.bytes_freed += bytes;
             report.worktrees.push((task.id.clone(), bytes));
         }
-        if self.settings().retention.prune_merged_branches
-            && let Some(base) = self.base_branch().await?
-        {
-            for task in self.store.tasks(Some(vec![TaskState::Committed])).await? {
-                let Some(sha) = task.commit_sha.as_deref() else {
-                    continue;
-                };
-                if task.worktree_path.is_some()
-                    || self.repo.branch_commit(&task.branch).await?.is_none()
-                    || !self.repo.is_merged(sha, &base).await?
-                {
-                    continue;
-                }
-                if !dry_run {
-                    self.repo.delete_branch(&task.branch).await?;
-                }
-                report.branches.push(task.branch.clone());
-            }
+        for served in self.repos.all() {
+            self.collect_repo(&served, dry_run, &mut report).await?;
         }
-        let keep = self.current_cache_key().await;
-        let layered = self.repo.layered_dirs();
-        report.caches = self
-            .caches
-            .remove_unused(keep.as_deref(), &layered, dry_run);
         report.bytes_freed += report.caches.iter().map(|(_, bytes)| bytes).sum::<u64>();
         if !dry_run
             && (!report.worktrees.is_empty()
@@ -174,17 +194,22 @@ impl Orchestrator {
                 tasks.push((task.id.clone(), size_of(Path::new(path))));
             }
         }
-        let current = self.current_cache_key().await;
-        let caches: Vec<CacheSpace> = self
-            .caches
-            .sizes()
-            .into_iter()
-            .map(|(key, bytes)| CacheSpace {
-                current: current.as_deref() == Some(key.as_str()),
-                key,
-                bytes,
-            })
-            .collect();
+        let mut caches: Vec<CacheSpace> = Vec::new();
+        for served in self.repos.all() {
+            let current = self.current_cache_key(&served).await;
+            caches.extend(
+                served
+                    .caches
+                    .sizes()
+                    .into_iter()
+                    .map(|(key, bytes)| CacheSpace {
+                        current: current.as_deref() == Some(key.as_str()),
+                        repo: served.name().to_owned(),
+                        key,
+                        bytes,
+                    }),
+            );
+        }
         Ok(SpaceReport {
             database_bytes,
             blob_bytes,
@@ -232,13 +257,14 @@ impl Orchestrator {
                 what: "cancel it (or decide its approval) before removing it".into(),
             });
         }
+        let served = self.served(&task.repo)?;
         let worktree = self.worktrees_dir.join(task.id.as_str());
         let keep_branch = task.state == TaskState::Committed;
         self.runner.release(&worktree).await;
         if keep_branch {
-            self.repo.remove_worktree_only(&worktree).await?;
+            served.repo.remove_worktree_only(&worktree).await?;
         } else {
-            self.repo.remove_worktree(&worktree, &task.branch).await?;
+            served.repo.remove_worktree(&worktree, &task.branch).await?;
         }
         // Its artifacts go with it (their digests stay in the events).
         let artifacts = self.artifacts_dir(&task.id);

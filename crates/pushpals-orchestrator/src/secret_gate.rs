@@ -5,7 +5,7 @@ use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
 use pushpals_store::EventQuery;
-use pushpals_workspace::{SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
+use pushpals_workspace::{Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
 use serde_json::json;
 
 impl Orchestrator {
@@ -13,8 +13,12 @@ impl Orchestrator {
     /// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
     /// empty when there is none. One that cannot be read allows nothing,
     /// and the second value says why.
-    pub(crate) async fn secret_allowlist_at(&self, rev: &str) -> (SecretAllowlist, Option<String>) {
-        let text = match self.repo.file_at(rev, SECRET_ALLOWLIST_PATH).await {
+    pub(crate) async fn secret_allowlist_at(
+        &self,
+        repo: &Repo,
+        rev: &str,
+    ) -> (SecretAllowlist, Option<String>) {
+        let text = match repo.file_at(rev, SECRET_ALLOWLIST_PATH).await {
             Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
             Ok(None) => return (SecretAllowlist::default(), None),
             Err(error) => {
@@ -40,13 +44,14 @@ impl Orchestrator {
     /// allowlist at `base` does not allow.
     pub(crate) async fn unallowed(
         &self,
+        repo: &Repo,
         base: &str,
         findings: Vec<SecretFinding>,
     ) -> Vec<SecretFinding> {
         if findings.is_empty() {
             return findings;
         }
-        let (allowlist, _) = self.secret_allowlist_at(base).await;
+        let (allowlist, _) = self.secret_allowlist_at(repo, base).await;
         findings
             .into_iter()
             .filter(|f| !allowlist.allows(f))

@@ -13,6 +13,7 @@ use crate::warm_cache::{LOCK_FILES, stable_path};
 use pushpals_core::{EventKind, Task, TaskId, TaskState};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::{Allowlist, CommandSpec, WorktreeAlias};
+use pushpals_workspace::Repo;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
@@ -30,12 +31,41 @@ pub(crate) struct BuildCommand<'a> {
     pub env: Vec<(String, String)>,
 }
 
+/// The lock files at the top of `commit`, with their blob ids.
+pub(crate) async fn lock_files_at(repo: &Repo, commit: &str) -> StepResult<Vec<(String, String)>> {
+    repo.top_level_blobs(commit, LOCK_FILES)
+        .await
+        .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))
+}
+
+/// The setup step at `base`: `[setup]`, else a dev container's.
+pub(crate) async fn setup_step(
+    repo: &Repo,
+    base: &str,
+    config: &RepoConfig,
+    lock_files: &[(String, String)],
+) -> StepResult<Option<SetupStep>> {
+    if let Some(step) = config.setup.step().map_err(Stop::Failed)? {
+        return Ok(Some(step));
+    }
+    let devcontainer = repo
+        .file_at(base, ".devcontainer/devcontainer.json")
+        .await
+        .map_err(|e| Stop::Failed(format!("cannot read the dev container's file: {e}")))?;
+    match devcontainer {
+        Some(bytes) => devcontainer_step(&bytes, |name| lock_files.iter().any(|(f, _)| f == name))
+            .map_err(Stop::Failed),
+        None => Ok(None),
+    }
+}
+
 impl Orchestrator {
     /// Where the worktree also appears in the sandbox (checks start
     /// there), with its virtual environment's programs after the system's
     /// on `PATH`.
     pub(crate) fn worktree_alias(
         &self,
+        repo_root: &Path,
         worktree: &Path,
         start_here: bool,
     ) -> Option<WorktreeAlias> {
@@ -44,7 +74,7 @@ impl Orchestrator {
             .filter(|dir| worktree.join(dir).join("python").exists())
             .map(|dir| (*dir).to_owned())
             .collect();
-        let path = stable_path(self.repo.root());
+        let path = stable_path(repo_root);
         // A setup that reached cargo's registries left its own cargo home:
         // every command of the task uses it (its crates, its lock).
         let mut env = Vec::new();
@@ -61,38 +91,6 @@ impl Orchestrator {
             path_dirs,
             env,
         })
-    }
-
-    /// The lock files at the top of `commit`, with their blob ids.
-    pub(crate) async fn lock_files_at(&self, commit: &str) -> StepResult<Vec<(String, String)>> {
-        self.repo
-            .top_level_blobs(commit, LOCK_FILES)
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))
-    }
-
-    /// The setup step at `base`: `[setup]`, else a dev container's.
-    pub(crate) async fn setup_step(
-        &self,
-        base: &str,
-        config: &RepoConfig,
-        lock_files: &[(String, String)],
-    ) -> StepResult<Option<SetupStep>> {
-        if let Some(step) = config.setup.step().map_err(Stop::Failed)? {
-            return Ok(Some(step));
-        }
-        let devcontainer = self
-            .repo
-            .file_at(base, ".devcontainer/devcontainer.json")
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot read the dev container's file: {e}")))?;
-        match devcontainer {
-            Some(bytes) => {
-                devcontainer_step(&bytes, |name| lock_files.iter().any(|(f, _)| f == name))
-                    .map_err(Stop::Failed)
-            }
-            None => Ok(None),
-        }
     }
 
     /// Judges, asks for and runs the setup step in `tree`.
@@ -171,7 +169,8 @@ impl Orchestrator {
         if let Some(config) = &access.cargo_config {
             prepare_cargo_home(tree, config)
                 .map_err(|e| Stop::Failed(format!("cannot prepare the setup's cargo home: {e}")))?;
-            let home = stable_path(self.repo.root()).join(CARGO_HOME_IN_TREE);
+            let served = self.served_for(task_id).await?;
+            let home = stable_path(served.repo.root()).join(CARGO_HOME_IN_TREE);
             env.push(("CARGO_HOME".to_owned(), home.to_string_lossy().into_owned()));
         }
         let command = BuildCommand {
@@ -210,8 +209,9 @@ impl Orchestrator {
     ) -> StepResult<()> {
         let base = task.base_commit.clone().unwrap_or_default();
         let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
-        let at_base = self.lock_files_at(&base).await?;
-        let Some(setup) = self.setup_step(&base, config, &at_base).await? else {
+        let served = self.served(&task.repo)?;
+        let at_base = lock_files_at(&served.repo, &base).await?;
+        let Some(setup) = setup_step(&served.repo, &base, config, &at_base).await? else {
             return Ok(());
         };
         // What the task started with: the lock files as the warm cache
@@ -223,7 +223,7 @@ impl Orchestrator {
             let now = regular_file(&worktree.join(name)).map(|bytes| lock_digest(&bytes));
             let before = match &started {
                 Some(started) => started.get(*name).cloned(),
-                None if at_base.iter().any(|(file, _)| file == name) => self
+                None if at_base.iter().any(|(file, _)| file == name) => served
                     .repo
                     .file_at(&base, name)
                     .await
@@ -260,6 +260,7 @@ impl Orchestrator {
         };
         let mut env = vec![("PUSHPALS_TASK".to_owned(), task_id.to_string())];
         env.extend(command.env);
+        let served = self.served_for(task_id).await?;
         let spec = CommandSpec {
             command_line: command.line.to_owned(),
             cwd: tree.to_path_buf(),
@@ -270,7 +271,7 @@ impl Orchestrator {
             gateway: None,
             home: None,
             session: None,
-            alias: self.worktree_alias(tree, true),
+            alias: self.worktree_alias(served.repo.root(), tree, true),
         };
         self.run_spec(task_id, command.step, spec, proxy, cancel)
             .await

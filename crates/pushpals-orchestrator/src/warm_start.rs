@@ -4,11 +4,13 @@
 //! `setup_run`), the checks run once to warm the build, the outputs
 //! digested and recorded.
 
-use crate::checks::{Check, RepoConfig};
+use crate::checks::{Check, RepoConfig, repo_config_at};
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use crate::setup_config::{Reach, SetupStep};
 use crate::setup_run::BuildCommand;
+use crate::setup_run::{lock_files_at, setup_step};
 use crate::warm_cache::{CacheEntry, CacheInputs, Manifest, copy_into, digest, untracked_entries};
 use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
 use pushpals_policy::{Decision, Policy};
@@ -23,11 +25,12 @@ impl Orchestrator {
     /// `None` when the repository has neither a setup nor checks.
     pub(crate) async fn cache_inputs(
         &self,
+        served: &ServedRepo,
         base: &str,
         config: &RepoConfig,
     ) -> StepResult<Option<(CacheInputs, Option<SetupStep>)>> {
-        let lock_files = self.lock_files_at(base).await?;
-        let setup = self.setup_step(base, config, &lock_files).await?;
+        let lock_files = lock_files_at(&served.repo, base).await?;
+        let setup = setup_step(&served.repo, base, config, &lock_files).await?;
         let checks = config.checks();
         if setup.is_none() && checks.is_empty() {
             return Ok(None);
@@ -40,17 +43,17 @@ impl Orchestrator {
                 .unwrap_or_default(),
             checks: checks.iter().map(|c| c.command_line.clone()).collect(),
             lock_files,
-            toolchains: self.caches.toolchains(),
+            toolchains: served.caches.toolchains(),
         };
         Ok(Some((inputs, setup)))
     }
 
     /// The key of the cache a task starting at the repository's `HEAD`
     /// would use (what a clean-up keeps).
-    pub(crate) async fn current_cache_key(&self) -> Option<String> {
-        let head = self.repo.head_commit().await.ok()?;
-        let config = self.repo_config_at(&head).await.ok()?;
-        let (inputs, _) = self.cache_inputs(&head, &config).await.ok()??;
+    pub(crate) async fn current_cache_key(&self, served: &ServedRepo) -> Option<String> {
+        let head = served.repo.head_commit().await.ok()?;
+        let config = repo_config_at(&served.repo, &head).await.ok()?;
+        let (inputs, _) = self.cache_inputs(served, &head, &config).await.ok()??;
         Some(inputs.key())
     }
 
@@ -64,14 +67,15 @@ impl Orchestrator {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
         let base = task.base_commit.clone().unwrap_or_default();
-        let Some((inputs, setup)) = self.cache_inputs(&base, config).await? else {
+        let served = self.served(&task.repo)?;
+        let Some((inputs, setup)) = self.cache_inputs(&served, &base, config).await? else {
             return Ok(());
         };
         let key = inputs.key();
         // Held while building and copying: a clean-up leaves it alone, and
         // a second task needing it waits for the first to build it.
-        let _in_use = self.caches.hold(&key).await;
-        let entry = match self.caches.entry(&key) {
+        let _in_use = served.caches.hold(&key).await;
+        let entry = match served.caches.entry(&key) {
             Some(entry) => entry,
             None => {
                 self.build_cache(
@@ -90,7 +94,7 @@ impl Orchestrator {
         let started = Instant::now();
         // Under an overlay worktree the outputs become its lowest layer
         // (shared, copy-on-write); a checkout gets a copy.
-        let layered = self
+        let layered = served
             .repo
             .layer_under(worktree, &entry.outputs)
             .map_err(|e| Stop::Failed(format!("cannot put the warm cache under the task: {e}")))?;
@@ -104,12 +108,13 @@ impl Orchestrator {
                         "cannot copy the warm cache into the task's worktree: {e}; `pushpals gc` frees space"
                     ))
                 })?;
-            self.caches.copy_method().as_str()
+            served.caches.copy_method().as_str()
         };
         // What the cache brought is the setup's, not the task's change: it
         // stays out of the task's diff and commit (a virtual environment the
         // repository does not ignore would otherwise be committed).
-        self.repo
+        served
+            .repo
             .exclude_from_changes(worktree, &entry.manifest.entries)
             .map_err(|e| {
                 Stop::Failed(format!(
@@ -146,17 +151,19 @@ impl Orchestrator {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<CacheEntry> {
         let base = task.base_commit.clone().unwrap_or_default();
+        let served = self.served(&task.repo)?;
         let key = inputs.key();
         let started = Instant::now();
-        let build = self.caches.start_build(&key).map_err(|e| {
+        let build = served.caches.start_build(&key).map_err(|e| {
             Stop::Failed(format!(
                 "cannot make a directory for the warm cache in {}: {e}",
-                self.caches.root().display()
+                served.caches.root().display()
             ))
         })?;
         let tree = build.tree.clone();
         let result = async {
-            self.repo
+            served
+                .repo
                 .export_tree(&base, &tree)
                 .await
                 .map_err(|e| Stop::Failed(format!("cannot export the base commit: {e}")))?;
@@ -167,7 +174,7 @@ impl Orchestrator {
             let warm_checks = self
                 .warm_up(policy, &task.id, checks, &tree, cancel)
                 .await?;
-            let tracked = self
+            let tracked = served
                 .repo
                 .files_at(&base)
                 .await
@@ -190,7 +197,7 @@ impl Orchestrator {
         let (warm_checks, entries, digest) = match result {
             Ok(built) => built,
             Err(stop) => {
-                self.caches.discard(build);
+                served.caches.discard(build);
                 return Err(stop);
             }
         };
@@ -217,7 +224,7 @@ impl Orchestrator {
                 .collect::<Vec<_>>(),
             "took_ms": started.elapsed().as_millis() as u64,
         });
-        let entry = self.caches.seal(build, manifest).map_err(|e| {
+        let entry = served.caches.seal(build, manifest).map_err(|e| {
             Stop::Failed(format!(
                 "cannot keep the warm cache: {e}; `pushpals gc` frees space"
             ))

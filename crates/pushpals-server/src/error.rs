@@ -83,8 +83,11 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match &error {
-            StoreError::TaskNotFound(_) | StoreError::ApprovalNotFound(_) => {
-                Self::not_found(error.to_string())
+            StoreError::TaskNotFound(_)
+            | StoreError::ApprovalNotFound(_)
+            | StoreError::RepositoryNotFound(_) => Self::not_found(error.to_string()),
+            StoreError::RepositoryBusy { .. } => {
+                Self::new(StatusCode::CONFLICT, "repository_busy", error.to_string())
             }
             StoreError::AlreadyDecided { .. }
             | StoreError::InvalidTransition(_)
@@ -141,6 +144,12 @@ impl From<OrchestratorError> for ApiError {
                 "unsupported",
                 error.to_string(),
             ),
+            OrchestratorError::Remote(message) => {
+                Self::new(StatusCode::BAD_GATEWAY, "remote_failed", message)
+            }
+            OrchestratorError::Unavailable(message) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
             OrchestratorError::Git(_) | OrchestratorError::Internal(_) => Self::internal(error),
         }
     }

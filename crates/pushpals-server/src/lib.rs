@@ -62,6 +62,8 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::request_merge))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::decide))
+        .routes(routes!(routes::repos::list, routes::repos::add))
+        .routes(routes!(routes::repos::remove))
         .routes(routes!(grants::list))
         .routes(routes!(grants::give, grants::revoke))
         .routes(routes!(routes::settings::reload))

@@ -55,12 +55,15 @@ pub struct GrantRecord {
 }
 
 impl Store {
-    /// The autonomy grants in force: kind, who gave it, when.
-    pub async fn grants(&self) -> StoreResult<Vec<GrantRecord>> {
-        self.read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT kind, granted_by, granted_at FROM grants ORDER BY kind")?;
-            let rows = statement.query_map([], |row| {
+    /// The autonomy grants in force in one repository: kind, who gave
+    /// it, when.
+    pub async fn grants(&self, repo: &str) -> StoreResult<Vec<GrantRecord>> {
+        let repo = repo.to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT kind, granted_by, granted_at FROM grants WHERE repo = ?1 ORDER BY kind",
+            )?;
+            let rows = statement.query_map([&repo], |row| {
                 Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
             })?;
             let mut grants = Vec::new();

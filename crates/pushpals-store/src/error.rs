@@ -89,6 +89,23 @@ pub enum StoreError {
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
     Export(#[source] std::io::Error),
+    /// No repository of this name is registered.
+    #[error(
+        "no repository named {0:?} is registered here: `pushpals repo list` shows the names, \
+         `pushpals repo add URL|PATH` adds one"
+    )]
+    RepositoryNotFound(String),
+    /// The repository still has tasks that need it.
+    #[error(
+        "repository {name:?} still has tasks that need it ({}): cancel them or let them finish, then remove it",
+        .tasks.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(", ")
+    )]
+    RepositoryBusy {
+        /// The repository.
+        name: String,
+        /// Its tasks (`#N`) that are queued, under way, waiting or interrupted.
+        tasks: Vec<u64>,
+    },
     /// A row with the same key (an id, a name) is already there; nothing
     /// of the write was kept.
     #[error("already recorded: {0}")]

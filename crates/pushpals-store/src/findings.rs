@@ -9,9 +9,24 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Which findings to list; each `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    /// Only this repository's.
+    pub repo: Option<String>,
+    /// Only of this detector.
+    pub kind: Option<String>,
+    /// Only in this state.
+    pub state: Option<String>,
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The repository it was found in (set when read; ignored when
+    /// recorded, which names the repository itself).
+    #[serde(default)]
+    pub repo: String,
     /// Stable across scans: kind, place and what was found, hashed.
     pub fingerprint: String,
     /// Which detector found it (`secret`, `ci_config`, `todo_hotspot`, ...).
@@ -53,6 +68,7 @@ impl WriteTx<'_> {
     /// elsewhere are left as they are.
     pub fn record_findings(
         &mut self,
+        repo: &str,
         kinds: &[String],
         scope: Option<&[String]>,
         found: &[Finding],
@@ -63,8 +79,8 @@ impl WriteTx<'_> {
             let previous: Option<String> = self
                 .tx
                 .query_row(
-                    "SELECT state FROM findings WHERE fingerprint = ?1",
-                    [&finding.fingerprint],
+                    "SELECT state FROM findings WHERE repo = ?1 AND fingerprint = ?2",
+                    [repo, &finding.fingerprint],
                     |row| row.get(0),
                 )
                 .ok();
@@ -73,8 +89,8 @@ impl WriteTx<'_> {
                 None => {
                     self.tx.execute(
                         "INSERT INTO findings (fingerprint, kind, severity, title, file, line, \
-                           evidence, state, first_seen, last_seen) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?8)",
+                           evidence, state, first_seen, last_seen, repo) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?8, ?9)",
                         params![
                             finding.fingerprint,
                             finding.kind,
@@ -83,7 +99,8 @@ impl WriteTx<'_> {
                             finding.file,
                             finding.line.map(|l| l as i64),
                             evidence,
-                            at
+                            at,
+                            repo
                         ],
                     )?;
                     changes.new += 1;
@@ -94,7 +111,7 @@ impl WriteTx<'_> {
                         "UPDATE findings SET severity = ?2, title = ?3, file = ?4, line = ?5, \
                            evidence = ?6, last_seen = ?7, \
                            state = CASE WHEN state = 'dismissed' THEN state ELSE 'open' END \
-                         WHERE fingerprint = ?1",
+                         WHERE fingerprint = ?1 AND repo = ?8",
                         params![
                             finding.fingerprint,
                             finding.severity,
@@ -102,7 +119,8 @@ impl WriteTx<'_> {
                             finding.file,
                             finding.line.map(|l| l as i64),
                             evidence,
-                            at
+                            at,
+                            repo
                         ],
                     )?;
                     if reopened {
@@ -116,10 +134,11 @@ impl WriteTx<'_> {
         let seen: Vec<&str> = found.iter().map(|f| f.fingerprint.as_str()).collect();
         for kind in kinds {
             let mut statement = self.tx.prepare(
-                "SELECT fingerprint, file FROM findings WHERE kind = ?1 AND state = 'open'",
+                "SELECT fingerprint, file FROM findings \
+                 WHERE repo = ?1 AND kind = ?2 AND state = 'open'",
             )?;
             let open: Vec<(String, Option<String>)> = statement
-                .query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([repo, kind.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             drop(statement);
             let in_scope = |file: &Option<String>| match (scope, file) {
@@ -132,8 +151,9 @@ impl WriteTx<'_> {
                 .filter(|(f, file)| !seen.contains(&f.as_str()) && in_scope(file))
             {
                 self.tx.execute(
-                    "UPDATE findings SET state = 'fixed', last_seen = ?2 WHERE fingerprint = ?1",
-                    params![fingerprint, at],
+                    "UPDATE findings SET state = 'fixed', last_seen = ?2 \
+                     WHERE fingerprint = ?1 AND repo = ?3",
+                    params![fingerprint, at, repo],
                 )?;
                 changes.fixed += 1;
             }
@@ -145,24 +165,27 @@ impl WriteTx<'_> {
     /// samples (oldest first, at most `keep`), with the commit of each.
     pub fn record_duration(
         &mut self,
+        repo: &str,
         subject: &str,
         commit: &str,
         seconds: f64,
         keep: usize,
     ) -> StoreResult<Vec<(String, f64)>> {
         let mut statement = self.tx.prepare(
-            "SELECT commit_sha, seconds FROM durations WHERE subject = ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT commit_sha, seconds FROM durations WHERE repo = ?1 AND subject = ?2 \
+             ORDER BY id DESC LIMIT ?3",
         )?;
         let mut earlier: Vec<(String, f64)> = statement
-            .query_map(params![subject, keep as i64], |row| {
+            .query_map(params![repo, subject, keep as i64], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })?
             .collect::<Result<_, _>>()?;
         drop(statement);
         earlier.reverse();
         self.tx.execute(
-            "INSERT INTO durations (subject, commit_sha, seconds, at) VALUES (?1, ?2, ?3, ?4)",
-            params![subject, commit, seconds, now()],
+            "INSERT INTO durations (subject, commit_sha, seconds, at, repo) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![subject, commit, seconds, now(), repo],
         )?;
         Ok(earlier)
     }
@@ -172,6 +195,7 @@ impl WriteTx<'_> {
     /// (passed, failed) over every scan.
     pub fn record_test_result(
         &mut self,
+        repo: &str,
         test: &str,
         commit: &str,
         passed: u32,
@@ -185,43 +209,50 @@ impl WriteTx<'_> {
         };
         let same = totals(
             "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results \
-             WHERE test = ?1 AND commit_sha = ?2",
-            &[&test, &commit],
+             WHERE repo = ?3 AND test = ?1 AND commit_sha = ?2",
+            &[&test, &commit, &repo],
         )?;
         let all = totals(
-            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results WHERE test = ?1",
-            &[&test],
+            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results \
+             WHERE repo = ?2 AND test = ?1",
+            &[&test, &repo],
         )?;
         self.tx.execute(
-            "INSERT INTO test_results (test, commit_sha, passed, failed, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![test, commit, passed, failed, now()],
+            "INSERT INTO test_results (test, commit_sha, passed, failed, at, repo) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![test, commit, passed, failed, now(), repo],
         )?;
         Ok((same, all))
     }
 
-    /// Dismisses a finding with a reason; false when there is none.
-    pub fn dismiss_finding(&mut self, fingerprint: &str, reason: &str) -> StoreResult<bool> {
+    /// Dismisses a finding of `repo` with a reason; false when there is
+    /// none.
+    pub fn dismiss_finding(
+        &mut self,
+        repo: &str,
+        fingerprint: &str,
+        reason: &str,
+    ) -> StoreResult<bool> {
         let changed = self.tx.execute(
-            "UPDATE findings SET state = 'dismissed', reason = ?2 WHERE fingerprint = ?1",
-            params![fingerprint, reason],
+            "UPDATE findings SET state = 'dismissed', reason = ?2 \
+             WHERE fingerprint = ?1 AND repo = ?3",
+            params![fingerprint, reason, repo],
         )?;
         Ok(changed == 1)
     }
 }
 
-/// Findings, optionally only of one kind or state, most severe first.
-pub(crate) fn list(
-    conn: &Connection,
-    kind: Option<&str>,
-    state: Option<&str>,
-) -> StoreResult<Vec<Finding>> {
+/// Findings, optionally only of one repository, kind or state, most
+/// severe first.
+pub(crate) fn list(conn: &Connection, filter: &FindingFilter) -> StoreResult<Vec<Finding>> {
     let mut statement = conn.prepare_cached(
         "SELECT fingerprint, kind, severity, title, file, line, evidence, state, first_seen, \
-           last_seen, reason FROM findings \
+           last_seen, reason, repo FROM findings \
          WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR state = ?2) \
+           AND (?3 IS NULL OR repo = ?3) \
          ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, file, line",
     )?;
-    let rows = statement.query_map(params![kind, state], |row| {
+    let rows = statement.query_map(params![filter.kind, filter.state, filter.repo], |row| {
         let evidence: String = row.get(6)?;
         let line: Option<i64> = row.get(5)?;
         Ok(Finding {
@@ -236,6 +267,7 @@ pub(crate) fn list(
             first_seen: row.get(8)?,
             last_seen: row.get(9)?,
             reason: row.get(10)?,
+            repo: row.get(11)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

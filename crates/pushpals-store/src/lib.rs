@@ -21,6 +21,7 @@ pub mod chat;
 mod error;
 pub mod findings;
 mod lock;
+mod repositories;
 mod rows;
 pub mod schema;
 mod write_tx;
@@ -30,7 +31,8 @@ pub use access::{GrantRecord, PushSubscription, TokenInfo, TokenRecord};
 pub use audit::AuditReport;
 pub use error::{StoreError, StoreResult};
 pub use lock::DataDirLock;
-pub use write_tx::{ChainHead, TaskUpdate, WriteTx, push_service};
+pub use repositories::{NewRepository, RepositoryRecord};
+pub use write_tx::{ChainHead, TaskRow, TaskUpdate, WriteTx, push_service};
 pub use writer::WriteObserver;
 
 use pushpals_core::chain::GENESIS_HASH;
@@ -552,6 +554,27 @@ impl Store {
         .await
     }
 
+    /// The latest event of `kind` whose payload names repository `repo`
+    /// (its `repo` field).
+    pub async fn last_repo_event_of_kind(
+        &self,
+        kind: &'static str,
+        repo: &str,
+    ) -> StoreResult<Option<Event>> {
+        let repo = repo.to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE kind = ?1 AND json_extract(payload, '$.repo') = ?2 \
+                 ORDER BY id DESC LIMIT 1"
+            ))?;
+            let mut rows =
+                statement.query_map(params![kind, repo], |row| Ok(event_from_row(row)))?;
+            rows.next().transpose()?.transpose()
+        })
+        .await
+    }
+
     /// The bytes of every stored blob together.
     pub async fn blob_bytes(&self) -> StoreResult<u64> {
         self.read(|conn| {
@@ -564,14 +587,12 @@ impl Store {
         .await
     }
 
-    /// The scanner's findings (of `kind`, in `state`, when given).
+    /// The scanner's findings, filtered.
     pub async fn findings(
         &self,
-        kind: Option<String>,
-        state: Option<String>,
+        filter: findings::FindingFilter,
     ) -> StoreResult<Vec<findings::Finding>> {
-        self.read(move |conn| findings::list(conn, kind.as_deref(), state.as_deref()))
-            .await
+        self.read(move |conn| findings::list(conn, &filter)).await
     }
 
     /// `device`'s last `limit` chat lines, oldest first.

@@ -9,7 +9,7 @@ use rusqlite::Row;
 /// The columns [`task_from_row`] reads, in order.
 pub const TASK_COLUMNS: &str = "id, title, command, state, base_commit, branch, worktree_path, \
      reason, commit_sha, created_at, updated_at, agent, model_calls, input_tokens, output_tokens, \
-     cost_micros, seq";
+     cost_micros, seq, repo";
 
 /// The columns [`approval_from_row`] reads, in order.
 pub const APPROVAL_COLUMNS: &str =
@@ -59,6 +59,7 @@ pub fn task_from_row(row: &Row<'_>) -> StoreResult<Task> {
             cost_micros: count(row, 15)?,
         },
         seq: count(row, 16)?,
+        repo: row.get(17)?,
     })
 }
 

@@ -3,7 +3,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Each migration's SQL, in order. Append; never edit a released one.
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_grants.sql"),
     include_str!("../migrations/0003_agent_tasks.sql"),
@@ -14,6 +14,7 @@ const STEPS: [&str; 10] = [
     include_str!("../migrations/0008_test_results.sql"),
     include_str!("../migrations/0009_readiness.sql"),
     include_str!("../migrations/0010_chat.sql"),
+    include_str!("../migrations/0011_repositories.sql"),
 ];
 
 /// The schema version this build writes (SQLite's `user_version`).

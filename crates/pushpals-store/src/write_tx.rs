@@ -51,6 +51,23 @@ pub struct WriteTx<'a> {
     appended: Vec<Event>,
 }
 
+/// A new task's row: [`WriteTx::insert_task`].
+#[derive(Debug, Clone)]
+pub struct TaskRow<'a> {
+    /// Its id.
+    pub id: &'a TaskId,
+    /// The repository it works in.
+    pub repo: &'a str,
+    /// What to do, in a line.
+    pub title: &'a str,
+    /// A command task's command line.
+    pub command: Option<&'a str>,
+    /// An agent task's brief.
+    pub agent: Option<&'a AgentWork>,
+    /// What its commands will see (null: not said).
+    pub sandbox: serde_json::Value,
+}
+
 impl<'a> WriteTx<'a> {
     pub(crate) fn new(tx: &'a Transaction<'a>, head: &'a mut ChainHead) -> Self {
         Self {
@@ -132,24 +149,24 @@ impl<'a> WriteTx<'a> {
     }
 
     /// Creates a queued task and its `task_created` event.
-    /// A task runs either `command` (a command task) or an agent on
-    /// `agent` (an agent task); `sandbox` records what its commands will
-    /// see (null: not said).
-    pub fn insert_task(
-        &mut self,
-        id: &TaskId,
-        title: &str,
-        command: Option<&str>,
-        agent: Option<&AgentWork>,
-        actor: Actor,
-        sandbox: serde_json::Value,
-    ) -> StoreResult<Task> {
+    pub fn insert_task(&mut self, row: TaskRow<'_>, actor: Actor) -> StoreResult<Task> {
+        let TaskRow {
+            id,
+            repo,
+            title,
+            command,
+            agent,
+            sandbox,
+        } = row;
+        if self.repository(repo)?.is_none() {
+            return Err(StoreError::RepositoryNotFound(repo.to_owned()));
+        }
         let at = now();
         let brief = agent.map(serde_json::to_string).transpose()?;
         self.tx.execute(
             "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at, \
-                                agent) \
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                                agent, repo) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
             params![
                 id.as_str(),
                 title,
@@ -157,7 +174,8 @@ impl<'a> WriteTx<'a> {
                 TaskState::Queued.as_str(),
                 id.branch(),
                 at,
-                brief
+                brief,
+                repo
             ],
         )?;
         self.append(NewEvent::for_task(
@@ -166,6 +184,7 @@ impl<'a> WriteTx<'a> {
             EventKind::TaskCreated,
             json!({
                 "title": title,
+                "repo": repo,
                 "command": command,
                 "agent": agent,
                 "branch": id.branch(),
@@ -426,23 +445,35 @@ impl<'a> WriteTx<'a> {
         rows.map(|row| row?).collect()
     }
 
-    /// Gives (or, with `granted` false, takes back) an autonomy grant and
-    /// records who did.
-    pub fn set_grant(&mut self, kind: GrantKind, granted: bool, by: &str) -> StoreResult<()> {
+    /// Gives (or, with `granted` false, takes back) an autonomy grant in
+    /// one repository and records who did.
+    pub fn set_grant(
+        &mut self,
+        repo: &str,
+        kind: GrantKind,
+        granted: bool,
+        by: &str,
+    ) -> StoreResult<()> {
+        if self.repository(repo)?.is_none() {
+            return Err(StoreError::RepositoryNotFound(repo.to_owned()));
+        }
         if granted {
             self.tx.execute(
-                "INSERT OR REPLACE INTO grants (kind, granted_by, granted_at) VALUES (?1, ?2, ?3)",
-                params![kind.as_str(), by, now()],
+                "INSERT OR REPLACE INTO grants (repo, kind, granted_by, granted_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![repo, kind.as_str(), by, now()],
             )?;
         } else {
-            self.tx
-                .execute("DELETE FROM grants WHERE kind = ?1", [kind.as_str()])?;
+            self.tx.execute(
+                "DELETE FROM grants WHERE repo = ?1 AND kind = ?2",
+                params![repo, kind.as_str()],
+            )?;
         }
         self.append(NewEvent {
             task_id: None,
             actor: Actor::User(by.to_owned()),
             kind: EventKind::GrantChanged,
-            payload: json!({ "grant": kind, "granted": granted }),
+            payload: json!({ "grant": kind, "granted": granted, "repo": repo }),
         })?;
         Ok(())
     }

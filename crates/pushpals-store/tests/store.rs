@@ -5,26 +5,44 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pushpals_core::{Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState};
-use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskUpdate};
+use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskRow, TaskUpdate};
 use serde_json::json;
 
 fn task_id(n: u8) -> TaskId {
     TaskId::parse(&format!("task-{n}")).unwrap()
 }
 
-async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
+/// A store whose tasks go in repository `app`, registered as a row (its
+/// `repo_added` event would shift the event counts these tests check;
+/// `tests/repositories.rs` tests registering).
+async fn store_with_app(dir: &std::path::Path) -> Store {
     let store = Store::open(dir, Durability::Normal).unwrap();
+    rusqlite_connection(&dir.join("pushpals.db"))
+        .execute(
+            "INSERT INTO repositories (name, path, home, added_by, added_at) \
+             VALUES ('app', '/srv/app', '/data', 'orchestrator', 't')",
+            [],
+        )
+        .unwrap();
+    store
+}
+
+async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
+    let store = store_with_app(dir).await;
     let id = task_id(1);
     let insert_id = id.clone();
     store
         .write(move |tx| {
             tx.insert_task(
-                &insert_id,
-                "Rename foo",
-                Some("true"),
-                None,
+                TaskRow {
+                    id: &insert_id,
+                    repo: "app",
+                    title: "Rename foo",
+                    command: Some("true"),
+                    agent: None,
+                    sandbox: serde_json::Value::Null,
+                },
                 Actor::User("admin".into()),
-                serde_json::Value::Null,
             )
         })
         .await
@@ -300,12 +318,15 @@ async fn agent_briefs_usage_and_the_overview_round_trip() {
     let task = store
         .write(move |tx| {
             tx.insert_task(
-                &id,
-                "Test it",
-                None,
-                Some(&work),
+                TaskRow {
+                    id: &id,
+                    repo: "app",
+                    title: "Test it",
+                    command: None,
+                    agent: Some(&work),
+                    sandbox: serde_json::Value::Null,
+                },
                 Actor::User("a".into()),
-                serde_json::Value::Null,
             )
         })
         .await
@@ -470,12 +491,15 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
     store
         .write(move |tx| {
             tx.insert_task(
-                &other_task,
-                "Another",
-                Some("true"),
-                None,
+                TaskRow {
+                    id: &other_task,
+                    repo: "app",
+                    title: "Another",
+                    command: Some("true"),
+                    agent: None,
+                    sandbox: serde_json::Value::Null,
+                },
                 Actor::User("admin".into()),
-                serde_json::Value::Null,
             )?;
             for n in 0..25 {
                 tx.append(NewEvent::for_task(
@@ -616,12 +640,15 @@ async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written() {
                 json!({ "text": "before the clash" }),
             ))?;
             tx.insert_task(
-                &again,
-                "Same id",
-                Some("true"),
-                None,
+                TaskRow {
+                    id: &again,
+                    repo: "app",
+                    title: "Same id",
+                    command: Some("true"),
+                    agent: None,
+                    sandbox: serde_json::Value::Null,
+                },
                 Actor::User("admin".into()),
-                serde_json::Value::Null,
             )
         })
         .await;

@@ -1,6 +1,7 @@
 //! Delivery: fetching the remote base, rebasing a task branch onto it, and
 //! pushing the branch.
 
+use crate::clone::HttpCredential;
 use crate::error::{GitError, GitResult};
 use crate::git::{git_remote, run, run_text};
 use crate::repo::Repo;
@@ -33,16 +34,19 @@ impl Repo {
     }
 
     /// Fetches `base_branch` from `remote` (with the person's credentials,
-    /// or `token` for HTTPS remotes) and returns the commit it points at.
+    /// or `credential` for HTTPS remotes) and returns the commit it points
+    /// at.
     pub async fn fetch_base(
         &self,
         remote: &str,
         base_branch: &str,
-        token: Option<&str>,
+        credential: Option<&HttpCredential>,
     ) -> GitResult<String> {
         let tracking = format!("refs/remotes/{remote}/{base_branch}");
         let mut fetch = git_remote(self.root());
-        with_token(&mut fetch, token);
+        if let Some(credential) = credential {
+            credential.apply(&mut fetch);
+        }
         fetch.args([
             "fetch",
             "--quiet",
@@ -79,15 +83,17 @@ impl Repo {
     }
 
     /// Pushes `branch` to the same name on `remote` (with the person's
-    /// credentials, or `token` for HTTPS remotes; never forced).
+    /// credentials, or `credential` for HTTPS remotes; never forced).
     pub async fn push_branch(
         &self,
         remote: &str,
         branch: &str,
-        token: Option<&str>,
+        credential: Option<&HttpCredential>,
     ) -> GitResult<()> {
         let mut push = git_remote(self.root());
-        with_token(&mut push, token);
+        if let Some(credential) = credential {
+            credential.apply(&mut push);
+        }
         push.args([
             "push",
             "--quiet",
@@ -97,23 +103,6 @@ impl Repo {
         ]);
         run(push, "push").await?;
         Ok(())
-    }
-}
-
-/// Passes a token to git as an HTTP header through the environment (never
-/// on the command line, where other users could read it).
-fn with_token(command: &mut tokio::process::Command, token: Option<&str>) {
-    use base64::Engine;
-    if let Some(token) = token {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-        command
-            .env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env(
-                "GIT_CONFIG_VALUE_0",
-                format!("Authorization: Basic {basic}"),
-            );
     }
 }
 

@@ -46,6 +46,22 @@ pub enum GitError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A clone URL that cannot be used.
+    #[error("cannot clone {url}: {why}")]
+    BadUrl {
+        /// The URL, credentials hidden.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A clone failed.
+    #[error("cannot clone {url}: {problem}")]
+    Clone {
+        /// The URL, without credentials.
+        url: String,
+        /// Why.
+        problem: crate::clone::CloneProblem,
+    },
 }
 
 /// Shorthand for git results.

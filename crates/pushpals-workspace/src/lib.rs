@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clone;
 mod delivery;
 mod error;
 pub mod forge;
@@ -22,6 +23,7 @@ mod repo;
 pub mod secrets;
 mod worktree;
 
+pub use clone::{HttpCredential, RemoteUrl};
 pub use delivery::Rebase;
 pub use error::{GitError, GitResult};
 pub use history::CommitPatch;

@@ -120,16 +120,32 @@ pub enum Command {
         /// auto-commit, auto-push or auto-pr
         #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
+        /// The repository it is for (may be left out when there is one)
+        #[arg(long)]
+        repo: Option<String>,
     },
     /// Take a grant back
     Revoke {
         /// auto-commit, auto-push or auto-pr
         #[arg(value_parser = ["auto-commit", "auto-push", "auto-pr"])]
         kind: String,
+        /// The repository it is for (may be left out when there is one)
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// The repositories this server serves: add (clone a URL, or use a
+    /// local checkout in place), list, rm
+    Repo {
+        /// What to do
+        #[command(subcommand)]
+        action: RepoAction,
     },
     /// Try the repository's checks (pushpals.toml) at HEAD in the sandbox,
     /// as a task would run them, and say why any does not pass
     Checks {
+        /// The repository (may be left out when there is one)
+        #[arg(long)]
+        repo: Option<String>,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -143,6 +159,9 @@ pub enum Command {
     },
     /// Show the grants in force
     Grants {
+        /// The repository (may be left out when there is one)
+        #[arg(long)]
+        repo: Option<String>,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -208,6 +227,9 @@ pub enum Command {
         /// new commits)
         #[arg(long)]
         changed: bool,
+        /// The repository (may be left out when there is one)
+        #[arg(long)]
+        repo: Option<String>,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -321,6 +343,40 @@ pub enum ServiceAction {
     },
 }
 
+/// `repo <action>`.
+#[derive(Debug, Subcommand)]
+pub enum RepoAction {
+    /// Register a repository: a URL is cloned into the data directory (a
+    /// token in it is used, never stored); a local path is used in place
+    Add {
+        /// A URL to clone, or the path of a local checkout
+        source: String,
+        /// Its name here [default: the URL's or directory's last part]
+        #[arg(long)]
+        name: Option<String>,
+        /// Its base branch [default: the remote's default branch]
+        #[arg(long)]
+        branch: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the repositories: name, origin, base branch, last fetch, tasks,
+    /// findings
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a repository off the server (refused while it has tasks that
+    /// need it); a clone in the data directory is deleted, a local checkout
+    /// is left alone
+    Rm {
+        /// Its name
+        name: String,
+    },
+}
+
 /// `tls <action>`.
 #[derive(Debug, Subcommand)]
 pub enum TlsAction {
@@ -343,7 +399,8 @@ pub enum TlsAction {
 /// `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The git repository to work on [default: the current directory]
+    /// A local git checkout to serve (registered on first use; more with
+    /// `pushpals repo add`) [default: the repositories registered before]
     #[arg(long)]
     pub repo: Option<PathBuf>,
     /// The address to listen on
@@ -375,6 +432,9 @@ pub struct TaskArgs {
     /// config.toml)
     #[arg(long)]
     pub agent: Option<String>,
+    /// The repository to work in (may be left out when there is one)
+    #[arg(long)]
+    pub repo: Option<String>,
     /// For --agent: files or directories the change should stay within
     #[arg(long, requires = "agent")]
     pub scope: Vec<String>,

@@ -20,11 +20,10 @@ use std::sync::Arc;
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
-    let repo_path = match args.repo {
-        Some(path) => path,
-        None => std::env::current_dir().context("cannot read the current directory")?,
+    let repo = match &args.repo {
+        Some(path) => Some(Repo::open(path).await?),
+        None => None,
     };
-    let repo = Repo::open(&repo_path).await?;
     let config_path = paths::config_file(args.config.as_deref())?;
     let settings = load_settings(&config_path, args.config.is_some())?;
     let _telemetry = crate::telemetry::init(Some(&settings.telemetry))?;
@@ -48,23 +47,8 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     ensure_admin_token(&store, &data_dir).await?;
     let policy = load_policy(&config_path)?;
     let runner = choose_runner(&settings, &data_dir)?;
-    // Task worktrees as overlays where this machine can mount them.
-    let (repo, task_start) = match pushpals_workspace::Overlays::probe(&data_dir) {
-        Ok(overlays) => (
-            repo.with_overlays(overlays),
-            "an overlay over a shared checkout of the base commit".to_owned(),
-        ),
-        Err(reason) => (repo, format!("a full checkout (no overlay: {reason})")),
-    };
-    let orchestrator = Orchestrator::start(
-        store.clone(),
-        repo.clone(),
-        runner,
-        settings,
-        policy,
-        &data_dir,
-    )
-    .await?;
+    let orchestrator =
+        Orchestrator::start(store.clone(), repo, runner, settings, policy, &data_dir).await?;
 
     let tls = tls_files(&orchestrator.settings(), &data_dir).await?;
     let insecure = tls.is_none() && !args.addr.ip().is_loopback();
@@ -89,7 +73,12 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         actor: Actor::Orchestrator,
         kind: EventKind::ServerStarted,
         payload: json!({
-            "repo": repo.root(),
+            "repos": orchestrator
+                .repositories()
+                .all()
+                .iter()
+                .map(|served| served.name().to_owned())
+                .collect::<Vec<_>>(),
             "addr": address.to_string(),
             "runner_backend": orchestrator.runner_backend(),
             "version": env!("CARGO_PKG_VERSION"),
@@ -98,7 +87,26 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     store.write(move |tx| tx.append(started)).await?;
 
     let scheme = if tls.is_some() { "https" } else { "http" };
-    eprintln!("Push Pals is serving {}", repo.root().display());
+    let served = orchestrator.repositories().all();
+    if served.is_empty() {
+        eprintln!(
+            "Push Pals is serving no repository yet: add one with `pushpals repo add URL|PATH` \
+             (or start with --repo PATH)"
+        );
+    } else {
+        eprintln!("Push Pals is serving:");
+        for repo in &served {
+            eprintln!(
+                "  {:<11} {}  (task start: {})",
+                format!("{}:", repo.name()),
+                repo.record.origin.as_deref().unwrap_or(&repo.record.path),
+                repo.task_start
+            );
+        }
+    }
+    for (name, why) in orchestrator.repositories().unavailable() {
+        eprintln!("  WARNING:    repository {name} cannot be used: {why}");
+    }
     eprintln!(
         "  API:        {scheme}://{address}/api/v1/  (token in {})",
         data_dir.join("admin.token").display()
@@ -127,7 +135,6 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         "  commands:   run under {}{per_task}",
         orchestrator.runner_backend()
     );
-    eprintln!("  task start: {task_start}");
     if orchestrator.runner_backend().starts_with("host") {
         eprintln!("  WARNING:    sandbox backend \"none\": commands run WITHOUT isolation");
     }

@@ -14,6 +14,7 @@ pub use status::{CheckStatus, TaskStatus};
 use crate::authorize::ApprovalScope;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::{Actor, Decision, EventKind, NewEvent, Task};
 use serde::Serialize;
 use serde_json::json;
@@ -180,7 +181,11 @@ impl Orchestrator {
                 }
             }
             Intent::NewWork(request) => {
-                let plan_id = self.start_planning(request.clone(), actor.clone())?;
+                let (served, request) = match self.repo_for_chat(request) {
+                    Ok(found) => found,
+                    Err(question) => return Ok(reply(question, Vec::new())),
+                };
+                let plan_id = self.start_planning(request, served, actor.clone())?;
                 ChatReply {
                     intent: intent.name(),
                     reply: format!(
@@ -191,6 +196,29 @@ impl Orchestrator {
                 }
             }
         })
+    }
+
+    /// The repository new work from chat is for: named as `in NAME: ...`,
+    /// or the only one served. Otherwise the question to ask back.
+    fn repo_for_chat(&self, request: &str) -> Result<(Arc<ServedRepo>, String), String> {
+        let all = self.repos.all();
+        let names: Vec<&str> = all.iter().map(|s| s.name()).collect();
+        if let Some((name, rest)) = named_repo(request)
+            && let Some(served) = all.iter().find(|s| s.name().eq_ignore_ascii_case(name))
+        {
+            return Ok((Arc::clone(served), rest.to_owned()));
+        }
+        match all.as_slice() {
+            [only] => Ok((Arc::clone(only), request.to_owned())),
+            [] => Err("There is no repository to work in yet: add one with                        `pushpals repo add URL|PATH`."
+                .to_owned()),
+            _ => Err(format!(
+                "Which repository? Say it first, like `in {}: {}` (repositories: {}).",
+                names[0],
+                request.trim(),
+                names.join(", ")
+            )),
+        }
     }
 
     async fn find_task(&self, target: &TaskRef) -> OrchestratorResult<Task> {
@@ -206,6 +234,19 @@ impl Orchestrator {
             })
         })
     }
+}
+
+/// `in NAME: rest` (or `in NAME, rest`) split into the name and the rest.
+fn named_repo(request: &str) -> Option<(&str, &str)> {
+    let trimmed = request.trim_start();
+    let after = trimmed
+        .get(..3)
+        .filter(|head| head.eq_ignore_ascii_case("in "))
+        .map(|_| &trimmed[3..])?;
+    let end = after.find([':', ','])?;
+    let name = after[..end].trim();
+    let rest = after[end + 1..].trim();
+    (!name.is_empty() && !name.contains(' ') && !rest.is_empty()).then_some((name, rest))
 }
 
 fn actor_name(actor: &Actor) -> String {

@@ -1,8 +1,10 @@
 //! New work from chat: the planner's backlog becomes tasks, in the
 //! background, while chat has already answered.
 
+use crate::checks::repo_config_at;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::{NewTask, Orchestrator, new_task_id};
+use crate::repositories::ServedRepo;
 use pushpals_agent::plan::{Plan, make_plan};
 use pushpals_agent::tools::confine::Root;
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, TaskId};
@@ -19,13 +21,15 @@ pub(crate) struct PendingPlan {
     pub plan: Option<Plan>,
     /// Who asked; the tasks are theirs.
     pub actor: Actor,
+    /// The repository the work is in.
+    pub repo: String,
 }
 
 impl PendingPlan {
     /// A line for status.
     pub(crate) fn line(&self, id: &str) -> String {
         match &self.plan {
-            None => format!("planning {id}: {}", self.request),
+            None => format!("planning {id} in {}: {}", self.repo, self.request),
             Some(plan) => {
                 let titles: Vec<String> = plan
                     .tasks
@@ -34,7 +38,8 @@ impl PendingPlan {
                     .map(|(i, t)| format!("{}. {}", i + 1, t.title))
                     .collect();
                 format!(
-                    "plan {id} waits for your OK ({}): {}; say `ok {id}` to start it or `discard {id}`",
+                    "plan {id} in {} waits for your OK ({}): {}; say `ok {id}` to start it or `discard {id}`",
+                    self.repo,
                     plan.summary,
                     titles.join("; ")
                 )
@@ -44,10 +49,12 @@ impl PendingPlan {
 }
 
 impl Orchestrator {
-    /// Starts planning `request`; returns the plan's id at once.
+    /// Starts planning `request` in `served`; returns the plan's id at
+    /// once.
     pub(crate) fn start_planning(
         self: &Arc<Self>,
         request: String,
+        served: Arc<ServedRepo>,
         actor: Actor,
     ) -> OrchestratorResult<String> {
         let model = self.settings().agent.planner_model.clone();
@@ -64,13 +71,14 @@ impl Orchestrator {
                 request: request.clone(),
                 plan: None,
                 actor: actor.clone(),
+                repo: served.name().to_owned(),
             },
         );
         let orchestrator = Arc::clone(self);
         let id = plan_id.clone();
         let asker = actor.clone();
         tokio::spawn(async move {
-            let layout = Root::open(orchestrator.repo.root())
+            let layout = Root::open(served.repo.root())
                 .map(|root| pushpals_agent::prompt::layout(&root))
                 .unwrap_or_default();
             let planning = make_plan(&client, &request, &layout).await;
@@ -88,9 +96,13 @@ impl Orchestrator {
                 }
             }
             let outcome = match planning.result {
-                Ok(plan) => match orchestrator.plans_need_ok().await {
+                Ok(plan) => match orchestrator.plans_need_ok(&served).await {
                     Ok(true) => orchestrator.hold_plan(&id, plan, &asker).await,
-                    Ok(false) => orchestrator.start_plan(&id, plan, actor).await,
+                    Ok(false) => {
+                        orchestrator
+                            .start_plan(&id, plan, served.name(), actor)
+                            .await
+                    }
                     Err(error) => Err(error),
                 },
                 Err(error) => Err(error.to_string()),
@@ -119,16 +131,16 @@ impl Orchestrator {
 
     /// Whether plans wait for an OK: the server's `[agent] confirm_plans`,
     /// or the repository's `[plan] confirm` at its HEAD.
-    async fn plans_need_ok(&self) -> Result<bool, String> {
+    async fn plans_need_ok(&self, served: &ServedRepo) -> Result<bool, String> {
         if self.settings().agent.confirm_plans {
             return Ok(true);
         }
-        let head = self
+        let head = served
             .repo
             .head_commit()
             .await
             .map_err(|e| format!("cannot read the repository's HEAD: {e}"))?;
-        Ok(self.repo_config_at(&head).await?.plan.confirm)
+        Ok(repo_config_at(&served.repo, &head).await?.plan.confirm)
     }
 
     /// Keeps a made plan until the person says OK, and records it.
@@ -172,6 +184,7 @@ impl Orchestrator {
         let Some(PendingPlan {
             plan: Some(plan),
             actor,
+            repo,
             ..
         }) = pending
         else {
@@ -190,7 +203,7 @@ impl Orchestrator {
             return Ok(format!("Discarded {plan_id}."));
         }
         let count = plan.tasks.len();
-        self.start_plan(plan_id, plan, actor)
+        self.start_plan(plan_id, plan, &repo, actor)
             .await
             .map_err(OrchestratorError::InvalidInput)?;
         Ok(format!(
@@ -205,6 +218,7 @@ impl Orchestrator {
         self: &Arc<Self>,
         plan_id: &str,
         plan: Plan,
+        repo: &str,
         actor: Actor,
     ) -> Result<(), String> {
         let mut ids: HashMap<String, TaskId> = HashMap::new();
@@ -230,6 +244,7 @@ impl Orchestrator {
                             external: self.settings().agent.external.clone(),
                         }),
                         approve_command: false,
+                        repo: Some(repo.to_owned()),
                     },
                     actor.clone(),
                 )

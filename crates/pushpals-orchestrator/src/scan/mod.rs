@@ -18,10 +18,12 @@ mod secrets;
 pub(crate) mod test_output;
 mod test_runs;
 
+use crate::checks::repo_config_at;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::{Actor, EventKind, NewEvent};
-use pushpals_store::findings::{Finding, ScanChanges};
+use pushpals_store::findings::{Finding, FindingFilter, ScanChanges};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -80,6 +82,7 @@ impl Found {
             first_seen: String::new(),
             last_seen: String::new(),
             reason: None,
+            repo: String::new(),
         }
     }
 }
@@ -174,6 +177,8 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<String>, left_out: &mut usize) 
 /// The result of a scan.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanReport {
+    /// The repository scanned.
+    pub repo: String,
     /// The commit scanned.
     pub commit: String,
     /// The detectors that ran.
@@ -187,17 +192,18 @@ pub struct ScanReport {
 }
 
 impl Orchestrator {
-    /// Scans the repository's HEAD commit with the static detectors and
-    /// records the findings.
-    pub async fn scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+    /// Scans a repository's HEAD commit (the only one's when `repo` is
+    /// `None`) with the static detectors and records the findings.
+    pub async fn scan(&self, repo: Option<&str>, actor: Actor) -> OrchestratorResult<ScanReport> {
+        let served = self.resolve_repo(repo)?;
         let _one_at_a_time = self.scan_turns.take().await;
-        self.full_scan(actor).await
+        self.full_scan(&served, actor).await
     }
 
     /// A full scan; the caller holds its scan turn.
-    async fn full_scan(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+    async fn full_scan(&self, served: &ServedRepo, actor: Actor) -> OrchestratorResult<ScanReport> {
         static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let commit = self.repo.head_commit().await?;
+        let commit = served.repo.head_commit().await?;
         let serial = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let scratch = self
             .worktrees_dir
@@ -208,16 +214,15 @@ impl Orchestrator {
         std::fs::create_dir_all(&scratch).map_err(|e| {
             OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display()))
         })?;
-        let exported = self.repo.export_tree(&commit, &scratch).await;
+        let exported = served.repo.export_tree(&commit, &scratch).await;
         let result = match exported {
-            Ok(()) => self.scan_tree(&commit, &scratch, &actor).await,
+            Ok(()) => self.scan_tree(served, &commit, &scratch, &actor).await,
             Err(error) => Err(error.into()),
         };
         self.runner.release(&scratch).await;
         let _ = std::fs::remove_dir_all(&scratch);
         let (mut found, mut notes, skipped) = result?;
-        let wanted = self
-            .repo_config_at(&commit)
+        let wanted = repo_config_at(&served.repo, &commit)
             .await
             .ok()
             .and_then(|config| config.scan.detectors);
@@ -234,18 +239,19 @@ impl Orchestrator {
         let findings: Vec<Finding> = found.into_iter().map(Found::into_finding).collect();
         let kinds = detectors.clone();
         let count = findings.len();
-        let (scanned, at) = (commit.clone(), actor);
+        let (scanned, at, repo) = (commit.clone(), actor, served.name().to_owned());
         notes.sort();
         let noted = notes.clone();
         let changes = self
             .store
             .write(move |tx| {
-                let changes = tx.record_findings(&kinds, None, &findings)?;
+                let changes = tx.record_findings(&repo, &kinds, None, &findings)?;
                 tx.append(NewEvent {
                     task_id: None,
                     actor: at,
                     kind: EventKind::ScanFinished,
                     payload: json!({
+                        "repo": repo,
                         "commit": scanned,
                         "found": count,
                         "new": changes.new,
@@ -256,8 +262,9 @@ impl Orchestrator {
                 Ok(changes)
             })
             .await?;
-        let open = self.store.findings(None, Some("open".into())).await?;
+        let open = self.open_findings(served.name()).await?;
         Ok(ScanReport {
+            repo: served.name().to_owned(),
             commit,
             detectors,
             changes,
@@ -268,6 +275,7 @@ impl Orchestrator {
 
     async fn scan_tree(
         &self,
+        served: &ServedRepo,
         commit: &str,
         root: &Path,
         actor: &Actor,
@@ -285,24 +293,28 @@ impl Orchestrator {
             ));
         }
         let scanner = self.scanner();
-        let (allowlist, broken) = self.secret_allowlist_at(commit).await;
+        let (allowlist, broken) = self.secret_allowlist_at(&served.repo, commit).await;
         notes.extend(broken);
         notes.extend(secrets::partly_read(&tree));
         let mut found = secrets::in_tree(&tree, &scanner, &allowlist);
-        let patches = self.repo.recent_patches(commit, 500).await?;
+        let patches = served.repo.recent_patches(commit, 500).await?;
         let in_tree: Vec<String> = found.iter().map(|f| f.key.clone()).collect();
         found.extend(secrets::in_history(
             &patches, &in_tree, &scanner, &allowlist,
         ));
         found.extend(ci_config::detect(&tree));
-        let churn = self.repo.churn(commit, 500).await?;
+        let churn = served.repo.churn(commit, 500).await?;
         found.extend(hotspots::detect(&tree, &churn));
         found.extend(docs::detect(&tree));
         found.extend(duplicates::detect(&tree));
-        let config = self.repo_config_at(commit).await.unwrap_or_default();
+        let config = repo_config_at(&served.repo, commit)
+            .await
+            .unwrap_or_default();
         // Kinds whose detector did not run keep their open findings.
         let mut skipped: Vec<&'static str> = Vec::new();
-        let (test_findings, test_notes) = self.test_findings(&config, root, commit, actor).await;
+        let (test_findings, test_notes) = self
+            .test_findings(served.name(), &config, root, commit, actor)
+            .await;
         if !test_notes.iter().all(|n| n.starts_with("slowest tests")) {
             skipped.extend([
                 "failing_test",
@@ -340,9 +352,52 @@ impl Orchestrator {
         Ok((found, notes, skipped))
     }
 
+    /// The open findings of one repository.
+    pub(crate) async fn open_findings(&self, repo: &str) -> OrchestratorResult<Vec<Finding>> {
+        Ok(self
+            .store
+            .findings(FindingFilter {
+                repo: Some(repo.to_owned()),
+                state: Some("open".into()),
+                kind: None,
+            })
+            .await?)
+    }
+
+    /// The repository holding finding `fingerprint`: `repo` when given,
+    /// else the one repository that has it.
+    pub(crate) async fn repo_of_finding(
+        &self,
+        repo: Option<&str>,
+        fingerprint: &str,
+    ) -> OrchestratorResult<String> {
+        if let Some(repo) = repo {
+            return Ok(self.served(repo)?.name().to_owned());
+        }
+        let holders: Vec<String> = self
+            .store
+            .findings(FindingFilter::default())
+            .await?
+            .into_iter()
+            .filter(|f| f.fingerprint == fingerprint)
+            .map(|f| f.repo)
+            .collect();
+        match holders.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(OrchestratorError::NotFound(format!(
+                "no finding {fingerprint}; `pushpals findings` lists them"
+            ))),
+            several => Err(OrchestratorError::InvalidInput(format!(
+                "finding {fingerprint} is in several repositories ({}): say which (--repo)",
+                several.join(", ")
+            ))),
+        }
+    }
+
     /// Dismisses a finding (it stays dismissed on later scans).
     pub async fn dismiss_finding(
         &self,
+        repo: Option<&str>,
         fingerprint: &str,
         reason: &str,
         actor: Actor,
@@ -352,17 +407,18 @@ impl Orchestrator {
                 "say why the finding is dismissed (--reason)".into(),
             ));
         }
+        let repo = self.repo_of_finding(repo, fingerprint).await?;
         let (fp, why) = (fingerprint.to_owned(), reason.to_owned());
         let dismissed = self
             .store
             .write(move |tx| {
-                let dismissed = tx.dismiss_finding(&fp, &why)?;
+                let dismissed = tx.dismiss_finding(&repo, &fp, &why)?;
                 if dismissed {
                     tx.append(NewEvent {
                         task_id: None,
                         actor,
                         kind: EventKind::FindingDismissed,
-                        payload: json!({ "fingerprint": fp, "reason": why }),
+                        payload: json!({ "fingerprint": fp, "reason": why, "repo": repo }),
                     })?;
                 }
                 Ok(dismissed)
@@ -382,24 +438,45 @@ impl Orchestrator {
 const SCHEDULE_TICK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Orchestrator {
-    /// Scans on a schedule (`[scan] interval_hours`) and whenever HEAD has
-    /// moved since the last scan, for as long as the orchestrator lives.
+    /// Scans each repository on a schedule (`[scan] interval_hours` in its
+    /// `pushpals.toml`) and whenever its HEAD has moved since its last
+    /// scan, for as long as the orchestrator lives.
     pub fn spawn_scanner(self: &std::sync::Arc<Self>) {
         let orchestrator = std::sync::Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut last: Option<(String, std::time::Instant)> = None;
+            let mut scanned: std::collections::HashMap<String, (String, std::time::Instant)> =
+                std::collections::HashMap::new();
             let mut tick = tokio::time::interval(SCHEDULE_TICK);
             loop {
                 tick.tick().await;
                 let Some(orchestrator) = orchestrator.upgrade() else {
                     return;
                 };
-                let Ok(head) = orchestrator.repo.head_commit().await else {
-                    continue;
-                };
-                let config = orchestrator.repo_config_at(&head).await.unwrap_or_default();
+                for served in orchestrator.repos.all() {
+                    let last = scanned.get(served.name()).cloned();
+                    if let Some(head) = orchestrator.scan_if_due(&served, last).await {
+                        scanned.insert(served.name().to_owned(), (head, std::time::Instant::now()));
+                    }
+                }
+            }
+        });
+    }
+
+    /// One repository's turn of the schedule: scans it when due; the HEAD
+    /// scanned, if it was.
+    async fn scan_if_due(
+        &self,
+        served: &ServedRepo,
+        last: Option<(String, std::time::Instant)>,
+    ) -> Option<String> {
+        {
+            {
+                let head = served.repo.head_commit().await.ok()?;
+                let config = repo_config_at(&served.repo, &head)
+                    .await
+                    .unwrap_or_default();
                 if config.scan.interval_hours == 0 {
-                    continue;
+                    return None;
                 }
                 let interval = std::time::Duration::from_secs(config.scan.interval_hours * 3600);
                 let due = match &last {
@@ -407,28 +484,32 @@ impl Orchestrator {
                     Some((commit, at)) => *commit != head || at.elapsed() >= interval,
                 };
                 if !due {
-                    continue;
+                    return None;
                 }
                 // New commits: look at what changed; the interval: everything.
                 let incremental = last
                     .as_ref()
                     .is_some_and(|(commit, at)| *commit != head && at.elapsed() < interval);
                 let scanned = if incremental {
-                    orchestrator.scan_changes(Actor::Orchestrator).await
+                    self.scan_changes(Some(served.name()), Actor::Orchestrator)
+                        .await
                 } else {
-                    orchestrator.scan(Actor::Orchestrator).await
+                    self.scan(Some(served.name()), Actor::Orchestrator).await
                 };
                 match scanned {
                     Ok(report) => tracing::info!(
+                        repo = served.name(),
                         new = report.changes.new,
                         fixed = report.changes.fixed,
                         "scheduled scan done"
                     ),
-                    Err(error) => tracing::warn!(%error, "the scheduled scan failed"),
+                    Err(error) => {
+                        tracing::warn!(repo = served.name(), %error, "the scheduled scan failed")
+                    }
                 }
-                last = Some((head, std::time::Instant::now()));
+                Some(head)
             }
-        });
+        }
     }
 }
 
@@ -532,48 +613,54 @@ impl Orchestrator {
     /// (secrets, CI config, TODO hotspots) and the new commits (secrets in
     /// history). Falls back to a full scan when there is no earlier scan or
     /// history was rewritten.
-    pub async fn scan_changes(&self, actor: Actor) -> OrchestratorResult<ScanReport> {
+    pub async fn scan_changes(
+        &self,
+        repo: Option<&str>,
+        actor: Actor,
+    ) -> OrchestratorResult<ScanReport> {
+        let served = self.resolve_repo(repo)?;
+        let served = served.as_ref();
         let _one_at_a_time = self.scan_turns.take().await;
-        let head = self.repo.head_commit().await?;
+        let head = served.repo.head_commit().await?;
         let last = self
             .store
-            .last_event_of_kind("scan_finished")
+            .last_repo_event_of_kind("scan_finished", served.name())
             .await?
             .and_then(|e| e.payload["commit"].as_str().map(str::to_owned));
         let Some(last) = last else {
-            return self.full_scan(actor).await;
+            return self.full_scan(served, actor).await;
         };
-        if last != head && !self.repo.is_ancestor(&last, &head).await? {
-            return self.full_scan(actor).await;
+        if last != head && !served.repo.is_ancestor(&last, &head).await? {
+            return self.full_scan(served, actor).await;
         }
         let changed = if last == head {
             Vec::new()
         } else {
-            self.repo.changed_files(&last, &head).await?
+            served.repo.changed_files(&last, &head).await?
         };
-        let tree = Tree::of_files(self.repo.read_at(&head, &changed).await?);
+        let tree = Tree::of_files(served.repo.read_at(&head, &changed).await?);
         let scanner = self.scanner();
-        let (allowlist, _) = self.secret_allowlist_at(&head).await;
+        let (allowlist, _) = self.secret_allowlist_at(&served.repo, &head).await;
         let mut per_file = secrets::in_tree(&tree, &scanner, &allowlist);
         per_file.extend(ci_config::detect(&tree));
-        let churn = self.repo.churn(&head, 500).await?;
+        let churn = served.repo.churn(&head, 500).await?;
         per_file.extend(hotspots::detect(&tree, &churn));
         let in_tree: Vec<String> = per_file.iter().map(|f| f.key.clone()).collect();
         let history = if last == head {
             Vec::new()
         } else {
-            let patches = self.repo.patches_between(&last, &head).await?;
+            let patches = served.repo.patches_between(&last, &head).await?;
             secrets::in_history(&patches, &in_tree, &scanner, &allowlist)
         };
         let per_file: Vec<Finding> = per_file.into_iter().map(Found::into_finding).collect();
         let history: Vec<Finding> = history.into_iter().map(Found::into_finding).collect();
         let kinds: Vec<String> = PER_FILE_KINDS.map(str::to_owned).to_vec();
-        let (scanned, scope) = (head.clone(), changed.clone());
+        let (scanned, scope, repo) = (head.clone(), changed.clone(), served.name().to_owned());
         let changes = self
             .store
             .write(move |tx| {
-                let mut changes = tx.record_findings(&kinds, Some(&scope), &per_file)?;
-                let more = tx.record_findings(&[], None, &history)?;
+                let mut changes = tx.record_findings(&repo, &kinds, Some(&scope), &per_file)?;
+                let more = tx.record_findings(&repo, &[], None, &history)?;
                 changes.new += more.new;
                 changes.still_open += more.still_open;
                 tx.append(NewEvent {
@@ -581,6 +668,7 @@ impl Orchestrator {
                     actor,
                     kind: EventKind::ScanFinished,
                     payload: json!({
+                        "repo": repo,
                         "commit": scanned,
                         "incremental": true,
                         "changed_files": scope.len(),
@@ -591,8 +679,9 @@ impl Orchestrator {
                 Ok(changes)
             })
             .await?;
-        let open = self.store.findings(None, Some("open".into())).await?;
+        let open = self.open_findings(served.name()).await?;
         Ok(ScanReport {
+            repo: served.name().to_owned(),
             commit: head,
             detectors: PER_FILE_KINDS
                 .iter()

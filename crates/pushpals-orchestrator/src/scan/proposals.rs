@@ -77,6 +77,7 @@ impl Orchestrator {
     /// Bundles open findings of one kind into a task for the agent.
     pub async fn propose(
         self: &Arc<Self>,
+        repo: Option<&str>,
         fingerprints: &[String],
         actor: Actor,
     ) -> OrchestratorResult<Task> {
@@ -85,7 +86,19 @@ impl Orchestrator {
                 "a proposal bundles 1 to {MAX_FINDINGS} findings"
             )));
         }
-        let open = self.store.findings(None, Some("open".into())).await?;
+        let repo = match fingerprints.first() {
+            Some(first) => match self.repo_of_finding(repo, first).await {
+                Err(OrchestratorError::NotFound(_)) => {
+                    return Err(OrchestratorError::NotFound(format!(
+                        "no open finding {first}; `pushpals findings` lists them"
+                    )));
+                }
+                other => other?,
+            },
+            None => String::new(),
+        };
+        let served = self.served(&repo)?;
+        let open = self.open_findings(&repo).await?;
         let mut chosen = Vec::new();
         for fingerprint in fingerprints {
             let finding = open
@@ -109,8 +122,10 @@ impl Orchestrator {
                 "a proposal touches at most {MAX_FILES} files"
             )));
         }
-        let head = self.repo.head_commit().await?;
-        let config = self.repo_config_at(&head).await.unwrap_or_default();
+        let head = served.repo.head_commit().await?;
+        let config = crate::checks::repo_config_at(&served.repo, &head)
+            .await
+            .unwrap_or_default();
         // Open proposals: tasks not ended whose log has a proposal.
         let mut open_proposals = 0;
         for task in self.store.tasks(None).await? {
@@ -134,11 +149,11 @@ impl Orchestrator {
         }
         // No proposal over the files of a task still at work.
         for task in self.store.tasks(None).await? {
-            if task.state.is_final() {
+            if task.state.is_final() || task.repo != repo {
                 continue;
             }
             if let (Some(path), Some(base)) = (&task.worktree_path, &task.base_commit) {
-                let changed = self
+                let changed = served
                     .repo
                     .worktree(std::path::Path::new(path), base)
                     .diff()
@@ -190,6 +205,7 @@ impl Orchestrator {
                     command: Some(command),
                     agent: None,
                     approve_command: false,
+                    repo: Some(repo.clone()),
                 },
                 actor.clone(),
             )
@@ -209,6 +225,7 @@ impl Orchestrator {
                         external: self.settings().agent.external.clone(),
                     }),
                     approve_command: false,
+                    repo: Some(repo.clone()),
                 },
                 actor.clone(),
             )

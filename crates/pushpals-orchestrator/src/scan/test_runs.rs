@@ -62,6 +62,7 @@ impl Orchestrator {
     /// Runs the test check `runs` times in `root` and judges each test.
     pub(crate) async fn test_findings(
         &self,
+        repo: &str,
         config: &RepoConfig,
         root: &Path,
         commit: &str,
@@ -109,9 +110,9 @@ impl Orchestrator {
             }
         }
         let mut found = judge(&command, &results);
-        self.with_history(&command, commit, &results, &mut found)
+        self.with_history(repo, &command, commit, &results, &mut found)
             .await;
-        let (slow, slow_notes) = self.timing_findings(&command, commit, &results).await;
+        let (slow, slow_notes) = self.timing_findings(repo, &command, commit, &results).await;
         found.extend(slow);
         notes.extend(slow_notes);
         (found, notes)
@@ -122,6 +123,7 @@ impl Orchestrator {
     /// carries the test's record over all scans.
     async fn with_history(
         &self,
+        repo: &str,
         command: &str,
         commit: &str,
         runs: &[Run],
@@ -132,14 +134,14 @@ impl Orchestrator {
             .iter()
             .map(|(n, (p, f))| (n.clone(), *p, *f))
             .collect();
-        let commit_owned = commit.to_owned();
+        let (commit_owned, repo) = (commit.to_owned(), repo.to_owned());
         let Ok(history) = self
             .store
             .write(move |tx| {
                 let mut out = Vec::new();
                 for (name, passed, failed) in entries {
                     let (same, all) =
-                        tx.record_test_result(&name, &commit_owned, passed, failed)?;
+                        tx.record_test_result(&repo, &name, &commit_owned, passed, failed)?;
                     out.push((name, passed, failed, same, all));
                 }
                 Ok(out)
@@ -189,6 +191,7 @@ impl Orchestrator {
     /// what got clearly slower than its recent median.
     async fn timing_findings(
         &self,
+        repo: &str,
         command: &str,
         commit: &str,
         runs: &[Run],
@@ -219,13 +222,13 @@ impl Orchestrator {
                 .iter()
                 .map(|(name, s)| (format!("test:{name}"), *s)),
         );
-        let commit_owned = commit.to_owned();
+        let (commit_owned, repo) = (commit.to_owned(), repo.to_owned());
         let recorded = self
             .store
             .write(move |tx| {
                 let mut out = Vec::new();
                 for (subject, seconds) in samples {
-                    let earlier = tx.record_duration(&subject, &commit_owned, seconds, 5)?;
+                    let earlier = tx.record_duration(&repo, &subject, &commit_owned, seconds, 5)?;
                     out.push((subject, seconds, earlier));
                 }
                 Ok(out)

@@ -54,6 +54,7 @@ pub(crate) async fn agent_task(f: &Fixture, title: &str, prompt: &str) -> Task {
                     ..AgentWork::default()
                 }),
                 approve_command: false,
+                repo: None,
             },
             user(),
         )
@@ -344,6 +345,7 @@ async fn agent_tasks_need_a_configured_model_and_a_clean_brief() {
                     ..AgentWork::default()
                 }),
                 approve_command: false,
+                repo: None,
             },
             user(),
         )
@@ -364,6 +366,7 @@ async fn agent_tasks_need_a_configured_model_and_a_clean_brief() {
                         command,
                         agent: Some(work),
                         approve_command: false,
+                        repo: None,
                     },
                     user(),
                 )

@@ -168,15 +168,16 @@ async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() 
     let (repo, remote) = repo_with_remote();
     let f = start(repo, "").await;
     f.orchestrator
-        .set_grant(GrantKind::AutoCommit, true, "tester")
+        .set_grant(None, GrantKind::AutoCommit, true, "tester")
         .await
         .unwrap();
-    let grants = f
+    let (repo_name, grants) = f
         .orchestrator
-        .set_grant(GrantKind::AutoPush, true, "tester")
+        .set_grant(None, GrantKind::AutoPush, true, "tester")
         .await
         .unwrap();
     assert_eq!(grants.len(), 2);
+    assert_eq!(repo_name, f.orchestrator.repositories().all()[0].name());
 
     let task = create(&f.orchestrator, "Edit", "echo more >> README.md").await;
     let task = wait_until(&f.orchestrator, &task.id, |s| s.is_final()).await;
@@ -224,7 +225,7 @@ async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() 
 
     // Taken back: the next task asks again.
     f.orchestrator
-        .set_grant(GrantKind::AutoCommit, false, "tester")
+        .set_grant(None, GrantKind::AutoCommit, false, "tester")
         .await
         .unwrap();
     let asked = create(&f.orchestrator, "Edit again", "echo again >> README.md").await;

@@ -143,6 +143,7 @@ async fn failures_time_limits_and_empty_diffs_end_the_task_clearly() {
                 command: Some("definitely-not-a-program".into()),
                 agent: None,
                 approve_command: true,
+                repo: None,
             },
             user(),
         )
@@ -269,6 +270,7 @@ async fn bad_requests_are_refused_before_anything_happens() {
                     command: command.map(String::from),
                     agent: None,
                     approve_command: false,
+                    repo: None,
                 },
                 user(),
             )
@@ -284,6 +286,7 @@ async fn bad_requests_are_refused_before_anything_happens() {
                 command: Some("echo AKIAQWERTYUIOPASDFGH > key.txt".into()),
                 agent: None,
                 approve_command: false,
+                repo: None,
             },
             user(),
         )
@@ -295,7 +298,15 @@ async fn bad_requests_are_refused_before_anything_happens() {
     );
     assert!(!with_secret.to_string().contains("AKIAQWERTYUIOPASDFGH"));
     assert!(f.orchestrator.store().tasks(None).await.unwrap().is_empty());
-    assert_eq!(f.orchestrator.store().last_event_id().await.unwrap(), 0);
+    // Only the repository's registration is in the log.
+    let logged = f
+        .orchestrator
+        .store()
+        .events(pushpals_store::EventQuery::default())
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = logged.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["repo_added"]);
     let unknown = TaskId::parse("nope").unwrap();
     assert!(f.orchestrator.cancel_task(&unknown, user()).await.is_err());
 }
@@ -520,15 +531,35 @@ async fn a_stop_in_the_middle_of_making_a_worktree_leaves_nothing_in_the_way() {
         let store =
             pushpals_store::Store::open(data.path(), pushpals_store::Durability::Normal).unwrap();
         let task_id = id.clone();
+        let (path, home) = (
+            std::fs::canonicalize(&repo.path)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+            data.path().to_string_lossy().into_owned(),
+        );
         store
             .write(move |tx| {
+                tx.add_repository(
+                    &pushpals_store::NewRepository {
+                        name: "repo",
+                        path: &path,
+                        origin: None,
+                        branch: None,
+                        home: &home,
+                    },
+                    pushpals_core::Actor::Orchestrator,
+                )?;
                 tx.insert_task(
-                    &task_id,
-                    "Cut",
-                    Some("echo again >> README.md"),
-                    None,
+                    pushpals_store::TaskRow {
+                        id: &task_id,
+                        repo: "repo",
+                        title: "Cut",
+                        command: Some("echo again >> README.md"),
+                        agent: None,
+                        sandbox: serde_json::Value::Null,
+                    },
                     user(),
-                    serde_json::Value::Null,
                 )?;
                 tx.transition(
                     &task_id,

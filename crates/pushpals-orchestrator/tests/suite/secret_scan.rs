@@ -47,7 +47,11 @@ async fn the_repositorys_allowlist_lets_named_findings_through_and_nothing_else(
     assert_eq!(own, ["src/own.txt"]);
 
     // The scanner honours it too.
-    let report = f.orchestrator.scan(Actor::User("me".into())).await.unwrap();
+    let report = f
+        .orchestrator
+        .scan(None, Actor::User("me".into()))
+        .await
+        .unwrap();
     assert!(
         !report.open.iter().any(|finding| finding.kind == "secret"),
         "{:?}",
@@ -65,7 +69,11 @@ async fn a_broken_allowlist_allows_nothing_and_the_scan_says_why() {
     repo.write("fixtures/k.txt", "key = AKIAQWERTYUIOPASDFGH\n");
     repo.commit_all("broken allowlist");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(Actor::User("me".into())).await.unwrap();
+    let report = f
+        .orchestrator
+        .scan(None, Actor::User("me".into()))
+        .await
+        .unwrap();
     assert!(report.open.iter().any(|finding| finding.kind == "secret"));
     assert!(
         report
@@ -91,7 +99,11 @@ async fn a_scan_counts_the_files_and_lines_it_read_only_in_part() {
     );
     repo.commit_all("minified");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(Actor::User("me".into())).await.unwrap();
+    let report = f
+        .orchestrator
+        .scan(None, Actor::User("me".into()))
+        .await
+        .unwrap();
     let secrets: Vec<_> = report
         .open
         .iter()

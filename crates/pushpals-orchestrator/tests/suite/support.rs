@@ -76,7 +76,7 @@ pub(crate) async fn boot_with(
     let git = Repo::open(&repo.path).await.unwrap();
     Orchestrator::start(
         store,
-        git,
+        Some(git),
         runner,
         Settings::from_toml(settings).unwrap(),
         Policy::builtin().unwrap(),
@@ -98,6 +98,7 @@ pub(crate) async fn create(orchestrator: &Arc<Orchestrator>, title: &str, comman
                 command: Some(command.into()),
                 agent: None,
                 approve_command: false,
+                repo: None,
             },
             user(),
         )

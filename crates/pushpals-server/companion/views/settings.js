@@ -17,7 +17,7 @@ export async function settingsView(main) {
 
   const status = await api("/status");
   replace(server,
-    h("div", {}, `Repository: ${status.repo}`),
+    h("div", {}, `Repositories: ${(status.repos || []).map((r) => r.name).join(", ") || "none yet"}`),
     h("div", {}, `Sandbox: ${status.runner_backend}`),
     h("div", {}, `Tasks at once: ${status.max_parallel}`),
     h("div", {}, `Model cost so far: $${Number(status.cost_usd || 0).toFixed(4)}`));

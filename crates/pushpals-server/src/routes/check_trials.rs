@@ -14,15 +14,20 @@ use serde_json::{Value, json};
     post,
     path = "/checks/try",
     tag = "operate",
+    params(crate::routes::RepoQuery),
     responses((status = 200, description = "each check, passed or why not", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["operate"]))
 )]
 pub async fn try_checks(
     State(state): State<AppState>,
     caller: Caller,
+    crate::json::ApiQuery(query): crate::json::ApiQuery<crate::routes::RepoQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Operate)?;
-    let trials = state.orchestrator.try_checks(caller.actor()).await?;
+    let trials = state
+        .orchestrator
+        .try_checks(query.repo.as_deref(), caller.actor())
+        .await?;
     let passed = trials.iter().all(|t| t.passed);
     Ok(Json(json!({ "passed": passed, "checks": trials })))
 }

@@ -20,6 +20,8 @@ pub struct ScanOptions {
     /// Only what changed since the last scan.
     #[serde(default)]
     pub changed: bool,
+    /// The repository to scan (may be left out when there is one).
+    pub repo: Option<String>,
 }
 
 /// `POST /api/v1/scan`: scans HEAD now (everything, or with
@@ -38,10 +40,14 @@ pub async fn scan(
     ApiQuery(options): ApiQuery<ScanOptions>,
 ) -> Result<Json<ScanReport>, ApiError> {
     caller.require(Scope::Operate)?;
+    let repo = options.repo.as_deref();
     let report = if options.changed {
-        state.orchestrator.scan_changes(caller.actor()).await?
+        state
+            .orchestrator
+            .scan_changes(repo, caller.actor())
+            .await?
     } else {
-        state.orchestrator.scan(caller.actor()).await?
+        state.orchestrator.scan(repo, caller.actor()).await?
     };
     Ok(Json(report))
 }
@@ -55,6 +61,8 @@ pub struct Filter {
     pub kind: Option<String>,
     /// Only this state (`open` unless given; `all` for every state).
     pub state: Option<String>,
+    /// Only this repository's.
+    pub repo: Option<String>,
 }
 
 /// `GET /api/v1/findings`.
@@ -82,7 +90,14 @@ pub async fn list(
             )));
         }
     };
-    let findings = state.store().findings(filter.kind, wanted).await?;
+    let findings = state
+        .store()
+        .findings(pushpals_store::findings::FindingFilter {
+            repo: filter.repo,
+            kind: filter.kind,
+            state: wanted,
+        })
+        .await?;
     Ok(Json(json!({ "findings": findings })))
 }
 
@@ -92,6 +107,9 @@ pub async fn list(
 pub struct Dismiss {
     /// Why (kept in the audit log).
     pub reason: String,
+    /// The finding's repository, when its fingerprint is in several.
+    #[serde(default)]
+    pub repo: Option<String>,
 }
 
 /// `POST /api/v1/findings/{fingerprint}/dismiss`.
@@ -113,7 +131,12 @@ pub async fn dismiss(
     caller.require(Scope::Operate)?;
     state
         .orchestrator
-        .dismiss_finding(&fingerprint, &body.reason, caller.actor())
+        .dismiss_finding(
+            body.repo.as_deref(),
+            &fingerprint,
+            &body.reason,
+            caller.actor(),
+        )
         .await?;
     Ok(Json(json!({ "dismissed": fingerprint })))
 }
@@ -124,6 +147,9 @@ pub async fn dismiss(
 pub struct Propose {
     /// Fingerprints of open findings of one kind.
     pub findings: Vec<String>,
+    /// Their repository, when a fingerprint is in several.
+    #[serde(default)]
+    pub repo: Option<String>,
 }
 
 /// `POST /api/v1/proposals`: bundles findings into an agent task. 201.
@@ -143,7 +169,7 @@ pub async fn propose(
     caller.require(Scope::Operate)?;
     let task = state
         .orchestrator
-        .propose(&body.findings, caller.actor())
+        .propose(body.repo.as_deref(), &body.findings, caller.actor())
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(task)))
 }

@@ -3,6 +3,8 @@
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::json::ApiPath as Path;
+use crate::json::ApiQuery;
+use crate::routes::RepoQuery;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -22,12 +24,19 @@ fn kind(name: &str) -> Result<GrantKind, ApiError> {
     get,
     path = "/grants",
     tag = "grants",
+    params(crate::routes::RepoQuery),
     responses((status = 200, description = "autonomy grants", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RepoQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    Ok(Json(json!({ "grants": state.store().grants().await? })))
+    let served = state.orchestrator.resolve_repo(query.repo.as_deref())?;
+    let grants = state.store().grants(served.name()).await?;
+    Ok(Json(json!({ "repo": served.name(), "grants": grants })))
 }
 
 /// `PUT /api/v1/grants/{kind}`: gives a grant (admin).
@@ -35,7 +44,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     put,
     path = "/grants/{kind}",
     tag = "grants",
-    params(("kind" = inline(pushpals_core::GrantKind), Path)),
+    params(("kind" = inline(pushpals_core::GrantKind), Path), RepoQuery),
     responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["admin"]))
 )]
@@ -43,8 +52,9 @@ pub async fn give(
     state: State<AppState>,
     caller: Caller,
     name: Path<String>,
+    query: ApiQuery<RepoQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    change(state, caller, name, true).await
+    change(state, caller, name, query, true).await
 }
 
 /// `DELETE /api/v1/grants/{kind}`: takes a grant back (admin).
@@ -52,7 +62,7 @@ pub async fn give(
     delete,
     path = "/grants/{kind}",
     tag = "grants",
-    params(("kind" = inline(pushpals_core::GrantKind), Path)),
+    params(("kind" = inline(pushpals_core::GrantKind), Path), RepoQuery),
     responses((status = 200, description = "grants after the change", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["admin"]))
 )]
@@ -60,20 +70,22 @@ pub async fn revoke(
     state: State<AppState>,
     caller: Caller,
     name: Path<String>,
+    query: ApiQuery<RepoQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    change(state, caller, name, false).await
+    change(state, caller, name, query, false).await
 }
 
 async fn change(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<RepoQuery>,
     granted: bool,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let grants = state
+    let (repo, grants) = state
         .orchestrator
-        .set_grant(kind(&name)?, granted, &caller.name)
+        .set_grant(query.repo.as_deref(), kind(&name)?, granted, &caller.name)
         .await?;
-    Ok(Json(json!({ "grants": grants })))
+    Ok(Json(json!({ "repo": repo, "grants": grants })))
 }

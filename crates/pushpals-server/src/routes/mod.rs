@@ -13,6 +13,7 @@ pub mod pairing;
 pub mod policy;
 pub mod push;
 pub mod readiness;
+pub mod repos;
 pub mod retention;
 pub mod settings;
 pub mod status;
@@ -23,6 +24,16 @@ use crate::error::ApiError;
 use axum::Json;
 use pushpals_core::TaskId;
 use serde_json::{Value, json};
+
+/// `?repo=NAME`: which repository a request is about; may be left out
+/// when the server has only one.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RepoQuery {
+    /// The repository's name.
+    pub repo: Option<String>,
+}
 
 /// `GET /healthz`: alive. Public.
 #[utoipa::path(

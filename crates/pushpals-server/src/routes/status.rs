@@ -37,7 +37,13 @@ pub async fn status(
         usage.add(task.usage);
     }
     Ok(Json(json!({
-        "repo": orchestrator.repo().root(),
+        // The repositories served, by name (the companion's switcher).
+        "repos": orchestrator
+            .repositories()
+            .all()
+            .iter()
+            .map(|served| json!({ "name": served.name(), "path": served.record.path }))
+            .collect::<Vec<_>>(),
         "runner_backend": orchestrator.runner_backend(),
         "max_parallel": orchestrator.max_parallel(),
         "tasks_by_state": by_state,

@@ -31,6 +31,8 @@ pub struct CreateTask {
     /// (needs the approve scope; a deny still denies).
     #[serde(default)]
     pub approve_command: bool,
+    /// The repository to work in (may be left out when there is one).
+    pub repo: Option<String>,
 }
 
 /// `POST /api/v1/tasks`: creates and queues a task. 201.
@@ -59,6 +61,7 @@ pub async fn create(
                 command: body.command,
                 agent: body.agent,
                 approve_command: body.approve_command,
+                repo: body.repo,
             },
             caller.actor(),
         )
@@ -71,12 +74,20 @@ pub async fn create(
     get,
     path = "/tasks",
     tag = "tasks",
+    params(crate::routes::RepoQuery),
     responses((status = 200, description = "every task, oldest first", body = crate::openapi::TaskList), crate::openapi::ErrorResponses),
     security(("bearer" = ["read"]))
 )]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<crate::routes::RepoQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let tasks = state.store().tasks(None).await?;
+    let mut tasks = state.store().tasks(None).await?;
+    if let Some(repo) = &query.repo {
+        tasks.retain(|t| &t.repo == repo);
+    }
     Ok(Json(json!({ "tasks": tasks })))
 }
 

@@ -43,7 +43,7 @@ pub(crate) async fn api_on(repo: TempRepo, settings: &str) -> Api {
     let git = Repo::open(&repo.path).await.unwrap();
     let orchestrator = Orchestrator::start(
         store,
-        git,
+        Some(git),
         Arc::new(HostRunner),
         Settings::from_toml(settings).unwrap(),
         pushpals_policy::Policy::builtin().unwrap(),

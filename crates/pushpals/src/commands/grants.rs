@@ -9,8 +9,11 @@ use std::process::ExitCode;
 
 fn print_grants(grants: &Value) {
     let list = grants["grants"].as_array().cloned().unwrap_or_default();
+    let repo = grants["repo"].as_str().unwrap_or("?");
     if list.is_empty() {
-        say!("No grants: every commit and push asks first.");
+        say!("No grants in {repo}: every commit and push asks first.");
+    } else {
+        say!("Grants in {repo}:");
     }
     for grant in list {
         say!(
@@ -23,18 +26,25 @@ fn print_grants(grants: &Value) {
 }
 
 /// `grant <kind>` / `revoke <kind>`.
-pub async fn change(client: &Client, kind: &str, give: bool) -> Result<ExitCode> {
+pub async fn change(
+    client: &Client,
+    kind: &str,
+    repo: Option<String>,
+    give: bool,
+) -> Result<ExitCode> {
     let method = if give { Method::PUT } else { Method::DELETE };
+    let query = super::repos::repo_query('?', repo.as_deref())?;
     let grants = client
-        .call_json(method, &format!("/grants/{kind}"), &json!({}))
+        .call_json(method, &format!("/grants/{kind}{query}"), &json!({}))
         .await?;
     print_grants(&grants);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `grants`.
-pub async fn list(client: &Client, json: bool) -> Result<ExitCode> {
-    let grants = client.get_json("/grants").await?;
+pub async fn list(client: &Client, repo: Option<String>, json: bool) -> Result<ExitCode> {
+    let query = super::repos::repo_query('?', repo.as_deref())?;
+    let grants = client.get_json(&format!("/grants{query}")).await?;
     if json {
         print_json(&grants);
     } else {

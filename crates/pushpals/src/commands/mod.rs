@@ -6,6 +6,7 @@ mod grants;
 mod log;
 mod pairing;
 mod progress;
+mod repos;
 mod scan;
 mod service;
 mod space;
@@ -99,11 +100,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => tasks::continue_task(&client, &task, run.or(feedback), approve_run, json).await,
         Command::Chat { message, json } => tasks::chat(&client, &message.join(" "), json).await,
-        Command::Grant { kind } => grants::change(&client, &kind, true).await,
-        Command::Revoke { kind } => grants::change(&client, &kind, false).await,
-        Command::Grants { json } => grants::list(&client, json).await,
+        Command::Grant { kind, repo } => grants::change(&client, &kind, repo, true).await,
+        Command::Revoke { kind, repo } => grants::change(&client, &kind, repo, false).await,
+        Command::Grants { repo, json } => grants::list(&client, repo, json).await,
+        Command::Repo { action } => repos::repo(&client, action).await,
         Command::Reload { json } => grants::reload(&client, json).await,
-        Command::Checks { json } => scan::try_checks(&client, json).await,
+        Command::Checks { repo, json } => scan::try_checks(&client, repo, json).await,
         Command::FalsePositive {
             task,
             fingerprint,
@@ -120,7 +122,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => space::gc(&client, older_than_days, dry_run, json).await,
         Command::Du { json } => space::du(&client, json).await,
-        Command::Scan { changed, json } => scan::scan(&client, changed, json).await,
+        Command::Scan {
+            changed,
+            repo,
+            json,
+        } => scan::scan(&client, changed, repo, json).await,
         Command::Propose { findings, json } => scan::propose(&client, findings, json).await,
         Command::Findings { kind, all, json } => scan::findings(&client, kind, all, json).await,
         Command::Dismiss {

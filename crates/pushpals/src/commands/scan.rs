@@ -35,13 +35,21 @@ fn print_grouped(findings: &[Value]) {
 }
 
 /// `scan`.
-pub async fn scan(client: &Client, changed: bool, json_out: bool) -> Result<ExitCode> {
+pub async fn scan(
+    client: &Client,
+    changed: bool,
+    repo: Option<String>,
+    json_out: bool,
+) -> Result<ExitCode> {
     let path = if changed {
-        "/scan?changed=true"
+        format!(
+            "/scan?changed=true{}",
+            super::repos::repo_query('&', repo.as_deref())?
+        )
     } else {
-        "/scan"
+        format!("/scan{}", super::repos::repo_query('?', repo.as_deref())?)
     };
-    let report = client.call_json(Method::POST, path, &json!({})).await?;
+    let report = client.call_json(Method::POST, &path, &json!({})).await?;
     if json_out {
         print_json(&report);
         return Ok(ExitCode::SUCCESS);
@@ -136,9 +144,14 @@ pub async fn propose(client: &Client, findings: Vec<String>, json_out: bool) -> 
 
 /// `checks`: the repository's checks tried in the sandbox; exits 1 when
 /// one does not pass.
-pub async fn try_checks(client: &Client, json: bool) -> Result<ExitCode> {
+pub async fn try_checks(client: &Client, repo: Option<String>, json: bool) -> Result<ExitCode> {
+    let query = super::repos::repo_query('?', repo.as_deref())?;
     let tried = client
-        .call_json(Method::POST, "/checks/try", &serde_json::json!({}))
+        .call_json(
+            Method::POST,
+            &format!("/checks/try{query}"),
+            &serde_json::json!({}),
+        )
         .await?;
     if json {
         print_json(&tried);

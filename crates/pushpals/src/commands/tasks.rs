@@ -35,8 +35,12 @@ pub async fn task(client: &Client, args: TaskArgs) -> Result<ExitCode> {
             "say what the task is: pushpals task \"<title>\" --run \"<command>\" (or --agent \"<prompt>\")"
         );
     };
-    let mut body =
-        json!({ "title": title, "command": args.run, "approve_command": args.approve_run });
+    let mut body = json!({
+        "title": title,
+        "command": args.run,
+        "approve_command": args.approve_run,
+        "repo": args.repo,
+    });
     if let Some(prompt) = args.agent {
         body["agent"] = json!({
             "prompt": prompt,

@@ -174,21 +174,42 @@ async fn live_views_stay_true_and_approvals_happen_once_on_a_phone() {
 
 /// Writes task #1 into a fresh data dir before its server starts: 3,000
 /// output events (the 1,500th 5,000 characters long), then cancelled.
-async fn seed_long_timeline(data: &std::path::Path) -> String {
+async fn seed_long_timeline(data: &std::path::Path, repo: &std::path::Path) -> String {
     use pushpals_core::{Actor, EventKind, NewEvent, TaskId, TaskState};
-    use pushpals_store::{Durability, Store, TaskUpdate};
+    use pushpals_store::{Durability, NewRepository, Store, TaskRow, TaskUpdate};
     let store = Store::open(data, Durability::Normal).unwrap();
     let id = TaskId::parse("long-timeline-1").unwrap();
     let task = id.clone();
+    // The repository as the server that wrote this registered it.
+    let (path, home) = (
+        std::fs::canonicalize(repo)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+        data.to_string_lossy().into_owned(),
+    );
     store
         .write(move |tx| {
+            tx.add_repository(
+                &NewRepository {
+                    name: "seeded",
+                    path: &path,
+                    origin: None,
+                    branch: None,
+                    home: &home,
+                },
+                Actor::Orchestrator,
+            )?;
             tx.insert_task(
-                &task,
-                "A long timeline",
-                Some("true"),
-                None,
+                TaskRow {
+                    id: &task,
+                    repo: "seeded",
+                    title: "A long timeline",
+                    command: Some("true"),
+                    agent: None,
+                    sandbox: serde_json::Value::Null,
+                },
                 Actor::User("admin".into()),
-                serde_json::Value::Null,
             )?;
             for n in 0..3000 {
                 let text = if n == 1500 {
@@ -226,7 +247,7 @@ async fn a_diff_a_long_timeline_and_the_chat_are_made_for_thumbs() {
     repo.write("big.txt", &lines);
     repo.commit_all("a small and a large file");
     let data = tempfile::tempdir().unwrap();
-    let long = seed_long_timeline(data.path()).await;
+    let long = seed_long_timeline(data.path(), &repo.path).await;
     run_browser_script("review.mjs", &repo, data.path(), "approve", move |server| {
         let (review, _) = server.task_until(
             "Review me",

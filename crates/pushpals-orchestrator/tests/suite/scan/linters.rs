@@ -22,7 +22,7 @@ async fn a_clippy_warning_is_found_and_its_proposal_is_fixed_by_clippy_itself() 
     repo.write("pushpals.toml", "[scan]\nrun_tests = false\n");
     repo.commit_all("a crate");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let lint: Vec<_> = report.open.iter().filter(|x| x.kind == "lint").collect();
     assert_eq!(lint.len(), 1, "{:#?} {:?}", report.open, report.notes);
     assert!(
@@ -37,7 +37,7 @@ async fn a_clippy_warning_is_found_and_its_proposal_is_fixed_by_clippy_itself() 
 
     let task = f
         .orchestrator
-        .propose(std::slice::from_ref(&lint[0].fingerprint), user())
+        .propose(None, std::slice::from_ref(&lint[0].fingerprint), user())
         .await
         .unwrap();
     assert!(
@@ -76,7 +76,7 @@ async fn a_linter_that_is_not_installed_is_skipped_with_the_install_hint() {
     repo.write("app.py", "import os\n");
     repo.commit_all("python");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let ruff_present = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("ruff").is_file()));
     if ruff_present {
@@ -135,7 +135,7 @@ async fn lock_files_are_matched_against_an_osv_database() {
     repo.commit_all("locks");
     let settings = format!("[scan]\nosv = \"{}\"\n", osv.path().display());
     let f = start(repo, &settings).await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let vulnerable: Vec<_> = report
         .open
         .iter()
@@ -167,7 +167,7 @@ async fn lock_files_are_matched_against_an_osv_database() {
 
     // When the database cannot be read, what it found stays open.
     std::fs::remove_dir_all(osv.path()).unwrap();
-    let again = f.orchestrator.scan(user()).await.unwrap();
+    let again = f.orchestrator.scan(None, user()).await.unwrap();
     assert_eq!(
         again
             .open
@@ -180,7 +180,7 @@ async fn lock_files_are_matched_against_an_osv_database() {
     );
 
     let broken = start(TempRepo::new(), "[scan]\nosv = \"/nonexistent/osv.json\"\n").await;
-    let report = broken.orchestrator.scan(user()).await.unwrap();
+    let report = broken.orchestrator.scan(None, user()).await.unwrap();
     assert!(
         report
             .notes
@@ -203,7 +203,7 @@ async fn a_block_repeated_with_other_names_is_found_once() {
     repo.write("src/b.rs", &format!("// second\n\n{}", body("rank", "sum")));
     repo.commit_all("twins");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let dup: Vec<_> = report
         .open
         .iter()

@@ -37,7 +37,7 @@ fn fixture() -> TempRepo {
 #[tokio::test]
 async fn static_detectors_find_keep_and_close_findings() {
     let f = start(fixture(), "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let find = |kind: &str, file: &str| {
         report
             .open
@@ -86,7 +86,7 @@ async fn static_detectors_find_keep_and_close_findings() {
     assert_eq!(report.changes.new, report.open.len());
 
     // A rescan finds the same things under the same fingerprints.
-    let again = f.orchestrator.scan(user()).await.unwrap();
+    let again = f.orchestrator.scan(None, user()).await.unwrap();
     assert_eq!(again.changes.new, 0);
     assert_eq!(again.changes.still_open, report.open.len());
     let mut first: Vec<&str> = report.open.iter().map(|x| x.fingerprint.as_str()).collect();
@@ -97,18 +97,26 @@ async fn static_detectors_find_keep_and_close_findings() {
 
     // Fixing the workflow closes its findings; a dismissal sticks.
     f.orchestrator
-        .dismiss_finding(&hotspot[0].fingerprint, "known, tracked elsewhere", user())
+        .dismiss_finding(
+            None,
+            &hotspot[0].fingerprint,
+            "known, tracked elsewhere",
+            user(),
+        )
         .await
         .unwrap();
     f.repo.write(".github/workflows/ci.yml", PINNED);
     f.repo.commit_all("pin the action");
-    let fixed = f.orchestrator.scan(user()).await.unwrap();
+    let fixed = f.orchestrator.scan(None, user()).await.unwrap();
     assert_eq!(fixed.changes.fixed, ci.len(), "{:#?}", fixed.changes);
     assert!(fixed.open.iter().all(|x| x.kind != "ci_config"));
     let all = f
         .orchestrator
         .store()
-        .findings(Some("todo_hotspot".into()), None)
+        .findings(pushpals_store::findings::FindingFilter {
+            kind: Some("todo_hotspot".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(all[0].state, "dismissed");
@@ -116,20 +124,24 @@ async fn static_detectors_find_keep_and_close_findings() {
     let closed = f
         .orchestrator
         .store()
-        .findings(Some("ci_config".into()), Some("fixed".into()))
+        .findings(pushpals_store::findings::FindingFilter {
+            kind: Some("ci_config".into()),
+            state: Some("fixed".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(closed.len(), ci.len());
 
     let unknown = f
         .orchestrator
-        .dismiss_finding("nope", "x", user())
+        .dismiss_finding(None, "nope", "x", user())
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("no finding nope"));
     let no_reason = f
         .orchestrator
-        .dismiss_finding(&hotspot[0].fingerprint, " ", user())
+        .dismiss_finding(None, &hotspot[0].fingerprint, " ", user())
         .await
         .unwrap_err();
     assert!(no_reason.to_string().contains("say why"));
@@ -154,7 +166,7 @@ async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes
     );
     repo.commit_all("scan settings");
     let f = super::support::start_sandboxed(repo, &super::agent::model_settings(&server, "")).await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let unpinned = report
         .open
         .iter()
@@ -172,20 +184,20 @@ async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes
 
     let mixed = f
         .orchestrator
-        .propose(&[unpinned.clone(), docs.clone()], user())
+        .propose(None, &[unpinned.clone(), docs.clone()], user())
         .await
         .unwrap_err();
     assert!(mixed.to_string().contains("one kind"), "{mixed}");
     let unknown = f
         .orchestrator
-        .propose(&["nope".into()], user())
+        .propose(None, &["nope".into()], user())
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("no open finding nope"));
 
     let task = f
         .orchestrator
-        .propose(std::slice::from_ref(&unpinned), user())
+        .propose(None, std::slice::from_ref(&unpinned), user())
         .await
         .unwrap();
     assert!(
@@ -197,7 +209,11 @@ async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes
     let brief = task.agent.clone().unwrap();
     assert!(brief.prompt.contains("Why it matters") && brief.prompt.contains(&unpinned));
     assert_eq!(brief.scope, vec![".github/workflows/ci.yml".to_owned()]);
-    let limited = f.orchestrator.propose(&[docs], user()).await.unwrap_err();
+    let limited = f
+        .orchestrator
+        .propose(None, &[docs], user())
+        .await
+        .unwrap_err();
     assert!(
         limited.to_string().contains("max_open_proposals"),
         "{limited}"
@@ -230,7 +246,7 @@ async fn a_proposal_becomes_a_task_whose_pr_text_carries_the_rationale_and_fixes
         .unwrap();
     // Once the base branch has the change, the scan closes the finding.
     f.repo.git(&["merge", "-q", "--ff-only", &task.branch]);
-    let after = f.orchestrator.scan(user()).await.unwrap();
+    let after = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(after.open.iter().all(|x| x.fingerprint != unpinned));
 }
 
@@ -274,7 +290,7 @@ async fn scans_run_on_schedule_and_when_head_moves() {
 async fn an_incremental_scan_looks_only_at_what_changed() {
     let f = start(fixture(), "").await;
     // Without an earlier scan, it is a full scan.
-    let full = f.orchestrator.scan_changes(user()).await.unwrap();
+    let full = f.orchestrator.scan_changes(None, user()).await.unwrap();
     assert!(full.notes.iter().all(|n| !n.starts_with("incremental")));
     let hotspot = full
         .open
@@ -290,7 +306,7 @@ async fn an_incremental_scan_looks_only_at_what_changed() {
     f.repo
         .write("deploy.py", "KEY = \"AKIAQWERTYUIOPASDFGH\"\n");
     f.repo.commit_all("pin, and a new key");
-    let next = f.orchestrator.scan_changes(user()).await.unwrap();
+    let next = f.orchestrator.scan_changes(None, user()).await.unwrap();
     assert!(
         next.notes[0].starts_with("incremental: 2 changed files"),
         "{:?}",
@@ -316,7 +332,7 @@ async fn an_incremental_scan_looks_only_at_what_changed() {
     );
     assert!(next.changes.fixed >= 2);
 
-    let same = f.orchestrator.scan_changes(user()).await.unwrap();
+    let same = f.orchestrator.scan_changes(None, user()).await.unwrap();
     assert_eq!((same.changes.new, same.changes.fixed), (0, 0));
     assert!(same.notes[0].starts_with("incremental: 0 changed files"));
 }
@@ -330,7 +346,7 @@ async fn a_repository_can_choose_its_detectors() {
     );
     repo.commit_all("only ci");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(!report.open.is_empty());
     assert!(
         report.open.iter().all(|x| x.kind == "ci_config"),
@@ -356,7 +372,7 @@ async fn commented_sha_pins_pass_and_downloads_piped_into_shells_are_found_in_wo
     );
     repo.commit_all("release workflow");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let ci: Vec<_> = report
         .open
         .iter()

@@ -16,7 +16,7 @@ async fn the_test_check_is_rerun_to_tell_failing_from_flaky() {
     );
     repo.commit_all("tests");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let of = |kind: &str| {
         report
             .open
@@ -71,14 +71,14 @@ async fn tests_that_policy_does_not_allow_are_not_run_and_the_report_says_why() 
     repo.write("pushpals.toml", "[checks]\ntest = \"frobnicate --all\"\n");
     repo.commit_all("odd test command");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(
         report.notes.iter().any(|n| n.contains("policy says ask")),
         "{:?}",
         report.notes
     );
     let plain = start(TempRepo::new(), "").await;
-    let report = plain.orchestrator.scan(user()).await.unwrap();
+    let report = plain.orchestrator.scan(None, user()).await.unwrap();
     assert!(
         report.notes.iter().any(|n| n.contains("no test check")),
         "{:?}",
@@ -101,7 +101,7 @@ async fn a_test_that_got_slower_across_two_commits_is_reported() {
     );
     repo.commit_all("fast");
     let f = start(repo, "").await;
-    let first = f.orchestrator.scan(user()).await.unwrap();
+    let first = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(first.open.iter().all(|x| !x.kind.starts_with("slow")));
     assert!(
         first
@@ -114,7 +114,7 @@ async fn a_test_that_got_slower_across_two_commits_is_reported() {
     let before = f.repo.git(&["rev-parse", "HEAD"]);
     f.repo.write("Makefile", &makefile("1.60", "1.6"));
     f.repo.commit_all("slow");
-    let second = f.orchestrator.scan(user()).await.unwrap();
+    let second = f.orchestrator.scan(None, user()).await.unwrap();
     let slow: Vec<_> = second
         .open
         .iter()
@@ -153,7 +153,7 @@ async fn junit_reports_name_the_failing_tests() {
     );
     repo.commit_all("junit");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     let failing: Vec<&str> = report
         .open
         .iter()
@@ -167,7 +167,7 @@ async fn junit_reports_name_the_failing_tests() {
         "test:\n\t@printf '<testsuite><testcase classname=\"suite\" name=\"t_ok\"/><testcase classname=\"suite\" name=\"t_bad\"/></testsuite>' > report-junit.xml\n",
     );
     f.repo.commit_all("fixed");
-    let fixed = f.orchestrator.scan(user()).await.unwrap();
+    let fixed = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(
         fixed.open.iter().all(|x| x.kind != "failing_test"),
         "{:#?}",
@@ -195,9 +195,9 @@ async fn a_test_that_flips_between_scans_at_the_same_commit_is_flaky_with_its_re
     );
     repo.commit_all("one run per scan");
     let f = start(repo, "").await;
-    let first = f.orchestrator.scan(user()).await.unwrap();
+    let first = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(first.open.iter().all(|x| x.kind != "flaky_test"));
-    let second = f.orchestrator.scan(user()).await.unwrap();
+    let second = f.orchestrator.scan(None, user()).await.unwrap();
     let flaky: Vec<_> = second
         .open
         .iter()
@@ -230,7 +230,7 @@ async fn a_test_check_whose_program_is_missing_is_a_broken_check_not_a_failing_t
     );
     repo.commit_all("a check whose program is missing");
     let f = start(repo, "").await;
-    let report = f.orchestrator.scan(user()).await.unwrap();
+    let report = f.orchestrator.scan(None, user()).await.unwrap();
     assert!(
         report.open.iter().all(|x| x.kind != "failing_test"),
         "{:#?}",

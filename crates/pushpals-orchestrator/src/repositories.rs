@@ -1,0 +1,141 @@
+//! The repositories the orchestrator serves, each with the state it owns:
+//! its checkout, warm caches and base fetches, and the credential its clone
+//! URL carried (in memory only). Registering and removing them is in
+//! `repo_admin`.
+
+use crate::base_fetch::BaseFetches;
+use crate::warm_cache::WarmCaches;
+use pushpals_store::RepositoryRecord;
+use pushpals_workspace::{HttpCredential, Repo};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// One served repository.
+pub struct ServedRepo {
+    /// What the store holds about it.
+    pub record: RepositoryRecord,
+    /// Its checkout.
+    pub repo: Repo,
+    /// How its tasks' worktrees are made, in words (`serve` says it).
+    pub task_start: String,
+    pub(crate) caches: WarmCaches,
+    pub(crate) base_fetches: BaseFetches,
+    /// The credential its clone URL carried; never written anywhere.
+    pub(crate) credential: Option<HttpCredential>,
+}
+
+impl ServedRepo {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    /// Whether a credential from its clone URL is held (for this server's
+    /// life).
+    pub fn holds_credential(&self) -> bool {
+        self.credential.is_some()
+    }
+}
+
+impl std::fmt::Debug for ServedRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedRepo")
+            .field("name", &self.record.name)
+            .field("path", &self.record.path)
+            .finish()
+    }
+}
+
+/// The served repositories by name, and those registered that cannot be
+/// opened (with why).
+#[derive(Default)]
+pub struct Repositories {
+    served: RwLock<BTreeMap<String, Arc<ServedRepo>>>,
+    unavailable: RwLock<BTreeMap<String, String>>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Repositories {
+    /// The repository of that name.
+    pub fn get(&self, name: &str) -> Option<Arc<ServedRepo>> {
+        read(&self.served).get(name).cloned()
+    }
+
+    /// Every served repository, by name.
+    pub fn all(&self) -> Vec<Arc<ServedRepo>> {
+        read(&self.served).values().cloned().collect()
+    }
+
+    /// The registered repositories that could not be opened, with why.
+    pub fn unavailable(&self) -> Vec<(String, String)> {
+        read(&self.unavailable)
+            .iter()
+            .map(|(name, why)| (name.clone(), why.clone()))
+            .collect()
+    }
+
+    /// Why `name` is registered but not served, if it is.
+    pub fn why_unavailable(&self, name: &str) -> Option<String> {
+        read(&self.unavailable).get(name).cloned()
+    }
+
+    pub(crate) fn insert(&self, served: Arc<ServedRepo>) {
+        let name = served.name().to_owned();
+        write(&self.unavailable).remove(&name);
+        write(&self.served).insert(name, served);
+    }
+
+    pub(crate) fn mark_unavailable(&self, name: &str, why: String) {
+        write(&self.served).remove(name);
+        write(&self.unavailable).insert(name.to_owned(), why);
+    }
+
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<ServedRepo>> {
+        write(&self.unavailable).remove(name);
+        write(&self.served).remove(name)
+    }
+}
+
+/// Whether `name` can name a repository: 1 to 64 of letters, digits, `.`,
+/// `_` and `-`, not starting with `.` or `-` (it becomes part of paths and
+/// is typed in chat).
+pub fn valid_repo_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_repo_name;
+
+    #[test]
+    fn repository_names_stay_inside_their_directory_and_a_chat_line() {
+        for good in ["app", "my-tool", "clsx_2", "a.b"] {
+            assert!(valid_repo_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".hidden",
+            "-x",
+            "a/b",
+            "a b",
+            "ü",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_repo_name(bad), "{bad}");
+        }
+    }
+}

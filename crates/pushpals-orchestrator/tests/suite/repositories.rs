@@ -1,0 +1,370 @@
+//! Many repositories on one orchestrator: a local checkout and clones over
+//! git's smart HTTP (with a token) and `git daemon`, tasks in both at once,
+//! grants that stay in their repository, a new upstream commit as the next
+//! task's base, the token nowhere on disk, and the errors a person meets.
+
+use super::git_servers::{Daemon, SmartHttp, bare_copy};
+use super::support::{start, user, wait_until};
+use pushpals_core::{GrantKind, TaskState};
+use pushpals_orchestrator::{AddRepository, NewTask, Orchestrator, OrchestratorError};
+use pushpals_store::StoreError;
+use pushpals_test_support::{TempRepo, git_in};
+use std::sync::Arc;
+
+const TOKEN: &str = "tok-5ecret-9f3a7c21";
+
+async fn add(
+    orchestrator: &Orchestrator,
+    source: &str,
+    name: Option<&str>,
+    branch: Option<&str>,
+) -> Result<String, OrchestratorError> {
+    orchestrator
+        .add_repository(
+            AddRepository {
+                source: source.to_owned(),
+                name: name.map(str::to_owned),
+                branch: branch.map(str::to_owned),
+            },
+            user(),
+        )
+        .await
+        .map(|served| served.name().to_owned())
+}
+
+async fn task_in(
+    orchestrator: &Arc<Orchestrator>,
+    repo: &str,
+    command: &str,
+) -> pushpals_core::Task {
+    orchestrator
+        .create_task(
+            NewTask {
+                title: format!("Work in {repo}"),
+                command: Some(command.into()),
+                agent: None,
+                approve_command: false,
+                repo: Some(repo.into()),
+            },
+            user(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Every file under `dir` (not following links), as bytes.
+fn files_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            files_under(&path, out);
+        } else if kind.is_file() {
+            out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side() {
+    let upstream = TempRepo::new();
+    upstream.write("app.txt", "app\n");
+    upstream.commit_all("the app");
+    let served_dir = tempfile::tempdir().unwrap();
+    let bare = bare_copy(&upstream.path, served_dir.path(), "app");
+    let http = SmartHttp::start(served_dir.path(), "me", TOKEN).await;
+    let f = start(TempRepo::new(), "").await;
+    let orchestrator = &f.orchestrator;
+    let local = orchestrator.repositories().all()[0].name().to_owned();
+
+    // Without the token the server says what is missing; nothing is kept.
+    let url = format!("{}/app.git", http.base);
+    let refused = add(orchestrator, &url, None, None).await.unwrap_err();
+    assert!(matches!(refused, OrchestratorError::Remote(_)), "{refused}");
+    assert!(
+        refused.to_string().contains("needs credentials"),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("credential helper"),
+        "{refused}"
+    );
+    assert_eq!(orchestrator.repositories().all().len(), 1);
+    assert!(http.refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
+
+    // With it in the URL: cloned, the URL kept without it.
+    let with_token = url.replacen("http://", &format!("http://me:{TOKEN}@"), 1);
+    assert_eq!(
+        add(orchestrator, &with_token, None, None).await.unwrap(),
+        "app"
+    );
+    let views = orchestrator.repository_views().await.unwrap();
+    let app = views.iter().find(|v| v.name == "app").unwrap();
+    assert_eq!(app.origin.as_deref(), Some(url.as_str()));
+    assert!(app.credential_in_memory);
+    assert_eq!(app.branch.as_deref(), Some("main"));
+
+    // A name clash and a second registration of the same URL's name.
+    let clash = add(orchestrator, &with_token, None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(clash, OrchestratorError::Store(StoreError::Duplicate(_))),
+        "{clash}"
+    );
+    assert!(clash.to_string().contains("--name"), "{clash}");
+
+    // Tasks in both at once; each works in its own repository.
+    let (in_local, in_app) = tokio::join!(
+        task_in(orchestrator, &local, "echo local > local.txt"),
+        task_in(orchestrator, "app", "cat app.txt > copy.txt"),
+    );
+    let in_local = wait_until(orchestrator, &in_local.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    let in_app = wait_until(orchestrator, &in_app.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(
+        in_local.state,
+        TaskState::AwaitingApproval,
+        "{:?}",
+        in_local.reason
+    );
+    assert_eq!(
+        in_app.state,
+        TaskState::AwaitingApproval,
+        "{:?}",
+        in_app.reason
+    );
+    assert_eq!(
+        (in_local.repo.as_str(), in_app.repo.as_str()),
+        (local.as_str(), "app")
+    );
+    let copied = std::fs::read_to_string(
+        std::path::Path::new(in_app.worktree_path.as_deref().unwrap()).join("copy.txt"),
+    )
+    .unwrap();
+    assert_eq!(copied, "app\n");
+
+    // A grant in one repository does not apply to the other.
+    orchestrator
+        .set_grant(Some("app"), GrantKind::AutoCommit, true, "tester")
+        .await
+        .unwrap();
+    let granted = task_in(orchestrator, "app", "echo two > two.txt").await;
+    let other = task_in(orchestrator, &local, "echo two > two.txt").await;
+    let granted = wait_until(orchestrator, &granted.id, |s| s.is_final()).await;
+    assert_eq!(granted.state, TaskState::Committed, "{:?}", granted.reason);
+    let other = wait_until(orchestrator, &other.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(other.state, TaskState::AwaitingApproval);
+
+    // A commit pushed upstream is the next task's base (fetched with the
+    // token held in memory).
+    let pusher = tempfile::tempdir().unwrap();
+    git_in(
+        pusher.path(),
+        &["clone", "--quiet", bare.to_str().unwrap(), "w"],
+    );
+    let work = pusher.path().join("w");
+    std::fs::write(work.join("upstream.txt"), "new\n").unwrap();
+    git_in(&work, &["add", "-A"]);
+    git_in(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "--quiet",
+            "-m",
+            "upstream moved",
+        ],
+    );
+    git_in(&work, &["push", "--quiet", "origin", "HEAD:main"]);
+    let moved = git_in(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let next = task_in(orchestrator, "app", "ls > listing.txt").await;
+    let next = wait_until(orchestrator, &next.id, |s| s.is_final()).await;
+    assert_eq!(next.base_commit.as_deref(), Some(moved.as_str()));
+    assert_eq!(next.state, TaskState::Committed, "{:?}", next.reason);
+
+    // `repo rm` is refused while a task waits in that repository.
+    let busy = orchestrator
+        .remove_repository(&local, user())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            busy,
+            OrchestratorError::Store(StoreError::RepositoryBusy { .. })
+        ),
+        "{busy}"
+    );
+    assert_eq!(orchestrator.repositories().all().len(), 2);
+
+    // The token is nowhere in the data directory (database, WAL, clone's
+    // config, worktrees) nor in the event log.
+    let mut files = Vec::new();
+    files_under(f._data.path(), &mut files);
+    assert!(files.len() > 10);
+    for (path, bytes) in &files {
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "the token is in {}",
+            path.display()
+        );
+    }
+    let export = orchestrator.store().export_jsonl().await.unwrap();
+    assert!(!String::from_utf8_lossy(&export).contains(TOKEN));
+
+    // Removing the clone deletes it, once nothing waits in it (a commit
+    // and two pushes wait now); a local checkout is never deleted.
+    let clone_path = views.iter().find(|v| v.name == "app").unwrap().path.clone();
+    assert!(std::path::Path::new(&clone_path).is_dir());
+    let waiting = orchestrator
+        .remove_repository("app", user())
+        .await
+        .unwrap_err();
+    assert!(waiting.to_string().contains("#2"), "{waiting}");
+    for task in orchestrator.store().tasks(None).await.unwrap() {
+        if task.repo != "app" {
+            continue;
+        }
+        for approval in orchestrator
+            .store()
+            .approvals(Some(task.id.clone()), true)
+            .await
+            .unwrap()
+        {
+            orchestrator
+                .decide(
+                    approval.id,
+                    pushpals_core::Decision::Deny,
+                    pushpals_orchestrator::ApprovalScope::Once,
+                    "tester",
+                    Some("not now".into()),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    orchestrator.remove_repository("app", user()).await.unwrap();
+    assert!(!std::path::Path::new(&clone_path).exists());
+    assert!(f.repo.path.join(".git").is_dir());
+    let gone = task_in_result(orchestrator, "app").await.unwrap_err();
+    assert!(gone.to_string().contains("pushpals repo add"), "{gone}");
+}
+
+async fn task_in_result(
+    orchestrator: &Arc<Orchestrator>,
+    repo: &str,
+) -> Result<pushpals_core::Task, OrchestratorError> {
+    orchestrator
+        .create_task(
+            NewTask {
+                title: "Work".into(),
+                command: Some("true".into()),
+                agent: None,
+                approve_command: false,
+                repo: Some(repo.into()),
+            },
+            user(),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_over_git_daemon_and_the_errors_a_person_meets() {
+    let upstream = TempRepo::new();
+    upstream.git(&["branch", "release"]);
+    let served_dir = tempfile::tempdir().unwrap();
+    bare_copy(&upstream.path, served_dir.path(), "tool");
+    git_in(
+        served_dir.path(),
+        &["init", "--quiet", "--bare", "empty.git"],
+    );
+    let daemon = Daemon::start(served_dir.path()).await;
+    let f = start(TempRepo::new(), "").await;
+    let orchestrator = &f.orchestrator;
+
+    let url = format!("{}/tool.git", daemon.base);
+    assert_eq!(
+        add(orchestrator, &url, Some("tool-release"), Some("release"))
+            .await
+            .unwrap(),
+        "tool-release"
+    );
+    let task = task_in(orchestrator, "tool-release", "echo x > x.txt").await;
+    let task = wait_until(orchestrator, &task.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(task.state, TaskState::AwaitingApproval, "{:?}", task.reason);
+
+    let several = task_in_result_without_repo(orchestrator).await.unwrap_err();
+    assert!(
+        several.to_string().contains("several repositories"),
+        "{several}"
+    );
+
+    let cases = [
+        (format!("{}/empty.git", daemon.base), None, "is empty"),
+        (url.clone(), Some("no-such-branch"), "has no branch"),
+        (
+            "git://127.0.0.1:1/tool.git".to_owned(),
+            None,
+            "cannot be reached",
+        ),
+        (
+            "ftp://127.0.0.1/tool.git".to_owned(),
+            None,
+            "not a transport",
+        ),
+        ("--upload-pack=touch /tmp/pwned".to_owned(), None, "option"),
+        ("/no/such/dir".to_owned(), None, "does not exist"),
+    ];
+    for (source, branch, words) in cases {
+        let error = add(orchestrator, &source, Some("other"), branch)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(words), "{source}: {error}");
+    }
+    let bad_name = add(orchestrator, &url, Some("../up"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        bad_name.to_string().contains("cannot name a repository"),
+        "{bad_name}"
+    );
+    // Nothing half-made was left: the local checkout's directory (its
+    // caches) and the one clone.
+    let homes: Vec<_> = std::fs::read_dir(f._data.path().join("repos"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(homes.len(), 2, "{homes:?}");
+    assert_eq!(orchestrator.repositories().all().len(), 2);
+}
+
+async fn task_in_result_without_repo(
+    orchestrator: &Arc<Orchestrator>,
+) -> Result<pushpals_core::Task, OrchestratorError> {
+    orchestrator
+        .create_task(
+            NewTask {
+                title: "Work".into(),
+                command: Some("true".into()),
+                agent: None,
+                approve_command: false,
+                repo: None,
+            },
+            user(),
+        )
+        .await
+}
