@@ -25,3 +25,15 @@ mod spine;
 mod support;
 mod tls;
 mod traces;
+
+/// The warm caches of the one repository a test's server serves: under its
+/// home in `repos/`.
+pub(crate) fn caches_dir(data: &std::path::Path) -> std::path::PathBuf {
+    let homes: Vec<std::path::PathBuf> = std::fs::read_dir(data.join("repos"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(homes.len(), 1, "one repository expected: {homes:?}");
+    homes[0].join("caches")
+}

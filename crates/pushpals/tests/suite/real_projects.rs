@@ -131,7 +131,9 @@ fn itoas_own_tests_pass_in_the_sandbox_after_cargo_fetch_and_the_second_task_is_
     // The second task starts from the cache (a copy: what it writes into
     // its target/ never reaches the cache) and its check is incremental.
     let key = built["payload"]["key"].as_str().unwrap();
-    let cache_target = data.path().join("caches").join(key).join("outputs/target");
+    let cache_target = super::caches_dir(data.path())
+        .join(key)
+        .join("outputs/target");
     let (second, _) = server.task_until(
         "Touch the code",
         "sed -i '1s/^/\\/\\/ touched\\n/' src/lib.rs && touch target/poisoned",

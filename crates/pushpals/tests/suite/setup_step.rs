@@ -92,7 +92,7 @@ fn two_tasks_share_one_setup_and_a_failing_setup_is_never_cached() {
          [checks]\ntest = \"true\"\n",
     );
     repo.commit_all("broken setup");
-    let caches_before = std::fs::read_dir(data.path().join("caches"))
+    let caches_before = std::fs::read_dir(super::caches_dir(data.path()))
         .unwrap()
         .count();
     let failing = server.json(&["task", "Three", "--run", "echo three >> c.txt"]);
@@ -116,7 +116,7 @@ fn two_tasks_share_one_setup_and_a_failing_setup_is_never_cached() {
         "{reason}"
     );
     assert_eq!(
-        std::fs::read_dir(data.path().join("caches"))
+        std::fs::read_dir(super::caches_dir(data.path()))
             .unwrap()
             .count(),
         caches_before,
@@ -222,9 +222,7 @@ fn a_task_that_changes_a_lock_file_gets_the_setup_again_in_its_own_worktree() {
     // The cache still holds what the base commit's setup made.
     let du = server.json(&["du"]);
     let key = du["caches"][0]["key"].as_str().unwrap();
-    let cached = data
-        .path()
-        .join("caches")
+    let cached = super::caches_dir(data.path())
         .join(key)
         .join("outputs/.deps/installed");
     assert_eq!(std::fs::read_to_string(cached).unwrap(), "flask==3.0\n");
