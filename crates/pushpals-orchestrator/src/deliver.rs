@@ -90,6 +90,13 @@ impl Orchestrator {
             });
         }
         let served = self.served(&task.repo)?;
+        if served.record.is_clone() {
+            return Err(OrchestratorError::DeliveryBlocked(format!(
+                "repository {} is a clone Push Pals keeps, not anybody's checkout: a local merge would \
+                 reach nobody. Approve the task's push instead and merge it where the repository lives",
+                served.name()
+            )));
+        }
         let Some(base) = self.base_branch_of(&served).await? else {
             return Err(OrchestratorError::DeliveryBlocked(
                 "no base branch: set [delivery] base_branch in config.toml".into(),

@@ -91,9 +91,10 @@ impl Orchestrator {
         // A task waits for the tasks it depends on without holding a slot.
         let result = match self.dependencies_base(task_id, &mut cancel).await {
             Ok(base) => {
-                let Ok(_slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                let Ok(task) = self.store.task(task_id).await else {
                     return;
                 };
+                let _slot = self.slots.acquire(&task.repo).await;
                 self.drive_steps(task_id, base, cancel).await
             }
             Err(stop) => Err(stop),

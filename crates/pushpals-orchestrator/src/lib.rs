@@ -32,6 +32,7 @@ mod delivery_claims;
 mod driver;
 mod error;
 mod external_run;
+mod fair_slots;
 mod judge;
 mod network;
 mod orchestrator;

@@ -14,7 +14,6 @@ use pushpals_workspace::{Diff, Repo, SecretScanner};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// A request for new work.
 #[derive(Debug, Clone)]
@@ -73,7 +72,8 @@ pub struct Orchestrator {
     /// The settings in force; replaced whole by a reload (`settings()`).
     pub(crate) settings: crate::current::Current<Settings>,
     pub(crate) worktrees_dir: PathBuf,
-    pub(crate) slots: Arc<Semaphore>,
+    /// `max_parallel`, shared fairly by the repositories.
+    pub(crate) slots: crate::fair_slots::FairSlots,
     /// Cancel switches of tasks that have a driver running.
     pub(crate) cancels: crate::running_tasks::CancelSwitches,
     /// The command policy in force, grants for a task, and the drivers
@@ -130,7 +130,7 @@ impl Orchestrator {
             runner,
             settings: crate::current::Current::new(settings),
             worktrees_dir: data_dir.join("worktrees"),
-            slots: Arc::new(Semaphore::new(max_parallel)),
+            slots: crate::fair_slots::FairSlots::new(max_parallel),
             cancels: crate::running_tasks::CancelSwitches::default(),
             gate: crate::command_gate::CommandGate::new(policy),
             secrets: crate::current::Current::new(secrets),

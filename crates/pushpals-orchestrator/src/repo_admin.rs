@@ -210,15 +210,32 @@ impl Orchestrator {
                 )
             })
             .await;
+        self.finish_registration(recorded, &home, url.credential().cloned())
+            .await
+    }
+
+    /// Opens and serves a repository just recorded; when recording failed,
+    /// removes the directory made for it. A repository that took over the
+    /// data dir as its home leaves the directory made for it unused: it
+    /// goes too.
+    async fn finish_registration(
+        &self,
+        recorded: Result<RepositoryRecord, StoreError>,
+        home: &Path,
+        credential: Option<HttpCredential>,
+    ) -> OrchestratorResult<Arc<ServedRepo>> {
         let record = match recorded {
             Ok(record) => record,
             Err(error) => {
-                let _ = std::fs::remove_dir_all(&home);
+                let _ = std::fs::remove_dir_all(home);
                 return Err(error.into());
             }
         };
+        if Path::new(&record.home) != home {
+            let _ = std::fs::remove_dir_all(home);
+        }
         let served = self
-            .open_served(record, url.credential().cloned())
+            .open_served(record, credential)
             .await
             .map_err(OrchestratorError::Internal)?;
         self.repos.insert(Arc::clone(&served));
@@ -265,22 +282,7 @@ impl Orchestrator {
                 )
             })
             .await;
-        let record = match recorded {
-            Ok(record) => record,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&home);
-                return Err(error.into());
-            }
-        };
-        if Path::new(&record.home) != home {
-            let _ = std::fs::remove_dir_all(&home);
-        }
-        let served = self
-            .open_served(record, None)
-            .await
-            .map_err(OrchestratorError::Internal)?;
-        self.repos.insert(Arc::clone(&served));
-        Ok(served)
+        self.finish_registration(recorded, &home, None).await
     }
 
     /// `serve --repo PATH`: the repository registered at that checkout, or
@@ -334,8 +336,9 @@ impl Orchestrator {
             }
             .into());
         }
-        // Its ended tasks' worktrees go first (their history stays).
-        if self.repos.get(name).is_some() {
+        // Its ended tasks' worktrees go first (their history stays); a
+        // checkout that is gone leaves nothing of git's to clean.
+        if self.served(name).is_ok() {
             for task in self.store.tasks(None).await? {
                 if task.repo == name && task.worktree_path.is_some() {
                     self.remove_task(&task.id, actor.clone()).await?;
@@ -384,7 +387,10 @@ impl Orchestrator {
                 tasks: mine.count() as u64,
                 busy_tasks: busy,
                 open_findings: findings.iter().filter(|f| f.repo == record.name).count() as u64,
-                problem: self.repos.why_unavailable(&record.name),
+                problem: self
+                    .repos
+                    .why_unavailable(&record.name)
+                    .or_else(|| served.as_ref().and_then(|s| gone(s))),
                 credential_in_memory: served.as_ref().is_some_and(|s| s.holds_credential()),
                 last_fetch,
                 branch,
@@ -399,6 +405,11 @@ impl Orchestrator {
     /// The served repository of that name, or why there is none.
     pub(crate) fn served(&self, name: &str) -> OrchestratorResult<Arc<ServedRepo>> {
         if let Some(served) = self.repos.get(name) {
+            if let Some(why) = gone(&served) {
+                return Err(OrchestratorError::Unavailable(format!(
+                    "repository {name:?} cannot be used: {why}"
+                )));
+            }
             return Ok(served);
         }
         match self.repos.why_unavailable(name) {
@@ -489,6 +500,18 @@ fn default_local_name(root: &Path) -> OrchestratorResult<String> {
             root.display()
         )))
     }
+}
+
+/// Why a served repository's checkout cannot be used any more (deleted or
+/// moved under the running server), if so.
+fn gone(served: &ServedRepo) -> Option<String> {
+    (!served.repo.root().join(".git").exists()).then(|| {
+        format!(
+            "its checkout {} is gone: put it back, or `pushpals repo rm {}`",
+            served.repo.root().display(),
+            served.name()
+        )
+    })
 }
 
 /// When the repository last fetched (its `FETCH_HEAD`'s time).

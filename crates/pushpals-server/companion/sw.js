@@ -2,7 +2,7 @@
 // calls always go to the network.
 const SHELL = "pushpals-shell-dev"; // named by the files' hash when served
 
-const FILES = ["/", "/style.css", "/app.js", "/api.js", "/dom.js", "/ansi.js", "/views/pair.js", "/views/chat.js",
+const FILES = ["/", "/style.css", "/app.js", "/api.js", "/dom.js", "/repos.js", "/ansi.js", "/views/pair.js", "/views/chat.js",
   "/views/board.js", "/views/suggestions.js", "/views/task.js", "/views/artifacts.js", "/views/newtask.js", "/views/approvals.js", "/views/audit.js", "/views/settings.js",
   "/diff.js", "/manifest.webmanifest", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"];
 

@@ -37,6 +37,11 @@ pub(crate) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../companion/dom.js"),
     ),
     (
+        "repos.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../companion/repos.js"),
+    ),
+    (
         "ansi.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../companion/ansi.js"),

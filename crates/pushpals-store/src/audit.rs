@@ -70,14 +70,27 @@ pub(crate) fn verify(conn: &Connection) -> StoreResult<AuditReport> {
     })
 }
 
-/// Writes every event as one JSON object per line, in id order.
+/// Writes every event as one JSON object per line, in id order, with the
+/// repository it concerns as `repo` (its task's, or the one its payload
+/// names) beside the hashed fields; `audit verify` does not read it.
 pub(crate) fn export_jsonl(conn: &Connection, out: &mut dyn Write) -> StoreResult<u64> {
-    let mut statement = conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"))?;
+    let mut statement = conn.prepare(&format!(
+        "SELECT {EVENT_COLUMNS}, (SELECT repo FROM tasks WHERE tasks.id = events.task_id) \
+         FROM events ORDER BY id"
+    ))?;
     let mut rows = statement.query([])?;
     let mut written = 0;
     while let Some(row) = rows.next()? {
         let event = event_from_row(row)?;
-        serde_json::to_writer(&mut *out, &event)
+        let task_repo: Option<String> = row.get(8)?;
+        let repo = task_repo
+            .filter(|r| !r.is_empty())
+            .or_else(|| event.payload["repo"].as_str().map(str::to_owned));
+        let mut line = serde_json::to_value(&event)?;
+        if let (Some(repo), Some(object)) = (repo, line.as_object_mut()) {
+            object.insert("repo".into(), serde_json::Value::String(repo));
+        }
+        serde_json::to_writer(&mut *out, &line)
             .map_err(|e| StoreError::Export(std::io::Error::other(e)))?;
         out.write_all(b"\n").map_err(StoreError::Export)?;
         written += 1;

@@ -193,6 +193,13 @@ async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side()
     let next = wait_until(orchestrator, &next.id, |s| s.is_final()).await;
     assert_eq!(next.base_commit.as_deref(), Some(moved.as_str()));
     assert_eq!(next.state, TaskState::Committed, "{:?}", next.reason);
+    // A clone's base is nobody's checkout: merging locally is refused, with
+    // what to do instead.
+    let merge = orchestrator.request_merge(&next.id).await.unwrap_err();
+    assert!(
+        merge.to_string().contains("Approve the task's push"),
+        "{merge}"
+    );
 
     // `repo rm` is refused while a task waits in that repository.
     let busy = orchestrator
@@ -221,7 +228,30 @@ async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side()
         );
     }
     let export = orchestrator.store().export_jsonl().await.unwrap();
-    assert!(!String::from_utf8_lossy(&export).contains(TOKEN));
+    let export = String::from_utf8(export).unwrap();
+    assert!(!export.contains(TOKEN));
+    // Each exported event names its repository.
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let of_task = |id: &pushpals_core::TaskId| {
+        lines
+            .iter()
+            .filter(|l| l["task_id"] == id.as_str())
+            .map(|l| l["repo"].as_str().unwrap_or("none").to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(of_task(&in_app.id).into_iter().collect::<Vec<_>>(), ["app"]);
+    assert_eq!(
+        of_task(&in_local.id).into_iter().collect::<Vec<_>>(),
+        std::slice::from_ref(&local)
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "repo_added" && l["repo"] == "app")
+    );
 
     // Removing the clone deletes it, once nothing waits in it (a commit
     // and two pushes wait now); a local checkout is never deleted.
@@ -257,13 +287,13 @@ async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side()
     orchestrator.remove_repository("app", user()).await.unwrap();
     assert!(!std::path::Path::new(&clone_path).exists());
     assert!(f.repo.path.join(".git").is_dir());
-    let gone = task_in_result(orchestrator, "app").await.unwrap_err();
+    let gone = task_in_result(orchestrator, Some("app")).await.unwrap_err();
     assert!(gone.to_string().contains("pushpals repo add"), "{gone}");
 }
 
 async fn task_in_result(
     orchestrator: &Arc<Orchestrator>,
-    repo: &str,
+    repo: Option<&str>,
 ) -> Result<pushpals_core::Task, OrchestratorError> {
     orchestrator
         .create_task(
@@ -272,7 +302,7 @@ async fn task_in_result(
                 command: Some("true".into()),
                 agent: None,
                 approve_command: false,
-                repo: Some(repo.into()),
+                repo: repo.map(str::to_owned),
             },
             user(),
         )
@@ -307,7 +337,7 @@ async fn clones_over_git_daemon_and_the_errors_a_person_meets() {
     .await;
     assert_eq!(task.state, TaskState::AwaitingApproval, "{:?}", task.reason);
 
-    let several = task_in_result_without_repo(orchestrator).await.unwrap_err();
+    let several = task_in_result(orchestrator, None).await.unwrap_err();
     assert!(
         several.to_string().contains("several repositories"),
         "{several}"
@@ -352,19 +382,122 @@ async fn clones_over_git_daemon_and_the_errors_a_person_meets() {
     assert_eq!(orchestrator.repositories().all().len(), 2);
 }
 
-async fn task_in_result_without_repo(
-    orchestrator: &Arc<Orchestrator>,
-) -> Result<pushpals_core::Task, OrchestratorError> {
-    orchestrator
-        .create_task(
-            NewTask {
-                title: "Work".into(),
-                command: Some("true".into()),
-                agent: None,
-                approve_command: false,
-                repo: None,
-            },
-            user(),
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_repository_does_not_keep_another_waiting_behind_its_whole_queue() {
+    let f = start(TempRepo::new(), "max_parallel = 1\n").await;
+    let orchestrator = &f.orchestrator;
+    let busy = orchestrator.repositories().all()[0].name().to_owned();
+    let quiet_repo = TempRepo::new();
+    let quiet_path = std::fs::canonicalize(&quiet_repo.path).unwrap();
+    assert_eq!(
+        add(
+            orchestrator,
+            quiet_path.to_str().unwrap(),
+            Some("quiet"),
+            None
         )
         .await
+        .unwrap(),
+        "quiet"
+    );
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            task_in(orchestrator, &busy, "sleep 0.3; echo x > x.txt")
+                .await
+                .id,
+        );
+    }
+    let quiet = task_in(orchestrator, "quiet", "echo y > y.txt").await;
+    ids.push(quiet.id.clone());
+    for id in &ids {
+        wait_until(orchestrator, id, |s| {
+            s.is_final() || s == TaskState::AwaitingApproval
+        })
+        .await;
+    }
+    // The order tasks got the one slot: when each began preparing.
+    let events = orchestrator
+        .store()
+        .events(pushpals_store::EventQuery {
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let started: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "state_changed" && e.payload["to"] == "preparing")
+        .filter_map(|e| e.task_id.clone())
+        .map(|id| {
+            if id == quiet.id.as_str() {
+                "quiet".to_owned()
+            } else {
+                "busy".to_owned()
+            }
+        })
+        .collect();
+    assert_eq!(started, ["busy", "quiet", "busy", "busy", "busy"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_a_stop_cut_short_is_swept_at_the_next_start_and_nothing_is_registered() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    // What a server killed during `git clone` leaves: the clone's own
+    // directory, half written, and no row in the store.
+    let cut = data.path().join("repos/app-abcd1234/checkout.partial");
+    std::fs::create_dir_all(cut.join(".git/objects")).unwrap();
+    std::fs::write(cut.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let orchestrator = super::support::boot(&repo, data.path(), "").await;
+    assert!(!data.path().join("repos/app-abcd1234").exists());
+    let names: Vec<String> = orchestrator
+        .repository_views()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["repo"]);
+    // The name is free to clone again.
+    let upstream = TempRepo::new();
+    let served = tempfile::tempdir().unwrap();
+    let bare = bare_copy(&upstream.path, served.path(), "app");
+    let url = format!("file://{}", bare.display());
+    assert_eq!(add(&orchestrator, &url, None, None).await.unwrap(), "app");
+
+    // A checkout deleted under the running server: new work there is
+    // refused with why, `repo list` says so, and `repo rm` still works.
+    let doomed = TempRepo::new();
+    let doomed_path = std::fs::canonicalize(&doomed.path).unwrap();
+    add(
+        &orchestrator,
+        doomed_path.to_str().unwrap(),
+        Some("doomed"),
+        None,
+    )
+    .await
+    .unwrap();
+    drop(doomed);
+    let refused = task_in_result(&orchestrator, Some("doomed"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, OrchestratorError::Unavailable(_)),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("is gone"), "{refused}");
+    let views = orchestrator.repository_views().await.unwrap();
+    let doomed_view = views.iter().find(|v| v.name == "doomed").unwrap();
+    assert!(
+        doomed_view
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("is gone")
+    );
+    orchestrator
+        .remove_repository("doomed", user())
+        .await
+        .unwrap();
 }

@@ -5,10 +5,15 @@
 import { api } from "../api.js";
 import { h, inFlight } from "../dom.js";
 import { showError } from "../app.js";
+import { chosenRepo, repoNames } from "../repos.js";
 
 /** The form, for a status that names the configured models and agents. */
 export function newTaskForm(status) {
   const canAgent = (status.models || []).length > 0;
+  const names = repoNames(status);
+  // With several repositories the task names one; the board's choice first.
+  const repo = h("select", { id: "new-repo", "aria-label": "Repository", hidden: names.length < 2 },
+    names.map((name) => h("option", { value: name, selected: name === chosenRepo() }, name)));
   const title = h("input", { id: "new-title", placeholder: "What to do, in one line", "aria-label": "Title" });
   const kind = h("select", { id: "new-kind", "aria-label": "Kind of task" },
     h("option", { value: "command" }, "Run a command"),
@@ -32,6 +37,7 @@ export function newTaskForm(status) {
       event.preventDefault();
       inFlight([submit], async () => {
         const body = { title: title.value.trim() };
+        if (repo.value) body.repo = repo.value;
         if (kind.value === "agent") {
           body.agent = { prompt: prompt.value.trim() };
           if (agent.value) body.agent.external = agent.value;
@@ -46,6 +52,6 @@ export function newTaskForm(status) {
         }
       });
     },
-  }, h("h2", {}, "New task"), title, kind, command, prompt, agent, submit);
+  }, h("h2", {}, "New task"), repo, title, kind, command, prompt, agent, submit);
   return form;
 }

@@ -292,6 +292,52 @@ async fn colours_times_cancel_and_a_read_only_device_are_shown_as_they_are() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_switches_between_two_repositories_and_starts_work_in_the_chosen_one() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let second = TempRepo::new();
+    let second_path = std::fs::canonicalize(&second.path).unwrap();
+    run_browser_script("repos.mjs", &repo, data.path(), "approve", move |server| {
+        let added = server.json(&[
+            "repo",
+            "add",
+            second_path.to_str().unwrap(),
+            "--name",
+            "tool",
+        ]);
+        assert_eq!(added["name"], "tool", "{added}");
+        let listed = server.json(&["repo", "list"]);
+        let names: Vec<&str> = listed["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(names, ["repo", "tool"], "{listed}");
+        // With two repositories a task must say which.
+        let refused = server
+            .cli()
+            .args(["task", "Where?", "--run", "true"])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let refused = String::from_utf8_lossy(&refused.stderr);
+        assert!(refused.contains("several repositories"), "{refused}");
+        for name in ["repo", "tool"] {
+            let title = format!("In {name}");
+            let task = server.json(&["task", &title, "--run", "true", "--repo", name]);
+            assert_eq!(task["repo"], name, "{task}");
+        }
+        vec![
+            ("PUSHPALS_FIRST", "repo".to_owned()),
+            ("PUSHPALS_SECOND", "tool".to_owned()),
+        ]
+    })
+    .await;
+    drop(second);
+}
+
 /// A webhook receiver on loopback: the raw requests it got.
 fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{Read, Write};
