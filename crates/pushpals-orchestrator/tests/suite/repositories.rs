@@ -501,3 +501,44 @@ async fn a_clone_a_stop_cut_short_is_swept_at_the_next_start_and_nothing_is_regi
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repositorys_policy_tightening_stays_in_that_repository() {
+    let strict = TempRepo::new();
+    strict.write(
+        "pushpals.toml",
+        "[[policy.rule]]\nprograms = [\"touch\"]\ndecision = \"deny\"\nreason = \"no touch here\"\n",
+    );
+    strict.commit_all("a stricter policy");
+    let f = start(strict, "").await;
+    let orchestrator = &f.orchestrator;
+    let strict_name = orchestrator.repositories().all()[0].name().to_owned();
+    let lax = TempRepo::new();
+    let lax_path = std::fs::canonicalize(&lax.path).unwrap();
+    add(orchestrator, lax_path.to_str().unwrap(), Some("lax"), None)
+        .await
+        .unwrap();
+    let denied = task_in(orchestrator, &strict_name, "touch made.txt").await;
+    let allowed = task_in(orchestrator, "lax", "touch made.txt").await;
+    let denied = wait_until(orchestrator, &denied.id, |s| s.is_final()).await;
+    let allowed = wait_until(orchestrator, &allowed.id, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(denied.state, TaskState::Failed);
+    assert!(
+        denied
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("no touch here"),
+        "{:?}",
+        denied.reason
+    );
+    assert_eq!(
+        allowed.state,
+        TaskState::AwaitingApproval,
+        "{:?}",
+        allowed.reason
+    );
+}

@@ -193,3 +193,44 @@ fn a_metrics_address_already_in_use_is_refused_with_its_setting_named() {
         "{message}"
     );
 }
+
+#[test]
+fn a_token_in_a_clone_url_shows_nowhere_even_when_the_clone_fails() {
+    let (_repo, data, server) = super::support::served();
+    let token = "tok-LEAKCHECK-77aa31";
+    let url = format!("http://me:{token}@127.0.0.1:1/app.git");
+    let stderr = stderr_of(server.cli().args(["repo", "add", &url]));
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    assert!(stderr.contains("http://127.0.0.1:1/app.git"), "{stderr}");
+    assert!(!stderr.contains(token), "{stderr}");
+    // A bad name and an option-looking URL are refused before any clone.
+    let stderr = stderr_of(server.cli().args(["repo", "add", &url, "--name", "../x"]));
+    assert!(stderr.contains("cannot name a repository"), "{stderr}");
+    assert!(!stderr.contains(token), "{stderr}");
+    let stderr = stderr_of(
+        server
+            .cli()
+            .args(["repo", "add", "--", "--upload-pack=touch /tmp/x"]),
+    );
+    assert!(stderr.contains("option"), "{stderr}");
+    // Not in the server's log, nor anywhere in the data directory.
+    let log = server.log.lock().unwrap().clone();
+    assert!(!log.contains(token), "{log}");
+    fn search(dir: &Path, token: &str) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                search(&path, token);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "the token is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    search(data.path(), token);
+    let listed = server.json(&["repo", "list"]);
+    assert_eq!(listed["repos"].as_array().unwrap().len(), 1, "{listed}");
+}
