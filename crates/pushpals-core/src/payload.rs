@@ -260,6 +260,50 @@ impl EventPayload for BaseFetchFailed {
     const KIND: EventKind = EventKind::BaseFetchFailed;
 }
 
+/// `policy_decision`: policy judged a step (a command line, an agent's
+/// file write, a model call through the gateway), or a command was
+/// approved with its task.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyDecision {
+    /// The step (`worker`, `check:test`, `setup`, `agent:tool`, `gateway`).
+    pub step: String,
+    /// The command line judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `allow`, `ask` or `deny`; absent when the command was approved
+    /// with its task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// Each part of the line and how it was judged.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub findings: Value,
+    /// Why, for a decision with one reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// An `ask` the person already approved for the task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub granted_for_task: bool,
+    /// The step needs the network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
+    /// The command was approved as the task was created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preapproved: bool,
+    /// The agent tool that wrote, and the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The file an agent's tool wrote.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub file: Value,
+    /// A model call's protocol (at the gateway).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub protocol: Value,
+}
+
+impl EventPayload for PolicyDecision {
+    const KIND: EventKind = EventKind::PolicyDecision;
+}
+
 /// `repo_added`: a repository was registered.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RepoAdded {
@@ -379,5 +423,41 @@ mod tests {
             (decided.decision, decided.reason),
             (ApprovalState::Denied, None)
         );
+    }
+
+    #[test]
+    fn policy_decisions_written_before_the_type_read_and_false_flags_are_left_out() {
+        let older = stored(
+            "policy_decision",
+            json!({ "step": "worker", "command": "make", "decision": "ask",
+                    "findings": [{ "part": "make", "decision": "ask" }],
+                    "granted_for_task": false, "network": false }),
+        );
+        let judged = older.read::<PolicyDecision>().unwrap();
+        assert_eq!(judged.decision.as_deref(), Some("ask"));
+        assert_eq!(judged.findings[0]["part"], "make");
+        assert!(!judged.granted_for_task && !judged.preapproved);
+        let written = NewEvent::typed(
+            None,
+            Actor::Orchestrator,
+            &PolicyDecision {
+                step: "worker".into(),
+                command: Some("make".into()),
+                preapproved: true,
+                ..PolicyDecision::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            written.payload,
+            json!({ "step": "worker", "command": "make", "preapproved": true })
+        );
+        let gateway = stored(
+            "policy_decision",
+            json!({ "step": "gateway", "decision": "deny", "reason": "over budget", "protocol": "openai" }),
+        );
+        let refused = gateway.read::<PolicyDecision>().unwrap();
+        assert_eq!(refused.reason.as_deref(), Some("over budget"));
+        assert_eq!(refused.protocol, "openai");
     }
 }

@@ -2,9 +2,10 @@
 //! runs, deny fails the step, ask waits for the person's approval.
 
 use crate::orchestrator::Orchestrator;
+use pushpals_core::payload::PolicyDecision;
 use pushpals_core::{
-    Actor, ApprovalAction, ApprovalId, ApprovalState, Decision as Answer, EventKind, NewEvent,
-    TaskId, TaskState,
+    Actor, ApprovalAction, ApprovalId, ApprovalState, Decision as Answer, NewEvent, TaskId,
+    TaskState,
 };
 use pushpals_policy::{Decision, Policy};
 use pushpals_store::{StoreError, TaskUpdate};
@@ -127,19 +128,19 @@ impl Orchestrator {
         granted: bool,
     ) -> Result<pushpals_policy::Verdict, StoreError> {
         let verdict = policy.judge(command_line);
-        let event = NewEvent::for_task(
-            task_id,
+        let event = NewEvent::typed(
+            Some(task_id),
             Actor::Orchestrator,
-            EventKind::PolicyDecision,
-            json!({
-                "step": step,
-                "command": command_line,
-                "decision": verdict.decision,
-                "findings": verdict.findings,
-                "granted_for_task": granted && verdict.decision == Decision::Ask,
-                "network": verdict.network,
-            }),
-        );
+            &PolicyDecision {
+                step: step.to_owned(),
+                command: Some(command_line.to_owned()),
+                decision: Some(verdict.decision.to_string()),
+                findings: serde_json::to_value(&verdict.findings)?,
+                granted_for_task: granted && verdict.decision == Decision::Ask,
+                network: verdict.network,
+                ..PolicyDecision::default()
+            },
+        )?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(verdict)
     }

@@ -14,6 +14,7 @@ use crate::output::{Tap, run_recorded};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue, Judge};
+use pushpals_core::payload::PolicyDecision;
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -510,18 +511,20 @@ async fn record_calls(
 ) {
     while let Some(call) = calls.recv().await {
         if let Some(why) = call.refused {
-            let event = NewEvent::for_task(
-                &call.task,
-                Actor::Orchestrator,
-                EventKind::PolicyDecision,
-                json!({
-                    "step": "gateway",
-                    "decision": "deny",
-                    "reason": why,
-                    "protocol": call.detail["protocol"],
-                }),
-            );
-            if let Err(error) = store.write(move |tx| tx.append(event)).await {
+            let refusal = PolicyDecision {
+                step: "gateway".into(),
+                decision: Some("deny".into()),
+                reason: Some(why),
+                protocol: call.detail["protocol"].clone(),
+                ..PolicyDecision::default()
+            };
+            let task = call.task.clone();
+            if let Err(error) = store
+                .write(move |tx| {
+                    tx.append(NewEvent::typed(Some(&task), Actor::Orchestrator, &refusal)?)
+                })
+                .await
+            {
                 tracing::error!(%error, "cannot record a refusal of the gateway");
             }
             continue;

@@ -7,9 +7,9 @@ use crate::authorize::Refusal;
 use crate::orchestrator::Orchestrator;
 use pushpals_agent::gateway::JudgeFuture;
 use pushpals_agent::{Judge, ToolUse, Verdict};
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId, TaskState};
+use pushpals_core::payload::PolicyDecision;
+use pushpals_core::{Actor, NewEvent, TaskId, TaskState};
 use pushpals_policy::Policy;
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::watch;
@@ -96,19 +96,25 @@ impl Judge for TaskJudge {
                 Verdict::Deny(reason) => ("deny", reason),
             };
             if decision == "deny" || file.is_some() {
-                let event = NewEvent::for_task(
-                    &task,
-                    Actor::Orchestrator,
-                    EventKind::PolicyDecision,
-                    json!({
-                        "step": "agent:tool",
-                        "tool": tool.tool,
-                        "file": file,
-                        "decision": decision,
-                        "reason": reason,
-                    }),
-                );
-                if let Err(error) = orchestrator.store.write(move |tx| tx.append(event)).await {
+                let recorded = PolicyDecision {
+                    step: "agent:tool".into(),
+                    tool: Some(tool.tool.to_string()),
+                    file: file.unwrap_or(serde_json::Value::Null),
+                    decision: Some(decision.into()),
+                    reason: Some(reason.clone()),
+                    ..PolicyDecision::default()
+                };
+                if let Err(error) = orchestrator
+                    .store
+                    .write(move |tx| {
+                        tx.append(NewEvent::typed(
+                            Some(&task),
+                            Actor::Orchestrator,
+                            &recorded,
+                        )?)
+                    })
+                    .await
+                {
                     return Verdict::Deny(format!(
                         "Push Pals could not record the decision: {error}"
                     ));
@@ -146,6 +152,7 @@ fn judge_tool(tool: &ToolUse, worktree: &str) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tool(name: &str, input: serde_json::Value) -> ToolUse {
         ToolUse {

@@ -6,7 +6,8 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::settings::Settings;
-use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_core::payload::PolicyDecision;
+use pushpals_core::{Actor, AgentWork, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::Runner;
 use pushpals_store::{Store, StoreError, TaskUpdate};
@@ -329,12 +330,16 @@ impl Orchestrator {
                         actor.clone(),
                     )?;
                     if approve_command && let Some(command) = &command {
-                        tx.append(NewEvent::for_task(
-                            &insert_id,
+                        tx.append(NewEvent::typed(
+                            Some(&insert_id),
                             actor,
-                            EventKind::PolicyDecision,
-                            json!({ "step": "worker", "command": command, "preapproved": true }),
-                        ))?;
+                            &PolicyDecision {
+                                step: "worker".into(),
+                                command: Some(command.clone()),
+                                preapproved: true,
+                                ..PolicyDecision::default()
+                            },
+                        )?)?;
                     }
                     Ok(task)
                 })

@@ -2,7 +2,7 @@
 
 use pushpals_core::payload::{
     ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CommandFinished,
-    CommandStarted, StateChanged, read_json,
+    CommandStarted, PolicyDecision, StateChanged, read_json,
 };
 use serde_json::Value;
 
@@ -148,6 +148,34 @@ fn typed_line(event: &Value) -> Option<String> {
                 .unwrap_or_default()
         ));
     }
+    if let Some(judged) = read_json::<PolicyDecision>(event) {
+        if judged.preapproved {
+            return Some(format!(
+                "[{}] approved with the task: {}",
+                judged.step,
+                judged.command.unwrap_or_default()
+            ));
+        }
+        let parts: String = judged
+            .findings
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["decision"] != "allow")
+            .map(|f| format!(" — {}: {}", text(f, "part"), text(f, "reason")))
+            .collect();
+        let why = judged
+            .reason
+            .filter(|_| parts.is_empty())
+            .map(|r| format!(" — {r}"))
+            .unwrap_or_default();
+        let what = judged.command.or(judged.tool).unwrap_or_default();
+        return Some(format!(
+            "[{}] policy: {} {what}{parts}{why}",
+            judged.step,
+            judged.decision.unwrap_or_default()
+        ));
+    }
     if let Some(started) = read_json::<CommandStarted>(event) {
         return Some(format!("[{}] $ {}", started.step, started.command));
     }
@@ -212,23 +240,6 @@ pub fn event_line(event: &Value) -> String {
     }
     match text(event, "kind") {
         "output" => text(payload, "text").to_owned(),
-        "policy_decision" if payload["preapproved"] == true => format!(
-            "#{id} ── [{}] approved with the task: {}\n",
-            text(payload, "step"),
-            text(payload, "command")
-        ),
-        "policy_decision" => format!(
-            "#{id} ── [{}] policy: {}{}\n",
-            text(payload, "step"),
-            text(payload, "decision"),
-            payload["findings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|f| f["decision"] != "allow")
-                .map(|f| format!(" — {}: {}", text(f, "part"), text(f, "reason")))
-                .collect::<String>()
-        ),
         kind => format!("#{id} ── {kind} {}\n", compact(payload)),
     }
 }

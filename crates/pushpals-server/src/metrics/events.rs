@@ -5,7 +5,9 @@ use super::{
     TokenLabels,
 };
 use pushpals_core::Event;
-use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, CommandFinished, StateChanged};
+use pushpals_core::payload::{
+    ApprovalDecided, ApprovalRequested, CommandFinished, PolicyDecision, StateChanged,
+};
 use pushpals_store::{EventQuery, Store};
 use serde_json::Value;
 use std::sync::Arc;
@@ -111,10 +113,13 @@ impl Metrics {
                 }
             }
             "policy_decision" => {
-                let decision = if p["preapproved"].as_bool() == Some(true) {
+                let Some(judged) = event.read::<PolicyDecision>() else {
+                    return;
+                };
+                let decision = if judged.preapproved {
                     Some("preapproved".to_owned())
                 } else {
-                    text(&p["decision"])
+                    judged.decision
                 };
                 if let Some(decision) = decision {
                     self.commands
