@@ -195,6 +195,9 @@ pub enum CloneProblem {
     NotFound,
     /// The repository has no commits.
     Empty,
+    /// The remote's default branch (its `HEAD`) names a branch it does not
+    /// have; these are the branches it has.
+    NoDefaultBranch(Vec<String>),
     /// The base branch asked for is not on the remote.
     NoSuchBranch(String),
     /// Something else; git's words.
@@ -219,6 +222,12 @@ impl fmt::Display for CloneProblem {
             Self::Empty => {
                 f.write_str("the repository is empty: push a first commit to it, then add it again")
             }
+            Self::NoDefaultBranch(branches) => write!(
+                f,
+                "the remote's default branch (its HEAD) names a branch it does not have: pass \
+                 --branch with one of: {}",
+                branches.join(", ")
+            ),
             Self::NoSuchBranch(branch) => write!(
                 f,
                 "the remote has no branch {branch:?}: leave out --branch to use its default branch"
@@ -308,8 +317,15 @@ pub async fn clone_into(url: &RemoteUrl, dest: &Path, branch: Option<&str>) -> G
     match Repo::open(dest).await {
         Ok(repo) => Ok(repo),
         Err(GitError::NoCommits { .. }) => {
+            // No commit at HEAD: an empty repository, or a HEAD naming a
+            // branch the remote does not have (its other branches came).
+            let branches = remote_branches(dest).await;
             let _ = std::fs::remove_dir_all(dest);
-            Err(fail(CloneProblem::Empty))
+            Err(fail(if branches.is_empty() {
+                CloneProblem::Empty
+            } else {
+                CloneProblem::NoDefaultBranch(branches)
+            }))
         }
         Err(other) => {
             let _ = std::fs::remove_dir_all(dest);
@@ -341,6 +357,26 @@ impl Repo {
         crate::git::run(update, "update-ref").await?;
         Ok(true)
     }
+}
+
+/// The branches a fresh clone got from its remote (`origin/*`, without
+/// `origin/HEAD`).
+async fn remote_branches(clone: &Path) -> Vec<String> {
+    let mut list = crate::git::git(clone, &[]);
+    list.args([
+        "for-each-ref",
+        "--format=%(refname:lstrip=3)",
+        "refs/remotes/origin",
+    ]);
+    crate::git::run_text(list, "for-each-ref")
+        .await
+        .map(|text| {
+            text.lines()
+                .filter(|name| !name.is_empty() && *name != "HEAD")
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A branch name git would accept and that cannot be read as an option.

@@ -261,7 +261,11 @@ async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side()
         .remove_repository("app", user())
         .await
         .unwrap_err();
-    assert!(waiting.to_string().contains("#2"), "{waiting}");
+    // The task numbers race (two were created at once): name them by theirs.
+    assert!(
+        waiting.to_string().contains(&format!("#{}", in_app.seq)),
+        "{waiting}"
+    );
     for task in orchestrator.store().tasks(None).await.unwrap() {
         if task.repo != "app" {
             continue;
@@ -319,6 +323,10 @@ async fn clones_over_git_daemon_and_the_errors_a_person_meets() {
         served_dir.path(),
         &["init", "--quiet", "--bare", "empty.git"],
     );
+    // A bare copy whose HEAD names a branch it does not have (as the clsx
+    // bundle cloned bare does: its HEAD says master, its branch is main).
+    let dangling = bare_copy(&upstream.path, served_dir.path(), "dangling");
+    git_in(&dangling, &["symbolic-ref", "HEAD", "refs/heads/master"]);
     let daemon = Daemon::start(served_dir.path()).await;
     let f = start(TempRepo::new(), "").await;
     let orchestrator = &f.orchestrator;
@@ -345,6 +353,11 @@ async fn clones_over_git_daemon_and_the_errors_a_person_meets() {
 
     let cases = [
         (format!("{}/empty.git", daemon.base), None, "is empty"),
+        (
+            format!("{}/dangling.git", daemon.base),
+            None,
+            "pass --branch with one of: main, release",
+        ),
         (url.clone(), Some("no-such-branch"), "has no branch"),
         (
             "git://127.0.0.1:1/tool.git".to_owned(),
