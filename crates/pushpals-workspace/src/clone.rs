@@ -33,18 +33,22 @@ impl HttpCredential {
         &self.password
     }
 
-    /// Sets the credential on a git command as an `Authorization` header.
+    /// Sets the credential on a git command as an `Authorization` header,
+    /// and stops git from following redirects, so the header never goes
+    /// to a host the remote sends it to.
     pub(crate) fn apply(&self, command: &mut tokio::process::Command) {
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.username, self.password));
         command
-            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_COUNT", "2")
             .env("GIT_CONFIG_KEY_0", "http.extraHeader")
             .env(
                 "GIT_CONFIG_VALUE_0",
                 format!("Authorization: Basic {basic}"),
-            );
+            )
+            .env("GIT_CONFIG_KEY_1", "http.followRedirects")
+            .env("GIT_CONFIG_VALUE_1", "false");
     }
 }
 
@@ -413,6 +417,32 @@ mod tests {
         assert_eq!(token_only.as_str(), "https://git.example/me/tool");
         assert_eq!(token_only.credential().unwrap().secret(), "ghp_abc123");
         assert_eq!(token_only.default_name().as_deref(), Some("tool"));
+    }
+
+    #[test]
+    fn a_credential_reaches_git_through_its_environment_and_no_redirect_is_followed() {
+        let mut command = tokio::process::Command::new("git");
+        HttpCredential::token("t0k").apply(&mut command);
+        let envs: std::collections::HashMap<String, String> = command
+            .as_std()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
+            .collect();
+        assert_eq!(envs["GIT_CONFIG_COUNT"], "2");
+        assert_eq!(envs["GIT_CONFIG_KEY_0"], "http.extraHeader");
+        // base64 of "x-access-token:t0k"
+        assert_eq!(
+            envs["GIT_CONFIG_VALUE_0"],
+            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46dDBr"
+        );
+        assert_eq!(envs["GIT_CONFIG_KEY_1"], "http.followRedirects");
+        assert_eq!(envs["GIT_CONFIG_VALUE_1"], "false");
+        assert!(
+            command
+                .as_std()
+                .get_args()
+                .all(|a| !a.to_string_lossy().contains("t0k"))
+        );
     }
 
     #[test]

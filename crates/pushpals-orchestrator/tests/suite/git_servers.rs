@@ -14,6 +14,8 @@ pub(crate) struct SmartHttp {
     pub(crate) base: String,
     /// Requests refused for missing or wrong credentials.
     pub(crate) refused: Arc<AtomicUsize>,
+    /// Requests of any kind.
+    pub(crate) requests: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,12 +37,18 @@ impl SmartHttp {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
         let refused = Arc::new(AtomicUsize::new(0));
-        let (root, counter) = (root.to_path_buf(), Arc::clone(&refused));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (root, counter, seen) = (
+            root.to_path_buf(),
+            Arc::clone(&refused),
+            Arc::clone(&requests),
+        );
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                seen.fetch_add(1, Ordering::SeqCst);
                 let (root, expected, counter) =
                     (root.clone(), expected.clone(), Arc::clone(&counter));
                 tokio::spawn(async move {
@@ -51,9 +59,43 @@ impl SmartHttp {
         Self {
             base,
             refused,
+            requests,
             task,
         }
     }
+}
+
+/// A server that answers every request with a redirect to `target` (the
+/// same path there).
+pub(crate) async fn redirector(target: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let target = target.to_owned();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let target = target.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut reader = BufReader::new(read);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line).await;
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let _ = write
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {target}{path}\r\n\
+                             Content-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    (base, task)
 }
 
 async fn serve_one(

@@ -92,6 +92,24 @@ async fn a_local_checkout_and_a_clone_over_smart_http_serve_tasks_side_by_side()
     assert_eq!(orchestrator.repositories().all().len(), 1);
     assert!(http.refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
 
+    // A remote that redirects elsewhere gets no clone, and the place it
+    // points at never sees the token (git follows no redirect with it).
+    let (moved, _redirecting) = super::git_servers::redirector(&http.base).await;
+    let before = http.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let via = format!(
+        "http://me:{TOKEN}@{}/app.git",
+        moved.trim_start_matches("http://")
+    );
+    let redirected = add(orchestrator, &via, Some("moved"), None)
+        .await
+        .unwrap_err();
+    assert!(!redirected.to_string().contains(TOKEN), "{redirected}");
+    assert_eq!(
+        http.requests.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "the redirect's target was asked"
+    );
+
     // With it in the URL: cloned, the URL kept without it.
     let with_token = url.replacen("http://", &format!("http://me:{TOKEN}@"), 1);
     assert_eq!(
