@@ -430,10 +430,11 @@ mod tests {
             .collect();
         assert_eq!(envs["GIT_CONFIG_COUNT"], "2");
         assert_eq!(envs["GIT_CONFIG_KEY_0"], "http.extraHeader");
-        // base64 of "x-access-token:t0k"
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode("x-access-token:t0k");
         assert_eq!(
             envs["GIT_CONFIG_VALUE_0"],
-            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46dDBr"
+            format!("Authorization: Basic {basic}")
         );
         assert_eq!(envs["GIT_CONFIG_KEY_1"], "http.followRedirects");
         assert_eq!(envs["GIT_CONFIG_VALUE_1"], "false");
