@@ -207,6 +207,13 @@ impl Orchestrator {
         }
         self.settle_cut_short().await?;
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
+            // Work for a repository not served now (an upgraded data dir
+            // started without `--repo`) waits for it instead of failing.
+            if self.repos.get(&task.repo).is_none() {
+                tracing::warn!(task = %task.id, repo = %task.repo,
+                    "a queued task waits for its repository: serve it (`serve --repo PATH`) and restart");
+                continue;
+            }
             self.spawn_driver(task.id);
         }
         Ok(())

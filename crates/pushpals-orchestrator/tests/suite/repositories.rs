@@ -573,3 +573,53 @@ async fn a_repositorys_policy_tightening_stays_in_that_repository() {
         allowed.reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_data_dir_keeps_its_queued_work_until_its_repository_is_served() {
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    {
+        // What the last one-repository version left: its schema and a
+        // queued task.
+        let mut conn = rusqlite::Connection::open(data.path().join("pushpals.db")).unwrap();
+        pushpals_store::schema::migrations_through(10)
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at) \
+             VALUES ('old12345', 1, 'Old work', 'echo old > old.txt', 'queued', 'pushpals/old12345', 't', 't')",
+            [],
+        )
+        .unwrap();
+    }
+    let old = pushpals_core::TaskId::parse("old12345").unwrap();
+    // Started without naming its repository: the task waits; nothing fails.
+    {
+        let orchestrator = Orchestrator::start(
+            pushpals_store::Store::open(data.path(), pushpals_store::Durability::Normal).unwrap(),
+            None,
+            Arc::new(pushpals_sandbox::HostRunner),
+            pushpals_orchestrator::Settings::default(),
+            pushpals_policy::Policy::builtin().unwrap(),
+            data.path(),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let waiting = orchestrator.store().task(&old).await.unwrap();
+        assert_eq!(waiting.state, TaskState::Queued);
+        assert_eq!(waiting.repo, "");
+    }
+    // Served again with its checkout (`serve --repo PATH`): the repository
+    // takes the task over, keeps the data dir as its home, and the task runs.
+    let orchestrator = super::support::boot(&repo, data.path(), "").await;
+    let served = orchestrator.repositories().all();
+    assert_eq!(served.len(), 1);
+    assert_eq!(std::path::Path::new(&served[0].record.home), data.path());
+    let ran = wait_until(&orchestrator, &old, |s| {
+        s.is_final() || s == TaskState::AwaitingApproval
+    })
+    .await;
+    assert_eq!(ran.state, TaskState::AwaitingApproval, "{:?}", ran.reason);
+    assert_eq!(ran.repo, served[0].name());
+}
