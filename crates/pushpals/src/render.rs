@@ -41,7 +41,8 @@ use pushpals_core::timestamp::duration_words as words;
 const AT_WORK: &[&str] = &["queued", "preparing", "running", "waiting", "checking"];
 
 /// One line per task: number, id, state (with the time in it while the
-/// task works), model cost, what it waits for, title.
+/// task works), model cost, what it waits for, title; and the repository,
+/// when the tasks are in more than one.
 pub fn task_table(
     tasks: &[Value],
     waits: &std::collections::HashMap<String, Vec<String>>,
@@ -52,9 +53,35 @@ pub fn task_table(
                 (or --agent \"<prompt>\"), or tell `pushpals chat` what to change\n"
             .into();
     }
+    let repos: std::collections::BTreeSet<&str> = tasks.iter().map(|t| text(t, "repo")).collect();
+    let repo_width = if repos.len() > 1 {
+        repos
+            .iter()
+            .map(|r| r.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4)
+            + 1
+    } else {
+        0
+    };
+    let repo_cell = |name: &str| {
+        if repo_width == 0 {
+            String::new()
+        } else {
+            format!("{name:<repo_width$}")
+        }
+    };
     let mut out = format!(
-        "{:>4} {:<10} {:<18} {:>7} {:>9} {:<10} {}\n",
-        "#", "TASK", "STATE", "FOR", "COST", "WAITS FOR", "TITLE"
+        "{:>4} {:<10} {}{:<18} {:>7} {:>9} {:<10} {}\n",
+        "#",
+        "TASK",
+        repo_cell("REPO"),
+        "STATE",
+        "FOR",
+        "COST",
+        "WAITS FOR",
+        "TITLE"
     );
     for task in tasks {
         let state = text(task, "state");
@@ -68,9 +95,10 @@ pub fn task_table(
             .map(|actions| actions.join(","))
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:>4} {:<10} {:<18} {:>7} {:>9} {:<10} {}\n",
+            "{:>4} {:<10} {}{:<18} {:>7} {:>9} {:<10} {}\n",
             task["seq"].as_u64().unwrap_or(0),
             text(task, "id"),
+            repo_cell(text(task, "repo")),
             state,
             elapsed,
             cost(task),
@@ -261,6 +289,27 @@ fn compact(payload: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_table_names_repositories_only_when_there_are_several() {
+        let task = |seq: u64, repo: &str| {
+            serde_json::json!({ "seq": seq, "id": format!("t{seq}"), "repo": repo,
+                "state": "committed", "title": format!("in {repo}"), "usage": {} })
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let waits = std::collections::HashMap::new();
+        let one = task_table(&[task(1, "app"), task(2, "app")], &waits, now);
+        assert!(!one.contains("REPO"), "{one}");
+        let two = task_table(&[task(1, "app"), task(2, "tool-chain")], &waits, now);
+        let lines: Vec<&str> = two.lines().collect();
+        assert!(lines[0].contains(" REPO "), "{two}");
+        assert!(lines[1].contains(" app "), "{two}");
+        assert!(lines[2].contains(" tool-chain "), "{two}");
+        // The columns stay aligned: STATE starts at one place on every line.
+        let state_at = lines[0].find("STATE").unwrap();
+        assert_eq!(&lines[1][state_at..state_at + 9], "committed");
+        assert_eq!(&lines[2][state_at..state_at + 9], "committed");
+    }
 
     #[test]
     fn events_read_as_steps() {
