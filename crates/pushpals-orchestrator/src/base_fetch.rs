@@ -81,10 +81,10 @@ impl Orchestrator {
     /// fetch, failure and choice is an event of the task.
     pub(crate) async fn fresh_base(
         &self,
+        served: &ServedRepo,
         task_id: &TaskId,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<String> {
-        let served = self.served_for(task_id).await?;
         let head = served
             .repo
             .head_commit()
@@ -95,7 +95,7 @@ impl Orchestrator {
             return Ok(head);
         }
         let target = self
-            .delivery_target(&served)
+            .delivery_target(served)
             .await
             .map_err(|e| Stop::Failed(format!("cannot read the repository's remotes: {e}")))?;
         let Some((remote, branch)) = target else {
@@ -106,7 +106,7 @@ impl Orchestrator {
         let mut wait = FIRST_RETRY;
         let mut cancel = cancel.clone();
         loop {
-            let error = match self.fetch_for_task(&served, &remote, &branch).await {
+            let error = match self.fetch_for_task(served, &remote, &branch).await {
                 Ok(fetched) => {
                     let (start, why) = choose_base(&served.repo, &head, &fetched).await;
                     self.note_base(

@@ -307,12 +307,12 @@ impl Orchestrator {
         {
             return Ok(task);
         }
+        let served = self.served(&task.repo)?;
         let base = match base {
             Some(base) => base,
-            None => self.fresh_base(task_id, cancel).await?,
+            None => self.fresh_base(&served, task_id, cancel).await?,
         };
         let path = self.worktree_path(task_id);
-        let served = self.served(&task.repo)?;
         if task.worktree_path.is_none() {
             // A run cut short (the server killed mid `worktree add`) may
             // have left part of it behind.

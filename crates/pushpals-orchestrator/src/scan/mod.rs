@@ -469,47 +469,43 @@ impl Orchestrator {
         served: &ServedRepo,
         last: Option<(String, std::time::Instant)>,
     ) -> Option<String> {
-        {
-            {
-                let head = served.repo.head_commit().await.ok()?;
-                let config = repo_config_at(&served.repo, &head)
-                    .await
-                    .unwrap_or_default();
-                if config.scan.interval_hours == 0 {
-                    return None;
-                }
-                let interval = std::time::Duration::from_secs(config.scan.interval_hours * 3600);
-                let due = match &last {
-                    None => true,
-                    Some((commit, at)) => *commit != head || at.elapsed() >= interval,
-                };
-                if !due {
-                    return None;
-                }
-                // New commits: look at what changed; the interval: everything.
-                let incremental = last
-                    .as_ref()
-                    .is_some_and(|(commit, at)| *commit != head && at.elapsed() < interval);
-                let scanned = if incremental {
-                    self.scan_changes(Some(served.name()), Actor::Orchestrator)
-                        .await
-                } else {
-                    self.scan(Some(served.name()), Actor::Orchestrator).await
-                };
-                match scanned {
-                    Ok(report) => tracing::info!(
-                        repo = served.name(),
-                        new = report.changes.new,
-                        fixed = report.changes.fixed,
-                        "scheduled scan done"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(repo = served.name(), %error, "the scheduled scan failed")
-                    }
-                }
-                Some(head)
+        let head = served.repo.head_commit().await.ok()?;
+        let config = repo_config_at(&served.repo, &head)
+            .await
+            .unwrap_or_default();
+        if config.scan.interval_hours == 0 {
+            return None;
+        }
+        let interval = std::time::Duration::from_secs(config.scan.interval_hours * 3600);
+        let due = match &last {
+            None => true,
+            Some((commit, at)) => *commit != head || at.elapsed() >= interval,
+        };
+        if !due {
+            return None;
+        }
+        // New commits: look at what changed; the interval: everything.
+        let incremental = last
+            .as_ref()
+            .is_some_and(|(commit, at)| *commit != head && at.elapsed() < interval);
+        let scanned = if incremental {
+            self.scan_changes(Some(served.name()), Actor::Orchestrator)
+                .await
+        } else {
+            self.scan(Some(served.name()), Actor::Orchestrator).await
+        };
+        match scanned {
+            Ok(report) => tracing::info!(
+                repo = served.name(),
+                new = report.changes.new,
+                fixed = report.changes.fixed,
+                "scheduled scan done"
+            ),
+            Err(error) => {
+                tracing::warn!(repo = served.name(), %error, "the scheduled scan failed")
             }
         }
+        Some(head)
     }
 }
 
