@@ -98,15 +98,16 @@ impl Orchestrator {
             .delivery_target(served)
             .await
             .map_err(|e| Stop::Failed(format!("cannot read the repository's remotes: {e}")))?;
-        let Some((remote, branch)) = target else {
+        let Some(target) = target else {
             return Ok(head);
         };
+        let (remote, branch) = (target.remote.clone(), target.base.clone());
         let started = Instant::now();
         let limit = Duration::from_secs(delivery.fetch_wait_secs);
         let mut wait = FIRST_RETRY;
         let mut cancel = cancel.clone();
         loop {
-            let error = match self.fetch_for_task(served, &remote, &branch).await {
+            let error = match self.fetch_for_task(served, &target).await {
                 Ok(fetched) => {
                     let (start, why) = choose_base(&served.repo, &head, &fetched).await;
                     self.note_base(
@@ -183,10 +184,10 @@ impl Orchestrator {
     async fn fetch_for_task(
         &self,
         served: &ServedRepo,
-        remote: &str,
-        branch: &str,
+        target: &crate::delivery_route::DeliveryTarget,
     ) -> Result<String, String> {
-        let credential = self.remote_credential(served).ok().flatten();
+        let (remote, branch) = (target.remote.as_str(), target.base.as_str());
+        let credential = self.remote_credential(served, target).ok().flatten();
         let fetched = served
             .base_fetches
             .fetch(&served.repo, remote, branch, credential.as_ref())

@@ -11,71 +11,11 @@ use pushpals_core::{
     Actor, Approval, ApprovalAction, ApprovalState, Decision, EventKind, NewEvent, Task,
 };
 use pushpals_store::TaskUpdate;
-use pushpals_workspace::{HttpCredential, Rebase};
+use pushpals_workspace::Rebase;
 use serde_json::json;
 use std::path::Path;
 
 impl Orchestrator {
-    /// The remote and base branch pushes go to, when the repository has
-    /// the configured remote.
-    pub(crate) async fn delivery_target(
-        &self,
-        served: &ServedRepo,
-    ) -> OrchestratorResult<Option<(String, String)>> {
-        let remote = self.settings().delivery.remote.clone();
-        if !served.repo.has_remote(&remote).await? {
-            return Ok(None);
-        }
-        Ok(self
-            .base_branch_of(served)
-            .await?
-            .map(|base| (remote, base)))
-    }
-
-    /// What the orchestrator's git talks to a repository's remote with:
-    /// the credential its clone URL carried, else the push token, else
-    /// nothing (the person's own git credentials apply).
-    pub(crate) fn remote_credential(
-        &self,
-        served: &ServedRepo,
-    ) -> OrchestratorResult<Option<HttpCredential>> {
-        if let Some(credential) = &served.credential {
-            return Ok(Some(credential.clone()));
-        }
-        Ok(self
-            .push_token()?
-            .map(|token| HttpCredential::token(&token)))
-    }
-
-    /// The push token from the variable `[delivery] token_env` names.
-    pub(crate) fn push_token(&self) -> OrchestratorResult<Option<String>> {
-        let Some(name) = &self.settings().delivery.token_env else {
-            return Ok(None);
-        };
-        match std::env::var(name) {
-            Ok(token) if !token.trim().is_empty() => Ok(Some(token)),
-            _ => Err(OrchestratorError::DeliveryBlocked(format!(
-                "the environment variable {name} (named by [delivery] token_env) holds no token"
-            ))),
-        }
-    }
-
-    /// The base branch of a repository, which merges and pushes go to:
-    /// the one it was registered with, else `[delivery] base_branch`, else
-    /// its checkout's current branch.
-    pub(crate) async fn base_branch_of(
-        &self,
-        served: &ServedRepo,
-    ) -> OrchestratorResult<Option<String>> {
-        if let Some(branch) = &served.record.branch {
-            return Ok(Some(branch.clone()));
-        }
-        Ok(match &self.settings().delivery.base_branch {
-            Some(base) => Some(base.clone()),
-            None => served.repo.current_branch().await?,
-        })
-    }
-
     /// Asks for merging a committed task's branch into the base branch.
     pub async fn request_merge(
         &self,
@@ -174,9 +114,10 @@ impl Orchestrator {
     /// After a commit: asks for the push, when there is somewhere to push.
     pub(crate) async fn offer_push(&self, task: &Task) -> OrchestratorResult<()> {
         let served = self.served(&task.repo)?;
-        let Some((remote, base)) = self.delivery_target(&served).await? else {
+        let Some(target) = self.delivery_target(&served).await? else {
             return Ok(());
         };
+        let (remote, base) = (target.remote, target.base);
         let id = task.id.clone();
         let summary = format!(
             "Push {} to {remote} (rebased onto {remote}/{base} first if it moved)",
@@ -201,13 +142,15 @@ impl Orchestrator {
     async fn push_approved(&self, approval: &Approval) -> OrchestratorResult<Task> {
         let task = self.store.task(&approval.task_id).await?;
         let served = self.served(&task.repo)?;
-        let Some((remote, base)) = self.delivery_target(&served).await? else {
+        let Some(target) = self.delivery_target(&served).await? else {
             return Err(OrchestratorError::DeliveryBlocked(format!(
-                "the repository has no remote named {:?}; set [delivery] remote in config.toml",
-                self.settings().delivery.remote
+                "repository {} has no remote named {:?}; set [delivery] remote (or [repos.{}] remote) in config.toml",
+                served.name(),
+                crate::delivery_route::remote_name(&self.settings(), served.name()),
+                served.name()
             )));
         };
-        let pushed = match self.rebase_and_push(&served, &task, &remote, &base).await {
+        let pushed = match self.rebase_and_push(&served, &task, &target).await {
             Ok(pushed) => pushed,
             Err(error) => {
                 let id = task.id.clone();
@@ -240,7 +183,7 @@ impl Orchestrator {
                     Actor::Orchestrator,
                     EventKind::Push,
                     json!({
-                        "remote": remote,
+                        "remote": target.remote,
                         "branch": branch,
                         "sha": pushed.head,
                         "rebased_onto": pushed.rebased_onto,
@@ -258,7 +201,7 @@ impl Orchestrator {
             })
             .await?;
         // The push is done and recorded: what follows only offers more.
-        if let Err(error) = self.offer_pr(&task, &base).await {
+        if let Err(error) = self.offer_pr(&task, &target.base).await {
             tracing::warn!(task = %task.id, %error, "cannot offer the pull request");
         }
         Ok(task)
@@ -381,9 +324,9 @@ impl Orchestrator {
         &self,
         served: &ServedRepo,
         task: &Task,
-        remote: &str,
-        base: &str,
+        target: &crate::delivery_route::DeliveryTarget,
     ) -> OrchestratorResult<Pushed> {
+        let (remote, base) = (target.remote.as_str(), target.base.as_str());
         let (Some(path), Some(base_commit), Some(head)) = (
             task.worktree_path.clone(),
             task.base_commit.clone(),
@@ -394,13 +337,16 @@ impl Orchestrator {
                 task.id
             )));
         };
-        let credential = self.remote_credential(served)?;
+        let credential = self.remote_credential(served, target)?;
         let remote_base = served
             .base_fetches
             .fetch(&served.repo, remote, base, credential.as_ref())
             .await
             .map_err(|e| {
-                OrchestratorError::DeliveryBlocked(format!("cannot fetch {remote}/{base}: {e}"))
+                OrchestratorError::DeliveryBlocked(format!(
+                    "cannot fetch {remote}/{base}: {e}{}",
+                    credentials_hint(&e, served.name())
+                ))
             })?;
         let worktree = served.repo.worktree(Path::new(&path), &base_commit);
         let (head, rebased_onto) = match worktree
@@ -422,9 +368,27 @@ impl Orchestrator {
             .repo
             .push_branch(remote, &task.branch, credential.as_ref())
             .await
-            .map_err(|e| OrchestratorError::DeliveryBlocked(format!("the push failed: {e}")))?;
+            .map_err(|e| {
+                OrchestratorError::DeliveryBlocked(format!(
+                    "the push failed: {e}{}",
+                    credentials_hint(&e, served.name())
+                ))
+            })?;
         Ok(Pushed { head, rebased_onto })
     }
+}
+
+/// What to do when git failed for want of credentials: which settings
+/// give the remote a token.
+fn credentials_hint(error: &pushpals_workspace::GitError, repo: &str) -> String {
+    if !error.needs_credentials() {
+        return String::new();
+    }
+    format!(
+        ". The remote wants credentials: name the variable holding its token as \
+         [repos.{repo}] token_env in config.toml (or [delivery] token_env with token_host = its \
+         host), or set up a git credential helper or SSH key for the server's user"
+    )
 }
 
 /// What a push did.

@@ -147,6 +147,17 @@ impl Orchestrator {
         if let Some(repo) = repo {
             orchestrator.ensure_local_repository(repo).await?;
         }
+        for name in orchestrator.settings().repos.keys() {
+            if orchestrator.repos.get(name).is_none()
+                && orchestrator.repos.why_unavailable(name).is_none()
+            {
+                tracing::warn!(
+                    repo = name.as_str(),
+                    "config.toml has [repos.{name}], but no repository of that name is registered \
+                     (`pushpals repo list` shows the names)"
+                );
+            }
+        }
         orchestrator.recover().await?;
         Ok(orchestrator)
     }

@@ -12,8 +12,18 @@ impl Orchestrator {
     /// After a push: asks for the pull request, when a forge is set up.
     /// Not when the task's pull request is already open: pushing its branch
     /// updated it, and a second create would only fail.
+    /// Not for a repository with no repository on the forge.
     pub(crate) async fn offer_pr(&self, task: &Task, base: &str) -> OrchestratorResult<()> {
-        let Some(forge) = &self.settings().forge else {
+        let Some(forge) = self.settings().forge.clone() else {
+            return Ok(());
+        };
+        let served = self.served(&task.repo)?;
+        let Some((owner, name)) = self.forge_repository(&served).await? else {
+            tracing::info!(
+                repo = served.name(),
+                "no pull request offered: the repository has no repository on [forge] \
+                 (its remote is on another host; set [repos.NAME] forge_repo)"
+            );
             return Ok(());
         };
         if self.opened_pull_request(&task.id).await?.is_some() {
@@ -21,7 +31,7 @@ impl Orchestrator {
         }
         let id = task.id.clone();
         let summary = format!(
-            "Open a pull request on {} for {} into {base}",
+            "Open a pull request on {} {owner}/{name} for {} into {base}",
             forge.kind, task.branch
         );
         let base = base.to_owned();
@@ -38,7 +48,8 @@ impl Orchestrator {
         Ok(())
     }
 
-    fn forge(&self) -> OrchestratorResult<GitHub> {
+    /// The forge client for a repository's repository on `[forge]`.
+    async fn forge(&self, served: &crate::repositories::ServedRepo) -> OrchestratorResult<GitHub> {
         let all = self.settings();
         let settings = all.forge.as_ref().ok_or_else(|| {
             OrchestratorError::DeliveryBlocked("no [forge] is set up in config.toml".into())
@@ -53,7 +64,14 @@ impl Orchestrator {
                     settings.token_env
                 ))
             })?;
-        GitHub::new(&settings.api_url, &settings.owner, &settings.repo, token)
+        let Some((owner, name)) = self.forge_repository(served).await? else {
+            return Err(OrchestratorError::DeliveryBlocked(format!(
+                "repository {0} has no repository on the forge: its remote is not on the forge's host. \
+                 Set [repos.{0}] forge_repo = \"owner/name\" in config.toml",
+                served.name()
+            )));
+        };
+        GitHub::new(&settings.api_url, &owner, &name, token)
             .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))
     }
 
@@ -68,7 +86,8 @@ impl Orchestrator {
         let base = detail["base_branch"]
             .as_str()
             .map_or_else(|| "main".to_owned(), str::to_owned);
-        let forge = self.forge()?;
+        let served = self.served(&task.repo)?;
+        let forge = self.forge(&served).await?;
         let request = PullRequest {
             title: task.title.clone(),
             body: self.pr_body(&task).await?,

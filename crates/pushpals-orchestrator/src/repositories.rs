@@ -83,6 +83,11 @@ impl Repositories {
             .collect()
     }
 
+    /// How many are registered: served, or not openable.
+    pub fn registered(&self) -> usize {
+        read(&self.served).len() + read(&self.unavailable).len()
+    }
+
     /// Why `name` is registered but not served, if it is.
     pub fn why_unavailable(&self, name: &str) -> Option<String> {
         read(&self.unavailable).get(name).cloned()

@@ -34,6 +34,9 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Where pull requests are opened.
     pub forge: Option<ForgeSettings>,
+    /// Per repository, where its task branches and pull requests go
+    /// (`[repos.NAME]`, by registered name).
+    pub repos: BTreeMap<String, crate::repo_settings::RepoSettings>,
     /// Named models (`[models.fast]`, `[models.strong]`, ...).
     pub models: BTreeMap<String, ModelConfig>,
     /// The built-in agent: which model does what, and its budgets.
@@ -213,10 +216,11 @@ pub struct ForgeSettings {
     /// The API's base URL (GitHub's public API by default).
     #[serde(default = "default_github_api")]
     pub api_url: String,
-    /// The repository's owner (user or organisation).
-    pub owner: String,
-    /// The repository's name.
-    pub repo: String,
+    /// The repository's owner (user or organisation), for a server with
+    /// one repository whose remote's URL does not name it.
+    pub owner: Option<String>,
+    /// That repository's name.
+    pub repo: Option<String>,
     /// The environment variable holding the token (never stored).
     #[serde(default = "default_token_env")]
     pub token_env: String,
@@ -247,6 +251,10 @@ pub struct DeliverySettings {
     /// an HTTP header, never stored); without it git's own credential
     /// helpers and SSH apply.
     pub token_env: Option<String>,
+    /// The host that token is sent to (default: the `[forge]`'s host; with
+    /// neither, and one repository served, its remote's host). A remote
+    /// on another host never gets it.
+    pub token_host: Option<String>,
     /// Fetch the base branch from the remote before each task starts, so a
     /// task starts from the remote's latest base (default on).
     pub fetch_before_task: bool,
@@ -273,6 +281,7 @@ impl Default for DeliverySettings {
             remote: "origin".into(),
             base_branch: None,
             token_env: None,
+            token_host: None,
             fetch_before_task: true,
             on_fetch_failure: FetchFailure::Wait,
             fetch_wait_secs: 600,
@@ -536,10 +545,40 @@ impl Settings {
                 .map_err(|e| format!("[agent] external = {name:?}: {e}"))?;
         }
         crate::sandbox_access::check(&settings.sandbox)?;
+        settings.check_delivery()?;
         if settings.max_parallel == Some(0) {
             return Err("max_parallel must be at least 1".into());
         }
         Ok(settings)
+    }
+
+    /// `[delivery]`, `[forge]` and `[repos.NAME]` hold names git and a
+    /// forge accept.
+    fn check_delivery(&self) -> Result<(), String> {
+        if !crate::repo_settings::valid_remote_name(&self.delivery.remote) {
+            return Err(format!(
+                "[delivery] remote = {:?} is not a git remote name",
+                self.delivery.remote
+            ));
+        }
+        if let Some(host) = &self.delivery.token_host
+            && (host.is_empty()
+                || host.contains(['/', ':', '@'])
+                || host.contains(char::is_whitespace))
+        {
+            return Err(format!(
+                "[delivery] token_host = {host:?} must be a host name alone, like \"github.com\""
+            ));
+        }
+        if let Some(forge) = &self.forge
+            && forge.owner.is_some() != forge.repo.is_some()
+        {
+            return Err("[forge] owner and repo go together: set both, or neither (each repository's forge repository is then read from its remote's URL, or set as [repos.NAME] forge_repo)".into());
+        }
+        for (name, repo) in &self.repos {
+            repo.validate(name)?;
+        }
+        Ok(())
     }
 
     /// The store's durability level.

@@ -30,6 +30,7 @@ fn sections(settings: &Settings) -> Vec<(&'static str, String, bool)> {
         ("network", shown(&settings.network), true),
         ("delivery", shown(&settings.delivery), true),
         ("forge", shown(&settings.forge), true),
+        ("repos", shown(&settings.repos), true),
         ("retention", shown(&settings.retention), true),
         ("scan", shown(&settings.scan), true),
         ("max_parallel", shown(&settings.max_parallel), false),

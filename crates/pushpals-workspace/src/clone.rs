@@ -67,6 +67,10 @@ impl fmt::Debug for HttpCredential {
 pub struct RemoteUrl {
     kept: String,
     credential: Option<HttpCredential>,
+    /// The host, lowercased; `None` for `file://`.
+    host: Option<String>,
+    /// The path on the host, without its leading `/`.
+    path: String,
 }
 
 /// Transports a clone may use. `ext::` (runs a program) and anything else
@@ -123,9 +127,16 @@ impl RemoteUrl {
                 url.set_password(None)
                     .map_err(|()| bad("its password cannot be removed"))?;
             }
+            let host = url
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
+            let path = url.path().trim_start_matches('/').to_owned();
             return Ok(Self {
                 kept: url.to_string(),
                 credential,
+                host,
+                path,
             });
         }
         if given.contains("::") {
@@ -133,10 +144,15 @@ impl RemoteUrl {
         }
         // scp-like: [user@]host:path (the user is a login name, not a secret).
         match given.split_once(':') {
-            Some((host, path)) if !host.is_empty() && !host.contains('/') && !path.is_empty() => {
+            Some((login, path))
+                if !login.is_empty() && !login.contains('/') && !path.is_empty() =>
+            {
+                let host = login.rsplit('@').next().unwrap_or(login);
                 Ok(Self {
                     kept: given.to_owned(),
                     credential: None,
+                    host: Some(host.trim_matches(['[', ']']).to_ascii_lowercase()),
+                    path: path.trim_start_matches('/').to_owned(),
                 })
             }
             _ => Err(bad(
@@ -153,6 +169,22 @@ impl RemoteUrl {
     /// The credential the URL carried.
     pub fn credential(&self) -> Option<&HttpCredential> {
         self.credential.as_ref()
+    }
+
+    /// The host it points at, lowercased (`None` for `file://`).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// `owner/name` when the path is exactly two segments (`.git` and a
+    /// trailing `/` left out), as a forge names a repository.
+    pub fn owner_and_name(&self) -> Option<(String, String)> {
+        let path = self.path.split(['?', '#']).next().unwrap_or_default();
+        let path = path.trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let (owner, name) = path.split_once('/')?;
+        let plain = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
+        (plain(owner) && plain(name)).then(|| (owner.to_owned(), name.to_owned()))
     }
 
     /// A name for the repository: the URL's last path segment without
@@ -242,7 +274,7 @@ impl fmt::Display for CloneProblem {
 }
 
 /// Reads git's stderr of a failed clone.
-fn classify(stderr: &str, branch: Option<&str>) -> CloneProblem {
+pub(crate) fn classify(stderr: &str, branch: Option<&str>) -> CloneProblem {
     let lower = stderr.to_ascii_lowercase();
     let has = |needle: &str| lower.contains(needle);
     if has("remote branch") && has("not found") {
@@ -417,6 +449,30 @@ mod tests {
         assert_eq!(token_only.as_str(), "https://git.example/me/tool");
         assert_eq!(token_only.credential().unwrap().secret(), "ghp_abc123");
         assert_eq!(token_only.default_name().as_deref(), Some("tool"));
+    }
+
+    #[test]
+    fn a_remote_names_its_host_and_a_forge_repository() {
+        let https = RemoteUrl::parse("https://GitHub.com/me/app.git/").unwrap();
+        assert_eq!(https.host(), Some("github.com"));
+        assert_eq!(
+            https.owner_and_name(),
+            Some(("me".to_owned(), "app".to_owned()))
+        );
+        let scp = RemoteUrl::parse("git@github.com:me/tool.git").unwrap();
+        assert_eq!(scp.host(), Some("github.com"));
+        assert_eq!(
+            scp.owner_and_name(),
+            Some(("me".to_owned(), "tool".to_owned()))
+        );
+        let ssh = RemoteUrl::parse("ssh://git@host.example:2222/group/sub/app.git").unwrap();
+        assert_eq!(ssh.host(), Some("host.example"));
+        // Three segments: not an owner/name a forge of one level names.
+        assert_eq!(ssh.owner_and_name(), None);
+        let file = RemoteUrl::parse("file:///srv/git/app.git").unwrap();
+        assert_eq!(file.host(), None);
+        let v6 = RemoteUrl::parse("https://[::1]:8080/o/r").unwrap();
+        assert_eq!(v6.host(), Some("::1"));
     }
 
     #[test]

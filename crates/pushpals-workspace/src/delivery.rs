@@ -33,6 +33,17 @@ impl Repo {
         Ok(remotes.lines().any(|line| line == remote))
     }
 
+    /// The URL of the remote of this name (after git's `insteadOf`
+    /// rewriting), when there is one.
+    pub async fn remote_url(&self, remote: &str) -> GitResult<Option<String>> {
+        if !self.has_remote(remote).await? {
+            return Ok(None);
+        }
+        let mut command = self.command(self.root());
+        command.args(["remote", "get-url", "--", remote]);
+        run_text(command, "remote get-url").await.map(Some)
+    }
+
     /// Fetches `base_branch` from `remote` (with the person's credentials,
     /// or `credential` for HTTPS remotes) and returns the commit it points
     /// at.

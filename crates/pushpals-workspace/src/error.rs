@@ -64,5 +64,19 @@ pub enum GitError {
     },
 }
 
+impl GitError {
+    /// Whether git failed because the remote wanted credentials it did not
+    /// get, or refused them.
+    pub fn needs_credentials(&self) -> bool {
+        match self {
+            Self::Failed { stderr, .. } => {
+                crate::clone::classify(stderr, None) == crate::clone::CloneProblem::NeedsCredentials
+            }
+            Self::Clone { problem, .. } => *problem == crate::clone::CloneProblem::NeedsCredentials,
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for git results.
 pub type GitResult<T> = Result<T, GitError>;

@@ -242,7 +242,8 @@ async fn grants_commit_and_push_without_asking_but_never_past_the_secret_gate() 
     );
 }
 
-/// A forge on loopback that answers pull requests as GitHub does; the
+/// A forge on loopback that answers pull requests as GitHub does (for
+/// any repository, noted as `_repo` beside the request); the
 /// token is the value of CARGO_PKG_NAME, which cargo sets for every test
 /// run (so no environment variable has to be set).
 pub(crate) async fn fake_forge() -> (
@@ -255,8 +256,9 @@ pub(crate) async fn fake_forge() -> (
     type Seen = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
     async fn pulls(
         State(seen): State<Seen>,
+        axum::extract::Path((owner, name)): axum::extract::Path<(String, String)>,
         headers: HeaderMap,
-        Json(body): Json<serde_json::Value>,
+        Json(mut body): Json<serde_json::Value>,
     ) -> (StatusCode, Json<serde_json::Value>) {
         let expected = format!("Bearer {}", env!("CARGO_PKG_NAME"));
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
@@ -265,6 +267,8 @@ pub(crate) async fn fake_forge() -> (
                 Json(serde_json::json!({ "message": "Bad credentials" })),
             );
         }
+        // Which repository it was opened on, beside what was asked.
+        body["_repo"] = format!("{owner}/{name}").into();
         seen.lock().unwrap().push(body);
         // As slow as a real forge, so approvals tapped together overlap.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -277,7 +281,7 @@ pub(crate) async fn fake_forge() -> (
     }
     let seen: Seen = Default::default();
     let app = axum::Router::new()
-        .route("/repos/acme/w/pulls", axum::routing::post(pulls))
+        .route("/repos/{owner}/{name}/pulls", axum::routing::post(pulls))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -322,6 +326,7 @@ async fn after_the_push_a_pull_request_is_its_own_approval() {
     assert_eq!(bodies[0]["head"], task.branch);
     assert_eq!(bodies[0]["base"], "main");
     assert_eq!(bodies[0]["draft"], true);
+    assert_eq!(bodies[0]["_repo"], "acme/w");
     assert_eq!(bodies[0]["title"], "Edit");
     let body = bodies[0]["body"].as_str().unwrap();
     assert!(body.contains("`README.md` (+1 −0)"), "{body}");

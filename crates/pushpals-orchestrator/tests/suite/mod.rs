@@ -9,6 +9,7 @@ mod delivery_once;
 mod git_servers;
 mod lifecycle;
 mod policy_gate;
+mod repo_delivery;
 mod repo_sharing;
 mod repositories;
 mod restarts;
