@@ -7,6 +7,7 @@ use crate::conversation::{Block, Message, ModelReply, ModelRequest, Role, ToolCa
 use crate::host::{AgentHost, CommandOutcome, HostError};
 use crate::provider::{ModelClient, ProviderError};
 use crate::tools::{self, ToolOutput, confine::Root, names};
+use pushpals_core::payload::{CalledTool, ModelCall};
 use pushpals_core::{EventKind, Usage};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -317,27 +318,34 @@ fn model_call_detail<H: AgentHost>(
     step: u32,
     usage: Usage,
     host: &H,
-) -> Value {
-    let calls: Vec<Value> = reply
+) -> ModelCall {
+    let tool_calls = reply
         .tool_calls
         .iter()
-        .map(|c| json!({ "id": c.id, "name": c.name, "arguments": shown_arguments(host, &c.arguments) }))
+        .map(|c| CalledTool {
+            name: c.name.clone(),
+            id: Some(c.id.clone()),
+            arguments: shown_arguments(host, &c.arguments),
+        })
         .collect();
-    json!({
-        "model": run.client.name(),
-        "purpose": purpose,
-        "step": step,
-        "messages": request.messages.len(),
-        "prompt_chars": request.system.len() + request.messages.iter().map(Message::size).sum::<usize>(),
-        "reply": tools::truncate(&host.redact(&reply.text), EVENT_TEXT),
-        "tool_calls": calls,
-        "stop": reply.stop,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cost_micros": usage.cost_micros,
-        "retries": reply.retries,
-        "latency_ms": reply.latency_ms,
-    })
+    let prompt_chars =
+        request.system.len() + request.messages.iter().map(Message::size).sum::<usize>();
+    ModelCall {
+        model: run.client.name().to_owned(),
+        purpose: Some(purpose.to_owned()),
+        step: Some(step),
+        messages: Some(request.messages.len() as u64),
+        prompt_chars: Some(prompt_chars as u64),
+        reply: Some(tools::truncate(&host.redact(&reply.text), EVENT_TEXT)),
+        tool_calls,
+        stop: Some(reply.stop.as_str().to_owned()),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cost_micros: usage.cost_micros,
+        retries: reply.retries.clone(),
+        latency_ms: Some(reply.latency_ms),
+        ..ModelCall::default()
+    }
 }
 
 /// Replaces the turns before `cut` with a summary the model writes.

@@ -130,6 +130,18 @@ pub enum StopReason {
     Other,
 }
 
+impl StopReason {
+    /// Its name in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::ToolUse => "tool_use",
+            Self::MaxTokens => "max_tokens",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// Tokens a call used, as the provider counted them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TokenUsage {

@@ -45,7 +45,7 @@ pub trait AgentHost: Send + Sync {
     /// Records a model call (its event, and its usage in the task's sums).
     fn record_model_call(
         &self,
-        detail: Value,
+        call: pushpals_core::payload::ModelCall,
         usage: Usage,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
 

@@ -127,7 +127,7 @@ pub fn validate(arguments: &str) -> Result<Plan, String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannerCall {
     /// The event's detail.
-    pub detail: Value,
+    pub detail: pushpals_core::payload::ModelCall,
     /// What it used.
     pub usage: Usage,
 }
@@ -195,20 +195,21 @@ pub async fn make_plan(client: &ModelClient, request: &str, repository: &str) ->
             None => Err("no submit_plan call came; answer by calling submit_plan".into()),
         };
         calls.push(PlannerCall {
-            detail: json!({
-                "model": client.name(),
-                "purpose": "plan",
-                "attempt": attempt + 1,
-                "reply": crate::tools::truncate(&reply.text, 4000),
-                "plan": submitted.map(|c| crate::tools::truncate(&c.arguments, 8000)),
-                "valid": verdict.is_ok(),
-                "problem": verdict.as_ref().err(),
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "cost_micros": usage.cost_micros,
-                "retries": reply.retries,
-                "latency_ms": reply.latency_ms,
-            }),
+            detail: pushpals_core::payload::ModelCall {
+                model: client.name().to_owned(),
+                purpose: Some("plan".into()),
+                attempt: Some(attempt + 1),
+                reply: Some(crate::tools::truncate(&reply.text, 4000)),
+                plan: submitted.map(|c| crate::tools::truncate(&c.arguments, 8000)),
+                valid: Some(verdict.is_ok()),
+                problem: verdict.as_ref().err().cloned(),
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cost_micros: usage.cost_micros,
+                retries: reply.retries.clone(),
+                latency_ms: Some(reply.latency_ms),
+                ..Default::default()
+            },
             usage,
         });
         match verdict {

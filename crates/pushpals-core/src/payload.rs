@@ -15,6 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use crate::model_call::{CalledTool, ModelCall};
+
 /// A payload type, and the kind of event it is the payload of.
 pub trait EventPayload: Serialize + DeserializeOwned {
     /// Its kind.
@@ -299,8 +301,8 @@ pub struct PolicyDecision {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub file: Value,
     /// A model call's protocol (at the gateway).
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub protocol: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }
 
 impl EventPayload for PolicyDecision {
@@ -461,6 +463,6 @@ mod tests {
         );
         let refused = gateway.read::<PolicyDecision>().unwrap();
         assert_eq!(refused.reason.as_deref(), Some("over budget"));
-        assert_eq!(refused.protocol, "openai");
+        assert_eq!(refused.protocol.as_deref(), Some("openai"));
     }
 }

@@ -159,17 +159,20 @@ impl AgentHost for TaskHost {
             .map_err(failed)
     }
 
-    async fn record_model_call(&self, detail: Value, usage: Usage) -> Result<(), HostError> {
+    async fn record_model_call(
+        &self,
+        call: pushpals_core::payload::ModelCall,
+        usage: Usage,
+    ) -> Result<(), HostError> {
         let id = self.task_id.clone();
         self.orchestrator
             .store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
+                tx.append(NewEvent::typed(
+                    Some(&id),
                     Actor::Worker(id.clone()),
-                    EventKind::ModelCall,
-                    detail,
-                ))?;
+                    &call,
+                )?)?;
                 tx.add_usage(&id, usage)
             })
             .await

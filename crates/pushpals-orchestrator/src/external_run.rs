@@ -515,7 +515,7 @@ async fn record_calls(
                 step: "gateway".into(),
                 decision: Some("deny".into()),
                 reason: Some(why),
-                protocol: call.detail["protocol"].clone(),
+                protocol: call.detail.protocol.clone(),
                 ..PolicyDecision::default()
             };
             let task = call.task.clone();
@@ -545,16 +545,15 @@ async fn record_calls(
         } = call;
         let written = store
             .write(move |tx| {
-                detail["request_blob"] = json!(tx.put_blob(&request)?);
+                detail.request_blob = Some(tx.put_blob(&request)?);
                 if !response.is_empty() {
-                    detail["response_blob"] = json!(tx.put_blob(&response)?);
+                    detail.response_blob = Some(tx.put_blob(&response)?);
                 }
-                tx.append(NewEvent::for_task(
-                    &task,
+                tx.append(NewEvent::typed(
+                    Some(&task),
                     Actor::Worker(task.clone()),
-                    EventKind::ModelCall,
-                    detail,
-                ))?;
+                    &detail,
+                )?)?;
                 tx.add_usage(&task, usage)
             })
             .await;

@@ -11,6 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
+use pushpals_core::payload::{CalledTool, ModelCall};
 use pushpals_core::{TaskId, Usage};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -61,7 +62,12 @@ pub(crate) fn admit(
             // A refusal decides: it is in the task's audit log too.
             gateway.report(GatewayCall {
                 task,
-                detail: json!({ "via": "gateway", "protocol": protocol.as_str(), "status": 400 }),
+                detail: ModelCall {
+                    via: Some("gateway".into()),
+                    protocol: Some(protocol.as_str().to_owned()),
+                    status: Some(400),
+                    ..ModelCall::default()
+                },
                 usage: Usage::default(),
                 request: Vec::new(),
                 response: Vec::new(),
@@ -350,41 +356,40 @@ impl Call {
             cost_micros: config.cost_micros(input, output),
         };
         self.gateway.charge(&self.token, usage);
-        let mut detail = json!({
-            "via": "gateway",
-            "protocol": self.protocol.as_str(),
-            "model": self.model.name(),
-            "model_id": config.model,
-            "asked_model": self.asked_model,
-            "stream": self.streamed,
-            "status": status,
-            "request_bytes": self.request.len(),
-            "response_bytes": response.len(),
-            "first_byte_ms": first_byte_ms,
-            "latency_ms": millis(self.started),
-            "input_tokens": input,
-            "output_tokens": output,
-            "cost_micros": usage.cost_micros,
-        });
-        if let Some(wire) = translated_to {
-            detail["translated_to"] = json!(wire.as_str());
-        }
-        if let Some(reply) = reply {
-            detail["tool_calls"] = json!(
-                reply
-                    .tool_calls
-                    .iter()
-                    .map(|call| call.name.as_str())
-                    .collect::<Vec<_>>()
-            );
-        }
-        if let Some(why) = broken {
-            detail["error"] = json!(why);
-        } else if !succeeded {
-            detail["error"] = json!(String::from_utf8_lossy(
-                &response[..response.len().min(2000)]
-            ));
-        }
+        let error = match broken {
+            Some(why) => Some(why),
+            None if !succeeded => {
+                Some(String::from_utf8_lossy(&response[..response.len().min(2000)]).into_owned())
+            }
+            None => None,
+        };
+        let detail = ModelCall {
+            via: Some("gateway".into()),
+            protocol: Some(self.protocol.as_str().to_owned()),
+            model: self.model.name().to_owned(),
+            model_id: Some(config.model.clone()),
+            asked_model: Some(self.asked_model.clone()).filter(|m| !m.is_empty()),
+            stream: Some(self.streamed),
+            status,
+            request_bytes: Some(self.request.len() as u64),
+            response_bytes: Some(response.len() as u64),
+            first_byte_ms: Some(first_byte_ms),
+            latency_ms: Some(millis(self.started)),
+            input_tokens: input,
+            output_tokens: output,
+            cost_micros: usage.cost_micros,
+            translated_to: translated_to.map(|wire| wire.as_str().to_owned()),
+            tool_calls: reply
+                .map(|r| {
+                    r.tool_calls
+                        .iter()
+                        .map(|c| CalledTool::named(&c.name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error,
+            ..ModelCall::default()
+        };
         self.gateway.report(GatewayCall {
             task: self.task,
             detail,

@@ -24,7 +24,6 @@ mod translate;
 use crate::budget::Budget;
 use crate::provider::ModelClient;
 use pushpals_core::{TaskId, Usage};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -101,7 +100,7 @@ pub struct GatewayCall {
     pub task: TaskId,
     /// Model, protocol, status, sizes, usage and timings (the `model_call`
     /// event's payload, without the bodies).
-    pub detail: Value,
+    pub detail: pushpals_core::payload::ModelCall,
     /// What it used.
     pub usage: Usage,
     /// The request body as the agent sent it.

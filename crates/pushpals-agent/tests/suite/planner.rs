@@ -37,7 +37,7 @@ async fn an_invalid_plan_is_sent_back_once_with_the_problem() {
     let plan = planning.result.unwrap();
     assert_eq!(plan.tasks.len(), 2);
     assert_eq!(planning.calls.len(), 2);
-    assert_eq!(planning.calls[0].detail["valid"], false);
+    assert_eq!(planning.calls[0].detail.valid, Some(false));
     let second = &server.requests()[1].body;
     let last = second["messages"].as_array().unwrap().last().unwrap();
     assert!(

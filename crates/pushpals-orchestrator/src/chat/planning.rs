@@ -84,14 +84,14 @@ impl Orchestrator {
             let planning = make_plan(&client, &request, &layout).await;
             for call in planning.calls {
                 let mut detail = call.detail;
-                detail["plan_id"] = json!(id);
-                let event = NewEvent {
-                    task_id: None,
-                    actor: Actor::Orchestrator,
-                    kind: EventKind::ModelCall,
-                    payload: detail,
-                };
-                if let Err(error) = orchestrator.store.write(move |tx| tx.append(event)).await {
+                detail.plan_id = Some(id.clone());
+                let written = orchestrator
+                    .store
+                    .write(move |tx| {
+                        tx.append(NewEvent::typed(None, Actor::Orchestrator, &detail)?)
+                    })
+                    .await;
+                if let Err(error) = written {
                     tracing::error!(%error, "cannot record a planner call");
                 }
             }

@@ -160,7 +160,13 @@ fn describe(event: &Event) -> String {
     let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
     match event.kind.as_str() {
         "tool_call" => format!("tool {}", text("tool")),
-        "model_call" => format!("asked the model ({})", text("purpose")),
+        "model_call" => {
+            let call = event.read::<pushpals_core::payload::ModelCall>();
+            let why = call
+                .and_then(|c| c.purpose.or(c.via.map(|via| format!("via the {via}"))))
+                .unwrap_or_default();
+            format!("asked the model ({why})")
+        }
         "agent_finished" => "the agent finished".to_owned(),
         "worktree_created" => "worktree ready".to_owned(),
         other => other.to_owned(),

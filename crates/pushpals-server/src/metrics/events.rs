@@ -6,10 +6,9 @@ use super::{
 };
 use pushpals_core::Event;
 use pushpals_core::payload::{
-    ApprovalDecided, ApprovalRequested, CommandFinished, PolicyDecision, StateChanged,
+    ApprovalDecided, ApprovalRequested, CommandFinished, ModelCall, PolicyDecision, StateChanged,
 };
 use pushpals_store::{EventQuery, Store};
-use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -49,10 +48,6 @@ pub async fn follow_events(store: Store, metrics: Arc<Metrics>) {
     }
 }
 
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
-}
-
 /// Seconds between two RFC 3339 times, when both parse and run forward.
 fn between(from: &str, to: &str) -> Option<f64> {
     let from = pushpals_core::timestamp::parse(from).ok()?;
@@ -64,7 +59,6 @@ fn between(from: &str, to: &str) -> Option<f64> {
 impl Metrics {
     /// Counts one committed event.
     pub fn observe(&self, event: &Event) {
-        let p = &event.payload;
         self.events
             .get_or_create(&Named {
                 name: event.kind.clone(),
@@ -153,24 +147,31 @@ impl Metrics {
                         .observe(seconds);
                 }
             }
-            "model_call" => self.model_call(p),
+            "model_call" => {
+                if let Some(call) = event.read::<ModelCall>() {
+                    self.model_call(&call);
+                }
+            }
             _ => {}
         }
     }
 
-    fn model_call(&self, p: &Value) {
-        let model = text(&p["model"]).unwrap_or_else(|| "unknown".into());
+    fn model_call(&self, call: &ModelCall) {
+        let model = if call.model.is_empty() {
+            "unknown".to_owned()
+        } else {
+            call.model.clone()
+        };
         let labels = ModelLabel {
             model: model.clone(),
         };
         self.model_calls.get_or_create(&labels).inc();
-        if let Some(ms) = p["latency_ms"].as_u64() {
+        if let Some(ms) = call.latency_ms {
             self.model_seconds
                 .get_or_create(&labels)
                 .observe(ms as f64 / 1000.0);
         }
-        for direction in ["input", "output"] {
-            let tokens = p[format!("{direction}_tokens")].as_u64().unwrap_or(0);
+        for (direction, tokens) in [("input", call.input_tokens), ("output", call.output_tokens)] {
             self.model_tokens
                 .get_or_create(&TokenLabels {
                     model: model.clone(),
@@ -178,17 +179,16 @@ impl Metrics {
                 })
                 .inc_by(tokens);
         }
-        let micros = p["cost_micros"].as_u64().unwrap_or(0);
         self.model_cost
             .get_or_create(&labels)
-            .inc_by(micros as f64 / 1_000_000.0);
-        if p["via"] == "gateway"
-            && let Some(ms) = p["first_byte_ms"].as_u64()
+            .inc_by(call.cost_micros as f64 / 1_000_000.0);
+        if call.via.as_deref() == Some("gateway")
+            && let Some(ms) = call.first_byte_ms
         {
             let gateway = GatewayLabels {
-                model: model.clone(),
-                protocol: p["protocol"].as_str().unwrap_or("unknown").to_owned(),
-                translated_to: p["translated_to"].as_str().unwrap_or("none").to_owned(),
+                model,
+                protocol: call.protocol.clone().unwrap_or_else(|| "unknown".into()),
+                translated_to: call.translated_to.clone().unwrap_or_else(|| "none".into()),
             };
             self.gateway_first_byte
                 .get_or_create(&gateway)

@@ -1,6 +1,7 @@
 //! Calls passed through to a model of the agent's protocol, streamed or whole.
 
 use super::*;
+use pushpals_core::payload::CalledTool;
 use pushpals_test_support::{Reply, ScriptedModel};
 use serde_json::{Value, json};
 
@@ -61,10 +62,10 @@ async fn a_streamed_anthropic_call_passes_through_with_the_real_key_and_is_count
 
     let call = next_call(&mut calls).await;
     assert_eq!(call.task, task);
-    assert_eq!(call.detail["protocol"], "anthropic");
-    assert_eq!(call.detail["asked_model"], "claude-whatever");
-    assert_eq!(call.detail["status"], 200);
-    assert_eq!(call.detail["tool_calls"], json!(["Edit"]));
+    assert_eq!(call.detail.protocol.as_deref(), Some("anthropic"));
+    assert_eq!(call.detail.asked_model.as_deref(), Some("claude-whatever"));
+    assert_eq!(call.detail.status, Some(200));
+    assert_eq!(call.detail.tool_calls, vec![CalledTool::named("Edit")]);
     assert!(call.usage.input_tokens > 0 && call.usage.output_tokens > 0);
     assert_eq!(call.usage.cost_micros, call.usage.tokens());
     assert!(String::from_utf8_lossy(&call.request).contains("edit a.txt"));
@@ -96,7 +97,7 @@ async fn a_whole_openai_call_passes_through_and_models_lists_the_tasks_model() {
         .unwrap();
     assert_eq!(reply["choices"][0]["message"]["content"], "done");
     let call = next_call(&mut calls).await;
-    assert_eq!(call.detail["stream"], false);
+    assert_eq!(call.detail.stream, Some(false));
     assert!(call.usage.output_tokens > 0);
     let models: Value = client
         .get(format!("{}/v1/models", served.url))
@@ -137,8 +138,11 @@ async fn a_streamed_responses_call_passes_through_and_is_counted() {
     );
     assert_eq!(provider.requests()[0].body["model"], "real-model-7");
     let call = next_call(&mut calls).await;
-    assert_eq!(call.detail["protocol"], "openai_responses");
-    assert_eq!(call.detail["tool_calls"], json!(["exec_command"]));
+    assert_eq!(call.detail.protocol.as_deref(), Some("openai_responses"));
+    assert_eq!(
+        call.detail.tool_calls,
+        vec![CalledTool::named("exec_command")]
+    );
     assert!(call.usage.output_tokens > 0);
 }
 
@@ -184,8 +188,8 @@ async fn a_streamed_gemini_call_passes_through_with_the_model_in_the_path() {
         Some(std::env::var("PATH").unwrap().as_str())
     );
     let call = next_call(&mut calls).await;
-    assert_eq!(call.detail["protocol"], "gemini");
-    assert_eq!(call.detail["asked_model"], "gemini-pro");
-    assert_eq!(call.detail["tool_calls"], json!(["read_file"]));
+    assert_eq!(call.detail.protocol.as_deref(), Some("gemini"));
+    assert_eq!(call.detail.asked_model.as_deref(), Some("gemini-pro"));
+    assert_eq!(call.detail.tool_calls, vec![CalledTool::named("read_file")]);
     assert!(call.usage.output_tokens > 0);
 }

@@ -129,7 +129,7 @@ async fn an_unreachable_model_is_a_502_and_still_an_event() {
             .contains("cannot be reached")
     );
     let call = next_call(&mut calls).await;
-    assert!(call.detail["error"].as_str().unwrap().contains("connect"));
+    assert!(call.detail.error.as_deref().unwrap().contains("connect"));
     assert_eq!(call.usage.model_calls, 1);
 }
 

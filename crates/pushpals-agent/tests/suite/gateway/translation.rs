@@ -77,7 +77,7 @@ async fn an_openai_agent_reaches_an_anthropic_model_through_translation() {
     );
     for _ in 0..2 {
         let call = next_call(&mut calls).await;
-        assert_eq!(call.detail["translated_to"], "anthropic");
+        assert_eq!(call.detail.translated_to.as_deref(), Some("anthropic"));
         assert!(call.usage.output_tokens > 0);
     }
     // The model's refusal comes back with its status, in the agent's shape.
