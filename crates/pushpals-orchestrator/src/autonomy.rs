@@ -90,7 +90,7 @@ impl Orchestrator {
             return;
         };
         let by = format!("auto-push grant (given by {})", grant.granted_by);
-        if let Err(error) = self.deliver(push, &by, None).await {
+        if let Err(error) = self.deliver_approved(push, &by, None).await {
             tracing::info!(%task_id, %error, "auto-push held back");
         }
     }
@@ -108,7 +108,7 @@ impl Orchestrator {
         };
         let by = format!("auto-pr grant (given by {})", grant.granted_by);
         // Boxed: a push's delivery comes here, and this delivers again.
-        if let Err(error) = Box::pin(self.deliver(pr, &by, None)).await {
+        if let Err(error) = self.delivery.deliver(pr, &by, None).await {
             tracing::info!(%task_id, %error, "auto-pr held back");
         }
     }

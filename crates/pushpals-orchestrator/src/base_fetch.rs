@@ -95,7 +95,8 @@ impl Orchestrator {
             return Ok(head);
         }
         let target = self
-            .delivery_target(served)
+            .delivery
+            .target(served)
             .await
             .map_err(|e| Stop::Failed(format!("cannot read the repository's remotes: {e}")))?;
         let Some(target) = target else {
@@ -184,10 +185,14 @@ impl Orchestrator {
     async fn fetch_for_task(
         &self,
         served: &ServedRepo,
-        target: &crate::delivery_route::DeliveryTarget,
+        target: &crate::delivery::route::DeliveryTarget,
     ) -> Result<String, String> {
         let (remote, branch) = (target.remote.as_str(), target.base.as_str());
-        let credential = self.remote_credential(served, target).ok().flatten();
+        let credential = self
+            .delivery
+            .remote_credential(served, target)
+            .ok()
+            .flatten();
         let fetched = served
             .base_fetches
             .fetch(&served.repo, remote, branch, credential.as_ref())

@@ -23,6 +23,27 @@ pub struct DecisionOutcome {
 }
 
 impl Orchestrator {
+    /// Asks for merging a committed task's branch into the base branch.
+    pub async fn request_merge(&self, task_id: &TaskId) -> OrchestratorResult<Approval> {
+        self.delivery.request_merge(task_id).await
+    }
+
+    /// Carries out an approved push, pull request or merge (the delivery
+    /// part), then, after a push, opens the offered pull request at once
+    /// under an auto-pr grant.
+    pub(crate) async fn deliver_approved(
+        &self,
+        approval: Approval,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> OrchestratorResult<DecisionOutcome> {
+        let outcome = self.delivery.deliver(approval, decided_by, reason).await?;
+        if outcome.approval.action == ApprovalAction::Push {
+            self.apply_pr_grant(&outcome.task.id).await;
+        }
+        Ok(outcome)
+    }
+
     /// Decides the single pending approval of a task (of `action`, when
     /// given). Refuses, listing them, when several are pending.
     pub async fn decide_for_task(
@@ -80,7 +101,7 @@ impl Orchestrator {
                 return self.deny_delivery(approval, decided_by, reason).await;
             }
             ApprovalAction::Push | ApprovalAction::Pr | ApprovalAction::Merge => {
-                return self.deliver(approval, decided_by, reason).await;
+                return self.deliver_approved(approval, decided_by, reason).await;
             }
         }
         if decision == Decision::Approve {
@@ -296,7 +317,7 @@ impl Orchestrator {
         match worktree.commit(&message, &self.settings().identity()).await {
             Ok(sha) => {
                 let task = self.record_commit(&task, sha, message, false).await?;
-                self.offer_push(&task).await?;
+                self.delivery.offer_push(&task).await?;
                 self.apply_push_grant(&task.id).await;
                 Ok(self.store.task(&task.id).await?)
             }

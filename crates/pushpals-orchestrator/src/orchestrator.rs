@@ -62,16 +62,16 @@ const MAX_COMMAND: usize = 64 * 1024;
 /// `Arc<Orchestrator>`. It wires parts together and holds no lock of its
 /// own: each field that changes while serving is a part owning its state
 /// (the command gate, cancel switches, inboxes, plans, scan turns, the
-/// sandbox probe, agent versions, base fetches, delivery claims, warm
+/// sandbox probe, agent versions, base fetches, delivery, warm
 /// caches).
 pub struct Orchestrator {
     pub(crate) store: Store,
     /// The served repositories, each with its checkout, caches and fetches.
-    pub(crate) repos: crate::repositories::Repositories,
+    pub(crate) repos: Arc<crate::repositories::Repositories>,
     pub(crate) data_dir: PathBuf,
     pub(crate) runner: Arc<dyn Runner>,
     /// The settings in force; replaced whole by a reload (`settings()`).
-    pub(crate) settings: crate::current::Current<Settings>,
+    pub(crate) settings: Arc<crate::current::Current<Settings>>,
     pub(crate) worktrees_dir: PathBuf,
     /// `max_parallel`, shared fairly by the repositories.
     pub(crate) slots: crate::fair_slots::FairSlots,
@@ -81,7 +81,7 @@ pub struct Orchestrator {
     /// waiting on a command approval.
     pub(crate) gate: crate::command_gate::CommandGate,
     /// Finds and redacts secrets in output and diffs.
-    pub(crate) secrets: crate::current::Current<SecretScanner>,
+    pub(crate) secrets: Arc<crate::current::Current<SecretScanner>>,
     /// Messages for agent tasks, taken at their next step.
     pub(crate) inboxes: crate::running_tasks::Inboxes,
     /// Chat requests being planned, by plan id.
@@ -95,8 +95,8 @@ pub struct Orchestrator {
     pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
     /// External agents' versions, asked again only when a program changes.
     pub(crate) agent_versions: crate::agent_versions::AgentVersions,
-    /// Tasks with a push, pull request or merge under way.
-    pub(crate) deliveries: crate::delivery_claims::DeliveryClaims,
+    /// Pushes, pull requests and merges, each after its approval.
+    pub(crate) delivery: crate::delivery::Delivery,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -124,24 +124,33 @@ impl Orchestrator {
         let max_parallel = settings.max_parallel();
         let secrets = SecretScanner::builtin()
             .map_err(|e| OrchestratorError::Internal(format!("the built-in secret rules: {e}")))?;
+        let repos = Arc::new(crate::repositories::Repositories::default());
+        let settings = Arc::new(crate::current::Current::new(settings));
+        let secrets = Arc::new(crate::current::Current::new(secrets));
+        let delivery = crate::delivery::Delivery::new(
+            store.clone(),
+            Arc::clone(&repos),
+            Arc::clone(&settings),
+            Arc::clone(&secrets),
+        );
         let orchestrator = Arc::new(Self {
             store,
-            repos: crate::repositories::Repositories::default(),
+            repos,
             data_dir: data_dir.to_path_buf(),
             runner,
-            settings: crate::current::Current::new(settings),
+            settings,
             worktrees_dir: data_dir.join("worktrees"),
             slots: crate::fair_slots::FairSlots::new(max_parallel),
             cancels: crate::running_tasks::CancelSwitches::default(),
             gate: crate::command_gate::CommandGate::new(policy),
-            secrets: crate::current::Current::new(secrets),
+            secrets,
             inboxes: crate::running_tasks::Inboxes::default(),
             plans: crate::chat::Plans::default(),
             scan_turns: crate::scan::ScanTurns::default(),
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: crate::agent_versions::AgentVersions::default(),
-            deliveries: crate::delivery_claims::DeliveryClaims::default(),
+            delivery,
         });
         orchestrator.load_repositories().await?;
         if let Some(repo) = repo {
@@ -517,7 +526,7 @@ impl Orchestrator {
         let commit_message = scanner
             .redact(&self.commit_message(&task).await?)
             .into_owned();
-        let pr_text = self.pr_body(&task).await?;
+        let pr_text = self.delivery.pr_body(&task).await?;
         Ok(TaskDiff {
             task_id: task.id,
             base_commit,

@@ -41,7 +41,7 @@ impl Orchestrator {
                 self.settle_half_commit(&served, &task).await?;
             }
         }
-        self.reopen_interrupted_deliveries().await
+        self.delivery.reopen_interrupted_deliveries().await
     }
 
     /// Unmounts the tasks' overlay worktrees as the server stops, so the
@@ -114,7 +114,7 @@ impl Orchestrator {
                 tracing::warn!(task = %id, %sha, "recorded a commit a stop left unrecorded");
                 let message = served.repo.commit_message(&sha).await?;
                 let committed = self.record_commit(task, sha, message, true).await?;
-                self.offer_push(&committed).await?;
+                self.delivery.offer_push(&committed).await?;
             }
             None => {
                 tracing::warn!(task = %id, "a commit approval a stop cut short is offered again");

@@ -377,7 +377,7 @@ impl Orchestrator {
         for record in records {
             let served = self.repos.get(&record.name);
             let branch = match &served {
-                Some(served) => self.base_branch_of(served).await.ok().flatten(),
+                Some(served) => self.delivery.base_branch_of(served).await.ok().flatten(),
                 None => record.branch.clone(),
             };
             let last_fetch = served.as_ref().and_then(|s| last_fetch_time(&s.repo));
@@ -390,7 +390,7 @@ impl Orchestrator {
                 problem: self
                     .repos
                     .why_unavailable(&record.name)
-                    .or_else(|| served.as_ref().and_then(|s| gone(s))),
+                    .or_else(|| served.as_ref().and_then(|s| crate::repositories::gone(s))),
                 credential_in_memory: served.as_ref().is_some_and(|s| s.holds_credential()),
                 last_fetch,
                 branch,
@@ -404,20 +404,7 @@ impl Orchestrator {
 
     /// The served repository of that name, or why there is none.
     pub(crate) fn served(&self, name: &str) -> OrchestratorResult<Arc<ServedRepo>> {
-        if let Some(served) = self.repos.get(name) {
-            if let Some(why) = gone(&served) {
-                return Err(OrchestratorError::Unavailable(format!(
-                    "repository {name:?} cannot be used: {why}"
-                )));
-            }
-            return Ok(served);
-        }
-        match self.repos.why_unavailable(name) {
-            Some(why) => Err(OrchestratorError::Unavailable(format!(
-                "repository {name:?} is registered but cannot be used: {why}"
-            ))),
-            None => Err(StoreError::RepositoryNotFound(name.to_owned()).into()),
-        }
+        self.repos.served(name)
     }
 
     /// The repository a task works in.
@@ -500,18 +487,6 @@ fn default_local_name(root: &Path) -> OrchestratorResult<String> {
             root.display()
         )))
     }
-}
-
-/// Why a served repository's checkout cannot be used any more (deleted or
-/// moved under the running server), if so.
-fn gone(served: &ServedRepo) -> Option<String> {
-    (!served.repo.root().join(".git").exists()).then(|| {
-        format!(
-            "its checkout {} is gone: put it back, or `pushpals repo rm {}`",
-            served.repo.root().display(),
-            served.name()
-        )
-    })
 }
 
 /// When the repository last fetched (its `FETCH_HEAD`'s time).

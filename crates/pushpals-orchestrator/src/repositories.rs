@@ -4,8 +4,9 @@
 //! `repo_admin`.
 
 use crate::base_fetch::BaseFetches;
+use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::warm_cache::WarmCaches;
-use pushpals_store::RepositoryRecord;
+use pushpals_store::{RepositoryRecord, StoreError};
 use pushpals_workspace::{HttpCredential, Repo};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -83,6 +84,24 @@ impl Repositories {
             .collect()
     }
 
+    /// The served repository of that name, or why there is none.
+    pub(crate) fn served(&self, name: &str) -> OrchestratorResult<Arc<ServedRepo>> {
+        if let Some(served) = self.get(name) {
+            if let Some(why) = gone(&served) {
+                return Err(OrchestratorError::Unavailable(format!(
+                    "repository {name:?} cannot be used: {why}"
+                )));
+            }
+            return Ok(served);
+        }
+        match self.why_unavailable(name) {
+            Some(why) => Err(OrchestratorError::Unavailable(format!(
+                "repository {name:?} is registered but cannot be used: {why}"
+            ))),
+            None => Err(StoreError::RepositoryNotFound(name.to_owned()).into()),
+        }
+    }
+
     /// How many are registered: served, or not openable.
     pub fn registered(&self) -> usize {
         read(&self.served).len() + read(&self.unavailable).len()
@@ -108,6 +127,18 @@ impl Repositories {
         write(&self.unavailable).remove(name);
         write(&self.served).remove(name)
     }
+}
+
+/// Why a served repository's checkout cannot be used any more (deleted or
+/// moved under the running server), if so.
+pub(crate) fn gone(served: &ServedRepo) -> Option<String> {
+    (!served.repo.root().join(".git").exists()).then(|| {
+        format!(
+            "its checkout {} is gone: put it back, or `pushpals repo rm {}`",
+            served.repo.root().display(),
+            served.name()
+        )
+    })
 }
 
 /// Whether `name` can name a repository: 1 to 64 of letters, digits, `.`,

@@ -85,7 +85,7 @@ impl Orchestrator {
         report: &mut GcReport,
     ) -> OrchestratorResult<()> {
         if self.settings().retention.prune_merged_branches
-            && let Some(base) = self.base_branch_of(served).await?
+            && let Some(base) = self.delivery.base_branch_of(served).await?
         {
             for task in self.store.tasks(Some(vec![TaskState::Committed])).await? {
                 let Some(sha) = task.commit_sha.as_deref() else {

@@ -1,23 +1,23 @@
 //! Pull requests: offered after a push, opened on the configured forge
 //! after their own approval.
 
+use super::Delivery;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use crate::orchestrator::Orchestrator;
 use pushpals_core::payload::CheckResult;
 use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
 use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
 use serde_json::json;
 
-impl Orchestrator {
+impl Delivery {
     /// After a push: asks for the pull request, when a forge is set up.
     /// Not when the task's pull request is already open: pushing its branch
     /// updated it, and a second create would only fail.
     /// Not for a repository with no repository on the forge.
     pub(crate) async fn offer_pr(&self, task: &Task, base: &str) -> OrchestratorResult<()> {
-        let Some(forge) = self.settings().forge.clone() else {
+        let Some(forge) = self.settings.get().forge.clone() else {
             return Ok(());
         };
-        let served = self.served(&task.repo)?;
+        let served = self.repos.served(&task.repo)?;
         let Some((owner, name)) = self.forge_repository(&served).await? else {
             tracing::info!(
                 repo = served.name(),
@@ -50,7 +50,7 @@ impl Orchestrator {
 
     /// The forge client for a repository's repository on `[forge]`.
     async fn forge(&self, served: &crate::repositories::ServedRepo) -> OrchestratorResult<GitHub> {
-        let all = self.settings();
+        let all = self.settings.get();
         let settings = all.forge.as_ref().ok_or_else(|| {
             OrchestratorError::DeliveryBlocked("no [forge] is set up in config.toml".into())
         })?;
@@ -86,14 +86,14 @@ impl Orchestrator {
         let base = detail["base_branch"]
             .as_str()
             .map_or_else(|| "main".to_owned(), str::to_owned);
-        let served = self.served(&task.repo)?;
+        let served = self.repos.served(&task.repo)?;
         let forge = self.forge(&served).await?;
         let request = PullRequest {
             title: task.title.clone(),
             body: self.pr_body(&task).await?,
             head: task.branch.clone(),
             base,
-            draft: self.settings().forge.as_ref().is_some_and(|f| f.draft),
+            draft: self.settings.get().forge.as_ref().is_some_and(|f| f.draft),
         };
         let opened = forge
             .open_pull_request(&request)
@@ -191,6 +191,6 @@ impl Orchestrator {
              (GET /api/v1/audit/export), events of task `{}`.\n",
             task.id, task.id
         ));
-        Ok(self.scanner().redact(&body).into_owned())
+        Ok(self.secrets.get().redact(&body).into_owned())
     }
 }

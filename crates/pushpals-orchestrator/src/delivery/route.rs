@@ -4,8 +4,8 @@
 //! narrowed per repository by `[repos.NAME]`; a token goes only to the
 //! host it is for.
 
+use super::Delivery;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;
 use crate::settings::Settings;
 use pushpals_workspace::{HttpCredential, RemoteUrl};
@@ -20,14 +20,14 @@ pub(crate) struct DeliveryTarget {
     pub url: Option<RemoteUrl>,
 }
 
-impl Orchestrator {
+impl Delivery {
     /// The remote and base branch pushes go to, when the repository has
     /// the remote its settings name.
-    pub(crate) async fn delivery_target(
+    pub(crate) async fn target(
         &self,
         served: &ServedRepo,
     ) -> OrchestratorResult<Option<DeliveryTarget>> {
-        let remote = remote_name(&self.settings(), served.name()).to_owned();
+        let remote = remote_name(&self.settings.get(), served.name()).to_owned();
         let Some(url) = served.repo.remote_url(&remote).await? else {
             return Ok(None);
         };
@@ -57,7 +57,7 @@ impl Orchestrator {
             (credential, host)
         });
         credential_for(
-            &self.settings(),
+            &self.settings.get(),
             served.name(),
             clone,
             target.url.as_ref(),
@@ -75,7 +75,7 @@ impl Orchestrator {
         if let Some(branch) = &served.record.branch {
             return Ok(Some(branch.clone()));
         }
-        Ok(match &self.settings().delivery.base_branch {
+        Ok(match &self.settings.get().delivery.base_branch {
             Some(base) => Some(base.clone()),
             None => served.repo.current_branch().await?,
         })
@@ -86,7 +86,7 @@ impl Orchestrator {
         &self,
         served: &ServedRepo,
     ) -> OrchestratorResult<Option<(String, String)>> {
-        let settings = self.settings();
+        let settings = self.settings.get();
         let remote = remote_name(&settings, served.name());
         let url = served
             .repo
