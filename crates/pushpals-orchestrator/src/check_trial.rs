@@ -45,6 +45,7 @@ impl Orchestrator {
             return Ok(Vec::new());
         }
         let policy = self
+            .scanner
             .scan_policy(&config)
             .map_err(OrchestratorError::InvalidInput)?;
         let scratch = self
@@ -85,6 +86,7 @@ impl Orchestrator {
                 }
                 let step = format!("try:{}", check.name);
                 match self
+                    .scanner
                     .scan_command(&step, &check.command_line, &scratch, &actor)
                     .await
                 {

@@ -79,15 +79,15 @@ pub struct Orchestrator {
     pub(crate) cancels: crate::running_tasks::CancelSwitches,
     /// The command policy in force, grants for a task, and the drivers
     /// waiting on a command approval.
-    pub(crate) gate: crate::command_gate::CommandGate,
+    pub(crate) gate: Arc<crate::command_gate::CommandGate>,
     /// Finds and redacts secrets in output and diffs.
     pub(crate) secrets: Arc<crate::current::Current<SecretScanner>>,
     /// Messages for agent tasks, taken at their next step.
     pub(crate) inboxes: crate::running_tasks::Inboxes,
     /// Chat requests being planned, by plan id.
     pub(crate) plans: crate::chat::Plans,
-    /// Scans take turns.
-    pub(crate) scan_turns: crate::scan::ScanTurns,
+    /// The proactive scanner, with its turns and schedule.
+    pub(crate) scanner: Arc<crate::scan::Scanner>,
     /// The last sandbox probe of `/readyz`, reused for a while.
     pub(crate) sandbox_probe: crate::readiness::SandboxProbe,
     /// The model gateway external agents reach their models through,
@@ -133,6 +133,16 @@ impl Orchestrator {
             Arc::clone(&settings),
             Arc::clone(&secrets),
         );
+        let gate = Arc::new(crate::command_gate::CommandGate::new(policy));
+        let scanner = Arc::new(crate::scan::Scanner::new(crate::scan::ScannerHandles {
+            store: store.clone(),
+            repos: Arc::clone(&repos),
+            settings: Arc::clone(&settings),
+            secrets: Arc::clone(&secrets),
+            gate: Arc::clone(&gate),
+            runner: Arc::clone(&runner),
+            scratch_root: data_dir.to_path_buf(),
+        }));
         let orchestrator = Arc::new(Self {
             store,
             repos,
@@ -142,11 +152,11 @@ impl Orchestrator {
             worktrees_dir: data_dir.join("worktrees"),
             slots: crate::fair_slots::FairSlots::new(max_parallel),
             cancels: crate::running_tasks::CancelSwitches::default(),
-            gate: crate::command_gate::CommandGate::new(policy),
+            gate,
             secrets,
             inboxes: crate::running_tasks::Inboxes::default(),
             plans: crate::chat::Plans::default(),
-            scan_turns: crate::scan::ScanTurns::default(),
+            scanner,
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),
             agent_versions: crate::agent_versions::AgentVersions::default(),

@@ -416,25 +416,7 @@ impl Orchestrator {
     /// The repository a new request names, or the only one served; asks
     /// for a name when there are several.
     pub fn resolve_repo(&self, asked: Option<&str>) -> OrchestratorResult<Arc<ServedRepo>> {
-        if let Some(name) = asked {
-            return self.served(name);
-        }
-        let all = self.repos.all();
-        match all.as_slice() {
-            [only] => Ok(Arc::clone(only)),
-            [] => Err(OrchestratorError::InvalidInput(
-                "this server has no repository yet: add one with `pushpals repo add URL|PATH`"
-                    .into(),
-            )),
-            several => Err(OrchestratorError::InvalidInput(format!(
-                "this server has several repositories ({}): say which (--repo NAME, \"repo\" in the API)",
-                several
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        self.repos.resolve(asked)
     }
 
     async fn check_name_free(&self, name: &str) -> OrchestratorResult<()> {

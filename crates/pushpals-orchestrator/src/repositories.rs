@@ -102,6 +102,30 @@ impl Repositories {
         }
     }
 
+    /// The repository a new request names, or the only one served; asks
+    /// for a name when there are several.
+    pub(crate) fn resolve(&self, asked: Option<&str>) -> OrchestratorResult<Arc<ServedRepo>> {
+        if let Some(name) = asked {
+            return self.served(name);
+        }
+        let all = self.all();
+        match all.as_slice() {
+            [only] => Ok(Arc::clone(only)),
+            [] => Err(OrchestratorError::InvalidInput(
+                "this server has no repository yet: add one with `pushpals repo add URL|PATH`"
+                    .into(),
+            )),
+            several => Err(OrchestratorError::InvalidInput(format!(
+                "this server has several repositories ({}): say which (--repo NAME, \"repo\" in the API)",
+                several
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     /// How many are registered: served, or not openable.
     pub fn registered(&self) -> usize {
         read(&self.served).len() + read(&self.unavailable).len()

@@ -8,38 +8,37 @@ use pushpals_store::EventQuery;
 use pushpals_workspace::{Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
 use serde_json::json;
 
-impl Orchestrator {
-    /// The repository's own allowlist of secret findings at `rev`
-    /// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
-    /// empty when there is none. One that cannot be read allows nothing,
-    /// and the second value says why.
-    pub(crate) async fn secret_allowlist_at(
-        &self,
-        repo: &Repo,
-        rev: &str,
-    ) -> (SecretAllowlist, Option<String>) {
-        let text = match repo.file_at(rev, SECRET_ALLOWLIST_PATH).await {
-            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-            Ok(None) => return (SecretAllowlist::default(), None),
-            Err(error) => {
-                return (
-                    SecretAllowlist::default(),
-                    Some(format!("cannot read {SECRET_ALLOWLIST_PATH}: {error}")),
-                );
-            }
-        };
-        match SecretAllowlist::from_toml(&text) {
-            Ok(list) => (list, None),
-            Err(error) => {
-                tracing::warn!(%error, "the repository's secret allowlist is ignored");
-                (
-                    SecretAllowlist::default(),
-                    Some(format!("{error}; it allows nothing until it is fixed")),
-                )
-            }
+/// The repository's own allowlist of secret findings at `rev`
+/// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
+/// empty when there is none. One that cannot be read allows nothing,
+/// and the second value says why.
+pub(crate) async fn secret_allowlist_at(
+    repo: &Repo,
+    rev: &str,
+) -> (SecretAllowlist, Option<String>) {
+    let text = match repo.file_at(rev, SECRET_ALLOWLIST_PATH).await {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(None) => return (SecretAllowlist::default(), None),
+        Err(error) => {
+            return (
+                SecretAllowlist::default(),
+                Some(format!("cannot read {SECRET_ALLOWLIST_PATH}: {error}")),
+            );
+        }
+    };
+    match SecretAllowlist::from_toml(&text) {
+        Ok(list) => (list, None),
+        Err(error) => {
+            tracing::warn!(%error, "the repository's secret allowlist is ignored");
+            (
+                SecretAllowlist::default(),
+                Some(format!("{error}; it allows nothing until it is fixed")),
+            )
         }
     }
+}
 
+impl Orchestrator {
     /// The findings in a diff against `base` that the repository's
     /// allowlist at `base` does not allow.
     pub(crate) async fn unallowed(
@@ -51,7 +50,7 @@ impl Orchestrator {
         if findings.is_empty() {
             return findings;
         }
-        let (allowlist, _) = self.secret_allowlist_at(repo, base).await;
+        let (allowlist, _) = secret_allowlist_at(repo, base).await;
         findings
             .into_iter()
             .filter(|f| !allowlist.allows(f))

@@ -87,7 +87,7 @@ impl Orchestrator {
             )));
         }
         let repo = match fingerprints.first() {
-            Some(first) => match self.repo_of_finding(repo, first).await {
+            Some(first) => match self.scanner.repo_of_finding(repo, first).await {
                 Err(OrchestratorError::NotFound(_)) => {
                     return Err(OrchestratorError::NotFound(format!(
                         "no open finding {first}; `pushpals findings` lists them"
@@ -98,7 +98,7 @@ impl Orchestrator {
             None => String::new(),
         };
         let served = self.served(&repo)?;
-        let open = self.open_findings(&repo).await?;
+        let open = self.scanner.open_findings(&repo).await?;
         let mut chosen = Vec::new();
         for fingerprint in fingerprints {
             let finding = open

@@ -8,9 +8,9 @@
 //! broken; reading output is in `test_output`.
 
 use super::Found;
+use super::Scanner;
 use super::test_output::{Outcome, durations, junit_files, parse, parse_junit};
 use crate::checks::RepoConfig;
-use crate::orchestrator::Orchestrator;
 use pushpals_core::payload::{CommandFinished, CommandStarted};
 use pushpals_core::{Actor, NewEvent};
 use pushpals_policy::Decision;
@@ -45,7 +45,7 @@ pub(crate) struct Run {
     pub junit: BTreeMap<String, Outcome>,
 }
 
-impl Orchestrator {
+impl Scanner {
     /// The policy the scanner's commands are judged by: the person's and
     /// the repository's rules.
     pub(crate) fn scan_policy(
@@ -53,7 +53,8 @@ impl Orchestrator {
         config: &RepoConfig,
     ) -> Result<pushpals_policy::Policy, String> {
         let rules = config.policy_rules()?;
-        self.current_policy()
+        self.gate
+            .policy()
             .map_err(|e| e.to_string())?
             .with_repo_rules(rules)
             .map_err(|e| e.to_string())
@@ -300,7 +301,7 @@ impl Orchestrator {
         let spec = CommandSpec {
             command_line: command.to_owned(),
             cwd: root.to_path_buf(),
-            timeout: self.settings().check_timeout(),
+            timeout: self.settings.get().check_timeout(),
             env: Vec::new(),
             read_only_paths: Vec::new(),
             network_proxy: None,
@@ -328,7 +329,8 @@ impl Orchestrator {
         let outcome = self.runner.run(spec, sender, cancel).await;
         let bytes = collect.await.unwrap_or_default();
         let output = self
-            .scanner()
+            .secrets
+            .get()
             .redact(&String::from_utf8_lossy(&bytes))
             .into_owned();
         let (passed, describe) = match &outcome {
