@@ -227,6 +227,8 @@ pub enum CloneProblem {
     NeedsCredentials,
     /// The host could not be reached.
     Unreachable,
+    /// The host answered, then sent nothing for a while.
+    Stalled,
     /// The host answered but has no repository there.
     NotFound,
     /// The repository has no commits.
@@ -252,6 +254,12 @@ impl fmt::Display for CloneProblem {
             Self::Unreachable => {
                 f.write_str("the host cannot be reached: check the URL, the network and any proxy")
             }
+            Self::Stalled => write!(
+                f,
+                "the host stopped sending for {} s, so the clone was given up: try again later, \
+                 or check that the URL points at a git server",
+                crate::git::STALL_SECS
+            ),
             Self::NotFound => {
                 f.write_str("there is no repository at that address: check the URL's path")
             }
@@ -301,6 +309,9 @@ pub(crate) fn classify(stderr: &str, branch: Option<&str>) -> CloneProblem {
         || has("no route to host")
     {
         return CloneProblem::Unreachable;
+    }
+    if has("operation too slow") {
+        return CloneProblem::Stalled;
     }
     if has("not found")
         || has("does not appear to be a git repository")
@@ -560,6 +571,13 @@ mod tests {
                 None
             ),
             CloneProblem::Unreachable
+        );
+        assert_eq!(
+            classify(
+                "fatal: unable to access 'http://127.0.0.1:9/x.git/': Operation too slow. Less than 1 bytes/sec transferred the last 30 seconds",
+                None
+            ),
+            CloneProblem::Stalled
         );
         assert_eq!(
             classify("fatal: remote error: repository not exported.", None),

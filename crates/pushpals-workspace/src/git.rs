@@ -72,17 +72,51 @@ pub(crate) fn git(dir: &Path, filter_overrides: &[String]) -> Command {
     command
 }
 
+/// Seconds a remote may send nothing before git gives up on it.
+pub const STALL_SECS: u32 = 30;
+
+/// `setpriv` (util-linux) on this machine's PATH, looked up once.
+fn setpriv() -> Option<&'static std::path::PathBuf> {
+    static FOUND: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("setpriv"))
+                .find(|candidate| candidate.is_file())
+        })
+        .as_ref()
+}
+
 /// A git invocation that talks to a remote (fetch, push): the person's own
 /// git config (credential helpers, SSH settings) applies, but hooks and
 /// fsmonitor stay off and git never prompts.
+///
+/// It runs under `setpriv --pdeathsig KILL` where the machine has it, so a
+/// clone or fetch dies with the server instead of running on, orphaned,
+/// into a directory the next start sweeps away; and it gives up when the
+/// remote sends nothing for [`STALL_SECS`] seconds (a server that accepts
+/// and never answers would hold it for ever), which also ends a transport
+/// helper the server's death left behind.
 pub(crate) fn git_remote(dir: &Path) -> Command {
-    let mut command = Command::new("git");
+    let mut command = match setpriv() {
+        Some(setpriv) => {
+            let mut command = Command::new(setpriv);
+            command.args(["--pdeathsig", "KILL", "--", "git"]);
+            command
+        }
+        None => Command::new("git"),
+    };
     command.arg("-C").arg(dir).arg("--no-pager").args([
         "-c",
         "core.hooksPath=/dev/null",
         "-c",
         "core.fsmonitor=false",
+        "-c",
+        "http.lowSpeedLimit=1",
+        "-c",
     ]);
+    command.arg(format!("http.lowSpeedTime={STALL_SECS}"));
     for name in CLEARED_ENV {
         command.env_remove(name);
     }

@@ -477,3 +477,43 @@ async fn a_clone_a_stop_cut_short_is_swept_at_the_next_start_and_nothing_is_regi
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_accepts_and_never_answers_is_given_up_with_why_and_nothing_is_kept() {
+    // A server that takes the connection and never sends a byte.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/stalled.git", listener.local_addr().unwrap());
+    let holding = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let repo = TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    let orchestrator = super::support::boot(&repo, data.path(), "").await;
+    // Without a limit git would wait for ever; the bound here only keeps a
+    // regression from hanging the suite.
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(180),
+        add(&orchestrator, &url, Some("stalled"), None),
+    )
+    .await
+    .expect("the clone of a silent remote was never given up")
+    .unwrap_err();
+    assert!(refused.to_string().contains("stopped sending"), "{refused}");
+    assert_eq!(orchestrator.repositories().all().len(), 1);
+    // The local repository's home is there; nothing of the clone is.
+    let left: Vec<String> = std::fs::read_dir(data.path().join("repos"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !left.iter().any(|name| name.starts_with("stalled")),
+        "{left:?}"
+    );
+    holding.abort();
+}

@@ -219,3 +219,108 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     }
     panic!("the retried task did not finish");
 }
+
+/// The processes whose command line holds `needle`: pid and command line.
+fn processes_with(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&bytes).replace('\0', " ");
+        if line.contains(needle) {
+            found.push((pid, line));
+        }
+    }
+    found
+}
+
+/// Waits up to `limit` for `done`; whether it came.
+fn within(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+#[test]
+fn a_server_killed_during_a_clone_leaves_no_git_running_and_its_next_start_sweeps_the_clone() {
+    // A remote that takes the connection and never answers: the clone
+    // hangs for as long as anybody lets it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/slow.git", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().flatten() {
+            open.push(stream);
+        }
+    });
+    let (repo, data, server) = super::support::served();
+    let mut adding = Command::new(super::support::BIN)
+        .env("PUSHPALS_URL", &server.url)
+        .env("PUSHPALS_DATA_DIR", data.path())
+        .env_remove("PUSHPALS_TOKEN")
+        .args(["repo", "add", &url, "--name", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ours = adding.id();
+    let git_clone = || -> Vec<(u32, String)> {
+        processes_with(&url)
+            .into_iter()
+            .filter(|(pid, line)| *pid != ours && line.contains("clone"))
+            .collect()
+    };
+    assert!(
+        within(Duration::from_secs(30), || !git_clone().is_empty()),
+        "the clone never started"
+    );
+
+    // SIGKILL: the server cannot clean anything up.
+    drop(server);
+    assert!(
+        within(Duration::from_secs(10), || git_clone().is_empty()),
+        "git clone ran on without the server: {:?}",
+        git_clone()
+    );
+    // A transport helper git left behind gives up once the remote has
+    // sent nothing for 30 s.
+    let anything = || -> Vec<(u32, String)> {
+        processes_with(&url)
+            .into_iter()
+            .filter(|(pid, _)| *pid != ours)
+            .collect()
+    };
+    assert!(
+        within(Duration::from_secs(60), || anything().is_empty()),
+        "still running: {:?}",
+        anything()
+    );
+    let _ = adding.kill();
+    let _ = adding.wait();
+
+    // The next start sweeps the half-made clone; nothing is registered.
+    let server = start_server(&repo.path, data.path());
+    let listed = server.json(&["repo", "list"]);
+    let names: Vec<&str> = listed["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["repo"], "{listed}");
+    let homes: Vec<String> = std::fs::read_dir(data.path().join("repos"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!homes.iter().any(|h| h.starts_with("slow")), "{homes:?}");
+}
