@@ -7,7 +7,7 @@ use crate::conversation::{Block, Message, ModelReply, ModelRequest, Role, ToolCa
 use crate::host::{AgentHost, CommandOutcome, HostError};
 use crate::provider::{ModelClient, ProviderError};
 use crate::tools::{self, ToolOutput, confine::Root, names};
-use pushpals_core::payload::{CalledTool, ModelCall};
+use pushpals_core::payload::{AgentFinished, CalledTool, EventPayload, ModelCall, ToolCalled};
 use pushpals_core::{EventKind, Usage};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -136,17 +136,14 @@ pub async fn run<H: AgentHost>(mut run: AgentRun, host: &H) -> Result<Finished, 
                 Ok(args) => dispatch(&run, host, tool_call, &args).await?,
             };
             let content = host.redact(&tools::truncate(&output.content, run.max_tool_output));
-            host.record(
-                EventKind::ToolCall,
-                json!({
-                    "call_id": tool_call.id,
-                    "tool": tool_call.name,
-                    "arguments": shown_arguments(host, &tool_call.arguments),
-                    "is_error": output.is_error,
-                    "result": tools::truncate(&content, EVENT_TEXT),
-                }),
-            )
-            .await?;
+            let called = ToolCalled {
+                call_id: tool_call.id.clone(),
+                tool: tool_call.name.clone(),
+                arguments: shown_arguments(host, &tool_call.arguments),
+                is_error: output.is_error,
+                result: tools::truncate(&content, EVENT_TEXT),
+            };
+            record_payload(host, &called).await?;
             results.push(Block::ToolResult {
                 call_id: tool_call.id.clone(),
                 content,
@@ -169,12 +166,24 @@ async fn finish<H: AgentHost>(
     usage: Usage,
 ) -> Result<Finished, AgentError> {
     let summary = host.redact(&summary);
-    host.record(
-        EventKind::AgentFinished,
-        json!({ "summary": summary, "usage": usage }),
-    )
-    .await?;
+    let finished = AgentFinished {
+        summary: summary.clone(),
+        usage: Some(usage),
+        ..AgentFinished::default()
+    };
+    record_payload(host, &finished).await?;
     Ok(Finished { summary, usage })
+}
+
+/// Records an event of a payload type.
+async fn record_payload<H: AgentHost, T: EventPayload>(
+    host: &H,
+    payload: &T,
+) -> Result<(), AgentError> {
+    let detail = serde_json::to_value(payload)
+        .map_err(|e| AgentError::Host(format!("an event that does not serialise: {e}")))?;
+    host.record(T::KIND, detail).await?;
+    Ok(())
 }
 
 /// Messages from other tasks or the person join the next user turn.

@@ -12,7 +12,6 @@ pub mod approval;
 pub mod chain;
 pub mod event;
 pub mod ids;
-pub mod model_call;
 pub mod payload;
 pub mod task;
 pub mod timestamp;

@@ -162,9 +162,16 @@ impl StepRecorder {
                 };
                 let session = session.or(self.session.clone());
                 self.finished = Some((ok, summary.clone()));
+                let finished = pushpals_core::payload::AgentFinished {
+                    ok: Some(ok),
+                    summary,
+                    session,
+                    turns,
+                    usage: None,
+                };
                 (
                     EventKind::AgentFinished,
-                    json!({ "ok": ok, "summary": summary, "session": session, "turns": turns }),
+                    serde_json::to_value(finished).unwrap_or_default(),
                 )
             }
         };

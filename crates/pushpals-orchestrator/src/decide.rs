@@ -381,7 +381,7 @@ impl Orchestrator {
         }
         // An agent task's body is the agent's own summary of its last run.
         if let Some(summary) = crate::summary::agent_summary(&events) {
-            body.push_str(summary);
+            body.push_str(&summary);
             body.push_str("\n\n");
         }
         let checks: Vec<String> = events

@@ -69,6 +69,9 @@ pub enum OrchestratorError {
     /// Something inside the orchestrator failed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An event's payload could not be encoded.
+    #[error("internal error: cannot encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
     /// The approval is for an action this build cannot carry out yet.
     #[error("approval {0} is for an action this version cannot carry out")]
     UnsupportedAction(ApprovalId),

@@ -461,10 +461,11 @@ impl Orchestrator {
             let Some(last) = page.last() else { break };
             after = last.id;
             for event in &page {
-                if event.kind == EventKind::AgentFinished.as_str()
-                    && let Some(id) = event.payload["session"].as_str()
+                if let Some(id) = event
+                    .read::<pushpals_core::payload::AgentFinished>()
+                    .and_then(|finished| finished.session)
                 {
-                    session = Some(id.to_owned());
+                    session = Some(id);
                 }
             }
         }

@@ -2,17 +2,16 @@
 //! its agent's own summary of the last run, or every command line its runs
 //! ran (a continued task ran more than one).
 
-use pushpals_core::payload::{CommandFinished, CommandStarted, StateChanged};
-use pushpals_core::{Event, EventKind, Task, TaskState};
+use pushpals_core::payload::{AgentFinished, CommandFinished, CommandStarted, StateChanged};
+use pushpals_core::{Event, Task, TaskState};
 
 /// The agent's summary of its last run, when it gave one.
-pub(crate) fn agent_summary(events: &[Event]) -> Option<&str> {
+pub(crate) fn agent_summary(events: &[Event]) -> Option<String> {
     events
         .iter()
         .rev()
-        .find(|e| e.kind == EventKind::AgentFinished.as_str())
-        .and_then(|e| e.payload["summary"].as_str())
-        .map(str::trim)
+        .find_map(Event::read::<AgentFinished>)
+        .map(|finished| finished.summary.trim().to_owned())
         .filter(|s| !s.is_empty())
 }
 

@@ -150,7 +150,9 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::Unavailable(message) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }
-            OrchestratorError::Git(_) | OrchestratorError::Internal(_) => Self::internal(error),
+            OrchestratorError::Git(_)
+            | OrchestratorError::Internal(_)
+            | OrchestratorError::Encode(_) => Self::internal(error),
         }
     }
 }

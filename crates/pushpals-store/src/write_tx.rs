@@ -7,7 +7,9 @@ use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
 use pushpals_core::chain::{HashedFields, event_hash};
-use pushpals_core::payload::{ApprovalDecided, ApprovalRequested, StateChanged};
+use pushpals_core::payload::{
+    ApprovalDecided, ApprovalRequested, GrantChanged, StateChanged, TaskCreated,
+};
 use pushpals_core::timestamp::now;
 use pushpals_core::{
     Actor, AgentWork, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event,
@@ -178,20 +180,16 @@ impl<'a> WriteTx<'a> {
                 repo
             ],
         )?;
-        self.append(NewEvent::for_task(
-            id,
-            actor,
-            EventKind::TaskCreated,
-            json!({
-                "title": title,
-                "repo": repo,
-                "command": command,
-                "agent": agent,
-                "branch": id.branch(),
-                "trace_id": id.trace_id(),
-                "sandbox": sandbox,
-            }),
-        ))?;
+        let created = TaskCreated {
+            title: title.to_owned(),
+            repo: Some(repo.to_owned()),
+            command: command.map(str::to_owned),
+            agent: serde_json::to_value(agent)?,
+            branch: id.branch(),
+            trace_id: Some(id.trace_id()),
+            sandbox,
+        };
+        self.append(NewEvent::typed(Some(id), actor, &created)?)?;
         self.task(id)
     }
 
@@ -469,12 +467,12 @@ impl<'a> WriteTx<'a> {
                 params![repo, kind.as_str()],
             )?;
         }
-        self.append(NewEvent {
-            task_id: None,
-            actor: Actor::User(by.to_owned()),
-            kind: EventKind::GrantChanged,
-            payload: json!({ "grant": kind, "granted": granted, "repo": repo }),
-        })?;
+        let changed = GrantChanged {
+            grant: kind,
+            granted,
+            repo: Some(repo.to_owned()),
+        };
+        self.append(NewEvent::typed(None, Actor::User(by.to_owned()), &changed)?)?;
         Ok(())
     }
 

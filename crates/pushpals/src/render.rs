@@ -1,8 +1,9 @@
 //! Human-readable output.
 
 use pushpals_core::payload::{
-    ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CommandFinished,
-    CommandStarted, PolicyDecision, StateChanged, read_json,
+    AgentFinished, ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched,
+    CommandFinished, CommandStarted, MergeDone, PolicyDecision, PrOpened, PushBlocked, Pushed,
+    StateChanged, read_json,
 };
 use serde_json::Value;
 
@@ -236,6 +237,12 @@ fn typed_line(event: &Value) -> Option<String> {
             decided.reason.map(|r| format!(": {r}")).unwrap_or_default()
         ));
     }
+    if let Some(line) = delivery_line(event) {
+        return Some(line);
+    }
+    if let Some(finished) = read_json::<AgentFinished>(event) {
+        return Some(format!("the agent finished: {}", finished.summary));
+    }
     if let Some(fetched) = read_json::<BaseFetched>(event) {
         return Some(format!(
             "starts from {} ({})",
@@ -257,6 +264,42 @@ fn typed_line(event: &Value) -> Option<String> {
         "cannot fetch {}/{}: {}{next}",
         failed.remote, failed.branch, failed.error
     ))
+}
+
+/// The line of a push, a pull request, a merge or a stopped push.
+fn delivery_line(event: &Value) -> Option<String> {
+    let short = |sha: &str| sha.get(..12).unwrap_or(sha).to_owned();
+    if let Some(pushed) = read_json::<Pushed>(event) {
+        return Some(format!(
+            "pushed {} to {} at {}{}{}",
+            pushed.branch,
+            pushed.remote,
+            short(&pushed.sha),
+            pushed
+                .rebased_onto
+                .map(|base| format!(", rebased onto {}", short(&base)))
+                .unwrap_or_default(),
+            pushed
+                .updates_pull_request
+                .map(|url| format!("; updates {url}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(opened) = read_json::<PrOpened>(event) {
+        return Some(format!(
+            "pull request #{} opened on {}: {}",
+            opened.number, opened.forge, opened.url
+        ));
+    }
+    if let Some(merged) = read_json::<MergeDone>(event) {
+        return Some(format!(
+            "merged into {} ({}) at {}",
+            merged.base_branch,
+            merged.kind,
+            short(&merged.head)
+        ));
+    }
+    read_json::<PushBlocked>(event).map(|blocked| format!("push stopped: {}", blocked.reason))
 }
 
 /// One event for a person; `output` events print their text as it came.
@@ -323,6 +366,16 @@ mod tests {
         assert_eq!(
             event_line(&withdrawn),
             "#9 ── approval #1 (command) withdrawn by orchestrator: the server stopped\n"
+        );
+        let pushed = json!({"id": 10, "kind": "push", "payload": {"remote": "origin", "branch": "pushpals/ab", "sha": "0123456789abcdef", "rebased_onto": null, "updates_pull_request": null}});
+        assert_eq!(
+            event_line(&pushed),
+            "#10 ── pushed pushpals/ab to origin at 0123456789ab\n"
+        );
+        let opened = json!({"id": 11, "kind": "pr_opened", "payload": {"forge": "github", "url": "https://forge.test/o/r/pull/3", "number": 3}});
+        assert_eq!(
+            event_line(&opened),
+            "#11 ── pull request #3 opened on github: https://forge.test/o/r/pull/3\n"
         );
         let waiting = json!({"id": 7, "kind": "base_fetch_failed", "payload": {"remote": "origin", "branch": "main", "error": "no route", "retry_in_secs": 10}});
         assert_eq!(

@@ -9,7 +9,6 @@ use pushpals_core::payload::{
 use pushpals_core::{Event, TaskId, Usage};
 use pushpals_store::{StoreResult, TaskOverview};
 use serde::Serialize;
-use serde_json::Value;
 
 /// Event kinds that count as a task's steps.
 const STEP_KINDS: &[&str] = &[
@@ -156,10 +155,14 @@ fn describe(event: &Event) -> String {
             failed.remote, failed.branch, failed.error
         );
     }
-    let p: &Value = &event.payload;
-    let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
     match event.kind.as_str() {
-        "tool_call" => format!("tool {}", text("tool")),
+        "tool_call" => format!(
+            "tool {}",
+            event
+                .read::<pushpals_core::payload::ToolCalled>()
+                .map(|called| called.tool)
+                .unwrap_or_default()
+        ),
         "model_call" => {
             let call = event.read::<pushpals_core::payload::ModelCall>();
             let why = call

@@ -4,7 +4,8 @@
 
 use super::Delivery;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
+use pushpals_core::payload::MergeDone;
+use pushpals_core::{Actor, Approval, ApprovalAction, NewEvent, Task};
 use serde_json::json;
 
 impl Delivery {
@@ -94,17 +95,16 @@ impl Delivery {
                 )));
             }
         };
-        let id = task.id.clone();
-        self.store
-            .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::Merged,
-                    json!({ "base_branch": base, "head": head, "kind": kind }),
-                ))
-            })
-            .await?;
+        let event = NewEvent::typed(
+            Some(&task.id),
+            Actor::Orchestrator,
+            &MergeDone {
+                base_branch: base,
+                head,
+                kind: kind.to_owned(),
+            },
+        )?;
+        self.store.write(move |tx| tx.append(event)).await?;
         Ok(task)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Delivery;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use pushpals_core::payload::CheckResult;
+use pushpals_core::payload::{CheckResult, PrOpened};
 use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
 use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
 use serde_json::json;
@@ -100,33 +100,30 @@ impl Delivery {
             .await
             .map_err(|e| OrchestratorError::DeliveryBlocked(e.to_string()))?;
         let id = task.id.clone();
-        let forge_name = forge.name();
-        self.store
-            .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::PrOpened,
-                    json!({ "forge": forge_name, "url": opened.url, "number": opened.number }),
-                ))
-            })
-            .await?;
+        let event = NewEvent::typed(
+            Some(&id),
+            Actor::Orchestrator,
+            &PrOpened {
+                forge: forge.name().to_owned(),
+                url: opened.url,
+                number: opened.number,
+            },
+        )?;
+        self.store.write(move |tx| tx.append(event)).await?;
         Ok(task)
     }
 
-    /// The task's open pull request (the `pr_opened` payload: forge, url,
-    /// number), if one was opened.
+    /// The task's open pull request, if one was opened.
     pub(crate) async fn opened_pull_request(
         &self,
         task_id: &pushpals_core::TaskId,
-    ) -> OrchestratorResult<Option<serde_json::Value>> {
+    ) -> OrchestratorResult<Option<PrOpened>> {
         Ok(self
             .task_events(task_id)
             .await?
-            .into_iter()
+            .iter()
             .rev()
-            .find(|e| e.kind == EventKind::PrOpened.as_str())
-            .map(|e| e.payload))
+            .find_map(|e| e.read::<PrOpened>()))
     }
 
     /// What changed, why, the checks and their results, where the audit is.
@@ -137,7 +134,7 @@ impl Delivery {
         let commands = crate::summary::commands_run(task, &events);
         if let Some(summary) = crate::summary::agent_summary(&events) {
             body.push_str("### Summary\n");
-            body.push_str(summary);
+            body.push_str(&summary);
             body.push_str("\n\n");
         } else if !commands.is_empty() {
             body.push_str("### Summary\n");

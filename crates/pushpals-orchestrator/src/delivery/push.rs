@@ -5,7 +5,8 @@ use super::Delivery;
 use super::route::DeliveryTarget;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::repositories::ServedRepo;
-use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
+use pushpals_core::payload::{PushBlocked, Pushed};
+use pushpals_core::{Actor, Approval, ApprovalAction, NewEvent, Task};
 use pushpals_store::TaskUpdate;
 use pushpals_workspace::Rebase;
 use serde_json::json;
@@ -54,18 +55,14 @@ impl Delivery {
         let pushed = match self.rebase_and_push(&served, &task, &target).await {
             Ok(pushed) => pushed,
             Err(error) => {
-                let id = task.id.clone();
-                let message = error.to_string();
-                self.store
-                    .write(move |tx| {
-                        tx.append(NewEvent::for_task(
-                            &id,
-                            Actor::Orchestrator,
-                            EventKind::PushBlocked,
-                            json!({ "reason": message }),
-                        ))
-                    })
-                    .await?;
+                let blocked = NewEvent::typed(
+                    Some(&task.id),
+                    Actor::Orchestrator,
+                    &PushBlocked {
+                        reason: error.to_string(),
+                    },
+                )?;
+                self.store.write(move |tx| tx.append(blocked)).await?;
                 return Err(error);
             }
         };
@@ -75,22 +72,22 @@ impl Delivery {
         let updates = self
             .opened_pull_request(&task.id)
             .await?
-            .map(|opened| opened["url"].clone());
+            .map(|opened| opened.url);
+        let event = NewEvent::typed(
+            Some(&id),
+            Actor::Orchestrator,
+            &Pushed {
+                remote: target.remote.clone(),
+                branch,
+                sha: pushed.head.clone(),
+                rebased_onto: pushed.rebased_onto.clone(),
+                updates_pull_request: updates,
+            },
+        )?;
         let task = self
             .store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::Push,
-                    json!({
-                        "remote": target.remote,
-                        "branch": branch,
-                        "sha": pushed.head,
-                        "rebased_onto": pushed.rebased_onto,
-                        "updates_pull_request": updates,
-                    }),
-                ))?;
+                tx.append(event)?;
                 tx.update_task(
                     &id,
                     TaskUpdate {
@@ -113,7 +110,7 @@ impl Delivery {
         served: &ServedRepo,
         task: &Task,
         target: &DeliveryTarget,
-    ) -> OrchestratorResult<Pushed> {
+    ) -> OrchestratorResult<PushOutcome> {
         let (remote, base) = (target.remote.as_str(), target.base.as_str());
         let (Some(path), Some(base_commit), Some(head)) = (
             task.worktree_path.clone(),
@@ -162,7 +159,7 @@ impl Delivery {
                     credentials_hint(&e, served.name())
                 ))
             })?;
-        Ok(Pushed { head, rebased_onto })
+        Ok(PushOutcome { head, rebased_onto })
     }
 }
 
@@ -180,7 +177,7 @@ fn credentials_hint(error: &pushpals_workspace::GitError, repo: &str) -> String 
 }
 
 /// What a push did.
-struct Pushed {
+struct PushOutcome {
     head: String,
     rebased_onto: Option<String>,
 }

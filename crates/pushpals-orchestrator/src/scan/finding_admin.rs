@@ -3,9 +3,9 @@
 
 use super::Scanner;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::FindingDismissed;
+use pushpals_core::{Actor, NewEvent};
 use pushpals_store::findings::{Finding, FindingFilter};
-use serde_json::json;
 
 impl Scanner {
     /// The open findings of one repository.
@@ -70,12 +70,12 @@ impl Scanner {
             .write(move |tx| {
                 let dismissed = tx.dismiss_finding(&repo, &fp, &why)?;
                 if dismissed {
-                    tx.append(NewEvent {
-                        task_id: None,
-                        actor,
-                        kind: EventKind::FindingDismissed,
-                        payload: json!({ "fingerprint": fp, "reason": why, "repo": repo }),
-                    })?;
+                    let event = FindingDismissed {
+                        fingerprint: fp,
+                        reason: why,
+                        repo: Some(repo),
+                    };
+                    tx.append(NewEvent::typed(None, actor, &event)?)?;
                 }
                 Ok(dismissed)
             })

@@ -7,9 +7,9 @@ use super::{MAX_FILES, advisories, ci_config, docs, duplicates, hotspots, secret
 use crate::checks::repo_config_at;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::repositories::ServedRepo;
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::ScanFinished;
+use pushpals_core::{Actor, NewEvent};
 use pushpals_store::findings::Finding;
-use serde_json::json;
 use std::path::Path;
 
 impl Scanner {
@@ -72,19 +72,16 @@ impl Scanner {
             .store
             .write(move |tx| {
                 let changes = tx.record_findings(&repo, &kinds, None, &findings)?;
-                tx.append(NewEvent {
-                    task_id: None,
-                    actor: at,
-                    kind: EventKind::ScanFinished,
-                    payload: json!({
-                        "repo": repo,
-                        "commit": scanned,
-                        "found": count,
-                        "new": changes.new,
-                        "fixed": changes.fixed,
-                        "notes": noted,
-                    }),
-                })?;
+                let finished = ScanFinished {
+                    repo: Some(repo),
+                    commit: scanned,
+                    found: Some(count as u64),
+                    new: changes.new as u64,
+                    fixed: changes.fixed as u64,
+                    notes: noted,
+                    ..ScanFinished::default()
+                };
+                tx.append(NewEvent::typed(None, at, &finished)?)?;
                 Ok(changes)
             })
             .await?;

@@ -4,9 +4,9 @@
 use super::{Found, PER_FILE_KINDS, ScanReport, Scanner, Tree, ci_config, hotspots, secrets};
 use crate::error::OrchestratorResult;
 use crate::repositories::ServedRepo;
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::ScanFinished;
+use pushpals_core::{Actor, NewEvent};
 use pushpals_store::findings::Finding;
-use serde_json::json;
 
 impl Scanner {
     /// Scans only what changed since the last scan: the changed files
@@ -24,7 +24,8 @@ impl Scanner {
             .store
             .last_repo_event_of_kind("scan_finished", served.name())
             .await?
-            .and_then(|e| e.payload["commit"].as_str().map(str::to_owned));
+            .and_then(|e| e.read::<ScanFinished>())
+            .map(|finished| finished.commit);
         let Some(last) = last else {
             return self.full_scan(served, actor).await;
         };
@@ -61,19 +62,16 @@ impl Scanner {
                 let more = tx.record_findings(&repo, &[], None, &history)?;
                 changes.new += more.new;
                 changes.still_open += more.still_open;
-                tx.append(NewEvent {
-                    task_id: None,
-                    actor,
-                    kind: EventKind::ScanFinished,
-                    payload: json!({
-                        "repo": repo,
-                        "commit": scanned,
-                        "incremental": true,
-                        "changed_files": scope.len(),
-                        "new": changes.new,
-                        "fixed": changes.fixed,
-                    }),
-                })?;
+                let finished = ScanFinished {
+                    repo: Some(repo),
+                    commit: scanned,
+                    incremental: true,
+                    changed_files: Some(scope.len() as u64),
+                    new: changes.new as u64,
+                    fixed: changes.fixed as u64,
+                    ..ScanFinished::default()
+                };
+                tx.append(NewEvent::typed(None, actor, &finished)?)?;
                 Ok(changes)
             })
             .await?;

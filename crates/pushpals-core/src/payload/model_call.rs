@@ -3,8 +3,8 @@
 //! gateway. One type for the three writers and every reader (metrics, chat
 //! status, the companion); the fields one writer does not know are absent.
 
+use super::EventPayload;
 use crate::event::EventKind;
-use crate::payload::EventPayload;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -15,7 +15,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use crate::model_call::{CalledTool, ModelCall};
+mod delivery;
+mod model_call;
+mod work_events;
+
+pub use delivery::{MergeDone, PrOpened, PushBlocked, Pushed};
+pub use model_call::{CalledTool, ModelCall};
+pub use work_events::{
+    AgentFinished, FindingDismissed, GrantChanged, ScanFinished, TaskCreated, ToolCalled,
+};
 
 /// A payload type, and the kind of event it is the payload of.
 pub trait EventPayload: Serialize + DeserializeOwned {
