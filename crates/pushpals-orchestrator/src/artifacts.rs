@@ -12,7 +12,8 @@ use crate::orchestrator::Orchestrator;
 use crate::scan::test_output::{Outcome, parse_junit};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use pushpals_agent::tools::confine::Root;
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_core::payload::{ArtifactPublished, ArtifactRefused};
+use pushpals_core::{Actor, NewEvent, TaskId};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -104,20 +105,25 @@ impl Orchestrator {
                     bytes,
                     kind,
                     summary,
-                } => NewEvent::for_task(
-                    task_id,
+                } => NewEvent::typed(
+                    Some(task_id),
                     Actor::Orchestrator,
-                    EventKind::ArtifactPublished,
-                    json!({ "path": path, "sha256": sha256, "bytes": bytes, "kind": kind, "summary": summary }),
+                    &ArtifactPublished {
+                        path,
+                        sha256,
+                        bytes,
+                        kind: kind.to_owned(),
+                        summary,
+                    },
                 ),
-                Taken::Refused { path, reason } => NewEvent::for_task(
-                    task_id,
+                Taken::Refused { path, reason } => NewEvent::typed(
+                    Some(task_id),
                     Actor::Orchestrator,
-                    EventKind::ArtifactRefused,
-                    json!({ "path": path, "reason": reason }),
+                    &ArtifactRefused { path, reason },
                 ),
             })
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(|e| crate::driver::Stop::Failed(format!("cannot encode an event: {e}")))?;
         if !events.is_empty() {
             self.store
                 .write(move |tx| {
@@ -131,14 +137,15 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The artifacts a task published, newest run last: each event's
-    /// payload.
-    pub async fn artifacts(&self, task_id: &TaskId) -> crate::OrchestratorResult<Vec<Value>> {
+    /// The artifacts a task published, newest run last.
+    pub async fn artifacts(
+        &self,
+        task_id: &TaskId,
+    ) -> crate::OrchestratorResult<Vec<ArtifactPublished>> {
         let events = self.task_events(task_id).await?;
         Ok(events
-            .into_iter()
-            .filter(|e| e.kind == EventKind::ArtifactPublished.as_str())
-            .map(|e| e.payload)
+            .iter()
+            .filter_map(|e| e.read::<ArtifactPublished>())
             .collect())
     }
 
@@ -148,7 +155,7 @@ impl Orchestrator {
         &self,
         task_id: &TaskId,
         sha256: &str,
-    ) -> crate::OrchestratorResult<Option<(Value, Vec<u8>)>> {
+    ) -> crate::OrchestratorResult<Option<(ArtifactPublished, Vec<u8>)>> {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
@@ -157,7 +164,7 @@ impl Orchestrator {
             .await?
             .into_iter()
             .rev()
-            .find(|a| a["sha256"] == sha256)
+            .find(|a| a.sha256.eq_ignore_ascii_case(sha256))
         else {
             return Ok(None);
         };

@@ -7,8 +7,8 @@ use crate::authorize::Refusal;
 use crate::checks::repo_config_at;
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
-use pushpals_core::payload::CheckResult;
 use pushpals_core::payload::StateChanged;
+use pushpals_core::payload::{CheckResult, DiffFileCount, DiffRecorded};
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -505,10 +505,14 @@ impl Orchestrator {
                 .await?;
             return Ok(());
         }
-        let files: Vec<Value> = diff
+        let files: Vec<DiffFileCount> = diff
             .files
             .iter()
-            .map(|f| json!({ "path": f.path, "added": f.added, "removed": f.removed }))
+            .map(|f| DiffFileCount {
+                path: f.path.clone(),
+                added: f.added,
+                removed: f.removed,
+            })
             .collect();
         let summary = format!(
             "Commit {} changed file{} on {}: {}",
@@ -536,12 +540,12 @@ impl Orchestrator {
             .store
             .write(move |tx| {
                 let blob = tx.put_blob(&text)?;
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::Diff,
-                    json!({ "files": files, "diff_blob": blob, "bytes": text.len() }),
-                ))?;
+                let recorded = DiffRecorded {
+                    files: files.clone(),
+                    diff_blob: blob,
+                    bytes: text.len() as u64,
+                };
+                tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &recorded)?)?;
                 if !findings.is_empty() {
                     tx.append(NewEvent::for_task(
                         &id,

@@ -3,10 +3,10 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
+use pushpals_core::payload::SecretOverride;
+use pushpals_core::{Actor, NewEvent, Task, TaskId};
 use pushpals_store::EventQuery;
 use pushpals_workspace::{Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
-use serde_json::json;
 
 /// The repository's own allowlist of secret findings at `rev`
 /// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
@@ -96,8 +96,8 @@ impl Orchestrator {
         let events = self.task_events(task_id).await?;
         Ok(events
             .iter()
-            .filter(|e| e.kind == EventKind::SecretOverride.as_str())
-            .filter_map(|e| e.payload["fingerprint"].as_str().map(str::to_owned))
+            .filter_map(|e| e.read::<SecretOverride>())
+            .map(|marked| marked.fingerprint)
             .collect())
     }
 
@@ -133,19 +133,15 @@ impl Orchestrator {
         let reason = reason.to_owned();
         self.store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    actor,
-                    EventKind::SecretOverride,
-                    json!({
-                        "fingerprint": recorded.fingerprint,
-                        "file": recorded.file,
-                        "line": recorded.line,
-                        "rule": recorded.rule,
-                        "masked": recorded.masked,
-                        "reason": reason,
-                    }),
-                ))
+                let marked = SecretOverride {
+                    fingerprint: recorded.fingerprint,
+                    file: recorded.file,
+                    line: recorded.line,
+                    rule: recorded.rule,
+                    masked: recorded.masked,
+                    reason,
+                };
+                tx.append(NewEvent::typed(Some(&id), actor, &marked)?)
             })
             .await?;
         Ok(finding)

@@ -17,10 +17,15 @@ use serde_json::Value;
 
 mod delivery;
 mod model_call;
+mod review;
 mod work_events;
 
 pub use delivery::{MergeDone, PrOpened, PushBlocked, Pushed};
 pub use model_call::{CalledTool, ModelCall};
+pub use review::{
+    ArtifactPublished, ArtifactRefused, DiffFileCount, DiffRecorded, ProposalCreated,
+    SecretOverride,
+};
 pub use work_events::{
     AgentFinished, FindingDismissed, GrantChanged, ScanFinished, TaskCreated, ToolCalled,
 };

@@ -3,8 +3,8 @@
 
 use super::Delivery;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use pushpals_core::payload::{CheckResult, PrOpened};
-use pushpals_core::{Actor, Approval, ApprovalAction, EventKind, NewEvent, Task};
+use pushpals_core::payload::{CheckResult, DiffRecorded, PrOpened, ProposalCreated};
+use pushpals_core::{Actor, Approval, ApprovalAction, NewEvent, Task};
 use pushpals_workspace::forge::{Forge, GitHub, PullRequest};
 use serde_json::json;
 
@@ -146,27 +146,23 @@ impl Delivery {
         // A proposal from the scanner says why, with its evidence.
         if let Some(rationale) = events
             .iter()
-            .find(|e| e.kind == EventKind::ProposalCreated.as_str())
-            .and_then(|e| e.payload["rationale"].as_str())
+            .find_map(|e| e.read::<ProposalCreated>())
+            .map(|proposal| proposal.rationale)
+            .filter(|rationale| !rationale.is_empty())
         {
             body.push_str("### Why\n");
-            body.push_str(rationale);
+            body.push_str(&rationale);
             body.push('\n');
         }
-        if let Some(diff) = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::Diff.as_str())
-        {
+        if let Some(diff) = events.iter().rev().find_map(|e| e.read::<DiffRecorded>()) {
             body.push_str("### What changed\n");
-            for file in diff.payload["files"].as_array().into_iter().flatten() {
+            for file in diff.files {
+                let count = |n: Option<u64>| n.map_or("?".to_owned(), |n| n.to_string());
                 body.push_str(&format!(
                     "- `{}` (+{} −{})\n",
-                    file["path"].as_str().unwrap_or("?"),
-                    file["added"].as_u64().map_or("?".into(), |n| n.to_string()),
-                    file["removed"]
-                        .as_u64()
-                        .map_or("?".into(), |n| n.to_string()),
+                    file.path,
+                    count(file.added),
+                    count(file.removed)
                 ));
             }
         }

@@ -4,9 +4,9 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::{NewTask, Orchestrator};
+use pushpals_core::payload::ProposalCreated;
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task};
 use pushpals_store::findings::Finding;
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -232,13 +232,11 @@ impl Orchestrator {
             .await?
         };
         let id = task.id.clone();
-        let fingerprints: Vec<&String> = chosen.iter().map(|f| &f.fingerprint).collect();
-        let event = NewEvent::for_task(
-            &id,
-            actor,
-            EventKind::ProposalCreated,
-            json!({ "findings": fingerprints, "rationale": why }),
-        );
+        let proposal = ProposalCreated {
+            findings: chosen.iter().map(|f| f.fingerprint.clone()).collect(),
+            rationale: why.to_owned(),
+        };
+        let event = NewEvent::typed(Some(&id), actor, &proposal)?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(task)
     }

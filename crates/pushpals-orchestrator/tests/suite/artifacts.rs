@@ -89,7 +89,7 @@ async fn a_failing_checks_report_and_screenshot_are_kept_and_links_and_giants_ar
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(record["path"], "reports/junit.xml");
+    assert_eq!(record.path, "reports/junit.xml");
     assert_eq!(bytes, JUNIT.as_bytes());
     assert!(
         f.orchestrator

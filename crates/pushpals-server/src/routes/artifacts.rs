@@ -62,8 +62,8 @@ pub async fn file(
         .artifact(&id, &sha256)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id} has no artifact {sha256}")))?;
-    let path = record["path"].as_str().unwrap_or("artifact");
-    let (content_type, inline) = content_type(path, record["kind"].as_str());
+    let path = record.path.as_str();
+    let (content_type, inline) = content_type(path, Some(record.kind.as_str()));
     let name = download_name(path);
     let disposition = if inline {
         format!("inline; filename=\"{name}\"")
