@@ -7,9 +7,11 @@ use crate::conversation::{Block, Message, ModelReply, ModelRequest, Role, ToolCa
 use crate::host::{AgentHost, CommandOutcome, HostError};
 use crate::provider::{ModelClient, ProviderError};
 use crate::tools::{self, ToolOutput, confine::Root, names};
-use pushpals_core::payload::{AgentFinished, CalledTool, EventPayload, ModelCall, ToolCalled};
-use pushpals_core::{EventKind, Usage};
-use serde_json::{Value, json};
+use pushpals_core::Usage;
+use pushpals_core::payload::{
+    AgentFinished, CalledTool, ContextSummarised, EventPayload, ModelCall, ToolCalled,
+};
+use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -387,10 +389,10 @@ async fn summarise<H: AgentHost>(
     .await?;
     let mut kept = vec![context::summarised_start(&run.task, &reply.text)];
     kept.extend_from_slice(&messages[cut..]);
-    host.record(
-        EventKind::ContextSummarised,
-        json!({ "turns_replaced": cut, "turns_kept": kept.len() }),
-    )
-    .await?;
+    let summarised = ContextSummarised {
+        turns_replaced: cut as u64,
+        turns_kept: kept.len() as u64,
+    };
+    record_payload(host, &summarised).await?;
     Ok(kept)
 }

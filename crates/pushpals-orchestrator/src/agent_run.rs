@@ -12,7 +12,7 @@ use pushpals_agent::{
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState, Usage};
 use pushpals_policy::Policy;
 use pushpals_workspace::SecretScanner;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::watch;
@@ -109,12 +109,12 @@ impl Orchestrator {
             }
             Some(id)
         };
-        let event = NewEvent::for_task(
-            from,
-            Actor::Worker(from.clone()),
-            EventKind::Message,
-            json!({ "to": to, "text": text }),
-        );
+        let sent = pushpals_core::payload::MessageSent {
+            to: to.to_owned(),
+            text: text.to_owned(),
+        };
+        let event = NewEvent::typed(Some(from), Actor::Worker(from.clone()), &sent)
+            .map_err(|e| e.to_string())?;
         self.store
             .write(move |tx| tx.append(event))
             .await

@@ -3,9 +3,9 @@
 //! needs remembered: its session, its last words, its verdict.
 
 use pushpals_agent::external::{self, ExternalAgent, Step};
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_core::payload::{AgentStep, EventPayload};
+use pushpals_core::{Actor, NewEvent, TaskId};
 use pushpals_sandbox::OutputStream;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -108,7 +108,8 @@ impl StepRecorder {
             let said = std::mem::take(&mut self.parts);
             Box::pin(self.record(Step::Message { text: said })).await;
         }
-        let (kind, payload) = match step {
+        let task = &self.task;
+        let event = match step {
             Step::MessagePart { .. } => return,
             Step::Started { session, model } => {
                 if session.is_some() && session == self.session {
@@ -116,37 +117,52 @@ impl StepRecorder {
                     return;
                 }
                 self.session = session.clone().or(self.session.take());
-                (
-                    EventKind::AgentStep,
-                    json!({ "step": "init", "session": session, "model": model }),
+                worker_event(
+                    task,
+                    &AgentStep {
+                        session,
+                        model,
+                        ..AgentStep::named("init")
+                    },
                 )
             }
             Step::Message { text: said } => {
                 let said = self.text(&said);
                 self.last_message = Some(said.clone());
-                (
-                    EventKind::AgentStep,
-                    json!({ "step": "message", "text": said }),
+                worker_event(
+                    task,
+                    &AgentStep {
+                        text: Some(said),
+                        ..AgentStep::named("message")
+                    },
                 )
             }
-            Step::ToolCall { id, tool, input } => (
-                EventKind::AgentStep,
-                json!({
-                    "step": "tool_call",
-                    "call_id": id,
-                    "tool": tool,
-                    "input": self.text(&input.to_string()),
-                    "file": input["file_path"].as_str().or(input["path"].as_str()),
-                    "command": input["command"].as_str().map(|c| self.text(c)),
-                }),
+            Step::ToolCall { id, tool, input } => worker_event(
+                task,
+                &AgentStep {
+                    call_id: Some(id),
+                    tool: Some(tool),
+                    input: Some(self.text(&input.to_string())),
+                    file: input["file_path"]
+                        .as_str()
+                        .or(input["path"].as_str())
+                        .map(str::to_owned),
+                    command: input["command"].as_str().map(|c| self.text(c)),
+                    ..AgentStep::named("tool_call")
+                },
             ),
             Step::ToolResult {
                 id,
                 output,
                 is_error,
-            } => (
-                EventKind::AgentStep,
-                json!({ "step": "tool_result", "call_id": id, "output": self.text(&output), "is_error": is_error }),
+            } => worker_event(
+                task,
+                &AgentStep {
+                    call_id: Some(id),
+                    output: Some(self.text(&output)),
+                    is_error: Some(is_error),
+                    ..AgentStep::named("tool_result")
+                },
             ),
             Step::Finished {
                 ok,
@@ -169,15 +185,20 @@ impl StepRecorder {
                     turns,
                     usage: None,
                 };
-                (
-                    EventKind::AgentFinished,
-                    serde_json::to_value(finished).unwrap_or_default(),
-                )
+                worker_event(task, &finished)
             }
         };
-        let event = NewEvent::for_task(&self.task, Actor::Worker(self.task.clone()), kind, payload);
+        let Some(event) = event else { return };
         if let Err(error) = self.store.write(move |tx| tx.append(event)).await {
             tracing::error!(%error, "cannot record an agent step");
         }
     }
+}
+
+/// The task's worker's event of this payload; `None` (and a log line) when
+/// it cannot be encoded.
+fn worker_event<T: EventPayload>(task: &TaskId, payload: &T) -> Option<NewEvent> {
+    NewEvent::typed(Some(task), Actor::Worker(task.clone()), payload)
+        .inspect_err(|error| tracing::error!(%error, "cannot encode an agent step"))
+        .ok()
 }

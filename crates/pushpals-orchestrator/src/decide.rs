@@ -3,10 +3,9 @@
 use crate::authorize::{ApprovalScope, CommandAnswer};
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::payload::{CheckResult, Commit};
+use pushpals_core::payload::{CheckResult, Commit, PolicyUpdated};
 use pushpals_core::{
-    Actor, Approval, ApprovalAction, ApprovalId, Decision, EventKind, NewEvent, Task, TaskId,
-    TaskState,
+    Actor, Approval, ApprovalAction, ApprovalId, Decision, NewEvent, Task, TaskId, TaskState,
 };
 use pushpals_store::TaskUpdate;
 use serde::Serialize;
@@ -289,12 +288,11 @@ impl Orchestrator {
         let added = rules_text.to_owned();
         self.store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::User(by),
-                    EventKind::PolicyUpdated,
-                    json!({ "file": source, "added_rules": added }),
-                ))
+                let updated = PolicyUpdated {
+                    file: source,
+                    added_rules: added,
+                };
+                tx.append(NewEvent::typed(Some(&id), Actor::User(by), &updated)?)
             })
             .await?;
         Ok(())

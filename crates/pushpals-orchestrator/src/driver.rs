@@ -8,7 +8,9 @@ use crate::checks::repo_config_at;
 use crate::orchestrator::Orchestrator;
 use crate::output::{Recorded, run_recorded};
 use pushpals_core::payload::StateChanged;
-use pushpals_core::payload::{CheckResult, DiffFileCount, DiffRecorded};
+use pushpals_core::payload::{
+    CheckResult, DiffFileCount, DiffRecorded, Failure, SecretsFound, WorktreeCreated,
+};
 use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
@@ -332,12 +334,12 @@ impl Orchestrator {
         let task = self
             .store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::WorktreeCreated,
-                    json!({ "base_commit": base, "branch": id.branch(), "path": path_text }),
-                ))?;
+                let created = WorktreeCreated {
+                    base_commit: base.clone(),
+                    branch: id.branch(),
+                    path: path_text.clone(),
+                };
+                tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &created)?)?;
                 tx.update_task(
                     &id,
                     TaskUpdate {
@@ -547,12 +549,13 @@ impl Orchestrator {
                 };
                 tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &recorded)?)?;
                 if !findings.is_empty() {
-                    tx.append(NewEvent::for_task(
-                        &id,
-                        Actor::Orchestrator,
-                        EventKind::SecretsFound,
-                        json!({ "findings": findings }),
-                    ))?;
+                    let found = SecretsFound {
+                        findings: findings
+                            .iter()
+                            .map(serde_json::to_value)
+                            .collect::<Result<_, _>>()?,
+                    };
+                    tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &found)?)?;
                 }
                 tx.transition(
                     &id,
@@ -592,12 +595,11 @@ impl Orchestrator {
         let result = self
             .store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    Actor::Orchestrator,
-                    EventKind::Error,
-                    json!({ "message": reason }),
-                ))?;
+                let failure = Failure {
+                    message: reason.clone(),
+                    plan_id: None,
+                };
+                tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &failure)?)?;
                 tx.transition(
                     &id,
                     TaskState::Failed,

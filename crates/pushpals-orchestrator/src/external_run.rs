@@ -14,12 +14,11 @@ use crate::output::{Tap, run_recorded};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer, Issue, Judge};
-use pushpals_core::payload::PolicyDecision;
-use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId};
+use pushpals_core::payload::{AgentStarted, AgentStep, EventPayload, PolicyDecision};
+use pushpals_core::{Actor, AgentWork, NewEvent, Task, TaskId};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
 use pushpals_store::EventQuery;
-use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,22 +194,18 @@ impl Orchestrator {
                 acp: session.is_some(),
             })
             .map_err(Stop::Failed)?;
-        self.record(
-            &task.id,
-            EventKind::AgentStarted,
-            json!({
-                "agent": name,
-                "version": version,
-                "program": program.display().to_string(),
-                "model": model_name,
-                "protocol": adapter.protocol().as_str(),
-                "translated_to": translated.then(|| model.config().protocol.as_str()),
-                "resumed_session": resume,
-                "judged_by_hook": hook.is_some() && name == "claude-code",
-                "session_protocol": session.as_ref().map(|_| "acp"),
-            }),
-        )
-        .await?;
+        let started = AgentStarted {
+            agent: name.to_owned(),
+            version: version.clone(),
+            program: program.display().to_string(),
+            model: model_name.clone(),
+            protocol: adapter.protocol().as_str().to_owned(),
+            translated_to: translated.then(|| model.config().protocol.as_str().to_owned()),
+            resumed_session: resume.clone(),
+            judged_by_hook: hook.is_some() && name == "claude-code",
+            session_protocol: session.as_ref().map(|_| "acp".to_owned()),
+        };
+        self.record(&task.id, &started).await?;
         let mut env = launch.env;
         env.push(("PUSHPALS_TASK".into(), task.id.to_string()));
         let spec = CommandSpec {
@@ -310,27 +305,25 @@ impl Orchestrator {
         let stopped_after_its_end = stopped == Some(StopReason::SessionEnded);
         match &stopped {
             Some(StopReason::SessionEnded) => {
-                self.record(
-                    &task.id,
-                    EventKind::AgentStep,
-                    json!({ "step": "stopped", "reason": format!(
+                let stopped = AgentStep {
+                    reason: Some(format!(
                         "{name} did not exit within {} s of the end of its session; Push Pals stopped it",
                         crate::agent_session::GRACE.as_secs()
-                    ) }),
-                )
-                .await?;
+                    )),
+                    ..AgentStep::named("stopped")
+                };
+                self.record(&task.id, &stopped).await?;
             }
             Some(StopReason::BudgetSpent(why)) => {
                 let reason = format!(
                     "{name} did not exit within {} s of its call refused for the budget; Push Pals stopped it: {why}",
                     BUDGET_GRACE.as_secs()
                 );
-                self.record(
-                    &task.id,
-                    EventKind::AgentStep,
-                    json!({ "step": "stopped", "reason": reason }),
-                )
-                .await?;
+                let stopped = AgentStep {
+                    reason: Some(reason.clone()),
+                    ..AgentStep::named("stopped")
+                };
+                self.record(&task.id, &stopped).await?;
                 return Err(Stop::Failed(reason));
             }
             None if recorded.outcome.cancelled => return Err(Stop::Superseded),
@@ -472,8 +465,9 @@ impl Orchestrator {
         Ok(session)
     }
 
-    async fn record(&self, task_id: &TaskId, kind: EventKind, payload: Value) -> StepResult<()> {
-        let event = NewEvent::for_task(task_id, Actor::Worker(task_id.clone()), kind, payload);
+    async fn record<T: EventPayload>(&self, task_id: &TaskId, payload: &T) -> StepResult<()> {
+        let event = NewEvent::typed(Some(task_id), Actor::Worker(task_id.clone()), payload)
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(())
     }

@@ -3,9 +3,9 @@
 
 use crate::driver::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_core::payload::{NetworkAllowed, NetworkReach, NetworkRefused};
+use pushpals_core::{Actor, NewEvent, TaskId};
 use pushpals_sandbox::{Allowlist, NetworkEvent, Proxy};
-use serde_json::json;
 
 /// Makes proxy socket names unique.
 static PROXY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -40,17 +40,27 @@ impl Orchestrator {
         let task = task_id.clone();
         tokio::spawn(async move {
             while let Some(network_event) = receiver.recv().await {
-                let (kind, payload) = match network_event {
-                    NetworkEvent::Allowed { host, port } => (
-                        EventKind::NetworkAllowed,
-                        json!({ "host": host, "port": port }),
+                let event = match network_event {
+                    NetworkEvent::Allowed { host, port } => NewEvent::typed(
+                        Some(&task),
+                        Actor::Orchestrator,
+                        &NetworkAllowed(NetworkReach {
+                            host,
+                            port,
+                            reason: None,
+                        }),
                     ),
-                    NetworkEvent::Refused { host, port, reason } => (
-                        EventKind::NetworkRefused,
-                        json!({ "host": host, "port": port, "reason": reason }),
+                    NetworkEvent::Refused { host, port, reason } => NewEvent::typed(
+                        Some(&task),
+                        Actor::Orchestrator,
+                        &NetworkRefused(NetworkReach {
+                            host,
+                            port,
+                            reason: Some(reason),
+                        }),
                     ),
                 };
-                let event = NewEvent::for_task(&task, Actor::Orchestrator, kind, payload);
+                let Ok(event) = event else { break };
                 if store.write(move |tx| tx.append(event)).await.is_err() {
                     break;
                 }

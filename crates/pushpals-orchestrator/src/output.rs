@@ -1,12 +1,11 @@
 //! Running one command for a task and recording it as events: start,
 //! output in chunks, end with the full output in a blob.
 
-use pushpals_core::payload::{CommandFinished, CommandStarted};
-use pushpals_core::{Actor, EventKind, NewEvent, TaskId};
+use pushpals_core::payload::{CommandFinished, CommandStarted, OutputWritten};
+use pushpals_core::{Actor, NewEvent, TaskId};
 use pushpals_sandbox::{CommandOutcome, CommandSpec, OutputChunk, OutputStream, RunError, Runner};
 use pushpals_store::{Store, StoreResult};
 use pushpals_workspace::SecretScanner;
-use serde_json::json;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -239,20 +238,20 @@ impl OutputEvents<'_> {
             return Ok(());
         }
         self.inline_bytes += bytes.len();
-        let mut payload = json!({
-            "step": self.step,
-            "stream": stream.as_str(),
-            "text": self.scanner.redact(&String::from_utf8_lossy(&bytes)),
-        });
-        if self.inline_bytes >= INLINE_LIMIT {
-            payload["continues_in_blob"] = json!(true);
-        }
-        let event = NewEvent::for_task(
-            self.task_id,
+        let written = OutputWritten {
+            step: self.step.to_owned(),
+            stream: stream.as_str().to_owned(),
+            text: self
+                .scanner
+                .redact(&String::from_utf8_lossy(&bytes))
+                .into_owned(),
+            continues_in_blob: self.inline_bytes >= INLINE_LIMIT,
+        };
+        let event = NewEvent::typed(
+            Some(self.task_id),
             Actor::Worker(self.task_id.clone()),
-            EventKind::Output,
-            payload,
-        );
+            &written,
+        )?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(())
     }

@@ -8,10 +8,10 @@
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;
-use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_core::payload::{Collected, WorktreeRemoved};
+use pushpals_core::{Actor, NewEvent, Task, TaskId, TaskState};
 use pushpals_store::TaskUpdate;
 use serde::Serialize;
-use serde_json::json;
 use std::path::Path;
 
 /// What a collection removed (or would remove, on a dry run).
@@ -159,18 +159,17 @@ impl Orchestrator {
                 || !report.branches.is_empty()
                 || !report.caches.is_empty())
         {
-            let detail = json!({
-                "worktrees": report.worktrees.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-                "branches": report.branches,
-                "caches": report.caches.iter().map(|(key, _)| key).collect::<Vec<_>>(),
-                "bytes_freed": report.bytes_freed,
-            });
-            let event = NewEvent {
-                task_id: None,
-                actor,
-                kind: EventKind::Gc,
-                payload: detail,
+            let collected = Collected {
+                worktrees: report
+                    .worktrees
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect(),
+                branches: report.branches.clone(),
+                caches: report.caches.iter().map(|(key, _)| key.clone()).collect(),
+                bytes_freed: report.bytes_freed,
             };
+            let event = NewEvent::typed(None, actor, &collected)?;
             self.store.write(move |tx| tx.append(event)).await?;
         }
         Ok(report)
@@ -291,12 +290,10 @@ impl Orchestrator {
         let task = self
             .store
             .write(move |tx| {
-                tx.append(NewEvent::for_task(
-                    &id,
-                    actor,
-                    EventKind::WorktreeRemoved,
-                    json!({ "branch_deleted": !keep_branch }),
-                ))?;
+                let removed = WorktreeRemoved {
+                    branch_deleted: !keep_branch,
+                };
+                tx.append(NewEvent::typed(Some(&id), actor, &removed)?)?;
                 tx.update_task(
                     &id,
                     TaskUpdate {

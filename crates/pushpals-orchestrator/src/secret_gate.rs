@@ -5,7 +5,6 @@ use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::payload::SecretOverride;
 use pushpals_core::{Actor, NewEvent, Task, TaskId};
-use pushpals_store::EventQuery;
 use pushpals_workspace::{Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
 
 /// The repository's own allowlist of secret findings at `rev`
@@ -82,14 +81,7 @@ impl Orchestrator {
         &self,
         task_id: &TaskId,
     ) -> OrchestratorResult<Vec<pushpals_core::Event>> {
-        Ok(self
-            .store
-            .events(EventQuery {
-                task_id: Some(task_id.clone()),
-                limit: Some(u32::MAX),
-                ..EventQuery::default()
-            })
-            .await?)
+        Ok(self.store.task_events(task_id).await?)
     }
 
     async fn overridden_fingerprints(&self, task_id: &TaskId) -> OrchestratorResult<Vec<String>> {

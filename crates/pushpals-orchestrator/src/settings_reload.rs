@@ -6,9 +6,9 @@
 
 use crate::orchestrator::Orchestrator;
 use crate::settings::Settings;
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::SettingsReloaded;
+use pushpals_core::{Actor, NewEvent};
 use serde::Serialize;
-use serde_json::json;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,14 +80,19 @@ impl Orchestrator {
             ..next
         };
         self.settings.replace(merged);
-        let recorded = json!(reload);
-        let event = NewEvent {
-            task_id: None,
-            actor,
-            kind: EventKind::SettingsReloaded,
-            payload: recorded,
+        let recorded = SettingsReloaded {
+            applied: reload.applied.iter().map(|s| (*s).to_owned()).collect(),
+            restart_needed: reload
+                .restart_needed
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         };
-        if let Err(error) = self.store.write(move |tx| tx.append(event)).await {
+        let written = self
+            .store
+            .write(move |tx| tx.append(NewEvent::typed(None, actor, &recorded)?))
+            .await;
+        if let Err(error) = written {
             tracing::warn!(%error, "cannot record the settings reload");
         }
         reload

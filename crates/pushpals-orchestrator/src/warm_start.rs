@@ -12,10 +12,10 @@ use crate::setup_config::{Reach, SetupStep};
 use crate::setup_run::BuildCommand;
 use crate::setup_run::{lock_files_at, setup_step};
 use crate::warm_cache::{CacheEntry, CacheInputs, Manifest, copy_into, digest, untracked_entries};
-use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId};
+use pushpals_core::payload::{CacheBuilt, CacheUsed, WarmCheck};
+use pushpals_core::{Actor, NewEvent, Task, TaskId};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::Allowlist;
-use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -121,21 +121,20 @@ impl Orchestrator {
                     "cannot leave the warm cache out of the task's changes: {e}"
                 ))
             })?;
-        let event = NewEvent::for_task(
-            &task.id,
-            Actor::Orchestrator,
-            EventKind::CacheUsed,
-            json!({
-                "key": key,
-                "built_at_commit": entry.manifest.base_commit,
-                "entries": entry.manifest.entries.len(),
-                "files": entry.manifest.files,
-                "bytes": entry.manifest.bytes,
-                "method": method,
-                "lock_files": crate::setup_run::lock_files_in(worktree),
-                "took_ms": started.elapsed().as_millis() as u64,
-            }),
-        );
+        let used = CacheUsed {
+            key: key.clone(),
+            built_at_commit: entry.manifest.base_commit.clone(),
+            entries: entry.manifest.entries.len() as u64,
+            files: entry.manifest.files,
+            bytes: entry.manifest.bytes,
+            method: method.to_owned(),
+            lock_files: crate::setup_run::lock_files_in(worktree)
+                .into_iter()
+                .collect(),
+            took_ms: started.elapsed().as_millis() as u64,
+        };
+        let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &used)
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(())
     }
@@ -211,30 +210,31 @@ impl Orchestrator {
             sha256: digest.sha256,
             warm_checks,
         };
-        let event_payload = json!({
-            "key": key,
-            "base_commit": base,
-            "inputs": manifest.inputs,
-            "entries": manifest.entries.iter().take(50).collect::<Vec<_>>(),
-            "files": manifest.files,
-            "bytes": manifest.bytes,
-            "sha256": manifest.sha256,
-            "warm_checks": manifest.warm_checks.iter()
-                .map(|(check, passed)| json!({ "check": check, "passed": passed }))
-                .collect::<Vec<_>>(),
-            "took_ms": started.elapsed().as_millis() as u64,
-        });
+        let built = CacheBuilt {
+            key: key.clone(),
+            base_commit: base.clone(),
+            inputs: manifest.inputs.clone(),
+            entries: manifest.entries.iter().take(50).cloned().collect(),
+            files: manifest.files,
+            bytes: manifest.bytes,
+            sha256: manifest.sha256.clone(),
+            warm_checks: manifest
+                .warm_checks
+                .iter()
+                .map(|(check, passed)| WarmCheck {
+                    check: check.clone(),
+                    passed: *passed,
+                })
+                .collect(),
+            took_ms: started.elapsed().as_millis() as u64,
+        };
         let entry = served.caches.seal(build, manifest).map_err(|e| {
             Stop::Failed(format!(
                 "cannot keep the warm cache: {e}; `pushpals gc` frees space"
             ))
         })?;
-        let event = NewEvent::for_task(
-            &task.id,
-            Actor::Orchestrator,
-            EventKind::CacheBuilt,
-            event_payload,
-        );
+        let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &built)
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(entry)
     }

@@ -355,6 +355,16 @@ impl Store {
         .await
     }
 
+    /// All of one task's events, oldest first.
+    pub async fn task_events(&self, task_id: &TaskId) -> StoreResult<Vec<Event>> {
+        self.events(EventQuery {
+            task_id: Some(task_id.clone()),
+            limit: Some(u32::MAX),
+            ..EventQuery::default()
+        })
+        .await
+    }
+
     /// Events in id order.
     pub async fn events(&self, query: EventQuery) -> StoreResult<Vec<Event>> {
         self.read(move |conn| {

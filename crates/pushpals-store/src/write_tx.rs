@@ -8,15 +8,16 @@ use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
 use pushpals_core::chain::{HashedFields, event_hash};
 use pushpals_core::payload::{
-    ApprovalDecided, ApprovalRequested, GrantChanged, StateChanged, TaskCreated,
+    ApprovalDecided, ApprovalRequested, GrantChanged, PushSubscribed, PushUnsubscribed,
+    StateChanged, TaskCreated,
 };
 use pushpals_core::timestamp::now;
 use pushpals_core::{
     Actor, AgentWork, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event,
-    EventKind, GrantKind, NewEvent, Task, TaskId, TaskState, Usage,
+    GrantKind, NewEvent, Task, TaskId, TaskState, Usage,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The end of the chain: the next id and the last hash.
@@ -494,12 +495,15 @@ impl<'a> WriteTx<'a> {
             params![sub.token_name, sub.endpoint, sub.p256dh, sub.auth, now()],
         )?;
         // The endpoint is a capability URL: the log names its service only.
-        self.append(NewEvent {
-            task_id: None,
-            actor: Actor::User(sub.token_name.clone()),
-            kind: EventKind::PushSubscribed,
-            payload: json!({ "token_name": sub.token_name, "push_service": push_service(&sub.endpoint) }),
-        })?;
+        let subscribed = PushSubscribed {
+            token_name: sub.token_name.clone(),
+            push_service: push_service(&sub.endpoint),
+        };
+        self.append(NewEvent::typed(
+            None,
+            Actor::User(sub.token_name.clone()),
+            &subscribed,
+        )?)?;
         Ok(())
     }
 
@@ -534,23 +538,21 @@ impl<'a> WriteTx<'a> {
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
             params![endpoint],
         )?;
-        let mut payload =
-            json!({ "token_name": token_name, "push_service": push_service(endpoint) });
+        let mut unsubscribed = PushUnsubscribed {
+            token_name: token_name.clone(),
+            push_service: push_service(endpoint),
+            reason: None,
+        };
         let actor = match gone {
             Some(status) => {
-                payload["reason"] = json!(format!(
+                unsubscribed.reason = Some(format!(
                     "the push service answered {status}: the browser's subscription is gone"
                 ));
                 Actor::Orchestrator
             }
             None => Actor::User(token_name),
         };
-        self.append(NewEvent {
-            task_id: None,
-            actor,
-            kind: EventKind::PushUnsubscribed,
-            payload,
-        })?;
+        self.append(NewEvent::typed(None, actor, &unsubscribed)?)?;
         Ok(true)
     }
 

@@ -3,7 +3,8 @@
 use crate::cli::ServeArgs;
 use crate::paths;
 use anyhow::{Context, Result, bail};
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::ServerStarted;
+use pushpals_core::{Actor, NewEvent};
 use pushpals_orchestrator::{Orchestrator, Settings};
 use pushpals_policy::{Policy, RuleSet};
 use pushpals_sandbox::{
@@ -14,7 +15,6 @@ use pushpals_server::webpush::Vapid;
 use pushpals_server::{AppState, ensure_admin_token};
 use pushpals_store::{DataDirLock, Store};
 use pushpals_workspace::Repo;
-use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -68,22 +68,21 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
         orchestrator.add_secret_rules(&text, &secrets_file.display().to_string())?;
     }
     let address = listener.local_addr()?;
-    let started = NewEvent {
-        task_id: None,
-        actor: Actor::Orchestrator,
-        kind: EventKind::ServerStarted,
-        payload: json!({
-            "repos": orchestrator
+    let started = NewEvent::typed(
+        None,
+        Actor::Orchestrator,
+        &ServerStarted {
+            repos: orchestrator
                 .repositories()
                 .all()
                 .iter()
                 .map(|served| served.name().to_owned())
-                .collect::<Vec<_>>(),
-            "addr": address.to_string(),
-            "runner_backend": orchestrator.runner_backend(),
-            "version": env!("CARGO_PKG_VERSION"),
-        }),
-    };
+                .collect(),
+            addr: address.to_string(),
+            runner_backend: orchestrator.runner_backend().to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    )?;
     store.write(move |tx| tx.append(started)).await?;
 
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -1,11 +1,14 @@
 //! Typed event payloads: one type per kind, used by the writer and by every
 //! reader (the server's metrics and notifications, chat status, the CLI),
-//! so a field is named once. Kinds without a type yet keep a JSON payload;
-//! a kind this build does not know (written by a newer version) is kept
-//! and shown as it is, never an error: [`Event::read`] is `None` for it.
+//! so a field is named once. Every kind has its type ([`payload_type`] is
+//! an exhaustive match, so a new kind does not build without one); the
+//! types of the task's core steps are here, the others in the modules by
+//! concern. A kind this build does not know (written by a newer version),
+//! or a payload that does not read as its type, is kept and shown as it is,
+//! never an error: [`Event::read`] is `None` for it.
 //!
-//! Over 400 lines: one type per kind is one concern, and each kind's
-//! reading of older payloads is tested beside it.
+//! Over 400 lines: one type per kind of the task's core steps is one
+//! concern, and each kind's reading of older payloads is tested beside it.
 
 use crate::approval::{ApprovalAction, ApprovalState};
 use crate::event::{Actor, Event, EventKind, NewEvent};
@@ -16,15 +19,28 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 mod delivery;
+mod kinds;
 mod model_call;
 mod review;
+mod server_events;
+mod task_steps;
 mod work_events;
 
 pub use delivery::{MergeDone, PrOpened, PushBlocked, Pushed};
+pub use kinds::payload_type;
 pub use model_call::{CalledTool, ModelCall};
 pub use review::{
     ArtifactPublished, ArtifactRefused, DiffFileCount, DiffRecorded, ProposalCreated,
     SecretOverride,
+};
+pub use server_events::{
+    ChatExchanged, Collected, DevicePaired, PairingCreated, PlanCreated, PlanTask, PlannedTask,
+    PolicyUpdated, PushSubscribed, PushUnsubscribed, ServerStarted, SettingsReloaded, TokenRevoked,
+};
+pub use task_steps::{
+    AgentStarted, AgentStep, CacheBuilt, CacheUsed, ContextSummarised, Failure, MessageSent,
+    NetworkAllowed, NetworkReach, NetworkRefused, OutputWritten, SecretsFound, WarmCheck,
+    WorktreeCreated, WorktreeRemoved,
 };
 pub use work_events::{
     AgentFinished, FindingDismissed, GrantChanged, ScanFinished, TaskCreated, ToolCalled,
@@ -364,23 +380,25 @@ impl EventPayload for RepoRemoved {
     const KIND: EventKind = EventKind::RepoRemoved;
 }
 
+/// An event as the store gives it back, for the payload types' tests.
+#[cfg(test)]
+pub(crate) fn stored(kind: &str, payload: Value) -> Event {
+    Event {
+        id: 1,
+        task_id: None,
+        time: "2026-12-07T00:00:00.000Z".into(),
+        actor: "orchestrator".into(),
+        kind: kind.into(),
+        payload,
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn stored(kind: &str, payload: Value) -> Event {
-        Event {
-            id: 1,
-            task_id: None,
-            time: "2026-12-07T00:00:00.000Z".into(),
-            actor: "orchestrator".into(),
-            kind: kind.into(),
-            payload,
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
-    }
 
     #[test]
     fn a_payload_reads_back_as_written_and_only_as_its_kind() {

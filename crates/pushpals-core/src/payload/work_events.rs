@@ -153,16 +153,7 @@ mod tests {
     use serde_json::json;
 
     fn event(kind: &str, payload: Value) -> Event {
-        Event {
-            id: 1,
-            time: "2026-12-07T00:00:00Z".into(),
-            task_id: None,
-            actor: "orchestrator".into(),
-            kind: kind.into(),
-            payload,
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
+        super::super::stored(kind, payload)
     }
 
     #[test]

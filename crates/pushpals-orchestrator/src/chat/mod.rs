@@ -15,9 +15,9 @@ use crate::authorize::ApprovalScope;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;
-use pushpals_core::{Actor, Decision, EventKind, NewEvent, Task};
+use pushpals_core::payload::ChatExchanged;
+use pushpals_core::{Actor, Decision, NewEvent, Task};
 use serde::Serialize;
-use serde_json::json;
 use std::sync::Arc;
 
 /// Longest accepted chat message, in bytes.
@@ -67,17 +67,13 @@ impl Orchestrator {
         }
         let reply = self.answer(&intent, &actor).await?;
         let shown = self.scanner().redact(message).into_owned();
-        let event = NewEvent {
-            task_id: None,
-            actor,
-            kind: EventKind::Chat,
-            payload: json!({
-                "message": shown,
-                "intent": reply.intent,
-                "reply": reply.reply,
-                "plan_id": reply.plan_id,
-            }),
+        let exchanged = ChatExchanged {
+            message: shown,
+            intent: reply.intent.to_owned(),
+            reply: reply.reply.clone(),
+            plan_id: reply.plan_id.clone(),
         };
+        let event = NewEvent::typed(None, actor, &exchanged)?;
         if matches!(intent, Intent::Status | Intent::Help | Intent::Question(_)) {
             // A question changes nothing: answer without waiting for the
             // log's commit (the record follows in the next group commit).

@@ -7,8 +7,8 @@ use crate::orchestrator::{NewTask, Orchestrator, new_task_id};
 use crate::repositories::ServedRepo;
 use pushpals_agent::plan::{Plan, make_plan};
 use pushpals_agent::tools::confine::Root;
-use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, TaskId};
-use serde_json::json;
+use pushpals_core::payload::{Failure, PlanCreated, PlanTask, PlannedTask};
+use pushpals_core::{Actor, AgentWork, NewEvent, TaskId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -110,11 +110,16 @@ impl Orchestrator {
             if let Err(message) = outcome {
                 let message = format!("planning failed: {message}");
                 let note = device_note(&asker, format!("Plan {id}: {message}"));
-                let event = NewEvent {
-                    task_id: None,
-                    actor: Actor::Orchestrator,
-                    kind: EventKind::Error,
-                    payload: json!({ "plan_id": id, "message": message }),
+                let failure = Failure {
+                    message: message.clone(),
+                    plan_id: Some(id.clone()),
+                };
+                let event = match NewEvent::typed(None, Actor::Orchestrator, &failure) {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot encode a planning failure");
+                        return;
+                    }
                 };
                 if let Err(error) = orchestrator
                     .store
@@ -145,22 +150,23 @@ impl Orchestrator {
 
     /// Keeps a made plan until the person says OK, and records it.
     async fn hold_plan(&self, plan_id: &str, plan: Plan, asker: &Actor) -> Result<(), String> {
-        let planned: Vec<_> = plan
+        let planned: Vec<PlannedTask> = plan
             .tasks
             .iter()
-            .map(|t| json!({ "key": t.key, "title": t.title, "depends_on": t.depends_on }))
+            .map(|t| PlannedTask {
+                key: t.key.clone(),
+                title: t.title.clone(),
+                depends_on: t.depends_on.clone(),
+            })
             .collect();
-        let event = NewEvent {
-            task_id: None,
-            actor: Actor::Orchestrator,
-            kind: EventKind::PlanCreated,
-            payload: json!({
-                "plan_id": plan_id,
-                "summary": plan.summary,
-                "awaiting_ok": true,
-                "planned": planned,
-            }),
+        let held = PlanCreated {
+            plan_id: plan_id.to_owned(),
+            summary: Some(plan.summary.clone()),
+            awaiting_ok: true,
+            planned,
+            ..PlanCreated::default()
         };
+        let event = NewEvent::typed(None, Actor::Orchestrator, &held).map_err(|e| e.to_string())?;
         let note = device_note(
             asker,
             format!("Plan {plan_id} waits for your OK: say \"ok {plan_id}\"."),
@@ -192,12 +198,12 @@ impl Orchestrator {
                 "no plan {plan_id} waits for an OK; ask `status` for the plans that do"
             )));
         };
-        let decided = NewEvent {
-            task_id: None,
-            actor: by.clone(),
-            kind: EventKind::PlanCreated,
-            payload: json!({ "plan_id": plan_id, "decision": if start { "started" } else { "discarded" } }),
+        let decision = PlanCreated {
+            plan_id: plan_id.to_owned(),
+            decision: Some(if start { "started" } else { "discarded" }.to_owned()),
+            ..PlanCreated::default()
         };
+        let decided = NewEvent::typed(None, by.clone(), &decision)?;
         self.store.write(move |tx| tx.append(decided)).await?;
         if !start {
             return Ok(format!("Discarded {plan_id}."));
@@ -250,25 +256,27 @@ impl Orchestrator {
                 )
                 .await
                 .map_err(|e| format!("task {:?} of the plan: {e}", planned.key))?;
-            created.push(json!({
-                "key": planned.key,
-                "task_id": task.id,
-                "seq": task.seq,
-                "title": task.title,
-                "depends_on": planned.depends_on,
-            }));
+            created.push(PlanTask {
+                key: planned.key.clone(),
+                task_id: task.id.to_string(),
+                seq: task.seq,
+                title: task.title.clone(),
+                depends_on: planned.depends_on.clone(),
+            });
             ids.insert(planned.key.clone(), task.id);
         }
-        let event = NewEvent {
-            task_id: None,
-            actor: Actor::Orchestrator,
-            kind: EventKind::PlanCreated,
-            payload: json!({ "plan_id": plan_id, "summary": plan.summary, "tasks": created }),
-        };
         let titles: Vec<String> = created
             .iter()
-            .map(|t| format!("#{} {}", t["seq"], t["title"].as_str().unwrap_or_default()))
+            .map(|t| format!("#{} {}", t.seq, t.title))
             .collect();
+        let started = PlanCreated {
+            plan_id: plan_id.to_owned(),
+            summary: Some(plan.summary.clone()),
+            tasks: created,
+            ..PlanCreated::default()
+        };
+        let event =
+            NewEvent::typed(None, Actor::Orchestrator, &started).map_err(|e| e.to_string())?;
         let note = device_note(
             &actor,
             format!("Plan ready: {}\n{}", plan.summary, titles.join("\n")),

@@ -18,7 +18,7 @@ use crate::repositories::Repositories;
 use crate::settings::Settings;
 use claims::DeliveryClaims;
 use pushpals_core::{Approval, ApprovalAction, ApprovalState, Decision, EventKind, TaskId};
-use pushpals_store::{EventQuery, Store};
+use pushpals_store::Store;
 use pushpals_workspace::SecretScanner;
 use std::sync::Arc;
 
@@ -50,14 +50,7 @@ impl Delivery {
 
     /// A task's events, oldest first.
     async fn task_events(&self, task_id: &TaskId) -> OrchestratorResult<Vec<pushpals_core::Event>> {
-        Ok(self
-            .store
-            .events(EventQuery {
-                task_id: Some(task_id.clone()),
-                limit: Some(u32::MAX),
-                ..EventQuery::default()
-            })
-            .await?)
+        Ok(self.store.task_events(task_id).await?)
     }
 
     /// Carries out an approved push, pull request or merge. The decision is

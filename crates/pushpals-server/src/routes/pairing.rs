@@ -9,7 +9,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pushpals_core::{Actor, EventKind, NewEvent};
+use pushpals_core::payload::{DevicePaired, PairingCreated, TokenRevoked};
+use pushpals_core::{Actor, NewEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -148,12 +149,11 @@ pub async fn create(
         .store()
         .write(move |tx| {
             tx.insert_pairing_code(&code_hash, scopes, expires_at)?;
-            tx.append(NewEvent {
-                task_id: None,
-                actor,
-                kind: EventKind::PairingCreated,
-                payload: json!({ "scope": scope_name, "expires_at": expires_at }),
-            })
+            let created = PairingCreated {
+                scope: scope_name,
+                expires_at,
+            };
+            tx.append(NewEvent::typed(None, actor, &created)?)
         })
         .await?;
     let shown = format!("{}-{}", &code[..4], &code[4..]);
@@ -236,12 +236,12 @@ pub async fn redeem(
                 return Ok(None);
             };
             let id = tx.insert_token(&name, &token_hash, &scopes)?;
-            tx.append(NewEvent {
-                task_id: None,
-                actor: Actor::User(name.clone()),
-                kind: EventKind::DevicePaired,
-                payload: json!({ "device": name, "token_id": id, "scopes": scopes }),
-            })?;
+            let paired = DevicePaired {
+                device: name.clone(),
+                token_id: id,
+                scopes: scopes.clone(),
+            };
+            tx.append(NewEvent::typed(None, Actor::User(name.clone()), &paired)?)?;
             Ok(Some((scopes, name)))
         })
         .await?;
@@ -304,12 +304,8 @@ pub async fn revoke(
         .write(move |tx| {
             let revoked = tx.revoke_token(id)?;
             if revoked {
-                tx.append(NewEvent {
-                    task_id: None,
-                    actor,
-                    kind: EventKind::TokenRevoked,
-                    payload: json!({ "token_id": id, "name": name }),
-                })?;
+                let revoked = TokenRevoked { token_id: id, name };
+                tx.append(NewEvent::typed(None, actor, &revoked)?)?;
             }
             Ok(revoked)
         })

@@ -307,14 +307,7 @@ async fn a_phone_switches_between_two_repositories_and_starts_work_in_the_chosen
             "tool",
         ]);
         assert_eq!(added["name"], "tool", "{added}");
-        let listed = server.json(&["repo", "list"]);
-        let names: Vec<&str> = listed["repos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
-        assert_eq!(names, ["repo", "tool"], "{listed}");
+        assert_eq!(server.repo_names(), ["repo", "tool"]);
         // With two repositories a task must say which.
         let refused = server
             .cli()

@@ -309,14 +309,7 @@ fn a_server_killed_during_a_clone_leaves_no_git_running_and_its_next_start_sweep
 
     // The next start sweeps the half-made clone; nothing is registered.
     let server = start_server(&repo.path, data.path());
-    let listed = server.json(&["repo", "list"]);
-    let names: Vec<&str> = listed["repos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["name"].as_str())
-        .collect();
-    assert_eq!(names, ["repo"], "{listed}");
+    assert_eq!(server.repo_names(), ["repo"]);
     let homes: Vec<String> = std::fs::read_dir(data.path().join("repos"))
         .unwrap()
         .flatten()

@@ -148,6 +148,17 @@ impl Server {
         command
     }
 
+    /// The names `pushpals repo list` shows.
+    pub(crate) fn repo_names(&self) -> Vec<String> {
+        let listed = self.json(&["repo", "list"]);
+        listed["repos"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub(crate) fn json(&self, args: &[&str]) -> Value {
         let output = self.cli().args(args).arg("--json").output().unwrap();
         assert!(
