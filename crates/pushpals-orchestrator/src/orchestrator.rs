@@ -61,7 +61,7 @@ const MAX_COMMAND: usize = 64 * 1024;
 /// Takes tasks from creation to an approved commit. Shared as
 /// `Arc<Orchestrator>`. It wires parts together and holds no lock of its
 /// own: each field that changes while serving is a part owning its state
-/// (the command gate, cancel switches, inboxes, plans, scan turns, the
+/// (the command gate, cancel switches, inboxes, the planner, the scanner, the
 /// sandbox probe, agent versions, base fetches, delivery, warm
 /// caches).
 pub struct Orchestrator {
@@ -84,8 +84,8 @@ pub struct Orchestrator {
     pub(crate) secrets: Arc<crate::current::Current<SecretScanner>>,
     /// Messages for agent tasks, taken at their next step.
     pub(crate) inboxes: crate::running_tasks::Inboxes,
-    /// Chat requests being planned, by plan id.
-    pub(crate) plans: crate::chat::Plans,
+    /// The planner, with the plans it is making or holding for an OK.
+    pub(crate) planner: crate::chat::Planner,
     /// The proactive scanner, with its turns and schedule.
     pub(crate) scanner: Arc<crate::scan::Scanner>,
     /// The last sandbox probe of `/readyz`, reused for a while.
@@ -143,6 +143,7 @@ impl Orchestrator {
             runner: Arc::clone(&runner),
             scratch_root: data_dir.to_path_buf(),
         }));
+        let planner = crate::chat::Planner::new(store.clone(), Arc::clone(&settings));
         let orchestrator = Arc::new(Self {
             store,
             repos,
@@ -155,7 +156,7 @@ impl Orchestrator {
             gate,
             secrets,
             inboxes: crate::running_tasks::Inboxes::default(),
-            plans: crate::chat::Plans::default(),
+            planner,
             scanner,
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             gateway: tokio::sync::OnceCell::new(),

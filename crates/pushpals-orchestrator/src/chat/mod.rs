@@ -2,13 +2,12 @@
 //! new work is planned in the background.
 
 mod intent;
-mod pending;
+mod planner;
 mod planning;
 mod status;
 
 pub use intent::{Intent, TaskRef, parse};
-pub(crate) use pending::Plans;
-pub(crate) use planning::PendingPlan;
+pub(crate) use planner::Planner;
 pub use status::{CheckStatus, TaskStatus};
 
 use crate::authorize::ApprovalScope;
@@ -105,7 +104,7 @@ impl Orchestrator {
             Intent::Status => {
                 let tasks = self.status().await?;
                 let mut lines: Vec<String> = tasks.iter().map(TaskStatus::line).collect();
-                for (id, plan) in self.plans.list() {
+                for (id, plan) in self.planner.list() {
                     lines.push(plan.line(&id));
                 }
                 let text = if lines.is_empty() {
