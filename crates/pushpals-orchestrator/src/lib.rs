@@ -30,6 +30,7 @@ mod decide;
 mod delivery;
 mod driver;
 mod error;
+mod external_agents;
 mod external_run;
 mod fair_slots;
 mod judge;

@@ -90,11 +90,8 @@ pub struct Orchestrator {
     pub(crate) scanner: Arc<crate::scan::Scanner>,
     /// The last sandbox probe of `/readyz`, reused for a while.
     pub(crate) sandbox_probe: crate::readiness::SandboxProbe,
-    /// The model gateway external agents reach their models through,
-    /// started on first use.
-    pub(crate) gateway: tokio::sync::OnceCell<crate::external_run::GatewayHandle>,
-    /// External agents' versions, asked again only when a program changes.
-    pub(crate) agent_versions: crate::agent_versions::AgentVersions,
+    /// External agents' gateway, versions, homes and sessions.
+    pub(crate) agents: crate::external_agents::ExternalAgents,
     /// Pushes, pull requests and merges, each after its approval.
     pub(crate) delivery: crate::delivery::Delivery,
 }
@@ -144,6 +141,12 @@ impl Orchestrator {
             scratch_root: data_dir.to_path_buf(),
         }));
         let planner = crate::chat::Planner::new(store.clone(), Arc::clone(&settings));
+        let agents = crate::external_agents::ExternalAgents::new(
+            store.clone(),
+            Arc::clone(&runner),
+            Arc::clone(&secrets),
+            data_dir.to_path_buf(),
+        );
         let orchestrator = Arc::new(Self {
             store,
             repos,
@@ -159,8 +162,7 @@ impl Orchestrator {
             planner,
             scanner,
             sandbox_probe: crate::readiness::SandboxProbe::default(),
-            gateway: tokio::sync::OnceCell::new(),
-            agent_versions: crate::agent_versions::AgentVersions::default(),
+            agents,
             delivery,
         });
         orchestrator.load_repositories().await?;
