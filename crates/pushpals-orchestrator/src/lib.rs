@@ -15,6 +15,7 @@ mod agent_run;
 mod agent_session;
 mod agent_steps;
 mod agent_versions;
+mod artifact_summary;
 mod artifacts;
 mod authorize;
 mod autonomy;

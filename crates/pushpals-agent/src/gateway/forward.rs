@@ -1,5 +1,9 @@
 //! Forwarding one call: authenticate, check the budget, put the real model
 //! and key in, stream the answer back, count it, report it.
+//!
+//! Over 400 lines: one call's path from the agent's request to its recorded
+//! answer, streamed or whole; translation between protocols is in
+//! `translate`.
 
 use super::errors::error;
 use super::routes::ClientProtocol;

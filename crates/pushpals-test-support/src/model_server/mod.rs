@@ -9,6 +9,9 @@
 //! Replies come from queues: a request takes the next reply of the first
 //! queue whose marker occurs in its body (so parallel agents each get their
 //! own script), else of the unmarked queue.
+//!
+//! Over 400 lines: the server, its script queues and the recording of
+//! requests are one fixture; each protocol's rendering is its own module.
 
 mod anthropic;
 mod gemini;
