@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod commands;
 mod doctor;
+mod event_lines;
 mod paths;
 mod render;
 mod serve;

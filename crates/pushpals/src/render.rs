@@ -1,10 +1,8 @@
-//! Human-readable output.
+//! Human-readable output: the task table and a task's detail; an event's
+//! line is in `event_lines`.
 
-use pushpals_core::payload::{
-    AgentFinished, ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched,
-    CommandFinished, CommandStarted, MergeDone, PolicyDecision, PrOpened, PushBlocked, Pushed,
-    StateChanged, read_json,
-};
+pub use crate::event_lines::event_line;
+
 use serde_json::Value;
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -163,175 +161,9 @@ pub fn task_detail(view: &Value) -> String {
     out
 }
 
-/// The line of an event whose payload has a type (`payload.rs` in the
-/// core crate), without its `#id ── ` prefix.
-fn typed_line(event: &Value) -> Option<String> {
-    if let Some(changed) = read_json::<StateChanged>(event) {
-        return Some(format!(
-            "{} → {}{}",
-            changed.from,
-            changed.to,
-            changed
-                .reason
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(judged) = read_json::<PolicyDecision>(event) {
-        if judged.preapproved {
-            return Some(format!(
-                "[{}] approved with the task: {}",
-                judged.step,
-                judged.command.unwrap_or_default()
-            ));
-        }
-        let parts: String = judged
-            .findings
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["decision"] != "allow")
-            .map(|f| format!(" — {}: {}", text(f, "part"), text(f, "reason")))
-            .collect();
-        let why = judged
-            .reason
-            .filter(|_| parts.is_empty())
-            .map(|r| format!(" — {r}"))
-            .unwrap_or_default();
-        let what = judged.command.or(judged.tool).unwrap_or_default();
-        return Some(format!(
-            "[{}] policy: {} {what}{parts}{why}",
-            judged.step,
-            judged.decision.unwrap_or_default()
-        ));
-    }
-    if let Some(started) = read_json::<CommandStarted>(event) {
-        return Some(format!("[{}] $ {}", started.step, started.command));
-    }
-    if let Some(finished) = read_json::<CommandFinished>(event) {
-        return Some(format!(
-            "[{}] {}{}",
-            finished.step,
-            finished.outcome.or(finished.error).unwrap_or_default(),
-            finished
-                .duration_ms
-                .map(|ms| format!(" in {ms} ms"))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(asked) = read_json::<ApprovalRequested>(event) {
-        return Some(format!(
-            "approval #{} ({}) requested: {}",
-            asked.approval_id,
-            asked.action.as_str(),
-            asked.summary
-        ));
-    }
-    if let Some(decided) = read_json::<ApprovalDecided>(event) {
-        return Some(format!(
-            "approval #{} ({}) {} by {}{}",
-            decided.approval_id,
-            decided.action.as_str(),
-            decided.decision.as_str(),
-            decided.decided_by,
-            decided.reason.map(|r| format!(": {r}")).unwrap_or_default()
-        ));
-    }
-    if let Some(line) = delivery_line(event) {
-        return Some(line);
-    }
-    if let Some(finished) = read_json::<AgentFinished>(event) {
-        return Some(format!("the agent finished: {}", finished.summary));
-    }
-    if let Some(fetched) = read_json::<BaseFetched>(event) {
-        return Some(format!(
-            "starts from {} ({})",
-            fetched.start_commit.get(..12).unwrap_or_default(),
-            fetched.why
-        ));
-    }
-    let failed = read_json::<BaseFetchFailed>(event)?;
-    let next = match (failed.retry_in_secs, &failed.start_commit) {
-        (Some(secs), _) => format!("; trying again in {secs} s"),
-        (None, Some(start)) => format!(
-            "; starts from {} ({})",
-            start.get(..12).unwrap_or_default(),
-            failed.why.unwrap_or_default()
-        ),
-        _ => String::new(),
-    };
-    Some(format!(
-        "cannot fetch {}/{}: {}{next}",
-        failed.remote, failed.branch, failed.error
-    ))
-}
-
-/// The line of a push, a pull request, a merge or a stopped push.
-fn delivery_line(event: &Value) -> Option<String> {
-    let short = |sha: &str| sha.get(..12).unwrap_or(sha).to_owned();
-    if let Some(pushed) = read_json::<Pushed>(event) {
-        return Some(format!(
-            "pushed {} to {} at {}{}{}",
-            pushed.branch,
-            pushed.remote,
-            short(&pushed.sha),
-            pushed
-                .rebased_onto
-                .map(|base| format!(", rebased onto {}", short(&base)))
-                .unwrap_or_default(),
-            pushed
-                .updates_pull_request
-                .map(|url| format!("; updates {url}"))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(opened) = read_json::<PrOpened>(event) {
-        return Some(format!(
-            "pull request #{} opened on {}: {}",
-            opened.number, opened.forge, opened.url
-        ));
-    }
-    if let Some(merged) = read_json::<MergeDone>(event) {
-        return Some(format!(
-            "merged into {} ({}) at {}",
-            merged.base_branch,
-            merged.kind,
-            short(&merged.head)
-        ));
-    }
-    read_json::<PushBlocked>(event).map(|blocked| format!("push stopped: {}", blocked.reason))
-}
-
-/// One event for a person; `output` events print their text as it came.
-pub fn event_line(event: &Value) -> String {
-    let payload = &event["payload"];
-    let id = &event["id"];
-    if let Some(line) = typed_line(event) {
-        return format!("#{id} ── {line}\n");
-    }
-    match text(event, "kind") {
-        "output" => text(payload, "text").to_owned(),
-        kind => format!("#{id} ── {kind} {}\n", compact(payload)),
-    }
-}
-
-fn compact(payload: &Value) -> String {
-    let text = payload.to_string();
-    if text.len() > 300 {
-        let mut end = 300;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &text[..end])
-    } else {
-        text
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn the_table_names_repositories_only_when_there_are_several() {
@@ -352,40 +184,5 @@ mod tests {
         let state_at = lines[0].find("STATE").unwrap();
         assert_eq!(&lines[1][state_at..state_at + 9], "committed");
         assert_eq!(&lines[2][state_at..state_at + 9], "committed");
-    }
-
-    #[test]
-    fn events_read_as_steps() {
-        let changed = json!({"id": 4, "kind": "state_changed", "payload": {"from": "running", "to": "failed", "reason": "boom"}});
-        assert_eq!(event_line(&changed), "#4 ── running → failed (boom)\n");
-        let output = json!({"id": 5, "kind": "output", "payload": {"text": "hello\n"}});
-        assert_eq!(event_line(&output), "hello\n");
-        let long = json!({"id": 6, "kind": "diff", "payload": {"x": "é".repeat(400)}});
-        assert!(event_line(&long).ends_with("…\n"));
-        let withdrawn = json!({"id": 9, "kind": "approval_decided", "payload": {"approval_id": 1, "action": "command", "decision": "withdrawn", "decided_by": "orchestrator", "reason": "the server stopped"}});
-        assert_eq!(
-            event_line(&withdrawn),
-            "#9 ── approval #1 (command) withdrawn by orchestrator: the server stopped\n"
-        );
-        let pushed = json!({"id": 10, "kind": "push", "payload": {"remote": "origin", "branch": "pushpals/ab", "sha": "0123456789abcdef", "rebased_onto": null, "updates_pull_request": null}});
-        assert_eq!(
-            event_line(&pushed),
-            "#10 ── pushed pushpals/ab to origin at 0123456789ab\n"
-        );
-        let opened = json!({"id": 11, "kind": "pr_opened", "payload": {"forge": "github", "url": "https://forge.test/o/r/pull/3", "number": 3}});
-        assert_eq!(
-            event_line(&opened),
-            "#11 ── pull request #3 opened on github: https://forge.test/o/r/pull/3\n"
-        );
-        let waiting = json!({"id": 7, "kind": "base_fetch_failed", "payload": {"remote": "origin", "branch": "main", "error": "no route", "retry_in_secs": 10}});
-        assert_eq!(
-            event_line(&waiting),
-            "#7 ── cannot fetch origin/main: no route; trying again in 10 s\n"
-        );
-        let fetched = json!({"id": 8, "kind": "base_fetched", "payload": {"remote": "origin", "branch": "main", "fetched": "0123456789abcdef", "head": "fedcba", "start_commit": "0123456789abcdef", "why": "the remote base is ahead of the local HEAD"}});
-        assert_eq!(
-            event_line(&fetched),
-            "#8 ── starts from 0123456789ab (the remote base is ahead of the local HEAD)\n"
-        );
     }
 }
