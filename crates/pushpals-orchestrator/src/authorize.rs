@@ -1,7 +1,8 @@
-//! The policy gate every command of a task passes before it runs: allow
-//! runs, deny fails the step, ask waits for the person's approval.
+//! The command gate's flow, which every command of a task passes before it
+//! runs: allow runs, deny fails the step, ask waits for the person's
+//! approval (the task waits meanwhile); every verdict is recorded.
 
-use crate::orchestrator::Orchestrator;
+use crate::command_gate::CommandGate;
 use pushpals_core::payload::PolicyDecision;
 use pushpals_core::{
     Actor, ApprovalAction, ApprovalId, ApprovalState, Decision as Answer, NewEvent, TaskId,
@@ -56,7 +57,7 @@ impl From<StoreError> for Refusal {
     }
 }
 
-impl Orchestrator {
+impl CommandGate {
     /// Judges `command_line` for a step of a task; records the verdict;
     /// returns when it may run, with whether it needs the network. `resume`
     /// is the state to go back to after waiting (running or checking).
@@ -69,7 +70,7 @@ impl Orchestrator {
         resume: TaskState,
         cancel: &watch::Receiver<bool>,
     ) -> Result<bool, Refusal> {
-        let granted = self.gate.is_granted(task_id, command_line);
+        let granted = self.is_granted(task_id, command_line);
         let verdict = self
             .judge_recorded(policy, task_id, step, command_line, granted)
             .await?;
@@ -170,7 +171,7 @@ impl Orchestrator {
                 tx.request_approval(&id, ApprovalAction::Command, &summary, detail)
             })
             .await?;
-        let answered = self.gate.wait_for(approval.id, command_line);
+        let answered = self.wait_for(approval.id, command_line);
         // Decided between the request and the registration: read it back.
         let answer = match self.already_answered(approval.id).await? {
             Some(answer) => answer,
@@ -182,25 +183,30 @@ impl Orchestrator {
                         Err(_) => return Err(Refusal::Cancelled),
                     },
                     _ = cancel.wait_for(|cancelled| *cancelled) => {
-                        self.gate.forget(approval.id);
+                        self.forget(approval.id);
                         return Err(Refusal::Cancelled);
                     }
                 }
             }
         };
-        self.gate.forget(approval.id);
+        self.forget(approval.id);
         match answer.decision {
             Answer::Approve => {
                 if answer.scope != ApprovalScope::Once {
-                    self.gate.grant(task_id, command_line);
+                    self.grant(task_id, command_line);
                 }
-                self.move_to(
-                    task_id,
-                    resume,
-                    TaskUpdate::default(),
-                    json!({ "approved_by": answer.by }),
-                )
-                .await?;
+                let (id, by) = (task_id.clone(), answer.by.clone());
+                self.store
+                    .write(move |tx| {
+                        tx.transition(
+                            &id,
+                            resume,
+                            TaskUpdate::default(),
+                            Actor::Orchestrator,
+                            json!({ "approved_by": by }),
+                        )
+                    })
+                    .await?;
                 Ok(())
             }
             Answer::Deny => Err(Refusal::Refused(format!(

@@ -1,16 +1,18 @@
-//! The command gate's state: the command policy in force (built-in rules
-//! and the person's; a repository's own are added per task), the person's
-//! policy file where "always allow" writes, the command lines allowed for
-//! the rest of a task, and the drivers waiting on a command approval.
+//! The command gate, a part of the orchestrator: the command policy in
+//! force (built-in rules and the person's; a repository's own are added per
+//! task), the person's policy file where "always allow" writes, the command
+//! lines allowed for the rest of a task, and the drivers waiting on a
+//! command approval.
 //!
-//! It owns these behind its own locks and a narrow interface; what is
-//! recorded (approvals, decisions, policy updates) is the store's, and the
-//! flow of asking and waiting is `authorize`'s.
+//! It owns these behind its own locks and a narrow interface, and records
+//! through its store handle; the flow of judging, asking and waiting is in
+//! `authorize`.
 
 use crate::authorize::CommandAnswer;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use pushpals_core::{ApprovalId, TaskId};
 use pushpals_policy::{Policy, RuleSet};
+use pushpals_store::Store;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
@@ -22,6 +24,7 @@ type Waiter = (String, oneshot::Sender<CommandAnswer>);
 
 /// See the module's documentation.
 pub(crate) struct CommandGate {
+    pub(crate) store: Store,
     policy: RwLock<Policy>,
     user_policy_file: Mutex<Option<PathBuf>>,
     granted: Mutex<HashMap<TaskId, HashSet<String>>>,
@@ -29,9 +32,11 @@ pub(crate) struct CommandGate {
 }
 
 impl CommandGate {
-    /// A gate with `policy` in force and nothing granted or waiting.
-    pub(crate) fn new(policy: Policy) -> Self {
+    /// A gate with `policy` in force and nothing granted or waiting,
+    /// recording in `store`.
+    pub(crate) fn new(policy: Policy, store: Store) -> Self {
         Self {
+            store,
             policy: RwLock::new(policy),
             user_policy_file: Mutex::new(None),
             granted: Mutex::new(HashMap::new()),
@@ -131,6 +136,13 @@ mod tests {
     use crate::authorize::ApprovalScope;
     use pushpals_core::Decision;
 
+    /// A gate over a fresh store (kept while the directory lives).
+    fn gate() -> (CommandGate, tempfile::TempDir) {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), pushpals_store::Durability::Normal).unwrap();
+        (CommandGate::new(Policy::builtin().unwrap(), store), data)
+    }
+
     fn task(n: u8) -> TaskId {
         TaskId::parse(&format!("task-{n}")).unwrap()
     }
@@ -146,7 +158,7 @@ mod tests {
 
     #[test]
     fn grants_are_per_task_and_per_line() {
-        let gate = CommandGate::new(Policy::builtin().unwrap());
+        let (gate, _data) = gate();
         gate.grant(&task(1), "make test");
         assert!(gate.is_granted(&task(1), "make test"));
         assert!(!gate.is_granted(&task(1), "make test; rm -rf ~"));
@@ -155,7 +167,7 @@ mod tests {
 
     #[test]
     fn an_answer_reaches_its_waiter_once() {
-        let gate = CommandGate::new(Policy::builtin().unwrap());
+        let (gate, _data) = gate();
         let id = 7;
         let mut answered = gate.wait_for(id, "make deploy");
         assert_eq!(gate.waiting_command(id).as_deref(), Some("make deploy"));

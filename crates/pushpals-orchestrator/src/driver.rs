@@ -399,6 +399,7 @@ impl Orchestrator {
     ) -> StepResult<Gated> {
         let command_line = step.command_line.as_str();
         let network = match self
+            .gate
             .authorize(
                 policy,
                 task_id,

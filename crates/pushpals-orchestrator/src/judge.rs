@@ -70,6 +70,7 @@ impl Judge for TaskJudge {
                 let number = commands.fetch_add(1, Ordering::Relaxed) + 1;
                 let step = format!("agent:bash:{number}");
                 return match orchestrator
+                    .gate
                     .authorize(&policy, &task, &step, command, TaskState::Running, &cancel)
                     .await
                 {

@@ -130,7 +130,7 @@ impl Orchestrator {
             Arc::clone(&settings),
             Arc::clone(&secrets),
         );
-        let gate = Arc::new(crate::command_gate::CommandGate::new(policy));
+        let gate = Arc::new(crate::command_gate::CommandGate::new(policy, store.clone()));
         let scanner = Arc::new(crate::scan::Scanner::new(crate::scan::ScannerHandles {
             store: store.clone(),
             repos: Arc::clone(&repos),

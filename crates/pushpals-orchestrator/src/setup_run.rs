@@ -106,6 +106,7 @@ impl Orchestrator {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
         let verdict = self
+            .gate
             .judge_recorded(policy, task_id, "setup", &setup.command, false)
             .await?;
         if verdict.decision == Decision::Deny {
@@ -145,16 +146,17 @@ impl Orchestrator {
             "changed": changed,
             "findings": verdict.findings,
         });
-        self.ask_for_command(
-            task_id,
-            "setup",
-            &setup.command,
-            summary,
-            detail,
-            TaskState::Running,
-            cancel,
-        )
-        .await?;
+        self.gate
+            .ask_for_command(
+                task_id,
+                "setup",
+                &setup.command,
+                summary,
+                detail,
+                TaskState::Running,
+                cancel,
+            )
+            .await?;
         let network = if access.hosts.is_empty() {
             None
         } else {

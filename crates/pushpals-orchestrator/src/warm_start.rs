@@ -253,6 +253,7 @@ impl Orchestrator {
         for check in checks {
             let step = format!("warm:{}", check.name);
             let verdict = self
+                .gate
                 .judge_recorded(policy, task_id, &step, &check.command_line, false)
                 .await?;
             if verdict.decision != Decision::Allow {
