@@ -75,8 +75,8 @@ pub use retention::{CacheSpace, GcReport, SpaceReport};
 pub use scan::ScanReport;
 pub use settings::{
     AcmeSettings, DeliverySettings, FetchFailure, ForgeSettings, GitSettings, LimitSettings,
-    NetworkSettings, NotifySettings, RetentionSettings, SandboxSettings, ServerSettings, Settings,
-    TelemetrySettings, TlsSettings,
+    LogFormat, NetworkSettings, NotifySettings, RetentionSettings, SandboxSettings, ServerSettings,
+    Settings, TelemetrySettings, TlsSettings,
 };
 pub use settings_reload::Reload;
 pub use setup_config::{Reach, Registry, SetupSection, SetupSource, SetupStep};

@@ -6,7 +6,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use pushpals_orchestrator::TelemetrySettings;
+use pushpals_orchestrator::{LogFormat, TelemetrySettings};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -30,22 +30,22 @@ impl Drop for Telemetry {
 pub fn init(settings: Option<&TelemetrySettings>) -> Result<Telemetry> {
     let filter = EnvFilter::try_from_env("PUSHPALS_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,pushpals=info"));
-    let format = std::env::var("PUSHPALS_LOG_FORMAT")
-        .ok()
-        .or_else(|| settings.and_then(|s| s.log_format.clone()));
-    let logs = match format.as_deref() {
-        Some("json") => tracing_subscriber::fmt::layer()
+    let format = match std::env::var("PUSHPALS_LOG_FORMAT") {
+        Ok(text) => Some(LogFormat::parse(&text).with_context(|| {
+            format!("PUSHPALS_LOG_FORMAT={text:?} is not known: use \"text\" or \"json\"")
+        })?),
+        Err(_) => settings.and_then(|s| s.log_format),
+    };
+    let logs = match format {
+        Some(LogFormat::Json) => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
             .boxed(),
         // Colours only on a terminal: a log file gets plain text.
-        Some("text") | None => tracing_subscriber::fmt::layer()
+        Some(LogFormat::Text) | None => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
-        Some(other) => {
-            anyhow::bail!("PUSHPALS_LOG_FORMAT={other:?} is not known: use \"text\" or \"json\"")
-        }
     };
     let provider = match settings.and_then(|s| s.otlp_endpoint.as_deref()) {
         Some(endpoint) => {

@@ -234,3 +234,30 @@ fn a_token_in_a_clone_url_shows_nowhere_even_when_the_clone_fails() {
     let listed = server.json(&["repo", "list"]);
     assert_eq!(listed["repos"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[test]
+fn an_unknown_log_format_is_named_with_the_ones_there_are() {
+    let data = tempfile::tempdir().unwrap();
+    let stderr = stderr_of(
+        pushpals(data.path())
+            .env("PUSHPALS_LOG_FORMAT", "yaml")
+            .arg("status"),
+    );
+    assert!(stderr.contains("PUSHPALS_LOG_FORMAT=\"yaml\""), "{stderr}");
+    assert!(stderr.contains("\"json\""), "{stderr}");
+    // The same mistake in config.toml names the key.
+    let config = data.path().join("config-home/pushpals");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[telemetry]\nlog_format = \"yaml\"\n",
+    )
+    .unwrap();
+    let repo = TempRepo::new();
+    let stderr = stderr_of(
+        pushpals(data.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path),
+    );
+    assert!(stderr.contains("log_format = \"yaml\""), "{stderr}");
+}
