@@ -11,10 +11,10 @@ use crate::driver::{StepResult, Stop};
 use crate::output::{Tap, run_recorded};
 use pushpals_agent::external::{self, ExternalAgent};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer};
-use pushpals_core::payload::{EventPayload, PolicyDecision};
+use pushpals_core::payload::{AgentFinished, EventPayload, PolicyDecision};
 use pushpals_core::{Actor, NewEvent, Task, TaskId};
 use pushpals_sandbox::{CommandSpec, Runner};
-use pushpals_store::{EventQuery, Store};
+use pushpals_store::Store;
 use pushpals_workspace::SecretScanner;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,29 +172,13 @@ impl ExternalAgents {
 
     /// The agent session the task's last run ended in, for resuming.
     pub(crate) async fn last_session(&self, task_id: &TaskId) -> StepResult<Option<String>> {
-        let mut after = 0;
-        let mut session = None;
-        loop {
-            let page = self
-                .store
-                .events(EventQuery {
-                    after,
-                    task_id: Some(task_id.clone()),
-                    limit: Some(1000),
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for event in &page {
-                if let Some(id) = event
-                    .read::<pushpals_core::payload::AgentFinished>()
-                    .and_then(|finished| finished.session)
-                {
-                    session = Some(id);
-                }
-            }
-        }
-        Ok(session)
+        Ok(self
+            .store
+            .task_events(task_id)
+            .await?
+            .iter()
+            .rev()
+            .find_map(|event| event.read::<AgentFinished>()?.session))
     }
 
     pub(crate) async fn record<T: EventPayload>(

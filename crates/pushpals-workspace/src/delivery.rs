@@ -36,12 +36,23 @@ impl Repo {
     /// The URL of the remote of this name (after git's `insteadOf`
     /// rewriting), when there is one.
     pub async fn remote_url(&self, remote: &str) -> GitResult<Option<String>> {
-        if !self.has_remote(remote).await? {
-            return Ok(None);
-        }
         let mut command = self.command(self.root());
         command.args(["remote", "get-url", "--", remote]);
-        run_text(command, "remote get-url").await.map(Some)
+        let output = command.output().await.map_err(GitError::Spawn)?;
+        match output.status.code() {
+            Some(0) => Ok(Some(
+                String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            )),
+            // git's exit status for "No such remote".
+            Some(2) => Ok(None),
+            _ => Err(GitError::Failed {
+                command: "remote get-url".into(),
+                status: output.status.to_string(),
+                stderr: crate::git::hide_credentials(
+                    String::from_utf8_lossy(&output.stderr).trim(),
+                ),
+            }),
+        }
     }
 
     /// Fetches `base_branch` from `remote` (with the person's credentials,

@@ -333,3 +333,16 @@ async fn worktrees_made_at_the_same_time_all_succeed() {
         handle.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_remotes_url_is_read_and_a_missing_remote_is_none() {
+    let fixture = TempRepo::new();
+    let repo = Repo::open(&fixture.path).await.unwrap();
+    assert_eq!(repo.remote_url("origin").await.unwrap(), None);
+    fixture.git(&["remote", "add", "origin", "git@host.example:me/app.git"]);
+    assert_eq!(
+        repo.remote_url("origin").await.unwrap().as_deref(),
+        Some("git@host.example:me/app.git")
+    );
+    assert_eq!(repo.remote_url("upstream").await.unwrap(), None);
+}
