@@ -7,7 +7,7 @@
 //! with a summary (a JUnit report's failures first, coverage as a figure).
 //! What cannot be taken (a link, a file over the limit) is recorded too.
 
-use crate::driver::StepResult;
+use crate::lifecycle::{StepResult, Stop};
 use crate::orchestrator::Orchestrator;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use pushpals_agent::tools::confine::Root;
@@ -71,71 +71,66 @@ enum Taken {
     },
 }
 
-impl Orchestrator {
-    /// Where a task's artifacts are kept.
-    pub(crate) fn artifacts_dir(&self, task_id: &TaskId) -> PathBuf {
-        self.worktrees_dir
-            .with_file_name("artifacts")
-            .join(task_id.as_str())
+/// Takes the files `patterns` name from the task's worktree into `dir`
+/// (the task's artifacts directory) and records each as an
+/// `artifact_published` or `artifact_refused` event.
+pub(crate) async fn publish(
+    store: &pushpals_store::Store,
+    dir: PathBuf,
+    task_id: &TaskId,
+    worktree: &Path,
+    patterns: &[String],
+) -> StepResult<()> {
+    if patterns.is_empty() {
+        return Ok(());
     }
-
-    /// Takes the files `patterns` name from the task's worktree and records
-    /// each as an `artifact_published` or `artifact_refused` event.
-    pub(crate) async fn publish_artifacts(
-        &self,
-        task_id: &TaskId,
-        worktree: &Path,
-        patterns: &[String],
-    ) -> StepResult<()> {
-        if patterns.is_empty() {
-            return Ok(());
-        }
-        let set = artifact_patterns(patterns).map_err(crate::driver::Stop::Failed)?;
-        let (worktree, store) = (worktree.to_path_buf(), self.artifacts_dir(task_id));
-        let taken = tokio::task::spawn_blocking(move || take(&worktree, &set, &store))
-            .await
-            .map_err(|e| crate::driver::Stop::Failed(e.to_string()))?;
-        let events: Vec<NewEvent> = taken
-            .into_iter()
-            .map(|taken| match taken {
-                Taken::Published {
+    let set = artifact_patterns(patterns).map_err(Stop::Failed)?;
+    let worktree = worktree.to_path_buf();
+    let taken = tokio::task::spawn_blocking(move || take(&worktree, &set, &dir))
+        .await
+        .map_err(|e| Stop::Failed(e.to_string()))?;
+    let events: Vec<NewEvent> = taken
+        .into_iter()
+        .map(|taken| match taken {
+            Taken::Published {
+                path,
+                sha256,
+                bytes,
+                kind,
+                summary,
+            } => NewEvent::typed(
+                Some(task_id),
+                Actor::Orchestrator,
+                &ArtifactPublished {
                     path,
                     sha256,
                     bytes,
-                    kind,
+                    kind: kind.to_owned(),
                     summary,
-                } => NewEvent::typed(
-                    Some(task_id),
-                    Actor::Orchestrator,
-                    &ArtifactPublished {
-                        path,
-                        sha256,
-                        bytes,
-                        kind: kind.to_owned(),
-                        summary,
-                    },
-                ),
-                Taken::Refused { path, reason } => NewEvent::typed(
-                    Some(task_id),
-                    Actor::Orchestrator,
-                    &ArtifactRefused { path, reason },
-                ),
+                },
+            ),
+            Taken::Refused { path, reason } => NewEvent::typed(
+                Some(task_id),
+                Actor::Orchestrator,
+                &ArtifactRefused { path, reason },
+            ),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
+    if !events.is_empty() {
+        store
+            .write(move |tx| {
+                for event in events {
+                    tx.append(event)?;
+                }
+                Ok(())
             })
-            .collect::<Result<_, _>>()
-            .map_err(|e| crate::driver::Stop::Failed(format!("cannot encode an event: {e}")))?;
-        if !events.is_empty() {
-            self.store
-                .write(move |tx| {
-                    for event in events {
-                        tx.append(event)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-        }
-        Ok(())
+            .await?;
     }
+    Ok(())
+}
 
+impl Orchestrator {
     /// The artifacts a task published, newest run last.
     pub async fn artifacts(
         &self,
@@ -167,8 +162,7 @@ impl Orchestrator {
         else {
             return Ok(None);
         };
-        let path = self
-            .artifacts_dir(task_id)
+        let path = crate::lifecycle::artifacts_dir(&self.worktrees_dir, task_id)
             .join(sha256.to_ascii_lowercase());
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(Some((record, bytes))),

@@ -7,7 +7,7 @@
 
 use crate::agent_versions::AgentVersions;
 use crate::current::Current;
-use crate::driver::{StepResult, Stop};
+use crate::lifecycle::{StepResult, Stop};
 use crate::output::{Tap, run_recorded};
 use pushpals_agent::external::{self, ExternalAgent};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer};

@@ -3,13 +3,14 @@
 //! `ask` waits for the person), file writes the same worktree fence, and
 //! tools that would reach the network are refused.
 
-use crate::authorize::Refusal;
-use crate::orchestrator::Orchestrator;
+use crate::command_gate::CommandGate;
+use crate::command_gate::Refusal;
 use pushpals_agent::gateway::JudgeFuture;
 use pushpals_agent::{Judge, ToolUse, Verdict};
 use pushpals_core::payload::PolicyDecision;
 use pushpals_core::{Actor, NewEvent, TaskId, TaskState};
 use pushpals_policy::Policy;
+use pushpals_store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::watch;
@@ -27,7 +28,8 @@ const NETWORK_TOOLS: &[&str] = &["WebFetch", "WebSearch"];
 
 /// Judges one task's agent.
 pub(crate) struct TaskJudge {
-    orchestrator: Arc<Orchestrator>,
+    gate: Arc<CommandGate>,
+    store: Store,
     task: TaskId,
     policy: Policy,
     worktree: String,
@@ -36,15 +38,19 @@ pub(crate) struct TaskJudge {
 }
 
 impl TaskJudge {
+    /// A judge of the task's agent: its commands go through `gate`, its
+    /// writes and refusals are recorded in `store`.
     pub(crate) fn new(
-        orchestrator: Arc<Orchestrator>,
+        gate: Arc<CommandGate>,
+        store: Store,
         task: TaskId,
         policy: Policy,
         worktree: &str,
         cancel: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            orchestrator,
+            gate,
+            store,
             task,
             policy,
             worktree: worktree.trim_end_matches('/').to_owned(),
@@ -56,7 +62,8 @@ impl TaskJudge {
 
 impl Judge for TaskJudge {
     fn judge(&self, tool: ToolUse) -> JudgeFuture {
-        let orchestrator = Arc::clone(&self.orchestrator);
+        let gate = Arc::clone(&self.gate);
+        let store = self.store.clone();
         let task = self.task.clone();
         let policy = self.policy.clone();
         let worktree = self.worktree.clone();
@@ -69,8 +76,7 @@ impl Judge for TaskJudge {
                 };
                 let number = commands.fetch_add(1, Ordering::Relaxed) + 1;
                 let step = format!("agent:bash:{number}");
-                return match orchestrator
-                    .gate
+                return match gate
                     .authorize(&policy, &task, &step, command, TaskState::Running, &cancel)
                     .await
                 {
@@ -105,8 +111,7 @@ impl Judge for TaskJudge {
                     reason: Some(reason.clone()),
                     ..PolicyDecision::default()
                 };
-                if let Err(error) = orchestrator
-                    .store
+                if let Err(error) = store
                     .write(move |tx| {
                         tx.append(NewEvent::typed(
                             Some(&task),

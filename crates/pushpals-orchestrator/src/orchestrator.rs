@@ -55,15 +55,13 @@ pub struct TaskDiff {
 
 /// Longest accepted title, in bytes.
 const MAX_TITLE: usize = 500;
-/// Longest accepted command line, in bytes.
-const MAX_COMMAND: usize = 64 * 1024;
 
 /// Takes tasks from creation to an approved commit. Shared as
-/// `Arc<Orchestrator>`. It wires parts together and holds no lock of its
-/// own: each field that changes while serving is a part owning its state
-/// (the command gate, cancel switches, inboxes, the planner, the scanner, the
-/// sandbox probe, agent versions, base fetches, delivery, warm
-/// caches).
+/// `Arc<Orchestrator>`. It wires parts together, checks requests and hands
+/// them to the part they are for; it holds no lock of its own: each field
+/// that changes while serving is a part owning its state (the repositories,
+/// the command gate, the task lifecycle, the planner, the scanner, the
+/// sandbox probe, delivery).
 pub struct Orchestrator {
     pub(crate) store: Store,
     /// The served repositories, each with its checkout, caches and fetches.
@@ -73,27 +71,21 @@ pub struct Orchestrator {
     /// The settings in force; replaced whole by a reload (`settings()`).
     pub(crate) settings: Arc<crate::current::Current<Settings>>,
     pub(crate) worktrees_dir: PathBuf,
-    /// `max_parallel`, shared fairly by the repositories.
-    pub(crate) slots: crate::fair_slots::FairSlots,
-    /// Cancel switches of tasks that have a driver running.
-    pub(crate) cancels: crate::running_tasks::CancelSwitches,
     /// The command policy in force, grants for a task, and the drivers
     /// waiting on a command approval.
     pub(crate) gate: Arc<crate::command_gate::CommandGate>,
     /// Finds and redacts secrets in output and diffs.
     pub(crate) secrets: Arc<crate::current::Current<SecretScanner>>,
-    /// Messages for agent tasks, taken at their next step.
-    pub(crate) inboxes: crate::running_tasks::Inboxes,
+    /// Tasks from queued to their commit, with what runs tasks keep.
+    pub(crate) tasks: Arc<crate::lifecycle::Lifecycle>,
     /// The planner, with the plans it is making or holding for an OK.
     pub(crate) planner: crate::chat::Planner,
     /// The proactive scanner, with its turns and schedule.
     pub(crate) scanner: Arc<crate::scan::Scanner>,
     /// The last sandbox probe of `/readyz`, reused for a while.
     pub(crate) sandbox_probe: crate::readiness::SandboxProbe,
-    /// External agents' gateway, versions, homes and sessions.
-    pub(crate) agents: crate::external_agents::ExternalAgents,
     /// Pushes, pull requests and merges, each after its approval.
-    pub(crate) delivery: crate::delivery::Delivery,
+    pub(crate) delivery: Arc<crate::delivery::Delivery>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -118,18 +110,17 @@ impl Orchestrator {
         policy: Policy,
         data_dir: &Path,
     ) -> OrchestratorResult<Arc<Self>> {
-        let max_parallel = settings.max_parallel();
         let secrets = SecretScanner::builtin()
             .map_err(|e| OrchestratorError::Internal(format!("the built-in secret rules: {e}")))?;
         let repos = Arc::new(crate::repositories::Repositories::default());
         let settings = Arc::new(crate::current::Current::new(settings));
         let secrets = Arc::new(crate::current::Current::new(secrets));
-        let delivery = crate::delivery::Delivery::new(
+        let delivery = Arc::new(crate::delivery::Delivery::new(
             store.clone(),
             Arc::clone(&repos),
             Arc::clone(&settings),
             Arc::clone(&secrets),
-        );
+        ));
         let gate = Arc::new(crate::command_gate::CommandGate::new(policy, store.clone()));
         let scanner = Arc::new(crate::scan::Scanner::new(crate::scan::ScannerHandles {
             store: store.clone(),
@@ -141,12 +132,18 @@ impl Orchestrator {
             scratch_root: data_dir.to_path_buf(),
         }));
         let planner = crate::chat::Planner::new(store.clone(), Arc::clone(&settings));
-        let agents = crate::external_agents::ExternalAgents::new(
-            store.clone(),
-            Arc::clone(&runner),
-            Arc::clone(&secrets),
-            data_dir.to_path_buf(),
-        );
+        let tasks = Arc::new(crate::lifecycle::Lifecycle::new(
+            crate::lifecycle::LifecycleHandles {
+                store: store.clone(),
+                repos: Arc::clone(&repos),
+                runner: Arc::clone(&runner),
+                settings: Arc::clone(&settings),
+                secrets: Arc::clone(&secrets),
+                gate: Arc::clone(&gate),
+                delivery: Arc::clone(&delivery),
+                data_dir: data_dir.to_path_buf(),
+            },
+        ));
         let orchestrator = Arc::new(Self {
             store,
             repos,
@@ -154,15 +151,12 @@ impl Orchestrator {
             runner,
             settings,
             worktrees_dir: data_dir.join("worktrees"),
-            slots: crate::fair_slots::FairSlots::new(max_parallel),
-            cancels: crate::running_tasks::CancelSwitches::default(),
             gate,
             secrets,
-            inboxes: crate::running_tasks::Inboxes::default(),
+            tasks,
             planner,
             scanner,
             sandbox_probe: crate::readiness::SandboxProbe::default(),
-            agents,
             delivery,
         });
         orchestrator.load_repositories().await?;
@@ -238,7 +232,8 @@ impl Orchestrator {
                 );
             }
         }
-        self.settle_cut_short().await?;
+        self.tasks.settle_cut_short().await?;
+        self.delivery.reopen_interrupted_deliveries().await?;
         for task in self.store.tasks(Some(vec![TaskState::Queued])).await? {
             // Work for a repository not served now (an upgraded data dir
             // started without `--repo`) waits for it instead of failing.
@@ -247,7 +242,7 @@ impl Orchestrator {
                     "a queued task waits for its repository: serve it (`serve --repo PATH`) and restart");
                 continue;
             }
-            self.spawn_driver(task.id);
+            self.tasks.start_task(task.id);
         }
         Ok(())
     }
@@ -332,8 +327,8 @@ impl Orchestrator {
                     "give either a command to run or a brief for the agent, not both".into(),
                 ));
             }
-            (command, None) => (Some(self.checked_command(&title, command)?), None),
-            (None, Some(work)) => (None, Some(self.checked_work(&title, work).await?)),
+            (command, None) => (Some(self.tasks.checked_command(&title, command)?), None),
+            (None, Some(work)) => (None, Some(self.tasks.checked_work(&title, work).await?)),
         };
         let served = self.resolve_repo(request.repo.as_deref())?;
         let mut attempts = 0;
@@ -396,7 +391,7 @@ impl Orchestrator {
         {
             self.gate.grant(&task.id, command);
         }
-        self.spawn_driver(task.id.clone());
+        self.tasks.start_task(task.id.clone());
         Ok(task)
     }
 
@@ -410,55 +405,6 @@ impl Orchestrator {
             "stable_path": crate::warm_cache::stable_path(repo.root()),
             "toolchains": self.runner.toolchains(),
         })
-    }
-
-    /// Checks a command line (and the title it goes with): present, not
-    /// blank, not too long, and holding no secret.
-    pub(crate) fn checked_command(
-        &self,
-        title: &str,
-        command: Option<String>,
-    ) -> OrchestratorResult<String> {
-        let command = match command {
-            Some(line) if !line.trim().is_empty() && line.len() <= MAX_COMMAND => line,
-            Some(_) => {
-                return Err(OrchestratorError::InvalidInput(format!(
-                    "the command must be 1 to {MAX_COMMAND} bytes and not blank"
-                )));
-            }
-            None => {
-                return Err(OrchestratorError::InvalidInput(
-                    "a task needs a command to run (--run \"...\" on the command line, \
-                     \"command\" in the API) or a prompt for the agent (--agent \"...\", \
-                     \"agent\": {\"prompt\": ...})"
-                        .into(),
-                ));
-            }
-        };
-        // A secret typed into the command line would end up in the task,
-        // its events and its commit message: refuse it before storing.
-        self.refuse_secrets(&format!("{title}\n{command}"), "the title or command")?;
-        Ok(command)
-    }
-
-    /// Refuses `text` when it holds what looks like a secret; `what` names
-    /// it in the error.
-    pub(crate) fn refuse_secrets(&self, text: &str, what: &str) -> OrchestratorResult<()> {
-        let scanner = self.scanner();
-        if let std::borrow::Cow::Owned(redacted) = scanner.redact(text) {
-            return Err(OrchestratorError::InvalidInput(format!(
-                "{what} holds what looks like a secret ({}); nothing was stored. \
-                 Keep secrets out of tasks: put them in a file the command reads, \
-                 outside the repository",
-                redacted
-                    .split("[REDACTED:")
-                    .skip(1)
-                    .filter_map(|rest| rest.split(']').next())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(())
     }
 
     /// Cancels a task that has not ended: stops its worker or checks,
@@ -492,52 +438,51 @@ impl Orchestrator {
                 )
             })
             .await?;
-        self.cancels.pull(task_id);
+        self.tasks.stop_driver(task_id);
         Ok(task)
+    }
+
+    /// Continues an ended task with a new command (an agent task: the
+    /// person's feedback): a new run in the same worktree and on the same
+    /// branch. Its pending approvals are withdrawn.
+    pub async fn continue_task(
+        &self,
+        task_id: &TaskId,
+        command: Option<String>,
+        approve_command: bool,
+        actor: Actor,
+    ) -> OrchestratorResult<Task> {
+        self.tasks
+            .continue_task(task_id, command, approve_command, actor)
+            .await
+    }
+
+    /// Unmounts the tasks' overlay worktrees as the server stops, so the
+    /// data directory can be moved or removed; the next start mounts them
+    /// again.
+    pub async fn release_worktrees(&self) {
+        self.tasks.release_worktrees().await;
     }
 
     /// A task's diff against its base: from its worktree while it has one,
     /// else from its branch.
     pub async fn diff(&self, task_id: &TaskId) -> OrchestratorResult<TaskDiff> {
         let task = self.store.task(task_id).await?;
-        let Some(base_commit) = task.base_commit.clone() else {
-            return Err(OrchestratorError::WrongState {
-                task_id: task.id,
-                state: task.state,
-                what: "it has no worktree yet, so there is no diff".into(),
-            });
-        };
         let served = self.served(&task.repo)?;
-        let diff = match &task.worktree_path {
-            Some(path) if Path::new(path).exists() => {
-                served
-                    .repo
-                    .worktree(Path::new(path), &base_commit)
-                    .diff()
-                    .await?
-            }
-            _ => {
-                if served.repo.branch_commit(&task.branch).await?.is_none() {
-                    return Err(OrchestratorError::WrongState {
-                        task_id: task.id,
-                        state: task.state,
-                        what: "its worktree and branch were removed, so there is no diff any more"
-                            .into(),
-                    });
-                }
-                served.repo.branch_diff(&task.branch, &base_commit).await?
-            }
-        };
+        let (base_commit, diff) = crate::secret_gate::raw_diff(&served, &task).await?;
         let scanner = self.scanner();
-        let secret_findings = self
-            .unallowed(&served.repo, &base_commit, scanner.scan_diff(&diff.text))
-            .await;
+        let secret_findings = crate::secret_gate::unallowed(
+            &served.repo,
+            &base_commit,
+            scanner.scan_diff(&diff.text),
+        )
+        .await;
         let diff = Diff {
             text: scanner.redact(&diff.text).into_owned(),
             files: diff.files,
         };
         let commit_message = scanner
-            .redact(&self.commit_message(&task).await?)
+            .redact(&self.tasks.commit_message(&task).await?)
             .into_owned();
         let pr_text = self.delivery.pr_body(&task).await?;
         Ok(TaskDiff {
@@ -549,10 +494,6 @@ impl Orchestrator {
             commit_message,
             pr_text,
         })
-    }
-
-    pub(crate) fn worktree_path(&self, task_id: &TaskId) -> PathBuf {
-        self.worktrees_dir.join(task_id.as_str())
     }
 }
 

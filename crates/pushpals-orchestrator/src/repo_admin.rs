@@ -13,7 +13,7 @@
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use crate::repositories::{ServedRepo, valid_repo_name};
-use pushpals_core::{Actor, TaskId};
+use pushpals_core::Actor;
 use pushpals_store::{NewRepository, RepositoryRecord, StoreError};
 use pushpals_workspace::clone::{clone_into, valid_branch_name};
 use pushpals_workspace::{GitError, HttpCredential, Overlays, RemoteUrl, Repo};
@@ -405,12 +405,6 @@ impl Orchestrator {
     /// The served repository of that name, or why there is none.
     pub(crate) fn served(&self, name: &str) -> OrchestratorResult<Arc<ServedRepo>> {
         self.repos.served(name)
-    }
-
-    /// The repository a task works in.
-    pub(crate) async fn served_for(&self, task_id: &TaskId) -> OrchestratorResult<Arc<ServedRepo>> {
-        let task = self.store.task(task_id).await?;
-        self.served(&task.repo)
     }
 
     /// The repository a new request names, or the only one served; asks

@@ -104,7 +104,7 @@ impl Orchestrator {
                 report.branches.push(task.branch.clone());
             }
         }
-        let keep = self.current_cache_key(served).await;
+        let keep = self.tasks.current_cache_key(served).await;
         let layered = served.repo.layered_dirs();
         report.caches.extend(
             served
@@ -195,7 +195,7 @@ impl Orchestrator {
         }
         let mut caches: Vec<CacheSpace> = Vec::new();
         for served in self.repos.all() {
-            let current = self.current_cache_key(&served).await;
+            let current = self.tasks.current_cache_key(&served).await;
             caches.extend(
                 served
                     .caches
@@ -266,7 +266,7 @@ impl Orchestrator {
             served.repo.remove_worktree(&worktree, &task.branch).await?;
         }
         // Its artifacts go with it (their digests stay in the events).
-        let artifacts = self.artifacts_dir(&task.id);
+        let artifacts = crate::lifecycle::artifacts_dir(&self.worktrees_dir, &task.id);
         if let Err(error) = std::fs::remove_dir_all(&artifacts)
             && error.kind() != std::io::ErrorKind::NotFound
         {

@@ -3,9 +3,14 @@
 
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
+use crate::repositories::ServedRepo;
 use pushpals_core::payload::SecretOverride;
 use pushpals_core::{Actor, NewEvent, Task, TaskId};
-use pushpals_workspace::{Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding};
+use pushpals_store::Store;
+use pushpals_workspace::{
+    Diff, Repo, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
+};
+use std::path::Path;
 
 /// The repository's own allowlist of secret findings at `rev`
 /// (`.pushpals/secrets-allow.toml`, committed and reviewed like code);
@@ -37,60 +42,128 @@ pub(crate) async fn secret_allowlist_at(
     }
 }
 
+/// Refuses `text` when it holds what looks like a secret; `what` names it
+/// in the error.
+pub(crate) fn refuse_secrets(
+    scanner: &SecretScanner,
+    text: &str,
+    what: &str,
+) -> OrchestratorResult<()> {
+    if let std::borrow::Cow::Owned(redacted) = scanner.redact(text) {
+        return Err(OrchestratorError::InvalidInput(format!(
+            "{what} holds what looks like a secret ({}); nothing was stored. \
+             Keep secrets out of tasks: put them in a file the command reads, \
+             outside the repository",
+            redacted
+                .split("[REDACTED:")
+                .skip(1)
+                .filter_map(|rest| rest.split(']').next())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The findings in a diff against `base` that the repository's allowlist
+/// at `base` does not allow.
+pub(crate) async fn unallowed(
+    repo: &Repo,
+    base: &str,
+    findings: Vec<SecretFinding>,
+) -> Vec<SecretFinding> {
+    if findings.is_empty() {
+        return findings;
+    }
+    let (allowlist, _) = secret_allowlist_at(repo, base).await;
+    findings
+        .into_iter()
+        .filter(|f| !allowlist.allows(f))
+        .collect()
+}
+
+/// A task's diff against its base, not yet redacted: from its worktree
+/// while it has one, else from its branch. Returns the base with it.
+pub(crate) async fn raw_diff(
+    served: &ServedRepo,
+    task: &Task,
+) -> OrchestratorResult<(String, Diff)> {
+    let Some(base_commit) = task.base_commit.clone() else {
+        return Err(OrchestratorError::WrongState {
+            task_id: task.id.clone(),
+            state: task.state,
+            what: "it has no worktree yet, so there is no diff".into(),
+        });
+    };
+    let diff = match &task.worktree_path {
+        Some(path) if Path::new(path).exists() => {
+            served
+                .repo
+                .worktree(Path::new(path), &base_commit)
+                .diff()
+                .await?
+        }
+        _ => {
+            if served.repo.branch_commit(&task.branch).await?.is_none() {
+                return Err(OrchestratorError::WrongState {
+                    task_id: task.id.clone(),
+                    state: task.state,
+                    what: "its worktree and branch were removed, so there is no diff any more"
+                        .into(),
+                });
+            }
+            served.repo.branch_diff(&task.branch, &base_commit).await?
+        }
+    };
+    Ok((base_commit, diff))
+}
+
+/// The possible secrets in a task's diff that its repository's allowlist
+/// does not allow (masked).
+pub(crate) async fn diff_findings(
+    served: &ServedRepo,
+    scanner: &SecretScanner,
+    task: &Task,
+) -> OrchestratorResult<Vec<SecretFinding>> {
+    let (base, diff) = raw_diff(served, task).await?;
+    Ok(unallowed(&served.repo, &base, scanner.scan_diff(&diff.text)).await)
+}
+
+/// The secret findings of a task's current diff that nobody marked a
+/// false positive: while there are any, its commit is blocked.
+pub(crate) async fn open_findings(
+    store: &Store,
+    served: &ServedRepo,
+    scanner: &SecretScanner,
+    task: &Task,
+) -> OrchestratorResult<Vec<SecretFinding>> {
+    if task.base_commit.is_none() {
+        return Ok(Vec::new());
+    }
+    let findings = diff_findings(served, scanner, task).await?;
+    if findings.is_empty() {
+        return Ok(findings);
+    }
+    let overridden: Vec<String> = store
+        .task_events(&task.id)
+        .await?
+        .iter()
+        .filter_map(|e| e.read::<SecretOverride>())
+        .map(|marked| marked.fingerprint)
+        .collect();
+    Ok(findings
+        .into_iter()
+        .filter(|f| !overridden.contains(&f.fingerprint))
+        .collect())
+}
+
 impl Orchestrator {
-    /// The findings in a diff against `base` that the repository's
-    /// allowlist at `base` does not allow.
-    pub(crate) async fn unallowed(
-        &self,
-        repo: &Repo,
-        base: &str,
-        findings: Vec<SecretFinding>,
-    ) -> Vec<SecretFinding> {
-        if findings.is_empty() {
-            return findings;
-        }
-        let (allowlist, _) = secret_allowlist_at(repo, base).await;
-        findings
-            .into_iter()
-            .filter(|f| !allowlist.allows(f))
-            .collect()
-    }
-
-    /// The secret findings of a task's current diff that nobody marked a
-    /// false positive.
-    pub async fn open_secret_findings(
-        &self,
-        task: &Task,
-    ) -> OrchestratorResult<Vec<SecretFinding>> {
-        if task.base_commit.is_none() {
-            return Ok(Vec::new());
-        }
-        let findings = self.diff(&task.id).await?.secret_findings;
-        if findings.is_empty() {
-            return Ok(findings);
-        }
-        let overridden = self.overridden_fingerprints(&task.id).await?;
-        Ok(findings
-            .into_iter()
-            .filter(|f| !overridden.contains(&f.fingerprint))
-            .collect())
-    }
-
     /// Every event of a task, oldest first.
     pub(crate) async fn task_events(
         &self,
         task_id: &TaskId,
     ) -> OrchestratorResult<Vec<pushpals_core::Event>> {
         Ok(self.store.task_events(task_id).await?)
-    }
-
-    async fn overridden_fingerprints(&self, task_id: &TaskId) -> OrchestratorResult<Vec<String>> {
-        let events = self.task_events(task_id).await?;
-        Ok(events
-            .iter()
-            .filter_map(|e| e.read::<SecretOverride>())
-            .map(|marked| marked.fingerprint)
-            .collect())
     }
 
     /// Marks a secret finding of a task's diff a false positive, with the
@@ -109,7 +182,8 @@ impl Orchestrator {
             ));
         }
         let task = self.store.task(task_id).await?;
-        let findings = self.diff(task_id).await?.secret_findings;
+        let served = self.repos.served(&task.repo)?;
+        let findings = diff_findings(&served, &self.scanner(), &task).await?;
         let finding = findings
             .into_iter()
             .find(|f| f.fingerprint == fingerprint)

@@ -10,7 +10,7 @@ pub use intent::{Intent, TaskRef, parse};
 pub(crate) use planner::Planner;
 pub use status::{CheckStatus, TaskStatus};
 
-use crate::authorize::ApprovalScope;
+use crate::command_gate::ApprovalScope;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;

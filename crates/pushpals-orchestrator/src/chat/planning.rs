@@ -21,7 +21,7 @@ impl Orchestrator {
         actor: Actor,
     ) -> OrchestratorResult<String> {
         let model = self.settings().agent.planner_model.clone();
-        let client = self.model_client(Some(&model)).map_err(|e| {
+        let client = crate::models::model_client(&self.settings(), Some(&model)).map_err(|e| {
             OrchestratorError::InvalidInput(format!(
                 "new work needs the planner model: {e}; or create a task directly with \
                  `pushpals task --agent`"

@@ -6,6 +6,7 @@
 //! handles it was given; nothing else reaches into it.
 
 mod claims;
+mod grants;
 mod merge;
 mod pull_request;
 mod push;

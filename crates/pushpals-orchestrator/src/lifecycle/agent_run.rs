@@ -2,13 +2,11 @@
 //! host, so every command it runs passes the same policy gate and sandbox
 //! as any other, and every step lands in the event log.
 
+use super::Lifecycle;
+use super::driver::{Gated, Step, StepResult, Stop};
 use crate::checks::RepoConfig;
-use crate::driver::{Gated, Step, StepResult, Stop};
-use crate::orchestrator::Orchestrator;
 use pushpals_agent::tools::confine::Root;
-use pushpals_agent::{
-    AgentError, AgentHost, AgentRun, Brief, CommandOutcome, HostError, ModelClient,
-};
+use pushpals_agent::{AgentError, AgentHost, AgentRun, Brief, CommandOutcome, HostError};
 use pushpals_core::{Actor, AgentWork, EventKind, NewEvent, Task, TaskId, TaskState, Usage};
 use pushpals_policy::Policy;
 use pushpals_workspace::SecretScanner;
@@ -20,17 +18,7 @@ use tokio::sync::watch;
 /// The person, as a message's addressee.
 const PERSON: &str = "person";
 
-impl Orchestrator {
-    /// A client for the named model (`None`: the worker model).
-    pub(crate) fn model_client(&self, name: Option<&str>) -> Result<ModelClient, String> {
-        let settings = self.settings();
-        let name = name.unwrap_or(&settings.agent.worker_model);
-        let config = settings.models.get(name).cloned().ok_or_else(|| {
-            pushpals_agent::ProviderError::UnknownModel(name.to_owned()).to_string()
-        })?;
-        ModelClient::new(name, config).map_err(|e| e.to_string())
-    }
-
+impl Lifecycle {
     /// Runs the agent in the task's worktree until it finishes.
     pub(crate) async fn run_agent(
         self: &Arc<Self>,
@@ -41,8 +29,7 @@ impl Orchestrator {
         worktree: &str,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
-        let client = self
-            .model_client(work.model.as_deref())
+        let client = crate::models::model_client(&self.settings(), work.model.as_deref())
             .map_err(Stop::Failed)?;
         let root = Root::open(std::path::Path::new(worktree))
             .map_err(|e| Stop::Failed(format!("cannot open the worktree: {e}")))?;
@@ -59,7 +46,7 @@ impl Orchestrator {
         };
         let system = pushpals_agent::prompt::system_prompt(&brief, &root);
         let host = TaskHost {
-            orchestrator: Arc::clone(self),
+            lifecycle: Arc::clone(self),
             task_id: task.id.clone(),
             policy: policy.clone(),
             worktree: worktree.to_owned(),
@@ -128,9 +115,9 @@ impl Orchestrator {
     }
 }
 
-/// The orchestrator, seen from one agent run.
+/// The task's lifecycle, seen from one agent run.
 struct TaskHost {
-    orchestrator: Arc<Orchestrator>,
+    lifecycle: Arc<Lifecycle>,
     task_id: TaskId,
     policy: Policy,
     worktree: String,
@@ -151,7 +138,7 @@ impl AgentHost for TaskHost {
             kind,
             detail,
         );
-        self.orchestrator
+        self.lifecycle
             .store
             .write(move |tx| tx.append(event))
             .await
@@ -165,7 +152,7 @@ impl AgentHost for TaskHost {
         usage: Usage,
     ) -> Result<(), HostError> {
         let id = self.task_id.clone();
-        self.orchestrator
+        self.lifecycle
             .store
             .write(move |tx| {
                 tx.append(NewEvent::typed(
@@ -184,11 +171,11 @@ impl AgentHost for TaskHost {
         let step = Step {
             name: format!("agent:{number}"),
             command_line: command_line.to_owned(),
-            timeout: self.orchestrator.settings().command_timeout(),
+            timeout: self.lifecycle.settings().command_timeout(),
             resume: TaskState::Running,
         };
         let gated = self
-            .orchestrator
+            .lifecycle
             .run_gated(
                 &self.policy,
                 &self.task_id,
@@ -210,13 +197,13 @@ impl AgentHost for TaskHost {
     }
 
     async fn send_message(&self, to: &str, text: &str) -> Result<String, String> {
-        self.orchestrator
+        self.lifecycle
             .deliver_message(&self.task_id, to, text)
             .await
     }
 
     fn inbox(&self) -> Vec<String> {
-        self.orchestrator.inboxes.take(&self.task_id)
+        self.lifecycle.inboxes.take(&self.task_id)
     }
 
     fn redact(&self, text: &str) -> String {

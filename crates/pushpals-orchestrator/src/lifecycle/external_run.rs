@@ -4,10 +4,10 @@
 //! hooked tool calls are judged by the same policy as every command. The
 //! gateway, versions, homes and sessions are the `ExternalAgents` part's.
 
-use crate::agent_session::{SessionPlan, SessionRun};
+use super::Lifecycle;
+use super::agent_session::{SessionPlan, SessionRun};
+use super::driver::{StepResult, Stop};
 use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
 use crate::output::{Tap, run_recorded};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
@@ -40,7 +40,7 @@ impl Drop for Revoked<'_> {
     }
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// Runs the external agent `name` on the task in its worktree.
     pub(crate) async fn run_external(
         self: &Arc<Self>,
@@ -76,7 +76,10 @@ impl Orchestrator {
             .clone()
             .or(configured.model.clone())
             .unwrap_or_else(|| self.settings().agent.worker_model.clone());
-        let model = Arc::new(self.model_client(Some(&model_name)).map_err(Stop::Failed)?);
+        let model = Arc::new(
+            crate::models::model_client(&self.settings(), Some(&model_name))
+                .map_err(Stop::Failed)?,
+        );
         // An agent of another protocol than its model's is translated at
         // the gateway (text and tool calls; streamed once complete).
         let translated =
@@ -98,7 +101,8 @@ impl Orchestrator {
             .await?;
         let handle = self.agents.gateway().await?;
         let judge: Arc<dyn Judge> = Arc::new(crate::judge::TaskJudge::new(
-            Arc::clone(self),
+            Arc::clone(&self.gate),
+            self.store.clone(),
             task.id.clone(),
             policy.clone(),
             worktree,
@@ -278,7 +282,7 @@ impl Orchestrator {
                 let stopped = AgentStep {
                     reason: Some(format!(
                         "{name} did not exit within {} s of the end of its session; Push Pals stopped it",
-                        crate::agent_session::GRACE.as_secs()
+                        super::agent_session::GRACE.as_secs()
                     )),
                     ..AgentStep::named("stopped")
                 };

@@ -2,7 +2,7 @@
 //! runs: allow runs, deny fails the step, ask waits for the person's
 //! approval (the task waits meanwhile); every verdict is recorded.
 
-use crate::command_gate::CommandGate;
+use super::CommandGate;
 use pushpals_core::payload::PolicyDecision;
 use pushpals_core::{
     Actor, ApprovalAction, ApprovalId, ApprovalState, Decision as Answer, NewEvent, TaskId,
@@ -105,8 +105,8 @@ impl CommandGate {
         detail: serde_json::Value,
         resume: TaskState,
         cancel: &watch::Receiver<bool>,
-    ) -> crate::driver::StepResult<()> {
-        use crate::driver::Stop;
+    ) -> crate::lifecycle::StepResult<()> {
+        use crate::lifecycle::Stop;
         match self
             .wait_for_answer(task_id, step, command_line, summary, detail, resume, cancel)
             .await

@@ -6,10 +6,14 @@
 //!
 //! It owns these behind its own locks and a narrow interface, and records
 //! through its store handle; the flow of judging, asking and waiting is in
-//! `authorize`.
+//! `authorize`, a person's answer to a command approval in `answer`.
 
-use crate::authorize::CommandAnswer;
+mod answer;
+mod authorize;
+
 use crate::error::{OrchestratorError, OrchestratorResult};
+pub use authorize::ApprovalScope;
+pub(crate) use authorize::{CommandAnswer, Refusal};
 use pushpals_core::{ApprovalId, TaskId};
 use pushpals_policy::{Policy, RuleSet};
 use pushpals_store::Store;
@@ -24,7 +28,7 @@ type Waiter = (String, oneshot::Sender<CommandAnswer>);
 
 /// See the module's documentation.
 pub(crate) struct CommandGate {
-    pub(crate) store: Store,
+    store: Store,
     policy: RwLock<Policy>,
     user_policy_file: Mutex<Option<PathBuf>>,
     granted: Mutex<HashMap<TaskId, HashSet<String>>>,
@@ -133,7 +137,7 @@ impl CommandGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::ApprovalScope;
+    use crate::command_gate::ApprovalScope;
     use pushpals_core::Decision;
 
     /// A gate over a fresh store (kept while the directory lives).

@@ -6,8 +6,8 @@
 //! grace period (see [`crate::run_stop`]), and that stop is the run's
 //! normal end, not a cancel.
 
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::Judge;
 use pushpals_agent::external::{self, Step};
@@ -34,7 +34,7 @@ impl Drop for SessionSocket {
     }
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// A new session socket for the task's agent.
     pub(crate) fn session_socket(&self, task_id: &TaskId) -> StepResult<SessionSocket> {
         use std::os::unix::fs::DirBuilderExt;

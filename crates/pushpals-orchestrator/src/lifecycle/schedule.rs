@@ -2,8 +2,8 @@
 //! once they are committed (or ended without changes), from the last one's
 //! commit, and fails if one of them ends any other way.
 
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
 use pushpals_core::{TaskId, TaskState};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 /// How often waiting tasks look again even without a state change seen.
 const RECHECK: Duration = Duration::from_secs(5);
 
-impl Orchestrator {
+impl Lifecycle {
     /// Waits until the task's dependencies are done; returns the commit to
     /// start from (the last dependency's), or `None` for the repository's
     /// HEAD.

@@ -3,9 +3,9 @@
 //! in a task's worktree after the task changed a lock file; and the
 //! commands a cache build runs, recorded as steps of the task.
 
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
 use crate::checks::RepoConfig;
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
 use crate::output::Recorded;
 use crate::registries::CARGO_HOME_IN_TREE;
 use crate::setup_config::{SetupStep, devcontainer_step};
@@ -59,7 +59,7 @@ pub(crate) async fn setup_step(
     }
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// Where the worktree also appears in the sandbox (checks start
     /// there), with its virtual environment's programs after the system's
     /// on `PATH`.
@@ -280,7 +280,7 @@ impl Orchestrator {
     }
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// The lock files' digests as the task's worktree had them once it got
     /// the warm cache (its `cache_used` event), if it got one.
     async fn started_lock_files(

@@ -4,13 +4,13 @@
 //! `setup_run`), the checks run once to warm the build, the outputs
 //! digested and recorded.
 
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
+use super::setup_run::BuildCommand;
+use super::setup_run::{lock_files_at, setup_step};
 use crate::checks::{Check, RepoConfig, repo_config_at};
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;
 use crate::setup_config::{Reach, SetupStep};
-use crate::setup_run::BuildCommand;
-use crate::setup_run::{lock_files_at, setup_step};
 use crate::warm_cache::{CacheEntry, CacheInputs, Manifest, copy_into, digest, untracked_entries};
 use pushpals_core::payload::{CacheBuilt, CacheUsed, WarmCheck};
 use pushpals_core::{Actor, NewEvent, Task, TaskId};
@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Instant;
 use tokio::sync::watch;
 
-impl Orchestrator {
+impl Lifecycle {
     /// The inputs of the warm cache at `base`, with its setup step;
     /// `None` when the repository has neither a setup nor checks.
     pub(crate) async fn cache_inputs(
@@ -128,7 +128,7 @@ impl Orchestrator {
             files: entry.manifest.files,
             bytes: entry.manifest.bytes,
             method: method.to_owned(),
-            lock_files: crate::setup_run::lock_files_in(worktree)
+            lock_files: super::setup_run::lock_files_in(worktree)
                 .into_iter()
                 .collect(),
             took_ms: started.elapsed().as_millis() as u64,

@@ -2,19 +2,19 @@
 //! same branch, with a new command, the person's feedback, or (after a
 //! stop) what the cut-short run still owed.
 
+use super::Lifecycle;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use crate::orchestrator::Orchestrator;
 use pushpals_core::{Actor, Task, TaskId, TaskState};
 use pushpals_store::TaskUpdate;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
-impl Orchestrator {
+impl Lifecycle {
     /// Continues an ended task with a new command: a new run in the same
     /// worktree and on the same branch (on top of what it committed).
     /// Its pending approvals are withdrawn.
-    pub async fn continue_task(
+    pub(crate) async fn continue_task(
         self: &Arc<Self>,
         task_id: &TaskId,
         command: Option<String>,

@@ -1,8 +1,8 @@
 //! Network for a command that policy lets have it: a proxy per command,
 //! its decisions recorded as events of the task.
 
-use crate::driver::{StepResult, Stop};
-use crate::orchestrator::Orchestrator;
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
 use pushpals_core::payload::{NetworkAllowed, NetworkReach, NetworkRefused};
 use pushpals_core::{Actor, NewEvent, TaskId};
 use pushpals_sandbox::{Allowlist, NetworkEvent, Proxy};
@@ -10,7 +10,7 @@ use pushpals_sandbox::{Allowlist, NetworkEvent, Proxy};
 /// Makes proxy socket names unique.
 static PROXY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-impl Orchestrator {
+impl Lifecycle {
     /// Starts the network proxy for one command of a task; what it lets
     /// through and refuses becomes events of the task.
     pub(crate) fn start_proxy(&self, task_id: &TaskId) -> StepResult<Proxy> {

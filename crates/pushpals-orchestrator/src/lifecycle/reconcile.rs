@@ -4,13 +4,13 @@
 //! swept, and a commit approval decided without its commit recorded is
 //! either recorded (the commit is on the branch) or offered again.
 
+use super::Lifecycle;
 use crate::error::OrchestratorResult;
-use crate::orchestrator::Orchestrator;
 use crate::repositories::ServedRepo;
 use pushpals_core::{ApprovalAction, ApprovalState, Task, TaskState};
 use serde_json::json;
 
-impl Orchestrator {
+impl Lifecycle {
     /// Settles what the last stop cut short.
     pub(crate) async fn settle_cut_short(&self) -> OrchestratorResult<()> {
         for task in self.store.tasks(None).await? {
@@ -41,13 +41,13 @@ impl Orchestrator {
                 self.settle_half_commit(&served, &task).await?;
             }
         }
-        self.delivery.reopen_interrupted_deliveries().await
+        Ok(())
     }
 
     /// Unmounts the tasks' overlay worktrees as the server stops, so the
     /// data directory can be moved or removed; the next start mounts them
     /// again.
-    pub async fn release_worktrees(&self) {
+    pub(crate) async fn release_worktrees(&self) {
         let Ok(tasks) = self.store.tasks(None).await else {
             return;
         };

@@ -3,15 +3,13 @@
 //! Over 400 lines: one task's drive from queued to its approval, step by step; output, checks and
 //! agents are their own modules.
 
-use crate::authorize::Refusal;
+use super::Lifecycle;
 use crate::checks::repo_config_at;
-use crate::orchestrator::Orchestrator;
+use crate::command_gate::Refusal;
 use crate::output::{Recorded, run_recorded};
 use pushpals_core::payload::StateChanged;
-use pushpals_core::payload::{
-    CheckResult, DiffFileCount, DiffRecorded, Failure, SecretsFound, WorktreeCreated,
-};
-use pushpals_core::{Actor, ApprovalAction, EventKind, NewEvent, Task, TaskId, TaskState};
+use pushpals_core::payload::{CheckResult, Failure, WorktreeCreated};
+use pushpals_core::{Actor, EventKind, NewEvent, Task, TaskId, TaskState};
 use pushpals_policy::Policy;
 use pushpals_sandbox::CommandSpec;
 use pushpals_store::{StoreError, TaskUpdate};
@@ -70,7 +68,7 @@ pub(crate) enum Gated {
     Refused(String),
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// Starts the task's driver as its own tokio task.
     pub(crate) fn spawn_driver(self: &Arc<Self>, task_id: TaskId) {
         let cancel = self.cancels.arm(&task_id);
@@ -198,7 +196,8 @@ impl Orchestrator {
             .map_err(Stop::Failed)?;
         let repo_rules = config.policy_rules().map_err(Stop::Failed)?;
         let policy = self
-            .current_policy()
+            .gate
+            .policy()
             .map_err(|e| Stop::Failed(e.to_string()))?
             .with_repo_rules(repo_rules)
             .map_err(|e| Stop::Failed(e.to_string()))?;
@@ -283,8 +282,14 @@ impl Orchestrator {
         // What the checks left is kept whether they passed or not (a
         // failing test's report is what a person wants to see).
         if !matches!(failed, Some(Stop::Superseded)) {
-            self.publish_artifacts(task_id, Path::new(&worktree), &config.checks.artifacts)
-                .await?;
+            crate::artifacts::publish(
+                &self.store,
+                super::artifacts_dir(&self.worktrees_dir, task_id),
+                task_id,
+                Path::new(&worktree),
+                &config.checks.artifacts,
+            )
+            .await?;
         }
         if let Some(stop) = failed {
             return Err(stop);
@@ -473,108 +478,6 @@ impl Orchestrator {
             return Err(Stop::Superseded);
         }
         Ok(recorded)
-    }
-
-    /// Diffs the worktree: no changes ends the task, else asks for a commit.
-    async fn finish(&self, task_id: &TaskId, task: &Task, checks: Vec<Value>) -> StepResult<()> {
-        let base = task.base_commit.clone().unwrap_or_default();
-        let served = self.served(&task.repo)?;
-        let worktree = served.repo.worktree(
-            std::path::Path::new(task.worktree_path.as_deref().unwrap_or_default()),
-            &base,
-        );
-        let diff = worktree
-            .diff()
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot diff the worktree: {e}")))?;
-        // Nothing new to commit (a continued run may sit on earlier commits
-        // of the task): no changes.
-        let uncommitted = worktree
-            .uncommitted()
-            .await
-            .map_err(|e| Stop::Failed(format!("cannot diff the worktree: {e}")))?;
-        let id = task_id.clone();
-        if uncommitted.is_empty() {
-            self.store
-                .write(move |tx| {
-                    tx.transition(
-                        &id,
-                        TaskState::NoChanges,
-                        TaskUpdate::default(),
-                        Actor::Orchestrator,
-                        json!({ "checks": checks }),
-                    )
-                })
-                .await?;
-            return Ok(());
-        }
-        let files: Vec<DiffFileCount> = diff
-            .files
-            .iter()
-            .map(|f| DiffFileCount {
-                path: f.path.clone(),
-                added: f.added,
-                removed: f.removed,
-            })
-            .collect();
-        let summary = format!(
-            "Commit {} changed file{} on {}: {}",
-            diff.files.len(),
-            if diff.files.len() == 1 { "" } else { "s" },
-            task.branch,
-            task.title
-        );
-        let scanner = self.scanner();
-        let base = task.base_commit.clone().unwrap_or_default();
-        let findings = self
-            .unallowed(&served.repo, &base, scanner.scan_diff(&diff.text))
-            .await;
-        let summary = if findings.is_empty() {
-            summary
-        } else {
-            format!(
-                "BLOCKED by the secret gate ({} possible secret{}): {summary}",
-                findings.len(),
-                if findings.len() == 1 { "" } else { "s" }
-            )
-        };
-        let text = scanner.redact(&diff.text).into_owned().into_bytes();
-        let approval = self
-            .store
-            .write(move |tx| {
-                let blob = tx.put_blob(&text)?;
-                let recorded = DiffRecorded {
-                    files: files.clone(),
-                    diff_blob: blob,
-                    bytes: text.len() as u64,
-                };
-                tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &recorded)?)?;
-                if !findings.is_empty() {
-                    let found = SecretsFound {
-                        findings: findings
-                            .iter()
-                            .map(serde_json::to_value)
-                            .collect::<Result<_, _>>()?,
-                    };
-                    tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &found)?)?;
-                }
-                tx.transition(
-                    &id,
-                    TaskState::AwaitingApproval,
-                    TaskUpdate::default(),
-                    Actor::Orchestrator,
-                    json!({ "checks": checks }),
-                )?;
-                tx.request_approval(
-                    &id,
-                    ApprovalAction::Commit,
-                    &summary,
-                    json!({ "files": files, "checks": checks }),
-                )
-            })
-            .await?;
-        self.apply_commit_grant(task_id, approval.id).await;
-        Ok(())
     }
 
     pub(crate) async fn move_to(

@@ -1,7 +1,7 @@
 //! Checking an agent task's brief before it is stored.
 
+use super::Lifecycle;
 use crate::error::{OrchestratorError, OrchestratorResult};
-use crate::orchestrator::Orchestrator;
 use pushpals_agent::tools::confine::Root;
 use pushpals_core::AgentWork;
 
@@ -14,7 +14,7 @@ fn invalid(message: String) -> OrchestratorError {
     OrchestratorError::InvalidInput(message)
 }
 
-impl Orchestrator {
+impl Lifecycle {
     /// Checks a brief: a prompt, plain relative scope paths, dependencies
     /// that exist, a configured model, and no secret anywhere in it.
     pub(crate) async fn checked_work(
