@@ -1,6 +1,9 @@
 //! Autonomy grants: what the person lets happen without being asked.
 //! Grants never bypass failing checks (the task fails before any approval)
 //! or the secret gate (a blocked commit stays waiting for the person).
+//! Giving and taking them back is here; the lifecycle applies the
+//! auto-commit grant (`lifecycle/commit.rs`), delivery the auto-push and
+//! auto-pr grants (`delivery/grants.rs`).
 
 use crate::error::OrchestratorResult;
 use crate::orchestrator::Orchestrator;
