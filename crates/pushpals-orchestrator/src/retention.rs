@@ -177,15 +177,7 @@ impl Orchestrator {
 
     /// The space the database, its blobs and each worktree take.
     pub async fn space(&self) -> OrchestratorResult<SpaceReport> {
-        let database = self.store.database_path();
-        let database_bytes = [
-            database.to_path_buf(),
-            database.with_extension("db-wal"),
-            database.with_extension("db-shm"),
-        ]
-        .iter()
-        .map(|p| size_of(p))
-        .sum();
+        let database_bytes = self.store.database_bytes().await?;
         let blob_bytes = self.store.blob_bytes().await?;
         let mut tasks = Vec::new();
         for task in self.store.tasks(None).await? {

@@ -172,7 +172,7 @@ fn main() {
     let verified = runtime.block_on(store.verify_chain()).unwrap();
     assert!(verified.ok);
     let ours_verify = verified.checked as f64 / started.elapsed().as_secs_f64();
-    let floor = floor_verify(store.database_path());
+    let floor = floor_verify(store.database_path().expect("a SQLite store has a file"));
     report(
         "verify chain (read + canonical JSON + SHA-256)",
         ours_verify,

@@ -2,9 +2,9 @@
 //! autonomy grants, and browsers' Web Push subscriptions, as the store
 //! reads them.
 
+use crate::sql::params;
 use crate::{Store, StoreError, StoreResult};
 use pushpals_core::GrantKind;
-use rusqlite::OptionalExtension;
 
 /// A browser's Web Push subscription.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -60,15 +60,14 @@ impl Store {
     pub async fn grants(&self, repo: &str) -> StoreResult<Vec<GrantRecord>> {
         let repo = repo.to_owned();
         self.read(move |conn| {
-            let mut statement = conn.prepare(
+            let rows = conn.query(
                 "SELECT kind, granted_by, granted_at FROM grants WHERE repo = ?1 ORDER BY kind",
+                &params![repo.as_str()],
             )?;
-            let rows = statement.query_map([&repo], |row| {
-                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
-            })?;
             let mut grants = Vec::new();
             for row in rows {
-                let (kind, granted_by, granted_at) = row?;
+                let (kind, granted_by, granted_at): (String, String, String) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
                 let kind = GrantKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
                     table: "grants",
                     detail: format!("unknown grant {kind:?}"),
@@ -87,18 +86,20 @@ impl Store {
     /// Every push subscription.
     pub async fn push_subscriptions(&self) -> StoreResult<Vec<PushSubscription>> {
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(
+            conn.query(
                 "SELECT token_name, endpoint, p256dh, auth FROM push_subscriptions ORDER BY id",
-            )?;
-            let rows = statement.query_map([], |row| {
+                &params![],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(PushSubscription {
                     token_name: row.get(0)?,
                     endpoint: row.get(1)?,
                     p256dh: row.get(2)?,
                     auth: row.get(3)?,
                 })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .collect()
         })
         .await
     }
@@ -106,10 +107,12 @@ impl Store {
     /// Every token ever issued, without hashes, oldest first.
     pub async fn token_list(&self) -> StoreResult<Vec<TokenInfo>> {
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(
+            conn.query(
                 "SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY id",
-            )?;
-            let rows = statement.query_map([], |row| {
+                &params![],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(TokenInfo {
                     id: row.get(0)?,
                     name: row.get(1)?,
@@ -117,8 +120,8 @@ impl Store {
                     created_at: row.get(3)?,
                     revoked_at: row.get(4)?,
                 })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .collect()
         })
         .await
     }
@@ -127,18 +130,17 @@ impl Store {
     pub async fn token(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT name, scopes FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
-                    [token_hash],
-                    |row| {
-                        Ok(TokenRecord {
-                            name: row.get(0)?,
-                            scopes: row.get(1)?,
-                        })
-                    },
-                )
-                .optional()?)
+            conn.query_opt(
+                "SELECT name, scopes FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+                &params![token_hash],
+            )?
+            .map(|row| {
+                Ok(TokenRecord {
+                    name: row.get(0)?,
+                    scopes: row.get(1)?,
+                })
+            })
+            .transpose()
         })
         .await
     }

@@ -2,8 +2,8 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{EVENT_COLUMNS, event_from_row};
+use crate::sql::{Db, params};
 use pushpals_core::chain::{ChainVerifier, StoredRow};
-use rusqlite::Connection;
 use serde::Serialize;
 use std::io::Write;
 
@@ -26,15 +26,11 @@ pub struct AuditReport {
 }
 
 /// Recomputes the chain over every event, in id order.
-pub(crate) fn verify(conn: &Connection) -> StoreResult<AuditReport> {
-    let mut statement = conn.prepare(
-        "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id",
-    )?;
-    let mut rows = statement.query([])?;
+pub(crate) fn verify(conn: &dyn Db) -> StoreResult<AuditReport> {
     let mut verifier = ChainVerifier::default();
     let mut head: Option<(i64, String)> = None;
     let mut broken = None;
-    while let Some(row) = rows.next()? {
+    let mut each = |row: crate::sql::Row| -> StoreResult<()> {
         let id: i64 = row.get(0)?;
         let task_id: Option<String> = row.get(1)?;
         let time: String = row.get(2)?;
@@ -58,7 +54,13 @@ pub(crate) fn verify(conn: &Connection) -> StoreResult<AuditReport> {
             broken = Some(chain_break);
         }
         head = Some((id, hash));
-    }
+        Ok(())
+    };
+    conn.for_each(
+        "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id",
+        &params![],
+        &mut each,
+    )?;
     let (head_id, head_hash) = head.unzip();
     Ok(AuditReport {
         ok: broken.is_none(),
@@ -73,15 +75,10 @@ pub(crate) fn verify(conn: &Connection) -> StoreResult<AuditReport> {
 /// Writes every event as one JSON object per line, in id order, with the
 /// repository it concerns as `repo` (its task's, or the one its payload
 /// names) beside the hashed fields; `audit verify` does not read it.
-pub(crate) fn export_jsonl(conn: &Connection, out: &mut dyn Write) -> StoreResult<u64> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {EVENT_COLUMNS}, (SELECT repo FROM tasks WHERE tasks.id = events.task_id) \
-         FROM events ORDER BY id"
-    ))?;
-    let mut rows = statement.query([])?;
+pub(crate) fn export_jsonl(conn: &dyn Db, out: &mut dyn Write) -> StoreResult<u64> {
     let mut written = 0;
-    while let Some(row) = rows.next()? {
-        let event = event_from_row(row)?;
+    let mut each = |row: crate::sql::Row| -> StoreResult<()> {
+        let event = event_from_row(&row)?;
         let task_repo: Option<String> = row.get(8)?;
         let repo = task_repo
             .filter(|r| !r.is_empty())
@@ -94,6 +91,15 @@ pub(crate) fn export_jsonl(conn: &Connection, out: &mut dyn Write) -> StoreResul
             .map_err(|e| StoreError::Export(std::io::Error::other(e)))?;
         out.write_all(b"\n").map_err(StoreError::Export)?;
         written += 1;
-    }
+        Ok(())
+    };
+    conn.for_each(
+        &format!(
+            "SELECT {EVENT_COLUMNS}, (SELECT repo FROM tasks WHERE tasks.id = events.task_id) \
+             FROM events ORDER BY id"
+        ),
+        &params![],
+        &mut each,
+    )?;
     Ok(written)
 }

@@ -2,9 +2,9 @@
 //! kept per device (its token's name) and bounded, newest kept.
 
 use crate::error::StoreResult;
+use crate::sql::{Db, params};
 use crate::write_tx::WriteTx;
 use pushpals_core::timestamp::now;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 /// How many lines a device keeps; older ones are dropped as new ones come.
@@ -49,32 +49,35 @@ impl WriteTx<'_> {
         for (who, text) in lines {
             self.tx.execute(
                 "INSERT INTO chat_lines (device, at, who, text) VALUES (?1, ?2, ?3, ?4)",
-                params![device, at, who.as_str(), text],
+                &params![device, at.as_str(), who.as_str(), *text],
             )?;
         }
         self.tx.execute(
             "DELETE FROM chat_lines WHERE device = ?1 AND id <= \
              (SELECT id FROM chat_lines WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            params![device, KEPT_PER_DEVICE],
+            &params![device, KEPT_PER_DEVICE],
         )?;
         Ok(())
     }
 }
 
 /// `device`'s last `limit` lines, oldest first.
-pub(crate) fn history(conn: &Connection, device: &str, limit: u32) -> StoreResult<Vec<ChatLine>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, at, who, text FROM chat_lines WHERE device = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = statement.query_map(params![device, i64::from(limit)], |row| {
-        Ok(ChatLine {
-            id: row.get(0)?,
-            at: row.get(1)?,
-            who: row.get(2)?,
-            text: row.get(3)?,
+pub(crate) fn history(conn: &dyn Db, device: &str, limit: u32) -> StoreResult<Vec<ChatLine>> {
+    let mut lines = conn
+        .query(
+            "SELECT id, at, who, text FROM chat_lines WHERE device = ?1 ORDER BY id DESC LIMIT ?2",
+            &params![device, limit],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(ChatLine {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                who: row.get(2)?,
+                text: row.get(3)?,
+            })
         })
-    })?;
-    let mut lines = rows.collect::<Result<Vec<_>, _>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
     lines.reverse();
     Ok(lines)
 }

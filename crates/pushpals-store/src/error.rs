@@ -29,12 +29,31 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The PostgreSQL database cannot be used (it does not answer, the URL
+    /// is wrong); nothing was started.
+    #[error(
+        "the database at {url} cannot be used: {problem}; check --database (or [store] url in config.toml) and that the server runs; nothing was started"
+    )]
+    Database {
+        /// Its URL, without a password.
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Another Push Pals server writes to this PostgreSQL database.
+    #[error(
+        "another Push Pals server already writes to the database at {0}: stop it first, or give this one a database of its own"
+    )]
+    DatabaseInUse(String),
     /// The database was written by a newer Push Pals.
     #[error(
-        "{path} has schema version {found}, but this build of Push Pals knows versions up to {supported}: upgrade pushpals, or point --data-dir at a data directory of this version; nothing was changed"
+        "{path} has schema version {found}, but this build of Push Pals knows versions up to {supported}: upgrade pushpals, or point it at a database of this version; nothing was changed"
     )]
     TooNew {
-        /// The database file.
+        /// The database file (or a PostgreSQL URL, without its password).
         path: PathBuf,
         /// Its schema version.
         found: i64,
@@ -106,6 +125,10 @@ pub enum StoreError {
         /// Its tasks (`#N`) that are queued, under way, waiting or interrupted.
         tasks: Vec<u64>,
     },
+    /// A store cannot be moved to another database; the target was left
+    /// as it was.
+    #[error("the store cannot be migrated: {0}")]
+    Migrate(String),
     /// A row with the same key (an id, a name) is already there; nothing
     /// of the write was kept.
     #[error("already recorded: {0}")]
@@ -113,12 +136,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The same error, as [`StoreError::DiskFull`] when SQLite said the
-    /// disk is full.
+    /// The same error, as [`StoreError::DiskFull`] when the database said
+    /// the disk is full, or [`StoreError::Duplicate`] when a key is taken
+    /// (by the database's error code, never its message).
     pub(crate) fn classified(self) -> Self {
         match &self {
             Self::Sqlite(error) if is_disk_full(error) => Self::DiskFull(error.to_string()),
             Self::Sqlite(error) if is_duplicate_key(error) => Self::Duplicate(error.to_string()),
+            Self::Postgres(error) => match error.code() {
+                Some(code) if *code == postgres::error::SqlState::UNIQUE_VIOLATION => {
+                    Self::Duplicate(error.to_string())
+                }
+                Some(code) if *code == postgres::error::SqlState::DISK_FULL => {
+                    Self::DiskFull(error.to_string())
+                }
+                _ => self,
+            },
             _ => self,
         }
     }

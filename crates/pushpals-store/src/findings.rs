@@ -3,9 +3,9 @@
 //! marked fixed, and a dismissed one stays dismissed.
 
 use crate::error::StoreResult;
+use crate::sql::{Db, params};
 use crate::write_tx::WriteTx;
 use pushpals_core::timestamp::now;
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -78,12 +78,12 @@ impl WriteTx<'_> {
         for finding in found {
             let previous: Option<String> = self
                 .tx
-                .query_row(
+                .query_opt(
                     "SELECT state FROM findings WHERE repo = ?1 AND fingerprint = ?2",
-                    [repo, &finding.fingerprint],
-                    |row| row.get(0),
-                )
-                .ok();
+                    &params![repo, finding.fingerprint.as_str()],
+                )?
+                .map(|row| row.get(0))
+                .transpose()?;
             let evidence = serde_json::to_string(&finding.evidence)?;
             match previous.as_deref() {
                 None => {
@@ -91,15 +91,15 @@ impl WriteTx<'_> {
                         "INSERT INTO findings (fingerprint, kind, severity, title, file, line, \
                            evidence, state, first_seen, last_seen, repo) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?8, ?9)",
-                        params![
-                            finding.fingerprint,
-                            finding.kind,
-                            finding.severity,
-                            finding.title,
-                            finding.file,
-                            finding.line.map(|l| l as i64),
-                            evidence,
-                            at,
+                        &params![
+                            finding.fingerprint.as_str(),
+                            finding.kind.as_str(),
+                            finding.severity.as_str(),
+                            finding.title.as_str(),
+                            finding.file.as_deref(),
+                            finding.line,
+                            evidence.as_str(),
+                            at.as_str(),
                             repo
                         ],
                     )?;
@@ -112,14 +112,14 @@ impl WriteTx<'_> {
                            evidence = ?6, last_seen = ?7, \
                            state = CASE WHEN state = 'dismissed' THEN state ELSE 'open' END \
                          WHERE fingerprint = ?1 AND repo = ?8",
-                        params![
-                            finding.fingerprint,
-                            finding.severity,
-                            finding.title,
-                            finding.file,
-                            finding.line.map(|l| l as i64),
-                            evidence,
-                            at,
+                        &params![
+                            finding.fingerprint.as_str(),
+                            finding.severity.as_str(),
+                            finding.title.as_str(),
+                            finding.file.as_deref(),
+                            finding.line,
+                            evidence.as_str(),
+                            at.as_str(),
                             repo
                         ],
                     )?;
@@ -133,14 +133,16 @@ impl WriteTx<'_> {
         }
         let seen: Vec<&str> = found.iter().map(|f| f.fingerprint.as_str()).collect();
         for kind in kinds {
-            let mut statement = self.tx.prepare(
-                "SELECT fingerprint, file FROM findings \
-                 WHERE repo = ?1 AND kind = ?2 AND state = 'open'",
-            )?;
-            let open: Vec<(String, Option<String>)> = statement
-                .query_map([repo, kind.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            drop(statement);
+            let open: Vec<(String, Option<String>)> = self
+                .tx
+                .query(
+                    "SELECT fingerprint, file FROM findings \
+                     WHERE repo = ?1 AND kind = ?2 AND state = 'open'",
+                    &params![repo, kind.as_str()],
+                )?
+                .iter()
+                .map(|row| Ok((row.get(0)?, row.get(1)?)))
+                .collect::<StoreResult<_>>()?;
             let in_scope = |file: &Option<String>| match (scope, file) {
                 (None, _) => true,
                 (Some(files), Some(file)) => files.contains(file),
@@ -153,7 +155,7 @@ impl WriteTx<'_> {
                 self.tx.execute(
                     "UPDATE findings SET state = 'fixed', last_seen = ?2 \
                      WHERE fingerprint = ?1 AND repo = ?3",
-                    params![fingerprint, at, repo],
+                    &params![fingerprint.as_str(), at.as_str(), repo],
                 )?;
                 changes.fixed += 1;
             }
@@ -171,21 +173,21 @@ impl WriteTx<'_> {
         seconds: f64,
         keep: usize,
     ) -> StoreResult<Vec<(String, f64)>> {
-        let mut statement = self.tx.prepare(
-            "SELECT commit_sha, seconds FROM durations WHERE repo = ?1 AND subject = ?2 \
-             ORDER BY id DESC LIMIT ?3",
-        )?;
-        let mut earlier: Vec<(String, f64)> = statement
-            .query_map(params![repo, subject, keep as i64], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        drop(statement);
+        let mut earlier: Vec<(String, f64)> = self
+            .tx
+            .query(
+                "SELECT commit_sha, seconds FROM durations WHERE repo = ?1 AND subject = ?2 \
+                 ORDER BY id DESC LIMIT ?3",
+                &params![repo, subject, keep],
+            )?
+            .iter()
+            .map(|row| Ok((row.get(0)?, row.get(1)?)))
+            .collect::<StoreResult<_>>()?;
         earlier.reverse();
         self.tx.execute(
             "INSERT INTO durations (subject, commit_sha, seconds, at, repo) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![subject, commit, seconds, now(), repo],
+            &params![subject, commit, seconds, now(), repo],
         )?;
         Ok(earlier)
     }
@@ -201,26 +203,27 @@ impl WriteTx<'_> {
         passed: u32,
         failed: u32,
     ) -> StoreResult<((u64, u64), (u64, u64))> {
-        let totals = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> StoreResult<(u64, u64)> {
-            let (p, f): (i64, i64) = self
-                .tx
-                .query_row(sql, args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let totals = |sql: &str, args: &[crate::sql::Value]| -> StoreResult<(u64, u64)> {
+            let row = self.tx.query_one(sql, args)?;
+            let (p, f): (i64, i64) = (row.get(0)?, row.get(1)?);
             Ok((p.max(0) as u64, f.max(0) as u64))
         };
         let same = totals(
-            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results \
+            "SELECT CAST(COALESCE(SUM(passed), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM test_results \
              WHERE repo = ?3 AND test = ?1 AND commit_sha = ?2",
-            &[&test, &commit, &repo],
+            &params![test, commit, repo],
         )?;
         let all = totals(
-            "SELECT COALESCE(SUM(passed), 0), COALESCE(SUM(failed), 0) FROM test_results \
+            "SELECT CAST(COALESCE(SUM(passed), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM test_results \
              WHERE repo = ?2 AND test = ?1",
-            &[&test, &repo],
+            &params![test, repo],
         )?;
         self.tx.execute(
             "INSERT INTO test_results (test, commit_sha, passed, failed, at, repo) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![test, commit, passed, failed, now(), repo],
+            &params![test, commit, passed, failed, now(), repo],
         )?;
         Ok((same, all))
     }
@@ -236,7 +239,7 @@ impl WriteTx<'_> {
         let changed = self.tx.execute(
             "UPDATE findings SET state = 'dismissed', reason = ?2 \
              WHERE fingerprint = ?1 AND repo = ?3",
-            params![fingerprint, reason, repo],
+            &params![fingerprint, reason, repo],
         )?;
         Ok(changed == 1)
     }
@@ -244,31 +247,38 @@ impl WriteTx<'_> {
 
 /// Findings, optionally only of one repository, kind or state, most
 /// severe first.
-pub(crate) fn list(conn: &Connection, filter: &FindingFilter) -> StoreResult<Vec<Finding>> {
-    let mut statement = conn.prepare_cached(
+pub(crate) fn list(conn: &dyn Db, filter: &FindingFilter) -> StoreResult<Vec<Finding>> {
+    let rows = conn.query(
         "SELECT fingerprint, kind, severity, title, file, line, evidence, state, first_seen, \
            last_seen, reason, repo FROM findings \
-         WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR state = ?2) \
-           AND (?3 IS NULL OR repo = ?3) \
-         ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, file, line",
+         WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) \
+           AND (CAST(?3 AS TEXT) IS NULL OR repo = ?3) \
+         ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, kind, \
+           file NULLS FIRST, line NULLS FIRST",
+        &params![
+            filter.kind.as_deref(),
+            filter.state.as_deref(),
+            filter.repo.as_deref()
+        ],
     )?;
-    let rows = statement.query_map(params![filter.kind, filter.state, filter.repo], |row| {
-        let evidence: String = row.get(6)?;
-        let line: Option<i64> = row.get(5)?;
-        Ok(Finding {
-            fingerprint: row.get(0)?,
-            kind: row.get(1)?,
-            severity: row.get(2)?,
-            title: row.get(3)?,
-            file: row.get(4)?,
-            line: line.and_then(|l| u64::try_from(l).ok()),
-            evidence: serde_json::from_str(&evidence).unwrap_or(Value::Null),
-            state: row.get(7)?,
-            first_seen: row.get(8)?,
-            last_seen: row.get(9)?,
-            reason: row.get(10)?,
-            repo: row.get(11)?,
+    rows.iter()
+        .map(|row| {
+            let evidence: String = row.get(6)?;
+            let line: Option<i64> = row.get(5)?;
+            Ok(Finding {
+                fingerprint: row.get(0)?,
+                kind: row.get(1)?,
+                severity: row.get(2)?,
+                title: row.get(3)?,
+                file: row.get(4)?,
+                line: line.and_then(|l| u64::try_from(l).ok()),
+                evidence: serde_json::from_str(&evidence).unwrap_or(Value::Null),
+                state: row.get(7)?,
+                first_seen: row.get(8)?,
+                last_seen: row.get(9)?,
+                reason: row.get(10)?,
+                repo: row.get(11)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect()
 }

@@ -1,9 +1,13 @@
 //! Persistence for Push Pals.
 //!
-//! Owns the SQLite database (embedded, WAL, migrations at every open), the
-//! append-only, hash-chained event log, content-addressed blobs, and the
-//! one-server-per-data-directory lock. It knows nothing about HTTP, git or
-//! agents.
+//! Owns the database: SQLite in the data directory by default (embedded,
+//! WAL), or PostgreSQL at a URL; migrations run at every open, each backend
+//! with its own. It keeps the append-only, hash-chained event log (the same
+//! canonical bytes on both, so `audit verify` gives the same head),
+//! content-addressed blobs, and the one-server-per-data-directory lock (on
+//! PostgreSQL also a lock in the database, so two servers never write one).
+//! It knows nothing about HTTP, git or agents. Every query is written once
+//! (`sql`), on a connection of either backend.
 //!
 //! Writes go through [`Store::write`]: a single writer thread commits
 //! whatever requests arrived together in one transaction (group commit), and
@@ -21,9 +25,11 @@ pub mod chat;
 mod error;
 pub mod findings;
 mod lock;
+pub mod migrate;
 mod repositories;
 mod rows;
 pub mod schema;
+mod sql;
 mod write_tx;
 mod writer;
 
@@ -32,6 +38,8 @@ pub use audit::AuditReport;
 pub use error::{StoreError, StoreResult};
 pub use lock::DataDirLock;
 pub use repositories::{NewRepository, RepositoryRecord};
+pub use sql::Backend;
+pub use sql::postgres::redacted_url;
 pub use write_tx::{ChainHead, TaskRow, TaskUpdate, WriteTx, push_service};
 pub use writer::WriteObserver;
 
@@ -40,7 +48,8 @@ use pushpals_core::{Approval, ApprovalId, Event, Task, TaskId, TaskState};
 use rows::{
     APPROVAL_COLUMNS, EVENT_COLUMNS, TASK_COLUMNS, approval_from_row, event_from_row, task_from_row,
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
+use sql::{Db, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -103,11 +112,48 @@ pub struct TaskOverview {
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "pushpals.db";
 
+/// Where the store keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// SQLite, in this data directory (the default).
+    Sqlite(PathBuf),
+    /// PostgreSQL, at this URL (`postgres://user@host/db`, or `key=value`
+    /// settings).
+    Postgres(String),
+}
+
+impl Database {
+    /// Which backend it is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(dir) => write!(f, "SQLite at {}", dir.join(DATABASE_FILE).display()),
+            Self::Postgres(url) => write!(f, "PostgreSQL at {}", redacted_url(url)),
+        }
+    }
+}
+
+/// The key of the PostgreSQL advisory lock a server holds on its database
+/// while it runs ("pushpals" in ASCII).
+const LEADER_LOCK: i64 = 0x7075_7368_7061_6c73;
+
+/// How many times the leader lock is tried, 200 ms apart.
+const LEADER_LOCK_TRIES: u32 = 15;
+
 struct Inner {
     writer: WriterHandle,
-    reader: Mutex<Connection>,
+    reader: Mutex<Box<dyn Db + Send>>,
     published: broadcast::Sender<Event>,
-    database_path: PathBuf,
+    database: Database,
+    database_path: Option<PathBuf>,
 }
 
 /// The store: cheap to clone, shared by every part of the orchestrator.
@@ -119,7 +165,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("database_path", &self.inner.database_path)
+            .field("database", &self.inner.database.to_string())
             .finish()
     }
 }
@@ -142,60 +188,169 @@ fn open_connection(path: &Path, durability: Durability) -> StoreResult<Connectio
     Ok(conn)
 }
 
-impl Store {
-    /// Opens (creating if needed) the store in `data_dir` and runs pending
-    /// migrations.
-    pub fn open(data_dir: &Path, durability: Durability) -> StoreResult<Self> {
-        create_private_dir(data_dir)?;
-        let database_path = data_dir.join(DATABASE_FILE);
-        let mut writer_conn = open_connection(&database_path, durability).map_err(|e| match e {
-            StoreError::Sqlite(source) => StoreError::DataDir {
-                path: data_dir.to_path_buf(),
-                source: std::io::Error::other(source),
-            },
-            other => other,
-        })?;
-        let found: i64 = writer_conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if usize::try_from(found).is_ok_and(|v| v > schema::SCHEMA_VERSION) {
-            return Err(StoreError::TooNew {
-                path: database_path,
-                found,
-                supported: schema::SCHEMA_VERSION,
-            });
+/// The writer's and a reader's connections to `database`, its SQLite file
+/// (if any), and the end of its chain.
+pub(crate) type Opened = (
+    Box<dyn Db + Send>,
+    Box<dyn Db + Send>,
+    Option<PathBuf>,
+    ChainHead,
+);
+
+pub(crate) fn open_backend(database: &Database, durability: Durability) -> StoreResult<Opened> {
+    let (writer, reader, database_path): (Box<dyn Db + Send>, Box<dyn Db + Send>, _) =
+        match database {
+            Database::Sqlite(data_dir) => {
+                let (writer, reader, path) = open_sqlite(data_dir, durability)?;
+                (Box::new(writer), Box::new(reader), Some(path))
+            }
+            Database::Postgres(url) => {
+                let (writer, reader) = open_postgres(url, durability)?;
+                (Box::new(writer), Box::new(reader), None)
+            }
+        };
+    let head = writer
+        .query_opt(
+            "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
+            &params![],
+        )?
+        .map(|row| -> StoreResult<ChainHead> {
+            Ok(ChainHead {
+                next_id: row.get::<i64>(0)? + 1,
+                hash: row.get(1)?,
+            })
+        })
+        .transpose()?
+        .unwrap_or(ChainHead {
+            next_id: 1,
+            hash: GENESIS_HASH.to_owned(),
+        });
+    Ok((writer, reader, database_path, head))
+}
+
+/// Opens SQLite in `data_dir`: the writer's connection (migrated) and a
+/// reader's, and the database file.
+fn open_sqlite(
+    data_dir: &Path,
+    durability: Durability,
+) -> StoreResult<(Connection, Connection, PathBuf)> {
+    create_private_dir(data_dir)?;
+    let database_path = data_dir.join(DATABASE_FILE);
+    let mut writer = open_connection(&database_path, durability).map_err(|e| match e {
+        StoreError::Sqlite(source) => StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source: std::io::Error::other(source),
+        },
+        other => other,
+    })?;
+    let found: i64 = writer.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if usize::try_from(found).is_ok_and(|v| v > schema::SCHEMA_VERSION) {
+        return Err(StoreError::TooNew {
+            path: database_path,
+            found,
+            supported: schema::SCHEMA_VERSION,
+        });
+    }
+    schema::migrations().to_latest(&mut writer)?;
+    let reader = open_connection(&database_path, durability)?;
+    Ok((writer, reader, database_path))
+}
+
+/// Connects to PostgreSQL at `url` twice (the writer, a reader), takes the
+/// database's leader lock on the writer's connection (held while it lives),
+/// sets the durability and runs the migrations.
+fn open_postgres(
+    url: &str,
+    durability: Durability,
+) -> StoreResult<(sql::postgres::PgConn, sql::postgres::PgConn)> {
+    let writer = sql::postgres::PgConn::connect(url)?;
+    // A server that just stopped may still be closing its connection: its
+    // lock is waited for a little before the database counts as taken.
+    let mut tries = 0;
+    loop {
+        let leader: bool = writer
+            .query_one("SELECT pg_try_advisory_lock(?1)", &params![LEADER_LOCK])?
+            .get(0)?;
+        if leader {
+            break;
         }
-        schema::migrations().to_latest(&mut writer_conn)?;
-        let head = writer_conn
-            .query_row(
-                "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
-                [],
-                |row| {
-                    Ok(ChainHead {
-                        next_id: row.get::<_, i64>(0)? + 1,
-                        hash: row.get(1)?,
-                    })
-                },
-            )
-            .optional()?
-            .unwrap_or(ChainHead {
-                next_id: 1,
-                hash: GENESIS_HASH.to_owned(),
-            });
-        let reader = open_connection(&database_path, durability)?;
+        tries += 1;
+        if tries == LEADER_LOCK_TRIES {
+            return Err(StoreError::DatabaseInUse(redacted_url(url)));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Normal: a commit returns before PostgreSQL flushed it, so a crash of
+    // the database server (not of ours) may lose the last ones, like
+    // SQLite's `synchronous = NORMAL` on a power cut.
+    writer.batch(match durability {
+        Durability::Normal => "SET synchronous_commit = off",
+        Durability::Full => "SET synchronous_commit = on",
+    })?;
+    schema::migrate_postgres(&writer, url)?;
+    let reader = sql::postgres::PgConn::connect(url)?;
+    Ok((writer, reader))
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store in `data_dir` and runs
+    /// pending migrations.
+    pub fn open(data_dir: &Path, durability: Durability) -> StoreResult<Self> {
+        Self::open_database(&Database::Sqlite(data_dir.to_path_buf()), durability)
+    }
+
+    /// Opens the store in `database` (creating its tables if needed) and
+    /// runs pending migrations. A PostgreSQL database another server writes
+    /// to is refused ([`StoreError::DatabaseInUse`]).
+    pub fn open_database(database: &Database, durability: Durability) -> StoreResult<Self> {
+        // PostgreSQL's client blocks on a runtime of its own, which it may
+        // not do on a thread that drives async tasks (the caller's may): the
+        // database is opened on a thread of its own.
+        let (writer, reader, database_path, head) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| open_backend(database, durability))
+                .join()
+                .map_err(|_| StoreError::Writer("opening the database panicked".into()))?
+        })?;
         let (published, _) = broadcast::channel(PUBLISHED_EVENTS);
-        let writer = WriterHandle::spawn(writer_conn, head, published.clone())?;
+        let writer = WriterHandle::spawn(writer, head, published.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
                 reader: Mutex::new(reader),
                 published,
+                database: database.clone(),
                 database_path,
             }),
         })
     }
 
-    /// The database file.
-    pub fn database_path(&self) -> &Path {
-        &self.inner.database_path
+    /// Where the store keeps its state.
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn database_path(&self) -> Option<&Path> {
+        self.inner.database_path.as_deref()
+    }
+
+    /// The bytes the database takes: SQLite's file with its WAL, or
+    /// PostgreSQL's database as the server counts it.
+    pub async fn database_bytes(&self) -> StoreResult<u64> {
+        if let Some(path) = self.database_path() {
+            let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            return Ok(size(path.to_path_buf())
+                + size(path.with_extension("db-wal"))
+                + size(path.with_extension("db-shm")));
+        }
+        self.read(|conn| {
+            let bytes: i64 = conn
+                .query_one("SELECT pg_database_size(current_database())", &params![])?
+                .get(0)?;
+            Ok(u64::try_from(bytes).unwrap_or(0))
+        })
+        .await
     }
 
     /// Runs `op` in the next group commit; resolves once it is committed.
@@ -217,14 +372,13 @@ impl Store {
     /// How many tasks are in each state (states without tasks are left out).
     pub async fn task_counts(&self) -> StoreResult<Vec<(String, u64)>> {
         self.read(|conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT state, COUNT(*) FROM tasks GROUP BY state")?;
-            let rows = statement.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?;
+            let rows = conn.query(
+                "SELECT state, COUNT(*) FROM tasks GROUP BY state ORDER BY state",
+                &params![],
+            )?;
             let mut counts = Vec::new();
             for row in rows {
-                let (state, count) = row?;
+                let (state, count): (String, i64) = (row.get(0)?, row.get(1)?);
                 counts.push((state, u64::try_from(count).unwrap_or(0)));
             }
             Ok(counts)
@@ -235,13 +389,13 @@ impl Store {
     /// How many approvals wait for a decision.
     pub async fn pending_approval_count(&self) -> StoreResult<u64> {
         self.read(|conn| {
-            Ok(conn
-                .query_row(
+            let count: i64 = conn
+                .query_one(
                     "SELECT COUNT(*) FROM approvals WHERE state = 'pending'",
-                    [],
-                    |row| row.get::<_, i64>(0),
-                )
-                .map(|count| u64::try_from(count).unwrap_or(0))?)
+                    &params![],
+                )?
+                .get(0)?;
+            Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
     }
@@ -259,7 +413,7 @@ impl Store {
     async fn read<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&dyn Db) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
@@ -267,7 +421,7 @@ impl Store {
                 .reader
                 .lock()
                 .map_err(|_| StoreError::Writer("the reader connection is poisoned".into()))?;
-            op(&conn)
+            op(conn.as_ref())
         })
         .await
         .map_err(|e| StoreError::Writer(format!("read task failed: {e}")))?
@@ -277,12 +431,18 @@ impl Store {
     async fn read_alone<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&dyn Db) -> StoreResult<T> + Send + 'static,
     {
-        let path = self.inner.database_path.clone();
+        let database = self.inner.database.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            op(&conn)
+            let conn: Box<dyn Db> = match database {
+                Database::Sqlite(dir) => Box::new(Connection::open_with_flags(
+                    dir.join(DATABASE_FILE),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )?),
+                Database::Postgres(url) => Box::new(sql::postgres::PgConn::connect(&url)?),
+            };
+            op(conn.as_ref())
         })
         .await
         .map_err(|e| StoreError::Writer(format!("read task failed: {e}")))?
@@ -292,13 +452,13 @@ impl Store {
     pub async fn task(&self, id: &TaskId) -> StoreResult<Task> {
         let id = id.clone();
         self.read(move |conn| {
-            conn.query_row(
-                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
-                [id.as_str()],
-                |row| Ok(task_from_row(row)),
-            )
-            .optional()?
-            .ok_or(StoreError::TaskNotFound(id))?
+            let row = conn
+                .query_opt(
+                    &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+                    &params![id.as_str()],
+                )?
+                .ok_or(StoreError::TaskNotFound(id))?;
+            task_from_row(&row)
         })
         .await
     }
@@ -311,15 +471,16 @@ impl Store {
     ) -> StoreResult<Option<Event>> {
         let id = task_id.as_str().to_owned();
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind = ?2 \
-                 ORDER BY id DESC LIMIT 1"
-            ))?;
-            statement
-                .query_map(params![id, kind], |row| Ok(event_from_row(row)))?
-                .next()
-                .transpose()?
-                .transpose()
+            conn.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind = ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                &params![id, kind],
+            )?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
         })
         .await
     }
@@ -328,10 +489,9 @@ impl Store {
     pub async fn task_id_by_seq(&self, seq: i64) -> StoreResult<Option<TaskId>> {
         self.read(move |conn| {
             let id: Option<String> = conn
-                .query_row("SELECT id FROM tasks WHERE seq = ?1", [seq], |row| {
-                    row.get(0)
-                })
-                .optional()?;
+                .query_opt("SELECT id FROM tasks WHERE seq = ?1", &params![seq])?
+                .map(|row| row.get(0))
+                .transpose()?;
             Ok(id.and_then(|id| TaskId::parse(&id).ok()))
         })
         .await
@@ -340,12 +500,13 @@ impl Store {
     /// All tasks, oldest first; only those in `states` when given.
     pub async fn tasks(&self, states: Option<Vec<TaskState>>) -> StoreResult<Vec<Task>> {
         self.read(move |conn| {
-            let mut statement =
-                conn.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"))?;
-            let rows = statement.query_map([], |row| Ok(task_from_row(row)))?;
+            let rows = conn.query(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"),
+                &params![],
+            )?;
             let mut tasks = Vec::new();
             for row in rows {
-                let task = row??;
+                let task = task_from_row(&row)?;
                 if states.as_ref().is_none_or(|s| s.contains(&task.state)) {
                     tasks.push(task);
                 }
@@ -370,28 +531,22 @@ impl Store {
         self.read(move |conn| {
             let limit = i64::from(query.limit.unwrap_or(1000));
             // Two statements, so that each uses its index.
-            let events = match query.task_id {
-                Some(task_id) => {
-                    let mut statement = conn.prepare_cached(&format!(
+            let rows = match query.task_id {
+                Some(task_id) => conn.query(
+                    &format!(
                         "SELECT {EVENT_COLUMNS} FROM events \
                          WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-                    ))?;
-                    let rows = statement
-                        .query_map(params![task_id.as_str(), query.after, limit], |row| {
-                            Ok(event_from_row(row))
-                        })?;
-                    rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()?
-                }
-                None => {
-                    let mut statement = conn.prepare_cached(&format!(
+                    ),
+                    &params![task_id.as_str(), query.after, limit],
+                )?,
+                None => conn.query(
+                    &format!(
                         "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
-                    ))?;
-                    let rows = statement
-                        .query_map(params![query.after, limit], |row| Ok(event_from_row(row)))?;
-                    rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()?
-                }
+                    ),
+                    &params![query.after, limit],
+                )?,
             };
-            Ok(events)
+            rows.iter().map(event_from_row).collect()
         })
         .await
     }
@@ -401,26 +556,24 @@ impl Store {
     /// read from its end and paged backwards.
     pub async fn events_before(&self, query: EventsBefore) -> StoreResult<Vec<Event>> {
         self.read(move |conn| {
+            // Each condition given adds its parameter, numbered in order.
             let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id < ?1");
-            if query.task_id.is_some() {
-                sql.push_str(" AND task_id = ?2");
+            let mut bound = vec![sql::Value::from(query.before.unwrap_or(i64::MAX))];
+            if let Some(task_id) = &query.task_id {
+                bound.push(task_id.as_str().into());
+                sql.push_str(&format!(" AND task_id = ?{}", bound.len()));
             }
-            if query.kind.is_some() {
-                sql.push_str(" AND kind = ?3");
+            if let Some(kind) = query.kind {
+                bound.push(kind.into());
+                sql.push_str(&format!(" AND kind = ?{}", bound.len()));
             }
-            sql.push_str(" ORDER BY id DESC LIMIT ?4");
-            let mut statement = conn.prepare_cached(&sql)?;
-            // Numbered parameters: one the statement does not use is bound
-            // and ignored.
-            let task = query.task_id.as_ref().map(TaskId::as_str);
-            let bound = params![
-                query.before.unwrap_or(i64::MAX),
-                task,
-                query.kind,
-                i64::from(query.limit)
-            ];
-            let rows = statement.query_map(bound, |row| Ok(event_from_row(row)))?;
-            let mut events = rows.map(|row| row?).collect::<StoreResult<Vec<_>>>()?;
+            bound.push(query.limit.into());
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", bound.len()));
+            let mut events = conn
+                .query(&sql, &bound)?
+                .iter()
+                .map(event_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
             events.reverse();
             Ok(events)
         })
@@ -430,10 +583,10 @@ impl Store {
     /// Every event kind the log holds, sorted.
     pub async fn event_kinds(&self) -> StoreResult<Vec<String>> {
         self.read(|conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT DISTINCT kind FROM events ORDER BY kind")?;
-            let kinds = statement.query_map([], |row| row.get(0))?;
-            Ok(kinds.collect::<Result<Vec<String>, _>>()?)
+            conn.query("SELECT DISTINCT kind FROM events ORDER BY kind", &params![])?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
         })
         .await
     }
@@ -448,38 +601,38 @@ impl Store {
         checks: u32,
     ) -> StoreResult<Vec<TaskOverview>> {
         self.read(move |conn| {
-            let marks = vec!["?"; step_kinds.len()].join(", ");
-            let mut tasks =
-                conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"))?;
-            let mut last = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ? AND kind IN ({marks}) \
-                 ORDER BY id DESC LIMIT 1"
-            ))?;
-            let mut recent_checks = conn.prepare_cached(&format!(
+            let marks: Vec<String> = (2..step_kinds.len() + 2).map(|n| format!("?{n}")).collect();
+            let last = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind IN ({}) \
+                 ORDER BY id DESC LIMIT 1",
+                marks.join(", ")
+            );
+            let recent_checks = format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND kind = ?2 \
                  ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let all = tasks
-                .query_map([], |row| Ok(task_from_row(row)))?
-                .map(|row| row?)
+            );
+            let all = conn
+                .query(
+                    &format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq"),
+                    &params![],
+                )?
+                .iter()
+                .map(task_from_row)
                 .collect::<StoreResult<Vec<Task>>>()?;
             let mut out = Vec::with_capacity(all.len());
             for task in all {
                 let id = task.id.as_str().to_owned();
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
-                for kind in step_kinds {
-                    values.push(kind);
-                }
-                let last_step = last
-                    .query_map(values.as_slice(), |row| Ok(event_from_row(row)))?
-                    .next()
-                    .transpose()?
+                let mut values = vec![sql::Value::from(id.as_str())];
+                values.extend(step_kinds.iter().map(sql::Value::from));
+                let last_step = conn
+                    .query_opt(&last, &values)?
+                    .as_ref()
+                    .map(event_from_row)
                     .transpose()?;
-                let checks = recent_checks
-                    .query_map(params![id, check_kind, checks], |row| {
-                        Ok(event_from_row(row))
-                    })?
-                    .map(|row| row?)
+                let checks = conn
+                    .query(&recent_checks, &params![id.as_str(), check_kind, checks])?
+                    .iter()
+                    .map(event_from_row)
                     .collect::<StoreResult<Vec<Event>>>()?;
                 out.push(TaskOverview {
                     task,
@@ -495,11 +648,8 @@ impl Store {
     /// The id of the last event, 0 when the log is empty.
     pub async fn last_event_id(&self) -> StoreResult<i64> {
         self.read(|conn| {
-            Ok(
-                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |row| {
-                    row.get(0)
-                })?,
-            )
+            conn.query_one("SELECT COALESCE(MAX(id), 0) FROM events", &params![])?
+                .get(0)
         })
         .await
     }
@@ -513,14 +663,17 @@ impl Store {
     ) -> StoreResult<Vec<Approval>> {
         self.read(move |conn| {
             let task_id = task_id.map(String::from);
-            let mut statement = conn.prepare(&format!(
-                "SELECT {APPROVAL_COLUMNS} FROM approvals \
-                 WHERE (?1 IS NULL OR task_id = ?1) AND (NOT ?2 OR state = 'pending') ORDER BY id"
-            ))?;
-            let rows = statement.query_map(params![task_id, pending_only], |row| {
-                Ok(approval_from_row(row))
-            })?;
-            rows.map(|row| row?).collect()
+            conn.query(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals \
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR task_id = ?1) AND (?2 = 0 OR state = 'pending') \
+                     ORDER BY id"
+                ),
+                &params![task_id, pending_only],
+            )?
+            .iter()
+            .map(approval_from_row)
+            .collect()
         })
         .await
     }
@@ -528,13 +681,13 @@ impl Store {
     /// One approval.
     pub async fn approval(&self, id: ApprovalId) -> StoreResult<Approval> {
         self.read(move |conn| {
-            conn.query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                |row| Ok(approval_from_row(row)),
-            )
-            .optional()?
-            .ok_or(StoreError::ApprovalNotFound(id))?
+            let row = conn
+                .query_opt(
+                    &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                    &params![id],
+                )?
+                .ok_or(StoreError::ApprovalNotFound(id))?;
+            approval_from_row(&row)
         })
         .await
     }
@@ -543,11 +696,9 @@ impl Store {
     pub async fn blob(&self, hash: &str) -> StoreResult<Option<Vec<u8>>> {
         let hash = hash.to_owned();
         self.read(move |conn| {
-            Ok(conn
-                .query_row("SELECT content FROM blobs WHERE hash = ?1", [hash], |row| {
-                    row.get(0)
-                })
-                .optional()?)
+            conn.query_opt("SELECT content FROM blobs WHERE hash = ?1", &params![hash])?
+                .map(|row| row.get(0))
+                .transpose()
         })
         .await
     }
@@ -555,11 +706,15 @@ impl Store {
     /// The newest event of a kind, if any.
     pub async fn last_event_of_kind(&self, kind: &'static str) -> StoreResult<Option<Event>> {
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?1 ORDER BY id DESC LIMIT 1"
-            ))?;
-            let mut rows = statement.query_map([kind], |row| Ok(event_from_row(row)))?;
-            rows.next().transpose()?.transpose()
+            conn.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                &params![kind],
+            )?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
         })
         .await
     }
@@ -573,14 +728,21 @@ impl Store {
     ) -> StoreResult<Option<Event>> {
         let repo = repo.to_owned();
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE kind = ?1 AND json_extract(payload, '$.repo') = ?2 \
-                 ORDER BY id DESC LIMIT 1"
-            ))?;
-            let mut rows =
-                statement.query_map(params![kind, repo], |row| Ok(event_from_row(row)))?;
-            rows.next().transpose()?.transpose()
+            // Reading a JSON field is the one thing the two say differently.
+            let field = match conn.backend() {
+                Backend::Sqlite => "json_extract(payload, '$.repo')",
+                Backend::Postgres => "(payload::json ->> 'repo')",
+            };
+            conn.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events \
+                     WHERE kind = ?1 AND {field} = ?2 ORDER BY id DESC LIMIT 1"
+                ),
+                &params![kind, repo],
+            )?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
         })
         .await
     }
@@ -588,10 +750,12 @@ impl Store {
     /// The bytes of every stored blob together.
     pub async fn blob_bytes(&self) -> StoreResult<u64> {
         self.read(|conn| {
-            let total: i64 =
-                conn.query_row("SELECT COALESCE(SUM(size), 0) FROM blobs", [], |row| {
-                    row.get(0)
-                })?;
+            let total: i64 = conn
+                .query_one(
+                    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs",
+                    &params![],
+                )?
+                .get(0)?;
             Ok(u64::try_from(total).unwrap_or(0))
         })
         .await

@@ -4,11 +4,11 @@
 
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
+use crate::sql::{Db, Row, params};
 use crate::write_tx::WriteTx;
 use pushpals_core::payload::{RepoAdded, RepoRemoved};
 use pushpals_core::timestamp::now;
 use pushpals_core::{Actor, NewEvent, TaskState};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// A registered repository.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -88,12 +88,12 @@ impl WriteTx<'_> {
         }
         let clash: Option<String> = self
             .tx
-            .query_row(
+            .query_opt(
                 "SELECT name FROM repositories WHERE path = ?1",
-                [new.path],
-                |row| row.get(0),
-            )
-            .optional()?;
+                &params![new.path],
+            )?
+            .map(|row| row.get(0))
+            .transpose()?;
         if let Some(other) = clash {
             return Err(StoreError::Duplicate(format!(
                 "{} is already registered as {other:?}",
@@ -104,7 +104,7 @@ impl WriteTx<'_> {
         self.tx.execute(
             "INSERT INTO repositories (name, path, origin, branch, home, added_by, added_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+            &params![
                 new.name,
                 new.path,
                 new.origin,
@@ -119,10 +119,10 @@ impl WriteTx<'_> {
             for table in OWNED_TABLES {
                 let changed = self.tx.execute(
                     &format!("UPDATE {table} SET repo = ?1 WHERE repo = ''"),
-                    [new.name],
+                    &params![new.name],
                 )?;
                 if matches!(table, "tasks" | "grants" | "findings") {
-                    adopted += changed as u64;
+                    adopted += changed;
                 }
             }
         }
@@ -163,10 +163,12 @@ impl WriteTx<'_> {
             });
         }
         self.tx
-            .execute("DELETE FROM repositories WHERE name = ?1", [name])?;
+            .execute("DELETE FROM repositories WHERE name = ?1", &params![name])?;
         for table in ["grants", "findings"] {
-            self.tx
-                .execute(&format!("DELETE FROM {table} WHERE repo = ?1"), [name])?;
+            self.tx.execute(
+                &format!("DELETE FROM {table} WHERE repo = ?1"),
+                &params![name],
+            )?;
         }
         let event = NewEvent::typed(
             None,
@@ -184,11 +186,13 @@ impl WriteTx<'_> {
     /// for the first one registered.
     pub fn has_unowned_rows(&self) -> StoreResult<bool> {
         Ok(repositories(self.tx)?.is_empty()
-            && self.tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM tasks WHERE repo = '')",
-                [],
-                |row| row.get::<_, bool>(0),
-            )?)
+            && self
+                .tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE repo = '')",
+                    &params![],
+                )?
+                .get::<bool>(0)?)
     }
 
     /// A registered repository, in this transaction.
@@ -212,7 +216,7 @@ impl Store {
 
 const COLUMNS: &str = "name, path, origin, branch, home, added_by, added_at";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryRecord> {
+fn from_row(row: &Row) -> StoreResult<RepositoryRecord> {
     Ok(RepositoryRecord {
         name: row.get(0)?,
         path: row.get(1)?,
@@ -224,39 +228,41 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryRecord> {
     })
 }
 
-fn repositories(conn: &Connection) -> StoreResult<Vec<RepositoryRecord>> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM repositories ORDER BY name"))?;
-    let rows = statement.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn repositories(conn: &dyn Db) -> StoreResult<Vec<RepositoryRecord>> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM repositories ORDER BY name"),
+        &params![],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
-fn repository(conn: &Connection, name: &str) -> StoreResult<Option<RepositoryRecord>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM repositories WHERE name = ?1"),
-            [name],
-            from_row,
-        )
-        .optional()?)
+fn repository(conn: &dyn Db, name: &str) -> StoreResult<Option<RepositoryRecord>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM repositories WHERE name = ?1"),
+        &params![name],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Tasks of `name` in a busy state, or with an approval pending.
-fn busy_tasks(conn: &Connection, name: &str) -> StoreResult<Vec<u64>> {
+fn busy_tasks(conn: &dyn Db, name: &str) -> StoreResult<Vec<u64>> {
     let states: Vec<String> = BUSY_STATES
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    let mut statement = conn.prepare(&format!(
+    let rows = conn.query(&format!(
         "SELECT seq FROM tasks WHERE repo = ?1 AND (state IN ({}) OR EXISTS \
            (SELECT 1 FROM approvals WHERE approvals.task_id = tasks.id AND approvals.state = 'pending')) \
          ORDER BY seq",
         states.join(", ")
-    ))?;
-    let rows = statement.query_map([name], |row| row.get::<_, i64>(0))?;
+    ), &params![name])?;
     let mut seqs = Vec::new();
     for row in rows {
-        seqs.push(u64::try_from(row?).unwrap_or(0));
+        seqs.push(u64::try_from(row.get::<i64>(0)?).unwrap_or(0));
     }
     Ok(seqs)
 }

@@ -1,10 +1,10 @@
 //! Mapping between rows and domain types.
 
 use crate::error::{StoreError, StoreResult};
+use crate::sql::Row;
 use pushpals_core::{
     Approval, ApprovalAction, ApprovalState, Event, Task, TaskId, TaskState, Usage,
 };
-use rusqlite::Row;
 
 /// The columns [`task_from_row`] reads, in order.
 pub const TASK_COLUMNS: &str = "id, title, command, state, base_commit, branch, worktree_path, \
@@ -23,13 +23,13 @@ fn corrupt(table: &'static str, detail: String) -> StoreError {
 }
 
 /// A counter column (stored as SQLite's signed integer).
-fn count(row: &Row<'_>, index: usize) -> StoreResult<u64> {
+fn count(row: &Row, index: usize) -> StoreResult<u64> {
     let value: i64 = row.get(index)?;
     u64::try_from(value).map_err(|_| corrupt("tasks", format!("a negative count {value}")))
 }
 
 /// Reads a task row.
-pub fn task_from_row(row: &Row<'_>) -> StoreResult<Task> {
+pub(crate) fn task_from_row(row: &Row) -> StoreResult<Task> {
     let id: String = row.get(0)?;
     let state: String = row.get(3)?;
     Ok(Task {
@@ -45,7 +45,7 @@ pub fn task_from_row(row: &Row<'_>) -> StoreResult<Task> {
         commit_sha: row.get(8)?,
         created_at: row.get(9)?,
         updated_at: row.get(10)?,
-        agent: match row.get::<_, Option<String>>(11)? {
+        agent: match row.get::<Option<String>>(11)? {
             None => None,
             Some(text) => Some(
                 serde_json::from_str(&text)
@@ -64,7 +64,7 @@ pub fn task_from_row(row: &Row<'_>) -> StoreResult<Task> {
 }
 
 /// Reads an approval row.
-pub fn approval_from_row(row: &Row<'_>) -> StoreResult<Approval> {
+pub(crate) fn approval_from_row(row: &Row) -> StoreResult<Approval> {
     let task_id: String = row.get(1)?;
     let action: String = row.get(2)?;
     let state: String = row.get(3)?;
@@ -86,7 +86,7 @@ pub fn approval_from_row(row: &Row<'_>) -> StoreResult<Approval> {
 /// Reads an event row. A payload that is not JSON any more (a damaged log)
 /// is returned as a JSON string holding the stored text, so reading never
 /// fails where `audit verify` would report the damage.
-pub fn event_from_row(row: &Row<'_>) -> StoreResult<Event> {
+pub(crate) fn event_from_row(row: &Row) -> StoreResult<Event> {
     let payload_text: String = row.get(5)?;
     let payload =
         serde_json::from_str(&payload_text).unwrap_or(serde_json::Value::String(payload_text));

@@ -1,5 +1,9 @@
-//! Migrations, applied at every open.
+//! Migrations, applied at every open: SQLite's and PostgreSQL's, each
+//! backend with its own list (PostgreSQL's starts at SQLite's version 11,
+//! in one step).
 
+use crate::error::{StoreError, StoreResult};
+use crate::sql::{Db, params};
 use rusqlite_migration::{M, Migrations};
 
 /// Each migration's SQL, in order. Append; never edit a released one.
@@ -29,6 +33,52 @@ pub fn migrations() -> Migrations<'static> {
 /// upgrade tests and tools).
 pub fn migrations_through(version: usize) -> Migrations<'static> {
     Migrations::new(STEPS.iter().take(version).map(|sql| M::up(sql)).collect())
+}
+
+/// PostgreSQL's migrations, in order. Append; never edit a released one.
+const POSTGRES_STEPS: [&str; 1] = [include_str!("../migrations/postgres/0001_initial.sql")];
+
+/// The PostgreSQL schema version this build writes (`pushpals_schema`).
+pub const POSTGRES_SCHEMA_VERSION: usize = POSTGRES_STEPS.len();
+
+/// Brings a PostgreSQL database (`url`, for messages) to this build's
+/// schema, each step in a transaction of its own; a schema from a newer
+/// build is refused and nothing is changed. Run under the leader lock, so
+/// two servers never migrate at once.
+pub(crate) fn migrate_postgres(db: &dyn Db, url: &str) -> StoreResult<()> {
+    db.batch("CREATE TABLE IF NOT EXISTS pushpals_schema (version BIGINT NOT NULL)")?;
+    let found: i64 = db
+        .query_opt("SELECT MAX(version) FROM pushpals_schema", &params![])?
+        .map(|row| row.get::<Option<i64>>(0))
+        .transpose()?
+        .flatten()
+        .unwrap_or(0);
+    if usize::try_from(found).is_ok_and(|v| v > POSTGRES_SCHEMA_VERSION) {
+        return Err(StoreError::TooNew {
+            path: crate::redacted_url(url).into(),
+            found,
+            supported: POSTGRES_SCHEMA_VERSION,
+        });
+    }
+    let done = usize::try_from(found).unwrap_or(0);
+    for (index, step) in POSTGRES_STEPS.iter().enumerate().skip(done) {
+        db.batch("BEGIN")?;
+        let applied = db.batch(step).and_then(|()| {
+            db.execute("DELETE FROM pushpals_schema", &params![])?;
+            db.execute(
+                "INSERT INTO pushpals_schema (version) VALUES (?1)",
+                &params![index + 1],
+            )
+        });
+        match applied {
+            Ok(_) => db.batch("COMMIT")?,
+            Err(error) => {
+                let _ = db.batch("ROLLBACK");
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

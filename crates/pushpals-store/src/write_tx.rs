@@ -6,6 +6,7 @@
 use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
+use crate::sql::{Db, params};
 use pushpals_core::chain::{HashedFields, event_hash};
 use pushpals_core::payload::{
     ApprovalDecided, ApprovalRequested, GrantChanged, PushSubscribed, PushUnsubscribed,
@@ -16,7 +17,6 @@ use pushpals_core::{
     Actor, AgentWork, Approval, ApprovalAction, ApprovalId, ApprovalState, Decision, Event,
     GrantKind, NewEvent, Task, TaskId, TaskState, Usage,
 };
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -49,7 +49,7 @@ pub struct TaskUpdate {
 
 /// A write request's view of the open transaction.
 pub struct WriteTx<'a> {
-    pub(crate) tx: &'a Transaction<'a>,
+    pub(crate) tx: &'a dyn Db,
     head: &'a mut ChainHead,
     appended: Vec<Event>,
 }
@@ -72,7 +72,7 @@ pub struct TaskRow<'a> {
 }
 
 impl<'a> WriteTx<'a> {
-    pub(crate) fn new(tx: &'a Transaction<'a>, head: &'a mut ChainHead) -> Self {
+    pub(crate) fn new(tx: &'a dyn Db, head: &'a mut ChainHead) -> Self {
         Self {
             tx,
             head,
@@ -100,21 +100,20 @@ impl<'a> WriteTx<'a> {
             payload: &new_event.payload,
         };
         let hash = event_hash(&self.head.hash, fields);
-        self.tx
-            .prepare_cached(
-                "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
+        self.tx.execute(
+            "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+            &params![
                 id,
-                task_id,
-                time,
-                actor,
+                task_id.as_deref(),
+                time.as_str(),
+                actor.as_str(),
                 kind,
                 new_event.payload.to_string(),
-                self.head.hash,
-                hash
-            ])?;
+                self.head.hash.as_str(),
+                hash.as_str()
+            ],
+        )?;
         let event = Event {
             id,
             task_id,
@@ -135,7 +134,7 @@ impl<'a> WriteTx<'a> {
         self.tx.execute(
             "INSERT INTO readiness (id, checked_at) VALUES (1, ?1) \
              ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
-            [now()],
+            &params![now()],
         )?;
         Ok(())
     }
@@ -145,8 +144,9 @@ impl<'a> WriteTx<'a> {
     pub fn put_blob(&mut self, content: &[u8]) -> StoreResult<String> {
         let hash = hex::encode(Sha256::digest(content));
         self.tx.execute(
-            "INSERT OR IGNORE INTO blobs (hash, size, content) VALUES (?1, ?2, ?3)",
-            params![hash, content.len() as i64, content],
+            "INSERT INTO blobs (hash, size, content) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (hash) DO NOTHING",
+            &params![hash.as_str(), content.len(), content],
         )?;
         Ok(hash)
     }
@@ -170,7 +170,7 @@ impl<'a> WriteTx<'a> {
             "INSERT INTO tasks (id, seq, title, command, state, branch, created_at, updated_at, \
                                 agent, repo) \
              VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks), ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
-            params![
+            &params![
                 id.as_str(),
                 title,
                 command,
@@ -201,7 +201,7 @@ impl<'a> WriteTx<'a> {
             "UPDATE tasks SET model_calls = model_calls + ?2, input_tokens = input_tokens + ?3, \
                output_tokens = output_tokens + ?4, cost_micros = cost_micros + ?5 \
              WHERE id = ?1",
-            params![
+            &params![
                 id.as_str(),
                 as_sql(usage.model_calls),
                 as_sql(usage.input_tokens),
@@ -217,14 +217,14 @@ impl<'a> WriteTx<'a> {
 
     /// Reads a task inside the transaction.
     pub fn task(&self, id: &TaskId) -> StoreResult<Task> {
-        self.tx
-            .query_row(
+        let row = self
+            .tx
+            .query_opt(
                 &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
-                [id.as_str()],
-                |row| Ok(task_from_row(row)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::TaskNotFound(id.clone()))?
+                &params![id.as_str()],
+            )?
+            .ok_or_else(|| StoreError::TaskNotFound(id.clone()))?;
+        task_from_row(&row)
     }
 
     /// Moves a task to `to` if the state machine allows it, applies
@@ -280,7 +280,7 @@ impl<'a> WriteTx<'a> {
                commit_sha = COALESCE(?7, commit_sha), \
                updated_at = ?8 \
              WHERE id = ?1",
-            params![
+            &params![
                 id.as_str(),
                 state.map(TaskState::as_str),
                 update.base_commit,
@@ -304,18 +304,20 @@ impl<'a> WriteTx<'a> {
         summary: &str,
         detail: Value,
     ) -> StoreResult<Approval> {
-        self.tx.execute(
-            "INSERT INTO approvals (task_id, action, state, summary, requested_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                task_id.as_str(),
-                action.as_str(),
-                ApprovalState::Pending.as_str(),
-                summary,
-                now()
-            ],
-        )?;
-        let id = self.tx.last_insert_rowid();
+        let id = self
+            .tx
+            .query_one(
+                "INSERT INTO approvals (task_id, action, state, summary, requested_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                &params![
+                    task_id.as_str(),
+                    action.as_str(),
+                    ApprovalState::Pending.as_str(),
+                    summary,
+                    now()
+                ],
+            )?
+            .get::<i64>(0)?;
         self.append(NewEvent::typed(
             Some(task_id),
             Actor::Orchestrator,
@@ -332,14 +334,14 @@ impl<'a> WriteTx<'a> {
 
     /// Reads an approval inside the transaction.
     pub fn approval(&self, id: ApprovalId) -> StoreResult<Approval> {
-        self.tx
-            .query_row(
+        let row = self
+            .tx
+            .query_opt(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                |row| Ok(approval_from_row(row)),
-            )
-            .optional()?
-            .ok_or(StoreError::ApprovalNotFound(id))?
+                &params![id],
+            )?
+            .ok_or(StoreError::ApprovalNotFound(id))?;
+        approval_from_row(&row)
     }
 
     /// Records the person's decision on a pending approval and appends
@@ -375,7 +377,7 @@ impl<'a> WriteTx<'a> {
         self.tx.execute(
             "UPDATE approvals SET state = ?2, decided_at = NULL, decided_by = NULL, reason = NULL \
              WHERE id = ?1",
-            params![id, ApprovalState::Pending.as_str()],
+            &params![id, ApprovalState::Pending.as_str()],
         )?;
         self.append(NewEvent::typed(
             Some(&approval.task_id),
@@ -418,7 +420,7 @@ impl<'a> WriteTx<'a> {
         self.tx.execute(
             "UPDATE approvals SET state = ?2, decided_at = ?3, decided_by = ?4, reason = ?5 \
              WHERE id = ?1",
-            params![id, state.as_str(), now(), by, reason],
+            &params![id, state.as_str(), now(), by, reason],
         )?;
         self.append(NewEvent::typed(
             Some(&approval.task_id),
@@ -436,12 +438,17 @@ impl<'a> WriteTx<'a> {
 
     /// The pending approvals of a task.
     pub fn pending_approvals(&self, task_id: &TaskId) -> StoreResult<Vec<Approval>> {
-        let mut statement = self.tx.prepare(&format!(
-            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE task_id = ?1 AND state = 'pending' \
-             ORDER BY id"
-        ))?;
-        let rows = statement.query_map([task_id.as_str()], |row| Ok(approval_from_row(row)))?;
-        rows.map(|row| row?).collect()
+        self.tx
+            .query(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals \
+                     WHERE task_id = ?1 AND state = 'pending' ORDER BY id"
+                ),
+                &params![task_id.as_str()],
+            )?
+            .iter()
+            .map(approval_from_row)
+            .collect()
     }
 
     /// Gives (or, with `granted` false, takes back) an autonomy grant in
@@ -458,14 +465,15 @@ impl<'a> WriteTx<'a> {
         }
         if granted {
             self.tx.execute(
-                "INSERT OR REPLACE INTO grants (repo, kind, granted_by, granted_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![repo, kind.as_str(), by, now()],
+                "INSERT INTO grants (repo, kind, granted_by, granted_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (repo, kind) DO UPDATE SET \
+                 granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+                &params![repo, kind.as_str(), by, now()],
             )?;
         } else {
             self.tx.execute(
                 "DELETE FROM grants WHERE repo = ?1 AND kind = ?2",
-                params![repo, kind.as_str()],
+                &params![repo, kind.as_str()],
             )?;
         }
         let changed = GrantChanged {
@@ -479,11 +487,13 @@ impl<'a> WriteTx<'a> {
 
     /// Stores an API token's hash.
     pub fn insert_token(&mut self, name: &str, token_hash: &str, scopes: &str) -> StoreResult<i64> {
-        self.tx.execute(
-            "INSERT INTO tokens (name, token_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![name, token_hash, scopes, now()],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        self.tx
+            .query_one(
+                "INSERT INTO tokens (name, token_hash, scopes, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                &params![name, token_hash, scopes, now()],
+            )?
+            .get(0)
     }
 
     /// Adds a browser's push subscription, or renews it (same endpoint).
@@ -492,7 +502,13 @@ impl<'a> WriteTx<'a> {
             "INSERT INTO push_subscriptions (token_name, endpoint, p256dh, auth, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (endpoint) DO UPDATE SET \
              token_name = excluded.token_name, p256dh = excluded.p256dh, auth = excluded.auth",
-            params![sub.token_name, sub.endpoint, sub.p256dh, sub.auth, now()],
+            &params![
+                sub.token_name.as_str(),
+                sub.endpoint.as_str(),
+                sub.p256dh.as_str(),
+                sub.auth.as_str(),
+                now()
+            ],
         )?;
         // The endpoint is a capability URL: the log names its service only.
         let subscribed = PushSubscribed {
@@ -525,18 +541,18 @@ impl<'a> WriteTx<'a> {
     fn drop_push_subscription(&mut self, endpoint: &str, gone: Option<u16>) -> StoreResult<bool> {
         let token_name: Option<String> = self
             .tx
-            .query_row(
+            .query_opt(
                 "SELECT token_name FROM push_subscriptions WHERE endpoint = ?1",
-                params![endpoint],
-                |row| row.get(0),
-            )
-            .optional()?;
+                &params![endpoint],
+            )?
+            .map(|row| row.get(0))
+            .transpose()?;
         let Some(token_name) = token_name else {
             return Ok(false);
         };
         self.tx.execute(
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
-            params![endpoint],
+            &params![endpoint],
         )?;
         let mut unsubscribed = PushUnsubscribed {
             token_name: token_name.clone(),
@@ -560,7 +576,7 @@ impl<'a> WriteTx<'a> {
     pub fn revoke_token(&mut self, id: i64) -> StoreResult<bool> {
         let changed = self.tx.execute(
             "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, now()],
+            &params![id, now()],
         )?;
         // The device's chat goes with it, unless another live token has its
         // name: a device paired later under that name starts afresh.
@@ -568,7 +584,7 @@ impl<'a> WriteTx<'a> {
             "DELETE FROM chat_lines WHERE device = (SELECT name FROM tokens WHERE id = ?1) \
              AND NOT EXISTS (SELECT 1 FROM tokens WHERE revoked_at IS NULL \
                  AND name = (SELECT name FROM tokens WHERE id = ?1))",
-            params![id],
+            &params![id],
         )?;
         Ok(changed == 1)
     }
@@ -584,7 +600,7 @@ impl<'a> WriteTx<'a> {
         self.tx.execute(
             "INSERT INTO pairing_codes (code_hash, scopes, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4)",
-            params![code_hash, scopes, now(), expires_at],
+            &params![code_hash, scopes, now(), expires_at],
         )?;
         Ok(())
     }
@@ -596,16 +612,14 @@ impl<'a> WriteTx<'a> {
         code_hash: &str,
         now_secs: i64,
     ) -> StoreResult<Option<String>> {
-        let scopes: Option<String> = self
-            .tx
-            .query_row(
+        self.tx
+            .query_opt(
                 "UPDATE pairing_codes SET used_at = ?3 \
                  WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING scopes",
-                params![code_hash, now_secs, now()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(scopes)
+                &params![code_hash, now_secs, now()],
+            )?
+            .map(|row| row.get(0))
+            .transpose()
     }
 }
 

@@ -1,15 +1,15 @@
 //! The single writer: group commit of whatever writes arrived together.
 //!
-//! All writes go through one thread that owns the write connection. It takes
-//! every request waiting in its queue, runs each inside its own savepoint (a
-//! failing request rolls back alone), commits them in one transaction, and
-//! only then answers each caller and publishes the new events. A caller that
-//! got `Ok` knows its events are committed.
+//! All writes go through one thread that owns the write connection (of
+//! either backend). It takes every request waiting in its queue, runs each
+//! inside its own savepoint (a failing request rolls back alone), commits
+//! them in one transaction, and only then answers each caller and publishes
+//! the new events. A caller that got `Ok` knows its events are committed.
 
 use crate::error::{StoreError, StoreResult};
+use crate::sql::Db;
 use crate::write_tx::{ChainHead, WriteTx};
 use pushpals_core::Event;
-use rusqlite::Connection;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -44,11 +44,10 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    fn of(what: &str, error: &rusqlite::Error) -> Self {
-        if crate::error::is_disk_full(error) {
-            Self::DiskFull(format!("{what}: {error}"))
-        } else {
-            Self::Other(format!("{what}: {error}"))
+    fn of(what: &str, error: StoreError) -> Self {
+        match error.classified() {
+            StoreError::DiskFull(message) => Self::DiskFull(format!("{what}: {message}")),
+            other => Self::Other(format!("{what}: {other}")),
         }
     }
 
@@ -81,7 +80,7 @@ pub(crate) struct WriterHandle {
 impl WriterHandle {
     /// Starts the writer thread on `conn`.
     pub(crate) fn spawn(
-        conn: Connection,
+        conn: Box<dyn Db + Send>,
         head: ChainHead,
         published: broadcast::Sender<Event>,
     ) -> StoreResult<Self> {
@@ -135,7 +134,7 @@ impl WriterHandle {
 }
 
 fn run(
-    mut conn: Connection,
+    conn: Box<dyn Db + Send>,
     mut head: ChainHead,
     jobs: mpsc::Receiver<Job>,
     published: broadcast::Sender<Event>,
@@ -152,7 +151,7 @@ fn run(
         let head_before = head.clone();
         let started = Instant::now();
         let requests = batch.len();
-        let (deliveries, events, committed) = run_batch(&mut conn, &mut head, batch);
+        let (deliveries, events, committed) = run_batch(conn.as_ref(), &mut head, batch);
         if let Some(observer) = observer.get() {
             observer.batch(requests, events.len(), started.elapsed(), committed.is_ok());
         }
@@ -179,56 +178,62 @@ fn run(
 }
 
 fn run_batch(
-    conn: &mut Connection,
+    db: &dyn Db,
     head: &mut ChainHead,
     batch: Vec<Job>,
 ) -> (Vec<Delivery>, Vec<Event>, Result<(), Failure>) {
     let mut deliveries = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
-    let tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            // Every job still gets an answer: run none, fail all.
-            let failure = Failure::of("cannot begin a transaction", &e);
-            for job in batch {
-                deliveries.push(deliver_failure(job, &failure.to_string()));
-            }
-            return (deliveries, events, Err(failure));
+    if let Err(e) = db.batch("BEGIN") {
+        // Every job still gets an answer: run none, fail all.
+        let failure = Failure::of("cannot begin a transaction", e);
+        for job in batch {
+            deliveries.push(deliver_failure(job, &failure.to_string()));
         }
-    };
+        return (deliveries, events, Err(failure));
+    }
     // A lone request needs no savepoint: if it fails, the whole transaction
     // is rolled back instead.
     let alone = batch.len() == 1;
     let mut all_failed = true;
     for job in batch {
-        if !alone && let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        if !alone && let Err(e) = db.batch("SAVEPOINT job") {
             let message = format!("cannot open a savepoint: {e}");
             deliveries.push(deliver_failure(job, &message));
             continue;
         }
         let head_before = head.clone();
-        let mut write_tx = WriteTx::new(&tx, head);
+        let mut write_tx = WriteTx::new(db, head);
         let (succeeded, delivery) = job(&mut write_tx);
         let appended = write_tx.into_appended();
-        let kept = succeeded && (alone || tx.execute_batch("RELEASE job").is_ok());
+        let kept = succeeded && (alone || db.batch("RELEASE job").is_ok());
         if kept {
             all_failed = false;
             events.extend(appended);
         } else {
             if !alone {
-                let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = db.batch("ROLLBACK TO job; RELEASE job");
             }
             *head = head_before;
         }
         deliveries.push(delivery);
     }
     if all_failed {
-        // Nothing to keep: roll back (dropping the transaction does) and let
-        // each request report its own error.
-        drop(tx);
+        // Nothing to keep: roll back and let each request report its own
+        // error.
+        if let Err(error) = db.batch("ROLLBACK") {
+            tracing::error!(%error, "cannot roll back a failed write");
+        }
         return (deliveries, events, Ok(()));
     }
-    let committed = tx.commit().map_err(|e| Failure::of("commit failed", &e));
+    let committed = db
+        .batch("COMMIT")
+        .map_err(|e| Failure::of("commit failed", e));
+    if committed.is_err() {
+        // A failed COMMIT may leave the transaction open (SQLite's full
+        // disk): end it, so the next batch starts clean.
+        let _ = db.batch("ROLLBACK");
+    }
     (deliveries, events, committed)
 }
 

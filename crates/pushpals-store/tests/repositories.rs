@@ -3,6 +3,10 @@
 //! only in registered repositories.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backends;
+
+use backends::{TestDb, on_both_backends};
+
 use pushpals_core::{Actor, GrantKind, TaskId, TaskState};
 use pushpals_store::findings::{Finding, FindingFilter};
 use pushpals_store::{Durability, NewRepository, Store, StoreError, TaskRow, TaskUpdate};
@@ -110,10 +114,8 @@ async fn a_one_repository_data_dir_upgrades_in_place_and_its_rows_go_to_the_firs
     assert!(store.verify_chain().await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn a_name_or_path_is_registered_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+async fn a_name_or_path_is_registered_once(db: &TestDb) {
+    let store = db.open(Durability::Normal);
     store
         .write(|tx| tx.add_repository(&repo("app", "/srv/app"), Actor::Orchestrator))
         .await
@@ -137,10 +139,8 @@ async fn a_name_or_path_is_registered_once() {
     assert_eq!(store.repositories().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn tasks_grants_and_findings_belong_to_one_registered_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+async fn tasks_grants_and_findings_belong_to_one_registered_repository(db: &TestDb) {
+    let store = db.open(Durability::Normal);
     let unknown = add_task(&store, "task-1", "nowhere").await.unwrap_err();
     assert!(
         matches!(unknown, StoreError::RepositoryNotFound(_)),
@@ -195,10 +195,8 @@ async fn tasks_grants_and_findings_belong_to_one_registered_repository() {
     assert_eq!(open[0].repo, "app");
 }
 
-#[tokio::test]
-async fn a_repository_with_a_task_that_needs_it_cannot_be_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+async fn a_repository_with_a_task_that_needs_it_cannot_be_removed(db: &TestDb) {
+    let store = db.open(Durability::Normal);
     store
         .write(|tx| tx.add_repository(&repo("app", "/srv/app"), Actor::Orchestrator))
         .await
@@ -251,3 +249,9 @@ async fn a_repository_with_a_task_that_needs_it_cannot_be_removed() {
         "{missing}"
     );
 }
+
+on_both_backends!(
+    a_name_or_path_is_registered_once,
+    tasks_grants_and_findings_belong_to_one_registered_repository,
+    a_repository_with_a_task_that_needs_it_cannot_be_removed,
+);

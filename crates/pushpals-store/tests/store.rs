@@ -1,8 +1,13 @@
-//! End-to-end tests of the store on a real SQLite file.
+//! End-to-end tests of the store, each on a real SQLite file and on a real
+//! PostgreSQL database (`backends`), plus SQLite's own upgrade tests.
 //!
 //! Over 400 lines: one test per promise of the store (chain, group commit,
 //! approvals, tokens, blobs), on one real database helper.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod backends;
+
+use backends::{TestDb, on_both_backends};
 
 use pushpals_core::{Actor, ApprovalAction, Decision, EventKind, NewEvent, TaskId, TaskState};
 use pushpals_store::{Durability, EventQuery, Store, StoreError, TaskRow, TaskUpdate};
@@ -15,20 +20,18 @@ fn task_id(n: u8) -> TaskId {
 /// A store whose tasks go in repository `app`, registered as a row (its
 /// `repo_added` event would shift the event counts these tests check;
 /// `tests/repositories.rs` tests registering).
-async fn store_with_app(dir: &std::path::Path) -> Store {
-    let store = Store::open(dir, Durability::Normal).unwrap();
-    rusqlite_connection(&dir.join("pushpals.db"))
-        .execute(
-            "INSERT INTO repositories (name, path, home, added_by, added_at) \
-             VALUES ('app', '/srv/app', '/data', 'orchestrator', 't')",
-            [],
-        )
-        .unwrap();
+async fn store_with_app(db: &TestDb) -> Store {
+    let store = db.open(Durability::Normal);
+    db.exec(
+        "INSERT INTO repositories (name, path, home, added_by, added_at) \
+         VALUES ('app', '/srv/app', '/data', 'orchestrator', 't')",
+    )
+    .unwrap();
     store
 }
 
-async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
-    let store = store_with_app(dir).await;
+async fn store_with_task(db: &TestDb) -> (Store, TaskId) {
+    let store = store_with_app(db).await;
     let id = task_id(1);
     let insert_id = id.clone();
     store
@@ -50,10 +53,8 @@ async fn store_with_task(dir: &std::path::Path) -> (Store, TaskId) {
     (store, id)
 }
 
-#[tokio::test]
-async fn transitions_are_persisted_and_evented() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn transitions_are_persisted_and_evented(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let moved = id.clone();
     let task = store
         .write(move |tx| {
@@ -85,10 +86,8 @@ async fn transitions_are_persisted_and_evented() {
     assert_eq!(events[1].payload["to"], "preparing");
 }
 
-#[tokio::test]
-async fn an_invalid_transition_changes_nothing_and_appends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn an_invalid_transition_changes_nothing_and_appends_nothing(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let moved = id.clone();
     let err = store
         .write(move |tx| {
@@ -131,10 +130,8 @@ async fn an_invalid_transition_changes_nothing_and_appends_nothing() {
     assert!(store.verify_chain().await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn deciding_twice_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn deciding_twice_is_refused(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let approval = store
         .write(move |tx| tx.request_approval(&id, ApprovalAction::Commit, "commit it", json!({})))
         .await
@@ -158,10 +155,8 @@ async fn deciding_twice_is_refused() {
     assert!(matches!(missing, Err(StoreError::ApprovalNotFound(999))));
 }
 
-#[tokio::test]
-async fn concurrent_writers_share_commits_and_keep_one_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn concurrent_writers_share_commits_and_keep_one_chain(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let mut live = store.subscribe();
     let mut handles = Vec::new();
     for n in 0..200 {
@@ -197,12 +192,10 @@ async fn concurrent_writers_share_commits_and_keep_one_chain() {
     }
 }
 
-#[tokio::test]
-async fn reopening_continues_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn reopening_continues_the_chain(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     drop(store);
-    let store = Store::open(dir.path(), Durability::Full).unwrap();
+    let store = db.open(Durability::Full);
     let event = store
         .write(move |tx| {
             tx.append(NewEvent::for_task(
@@ -218,10 +211,8 @@ async fn reopening_continues_the_chain() {
     assert!(store.verify_chain().await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn blobs_are_content_addressed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+async fn blobs_are_content_addressed(db: &TestDb) {
+    let store = db.open(Durability::Normal);
     let (a, b) = store
         .write(|tx| {
             Ok((
@@ -239,10 +230,8 @@ async fn blobs_are_content_addressed() {
     assert_eq!(store.blob("00").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn tampering_is_named_by_verify_and_plain_updates_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn tampering_is_named_by_verify_and_plain_updates_are_refused(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     for n in 0..3 {
         let id = id.clone();
         store
@@ -257,13 +246,18 @@ async fn tampering_is_named_by_verify_and_plain_updates_are_refused() {
             .await
             .unwrap();
     }
-    let conn = rusqlite_connection(store.database_path());
-    let refused = conn.execute("UPDATE events SET payload = '{}' WHERE id = 3", []);
-    assert!(refused.unwrap_err().to_string().contains("append-only"));
-    conn.execute_batch(
-        "DROP TRIGGER events_no_update; \
-         UPDATE events SET payload = replace(payload, 'line 1', 'line X') WHERE id = 3;",
-    )
+    let refused = db.exec("UPDATE events SET payload = '{}' WHERE id = 3");
+    assert!(refused.unwrap_err().contains("append-only"));
+    let refused = db.exec("DELETE FROM events WHERE id = 4");
+    assert!(refused.unwrap_err().contains("append-only"));
+    let unguard = if db.pg.is_some() {
+        "ALTER TABLE events DISABLE TRIGGER events_no_change"
+    } else {
+        "DROP TRIGGER events_no_update"
+    };
+    db.exec(&format!(
+        "{unguard}; UPDATE events SET payload = replace(payload, 'line 1', 'line X') WHERE id = 3;"
+    ))
     .unwrap();
     let report = store.verify_chain().await.unwrap();
     assert!(!report.ok);
@@ -273,10 +267,8 @@ async fn tampering_is_named_by_verify_and_plain_updates_are_refused() {
     assert!(report.problem.unwrap().contains("event 3"));
 }
 
-#[tokio::test]
-async fn export_writes_one_json_object_per_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = store_with_task(dir.path()).await;
+async fn export_writes_one_json_object_per_event(db: &TestDb) {
+    let (store, _) = store_with_task(db).await;
     let jsonl = String::from_utf8(store.export_jsonl().await.unwrap()).unwrap();
     let lines: Vec<serde_json::Value> = jsonl
         .lines()
@@ -302,11 +294,9 @@ fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
 
-#[tokio::test]
-async fn agent_briefs_usage_and_the_overview_round_trip() {
+async fn agent_briefs_usage_and_the_overview_round_trip(db: &TestDb) {
     use pushpals_core::{AgentWork, Usage};
-    let dir = tempfile::tempdir().unwrap();
-    let (store, first) = store_with_task(dir.path()).await;
+    let (store, first) = store_with_task(db).await;
     let second = task_id(2);
     let brief = AgentWork {
         prompt: "add a test".into(),
@@ -391,10 +381,8 @@ async fn agent_briefs_usage_and_the_overview_round_trip() {
     assert!(matches!(error, StoreError::TaskNotFound(_)), "{error}");
 }
 
-#[tokio::test]
-async fn pairing_codes_work_once_and_only_before_they_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+async fn pairing_codes_work_once_and_only_before_they_expire(db: &TestDb) {
+    let store = db.open(Durability::Normal);
     let results = store
         .write(|tx| {
             tx.insert_pairing_code("fresh", "read", 100)?;
@@ -482,10 +470,8 @@ fn page(task: &TaskId, before: Option<i64>) -> pushpals_store::EventsBefore {
     }
 }
 
-#[tokio::test]
-async fn a_timeline_reads_from_its_end_and_pages_backwards() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn a_timeline_reads_from_its_end_and_pages_backwards(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let other = task_id(2);
     let (task, other_task) = (id.clone(), other.clone());
     store
@@ -568,11 +554,9 @@ async fn a_timeline_reads_from_its_end_and_pages_backwards() {
     assert_eq!(kinds, ["output", "task_created"]);
 }
 
-#[tokio::test]
-async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
+async fn a_devices_chat_is_its_own_kept_in_order_and_bounded(db: &TestDb) {
     use pushpals_store::chat::{KEPT_PER_DEVICE, Speaker};
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Durability::Normal).unwrap();
+    let store = db.open(Durability::Normal);
     store
         .write(|tx| {
             tx.record_chat(
@@ -626,10 +610,8 @@ async fn a_devices_chat_is_its_own_kept_in_order_and_bounded() {
     assert_eq!(store.chat_history("laptop", 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, id) = store_with_task(dir.path()).await;
+async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
     let again = id.clone();
     let clash = store
         .write(move |tx| {
@@ -665,3 +647,19 @@ async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written() {
     assert_eq!(store.task(&id).await.unwrap().title, "Rename foo");
     assert!(store.verify_chain().await.unwrap().ok);
 }
+
+on_both_backends!(
+    transitions_are_persisted_and_evented,
+    an_invalid_transition_changes_nothing_and_appends_nothing,
+    deciding_twice_is_refused,
+    concurrent_writers_share_commits_and_keep_one_chain,
+    reopening_continues_the_chain,
+    blobs_are_content_addressed,
+    tampering_is_named_by_verify_and_plain_updates_are_refused,
+    export_writes_one_json_object_per_event,
+    agent_briefs_usage_and_the_overview_round_trip,
+    pairing_codes_work_once_and_only_before_they_expire,
+    a_timeline_reads_from_its_end_and_pages_backwards,
+    a_devices_chat_is_its_own_kept_in_order_and_bounded,
+    a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written,
+);

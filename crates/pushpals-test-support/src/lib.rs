@@ -10,6 +10,7 @@
 mod agents;
 mod image;
 pub mod model_server;
+mod postgres_cluster;
 pub mod secret_corpus;
 mod serve_process;
 
@@ -17,6 +18,7 @@ pub use agents::installed_agent;
 pub use image::busybox_image;
 
 pub use model_server::{Recorded, Reply, ScriptedModel};
+pub use postgres_cluster::{PgDatabase, postgres_database};
 pub use serve_process::ServeProcess;
 
 use std::path::{Path, PathBuf};
