@@ -46,6 +46,7 @@ mod secret_gate;
 mod settings;
 mod settings_reload;
 mod setup_config;
+mod store_settings;
 mod summary;
 mod trace_link;
 mod warm_cache;
@@ -70,4 +71,5 @@ pub use settings::{
 };
 pub use settings_reload::Reload;
 pub use setup_config::{Reach, Registry, SetupSection, SetupSource, SetupStep};
+pub use store_settings::StoreSettings;
 pub use warm_cache::{CopyMethod, copy_method as cache_copy_method};

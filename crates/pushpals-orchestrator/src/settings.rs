@@ -57,6 +57,8 @@ pub struct Settings {
     pub scan: ScanSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// Where the server keeps its state (`[store] url`).
+    pub store: crate::store_settings::StoreSettings,
 }
 
 /// `[agents.<name>]`: an external agent. A built-in adapter's name
@@ -493,6 +495,7 @@ impl Settings {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         settings.durability()?;
+        settings.store.check()?;
         if let Some(engine) = settings.sandbox.backend.container_engine()
             && settings.sandbox.image.is_none()
         {

@@ -42,6 +42,7 @@ fn sections(settings: &Settings) -> Vec<(&'static str, String, bool)> {
         ("acme", shown(&settings.acme), false),
         ("server", shown(&settings.server), false),
         ("telemetry", shown(&settings.telemetry), false),
+        ("store", shown(&settings.store), false),
     ]
 }
 
@@ -77,6 +78,7 @@ impl Orchestrator {
             acme: current.acme.clone(),
             server: current.server.clone(),
             telemetry: current.telemetry.clone(),
+            store: current.store.clone(),
             ..next
         };
         self.settings.replace(merged);

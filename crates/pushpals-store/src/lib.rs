@@ -123,6 +123,28 @@ pub enum Database {
 }
 
 impl Database {
+    /// A PostgreSQL database at `url`, checked to be one: a `postgres://`
+    /// or `postgresql://` URL, or libpq's `key=value` settings naming a
+    /// host or a database.
+    pub fn postgres(url: &str) -> StoreResult<Self> {
+        let url = url.trim();
+        let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let is_settings = !url.contains("://")
+            && url
+                .split_whitespace()
+                .any(|word| word.starts_with("host=") || word.starts_with("dbname="));
+        if !(is_url || is_settings) {
+            return Err(StoreError::Database {
+                url: redacted_url(url),
+                problem: "it is not a PostgreSQL URL; give one like \
+                          postgres://pushpals@db.example/pushpals, or leave it out for SQLite \
+                          in the data directory"
+                    .into(),
+            });
+        }
+        Ok(Self::Postgres(url.to_owned()))
+    }
+
     /// Which backend it is.
     pub fn backend(&self) -> Backend {
         match self {

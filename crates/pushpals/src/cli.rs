@@ -276,6 +276,12 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
+    /// Move the store to another database (the server must be stopped)
+    Store {
+        /// What to do
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Run the server as a systemd service
     Service {
         /// What to do
@@ -414,6 +420,11 @@ pub struct ServeArgs {
     /// Without [tls] in config.toml, only loopback is served otherwise.
     #[arg(long)]
     pub insecure_http: bool,
+    /// Keep the state in this PostgreSQL database
+    /// (postgres://user@host/db) [default: [store] url in config.toml, else
+    /// SQLite in the data directory]
+    #[arg(long, env = "PUSHPALS_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
 }
 
 /// `task`.
@@ -540,4 +551,27 @@ mod tests {
         };
         assert!(matches!(args.action, Some(TaskAction::Rm { .. })));
     }
+}
+
+/// `store`.
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Copy the whole store into an empty database: a PostgreSQL URL, or a
+    /// data directory for SQLite. Both chains are verified and must end in
+    /// the same head; the source is left as it is.
+    Migrate {
+        /// The target: postgres://user@host/db, or a directory
+        #[arg(long)]
+        to: String,
+        /// The source, when it is not the store config.toml names
+        /// ([store] url, else SQLite in the data directory)
+        #[arg(long)]
+        from: Option<String>,
+        /// The settings file [default: $XDG_CONFIG_HOME/pushpals/config.toml]
+        #[arg(long, env = "PUSHPALS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -40,10 +40,15 @@ pub async fn serve(args: ServeArgs, data_dir: Option<&Path>) -> Result<()> {
     };
 
     let _lock = DataDirLock::acquire(&data_dir)?;
-    let store = Store::open(
-        &data_dir,
+    let database = settings
+        .store
+        .database(args.database.as_deref(), &data_dir)
+        .map_err(anyhow::Error::msg)?;
+    let store = Store::open_database(
+        &database,
         settings.durability().map_err(anyhow::Error::msg)?,
     )?;
+    tracing::info!(store = %database, "the store is open");
     ensure_admin_token(&store, &data_dir).await?;
     let policy = load_policy(&config_path)?;
     let runner = choose_runner(&settings, &data_dir)?;

@@ -10,10 +10,11 @@ mod repos;
 mod scan;
 mod service;
 mod space;
+mod store;
 mod tasks;
 mod tls;
 
-use crate::cli::{Cli, Command, TlsAction};
+use crate::cli::{Cli, Command, StoreAction, TlsAction};
 use crate::client::Client;
 use crate::paths;
 use anyhow::Result;
@@ -42,6 +43,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         tls::init(names, &dir)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if matches!(command, Command::Backup { .. } | Command::Restore { .. }) {
+        store_is_sqlite()?;
+    }
     if let Command::Backup { file } = &command {
         let data = paths::data_dir(data_dir.as_deref())?;
         backup::backup(&data, file)?;
@@ -50,6 +54,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Restore { file } = &command {
         let data = paths::data_dir(data_dir.as_deref())?;
         backup::restore(&data, file).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Store {
+        action:
+            StoreAction::Migrate {
+                to,
+                from,
+                config,
+                json,
+            },
+    } = &command
+    {
+        let data = paths::data_dir(data_dir.as_deref())?;
+        store::migrate_store(&data, to, from.as_deref(), config.as_deref(), *json).await?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Service { action } = &command {
@@ -82,6 +100,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Doctor { .. }
         | Command::Tls { .. }
         | Command::Service { .. }
+        | Command::Store { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(ExitCode::SUCCESS),
         Command::Task(args) => tasks::task(&client, args).await,
@@ -140,4 +159,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 pub(crate) fn print_json(value: &serde_json::Value) {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
     crate::terminal::write_raw(&format!("{text}\n"));
+}
+
+/// Refuses `backup` and `restore` (SQLite's) when config.toml keeps the
+/// store in PostgreSQL, saying what to use instead.
+fn store_is_sqlite() -> Result<()> {
+    let config_path = paths::config_file(None)?;
+    let settings = crate::serve::load_settings(&config_path, false)?;
+    if settings.store.url.is_some() {
+        anyhow::bail!(
+            "the store is in PostgreSQL ([store] url in {}): back it up with pg_dump, or copy it \
+             into a data directory with `pushpals store migrate --to DIR`; `backup` and \
+             `restore` handle SQLite's file",
+            config_path.display()
+        );
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! verifies, tasks that were running come back `interrupted` with their
 //! worktree and branch (and can be run again), and queued tasks run.
 
-use super::support::{Server, start_server, write_config};
+use super::support::{Server, start_server, start_server_with_env, write_config};
 use pushpals_test_support::TempRepo;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -107,10 +107,18 @@ fn check_nothing_lost(server: &Server, seen: &Seen) {
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    killed_at_random_moments(&[]);
+}
+
+/// The crash test on the store `env` names (`PUSHPALS_DATABASE`), SQLite
+/// in the data directory when it names none.
+pub(crate) fn killed_at_random_moments(env: &[(&str, &str)]) {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     write_config(data.path(), "max_parallel = 2\n");
     let seen: Seen = Arc::default();
+    let start_server =
+        |repo: &std::path::Path, data: &std::path::Path| start_server_with_env(repo, data, env);
 
     let mut server = start_server(&repo.path, data.path());
     let mut ids = Vec::new();

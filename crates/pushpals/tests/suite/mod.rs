@@ -14,6 +14,7 @@ mod external_agents;
 mod follow_and_policy;
 mod full_disk;
 mod network;
+mod postgres;
 mod real_projects;
 mod real_setup;
 mod scan;
