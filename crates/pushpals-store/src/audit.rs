@@ -3,7 +3,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{EVENT_COLUMNS, event_from_row};
 use crate::sql::{Db, params};
-use pushpals_core::chain::{ChainVerifier, StoredRow};
+use pushpals_core::chain::ChainVerifier;
 use serde::Serialize;
 use std::io::Write;
 
@@ -28,40 +28,20 @@ pub struct AuditReport {
 /// Recomputes the chain over every event, in id order.
 pub(crate) fn verify(conn: &dyn Db) -> StoreResult<AuditReport> {
     let mut verifier = ChainVerifier::default();
-    let mut head: Option<(i64, String)> = None;
+    let mut head: Option<i64> = None;
+    let mut head_hash = String::new();
     let mut broken = None;
-    let mut each = |row: crate::sql::Row| -> StoreResult<()> {
-        let id: i64 = row.get(0)?;
-        let task_id: Option<String> = row.get(1)?;
-        let time: String = row.get(2)?;
-        let actor: String = row.get(3)?;
-        let kind: String = row.get(4)?;
-        let payload_text: String = row.get(5)?;
-        let prev_hash: String = row.get(6)?;
-        let hash: String = row.get(7)?;
+    conn.for_each_event(&mut |row| {
         if broken.is_none()
-            && let Err(chain_break) = verifier.check(StoredRow {
-                id,
-                task_id: task_id.as_deref(),
-                time: &time,
-                actor: &actor,
-                kind: &kind,
-                payload_text: &payload_text,
-                prev_hash: &prev_hash,
-                hash: &hash,
-            })
+            && let Err(chain_break) = verifier.check(*row)
         {
             broken = Some(chain_break);
         }
-        head = Some((id, hash));
+        head = Some(row.id);
+        row.hash.clone_into(&mut head_hash);
         Ok(())
-    };
-    conn.for_each(
-        "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id",
-        &params![],
-        &mut each,
-    )?;
-    let (head_id, head_hash) = head.unzip();
+    })?;
+    let (head_id, head_hash) = (head, head.map(|_| head_hash));
     Ok(AuditReport {
         ok: broken.is_none(),
         checked: verifier.checked(),

@@ -7,7 +7,7 @@ use crate::PushSubscription;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{APPROVAL_COLUMNS, TASK_COLUMNS, approval_from_row, task_from_row};
 use crate::sql::{Db, params};
-use pushpals_core::chain::{HashedFields, event_hash};
+use pushpals_core::chain::{StoredRow, canonical_payload, spliced_hash};
 use pushpals_core::payload::{
     ApprovalDecided, ApprovalRequested, GrantChanged, PushSubscribed, PushUnsubscribed,
     StateChanged, TaskCreated,
@@ -91,15 +91,23 @@ impl<'a> WriteTx<'a> {
         let actor = new_event.actor.to_string();
         let task_id = new_event.task_id.as_ref().map(|t| t.as_str().to_owned());
         let kind = new_event.kind.as_str();
-        let fields = HashedFields {
-            id,
-            task_id: task_id.as_deref(),
-            time: &time,
-            actor: &actor,
-            kind,
-            payload: &new_event.payload,
-        };
-        let hash = event_hash(&self.head.hash, fields);
+        // The payload is kept in its canonical text, and the hash is taken
+        // over the row's bytes as stored: verifying reads and hashes them
+        // without parsing JSON (see `ChainVerifier::check`).
+        let payload_text = canonical_payload(&new_event.payload);
+        let hash = spliced_hash(
+            &self.head.hash,
+            &StoredRow {
+                id,
+                task_id: task_id.as_deref(),
+                time: &time,
+                actor: &actor,
+                kind,
+                payload_text: &payload_text,
+                prev_hash: &self.head.hash,
+                hash: "",
+            },
+        );
         self.tx.execute(
             "INSERT INTO events (id, task_id, time, actor, kind, payload, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -109,7 +117,7 @@ impl<'a> WriteTx<'a> {
                 time.as_str(),
                 actor.as_str(),
                 kind,
-                new_event.payload.to_string(),
+                payload_text,
                 self.head.hash.as_str(),
                 hash.as_str()
             ],

@@ -648,7 +648,62 @@ async fn a_taken_id_is_a_duplicate_by_its_code_and_nothing_is_written(db: &TestD
     assert!(store.verify_chain().await.unwrap().ok);
 }
 
+/// Writes that fail among many at once (inside one group commit) take
+/// back only their own rows and events; the others commit, in one chain.
+async fn failing_writes_in_a_batch_undo_only_themselves(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
+    let mut handles = Vec::new();
+    for n in 0..60 {
+        let store = store.clone();
+        let id = id.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    tx.append(NewEvent::for_task(
+                        &id,
+                        Actor::Orchestrator,
+                        EventKind::Output,
+                        json!({ "n": n }),
+                    ))?;
+                    if n % 3 == 0 {
+                        // A write that changes its mind after appending.
+                        return Err(StoreError::Corrupt {
+                            table: "test",
+                            detail: format!("write {n} gives up"),
+                        });
+                    }
+                    Ok(n)
+                })
+                .await
+        }));
+    }
+    let mut kept = Vec::new();
+    for handle in handles {
+        match handle.await.unwrap() {
+            Ok(n) => kept.push(n),
+            Err(StoreError::Corrupt { detail, .. }) => assert!(detail.contains("gives up")),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(kept.len(), 40);
+    let events = store.task_events(&id).await.unwrap();
+    let mut seen: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e.payload["n"].as_i64())
+        .collect();
+    seen.sort_unstable();
+    kept.sort_unstable();
+    assert_eq!(seen, kept);
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].id, pair[0].id + 1, "ids stay contiguous");
+    }
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.checked, 41);
+}
+
 on_both_backends!(
+    failing_writes_in_a_batch_undo_only_themselves,
     transitions_are_persisted_and_evented,
     an_invalid_transition_changes_nothing_and_appends_nothing,
     deciding_twice_is_refused,

@@ -12,6 +12,11 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use crate::error::{StoreError, StoreResult};
+use pushpals_core::chain::StoredRow;
+
+/// The event log's rows as [`Db::for_each_event`] reads them.
+pub(crate) const EVENT_ROWS: &str =
+    "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id";
 
 /// Which database a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +237,14 @@ pub(crate) trait Db {
         sql: &str,
         params: &[Value],
         each: &mut dyn FnMut(Row) -> StoreResult<()>,
+    ) -> StoreResult<()>;
+
+    /// Hands each event of the log, in id order, to `each` as text borrowed
+    /// from the connection, with nothing copied: the hot path of `audit
+    /// verify`.
+    fn for_each_event(
+        &self,
+        each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
     ) -> StoreResult<()>;
 
     /// Runs statements that take no parameters, one after the other.

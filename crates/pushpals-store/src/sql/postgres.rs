@@ -6,12 +6,13 @@
 //! integer PostgreSQL infers another type for (a flag compared with `= 1`,
 //! a boolean expression) is converted when it fits.
 
-use super::{Backend, Db, Row, Value};
+use super::{Backend, Db, EVENT_ROWS, Row, Value};
 use crate::error::{StoreError, StoreResult};
 use bytes::BytesMut;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
+use pushpals_core::chain::StoredRow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error;
@@ -249,6 +250,30 @@ impl Db for PgConn {
             let mut rows = client.query_raw(&statement, params.iter())?;
             while let Some(row) = rows.next()? {
                 each(row_of(&row)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn for_each_event(
+        &self,
+        each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.with_client(|client| {
+            let statement = self.prepared(client, EVENT_ROWS)?;
+            let none: [&Value; 0] = [];
+            let mut rows = client.query_raw(&statement, none)?;
+            while let Some(row) = rows.next()? {
+                each(&StoredRow {
+                    id: row.try_get(0)?,
+                    task_id: row.try_get(1)?,
+                    time: row.try_get(2)?,
+                    actor: row.try_get(3)?,
+                    kind: row.try_get(4)?,
+                    payload_text: row.try_get(5)?,
+                    prev_hash: row.try_get(6)?,
+                    hash: row.try_get(7)?,
+                })?;
             }
             Ok(())
         })

@@ -1,8 +1,9 @@
 //! The SQLite side of [`Db`]: statements are prepared once per connection
 //! and cached; values cross as SQLite's own five storage classes.
 
-use super::{Backend, Db, Row, Value};
-use crate::error::StoreResult;
+use super::{Backend, Db, EVENT_ROWS, Row, Value};
+use crate::error::{StoreError, StoreResult};
+use pushpals_core::chain::StoredRow;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
@@ -68,6 +69,42 @@ impl Db for Connection {
         let mut rows = statement.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             each(row_of(row, columns)?)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_event(
+        &self,
+        each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut statement = self.prepare_cached(EVENT_ROWS)?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let text = |index: usize| -> StoreResult<Option<&str>> {
+                match row.get_ref(index)? {
+                    ValueRef::Null => Ok(None),
+                    value => value.as_str().map(Some).map_err(|e| StoreError::Corrupt {
+                        table: "events",
+                        detail: format!("column {index}: {e}"),
+                    }),
+                }
+            };
+            let needed = |index: usize| -> StoreResult<&str> {
+                text(index)?.ok_or_else(|| StoreError::Corrupt {
+                    table: "events",
+                    detail: format!("column {index} is null"),
+                })
+            };
+            each(&StoredRow {
+                id: row.get(0)?,
+                task_id: text(1)?,
+                time: needed(2)?,
+                actor: needed(3)?,
+                kind: needed(4)?,
+                payload_text: needed(5)?,
+                prev_hash: needed(6)?,
+                hash: needed(7)?,
+            })?;
         }
         Ok(())
     }
