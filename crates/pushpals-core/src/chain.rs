@@ -265,6 +265,10 @@ pub struct ChainVerifier {
     checked: u64,
     /// Reused for each row's spliced bytes.
     scratch: Vec<u8>,
+    /// A stretch verified apart takes its first event's `prev_hash` as
+    /// given; this is it, once seen (the caller checks the link).
+    entry: Option<String>,
+    open_link: bool,
 }
 
 impl Default for ChainVerifier {
@@ -274,11 +278,32 @@ impl Default for ChainVerifier {
             next_id: 1,
             checked: 0,
             scratch: Vec::new(),
+            entry: None,
+            open_link: false,
         }
     }
 }
 
 impl ChainVerifier {
+    /// A verifier for the stretch of the log that starts at event
+    /// `first_id`, checked apart from the events before it (in parallel):
+    /// its first event's `prev_hash` is taken as given and kept
+    /// ([`ChainVerifier::entry_hash`]) for the caller to match with the
+    /// hash the stretch before ends in.
+    pub fn for_stretch(first_id: EventId) -> Self {
+        Self {
+            next_id: first_id,
+            open_link: true,
+            ..Self::default()
+        }
+    }
+
+    /// The `prev_hash` a stretch's first event names (see
+    /// [`ChainVerifier::for_stretch`]); `None` before it was seen.
+    pub fn entry_hash(&self) -> Option<&str> {
+        self.entry.as_deref()
+    }
+
     /// Checks the next event. The payload is given as stored text so that a
     /// payload damaged into invalid JSON is reported, not skipped.
     ///
@@ -288,6 +313,11 @@ impl ChainVerifier {
     /// before the store kept it so, or changed since) is parsed and
     /// canonicalized, and a change is named as before.
     pub fn check(&mut self, row: StoredRow<'_>) -> Result<(), ChainBreak> {
+        if self.open_link {
+            self.open_link = false;
+            self.entry = Some(row.prev_hash.to_owned());
+            row.prev_hash.clone_into(&mut self.prev_hash);
+        }
         let mut stored = [0u8; 32];
         if row.id == self.next_id
             && row.prev_hash == self.prev_hash
@@ -469,6 +499,45 @@ mod tests {
             })
             .unwrap();
         assert_eq!(verifier.head_hash(), hash);
+    }
+
+    #[test]
+    fn stretches_verified_apart_name_the_hash_they_start_from() {
+        let events = chain(6);
+        let mut second = ChainVerifier::for_stretch(4);
+        for (id, payload, prev, hash) in &events[3..] {
+            second
+                .check(StoredRow {
+                    id: *id,
+                    task_id: Some("t1"),
+                    time: "2026-01-01T00:00:00.000Z",
+                    actor: "orchestrator",
+                    kind: "output",
+                    payload_text: payload,
+                    prev_hash: prev,
+                    hash,
+                })
+                .unwrap();
+        }
+        assert_eq!(second.checked(), 3);
+        assert_eq!(second.entry_hash(), Some(events[2].3.as_str()));
+        assert_eq!(second.head_hash(), events[5].3);
+        // A stretch must start where it was told to.
+        let mut late = ChainVerifier::for_stretch(3);
+        let (id, payload, prev, hash) = &events[3];
+        let gap = late
+            .check(StoredRow {
+                id: *id,
+                task_id: Some("t1"),
+                time: "2026-01-01T00:00:00.000Z",
+                actor: "orchestrator",
+                kind: "output",
+                payload_text: payload,
+                prev_hash: prev,
+                hash,
+            })
+            .unwrap_err();
+        assert_eq!(gap.reason, BreakReason::Gap { expected_id: 3 });
     }
 
     #[test]

@@ -702,7 +702,61 @@ async fn failing_writes_in_a_batch_undo_only_themselves(db: &TestDb) {
     assert_eq!(report.checked, 41);
 }
 
+/// A long log is verified in stretches side by side: a change or a missing
+/// event anywhere, at a stretch's edge too, is named as in one pass.
+async fn a_long_log_verified_in_stretches_names_the_first_break(db: &TestDb) {
+    let (store, id) = store_with_task(db).await;
+    for batch in 0..30 {
+        let id = id.clone();
+        store
+            .write(move |tx| {
+                for n in 0..1000 {
+                    tx.append(NewEvent::for_task(
+                        &id,
+                        Actor::Orchestrator,
+                        EventKind::Output,
+                        json!({ "n": batch * 1000 + n }),
+                    ))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let whole = store.verify_chain().await.unwrap();
+    assert!(whole.ok, "{whole:?}");
+    assert_eq!(whole.checked, 30_001);
+    assert_eq!(whole.head_id, Some(30_001));
+    let unguard = if db.pg.is_some() {
+        "ALTER TABLE events DISABLE TRIGGER events_no_change;"
+    } else {
+        "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;"
+    };
+    db.exec(&format!(
+        "{unguard} UPDATE events SET payload = replace(payload, '19998', '99999') WHERE id = 20000;"
+    ))
+    .unwrap();
+    let changed = store.verify_chain().await.unwrap();
+    assert_eq!(changed.first_broken_event, Some(20_000), "{changed:?}");
+    assert_eq!(changed.checked, 19_999);
+    assert_eq!(changed.head_id, Some(30_001));
+    // Every place a stretch may start (2, 3 or 4 of them): the event there
+    // goes missing, and the one after it is named.
+    for gone in [7_501, 10_001, 15_001] {
+        db.exec(&format!("DELETE FROM events WHERE id = {gone};"))
+            .unwrap();
+    }
+    let missing = store.verify_chain().await.unwrap();
+    assert_eq!(missing.first_broken_event, Some(7_502), "{missing:?}");
+    assert_eq!(missing.checked, 7_500);
+    assert!(
+        missing.problem.unwrap().contains("7501 is missing"),
+        "names the missing event"
+    );
+}
+
 on_both_backends!(
+    a_long_log_verified_in_stretches_names_the_first_break,
     failing_writes_in_a_batch_undo_only_themselves,
     transitions_are_persisted_and_evented,
     an_invalid_transition_changes_nothing_and_appends_nothing,

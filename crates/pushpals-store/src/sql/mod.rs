@@ -14,9 +14,10 @@ pub(crate) mod sqlite;
 use crate::error::{StoreError, StoreResult};
 use pushpals_core::chain::StoredRow;
 
-/// The event log's rows as [`Db::for_each_event`] reads them.
-pub(crate) const EVENT_ROWS: &str =
-    "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id";
+/// The event log's rows as [`Db::for_each_event`] reads them: those with
+/// ids from `?1` up to, not including, `?2`.
+pub(crate) const EVENT_ROWS: &str = "SELECT id, task_id, time, actor, kind, payload, prev_hash, hash \
+     FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id";
 
 /// Which database a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,11 +240,13 @@ pub(crate) trait Db {
         each: &mut dyn FnMut(Row) -> StoreResult<()>,
     ) -> StoreResult<()>;
 
-    /// Hands each event of the log, in id order, to `each` as text borrowed
-    /// from the connection, with nothing copied: the hot path of `audit
-    /// verify`.
+    /// Hands each event with an id in `from..to`, in id order, to `each` as
+    /// text borrowed from the connection, with nothing copied: the hot path
+    /// of `audit verify`.
     fn for_each_event(
         &self,
+        from: i64,
+        to: i64,
         each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
     ) -> StoreResult<()>;
 

@@ -257,12 +257,13 @@ impl Db for PgConn {
 
     fn for_each_event(
         &self,
+        from: i64,
+        to: i64,
         each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         self.with_client(|client| {
             let statement = self.prepared(client, EVENT_ROWS)?;
-            let none: [&Value; 0] = [];
-            let mut rows = client.query_raw(&statement, none)?;
+            let mut rows = client.query_raw(&statement, [from, to])?;
             while let Some(row) = rows.next()? {
                 each(&StoredRow {
                     id: row.try_get(0)?,

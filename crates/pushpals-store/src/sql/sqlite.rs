@@ -75,10 +75,12 @@ impl Db for Connection {
 
     fn for_each_event(
         &self,
+        from: i64,
+        to: i64,
         each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         let mut statement = self.prepare_cached(EVENT_ROWS)?;
-        let mut rows = statement.query([])?;
+        let mut rows = statement.query([from, to])?;
         while let Some(row) = rows.next()? {
             let text = |index: usize| -> StoreResult<Option<&str>> {
                 match row.get_ref(index)? {
