@@ -115,6 +115,12 @@ pub enum EventKind {
     RepoAdded,
     /// A repository was taken off the server.
     RepoRemoved,
+    /// A worker host was named and given a one-time enrolment token.
+    WorkerAdded,
+    /// A worker host traded its enrolment token for its worker token.
+    WorkerEnrolled,
+    /// A worker host's token was revoked.
+    WorkerRevoked,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -174,6 +180,9 @@ impl EventKind {
             Self::ArtifactRefused => "artifact_refused",
             Self::RepoAdded => "repo_added",
             Self::RepoRemoved => "repo_removed",
+            Self::WorkerAdded => "worker_added",
+            Self::WorkerEnrolled => "worker_enrolled",
+            Self::WorkerRevoked => "worker_revoked",
             Self::Error => "error",
         }
     }

@@ -30,6 +30,7 @@ mod repositories;
 mod rows;
 pub mod schema;
 mod sql;
+mod workers;
 mod write_tx;
 mod writer;
 
@@ -40,6 +41,7 @@ pub use lock::DataDirLock;
 pub use repositories::{NewRepository, RepositoryRecord};
 pub use sql::Backend;
 pub use sql::postgres::redacted_url;
+pub use workers::{NewWorker, WorkerRecord, WorkerReport};
 pub use write_tx::{ChainHead, TaskRow, TaskUpdate, WriteTx, push_service};
 pub use writer::WriteObserver;
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 /// Each table, its columns, and the order its rows are read in. Parents
 /// come before the rows that name them (tasks before approvals).
-const TABLES: [(&str, &str, &str); 14] = [
+const TABLES: [(&str, &str, &str); 15] = [
     (
         "repositories",
         "name, path, origin, branch, home, added_by, added_at",
@@ -40,6 +40,12 @@ const TABLES: [(&str, &str, &str); 14] = [
         "tokens",
         "id, name, token_hash, scopes, created_at, revoked_at",
         "id",
+    ),
+    (
+        "workers",
+        "name, labels, enrol_hash, enrol_expires, added_by, added_at, enrolled_at, token_id, \
+         cores, version, last_seen, revoked_at",
+        "name",
     ),
     (
         "pairing_codes",

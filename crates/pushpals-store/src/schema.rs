@@ -1,13 +1,13 @@
 //! Migrations, applied at every open: SQLite's and PostgreSQL's, each
-//! backend with its own list (PostgreSQL's starts at SQLite's version 11,
-//! in one step).
+//! backend with its own list (PostgreSQL's first step is SQLite's version
+//! 11 in one).
 
 use crate::error::{StoreError, StoreResult};
 use crate::sql::{Db, params};
 use rusqlite_migration::{M, Migrations};
 
 /// Each migration's SQL, in order. Append; never edit a released one.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_grants.sql"),
     include_str!("../migrations/0003_agent_tasks.sql"),
@@ -19,6 +19,7 @@ const STEPS: [&str; 11] = [
     include_str!("../migrations/0009_readiness.sql"),
     include_str!("../migrations/0010_chat.sql"),
     include_str!("../migrations/0011_repositories.sql"),
+    include_str!("../migrations/0012_workers.sql"),
 ];
 
 /// The schema version this build writes (SQLite's `user_version`).
@@ -36,7 +37,10 @@ pub fn migrations_through(version: usize) -> Migrations<'static> {
 }
 
 /// PostgreSQL's migrations, in order. Append; never edit a released one.
-const POSTGRES_STEPS: [&str; 1] = [include_str!("../migrations/postgres/0001_initial.sql")];
+const POSTGRES_STEPS: [&str; 2] = [
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_workers.sql"),
+];
 
 /// The PostgreSQL schema version this build writes (`pushpals_schema`).
 pub const POSTGRES_SCHEMA_VERSION: usize = POSTGRES_STEPS.len();

@@ -58,6 +58,9 @@ pub fn payload_type(kind: EventKind) -> &'static str {
         EventKind::ArtifactRefused => name::<ArtifactRefused>(kind),
         EventKind::RepoAdded => name::<RepoAdded>(kind),
         EventKind::RepoRemoved => name::<RepoRemoved>(kind),
+        EventKind::WorkerAdded => name::<WorkerAdded>(kind),
+        EventKind::WorkerEnrolled => name::<WorkerEnrolled>(kind),
+        EventKind::WorkerRevoked => name::<WorkerRevoked>(kind),
         EventKind::Error => name::<Failure>(kind),
     }
 }
@@ -128,6 +131,9 @@ mod tests {
         EventKind::ArtifactRefused,
         EventKind::RepoAdded,
         EventKind::RepoRemoved,
+        EventKind::WorkerAdded,
+        EventKind::WorkerEnrolled,
+        EventKind::WorkerRevoked,
         EventKind::Error,
     ];
 

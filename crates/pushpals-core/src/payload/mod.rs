@@ -25,6 +25,7 @@ mod review;
 mod server_events;
 mod task_steps;
 mod work_events;
+mod workers;
 
 pub use delivery::{MergeDone, PrOpened, PushBlocked, Pushed};
 pub use kinds::payload_type;
@@ -45,6 +46,7 @@ pub use task_steps::{
 pub use work_events::{
     AgentFinished, FindingDismissed, GrantChanged, ScanFinished, TaskCreated, ToolCalled,
 };
+pub use workers::{WorkerAdded, WorkerEnrolled, WorkerRevoked};
 
 /// A payload type, and the kind of event it is the payload of.
 pub trait EventPayload: Serialize + DeserializeOwned {
