@@ -86,12 +86,17 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(pairing::create))
         .routes(routes!(pairing::list))
         .routes(routes!(pairing::revoke))
+        .routes(routes!(routes::workers::add, routes::workers::list))
+        .routes(routes!(routes::workers::heartbeat))
+        .routes(routes!(routes::workers::revoke))
 }
 
 /// Routes anyone may call: probes, the description, and redeeming a
 /// pairing code (rate-limited).
 fn public_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(routes::pairing::redeem))
+    OpenApiRouter::new()
+        .routes(routes!(routes::pairing::redeem))
+        .routes(routes!(routes::workers::enrol))
 }
 
 /// The whole API description, as served at `/api/v1/openapi.json`.

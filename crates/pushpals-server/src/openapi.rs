@@ -130,7 +130,7 @@ impl Modify for Components {
     tags(
         (name = "tasks"), (name = "approvals"), (name = "chat"), (name = "findings"),
         (name = "audit"), (name = "events"), (name = "grants"), (name = "pairing"),
-        (name = "push"), (name = "settings"), (name = "operate"),
+        (name = "push"), (name = "settings"), (name = "operate"), (name = "workers"),
     )
 )]
 pub struct ApiDoc;

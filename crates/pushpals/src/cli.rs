@@ -276,6 +276,21 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
+    /// Worker hosts that run tasks on their own machines
+    Worker {
+        /// What to do
+        #[command(subcommand)]
+        action: WorkerAction,
+    },
+    /// List the worker hosts, or revoke one
+    Workers {
+        /// Revoke this worker: its token stops working at once
+        #[arg(long)]
+        revoke: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Move the store to another database (the server must be stopped)
     Store {
         /// What to do
@@ -570,6 +585,26 @@ pub enum StoreAction {
         /// The settings file [default: $XDG_CONFIG_HOME/pushpals/config.toml]
         #[arg(long, env = "PUSHPALS_CONFIG")]
         config: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `worker`.
+#[derive(Debug, Subcommand)]
+pub enum WorkerAction {
+    /// Name a worker host and print its one-time enrolment token (admin)
+    Token {
+        /// Its name (letters, digits, `.`, `_`, `-`)
+        #[arg(long)]
+        name: String,
+        /// What it offers, matched with what tasks need (`cargo,node`)
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Seconds the token lives [default: an hour; at most a week]
+        #[arg(long)]
+        ttl_secs: Option<u64>,
         /// Print JSON
         #[arg(long)]
         json: bool,

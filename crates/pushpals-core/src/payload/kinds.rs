@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     /// Every kind, in the order `EventKind` declares them.
-    const ALL: [EventKind; 52] = [
+    const ALL: [EventKind; 55] = [
         EventKind::ServerStarted,
         EventKind::TaskCreated,
         EventKind::StateChanged,

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod status;
 pub mod stream;
 pub mod tasks;
+pub mod workers;
 
 use crate::error::ApiError;
 use axum::Json;

@@ -58,7 +58,7 @@ fn admit_into(window: &mut VecDeque<Instant>, now: Instant, limit: usize) -> boo
 impl PairingLimiter {
     /// Counts an attempt from `client`; false when its window or the
     /// shared one is full.
-    fn admit(&mut self, client: Option<IpAddr>, now: Instant) -> bool {
+    pub(crate) fn admit(&mut self, client: Option<IpAddr>, now: Instant) -> bool {
         self.by_client.retain(|_, window| {
             window
                 .back()
@@ -72,7 +72,7 @@ impl PairingLimiter {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

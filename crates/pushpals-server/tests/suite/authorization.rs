@@ -16,6 +16,32 @@ struct Caller {
     scopes: Option<&'static [&'static str]>,
 }
 
+/// A worker's token: named by the admin, then enrolled.
+async fn enrolled(api: &Api, name: &str) -> String {
+    let (status, added) = api
+        .authed(
+            "POST",
+            "/api/v1/workers",
+            Some(json!({ "name": name, "labels": ["cargo"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let (status, enrolled) = api
+        .call(
+            "POST",
+            "/api/v1/workers/enrol",
+            None,
+            Some(json!({
+                "token": added["enrolment_token"],
+                "cores": 2,
+                "version": env!("CARGO_PKG_VERSION"),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    enrolled["token"].as_str().unwrap().to_owned()
+}
+
 async fn paired(api: &Api, scope: &str, device: &str) -> String {
     let (status, created) = api
         .authed("POST", "/api/v1/pairing", Some(json!({ "scope": scope })))
@@ -58,6 +84,7 @@ fn concrete(path: &str) -> String {
         .replace("{fingerprint}", "0000000000000000")
         .replace("{hash}", &"0".repeat(64))
         .replace("{kind}", "no-such-grant")
+        .replace("{name}", "no-such-worker")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,6 +93,7 @@ async fn every_route_answers_every_caller_as_its_declared_scope_says() {
     let reader = paired(&api, "read", "reader").await;
     let approver = paired(&api, "approve", "approver").await;
     let revoked = paired(&api, "read", "gone").await;
+    let worker = enrolled(&api, "build-1").await;
     let (_, devices) = api.authed("GET", "/api/v1/devices", None).await;
     let gone = devices["devices"]
         .as_array()
@@ -116,6 +144,11 @@ async fn every_route_answers_every_caller_as_its_declared_scope_says() {
             scopes: Some(&["read", "operate", "approve"]),
         },
         Caller {
+            name: "worker",
+            header: Some(format!("Bearer {worker}")),
+            scopes: Some(&["worker"]),
+        },
+        Caller {
             name: "admin",
             header: Some(format!("Bearer {}", api.token)),
             scopes: Some(&["admin"]),
@@ -142,11 +175,12 @@ async fn every_route_answers_every_caller_as_its_declared_scope_says() {
                         "/healthz",
                         "/readyz",
                         "/api/v1/openapi.json",
-                        "/api/v1/pair"
+                        "/api/v1/pair",
+                        "/api/v1/workers/enrol"
                     ]
                     .contains(&path.as_str()),
-                "{method} {path}: only the probes, the description and pairing are public; \
-                 every other route declares a scope"
+                "{method} {path}: only the probes, the description, pairing and enrolling a \
+                 worker are public; every other route declares a scope"
             );
             let uri = concrete(path);
             for caller in &callers {

@@ -6,3 +6,4 @@ mod operate;
 mod pairing;
 mod stream;
 mod support;
+mod workers;

@@ -13,8 +13,9 @@ mod space;
 mod store;
 mod tasks;
 mod tls;
+mod workers;
 
-use crate::cli::{Cli, Command, StoreAction, TlsAction};
+use crate::cli::{Cli, Command, StoreAction, TlsAction, WorkerAction};
 use crate::client::Client;
 use crate::paths;
 use anyhow::Result;
@@ -135,6 +136,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             pairing::pair(&client, &scope, url.as_deref().unwrap_or(&server), json).await
         }
         Command::Devices { revoke, json } => pairing::devices(&client, revoke, json).await,
+        Command::Worker {
+            action:
+                WorkerAction::Token {
+                    name,
+                    labels,
+                    ttl_secs,
+                    json,
+                },
+        } => workers::token(&client, &name, &labels, ttl_secs, json).await,
+        Command::Workers { revoke, json } => {
+            workers::workers(&client, revoke.as_deref(), json).await
+        }
         Command::Gc {
             older_than_days,
             dry_run,

@@ -1,0 +1,105 @@
+//! `worker token` and `workers`: worker hosts, named and enrolled.
+
+use super::print_json;
+use crate::client::Client;
+use anyhow::Result;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+/// `worker token --name NAME [--labels a,b] [--ttl-secs N]`: names a worker
+/// and prints its one-time enrolment token.
+pub async fn token(
+    client: &Client,
+    name: &str,
+    labels: &[String],
+    ttl_secs: Option<u64>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut body = json!({ "name": name, "labels": labels });
+    if let Some(ttl) = ttl_secs {
+        body["ttl_secs"] = json!(ttl);
+    }
+    let added = client.call_json(Method::POST, "/workers", &body).await?;
+    if json {
+        print_json(&added);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = u64::try_from(added["expires_at"].as_i64().unwrap_or_default())
+        .unwrap_or(0)
+        .saturating_sub(now);
+    say!(
+        "Worker {} ({}): its enrolment token, shown once, good for one enrolment within {}:",
+        added["worker"]["name"].as_str().unwrap_or_default(),
+        labels_of(&added["worker"]),
+        pushpals_core::timestamp::duration_words(left)
+    );
+    say!("{}", added["enrolment_token"].as_str().unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn labels_of(worker: &Value) -> String {
+    let labels: Vec<&str> = worker["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if labels.is_empty() {
+        "no labels".into()
+    } else {
+        labels.join(", ")
+    }
+}
+
+/// `workers [--revoke NAME]`.
+pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Result<ExitCode> {
+    if let Some(name) = revoke {
+        client
+            .call_json(Method::DELETE, &format!("/workers/{name}"), &json!({}))
+            .await?;
+        say!("Revoked worker {name}: its token no longer works.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = client.get_json("/workers").await?;
+    if json {
+        print_json(&list);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let workers = list["workers"].as_array().cloned().unwrap_or_default();
+    if workers.is_empty() {
+        say!("No workers yet: `pushpals worker token --name NAME --labels cargo,node` names one.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "{:<20} {:<20} {:>5} {:<10} {:<25} STATE",
+        "NAME",
+        "LABELS",
+        "CORES",
+        "VERSION",
+        "LAST SEEN"
+    );
+    for worker in &workers {
+        let state = if worker["revoked_at"].is_string() {
+            "revoked"
+        } else if worker["enrolled_at"].is_string() {
+            "enrolled"
+        } else {
+            "waiting to enrol"
+        };
+        say!(
+            "{:<20} {:<20} {:>5} {:<10} {:<25} {state}",
+            worker["name"].as_str().unwrap_or_default(),
+            labels_of(worker),
+            worker["cores"]
+                .as_u64()
+                .map_or("-".to_owned(), |c| c.to_string()),
+            worker["version"].as_str().unwrap_or("-"),
+            worker["last_seen"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
