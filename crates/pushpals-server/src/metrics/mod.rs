@@ -111,6 +111,7 @@ pub struct Metrics {
     batch_failures: Counter,
     pub(crate) sse_subscribers: Gauge,
     sandbox_start: Gauge<f64, AtomicU64>,
+    worker_seen: Family<Named, Gauge<f64, AtomicU64>>,
     requests: Family<RouteLabels, Counter>,
     request_seconds: Histograms<RouteLabels>,
     /// When each task seen created while serving was created, to time it.
@@ -157,6 +158,7 @@ impl Metrics {
             batch_failures: Counter::default(),
             sse_subscribers: Gauge::default(),
             sandbox_start: Gauge::default(),
+            worker_seen: Family::default(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds),
             created: Mutex::new(HashMap::new()),
@@ -165,6 +167,11 @@ impl Metrics {
         };
         let r = &mut registry;
         r.register("tasks", "Tasks by state", m.tasks.clone());
+        r.register(
+            "worker_heartbeat_age_seconds",
+            "Seconds since each enrolled worker last reported",
+            m.worker_seen.clone(),
+        );
         r.register(
             "queue_depth",
             "Tasks queued for a worker slot",
@@ -315,6 +322,19 @@ impl Metrics {
                 self.queue_depth.set(count);
             }
             self.tasks.get_or_create(&StateLabel { state }).set(count);
+        }
+        self.worker_seen.clear();
+        let now = time::OffsetDateTime::now_utc();
+        for worker in store.workers().await? {
+            let seen = worker
+                .last_seen
+                .filter(|_| worker.revoked_at.is_none())
+                .and_then(|at| pushpals_core::timestamp::parse(&at).ok());
+            if let Some(seen) = seen {
+                self.worker_seen
+                    .get_or_create(&Named { name: worker.name })
+                    .set((now - seen).as_seconds_f64().max(0.0));
+            }
         }
         let pending = store.pending_approval_count().await?;
         self.approvals_pending

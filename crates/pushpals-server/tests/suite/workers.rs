@@ -79,6 +79,17 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
     assert_eq!(worker["version"], VERSION);
     assert!(worker["last_seen"].is_string());
 
+    // Its heartbeat's age is a metric, while it is enrolled.
+    let (status, metrics) = api.authed_text("GET", "/api/v1/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pushpals_worker_heartbeat_age_seconds{name=\"build-1\"} "))
+        .expect("the worker's heartbeat age")
+        .parse()
+        .unwrap();
+    assert!((0.0..60.0).contains(&age), "{age}");
+
     // Revoked: its token stops working at once.
     let (status, _) = api.authed("DELETE", "/api/v1/workers/build-1", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -93,6 +104,8 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, again) = api.authed("DELETE", "/api/v1/workers/build-1", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{again}");
+    let (_, metrics) = api.authed_text("GET", "/api/v1/metrics").await;
+    assert!(!metrics.contains("heartbeat_age_seconds{name=\"build-1\"}"));
 
     // A second name of the same worker, or a bad name or label, is refused.
     let (status, _) = api

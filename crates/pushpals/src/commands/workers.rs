@@ -41,6 +41,18 @@ pub async fn token(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long ago `at` (an RFC 3339 time) was, in words; `-` when never.
+fn ago(at: Option<&str>) -> String {
+    let Some(seen) = at.and_then(|at| pushpals_core::timestamp::parse(at).ok()) else {
+        return "-".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - seen).whole_seconds();
+    format!(
+        "{} ago",
+        pushpals_core::timestamp::duration_words(u64::try_from(secs).unwrap_or(0))
+    )
+}
+
 fn labels_of(worker: &Value) -> String {
     let labels: Vec<&str> = worker["labels"]
         .as_array()
@@ -75,7 +87,7 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
         return Ok(ExitCode::SUCCESS);
     }
     say!(
-        "{:<20} {:<20} {:>5} {:<10} {:<25} STATE",
+        "{:<20} {:<20} {:>5} {:<10} {:<12} STATE",
         "NAME",
         "LABELS",
         "CORES",
@@ -91,14 +103,14 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
             "waiting to enrol"
         };
         say!(
-            "{:<20} {:<20} {:>5} {:<10} {:<25} {state}",
+            "{:<20} {:<20} {:>5} {:<10} {:<12} {state}",
             worker["name"].as_str().unwrap_or_default(),
             labels_of(worker),
             worker["cores"]
                 .as_u64()
                 .map_or("-".to_owned(), |c| c.to_string()),
             worker["version"].as_str().unwrap_or("-"),
-            worker["last_seen"].as_str().unwrap_or("-"),
+            ago(worker["last_seen"].as_str()),
         );
     }
     Ok(ExitCode::SUCCESS)
