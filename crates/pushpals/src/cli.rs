@@ -276,12 +276,9 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
-    /// Worker hosts that run tasks on their own machines
-    Worker {
-        /// What to do
-        #[command(subcommand)]
-        action: WorkerAction,
-    },
+    /// Run this host as a worker (enrol once with --token, then report),
+    /// or name one (`worker token`)
+    Worker(WorkerArgs),
     /// List the worker hosts, or revoke one
     Workers {
         /// Revoke this worker: its token stops working at once
@@ -592,6 +589,23 @@ pub enum StoreAction {
 }
 
 /// `worker`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WorkerArgs {
+    /// Name a worker host (admin)
+    #[command(subcommand)]
+    pub action: Option<WorkerAction>,
+    /// The one-time enrolment token from `pushpals worker token` (first
+    /// start only; the worker keeps its own token in <data-dir>/worker)
+    #[arg(long, env = "PUSHPALS_ENROLMENT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The settings file (its [sandbox]) [default:
+    /// $XDG_CONFIG_HOME/pushpals/config.toml]
+    #[arg(long, env = "PUSHPALS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `worker ...`.
 #[derive(Debug, Subcommand)]
 pub enum WorkerAction {
     /// Name a worker host and print its one-time enrolment token (admin)

@@ -30,6 +30,11 @@ impl Client {
                     })?
             }
         };
+        Self::with_token(server, token)
+    }
+
+    /// A client that sends `token` (a worker's own, say).
+    pub fn with_token(server: &str, token: String) -> Result<Self> {
         let mut builder = reqwest::Client::builder();
         // A server with a certificate from a private CA (`pushpals tls init`).
         if let Some(path) = std::env::var_os("PUSHPALS_CA_CERT") {

@@ -13,9 +13,10 @@ mod space;
 mod store;
 mod tasks;
 mod tls;
+mod worker_host;
 mod workers;
 
-use crate::cli::{Cli, Command, StoreAction, TlsAction, WorkerAction};
+use crate::cli::{Cli, Command, StoreAction, TlsAction, WorkerAction, WorkerArgs};
 use crate::client::Client;
 use crate::paths;
 use anyhow::Result;
@@ -70,6 +71,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         let data = paths::data_dir(data_dir.as_deref())?;
         store::migrate_store(&data, to, from.as_deref(), config.as_deref(), *json).await?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Worker(WorkerArgs {
+        action: None,
+        token,
+        config,
+    }) = &command
+    {
+        let data = paths::data_dir(data_dir.as_deref())?;
+        return worker_host::run(&server, &data, token.as_deref(), config.as_deref()).await;
     }
     if let Command::Service { action } = &command {
         service::run(action, data_dir.as_deref())?;
@@ -136,15 +146,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             pairing::pair(&client, &scope, url.as_deref().unwrap_or(&server), json).await
         }
         Command::Devices { revoke, json } => pairing::devices(&client, revoke, json).await,
-        Command::Worker {
+        Command::Worker(WorkerArgs {
             action:
-                WorkerAction::Token {
+                Some(WorkerAction::Token {
                     name,
                     labels,
                     ttl_secs,
                     json,
-                },
-        } => workers::token(&client, &name, &labels, ttl_secs, json).await,
+                }),
+            ..
+        }) => workers::token(&client, &name, &labels, ttl_secs, json).await,
+        Command::Worker(WorkerArgs { action: None, .. }) => Ok(ExitCode::SUCCESS),
         Command::Workers { revoke, json } => {
             workers::workers(&client, revoke.as_deref(), json).await
         }
