@@ -25,6 +25,29 @@ const MAX_TTL: u64 = 7 * 24 * 3600;
 /// The most labels a worker offers.
 const MAX_LABELS: usize = 16;
 
+/// How far a worker's clock may be from the server's.
+const MOST_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Refuses a worker whose clock is far from the server's (its events'
+/// times and its leases would be wrong), saying by how much.
+fn clock_agrees(time: &str) -> Result<(), ApiError> {
+    let theirs = pushpals_core::timestamp::parse(time)
+        .map_err(|e| ApiError::bad_request(format!("time must be an RFC 3339 time ({e})")))?;
+    let off = (time::OffsetDateTime::now_utc() - theirs).whole_seconds();
+    if off.abs() > MOST_CLOCK_SKEW_SECS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "clock_off",
+            format!(
+                "this worker's clock is {} {} the server's: set it right (NTP) and try again",
+                pushpals_core::timestamp::duration_words(off.unsigned_abs()),
+                if off > 0 { "behind" } else { "ahead of" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// This build's version, which a worker must share (major and minor).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -53,6 +76,8 @@ pub struct WorkerSays {
     pub cores: u32,
     /// Its Push Pals version.
     pub version: String,
+    /// Its clock (RFC 3339), compared with the server's.
+    pub time: String,
 }
 
 fn valid_label(label: &str) -> bool {
@@ -180,6 +205,7 @@ pub async fn enrol(
         ));
     }
     compatible(&body.version)?;
+    clock_agrees(&body.time)?;
     let enrol_hash = hash_token(body.token.as_deref().unwrap_or_default().trim());
     let (token, token_hash) = new_token().map_err(ApiError::internal)?;
     let now = unix_now();
@@ -231,6 +257,7 @@ pub async fn heartbeat(
         ));
     };
     compatible(&body.version)?;
+    clock_agrees(&body.time)?;
     let (cores, version, who) = (body.cores, body.version.clone(), name.clone());
     let seen = state
         .store()
@@ -310,6 +337,16 @@ mod tests {
             "{message}"
         );
         assert!(valid_label("cargo") && valid_label("gpu-2"));
+        assert!(clock_agrees(&pushpals_core::timestamp::now()).is_ok());
+        let behind = clock_agrees("2020-01-01T00:00:00Z").unwrap_err();
+        assert_eq!(behind.status(), StatusCode::CONFLICT);
+        assert!(behind.message().contains("behind"), "{}", behind.message());
+        let ahead = clock_agrees("2999-01-01T00:00:00Z").unwrap_err();
+        assert!(ahead.message().contains("ahead of"), "{}", ahead.message());
+        assert_eq!(
+            clock_agrees("yesterday").unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
         assert!(!valid_label("Cargo") && !valid_label("") && !valid_label("a b"));
     }
 }

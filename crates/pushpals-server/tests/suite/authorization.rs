@@ -35,6 +35,7 @@ async fn enrolled(api: &Api, name: &str) -> String {
                 "token": added["enrolment_token"],
                 "cores": 2,
                 "version": env!("CARGO_PKG_VERSION"),
+                "time": pushpals_core::timestamp::now(),
             })),
         )
         .await;

@@ -8,6 +8,10 @@ use serde_json::json;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+fn now() -> String {
+    pushpals_core::timestamp::now()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
     let api = api().await;
@@ -28,7 +32,7 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
             "POST",
             "/api/v1/workers/enrol",
             None,
-            Some(json!({ "token": enrolment, "cores": 4, "version": "99.0.0" })),
+            Some(json!({ "token": enrolment, "cores": 4, "version": "99.0.0", "time": now() })),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
@@ -38,7 +42,19 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
         "{message}"
     );
 
-    let body = json!({ "token": enrolment, "cores": 4, "version": VERSION });
+    // A clock far off is refused too, naming by how much.
+    let (status, off) = api
+        .call(
+            "POST",
+            "/api/v1/workers/enrol",
+            None,
+            Some(json!({ "token": enrolment, "cores": 4, "version": VERSION, "time": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{off}");
+    assert!(off["message"].as_str().unwrap().contains("clock"), "{off}");
+
+    let body = json!({ "token": enrolment, "cores": 4, "version": VERSION, "time": now() });
     let (status, enrolled) = api
         .call("POST", "/api/v1/workers/enrol", None, Some(body.clone()))
         .await;
@@ -52,7 +68,7 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
     assert!(twice["message"].as_str().unwrap().contains("used already"));
 
     // The worker's token reports, and reads nothing else.
-    let report = json!({ "cores": 8, "version": VERSION });
+    let report = json!({ "cores": 8, "version": VERSION, "time": now() });
     let (status, seen) = api
         .call(
             "POST",

@@ -30,7 +30,11 @@ const MOST_BACKOFF: Duration = Duration::from_secs(60);
 /// What the worker says of itself.
 fn report() -> Value {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    json!({ "cores": cores, "version": env!("CARGO_PKG_VERSION") })
+    json!({
+        "cores": cores,
+        "version": env!("CARGO_PKG_VERSION"),
+        "time": pushpals_core::timestamp::now(),
+    })
 }
 
 /// Writes `text` to `path` whole, readable by its owner only.

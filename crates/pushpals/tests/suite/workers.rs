@@ -43,8 +43,9 @@ fn a_worker_is_named_enrolled_listed_and_revoked_from_the_command_line() {
             "-d",
         ])
         .arg(format!(
-            r#"{{"token":"{token}","cores":2,"version":"{}"}}"#,
-            env!("CARGO_PKG_VERSION")
+            r#"{{"token":"{token}","cores":2,"version":"{}","time":"{}"}}"#,
+            env!("CARGO_PKG_VERSION"),
+            pushpals_core::timestamp::now()
         ))
         .arg(format!("{}/api/v1/workers/enrol", server.url))
         .output()
