@@ -105,6 +105,18 @@ pub async fn run(
         checks.extend(model_checks(settings).await);
         checks.extend(agent_checks(settings));
     }
+    // On a worker host: does the server take this worker's reports?
+    if let Some(connected) = crate::commands::worker_connection(server, data_dir).await {
+        checks.push(match connected {
+            Ok(fine) => check("worker", Status::Ok, fine, None),
+            Err(why) => check(
+                "worker",
+                Status::Fail,
+                why,
+                Some("start the server, or enrol again with a new `pushpals worker token`"),
+            ),
+        });
+    }
     let reached = server_check(server).await;
     let answers = reached.status == Status::Ok;
     checks.push(reached);

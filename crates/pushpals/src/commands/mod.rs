@@ -14,6 +14,7 @@ mod store;
 mod tasks;
 mod tls;
 mod worker_host;
+pub(crate) use worker_host::connection as worker_connection;
 mod workers;
 
 use crate::cli::{Cli, Command, StoreAction, TlsAction, WorkerAction, WorkerArgs};

@@ -185,3 +185,38 @@ async fn report_until_stopped(client: &Client, name: &str) -> Result<ExitCode> {
         }
     }
 }
+
+/// For `doctor` on a worker host: `None` when this data directory holds no
+/// worker token; else whether the server takes this worker's report, and
+/// as whom, or why not.
+pub(crate) async fn connection(server: &str, data_dir: &Path) -> Option<Result<String, String>> {
+    let home = data_dir.join("worker");
+    let token = std::fs::read_to_string(home.join("token")).ok()?;
+    let name = std::fs::read_to_string(home.join("name")).unwrap_or_default();
+    let name = name.trim();
+    let client = match Client::with_token(server, token.trim().to_owned()) {
+        Ok(client) => client,
+        Err(error) => return Some(Err(format!("{error:#}"))),
+    };
+    let request = client
+        .request(Method::POST, "/workers/heartbeat")
+        .json(&report());
+    Some(match request.send().await {
+        Ok(response) if response.status().is_success() => {
+            Ok(format!("{server} takes worker {name}'s reports"))
+        }
+        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => Err(format!(
+            "{server} no longer takes worker {name}'s token (revoked?)"
+        )),
+        Ok(response) => {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            Err(format!(
+                "{server} refused worker {name}'s report: {} (HTTP {})",
+                body["message"].as_str().unwrap_or("no details"),
+                status.as_u16()
+            ))
+        }
+        Err(error) => Err(format!("cannot reach {server}: {error}")),
+    })
+}

@@ -95,6 +95,25 @@ fn worker_host(
     command.spawn().unwrap()
 }
 
+/// `pushpals doctor`'s `worker` check on the worker host.
+fn doctor_says(server: &super::support::Server, home: &std::path::Path) -> serde_json::Value {
+    let output = Command::new(super::support::BIN)
+        .args(["doctor", "--json", "--server", &server.url])
+        .env("PUSHPALS_DATA_DIR", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("PUSHPALS_TOKEN")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "worker")
+        .cloned()
+        .unwrap_or_else(|| panic!("no worker check: {report}"))
+}
+
 /// The listed worker, once `ready` says it is as expected.
 fn listed_until(
     server: &super::support::Server,
@@ -129,8 +148,11 @@ fn a_worker_host_enrols_once_reports_comes_back_with_its_token_and_stops_when_re
         std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    // It keeps reporting.
+    // It keeps reporting, and doctor on the host says the server takes it.
     listed_until(&server, |w| w["last_seen"] != first["last_seen"]);
+    let fine = doctor_says(&server, home.path());
+    assert_eq!(fine["status"], "ok", "{fine}");
+    assert!(fine["detail"].to_string().contains("host-a"), "{fine}");
     host.kill().unwrap();
     let _ = host.wait();
 
