@@ -302,6 +302,11 @@ pub async fn revoke(
     let revoked = state
         .store()
         .write(move |tx| {
+            // A worker's token goes with its worker, so the list of
+            // workers never shows a revoked one as enrolled.
+            if let Some(worker) = name.strip_prefix("worker:") {
+                return tx.revoke_worker(worker, actor);
+            }
             let revoked = tx.revoke_token(id)?;
             if revoked {
                 let revoked = TokenRevoked { token_id: id, name };

@@ -123,6 +123,55 @@ async fn a_worker_enrols_once_reports_and_is_revoked_at_once() {
     let (_, metrics) = api.authed_text("GET", "/api/v1/metrics").await;
     assert!(!metrics.contains("heartbeat_age_seconds{name=\"build-1\"}"));
 
+    // Revoking a worker's token as a device token revokes the worker.
+    let (status, added) = api
+        .authed(
+            "POST",
+            "/api/v1/workers",
+            Some(json!({ "name": "build-2" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, enrolled) = api
+        .call(
+            "POST",
+            "/api/v1/workers/enrol",
+            None,
+            Some(json!({ "token": added["enrolment_token"], "cores": 1, "version": VERSION, "time": now() })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let (_, devices) = api.authed("GET", "/api/v1/devices", None).await;
+    let id = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "worker:build-2")
+        .unwrap()["id"]
+        .clone();
+    let (status, _) = api
+        .authed("DELETE", &format!("/api/v1/devices/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, listed) = api.authed("GET", "/api/v1/workers", None).await;
+    let second = listed["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "build-2")
+        .unwrap()
+        .clone();
+    assert!(second["revoked_at"].is_string(), "{second}");
+    let (status, _) = api
+        .call(
+            "POST",
+            "/api/v1/workers/heartbeat",
+            enrolled["token"].as_str(),
+            Some(json!({ "cores": 1, "version": VERSION, "time": now() })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // A second name of the same worker, or a bad name or label, is refused.
     let (status, _) = api
         .authed("POST", "/api/v1/workers", Some(json!({ "name": "b" })))

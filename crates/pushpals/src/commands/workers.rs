@@ -41,16 +41,35 @@ pub async fn token(
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long ago `at` (an RFC 3339 time) was, in words; `-` when never.
+/// A worker that has not reported for this long is shown as silent (it
+/// reports every 10 s).
+const SILENT_AFTER_SECS: u64 = 60;
+
+/// Seconds since `at` (an RFC 3339 time), when it parses.
+fn age_secs(at: Option<&str>) -> Option<u64> {
+    let seen = pushpals_core::timestamp::parse(at?).ok()?;
+    u64::try_from((time::OffsetDateTime::now_utc() - seen).whole_seconds()).ok()
+}
+
+/// How long ago `at` was, in words; `-` when never.
 fn ago(at: Option<&str>) -> String {
-    let Some(seen) = at.and_then(|at| pushpals_core::timestamp::parse(at).ok()) else {
-        return "-".into();
-    };
-    let secs = (time::OffsetDateTime::now_utc() - seen).whole_seconds();
-    format!(
-        "{} ago",
-        pushpals_core::timestamp::duration_words(u64::try_from(secs).unwrap_or(0))
-    )
+    age_secs(at).map_or("-".into(), |secs| {
+        format!("{} ago", pushpals_core::timestamp::duration_words(secs))
+    })
+}
+
+/// A worker's state as a person reads it.
+fn state_of(worker: &Value) -> &'static str {
+    if worker["revoked_at"].is_string() {
+        "revoked"
+    } else if worker["enrolled_at"].is_string() {
+        match age_secs(worker["last_seen"].as_str()) {
+            Some(secs) if secs <= SILENT_AFTER_SECS => "reporting",
+            _ => "silent",
+        }
+    } else {
+        "waiting to enrol"
+    }
 }
 
 fn labels_of(worker: &Value) -> String {
@@ -95,13 +114,7 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
         "LAST SEEN"
     );
     for worker in &workers {
-        let state = if worker["revoked_at"].is_string() {
-            "revoked"
-        } else if worker["enrolled_at"].is_string() {
-            "enrolled"
-        } else {
-            "waiting to enrol"
-        };
+        let state = state_of(worker);
         say!(
             "{:<20} {:<20} {:>5} {:<10} {:<12} {state}",
             worker["name"].as_str().unwrap_or_default(),
@@ -114,4 +127,32 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_stopped_reporting_shows_as_silent() {
+        let at = |secs_ago: i64| {
+            pushpals_core::timestamp::format_utc(
+                time::OffsetDateTime::now_utc() - time::Duration::seconds(secs_ago),
+            )
+        };
+        let enrolled = |seen: Option<String>| json!({ "enrolled_at": at(600), "last_seen": seen, "revoked_at": null });
+        assert_eq!(state_of(&enrolled(Some(at(5)))), "reporting");
+        assert_eq!(state_of(&enrolled(Some(at(120)))), "silent");
+        assert_eq!(state_of(&enrolled(None)), "silent");
+        assert_eq!(
+            state_of(&json!({ "enrolled_at": null })),
+            "waiting to enrol"
+        );
+        assert_eq!(
+            state_of(&json!({ "enrolled_at": at(9), "revoked_at": at(1) })),
+            "revoked"
+        );
+        assert_eq!(ago(Some(&at(125))), "2m05s ago");
+        assert_eq!(ago(None), "-");
+    }
 }

@@ -54,7 +54,10 @@ fn a_worker_is_named_enrolled_listed_and_revoked_from_the_command_line() {
     let listed = server.cli().arg("workers").output().unwrap();
     let table = String::from_utf8_lossy(&listed.stdout);
     let row = table.lines().find(|l| l.starts_with("build-1")).unwrap();
-    assert!(row.contains("enrolled") && row.contains("s ago"), "{table}");
+    assert!(
+        row.contains("reporting") && row.contains("s ago"),
+        "{table}"
+    );
 
     let bad = server
         .cli()
