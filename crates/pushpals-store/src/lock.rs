@@ -16,7 +16,7 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock of `data_dir`, or says who holds it.
     pub fn acquire(data_dir: &Path) -> StoreResult<Self> {
-        crate::create_private_dir(data_dir)?;
+        crate::database::create_private_dir(data_dir)?;
         let path = data_dir.join("serve.lock");
         let data_dir_error = |source| StoreError::DataDir {
             path: data_dir.to_path_buf(),

@@ -117,8 +117,8 @@ pub fn migrate(source: &Database, target: &Database) -> StoreResult<MigrationRep
     std::thread::scope(|scope| {
         scope
             .spawn(|| -> StoreResult<MigrationReport> {
-                let (from, _, _, _) = crate::open_backend(source, Durability::Normal)?;
-                let (to, _, _, _) = crate::open_backend(target, Durability::Full)?;
+                let (from, _, _, _) = crate::database::open_backend(source, Durability::Normal)?;
+                let (to, _, _, _) = crate::database::open_backend(target, Durability::Full)?;
                 copy(from.as_ref(), to.as_ref(), target)
             })
             .join()

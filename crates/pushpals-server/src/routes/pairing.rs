@@ -58,7 +58,7 @@ fn admit_into(window: &mut VecDeque<Instant>, now: Instant, limit: usize) -> boo
 impl PairingLimiter {
     /// Counts an attempt from `client`; false when its window or the
     /// shared one is full.
-    pub(crate) fn admit(&mut self, client: Option<IpAddr>, now: Instant) -> bool {
+    fn admit(&mut self, client: Option<IpAddr>, now: Instant) -> bool {
         self.by_client.retain(|_, window| {
             window
                 .back()
@@ -69,6 +69,33 @@ impl PairingLimiter {
             return false;
         }
         admit_into(&mut self.all, now, ALL_ATTEMPTS_PER_WINDOW)
+    }
+}
+
+/// Counts an attempt to redeem a one-time code (a pairing code, a worker's
+/// enrolment token) from the request's client: 429 when it or everyone
+/// together tried too often this minute. `what` names the attempts.
+pub(crate) fn admit_one_time_code(
+    state: &AppState,
+    peer: Option<&axum::extract::ConnectInfo<crate::client_addr::PeerAddr>>,
+    headers: &axum::http::HeaderMap,
+    what: &str,
+) -> Result<(), ApiError> {
+    let trusted = &state.orchestrator.settings().server.trusted_proxies;
+    let client = crate::client_addr::client_ip(peer, headers, trusted);
+    let admitted = state
+        .pairing
+        .lock()
+        .map(|mut limiter| limiter.admit(client, Instant::now()))
+        .unwrap_or(false);
+    if admitted {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many {what} attempts; wait a minute and try again"),
+        ))
     }
 }
 
@@ -205,20 +232,7 @@ pub async fn redeem(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Redeem>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let trusted = &state.orchestrator.settings().server.trusted_proxies;
-    let client = crate::client_addr::client_ip(peer.as_ref().ok(), &headers, trusted);
-    let admitted = state
-        .pairing
-        .lock()
-        .map(|mut limiter| limiter.admit(client, Instant::now()))
-        .unwrap_or(false);
-    if !admitted {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many pairing attempts; wait a minute and try again",
-        ));
-    }
+    admit_one_time_code(&state, peer.as_ref().ok(), &headers, "pairing")?;
     let device = body.device.trim().to_owned();
     if device.is_empty() || device.len() > 64 || device.chars().any(char::is_control) {
         return Err(ApiError::bad_request(

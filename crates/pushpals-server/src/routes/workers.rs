@@ -7,7 +7,7 @@ use crate::auth::{Caller, Scope, hash_token, new_token};
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::json::ApiPath as Path;
-use crate::routes::pairing::unix_now;
+use crate::routes::pairing::{admit_one_time_code, unix_now};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -16,7 +16,6 @@ use pushpals_orchestrator::valid_repo_name;
 use pushpals_store::{NewWorker, WorkerReport};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 /// How long an enrolment token lives unless asked otherwise.
 const DEFAULT_TTL: u64 = 3600;
@@ -190,20 +189,7 @@ pub async fn enrol(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<WorkerSays>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let trusted = &state.orchestrator.settings().server.trusted_proxies;
-    let client = crate::client_addr::client_ip(peer.as_ref().ok(), &headers, trusted);
-    let admitted = state
-        .pairing
-        .lock()
-        .map(|mut limiter| limiter.admit(client, Instant::now()))
-        .unwrap_or(false);
-    if !admitted {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many enrolment attempts; wait a minute and try again",
-        ));
-    }
+    admit_one_time_code(&state, peer.as_ref().ok(), &headers, "enrolment")?;
     compatible(&body.version)?;
     clock_agrees(&body.time)?;
     let enrol_hash = hash_token(body.token.as_deref().unwrap_or_default().trim());
