@@ -121,6 +121,10 @@ pub enum EventKind {
     WorkerEnrolled,
     /// A worker host's token was revoked.
     WorkerRevoked,
+    /// A task's run was given to a worker host (or this machine).
+    TaskPlaced,
+    /// A worker host running a task stopped answering; the run is over.
+    WorkerLost,
     /// Something went wrong; the payload says what.
     Error,
 }
@@ -183,6 +187,8 @@ impl EventKind {
             Self::WorkerAdded => "worker_added",
             Self::WorkerEnrolled => "worker_enrolled",
             Self::WorkerRevoked => "worker_revoked",
+            Self::TaskPlaced => "task_placed",
+            Self::WorkerLost => "worker_lost",
             Self::Error => "error",
         }
     }

@@ -17,6 +17,7 @@ pub mod task;
 pub mod timestamp;
 pub mod visible;
 pub mod work;
+pub mod worker_wire;
 
 pub use approval::{Approval, ApprovalAction, ApprovalState, Decision, GrantKind};
 pub use event::{Actor, Event, EventKind, NewEvent};

@@ -76,6 +76,9 @@ pub struct ChecksSection {
     /// (globs relative to the worktree: test reports, coverage,
     /// screenshots).
     pub artifacts: Vec<String>,
+    /// What a worker must offer to run this repository's tasks (`cargo`,
+    /// `node`); unset, it is read from the files at the root.
+    pub needs: Option<Vec<String>>,
 }
 
 /// One check to run.
@@ -113,7 +116,37 @@ impl RepoConfig {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let config: Self = toml::from_str(text).map_err(|e| format!("pushpals.toml: {e}"))?;
         crate::artifacts::artifact_patterns(&config.checks.artifacts)?;
+        if let Some(needs) = &config.checks.needs
+            && let Some(bad) = needs.iter().find(|n| !crate::valid_label(n))
+        {
+            return Err(format!(
+                "pushpals.toml: [checks] needs: {bad:?} is not a label (1 to 32 lowercase \
+                 letters, digits, `.`, `_` or `-`, like cargo or node)"
+            ));
+        }
         Ok(config)
+    }
+
+    /// What a worker must offer to run this repository's tasks: `[checks]
+    /// needs`, else what the files at the root of `worktree` show (a
+    /// `Cargo.toml` needs `cargo`, a `package.json` `node`, a
+    /// `pyproject.toml`, `setup.py` or `requirements.txt` `python`).
+    pub fn needs(&self, worktree: &std::path::Path) -> Vec<String> {
+        if let Some(needs) = &self.checks.needs {
+            return needs.clone();
+        }
+        let has = |name: &str| worktree.join(name).is_file();
+        let mut needs = Vec::new();
+        if has("Cargo.toml") {
+            needs.push("cargo".to_owned());
+        }
+        if has("package.json") {
+            needs.push("node".to_owned());
+        }
+        if has("pyproject.toml") || has("setup.py") || has("requirements.txt") {
+            needs.push("python".to_owned());
+        }
+        needs
     }
 
     /// The checks in the order they run: build, lint, test.

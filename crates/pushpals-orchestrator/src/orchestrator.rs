@@ -86,6 +86,8 @@ pub struct Orchestrator {
     pub(crate) sandbox_probe: crate::readiness::SandboxProbe,
     /// Pushes, pull requests and merges, each after its approval.
     pub(crate) delivery: Arc<crate::delivery::Delivery>,
+    /// Worker hosts and the runs they hold.
+    pub(crate) dispatch: Arc<crate::dispatch::Dispatch>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -132,6 +134,11 @@ impl Orchestrator {
             scratch_root: data_dir.to_path_buf(),
         }));
         let planner = crate::chat::Planner::new(store.clone(), Arc::clone(&settings));
+        let dispatch = Arc::new(crate::dispatch::Dispatch::new(
+            store.clone(),
+            Arc::clone(&settings),
+        ));
+        dispatch.start_sweeping();
         let tasks = Arc::new(crate::lifecycle::Lifecycle::new(
             crate::lifecycle::LifecycleHandles {
                 store: store.clone(),
@@ -141,6 +148,7 @@ impl Orchestrator {
                 secrets: Arc::clone(&secrets),
                 gate: Arc::clone(&gate),
                 delivery: Arc::clone(&delivery),
+                dispatch: Arc::clone(&dispatch),
                 data_dir: data_dir.to_path_buf(),
             },
         ));
@@ -158,6 +166,7 @@ impl Orchestrator {
             scanner,
             sandbox_probe: crate::readiness::SandboxProbe::default(),
             delivery,
+            dispatch,
         });
         orchestrator.load_repositories().await?;
         if let Some(repo) = repo {
@@ -292,6 +301,11 @@ impl Orchestrator {
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Worker hosts: what they ask for and report, and what each does.
+    pub fn dispatch(&self) -> &Arc<crate::dispatch::Dispatch> {
+        &self.dispatch
     }
 
     /// The served repositories.

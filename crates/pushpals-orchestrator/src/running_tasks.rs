@@ -1,13 +1,40 @@
 //! What the orchestrator keeps in memory about tasks at work: each running
-//! driver's cancel switch, and the messages waiting for an agent task's
-//! next step (the person's feedback, another task's message). Each is a
+//! driver's cancel switch, the messages waiting for an agent task's next
+//! step (the person's feedback, another task's message), and the runs held
+//! by worker hosts. Each is a
 //! small part owning its map behind its own lock; neither is the record
 //! (the store is), and both are empty after a restart.
 
 use pushpals_core::TaskId;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
+
+/// The runs of tasks that a worker host holds, by task.
+#[derive(Default)]
+pub(crate) struct RemoteRuns(Mutex<HashMap<TaskId, Arc<crate::dispatch::RemoteRun>>>);
+
+impl RemoteRuns {
+    /// Notes that the task's run is on a worker.
+    pub(crate) fn hold(&self, task_id: &TaskId, run: Arc<crate::dispatch::RemoteRun>) {
+        if let Ok(mut runs) = self.0.lock() {
+            runs.insert(task_id.clone(), run);
+        }
+    }
+
+    /// The task's run on a worker, if it has one.
+    pub(crate) fn get(&self, task_id: &TaskId) -> Option<Arc<crate::dispatch::RemoteRun>> {
+        self.0.lock().ok().and_then(|runs| runs.get(task_id).cloned())
+    }
+
+    /// Forgets the task's run (the worker is freed when the last handle
+    /// goes).
+    pub(crate) fn end(&self, task_id: &TaskId) {
+        if let Ok(mut runs) = self.0.lock() {
+            runs.remove(task_id);
+        }
+    }
+}
 
 /// The cancel switches of tasks whose driver runs.
 #[derive(Default)]

@@ -59,6 +59,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Where the server keeps its state (`[store] url`).
     pub store: crate::store_settings::StoreSettings,
+    /// Worker hosts and this machine's share of the work (`[workers]`).
+    pub workers: crate::worker_settings::WorkerSettings,
 }
 
 /// `[agents.<name>]`: an external agent. A built-in adapter's name
@@ -496,6 +498,7 @@ impl Settings {
         let settings: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         settings.durability()?;
         settings.store.check()?;
+        settings.workers.check()?;
         if let Some(engine) = settings.sandbox.backend.container_engine()
             && settings.sandbox.image.is_none()
         {

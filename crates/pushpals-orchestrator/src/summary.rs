@@ -34,7 +34,8 @@ pub(crate) fn commands_run(task: &Task, events: &[Event]) -> Vec<String> {
 }
 
 /// Whether the last run (since the task was last queued) ran its worker
-/// command to the end.
+/// command to the end here: a run on a worker host kept its changes
+/// there, so it does not count.
 pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
     let run_start = events
         .iter()
@@ -43,8 +44,14 @@ pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
                 .is_some_and(|changed| changed.to == TaskState::Queued)
         })
         .unwrap_or(0);
-    events[run_start..].iter().any(|e| {
-        e.read::<CommandFinished>()
-            .is_some_and(|finished| finished.step == "worker")
-    })
+    let run = &events[run_start..];
+    let on_a_worker = run.iter().any(|e| {
+        e.read::<pushpals_core::payload::TaskPlaced>()
+            .is_some_and(|placed| placed.worker.is_some())
+    });
+    !on_a_worker
+        && run.iter().any(|e| {
+            e.read::<CommandFinished>()
+                .is_some_and(|finished| finished.step == "worker")
+        })
 }

@@ -147,4 +147,8 @@ pub enum RunError {
     /// Waiting for the process failed.
     #[error("lost track of the command: {0}")]
     Wait(#[source] std::io::Error),
+    /// The worker host running it could not (it was lost, or its sandbox
+    /// refused the command).
+    #[error("on the worker host: {0}")]
+    Worker(String),
 }

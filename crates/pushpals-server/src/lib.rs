@@ -89,6 +89,11 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::workers::add, routes::workers::list))
         .routes(routes!(routes::workers::heartbeat))
         .routes(routes!(routes::workers::revoke))
+        .routes(routes!(routes::worker_runs::next))
+        .routes(routes!(routes::worker_runs::base))
+        .routes(routes!(routes::worker_runs::output))
+        .routes(routes!(routes::worker_runs::result))
+        .routes(routes!(routes::worker_runs::diff))
 }
 
 /// Routes anyone may call: probes, the description, and redeeming a

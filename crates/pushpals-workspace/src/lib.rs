@@ -20,6 +20,7 @@ mod merge;
 mod overlay;
 mod overlay_worktrees;
 mod repo;
+mod run_transfer;
 pub mod secrets;
 mod worktree;
 
@@ -30,6 +31,7 @@ pub use history::CommitPatch;
 pub use merge::Merge;
 pub use overlay::Overlays;
 pub use repo::Repo;
+pub use run_transfer::{binary_diff, clone_bundle};
 pub use secrets::{
     LONG_LINE, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
 };

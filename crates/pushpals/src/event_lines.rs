@@ -6,7 +6,8 @@
 use pushpals_core::payload::{
     AgentFinished, ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched,
     CommandFinished, CommandStarted, Commit, DiffRecorded, MergeDone, PolicyDecision, PrOpened,
-    PushBlocked, Pushed, StateChanged, TaskCreated, WorktreeCreated, read_json,
+    PushBlocked, Pushed, StateChanged, TaskCreated, TaskPlaced, WorkerLost, WorktreeCreated,
+    read_json,
 };
 use serde_json::Value;
 
@@ -151,6 +152,23 @@ fn work_line(event: &Value) -> Option<String> {
             if files.len() == 1 { "" } else { "s" },
             files.join(", ")
         ));
+    }
+    if let Some(placed) = read_json::<TaskPlaced>(event) {
+        let needs = if placed.needs.is_empty() {
+            String::new()
+        } else {
+            format!(" (needs {})", placed.needs.join(", "))
+        };
+        return Some(match placed.worker {
+            Some(worker) => format!(
+                "runs on worker {worker}{needs}, after {:.1} s waiting for one",
+                placed.waited_ms as f64 / 1000.0
+            ),
+            None => format!("runs on this machine{needs}"),
+        });
+    }
+    if let Some(lost) = read_json::<WorkerLost>(event) {
+        return Some(format!("worker {} lost: {}", lost.worker, lost.reason));
     }
     read_json::<Commit>(event).map(|commit| {
         format!(

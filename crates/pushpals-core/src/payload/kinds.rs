@@ -61,6 +61,8 @@ pub fn payload_type(kind: EventKind) -> &'static str {
         EventKind::WorkerAdded => name::<WorkerAdded>(kind),
         EventKind::WorkerEnrolled => name::<WorkerEnrolled>(kind),
         EventKind::WorkerRevoked => name::<WorkerRevoked>(kind),
+        EventKind::TaskPlaced => name::<TaskPlaced>(kind),
+        EventKind::WorkerLost => name::<WorkerLost>(kind),
         EventKind::Error => name::<Failure>(kind),
     }
 }
@@ -79,7 +81,7 @@ mod tests {
     use super::*;
 
     /// Every kind, in the order `EventKind` declares them.
-    const ALL: [EventKind; 55] = [
+    const ALL: [EventKind; 57] = [
         EventKind::ServerStarted,
         EventKind::TaskCreated,
         EventKind::StateChanged,
@@ -134,6 +136,8 @@ mod tests {
         EventKind::WorkerAdded,
         EventKind::WorkerEnrolled,
         EventKind::WorkerRevoked,
+        EventKind::TaskPlaced,
+        EventKind::WorkerLost,
         EventKind::Error,
     ];
 

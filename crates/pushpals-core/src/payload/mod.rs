@@ -46,7 +46,7 @@ pub use task_steps::{
 pub use work_events::{
     AgentFinished, FindingDismissed, GrantChanged, ScanFinished, TaskCreated, ToolCalled,
 };
-pub use workers::{WorkerAdded, WorkerEnrolled, WorkerRevoked};
+pub use workers::{TaskPlaced, WorkerAdded, WorkerEnrolled, WorkerLost, WorkerRevoked};
 
 /// A payload type, and the kind of event it is the payload of.
 pub trait EventPayload: Serialize + DeserializeOwned {

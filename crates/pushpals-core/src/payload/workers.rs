@@ -52,3 +52,41 @@ pub struct WorkerRevoked {
 impl EventPayload for WorkerRevoked {
     const KIND: EventKind = EventKind::WorkerRevoked;
 }
+
+/// `task_placed`: a task's run was given to a worker host, or kept on
+/// this machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskPlaced {
+    /// The worker's name; `None` for the server's own machine.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// This run's lease: reports under another lease are refused.
+    #[serde(default)]
+    pub lease: u64,
+    /// The labels the task needs.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// How long it waited for a worker, in milliseconds.
+    #[serde(default)]
+    pub waited_ms: u64,
+}
+
+impl EventPayload for TaskPlaced {
+    const KIND: EventKind = EventKind::TaskPlaced;
+}
+
+/// `worker_lost`: the worker running a task stopped answering (or left);
+/// the run ends as `interrupted` and the task is offered again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerLost {
+    /// The worker's name.
+    pub worker: String,
+    /// The lease it held.
+    pub lease: u64,
+    /// Why it counts as lost.
+    pub reason: String,
+}
+
+impl EventPayload for WorkerLost {
+    const KIND: EventKind = EventKind::WorkerLost;
+}

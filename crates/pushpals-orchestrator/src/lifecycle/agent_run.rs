@@ -192,7 +192,7 @@ impl AgentHost for TaskHost {
             }),
             Ok(Gated::Refused(reason)) => Ok(CommandOutcome::Refused(reason)),
             Err(Stop::Superseded) => Err(HostError::Cancelled),
-            Err(Stop::Failed(reason)) => Err(HostError::Failed(reason)),
+            Err(Stop::Failed(reason) | Stop::Lost(reason)) => Err(HostError::Failed(reason)),
         }
     }
 

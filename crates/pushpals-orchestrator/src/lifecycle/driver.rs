@@ -26,6 +26,9 @@ pub(crate) enum Stop {
     Failed(String),
     /// Someone else moved the task (cancelled it); nothing more to do.
     Superseded,
+    /// The worker host running it was lost; the reason says how. The run
+    /// ends interrupted and the task is offered again.
+    Lost(String),
 }
 
 impl From<crate::error::OrchestratorError> for Stop {
@@ -77,22 +80,29 @@ impl Lifecycle {
         crate::trace_link::join_task_trace(&span, &task_id);
         tokio::spawn(
             async move {
-                orchestrator.drive(&task_id, cancel).await;
-                // The run is over: its resident sandbox goes with it.
+                let again = orchestrator.drive(&task_id, cancel).await;
+                // The run is over: its resident sandbox, or its worker,
+                // goes with it.
+                orchestrator.end_remote(&task_id);
                 let worktree = orchestrator.worktree_path(&task_id);
                 orchestrator.runner.release(&worktree).await;
                 orchestrator.cancels.disarm(&task_id);
+                if again {
+                    orchestrator.spawn_driver(task_id);
+                }
             }
             .instrument(span),
         );
     }
 
-    async fn drive(self: &Arc<Self>, task_id: &TaskId, mut cancel: watch::Receiver<bool>) {
+    /// Drives one run; true when the task was queued again (its worker
+    /// was lost) and needs a new driver.
+    async fn drive(self: &Arc<Self>, task_id: &TaskId, mut cancel: watch::Receiver<bool>) -> bool {
         // A task waits for the tasks it depends on without holding a slot.
         let result = match self.dependencies_base(task_id, &mut cancel).await {
             Ok(base) => {
                 let Ok(task) = self.store.task(task_id).await else {
-                    return;
+                    return false;
                 };
                 let _slot = self.slots.acquire(&task.repo).await;
                 self.drive_steps(task_id, base, cancel).await
@@ -100,10 +110,15 @@ impl Lifecycle {
             Err(stop) => Err(stop),
         };
         match result {
-            Ok(()) | Err(Stop::Superseded) => {}
+            Ok(()) | Err(Stop::Superseded) => false,
             Err(Stop::Failed(reason)) => {
                 tracing::info!(%task_id, %reason, "task failed");
                 self.record_failure(task_id, reason).await;
+                false
+            }
+            Err(Stop::Lost(reason)) => {
+                tracing::warn!(%task_id, %reason, "the task's worker was lost; offering it again");
+                self.offer_again(task_id, reason).await
             }
         }
     }
@@ -208,7 +223,10 @@ impl Lifecycle {
             json!(null),
         )
         .await?;
-        if !self.got_warm_cache(task_id).await? {
+        // A command task may run on a worker host, which keeps its own
+        // caches; an agent task runs here.
+        let remote = task.agent.is_none() && self.place_run(&task, &config, &cancel).await?;
+        if !remote && !self.got_warm_cache(task_id).await? {
             self.warm_start(&policy, &task, &config, &cancel).await?;
         }
         let worktree = task.worktree_path.clone().unwrap_or_default();
@@ -240,8 +258,10 @@ impl Lifecycle {
                 .await?;
         }
 
-        self.setup_after_lock_changes(&policy, &task, &config, &cancel)
-            .await?;
+        if !remote {
+            self.setup_after_lock_changes(&policy, &task, &config, &cancel)
+                .await?;
+        }
         self.move_to(
             task_id,
             TaskState::Checking,
@@ -279,9 +299,19 @@ impl Lifecycle {
                 break;
             }
         }
+        // A worker's changes come back here, whether its checks passed or
+        // not (a person looks at a failed task's diff too).
+        if remote && matches!(failed, None | Some(Stop::Failed(_))) {
+            let taken = self.take_remote_changes(&task, &cancel).await;
+            match (taken, &failed) {
+                (Ok(()), _) | (Err(_), Some(_)) => {}
+                (Err(stop), None) => return Err(stop),
+            }
+        }
         // What the checks left is kept whether they passed or not (a
-        // failing test's report is what a person wants to see).
-        if !matches!(failed, Some(Stop::Superseded)) {
+        // failing test's report is what a person wants to see); a worker
+        // keeps its own.
+        if !remote && !matches!(failed, Some(Stop::Superseded | Stop::Lost(_))) {
             crate::artifacts::publish(
                 &self.store,
                 super::artifacts_dir(&self.worktrees_dir, task_id),
@@ -461,9 +491,10 @@ impl Lifecycle {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<crate::output::Recorded> {
         let scanner = self.scanner();
+        let runner = self.runner_for(task_id);
         let recorded = run_recorded(
             &self.store,
-            self.runner.as_ref(),
+            runner.as_ref(),
             &scanner,
             task_id,
             step,
@@ -472,7 +503,10 @@ impl Lifecycle {
             None,
         )
         .await?
-        .map_err(|e| Stop::Failed(format!("{step}: {e}")))?;
+        .map_err(|e| match self.lost_worker(task_id) {
+            Some(lost) => Stop::Lost(lost),
+            None => Stop::Failed(format!("{step}: {e}")),
+        })?;
         drop(proxy);
         if recorded.outcome.cancelled {
             return Err(Stop::Superseded);

@@ -25,6 +25,7 @@ mod driver;
 mod external_run;
 mod fresh_base;
 mod network;
+mod placement;
 mod reconcile;
 mod schedule;
 mod setup_run;
@@ -37,7 +38,8 @@ use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::external_agents::ExternalAgents;
 use crate::fair_slots::FairSlots;
 use crate::repositories::{Repositories, ServedRepo};
-use crate::running_tasks::{CancelSwitches, Inboxes};
+use crate::dispatch::Dispatch;
+use crate::running_tasks::{CancelSwitches, Inboxes, RemoteRuns};
 use crate::settings::Settings;
 use pushpals_core::{Event, TaskId};
 use pushpals_sandbox::Runner;
@@ -60,6 +62,7 @@ pub(crate) struct LifecycleHandles {
     pub(crate) secrets: Arc<Current<SecretScanner>>,
     pub(crate) gate: Arc<CommandGate>,
     pub(crate) delivery: Arc<Delivery>,
+    pub(crate) dispatch: Arc<Dispatch>,
     /// The data directory: worktrees, artifacts, proxy and session
     /// sockets and agents' homes live beneath it.
     pub(crate) data_dir: PathBuf,
@@ -74,6 +77,10 @@ pub(crate) struct Lifecycle {
     secrets: Arc<Current<SecretScanner>>,
     gate: Arc<CommandGate>,
     delivery: Arc<Delivery>,
+    /// Where runs go: this machine or a worker host.
+    dispatch: Arc<Dispatch>,
+    /// Runs that worker hosts hold.
+    remote: RemoteRuns,
     worktrees_dir: PathBuf,
     /// `max_parallel`, shared fairly by the repositories.
     slots: FairSlots,
@@ -103,6 +110,8 @@ impl Lifecycle {
             secrets: handles.secrets,
             gate: handles.gate,
             delivery: handles.delivery,
+            dispatch: handles.dispatch,
+            remote: RemoteRuns::default(),
             worktrees_dir: handles.data_dir.join("worktrees"),
             slots: FairSlots::new(max_parallel),
             cancels: CancelSwitches::default(),

@@ -112,6 +112,9 @@ pub struct Metrics {
     pub(crate) sse_subscribers: Gauge,
     sandbox_start: Gauge<f64, AtomicU64>,
     worker_seen: Family<Named, Gauge<f64, AtomicU64>>,
+    worker_runs: Family<Named, Gauge>,
+    worker_busy: Family<Named, Gauge<f64, AtomicU64>>,
+    worker_running: Family<Named, Gauge>,
     requests: Family<RouteLabels, Counter>,
     request_seconds: Histograms<RouteLabels>,
     /// When each task seen created while serving was created, to time it.
@@ -159,6 +162,9 @@ impl Metrics {
             sse_subscribers: Gauge::default(),
             sandbox_start: Gauge::default(),
             worker_seen: Family::default(),
+            worker_runs: Family::default(),
+            worker_busy: Family::default(),
+            worker_running: Family::default(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds),
             created: Mutex::new(HashMap::new()),
@@ -171,6 +177,21 @@ impl Metrics {
             "worker_heartbeat_age_seconds",
             "Seconds since each enrolled worker last reported",
             m.worker_seen.clone(),
+        );
+        r.register(
+            "worker_runs",
+            "Task runs each connected worker ended since the server started",
+            m.worker_runs.clone(),
+        );
+        r.register(
+            "worker_busy_seconds",
+            "Seconds each connected worker held task runs since the server started",
+            m.worker_busy.clone(),
+        );
+        r.register(
+            "worker_running",
+            "Task runs each connected worker holds now (0 or 1)",
+            m.worker_running.clone(),
         );
         r.register(
             "queue_depth",
@@ -335,6 +356,19 @@ impl Metrics {
                     .get_or_create(&Named { name: worker.name })
                     .set((now - seen).as_seconds_f64().max(0.0));
             }
+        }
+        self.worker_runs.clear();
+        self.worker_busy.clear();
+        self.worker_running.clear();
+        for worker in orchestrator.dispatch().activity() {
+            let name = Named { name: worker.name };
+            self.worker_runs
+                .get_or_create(&name)
+                .set(i64::try_from(worker.runs).unwrap_or(i64::MAX));
+            self.worker_busy.get_or_create(&name).set(worker.busy_secs);
+            self.worker_running
+                .get_or_create(&name)
+                .set(i64::from(worker.running.is_some()));
         }
         let pending = store.pending_approval_count().await?;
         self.approvals_pending

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod status;
 pub mod stream;
 pub mod tasks;
+pub mod worker_runs;
 pub mod workers;
 
 use crate::error::ApiError;

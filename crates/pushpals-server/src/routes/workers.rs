@@ -1,7 +1,7 @@
 //! Worker hosts: an admin names one with its labels and gets a one-time
 //! enrolment token; the worker trades it (public, rate-limited with the
 //! pairing codes) for a token of the `worker` scope, which can only report
-//! and, later, take work; admins list and revoke them.
+//! and take work (`worker_runs`); admins list and revoke them.
 
 use crate::auth::{Caller, Scope, hash_token, new_token};
 use crate::error::ApiError;
@@ -79,12 +79,7 @@ pub struct WorkerSays {
     pub time: String,
 }
 
-fn valid_label(label: &str) -> bool {
-    (1..=32).contains(&label.len())
-        && label
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-}
+use pushpals_orchestrator::valid_label;
 
 /// The major and minor of a version (`0.1.3` → `0.1`).
 fn series(version: &str) -> &str {
@@ -262,6 +257,7 @@ pub async fn heartbeat(
             "no enrolled worker named {name:?}"
         )));
     }
+    state.orchestrator.dispatch().heard_from(&name);
     Ok(Json(json!({ "name": name, "server_version": VERSION })))
 }
 
@@ -274,7 +270,22 @@ pub async fn heartbeat(
     security(("bearer" = ["read"]))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "workers": state.store().workers().await? })))
+    let activity = state.orchestrator.dispatch().activity();
+    let workers: Vec<Value> = state
+        .store()
+        .workers()
+        .await?
+        .into_iter()
+        .map(|worker| {
+            let now = activity.iter().find(|a| a.name == worker.name);
+            let mut shown = json!(worker);
+            shown["running"] = json!(now.and_then(|a| a.running.clone()));
+            shown["runs"] = json!(now.map_or(0, |a| a.runs));
+            shown["busy_secs"] = json!(now.map_or(0.0, |a| a.busy_secs));
+            shown
+        })
+        .collect();
+    Ok(Json(json!({ "workers": workers })))
 }
 
 /// `DELETE /api/v1/workers/{name}`: revokes a worker's token (and an

@@ -2,8 +2,7 @@
 //! that it can run commands in its sandbox (before it spends the token),
 //! enrols once and keeps its worker token in `<data-dir>/worker/token`
 //! (mode 0600; a restart reuses it), then reports to the server every few
-//! seconds until it is stopped or revoked. The server does not hand tasks
-//! to workers yet: this is the part that enrols and reports.
+//! seconds and takes work (`worker_work`) until it is stopped or revoked.
 
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
@@ -108,12 +107,17 @@ pub async fn run(
         }
     };
     say!(
-        "Worker {name} on {server}, sandbox {}: reporting every {} s. The server does not hand \
-         tasks to workers yet.",
+        "Worker {name} on {server}, sandbox {}: reporting every {} s and taking work.",
         runner.backend(),
         report_every().as_secs()
     );
-    report_until_stopped(&Client::with_token(server, token)?, &name).await
+    let client = std::sync::Arc::new(Client::with_token(server, token)?);
+    tokio::select! {
+        reported = report_until_stopped(&client, &name) => reported,
+        worked = super::worker_work::take_work(std::sync::Arc::clone(&client), runner, &home) => {
+            worked.map(|()| ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// Trades the enrolment token for the worker's token and name.

@@ -1,0 +1,130 @@
+//! What a worker host and the server say to each other about work: the
+//! instructions a worker takes (`POST /workers/next`) and the report it
+//! gives when a command ends. Output and the final diff travel as raw
+//! bytes beside these.
+//!
+//! Every instruction and report names the task and the lease of the run:
+//! a report under a lease the server no longer holds (the run was given to
+//! another worker, or the server restarted) is refused with 409.
+
+use serde::{Deserialize, Serialize};
+
+/// One thing for a worker to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Instruction {
+    /// Take this task: fetch its base (`GET /workers/tasks/{task}/base`)
+    /// and check it out in a clone of its own.
+    Start {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// The repository's name on the server.
+        repo: String,
+        /// The commit the run starts from.
+        base_commit: String,
+    },
+    /// Run one command of the task in the sandbox, in the task's clone;
+    /// send its output and then its [`StepReport`].
+    Run {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// The command's number within the run.
+        seq: u64,
+        /// What to run.
+        command_line: String,
+        /// Its wall-time limit in seconds.
+        timeout_secs: u64,
+    },
+    /// Stop the command `seq` (the task was cancelled).
+    Cancel {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// The command to stop.
+        seq: u64,
+    },
+    /// Send the run's changes against its base as a binary git diff
+    /// (`PUT /workers/tasks/{task}/diff`).
+    SendDiff {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+    },
+    /// The run is over here: remove its clone.
+    Done {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+    },
+}
+
+impl Instruction {
+    /// The task the instruction is about.
+    pub fn task(&self) -> &str {
+        match self {
+            Self::Start { task, .. }
+            | Self::Run { task, .. }
+            | Self::Cancel { task, .. }
+            | Self::SendDiff { task, .. }
+            | Self::Done { task, .. } => task,
+        }
+    }
+}
+
+/// How one command ended on a worker (`POST /workers/tasks/{task}/result`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepReport {
+    /// The run's lease.
+    pub lease: u64,
+    /// The command's number.
+    pub seq: u64,
+    /// How many output chunks were sent before this report.
+    pub chunks: u64,
+    /// Its exit code, when it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// It hit its time limit.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// It was cancelled.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// How long it ran.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Why it could not run at all (the sandbox refused it).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_say_their_kind() {
+        let start = Instruction::Start {
+            task: "t1".into(),
+            lease: 7,
+            repo: "main".into(),
+            base_commit: "abc".into(),
+        };
+        let text = serde_json::to_string(&start).unwrap();
+        assert!(text.contains(r#""kind":"start""#), "{text}");
+        assert_eq!(serde_json::from_str::<Instruction>(&text).unwrap(), start);
+        assert_eq!(start.task(), "t1");
+        let odd = serde_json::from_str::<Instruction>(r#"{"kind":"format_disk","task":"t"}"#);
+        assert!(odd.is_err());
+    }
+}

@@ -1,0 +1,700 @@
+//! Handing task runs to worker hosts: the board of connected workers,
+//! the runs waiting for one, and each run a worker holds.
+//!
+//! A task's driver stays on the server: it judges every command with the
+//! command gate, writes every event and keeps the worktree the diff is
+//! shown and committed from. What a worker does is run the commands in its
+//! own sandbox and clone and send back output, each command's end and, at
+//! the end, the run's diff. A driver asks [`Dispatch::place`] where its run
+//! goes; a worker asks [`Dispatch::next`] (a long poll) for its next
+//! instruction. A run belongs to one worker under one lease: reports under
+//! another lease are refused, so a worker that comes back after its run was
+//! given away cannot write over it. A worker silent for
+//! `[workers] silence_secs` while it holds a run loses it (`lost`).
+//!
+//! Over 400 lines: the board, the placement and every worker request work
+//! on one lock-guarded state, and keeping them together keeps its rules in
+//! one place; the remote runner is `remote_run.rs`.
+
+mod remote_run;
+
+pub(crate) use remote_run::RemoteRun;
+
+use crate::current::Current;
+use crate::settings::Settings;
+use pushpals_core::TaskId;
+use pushpals_core::worker_wire::{Instruction, StepReport};
+use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
+use pushpals_store::Store;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// How long a worker's `next` waits for an instruction before answering
+/// that there is none.
+pub const LONG_POLL: Duration = Duration::from_secs(20);
+/// The largest diff a worker may send back.
+pub const MAX_DIFF: usize = 64 * 1024 * 1024;
+
+/// Why a worker's request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The task is not one this worker holds.
+    #[error("{0}")]
+    NotYours(String),
+    /// The lease is over: the run ended or went to another worker.
+    #[error(
+        "this run of task {task} is no longer this worker's (lease {lease} is over: the run ended \
+         or was given to another worker); drop it"
+    )]
+    Stale {
+        /// The task.
+        task: String,
+        /// The lease the worker gave.
+        lease: u64,
+    },
+    /// Output came out of order.
+    #[error("send output chunk {expected} of command {seq} first")]
+    OutOfOrder {
+        /// The command.
+        seq: u64,
+        /// The chunk the server waits for.
+        expected: u64,
+    },
+    /// The request itself is wrong.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+/// Where a run goes.
+pub(crate) enum Placement {
+    /// On this machine.
+    Local,
+    /// On a worker host.
+    Remote(Arc<RemoteRun>),
+}
+
+/// What a driver offers: a run waiting for a worker.
+struct Offer {
+    task: TaskId,
+    repo: String,
+    base: String,
+    needs: Vec<String>,
+    worktree: PathBuf,
+    reply: oneshot::Sender<Arc<RemoteRun>>,
+}
+
+/// A worker that asked for work lately.
+struct Connected {
+    labels: Vec<String>,
+    /// When it last said anything (a poll, output, a report, a heartbeat).
+    last_word: Instant,
+    /// Its long polls open now: a worker waiting for an instruction is not
+    /// silent (a poll ends within [`LONG_POLL`], so a cut one shows soon).
+    polls: u32,
+    /// The task it runs.
+    running: Option<TaskId>,
+    /// Instructions it has not taken yet.
+    mailbox: VecDeque<Instruction>,
+    /// Rung when its mailbox or the offers change.
+    bell: Arc<Notify>,
+    /// Runs it finished (any way) since the server started.
+    runs: u64,
+    /// Time it spent holding runs.
+    busy: Duration,
+    busy_since: Option<Instant>,
+}
+
+/// A run a worker holds.
+struct HeldRun {
+    worker: String,
+    lease: u64,
+    /// The server's worktree of the task (its base, for the bundle).
+    worktree: PathBuf,
+    steps: HashMap<u64, StepLink>,
+    next_seq: u64,
+    diff: Option<oneshot::Sender<Vec<u8>>>,
+    lost: watch::Sender<Option<String>>,
+}
+
+/// Where one command's output and end go.
+struct StepLink {
+    output: mpsc::Sender<OutputChunk>,
+    next_chunk: u64,
+    done: Option<oneshot::Sender<Result<CommandOutcome, RunError>>>,
+}
+
+#[derive(Default)]
+struct Board {
+    workers: HashMap<String, Connected>,
+    offers: Vec<Offer>,
+    runs: HashMap<TaskId, HeldRun>,
+}
+
+/// One worker as the board sees it, for `GET /workers` and metrics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkerActivity {
+    /// Its name.
+    pub name: String,
+    /// The task it runs now.
+    pub running: Option<String>,
+    /// Runs it ended since the server started.
+    pub runs: u64,
+    /// Seconds it spent holding runs since the server started.
+    pub busy_secs: f64,
+    /// Seconds since it last said anything.
+    pub silent_secs: f64,
+}
+
+/// The board of workers and runs; shared as `Arc<Dispatch>`.
+pub struct Dispatch {
+    store: Store,
+    settings: Arc<Current<Settings>>,
+    board: Mutex<Board>,
+    /// The next lease; starts from the clock so leases of an earlier start
+    /// are never reused.
+    leases: AtomicU64,
+}
+
+impl Dispatch {
+    /// An empty board.
+    pub(crate) fn new(store: Store, settings: Arc<Current<Settings>>) -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
+        Self {
+            store,
+            settings,
+            board: Mutex::default(),
+            leases: AtomicU64::new(start),
+        }
+    }
+
+    fn board(&self) -> MutexGuard<'_, Board> {
+        // A panic while holding the lock leaves a consistent board (every
+        // change is one insert or remove), so a poisoned lock is taken.
+        self.board
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn silence(&self) -> Duration {
+        self.settings.get().workers.silence()
+    }
+
+    /// Where a task's run goes: to a connected idle worker whose labels
+    /// cover `needs`, else this machine when it takes such a task, else
+    /// the first such worker to ask (waiting until one does, or `cancel`).
+    /// Refused when no enrolled worker offers what the task needs.
+    pub(crate) async fn place(
+        self: &Arc<Self>,
+        task: &TaskId,
+        repo: &str,
+        base: &str,
+        needs: &[String],
+        worktree: PathBuf,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<Placement, String> {
+        let settings = self.settings.get();
+        let silence = settings.workers.silence();
+        let (reply, taken) = oneshot::channel();
+        let offer = Offer {
+            task: task.clone(),
+            repo: repo.to_owned(),
+            base: base.to_owned(),
+            needs: needs.to_vec(),
+            worktree,
+            reply,
+        };
+        {
+            let mut board = self.board();
+            let idle = board
+                .workers
+                .iter()
+                .filter(|(_, w)| {
+                    w.running.is_none()
+                        && w.last_word.elapsed() < silence
+                        && covers(&w.labels, needs)
+                })
+                .map(|(name, _)| name.clone())
+                .next();
+            if let Some(name) = idle {
+                let (run, _) = self.hand_out(&mut board, &name, offer);
+                return Ok(Placement::Remote(run));
+            }
+            if settings.workers.local_takes(needs) {
+                return Ok(Placement::Local);
+            }
+        }
+        let enrolled = self
+            .store
+            .workers()
+            .await
+            .map_err(|e| format!("cannot read the workers: {e}"))?;
+        let any = enrolled
+            .iter()
+            .any(|w| w.revoked_at.is_none() && covers(&w.labels, needs));
+        if !any {
+            return Err(format!(
+                "no worker offers what this task needs ({}) and this machine does not take it \
+                 ([workers] local / local_labels): add one with `pushpals worker token --name \
+                 NAME --labels {}`",
+                if needs.is_empty() {
+                    "nothing in particular".to_owned()
+                } else {
+                    needs.join(", ")
+                },
+                needs.join(",")
+            ));
+        }
+        {
+            let mut board = self.board();
+            for worker in board.workers.values() {
+                if worker.running.is_none() && covers(&worker.labels, needs) {
+                    worker.bell.notify_one();
+                }
+            }
+            board.offers.push(offer);
+        }
+        tokio::select! {
+            run = taken => run
+                .map(Placement::Remote)
+                .map_err(|_| "the offer was withdrawn".to_owned()),
+            _ = cancel.wait_for(|stop| *stop) => {
+                self.board().offers.retain(|o| &o.task != task);
+                Err("cancelled while waiting for a worker".into())
+            }
+        }
+    }
+
+    /// Gives `offer` to worker `name` (which must be on the board): a new
+    /// lease, the run held, `Start` in its mailbox. Returns the run and the
+    /// instruction.
+    fn hand_out(
+        self: &Arc<Self>,
+        board: &mut Board,
+        name: &str,
+        offer: Offer,
+    ) -> (Arc<RemoteRun>, Instruction) {
+        let lease = self.leases.fetch_add(1, Ordering::Relaxed);
+        let (lost, lost_seen) = watch::channel(None);
+        let start = Instruction::Start {
+            task: offer.task.to_string(),
+            lease,
+            repo: offer.repo.clone(),
+            base_commit: offer.base.clone(),
+        };
+        board.runs.insert(
+            offer.task.clone(),
+            HeldRun {
+                worker: name.to_owned(),
+                lease,
+                worktree: offer.worktree,
+                steps: HashMap::new(),
+                next_seq: 1,
+                diff: None,
+                lost,
+            },
+        );
+        if let Some(worker) = board.workers.get_mut(name) {
+            worker.running = Some(offer.task.clone());
+            worker.busy_since = Some(Instant::now());
+            worker.mailbox.push_back(start.clone());
+            worker.bell.notify_one();
+        }
+        let run = Arc::new(RemoteRun::new(
+            Arc::clone(self),
+            offer.task.clone(),
+            name.to_owned(),
+            lease,
+            offer.needs,
+            lost_seen,
+        ));
+        let _ = offer.reply.send(Arc::clone(&run));
+        (run, start)
+    }
+
+    /// A worker's long poll: its next instruction, or `None` after
+    /// [`LONG_POLL`] without one. Taking an offer happens here.
+    pub async fn next(
+        self: &Arc<Self>,
+        name: &str,
+        labels: &[String],
+    ) -> Result<Option<Instruction>, DispatchError> {
+        let until = tokio::time::Instant::now() + LONG_POLL;
+        let _open = OpenPoll::new(self, name, labels);
+        loop {
+            let bell = {
+                let mut board = self.board();
+                let worker = connect(&mut board, name, labels);
+                if let Some(instruction) = worker.mailbox.pop_front() {
+                    return Ok(Some(instruction));
+                }
+                if worker.running.is_none() {
+                    // The oldest offer whose driver still waits and whose
+                    // needs this worker covers.
+                    while let Some(at) = board
+                        .offers
+                        .iter()
+                        .position(|o| covers(labels, &o.needs))
+                    {
+                        let offer = board.offers.remove(at);
+                        if offer.reply.is_closed() {
+                            continue;
+                        }
+                        let (_, start) = self.hand_out(&mut board, name, offer);
+                        if let Some(worker) = board.workers.get_mut(name) {
+                            worker.mailbox.retain(|i| i != &start);
+                        }
+                        return Ok(Some(start));
+                    }
+                }
+                board
+                    .workers
+                    .get(name)
+                    .map(|w| Arc::clone(&w.bell))
+                    .unwrap_or_default()
+            };
+            tokio::select! {
+                () = bell.notified() => {}
+                () = tokio::time::sleep_until(until) => return Ok(None),
+            }
+        }
+    }
+
+    /// A worker said something (its heartbeat): it is not silent.
+    pub fn heard_from(&self, name: &str) {
+        if let Some(worker) = self.board().workers.get_mut(name) {
+            worker.last_word = Instant::now();
+        }
+    }
+
+    /// Checks that `name` holds `task` under `lease`, noting that it spoke.
+    fn held<'b>(
+        board: &'b mut Board,
+        name: &str,
+        task: &str,
+        lease: u64,
+    ) -> Result<&'b mut HeldRun, DispatchError> {
+        if let Some(worker) = board.workers.get_mut(name) {
+            worker.last_word = Instant::now();
+        }
+        let Ok(id) = TaskId::parse(task) else {
+            return Err(DispatchError::NotYours(format!(
+                "{task:?} is not a task id"
+            )));
+        };
+        match board.runs.get_mut(&id) {
+            Some(run) if run.worker == name && run.lease == lease => Ok(run),
+            Some(run) if run.worker == name => Err(DispatchError::Stale {
+                task: task.to_owned(),
+                lease,
+            }),
+            _ if lease != 0 => Err(DispatchError::Stale {
+                task: task.to_owned(),
+                lease,
+            }),
+            _ => Err(DispatchError::NotYours(format!(
+                "task {task} is not one this worker runs"
+            ))),
+        }
+    }
+
+    /// The server's worktree of a task the worker holds (to bundle its
+    /// base from).
+    pub fn base_worktree(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+    ) -> Result<PathBuf, DispatchError> {
+        let mut board = self.board();
+        Ok(Self::held(&mut board, name, task, lease)?.worktree.clone())
+    }
+
+    /// One chunk of a command's output; chunks come in order from 0, a
+    /// chunk sent again is taken once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn output(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        seq: u64,
+        chunk: u64,
+        stream: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DispatchError> {
+        let stream = match stream {
+            "stdout" => OutputStream::Stdout,
+            "stderr" => OutputStream::Stderr,
+            other => {
+                return Err(DispatchError::BadInput(format!(
+                    "stream must be stdout or stderr, not {other:?}"
+                )));
+            }
+        };
+        let sender = {
+            let mut board = self.board();
+            let run = Self::held(&mut board, name, task, lease)?;
+            let link = run
+                .steps
+                .get_mut(&seq)
+                .ok_or_else(|| DispatchError::BadInput(format!("no command {seq} is running")))?;
+            if chunk < link.next_chunk {
+                return Ok(());
+            }
+            if chunk > link.next_chunk {
+                return Err(DispatchError::OutOfOrder {
+                    seq,
+                    expected: link.next_chunk,
+                });
+            }
+            link.next_chunk += 1;
+            link.output.clone()
+        };
+        // The recorder may be gone (the run was cancelled); the output has
+        // nowhere to go then.
+        let _ = sender.send(OutputChunk { stream, bytes }).await;
+        Ok(())
+    }
+
+    /// How a command ended; every chunk it counts must have come first. A
+    /// report sent again is taken once.
+    pub fn report(&self, name: &str, task: &str, report: &StepReport) -> Result<(), DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, report.lease)?;
+        let Some(link) = run.steps.get_mut(&report.seq) else {
+            return Err(DispatchError::BadInput(format!(
+                "no command {} is running",
+                report.seq
+            )));
+        };
+        if link.next_chunk < report.chunks {
+            return Err(DispatchError::OutOfOrder {
+                seq: report.seq,
+                expected: link.next_chunk,
+            });
+        }
+        let Some(done) = link.done.take() else {
+            return Ok(());
+        };
+        let ended = match &report.error {
+            Some(error) => Err(RunError::Worker(format!("{name}: {error}"))),
+            None => Ok(CommandOutcome {
+                exit_code: report.exit_code,
+                signal: report.signal,
+                timed_out: report.timed_out,
+                cancelled: report.cancelled,
+                duration: Duration::from_millis(report.duration_ms),
+            }),
+        };
+        let _ = done.send(ended);
+        Ok(())
+    }
+
+    /// The run's diff against its base, as the worker sent it.
+    pub fn diff(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), DispatchError> {
+        if bytes.len() > MAX_DIFF {
+            return Err(DispatchError::BadInput(format!(
+                "the diff is over {} MiB",
+                MAX_DIFF / (1024 * 1024)
+            )));
+        }
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, lease)?;
+        if let Some(waiting) = run.diff.take() {
+            let _ = waiting.send(bytes);
+        }
+        Ok(())
+    }
+
+    /// What each worker on the board is doing.
+    pub fn activity(&self) -> Vec<WorkerActivity> {
+        let board = self.board();
+        let mut all: Vec<WorkerActivity> = board
+            .workers
+            .iter()
+            .map(|(name, w)| WorkerActivity {
+                name: name.clone(),
+                running: w.running.as_ref().map(ToString::to_string),
+                runs: w.runs,
+                busy_secs: (w.busy + w.busy_since.map_or(Duration::ZERO, |s| s.elapsed()))
+                    .as_secs_f64(),
+                silent_secs: w.last_word.elapsed().as_secs_f64(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Ends the runs of workers silent for longer than `[workers]
+    /// silence_secs` (each driver hears it as `lost`) and forgets a worker
+    /// revoked or silent that long.
+    pub(crate) fn sweep(&self, revoked: &[String]) {
+        let silence = self.silence();
+        let mut board = self.board();
+        let gone: Vec<String> = board
+            .workers
+            .iter()
+            .filter(|(name, w)| {
+                (w.polls == 0 && w.last_word.elapsed() >= silence) || revoked.contains(name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            let Some(worker) = board.workers.remove(&name) else {
+                continue;
+            };
+            if let Some(task) = worker.running
+                && let Some(run) = board.runs.remove(&task)
+            {
+                let why = if revoked.contains(&name) {
+                    format!("worker {name} was revoked")
+                } else {
+                    format!(
+                        "worker {name} said nothing for {} s",
+                        worker.last_word.elapsed().as_secs()
+                    )
+                };
+                let _ = run.lost.send(Some(why));
+            }
+        }
+    }
+
+    /// Keeps sweeping (every second) while the server runs.
+    pub(crate) fn start_sweeping(self: &Arc<Self>) {
+        let dispatch = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(dispatch) = dispatch.upgrade() else {
+                    return;
+                };
+                let revoked: Vec<String> = match dispatch.store.workers().await {
+                    Ok(all) => all
+                        .into_iter()
+                        .filter(|w| w.revoked_at.is_some())
+                        .map(|w| w.name)
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                dispatch.sweep(&revoked);
+            }
+        });
+    }
+
+    /// Sends `instruction` to the worker holding `task` under `lease`;
+    /// false when the run is no longer held.
+    fn send(&self, board: &mut Board, task: &TaskId, lease: u64, instruction: Instruction) -> bool {
+        let Some(run) = board.runs.get(task).filter(|r| r.lease == lease) else {
+            return false;
+        };
+        let worker = run.worker.clone();
+        match board.workers.get_mut(&worker) {
+            Some(w) => {
+                w.mailbox.push_back(instruction);
+                w.bell.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends a run: the worker is told to drop its clone and is free again.
+    fn release(&self, task: &TaskId, lease: u64) {
+        let mut board = self.board();
+        if board.runs.get(task).is_none_or(|r| r.lease != lease) {
+            return;
+        }
+        let done = Instruction::Done {
+            task: task.to_string(),
+            lease,
+        };
+        self.send(&mut board, task, lease, done);
+        let Some(run) = board.runs.remove(task) else {
+            return;
+        };
+        if let Some(worker) = board.workers.get_mut(&run.worker) {
+            worker.running = None;
+            worker.runs += 1;
+            if let Some(since) = worker.busy_since.take() {
+                worker.busy += since.elapsed();
+            }
+            worker.bell.notify_one();
+        }
+    }
+}
+
+/// Counts a worker's open long poll while it lasts (a dropped request
+/// ends it too).
+struct OpenPoll<'a> {
+    dispatch: &'a Dispatch,
+    name: &'a str,
+}
+
+impl<'a> OpenPoll<'a> {
+    fn new(dispatch: &'a Dispatch, name: &'a str, labels: &[String]) -> Self {
+        connect(&mut dispatch.board(), name, labels).polls += 1;
+        Self { dispatch, name }
+    }
+}
+
+impl Drop for OpenPoll<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.dispatch.board().workers.get_mut(self.name) {
+            worker.polls = worker.polls.saturating_sub(1);
+            worker.last_word = Instant::now();
+        }
+    }
+}
+
+/// Worker `name` on the board (put there when new), heard from now.
+fn connect<'b>(board: &'b mut Board, name: &str, labels: &[String]) -> &'b mut Connected {
+    let worker = board
+        .workers
+        .entry(name.to_owned())
+        .or_insert_with(|| Connected {
+            labels: labels.to_vec(),
+            last_word: Instant::now(),
+            polls: 0,
+            running: None,
+            mailbox: VecDeque::new(),
+            bell: Arc::new(Notify::new()),
+            runs: 0,
+            busy: Duration::ZERO,
+            busy_since: None,
+        });
+    worker.last_word = Instant::now();
+    worker.labels = labels.to_vec();
+    worker
+}
+
+/// Whether `labels` offer everything `needs` asks.
+fn covers(labels: &[String], needs: &[String]) -> bool {
+    needs.iter().all(|n| labels.contains(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn a_worker_covers_what_its_labels_offer() {
+        let labels = vec!["cargo".to_owned(), "node".to_owned()];
+        assert!(covers(&labels, &[]));
+        assert!(covers(&labels, &["node".into()]));
+        assert!(!covers(&labels, &["python".into()]));
+        assert!(!covers(&[], &["cargo".into()]));
+    }
+}

@@ -1,0 +1,163 @@
+//! Where a command task's run goes (this machine or a worker host), taking
+//! a worker's changes back into the task's worktree, and offering a run
+//! again when its worker is lost.
+
+use super::Lifecycle;
+use super::driver::{StepResult, Stop};
+use crate::checks::RepoConfig;
+use crate::dispatch::Placement;
+use pushpals_core::payload::{TaskPlaced, WorkerLost};
+use pushpals_core::{Actor, NewEvent, Task, TaskId, TaskState};
+use pushpals_store::{StoreError, TaskUpdate};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+impl Lifecycle {
+    /// Places the task's run: on a worker host (recorded, and held until
+    /// the driver ends) or here. Returns whether it went to a worker.
+    pub(super) async fn place_run(
+        &self,
+        task: &Task,
+        config: &RepoConfig,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<bool> {
+        let worktree = task.worktree_path.clone().unwrap_or_default();
+        let needs = config.needs(Path::new(&worktree));
+        let since = Instant::now();
+        let mut cancel = cancel.clone();
+        let placement = self
+            .dispatch
+            .place(
+                &task.id,
+                &task.repo,
+                task.base_commit.as_deref().unwrap_or_default(),
+                &needs,
+                worktree.into(),
+                &mut cancel,
+            )
+            .await;
+        let run = match placement {
+            Ok(Placement::Local) => return Ok(false),
+            Ok(Placement::Remote(run)) => run,
+            Err(_) if *cancel.borrow() => return Err(Stop::Superseded),
+            Err(reason) => return Err(Stop::Failed(reason)),
+        };
+        let placed = TaskPlaced {
+            worker: Some(run.worker().to_owned()),
+            lease: run.lease(),
+            needs: run.needs().to_vec(),
+            waited_ms: u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &placed)
+            .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
+        self.remote.hold(&task.id, run);
+        self.store.write(move |tx| tx.append(event)).await?;
+        Ok(true)
+    }
+
+    /// Takes the worker's changes into the task's worktree, so the diff is
+    /// shown, checked for secrets and committed from here.
+    pub(super) async fn take_remote_changes(
+        &self,
+        task: &Task,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let Some(run) = self.remote.get(&task.id) else {
+            return Ok(());
+        };
+        let mut cancel = cancel.clone();
+        let diff = match run.fetch_diff(&mut cancel).await {
+            Ok(diff) => diff,
+            Err(_) if *cancel.borrow() => return Err(Stop::Superseded),
+            Err(reason) => {
+                return Err(match run.lost() {
+                    Some(lost) => Stop::Lost(lost),
+                    None => Stop::Failed(format!("worker {}: {reason}", run.worker())),
+                });
+            }
+        };
+        let served = self.served(&task.repo)?;
+        let worktree = task.worktree_path.clone().unwrap_or_default();
+        served
+            .repo
+            .apply_diff(Path::new(&worktree), &diff)
+            .await
+            .map_err(|e| {
+                Stop::Failed(format!(
+                    "the changes worker {} sent do not apply to the task's base: {e}",
+                    run.worker()
+                ))
+            })
+    }
+
+    /// The run's worker was lost: records it, ends the run `interrupted`
+    /// (its output kept) and queues the task again. True when queued.
+    pub(super) async fn offer_again(&self, task_id: &TaskId, reason: String) -> bool {
+        let Some(run) = self.remote.get(task_id) else {
+            return false;
+        };
+        let lost = WorkerLost {
+            worker: run.worker().to_owned(),
+            lease: run.lease(),
+            reason: reason.clone(),
+        };
+        self.remote.end(task_id);
+        drop(run);
+        let id = task_id.clone();
+        let result = self
+            .store
+            .write(move |tx| {
+                tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &lost)?)?;
+                tx.transition(
+                    &id,
+                    TaskState::Interrupted,
+                    TaskUpdate {
+                        reason: Some(format!("{reason}; the task is offered again")),
+                        ..TaskUpdate::default()
+                    },
+                    Actor::Orchestrator,
+                    json!({ "worker_lost": true }),
+                )?;
+                tx.transition(
+                    &id,
+                    TaskState::Queued,
+                    TaskUpdate {
+                        clear_reason: true,
+                        ..TaskUpdate::default()
+                    },
+                    Actor::Orchestrator,
+                    json!({ "offered_again": true, "checks_only": false }),
+                )
+            })
+            .await;
+        match result {
+            Ok(_) => true,
+            Err(StoreError::InvalidTransition(_)) => false,
+            Err(error) => {
+                tracing::error!(%task_id, %error, "cannot record a lost worker; the task stays as it was");
+                false
+            }
+        }
+    }
+
+    /// The runner for the task's commands: its worker's, or this machine's.
+    pub(crate) fn runner_for(&self, task_id: &TaskId) -> Arc<dyn pushpals_sandbox::Runner> {
+        match self.remote.get(task_id) {
+            Some(run) => run,
+            None => Arc::clone(&self.runner),
+        }
+    }
+
+    /// Why the task's worker counts as lost, if its run is on one that is.
+    pub(crate) fn lost_worker(&self, task_id: &TaskId) -> Option<String> {
+        self.remote.get(task_id).and_then(|run| run.lost())
+    }
+
+    /// Forgets the task's run on a worker (the worker is freed).
+    pub(super) fn end_remote(&self, task_id: &TaskId) {
+        self.remote.end(task_id);
+    }
+}

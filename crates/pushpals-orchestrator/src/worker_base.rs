@@ -1,0 +1,43 @@
+//! A worker's request for the base of a run it holds: a git bundle of the
+//! task's worktree `HEAD`, made in the data directory and read whole.
+
+use crate::dispatch::DispatchError;
+use crate::error::{OrchestratorError, OrchestratorResult};
+use crate::orchestrator::Orchestrator;
+use pushpals_core::TaskId;
+
+impl Orchestrator {
+    /// The bundle of the base of `task`'s run, for worker `name` holding it
+    /// under `lease`.
+    pub async fn worker_base_bundle(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+    ) -> OrchestratorResult<Result<Vec<u8>, DispatchError>> {
+        let worktree = match self.dispatch.base_worktree(name, task, lease) {
+            Ok(worktree) => worktree,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let id = TaskId::parse(task)
+            .map_err(|e| OrchestratorError::InvalidInput(format!("{task:?}: {e}")))?;
+        let record = self.store.task(&id).await?;
+        let served = self.repos.served(&record.repo)?;
+        let scratch = self.data_dir.join("worker-bases");
+        tokio::fs::create_dir_all(&scratch)
+            .await
+            .map_err(|e| OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display())))?;
+        // One file per request (a worker may ask twice at once).
+        let bundle = scratch.join(format!(
+            "{task}-{lease}-{}.bundle",
+            crate::orchestrator::new_task_id()?
+        ));
+        let made = served.repo.bundle_head(&worktree, &bundle).await;
+        let read = match made {
+            Ok(()) => tokio::fs::read(&bundle).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = tokio::fs::remove_file(&bundle).await;
+        read.map(Ok).map_err(|e| OrchestratorError::Internal(format!("cannot bundle the base: {e}")))
+    }
+}

@@ -1,0 +1,235 @@
+//! A worker host at work (scope `worker`): it asks for its next
+//! instruction (a long poll), fetches a run's base as a git bundle, sends
+//! each command's output and end, and at the end the run's diff. Every
+//! request names the task and the run's lease; only the worker holding
+//! that run under that lease is answered (409 once the lease is over).
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::{ApiJson, ApiPath as Path, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pushpals_core::worker_wire::StepReport;
+use pushpals_orchestrator::DispatchError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The largest output chunk a worker sends at once.
+const MAX_CHUNK: usize = 1024 * 1024;
+
+impl From<DispatchError> for ApiError {
+    fn from(error: DispatchError) -> Self {
+        let message = error.to_string();
+        match error {
+            DispatchError::NotYours(_) => Self::not_found(message),
+            DispatchError::Stale { .. } => Self::new(StatusCode::CONFLICT, "lease_over", message),
+            DispatchError::OutOfOrder { .. } => {
+                Self::new(StatusCode::CONFLICT, "out_of_order", message)
+            }
+            DispatchError::BadInput(_) => Self::bad_request(message),
+        }
+    }
+}
+
+/// The worker's name, from its token (`worker:NAME`).
+fn worker_name(caller: &Caller) -> Result<String, ApiError> {
+    caller
+        .name
+        .strip_prefix("worker:")
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::forbidden("only a worker takes work, with the token it enrolled with")
+        })
+}
+
+/// `?lease=N`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseQuery {
+    /// The run's lease, from its `start` instruction.
+    pub lease: u64,
+}
+
+/// `?lease=&seq=&chunk=&stream=` of an output chunk.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkQuery {
+    /// The run's lease.
+    pub lease: u64,
+    /// The command's number.
+    pub seq: u64,
+    /// The chunk's number, from 0 per command.
+    pub chunk: u64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+}
+
+/// `POST /api/v1/workers/next`: the worker's next instruction, waiting up
+/// to 20 s for one (204 when none came). Taking a run happens here.
+#[utoipa::path(
+    post,
+    path = "/workers/next",
+    tag = "workers",
+    responses(
+        (status = 200, description = "an instruction (`kind`: start, run, cancel, send_diff, done)", body = Object),
+        (status = 204, description = "nothing to do yet; ask again"),
+        crate::openapi::ErrorResponses
+    ),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn next(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let name = worker_name(&caller)?;
+    let workers = state.store().workers().await?;
+    let Some(me) = workers
+        .into_iter()
+        .find(|w| w.name == name && w.revoked_at.is_none())
+    else {
+        return Err(ApiError::not_found(format!(
+            "no enrolled worker named {name:?}"
+        )));
+    };
+    let dispatch = std::sync::Arc::clone(state.orchestrator.dispatch());
+    let mut closing = state.closing.subscribe();
+    let instruction = tokio::select! {
+        next = dispatch.next(&name, &me.labels) => next?,
+        _ = closing.wait_for(|c| *c) => None,
+    };
+    Ok(match instruction {
+        Some(instruction) => Json(json!(instruction)).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// `GET /api/v1/workers/tasks/{task}/base`: the run's base, a git bundle
+/// of its history to the base commit.
+#[utoipa::path(
+    get,
+    path = "/workers/tasks/{task}/base",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id"), LeaseQuery),
+    responses((status = 200, description = "a git bundle", content_type = "application/octet-stream"), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn base(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiQuery(query): ApiQuery<LeaseQuery>,
+) -> Result<Response, ApiError> {
+    let name = worker_name(&caller)?;
+    let bundle = state
+        .orchestrator
+        .worker_base_bundle(&name, &task, query.lease)
+        .await??;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from(bundle),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/workers/tasks/{task}/output`: one chunk of a command's
+/// output (the raw bytes, at most 1 MiB); chunks go in order from 0, one
+/// sent again is taken once.
+#[utoipa::path(
+    post,
+    path = "/workers/tasks/{task}/output",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id"), ChunkQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn output(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiQuery(query): ApiQuery<ChunkQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    let bytes = read_body(body, MAX_CHUNK, "an output chunk").await?;
+    state
+        .orchestrator
+        .dispatch()
+        .output(
+            &name,
+            &task,
+            query.lease,
+            query.seq,
+            query.chunk,
+            &query.stream,
+            bytes.to_vec(),
+        )
+        .await?;
+    Ok(Json(json!({ "taken": query.chunk })))
+}
+
+/// `POST /api/v1/workers/tasks/{task}/result`: how a command ended, after
+/// all its output.
+#[utoipa::path(
+    post,
+    path = "/workers/tasks/{task}/result",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id")),
+    request_body = Object,
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn result(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiJson(report): ApiJson<StepReport>,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    state
+        .orchestrator
+        .dispatch()
+        .report(&name, &task, &report)?;
+    Ok(Json(json!({ "taken": report.seq })))
+}
+
+/// `PUT /api/v1/workers/tasks/{task}/diff`: the run's changes against its
+/// base, a binary git diff (at most 64 MiB).
+#[utoipa::path(
+    put,
+    path = "/workers/tasks/{task}/diff",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id"), LeaseQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn diff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiQuery(query): ApiQuery<LeaseQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    let limit = pushpals_orchestrator::MAX_WORKER_DIFF;
+    let bytes = read_body(body, limit, "the diff").await?;
+    let size = bytes.len();
+    state
+        .orchestrator
+        .dispatch()
+        .diff(&name, &task, query.lease, bytes.to_vec())?;
+    Ok(Json(json!({ "bytes": size })))
+}
+
+/// The body, refused with 413 beyond `limit` bytes.
+async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{what} is over {limit} bytes (or the request broke off)"),
+        )
+    })
+}

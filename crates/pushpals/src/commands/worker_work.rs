@@ -1,0 +1,390 @@
+//! A worker host taking work: it asks the server for its next instruction,
+//! clones a run's base from the bundle the server sends, runs each command
+//! it is given in its own sandbox (the clone's `.git` read-only to it),
+//! sends the output and the end, and at the end the run's binary diff.
+//!
+//! Every send is tried again while the server cannot be reached (so a cut
+//! connection loses nothing and, as chunks and reports are numbered, sends
+//! nothing twice); a 409 means the run is no longer this worker's, and it
+//! is dropped.
+
+use crate::client::Client;
+use anyhow::{Context, Result, bail};
+use pushpals_core::worker_wire::{Instruction, StepReport};
+use pushpals_sandbox::{CommandSpec, OutputChunk, OutputStream, Runner};
+use reqwest::{Method, StatusCode};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The most bytes one output upload carries.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// The longest wait between tries while the server cannot be reached.
+const MOST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a send ended.
+enum Sent {
+    /// The server took it.
+    Taken(reqwest::Response),
+    /// The run is no longer this worker's (409, 404): drop it.
+    Gone(String),
+}
+
+/// The run this worker holds.
+struct Held {
+    task: String,
+    lease: u64,
+    dir: PathBuf,
+    base: String,
+    /// The running command's number and its stop switch.
+    running: Option<(u64, watch::Sender<bool>)>,
+}
+
+/// Takes and does work until the server refuses this worker's token.
+pub(crate) async fn take_work(client: Arc<Client>, runner: Arc<dyn Runner>, home: &Path) -> Result<()> {
+    let runs = home.join("runs");
+    // Clones of runs a stopped worker held are not its any more.
+    if runs.exists() {
+        std::fs::remove_dir_all(&runs)
+            .with_context(|| format!("cannot clear {}", runs.display()))?;
+    }
+    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    let mut held: Option<Held> = None;
+    let mut wait = Duration::from_millis(250);
+    loop {
+        let response = client
+            .request(Method::POST, "/workers/next")
+            .timeout(Duration::from_secs(45))
+            .send()
+            .await;
+        let instruction = match response {
+            Ok(r) if r.status() == StatusCode::NO_CONTENT => continue,
+            Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
+                bail!("the server no longer takes this worker's token (revoked?)")
+            }
+            Ok(r) if r.status().is_success() => {
+                wait = Duration::from_millis(250);
+                match r.json::<Instruction>().await {
+                    Ok(instruction) => instruction,
+                    Err(error) => {
+                        say!("The server sent an instruction this worker does not know ({error}); is it another version?");
+                        tokio::time::sleep(MOST_BACKOFF).await;
+                        continue;
+                    }
+                }
+            }
+            Ok(r) => {
+                let status = r.status();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                say!(
+                    "The server refused to give work: {} (HTTP {})",
+                    body["message"].as_str().unwrap_or("no details"),
+                    status.as_u16()
+                );
+                tokio::time::sleep(MOST_BACKOFF).await;
+                continue;
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MOST_BACKOFF);
+                continue;
+            }
+        };
+        match instruction {
+            Instruction::Start {
+                task,
+                lease,
+                repo,
+                base_commit,
+            } => {
+                if let Some(old) = held.take() {
+                    drop_run(old, runner.as_ref()).await;
+                }
+                say!("Task {task} ({repo}) at {}: fetching its base.", short(&base_commit));
+                match start_run(&client, &runs, &task, lease, &base_commit).await {
+                    Ok(dir) => {
+                        held = Some(Held {
+                            task,
+                            lease,
+                            dir,
+                            base: base_commit,
+                            running: None,
+                        });
+                    }
+                    Err(error) => say!("Task {task}: cannot take its base: {error:#}"),
+                }
+            }
+            Instruction::Run {
+                task,
+                lease,
+                seq,
+                command_line,
+                timeout_secs,
+            } => {
+                let Some(run) = held.as_mut().filter(|h| h.task == task && h.lease == lease) else {
+                    continue;
+                };
+                let (stop, stopped) = watch::channel(false);
+                run.running = Some((seq, stop));
+                let spec = CommandSpec {
+                    command_line,
+                    cwd: run.dir.clone(),
+                    timeout: Duration::from_secs(timeout_secs),
+                    env: vec![("PUSHPALS_TASK".into(), task.clone())],
+                    // The clone's git directory stays out of the command's
+                    // reach: its config runs programs for git on this host.
+                    read_only_paths: vec![run.dir.join(".git")],
+                    network_proxy: None,
+                    gateway: None,
+                    home: None,
+                    session: None,
+                    alias: None,
+                };
+                let (client, runner) = (Arc::clone(&client), Arc::clone(&runner));
+                tokio::spawn(async move {
+                    run_command(&client, runner.as_ref(), &task, lease, seq, spec, stopped).await;
+                });
+            }
+            Instruction::Cancel { task, lease, seq } => {
+                if let Some(Held {
+                    running: Some((running, stop)),
+                    ..
+                }) = held.as_ref().filter(|h| h.task == task && h.lease == lease)
+                    && *running == seq
+                {
+                    let _ = stop.send(true);
+                }
+            }
+            Instruction::SendDiff { task, lease } => {
+                let Some(run) = held.as_ref().filter(|h| h.task == task && h.lease == lease) else {
+                    continue;
+                };
+                let diff = match pushpals_workspace::binary_diff(&run.dir, &run.base).await {
+                    Ok(diff) => diff,
+                    Err(error) => {
+                        say!("Task {task}: cannot make its diff: {error}");
+                        continue;
+                    }
+                };
+                let path = format!("/workers/tasks/{task}/diff?lease={lease}");
+                let size = diff.len();
+                if let Sent::Gone(why) = send_until_taken(&client, Method::PUT, &path, diff).await? {
+                    say!("Task {task}: {why}");
+                } else {
+                    say!("Task {task}: sent its changes ({size} bytes).");
+                }
+            }
+            Instruction::Done { task, lease } => {
+                if held.as_ref().is_some_and(|h| h.task == task && h.lease == lease)
+                    && let Some(run) = held.take()
+                {
+                    say!("Task {task}: done here.");
+                    drop_run(run, runner.as_ref()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Fetches the run's base and clones it into `runs/<task>`.
+async fn start_run(
+    client: &Client,
+    runs: &Path,
+    task: &str,
+    lease: u64,
+    base: &str,
+) -> Result<PathBuf> {
+    if pushpals_core::TaskId::parse(task).is_err() {
+        bail!("the server named a task {task:?} that is not a task id");
+    }
+    let path = format!("/workers/tasks/{task}/base?lease={lease}");
+    let bundle = match send_until_taken(client, Method::GET, &path, Vec::new()).await? {
+        Sent::Taken(response) => response.bytes().await.context("the bundle broke off")?,
+        Sent::Gone(why) => bail!("{why}"),
+    };
+    let file = runs.join(format!("{task}.bundle"));
+    tokio::fs::write(&file, &bundle)
+        .await
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let dir = runs.join(task);
+    let cloned = pushpals_workspace::clone_bundle(&file, &dir, base).await;
+    let _ = tokio::fs::remove_file(&file).await;
+    cloned.context("cannot clone the base")?;
+    Ok(dir)
+}
+
+/// Runs one command and sends its output, then how it ended.
+async fn run_command(
+    client: &Client,
+    runner: &dyn Runner,
+    task: &str,
+    lease: u64,
+    seq: u64,
+    spec: CommandSpec,
+    stopped: watch::Receiver<bool>,
+) {
+    let (sender, mut receiver) = mpsc::channel::<OutputChunk>(64);
+    let run = runner.run(spec, sender, stopped);
+    let send_output = async {
+        let mut chunk = 0u64;
+        let mut gone: Option<String> = None;
+        let mut pending: Option<(OutputStream, Vec<u8>)> = None;
+        loop {
+            let next = match receiver.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Nothing more waiting: what is gathered goes now.
+                    if let Some((stream, bytes)) = pending.take()
+                        && gone.is_none()
+                    {
+                        gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
+                    }
+                    receiver.recv().await
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+            let Some(next) = next else { break };
+            if gone.is_some() {
+                // The run is gone: the output is read and dropped, so the
+                // command is not held up writing it.
+                continue;
+            }
+            match &mut pending {
+                Some((stream, bytes)) if *stream == next.stream && bytes.len() < CHUNK_BYTES => {
+                    bytes.extend(next.bytes);
+                }
+                _ => {
+                    if let Some((stream, bytes)) = pending.replace((next.stream, next.bytes)) {
+                        gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
+                    }
+                }
+            }
+        }
+        if let Some((stream, bytes)) = pending.take()
+            && gone.is_none()
+        {
+            gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
+        }
+        (chunk, gone)
+    };
+    let (ended, (chunks, gone)) = tokio::join!(run, send_output);
+    if let Some(why) = gone {
+        say!("Task {task}: {why}");
+        return;
+    }
+    let mut report = StepReport {
+        lease,
+        seq,
+        chunks,
+        ..StepReport::default()
+    };
+    match ended {
+        Ok(outcome) => {
+            report.exit_code = outcome.exit_code;
+            report.signal = outcome.signal;
+            report.timed_out = outcome.timed_out;
+            report.cancelled = outcome.cancelled;
+            report.duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
+        }
+        Err(error) => report.error = Some(error.to_string()),
+    }
+    let body = serde_json::to_vec(&report).unwrap_or_default();
+    let path = format!("/workers/tasks/{task}/result");
+    match send_until_taken(client, Method::POST, &path, body).await {
+        Ok(Sent::Gone(why)) => say!("Task {task}: {why}"),
+        Ok(Sent::Taken(_)) => {}
+        Err(error) => say!("Task {task}: {error:#}"),
+    }
+}
+
+/// Sends one output chunk; `Some(why)` when the run is gone.
+async fn send_chunk(
+    client: &Client,
+    task: &str,
+    lease: u64,
+    seq: u64,
+    chunk: &mut u64,
+    stream: OutputStream,
+    bytes: Vec<u8>,
+) -> Option<String> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let path = format!(
+        "/workers/tasks/{task}/output?lease={lease}&seq={seq}&chunk={chunk}&stream={}",
+        stream.as_str()
+    );
+    *chunk += 1;
+    match send_until_taken(client, Method::POST, &path, bytes).await {
+        Ok(Sent::Taken(_)) => None,
+        Ok(Sent::Gone(why)) => Some(why),
+        Err(error) => Some(format!("{error:#}")),
+    }
+}
+
+/// Sends until the server answers: tried again while it cannot be reached
+/// or answers 5xx; `Gone` on 404/409; an error on 401 or another refusal.
+async fn send_until_taken(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Sent> {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let mut request = client
+            .request(method.clone(), path)
+            .timeout(Duration::from_secs(60));
+        if method != Method::GET {
+            let content = if path.ends_with("/result") {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content)
+                .body(body.clone());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => return Ok(Sent::Taken(response)),
+            Ok(response)
+                if matches!(response.status(), StatusCode::CONFLICT | StatusCode::NOT_FOUND) =>
+            {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                return Ok(Sent::Gone(
+                    body["message"].as_str().unwrap_or("the run is gone").to_owned(),
+                ));
+            }
+            Ok(response) if response.status().is_server_error() => {}
+            Ok(response) => {
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                bail!(
+                    "the server refused {path}: {} (HTTP {})",
+                    body["message"].as_str().unwrap_or("no details"),
+                    status.as_u16()
+                );
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MOST_BACKOFF);
+    }
+}
+
+/// Stops the run's command, ends its sandbox and removes its clone.
+async fn drop_run(run: Held, runner: &dyn Runner) {
+    if let Some((_, stop)) = &run.running {
+        let _ = stop.send(true);
+    }
+    runner.release(&run.dir).await;
+    if let Err(error) = std::fs::remove_dir_all(&run.dir) {
+        say!("cannot remove {}: {error}", run.dir.display());
+    }
+}
+
+/// The first 12 characters of a commit id.
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
