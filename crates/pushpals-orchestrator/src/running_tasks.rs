@@ -24,7 +24,10 @@ impl RemoteRuns {
 
     /// The task's run on a worker, if it has one.
     pub(crate) fn get(&self, task_id: &TaskId) -> Option<Arc<crate::dispatch::RemoteRun>> {
-        self.0.lock().ok().and_then(|runs| runs.get(task_id).cloned())
+        self.0
+            .lock()
+            .ok()
+            .and_then(|runs| runs.get(task_id).cloned())
     }
 
     /// Forgets the task's run (the worker is freed when the last handle

@@ -24,9 +24,9 @@ impl Orchestrator {
         let record = self.store.task(&id).await?;
         let served = self.repos.served(&record.repo)?;
         let scratch = self.data_dir.join("worker-bases");
-        tokio::fs::create_dir_all(&scratch)
-            .await
-            .map_err(|e| OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display())))?;
+        tokio::fs::create_dir_all(&scratch).await.map_err(|e| {
+            OrchestratorError::Internal(format!("cannot make {}: {e}", scratch.display()))
+        })?;
         // One file per request (a worker may ask twice at once).
         let bundle = scratch.join(format!(
             "{task}-{lease}-{}.bundle",
@@ -38,6 +38,7 @@ impl Orchestrator {
             Err(e) => Err(e.to_string()),
         };
         let _ = tokio::fs::remove_file(&bundle).await;
-        read.map(Ok).map_err(|e| OrchestratorError::Internal(format!("cannot bundle the base: {e}")))
+        read.map(Ok)
+            .map_err(|e| OrchestratorError::Internal(format!("cannot bundle the base: {e}")))
     }
 }

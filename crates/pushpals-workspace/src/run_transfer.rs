@@ -13,7 +13,12 @@ impl Repo {
     /// `into`, for a worker to clone.
     pub async fn bundle_head(&self, worktree: &Path, into: &Path) -> GitResult<()> {
         let mut bundle = self.command(worktree);
-        bundle.arg("bundle").arg("create").arg("--quiet").arg(into).arg("HEAD");
+        bundle
+            .arg("bundle")
+            .arg("create")
+            .arg("--quiet")
+            .arg(into)
+            .arg("HEAD");
         run(bundle, "bundle create").await.map(|_| ())
     }
 
@@ -73,10 +78,13 @@ async fn feed(mut command: tokio::process::Command, input: &[u8], what: &str) ->
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().map_err(GitError::Spawn)?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input).await.map_err(|source| GitError::Io {
-            context: format!("cannot pass the input to git {what}"),
-            source,
-        })?;
+        stdin
+            .write_all(input)
+            .await
+            .map_err(|source| GitError::Io {
+                context: format!("cannot pass the input to git {what}"),
+                source,
+            })?;
     }
     let output = child.wait_with_output().await.map_err(GitError::Spawn)?;
     if output.status.success() {

@@ -336,10 +336,7 @@ impl Dispatch {
                 if worker.running.is_none() {
                     // The oldest offer whose driver still waits and whose
                     // needs this worker covers.
-                    while let Some(at) = board
-                        .offers
-                        .iter()
-                        .position(|o| covers(labels, &o.needs))
+                    while let Some(at) = board.offers.iter().position(|o| covers(labels, &o.needs))
                     {
                         let offer = board.offers.remove(at);
                         if offer.reply.is_closed() {

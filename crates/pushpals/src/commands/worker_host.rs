@@ -114,7 +114,7 @@ pub async fn run(
     let client = std::sync::Arc::new(Client::with_token(server, token)?);
     tokio::select! {
         reported = report_until_stopped(&client, &name) => reported,
-        worked = super::worker_work::take_work(std::sync::Arc::clone(&client), runner, &home) => {
+        worked = super::worker_work::take_work(std::sync::Arc::clone(&client), runner, &home, &name) => {
             worked.map(|()| ExitCode::SUCCESS)
         }
     }

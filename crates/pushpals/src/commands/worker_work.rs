@@ -42,7 +42,12 @@ struct Held {
 }
 
 /// Takes and does work until the server refuses this worker's token.
-pub(crate) async fn take_work(client: Arc<Client>, runner: Arc<dyn Runner>, home: &Path) -> Result<()> {
+pub(crate) async fn take_work(
+    client: Arc<Client>,
+    runner: Arc<dyn Runner>,
+    home: &Path,
+    name: &str,
+) -> Result<()> {
     let runs = home.join("runs");
     // Clones of runs a stopped worker held are not its any more.
     if runs.exists() {
@@ -61,14 +66,19 @@ pub(crate) async fn take_work(client: Arc<Client>, runner: Arc<dyn Runner>, home
         let instruction = match response {
             Ok(r) if r.status() == StatusCode::NO_CONTENT => continue,
             Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
-                bail!("the server no longer takes this worker's token (revoked?)")
+                bail!(
+                    "the server no longer takes worker {name}'s token (revoked?): ask an admin \
+                     for a new enrolment token, remove this host's worker/token and start again"
+                )
             }
             Ok(r) if r.status().is_success() => {
                 wait = Duration::from_millis(250);
                 match r.json::<Instruction>().await {
                     Ok(instruction) => instruction,
                     Err(error) => {
-                        say!("The server sent an instruction this worker does not know ({error}); is it another version?");
+                        say!(
+                            "The server sent an instruction this worker does not know ({error}); is it another version?"
+                        );
                         tokio::time::sleep(MOST_BACKOFF).await;
                         continue;
                     }
@@ -101,7 +111,10 @@ pub(crate) async fn take_work(client: Arc<Client>, runner: Arc<dyn Runner>, home
                 if let Some(old) = held.take() {
                     drop_run(old, runner.as_ref()).await;
                 }
-                say!("Task {task} ({repo}) at {}: fetching its base.", short(&base_commit));
+                say!(
+                    "Task {task} ({repo}) at {}: fetching its base.",
+                    short(&base_commit)
+                );
                 match start_run(&client, &runs, &task, lease, &base_commit).await {
                     Ok(dir) => {
                         held = Some(Held {
@@ -169,14 +182,17 @@ pub(crate) async fn take_work(client: Arc<Client>, runner: Arc<dyn Runner>, home
                 };
                 let path = format!("/workers/tasks/{task}/diff?lease={lease}");
                 let size = diff.len();
-                if let Sent::Gone(why) = send_until_taken(&client, Method::PUT, &path, diff).await? {
+                if let Sent::Gone(why) = send_until_taken(&client, Method::PUT, &path, diff).await?
+                {
                     say!("Task {task}: {why}");
                 } else {
                     say!("Task {task}: sent its changes ({size} bytes).");
                 }
             }
             Instruction::Done { task, lease } => {
-                if held.as_ref().is_some_and(|h| h.task == task && h.lease == lease)
+                if held
+                    .as_ref()
+                    .is_some_and(|h| h.task == task && h.lease == lease)
                     && let Some(run) = held.take()
                 {
                     say!("Task {task}: done here.");
@@ -238,7 +254,8 @@ async fn run_command(
                     if let Some((stream, bytes)) = pending.take()
                         && gone.is_none()
                     {
-                        gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
+                        gone =
+                            send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
                     }
                     receiver.recv().await
                 }
@@ -256,7 +273,8 @@ async fn run_command(
                 }
                 _ => {
                     if let Some((stream, bytes)) = pending.replace((next.stream, next.bytes)) {
-                        gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
+                        gone =
+                            send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
                     }
                 }
             }
@@ -349,11 +367,17 @@ async fn send_until_taken(
         match request.send().await {
             Ok(response) if response.status().is_success() => return Ok(Sent::Taken(response)),
             Ok(response)
-                if matches!(response.status(), StatusCode::CONFLICT | StatusCode::NOT_FOUND) =>
+                if matches!(
+                    response.status(),
+                    StatusCode::CONFLICT | StatusCode::NOT_FOUND
+                ) =>
             {
                 let body: serde_json::Value = response.json().await.unwrap_or_default();
                 return Ok(Sent::Gone(
-                    body["message"].as_str().unwrap_or("the run is gone").to_owned(),
+                    body["message"]
+                        .as_str()
+                        .unwrap_or("the run is gone")
+                        .to_owned(),
                 ));
             }
             Ok(response) if response.status().is_server_error() => {}

@@ -106,17 +106,19 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
         return Ok(ExitCode::SUCCESS);
     }
     say!(
-        "{:<20} {:<20} {:>5} {:<10} {:<12} STATE",
+        "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} STATE",
         "NAME",
         "LABELS",
         "CORES",
         "VERSION",
-        "LAST SEEN"
+        "LAST SEEN",
+        "RUNNING",
+        "RUNS"
     );
     for worker in &workers {
         let state = state_of(worker);
         say!(
-            "{:<20} {:<20} {:>5} {:<10} {:<12} {state}",
+            "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} {state}",
             worker["name"].as_str().unwrap_or_default(),
             labels_of(worker),
             worker["cores"]
@@ -124,6 +126,8 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
                 .map_or("-".to_owned(), |c| c.to_string()),
             worker["version"].as_str().unwrap_or("-"),
             ago(worker["last_seen"].as_str()),
+            worker["running"].as_str().unwrap_or("-"),
+            worker["runs"].as_u64().unwrap_or(0),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,7 @@ mod spine;
 mod support;
 mod tls;
 mod traces;
+mod worker_fleet;
 mod workers;
 
 /// The warm caches of the one repository a test's server serves: under its
