@@ -76,6 +76,38 @@ impl Instruction {
             | Self::Done { task, .. } => task,
         }
     }
+
+    /// The lease of the run the instruction is about.
+    pub fn lease(&self) -> u64 {
+        match self {
+            Self::Start { lease, .. }
+            | Self::Run { lease, .. }
+            | Self::Cancel { lease, .. }
+            | Self::SendDiff { lease, .. }
+            | Self::Done { lease, .. } => *lease,
+        }
+    }
+}
+
+/// What a worker says when it asks for work (`POST /workers/next`): the
+/// run it holds, if any. A worker that holds nothing while the server
+/// counts a run as its (it restarted) loses that run at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asking {
+    /// The run it holds.
+    #[serde(default)]
+    pub holding: Option<HeldRun>,
+}
+
+/// A run a worker holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldRun {
+    /// The task.
+    pub task: String,
+    /// Its lease.
+    pub lease: u64,
 }
 
 /// How one command ended on a worker (`POST /workers/tasks/{task}/result`).
@@ -123,7 +155,7 @@ mod tests {
         let text = serde_json::to_string(&start).unwrap();
         assert!(text.contains(r#""kind":"start""#), "{text}");
         assert_eq!(serde_json::from_str::<Instruction>(&text).unwrap(), start);
-        assert_eq!(start.task(), "t1");
+        assert_eq!((start.task(), start.lease()), ("t1", 7));
         let odd = serde_json::from_str::<Instruction>(r#"{"kind":"format_disk","task":"t"}"#);
         assert!(odd.is_err());
     }

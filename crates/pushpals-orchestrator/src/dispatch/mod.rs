@@ -23,7 +23,7 @@ pub(crate) use remote_run::RemoteRun;
 use crate::current::Current;
 use crate::settings::Settings;
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{Instruction, StepReport};
+use pushpals_core::worker_wire::{Asking, Instruction, StepReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use pushpals_store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -115,6 +115,9 @@ struct HeldRun {
     /// The server's worktree of the task (its base, for the bundle).
     worktree: PathBuf,
     steps: HashMap<u64, StepLink>,
+    /// Commands that ended: a report or chunk sent again for one is taken
+    /// as already had.
+    ended: std::collections::HashSet<u64>,
     next_seq: u64,
     diff: Option<oneshot::Sender<Vec<u8>>>,
     lost: watch::Sender<Option<String>>,
@@ -294,6 +297,7 @@ impl Dispatch {
                 lease,
                 worktree: offer.worktree,
                 steps: HashMap::new(),
+                ended: std::collections::HashSet::new(),
                 next_seq: 1,
                 diff: None,
                 lost,
@@ -323,9 +327,11 @@ impl Dispatch {
         self: &Arc<Self>,
         name: &str,
         labels: &[String],
+        asking: &Asking,
     ) -> Result<Option<Instruction>, DispatchError> {
         let until = tokio::time::Instant::now() + LONG_POLL;
         let _open = OpenPoll::new(self, name, labels);
+        self.forget_dropped(name, asking);
         loop {
             let bell = {
                 let mut board = self.board();
@@ -358,6 +364,49 @@ impl Dispatch {
             tokio::select! {
                 () = bell.notified() => {}
                 () = tokio::time::sleep_until(until) => return Ok(None),
+            }
+        }
+    }
+
+    /// Ends the run the board counts as `name`'s when the worker says it
+    /// holds another or none (it restarted, or could not take the run's
+    /// base), unless its `start` is still waiting in its mailbox.
+    fn forget_dropped(&self, name: &str, asking: &Asking) {
+        let mut board = self.board();
+        let Some(worker) = board.workers.get(name) else {
+            return;
+        };
+        let Some(task) = worker.running.clone() else {
+            return;
+        };
+        let Some(run) = board.runs.get(&task) else {
+            return;
+        };
+        let lease = run.lease;
+        let held = asking
+            .holding
+            .as_ref()
+            .is_some_and(|h| h.task == task.as_str() && h.lease == lease);
+        let starting = worker
+            .mailbox
+            .iter()
+            .any(|i| matches!(i, Instruction::Start { lease: l, .. } if *l == lease));
+        if held || starting {
+            return;
+        }
+        if let Some(run) = board.runs.remove(&task) {
+            let _ = run.lost.send(Some(format!(
+                "worker {name} no longer holds the run (it restarted, or could not take the \
+                 task's base)"
+            )));
+        }
+        if let Some(worker) = board.workers.get_mut(name) {
+            worker.running = None;
+            worker.runs += 1;
+            // What was sent for the run and not taken goes with it.
+            worker.mailbox.retain(|i| i.lease() != lease);
+            if let Some(since) = worker.busy_since.take() {
+                worker.busy += since.elapsed();
             }
         }
     }
@@ -437,6 +486,9 @@ impl Dispatch {
         let sender = {
             let mut board = self.board();
             let run = Self::held(&mut board, name, task, lease)?;
+            if run.ended.contains(&seq) {
+                return Ok(());
+            }
             let link = run
                 .steps
                 .get_mut(&seq)
@@ -464,6 +516,9 @@ impl Dispatch {
     pub fn report(&self, name: &str, task: &str, report: &StepReport) -> Result<(), DispatchError> {
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, report.lease)?;
+        if run.ended.contains(&report.seq) {
+            return Ok(());
+        }
         let Some(link) = run.steps.get_mut(&report.seq) else {
             return Err(DispatchError::BadInput(format!(
                 "no command {} is running",
@@ -618,6 +673,15 @@ impl Dispatch {
             task: task.to_string(),
             lease,
         };
+        // Nothing else of the run is worth taking any more.
+        if let Some(worker) = board
+            .runs
+            .get(task)
+            .map(|r| r.worker.clone())
+            .and_then(|name| board.workers.get_mut(&name))
+        {
+            worker.mailbox.retain(|i| i.lease() != lease);
+        }
         self.send(&mut board, task, lease, done);
         let Some(run) = board.runs.remove(task) else {
             return;

@@ -169,6 +169,7 @@ impl Runner for RemoteRun {
                     self.dispatch.send(&mut board, &self.task, self.lease, stop);
                     if let Some(run) = board.runs.get_mut(&self.task) {
                         run.steps.remove(&seq);
+                        run.ended.insert(seq);
                     }
                     drop(board);
                     return Ok(CommandOutcome {
@@ -184,6 +185,7 @@ impl Runner for RemoteRun {
             // so the recorder finishes).
             if let Some(run) = self.dispatch.board().runs.get_mut(&self.task) {
                 run.steps.remove(&seq);
+                run.ended.insert(seq);
             }
             ended.unwrap_or_else(|_| Err(RunError::Worker("the worker's run ended".into())))
         })

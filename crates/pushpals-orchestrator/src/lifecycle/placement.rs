@@ -6,7 +6,7 @@ use super::Lifecycle;
 use super::driver::{StepResult, Stop};
 use crate::checks::RepoConfig;
 use crate::dispatch::Placement;
-use pushpals_core::payload::{TaskPlaced, WorkerLost};
+use pushpals_core::payload::{Failure, StateChanged, TaskPlaced, WorkerLost};
 use pushpals_core::{Actor, NewEvent, Task, TaskId, TaskState};
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::json;
@@ -14,6 +14,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
+
+/// How many times a task's runs may lose their worker before it stops
+/// being offered again.
+const MOST_LOSSES: usize = 3;
+
+/// How many times the task's runs lost their worker since it was created
+/// or a person continued it.
+fn losses_since_started(events: &[pushpals_core::Event]) -> usize {
+    let start = events
+        .iter()
+        .rposition(|e| {
+            e.read::<StateChanged>()
+                .is_some_and(|c| c.to == TaskState::Queued && c.detail["continued"] == true)
+        })
+        .unwrap_or(0);
+    events[start..]
+        .iter()
+        .filter(|e| e.read::<WorkerLost>().is_some())
+        .count()
+}
 
 impl Lifecycle {
     /// Places the task's run: on a worker host (recorded, and held until
@@ -94,10 +114,16 @@ impl Lifecycle {
     }
 
     /// The run's worker was lost: records it, ends the run `interrupted`
-    /// (its output kept) and queues the task again. True when queued.
+    /// (its output kept) and queues the task again, unless its runs lost
+    /// their worker [`MOST_LOSSES`] times since the person last started
+    /// it (then it ends failed, saying so). True when queued.
     pub(super) async fn offer_again(&self, task_id: &TaskId, reason: String) -> bool {
         let Some(run) = self.remote.get(task_id) else {
             return false;
+        };
+        let losses = match self.task_events(task_id).await {
+            Ok(events) => losses_since_started(&events),
+            Err(_) => 0,
         };
         let lost = WorkerLost {
             worker: run.worker().to_owned(),
@@ -107,10 +133,32 @@ impl Lifecycle {
         self.remote.end(task_id);
         drop(run);
         let id = task_id.clone();
+        let given_up = losses + 1 >= MOST_LOSSES;
         let result = self
             .store
             .write(move |tx| {
                 tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &lost)?)?;
+                if given_up {
+                    let message = format!(
+                        "{reason}; its runs lost their worker {MOST_LOSSES} times, so it is not \
+                         offered again: see `pushpals workers`, then continue the task"
+                    );
+                    let failure = Failure {
+                        message: message.clone(),
+                        plan_id: None,
+                    };
+                    tx.append(NewEvent::typed(Some(&id), Actor::Orchestrator, &failure)?)?;
+                    return tx.transition(
+                        &id,
+                        TaskState::Failed,
+                        TaskUpdate {
+                            reason: Some(message),
+                            ..TaskUpdate::default()
+                        },
+                        Actor::Orchestrator,
+                        json!({ "worker_lost": true }),
+                    );
+                }
                 tx.transition(
                     &id,
                     TaskState::Interrupted,
@@ -134,7 +182,7 @@ impl Lifecycle {
             })
             .await;
         match result {
-            Ok(_) => true,
+            Ok(_) => !given_up,
             Err(StoreError::InvalidTransition(_)) => false,
             Err(error) => {
                 tracing::error!(%task_id, %error, "cannot record a lost worker; the task stays as it was");

@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pushpals_core::worker_wire::StepReport;
+use pushpals_core::worker_wire::{Asking, StepReport};
 use pushpals_orchestrator::DispatchError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ fn worker_name(caller: &Caller) -> Result<String, ApiError> {
         .strip_prefix("worker:")
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::forbidden("only a worker takes work, with the token it enrolled with")
+            ApiError::bad_request("only a worker takes work, with the token it enrolled with")
         })
 }
 
@@ -69,11 +69,14 @@ pub struct ChunkQuery {
 }
 
 /// `POST /api/v1/workers/next`: the worker's next instruction, waiting up
-/// to 20 s for one (204 when none came). Taking a run happens here.
+/// to 20 s for one (204 when none came). Taking a run happens here. The
+/// body says which run the worker holds (`{"holding": {"task", "lease"}}`
+/// or `{}`); a run it no longer holds is lost at once.
 #[utoipa::path(
     post,
     path = "/workers/next",
     tag = "workers",
+    request_body = Object,
     responses(
         (status = 200, description = "an instruction (`kind`: start, run, cancel, send_diff, done)", body = Object),
         (status = 204, description = "nothing to do yet; ask again"),
@@ -81,7 +84,11 @@ pub struct ChunkQuery {
     ),
     security(("bearer" = ["worker"]))
 )]
-pub async fn next(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn next(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(asking): ApiJson<Asking>,
+) -> Result<Response, ApiError> {
     let name = worker_name(&caller)?;
     let workers = state.store().workers().await?;
     let Some(me) = workers
@@ -95,7 +102,7 @@ pub async fn next(State(state): State<AppState>, caller: Caller) -> Result<Respo
     let dispatch = std::sync::Arc::clone(state.orchestrator.dispatch());
     let mut closing = state.closing.subscribe();
     let instruction = tokio::select! {
-        next = dispatch.next(&name, &me.labels) => next?,
+        next = dispatch.next(&name, &me.labels, &asking) => next?,
         _ = closing.wait_for(|c| *c) => None,
     };
     Ok(match instruction {

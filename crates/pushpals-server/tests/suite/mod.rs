@@ -6,4 +6,5 @@ mod operate;
 mod pairing;
 mod stream;
 mod support;
+mod worker_runs;
 mod workers;

@@ -88,6 +88,30 @@ impl Api {
         (status, value)
     }
 
+    /// Calls the router with a raw body (`application/octet-stream`);
+    /// returns the status and the body's bytes.
+    pub(crate) async fn call_bytes(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(body))
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
     /// Calls the router with the admin token.
     pub(crate) async fn authed(
         &self,

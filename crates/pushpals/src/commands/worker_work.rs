@@ -10,7 +10,7 @@
 
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
-use pushpals_core::worker_wire::{Instruction, StepReport};
+use pushpals_core::worker_wire::{Asking, HeldRun, Instruction, StepReport};
 use pushpals_sandbox::{CommandSpec, OutputChunk, OutputStream, Runner};
 use reqwest::{Method, StatusCode};
 use std::path::{Path, PathBuf};
@@ -58,9 +58,16 @@ pub(crate) async fn take_work(
     let mut held: Option<Held> = None;
     let mut wait = Duration::from_millis(250);
     loop {
+        let asking = Asking {
+            holding: held.as_ref().map(|h| HeldRun {
+                task: h.task.clone(),
+                lease: h.lease,
+            }),
+        };
         let response = client
             .request(Method::POST, "/workers/next")
             .timeout(Duration::from_secs(45))
+            .json(&asking)
             .send()
             .await;
         let instruction = match response {

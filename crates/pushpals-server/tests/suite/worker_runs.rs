@@ -1,0 +1,244 @@
+//! A worker at work over the API, played by the test: it takes a run, its
+//! base, and each command; sends output and ends and the diff; and every
+//! wrong step is refused with what to do: another lease, another task, a
+//! chunk out of order, a report before its output, a stream that is not
+//! one, a chunk too big, a worker that says it holds nothing.
+
+use super::support::{Api, api_with};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Names and enrols worker `name`; its token.
+async fn enrolled(api: &Api, name: &str) -> String {
+    let (status, added) = api
+        .authed(
+            "POST",
+            "/api/v1/workers",
+            Some(json!({ "name": name, "labels": [] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let body = json!({
+        "token": added["enrolment_token"],
+        "cores": 2,
+        "version": VERSION,
+        "time": pushpals_core::timestamp::now(),
+    });
+    let (status, enrolled) = api
+        .call("POST", "/api/v1/workers/enrol", None, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    enrolled["token"].as_str().unwrap().to_owned()
+}
+
+/// Asks for the next instruction (saying what it holds) until one comes.
+async fn next(api: &Api, token: &str, holding: Value) -> Value {
+    for _ in 0..5 {
+        let (status, instruction) = api
+            .call(
+                "POST",
+                "/api/v1/workers/next",
+                Some(token),
+                Some(json!({ "holding": holding })),
+            )
+            .await;
+        if status == StatusCode::OK {
+            return instruction;
+        }
+        assert_eq!(status, StatusCode::NO_CONTENT, "{instruction}");
+    }
+    panic!("no instruction came");
+}
+
+async fn create(api: &Api, command: &str) -> String {
+    let (status, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "on a worker", "command": command })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    task["id"].as_str().unwrap().to_owned()
+}
+
+async fn state_until(api: &Api, id: &str, wanted: &str) -> Value {
+    for _ in 0..1000 {
+        let (_, view) = api
+            .authed("GET", &format!("/api/v1/tasks/{id}"), None)
+            .await;
+        if view["task"]["state"] == wanted {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {id} never became {wanted}");
+}
+
+async fn events(api: &Api, id: &str) -> Vec<Value> {
+    let (_, view) = api
+        .authed("GET", &format!("/api/v1/tasks/{id}/events"), None)
+        .await;
+    view["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
+    let api = api_with("[workers]\nlocal = false\nsilence_secs = 5\n").await;
+
+    // No worker offers anything yet: the task fails saying how to add one.
+    let orphan = create(&api, "true").await;
+    let failed = state_until(&api, &orphan, "failed").await;
+    let reason = failed["task"]["reason"].as_str().unwrap();
+    assert!(reason.contains("pushpals worker token"), "{reason}");
+
+    let token = enrolled(&api, "w1").await;
+    // Only a worker asks for work.
+    let (status, said) = api
+        .authed("POST", "/api/v1/workers/next", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(said["message"].as_str().unwrap().contains("only a worker"));
+
+    let id = create(&api, "echo hi > A.md").await;
+    let start = next(&api, &token, Value::Null).await;
+    assert_eq!(start["kind"], "start", "{start}");
+    assert_eq!(start["task"], id.as_str());
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+
+    // The base: only under this lease, only for this task.
+    let base = |task: &str, lease: u64| format!("/api/v1/workers/tasks/{task}/base?lease={lease}");
+    let (status, _) = api
+        .call_bytes("GET", &base(&id, lease + 1), &token, vec![])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api
+        .call_bytes("GET", &base("task-nope", 0), &token, vec![])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, bundle) = api
+        .call_bytes("GET", &base(&id, lease), &token, vec![])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bundle.starts_with(b"# v2 git bundle") || bundle.starts_with(b"# v3 git bundle"));
+
+    let run = next(&api, &token, holding.clone()).await;
+    assert_eq!(run["kind"], "run", "{run}");
+    assert_eq!(run["command_line"], "echo hi > A.md");
+    let seq = run["seq"].as_u64().unwrap();
+    let output = |chunk: u64, stream: &str| {
+        format!(
+            "/api/v1/workers/tasks/{id}/output?lease={lease}&seq={seq}&chunk={chunk}&stream={stream}"
+        )
+    };
+    let (status, said) = api
+        .call_bytes("POST", &output(1, "stdout"), &token, b"late".to_vec())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&said)
+    );
+    assert!(String::from_utf8_lossy(&said).contains("chunk 0"));
+    let (status, _) = api
+        .call_bytes("POST", &output(0, "stdin"), &token, b"x".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api
+        .call_bytes(
+            "POST",
+            &output(0, "stdout"),
+            &token,
+            vec![b'x'; (1 << 20) + 1],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    for _ in 0..2 {
+        // Sent twice (a retry), taken once.
+        let (status, _) = api
+            .call_bytes("POST", &output(0, "stdout"), &token, b"hi\n".to_vec())
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let report = |chunks: u64| json!({ "lease": lease, "seq": seq, "chunks": chunks, "exit_code": 0, "duration_ms": 5 });
+    let result = format!("/api/v1/workers/tasks/{id}/result");
+    let (status, early) = api
+        .call("POST", &result, Some(&token), Some(report(2)))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{early}");
+    for _ in 0..2 {
+        let (status, taken) = api
+            .call("POST", &result, Some(&token), Some(report(1)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{taken}");
+    }
+
+    let send = next(&api, &token, holding.clone()).await;
+    assert_eq!(send["kind"], "send_diff", "{send}");
+    let diff = b"diff --git a/A.md b/A.md\nnew file mode 100644\n--- /dev/null\n+++ b/A.md\n@@ -0,0 +1 @@\n+hi\n".to_vec();
+    let put = |lease: u64| format!("/api/v1/workers/tasks/{id}/diff?lease={lease}");
+    let (status, _) = api
+        .call_bytes("PUT", &put(lease + 7), &token, diff.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api.call_bytes("PUT", &put(lease), &token, diff).await;
+    assert_eq!(status, StatusCode::OK);
+    let done = next(&api, &token, holding.clone()).await;
+    assert_eq!(done["kind"], "done", "{done}");
+    let view = state_until(&api, &id, "awaiting_approval").await;
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(worktree).join("A.md")).unwrap(),
+        "hi\n"
+    );
+    let all = events(&api, &id).await;
+    let outputs: Vec<&Value> = all.iter().filter(|e| e["kind"] == "output").collect();
+    assert_eq!(outputs.len(), 1, "{all:?}");
+    assert_eq!(outputs[0]["payload"]["text"], "hi\n");
+    assert!(
+        all.iter()
+            .any(|e| e["kind"] == "task_placed" && e["payload"]["worker"] == "w1")
+    );
+    // A run that ended takes no more reports.
+    let (status, _) = api
+        .call("POST", &result, Some(&token), Some(report(1)))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A worker that says it holds nothing (it restarted) loses its run at
+    // once; the task is offered again under a new lease.
+    let again = create(&api, "true").await;
+    let first = next(&api, &token, Value::Null).await;
+    assert_eq!(first["kind"], "start");
+    let second = next(&api, &token, Value::Null).await;
+    assert_eq!(second["kind"], "start", "{second}");
+    assert_eq!(second["task"], again.as_str());
+    assert_ne!(second["lease"], first["lease"]);
+    let (status, over) = api
+        .call_bytes(
+            "GET",
+            &base(&again, first["lease"].as_u64().unwrap()),
+            &token,
+            vec![],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(String::from_utf8_lossy(&over).contains("no longer this worker's"));
+    let lost: Vec<Value> = events(&api, &again)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "worker_lost")
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert!(
+        lost[0]["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer holds")
+    );
+}
