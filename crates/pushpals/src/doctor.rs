@@ -107,15 +107,38 @@ pub async fn run(
     }
     // On a worker host: does the server take this worker's reports?
     if let Some(connected) = crate::commands::worker_connection(server, data_dir).await {
-        checks.push(match connected {
-            Ok(fine) => check("worker", Status::Ok, fine, None),
-            Err(why) => check(
+        match connected {
+            Ok((fine, labels)) => {
+                checks.push(check("worker", Status::Ok, fine, None));
+                // What the worker offers must run in its sandbox.
+                if let Some(settings) = &settings {
+                    for (label, found) in
+                        crate::commands::worker_toolchains(settings, data_dir, &labels).await
+                    {
+                        checks.push(match found {
+                            Ok(version) => {
+                                check("toolchain", Status::Ok, format!("{label}: {version}"), None)
+                            }
+                            Err(why) => check(
+                                "toolchain",
+                                Status::Fail,
+                                format!("{label}: {why}"),
+                                Some(
+                                    "install it where the sandbox sees it (/usr, /opt, ~/.cargo, \
+                                     ~/.rustup), or enrol the worker without that label",
+                                ),
+                            ),
+                        });
+                    }
+                }
+            }
+            Err(why) => checks.push(check(
                 "worker",
                 Status::Fail,
                 why,
                 Some("start the server, or enrol again with a new `pushpals worker token`"),
-            ),
-        });
+            )),
+        }
     }
     let reached = server_check(server).await;
     let answers = reached.status == Status::Ok;

@@ -258,7 +258,17 @@ pub async fn heartbeat(
         )));
     }
     state.orchestrator.dispatch().heard_from(&name);
-    Ok(Json(json!({ "name": name, "server_version": VERSION })))
+    let labels = state
+        .store()
+        .workers()
+        .await?
+        .into_iter()
+        .find(|w| w.name == name)
+        .map(|w| w.labels)
+        .unwrap_or_default();
+    Ok(Json(
+        json!({ "name": name, "labels": labels, "server_version": VERSION }),
+    ))
 }
 
 /// `GET /api/v1/workers`: every worker, revoked ones too (read).

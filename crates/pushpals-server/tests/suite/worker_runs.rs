@@ -241,4 +241,75 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
             .unwrap()
             .contains("no longer holds")
     );
+
+    // Cancelled while its command runs there: the worker is told it is
+    // done (which stops the command), and the task is cancelled.
+    let second_lease = second["lease"].as_u64().unwrap();
+    let second_holding = json!({ "task": again, "lease": second_lease });
+    let run = next(&api, &token, second_holding.clone()).await;
+    assert_eq!(run["kind"], "run", "{run}");
+    let report = json!({ "lease": second_lease, "seq": run["seq"], "chunks": 0, "exit_code": 0 });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{again}/result"),
+            Some(&token),
+            Some(report),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let send = next(&api, &token, second_holding.clone()).await;
+    assert_eq!(send["kind"], "send_diff", "{send}");
+    let (status, _) = api
+        .call_bytes(
+            "PUT",
+            &format!("/api/v1/workers/tasks/{again}/diff?lease={second_lease}"),
+            &token,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next(&api, &token, second_holding).await["kind"], "done");
+    state_until(&api, &again, "no_changes").await;
+    let cancelled = create(&api, "sleep 100").await;
+    let start = next(&api, &token, Value::Null).await;
+    assert_eq!(start["task"], cancelled.as_str(), "{start}");
+    let holding = json!({ "task": cancelled, "lease": start["lease"] });
+    let run = next(&api, &token, holding.clone()).await;
+    assert_eq!(run["kind"], "run", "{run}");
+    let (status, _) = api
+        .authed("POST", &format!("/api/v1/tasks/{cancelled}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let done = next(&api, &token, holding).await;
+    assert_eq!(done["kind"], "done", "{done}");
+    state_until(&api, &cancelled, "cancelled").await;
+
+    // Revoked while it holds a run: the run is lost, and with no other
+    // worker to offer it to, the task fails saying so.
+    let orphaned = create(&api, "true").await;
+    let start = next(&api, &token, Value::Null).await;
+    assert_eq!(start["task"], orphaned.as_str(), "{start}");
+    let (status, _) = api.authed("DELETE", "/api/v1/workers/w1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let failed = state_until(&api, &orphaned, "failed").await;
+    assert!(
+        failed["task"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no worker offers"),
+        "{failed}"
+    );
+    let lost: Vec<Value> = events(&api, &orphaned)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "worker_lost")
+        .collect();
+    assert!(
+        lost[0]["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{lost:?}"
+    );
 }

@@ -14,8 +14,10 @@ mod store;
 mod tasks;
 mod tls;
 mod worker_host;
+mod worker_toolchains;
 mod worker_work;
 pub(crate) use worker_host::connection as worker_connection;
+pub(crate) use worker_toolchains::toolchains as worker_toolchains;
 mod workers;
 
 use crate::cli::{Cli, Command, StoreAction, TlsAction, WorkerAction, WorkerArgs};

@@ -191,9 +191,12 @@ async fn report_until_stopped(client: &Client, name: &str) -> Result<ExitCode> {
 }
 
 /// For `doctor` on a worker host: `None` when this data directory holds no
-/// worker token; else whether the server takes this worker's report, and
-/// as whom, or why not.
-pub(crate) async fn connection(server: &str, data_dir: &Path) -> Option<Result<String, String>> {
+/// worker token; else whether the server takes this worker's report, as
+/// whom and with which labels, or why not.
+pub(crate) async fn connection(
+    server: &str,
+    data_dir: &Path,
+) -> Option<Result<(String, Vec<String>), String>> {
     let home = data_dir.join("worker");
     let token = std::fs::read_to_string(home.join("token")).ok()?;
     let name = std::fs::read_to_string(home.join("name")).unwrap_or_default();
@@ -207,7 +210,14 @@ pub(crate) async fn connection(server: &str, data_dir: &Path) -> Option<Result<S
         .json(&report());
     Some(match request.send().await {
         Ok(response) if response.status().is_success() => {
-            Ok(format!("{server} takes worker {name}'s reports"))
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            let labels = answer["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect();
+            Ok((format!("{server} takes worker {name}'s reports"), labels))
         }
         Ok(response) if response.status() == StatusCode::UNAUTHORIZED => Err(format!(
             "{server} no longer takes worker {name}'s token (revoked?)"

@@ -100,6 +100,15 @@ fn worker_host(
 
 /// `pushpals doctor`'s `worker` check on the worker host.
 fn doctor_says(server: &super::support::Server, home: &std::path::Path) -> serde_json::Value {
+    doctor_check(home, server, "worker")
+}
+
+/// `pushpals doctor`'s check `name` on the worker host.
+fn doctor_check(
+    home: &std::path::Path,
+    server: &super::support::Server,
+    name: &str,
+) -> serde_json::Value {
     let output = Command::new(super::support::BIN)
         .args(["doctor", "--json", "--server", &server.url])
         .env("PUSHPALS_DATA_DIR", home)
@@ -112,9 +121,9 @@ fn doctor_says(server: &super::support::Server, home: &std::path::Path) -> serde
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "worker")
+        .find(|c| c["name"] == name)
         .cloned()
-        .unwrap_or_else(|| panic!("no worker check: {report}"))
+        .unwrap_or_else(|| panic!("no {name} check: {report}"))
 }
 
 /// The listed worker, once `ready` says it is as expected.
@@ -156,6 +165,13 @@ fn a_worker_host_enrols_once_reports_comes_back_with_its_token_and_stops_when_re
     let fine = doctor_says(&server, home.path());
     assert_eq!(fine["status"], "ok", "{fine}");
     assert!(fine["detail"].to_string().contains("host-a"), "{fine}");
+    // The cargo it offers runs in its sandbox, with its version said.
+    let toolchain = doctor_check(home.path(), &server, "toolchain");
+    assert_eq!(toolchain["status"], "ok", "{toolchain}");
+    assert!(
+        toolchain["detail"].to_string().contains("cargo: cargo 1."),
+        "{toolchain}"
+    );
     host.kill().unwrap();
     let _ = host.wait();
 
