@@ -1,5 +1,6 @@
 //! `pushpals worker token` and `pushpals workers` against the real server:
-//! a worker named, enrolled with its one-time token, listed and revoked.
+//! a worker named, enrolled with its one-time token, listed and revoked;
+//! and itoa's own test suite run as a task's check on a worker host.
 
 use super::support::served;
 use std::process::Command;
@@ -220,4 +221,88 @@ fn a_worker_host_enrols_once_reports_comes_back_with_its_token_and_stops_when_re
         .wait_with_output()
         .unwrap();
     assert!(String::from_utf8_lossy(&refused.stderr).contains("pushpals worker token"));
+}
+
+#[test]
+fn itoas_own_tests_run_as_the_checks_of_a_task_on_a_worker_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = super::real_projects::clone_bundle("itoa", dir.path());
+    std::fs::write(
+        repo.join("pushpals.toml"),
+        "[checks]\ntest = \"cargo test --offline\"\n",
+    )
+    .unwrap();
+    super::real_projects::git(&repo, &["add", "pushpals.toml"]);
+    super::real_projects::git(&repo, &["commit", "-q", "-m", "checks"]);
+    // The worker host's toolchain: cargo, with itoa's dependencies fetched
+    // into a cargo home of its own.
+    let cargo_home = dir.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let fetched = Command::new("cargo")
+        .args(["fetch", "-q"])
+        .current_dir(&repo)
+        .env("CARGO_HOME", &cargo_home)
+        .status()
+        .unwrap();
+    assert!(fetched.success(), "cargo fetch");
+
+    let data = tempfile::tempdir().unwrap();
+    super::support::write_config(data.path(), "[workers]\nlocal = false\n");
+    let server = super::support::start_server(&repo, data.path());
+    let created = server.json(&["worker", "token", "--name", "rust-1", "--labels", "cargo"]);
+    let enrolment = created["enrolment_token"].as_str().unwrap().to_owned();
+    let home = tempfile::tempdir().unwrap();
+    let mut host = Command::new(super::support::BIN);
+    host.args(["worker", "--server", &server.url, "--token", &enrolment])
+        .env("PUSHPALS_DATA_DIR", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("CARGO_HOME", &cargo_home)
+        .env_remove("PUSHPALS_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut host = host.spawn().unwrap();
+
+    let task = server.json(&[
+        "task",
+        "Reword the README",
+        "--run",
+        "sed -i '1s/$/ (edited)/' README.md",
+    ]);
+    let task = task["id"].as_str().unwrap().to_owned();
+    let view = server.wait_for_state_within(
+        &task,
+        "awaiting_approval",
+        std::time::Duration::from_secs(600),
+    );
+    // The worker's clone of the run goes once the run is over.
+    let runs = home.path().join("worker/runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the clone stayed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = host.kill();
+    let _ = host.wait();
+    let events = server.events(&task);
+    // Placed by what itoa's files say it needs, on the worker that offers
+    // it; its own test suite passed there, its output recorded here.
+    let placed = events
+        .iter()
+        .find(|e| e["kind"] == "task_placed")
+        .expect("the task went to a worker");
+    assert_eq!(placed["payload"]["worker"], "rust-1");
+    assert_eq!(placed["payload"]["needs"][0], "cargo");
+    super::real_projects::assert_check_passed_unasked(&events);
+    let said: String = events
+        .iter()
+        .filter(|e| e["kind"] == "output")
+        .filter_map(|e| e["payload"]["text"].as_str())
+        .collect();
+    assert!(said.contains("test result: ok"), "{said}");
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    let readme = std::fs::read_to_string(std::path::Path::new(worktree).join("README.md")).unwrap();
+    assert!(
+        readme.lines().next().unwrap().ends_with("(edited)"),
+        "{readme}"
+    );
 }
