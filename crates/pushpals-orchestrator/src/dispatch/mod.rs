@@ -373,6 +373,24 @@ impl Dispatch {
     /// base), unless its `start` is still waiting in its mailbox.
     fn forget_dropped(&self, name: &str, asking: &Asking) {
         let mut board = self.board();
+        // A run the worker still holds that is no longer its (lost, given
+        // away, or from before the server restarted): it is told to drop
+        // it, which stops its command.
+        if let Some(holding) = &asking.holding {
+            let current = board
+                .runs
+                .values()
+                .any(|r| r.worker == name && r.lease == holding.lease);
+            if let Some(worker) = board.workers.get_mut(name)
+                && !current
+                && !worker.mailbox.iter().any(|i| i.lease() == holding.lease)
+            {
+                worker.mailbox.push_back(Instruction::Done {
+                    task: holding.task.clone(),
+                    lease: holding.lease,
+                });
+            }
+        }
         let Some(worker) = board.workers.get(name) else {
             return;
         };

@@ -281,9 +281,14 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
         .authed("POST", &format!("/api/v1/tasks/{cancelled}/cancel"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let done = next(&api, &token, holding).await;
+    let done = next(&api, &token, holding.clone()).await;
     assert_eq!(done["kind"], "done", "{done}");
     state_until(&api, &cancelled, "cancelled").await;
+    // A worker that still says it holds a run that is over (it missed the
+    // word, or the server restarted) is told again to drop it.
+    let again_done = next(&api, &token, holding).await;
+    assert_eq!(again_done["kind"], "done", "{again_done}");
+    assert_eq!(again_done["lease"], start["lease"]);
 
     // Revoked while it holds a run: the run is lost, and with no other
     // worker to offer it to, the task fails saying so.

@@ -16,6 +16,12 @@ pub async fn token(
     ttl_secs: Option<u64>,
     json: bool,
 ) -> Result<ExitCode> {
+    // `--labels ""` or a trailing comma leaves blanks: they are no labels.
+    let labels: Vec<&str> = labels
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut body = json!({ "name": name, "labels": labels });
     if let Some(ttl) = ttl_secs {
         body["ttl_secs"] = json!(ttl);

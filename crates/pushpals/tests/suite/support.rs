@@ -77,6 +77,19 @@ pub(crate) fn start_server_with_env(repo: &Path, data_dir: &Path, env: &[(&str, 
     attach(command, data_dir)
 }
 
+/// Starts a server listening on `addr` (a fixed port a worker host can
+/// find again after a restart).
+pub(crate) fn start_server_at(repo: &Path, data_dir: &Path, addr: &str) -> Server {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(["serve", "--addr", addr, "--repo"])
+        .arg(repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    isolated(&mut command, data_dir);
+    attach(command, data_dir)
+}
+
 /// Starts a server in `cwd` with a relative `--data-dir`, as a person
 /// typing `pushpals serve --data-dir d1` would.
 pub(crate) fn start_server_in(repo: &Path, cwd: &Path, relative_data_dir: &str) -> Server {

@@ -306,3 +306,83 @@ fn itoas_own_tests_run_as_the_checks_of_a_task_on_a_worker_host() {
         "{readme}"
     );
 }
+
+#[test]
+fn a_server_killed_while_a_worker_runs_a_task_leaves_nothing_half_done() {
+    let repo = pushpals_test_support::TempRepo::new();
+    let data = tempfile::tempdir().unwrap();
+    super::support::write_config(data.path(), "[workers]\nlocal = false\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = super::support::start_server_at(&repo.path, data.path(), &addr);
+    let created = server.json(&["worker", "token", "--name", "w", "--labels", ""]);
+    let enrolment = created["enrolment_token"].as_str().unwrap().to_owned();
+    let home = tempfile::tempdir().unwrap();
+    let mut host = worker_host(&server, home.path(), Some(&enrolment));
+    let task = server.json(&[
+        "task",
+        "slow",
+        "--run",
+        "echo started; sleep 30; echo done > OUT.md",
+    ]);
+    let task = task["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !server
+        .events(&task)
+        .iter()
+        .any(|e| e["kind"] == "output" && e["payload"]["text"] == "started\n")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let runs = home.path().join("worker/runs");
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1);
+    drop(server); // SIGKILL, mid-command on the worker
+
+    let server = loop {
+        // The port comes free once the killed server is gone.
+        if std::net::TcpListener::bind(&addr).is_ok() {
+            break super::support::start_server_at(&repo.path, data.path(), &addr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The run was settled by the restart; the worker, still holding it, is
+    // told to drop it: its command stops and its clone goes.
+    let view = server.json(&["status", &task]);
+    assert_eq!(view["task"]["state"], "interrupted", "{view}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker kept the old run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Continued, it runs on the worker again, whole, to its approval.
+    server.cli().args(["continue", &task]).assert().success();
+    let view = server.wait_for_state_within(
+        &task,
+        "awaiting_approval",
+        std::time::Duration::from_secs(120),
+    );
+    let worktree = view["task"]["worktree_path"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(worktree).join("OUT.md")).unwrap(),
+        "done\n"
+    );
+    let placed = server
+        .events(&task)
+        .into_iter()
+        .filter(|e| e["kind"] == "task_placed")
+        .count();
+    assert_eq!(placed, 2);
+    let _ = host.kill();
+    let _ = host.wait();
+}
