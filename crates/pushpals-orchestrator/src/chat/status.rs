@@ -63,6 +63,8 @@ pub struct TaskStatus {
     pub at_work_secs: Option<u64>,
     /// The latest line of its output, while it is at work.
     pub last_line: Option<String>,
+    /// The worker host running it, while one does.
+    pub worker: Option<String>,
     /// All of it in one line, for people.
     pub summary: String,
 }
@@ -76,6 +78,9 @@ impl TaskStatus {
                 " for {}",
                 pushpals_core::timestamp::duration_words(seconds)
             ));
+        }
+        if let Some(worker) = &self.worker {
+            line.push_str(&format!(" on worker {worker}"));
         }
         if let Some(step) = &self.last_step {
             line.push_str(&format!("; last step: {step}"));
@@ -210,6 +215,7 @@ impl TaskStatus {
                     .unwrap_or(0)
             }),
             last_line: None,
+            worker: None,
             id: task.id,
             seq: task.seq,
             title: task.title,
@@ -234,10 +240,11 @@ impl Orchestrator {
         // Tasks at work show their latest output line (a long build says
         // what it is doing, not only "checking").
         for status in statuses.iter_mut().filter(|s| s.at_work_secs.is_some()) {
+            status.worker = self.dispatch.holder(&status.id);
             if let Some(output) = self.store.last_task_event(&status.id, "output").await? {
                 status.last_line = output.payload["text"].as_str().and_then(last_line);
-                status.summary = status.line();
             }
+            status.summary = status.line();
         }
         Ok(statuses)
     }

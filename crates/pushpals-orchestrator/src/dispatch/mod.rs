@@ -588,6 +588,11 @@ impl Dispatch {
         Ok(())
     }
 
+    /// The worker holding `task`'s run, if one does.
+    pub(crate) fn holder(&self, task: &TaskId) -> Option<String> {
+        self.board().runs.get(task).map(|run| run.worker.clone())
+    }
+
     /// What each worker on the board is doing.
     pub fn activity(&self) -> Vec<WorkerActivity> {
         let board = self.board();

@@ -129,6 +129,20 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
     let run = next(&api, &token, holding.clone()).await;
     assert_eq!(run["kind"], "run", "{run}");
     assert_eq!(run["command_line"], "echo hi > A.md");
+    // The status says where it runs.
+    let (_, status) = api.authed("GET", "/api/v1/status", None).await;
+    let shown = status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(shown["worker"], "w1", "{shown}");
+    assert!(
+        shown["summary"].as_str().unwrap().contains("on worker w1"),
+        "{shown}"
+    );
     let seq = run["seq"].as_u64().unwrap();
     let output = |chunk: u64, stream: &str| {
         format!(
