@@ -1,6 +1,6 @@
 //! `[repos.NAME]` in config.toml: where one repository's task branches and
 //! pull requests go, when that differs from the server's `[delivery]` and
-//! `[forge]`. Kept in the server's config, not in the repository's
+//! `[forge]`, and how many of its tasks run at once. Kept in the server's config, not in the repository's
 //! `pushpals.toml`: a repository must not choose where a token is sent.
 
 use serde::Deserialize;
@@ -18,6 +18,9 @@ pub struct RepoSettings {
     /// Its repository on `[forge]`, as `owner/name` (default: read from
     /// its remote's URL when that is on the forge's host).
     pub forge_repo: Option<String>,
+    /// The most of its tasks that run at once, here or on worker hosts
+    /// (within `max_parallel`).
+    pub max_parallel: Option<usize>,
 }
 
 impl RepoSettings {
@@ -35,6 +38,11 @@ impl RepoSettings {
         {
             return Err(format!(
                 "[repos.{name}] forge_repo = {forge_repo:?} must be owner/name, like \"acme/widgets\""
+            ));
+        }
+        if self.max_parallel == Some(0) {
+            return Err(format!(
+                "[repos.{name}] max_parallel = 0 would never run its tasks: give 1 or more, or leave it out"
             ));
         }
         if self.token_env.as_deref().is_some_and(str::is_empty) {
@@ -93,10 +101,17 @@ mod tests {
             ..Default::default()
         };
         assert!(empty_token.validate("app").is_err());
+        let never = RepoSettings {
+            max_parallel: Some(0),
+            ..Default::default()
+        };
+        let err = never.validate("app").unwrap_err();
+        assert!(err.contains("[repos.app] max_parallel"), "{err}");
         let good = RepoSettings {
             remote: Some("upstream".into()),
             token_env: Some("APP_TOKEN".into()),
             forge_repo: Some("acme/app.js".into()),
+            max_parallel: Some(2),
         };
         assert_eq!(good.validate("app"), Ok(()));
         assert_eq!(

@@ -104,7 +104,12 @@ impl Lifecycle {
                 let Ok(task) = self.store.task(task_id).await else {
                     return false;
                 };
-                let _slot = self.slots.acquire(&task.repo).await;
+                let limit = self
+                    .settings()
+                    .repos
+                    .get(&task.repo)
+                    .and_then(|r| r.max_parallel);
+                let _slot = self.slots.acquire(&task.repo, limit).await;
                 self.drive_steps(task_id, base, cancel).await
             }
             Err(stop) => Err(stop),

@@ -2,7 +2,8 @@
 //! in a network namespace of its own with only loopback inside; its one way
 //! out is a relay this test runs (the namespace's 127.0.0.1 port, a Unix
 //! socket, the server's 127.0.0.1 port). Twelve tasks in three repositories
-//! go to the workers their labels allow; a worker killed mid-task loses its
+//! go to the workers their labels allow (one repository's at most one at a
+//! time, as its limit says); a worker killed mid-task loses its
 //! run to another; a worker cut off for 20 s loses nothing and sends
 //! nothing twice; a worker's token reaches nothing but its own runs; the
 //! server's model key and push token never reach a worker.
@@ -278,6 +279,7 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         data.path(),
         "max_parallel = 3\n\
          [workers]\nlocal = false\nsilence_secs = 25\n\
+         [repos.docs]\nmax_parallel = 1\n\
          [delivery]\ntoken_env = \"FLEET_PUSH_TOKEN\"\n\
          [models.fast]\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
          model = \"m\"\napi_key_env = \"FLEET_MODEL_KEY\"\n",
@@ -312,10 +314,11 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         }
     };
 
-    // Twelve tasks, four per repository, all at once.
+    // Twelve tasks, four per repository, all at once; docs' first, so
+    // without its limit they would take every free slot.
     let mut tasks = Vec::new();
     for i in 0..12 {
-        let repo = [cargo_name.as_str(), "web", "docs"][i % 3].to_owned();
+        let repo = ["docs", cargo_name.as_str(), "web"][i / 4].to_owned();
         let created = server.json(&[
             "task",
             &format!("task {i}"),
@@ -327,6 +330,7 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         tasks.push((created["id"].as_str().unwrap().to_owned(), repo, i));
     }
     let mut used = std::collections::BTreeSet::new();
+    let mut docs_runs = Vec::new();
     for (id, repo, i) in &tasks {
         let view = server.wait_for_state(id, "awaiting_approval");
         let events = server.events(id);
@@ -338,6 +342,11 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
             workers[0]
         );
         used.insert(workers[0].clone());
+        if repo == "docs" {
+            let (start, end) = super::support::worker_interval(&events);
+            let at = |t: &str| pushpals_core::timestamp::parse(t).unwrap();
+            docs_runs.push((at(&start), at(&end)));
+        }
         // Its output came back, the check ran there, the diff is here.
         assert!(
             events
@@ -357,6 +366,12 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         );
     }
     assert!(used.len() >= 2, "the work went to {used:?} only");
+    // `[repos.docs] max_parallel = 1`: its runs never overlapped, on
+    // whichever workers they went.
+    docs_runs.sort();
+    for pair in docs_runs.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "docs ran two at once: {pair:?}");
+    }
     let listed = server.json(&["workers"]);
     let runs: u64 = listed["workers"]
         .as_array()
