@@ -94,6 +94,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_runs::output))
         .routes(routes!(routes::worker_runs::result))
         .routes(routes!(routes::worker_runs::diff))
+        .routes(routes!(routes::worker_runs::diff_failed))
 }
 
 /// Routes anyone may call: probes, the description, and redeeming a

@@ -119,7 +119,7 @@ struct HeldRun {
     /// as already had.
     ended: std::collections::HashSet<u64>,
     next_seq: u64,
-    diff: Option<oneshot::Sender<Vec<u8>>>,
+    diff: Option<oneshot::Sender<Result<Vec<u8>, String>>>,
     lost: watch::Sender<Option<String>>,
 }
 
@@ -580,10 +580,33 @@ impl Dispatch {
                 MAX_DIFF / (1024 * 1024)
             )));
         }
+        self.settle_diff(name, task, lease, Ok(bytes))
+    }
+
+    /// The worker could not make or send the run's diff (`why`): the run
+    /// fails with that reason instead of waiting for it.
+    pub fn diff_failed(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        why: &str,
+    ) -> Result<(), DispatchError> {
+        let why: String = why.chars().take(2000).collect();
+        self.settle_diff(name, task, lease, Err(why))
+    }
+
+    fn settle_diff(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        diff: Result<Vec<u8>, String>,
+    ) -> Result<(), DispatchError> {
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, lease)?;
         if let Some(waiting) = run.diff.take() {
-            let _ = waiting.send(bytes);
+            let _ = waiting.send(diff);
         }
         Ok(())
     }

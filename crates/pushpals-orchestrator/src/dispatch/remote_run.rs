@@ -87,7 +87,11 @@ impl RemoteRun {
         }
         let mut lost = self.lost.clone();
         tokio::select! {
-            diff = receiver => diff.map_err(|_| "the worker's run ended before its diff came".into()),
+            diff = receiver => match diff {
+                Ok(Ok(diff)) => Ok(diff),
+                Ok(Err(why)) => Err(format!("could not send the run's changes: {why}")),
+                Err(_) => Err("the worker's run ended before its diff came".into()),
+            },
             _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
             _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
         }

@@ -230,6 +230,42 @@ pub async fn diff(
     Ok(Json(json!({ "bytes": size })))
 }
 
+/// `POST /api/v1/workers/tasks/{task}/diff-failed` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffFailed {
+    /// The run's lease.
+    pub lease: u64,
+    /// Why the worker could not make or send the diff.
+    pub error: String,
+}
+
+/// `POST /api/v1/workers/tasks/{task}/diff-failed`: the worker could not
+/// make or send the run's diff (git failed, or it is over the limit); the
+/// task fails saying why instead of waiting for it.
+#[utoipa::path(
+    post,
+    path = "/workers/tasks/{task}/diff-failed",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id")),
+    request_body = DiffFailed,
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn diff_failed(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiJson(body): ApiJson<DiffFailed>,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    state
+        .orchestrator
+        .dispatch()
+        .diff_failed(&name, &task, body.lease, &body.error)?;
+    Ok(Json(json!({ "taken": true })))
+}
+
 /// The body, refused with 413 beyond `limit` bytes.
 async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {

@@ -304,6 +304,49 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
     assert_eq!(again_done["kind"], "done", "{again_done}");
     assert_eq!(again_done["lease"], start["lease"]);
 
+    // A worker that cannot make or send the diff says why, and the task
+    // fails with it instead of waiting.
+    let unsent = create(&api, "true").await;
+    let start = next(&api, &token, Value::Null).await;
+    assert_eq!(start["task"], unsent.as_str(), "{start}");
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": unsent, "lease": lease });
+    let run = next(&api, &token, holding.clone()).await;
+    let report = json!({ "lease": lease, "seq": run["seq"], "chunks": 0, "exit_code": 0 });
+    let result = format!("/api/v1/workers/tasks/{unsent}/result");
+    let (status, _) = api.call("POST", &result, Some(&token), Some(report)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        next(&api, &token, holding.clone()).await["kind"],
+        "send_diff"
+    );
+    let failed_uri = format!("/api/v1/workers/tasks/{unsent}/diff-failed");
+    let (status, _) = api
+        .call(
+            "POST",
+            &failed_uri,
+            Some(&token),
+            Some(json!({ "lease": lease + 1, "error": "x" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api
+        .call(
+            "POST",
+            &failed_uri,
+            Some(&token),
+            Some(json!({ "lease": lease, "error": "the diff is over 64 MiB" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let failed = state_until(&api, &unsent, "failed").await;
+    let reason = failed["task"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("over 64 MiB") && reason.contains("w1"),
+        "{reason}"
+    );
+    assert_eq!(next(&api, &token, holding).await["kind"], "done");
+
     // Revoked while it holds a run: the run is lost, and with no other
     // worker to offer it to, the task fails saying so.
     let orphaned = create(&api, "true").await;

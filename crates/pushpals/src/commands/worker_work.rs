@@ -180,21 +180,7 @@ pub(crate) async fn take_work(
                 let Some(run) = held.as_ref().filter(|h| h.task == task && h.lease == lease) else {
                     continue;
                 };
-                let diff = match pushpals_workspace::binary_diff(&run.dir, &run.base).await {
-                    Ok(diff) => diff,
-                    Err(error) => {
-                        say!("Task {task}: cannot make its diff: {error}");
-                        continue;
-                    }
-                };
-                let path = format!("/workers/tasks/{task}/diff?lease={lease}");
-                let size = diff.len();
-                if let Sent::Gone(why) = send_until_taken(&client, Method::PUT, &path, diff).await?
-                {
-                    say!("Task {task}: {why}");
-                } else {
-                    say!("Task {task}: sent its changes ({size} bytes).");
-                }
+                send_diff(&client, run).await;
             }
             Instruction::Done { task, lease } => {
                 if held
@@ -207,6 +193,40 @@ pub(crate) async fn take_work(
                 }
             }
         }
+    }
+}
+
+/// Makes and sends the run's diff; when it cannot, tells the server why
+/// (the run then fails instead of waiting for it).
+async fn send_diff(client: &Client, run: &Held) {
+    let (task, lease) = (&run.task, run.lease);
+    let sent = match pushpals_workspace::binary_diff(&run.dir, &run.base).await {
+        Ok(diff) => {
+            let size = diff.len();
+            let path = format!("/workers/tasks/{task}/diff?lease={lease}");
+            send_until_taken(client, Method::PUT, &path, diff)
+                .await
+                .map(|sent| (sent, size))
+        }
+        Err(error) => Err(anyhow::anyhow!("cannot make the diff: {error}")),
+    };
+    let why = match sent {
+        Ok((Sent::Taken(_), size)) => {
+            say!("Task {task}: sent its changes ({size} bytes).");
+            return;
+        }
+        Ok((Sent::Gone(why), _)) => {
+            say!("Task {task}: {why}");
+            return;
+        }
+        Err(error) => format!("{error:#}"),
+    };
+    say!("Task {task}: {why}");
+    let body = serde_json::to_vec(&serde_json::json!({ "lease": lease, "error": why }))
+        .unwrap_or_default();
+    let path = format!("/workers/tasks/{task}/diff-failed");
+    if let Err(error) = send_until_taken(client, Method::POST, &path, body).await {
+        say!("Task {task}: cannot tell the server: {error:#}");
     }
 }
 
@@ -362,7 +382,7 @@ async fn send_until_taken(
             .request(method.clone(), path)
             .timeout(Duration::from_secs(60));
         if method != Method::GET {
-            let content = if path.ends_with("/result") {
+            let content = if path.ends_with("/result") || path.ends_with("/diff-failed") {
                 "application/json"
             } else {
                 "application/octet-stream"
