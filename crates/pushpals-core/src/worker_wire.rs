@@ -38,6 +38,11 @@ pub enum Instruction {
         command_line: String,
         /// Its wall-time limit in seconds.
         timeout_secs: u64,
+        /// Policy granted it network: its connections go through the
+        /// server's proxy (`GET /workers/tasks/{task}/network`, upgraded),
+        /// which lets through only the allowlisted hosts and records each.
+        #[serde(default)]
+        network: bool,
     },
     /// Stop the command `seq` (the task was cancelled).
     Cancel {

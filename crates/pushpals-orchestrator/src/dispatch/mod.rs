@@ -115,6 +115,8 @@ struct HeldRun {
     /// The server's worktree of the task (its base, for the bundle).
     worktree: PathBuf,
     steps: HashMap<u64, StepLink>,
+    /// The server's network proxy of each running command granted network.
+    proxies: HashMap<u64, PathBuf>,
     /// Commands that ended: a report or chunk sent again for one is taken
     /// as already had.
     ended: std::collections::HashSet<u64>,
@@ -297,6 +299,7 @@ impl Dispatch {
                 lease,
                 worktree: offer.worktree,
                 steps: HashMap::new(),
+                proxies: HashMap::new(),
                 ended: std::collections::HashSet::new(),
                 next_seq: 1,
                 diff: None,
@@ -477,6 +480,24 @@ impl Dispatch {
     ) -> Result<PathBuf, DispatchError> {
         let mut board = self.board();
         Ok(Self::held(&mut board, name, task, lease)?.worktree.clone())
+    }
+
+    /// The server's network proxy for command `seq` of the run, while it
+    /// runs and was granted network.
+    pub fn network_proxy(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        seq: u64,
+    ) -> Result<PathBuf, DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, lease)?;
+        run.proxies.get(&seq).cloned().ok_or_else(|| {
+            DispatchError::BadInput(format!(
+                "command {seq} of this run is not running with network granted"
+            ))
+        })
     }
 
     /// One chunk of a command's output; chunks come in order from 0, a

@@ -116,13 +116,6 @@ impl Runner for RemoteRun {
         mut cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
         Box::pin(async move {
-            if spec.network_proxy.is_some() {
-                return Err(RunError::Network(format!(
-                    "a command on worker {} gets no network yet; run the task on this machine \
-                     ([workers] local) to grant it",
-                    self.worker
-                )));
-            }
             let (done, ended) = oneshot::channel();
             let seq = {
                 let mut board = self.dispatch.board();
@@ -146,12 +139,23 @@ impl Runner for RemoteRun {
                         done: Some(done),
                     },
                 );
+                // Granted network, its connections come back through the
+                // worker's connection to this proxy (kept up by the caller
+                // until the command ends).
+                let network = match &spec.network_proxy {
+                    Some(proxy) => {
+                        run.proxies.insert(seq, proxy.clone());
+                        true
+                    }
+                    None => false,
+                };
                 let instruction = Instruction::Run {
                     task: self.task.to_string(),
                     lease: self.lease,
                     seq,
                     command_line: spec.command_line.clone(),
                     timeout_secs: spec.timeout.as_secs().max(1),
+                    network,
                 };
                 self.dispatch
                     .send(&mut board, &self.task, self.lease, instruction);
@@ -173,6 +177,7 @@ impl Runner for RemoteRun {
                     self.dispatch.send(&mut board, &self.task, self.lease, stop);
                     if let Some(run) = board.runs.get_mut(&self.task) {
                         run.steps.remove(&seq);
+                        run.proxies.remove(&seq);
                         run.ended.insert(seq);
                     }
                     drop(board);
@@ -189,6 +194,7 @@ impl Runner for RemoteRun {
             // so the recorder finishes).
             if let Some(run) = self.dispatch.board().runs.get_mut(&self.task) {
                 run.steps.remove(&seq);
+                run.proxies.remove(&seq);
                 run.ended.insert(seq);
             }
             ended.unwrap_or_else(|_| Err(RunError::Worker("the worker's run ended".into())))

@@ -230,6 +230,74 @@ pub async fn diff(
     Ok(Json(json!({ "bytes": size })))
 }
 
+/// The protocol a worker upgrades a network request to.
+pub const TUNNEL: &str = "pushpals-tunnel";
+
+/// `?lease=&seq=` of a network tunnel.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelQuery {
+    /// The run's lease.
+    pub lease: u64,
+    /// The command granted network.
+    pub seq: u64,
+}
+
+/// `GET /api/v1/workers/tasks/{task}/network`: one connection of a
+/// command granted network, upgraded (`Upgrade: pushpals-tunnel`) to a
+/// byte stream to the server's proxy for that command, which lets through
+/// only the allowlisted hosts and records each (`network_allowed`,
+/// `network_refused`). Only while the command runs.
+#[utoipa::path(
+    get,
+    path = "/workers/tasks/{task}/network",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id"), TunnelQuery),
+    responses((status = 101, description = "the tunnel to the proxy"), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn network(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiQuery(query): ApiQuery<TunnelQuery>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let name = worker_name(&caller)?;
+    let proxy =
+        state
+            .orchestrator
+            .dispatch()
+            .network_proxy(&name, &task, query.lease, query.seq)?;
+    let asks = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(TUNNEL));
+    if !asks {
+        return Err(ApiError::bad_request(format!(
+            "ask with `Connection: upgrade` and `Upgrade: {TUNNEL}`"
+        )));
+    }
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let Ok(mut to_proxy) = tokio::net::UnixStream::connect(&proxy).await else {
+            return;
+        };
+        let mut from_worker = hyper_util::rt::TokioIo::new(upgraded);
+        let _ = tokio::io::copy_bidirectional(&mut from_worker, &mut to_proxy).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, TUNNEL)
+        .body(Body::empty())
+        .map_err(ApiError::internal)
+}
+
 /// `POST /api/v1/workers/tasks/{task}/diff-failed` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -139,6 +139,26 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
         .unwrap()
         .clone();
     assert_eq!(shown["worker"], "w1", "{shown}");
+    // Not granted network, the command has no tunnel to the proxy.
+    assert_eq!(run["network"], false);
+    let (status, refused) = api
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/workers/tasks/{id}/network?lease={lease}&seq={}",
+                run["seq"]
+            ),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("not running with network")
+    );
     assert!(
         shown["summary"].as_str().unwrap().contains("on worker w1"),
         "{shown}"

@@ -141,12 +141,31 @@ pub(crate) async fn take_work(
                 seq,
                 command_line,
                 timeout_secs,
+                network,
             } => {
                 let Some(run) = held.as_mut().filter(|h| h.task == task && h.lease == lease) else {
                     continue;
                 };
                 let (stop, stopped) = watch::channel(false);
                 run.running = Some((seq, stop));
+                // Granted network, the command's connections go to the
+                // server's proxy through this worker's connection.
+                let relay = if network {
+                    let socket = runs.join(format!("{task}-{seq}.net"));
+                    let _ = std::fs::remove_file(&socket);
+                    match tokio::net::UnixListener::bind(&socket) {
+                        Ok(listener) => Some((
+                            socket,
+                            relay_network(Arc::clone(&client), listener, &task, lease, seq),
+                        )),
+                        Err(error) => {
+                            say!("Task {task}: cannot open its network relay: {error}");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
                 let spec = CommandSpec {
                     command_line,
                     cwd: run.dir.clone(),
@@ -155,15 +174,34 @@ pub(crate) async fn take_work(
                     // The clone's git directory stays out of the command's
                     // reach: its config runs programs for git on this host.
                     read_only_paths: vec![run.dir.join(".git")],
-                    network_proxy: None,
+                    network_proxy: relay.as_ref().map(|(socket, _)| socket.clone()),
                     gateway: None,
                     home: None,
                     session: None,
                     alias: None,
                 };
                 let (client, runner) = (Arc::clone(&client), Arc::clone(&runner));
+                let relay_missing = network && relay.is_none();
                 tokio::spawn(async move {
+                    if relay_missing {
+                        // Fail closed: granted network it cannot give, the
+                        // command does not run.
+                        let report = StepReport {
+                            lease,
+                            seq,
+                            error: Some("the worker cannot relay this command's network".into()),
+                            ..StepReport::default()
+                        };
+                        let path = format!("/workers/tasks/{task}/result");
+                        let body = serde_json::to_vec(&report).unwrap_or_default();
+                        let _ = send_until_taken(&client, Method::POST, &path, body).await;
+                        return;
+                    }
                     run_command(&client, runner.as_ref(), &task, lease, seq, spec, stopped).await;
+                    if let Some((socket, relaying)) = relay {
+                        relaying.abort();
+                        let _ = std::fs::remove_file(socket);
+                    }
                 });
             }
             Instruction::Cancel { task, lease, seq } => {
@@ -228,6 +266,39 @@ async fn send_diff(client: &Client, run: &Held) {
     if let Err(error) = send_until_taken(client, Method::POST, &path, body).await {
         say!("Task {task}: cannot tell the server: {error:#}");
     }
+}
+
+/// Relays each connection the command opens on `listener` to the server's
+/// proxy for it: a request upgraded to a byte stream.
+fn relay_network(
+    client: Arc<Client>,
+    listener: tokio::net::UnixListener,
+    task: &str,
+    lease: u64,
+    seq: u64,
+) -> tokio::task::JoinHandle<()> {
+    let path = format!("/workers/tasks/{task}/network?lease={lease}&seq={seq}");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (client, path) = (Arc::clone(&client), path.clone());
+            tokio::spawn(async move {
+                let response = client
+                    .request(Method::GET, &path)
+                    .header(reqwest::header::CONNECTION, "upgrade")
+                    .header(reqwest::header::UPGRADE, "pushpals-tunnel")
+                    .send()
+                    .await;
+                let Ok(response) = response else { return };
+                if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    return;
+                }
+                let Ok(mut upgraded) = response.upgrade().await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upgraded).await;
+            });
+        }
+    })
 }
 
 /// Fetches the run's base and clones it into `runs/<task>`.

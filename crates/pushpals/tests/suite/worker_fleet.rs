@@ -5,8 +5,10 @@
 //! go to the workers their labels allow (one repository's at most one at a
 //! time, as its limit says); a worker killed mid-task loses its
 //! run to another; a worker cut off for 20 s loses nothing and sends
-//! nothing twice; a worker's token reaches nothing but its own runs; the
-//! server's model key and push token never reach a worker.
+//! nothing twice; a command granted network on a worker reaches the
+//! allowlisted host through the server's proxy only; a worker's token
+//! reaches nothing but its own runs; the server's model key and push token
+//! never reach a worker.
 //!
 //! Over 400 lines: the relays and namespaces are only worth their set-up
 //! when every fault is tried on the same fleet.
@@ -280,6 +282,7 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         "max_parallel = 3\n\
          [workers]\nlocal = false\nsilence_secs = 25\n\
          [repos.docs]\nmax_parallel = 1\n\
+         [network]\nallow = [\"localhost\"]\n\
          [delivery]\ntoken_env = \"FLEET_PUSH_TOKEN\"\n\
          [models.fast]\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
          model = \"m\"\napi_key_env = \"FLEET_MODEL_KEY\"\n",
@@ -480,6 +483,57 @@ fn three_workers_in_their_own_networks_take_tasks_by_label_and_survive_a_kill_an
         "{events:?}"
     );
     assert_eq!(placed_on(&events).len(), 1);
+
+    // Granted network, a command on a worker reaches the allowlisted host
+    // through the server's proxy (the worker's own network has no way
+    // there), and nothing else; both are recorded.
+    let page = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = page.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in page.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\nhello-from-host",
+            );
+        }
+    });
+    let fetch = server.json(&[
+        "task",
+        "fetch",
+        "--repo",
+        "docs",
+        "--run",
+        &format!(
+            "curl -s http://localhost:{port}/ > OUT.md; curl -s http://127.0.0.1:{port}/ > refused.txt; true"
+        ),
+    ]);
+    let fetch = fetch["id"].as_str().unwrap().to_owned();
+    server.wait_for_state(&fetch, "waiting");
+    server.cli().args(["approve", &fetch]).assert().success();
+    let view = server.wait_for_state(&fetch, "awaiting_approval");
+    let worktree = Path::new(view["task"]["worktree_path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("OUT.md")).unwrap(),
+        "hello-from-host"
+    );
+    let refused = std::fs::read_to_string(worktree.join("refused.txt")).unwrap();
+    assert!(
+        !refused.contains("hello") && refused.contains("not on the network allowlist"),
+        "{refused}"
+    );
+    let events = server.events(&fetch);
+    assert!(!placed_on(&events).is_empty(), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "network_allowed" && e["payload"]["host"] == "localhost")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "network_refused" && e["payload"]["host"] == "127.0.0.1")
+    );
 
     // The server's model key and push token never reached a worker: not on
     // its disk, not in its processes' environments.
