@@ -12,7 +12,6 @@
 
 use pushpals_test_support::TempRepo;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,33 +27,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Starts the server on `repo` with `config`; its URL.
-fn serve(repo: &Path, data: &Path, config: &str) -> (Running, String) {
-    let dir = data.join("config-home/pushpals");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), config).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--repo"])
-        .arg(repo)
-        .env("PUSHPALS_DATA_DIR", data)
-        .env("XDG_CONFIG_HOME", data.join("config-home"))
-        .env_remove("PUSHPALS_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("an API line").unwrap();
-        if let Some(rest) = line.trim().strip_prefix("API:") {
-            let address = rest.split_whitespace().next().unwrap();
-            break address.trim_end_matches("/api/v1/").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Running(child), url)
 }
 
 /// The CLI against the server, as JSON.
@@ -147,7 +119,9 @@ fn round(config: &str, count: usize) -> Round {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let homes = tempfile::tempdir().unwrap();
-    let (_server, url) = serve(&repo.path, data.path(), config);
+    let server =
+        pushpals_test_support::ServeProcess::start(BIN, &repo.path, data.path(), config, &[]);
+    let url = server.url.clone();
     let _workers = workers(&url, data.path(), count, homes.path());
     let started = Instant::now();
     let ids: Vec<String> = (0..TASKS)
