@@ -95,14 +95,24 @@ impl Instruction {
 }
 
 /// What a worker says when it asks for work (`POST /workers/next`): the
-/// run it holds, if any. A worker that holds nothing while the server
-/// counts a run as its (it restarted) loses that run at once.
+/// runs it holds, and how many it runs at once. A run the server counts as
+/// the worker's that it no longer holds (it restarted) is lost at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Asking {
-    /// The run it holds.
+    /// The runs it holds.
     #[serde(default)]
-    pub holding: Option<HeldRun>,
+    pub holding: Vec<HeldRun>,
+    /// How many runs it takes at once (1 when not said; at most 64).
+    #[serde(default)]
+    pub slots: Option<u32>,
+}
+
+impl Asking {
+    /// How many runs the worker takes at once.
+    pub fn slots(&self) -> usize {
+        self.slots.map_or(1, |n| n.clamp(1, 64) as usize)
+    }
 }
 
 /// A run a worker holds.

@@ -1,6 +1,6 @@
 //! Tasks per minute through worker hosts: twelve short command tasks run
 //! by this machine itself (the floor: no worker in between), by one worker
-//! host and by three, all on this machine, so what shows is the overhead of
+//! host (one run at a time, then three) and by three, all on this machine, so what shows is the overhead of
 //! handing runs out (bundle, clone, output and diff over HTTP), not a
 //! speed-up. For each: tasks a minute, the ratio to the floor, and the
 //! time a task spent between its creation and its command starting, and
@@ -64,14 +64,21 @@ fn log(url: &str, data: &Path, task: &str) -> Vec<Value> {
 
 /// Enrols and starts `count` worker hosts; waits until each has asked
 /// for work.
-fn workers(url: &str, data: &Path, count: usize, homes: &Path) -> Vec<Running> {
+fn workers(url: &str, data: &Path, count: usize, slots: u32, homes: &Path) -> Vec<Running> {
     let mut running = Vec::new();
     for i in 0..count {
         let name = format!("bench-{i}");
         let created = cli(url, data, &["worker", "token", "--name", &name]);
         let home = homes.join(&name);
         let child = Command::new(BIN)
-            .args(["worker", "--server", url, "--token"])
+            .args([
+                "worker",
+                "--server",
+                url,
+                "--slots",
+                &slots.to_string(),
+                "--token",
+            ])
             .arg(created["enrolment_token"].as_str().unwrap())
             .env("PUSHPALS_DATA_DIR", &home)
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -114,15 +121,16 @@ struct Round {
     waited: f64,
 }
 
-/// Twelve tasks through a server with `config` and `count` workers.
-fn round(config: &str, count: usize) -> Round {
+/// Twelve tasks through a server with `config` and `count` workers, each
+/// running `slots` at once.
+fn round(config: &str, count: usize, slots: u32) -> Round {
     let repo = TempRepo::new();
     let data = tempfile::tempdir().unwrap();
     let homes = tempfile::tempdir().unwrap();
     let server =
         pushpals_test_support::ServeProcess::start(BIN, &repo.path, data.path(), config, &[]);
     let url = server.url.clone();
-    let _workers = workers(&url, data.path(), count, homes.path());
+    let _workers = workers(&url, data.path(), count, slots, homes.path());
     let started = Instant::now();
     let ids: Vec<String> = (0..TASKS)
         .map(|i| {
@@ -169,10 +177,11 @@ fn round(config: &str, count: usize) -> Round {
 }
 
 fn main() {
-    let floor = round("max_parallel = 3\n", 0);
+    let floor = round("max_parallel = 3\n", 0, 1);
     let remote = "max_parallel = 3\n[workers]\nlocal = false\n";
-    let one = round(remote, 1);
-    let three = round(remote, 3);
+    let one = round(remote, 1, 1);
+    let one_three_slots = round(remote, 1, 3);
+    let three = round(remote, 3, 1);
     println!("{TASKS} short command tasks, at most 3 at once, on this machine");
     println!(
         "{:<28} {:>12} {:>8} {:>14} {:>18}",
@@ -181,6 +190,7 @@ fn main() {
     for (name, r) in [
         ("this machine (floor)", &floor),
         ("1 worker host", &one),
+        ("1 worker host, 3 at once", &one_three_slots),
         ("3 worker hosts", &three),
     ] {
         println!(

@@ -603,6 +603,9 @@ pub struct WorkerArgs {
     /// $XDG_CONFIG_HOME/pushpals/config.toml]
     #[arg(long, env = "PUSHPALS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// How many tasks this host runs at once (1 to 64)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub slots: u32,
 }
 
 /// `worker ...`.

@@ -95,8 +95,10 @@ struct Connected {
     /// Its long polls open now: a worker waiting for an instruction is not
     /// silent (a poll ends within [`LONG_POLL`], so a cut one shows soon).
     polls: u32,
-    /// The task it runs.
-    running: Option<TaskId>,
+    /// The tasks it runs.
+    running: Vec<TaskId>,
+    /// How many it runs at once.
+    slots: usize,
     /// Instructions it has not taken yet.
     mailbox: VecDeque<Instruction>,
     /// Rung when its mailbox or the offers change.
@@ -144,8 +146,8 @@ struct Board {
 pub struct WorkerActivity {
     /// Its name.
     pub name: String,
-    /// The task it runs now.
-    pub running: Option<String>,
+    /// The tasks it runs now.
+    pub running: Vec<String>,
     /// Runs it ended since the server started.
     pub runs: u64,
     /// Seconds it spent holding runs since the server started.
@@ -220,7 +222,7 @@ impl Dispatch {
                 .workers
                 .iter()
                 .filter(|(_, w)| {
-                    w.running.is_none()
+                    w.running.len() < w.slots
                         && w.last_word.elapsed() < silence
                         && covers(&w.labels, needs)
                 })
@@ -258,7 +260,7 @@ impl Dispatch {
         {
             let mut board = self.board();
             for worker in board.workers.values() {
-                if worker.running.is_none() && covers(&worker.labels, needs) {
+                if worker.running.len() < worker.slots && covers(&worker.labels, needs) {
                     worker.bell.notify_one();
                 }
             }
@@ -307,8 +309,8 @@ impl Dispatch {
             },
         );
         if let Some(worker) = board.workers.get_mut(name) {
-            worker.running = Some(offer.task.clone());
-            worker.busy_since = Some(Instant::now());
+            worker.running.push(offer.task.clone());
+            worker.busy_since.get_or_insert_with(Instant::now);
             worker.mailbox.push_back(start.clone());
             worker.bell.notify_one();
         }
@@ -333,16 +335,16 @@ impl Dispatch {
         asking: &Asking,
     ) -> Result<Option<Instruction>, DispatchError> {
         let until = tokio::time::Instant::now() + LONG_POLL;
-        let _open = OpenPoll::new(self, name, labels);
+        let _open = OpenPoll::new(self, name, labels, asking.slots());
         self.forget_dropped(name, asking);
         loop {
             let bell = {
                 let mut board = self.board();
-                let worker = connect(&mut board, name, labels);
+                let worker = connect(&mut board, name, labels, asking.slots());
                 if let Some(instruction) = worker.mailbox.pop_front() {
                     return Ok(Some(instruction));
                 }
-                if worker.running.is_none() {
+                if worker.running.len() < worker.slots {
                     // The oldest offer whose driver still waits and whose
                     // needs this worker covers.
                     while let Some(at) = board.offers.iter().position(|o| covers(labels, &o.needs))
@@ -371,15 +373,16 @@ impl Dispatch {
         }
     }
 
-    /// Ends the run the board counts as `name`'s when the worker says it
-    /// holds another or none (it restarted, or could not take the run's
-    /// base), unless its `start` is still waiting in its mailbox.
+    /// Ends each run the board counts as `name`'s that the worker says it
+    /// does not hold (it restarted, or could not take the run's base),
+    /// unless its `start` is still waiting in its mailbox; and tells it to
+    /// drop each run it holds that is no longer its.
     fn forget_dropped(&self, name: &str, asking: &Asking) {
         let mut board = self.board();
-        // A run the worker still holds that is no longer its (lost, given
+        // Runs the worker still holds that are no longer its (lost, given
         // away, or from before the server restarted): it is told to drop
-        // it, which stops its command.
-        if let Some(holding) = &asking.holding {
+        // them, which stops their commands.
+        for holding in &asking.holding {
             let current = board
                 .runs
                 .values()
@@ -397,37 +400,33 @@ impl Dispatch {
         let Some(worker) = board.workers.get(name) else {
             return;
         };
-        let Some(task) = worker.running.clone() else {
-            return;
-        };
-        let Some(run) = board.runs.get(&task) else {
-            return;
-        };
-        let lease = run.lease;
-        let held = asking
-            .holding
-            .as_ref()
-            .is_some_and(|h| h.task == task.as_str() && h.lease == lease);
-        let starting = worker
-            .mailbox
+        let dropped: Vec<(TaskId, u64)> = worker
+            .running
             .iter()
-            .any(|i| matches!(i, Instruction::Start { lease: l, .. } if *l == lease));
-        if held || starting {
-            return;
-        }
-        if let Some(run) = board.runs.remove(&task) {
-            let _ = run.lost.send(Some(format!(
-                "worker {name} no longer holds the run (it restarted, or could not take the \
-                 task's base)"
-            )));
-        }
-        if let Some(worker) = board.workers.get_mut(name) {
-            worker.running = None;
-            worker.runs += 1;
-            // What was sent for the run and not taken goes with it.
-            worker.mailbox.retain(|i| i.lease() != lease);
-            if let Some(since) = worker.busy_since.take() {
-                worker.busy += since.elapsed();
+            .filter_map(|task| board.runs.get(task).map(|run| (task.clone(), run.lease)))
+            .filter(|(task, lease)| {
+                let held = asking
+                    .holding
+                    .iter()
+                    .any(|h| h.task == task.as_str() && h.lease == *lease);
+                let starting = worker
+                    .mailbox
+                    .iter()
+                    .any(|i| matches!(i, Instruction::Start { lease: l, .. } if l == lease));
+                !held && !starting
+            })
+            .collect();
+        for (task, lease) in dropped {
+            if let Some(run) = board.runs.remove(&task) {
+                let _ = run.lost.send(Some(format!(
+                    "worker {name} no longer holds the run (it restarted, or could not take the \
+                     task's base)"
+                )));
+            }
+            if let Some(worker) = board.workers.get_mut(name) {
+                // What was sent for the run and not taken goes with it.
+                worker.mailbox.retain(|i| i.lease() != lease);
+                worker.ended_run(&task);
             }
         }
     }
@@ -645,7 +644,7 @@ impl Dispatch {
             .iter()
             .map(|(name, w)| WorkerActivity {
                 name: name.clone(),
-                running: w.running.as_ref().map(ToString::to_string),
+                running: w.running.iter().map(ToString::to_string).collect(),
                 runs: w.runs,
                 busy_secs: (w.busy + w.busy_since.map_or(Duration::ZERO, |s| s.elapsed()))
                     .as_secs_f64(),
@@ -674,9 +673,10 @@ impl Dispatch {
             let Some(worker) = board.workers.remove(&name) else {
                 continue;
             };
-            if let Some(task) = worker.running
-                && let Some(run) = board.runs.remove(&task)
-            {
+            for task in &worker.running {
+                let Some(run) = board.runs.remove(task) else {
+                    continue;
+                };
                 let why = if revoked.contains(&name) {
                     format!("worker {name} was revoked")
                 } else {
@@ -754,12 +754,25 @@ impl Dispatch {
             return;
         };
         if let Some(worker) = board.workers.get_mut(&run.worker) {
-            worker.running = None;
-            worker.runs += 1;
-            if let Some(since) = worker.busy_since.take() {
-                worker.busy += since.elapsed();
-            }
+            worker.ended_run(task);
             worker.bell.notify_one();
+        }
+    }
+}
+
+impl Connected {
+    /// Counts a run of `task` as over: a slot is free again, and the time
+    /// it was busy (holding any run) is added up when it holds none.
+    fn ended_run(&mut self, task: &TaskId) {
+        let before = self.running.len();
+        self.running.retain(|t| t != task);
+        if self.running.len() < before {
+            self.runs += 1;
+        }
+        if self.running.is_empty()
+            && let Some(since) = self.busy_since.take()
+        {
+            self.busy += since.elapsed();
         }
     }
 }
@@ -772,8 +785,8 @@ struct OpenPoll<'a> {
 }
 
 impl<'a> OpenPoll<'a> {
-    fn new(dispatch: &'a Dispatch, name: &'a str, labels: &[String]) -> Self {
-        connect(&mut dispatch.board(), name, labels).polls += 1;
+    fn new(dispatch: &'a Dispatch, name: &'a str, labels: &[String], slots: usize) -> Self {
+        connect(&mut dispatch.board(), name, labels, slots).polls += 1;
         Self { dispatch, name }
     }
 }
@@ -788,7 +801,12 @@ impl Drop for OpenPoll<'_> {
 }
 
 /// Worker `name` on the board (put there when new), heard from now.
-fn connect<'b>(board: &'b mut Board, name: &str, labels: &[String]) -> &'b mut Connected {
+fn connect<'b>(
+    board: &'b mut Board,
+    name: &str,
+    labels: &[String],
+    slots: usize,
+) -> &'b mut Connected {
     let worker = board
         .workers
         .entry(name.to_owned())
@@ -796,7 +814,8 @@ fn connect<'b>(board: &'b mut Board, name: &str, labels: &[String]) -> &'b mut C
             labels: labels.to_vec(),
             last_word: Instant::now(),
             polls: 0,
-            running: None,
+            running: Vec::new(),
+            slots,
             mailbox: VecDeque::new(),
             bell: Arc::new(Notify::new()),
             runs: 0,
@@ -805,6 +824,7 @@ fn connect<'b>(board: &'b mut Board, name: &str, labels: &[String]) -> &'b mut C
         });
     worker.last_word = Instant::now();
     worker.labels = labels.to_vec();
+    worker.slots = slots;
     worker
 }
 

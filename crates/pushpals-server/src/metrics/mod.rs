@@ -190,7 +190,7 @@ impl Metrics {
         );
         r.register(
             "worker_running",
-            "Task runs each connected worker holds now (0 or 1)",
+            "Task runs each connected worker holds now",
             m.worker_running.clone(),
         );
         r.register(
@@ -368,7 +368,7 @@ impl Metrics {
             self.worker_busy.get_or_create(&name).set(worker.busy_secs);
             self.worker_running
                 .get_or_create(&name)
-                .set(i64::from(worker.running.is_some()));
+                .set(i64::try_from(worker.running.len()).unwrap_or(i64::MAX));
         }
         let pending = store.pending_approval_count().await?;
         self.approvals_pending

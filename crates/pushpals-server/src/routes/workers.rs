@@ -289,7 +289,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
         .map(|worker| {
             let now = activity.iter().find(|a| a.name == worker.name);
             let mut shown = json!(worker);
-            shown["running"] = json!(now.and_then(|a| a.running.clone()));
+            shown["running"] = json!(now.map(|a| a.running.clone()).unwrap_or_default());
             shown["runs"] = json!(now.map_or(0, |a| a.runs));
             shown["busy_secs"] = json!(now.map_or(0.0, |a| a.busy_secs));
             shown

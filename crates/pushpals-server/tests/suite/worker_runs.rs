@@ -34,8 +34,14 @@ async fn enrolled(api: &Api, name: &str) -> String {
     enrolled["token"].as_str().unwrap().to_owned()
 }
 
-/// Asks for the next instruction (saying what it holds) until one comes.
+/// Asks for the next instruction (saying what it holds: nothing, a run,
+/// or a list of runs) until one comes.
 async fn next(api: &Api, token: &str, holding: Value) -> Value {
+    let holding = match holding {
+        Value::Null => json!([]),
+        Value::Array(_) => holding,
+        one => json!([one]),
+    };
     for _ in 0..5 {
         let (status, instruction) = api
             .call(
@@ -394,4 +400,39 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
             .contains("revoked"),
         "{lost:?}"
     );
+
+    // A worker that runs two at once takes a second run while it holds the
+    // first; the list shows both.
+    let token = enrolled(&api, "w2").await;
+    let mut want = vec![create(&api, "sleep 5").await, create(&api, "sleep 5").await];
+    let (mut started, mut holding) = (Vec::new(), Vec::new());
+    for _ in 0..8 {
+        let (status, instruction) = api
+            .call(
+                "POST",
+                "/api/v1/workers/next",
+                Some(&token),
+                Some(json!({ "holding": holding, "slots": 2 })),
+            )
+            .await;
+        if status == StatusCode::OK && instruction["kind"] == "start" {
+            holding.push(json!({ "task": instruction["task"], "lease": instruction["lease"] }));
+            started.push(instruction["task"].as_str().unwrap().to_owned());
+        }
+        if started.len() == 2 {
+            break;
+        }
+    }
+    started.sort();
+    want.sort();
+    assert_eq!(started, want);
+    let (_, listed) = api.authed("GET", "/api/v1/workers", None).await;
+    let w2 = listed["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "w2")
+        .unwrap()
+        .clone();
+    assert_eq!(w2["running"].as_array().unwrap().len(), 2, "{w2}");
 }

@@ -80,10 +80,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         action: None,
         token,
         config,
+        slots,
     }) = &command
     {
         let data = paths::data_dir(data_dir.as_deref())?;
-        return worker_host::run(&server, &data, token.as_deref(), config.as_deref()).await;
+        let host = worker_host::Host {
+            server: &server,
+            data_dir: &data,
+            enrolment: token.as_deref(),
+            config: config.as_deref(),
+            slots: *slots,
+        };
+        return worker_host::run(&host).await;
     }
     if let Command::Service { action } = &command {
         service::run(action, data_dir.as_deref())?;

@@ -54,13 +54,30 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `worker`: enrol (once) and report until stopped or revoked.
-pub async fn run(
-    server: &str,
-    data_dir: &Path,
-    enrolment: Option<&str>,
-    config: Option<&Path>,
-) -> Result<ExitCode> {
+/// What `pushpals worker` was started with.
+pub struct Host<'a> {
+    /// The server's URL.
+    pub server: &'a str,
+    /// This host's data directory (its token under `worker/`).
+    pub data_dir: &'a Path,
+    /// The one-time enrolment token, on the first start.
+    pub enrolment: Option<&'a str>,
+    /// The settings file (its `[sandbox]`).
+    pub config: Option<&'a Path>,
+    /// How many tasks it runs at once.
+    pub slots: u32,
+}
+
+/// `worker`: enrol (once), then report and take work until stopped or
+/// revoked.
+pub async fn run(host: &Host<'_>) -> Result<ExitCode> {
+    let Host {
+        server,
+        data_dir,
+        enrolment,
+        config,
+        slots,
+    } = *host;
     let config_path = crate::paths::config_file(config)?;
     let settings = crate::serve::load_settings(&config_path, config.is_some())?;
     let home = data_dir.join("worker");
@@ -107,14 +124,15 @@ pub async fn run(
         }
     };
     say!(
-        "Worker {name} on {server}, sandbox {}: reporting every {} s and taking work.",
+        "Worker {name} on {server}, sandbox {}: reporting every {} s and taking work ({slots} \
+         at once).",
         runner.backend(),
         report_every().as_secs()
     );
     let client = std::sync::Arc::new(Client::with_token(server, token)?);
     tokio::select! {
         reported = report_until_stopped(&client, &name) => reported,
-        worked = super::worker_work::take_work(std::sync::Arc::clone(&client), runner, &home, &name) => {
+        worked = super::worker_work::take_work(std::sync::Arc::clone(&client), runner, &home, &name, slots) => {
             worked.map(|()| ExitCode::SUCCESS)
         }
     }

@@ -47,6 +47,7 @@ pub(crate) async fn take_work(
     runner: Arc<dyn Runner>,
     home: &Path,
     name: &str,
+    slots: u32,
 ) -> Result<()> {
     let runs = home.join("runs");
     // Clones of runs a stopped worker held are not its any more.
@@ -55,14 +56,19 @@ pub(crate) async fn take_work(
             .with_context(|| format!("cannot clear {}", runs.display()))?;
     }
     std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
-    let mut held: Option<Held> = None;
+    // The runs it holds, by task.
+    let mut held: std::collections::HashMap<String, Held> = std::collections::HashMap::new();
     let mut wait = Duration::from_millis(250);
     loop {
         let asking = Asking {
-            holding: held.as_ref().map(|h| HeldRun {
-                task: h.task.clone(),
-                lease: h.lease,
-            }),
+            holding: held
+                .values()
+                .map(|h| HeldRun {
+                    task: h.task.clone(),
+                    lease: h.lease,
+                })
+                .collect(),
+            slots: Some(slots),
         };
         let response = client
             .request(Method::POST, "/workers/next")
@@ -115,7 +121,8 @@ pub(crate) async fn take_work(
                 repo,
                 base_commit,
             } => {
-                if let Some(old) = held.take() {
+                // An older run of the same task (its lease is over).
+                if let Some(old) = held.remove(&task) {
                     drop_run(old, runner.as_ref()).await;
                 }
                 say!(
@@ -124,13 +131,16 @@ pub(crate) async fn take_work(
                 );
                 match start_run(&client, &runs, &task, lease, &base_commit).await {
                     Ok(dir) => {
-                        held = Some(Held {
-                            task,
-                            lease,
-                            dir,
-                            base: base_commit,
-                            running: None,
-                        });
+                        held.insert(
+                            task.clone(),
+                            Held {
+                                task,
+                                lease,
+                                dir,
+                                base: base_commit,
+                                running: None,
+                            },
+                        );
                     }
                     Err(error) => say!("Task {task}: cannot take its base: {error:#}"),
                 }
@@ -143,7 +153,7 @@ pub(crate) async fn take_work(
                 timeout_secs,
                 network,
             } => {
-                let Some(run) = held.as_mut().filter(|h| h.task == task && h.lease == lease) else {
+                let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
                     continue;
                 };
                 let (stop, stopped) = watch::channel(false);
@@ -208,23 +218,21 @@ pub(crate) async fn take_work(
                 if let Some(Held {
                     running: Some((running, stop)),
                     ..
-                }) = held.as_ref().filter(|h| h.task == task && h.lease == lease)
+                }) = held.get(&task).filter(|h| h.lease == lease)
                     && *running == seq
                 {
                     let _ = stop.send(true);
                 }
             }
             Instruction::SendDiff { task, lease } => {
-                let Some(run) = held.as_ref().filter(|h| h.task == task && h.lease == lease) else {
+                let Some(run) = held.get(&task).filter(|h| h.lease == lease) else {
                     continue;
                 };
                 send_diff(&client, run).await;
             }
             Instruction::Done { task, lease } => {
-                if held
-                    .as_ref()
-                    .is_some_and(|h| h.task == task && h.lease == lease)
-                    && let Some(run) = held.take()
+                if held.get(&task).is_some_and(|h| h.lease == lease)
+                    && let Some(run) = held.remove(&task)
                 {
                     say!("Task {task}: done here.");
                     drop_run(run, runner.as_ref()).await;

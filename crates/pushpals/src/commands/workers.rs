@@ -64,6 +64,21 @@ fn ago(at: Option<&str>) -> String {
     })
 }
 
+/// The tasks a worker runs now, or `-`.
+fn running_of(worker: &Value) -> String {
+    let tasks: Vec<&str> = worker["running"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if tasks.is_empty() {
+        "-".to_owned()
+    } else {
+        tasks.join(",")
+    }
+}
+
 /// A worker's state as a person reads it.
 fn state_of(worker: &Value) -> &'static str {
     if worker["revoked_at"].is_string() {
@@ -132,7 +147,7 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
                 .map_or("-".to_owned(), |c| c.to_string()),
             worker["version"].as_str().unwrap_or("-"),
             ago(worker["last_seen"].as_str()),
-            worker["running"].as_str().unwrap_or("-"),
+            running_of(worker),
             worker["runs"].as_u64().unwrap_or(0),
         );
     }
