@@ -65,6 +65,8 @@ pub struct TaskStatus {
     pub last_line: Option<String>,
     /// The worker host running it, while one does.
     pub worker: Option<String>,
+    /// What it waits for a worker host to offer, while it waits for one.
+    pub waiting_for_worker: Option<Vec<String>>,
     /// All of it in one line, for people.
     pub summary: String,
 }
@@ -81,6 +83,13 @@ impl TaskStatus {
         }
         if let Some(worker) = &self.worker {
             line.push_str(&format!(" on worker {worker}"));
+        }
+        if let Some(needs) = &self.waiting_for_worker {
+            if needs.is_empty() {
+                line.push_str("; waiting for a worker");
+            } else {
+                line.push_str(&format!("; waiting for a worker with {}", needs.join(", ")));
+            }
         }
         if let Some(step) = &self.last_step {
             line.push_str(&format!("; last step: {step}"));
@@ -216,6 +225,7 @@ impl TaskStatus {
             }),
             last_line: None,
             worker: None,
+            waiting_for_worker: None,
             id: task.id,
             seq: task.seq,
             title: task.title,
@@ -241,6 +251,7 @@ impl Orchestrator {
         // what it is doing, not only "checking").
         for status in statuses.iter_mut().filter(|s| s.at_work_secs.is_some()) {
             status.worker = self.dispatch.holder(&status.id);
+            status.waiting_for_worker = self.dispatch.waiting_for(&status.id);
             if let Some(output) = self.store.last_task_event(&status.id, "output").await? {
                 status.last_line = output.payload["text"].as_str().and_then(last_line);
             }

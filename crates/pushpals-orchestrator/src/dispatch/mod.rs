@@ -636,6 +636,15 @@ impl Dispatch {
         self.board().runs.get(task).map(|run| run.worker.clone())
     }
 
+    /// What `task`'s run waits for a worker to offer, while it waits.
+    pub(crate) fn waiting_for(&self, task: &TaskId) -> Option<Vec<String>> {
+        self.board()
+            .offers
+            .iter()
+            .find(|offer| &offer.task == task)
+            .map(|offer| offer.needs.clone())
+    }
+
     /// What each worker on the board is doing.
     pub fn activity(&self) -> Vec<WorkerActivity> {
         let board = self.board();

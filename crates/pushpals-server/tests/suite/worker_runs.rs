@@ -110,6 +110,24 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
     assert!(said["message"].as_str().unwrap().contains("only a worker"));
 
     let id = create(&api, "echo hi > A.md").await;
+    // Before the worker asks, the task waits for one, and says so.
+    let mut said = String::new();
+    for _ in 0..500 {
+        let (_, status) = api.authed("GET", "/api/v1/status", None).await;
+        said = status["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id.as_str())
+            .and_then(|t| t["summary"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if said.contains("waiting for a worker") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(said.contains("waiting for a worker"), "{said}");
     let start = next(&api, &token, Value::Null).await;
     assert_eq!(start["kind"], "start", "{start}");
     assert_eq!(start["task"], id.as_str());
