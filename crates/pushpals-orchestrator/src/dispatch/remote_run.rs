@@ -176,9 +176,7 @@ impl Runner for RemoteRun {
                     let mut board = self.dispatch.board();
                     self.dispatch.send(&mut board, &self.task, self.lease, stop);
                     if let Some(run) = board.runs.get_mut(&self.task) {
-                        run.steps.remove(&seq);
-                        run.proxies.remove(&seq);
-                        run.ended.insert(seq);
+                        run.end_step(seq);
                     }
                     drop(board);
                     return Ok(CommandOutcome {
@@ -193,9 +191,7 @@ impl Runner for RemoteRun {
             // The step's link goes once it ended (its output sender with it,
             // so the recorder finishes).
             if let Some(run) = self.dispatch.board().runs.get_mut(&self.task) {
-                run.steps.remove(&seq);
-                run.proxies.remove(&seq);
-                run.ended.insert(seq);
+                run.end_step(seq);
             }
             ended.unwrap_or_else(|_| Err(RunError::Worker("the worker's run ended".into())))
         })

@@ -6,6 +6,10 @@
 //! time; request, write and stream figures are measured where they happen.
 //! Labels never carry secrets: models, check names, decisions, routes
 //! (templates, never concrete paths or queries) and states only.
+//!
+//! Over 400 lines: the registry of every series, each registered once with
+//! its help text, and the scrape that refreshes the stored gauges; folding
+//! events is `events.rs`.
 
 mod events;
 

@@ -3,6 +3,9 @@
 //! wrong step is refused with what to do: another lease, another task, a
 //! chunk out of order, a report before its output, a stream that is not
 //! one, a chunk too big, a worker that says it holds nothing.
+//!
+//! Over 400 lines: one worker's conversation with the server, step after
+//! step, each refusal tried at the step it belongs to.
 
 use super::support::{Api, api_with};
 use axum::http::StatusCode;

@@ -14,6 +14,7 @@ mod store;
 mod tasks;
 mod tls;
 mod worker_host;
+mod worker_sending;
 mod worker_toolchains;
 mod worker_work;
 pub(crate) use worker_host::connection as worker_connection;

@@ -8,6 +8,7 @@
 //! nothing twice); a 409 means the run is no longer this worker's, and it
 //! is dropped.
 
+use super::worker_sending::{MOST_BACKOFF, Sent, relay_network, send_chunk, send_until_taken};
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
 use pushpals_core::worker_wire::{Asking, HeldRun, Instruction, StepReport};
@@ -20,16 +21,6 @@ use tokio::sync::{mpsc, watch};
 
 /// The most bytes one output upload carries.
 const CHUNK_BYTES: usize = 64 * 1024;
-/// The longest wait between tries while the server cannot be reached.
-const MOST_BACKOFF: Duration = Duration::from_secs(5);
-
-/// How a send ended.
-enum Sent {
-    /// The server took it.
-    Taken(reqwest::Response),
-    /// The run is no longer this worker's (409, 404): drop it.
-    Gone(String),
-}
 
 /// The run this worker holds.
 struct Held {
@@ -276,39 +267,6 @@ async fn send_diff(client: &Client, run: &Held) {
     }
 }
 
-/// Relays each connection the command opens on `listener` to the server's
-/// proxy for it: a request upgraded to a byte stream.
-fn relay_network(
-    client: Arc<Client>,
-    listener: tokio::net::UnixListener,
-    task: &str,
-    lease: u64,
-    seq: u64,
-) -> tokio::task::JoinHandle<()> {
-    let path = format!("/workers/tasks/{task}/network?lease={lease}&seq={seq}");
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let (client, path) = (Arc::clone(&client), path.clone());
-            tokio::spawn(async move {
-                let response = client
-                    .request(Method::GET, &path)
-                    .header(reqwest::header::CONNECTION, "upgrade")
-                    .header(reqwest::header::UPGRADE, "pushpals-tunnel")
-                    .send()
-                    .await;
-                let Ok(response) = response else { return };
-                if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                    return;
-                }
-                let Ok(mut upgraded) = response.upgrade().await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upgraded).await;
-            });
-        }
-    })
-}
-
 /// Fetches the run's base and clones it into `runs/<task>`.
 async fn start_run(
     client: &Client,
@@ -419,87 +377,6 @@ async fn run_command(
         Ok(Sent::Gone(why)) => say!("Task {task}: {why}"),
         Ok(Sent::Taken(_)) => {}
         Err(error) => say!("Task {task}: {error:#}"),
-    }
-}
-
-/// Sends one output chunk; `Some(why)` when the run is gone.
-async fn send_chunk(
-    client: &Client,
-    task: &str,
-    lease: u64,
-    seq: u64,
-    chunk: &mut u64,
-    stream: OutputStream,
-    bytes: Vec<u8>,
-) -> Option<String> {
-    if bytes.is_empty() {
-        return None;
-    }
-    let path = format!(
-        "/workers/tasks/{task}/output?lease={lease}&seq={seq}&chunk={chunk}&stream={}",
-        stream.as_str()
-    );
-    *chunk += 1;
-    match send_until_taken(client, Method::POST, &path, bytes).await {
-        Ok(Sent::Taken(_)) => None,
-        Ok(Sent::Gone(why)) => Some(why),
-        Err(error) => Some(format!("{error:#}")),
-    }
-}
-
-/// Sends until the server answers: tried again while it cannot be reached
-/// or answers 5xx; `Gone` on 404/409; an error on 401 or another refusal.
-async fn send_until_taken(
-    client: &Client,
-    method: Method,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<Sent> {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        let mut request = client
-            .request(method.clone(), path)
-            .timeout(Duration::from_secs(60));
-        if method != Method::GET {
-            let content = if path.ends_with("/result") || path.ends_with("/diff-failed") {
-                "application/json"
-            } else {
-                "application/octet-stream"
-            };
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, content)
-                .body(body.clone());
-        }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => return Ok(Sent::Taken(response)),
-            Ok(response)
-                if matches!(
-                    response.status(),
-                    StatusCode::CONFLICT | StatusCode::NOT_FOUND
-                ) =>
-            {
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
-                return Ok(Sent::Gone(
-                    body["message"]
-                        .as_str()
-                        .unwrap_or("the run is gone")
-                        .to_owned(),
-                ));
-            }
-            Ok(response) if response.status().is_server_error() => {}
-            Ok(response) => {
-                let status = response.status();
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
-                bail!(
-                    "the server refused {path}: {} (HTTP {})",
-                    body["message"].as_str().unwrap_or("no details"),
-                    status.as_u16()
-                );
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(MOST_BACKOFF);
     }
 }
 

@@ -1,0 +1,206 @@
+//! What a worker sends about a run it holds: the base it asks for, each
+//! command's output and end, the tunnel of a command granted network, and
+//! the run's diff (or why there is none). Each is checked against the run's
+//! holder and lease first.
+
+use super::{Board, Dispatch, DispatchError, HeldRun, MAX_DIFF};
+use pushpals_core::TaskId;
+use pushpals_core::worker_wire::StepReport;
+use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+impl Dispatch {
+    /// Checks that `name` holds `task` under `lease`, noting that it spoke.
+    fn held<'b>(
+        board: &'b mut Board,
+        name: &str,
+        task: &str,
+        lease: u64,
+    ) -> Result<&'b mut HeldRun, DispatchError> {
+        if let Some(worker) = board.workers.get_mut(name) {
+            worker.last_word = Instant::now();
+        }
+        let Ok(id) = TaskId::parse(task) else {
+            return Err(DispatchError::NotYours(format!(
+                "{task:?} is not a task id"
+            )));
+        };
+        match board.runs.get_mut(&id) {
+            Some(run) if run.worker == name && run.lease == lease => Ok(run),
+            Some(run) if run.worker == name => Err(DispatchError::Stale {
+                task: task.to_owned(),
+                lease,
+            }),
+            _ if lease != 0 => Err(DispatchError::Stale {
+                task: task.to_owned(),
+                lease,
+            }),
+            _ => Err(DispatchError::NotYours(format!(
+                "task {task} is not one this worker runs"
+            ))),
+        }
+    }
+
+    /// The server's worktree of a task the worker holds (to bundle its
+    /// base from).
+    pub fn base_worktree(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+    ) -> Result<PathBuf, DispatchError> {
+        let mut board = self.board();
+        Ok(Self::held(&mut board, name, task, lease)?.worktree.clone())
+    }
+
+    /// The server's network proxy for command `seq` of the run, while it
+    /// runs and was granted network.
+    pub fn network_proxy(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        seq: u64,
+    ) -> Result<PathBuf, DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, lease)?;
+        run.proxies.get(&seq).cloned().ok_or_else(|| {
+            DispatchError::BadInput(format!(
+                "command {seq} of this run is not running with network granted"
+            ))
+        })
+    }
+
+    /// One chunk of a command's output; chunks come in order from 0, a
+    /// chunk sent again is taken once.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn output(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        seq: u64,
+        chunk: u64,
+        stream: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DispatchError> {
+        let stream = match stream {
+            "stdout" => OutputStream::Stdout,
+            "stderr" => OutputStream::Stderr,
+            other => {
+                return Err(DispatchError::BadInput(format!(
+                    "stream must be stdout or stderr, not {other:?}"
+                )));
+            }
+        };
+        let sender = {
+            let mut board = self.board();
+            let run = Self::held(&mut board, name, task, lease)?;
+            if run.ended.contains(&seq) {
+                return Ok(());
+            }
+            let link = run
+                .steps
+                .get_mut(&seq)
+                .ok_or_else(|| DispatchError::BadInput(format!("no command {seq} is running")))?;
+            if chunk < link.next_chunk {
+                return Ok(());
+            }
+            if chunk > link.next_chunk {
+                return Err(DispatchError::OutOfOrder {
+                    seq,
+                    expected: link.next_chunk,
+                });
+            }
+            link.next_chunk += 1;
+            link.output.clone()
+        };
+        // The recorder may be gone (the run was cancelled); the output has
+        // nowhere to go then.
+        let _ = sender.send(OutputChunk { stream, bytes }).await;
+        Ok(())
+    }
+
+    /// How a command ended; every chunk it counts must have come first. A
+    /// report sent again is taken once.
+    pub fn report(&self, name: &str, task: &str, report: &StepReport) -> Result<(), DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, report.lease)?;
+        if run.ended.contains(&report.seq) {
+            return Ok(());
+        }
+        let Some(link) = run.steps.get_mut(&report.seq) else {
+            return Err(DispatchError::BadInput(format!(
+                "no command {} is running",
+                report.seq
+            )));
+        };
+        if link.next_chunk < report.chunks {
+            return Err(DispatchError::OutOfOrder {
+                seq: report.seq,
+                expected: link.next_chunk,
+            });
+        }
+        let Some(done) = link.done.take() else {
+            return Ok(());
+        };
+        let ended = match &report.error {
+            Some(error) => Err(RunError::Worker(format!("{name}: {error}"))),
+            None => Ok(CommandOutcome {
+                exit_code: report.exit_code,
+                signal: report.signal,
+                timed_out: report.timed_out,
+                cancelled: report.cancelled,
+                duration: Duration::from_millis(report.duration_ms),
+            }),
+        };
+        let _ = done.send(ended);
+        Ok(())
+    }
+
+    /// The run's diff against its base, as the worker sent it.
+    pub fn diff(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), DispatchError> {
+        if bytes.len() > MAX_DIFF {
+            return Err(DispatchError::BadInput(format!(
+                "the diff is over {} MiB",
+                MAX_DIFF / (1024 * 1024)
+            )));
+        }
+        self.settle_diff(name, task, lease, Ok(bytes))
+    }
+
+    /// The worker could not make or send the run's diff (`why`): the run
+    /// fails with that reason instead of waiting for it.
+    pub fn diff_failed(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        why: &str,
+    ) -> Result<(), DispatchError> {
+        let why: String = why.chars().take(2000).collect();
+        self.settle_diff(name, task, lease, Err(why))
+    }
+
+    fn settle_diff(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        diff: Result<Vec<u8>, String>,
+    ) -> Result<(), DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, lease)?;
+        if let Some(waiting) = run.diff.take() {
+            let _ = waiting.send(diff);
+        }
+        Ok(())
+    }
+}
