@@ -43,6 +43,10 @@ pub enum Instruction {
         /// which lets through only the allowlisted hosts and records each.
         #[serde(default)]
         network: bool,
+        /// The run is mirrored (an agent's): bring the clone to this tree
+        /// first, and send what the command changed after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mirror: Option<Mirror>,
     },
     /// Stop the command `seq` (the task was cancelled).
     Cancel {
@@ -92,6 +96,21 @@ impl Instruction {
             | Self::Done { lease, .. } => *lease,
         }
     }
+}
+
+/// What a mirrored run's command starts from. Both sides name the files
+/// they hold (all but ignored ones) by their git tree; the server's copy
+/// is the one an agent edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    /// The tree the clone holds when the command starts.
+    pub tree: String,
+    /// What changed on the server since the two last agreed, as a binary
+    /// git diff in base64; absent when nothing did. After applying it the
+    /// clone's tree must be [`Mirror::tree`], or the command does not run.
+    #[serde(default)]
+    pub diff: Option<String>,
 }
 
 /// What a worker says when it asks for work (`POST /workers/next`): the
@@ -153,6 +172,11 @@ pub struct StepReport {
     /// Why it could not run at all (the sandbox refused it).
     #[serde(default)]
     pub error: Option<String>,
+    /// A mirrored run's command changed the clone: its tree now. The diff
+    /// from the tree it started at was sent first
+    /// (`PUT /workers/tasks/{task}/diff?lease=&seq=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
 }
 
 #[cfg(test)]

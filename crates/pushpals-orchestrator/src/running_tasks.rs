@@ -12,13 +12,27 @@ use tokio::sync::watch;
 
 /// The runs of tasks that a worker host holds, by task.
 #[derive(Default)]
-pub(crate) struct RemoteRuns(Mutex<HashMap<TaskId, Arc<crate::dispatch::RemoteRun>>>);
+pub(crate) struct RemoteRuns(Mutex<HashMap<TaskId, HeldRemote>>);
+
+/// A task's run on a worker and the runner its commands go through.
+struct HeldRemote {
+    run: Arc<crate::dispatch::RemoteRun>,
+    /// A mirrored run's runner; none when commands go to `run` itself.
+    mirrored: Option<Arc<crate::dispatch::MirroredRun>>,
+}
 
 impl RemoteRuns {
-    /// Notes that the task's run is on a worker.
-    pub(crate) fn hold(&self, task_id: &TaskId, run: Arc<crate::dispatch::RemoteRun>) {
+    /// Notes that the task's run is on a worker (mirrored through
+    /// `mirrored` when the task is an agent's).
+    pub(crate) fn hold(
+        &self,
+        task_id: &TaskId,
+        run: Arc<crate::dispatch::RemoteRun>,
+        mirrored: Option<crate::dispatch::MirroredRun>,
+    ) {
         if let Ok(mut runs) = self.0.lock() {
-            runs.insert(task_id.clone(), run);
+            let mirrored = mirrored.map(Arc::new);
+            runs.insert(task_id.clone(), HeldRemote { run, mirrored });
         }
     }
 
@@ -27,7 +41,27 @@ impl RemoteRuns {
         self.0
             .lock()
             .ok()
-            .and_then(|runs| runs.get(task_id).cloned())
+            .and_then(|runs| runs.get(task_id).map(|held| Arc::clone(&held.run)))
+    }
+
+    /// The runner the task's commands go through, when its run is on a
+    /// worker.
+    pub(crate) fn runner(&self, task_id: &TaskId) -> Option<Arc<dyn pushpals_sandbox::Runner>> {
+        let runs = self.0.lock().ok()?;
+        let held = runs.get(task_id)?;
+        Some(match &held.mirrored {
+            Some(mirrored) => Arc::clone(mirrored) as Arc<dyn pushpals_sandbox::Runner>,
+            None => Arc::clone(&held.run) as Arc<dyn pushpals_sandbox::Runner>,
+        })
+    }
+
+    /// Whether the task's run on a worker is mirrored (its worktree is
+    /// kept current command by command).
+    pub(crate) fn mirrored(&self, task_id: &TaskId) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .is_some_and(|runs| runs.get(task_id).is_some_and(|h| h.mirrored.is_some()))
     }
 
     /// Forgets the task's run (the worker is freed when the last handle

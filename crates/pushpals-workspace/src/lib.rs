@@ -31,7 +31,7 @@ pub use history::CommitPatch;
 pub use merge::Merge;
 pub use overlay::Overlays;
 pub use repo::Repo;
-pub use run_transfer::{binary_diff, clone_bundle};
+pub use run_transfer::{apply_to_clone, binary_diff, clone_bundle, clone_tree, clone_tree_diff};
 pub use secrets::{
     LONG_LINE, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
 };

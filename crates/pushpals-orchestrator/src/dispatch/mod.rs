@@ -17,9 +17,11 @@
 //! worker sends about a run is `worker_requests.rs`, the remote runner
 //! `remote_run.rs`.
 
+mod mirrored_run;
 mod remote_run;
 mod worker_requests;
 
+pub(crate) use mirrored_run::MirroredRun;
 pub(crate) use remote_run::RemoteRun;
 
 use crate::current::Current;
@@ -65,6 +67,12 @@ pub enum DispatchError {
         seq: u64,
         /// The chunk the server waits for.
         expected: u64,
+    },
+    /// A mirrored command's end came before its changes.
+    #[error("send what command {seq} changed (PUT .../diff?lease=&seq={seq}) before how it ended")]
+    ChangesFirst {
+        /// The command.
+        seq: u64,
     },
     /// The request itself is wrong.
     #[error("{0}")]
@@ -133,7 +141,17 @@ struct HeldRun {
 struct StepLink {
     output: mpsc::Sender<OutputChunk>,
     next_chunk: u64,
-    done: Option<oneshot::Sender<Result<CommandOutcome, RunError>>>,
+    /// What a mirrored command changed, once the worker sent it.
+    changes: Option<Vec<u8>>,
+    done: Option<oneshot::Sender<Result<Ended, RunError>>>,
+}
+
+/// How a command on a worker ended.
+pub(crate) struct Ended {
+    pub(crate) outcome: CommandOutcome,
+    /// A mirrored command that changed the clone: its tree after, and the
+    /// diff to it from the tree it started at.
+    pub(crate) changes: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Default)]

@@ -2,9 +2,9 @@
 //! command goes to the worker's mailbox, its output and end come back
 //! through the worker's requests.
 
-use super::{Dispatch, StepLink};
+use super::{Dispatch, Ended, StepLink};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::Instruction;
+use pushpals_core::worker_wire::{Instruction, Mirror};
 use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,9 +113,27 @@ impl Runner for RemoteRun {
         &'a self,
         spec: CommandSpec,
         output: mpsc::Sender<OutputChunk>,
-        mut cancel: watch::Receiver<bool>,
+        cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
         Box::pin(async move {
+            self.run_on_worker(spec, output, cancel, None)
+                .await
+                .map(|ended| ended.outcome)
+        })
+    }
+}
+
+impl RemoteRun {
+    /// Runs one command on the worker; `mirror` (a mirrored run's) says
+    /// which tree the clone holds when it starts.
+    pub(crate) async fn run_on_worker(
+        &self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        mut cancel: watch::Receiver<bool>,
+        mirror: Option<Mirror>,
+    ) -> Result<Ended, RunError> {
+        {
             let (done, ended) = oneshot::channel();
             let seq = {
                 let mut board = self.dispatch.board();
@@ -136,6 +154,7 @@ impl Runner for RemoteRun {
                     StepLink {
                         output,
                         next_chunk: 0,
+                        changes: None,
                         done: Some(done),
                     },
                 );
@@ -156,6 +175,7 @@ impl Runner for RemoteRun {
                     command_line: spec.command_line.clone(),
                     timeout_secs: spec.timeout.as_secs().max(1),
                     network,
+                    mirror,
                 };
                 self.dispatch
                     .send(&mut board, &self.task, self.lease, instruction);
@@ -179,12 +199,15 @@ impl Runner for RemoteRun {
                         run.end_step(seq);
                     }
                     drop(board);
-                    return Ok(CommandOutcome {
-                        exit_code: None,
-                        signal: None,
-                        timed_out: false,
-                        cancelled: true,
-                        duration: CANCEL_GRACE,
+                    return Ok(Ended {
+                        outcome: CommandOutcome {
+                            exit_code: None,
+                            signal: None,
+                            timed_out: false,
+                            cancelled: true,
+                            duration: CANCEL_GRACE,
+                        },
+                        changes: None,
                     });
                 }
             };
@@ -194,6 +217,6 @@ impl Runner for RemoteRun {
                 run.end_step(seq);
             }
             ended.unwrap_or_else(|_| Err(RunError::Worker("the worker's run ended".into())))
-        })
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! the run's diff (or why there is none). Each is checked against the run's
 //! holder and lease first.
 
-use super::{Board, Dispatch, DispatchError, HeldRun, MAX_DIFF};
+use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF};
 use pushpals_core::TaskId;
 use pushpals_core::worker_wire::StepReport;
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
@@ -142,29 +142,41 @@ impl Dispatch {
                 expected: link.next_chunk,
             });
         }
+        let changes = match &report.tree {
+            Some(tree) => match link.changes.take() {
+                Some(diff) => Some((tree.clone(), diff)),
+                None => return Err(DispatchError::ChangesFirst { seq: report.seq }),
+            },
+            None => None,
+        };
         let Some(done) = link.done.take() else {
             return Ok(());
         };
         let ended = match &report.error {
             Some(error) => Err(RunError::Worker(format!("{name}: {error}"))),
-            None => Ok(CommandOutcome {
-                exit_code: report.exit_code,
-                signal: report.signal,
-                timed_out: report.timed_out,
-                cancelled: report.cancelled,
-                duration: Duration::from_millis(report.duration_ms),
+            None => Ok(Ended {
+                outcome: CommandOutcome {
+                    exit_code: report.exit_code,
+                    signal: report.signal,
+                    timed_out: report.timed_out,
+                    cancelled: report.cancelled,
+                    duration: Duration::from_millis(report.duration_ms),
+                },
+                changes,
             }),
         };
         let _ = done.send(ended);
         Ok(())
     }
 
-    /// The run's diff against its base, as the worker sent it.
+    /// The run's diff against its base, as the worker sent it; with
+    /// `seq`, what that command of a mirrored run changed (taken once).
     pub fn diff(
         &self,
         name: &str,
         task: &str,
         lease: u64,
+        seq: Option<u64>,
         bytes: Vec<u8>,
     ) -> Result<(), DispatchError> {
         if bytes.len() > MAX_DIFF {
@@ -173,7 +185,22 @@ impl Dispatch {
                 MAX_DIFF / (1024 * 1024)
             )));
         }
-        self.settle_diff(name, task, lease, Ok(bytes))
+        let Some(seq) = seq else {
+            return self.settle_diff(name, task, lease, Ok(bytes));
+        };
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, lease)?;
+        if run.ended.contains(&seq) {
+            return Ok(());
+        }
+        let link = run
+            .steps
+            .get_mut(&seq)
+            .ok_or_else(|| DispatchError::BadInput(format!("no command {seq} is running")))?;
+        if link.changes.is_none() {
+            link.changes = Some(bytes);
+        }
+        Ok(())
     }
 
     /// The worker could not make or send the run's diff (`why`): the run

@@ -228,9 +228,10 @@ impl Lifecycle {
             json!(null),
         )
         .await?;
-        // A command task may run on a worker host, which keeps its own
-        // caches; an agent task runs here.
-        let remote = task.agent.is_none() && self.place_run(&task, &config, &cancel).await?;
+        // A command task, or the built-in agent's, may run on a worker
+        // host, which keeps its own caches; an external agent runs here.
+        let on_worker = task.agent.as_ref().is_none_or(|a| a.external.is_none());
+        let remote = on_worker && self.place_run(&task, &config, &cancel).await?;
         if !remote && !self.got_warm_cache(task_id).await? {
             self.warm_start(&policy, &task, &config, &cancel).await?;
         }

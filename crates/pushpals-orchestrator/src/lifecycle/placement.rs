@@ -5,12 +5,12 @@
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
 use crate::checks::RepoConfig;
-use crate::dispatch::Placement;
+use crate::dispatch::{MirroredRun, Placement};
 use pushpals_core::payload::{Failure, StateChanged, TaskPlaced, WorkerLost};
 use pushpals_core::{Actor, NewEvent, Task, TaskId, TaskState};
 use pushpals_store::{StoreError, TaskUpdate};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -37,7 +37,9 @@ fn losses_since_started(events: &[pushpals_core::Event]) -> usize {
 
 impl Lifecycle {
     /// Places the task's run: on a worker host (recorded, and held until
-    /// the driver ends) or here. Returns whether it went to a worker.
+    /// the driver ends) or here. Returns whether it went to a worker. An
+    /// agent's run is mirrored: the agent works on the files here, its
+    /// commands there (see [`crate::dispatch::MirroredRun`]).
     pub(super) async fn place_run(
         &self,
         task: &Task,
@@ -73,7 +75,16 @@ impl Lifecycle {
         };
         let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &placed)
             .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
-        self.remote.hold(&task.id, run);
+        let mirrored = match task.agent {
+            Some(_) => Some(MirroredRun::new(
+                Arc::clone(&run),
+                self.served(&task.repo)?,
+                PathBuf::from(task.worktree_path.clone().unwrap_or_default()),
+                task.base_commit.clone().unwrap_or_default(),
+            )),
+            None => None,
+        };
+        self.remote.hold(&task.id, run, mirrored);
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(true)
     }
@@ -88,6 +99,10 @@ impl Lifecycle {
         let Some(run) = self.remote.get(&task.id) else {
             return Ok(());
         };
+        // A mirrored run's changes came back command by command.
+        if self.remote.mirrored(&task.id) {
+            return Ok(());
+        }
         let mut cancel = cancel.clone();
         let diff = match run.fetch_diff(&mut cancel).await {
             Ok(diff) => diff,
@@ -193,10 +208,9 @@ impl Lifecycle {
 
     /// The runner for the task's commands: its worker's, or this machine's.
     pub(crate) fn runner_for(&self, task_id: &TaskId) -> Arc<dyn pushpals_sandbox::Runner> {
-        match self.remote.get(task_id) {
-            Some(run) => run,
-            None => Arc::clone(&self.runner),
-        }
+        self.remote
+            .runner(task_id)
+            .unwrap_or_else(|| Arc::clone(&self.runner))
     }
 
     /// Why the task's worker counts as lost, if its run is on one that is.

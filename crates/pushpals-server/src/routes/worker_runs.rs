@@ -27,7 +27,7 @@ impl From<DispatchError> for ApiError {
         match error {
             DispatchError::NotYours(_) => Self::not_found(message),
             DispatchError::Stale { .. } => Self::new(StatusCode::CONFLICT, "lease_over", message),
-            DispatchError::OutOfOrder { .. } => {
+            DispatchError::OutOfOrder { .. } | DispatchError::ChangesFirst { .. } => {
                 Self::new(StatusCode::CONFLICT, "out_of_order", message)
             }
             DispatchError::BadInput(_) => Self::bad_request(message),
@@ -52,6 +52,17 @@ fn worker_name(caller: &Caller) -> Result<String, ApiError> {
 pub struct LeaseQuery {
     /// The run's lease, from its `start` instruction.
     pub lease: u64,
+}
+
+/// `?lease=N[&seq=M]` of a diff.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// The run's lease, from its `start` instruction.
+    pub lease: u64,
+    /// In a mirrored run: the command whose changes these are.
+    #[serde(default)]
+    pub seq: Option<u64>,
 }
 
 /// `?lease=&seq=&chunk=&stream=` of an output chunk.
@@ -202,12 +213,13 @@ pub async fn result(
 }
 
 /// `PUT /api/v1/workers/tasks/{task}/diff`: the run's changes against its
-/// base, a binary git diff (at most 64 MiB).
+/// base, a binary git diff (at most 64 MiB); with `seq`, what that command
+/// of a mirrored run changed, sent before its result.
 #[utoipa::path(
     put,
     path = "/workers/tasks/{task}/diff",
     tag = "workers",
-    params(("task" = String, Path, description = "the task's id"), LeaseQuery),
+    params(("task" = String, Path, description = "the task's id"), DiffQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
     security(("bearer" = ["worker"]))
@@ -216,7 +228,7 @@ pub async fn diff(
     State(state): State<AppState>,
     caller: Caller,
     Path(task): Path<String>,
-    ApiQuery(query): ApiQuery<LeaseQuery>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let name = worker_name(&caller)?;
@@ -226,7 +238,7 @@ pub async fn diff(
     state
         .orchestrator
         .dispatch()
-        .diff(&name, &task, query.lease, bytes.to_vec())?;
+        .diff(&name, &task, query.lease, query.seq, bytes.to_vec())?;
     Ok(Json(json!({ "bytes": size })))
 }
 

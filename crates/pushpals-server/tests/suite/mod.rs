@@ -6,5 +6,6 @@ mod operate;
 mod pairing;
 mod stream;
 mod support;
+mod worker_mirror;
 mod worker_runs;
 mod workers;

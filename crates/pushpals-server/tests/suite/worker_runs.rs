@@ -15,7 +15,7 @@ use std::time::Duration;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Names and enrols worker `name`; its token.
-async fn enrolled(api: &Api, name: &str) -> String {
+pub(super) async fn enrolled(api: &Api, name: &str) -> String {
     let (status, added) = api
         .authed(
             "POST",
@@ -39,7 +39,7 @@ async fn enrolled(api: &Api, name: &str) -> String {
 
 /// Asks for the next instruction (saying what it holds: nothing, a run,
 /// or a list of runs) until one comes.
-async fn next(api: &Api, token: &str, holding: Value) -> Value {
+pub(super) async fn next(api: &Api, token: &str, holding: Value) -> Value {
     let holding = match holding {
         Value::Null => json!([]),
         Value::Array(_) => holding,
@@ -74,7 +74,7 @@ async fn create(api: &Api, command: &str) -> String {
     task["id"].as_str().unwrap().to_owned()
 }
 
-async fn state_until(api: &Api, id: &str, wanted: &str) -> Value {
+pub(super) async fn state_until(api: &Api, id: &str, wanted: &str) -> Value {
     for _ in 0..1000 {
         let (_, view) = api
             .authed("GET", &format!("/api/v1/tasks/{id}"), None)
@@ -87,7 +87,7 @@ async fn state_until(api: &Api, id: &str, wanted: &str) -> Value {
     panic!("task {id} never became {wanted}");
 }
 
-async fn events(api: &Api, id: &str) -> Vec<Value> {
+pub(super) async fn events(api: &Api, id: &str) -> Vec<Value> {
     let (_, view) = api
         .authed("GET", &format!("/api/v1/tasks/{id}/events"), None)
         .await;

@@ -1,26 +1,26 @@
 //! A worker host taking work: it asks the server for its next instruction,
 //! clones a run's base from the bundle the server sends, runs each command
 //! it is given in its own sandbox (the clone's `.git` read-only to it),
-//! sends the output and the end, and at the end the run's binary diff.
+//! sends the output and the end, and at the end the run's binary diff (an
+//! agent's run is mirrored command by command instead: `worker_mirror.rs`).
 //!
 //! Every send is tried again while the server cannot be reached (so a cut
 //! connection loses nothing and, as chunks and reports are numbered, sends
 //! nothing twice); a 409 means the run is no longer this worker's, and it
 //! is dropped.
 
-use super::worker_sending::{MOST_BACKOFF, Sent, relay_network, send_chunk, send_until_taken};
+use super::worker_command::{Step, report_failure, run_command};
+use super::worker_mirror;
+use super::worker_sending::{MOST_BACKOFF, Sent, relay_network, send_until_taken};
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
-use pushpals_core::worker_wire::{Asking, HeldRun, Instruction, StepReport};
-use pushpals_sandbox::{CommandSpec, OutputChunk, OutputStream, Runner};
+use pushpals_core::worker_wire::{Asking, HeldRun, Instruction};
+use pushpals_sandbox::{CommandSpec, Runner};
 use reqwest::{Method, StatusCode};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-
-/// The most bytes one output upload carries.
-const CHUNK_BYTES: usize = 64 * 1024;
+use tokio::sync::watch;
 
 /// The run this worker holds.
 struct Held {
@@ -143,6 +143,7 @@ pub(crate) async fn take_work(
                 command_line,
                 timeout_secs,
                 network,
+                mirror,
             } => {
                 let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
                     continue;
@@ -187,18 +188,25 @@ pub(crate) async fn take_work(
                     if relay_missing {
                         // Fail closed: granted network it cannot give, the
                         // command does not run.
-                        let report = StepReport {
-                            lease,
-                            seq,
-                            error: Some("the worker cannot relay this command's network".into()),
-                            ..StepReport::default()
-                        };
-                        let path = format!("/workers/tasks/{task}/result");
-                        let body = serde_json::to_vec(&report).unwrap_or_default();
-                        let _ = send_until_taken(&client, Method::POST, &path, body).await;
+                        let why = "the worker cannot relay this command's network";
+                        report_failure(&client, &task, lease, seq, why.into()).await;
                         return;
                     }
-                    run_command(&client, runner.as_ref(), &task, lease, seq, spec, stopped).await;
+                    if let Some(mirror) = &mirror
+                        && let Err(error) = worker_mirror::bring_to(&spec.cwd, mirror).await
+                    {
+                        let why = format!("{error:#}");
+                        say!("Task {task}: {why}");
+                        report_failure(&client, &task, lease, seq, why).await;
+                        return;
+                    }
+                    let step = Step {
+                        task: &task,
+                        lease,
+                        seq,
+                        mirrored_from: mirror.map(|m| m.tree),
+                    };
+                    run_command(&client, runner.as_ref(), &step, spec, stopped).await;
                     if let Some((socket, relaying)) = relay {
                         relaying.abort();
                         let _ = std::fs::remove_file(socket);
@@ -292,92 +300,6 @@ async fn start_run(
     let _ = tokio::fs::remove_file(&file).await;
     cloned.context("cannot clone the base")?;
     Ok(dir)
-}
-
-/// Runs one command and sends its output, then how it ended.
-async fn run_command(
-    client: &Client,
-    runner: &dyn Runner,
-    task: &str,
-    lease: u64,
-    seq: u64,
-    spec: CommandSpec,
-    stopped: watch::Receiver<bool>,
-) {
-    let (sender, mut receiver) = mpsc::channel::<OutputChunk>(64);
-    let run = runner.run(spec, sender, stopped);
-    let send_output = async {
-        let mut chunk = 0u64;
-        let mut gone: Option<String> = None;
-        let mut pending: Option<(OutputStream, Vec<u8>)> = None;
-        loop {
-            let next = match receiver.try_recv() {
-                Ok(next) => Some(next),
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    // Nothing more waiting: what is gathered goes now.
-                    if let Some((stream, bytes)) = pending.take()
-                        && gone.is_none()
-                    {
-                        gone =
-                            send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
-                    }
-                    receiver.recv().await
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-            };
-            let Some(next) = next else { break };
-            if gone.is_some() {
-                // The run is gone: the output is read and dropped, so the
-                // command is not held up writing it.
-                continue;
-            }
-            match &mut pending {
-                Some((stream, bytes)) if *stream == next.stream && bytes.len() < CHUNK_BYTES => {
-                    bytes.extend(next.bytes);
-                }
-                _ => {
-                    if let Some((stream, bytes)) = pending.replace((next.stream, next.bytes)) {
-                        gone =
-                            send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
-                    }
-                }
-            }
-        }
-        if let Some((stream, bytes)) = pending.take()
-            && gone.is_none()
-        {
-            gone = send_chunk(client, task, lease, seq, &mut chunk, stream, bytes).await;
-        }
-        (chunk, gone)
-    };
-    let (ended, (chunks, gone)) = tokio::join!(run, send_output);
-    if let Some(why) = gone {
-        say!("Task {task}: {why}");
-        return;
-    }
-    let mut report = StepReport {
-        lease,
-        seq,
-        chunks,
-        ..StepReport::default()
-    };
-    match ended {
-        Ok(outcome) => {
-            report.exit_code = outcome.exit_code;
-            report.signal = outcome.signal;
-            report.timed_out = outcome.timed_out;
-            report.cancelled = outcome.cancelled;
-            report.duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
-        }
-        Err(error) => report.error = Some(error.to_string()),
-    }
-    let body = serde_json::to_vec(&report).unwrap_or_default();
-    let path = format!("/workers/tasks/{task}/result");
-    match send_until_taken(client, Method::POST, &path, body).await {
-        Ok(Sent::Gone(why)) => say!("Task {task}: {why}"),
-        Ok(Sent::Taken(_)) => {}
-        Err(error) => say!("Task {task}: {error:#}"),
-    }
 }
 
 /// Stops the run's command, ends its sandbox and removes its clone.

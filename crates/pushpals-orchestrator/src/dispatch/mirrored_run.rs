@@ -1,0 +1,122 @@
+//! An agent's run on a worker host, mirrored: the agent reads and edits
+//! files in the server's worktree while its commands run in the worker's
+//! clone, so before each command the clone is brought to the worktree's
+//! files and after it what the command changed comes back.
+//!
+//! Both sides name what they hold by a git tree (every file but ignored
+//! ones: build outputs stay where they were made). The server keeps the
+//! tree the two last agreed on; a diff that does not apply, or that leaves
+//! either side at another tree than the other says, fails the command
+//! rather than letting the two drift apart.
+
+use super::RemoteRun;
+use crate::repositories::ServedRepo;
+use base64::Engine;
+use pushpals_core::worker_wire::Mirror;
+use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, watch};
+
+/// A mirrored run on a worker; the task's driver uses it as its runner.
+pub(crate) struct MirroredRun {
+    run: Arc<RemoteRun>,
+    served: Arc<ServedRepo>,
+    worktree: PathBuf,
+    /// The tree both last held; none until the first command (the clone
+    /// then holds the task's base as checked out).
+    agreed: Mutex<Option<String>>,
+    base: String,
+}
+
+impl MirroredRun {
+    /// Mirrors `worktree` (the task's, at `base`) into `run`'s clone.
+    pub(crate) fn new(
+        run: Arc<RemoteRun>,
+        served: Arc<ServedRepo>,
+        worktree: PathBuf,
+        base: String,
+    ) -> Self {
+        Self {
+            run,
+            served,
+            worktree,
+            agreed: Mutex::new(None),
+            base,
+        }
+    }
+
+    fn failed(&self, what: &str, error: impl std::fmt::Display) -> RunError {
+        RunError::Worker(format!(
+            "worker {}: {what}: {error}; the task's files and the worker's clone could not be \
+             kept the same, so the command is not taken",
+            self.run.worker()
+        ))
+    }
+
+    async fn run_mirrored(
+        &self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<CommandOutcome, RunError> {
+        // One command at a time: each starts from what the last left.
+        let mut agreed = self.agreed.lock().await;
+        let repo = &self.served.repo;
+        let now = repo
+            .snapshot_tree(&self.worktree)
+            .await
+            .map_err(|e| self.failed("cannot read the worktree", e))?;
+        let diff = if agreed.as_deref() == Some(now.as_str()) {
+            None
+        } else {
+            let from = agreed.clone().unwrap_or_else(|| self.base.clone());
+            let bytes = repo
+                .tree_diff(&self.worktree, &from, &now)
+                .await
+                .map_err(|e| self.failed("cannot diff the worktree", e))?;
+            (!bytes.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(bytes))
+        };
+        let mirror = Mirror {
+            tree: now.clone(),
+            diff,
+        };
+        let ended = self
+            .run
+            .run_on_worker(spec, output, cancel, Some(mirror))
+            .await?;
+        *agreed = Some(now);
+        if let Some((tree, diff)) = ended.changes {
+            repo.apply_diff(&self.worktree, &diff)
+                .await
+                .map_err(|e| self.failed("its changes do not apply to the worktree", e))?;
+            let after = repo
+                .snapshot_tree(&self.worktree)
+                .await
+                .map_err(|e| self.failed("cannot read the worktree", e))?;
+            if after != tree {
+                return Err(self.failed(
+                    "its changes left the worktree at another tree",
+                    format!("{after}, not {tree}"),
+                ));
+            }
+            *agreed = Some(tree);
+        }
+        Ok(ended.outcome)
+    }
+}
+
+impl Runner for MirroredRun {
+    fn backend(&self) -> &'static str {
+        "worker"
+    }
+
+    fn run<'a>(
+        &'a self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
+        Box::pin(self.run_mirrored(spec, output, cancel))
+    }
+}
