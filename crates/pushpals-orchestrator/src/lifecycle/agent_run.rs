@@ -66,7 +66,11 @@ impl Lifecycle {
         match pushpals_agent::run(run, &host).await {
             Ok(_) => Ok(()),
             Err(AgentError::Cancelled) => Err(Stop::Superseded),
-            Err(other) => Err(Stop::Failed(format!("the agent stopped: {other}"))),
+            // Its commands' worker was lost: the run is offered again.
+            Err(other) => Err(match self.lost_worker(&task.id) {
+                Some(lost) => Stop::Lost(lost),
+                None => Stop::Failed(format!("the agent stopped: {other}")),
+            }),
         }
     }
 

@@ -166,3 +166,55 @@ async fn an_agents_commands_run_on_a_worker_with_its_files_mirrored_both_ways() 
         .count();
     assert_eq!(placed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_run_whose_worker_is_lost_is_offered_again_with_its_edits() {
+    let model = ScriptedModel::start(vec![
+        Reply::tool("write_file", r#"{"path":"notes.txt","content":"kept\n"}"#),
+        Reply::tool("run_command", r#"{"command":"ls"}"#),
+        Reply::tool("run_command", r#"{"command":"ls"}"#),
+    ])
+    .await;
+    let api = api_with(&format!(
+        "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\n\
+         model = \"m\"\nmax_retries = 0\n",
+        model.openai_base()
+    ))
+    .await;
+    let token = enrolled(&api, "w1").await;
+    let (_, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "notes", "agent": { "prompt": "write notes" } })),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let start = next(&api, &token, Value::Null).await;
+    let lease = start["lease"].as_u64().unwrap();
+    let run = next(&api, &token, json!({ "task": id, "lease": lease })).await;
+    assert_eq!(run["kind"], "run", "{run}");
+    // The worker restarted: it holds nothing. The run is lost, and offered
+    // again rather than failed; the agent's edit is still in the worktree,
+    // so the next run's first command starts from it.
+    let again = next(&api, &token, Value::Null).await;
+    assert_eq!(again["kind"], "start", "{again}");
+    let new_lease = again["lease"].as_u64().unwrap();
+    assert_ne!(new_lease, lease);
+    let kinds: Vec<Value> = events(&api, &id)
+        .await
+        .into_iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert!(kinds.contains(&json!("worker_lost")), "{kinds:?}");
+    assert!(!kinds.contains(&json!("failure")), "{kinds:?}");
+    let run = next(&api, &token, json!({ "task": id, "lease": new_lease })).await;
+    assert_eq!(run["kind"], "run", "{run}");
+    let diff = base64::engine::general_purpose::STANDARD
+        .decode(run["mirror"]["diff"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&diff).contains("+kept"),
+        "the new clone gets the edit"
+    );
+}

@@ -26,6 +26,7 @@ mod spine;
 mod support;
 mod tls;
 mod traces;
+mod worker_agents;
 mod worker_fleet;
 mod workers;
 
