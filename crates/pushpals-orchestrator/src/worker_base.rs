@@ -1,20 +1,38 @@
 //! A worker's request for the base of a run it holds: a git bundle of the
-//! task's worktree `HEAD`, made in the data directory and read whole.
+//! task's worktree `HEAD` without what the bases the worker names already
+//! bring (nothing when it holds the base), made in the data directory and
+//! read whole.
 
 use crate::dispatch::DispatchError;
 use crate::error::{OrchestratorError, OrchestratorResult};
 use crate::orchestrator::Orchestrator;
 use pushpals_core::TaskId;
 
+/// The most commits a worker may name as held.
+const MOST_HAVES: usize = 32;
+
 impl Orchestrator {
     /// The bundle of the base of `task`'s run, for worker `name` holding it
-    /// under `lease`.
+    /// under `lease`, thin against the commits in `haves`; `None` when the
+    /// worker holds the base already.
     pub async fn worker_base_bundle(
         &self,
         name: &str,
         task: &str,
         lease: u64,
-    ) -> OrchestratorResult<Result<Vec<u8>, DispatchError>> {
+        haves: &[String],
+    ) -> OrchestratorResult<Result<Option<Vec<u8>>, DispatchError>> {
+        if haves.len() > MOST_HAVES {
+            return Err(OrchestratorError::InvalidInput(format!(
+                "name at most {MOST_HAVES} commits in `have`, not {}",
+                haves.len()
+            )));
+        }
+        if let Some(odd) = haves.iter().find(|h| !pushpals_workspace::is_commit_id(h)) {
+            return Err(OrchestratorError::InvalidInput(format!(
+                "`have` holds {odd:?}, which is not a full commit id (40 or 64 hex digits)"
+            )));
+        }
         let worktree = match self.dispatch.base_worktree(name, task, lease) {
             Ok(worktree) => worktree,
             Err(refused) => return Ok(Err(refused)),
@@ -32,9 +50,16 @@ impl Orchestrator {
             "{task}-{lease}-{}.bundle",
             crate::orchestrator::new_task_id()?
         ));
-        let made = served.repo.bundle_head(&worktree, &bundle).await;
+        let made = served
+            .repo
+            .bundle_head_since(&worktree, &bundle, haves)
+            .await;
         let read = match made {
-            Ok(()) => tokio::fs::read(&bundle).await.map_err(|e| e.to_string()),
+            Ok(true) => tokio::fs::read(&bundle)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Ok(false) => Ok(None),
             Err(e) => Err(e.to_string()),
         };
         let _ = tokio::fs::remove_file(&bundle).await;

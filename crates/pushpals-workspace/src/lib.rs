@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod base_cache;
 pub mod clone;
 mod delivery;
 mod error;
@@ -24,6 +25,7 @@ mod run_transfer;
 pub mod secrets;
 mod worktree;
 
+pub use base_cache::{KEPT_BASES, cache_bundle, cached_bases, clone_cached, is_commit_id};
 pub use clone::{HttpCredential, RemoteUrl};
 pub use delivery::Rebase;
 pub use error::{GitError, GitResult};

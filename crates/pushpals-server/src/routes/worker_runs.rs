@@ -46,12 +46,16 @@ fn worker_name(caller: &Caller) -> Result<String, ApiError> {
         })
 }
 
-/// `?lease=N`.
+/// `?lease=N[&have=C1,C2...]` of a base.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct LeaseQuery {
+pub struct BaseQuery {
     /// The run's lease, from its `start` instruction.
     pub lease: u64,
+    /// Commits the worker holds, comma-separated (at most 32): the bundle
+    /// leaves out what they bring.
+    #[serde(default)]
+    pub have: Option<String>,
 }
 
 /// `?lease=N[&seq=M]` of a diff.
@@ -123,26 +127,42 @@ pub async fn next(
 }
 
 /// `GET /api/v1/workers/tasks/{task}/base`: the run's base, a git bundle
-/// of its history to the base commit.
+/// of its history to the base commit, without what the commits the worker
+/// names in `have` bring; 204 when it holds the base already.
 #[utoipa::path(
     get,
     path = "/workers/tasks/{task}/base",
     tag = "workers",
-    params(("task" = String, Path, description = "the task's id"), LeaseQuery),
-    responses((status = 200, description = "a git bundle", content_type = "application/octet-stream"), crate::openapi::ErrorResponses),
+    params(("task" = String, Path, description = "the task's id"), BaseQuery),
+    responses(
+        (status = 200, description = "a git bundle", content_type = "application/octet-stream"),
+        (status = 204, description = "the worker holds the base"),
+        crate::openapi::ErrorResponses
+    ),
     security(("bearer" = ["worker"]))
 )]
 pub async fn base(
     State(state): State<AppState>,
     caller: Caller,
     Path(task): Path<String>,
-    ApiQuery(query): ApiQuery<LeaseQuery>,
+    ApiQuery(query): ApiQuery<BaseQuery>,
 ) -> Result<Response, ApiError> {
     let name = worker_name(&caller)?;
-    let bundle = state
+    let haves: Vec<String> = query
+        .have
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let Some(bundle) = state
         .orchestrator
-        .worker_base_bundle(&name, &task, query.lease)
-        .await??;
+        .worker_base_bundle(&name, &task, query.lease, &haves)
+        .await??
+    else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         Body::from(bundle),

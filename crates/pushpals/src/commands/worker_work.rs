@@ -1,5 +1,5 @@
 //! A worker host taking work: it asks the server for its next instruction,
-//! clones a run's base from the bundle the server sends, runs each command
+//! clones a run's base (`worker_base.rs`), runs each command
 //! it is given in its own sandbox (the clone's `.git` read-only to it),
 //! sends the output and the end, and at the end the run's binary diff (an
 //! agent's run is mirrored command by command instead: `worker_mirror.rs`).
@@ -9,6 +9,7 @@
 //! nothing twice); a 409 means the run is no longer this worker's, and it
 //! is dropped.
 
+use super::worker_base::{Starting, start_run};
 use super::worker_command::{Step, report_failure, run_command};
 use super::worker_mirror;
 use super::worker_sending::{MOST_BACKOFF, Sent, relay_network, send_until_taken};
@@ -120,7 +121,13 @@ pub(crate) async fn take_work(
                     "Task {task} ({repo}) at {}: fetching its base.",
                     short(&base_commit)
                 );
-                match start_run(&client, &runs, &task, lease, &base_commit).await {
+                let starting = Starting {
+                    task: &task,
+                    lease,
+                    repo: &repo,
+                    base: &base_commit,
+                };
+                match start_run(&client, &runs, &starting).await {
                     Ok(dir) => {
                         held.insert(
                             task.clone(),
@@ -273,33 +280,6 @@ async fn send_diff(client: &Client, run: &Held) {
     if let Err(error) = send_until_taken(client, Method::POST, &path, body).await {
         say!("Task {task}: cannot tell the server: {error:#}");
     }
-}
-
-/// Fetches the run's base and clones it into `runs/<task>`.
-async fn start_run(
-    client: &Client,
-    runs: &Path,
-    task: &str,
-    lease: u64,
-    base: &str,
-) -> Result<PathBuf> {
-    if pushpals_core::TaskId::parse(task).is_err() {
-        bail!("the server named a task {task:?} that is not a task id");
-    }
-    let path = format!("/workers/tasks/{task}/base?lease={lease}");
-    let bundle = match send_until_taken(client, Method::GET, &path, Vec::new()).await? {
-        Sent::Taken(response) => response.bytes().await.context("the bundle broke off")?,
-        Sent::Gone(why) => bail!("{why}"),
-    };
-    let file = runs.join(format!("{task}.bundle"));
-    tokio::fs::write(&file, &bundle)
-        .await
-        .with_context(|| format!("cannot write {}", file.display()))?;
-    let dir = runs.join(task);
-    let cloned = pushpals_workspace::clone_bundle(&file, &dir, base).await;
-    let _ = tokio::fs::remove_file(&file).await;
-    cloned.context("cannot clone the base")?;
-    Ok(dir)
 }
 
 /// Stops the run's command, ends its sandbox and removes its clone.

@@ -384,5 +384,8 @@ fn a_server_killed_while_a_worker_runs_a_task_leaves_nothing_half_done() {
         .count();
     assert_eq!(placed, 2);
     let _ = host.kill();
-    let _ = host.wait();
+    let said = host.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&said.stdout);
+    // The second run's base came from the worker's own cache.
+    assert!(said.contains("its base was here already"), "{said}");
 }
