@@ -47,6 +47,45 @@ pub enum Instruction {
         /// first, and send what the command changed after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mirror: Option<Mirror>,
+        /// Run it in the warm cache being built (after `warm` answered it
+        /// had none), not in the clone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        in_build: bool,
+        /// Start where the clone also appears inside the sandbox (a check or
+        /// the setup): one path for every run of the repository on this
+        /// host, so what a setup made works in every clone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_stable_path: bool,
+        /// Variables the command gets (a setup's registry settings).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env: Vec<(String, String)>,
+        /// Before it runs in the build: make the setup's own cargo home
+        /// (`.pushpals/cargo-home`) there, with this `config.toml` when not
+        /// empty.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cargo_home: Option<String>,
+    },
+    /// Give the clone the warm cache `key` when this host has it, else
+    /// make a tree of the base to build it in; answer with a
+    /// [`WarmReport`] (`POST /workers/tasks/{task}/warm`).
+    Warm {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// The cache's key (hex): the setup, checks, lock files and
+        /// toolchains it was made from.
+        key: String,
+    },
+    /// The build is done: keep it as the warm cache `key` and give it to
+    /// the clone; answer with a [`WarmReport`].
+    Seal {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// The cache's key.
+        key: String,
     },
     /// Stop the command `seq` (the task was cancelled).
     Cancel {
@@ -82,6 +121,8 @@ impl Instruction {
             | Self::Run { task, .. }
             | Self::Cancel { task, .. }
             | Self::SendDiff { task, .. }
+            | Self::Warm { task, .. }
+            | Self::Seal { task, .. }
             | Self::Done { task, .. } => task,
         }
     }
@@ -93,6 +134,8 @@ impl Instruction {
             | Self::Run { lease, .. }
             | Self::Cancel { lease, .. }
             | Self::SendDiff { lease, .. }
+            | Self::Warm { lease, .. }
+            | Self::Seal { lease, .. }
             | Self::Done { lease, .. } => *lease,
         }
     }
@@ -111,6 +154,37 @@ pub struct Mirror {
     /// clone's tree must be [`Mirror::tree`], or the command does not run.
     #[serde(default)]
     pub diff: Option<String>,
+}
+
+/// What a worker did about a warm cache (`POST /workers/tasks/{task}/warm`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmReport {
+    /// The run's lease.
+    pub lease: u64,
+    /// The cache's key.
+    pub key: String,
+    /// The clone got the cache (after `warm`: it had it; after `seal`: it
+    /// kept the build). False after `warm`: build it.
+    pub used: bool,
+    /// What the cache holds, relative to the tree (`.venv`, `target`).
+    #[serde(default)]
+    pub entries: Vec<String>,
+    /// How many files.
+    #[serde(default)]
+    pub files: u64,
+    /// How many bytes.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Their SHA-256 (paths, kinds, modes, contents and link targets).
+    #[serde(default)]
+    pub sha256: String,
+    /// The commit the cache was built at.
+    #[serde(default)]
+    pub built_at: String,
+    /// Why it could not (the cache cannot be read, copied or kept).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// What a worker says when it asks for work (`POST /workers/next`): the

@@ -52,6 +52,7 @@ mod summary;
 mod trace_link;
 mod warm_cache;
 mod worker_base;
+pub mod worker_cache;
 mod worker_settings;
 
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};

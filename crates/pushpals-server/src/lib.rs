@@ -95,6 +95,7 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_runs::result))
         .routes(routes!(routes::worker_runs::diff))
         .routes(routes!(routes::worker_runs::diff_failed))
+        .routes(routes!(routes::worker_runs::warm))
         .routes(routes!(routes::worker_runs::network))
 }
 

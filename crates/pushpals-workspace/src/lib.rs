@@ -37,4 +37,4 @@ pub use run_transfer::{apply_to_clone, binary_diff, clone_bundle, clone_tree, cl
 pub use secrets::{
     LONG_LINE, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
 };
-pub use worktree::{Diff, FileChange, Identity, Worktree};
+pub use worktree::{Diff, FileChange, Identity, Worktree, exclude_in_clone};

@@ -232,6 +232,28 @@ impl Repo {
     }
 }
 
+/// Leaves `paths` (what a warm cache brought) out of a worker clone's
+/// changes: added to its `.git/info/exclude`, each matched literally.
+pub fn exclude_in_clone(dir: &Path, paths: &[String]) -> GitResult<()> {
+    let file = dir.join(".git/info/exclude");
+    let mut patterns = std::fs::read_to_string(&file).unwrap_or_default();
+    if !patterns.is_empty() && !patterns.ends_with('\n') {
+        patterns.push('\n');
+    }
+    patterns.push_str("# a warm cache's, left out of the run's changes by Push Pals\n");
+    for path in paths.iter().filter(|p| !p.is_empty() && !p.contains('\n')) {
+        patterns.push('/');
+        patterns.push_str(&escape_pattern(path));
+        patterns.push('\n');
+    }
+    let io = |source| GitError::Io {
+        context: format!("cannot write {}", file.display()),
+        source,
+    };
+    std::fs::create_dir_all(dir.join(".git/info")).map_err(io)?;
+    std::fs::write(&file, patterns).map_err(io)
+}
+
 /// The person's global ignore patterns, where git looks when no
 /// `core.excludesFile` is set.
 fn global_excludes() -> Option<String> {

@@ -83,7 +83,15 @@ impl MirroredRun {
         };
         let ended = self
             .run
-            .run_on_worker(spec, output, cancel, Some(mirror))
+            .run_on_worker(
+                spec,
+                output,
+                cancel,
+                super::OnWorker {
+                    mirror: Some(mirror),
+                    ..super::OnWorker::default()
+                },
+            )
             .await?;
         *agreed = Some(now);
         if let Some((tree, diff)) = ended.changes {

@@ -22,12 +22,12 @@ mod remote_run;
 mod worker_requests;
 
 pub(crate) use mirrored_run::MirroredRun;
-pub(crate) use remote_run::RemoteRun;
+pub(crate) use remote_run::{InBuild, OnWorker, RemoteRun};
 
 use crate::current::Current;
 use crate::settings::Settings;
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{Asking, Instruction};
+use pushpals_core::worker_wire::{Asking, Instruction, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, RunError};
 use pushpals_store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -134,6 +134,8 @@ struct HeldRun {
     ended: std::collections::HashSet<u64>,
     next_seq: u64,
     diff: Option<oneshot::Sender<Result<Vec<u8>, String>>>,
+    /// Waiting for the worker's answer about a warm cache.
+    warm: Option<oneshot::Sender<WarmReport>>,
     lost: watch::Sender<Option<String>>,
 }
 
@@ -325,6 +327,7 @@ impl Dispatch {
                 ended: std::collections::HashSet::new(),
                 next_seq: 1,
                 diff: None,
+                warm: None,
                 lost,
             },
         );

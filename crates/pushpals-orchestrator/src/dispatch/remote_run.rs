@@ -4,7 +4,7 @@
 
 use super::{Dispatch, Ended, StepLink};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{Instruction, Mirror};
+use pushpals_core::worker_wire::{Instruction, Mirror, WarmReport};
 use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long a cancelled command may take to say it stopped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+/// How a command runs on the worker besides its spec.
+#[derive(Default)]
+pub(crate) struct OnWorker {
+    /// A mirrored run's starting tree.
+    pub(crate) mirror: Option<Mirror>,
+    /// In the warm cache being built, not the clone.
+    pub(crate) in_build: bool,
+    /// Make the setup's own cargo home in the build first, with this
+    /// config.
+    pub(crate) cargo_home: Option<String>,
+}
 
 /// One run on a worker host; ending it (drop) frees the worker.
 pub(crate) struct RemoteRun {
@@ -98,6 +110,103 @@ impl RemoteRun {
     }
 }
 
+impl RemoteRun {
+    /// Asks the worker to give the clone the warm cache `key` (or to make
+    /// a tree to build it in) and waits for its answer.
+    pub(crate) async fn warm(
+        &self,
+        key: &str,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<WarmReport, String> {
+        let ask = Instruction::Warm {
+            task: self.task.to_string(),
+            lease: self.lease,
+            key: key.to_owned(),
+        };
+        self.ask_about_cache(ask, cancel).await
+    }
+
+    /// Tells the worker its build is done: keep it as the cache `key` and
+    /// give it to the clone; waits for its answer.
+    pub(crate) async fn seal(
+        &self,
+        key: &str,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<WarmReport, String> {
+        let ask = Instruction::Seal {
+            task: self.task.to_string(),
+            lease: self.lease,
+            key: key.to_owned(),
+        };
+        self.ask_about_cache(ask, cancel).await
+    }
+
+    async fn ask_about_cache(
+        &self,
+        ask: Instruction,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<WarmReport, String> {
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut board = self.dispatch.board();
+            let Some(run) = board
+                .runs
+                .get_mut(&self.task)
+                .filter(|r| r.lease == self.lease)
+            else {
+                return Err(self.lost().unwrap_or_else(|| "the run ended".into()));
+            };
+            run.warm = Some(sender);
+            self.dispatch.send(&mut board, &self.task, self.lease, ask);
+        }
+        let mut lost = self.lost.clone();
+        tokio::select! {
+            report = receiver => match report {
+                Ok(report) => match &report.error {
+                    Some(why) => Err(format!("worker {}: {why}", self.worker)),
+                    None => Ok(report),
+                },
+                Err(_) => Err("the worker's run ended before it answered".into()),
+            },
+            _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
+            _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
+        }
+    }
+}
+
+/// The run's warm cache being built on the worker, as a runner: its
+/// commands run in the build's tree, not the clone.
+pub(crate) struct InBuild {
+    pub(crate) run: Arc<RemoteRun>,
+    /// Make the setup's own cargo home there first, with this config.
+    pub(crate) cargo_home: Option<String>,
+}
+
+impl Runner for InBuild {
+    fn backend(&self) -> &'static str {
+        "worker"
+    }
+
+    fn run<'a>(
+        &'a self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
+        let on = OnWorker {
+            mirror: None,
+            in_build: true,
+            cargo_home: self.cargo_home.clone(),
+        };
+        Box::pin(async move {
+            self.run
+                .run_on_worker(spec, output, cancel, on)
+                .await
+                .map(|ended| ended.outcome)
+        })
+    }
+}
+
 impl Drop for RemoteRun {
     fn drop(&mut self) {
         self.dispatch.release(&self.task, self.lease);
@@ -116,7 +225,7 @@ impl Runner for RemoteRun {
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
         Box::pin(async move {
-            self.run_on_worker(spec, output, cancel, None)
+            self.run_on_worker(spec, output, cancel, OnWorker::default())
                 .await
                 .map(|ended| ended.outcome)
         })
@@ -124,14 +233,13 @@ impl Runner for RemoteRun {
 }
 
 impl RemoteRun {
-    /// Runs one command on the worker; `mirror` (a mirrored run's) says
-    /// which tree the clone holds when it starts.
+    /// Runs one command on the worker, as `on` says.
     pub(crate) async fn run_on_worker(
         &self,
         spec: CommandSpec,
         output: mpsc::Sender<OutputChunk>,
         mut cancel: watch::Receiver<bool>,
-        mirror: Option<Mirror>,
+        on: OnWorker,
     ) -> Result<Ended, RunError> {
         {
             let (done, ended) = oneshot::channel();
@@ -175,7 +283,18 @@ impl RemoteRun {
                     command_line: spec.command_line.clone(),
                     timeout_secs: spec.timeout.as_secs().max(1),
                     network,
-                    mirror,
+                    mirror: on.mirror,
+                    in_build: on.in_build,
+                    at_stable_path: spec.alias.as_ref().is_some_and(|a| a.start_here),
+                    // The worker names the task itself; paths under the
+                    // stable path are the worker's own.
+                    env: spec
+                        .env
+                        .iter()
+                        .filter(|(name, _)| name != "PUSHPALS_TASK" && name != "CARGO_HOME")
+                        .cloned()
+                        .collect(),
+                    cargo_home: on.cargo_home,
                 };
                 self.dispatch
                     .send(&mut board, &self.task, self.lease, instruction);

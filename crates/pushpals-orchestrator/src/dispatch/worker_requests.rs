@@ -5,7 +5,7 @@
 
 use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::StepReport;
+use pushpals_core::worker_wire::{StepReport, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -214,6 +214,21 @@ impl Dispatch {
     ) -> Result<(), DispatchError> {
         let why: String = why.chars().take(2000).collect();
         self.settle_diff(name, task, lease, Err(why))
+    }
+
+    /// What the worker did about a warm cache (after `warm` or `seal`).
+    pub fn warm_report(
+        &self,
+        name: &str,
+        task: &str,
+        report: WarmReport,
+    ) -> Result<(), DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, report.lease)?;
+        if let Some(waiting) = run.warm.take() {
+            let _ = waiting.send(report);
+        }
+        Ok(())
     }
 
     fn settle_diff(

@@ -229,10 +229,15 @@ impl Lifecycle {
         )
         .await?;
         // A command task, or the built-in agent's, may run on a worker
-        // host, which keeps its own caches; an external agent runs here.
+        // host, which keeps warm caches of its own; an external agent runs
+        // here.
         let on_worker = task.agent.as_ref().is_none_or(|a| a.external.is_none());
         let remote = on_worker && self.place_run(&task, &config, &cancel).await?;
-        if !remote && !self.got_warm_cache(task_id).await? {
+        // Each run on a worker is a new clone, which gets the cache again.
+        if remote {
+            self.warm_start_on_worker(&policy, &task, &config, &cancel)
+                .await?;
+        } else if !self.got_warm_cache(task_id).await? {
             self.warm_start(&policy, &task, &config, &cancel).await?;
         }
         let worktree = task.worktree_path.clone().unwrap_or_default();
@@ -496,8 +501,22 @@ impl Lifecycle {
         proxy: Option<pushpals_sandbox::Proxy>,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<crate::output::Recorded> {
-        let scanner = self.scanner();
         let runner = self.runner_for(task_id);
+        self.run_spec_on(runner, task_id, step, spec, proxy, cancel)
+            .await
+    }
+
+    /// [`Self::run_spec`] with `runner`.
+    pub(crate) async fn run_spec_on(
+        &self,
+        runner: Arc<dyn pushpals_sandbox::Runner>,
+        task_id: &TaskId,
+        step: &str,
+        spec: CommandSpec,
+        proxy: Option<pushpals_sandbox::Proxy>,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<crate::output::Recorded> {
+        let scanner = self.scanner();
         let recorded = run_recorded(
             &self.store,
             runner.as_ref(),

@@ -27,8 +27,9 @@ mod fresh_base;
 mod network;
 mod placement;
 mod reconcile;
+mod remote_warm;
 mod schedule;
-mod setup_run;
+pub(crate) mod setup_run;
 mod warm_start;
 
 use crate::command_gate::CommandGate;

@@ -22,6 +22,16 @@ use tokio::sync::watch;
 /// Where a setup usually makes a virtual environment.
 const VIRTUAL_ENV_BINS: [&str; 2] = [".venv/bin", "venv/bin"];
 
+/// Where a cache build runs: a tree on this machine, or the build on the
+/// task's worker host.
+#[derive(Clone, Copy)]
+pub(crate) enum BuildTree<'a> {
+    /// This tree here.
+    Here(&'a Path),
+    /// The worker's build of the run's cache.
+    OnWorker,
+}
+
 /// One command of a cache build.
 pub(crate) struct BuildCommand<'a> {
     pub step: &'a str,
@@ -29,6 +39,36 @@ pub(crate) struct BuildCommand<'a> {
     pub timeout: Duration,
     pub network: Option<Allowlist>,
     pub env: Vec<(String, String)>,
+    /// On a worker: make the setup's own cargo home first, with this
+    /// config.
+    pub cargo_home: Option<String>,
+}
+
+/// `tree` as it appears at `path` in the sandbox: its virtual
+/// environment's programs after the system's on `PATH`, and `CARGO_HOME`
+/// at the setup's own cargo home when it has one.
+pub(crate) fn alias_at(path: std::path::PathBuf, tree: &Path, start_here: bool) -> WorktreeAlias {
+    let path_dirs = VIRTUAL_ENV_BINS
+        .iter()
+        .filter(|dir| tree.join(dir).join("python").exists())
+        .map(|dir| (*dir).to_owned())
+        .collect();
+    // A setup that reached cargo's registries left its own cargo home:
+    // every command of the task uses it (its crates, its lock).
+    let mut env = Vec::new();
+    let cargo_home = tree.join(CARGO_HOME_IN_TREE);
+    if std::fs::symlink_metadata(&cargo_home).is_ok_and(|meta| meta.is_dir()) {
+        env.push((
+            "CARGO_HOME".to_owned(),
+            path.join(CARGO_HOME_IN_TREE).to_string_lossy().into_owned(),
+        ));
+    }
+    WorktreeAlias {
+        path,
+        start_here,
+        path_dirs,
+        env,
+    }
 }
 
 /// The lock files at the top of `commit`, with their blob ids.
@@ -69,28 +109,7 @@ impl Lifecycle {
         worktree: &Path,
         start_here: bool,
     ) -> Option<WorktreeAlias> {
-        let path_dirs = VIRTUAL_ENV_BINS
-            .iter()
-            .filter(|dir| worktree.join(dir).join("python").exists())
-            .map(|dir| (*dir).to_owned())
-            .collect();
-        let path = stable_path(repo_root);
-        // A setup that reached cargo's registries left its own cargo home:
-        // every command of the task uses it (its crates, its lock).
-        let mut env = Vec::new();
-        let cargo_home = worktree.join(CARGO_HOME_IN_TREE);
-        if std::fs::symlink_metadata(&cargo_home).is_ok_and(|meta| meta.is_dir()) {
-            env.push((
-                "CARGO_HOME".to_owned(),
-                path.join(CARGO_HOME_IN_TREE).to_string_lossy().into_owned(),
-            ));
-        }
-        Some(WorktreeAlias {
-            path,
-            start_here,
-            path_dirs,
-            env,
-        })
+        Some(alias_at(stable_path(repo_root), worktree, start_here))
     }
 
     /// Judges, asks for and runs the setup step in `tree`.
@@ -101,7 +120,7 @@ impl Lifecycle {
         policy: &Policy,
         task_id: &TaskId,
         setup: &SetupStep,
-        tree: &Path,
+        tree: BuildTree<'_>,
         changed: &[&str],
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
@@ -168,12 +187,20 @@ impl Lifecycle {
                 t.min(self.settings().command_timeout())
             });
         let mut env = access.env;
+        let mut cargo_home = None;
         if let Some(config) = &access.cargo_config {
-            prepare_cargo_home(tree, config)
-                .map_err(|e| Stop::Failed(format!("cannot prepare the setup's cargo home: {e}")))?;
-            let served = self.served_for(task_id).await?;
-            let home = stable_path(served.repo.root()).join(CARGO_HOME_IN_TREE);
-            env.push(("CARGO_HOME".to_owned(), home.to_string_lossy().into_owned()));
+            match tree {
+                BuildTree::Here(tree) => {
+                    prepare_cargo_home(tree, config).map_err(|e| {
+                        Stop::Failed(format!("cannot prepare the setup's cargo home: {e}"))
+                    })?;
+                    let served = self.served_for(task_id).await?;
+                    let home = stable_path(served.repo.root()).join(CARGO_HOME_IN_TREE);
+                    env.push(("CARGO_HOME".to_owned(), home.to_string_lossy().into_owned()));
+                }
+                // The worker makes it in its build, at its own path.
+                BuildTree::OnWorker => cargo_home = Some(config.clone()),
+            }
         }
         let command = BuildCommand {
             step: "setup",
@@ -181,6 +208,7 @@ impl Lifecycle {
             timeout,
             network,
             env,
+            cargo_home,
         };
         let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
         if !recorded.outcome.succeeded() {
@@ -241,8 +269,15 @@ impl Lifecycle {
         if changed.is_empty() {
             return Ok(());
         }
-        self.run_setup(policy, &task.id, &setup, &worktree, &changed, cancel)
-            .await
+        self.run_setup(
+            policy,
+            &task.id,
+            &setup,
+            BuildTree::Here(&worktree),
+            &changed,
+            cancel,
+        )
+        .await
     }
 
     /// Runs one command of a cache build in `tree`, at the repository's
@@ -251,11 +286,28 @@ impl Lifecycle {
         &self,
         task_id: &TaskId,
         command: BuildCommand<'_>,
-        tree: &Path,
+        tree: BuildTree<'_>,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<Recorded> {
+        let (tree, runner): (
+            std::path::PathBuf,
+            std::sync::Arc<dyn pushpals_sandbox::Runner>,
+        ) = match tree {
+            BuildTree::Here(tree) => (tree.to_path_buf(), std::sync::Arc::clone(&self.runner)),
+            BuildTree::OnWorker => {
+                let run = self.remote.get(task_id).ok_or_else(|| {
+                    Stop::Failed("the task's run is no longer on a worker".into())
+                })?;
+                let runner = crate::dispatch::InBuild {
+                    run,
+                    cargo_home: command.cargo_home.clone(),
+                };
+                (self.worktree_path(task_id), std::sync::Arc::new(runner))
+            }
+        };
+        // A worker's commands reach out only through this machine's proxy.
         let proxy = match command.network {
-            Some(allowlist) if self.runner.isolated() => {
+            Some(allowlist) if runner.backend() == "worker" || self.runner.isolated() => {
                 Some(self.start_proxy_with(task_id, allowlist)?)
             }
             _ => None,
@@ -263,6 +315,7 @@ impl Lifecycle {
         let mut env = vec![("PUSHPALS_TASK".to_owned(), task_id.to_string())];
         env.extend(command.env);
         let served = self.served_for(task_id).await?;
+        let tree = tree.as_path();
         let spec = CommandSpec {
             command_line: command.line.to_owned(),
             cwd: tree.to_path_buf(),
@@ -275,7 +328,7 @@ impl Lifecycle {
             session: None,
             alias: self.worktree_alias(served.repo.root(), tree, true),
         };
-        self.run_spec(task_id, command.step, spec, proxy, cancel)
+        self.run_spec_on(runner, task_id, command.step, spec, proxy, cancel)
             .await
     }
 }
@@ -314,7 +367,7 @@ fn lock_digest(bytes: &[u8]) -> String {
 /// Makes the setup's own cargo home under `tree` and, when the person
 /// configured registries, its `config.toml`. The tree is the repository's
 /// or a task's: every part is made here, never followed through a link.
-fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<()> {
+pub(crate) fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<()> {
     let mut dir = tree.to_path_buf();
     for part in Path::new(CARGO_HOME_IN_TREE).components() {
         dir.push(part);

@@ -6,7 +6,7 @@
 
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
-use super::setup_run::BuildCommand;
+use super::setup_run::{BuildCommand, BuildTree};
 use super::setup_run::{lock_files_at, setup_step};
 use crate::checks::{Check, RepoConfig, repo_config_at};
 use crate::repositories::ServedRepo;
@@ -167,11 +167,11 @@ impl Lifecycle {
                 .await
                 .map_err(|e| Stop::Failed(format!("cannot export the base commit: {e}")))?;
             if let Some(setup) = setup {
-                self.run_setup(policy, &task.id, setup, &tree, &[], cancel)
+                self.run_setup(policy, &task.id, setup, BuildTree::Here(&tree), &[], cancel)
                     .await?;
             }
             let warm_checks = self
-                .warm_up(policy, &task.id, checks, &tree, cancel)
+                .warm_up(policy, &task.id, checks, BuildTree::Here(&tree), cancel)
                 .await?;
             let tracked = served
                 .repo
@@ -241,12 +241,12 @@ impl Lifecycle {
 
     /// Runs each check policy allows in `tree` once, so its build outputs
     /// are warm; a check policy would ask about is left for the task.
-    async fn warm_up(
+    pub(super) async fn warm_up(
         &self,
         policy: &Policy,
         task_id: &TaskId,
         checks: &[Check],
-        tree: &Path,
+        tree: BuildTree<'_>,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<Vec<(String, bool)>> {
         let mut results = Vec::new();
@@ -270,6 +270,7 @@ impl Lifecycle {
                 timeout: self.settings().check_timeout(),
                 network,
                 env: Vec::new(),
+                cargo_home: None,
             };
             let recorded = self.run_in_tree(task_id, command, tree, cancel).await?;
             results.push((check.name.to_owned(), recorded.outcome.succeeded()));

@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pushpals_core::worker_wire::{Asking, StepReport};
+use pushpals_core::worker_wire::{Asking, StepReport, WarmReport};
 use pushpals_orchestrator::DispatchError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -260,6 +260,34 @@ pub async fn diff(
         .dispatch()
         .diff(&name, &task, query.lease, query.seq, bytes.to_vec())?;
     Ok(Json(json!({ "bytes": size })))
+}
+
+/// `POST /api/v1/workers/tasks/{task}/warm`: what the worker did about a
+/// warm cache after `warm` (it gave the clone its cache, or made a tree to
+/// build one in) or `seal` (it kept the build and gave the clone a copy),
+/// or why it could not.
+#[utoipa::path(
+    post,
+    path = "/workers/tasks/{task}/warm",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id")),
+    request_body = Object,
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn warm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiJson(report): ApiJson<WarmReport>,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    let key = report.key.clone();
+    state
+        .orchestrator
+        .dispatch()
+        .warm_report(&name, &task, report)?;
+    Ok(Json(json!({ "taken": key })))
 }
 
 /// The protocol a worker upgrades a network request to.

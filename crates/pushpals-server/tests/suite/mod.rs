@@ -9,4 +9,5 @@ mod support;
 mod worker_bases;
 mod worker_mirror;
 mod worker_runs;
+mod worker_warm;
 mod workers;

@@ -19,6 +19,7 @@ mod worker_host;
 mod worker_mirror;
 mod worker_sending;
 mod worker_toolchains;
+mod worker_warm;
 mod worker_work;
 pub(crate) use worker_host::connection as worker_connection;
 pub(crate) use worker_toolchains::toolchains as worker_toolchains;

@@ -116,7 +116,7 @@ async fn fetch_bundle(client: &Client, path: &str, file: &Path) -> Result<bool> 
 
 /// A repository's name as a directory name of this host's (anything but
 /// letters, digits, `-` and `_` becomes `_`).
-fn cache_name(repo: &str) -> String {
+pub(super) fn cache_name(repo: &str) -> String {
     let name: String = repo
         .chars()
         .take(100)

@@ -1,20 +1,191 @@
-//! One command of a run on a worker host: run in the sandbox, its output
-//! sent in numbered chunks, then (in a mirrored run) what it changed, then
-//! how it ended.
+//! One command of a run on a worker host: where it runs (the clone, or the
+//! warm cache being built) and at which path the sandbox shows it, its
+//! network relayed to the server, run in the sandbox, its output sent in
+//! numbered chunks, then (in a mirrored run) what it changed, then how it
+//! ended.
 
 use super::worker_mirror;
-use super::worker_sending::{Sent, send_chunk, send_until_taken};
+use super::worker_sending::{Sent, relay_network, send_chunk, send_until_taken};
 use crate::client::Client;
-use pushpals_core::worker_wire::StepReport;
+use pushpals_core::worker_wire::{Mirror, StepReport, WarmReport};
 use pushpals_sandbox::{CommandSpec, OutputChunk, OutputStream, Runner};
 use reqwest::Method;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// Where a clone of `repo` also appears inside the sandbox: one path for
+/// every run of it on this host, so what a setup made in one tree works in
+/// another.
+pub(super) fn stable_path(repo: &str) -> PathBuf {
+    Path::new("/workspace").join(super::worker_base::cache_name(repo))
+}
+
+/// A command the server gave, and where it runs.
+pub(super) struct Command {
+    pub(super) task: String,
+    pub(super) lease: u64,
+    pub(super) seq: u64,
+    pub(super) command_line: String,
+    pub(super) timeout_secs: u64,
+    pub(super) network: bool,
+    pub(super) mirror: Option<Mirror>,
+    /// The tree it runs in: the clone, or the cache being built (none
+    /// when the server asked for a build that is not here).
+    pub(super) cwd: Option<PathBuf>,
+    /// The run's clone.
+    pub(super) clone: PathBuf,
+    /// Where the tree appears in the sandbox.
+    pub(super) stable: PathBuf,
+    pub(super) at_stable_path: bool,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) cargo_home: Option<String>,
+}
+
+/// Starts `command` on its own tokio task: its network relay, its tree
+/// made ready, run, reported.
+pub(super) fn start_command(
+    client: Arc<Client>,
+    runner: Arc<dyn Runner>,
+    runs: &Path,
+    command: Command,
+    stopped: watch::Receiver<bool>,
+) {
+    let (task, lease, seq) = (command.task.clone(), command.lease, command.seq);
+    // Granted network, the command's connections go to the server's proxy
+    // through this worker's connection.
+    let relay = if command.network {
+        let socket = runs.join(format!("{task}-{seq}.net"));
+        let _ = std::fs::remove_file(&socket);
+        match tokio::net::UnixListener::bind(&socket) {
+            Ok(listener) => Some((
+                socket,
+                relay_network(Arc::clone(&client), listener, &task, lease, seq),
+            )),
+            Err(error) => {
+                say!("Task {task}: cannot open its network relay: {error}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    tokio::spawn(async move {
+        let ready = if command.network && relay.is_none() {
+            // Fail closed: granted network it cannot give, the command
+            // does not run.
+            Err("the worker cannot relay this command's network".to_owned())
+        } else {
+            ready_tree(&command).await
+        };
+        let cwd = match ready {
+            Ok(cwd) => cwd,
+            Err(why) => {
+                say!("Task {task}: {why}");
+                report_failure(&client, &task, lease, seq, why).await;
+                return;
+            }
+        };
+        let mut env = vec![("PUSHPALS_TASK".to_owned(), task.clone())];
+        env.extend(command.env);
+        let spec = CommandSpec {
+            command_line: command.command_line,
+            alias: Some(pushpals_orchestrator::worker_cache::alias(
+                command.stable,
+                &cwd,
+                command.at_stable_path,
+            )),
+            cwd,
+            timeout: Duration::from_secs(command.timeout_secs),
+            env,
+            // The clone's git directory stays out of the command's reach:
+            // its config runs programs for git on this host.
+            read_only_paths: vec![command.clone.join(".git")],
+            network_proxy: relay.as_ref().map(|(socket, _)| socket.clone()),
+            gateway: None,
+            home: None,
+            session: None,
+        };
+        let step = Step {
+            task: &task,
+            lease,
+            seq,
+            mirrored_from: command.mirror.map(|m| m.tree),
+        };
+        run_command(&client, runner.as_ref(), &step, spec, stopped).await;
+        if let Some((socket, relaying)) = relay {
+            relaying.abort();
+            let _ = std::fs::remove_file(socket);
+        }
+    });
+}
+
+/// Makes the command's tree ready: a mirrored run's clone brought to the
+/// server's files, a setup's cargo home made. The tree, or why not.
+async fn ready_tree(command: &Command) -> Result<PathBuf, String> {
+    let Some(cwd) = command.cwd.clone() else {
+        return Err("there is no build of a warm cache here to run it in".into());
+    };
+    if let Some(mirror) = &command.mirror {
+        worker_mirror::bring_to(&cwd, mirror)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+    }
+    if let Some(config) = &command.cargo_home {
+        pushpals_orchestrator::worker_cache::prepare_cargo_home(&cwd, config)
+            .map_err(|e| format!("cannot prepare the setup's cargo home: {e}"))?;
+    }
+    Ok(cwd)
+}
+
+/// Tells the server what became of a warm cache.
+pub(super) async fn report_warm(
+    client: &Client,
+    task: &str,
+    lease: u64,
+    key: &str,
+    done: anyhow::Result<WarmReport>,
+) {
+    let report = match done {
+        Ok(report) => {
+            if report.used {
+                say!(
+                    "Task {task}: warm cache {} ({} files).",
+                    short_key(key),
+                    report.files
+                );
+            }
+            WarmReport { lease, ..report }
+        }
+        Err(error) => {
+            say!("Task {task}: warm cache {}: {error:#}", short_key(key));
+            WarmReport {
+                lease,
+                key: key.to_owned(),
+                error: Some(format!("{error:#}")),
+                ..WarmReport::default()
+            }
+        }
+    };
+    let body = serde_json::to_vec(&report).unwrap_or_default();
+    let path = format!("/workers/tasks/{task}/warm");
+    match send_until_taken(client, Method::POST, &path, body).await {
+        Ok(Sent::Gone(why)) => say!("Task {task}: {why}"),
+        Ok(Sent::Taken(_)) => {}
+        Err(error) => say!("Task {task}: {error:#}"),
+    }
+}
+
+fn short_key(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
+}
 
 /// The most bytes one output upload carries.
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Tells the server command `seq` could not run, and why.
-pub(super) async fn report_failure(client: &Client, task: &str, lease: u64, seq: u64, why: String) {
+async fn report_failure(client: &Client, task: &str, lease: u64, seq: u64, why: String) {
     let report = StepReport {
         lease,
         seq,
@@ -27,17 +198,17 @@ pub(super) async fn report_failure(client: &Client, task: &str, lease: u64, seq:
 }
 
 /// Which command of which run.
-pub(super) struct Step<'a> {
-    pub(super) task: &'a str,
-    pub(super) lease: u64,
-    pub(super) seq: u64,
+struct Step<'a> {
+    task: &'a str,
+    lease: u64,
+    seq: u64,
     /// A mirrored run's command: the tree the clone held when it started.
-    pub(super) mirrored_from: Option<String>,
+    mirrored_from: Option<String>,
 }
 
 /// Runs one command and sends its output, then (a mirrored run's) what it
 /// changed, then how it ended.
-pub(super) async fn run_command(
+async fn run_command(
     client: &Client,
     runner: &dyn Runner,
     step: &Step<'_>,

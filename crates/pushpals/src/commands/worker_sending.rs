@@ -93,7 +93,8 @@ pub(super) async fn send_until_taken(
             .request(method.clone(), path)
             .timeout(Duration::from_secs(60));
         if method != Method::GET {
-            let content = if path.ends_with("/result") || path.ends_with("/diff-failed") {
+            let json = ["/result", "/diff-failed", "/warm"];
+            let content = if json.iter().any(|end| path.ends_with(end)) {
                 "application/json"
             } else {
                 "application/octet-stream"

@@ -10,13 +10,13 @@
 //! is dropped.
 
 use super::worker_base::{Starting, start_run};
-use super::worker_command::{Step, report_failure, run_command};
-use super::worker_mirror;
-use super::worker_sending::{MOST_BACKOFF, Sent, relay_network, send_until_taken};
+use super::worker_command::{Command, report_warm, stable_path, start_command};
+use super::worker_sending::{MOST_BACKOFF, Sent, send_until_taken};
+use super::worker_warm::WarmCaches;
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
 use pushpals_core::worker_wire::{Asking, HeldRun, Instruction};
-use pushpals_sandbox::{CommandSpec, Runner};
+use pushpals_sandbox::Runner;
 use reqwest::{Method, StatusCode};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +29,10 @@ struct Held {
     lease: u64,
     dir: PathBuf,
     base: String,
+    /// The repository's name on the server.
+    repo: String,
+    /// The tree its warm cache is being built in, while it is.
+    building: Option<PathBuf>,
     /// The running command's number and its stop switch.
     running: Option<(u64, watch::Sender<bool>)>,
 }
@@ -48,6 +52,7 @@ pub(crate) async fn take_work(
             .with_context(|| format!("cannot clear {}", runs.display()))?;
     }
     std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    let warm = Arc::new(WarmCaches::new(home.join("warm")));
     // The runs it holds, by task.
     let mut held: std::collections::HashMap<String, Held> = std::collections::HashMap::new();
     let mut wait = Duration::from_millis(250);
@@ -115,7 +120,7 @@ pub(crate) async fn take_work(
             } => {
                 // An older run of the same task (its lease is over).
                 if let Some(old) = held.remove(&task) {
-                    drop_run(old, runner.as_ref()).await;
+                    drop_run(old, runner.as_ref(), &warm).await;
                 }
                 say!(
                     "Task {task} ({repo}) at {}: fetching its base.",
@@ -136,6 +141,8 @@ pub(crate) async fn take_work(
                                 lease,
                                 dir,
                                 base: base_commit,
+                                repo,
+                                building: None,
                                 running: None,
                             },
                         );
@@ -151,73 +158,65 @@ pub(crate) async fn take_work(
                 timeout_secs,
                 network,
                 mirror,
+                in_build,
+                at_stable_path,
+                env,
+                cargo_home,
             } => {
                 let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
                     continue;
                 };
                 let (stop, stopped) = watch::channel(false);
                 run.running = Some((seq, stop));
-                // Granted network, the command's connections go to the
-                // server's proxy through this worker's connection.
-                let relay = if network {
-                    let socket = runs.join(format!("{task}-{seq}.net"));
-                    let _ = std::fs::remove_file(&socket);
-                    match tokio::net::UnixListener::bind(&socket) {
-                        Ok(listener) => Some((
-                            socket,
-                            relay_network(Arc::clone(&client), listener, &task, lease, seq),
-                        )),
-                        Err(error) => {
-                            say!("Task {task}: cannot open its network relay: {error}");
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                let spec = CommandSpec {
+                let command = Command {
+                    cwd: if in_build {
+                        run.building.clone()
+                    } else {
+                        Some(run.dir.clone())
+                    },
+                    clone: run.dir.clone(),
+                    stable: stable_path(&run.repo),
+                    task,
+                    lease,
+                    seq,
                     command_line,
-                    cwd: run.dir.clone(),
-                    timeout: Duration::from_secs(timeout_secs),
-                    env: vec![("PUSHPALS_TASK".into(), task.clone())],
-                    // The clone's git directory stays out of the command's
-                    // reach: its config runs programs for git on this host.
-                    read_only_paths: vec![run.dir.join(".git")],
-                    network_proxy: relay.as_ref().map(|(socket, _)| socket.clone()),
-                    gateway: None,
-                    home: None,
-                    session: None,
-                    alias: None,
+                    timeout_secs,
+                    network,
+                    mirror,
+                    at_stable_path,
+                    env,
+                    cargo_home,
                 };
-                let (client, runner) = (Arc::clone(&client), Arc::clone(&runner));
-                let relay_missing = network && relay.is_none();
+                start_command(
+                    Arc::clone(&client),
+                    Arc::clone(&runner),
+                    &runs,
+                    command,
+                    stopped,
+                );
+            }
+            Instruction::Warm { task, lease, key } => {
+                let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
+                    continue;
+                };
+                run.building = warm.build_tree(&key, &task).ok();
+                let (client, warm, clone) =
+                    (Arc::clone(&client), Arc::clone(&warm), run.dir.clone());
                 tokio::spawn(async move {
-                    if relay_missing {
-                        // Fail closed: granted network it cannot give, the
-                        // command does not run.
-                        let why = "the worker cannot relay this command's network";
-                        report_failure(&client, &task, lease, seq, why.into()).await;
-                        return;
-                    }
-                    if let Some(mirror) = &mirror
-                        && let Err(error) = worker_mirror::bring_to(&spec.cwd, mirror).await
-                    {
-                        let why = format!("{error:#}");
-                        say!("Task {task}: {why}");
-                        report_failure(&client, &task, lease, seq, why).await;
-                        return;
-                    }
-                    let step = Step {
-                        task: &task,
-                        lease,
-                        seq,
-                        mirrored_from: mirror.map(|m| m.tree),
-                    };
-                    run_command(&client, runner.as_ref(), &step, spec, stopped).await;
-                    if let Some((socket, relaying)) = relay {
-                        relaying.abort();
-                        let _ = std::fs::remove_file(socket);
-                    }
+                    let done = warm.warm(&clone, &key, &task).await;
+                    report_warm(&client, &task, lease, &key, done).await;
+                });
+            }
+            Instruction::Seal { task, lease, key } => {
+                let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
+                    continue;
+                };
+                run.building = None;
+                let (client, warm, clone) =
+                    (Arc::clone(&client), Arc::clone(&warm), run.dir.clone());
+                tokio::spawn(async move {
+                    let done = warm.seal(&clone, &key, &task).await;
+                    report_warm(&client, &task, lease, &key, done).await;
                 });
             }
             Instruction::Cancel { task, lease, seq } => {
@@ -241,7 +240,7 @@ pub(crate) async fn take_work(
                     && let Some(run) = held.remove(&task)
                 {
                     say!("Task {task}: done here.");
-                    drop_run(run, runner.as_ref()).await;
+                    drop_run(run, runner.as_ref(), &warm).await;
                 }
             }
         }
@@ -283,11 +282,15 @@ async fn send_diff(client: &Client, run: &Held) {
 }
 
 /// Stops the run's command, ends its sandbox and removes its clone.
-async fn drop_run(run: Held, runner: &dyn Runner) {
+async fn drop_run(run: Held, runner: &dyn Runner, warm: &WarmCaches) {
     if let Some((_, stop)) = &run.running {
         let _ = stop.send(true);
     }
     runner.release(&run.dir).await;
+    if let Some(building) = &run.building {
+        runner.release(building).await;
+    }
+    warm.drop_builds(&run.task);
     if let Err(error) = std::fs::remove_dir_all(&run.dir) {
         say!("cannot remove {}: {error}", run.dir.display());
     }

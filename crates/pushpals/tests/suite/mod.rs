@@ -28,6 +28,7 @@ mod tls;
 mod traces;
 mod worker_agents;
 mod worker_fleet;
+mod worker_setup;
 mod workers;
 
 /// The warm caches of the one repository a test's server serves: under its

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Commits `pushpals.toml` into the clone.
-fn commit_config(repo: &Path, config: &str) {
+pub(super) fn commit_config(repo: &Path, config: &str) {
     std::fs::write(repo.join("pushpals.toml"), config).unwrap();
     git(repo, &["add", "pushpals.toml"]);
     git(repo, &["commit", "-q", "-m", "pushpals"]);
@@ -19,7 +19,10 @@ fn commit_config(repo: &Path, config: &str) {
 /// Runs two one-line tasks: the first waits for the setup's approval,
 /// builds the cache and passes its check; the second starts warm with no
 /// approval. Returns the events of both.
-fn two_tasks(server: &Server, file: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+pub(super) fn two_tasks(
+    server: &Server,
+    file: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let line = format!("printf '\\n' >> {file}");
     let first = server.json(&["task", "Add a blank line", "--run", &line]);
     let first = first["id"].as_str().unwrap().to_owned();

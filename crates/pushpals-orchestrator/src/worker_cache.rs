@@ -1,0 +1,57 @@
+//! What a worker host needs to keep warm caches of its own the way this
+//! machine does: what a setup left in a tree, its digest, the copy into a
+//! run's clone, the sandbox path the tree appears at, the setup's own
+//! cargo home, and the toolchains a cache was made with.
+
+use crate::lifecycle::setup_run;
+use crate::warm_cache;
+use pushpals_sandbox::WorktreeAlias;
+use std::path::{Path, PathBuf};
+
+/// What a setup left in a tree besides the commit's `tracked` files, with
+/// their count, size and digest.
+pub struct Outputs {
+    /// The top-most untracked paths, sorted.
+    pub entries: Vec<String>,
+    /// How many files.
+    pub files: u64,
+    /// How many bytes.
+    pub bytes: u64,
+    /// Their SHA-256 (paths, kinds, modes, contents and link targets).
+    pub sha256: String,
+}
+
+/// Reads what a setup left in `tree` (blocking: run it off the async
+/// threads).
+pub fn outputs(tree: &Path, tracked: &[String]) -> std::io::Result<Outputs> {
+    let entries = warm_cache::untracked_entries(tree, tracked)?;
+    let digest = warm_cache::digest(tree, &entries)?;
+    Ok(Outputs {
+        entries,
+        files: digest.files,
+        bytes: digest.bytes,
+        sha256: digest.sha256,
+    })
+}
+
+/// Copies `entries` of `tree` into `clone`, keeping modes, times and links.
+pub async fn copy_outputs(tree: &Path, entries: &[String], clone: &Path) -> Result<(), String> {
+    warm_cache::copy_into(tree, entries, clone).await
+}
+
+/// `tree` as it appears at `stable` in the sandbox (see the server's
+/// warm caches).
+pub fn alias(stable: PathBuf, tree: &Path, start_here: bool) -> WorktreeAlias {
+    setup_run::alias_at(stable, tree, start_here)
+}
+
+/// Makes the setup's own cargo home in `tree`, with `config` when not
+/// empty; never through a link.
+pub fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<()> {
+    setup_run::prepare_cargo_home(tree, config)
+}
+
+/// The toolchains a cache is made with on this host.
+pub fn toolchain_versions() -> Vec<String> {
+    warm_cache::toolchain_versions()
+}

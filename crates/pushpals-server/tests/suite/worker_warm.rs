@@ -1,0 +1,196 @@
+//! A warm cache on a worker, played by the test: a worker without the
+//! cache gets the setup (asked for here first) and the warm-up run in its
+//! build, then seals it; a worker with it starts warm asking nothing; a
+//! worker that cannot keep it fails the task saying why; an answer under
+//! another lease is refused.
+
+use super::support::api_on;
+use super::worker_runs::{enrolled, events, next, state_until};
+use axum::http::StatusCode;
+use pushpals_test_support::TempRepo;
+use serde_json::{Value, json};
+
+/// A repository with a setup and one check.
+fn repo_with_setup() -> TempRepo {
+    let repo = TempRepo::new();
+    repo.write(
+        "pushpals.toml",
+        "[setup]\ncommand = \"mkdir -p .venv\"\n[checks]\ntest = \"true\"\n",
+    );
+    repo.commit_all("setup");
+    repo
+}
+
+async fn task(api: &super::support::Api) -> String {
+    let (status, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "t", "command": "echo hi > A.md" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    task["id"].as_str().unwrap().to_owned()
+}
+
+/// Ends command `run` with exit code 0.
+async fn ran(api: &super::support::Api, token: &str, id: &str, run: &Value) {
+    let report = json!({ "lease": run["lease"], "seq": run["seq"], "chunks": 0, "exit_code": 0 });
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{id}/result"),
+            Some(token),
+            Some(report),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_builds_its_cache_once_asked_and_then_starts_warm() {
+    let api = api_on(repo_with_setup(), "[workers]\nlocal = false\n").await;
+    let token = enrolled(&api, "w1").await;
+    let id = task(&api).await;
+    let start = next(&api, &token, Value::Null).await;
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+    let warm = next(&api, &token, holding.clone()).await;
+    assert_eq!(warm["kind"], "warm", "{warm}");
+    let key = warm["key"].as_str().unwrap().to_owned();
+    let answer = format!("/api/v1/workers/tasks/{id}/warm");
+    let (status, _) = api
+        .call(
+            "POST",
+            &answer,
+            Some(&token),
+            Some(json!({ "lease": lease + 1, "key": key, "used": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "another lease");
+    let (status, _) = api
+        .call(
+            "POST",
+            &answer,
+            Some(&token),
+            Some(json!({ "lease": lease, "key": key, "used": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The setup is asked for here before the worker runs it.
+    let waiting = state_until(&api, &id, "waiting").await;
+    let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
+    let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("mkdir -p .venv"), "{summary}");
+    let (status, _) = api
+        .authed(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/decide"),
+            Some(json!({ "decision": "approve" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let setup = next(&api, &token, holding.clone()).await;
+    assert_eq!(setup["command_line"], "mkdir -p .venv", "{setup}");
+    assert_eq!(setup["in_build"], true);
+    assert_eq!(setup["at_stable_path"], true);
+    ran(&api, &token, &id, &setup).await;
+    let warm_up = next(&api, &token, holding.clone()).await;
+    assert_eq!(warm_up["command_line"], "true", "{warm_up}");
+    assert_eq!(warm_up["in_build"], true);
+    ran(&api, &token, &id, &warm_up).await;
+    let seal = next(&api, &token, holding.clone()).await;
+    assert_eq!(seal["kind"], "seal", "{seal}");
+    assert_eq!(seal["key"], key.as_str());
+    let kept = json!({
+        "lease": lease, "key": key, "used": true, "entries": [".venv"], "files": 0,
+        "bytes": 0, "sha256": "ab", "built_at": start["base_commit"],
+    });
+    let (status, _) = api.call("POST", &answer, Some(&token), Some(kept)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Then the task's own command, in the clone.
+    let command = next(&api, &token, holding.clone()).await;
+    assert_eq!(command["command_line"], "echo hi > A.md", "{command}");
+    assert!(command["in_build"].is_null(), "{command}");
+    let kinds: Vec<Value> = events(&api, &id)
+        .await
+        .into_iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    for kind in ["cache_built", "cache_used"] {
+        assert!(kinds.contains(&json!(kind)), "{kind} in {kinds:?}");
+    }
+    let used = events(&api, &id)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "cache_used")
+        .unwrap();
+    assert_eq!(used["payload"]["method"], "worker w1");
+    assert_eq!(used["payload"]["built_at_commit"], start["base_commit"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_the_cache_asks_nothing_and_one_that_cannot_keep_it_fails_the_task() {
+    let api = api_on(repo_with_setup(), "[workers]\nlocal = false\n").await;
+    let token = enrolled(&api, "w1").await;
+    let id = task(&api).await;
+    let start = next(&api, &token, Value::Null).await;
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+    let warm = next(&api, &token, holding.clone()).await;
+    let key = warm["key"].as_str().unwrap().to_owned();
+    let answer = format!("/api/v1/workers/tasks/{id}/warm");
+    let had = json!({ "lease": lease, "key": key, "used": true, "entries": [".venv"], "files": 3 });
+    let (status, _) = api.call("POST", &answer, Some(&token), Some(had)).await;
+    assert_eq!(status, StatusCode::OK);
+    let command = next(&api, &token, holding.clone()).await;
+    assert_eq!(command["command_line"], "echo hi > A.md", "{command}");
+    let kinds: Vec<Value> = events(&api, &id)
+        .await
+        .into_iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert!(kinds.contains(&json!("cache_used")), "{kinds:?}");
+    assert!(!kinds.contains(&json!("approval_requested")), "{kinds:?}");
+    assert!(!kinds.contains(&json!("cache_built")), "{kinds:?}");
+    // Cancelled, the run goes; a second task meets a worker that cannot
+    // copy its cache: the task fails saying so.
+    let (status, _) = api
+        .authed("POST", &format!("/api/v1/tasks/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let second = task(&api).await;
+    let mut start = next(&api, &token, holding.clone()).await;
+    while start["kind"] != "start" {
+        start = next(&api, &token, holding.clone()).await;
+    }
+    assert_eq!(start["task"], second.as_str(), "{start}");
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": second, "lease": lease });
+    // The cancelled run's `done` may come first.
+    let mut warm = next(&api, &token, holding.clone()).await;
+    while warm["kind"] == "done" && warm["task"] != second.as_str() {
+        warm = next(&api, &token, holding.clone()).await;
+    }
+    assert_eq!(warm["kind"], "warm", "{warm}");
+    let broken = json!({
+        "lease": lease, "key": warm["key"], "used": false,
+        "error": "cannot copy the cache into the clone: No space left on device",
+    });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{second}/warm"),
+            Some(&token),
+            Some(broken),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let failed = state_until(&api, &second, "failed").await;
+    let reason = failed["task"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("the warm cache on worker w1") && reason.contains("No space left"),
+        "{failed}"
+    );
+}
