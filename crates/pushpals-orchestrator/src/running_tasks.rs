@@ -55,6 +55,15 @@ impl RemoteRuns {
         })
     }
 
+    /// The task's mirrored run on a worker, if it has one.
+    pub(crate) fn mirrored_run(
+        &self,
+        task_id: &TaskId,
+    ) -> Option<Arc<crate::dispatch::MirroredRun>> {
+        let runs = self.0.lock().ok()?;
+        runs.get(task_id).and_then(|h| h.mirrored.clone())
+    }
+
     /// Whether the task's run on a worker is mirrored (its worktree is
     /// kept current command by command).
     pub(crate) fn mirrored(&self, task_id: &TaskId) -> bool {

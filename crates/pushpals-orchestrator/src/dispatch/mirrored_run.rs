@@ -54,11 +54,21 @@ impl MirroredRun {
         ))
     }
 
+    /// This run as a runner whose commands first make the setup's own
+    /// cargo home in the clone, with `config` (a setup run again in it).
+    pub(crate) fn with_cargo_home(self: &Arc<Self>, config: String) -> WithCargoHome {
+        WithCargoHome {
+            run: Arc::clone(self),
+            config,
+        }
+    }
+
     async fn run_mirrored(
         &self,
         spec: CommandSpec,
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
+        cargo_home: Option<String>,
     ) -> Result<CommandOutcome, RunError> {
         // One command at a time: each starts from what the last left.
         let mut agreed = self.agreed.lock().await;
@@ -89,7 +99,8 @@ impl MirroredRun {
                 cancel,
                 super::OnWorker {
                     mirror: Some(mirror),
-                    ..super::OnWorker::default()
+                    in_build: false,
+                    cargo_home,
                 },
             )
             .await?;
@@ -125,6 +136,30 @@ impl Runner for MirroredRun {
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
-        Box::pin(self.run_mirrored(spec, output, cancel))
+        Box::pin(self.run_mirrored(spec, output, cancel, None))
+    }
+}
+
+/// A mirrored run whose commands first make the setup's cargo home.
+pub(crate) struct WithCargoHome {
+    run: Arc<MirroredRun>,
+    config: String,
+}
+
+impl Runner for WithCargoHome {
+    fn backend(&self) -> &'static str {
+        "worker"
+    }
+
+    fn run<'a>(
+        &'a self,
+        spec: CommandSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
+        Box::pin(
+            self.run
+                .run_mirrored(spec, output, cancel, Some(self.config.clone())),
+        )
     }
 }

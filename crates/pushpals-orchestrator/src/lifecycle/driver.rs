@@ -269,10 +269,8 @@ impl Lifecycle {
                 .await?;
         }
 
-        if !remote {
-            self.setup_after_lock_changes(&policy, &task, &config, &cancel)
-                .await?;
-        }
+        self.setup_after_lock_changes(&policy, &task, &config, &cancel)
+            .await?;
         self.move_to(
             task_id,
             TaskState::Checking,

@@ -30,6 +30,9 @@ pub(crate) enum BuildTree<'a> {
     Here(&'a Path),
     /// The worker's build of the run's cache.
     OnWorker,
+    /// The clone of a mirrored run on its worker (the task's worktree is
+    /// mirrored there).
+    WorkerClone,
 }
 
 /// One command of a cache build.
@@ -198,8 +201,10 @@ impl Lifecycle {
                     let home = stable_path(served.repo.root()).join(CARGO_HOME_IN_TREE);
                     env.push(("CARGO_HOME".to_owned(), home.to_string_lossy().into_owned()));
                 }
-                // The worker makes it in its build, at its own path.
-                BuildTree::OnWorker => cargo_home = Some(config.clone()),
+                // The worker makes it in its tree, at its own path.
+                BuildTree::OnWorker | BuildTree::WorkerClone => {
+                    cargo_home = Some(config.clone());
+                }
             }
         }
         let command = BuildCommand {
@@ -229,7 +234,9 @@ impl Lifecycle {
 
     /// A task that changed a lock file or manifest gets the setup run
     /// again in its own worktree (asked, since its inputs are the task's;
-    /// never cached) before its checks.
+    /// never cached) before its checks. On a worker, only a mirrored run's
+    /// changes are seen here in time (a command task's come at the end):
+    /// the setup then runs in the worker's clone.
     pub(crate) async fn setup_after_lock_changes(
         &self,
         policy: &Policy,
@@ -237,6 +244,11 @@ impl Lifecycle {
         config: &RepoConfig,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
+        let tree = match self.remote.get(&task.id) {
+            None => None,
+            Some(_) if self.remote.mirrored(&task.id) => Some(BuildTree::WorkerClone),
+            Some(_) => return Ok(()),
+        };
         let base = task.base_commit.clone().unwrap_or_default();
         let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
         let served = self.served(&task.repo)?;
@@ -269,15 +281,9 @@ impl Lifecycle {
         if changed.is_empty() {
             return Ok(());
         }
-        self.run_setup(
-            policy,
-            &task.id,
-            &setup,
-            BuildTree::Here(&worktree),
-            &changed,
-            cancel,
-        )
-        .await
+        let tree = tree.unwrap_or(BuildTree::Here(&worktree));
+        self.run_setup(policy, &task.id, &setup, tree, &changed, cancel)
+            .await
     }
 
     /// Runs one command of a cache build in `tree`, at the repository's
@@ -303,6 +309,17 @@ impl Lifecycle {
                     cargo_home: command.cargo_home.clone(),
                 };
                 (self.worktree_path(task_id), std::sync::Arc::new(runner))
+            }
+            BuildTree::WorkerClone => {
+                let run = self.remote.mirrored_run(task_id).ok_or_else(|| {
+                    Stop::Failed("the task's run is no longer on a worker".into())
+                })?;
+                let runner: std::sync::Arc<dyn pushpals_sandbox::Runner> =
+                    match command.cargo_home.clone() {
+                        Some(config) => std::sync::Arc::new(run.with_cargo_home(config)),
+                        None => run,
+                    };
+                (self.worktree_path(task_id), runner)
             }
         };
         // A worker's commands reach out only through this machine's proxy.

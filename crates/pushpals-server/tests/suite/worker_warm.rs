@@ -194,3 +194,79 @@ async fn a_worker_with_the_cache_asks_nothing_and_one_that_cannot_keep_it_fails_
         "{failed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_its_clone() {
+    use base64::Engine;
+    let model = pushpals_test_support::ScriptedModel::start(vec![
+        pushpals_test_support::Reply::tool(
+            "write_file",
+            r#"{"path":"rust-toolchain","content":"1.2.0\n"}"#,
+        ),
+        pushpals_test_support::Reply::tool("finish", r#"{"summary":"bumped"}"#),
+    ])
+    .await;
+    let repo = TempRepo::new();
+    // A lock file that names no toolchain label (a worker offering none
+    // takes the task).
+    repo.write("rust-toolchain", "1.0.0\n");
+    repo.write("pushpals.toml", "[setup]\ncommand = \"mkdir -p .venv\"\n");
+    repo.commit_all("setup");
+    let api = api_on(
+        repo,
+        &format!(
+            "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \
+             \"{}\"\nmodel = \"m\"\nmax_retries = 0\n",
+            model.openai_base()
+        ),
+    )
+    .await;
+    let token = enrolled(&api, "w1").await;
+    let (_, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "bump", "agent": { "prompt": "bump the version" } })),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    let start = next(&api, &token, Value::Null).await;
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+    let warm = next(&api, &token, holding.clone()).await;
+    let had = json!({ "lease": lease, "key": warm["key"], "used": true, "entries": [".venv"] });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{id}/warm"),
+            Some(&token),
+            Some(had),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The agent changed rust-toolchain: the setup is asked for again, and
+    // runs in the worker's clone, which gets the change first.
+    let waiting = state_until(&api, &id, "waiting").await;
+    let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
+    let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("changed rust-toolchain"), "{summary}");
+    let (status, _) = api
+        .authed(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/decide"),
+            Some(json!({ "decision": "approve" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let setup = next(&api, &token, holding.clone()).await;
+    assert_eq!(setup["command_line"], "mkdir -p .venv", "{setup}");
+    assert!(setup["in_build"].is_null(), "in the clone: {setup}");
+    assert_eq!(setup["at_stable_path"], true);
+    let diff = base64::engine::general_purpose::STANDARD
+        .decode(setup["mirror"]["diff"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&diff).contains("+1.2.0"),
+        "the clone gets the change before the setup"
+    );
+}
