@@ -93,7 +93,7 @@ pub struct ChunkQuery {
     tag = "workers",
     request_body = Object,
     responses(
-        (status = 200, description = "an instruction (`kind`: start, run, cancel, send_diff, done)", body = Object),
+        (status = 200, description = "an instruction (`kind`: start, run, warm, seal, cancel, send_diff, done)", body = Object),
         (status = 204, description = "nothing to do yet; ask again"),
         crate::openapi::ErrorResponses
     ),

@@ -23,14 +23,50 @@ struct Manifest {
     sha256: String,
 }
 
+/// How many kept caches a host keeps (the ones used last).
+const KEPT_CACHES: usize = 8;
+
 /// The caches of this host.
 pub(super) struct WarmCaches {
     root: PathBuf,
+    /// Held to read while a cache is copied into a clone, to write while
+    /// old caches are removed.
+    in_use: tokio::sync::RwLock<()>,
 }
 
 impl WarmCaches {
     pub(super) fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            in_use: tokio::sync::RwLock::new(()),
+        }
+    }
+
+    /// Removes the kept caches beyond the [`KEPT_CACHES`] used last
+    /// (none is being copied meanwhile).
+    async fn prune(&self) {
+        let _removing = self.in_use.write().await;
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let mut kept: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("manifest.json").is_file())
+            .map(|p| {
+                let used = std::fs::metadata(p.join("last-used"))
+                    .or_else(|_| std::fs::metadata(p.join("manifest.json")))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (used, p)
+            })
+            .collect();
+        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, old) in kept.into_iter().skip(KEPT_CACHES) {
+            // Its manifest first: a half-removed cache is never given.
+            let _ = std::fs::remove_file(old.join("manifest.json"));
+            let _ = std::fs::remove_dir_all(&old);
+        }
     }
 
     /// The directory of the cache `key` on this host.
@@ -60,6 +96,7 @@ impl WarmCaches {
     /// the tree to build it in (`build`, from the clone's base).
     pub(super) async fn warm(&self, clone: &Path, key: &str, task: &str) -> Result<WarmReport> {
         let dir = self.dir(key)?;
+        let copying = self.in_use.read().await;
         if dir.join("manifest.json").is_file() {
             match give(&dir, clone, key).await {
                 Ok(report) => return Ok(report),
@@ -74,6 +111,7 @@ impl WarmCaches {
                 }
             }
         }
+        drop(copying);
         let tree = self.build_tree(key, task)?;
         let build = tree.parent().unwrap_or(&tree).to_path_buf();
         if build.exists() {
@@ -129,28 +167,44 @@ impl WarmCaches {
         let text = serde_json::to_vec_pretty(&manifest).context("cannot write the manifest")?;
         std::fs::write(build.join("manifest.json"), text)
             .with_context(|| format!("cannot write {}", build.display()))?;
-        if dir.join("manifest.json").is_file() {
-            // Another run kept the same cache first: ours goes.
-            let _ = std::fs::remove_dir_all(&build);
-        } else {
-            if dir.exists() {
+        // Kept by a rename, which never replaces a kept cache another run
+        // may be copying from: when one is there first, ours goes.
+        let copying = self.in_use.read().await;
+        if std::fs::rename(&build, &dir).is_err() {
+            if !dir.join("manifest.json").is_file() {
+                // What is in the way is no cache (a half-removed one).
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("cannot clear {}", dir.display()))?;
+                std::fs::rename(&build, &dir)
+                    .with_context(|| format!("cannot keep {}", dir.display()))?;
+            } else {
+                let _ = std::fs::remove_dir_all(&build);
             }
-            std::fs::rename(&build, &dir)
-                .with_context(|| format!("cannot keep {}", dir.display()))?;
         }
-        give(&dir, clone, key).await
+        let given = give(&dir, clone, key).await;
+        drop(copying);
+        self.prune().await;
+        given
     }
 
     /// Removes run `task`'s unfinished builds (the run is over).
     pub(super) fn drop_builds(&self, task: &str) {
+        self.remove_builds(&format!(".build-{task}"));
+    }
+
+    /// Removes every unfinished build (this host starts: the runs that
+    /// made them are not its any more).
+    pub(super) fn drop_all_builds(&self) {
+        self.remove_builds(".build-");
+    }
+
+    fn remove_builds(&self, marked: &str) {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
             return;
         };
-        let suffix = format!(".build-{task}");
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().ends_with(&suffix) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.contains(".build-") && name.contains(marked) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -161,6 +215,8 @@ impl WarmCaches {
 async fn give(dir: &Path, clone: &Path, key: &str) -> Result<WarmReport> {
     let text = std::fs::read(dir.join("manifest.json"))
         .with_context(|| format!("cannot read {}", dir.display()))?;
+    // When it was used last, for the clean-up.
+    let _ = std::fs::write(dir.join("last-used"), b"");
     let manifest: Manifest = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a cache's manifest", dir.display()))?;
     worker_cache::copy_outputs(&dir.join("tree"), &manifest.entries, clone)
@@ -217,6 +273,12 @@ mod tests {
 
         let asked = caches.warm(&first, KEY, "t1").await.unwrap();
         assert!(!asked.used);
+        // A second run builds the same cache at the same time.
+        let other = clone_at(temp.path(), "other");
+        assert!(!caches.warm(&other, KEY, "t9").await.unwrap().used);
+        let other_tree = caches.build_tree(KEY, "t9").unwrap();
+        std::fs::create_dir_all(other_tree.join(".venv")).unwrap();
+        std::fs::write(other_tree.join(".venv/second"), "").unwrap();
         let tree = caches.build_tree(KEY, "t1").unwrap();
         assert_eq!(
             std::fs::read_to_string(tree.join("tracked.txt")).unwrap(),
@@ -237,6 +299,11 @@ mod tests {
             "left out of the changes"
         );
         assert!(!tree.exists(), "the build became the cache");
+        // The second build, kept later, goes: the first stays and is given.
+        let second_kept = caches.seal(&other, KEY, "t9").await.unwrap();
+        assert_eq!(second_kept.sha256, sealed.sha256);
+        assert!(!other_tree.exists());
+        assert!(other.join(".venv/bin/python").is_file());
 
         // Another clone gets the kept cache at once.
         let second = clone_at(temp.path(), "two");
@@ -245,6 +312,29 @@ mod tests {
         assert_eq!(given.sha256, sealed.sha256);
         assert!(second.join(".venv/bin/python").is_file());
         assert_eq!(sh(&second, "git status --porcelain"), "");
+    }
+
+    #[tokio::test]
+    async fn only_the_caches_used_last_are_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let caches = WarmCaches::new(temp.path().join("warm"));
+        let clone = clone_at(temp.path(), "one");
+        let keys: Vec<String> = (0..KEPT_CACHES + 2).map(|n| format!("{n:016x}")).collect();
+        for (n, key) in keys.iter().enumerate() {
+            caches.warm(&clone, key, "t").await.unwrap();
+            caches.seal(&clone, key, "t").await.unwrap();
+            // The oldest stays in use: it is kept.
+            if n > 0 {
+                assert!(caches.warm(&clone, &keys[0], "t").await.unwrap().used);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kept = |key: &str| caches.dir(key).unwrap().join("manifest.json").is_file();
+        assert!(kept(&keys[0]), "used last, kept");
+        assert!(!kept(&keys[1]) && !kept(&keys[2]), "used least, removed");
+        assert!(kept(&keys[KEPT_CACHES + 1]));
+        let count = std::fs::read_dir(temp.path().join("warm")).unwrap().count();
+        assert_eq!(count, KEPT_CACHES);
     }
 
     #[tokio::test]
@@ -257,10 +347,15 @@ mod tests {
         let missing = caches.seal(&clone, KEY, "t1").await.unwrap_err();
         assert!(missing.to_string().contains("no build"), "{missing}");
 
-        // A build left by a run that ended goes.
+        // A build left by a run that ended goes, and at a start every
+        // build of a run of before.
         caches.warm(&clone, KEY, "t1").await.unwrap();
+        caches.warm(&clone, KEY, "t3").await.unwrap();
         caches.drop_builds("t1");
         assert!(!caches.build_tree(KEY, "t1").unwrap().exists());
+        assert!(caches.build_tree(KEY, "t3").unwrap().exists());
+        caches.drop_all_builds();
+        assert!(!caches.build_tree(KEY, "t3").unwrap().exists());
 
         // A kept cache whose manifest is broken is not trusted: it is
         // removed and built again.

@@ -53,6 +53,8 @@ pub(crate) async fn take_work(
     }
     std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
     let warm = Arc::new(WarmCaches::new(home.join("warm")));
+    // So are the warm caches they were building.
+    warm.drop_all_builds();
     // The runs it holds, by task.
     let mut held: std::collections::HashMap<String, Held> = std::collections::HashMap::new();
     let mut wait = Duration::from_millis(250);
