@@ -61,7 +61,7 @@ impl WarmCaches {
                 (used, p)
             })
             .collect();
-        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
         for (_, old) in kept.into_iter().skip(KEPT_CACHES) {
             // Its manifest first: a half-removed cache is never given.
             let _ = std::fs::remove_file(old.join("manifest.json"));
