@@ -146,19 +146,33 @@ impl Lifecycle {
         } else {
             format!("network to {}", access.hosts.join(", "))
         };
-        let summary = if changed.is_empty() {
-            format!(
+        let worker = match tree {
+            BuildTree::Here(_) => None,
+            BuildTree::OnWorker | BuildTree::WorkerClone => {
+                self.remote.get(task_id).map(|run| run.worker().to_owned())
+            }
+        };
+        let summary = match (changed.is_empty(), &worker) {
+            (true, None) => format!(
                 "Run the repository's setup `{}` (from {}) with {reach}? It runs once at the base commit and its result is given to every task until the setup, a lock file or a toolchain changes.",
                 setup.command,
                 setup.source.as_str()
-            )
-        } else {
-            format!(
-                "The task changed {}: run the repository's setup `{}` (from {}) again in its worktree with {reach}? Its result stays in this task.",
-                changed.join(", "),
+            ),
+            (true, Some(worker)) => format!(
+                "Run the repository's setup `{}` (from {}) on worker {worker} with {reach}? It runs once at the base commit there and its result is given to every task that runs on {worker} until the setup, a lock file or a toolchain changes.",
                 setup.command,
                 setup.source.as_str()
-            )
+            ),
+            (false, _) => format!(
+                "The task changed {}: run the repository's setup `{}` (from {}) again in its worktree{} with {reach}? Its result stays in this task.",
+                changed.join(", "),
+                setup.command,
+                setup.source.as_str(),
+                worker
+                    .as_ref()
+                    .map(|w| format!(" on worker {w}"))
+                    .unwrap_or_default()
+            ),
         };
         let detail = json!({
             "step": "setup",

@@ -83,6 +83,7 @@ async fn a_worker_builds_its_cache_once_asked_and_then_starts_warm() {
     let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
     let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
     assert!(summary.contains("mkdir -p .venv"), "{summary}");
+    assert!(summary.contains("on worker w1"), "{summary}");
     let (status, _) = api
         .authed(
             "POST",
@@ -250,6 +251,10 @@ async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_i
     let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
     let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
     assert!(summary.contains("changed rust-toolchain"), "{summary}");
+    assert!(
+        summary.contains("in its worktree on worker w1"),
+        "{summary}"
+    );
     let (status, _) = api
         .authed(
             "POST",
