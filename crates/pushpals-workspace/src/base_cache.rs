@@ -166,17 +166,7 @@ fn not_a_commit(text: &str) -> GitError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    fn sh(dir: &Path, line: &str) {
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{line}");
-    }
+    use crate::test_shell::sh;
 
     const COMMIT: &str = "git -c user.name=t -c user.email=t@t commit -q";
 

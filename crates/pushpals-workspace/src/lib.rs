@@ -23,6 +23,8 @@ mod overlay_worktrees;
 mod repo;
 mod run_transfer;
 pub mod secrets;
+#[cfg(test)]
+mod test_shell;
 mod worktree;
 
 pub use base_cache::{KEPT_BASES, cache_bundle, cached_bases, clone_cached, is_commit_id};

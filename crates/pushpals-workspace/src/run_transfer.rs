@@ -14,19 +14,6 @@ use std::path::Path;
 use tokio::io::AsyncWriteExt;
 
 impl Repo {
-    /// Writes a bundle of the worktree's `HEAD` (its history included) to
-    /// `into`, for a worker to clone.
-    pub async fn bundle_head(&self, worktree: &Path, into: &Path) -> GitResult<()> {
-        let mut bundle = self.command(worktree);
-        bundle
-            .arg("bundle")
-            .arg("create")
-            .arg("--quiet")
-            .arg(into)
-            .arg("HEAD");
-        run(bundle, "bundle create").await.map(|_| ())
-    }
-
     /// Applies a binary diff a worker sent to the worktree (nothing is
     /// staged or committed). git refuses paths outside the worktree and
     /// inside `.git`; a diff that does not apply changes nothing.
@@ -228,17 +215,8 @@ async fn feed(mut command: tokio::process::Command, input: &[u8], what: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_shell::sh;
     use std::process::Command;
-
-    fn sh(dir: &Path, line: &str) {
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{line}");
-    }
 
     #[tokio::test]
     async fn a_run_goes_out_as_a_bundle_and_comes_back_as_a_diff() {
@@ -254,7 +232,7 @@ mod tests {
         let repo = Repo::open(&origin).await.unwrap();
         let base = repo.head_commit().await.unwrap();
         let bundle = temp.path().join("base.bundle");
-        repo.bundle_head(&origin, &bundle).await.unwrap();
+        assert!(repo.bundle_head_since(&origin, &bundle, &[]).await.unwrap());
 
         let copy = temp.path().join("worker/copy");
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
@@ -293,7 +271,7 @@ mod tests {
         let repo = Repo::open(&origin).await.unwrap();
         let base = repo.head_commit().await.unwrap();
         let bundle = temp.path().join("base.bundle");
-        repo.bundle_head(&origin, &bundle).await.unwrap();
+        assert!(repo.bundle_head_since(&origin, &bundle, &[]).await.unwrap());
         let copy = temp.path().join("worker/copy");
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
         clone_bundle(&bundle, &copy, &base).await.unwrap();

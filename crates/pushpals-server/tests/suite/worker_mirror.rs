@@ -5,12 +5,42 @@
 //! fit, is refused and fails the command rather than letting the two
 //! copies drift apart.
 
-use super::support::api_with;
+use super::support::{Api, api_on};
 use super::worker_runs::{enrolled, events, next, state_until};
 use axum::http::StatusCode;
 use base64::Engine;
 use pushpals_test_support::{Reply, ScriptedModel};
 use serde_json::{Value, json};
+
+/// A server on `repo` with no local runs and the scripted model as the
+/// built-in agent's, a worker `w1` enrolled (its token), and an agent task
+/// with `prompt` (its id).
+pub(super) async fn agent_task_for_a_worker(
+    repo: pushpals_test_support::TempRepo,
+    model: &ScriptedModel,
+    prompt: &str,
+) -> (Api, String, String) {
+    let api = api_on(
+        repo,
+        &format!(
+            "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \
+             \"{}\"\nmodel = \"m\"\nmax_retries = 0\n",
+            model.openai_base()
+        ),
+    )
+    .await;
+    let token = enrolled(&api, "w1").await;
+    let (status, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "agent", "agent": { "prompt": prompt } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    (api, token, id)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agents_commands_run_on_a_worker_with_its_files_mirrored_both_ways() {
@@ -25,22 +55,12 @@ async fn an_agents_commands_run_on_a_worker_with_its_files_mirrored_both_ways() 
         Reply::tool("finish", r#"{"summary":"never reached"}"#),
     ])
     .await;
-    let api = api_with(&format!(
-        "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\n\
-         model = \"m\"\nmax_retries = 0\n",
-        model.openai_base()
-    ))
+    let (api, token, id) = agent_task_for_a_worker(
+        pushpals_test_support::TempRepo::new(),
+        &model,
+        "write notes",
+    )
     .await;
-    let token = enrolled(&api, "w1").await;
-    let (status, task) = api
-        .authed(
-            "POST",
-            "/api/v1/tasks",
-            Some(json!({ "title": "notes", "agent": { "prompt": "write notes" } })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{task}");
-    let id = task["id"].as_str().unwrap().to_owned();
 
     // The worker takes the run and clones its base.
     let start = next(&api, &token, Value::Null).await;
@@ -175,21 +195,12 @@ async fn an_agents_run_whose_worker_is_lost_is_offered_again_with_its_edits() {
         Reply::tool("run_command", r#"{"command":"ls"}"#),
     ])
     .await;
-    let api = api_with(&format!(
-        "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \"{}\"\n\
-         model = \"m\"\nmax_retries = 0\n",
-        model.openai_base()
-    ))
+    let (api, token, id) = agent_task_for_a_worker(
+        pushpals_test_support::TempRepo::new(),
+        &model,
+        "write notes",
+    )
     .await;
-    let token = enrolled(&api, "w1").await;
-    let (_, task) = api
-        .authed(
-            "POST",
-            "/api/v1/tasks",
-            Some(json!({ "title": "notes", "agent": { "prompt": "write notes" } })),
-        )
-        .await;
-    let id = task["id"].as_str().unwrap().to_owned();
     let start = next(&api, &token, Value::Null).await;
     let lease = start["lease"].as_u64().unwrap();
     let run = next(&api, &token, json!({ "task": id, "lease": lease })).await;

@@ -213,24 +213,8 @@ async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_i
     repo.write("rust-toolchain", "1.0.0\n");
     repo.write("pushpals.toml", "[setup]\ncommand = \"mkdir -p .venv\"\n");
     repo.commit_all("setup");
-    let api = api_on(
-        repo,
-        &format!(
-            "[workers]\nlocal = false\n[models.strong]\nprotocol = \"openai\"\nbase_url = \
-             \"{}\"\nmodel = \"m\"\nmax_retries = 0\n",
-            model.openai_base()
-        ),
-    )
-    .await;
-    let token = enrolled(&api, "w1").await;
-    let (_, task) = api
-        .authed(
-            "POST",
-            "/api/v1/tasks",
-            Some(json!({ "title": "bump", "agent": { "prompt": "bump the version" } })),
-        )
-        .await;
-    let id = task["id"].as_str().unwrap().to_owned();
+    let (api, token, id) =
+        super::worker_mirror::agent_task_for_a_worker(repo, &model, "bump the version").await;
     let start = next(&api, &token, Value::Null).await;
     let lease = start["lease"].as_u64().unwrap();
     let holding = json!({ "task": id, "lease": lease });

@@ -35,6 +35,30 @@ pub(super) fn git(repo: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
+/// itoa cloned into `dir` with its own tests (`cargo test --offline`) as
+/// the check, and a cargo home of its own with its crates fetched (for a
+/// worker host's toolchain): the clone and the cargo home.
+pub(super) fn itoa_with_its_tests(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let repo = clone_bundle("itoa", dir);
+    std::fs::write(
+        repo.join("pushpals.toml"),
+        "[checks]\ntest = \"cargo test --offline\"\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "pushpals.toml"]);
+    git(&repo, &["commit", "-q", "-m", "checks"]);
+    let cargo_home = dir.join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let fetched = Command::new("cargo")
+        .args(["fetch", "-q"])
+        .current_dir(&repo)
+        .env("CARGO_HOME", &cargo_home)
+        .status()
+        .unwrap();
+    assert!(fetched.success(), "cargo fetch");
+    (repo, cargo_home)
+}
+
 /// The duration of a task's `check:test` command, in milliseconds.
 pub(super) fn check_millis(events: &[serde_json::Value]) -> u64 {
     events

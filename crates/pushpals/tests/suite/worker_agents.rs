@@ -29,25 +29,7 @@ async fn an_agent_task_on_itoa_runs_its_commands_and_checks_on_a_worker_host() {
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let repo = super::real_projects::clone_bundle("itoa", dir.path());
-    std::fs::write(
-        repo.join("pushpals.toml"),
-        "[checks]\ntest = \"cargo test --offline\"\n",
-    )
-    .unwrap();
-    super::real_projects::git(&repo, &["add", "pushpals.toml"]);
-    super::real_projects::git(&repo, &["commit", "-q", "-m", "checks"]);
-    // The worker host's toolchain: cargo, with itoa's dependencies fetched
-    // into a cargo home of its own.
-    let cargo_home = dir.path().join("cargo-home");
-    std::fs::create_dir_all(&cargo_home).unwrap();
-    let fetched = Command::new("cargo")
-        .args(["fetch", "-q"])
-        .current_dir(&repo)
-        .env("CARGO_HOME", &cargo_home)
-        .status()
-        .unwrap();
-    assert!(fetched.success(), "cargo fetch");
+    let (repo, cargo_home) = super::real_projects::itoa_with_its_tests(dir.path());
     let data = tempfile::tempdir().unwrap();
     super::support::write_config(
         data.path(),

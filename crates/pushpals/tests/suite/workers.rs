@@ -226,25 +226,7 @@ fn a_worker_host_enrols_once_reports_comes_back_with_its_token_and_stops_when_re
 #[test]
 fn itoas_own_tests_run_as_the_checks_of_a_task_on_a_worker_host() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = super::real_projects::clone_bundle("itoa", dir.path());
-    std::fs::write(
-        repo.join("pushpals.toml"),
-        "[checks]\ntest = \"cargo test --offline\"\n",
-    )
-    .unwrap();
-    super::real_projects::git(&repo, &["add", "pushpals.toml"]);
-    super::real_projects::git(&repo, &["commit", "-q", "-m", "checks"]);
-    // The worker host's toolchain: cargo, with itoa's dependencies fetched
-    // into a cargo home of its own.
-    let cargo_home = dir.path().join("cargo-home");
-    std::fs::create_dir_all(&cargo_home).unwrap();
-    let fetched = Command::new("cargo")
-        .args(["fetch", "-q"])
-        .current_dir(&repo)
-        .env("CARGO_HOME", &cargo_home)
-        .status()
-        .unwrap();
-    assert!(fetched.success(), "cargo fetch");
+    let (repo, cargo_home) = super::real_projects::itoa_with_its_tests(dir.path());
 
     let data = tempfile::tempdir().unwrap();
     super::support::write_config(data.path(), "[workers]\nlocal = false\n");
