@@ -60,7 +60,10 @@ pub use check_trial::CheckTrial;
 pub use checks::{Check, RepoConfig};
 pub use command_gate::ApprovalScope;
 pub use decide::DecisionOutcome;
-pub use dispatch::{DispatchError, MAX_DIFF as MAX_WORKER_DIFF, WorkerActivity};
+pub use dispatch::{
+    DispatchError, MAX_DIFF as MAX_WORKER_DIFF, MAX_TUNNELS, MAX_TUNNELS_PER_COMMAND, TunnelPermit,
+    WorkerActivity,
+};
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};
 pub use readiness::{Readiness, ReadyCheck};

@@ -35,11 +35,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 /// How long a worker's `next` waits for an instruction before answering
 /// that there is none.
 pub const LONG_POLL: Duration = Duration::from_secs(20);
+/// How many network connections of commands on workers may be open
+/// through the server at once, in all.
+pub const MAX_TUNNELS: usize = 512;
+/// How many one command on a worker may have open at once.
+pub const MAX_TUNNELS_PER_COMMAND: usize = 64;
+
 /// The largest diff a worker may send back.
 pub const MAX_DIFF: usize = 64 * 1024 * 1024;
 
@@ -74,6 +80,9 @@ pub enum DispatchError {
         /// The command.
         seq: u64,
     },
+    /// Too many at once; try later.
+    #[error("{0}")]
+    Busy(String),
     /// The request itself is wrong.
     #[error("{0}")]
     BadInput(String),
@@ -128,7 +137,7 @@ struct HeldRun {
     worktree: PathBuf,
     steps: HashMap<u64, StepLink>,
     /// The server's network proxy of each running command granted network.
-    proxies: HashMap<u64, PathBuf>,
+    proxies: HashMap<u64, (PathBuf, Arc<Semaphore>)>,
     /// Commands that ended: a report or chunk sent again for one is taken
     /// as already had.
     ended: std::collections::HashSet<u64>,
@@ -186,6 +195,14 @@ pub struct Dispatch {
     /// The next lease; starts from the clock so leases of an earlier start
     /// are never reused.
     leases: AtomicU64,
+    /// Network connections of commands on workers open now.
+    tunnels: Arc<Semaphore>,
+}
+
+/// Held while one network connection of a command on a worker is open.
+pub struct TunnelPermit {
+    _all: OwnedSemaphorePermit,
+    _command: OwnedSemaphorePermit,
 }
 
 impl Dispatch {
@@ -199,6 +216,7 @@ impl Dispatch {
             settings,
             board: Mutex::default(),
             leases: AtomicU64::new(start),
+            tunnels: Arc::new(Semaphore::new(MAX_TUNNELS)),
         }
     }
 

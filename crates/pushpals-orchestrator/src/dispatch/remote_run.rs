@@ -271,7 +271,9 @@ impl RemoteRun {
                 // until the command ends).
                 let network = match &spec.network_proxy {
                     Some(proxy) => {
-                        run.proxies.insert(seq, proxy.clone());
+                        let open =
+                            Arc::new(tokio::sync::Semaphore::new(super::MAX_TUNNELS_PER_COMMAND));
+                        run.proxies.insert(seq, (proxy.clone(), open));
                         true
                     }
                     None => false,

@@ -3,11 +3,12 @@
 //! the run's diff (or why there is none). Each is checked against the run's
 //! holder and lease first.
 
-use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF};
+use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF, TunnelPermit};
 use pushpals_core::TaskId;
 use pushpals_core::worker_wire::{StepReport, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl Dispatch {
@@ -55,21 +56,44 @@ impl Dispatch {
     }
 
     /// The server's network proxy for command `seq` of the run, while it
-    /// runs and was granted network.
+    /// runs and was granted network, and a permit to hold while the
+    /// connection is open: at most [`super::MAX_TUNNELS_PER_COMMAND`] for
+    /// one command and [`super::MAX_TUNNELS`] in all.
     pub fn network_proxy(
         &self,
         name: &str,
         task: &str,
         lease: u64,
         seq: u64,
-    ) -> Result<PathBuf, DispatchError> {
+    ) -> Result<(PathBuf, TunnelPermit), DispatchError> {
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, lease)?;
-        run.proxies.get(&seq).cloned().ok_or_else(|| {
+        let (proxy, open) = run.proxies.get(&seq).cloned().ok_or_else(|| {
             DispatchError::BadInput(format!(
                 "command {seq} of this run is not running with network granted"
             ))
-        })
+        })?;
+        let command = open.try_acquire_owned().map_err(|_| {
+            DispatchError::Busy(format!(
+                "command {seq} has {} network connections open through the server, the most \
+                 one command may: close one first",
+                super::MAX_TUNNELS_PER_COMMAND
+            ))
+        })?;
+        let all = Arc::clone(&self.tunnels).try_acquire_owned().map_err(|_| {
+            DispatchError::Busy(format!(
+                "{} network connections of commands on workers are open through the server, the \
+                 most at once: try again later",
+                super::MAX_TUNNELS
+            ))
+        })?;
+        Ok((
+            proxy,
+            TunnelPermit {
+                _all: all,
+                _command: command,
+            },
+        ))
     }
 
     /// One chunk of a command's output; chunks come in order from 0, a

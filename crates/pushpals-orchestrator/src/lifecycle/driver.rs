@@ -459,7 +459,10 @@ impl Lifecycle {
             Err(Refusal::Cancelled) => return Err(Stop::Superseded),
             Err(Refusal::Store(error)) => return Err(error.into()),
         };
-        let proxy = if network && self.runner.isolated() {
+        // A command on a worker reaches out only through this machine's
+        // proxy, whatever runs commands here.
+        let on_worker = self.remote.get(task_id).is_some();
+        let proxy = if network && (on_worker || self.runner.isolated()) {
             Some(self.start_proxy(task_id)?)
         } else {
             None

@@ -30,6 +30,7 @@ impl From<DispatchError> for ApiError {
             DispatchError::OutOfOrder { .. } | DispatchError::ChangesFirst { .. } => {
                 Self::new(StatusCode::CONFLICT, "out_of_order", message)
             }
+            DispatchError::Busy(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
             DispatchError::BadInput(_) => Self::bad_request(message),
         }
     }
@@ -324,7 +325,7 @@ pub async fn network(
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let name = worker_name(&caller)?;
-    let proxy =
+    let (proxy, permit) =
         state
             .orchestrator
             .dispatch()
@@ -349,6 +350,9 @@ pub async fn network(
         };
         let mut from_worker = hyper_util::rt::TokioIo::new(upgraded);
         let _ = tokio::io::copy_bidirectional(&mut from_worker, &mut to_proxy).await;
+        // Held while the connection is open (an upgraded connection no
+        // longer counts against the server's connection cap).
+        drop(permit);
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

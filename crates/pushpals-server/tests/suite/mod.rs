@@ -9,5 +9,6 @@ mod support;
 mod worker_bases;
 mod worker_mirror;
 mod worker_runs;
+mod worker_tunnels;
 mod worker_warm;
 mod workers;
