@@ -104,6 +104,18 @@ pub enum Instruction {
         /// This run's lease.
         lease: u64,
     },
+    /// The checks are over: take the files `patterns` name from the clone
+    /// (as the server takes artifacts: beneath it, never through a link),
+    /// send each (`PUT /workers/tasks/{task}/artifacts/{sha256}`), then
+    /// an [`ArtifactsReport`] (`POST /workers/tasks/{task}/artifacts`).
+    SendArtifacts {
+        /// The task's id.
+        task: String,
+        /// This run's lease.
+        lease: u64,
+        /// `[checks] artifacts` of the repository.
+        patterns: Vec<String>,
+    },
     /// The run is over here: remove its clone.
     Done {
         /// The task's id.
@@ -123,6 +135,7 @@ impl Instruction {
             | Self::SendDiff { task, .. }
             | Self::Warm { task, .. }
             | Self::Seal { task, .. }
+            | Self::SendArtifacts { task, .. }
             | Self::Done { task, .. } => task,
         }
     }
@@ -136,6 +149,7 @@ impl Instruction {
             | Self::SendDiff { lease, .. }
             | Self::Warm { lease, .. }
             | Self::Seal { lease, .. }
+            | Self::SendArtifacts { lease, .. }
             | Self::Done { lease, .. } => *lease,
         }
     }
@@ -185,6 +199,34 @@ pub struct WarmReport {
     /// Why it could not (the cache cannot be read, copied or kept).
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// The artifacts a worker took from a run's clone, after sending each
+/// taken file's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactsReport {
+    /// The run's lease.
+    pub lease: u64,
+    /// The files taken.
+    #[serde(default)]
+    pub taken: Vec<TakenArtifact>,
+    /// The files matched and not taken, each with why (`path`, `reason`).
+    #[serde(default)]
+    pub refused: Vec<(String, String)>,
+    /// Why none could be taken (the patterns, the clone).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One file a worker took as an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TakenArtifact {
+    /// Its path in the clone.
+    pub path: String,
+    /// Its content's SHA-256 (hex), under which its bytes were sent.
+    pub sha256: String,
 }
 
 /// What a worker says when it asks for work (`POST /workers/next`): the

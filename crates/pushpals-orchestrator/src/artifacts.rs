@@ -22,7 +22,7 @@ pub const MAX_ARTIFACT_BYTES: u64 = 10 << 20;
 /// The most a task's artifacts may hold in all.
 pub const MAX_TASK_ARTIFACT_BYTES: u64 = 50 << 20;
 /// The most files a task publishes.
-const MAX_ARTIFACTS: usize = 100;
+pub(crate) const MAX_ARTIFACTS: usize = 100;
 
 /// Checks `[checks] artifacts`: each a glob relative to the worktree that
 /// stays inside it.
@@ -57,7 +57,7 @@ pub(crate) fn artifact_patterns(patterns: &[String]) -> Result<GlobSet, String> 
 
 /// One file taken or refused.
 #[derive(Debug)]
-enum Taken {
+pub(crate) enum Taken {
     Published {
         path: String,
         sha256: String,
@@ -130,6 +130,11 @@ pub(crate) async fn publish(
     Ok(())
 }
 
+/// Whether `text` is a SHA-256 in hex.
+pub(crate) fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 impl Orchestrator {
     /// The artifacts a task published, newest run last.
     pub async fn artifacts(
@@ -150,7 +155,7 @@ impl Orchestrator {
         task_id: &TaskId,
         sha256: &str,
     ) -> crate::OrchestratorResult<Option<(ArtifactPublished, Vec<u8>)>> {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256(sha256) {
             return Ok(None);
         }
         let Some(record) = self
@@ -177,7 +182,7 @@ impl Orchestrator {
 
 /// Finds the files `set` matches under `worktree` (never entering a linked
 /// directory, never `.git`) and takes each.
-fn take(worktree: &Path, set: &GlobSet, store: &Path) -> Vec<Taken> {
+pub(crate) fn take(worktree: &Path, set: &GlobSet, store: &Path) -> Vec<Taken> {
     let mut taken = Vec::new();
     let Ok(root) = Root::open(worktree) else {
         return taken;

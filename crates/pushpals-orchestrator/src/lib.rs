@@ -51,10 +51,12 @@ mod store_settings;
 mod summary;
 mod trace_link;
 mod warm_cache;
+mod worker_artifacts;
 mod worker_base;
-pub mod worker_cache;
+pub mod worker_host;
 mod worker_settings;
 
+pub use artifacts::MAX_ARTIFACT_BYTES;
 pub use chat::{ChatReply, CheckStatus, Intent, TaskRef, TaskStatus};
 pub use check_trial::CheckTrial;
 pub use checks::{Check, RepoConfig};

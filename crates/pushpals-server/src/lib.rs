@@ -96,6 +96,8 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_runs::diff))
         .routes(routes!(routes::worker_runs::diff_failed))
         .routes(routes!(routes::worker_runs::warm))
+        .routes(routes!(routes::worker_runs::artifact))
+        .routes(routes!(routes::worker_runs::artifacts))
         .routes(routes!(routes::worker_runs::network))
 }
 

@@ -27,7 +27,7 @@ pub(crate) use remote_run::{InBuild, OnWorker, RemoteRun};
 use crate::current::Current;
 use crate::settings::Settings;
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{Asking, Instruction, WarmReport};
+use pushpals_core::worker_wire::{ArtifactsReport, Asking, Instruction, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, RunError};
 use pushpals_store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -145,6 +145,8 @@ struct HeldRun {
     diff: Option<oneshot::Sender<Result<Vec<u8>, String>>>,
     /// Waiting for the worker's answer about a warm cache.
     warm: Option<oneshot::Sender<WarmReport>>,
+    /// Waiting for the worker's artifacts report.
+    artifacts: Option<oneshot::Sender<ArtifactsReport>>,
     lost: watch::Sender<Option<String>>,
 }
 
@@ -346,6 +348,7 @@ impl Dispatch {
                 next_seq: 1,
                 diff: None,
                 warm: None,
+                artifacts: None,
                 lost,
             },
         );

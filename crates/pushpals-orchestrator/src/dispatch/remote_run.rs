@@ -4,7 +4,7 @@
 
 use super::{Dispatch, Ended, StepLink};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{Instruction, Mirror, WarmReport};
+use pushpals_core::worker_wire::{ArtifactsReport, Instruction, Mirror, WarmReport};
 use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,6 +139,39 @@ impl RemoteRun {
             key: key.to_owned(),
         };
         self.ask_about_cache(ask, cancel).await
+    }
+
+    /// Asks the worker for the artifacts `patterns` name in its clone and
+    /// waits for its report (their bytes come before it).
+    pub(crate) async fn fetch_artifacts(
+        &self,
+        patterns: &[String],
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<ArtifactsReport, String> {
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut board = self.dispatch.board();
+            let Some(run) = board
+                .runs
+                .get_mut(&self.task)
+                .filter(|r| r.lease == self.lease)
+            else {
+                return Err(self.lost().unwrap_or_else(|| "the run ended".into()));
+            };
+            run.artifacts = Some(sender);
+            let ask = Instruction::SendArtifacts {
+                task: self.task.to_string(),
+                lease: self.lease,
+                patterns: patterns.to_vec(),
+            };
+            self.dispatch.send(&mut board, &self.task, self.lease, ask);
+        }
+        let mut lost = self.lost.clone();
+        tokio::select! {
+            report = receiver => report.map_err(|_| "the worker's run ended before it answered".into()),
+            _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
+            _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
+        }
     }
 
     async fn ask_about_cache(

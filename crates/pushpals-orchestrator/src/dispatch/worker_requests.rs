@@ -5,7 +5,7 @@
 
 use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF, TunnelPermit};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{StepReport, WarmReport};
+use pushpals_core::worker_wire::{ArtifactsReport, StepReport, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -250,6 +250,21 @@ impl Dispatch {
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, report.lease)?;
         if let Some(waiting) = run.warm.take() {
+            let _ = waiting.send(report);
+        }
+        Ok(())
+    }
+
+    /// Which artifacts the worker took (their bytes were sent first).
+    pub fn artifacts_report(
+        &self,
+        name: &str,
+        task: &str,
+        report: ArtifactsReport,
+    ) -> Result<(), DispatchError> {
+        let mut board = self.board();
+        let run = Self::held(&mut board, name, task, report.lease)?;
+        if let Some(waiting) = run.artifacts.take() {
             let _ = waiting.send(report);
         }
         Ok(())

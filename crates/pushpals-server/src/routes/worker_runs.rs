@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pushpals_core::worker_wire::{Asking, StepReport, WarmReport};
+use pushpals_core::worker_wire::{ArtifactsReport, Asking, StepReport, WarmReport};
 use pushpals_orchestrator::DispatchError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -94,7 +94,7 @@ pub struct ChunkQuery {
     tag = "workers",
     request_body = Object,
     responses(
-        (status = 200, description = "an instruction (`kind`: start, run, warm, seal, cancel, send_diff, done)", body = Object),
+        (status = 200, description = "an instruction (`kind`: start, run, warm, seal, cancel, send_diff, send_artifacts, done)", body = Object),
         (status = 204, description = "nothing to do yet; ask again"),
         crate::openapi::ErrorResponses
     ),
@@ -289,6 +289,72 @@ pub async fn warm(
         .dispatch()
         .warm_report(&name, &task, report)?;
     Ok(Json(json!({ "taken": key })))
+}
+
+/// `?lease=N`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseQuery {
+    /// The run's lease, from its `start` instruction.
+    pub lease: u64,
+}
+
+/// `PUT /api/v1/workers/tasks/{task}/artifacts/{sha256}`: one artifact
+/// file's bytes (at most 10 MiB), checked against its SHA-256 and kept by
+/// it until the worker's report names it.
+#[utoipa::path(
+    put,
+    path = "/workers/tasks/{task}/artifacts/{sha256}",
+    tag = "workers",
+    params(
+        ("task" = String, Path, description = "the task's id"),
+        ("sha256" = String, Path, description = "the file's SHA-256 in hex"),
+        LeaseQuery
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "kept", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn artifact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((task, sha256)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<LeaseQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    let limit = usize::try_from(pushpals_orchestrator::MAX_ARTIFACT_BYTES).unwrap_or(usize::MAX);
+    let bytes = read_body(body, limit, "an artifact").await?;
+    state
+        .orchestrator
+        .worker_artifact(&name, &task, query.lease, &sha256, &bytes)??;
+    Ok(Json(json!({ "bytes": bytes.len() })))
+}
+
+/// `POST /api/v1/workers/tasks/{task}/artifacts`: the artifacts the worker
+/// took from the run's clone (each sent first) and those it refused.
+#[utoipa::path(
+    post,
+    path = "/workers/tasks/{task}/artifacts",
+    tag = "workers",
+    params(("task" = String, Path, description = "the task's id")),
+    request_body = Object,
+    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
+    security(("bearer" = ["worker"]))
+)]
+pub async fn artifacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task): Path<String>,
+    ApiJson(report): ApiJson<ArtifactsReport>,
+) -> Result<Json<Value>, ApiError> {
+    let name = worker_name(&caller)?;
+    let taken = report.taken.len();
+    state
+        .orchestrator
+        .dispatch()
+        .artifacts_report(&name, &task, report)?;
+    Ok(Json(json!({ "taken": taken })))
 }
 
 /// The protocol a worker upgrades a network request to.

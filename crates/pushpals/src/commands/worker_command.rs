@@ -91,7 +91,7 @@ pub(super) fn start_command(
         env.extend(command.env);
         let spec = CommandSpec {
             command_line: command.command_line,
-            alias: Some(pushpals_orchestrator::worker_cache::alias(
+            alias: Some(pushpals_orchestrator::worker_host::alias(
                 command.stable,
                 &cwd,
                 command.at_stable_path,
@@ -133,7 +133,7 @@ async fn ready_tree(command: &Command) -> Result<PathBuf, String> {
             .map_err(|e| format!("{e:#}"))?;
     }
     if let Some(config) = &command.cargo_home {
-        pushpals_orchestrator::worker_cache::prepare_cargo_home(&cwd, config)
+        pushpals_orchestrator::worker_host::prepare_cargo_home(&cwd, config)
             .map_err(|e| format!("cannot prepare the setup's cargo home: {e}"))?;
     }
     Ok(cwd)

@@ -1,7 +1,7 @@
 //! How a worker host talks to the server about a run: each send tried
 //! again while the server cannot be reached (numbered, so nothing arrives
-//! twice), output chunks, and the relay of a command's network connections
-//! to the server's proxy over upgraded requests.
+//! twice), output chunks, a run's artifacts, and the relay of a command's
+//! network connections to the server's proxy over upgraded requests.
 
 use crate::client::Client;
 use anyhow::{Result, bail};
@@ -93,7 +93,7 @@ pub(super) async fn send_until_taken(
             .request(method.clone(), path)
             .timeout(Duration::from_secs(60));
         if method != Method::GET {
-            let json = ["/result", "/diff-failed", "/warm"];
+            let json = ["/result", "/diff-failed", "/warm", "/artifacts"];
             let content = if json.iter().any(|end| path.ends_with(end)) {
                 "application/json"
             } else {
@@ -133,5 +133,65 @@ pub(super) async fn send_until_taken(
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(MOST_BACKOFF);
+    }
+}
+
+/// Takes the files `patterns` name from the run's clone `dir` (into
+/// `store`), sends each, then says which it took and which it refused.
+pub(super) async fn send_artifacts(
+    client: &Client,
+    task: &str,
+    lease: u64,
+    dir: &std::path::Path,
+    store: std::path::PathBuf,
+    patterns: Vec<String>,
+) {
+    let clone = dir.to_path_buf();
+    let kept = store.clone();
+    let taken = tokio::task::spawn_blocking(move || {
+        pushpals_orchestrator::worker_host::take_artifacts(&clone, &patterns, &kept)
+    })
+    .await;
+    let mut report = pushpals_core::worker_wire::ArtifactsReport {
+        lease,
+        ..Default::default()
+    };
+    match taken {
+        Ok(Ok((taken, refused))) => {
+            report.refused = refused;
+            for (path, sha256) in taken {
+                let bytes = match std::fs::read(store.join(&sha256)) {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        report
+                            .refused
+                            .push((path, format!("cannot read it: {error}")));
+                        continue;
+                    }
+                };
+                let url = format!("/workers/tasks/{task}/artifacts/{sha256}?lease={lease}");
+                match send_until_taken(client, Method::PUT, &url, bytes).await {
+                    Ok(Sent::Taken(_)) => report
+                        .taken
+                        .push(pushpals_core::worker_wire::TakenArtifact { path, sha256 }),
+                    Ok(Sent::Gone(why)) => {
+                        say!("Task {task}: {why}");
+                        let _ = std::fs::remove_dir_all(&store);
+                        return;
+                    }
+                    Err(error) => report.refused.push((path, format!("{error:#}"))),
+                }
+            }
+        }
+        Ok(Err(why)) => report.error = Some(why),
+        Err(error) => report.error = Some(format!("taking the artifacts stopped: {error}")),
+    }
+    let _ = std::fs::remove_dir_all(&store);
+    let body = serde_json::to_vec(&report).unwrap_or_default();
+    let path = format!("/workers/tasks/{task}/artifacts");
+    match send_until_taken(client, Method::POST, &path, body).await {
+        Ok(Sent::Taken(_)) => say!("Task {task}: sent {} artifacts.", report.taken.len()),
+        Ok(Sent::Gone(why)) => say!("Task {task}: {why}"),
+        Err(error) => say!("Task {task}: {error:#}"),
     }
 }

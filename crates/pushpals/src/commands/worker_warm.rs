@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result, bail};
 use pushpals_core::worker_wire::WarmReport;
-use pushpals_orchestrator::worker_cache;
+use pushpals_orchestrator::worker_host;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ impl WarmCaches {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         hasher.update(key.as_bytes());
-        for version in worker_cache::toolchain_versions() {
+        for version in worker_host::toolchain_versions() {
             hasher.update(b"\n");
             hasher.update(version.as_bytes());
         }
@@ -152,7 +152,7 @@ impl WarmCaches {
             .context("cannot list the base's files")?;
         let read_from = tree.clone();
         let outputs =
-            tokio::task::spawn_blocking(move || worker_cache::outputs(&read_from, &tracked))
+            tokio::task::spawn_blocking(move || worker_host::outputs(&read_from, &tracked))
                 .await
                 .context("reading the build stopped")?
                 .context("cannot read what the setup made")?;
@@ -219,7 +219,7 @@ async fn give(dir: &Path, clone: &Path, key: &str) -> Result<WarmReport> {
     let _ = std::fs::write(dir.join("last-used"), b"");
     let manifest: Manifest = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a cache's manifest", dir.display()))?;
-    worker_cache::copy_outputs(&dir.join("tree"), &manifest.entries, clone)
+    worker_host::copy_outputs(&dir.join("tree"), &manifest.entries, clone)
         .await
         .map_err(|e| anyhow::anyhow!("cannot copy the cache into the clone: {e}"))?;
     pushpals_workspace::exclude_in_clone(clone, &manifest.entries)

@@ -11,7 +11,7 @@
 
 use super::worker_base::{Starting, start_run};
 use super::worker_command::{Command, report_warm, stable_path, start_command};
-use super::worker_sending::{MOST_BACKOFF, Sent, send_until_taken};
+use super::worker_sending::{MOST_BACKOFF, Sent, send_artifacts, send_until_taken};
 use super::worker_warm::WarmCaches;
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
@@ -236,6 +236,20 @@ pub(crate) async fn take_work(
                     continue;
                 };
                 send_diff(&client, run).await;
+            }
+            Instruction::SendArtifacts {
+                task,
+                lease,
+                patterns,
+            } => {
+                let Some(run) = held.get(&task).filter(|h| h.lease == lease) else {
+                    continue;
+                };
+                let (client, dir) = (Arc::clone(&client), run.dir.clone());
+                let store = runs.join(format!("{task}.artifacts"));
+                tokio::spawn(async move {
+                    send_artifacts(&client, &task, lease, &dir, store, patterns).await;
+                });
             }
             Instruction::Done { task, lease } => {
                 if held.get(&task).is_some_and(|h| h.lease == lease)

@@ -36,13 +36,13 @@ pub(super) fn git(repo: &Path, args: &[&str]) {
 }
 
 /// itoa cloned into `dir` with its own tests (`cargo test --offline`) as
-/// the check, and a cargo home of its own with its crates fetched (for a
+/// the check (its README as an artifact), and a cargo home of its own with its crates fetched (for a
 /// worker host's toolchain): the clone and the cargo home.
 pub(super) fn itoa_with_its_tests(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let repo = clone_bundle("itoa", dir);
     std::fs::write(
         repo.join("pushpals.toml"),
-        "[checks]\ntest = \"cargo test --offline\"\n",
+        "[checks]\ntest = \"cargo test --offline\"\nartifacts = [\"README.md\"]\n",
     )
     .unwrap();
     git(&repo, &["add", "pushpals.toml"]);

@@ -281,6 +281,12 @@ fn itoas_own_tests_run_as_the_checks_of_a_task_on_a_worker_host() {
         .filter_map(|e| e["payload"]["text"].as_str())
         .collect();
     assert!(said.contains("test result: ok"), "{said}");
+    // The artifact came from the worker's clone, with the run's change.
+    let artifact = events
+        .iter()
+        .find(|e| e["kind"] == "artifact_published")
+        .expect("the worker sent its artifact");
+    assert_eq!(artifact["payload"]["path"], "README.md");
     let worktree = view["task"]["worktree_path"].as_str().unwrap();
     let readme = std::fs::read_to_string(std::path::Path::new(worktree).join("README.md")).unwrap();
     assert!(

@@ -1,7 +1,8 @@
-//! What a worker host needs to keep warm caches of its own the way this
-//! machine does: what a setup left in a tree, its digest, the copy into a
+//! What a worker host needs to work the way this machine does: for its
+//! warm caches, what a setup left in a tree, its digest, the copy into a
 //! run's clone, the sandbox path the tree appears at, the setup's own
-//! cargo home, and the toolchains a cache was made with.
+//! cargo home and the toolchains a cache was made with; and the taking of
+//! a run's artifacts from its clone.
 
 use crate::lifecycle::setup_run;
 use crate::warm_cache;
@@ -55,3 +56,19 @@ pub fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<()> {
 pub fn toolchain_versions() -> Vec<String> {
     warm_cache::toolchain_versions()
 }
+
+/// Takes the files `patterns` (`[checks] artifacts`) name from `clone`
+/// into `store` (by SHA-256), as this machine takes a task's artifacts:
+/// beneath it, never through a link, within the same limits. The files
+/// taken, and those refused with why.
+pub fn take_artifacts(
+    clone: &Path,
+    patterns: &[String],
+    store: &Path,
+) -> Result<TakenArtifacts, String> {
+    crate::worker_artifacts::take_from(clone, patterns, store)
+}
+
+/// What [`take_artifacts`] took: `(path, sha256)`, and `(path, reason)` of
+/// each file refused.
+pub type TakenArtifacts = (Vec<(String, String)>, Vec<(String, String)>);
