@@ -95,9 +95,9 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_runs::result))
         .routes(routes!(routes::worker_runs::diff))
         .routes(routes!(routes::worker_runs::diff_failed))
-        .routes(routes!(routes::worker_runs::warm))
-        .routes(routes!(routes::worker_runs::artifact))
-        .routes(routes!(routes::worker_runs::artifacts))
+        .routes(routes!(routes::worker_reports::warm))
+        .routes(routes!(routes::worker_reports::artifact))
+        .routes(routes!(routes::worker_reports::artifacts))
         .routes(routes!(routes::worker_runs::network))
 }
 

@@ -24,6 +24,7 @@ mod continuation;
 mod driver;
 mod external_run;
 mod fresh_base;
+mod lock_changes;
 mod network;
 mod placement;
 mod reconcile;

@@ -84,7 +84,7 @@ impl Lifecycle {
         };
         let mut used = used_event(&report, &run, started);
         let worktree = task.worktree_path.clone().unwrap_or_default();
-        used.lock_files = super::setup_run::lock_files_in(std::path::Path::new(&worktree))
+        used.lock_files = super::lock_changes::lock_files_in(std::path::Path::new(&worktree))
             .into_iter()
             .collect();
         self.record(task, &used).await

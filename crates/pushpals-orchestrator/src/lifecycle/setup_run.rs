@@ -1,7 +1,7 @@
 //! The setup step: asked for and run in the sandbox with network only to
 //! the registries it names, at the base commit for a warm cache or again
-//! in a task's worktree after the task changed a lock file; and the
-//! commands a cache build runs, recorded as steps of the task.
+//! in a task's worktree after the task changed a lock file (`lock_changes`);
+//! and the commands a cache build runs, recorded as steps of the task.
 
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
@@ -9,8 +9,8 @@ use crate::checks::RepoConfig;
 use crate::output::Recorded;
 use crate::registries::CARGO_HOME_IN_TREE;
 use crate::setup_config::{SetupStep, devcontainer_step};
-use crate::warm_cache::{LOCK_FILES, stable_path};
-use pushpals_core::{EventKind, Task, TaskId, TaskState};
+use crate::warm_cache::stable_path;
+use pushpals_core::{TaskId, TaskState};
 use pushpals_policy::{Decision, Policy};
 use pushpals_sandbox::{Allowlist, CommandSpec, WorktreeAlias};
 use pushpals_workspace::Repo;
@@ -72,13 +72,6 @@ pub(crate) fn alias_at(path: std::path::PathBuf, tree: &Path, start_here: bool) 
         path_dirs,
         env,
     }
-}
-
-/// The lock files at the top of `commit`, with their blob ids.
-pub(crate) async fn lock_files_at(repo: &Repo, commit: &str) -> StepResult<Vec<(String, String)>> {
-    repo.top_level_blobs(commit, LOCK_FILES)
-        .await
-        .map_err(|e| Stop::Failed(format!("cannot read the lock files: {e}")))
 }
 
 /// The setup step at `base`: `[setup]`, else a dev container's.
@@ -246,60 +239,6 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// A task that changed a lock file or manifest gets the setup run
-    /// again in its own worktree (asked, since its inputs are the task's;
-    /// never cached) before its checks. On a worker, only a mirrored run's
-    /// changes are seen here in time (a command task's come at the end):
-    /// the setup then runs in the worker's clone.
-    pub(crate) async fn setup_after_lock_changes(
-        &self,
-        policy: &Policy,
-        task: &Task,
-        config: &RepoConfig,
-        cancel: &watch::Receiver<bool>,
-    ) -> StepResult<()> {
-        let tree = match self.remote.get(&task.id) {
-            None => None,
-            Some(_) if self.remote.mirrored(&task.id) => Some(BuildTree::WorkerClone),
-            Some(_) => return Ok(()),
-        };
-        let base = task.base_commit.clone().unwrap_or_default();
-        let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
-        let served = self.served(&task.repo)?;
-        let at_base = lock_files_at(&served.repo, &base).await?;
-        let Some(setup) = setup_step(&served.repo, &base, config, &at_base).await? else {
-            return Ok(());
-        };
-        // What the task started with: the lock files as the warm cache
-        // left them (a setup may make one, `package-lock.json`), else the
-        // base commit's.
-        let started = self.started_lock_files(&task.id).await?;
-        let mut changed = Vec::new();
-        for name in LOCK_FILES {
-            let now = regular_file(&worktree.join(name)).map(|bytes| lock_digest(&bytes));
-            let before = match &started {
-                Some(started) => started.get(*name).cloned(),
-                None if at_base.iter().any(|(file, _)| file == name) => served
-                    .repo
-                    .file_at(&base, name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|bytes| lock_digest(&bytes)),
-                None => None,
-            };
-            if now != before {
-                changed.push(*name);
-            }
-        }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let tree = tree.unwrap_or(BuildTree::Here(&worktree));
-        self.run_setup(policy, &task.id, &setup, tree, &changed, cancel)
-            .await
-    }
-
     /// Runs one command of a cache build in `tree`, at the repository's
     /// stable path, recorded as a step of the task.
     pub(crate) async fn run_in_tree(
@@ -364,37 +303,6 @@ impl Lifecycle {
     }
 }
 
-impl Lifecycle {
-    /// The lock files' digests as the task's worktree had them once it got
-    /// the warm cache (its `cache_used` event), if it got one.
-    async fn started_lock_files(
-        &self,
-        task_id: &TaskId,
-    ) -> StepResult<Option<std::collections::HashMap<String, String>>> {
-        let used = self
-            .latest_event(task_id, |e| e.kind == EventKind::CacheUsed.as_str())
-            .await?;
-        Ok(used.and_then(|e| serde_json::from_value(e.payload["lock_files"].clone()).ok()))
-    }
-}
-
-/// The lock files of a worktree, by name, with their digests.
-pub(crate) fn lock_files_in(worktree: &Path) -> std::collections::HashMap<String, String> {
-    LOCK_FILES
-        .iter()
-        .filter_map(|name| {
-            regular_file(&worktree.join(name))
-                .map(|bytes| ((*name).to_owned(), lock_digest(&bytes)))
-        })
-        .collect()
-}
-
-/// A lock file's SHA-256.
-fn lock_digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// Makes the setup's own cargo home under `tree` and, when the person
 /// configured registries, its `config.toml`. The tree is the repository's
 /// or a task's: every part is made here, never followed through a link.
@@ -425,16 +333,6 @@ pub(crate) fn prepare_cargo_home(tree: &Path, config: &str) -> std::io::Result<(
         .create_new(true)
         .open(&path)?;
     file.write_all(config.as_bytes())
-}
-
-/// A regular file's content; `None` for anything else (a link the task
-/// made is never followed by the orchestrator, a FIFO never read).
-fn regular_file(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return meta.file_type().is_symlink().then(|| b"\0symlink".to_vec());
-    }
-    std::fs::read(path).ok()
 }
 
 #[cfg(test)]

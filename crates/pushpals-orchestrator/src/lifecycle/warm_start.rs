@@ -6,8 +6,9 @@
 
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
+use super::lock_changes::lock_files_at;
+use super::setup_run::setup_step;
 use super::setup_run::{BuildCommand, BuildTree};
-use super::setup_run::{lock_files_at, setup_step};
 use crate::checks::{Check, RepoConfig, repo_config_at};
 use crate::repositories::ServedRepo;
 use crate::setup_config::{Reach, SetupStep};
@@ -128,7 +129,7 @@ impl Lifecycle {
             files: entry.manifest.files,
             bytes: entry.manifest.bytes,
             method: method.to_owned(),
-            lock_files: super::setup_run::lock_files_in(worktree)
+            lock_files: super::lock_changes::lock_files_in(worktree)
                 .into_iter()
                 .collect(),
             took_ms: started.elapsed().as_millis() as u64,

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod status;
 pub mod stream;
 pub mod tasks;
+pub mod worker_reports;
 pub mod worker_runs;
 pub mod workers;
 
