@@ -35,27 +35,56 @@ impl Repo {
         into: &Path,
         haves: &[String],
     ) -> GitResult<bool> {
-        let mut known = Vec::new();
-        for have in haves.iter().filter(|h| is_commit_id(h)) {
-            let mut exists = self.command(worktree);
-            exists.args(["cat-file", "-e", &format!("{have}^{{commit}}")]);
-            if run(exists, "cat-file").await.is_err() {
-                continue;
-            }
-            let mut under = self.command(worktree);
-            under.args(["merge-base", "--is-ancestor", "HEAD", have]);
-            if run(under, "merge-base").await.is_ok() {
+        let known = self.known_commits(worktree, haves).await?;
+        let excluded: Vec<String> = known.iter().map(|c| format!("^{c}")).collect();
+        if !known.is_empty() {
+            // Nothing new since them: the worker holds the base.
+            let mut new = self.command(worktree);
+            new.args(["rev-list", "--count", "HEAD"]).args(&excluded);
+            if run_text(new, "rev-list").await? == "0" {
                 return Ok(false);
             }
-            known.push(format!("^{have}"));
         }
         let mut bundle = self.command(worktree);
         bundle
             .args(["bundle", "create", "--quiet"])
             .arg(into)
             .arg("HEAD")
-            .args(&known);
+            .args(&excluded);
         run(bundle, "bundle create").await.map(|_| true)
+    }
+
+    /// Those of `ids` that are commits of this repository (one git call).
+    async fn known_commits(&self, worktree: &Path, ids: &[String]) -> GitResult<Vec<String>> {
+        let ids: Vec<&String> = ids.iter().filter(|h| is_commit_id(h)).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut check = self.command(worktree);
+        check
+            .args(["cat-file", "--batch-check=%(objecttype) %(objectname)"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = check.spawn().map_err(GitError::Spawn)?;
+        let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .map_err(|source| GitError::Io {
+                    context: "cannot ask git which commits it has".into(),
+                    source,
+                })?;
+        }
+        let output = child.wait_with_output().await.map_err(GitError::Spawn)?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix("commit "))
+            .filter(|id| is_commit_id(id))
+            .map(str::to_owned)
+            .collect())
     }
 }
 
