@@ -1,13 +1,14 @@
 //! One line per event for a person: the kinds with a payload type are
 //! worded (state changes, policy, commands, approvals, base fetches, the
-//! task's worktree, diff and commit, pushes, pull requests and merges);
+//! task's worktree, warm caches, diff and commit, pushes, pull requests and
+//! merges);
 //! any other kind shows its payload, cut.
 
 use pushpals_core::payload::{
-    AgentFinished, ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched,
-    CommandFinished, CommandStarted, Commit, DiffRecorded, MergeDone, PolicyDecision, PrOpened,
-    PushBlocked, Pushed, StateChanged, TaskCreated, TaskPlaced, WorkerLost, WorktreeCreated,
-    read_json,
+    AgentFinished, ApprovalDecided, ApprovalRequested, BaseFetchFailed, BaseFetched, CacheBuilt,
+    CacheUsed, CommandFinished, CommandStarted, Commit, DiffRecorded, MergeDone, PolicyDecision,
+    PrOpened, PushBlocked, Pushed, StateChanged, TaskCreated, TaskPlaced, WorkerLost,
+    WorktreeCreated, read_json,
 };
 use serde_json::Value;
 
@@ -170,6 +171,25 @@ fn work_line(event: &Value) -> Option<String> {
     if let Some(lost) = read_json::<WorkerLost>(event) {
         return Some(format!("worker {} lost: {}", lost.worker, lost.reason));
     }
+    if let Some(built) = read_json::<CacheBuilt>(event) {
+        return Some(format!(
+            "warm cache {} built at {}: {} files, {} (took {:.1} s)",
+            built.key.get(..12).unwrap_or(&built.key),
+            built.base_commit.get(..12).unwrap_or(&built.base_commit),
+            built.files,
+            megabytes(built.bytes),
+            built.took_ms as f64 / 1000.0
+        ));
+    }
+    if let Some(used) = read_json::<CacheUsed>(event) {
+        return Some(format!(
+            "warm cache {} given ({}): {} files, {}",
+            used.key.get(..12).unwrap_or(&used.key),
+            used.method,
+            used.files,
+            megabytes(used.bytes)
+        ));
+    }
     read_json::<Commit>(event).map(|commit| {
         format!(
             "committed {} on {}: {}{}",
@@ -183,6 +203,11 @@ fn work_line(event: &Value) -> Option<String> {
             }
         )
     })
+}
+
+/// `bytes` in megabytes, one decimal.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
 /// The line of a push, a pull request, a merge or a stopped push.
@@ -289,6 +314,16 @@ mod tests {
         assert_eq!(
             event_line(&waiting),
             "#7 ── cannot fetch origin/main: no route; trying again in 10 s\n"
+        );
+        let used = json!({"id": 12, "kind": "cache_used", "payload": {"key": "4145198b56ffc5a4", "built_at_commit": "f656", "entries": 4, "files": 3191, "bytes": 37237448, "method": "worker py-1", "lock_files": {}, "took_ms": 40}});
+        assert_eq!(
+            event_line(&used),
+            "#12 ── warm cache 4145198b56ff given (worker py-1): 3191 files, 37.2 MB\n"
+        );
+        let built = json!({"id": 11, "kind": "cache_built", "payload": {"key": "4145198b56ffc5a4", "base_commit": "f65609f8addaaea1", "inputs": {}, "entries": [".venv"], "files": 3191, "bytes": 37237448, "sha256": "ab", "warm_checks": [], "took_ms": 31200}});
+        assert_eq!(
+            event_line(&built),
+            "#11 ── warm cache 4145198b56ff built at f65609f8adda: 3191 files, 37.2 MB (took 31.2 s)\n"
         );
         let fetched = json!({"id": 8, "kind": "base_fetched", "payload": {"remote": "origin", "branch": "main", "fetched": "0123456789abcdef", "head": "fedcba", "start_commit": "0123456789abcdef", "why": "the remote base is ahead of the local HEAD"}});
         assert_eq!(
