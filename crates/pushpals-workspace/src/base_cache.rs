@@ -161,7 +161,11 @@ pub async fn cache_bundle(cache: &Path, bundle: &Path, base: &str) -> GitResult<
         delete.args(["update-ref", "-d", &name]);
         run(delete, "update-ref").await?;
     }
-    Ok(())
+    // Each fetch adds a pack: git packs them together, and drops what no
+    // kept base needs, once there are enough to be worth it.
+    let mut tidy = git(cache, &[]);
+    tidy.args(["gc", "--auto", "--quiet"]);
+    run(tidy, "gc").await.map(|_| ())
 }
 
 /// Clones the cache into `dir` (which must not exist) and checks out
