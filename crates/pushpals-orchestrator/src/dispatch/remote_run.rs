@@ -80,6 +80,28 @@ impl RemoteRun {
         &self,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<Vec<u8>, String> {
+        let ask = Instruction::SendDiff {
+            task: self.task.to_string(),
+            lease: self.lease,
+        };
+        match self
+            .ask(ask, |run, answer| run.diff = Some(answer), cancel)
+            .await?
+        {
+            Ok(diff) => Ok(diff),
+            Err(why) => Err(format!("could not send the run's changes: {why}")),
+        }
+    }
+
+    /// Sends `ask` to the worker and waits for its answer, which comes
+    /// through the sender `wait` puts in the run (or for the worker to be
+    /// lost, or `cancel`).
+    async fn ask<T>(
+        &self,
+        ask: Instruction,
+        wait: impl FnOnce(&mut super::HeldRun, oneshot::Sender<T>),
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<T, String> {
         let (sender, receiver) = oneshot::channel();
         {
             let mut board = self.dispatch.board();
@@ -90,20 +112,12 @@ impl RemoteRun {
             else {
                 return Err(self.lost().unwrap_or_else(|| "the run ended".into()));
             };
-            run.diff = Some(sender);
-            let ask = Instruction::SendDiff {
-                task: self.task.to_string(),
-                lease: self.lease,
-            };
+            wait(run, sender);
             self.dispatch.send(&mut board, &self.task, self.lease, ask);
         }
         let mut lost = self.lost.clone();
         tokio::select! {
-            diff = receiver => match diff {
-                Ok(Ok(diff)) => Ok(diff),
-                Ok(Err(why)) => Err(format!("could not send the run's changes: {why}")),
-                Err(_) => Err("the worker's run ended before its diff came".into()),
-            },
+            answer = receiver => answer.map_err(|_| "the worker's run ended before it answered".into()),
             _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
             _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
         }
@@ -148,30 +162,13 @@ impl RemoteRun {
         patterns: &[String],
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<ArtifactsReport, String> {
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut board = self.dispatch.board();
-            let Some(run) = board
-                .runs
-                .get_mut(&self.task)
-                .filter(|r| r.lease == self.lease)
-            else {
-                return Err(self.lost().unwrap_or_else(|| "the run ended".into()));
-            };
-            run.artifacts = Some(sender);
-            let ask = Instruction::SendArtifacts {
-                task: self.task.to_string(),
-                lease: self.lease,
-                patterns: patterns.to_vec(),
-            };
-            self.dispatch.send(&mut board, &self.task, self.lease, ask);
-        }
-        let mut lost = self.lost.clone();
-        tokio::select! {
-            report = receiver => report.map_err(|_| "the worker's run ended before it answered".into()),
-            _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
-            _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
-        }
+        let ask = Instruction::SendArtifacts {
+            task: self.task.to_string(),
+            lease: self.lease,
+            patterns: patterns.to_vec(),
+        };
+        self.ask(ask, |run, answer| run.artifacts = Some(answer), cancel)
+            .await
     }
 
     async fn ask_about_cache(
@@ -179,30 +176,12 @@ impl RemoteRun {
         ask: Instruction,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<WarmReport, String> {
-        let (sender, receiver) = oneshot::channel();
-        {
-            let mut board = self.dispatch.board();
-            let Some(run) = board
-                .runs
-                .get_mut(&self.task)
-                .filter(|r| r.lease == self.lease)
-            else {
-                return Err(self.lost().unwrap_or_else(|| "the run ended".into()));
-            };
-            run.warm = Some(sender);
-            self.dispatch.send(&mut board, &self.task, self.lease, ask);
-        }
-        let mut lost = self.lost.clone();
-        tokio::select! {
-            report = receiver => match report {
-                Ok(report) => match &report.error {
-                    Some(why) => Err(format!("worker {}: {why}", self.worker)),
-                    None => Ok(report),
-                },
-                Err(_) => Err("the worker's run ended before it answered".into()),
-            },
-            _ = lost.wait_for(Option::is_some) => Err(self.lost().unwrap_or_default()),
-            _ = cancel.wait_for(|stop| *stop) => Err("cancelled".into()),
+        let report = self
+            .ask(ask, |run, answer| run.warm = Some(answer), cancel)
+            .await?;
+        match &report.error {
+            Some(why) => Err(format!("worker {}: {why}", self.worker)),
+            None => Ok(report),
         }
     }
 }
