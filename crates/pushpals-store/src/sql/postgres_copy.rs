@@ -22,7 +22,7 @@ pub(super) fn copy_events(from: i64, to: i64) -> String {
 
 fn corrupt(detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
-        table: "events",
+        table: "events".into(),
         detail: detail.into(),
     }
 }
