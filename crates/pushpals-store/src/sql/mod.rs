@@ -9,7 +9,6 @@
 //! (reading a JSON field, a pragma) ask [`Db::backend`].
 
 pub(crate) mod postgres;
-mod postgres_copy;
 pub(crate) mod sqlite;
 
 use crate::error::{StoreError, StoreResult};

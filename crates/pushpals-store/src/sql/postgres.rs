@@ -6,7 +6,7 @@
 //! integer PostgreSQL infers another type for (a flag compared with `= 1`,
 //! a boolean expression) is converted when it fits.
 
-use super::{Backend, Db, Row, Value};
+use super::{Backend, Db, EVENT_ROWS, Row, Value};
 use crate::error::{StoreError, StoreResult};
 use bytes::BytesMut;
 use postgres::fallible_iterator::FallibleIterator;
@@ -261,14 +261,22 @@ impl Db for PgConn {
         to: i64,
         each: &mut dyn FnMut(&StoredRow<'_>) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        // Copied as one binary stream: row by row, the client's runtime
-        // wakes for every row, which is most of a long verify.
         self.with_client(|client| {
-            let mut copied = std::io::BufReader::with_capacity(
-                256 * 1024,
-                client.copy_out(&super::postgres_copy::copy_events(from, to))?,
-            );
-            super::postgres_copy::each_copied_event(&mut copied, each)
+            let statement = self.prepared(client, EVENT_ROWS)?;
+            let mut rows = client.query_raw(&statement, [from, to])?;
+            while let Some(row) = rows.next()? {
+                each(&StoredRow {
+                    id: row.try_get(0)?,
+                    task_id: row.try_get(1)?,
+                    time: row.try_get(2)?,
+                    actor: row.try_get(3)?,
+                    kind: row.try_get(4)?,
+                    payload_text: row.try_get(5)?,
+                    prev_hash: row.try_get(6)?,
+                    hash: row.try_get(7)?,
+                })?;
+            }
+            Ok(())
         })
     }
 
