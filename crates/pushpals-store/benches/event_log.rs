@@ -215,14 +215,32 @@ fn floor_pg_insert(url: &str, per_tx: i64) -> f64 {
     EVENTS as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The floor of verification on PostgreSQL: read every row and SHA-256 it.
-fn floor_pg_verify(url: &str) -> f64 {
+/// The floor of verification on PostgreSQL: read every row and SHA-256
+/// it, the fastest way PostgreSQL hands rows out (one `COPY` stream, each
+/// row a line of text), and the way the row-by-row query reads them.
+fn floor_pg_verify(url: &str) -> (f64, f64) {
+    use std::io::BufRead;
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let started = Instant::now();
+    let reader = client
+        .copy_out(
+            "COPY (SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events \
+             ORDER BY id) TO STDOUT",
+        )
+        .unwrap();
+    let mut last = [0u8; 32];
+    let mut rows = 0u64;
+    for line in std::io::BufReader::with_capacity(256 * 1024, reader).split(b'\n') {
+        let line = line.unwrap();
+        last = Sha256::digest(&line).into();
+        rows += 1;
+    }
+    std::hint::black_box(last);
+    let copied = rows as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let rows = client
         .query("SELECT id, task_id, time, actor, kind, payload, prev_hash, hash FROM events ORDER BY id", &[])
         .unwrap();
-    let mut last = [0u8; 32];
     for row in &rows {
         let mut hasher = Sha256::new();
         for column in 1..8 {
@@ -232,7 +250,7 @@ fn floor_pg_verify(url: &str) -> f64 {
         last = hasher.finalize().into();
     }
     std::hint::black_box(last);
-    rows.len() as f64 / started.elapsed().as_secs_f64()
+    (copied, rows.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 fn main() {
@@ -298,10 +316,15 @@ fn main() {
     let Database::Postgres(url) = store.database().clone() else {
         unreachable!("a PostgreSQL store")
     };
+    let (copied, queried) = floor_pg_verify(&url);
     report(
         "verify chain (read + SHA-256 of the stored bytes)",
         ours_verify,
-        floor_pg_verify(&url),
-        "read + SHA-256",
+        copied,
+        "COPY out + SHA-256",
+    );
+    println!(
+        "  (the same rows read by a row-by-row query and hashed: {queried:.0}/s, ratio {:.2})",
+        ours_verify / queried
     );
 }
