@@ -5,7 +5,9 @@
 //! command gate, writes every event and keeps the worktree the diff is
 //! shown and committed from. What a worker does is run the commands in its
 //! own sandbox and clone and send back output, each command's end and, at
-//! the end, the run's diff. A driver asks [`Dispatch::place`] where its run
+//! the end, the run's diff and artifacts (an agent's run is mirrored
+//! command by command instead, `mirrored_run.rs`); it keeps warm caches of
+//! its own, built when the driver asks. A driver asks [`Dispatch::place`] where its run
 //! goes; a worker asks [`Dispatch::next`] (a long poll) for its next
 //! instruction. A run belongs to one worker under one lease: reports under
 //! another lease are refused, so a worker that comes back after its run was
@@ -15,7 +17,7 @@
 //! Over 400 lines: the board and the placement work on one lock-guarded
 //! state, and keeping them together keeps its rules in one place; what a
 //! worker sends about a run is `worker_requests.rs`, the remote runner
-//! `remote_run.rs`.
+//! `remote_run.rs`, the mirrored one `mirrored_run.rs`.
 
 mod mirrored_run;
 mod remote_run;

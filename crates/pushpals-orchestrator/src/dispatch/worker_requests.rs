@@ -247,12 +247,8 @@ impl Dispatch {
         task: &str,
         report: WarmReport,
     ) -> Result<(), DispatchError> {
-        let mut board = self.board();
-        let run = Self::held(&mut board, name, task, report.lease)?;
-        if let Some(waiting) = run.warm.take() {
-            let _ = waiting.send(report);
-        }
-        Ok(())
+        let lease = report.lease;
+        self.answer(name, task, lease, report, |run| run.warm.take())
     }
 
     /// Which artifacts the worker took (their bytes were sent first).
@@ -262,10 +258,24 @@ impl Dispatch {
         task: &str,
         report: ArtifactsReport,
     ) -> Result<(), DispatchError> {
+        let lease = report.lease;
+        self.answer(name, task, lease, report, |run| run.artifacts.take())
+    }
+
+    /// Hands `answer` to the driver waiting for it (through the sender
+    /// `waiting` takes from the run); one nobody waits for is dropped.
+    fn answer<T>(
+        &self,
+        name: &str,
+        task: &str,
+        lease: u64,
+        answer: T,
+        waiting: impl FnOnce(&mut HeldRun) -> Option<tokio::sync::oneshot::Sender<T>>,
+    ) -> Result<(), DispatchError> {
         let mut board = self.board();
-        let run = Self::held(&mut board, name, task, report.lease)?;
-        if let Some(waiting) = run.artifacts.take() {
-            let _ = waiting.send(report);
+        let run = Self::held(&mut board, name, task, lease)?;
+        if let Some(waiting) = waiting(run) {
+            let _ = waiting.send(answer);
         }
         Ok(())
     }
@@ -277,11 +287,6 @@ impl Dispatch {
         lease: u64,
         diff: Result<Vec<u8>, String>,
     ) -> Result<(), DispatchError> {
-        let mut board = self.board();
-        let run = Self::held(&mut board, name, task, lease)?;
-        if let Some(waiting) = run.diff.take() {
-            let _ = waiting.send(diff);
-        }
-        Ok(())
+        self.answer(name, task, lease, diff, |run| run.diff.take())
     }
 }

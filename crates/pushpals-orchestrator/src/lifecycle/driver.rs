@@ -321,40 +321,8 @@ impl Lifecycle {
         // failing test's report is what a person wants to see); a worker
         // sends its own.
         if !matches!(failed, Some(Stop::Superseded | Stop::Lost(_))) {
-            let dir = super::artifacts_dir(&self.worktrees_dir, task_id);
-            let patterns = &config.checks.artifacts;
-            match self.remote.get(task_id) {
-                Some(run) if !patterns.is_empty() => {
-                    let mut asking = cancel.clone();
-                    match run.fetch_artifacts(patterns, &mut asking).await {
-                        Ok(report) => {
-                            crate::worker_artifacts::publish_sent(
-                                &self.store,
-                                dir,
-                                task_id,
-                                run.worker(),
-                                patterns,
-                                report,
-                            )
-                            .await?
-                        }
-                        // The run's fate is the checks': its worker lost
-                        // or the task cancelled shows at the next step.
-                        Err(why) => tracing::warn!(%task_id, %why, "no artifacts from the worker"),
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    crate::artifacts::publish(
-                        &self.store,
-                        dir,
-                        task_id,
-                        Path::new(&worktree),
-                        patterns,
-                    )
-                    .await?
-                }
-            }
+            self.keep_artifacts(task_id, &worktree, &config, &cancel)
+                .await?;
         }
         if let Some(stop) = failed {
             return Err(stop);

@@ -1,6 +1,6 @@
-//! Where a command task's run goes (this machine or a worker host), taking
-//! a worker's changes back into the task's worktree, and offering a run
-//! again when its worker is lost.
+//! Where a task's run goes (this machine or a worker host), taking a
+//! worker's changes and artifacts back, and offering a run again when its
+//! worker is lost.
 
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
@@ -126,6 +126,52 @@ impl Lifecycle {
                     run.worker()
                 ))
             })
+    }
+
+    /// Keeps what the checks left (`[checks] artifacts`): taken from the
+    /// worktree here, or sent by the run's worker from its clone. A worker
+    /// that cannot send them costs only them (a lost worker or a cancel
+    /// shows at the next step).
+    pub(super) async fn keep_artifacts(
+        &self,
+        task_id: &TaskId,
+        worktree: &str,
+        config: &RepoConfig,
+        cancel: &watch::Receiver<bool>,
+    ) -> StepResult<()> {
+        let dir = super::artifacts_dir(&self.worktrees_dir, task_id);
+        let patterns = &config.checks.artifacts;
+        let Some(run) = self.remote.get(task_id) else {
+            return crate::artifacts::publish(
+                &self.store,
+                dir,
+                task_id,
+                Path::new(worktree),
+                patterns,
+            )
+            .await;
+        };
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let mut asking = cancel.clone();
+        match run.fetch_artifacts(patterns, &mut asking).await {
+            Ok(report) => {
+                crate::worker_artifacts::publish_sent(
+                    &self.store,
+                    dir,
+                    task_id,
+                    run.worker(),
+                    patterns,
+                    report,
+                )
+                .await
+            }
+            Err(why) => {
+                tracing::warn!(%task_id, %why, "no artifacts from the worker");
+                Ok(())
+            }
+        }
     }
 
     /// The run's worker was lost: records it, ends the run `interrupted`

@@ -25,6 +25,9 @@ struct Manifest {
 
 /// How many kept caches a host keeps (the ones used last).
 const KEPT_CACHES: usize = 8;
+/// How long this host's toolchain versions are trusted before they are
+/// asked again (each ask runs three programs).
+const TOOLCHAIN_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The caches of this host.
 pub(super) struct WarmCaches {
@@ -32,6 +35,8 @@ pub(super) struct WarmCaches {
     /// Held to read while a cache is copied into a clone, to write while
     /// old caches are removed.
     in_use: tokio::sync::RwLock<()>,
+    /// This host's toolchain versions, and when they were read.
+    toolchains: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
 }
 
 impl WarmCaches {
@@ -39,6 +44,7 @@ impl WarmCaches {
         Self {
             root,
             in_use: tokio::sync::RwLock::new(()),
+            toolchains: std::sync::Mutex::new(None),
         }
     }
 
@@ -77,11 +83,28 @@ impl WarmCaches {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         hasher.update(key.as_bytes());
-        for version in worker_host::toolchain_versions() {
+        for version in self.toolchains() {
             hasher.update(b"\n");
             hasher.update(version.as_bytes());
         }
         Ok(self.root.join(&hex::encode(hasher.finalize())[..40]))
+    }
+
+    /// This host's toolchain versions, read again after
+    /// [`TOOLCHAIN_RECHECK`].
+    fn toolchains(&self) -> Vec<String> {
+        let mut known = self
+            .toolchains
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match known.as_ref() {
+            Some((at, versions)) if at.elapsed() < TOOLCHAIN_RECHECK => versions.clone(),
+            _ => {
+                let versions = worker_host::toolchain_versions();
+                *known = Some((std::time::Instant::now(), versions.clone()));
+                versions
+            }
+        }
     }
 
     /// Where run `task` builds the cache `key`.
