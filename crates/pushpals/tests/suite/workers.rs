@@ -155,6 +155,12 @@ fn a_worker_host_enrols_once_reports_comes_back_with_its_token_and_stops_when_re
     let mut host = worker_host(&server, home.path(), Some(&enrolment));
     let first = listed_until(&server, |w| w["enrolled_at"].is_string());
     let token_file = home.path().join("worker/token");
+    // The server counts it enrolled once it answered; the host writes its
+    // token just after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !token_file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let saved = std::fs::read_to_string(&token_file).unwrap();
     assert_ne!(saved.trim(), enrolment, "the worker keeps its own token");
     assert_eq!(
