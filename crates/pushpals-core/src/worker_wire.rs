@@ -64,6 +64,12 @@ pub enum Instruction {
         /// empty.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cargo_home: Option<String>,
+        /// The command is an external agent (or its version probe): run it
+        /// with the program this host found for it, in a private home of
+        /// these files, reaching the model gateway through this worker's
+        /// connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentLaunch>,
     },
     /// Give the clone the warm cache `key` when this host has it, else
     /// make a tree of the base to build it in; answer with a
@@ -170,6 +176,70 @@ pub struct Mirror {
     pub diff: Option<String>,
 }
 
+/// An external agent's command on a worker host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentLaunch {
+    /// The agent's adapter (`codex`, `claude-code`, ...): the host gives
+    /// the sandbox the program it found for it (see [`Asking::agents`]).
+    pub name: String,
+    /// The files of its private home, as the server prepared them (its
+    /// settings, the gateway's address and the task's token).
+    #[serde(default)]
+    pub home: Vec<HomeFile>,
+    /// A file in the home the agent leaves its record in: sent back in the
+    /// command's [`StepReport::trajectory`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<String>,
+    /// Relay the model gateway into the sandbox
+    /// (`GET /workers/tasks/{task}/gateway`, upgraded).
+    #[serde(default)]
+    pub gateway: bool,
+}
+
+/// One file of an agent's private home.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomeFile {
+    /// Its path in the home: relative, plain names only.
+    pub path: String,
+    /// Its bytes, in base64.
+    pub base64: String,
+    /// Its permission bits.
+    pub mode: u32,
+}
+
+impl HomeFile {
+    /// Its path, checked to stay within the home: relative, of plain
+    /// names (no `..`, no root, no empty part).
+    pub fn relative_path(&self) -> Result<std::path::PathBuf, String> {
+        let path = std::path::Path::new(&self.path);
+        let plain = !self.path.is_empty()
+            && path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if plain {
+            Ok(path.to_path_buf())
+        } else {
+            Err(format!(
+                "a home file's path must be relative and plain, not {:?}",
+                self.path
+            ))
+        }
+    }
+}
+
+/// An external agent a worker host has: its adapter's name and the
+/// program found on the host's `PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferedAgent {
+    /// The adapter's name.
+    pub name: String,
+    /// The program, links resolved.
+    pub program: String,
+}
+
 /// What a worker did about a warm cache (`POST /workers/tasks/{task}/warm`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +311,10 @@ pub struct Asking {
     /// How many runs it takes at once (1 when not said; at most 64).
     #[serde(default)]
     pub slots: Option<u32>,
+    /// The external agents installed on the host: tasks of theirs may
+    /// run here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<OfferedAgent>,
 }
 
 impl Asking {
@@ -293,7 +367,14 @@ pub struct StepReport {
     /// (`PUT /workers/tasks/{task}/diff?lease=&seq=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<String>,
+    /// An agent's record file ([`AgentLaunch::trajectory`]), when it left
+    /// one (at most [`MAX_TRAJECTORY`] bytes are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<String>,
 }
+
+/// The most bytes of an agent's record a worker sends back.
+pub const MAX_TRAJECTORY: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -313,5 +394,22 @@ mod tests {
         assert_eq!((start.task(), start.lease()), ("t1", 7));
         let odd = serde_json::from_str::<Instruction>(r#"{"kind":"format_disk","task":"t"}"#);
         assert!(odd.is_err());
+    }
+
+    #[test]
+    fn home_files_stay_in_the_home() {
+        let file = |path: &str| HomeFile {
+            path: path.into(),
+            base64: String::new(),
+            mode: 0o600,
+        };
+        assert_eq!(
+            file(".codex/config.toml").relative_path().unwrap(),
+            std::path::PathBuf::from(".codex/config.toml")
+        );
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            let refused = file(bad).relative_path().unwrap_err();
+            assert!(refused.contains("relative and plain"), "{bad}: {refused}");
+        }
     }
 }

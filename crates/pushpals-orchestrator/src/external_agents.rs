@@ -11,7 +11,7 @@ use crate::lifecycle::{StepResult, Stop};
 use crate::output::{Tap, run_recorded};
 use pushpals_agent::external::{self, ExternalAgent};
 use pushpals_agent::{Gateway, GatewayCall, GatewayServer};
-use pushpals_core::payload::{AgentFinished, EventPayload, PolicyDecision};
+use pushpals_core::payload::{AgentFinished, AgentStarted, EventPayload, PolicyDecision};
 use pushpals_core::{Actor, NewEvent, Task, TaskId};
 use pushpals_sandbox::{CommandSpec, Runner};
 use pushpals_store::Store;
@@ -95,7 +95,9 @@ impl ExternalAgents {
     }
 
     /// The agent's version, asked inside the sandbox (once per program
-    /// until it changes).
+    /// until it changes); on a worker host (`on_worker`, its runner), asked
+    /// there each run.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn version(
         &self,
         task: &Task,
@@ -103,13 +105,19 @@ impl ExternalAgents {
         program: &Path,
         home: &Path,
         read_only: &[PathBuf],
+        on_worker: Option<&dyn pushpals_sandbox::Runner>,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<Option<String>> {
         if adapter.version_args().is_empty() {
             return Ok(None);
         }
-        let modified = std::fs::metadata(program).and_then(|m| m.modified()).ok();
-        if let Some(version) = self.versions.known(program, modified) {
+        let modified = match on_worker {
+            Some(_) => None,
+            None => std::fs::metadata(program).and_then(|m| m.modified()).ok(),
+        };
+        if on_worker.is_none()
+            && let Some(version) = self.versions.known(program, modified)
+        {
             return Ok(version);
         }
         let mut line = external::shell_quote(&program.to_string_lossy());
@@ -134,7 +142,7 @@ impl ExternalAgents {
         let (tap, mut chunks) = mpsc::unbounded_channel();
         let recorded = run_recorded(
             &self.store,
-            self.runner.as_ref(),
+            on_worker.unwrap_or(self.runner.as_ref()),
             &self.secrets.get(),
             &task.id,
             "agent:version",
@@ -166,19 +174,30 @@ impl ExternalAgents {
         }
         let version = version_line(&String::from_utf8_lossy(&stdout))
             .or_else(|| version_line(&recorded.output));
-        self.versions.remember(program, modified, version.clone());
+        if on_worker.is_none() {
+            self.versions.remember(program, modified, version.clone());
+        }
         Ok(version)
     }
 
-    /// The agent session the task's last run ended in, for resuming.
+    /// The agent's session to resume: the last one it said, unless that
+    /// run was on a worker host (its session went with the worker's home).
     pub(crate) async fn last_session(&self, task_id: &TaskId) -> StepResult<Option<String>> {
-        Ok(self
-            .store
-            .task_events(task_id)
-            .await?
+        let events = self.store.task_events(task_id).await?;
+        let Some((at, session)) = events
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(at, event)| Some((at, event.read::<AgentFinished>()?.session?)))
+        else {
+            return Ok(None);
+        };
+        let on_worker = events[..at]
             .iter()
             .rev()
-            .find_map(|event| event.read::<AgentFinished>()?.session))
+            .find_map(|event| event.read::<AgentStarted>())
+            .is_some_and(|started| started.worker.is_some());
+        Ok((!on_worker).then_some(session))
     }
 
     pub(crate) async fn record<T: EventPayload>(

@@ -63,8 +63,8 @@ pub use checks::{Check, RepoConfig};
 pub use command_gate::ApprovalScope;
 pub use decide::DecisionOutcome;
 pub use dispatch::{
-    DispatchError, MAX_DIFF as MAX_WORKER_DIFF, MAX_TUNNELS, MAX_TUNNELS_PER_COMMAND, TunnelPermit,
-    WorkerActivity,
+    DispatchError, MAX_DIFF as MAX_WORKER_DIFF, MAX_TUNNELS, MAX_TUNNELS_PER_COMMAND, Relay,
+    TunnelPermit, WorkerActivity,
 };
 pub use error::{OrchestratorError, OrchestratorResult};
 pub use orchestrator::{NewTask, Orchestrator, TaskDiff};

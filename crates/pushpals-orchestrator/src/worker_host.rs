@@ -40,6 +40,31 @@ pub async fn copy_outputs(tree: &Path, entries: &[String], clone: &Path) -> Resu
     warm_cache::copy_into(tree, entries, clone).await
 }
 
+/// A repository's name as a directory name of a worker host (anything
+/// but letters, digits, `-` and `_` becomes `_`).
+pub fn repo_dir_name(repo: &str) -> String {
+    let name: String = repo
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("repo-{name}")
+}
+
+/// Where a clone of `repo` also appears inside a worker's sandbox: one
+/// path for every run of it on the host, so what a setup made in one tree
+/// works in another; an external agent starts there, and the server judges
+/// its file writes against it.
+pub fn stable_path(repo: &str) -> PathBuf {
+    Path::new("/workspace").join(repo_dir_name(repo))
+}
+
 /// `tree` as it appears at `stable` in the sandbox (see the server's
 /// warm caches).
 pub fn alias(stable: PathBuf, tree: &Path, start_here: bool) -> WorktreeAlias {

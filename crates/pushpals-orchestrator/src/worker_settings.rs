@@ -38,10 +38,12 @@ impl WorkerSettings {
     /// Whether this machine takes a task that needs `needs`.
     pub fn local_takes(&self, needs: &[String]) -> bool {
         self.local
-            && self
-                .local_labels
-                .as_ref()
-                .is_none_or(|offered| needs.iter().all(|n| offered.contains(n)))
+            && self.local_labels.as_ref().is_none_or(|offered| {
+                // This machine's agents are looked for when one runs.
+                needs
+                    .iter()
+                    .all(|n| offered.contains(n) || crate::dispatch::is_agent_need(n))
+            })
     }
 
     /// Checks the section; the error names the key.

@@ -98,7 +98,8 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_reports::warm))
         .routes(routes!(routes::worker_reports::artifact))
         .routes(routes!(routes::worker_reports::artifacts))
-        .routes(routes!(routes::worker_runs::network))
+        .routes(routes!(routes::worker_tunnels::network))
+        .routes(routes!(routes::worker_tunnels::gateway))
 }
 
 /// Routes anyone may call: probes, the description, and redeeming a

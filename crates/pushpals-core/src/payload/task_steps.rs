@@ -215,6 +215,10 @@ pub struct AgentStarted {
     /// The session protocol it is driven over (`acp`).
     #[serde(default)]
     pub session_protocol: Option<String>,
+    /// The worker host it runs on (absent: the server's machine). Its
+    /// session stays there, so a later run does not resume it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 impl EventPayload for AgentStarted {

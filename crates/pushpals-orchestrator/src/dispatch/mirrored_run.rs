@@ -1,7 +1,10 @@
 //! An agent's run on a worker host, mirrored: the agent reads and edits
 //! files in the server's worktree while its commands run in the worker's
 //! clone, so before each command the clone is brought to the worktree's
-//! files and after it what the command changed comes back.
+//! files and after it what the command changed comes back. An external
+//! agent is one such command (`agent_on_worker.rs`): it starts from the
+//! worktree's files (a continued task's edits too) and its edits come back
+//! when it ends.
 //!
 //! Both sides name what they hold by a git tree (every file but ignored
 //! ones: build outputs stay where they were made). The server keeps the
@@ -12,7 +15,7 @@
 use super::RemoteRun;
 use crate::repositories::ServedRepo;
 use base64::Engine;
-use pushpals_core::worker_wire::Mirror;
+use pushpals_core::worker_wire::{AgentLaunch, Mirror};
 use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,13 +66,17 @@ impl MirroredRun {
         }
     }
 
-    async fn run_mirrored(
+    /// Runs one command mirrored (first making the setup's cargo home, or
+    /// as an external agent, when asked); how it ended, and the agent's
+    /// record when the worker sent one.
+    pub(super) async fn run_mirrored(
         &self,
         spec: CommandSpec,
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
         cargo_home: Option<String>,
-    ) -> Result<CommandOutcome, RunError> {
+        agent: Option<AgentLaunch>,
+    ) -> Result<(CommandOutcome, Option<String>), RunError> {
         // One command at a time: each starts from what the last left.
         let mut agreed = self.agreed.lock().await;
         let repo = &self.served.repo;
@@ -101,6 +108,7 @@ impl MirroredRun {
                     mirror: Some(mirror),
                     in_build: false,
                     cargo_home,
+                    agent,
                 },
             )
             .await?;
@@ -121,7 +129,7 @@ impl MirroredRun {
             }
             *agreed = Some(tree);
         }
-        Ok(ended.outcome)
+        Ok((ended.outcome, ended.trajectory))
     }
 }
 
@@ -136,7 +144,11 @@ impl Runner for MirroredRun {
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
-        Box::pin(self.run_mirrored(spec, output, cancel, None))
+        Box::pin(async move {
+            self.run_mirrored(spec, output, cancel, None, None)
+                .await
+                .map(|(outcome, _)| outcome)
+        })
     }
 }
 
@@ -157,9 +169,11 @@ impl Runner for WithCargoHome {
         output: mpsc::Sender<OutputChunk>,
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
-        Box::pin(
+        Box::pin(async move {
             self.run
-                .run_mirrored(spec, output, cancel, Some(self.config.clone())),
-        )
+                .run_mirrored(spec, output, cancel, Some(self.config.clone()), None)
+                .await
+                .map(|(outcome, _)| outcome)
+        })
     }
 }

@@ -19,17 +19,19 @@
 //! worker sends about a run is `worker_requests.rs`, the remote runner
 //! `remote_run.rs`, the mirrored one `mirrored_run.rs`.
 
+mod agent_on_worker;
 mod mirrored_run;
 mod remote_run;
 mod worker_requests;
 
+pub(crate) use agent_on_worker::AgentOnWorker;
 pub(crate) use mirrored_run::MirroredRun;
 pub(crate) use remote_run::{InBuild, OnWorker, RemoteRun};
 
 use crate::current::Current;
 use crate::settings::Settings;
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{ArtifactsReport, Asking, Instruction, WarmReport};
+use pushpals_core::worker_wire::{ArtifactsReport, Asking, Instruction, OfferedAgent, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, RunError};
 use pushpals_store::Store;
 use std::collections::{HashMap, VecDeque};
@@ -90,6 +92,27 @@ pub enum DispatchError {
     BadInput(String),
 }
 
+/// What a task of the external agent `name` needs of a worker: that the
+/// agent is installed there (a worker offers each agent it finds).
+pub(crate) fn agent_need(name: &str) -> String {
+    format!("agent:{name}")
+}
+
+/// Whether a need is an agent's ([`agent_need`]); labels an admin gives
+/// cannot look like one.
+pub(crate) fn is_agent_need(need: &str) -> bool {
+    need.starts_with("agent:")
+}
+
+/// What a connection relayed through a worker's request reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relay {
+    /// The network proxy of a command granted network.
+    Network,
+    /// The model gateway, for an external agent.
+    Gateway,
+}
+
 /// Where a run goes.
 pub(crate) enum Placement {
     /// On this machine.
@@ -110,7 +133,10 @@ struct Offer {
 
 /// A worker that asked for work lately.
 struct Connected {
+    /// The labels an admin gave it, and `agent:NAME` for each agent it has.
     labels: Vec<String>,
+    /// The external agents it has, and their programs there.
+    agents: Vec<OfferedAgent>,
     /// When it last said anything (a poll, output, a report, a heartbeat).
     last_word: Instant,
     /// Its long polls open now: a worker waiting for an instruction is not
@@ -138,8 +164,9 @@ struct HeldRun {
     /// The server's worktree of the task (its base, for the bundle).
     worktree: PathBuf,
     steps: HashMap<u64, StepLink>,
-    /// The server's network proxy of each running command granted network.
-    proxies: HashMap<u64, (PathBuf, Arc<Semaphore>)>,
+    /// What each running command's relayed connections reach (its network
+    /// proxy, the model gateway), and how many more it may open.
+    relays: HashMap<(u64, Relay), (PathBuf, Arc<Semaphore>)>,
     /// Commands that ended: a report or chunk sent again for one is taken
     /// as already had.
     ended: std::collections::HashSet<u64>,
@@ -167,6 +194,8 @@ pub(crate) struct Ended {
     /// A mirrored command that changed the clone: its tree after, and the
     /// diff to it from the tree it started at.
     pub(crate) changes: Option<(String, Vec<u8>)>,
+    /// An agent's record, when the worker sent one back.
+    pub(crate) trajectory: Option<String>,
 }
 
 #[derive(Default)]
@@ -285,9 +314,15 @@ impl Dispatch {
             .workers()
             .await
             .map_err(|e| format!("cannot read the workers: {e}"))?;
+        // An agent may be installed on a worker later: the task waits.
+        let labelled: Vec<String> = needs
+            .iter()
+            .filter(|n| !is_agent_need(n))
+            .cloned()
+            .collect();
         let any = enrolled
             .iter()
-            .any(|w| w.revoked_at.is_none() && covers(&w.labels, needs));
+            .any(|w| w.revoked_at.is_none() && covers(&w.labels, &labelled));
         if !any {
             return Err(format!(
                 "no worker offers what this task needs ({}) and this machine does not take it \
@@ -345,7 +380,7 @@ impl Dispatch {
                 lease,
                 worktree: offer.worktree,
                 steps: HashMap::new(),
-                proxies: HashMap::new(),
+                relays: HashMap::new(),
                 ended: std::collections::HashSet::new(),
                 next_seq: 1,
                 diff: None,
@@ -381,12 +416,14 @@ impl Dispatch {
         asking: &Asking,
     ) -> Result<Option<Instruction>, DispatchError> {
         let until = tokio::time::Instant::now() + LONG_POLL;
+        let labels = &offered_labels(labels, &asking.agents);
         let _open = OpenPoll::new(self, name, labels, asking.slots());
         self.forget_dropped(name, asking);
         loop {
             let bell = {
                 let mut board = self.board();
                 let worker = connect(&mut board, name, labels, asking.slots());
+                worker.agents.clone_from(&asking.agents);
                 if let Some(instruction) = worker.mailbox.pop_front() {
                     return Ok(Some(instruction));
                 }
@@ -627,7 +664,7 @@ impl HeldRun {
     /// finishes), and a report or chunk sent again for it is taken as had.
     fn end_step(&mut self, seq: u64) {
         self.steps.remove(&seq);
-        self.proxies.remove(&seq);
+        self.relays.retain(|(command, _), _| *command != seq);
         self.ended.insert(seq);
     }
 }
@@ -684,6 +721,7 @@ fn connect<'b>(
         .entry(name.to_owned())
         .or_insert_with(|| Connected {
             labels: labels.to_vec(),
+            agents: Vec::new(),
             last_word: Instant::now(),
             polls: 0,
             running: Vec::new(),
@@ -698,6 +736,15 @@ fn connect<'b>(
     worker.labels = labels.to_vec();
     worker.slots = slots;
     worker
+}
+
+/// A worker's labels with `agent:NAME` for each agent it has.
+fn offered_labels(labels: &[String], agents: &[OfferedAgent]) -> Vec<String> {
+    labels
+        .iter()
+        .cloned()
+        .chain(agents.iter().map(|a| agent_need(&a.name)))
+        .collect()
 }
 
 /// Whether `labels` offer everything `needs` asks.
@@ -716,5 +763,21 @@ mod tests {
         assert!(covers(&labels, &["node".into()]));
         assert!(!covers(&labels, &["python".into()]));
         assert!(!covers(&[], &["cargo".into()]));
+    }
+
+    #[test]
+    fn a_worker_offers_the_agents_it_has() {
+        let agents = vec![pushpals_core::worker_wire::OfferedAgent {
+            name: "codex".into(),
+            program: "/usr/local/bin/codex".into(),
+        }];
+        let labels = super::offered_labels(&["cargo".into()], &agents);
+        assert!(covers(
+            &labels,
+            &["cargo".into(), super::agent_need("codex")]
+        ));
+        assert!(!covers(&labels, &[super::agent_need("aider")]));
+        assert!(super::is_agent_need(&super::agent_need("codex")));
+        assert!(!super::is_agent_need("cargo"));
     }
 }

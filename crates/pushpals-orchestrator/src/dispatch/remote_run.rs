@@ -2,9 +2,9 @@
 //! command goes to the worker's mailbox, its output and end come back
 //! through the worker's requests.
 
-use super::{Dispatch, Ended, StepLink};
+use super::{Dispatch, Ended, Relay, StepLink};
 use pushpals_core::TaskId;
-use pushpals_core::worker_wire::{ArtifactsReport, Instruction, Mirror, WarmReport};
+use pushpals_core::worker_wire::{AgentLaunch, ArtifactsReport, Instruction, Mirror, WarmReport};
 use pushpals_sandbox::{BoxFuture, CommandOutcome, CommandSpec, OutputChunk, RunError, Runner};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,8 @@ pub(crate) struct OnWorker {
     /// Make the setup's own cargo home in the build first, with this
     /// config.
     pub(crate) cargo_home: Option<String>,
+    /// An external agent's command.
+    pub(crate) agent: Option<AgentLaunch>,
 }
 
 /// One run on a worker host; ending it (drop) frees the worker.
@@ -72,6 +74,18 @@ impl RemoteRun {
     /// Why the worker counts as lost, once it does.
     pub(crate) fn lost(&self) -> Option<String> {
         self.lost.borrow().clone()
+    }
+
+    /// The program the worker found for the external agent `name`, as it
+    /// last said.
+    pub(crate) fn agent_program(&self, name: &str) -> Option<std::path::PathBuf> {
+        let board = self.dispatch.board();
+        let worker = board.workers.get(&self.worker)?;
+        worker
+            .agents
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| std::path::PathBuf::from(&a.program))
     }
 
     /// Asks the worker for the run's diff against its base and waits for
@@ -206,9 +220,9 @@ impl Runner for InBuild {
         cancel: watch::Receiver<bool>,
     ) -> BoxFuture<'a, Result<CommandOutcome, RunError>> {
         let on = OnWorker {
-            mirror: None,
             in_build: true,
             cargo_home: self.cargo_home.clone(),
+            ..OnWorker::default()
         };
         Box::pin(async move {
             self.run
@@ -280,16 +294,19 @@ impl RemoteRun {
                 );
                 // Granted network, its connections come back through the
                 // worker's connection to this proxy (kept up by the caller
-                // until the command ends).
-                let network = match &spec.network_proxy {
-                    Some(proxy) => {
+                // until the command ends); an agent's to the gateway.
+                let relayed = [
+                    (Relay::Network, &spec.network_proxy),
+                    (Relay::Gateway, &spec.gateway),
+                ];
+                for (relay, socket) in relayed {
+                    if let Some(socket) = socket {
                         let open =
                             Arc::new(tokio::sync::Semaphore::new(super::MAX_TUNNELS_PER_COMMAND));
-                        run.proxies.insert(seq, (proxy.clone(), open));
-                        true
+                        run.relays.insert((seq, relay), (socket.clone(), open));
                     }
-                    None => false,
-                };
+                }
+                let network = spec.network_proxy.is_some();
                 let instruction = Instruction::Run {
                     task: self.task.to_string(),
                     lease: self.lease,
@@ -309,6 +326,7 @@ impl RemoteRun {
                         .cloned()
                         .collect(),
                     cargo_home: on.cargo_home,
+                    agent: on.agent,
                 };
                 self.dispatch
                     .send(&mut board, &self.task, self.lease, instruction);
@@ -341,6 +359,7 @@ impl RemoteRun {
                             duration: CANCEL_GRACE,
                         },
                         changes: None,
+                        trajectory: None,
                     });
                 }
             };

@@ -3,7 +3,7 @@
 //! the run's diff (or why there is none). Each is checked against the run's
 //! holder and lease first.
 
-use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF, TunnelPermit};
+use super::{Board, Dispatch, DispatchError, Ended, HeldRun, MAX_DIFF, Relay, TunnelPermit};
 use pushpals_core::TaskId;
 use pushpals_core::worker_wire::{ArtifactsReport, StepReport, WarmReport};
 use pushpals_sandbox::{CommandOutcome, OutputChunk, OutputStream, RunError};
@@ -55,35 +55,42 @@ impl Dispatch {
         Ok(Self::held(&mut board, name, task, lease)?.worktree.clone())
     }
 
-    /// The server's network proxy for command `seq` of the run, while it
-    /// runs and was granted network, and a permit to hold while the
-    /// connection is open: at most [`super::MAX_TUNNELS_PER_COMMAND`] for
-    /// one command and [`super::MAX_TUNNELS`] in all.
-    pub fn network_proxy(
+    /// What a connection relayed for command `seq` of the run reaches
+    /// (the server's network proxy when it was granted network, the model
+    /// gateway for an agent), while it runs, and a permit to hold while
+    /// the connection is open: at most [`super::MAX_TUNNELS_PER_COMMAND`]
+    /// for one command and [`super::MAX_TUNNELS`] in all.
+    pub fn relay_target(
         &self,
         name: &str,
         task: &str,
         lease: u64,
         seq: u64,
+        relay: Relay,
     ) -> Result<(PathBuf, TunnelPermit), DispatchError> {
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, lease)?;
-        let (proxy, open) = run.proxies.get(&seq).cloned().ok_or_else(|| {
-            DispatchError::BadInput(format!(
-                "command {seq} of this run is not running with network granted"
-            ))
+        let (proxy, open) = run.relays.get(&(seq, relay)).cloned().ok_or_else(|| {
+            DispatchError::BadInput(match relay {
+                Relay::Network => {
+                    format!("command {seq} of this run is not running with network granted")
+                }
+                Relay::Gateway => {
+                    format!("command {seq} of this run is not an agent running with the gateway")
+                }
+            })
         })?;
         let command = open.try_acquire_owned().map_err(|_| {
             DispatchError::Busy(format!(
-                "command {seq} has {} network connections open through the server, the most \
-                 one command may: close one first",
+                "command {seq} has {} connections open through the server, the most one \
+                 command may: close one first",
                 super::MAX_TUNNELS_PER_COMMAND
             ))
         })?;
         let all = Arc::clone(&self.tunnels).try_acquire_owned().map_err(|_| {
             DispatchError::Busy(format!(
-                "{} network connections of commands on workers are open through the server, the \
-                 most at once: try again later",
+                "{} connections of commands on workers are open through the server, the most at \
+                 once: try again later",
                 super::MAX_TUNNELS
             ))
         })?;
@@ -187,6 +194,7 @@ impl Dispatch {
                     duration: Duration::from_millis(report.duration_ms),
                 },
                 changes,
+                trajectory: report.trajectory.clone(),
             }),
         };
         let _ = done.send(ended);

@@ -228,11 +228,9 @@ impl Lifecycle {
             json!(null),
         )
         .await?;
-        // A command task, or the built-in agent's, may run on a worker
-        // host, which keeps warm caches of its own; an external agent runs
-        // here.
-        let on_worker = task.agent.as_ref().is_none_or(|a| a.external.is_none());
-        let remote = on_worker && self.place_run(&task, &config, &cancel).await?;
+        // A run may go to a worker host, which keeps warm caches of its
+        // own (an external agent's to one that has the agent).
+        let remote = self.place_run(&task, &config, &cancel).await?;
         // Each run on a worker is a new clone, which gets the cache again.
         if remote {
             self.warm_start_on_worker(&policy, &task, &config, &cancel)

@@ -8,6 +8,7 @@ use super::Lifecycle;
 use super::agent_session::{SessionPlan, SessionRun};
 use super::driver::{StepResult, Stop};
 use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
+use crate::dispatch::AgentOnWorker;
 use crate::output::{Tap, run_recorded};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
@@ -15,8 +16,8 @@ use pushpals_agent::{Gateway, Issue, Judge};
 use pushpals_core::payload::{AgentStarted, AgentStep};
 use pushpals_core::{AgentWork, Task};
 use pushpals_policy::Policy;
-use pushpals_sandbox::CommandSpec;
-use std::path::PathBuf;
+use pushpals_sandbox::{CommandSpec, Runner};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -60,17 +61,38 @@ impl Lifecycle {
         let adapter: Arc<dyn ExternalAgent> = Arc::from(
             external::adapter(name, configured.command.as_deref()).map_err(Stop::Failed)?,
         );
-        if !self.runner.isolated() {
+        // On a worker host the agent runs in the worker's sandbox, with the
+        // program the worker found, reaching the gateway through the
+        // worker's connection.
+        let on_worker = self
+            .remote
+            .mirrored_run(&task.id)
+            .map(|run| Arc::new(AgentOnWorker::new(run, name, adapter.trajectory())));
+        let runner: Arc<dyn Runner> = match &on_worker {
+            Some(agent) => Arc::clone(agent) as Arc<dyn Runner>,
+            None => Arc::clone(&self.runner),
+        };
+        if on_worker.is_none() && !self.runner.isolated() {
             return Err(Stop::Failed(format!(
                 "{name} runs in its auto-approve mode, so it runs only inside the sandbox, and sandbox = \"none\" has none; use the bubblewrap backend"
             )));
         }
-        let search: Vec<PathBuf> = std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).collect())
-            .unwrap_or_default();
-        let program =
-            external::find_program(adapter.as_ref(), configured.program.as_deref(), &search)
-                .map_err(Stop::Failed)?;
+        let program = match self.remote.get(&task.id) {
+            Some(run) => run.agent_program(name).ok_or_else(|| {
+                Stop::Failed(format!(
+                    "worker {} no longer says it has {name}; install it there with `{}`",
+                    run.worker(),
+                    adapter.install_hint()
+                ))
+            })?,
+            None => {
+                let search: Vec<PathBuf> = std::env::var_os("PATH")
+                    .map(|path| std::env::split_paths(&path).collect())
+                    .unwrap_or_default();
+                external::find_program(adapter.as_ref(), configured.program.as_deref(), &search)
+                    .map_err(Stop::Failed)?
+            }
+        };
         let model_name = work
             .model
             .clone()
@@ -85,27 +107,49 @@ impl Lifecycle {
         let translated =
             model.config().protocol != adapter.protocol() && configured.command.is_none();
         let home = self.agents.private_home(&task.id)?;
-        let install_root = external::install_root(&program);
         // A venv's interpreter lives where its pyvenv.cfg says: visible too.
+        // (A worker finds what its own program needs.)
         let served = self.served(&task.repo)?;
-        let read_only: Vec<PathBuf> = served
-            .repo
-            .git_common_dir()
-            .into_iter()
-            .chain(external::venv_base_prefix(&install_root))
-            .chain(std::iter::once(install_root))
-            .collect();
+        let read_only: Vec<PathBuf> = match &on_worker {
+            Some(_) => Vec::new(),
+            None => {
+                let install_root = external::install_root(&program);
+                served
+                    .repo
+                    .git_common_dir()
+                    .into_iter()
+                    .chain(external::venv_base_prefix(&install_root))
+                    .chain(std::iter::once(install_root))
+                    .collect()
+            }
+        };
         let version = self
             .agents
-            .version(task, adapter.as_ref(), &program, &home, &read_only, cancel)
-            .await?;
+            .version(
+                task,
+                adapter.as_ref(),
+                &program,
+                &home,
+                &read_only,
+                on_worker.as_ref().map(|a| a.as_ref() as &dyn Runner),
+                cancel,
+            )
+            .await
+            .map_err(|stop| self.lost_or(&task.id, stop))?;
         let handle = self.agents.gateway().await?;
+        // On a worker the agent starts where its clone appears in the
+        // sandbox, and writes there are judged as writes in the worktree.
+        let stable = crate::worker_host::stable_path(&task.repo);
+        let seen_at = match &on_worker {
+            Some(_) => stable.to_string_lossy().into_owned(),
+            None => worktree.to_owned(),
+        };
         let judge: Arc<dyn Judge> = Arc::new(crate::judge::TaskJudge::new(
             Arc::clone(&self.gate),
             self.store.clone(),
             task.id.clone(),
             policy.clone(),
-            worktree,
+            &seen_at,
             cancel.clone(),
         ));
         let token = handle
@@ -121,7 +165,11 @@ impl Lifecycle {
         // An agent that speaks the Agent Client Protocol gets a session
         // (the helper connects its standard input and output to it); its
         // permission requests go to the judge.
-        let session = if adapter.speaks_acp() && self.runner.hook_command().is_some() {
+        // (Not on a worker: the session's file requests are this machine's.)
+        let session = if adapter.speaks_acp()
+            && self.runner.hook_command().is_some()
+            && on_worker.is_none()
+        {
             Some(self.session_socket(&task.id)?)
         } else {
             None
@@ -131,7 +179,10 @@ impl Lifecycle {
             gateway: &handle.gateway,
             token,
         };
-        let resume = self.agents.last_session(&task.id).await?;
+        let resume = match &on_worker {
+            Some(_) => None,
+            None => self.agents.last_session(&task.id).await?,
+        };
         let said: Vec<String> = self.inboxes.take(&task.id);
         // The whole task, for a new session; what came since, for the
         // agent's own session when it resumes one.
@@ -178,6 +229,7 @@ impl Lifecycle {
             resumed_session: resume.clone(),
             judged_by_hook: hook.is_some() && name == "claude-code",
             session_protocol: session.as_ref().map(|_| "acp".to_owned()),
+            worker: self.remote.get(&task.id).map(|run| run.worker().to_owned()),
         };
         self.agents.record(&task.id, &started).await?;
         let mut env = launch.env;
@@ -192,7 +244,9 @@ impl Lifecycle {
             gateway: Some(handle.server.socket().to_path_buf()),
             home: Some(home.clone()),
             session: session.as_ref().map(|s| s.path.clone()),
-            alias: None,
+            alias: on_worker
+                .as_ref()
+                .map(|_| crate::worker_host::alias(stable.clone(), Path::new(worktree), true)),
         };
         if let Some(file) = adapter.trajectory() {
             // A record left by an earlier run must not pass for this one's.
@@ -248,7 +302,7 @@ impl Lifecycle {
         };
         let recorded = run_recorded(
             &self.store,
-            self.runner.as_ref(),
+            runner.as_ref(),
             &self.scanner(),
             &task.id,
             "agent",
@@ -267,15 +321,19 @@ impl Lifecycle {
         let mut recorder = steps
             .await
             .map_err(|e| Stop::Failed(format!("reading {name}'s output failed: {e}")))?;
-        if let Some(file) = adapter.trajectory()
-            && let Ok(text) = std::fs::read_to_string(home_path.join(file))
-        {
+        let trajectory = match (&on_worker, adapter.trajectory()) {
+            (Some(agent), _) => agent.take_trajectory(),
+            (None, Some(file)) => std::fs::read_to_string(home_path.join(file)).ok(),
+            (None, None) => None,
+        };
+        if let Some(text) = trajectory {
             for step in adapter.parse_trajectory(&text) {
                 recorder.record(step).await;
             }
         }
         let finished = recorder.finished;
-        let recorded = recorded?.map_err(|e| Stop::Failed(format!("{name}: {e}")))?;
+        let recorded =
+            recorded?.map_err(|e| self.lost_or(&task.id, Stop::Failed(format!("{name}: {e}"))))?;
         let stopped_after_its_end = stopped == Some(StopReason::SessionEnded);
         match &stopped {
             Some(StopReason::SessionEnded) => {
@@ -318,6 +376,17 @@ impl Lifecycle {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
+    }
+}
+
+impl Lifecycle {
+    /// `stop`, unless the task's worker was lost: then the run is offered
+    /// again.
+    fn lost_or(&self, task_id: &pushpals_core::TaskId, stop: Stop) -> Stop {
+        match (self.lost_worker(task_id), stop) {
+            (Some(lost), Stop::Failed(_)) => Stop::Lost(lost),
+            (_, stop) => stop,
+        }
     }
 }
 

@@ -47,7 +47,16 @@ impl Lifecycle {
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<bool> {
         let worktree = task.worktree_path.clone().unwrap_or_default();
-        let needs = config.needs(Path::new(&worktree));
+        let mut needs = config.needs(Path::new(&worktree));
+        match task.agent.as_ref().and_then(|a| a.external.as_deref()) {
+            // A built-in adapter's agent runs on a worker that has it.
+            Some(name) if self.agent_runs_on_workers(name) => {
+                needs.push(crate::dispatch::agent_need(name));
+            }
+            // An agent of a command of this machine's config runs here.
+            Some(_) => return Ok(false),
+            None => {}
+        }
         let since = Instant::now();
         let mut cancel = cancel.clone();
         let placement = self
@@ -75,7 +84,7 @@ impl Lifecycle {
         };
         let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &placed)
             .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
-        let mirrored = match task.agent {
+        let mirrored = match &task.agent {
             Some(_) => Some(MirroredRun::new(
                 Arc::clone(&run),
                 self.served(&task.repo)?,
@@ -250,6 +259,23 @@ impl Lifecycle {
                 false
             }
         }
+    }
+
+    /// Whether the external agent `name` may run on a worker host: one of
+    /// the adapters Push Pals ships, whose program a worker finds itself
+    /// (not an `[agents.NAME] command` or `program` of this machine's).
+    fn agent_runs_on_workers(&self, name: &str) -> bool {
+        let configured = self
+            .settings()
+            .agents
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        configured.command.is_none()
+            && configured.program.is_none()
+            && pushpals_agent::external::builtin()
+                .iter()
+                .any(|adapter| adapter.name() == name)
     }
 
     /// The runner for the task's commands: its worker's, or this machine's.

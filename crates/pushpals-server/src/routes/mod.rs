@@ -21,6 +21,7 @@ pub mod stream;
 pub mod tasks;
 pub mod worker_reports;
 pub mod worker_runs;
+pub mod worker_tunnels;
 pub mod workers;
 
 use crate::error::ApiError;

@@ -13,6 +13,7 @@ mod space;
 mod store;
 mod tasks;
 mod tls;
+mod worker_agent;
 mod worker_base;
 mod worker_command;
 mod worker_host;

@@ -18,9 +18,10 @@ pub(super) async fn start_run(client: &Client, runs: &Path, run: &Starting<'_>) 
         bail!("the server named a task {task:?} that is not a task id");
     }
     let dir = runs.join(task);
-    let cache = runs
-        .with_file_name("bases")
-        .join(format!("{}.git", cache_name(run.repo)));
+    let cache = runs.with_file_name("bases").join(format!(
+        "{}.git",
+        pushpals_orchestrator::worker_host::repo_dir_name(run.repo)
+    ));
     match start_from_cache(client, runs, &cache, run, &dir).await {
         Ok(()) => return Ok(dir),
         Err(error) if error.downcast_ref::<RunGone>().is_some() => return Err(error),
@@ -112,21 +113,4 @@ async fn fetch_bundle(client: &Client, path: &str, file: &Path) -> Result<bool> 
         .await
         .with_context(|| format!("cannot write {}", file.display()))?;
     Ok(true)
-}
-
-/// A repository's name as a directory name of this host's (anything but
-/// letters, digits, `-` and `_` becomes `_`).
-pub(super) fn cache_name(repo: &str) -> String {
-    let name: String = repo
-        .chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("repo-{name}")
 }

@@ -4,23 +4,17 @@
 //! numbered chunks, then (in a mirrored run) what it changed, then how it
 //! ended.
 
+use super::worker_agent;
 use super::worker_mirror;
-use super::worker_sending::{Sent, relay_network, send_chunk, send_until_taken};
+use super::worker_sending::{Sent, relay_connections, send_chunk, send_until_taken};
 use crate::client::Client;
-use pushpals_core::worker_wire::{Mirror, StepReport, WarmReport};
+use pushpals_core::worker_wire::{AgentLaunch, Mirror, StepReport, WarmReport};
 use pushpals_sandbox::{CommandSpec, OutputChunk, OutputStream, Runner};
 use reqwest::Method;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-
-/// Where a clone of `repo` also appears inside the sandbox: one path for
-/// every run of it on this host, so what a setup made in one tree works in
-/// another.
-pub(super) fn stable_path(repo: &str) -> PathBuf {
-    Path::new("/workspace").join(super::worker_base::cache_name(repo))
-}
 
 /// A command the server gave, and where it runs.
 pub(super) struct Command {
@@ -41,6 +35,8 @@ pub(super) struct Command {
     pub(super) at_stable_path: bool,
     pub(super) env: Vec<(String, String)>,
     pub(super) cargo_home: Option<String>,
+    /// An external agent's command.
+    pub(super) agent: Option<AgentLaunch>,
 }
 
 /// Starts `command` on its own tokio task: its network relay, its tree
@@ -54,34 +50,42 @@ pub(super) fn start_command(
 ) {
     let (task, lease, seq) = (command.task.clone(), command.lease, command.seq);
     // Granted network, the command's connections go to the server's proxy
-    // through this worker's connection.
-    let relay = if command.network {
-        let socket = runs.join(format!("{task}-{seq}.net"));
-        let _ = std::fs::remove_file(&socket);
-        match tokio::net::UnixListener::bind(&socket) {
-            Ok(listener) => Some((
-                socket,
-                relay_network(Arc::clone(&client), listener, &task, lease, seq),
-            )),
-            Err(error) => {
-                say!("Task {task}: cannot open its network relay: {error}");
-                None
-            }
+    // through this worker's connection; an agent's to the model gateway.
+    type Relayed = Option<(PathBuf, tokio::task::JoinHandle<()>)>;
+    let relay = |wanted: bool, kind: &str| -> Result<Relayed, String> {
+        if !wanted {
+            return Ok(None);
         }
-    } else {
-        None
+        let socket = runs.join(format!("{task}-{seq}.{kind}"));
+        let _ = std::fs::remove_file(&socket);
+        let listener = tokio::net::UnixListener::bind(&socket)
+            .map_err(|e| format!("cannot open its {kind} relay: {e}"))?;
+        let path = format!("/workers/tasks/{task}/{kind}?lease={lease}&seq={seq}");
+        Ok(Some((
+            socket,
+            relay_connections(Arc::clone(&client), listener, path),
+        )))
     };
+    let network = relay(command.network, "network");
+    let gateway = relay(command.agent.as_ref().is_some_and(|a| a.gateway), "gateway");
+    let home = worker_agent::home_dir(runs, &task);
     tokio::spawn(async move {
-        let ready = if command.network && relay.is_none() {
-            // Fail closed: granted network it cannot give, the command
-            // does not run.
-            Err("the worker cannot relay this command's network".to_owned())
-        } else {
-            ready_tree(&command).await
+        // Fail closed: granted network or an agent's gateway it cannot
+        // give, the command does not run.
+        let relays = network.and_then(|network| Ok((network, gateway?)));
+        let ready = match &relays {
+            Err(why) => Err(why.clone()),
+            Ok(_) => ready_tree(&command).await,
         };
-        let cwd = match ready {
-            Ok(cwd) => cwd,
-            Err(why) => {
+        let agent = match (&ready, &command.agent) {
+            (Ok(_), Some(launch)) => ready_agent(&home, launch)
+                .await
+                .map(|read_only| Some((launch.clone(), read_only))),
+            _ => Ok(None),
+        };
+        let (cwd, agent, (network, gateway)) = match (ready, agent, relays) {
+            (Ok(cwd), Ok(agent), Ok(relays)) => (cwd, agent, relays),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
                 say!("Task {task}: {why}");
                 report_failure(&client, &task, lease, seq, why).await;
                 return;
@@ -89,6 +93,12 @@ pub(super) fn start_command(
         };
         let mut env = vec![("PUSHPALS_TASK".to_owned(), task.clone())];
         env.extend(command.env);
+        // The clone's git directory stays out of the command's reach: its
+        // config runs programs for git on this host.
+        let mut read_only_paths = vec![command.clone.join(".git")];
+        if let Some((_, paths)) = &agent {
+            read_only_paths.extend(paths.iter().cloned());
+        }
         let spec = CommandSpec {
             command_line: command.command_line,
             alias: Some(pushpals_orchestrator::worker_host::alias(
@@ -99,12 +109,10 @@ pub(super) fn start_command(
             cwd,
             timeout: Duration::from_secs(command.timeout_secs),
             env,
-            // The clone's git directory stays out of the command's reach:
-            // its config runs programs for git on this host.
-            read_only_paths: vec![command.clone.join(".git")],
-            network_proxy: relay.as_ref().map(|(socket, _)| socket.clone()),
-            gateway: None,
-            home: None,
+            read_only_paths,
+            network_proxy: network.as_ref().map(|(socket, _)| socket.clone()),
+            gateway: gateway.as_ref().map(|(socket, _)| socket.clone()),
+            home: agent.as_ref().map(|_| home.clone()),
             session: None,
         };
         let step = Step {
@@ -113,12 +121,27 @@ pub(super) fn start_command(
             seq,
             mirrored_from: command.mirror.map(|m| m.tree),
         };
-        run_command(&client, runner.as_ref(), &step, spec, stopped).await;
-        if let Some((socket, relaying)) = relay {
+        let trajectory = agent.and_then(|(launch, _)| launch.trajectory);
+        let record = trajectory.as_deref().map(|file| (home.as_path(), file));
+        run_command(&client, runner.as_ref(), &step, spec, record, stopped).await;
+        for (socket, relaying) in [network, gateway].into_iter().flatten() {
             relaying.abort();
             let _ = std::fs::remove_file(socket);
         }
     });
+}
+
+/// Makes an agent's private home and finds what its program needs: the
+/// paths the sandbox shows read-only.
+async fn ready_agent(home: &Path, launch: &AgentLaunch) -> Result<Vec<PathBuf>, String> {
+    let (home, launch) = (home.to_path_buf(), launch.clone());
+    tokio::task::spawn_blocking(move || {
+        worker_agent::make_home(&home, &launch)?;
+        worker_agent::read_only_paths(&launch.name)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("{e:#}"))
 }
 
 /// Makes the command's tree ready: a mirrored run's clone brought to the
@@ -213,6 +236,7 @@ async fn run_command(
     runner: &dyn Runner,
     step: &Step<'_>,
     spec: CommandSpec,
+    record: Option<(&Path, &str)>,
     stopped: watch::Receiver<bool>,
 ) {
     let (task, lease, seq) = (step.task, step.lease, step.seq);
@@ -297,6 +321,13 @@ async fn run_command(
                 say!("Task {task}: {why}");
                 report.error = Some(why);
             }
+        }
+    }
+    // An agent's record in its home goes back with its end.
+    if let Some((home, file)) = record {
+        match worker_agent::read_trajectory(home, file) {
+            Ok(text) => report.trajectory = text,
+            Err(error) => say!("Task {task}: the agent's record: {error:#}"),
         }
     }
     let body = serde_json::to_vec(&report).unwrap_or_default();

@@ -21,16 +21,14 @@ pub(super) enum Sent {
     Gone(String),
 }
 
-/// Relays each connection the command opens on `listener` to the server's
-/// proxy for it: a request upgraded to a byte stream.
-pub(super) fn relay_network(
+/// Relays each connection the command opens on `listener` to what the
+/// server's `path` reaches for it (its network proxy, the model gateway):
+/// a request upgraded to a byte stream.
+pub(super) fn relay_connections(
     client: Arc<Client>,
     listener: tokio::net::UnixListener,
-    task: &str,
-    lease: u64,
-    seq: u64,
+    path: String,
 ) -> tokio::task::JoinHandle<()> {
-    let path = format!("/workers/tasks/{task}/network?lease={lease}&seq={seq}");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let (client, path) = (Arc::clone(&client), path.clone());

@@ -10,7 +10,7 @@
 //! is dropped.
 
 use super::worker_base::{Starting, start_run};
-use super::worker_command::{Command, report_warm, stable_path, start_command};
+use super::worker_command::{Command, report_warm, start_command};
 use super::worker_sending::{MOST_BACKOFF, Sent, send_artifacts, send_until_taken};
 use super::worker_warm::WarmCaches;
 use crate::client::Client;
@@ -68,6 +68,7 @@ pub(crate) async fn take_work(
                 })
                 .collect(),
             slots: Some(slots),
+            agents: super::worker_agent::offered(),
         };
         let response = client
             .request(Method::POST, "/workers/next")
@@ -164,6 +165,7 @@ pub(crate) async fn take_work(
                 at_stable_path,
                 env,
                 cargo_home,
+                agent,
             } => {
                 let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
                     continue;
@@ -177,7 +179,7 @@ pub(crate) async fn take_work(
                         Some(run.dir.clone())
                     },
                     clone: run.dir.clone(),
-                    stable: stable_path(&run.repo),
+                    stable: pushpals_orchestrator::worker_host::stable_path(&run.repo),
                     task,
                     lease,
                     seq,
@@ -188,6 +190,7 @@ pub(crate) async fn take_work(
                     at_stable_path,
                     env,
                     cargo_home,
+                    agent,
                 };
                 start_command(
                     Arc::clone(&client),
@@ -309,6 +312,10 @@ async fn drop_run(run: Held, runner: &dyn Runner, warm: &WarmCaches) {
     warm.drop_builds(&run.task);
     if let Err(error) = std::fs::remove_dir_all(&run.dir) {
         say!("cannot remove {}: {error}", run.dir.display());
+    }
+    // An external agent's private home, if it had one.
+    if let Some(runs) = run.dir.parent() {
+        let _ = std::fs::remove_dir_all(super::worker_agent::home_dir(runs, &run.task));
     }
 }
 

@@ -10,6 +10,7 @@ mod command;
 mod gemini_cli;
 mod limits;
 mod mini_swe_agent;
+mod on_worker;
 mod opencode;
 mod openhands;
 
