@@ -218,6 +218,8 @@ pub struct WorkerActivity {
     pub busy_secs: f64,
     /// Seconds since it last said anything.
     pub silent_secs: f64,
+    /// The external agents it has, as it last said.
+    pub agents: Vec<String>,
 }
 
 /// The board of workers and runs; shared as `Arc<Dispatch>`.
@@ -548,6 +550,7 @@ impl Dispatch {
                 busy_secs: (w.busy + w.busy_since.map_or(Duration::ZERO, |s| s.elapsed()))
                     .as_secs_f64(),
                 silent_secs: w.last_word.elapsed().as_secs_f64(),
+                agents: w.agents.iter().map(|a| a.name.clone()).collect(),
             })
             .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));

@@ -292,6 +292,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
             shown["running"] = json!(now.map(|a| a.running.clone()).unwrap_or_default());
             shown["runs"] = json!(now.map_or(0, |a| a.runs));
             shown["busy_secs"] = json!(now.map_or(0.0, |a| a.busy_secs));
+            shown["agents"] = json!(now.map(|a| a.agents.clone()).unwrap_or_default());
             shown
         })
         .collect();

@@ -1,7 +1,8 @@
 //! The network connections a command on a worker opens come through the
 //! server as upgraded requests, which no longer count against the
 //! server's connection cap: they are bounded on their own, per command and
-//! in all, so one command cannot hold the server's sockets.
+//! in all, so one command cannot hold the server's sockets. An external
+//! agent's gateway connections come the same way, only for its command.
 
 use super::support::api_with;
 use super::worker_runs::{enrolled, next, state_until};
@@ -58,6 +59,33 @@ async fn a_command_on_a_worker_has_at_most_its_share_of_network_connections_open
             .header("upgrade", "pushpals-tunnel")
             .send()
     };
+    // The model gateway is relayed only for an external agent's command,
+    // and neither is relayed for a worker not holding the run.
+    let relay = |kind: &str, token: &str| {
+        client
+            .get(format!(
+                "{url}/api/v1/workers/tasks/{id}/{kind}?lease={lease}&seq={seq}"
+            ))
+            .bearer_auth(token)
+            .header("connection", "upgrade")
+            .header("upgrade", "pushpals-tunnel")
+            .send()
+    };
+    let refused = relay("gateway", &token).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let said: Value = refused.json().await.unwrap();
+    assert!(
+        said["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an agent running with the gateway"),
+        "{said}"
+    );
+    let other = enrolled(&api, "w2").await;
+    for kind in ["network", "gateway"] {
+        let refused = relay(kind, &other).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::CONFLICT, "{kind}");
+    }
     let mut tunnels = Vec::new();
     for _ in 0..pushpals_orchestrator::MAX_TUNNELS_PER_COMMAND {
         let response = open().await.unwrap();

@@ -79,6 +79,21 @@ fn running_of(worker: &Value) -> String {
     }
 }
 
+/// The external agents a connected worker has, or `-`.
+fn agents_of(worker: &Value) -> String {
+    let agents: Vec<&str> = worker["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if agents.is_empty() {
+        "-".to_owned()
+    } else {
+        agents.join(",")
+    }
+}
+
 /// A worker's state as a person reads it.
 fn state_of(worker: &Value) -> &'static str {
     if worker["revoked_at"].is_string() {
@@ -127,19 +142,20 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
         return Ok(ExitCode::SUCCESS);
     }
     say!(
-        "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} STATE",
+        "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} {:<10} AGENTS",
         "NAME",
         "LABELS",
         "CORES",
         "VERSION",
         "LAST SEEN",
         "RUNNING",
-        "RUNS"
+        "RUNS",
+        "STATE"
     );
     for worker in &workers {
         let state = state_of(worker);
         say!(
-            "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} {state}",
+            "{:<20} {:<20} {:>5} {:<10} {:<12} {:<10} {:>5} {state:<10} {}",
             worker["name"].as_str().unwrap_or_default(),
             labels_of(worker),
             worker["cores"]
@@ -149,6 +165,7 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
             ago(worker["last_seen"].as_str()),
             running_of(worker),
             worker["runs"].as_u64().unwrap_or(0),
+            agents_of(worker),
         );
     }
     Ok(ExitCode::SUCCESS)

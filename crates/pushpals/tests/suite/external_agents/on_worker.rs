@@ -48,6 +48,13 @@ async fn codex_runs_on_a_worker_host_through_the_servers_gateway() {
         let started = first_event(&events, "agent_started");
         assert_eq!(started["payload"]["worker"], "agents-1");
         assert_version(started, "0.169.0");
+        // The worker offers what it found on its PATH.
+        let listed = server.json(&["workers"]);
+        let agents = &listed["workers"][0]["agents"];
+        assert!(
+            agents.as_array().unwrap().contains(&"codex".into()),
+            "{listed}"
+        );
         // The worker's program, not one of the server's.
         let program = started["payload"]["program"].as_str().unwrap();
         assert!(program.contains("codex"), "{program}");
