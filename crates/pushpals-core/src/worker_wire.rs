@@ -43,8 +43,8 @@ pub enum Instruction {
         /// which lets through only the allowlisted hosts and records each.
         #[serde(default)]
         network: bool,
-        /// The run is mirrored (an agent's): bring the clone to this tree
-        /// first, and send what the command changed after it.
+        /// Bring the clone to this tree first, and send what the command
+        /// changed after it (every command in the clone; none in a build).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mirror: Option<Mirror>,
         /// Run it in the warm cache being built (after `warm` answered it
@@ -102,14 +102,6 @@ pub enum Instruction {
         /// The command to stop.
         seq: u64,
     },
-    /// Send the run's changes against its base as a binary git diff
-    /// (`PUT /workers/tasks/{task}/diff`).
-    SendDiff {
-        /// The task's id.
-        task: String,
-        /// This run's lease.
-        lease: u64,
-    },
     /// The checks are over: take the files `patterns` name from the clone
     /// (as the server takes artifacts: beneath it, never through a link),
     /// send each (`PUT /workers/tasks/{task}/artifacts/{sha256}`), then
@@ -138,7 +130,6 @@ impl Instruction {
             Self::Start { task, .. }
             | Self::Run { task, .. }
             | Self::Cancel { task, .. }
-            | Self::SendDiff { task, .. }
             | Self::Warm { task, .. }
             | Self::Seal { task, .. }
             | Self::SendArtifacts { task, .. }
@@ -152,7 +143,6 @@ impl Instruction {
             Self::Start { lease, .. }
             | Self::Run { lease, .. }
             | Self::Cancel { lease, .. }
-            | Self::SendDiff { lease, .. }
             | Self::Warm { lease, .. }
             | Self::Seal { lease, .. }
             | Self::SendArtifacts { lease, .. }

@@ -17,21 +17,22 @@ pub(crate) struct RemoteRuns(Mutex<HashMap<TaskId, HeldRemote>>);
 /// A task's run on a worker and the runner its commands go through.
 struct HeldRemote {
     run: Arc<crate::dispatch::RemoteRun>,
-    /// A mirrored run's runner; none when commands go to `run` itself.
-    mirrored: Option<Arc<crate::dispatch::MirroredRun>>,
+    /// The run, mirrored: each command starts from the worktree's files
+    /// and what it changed comes back to them.
+    mirrored: Arc<crate::dispatch::MirroredRun>,
 }
 
 impl RemoteRuns {
-    /// Notes that the task's run is on a worker (mirrored through
-    /// `mirrored` when the task is an agent's).
+    /// Notes that the task's run is on a worker, mirrored through
+    /// `mirrored`.
     pub(crate) fn hold(
         &self,
         task_id: &TaskId,
         run: Arc<crate::dispatch::RemoteRun>,
-        mirrored: Option<crate::dispatch::MirroredRun>,
+        mirrored: crate::dispatch::MirroredRun,
     ) {
         if let Ok(mut runs) = self.0.lock() {
-            let mirrored = mirrored.map(Arc::new);
+            let mirrored = Arc::new(mirrored);
             runs.insert(task_id.clone(), HeldRemote { run, mirrored });
         }
     }
@@ -47,12 +48,8 @@ impl RemoteRuns {
     /// The runner the task's commands go through, when its run is on a
     /// worker.
     pub(crate) fn runner(&self, task_id: &TaskId) -> Option<Arc<dyn pushpals_sandbox::Runner>> {
-        let runs = self.0.lock().ok()?;
-        let held = runs.get(task_id)?;
-        Some(match &held.mirrored {
-            Some(mirrored) => Arc::clone(mirrored) as Arc<dyn pushpals_sandbox::Runner>,
-            None => Arc::clone(&held.run) as Arc<dyn pushpals_sandbox::Runner>,
-        })
+        self.mirrored_run(task_id)
+            .map(|mirrored| mirrored as Arc<dyn pushpals_sandbox::Runner>)
     }
 
     /// The task's mirrored run on a worker, if it has one.
@@ -61,16 +58,7 @@ impl RemoteRuns {
         task_id: &TaskId,
     ) -> Option<Arc<crate::dispatch::MirroredRun>> {
         let runs = self.0.lock().ok()?;
-        runs.get(task_id).and_then(|h| h.mirrored.clone())
-    }
-
-    /// Whether the task's run on a worker is mirrored (its worktree is
-    /// kept current command by command).
-    pub(crate) fn mirrored(&self, task_id: &TaskId) -> bool {
-        self.0
-            .lock()
-            .ok()
-            .is_some_and(|runs| runs.get(task_id).is_some_and(|h| h.mirrored.is_some()))
+        runs.get(task_id).map(|held| Arc::clone(&held.mirrored))
     }
 
     /// Forgets the task's run (the worker is freed when the last handle

@@ -34,8 +34,9 @@ pub(crate) fn commands_run(task: &Task, events: &[Event]) -> Vec<String> {
 }
 
 /// Whether the last run (since the task was last queued) ran its worker
-/// command to the end here: a run on a worker host kept its changes
-/// there, so it does not count.
+/// command to a successful end: its changes are then in the worktree (a
+/// command on a worker host sends them back before its end is taken). A
+/// command whose worker was lost, or that could not run, did not.
 pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
     let run_start = events
         .iter()
@@ -44,14 +45,54 @@ pub(crate) fn worker_finished_in_last_run(events: &[Event]) -> bool {
                 .is_some_and(|changed| changed.to == TaskState::Queued)
         })
         .unwrap_or(0);
-    let run = &events[run_start..];
-    let on_a_worker = run.iter().any(|e| {
-        e.read::<pushpals_core::payload::TaskPlaced>()
-            .is_some_and(|placed| placed.worker.is_some())
-    });
-    !on_a_worker
-        && run.iter().any(|e| {
-            e.read::<CommandFinished>()
-                .is_some_and(|finished| finished.step == "worker")
+    events[run_start..].iter().any(|e| {
+        e.read::<CommandFinished>().is_some_and(|finished| {
+            finished.step == "worker" && finished.error.is_none() && finished.exit_code == Some(0)
         })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, payload: serde_json::Value) -> Event {
+        Event {
+            id: 1,
+            task_id: Some("t1".into()),
+            time: String::new(),
+            actor: "orchestrator".into(),
+            kind: kind.into(),
+            payload,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn queued() -> Event {
+        event(
+            "state_changed",
+            json!({ "from": "interrupted", "to": "queued", "detail": null, "reason": null }),
+        )
+    }
+
+    fn worker_ended(payload: serde_json::Value) -> Event {
+        let mut payload = payload;
+        payload["step"] = json!("worker");
+        event("command_finished", payload)
+    }
+
+    #[test]
+    fn only_a_command_that_ended_well_in_the_last_run_counts() {
+        let ran = worker_ended(json!({ "exit_code": 0 }));
+        assert!(worker_finished_in_last_run(&[queued(), ran.clone()]));
+        // Before the run was queued again: another run's.
+        assert!(!worker_finished_in_last_run(&[ran, queued()]));
+        // Its worker was lost, or it failed: its changes are not here.
+        let lost = worker_ended(json!({ "error": "on the worker host: worker w1 left" }));
+        assert!(!worker_finished_in_last_run(&[queued(), lost]));
+        let failed = worker_ended(json!({ "exit_code": 1 }));
+        assert!(!worker_finished_in_last_run(&[queued(), failed]));
+    }
 }

@@ -94,7 +94,6 @@ fn guarded_api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::worker_runs::output))
         .routes(routes!(routes::worker_runs::result))
         .routes(routes!(routes::worker_runs::diff))
-        .routes(routes!(routes::worker_runs::diff_failed))
         .routes(routes!(routes::worker_reports::warm))
         .routes(routes!(routes::worker_reports::artifact))
         .routes(routes!(routes::worker_reports::artifacts))

@@ -35,7 +35,7 @@ pub use history::CommitPatch;
 pub use merge::Merge;
 pub use overlay::Overlays;
 pub use repo::Repo;
-pub use run_transfer::{apply_to_clone, binary_diff, clone_bundle, clone_tree, clone_tree_diff};
+pub use run_transfer::{apply_to_clone, clone_bundle, clone_tree, clone_tree_diff};
 pub use secrets::{
     LONG_LINE, SECRET_ALLOWLIST_PATH, SecretAllowlist, SecretFinding, SecretScanner,
 };

@@ -173,17 +173,6 @@ pub async fn clone_bundle(bundle: &Path, dir: &Path, base: &str) -> GitResult<()
     run(checkout, "checkout").await.map(|_| ())
 }
 
-/// Everything in `dir` that differs from `base`, untracked files included
-/// (ignored ones not), as a binary diff `git apply` takes.
-pub async fn binary_diff(dir: &Path, base: &str) -> GitResult<Vec<u8>> {
-    let mut add = git(dir, &[]);
-    add.args(["add", "-A"]);
-    run(add, "add -A").await?;
-    let mut diff = git(dir, &[]);
-    diff.args(DIFF_ARGS).args(["--cached", base]);
-    run(diff, "diff").await
-}
-
 /// Runs git with `input` on its stdin.
 async fn feed(mut command: tokio::process::Command, input: &[u8], what: &str) -> GitResult<()> {
     command
@@ -240,7 +229,8 @@ mod tests {
         std::fs::write(copy.join("kept.txt"), "one\ntwo\n").unwrap();
         std::fs::remove_file(copy.join("gone.txt")).unwrap();
         std::fs::write(copy.join("new.bin"), [0u8, 159, 146, 150, 255]).unwrap();
-        let diff = binary_diff(&copy, &base).await.unwrap();
+        let after = clone_tree(&copy).await.unwrap();
+        let diff = clone_tree_diff(&copy, &base, &after).await.unwrap();
 
         repo.apply_diff(&origin, &diff).await.unwrap();
         assert_eq!(
@@ -255,7 +245,11 @@ mod tests {
         // Applied again, it no longer fits: refused, nothing changed.
         let refused = repo.apply_diff(&origin, &diff).await.unwrap_err();
         assert!(refused.to_string().contains("apply"), "{refused}");
-        assert!(binary_diff(&copy, "not-a-commit").await.is_err());
+        assert!(
+            clone_tree_diff(&copy, "not-a-commit", &after)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

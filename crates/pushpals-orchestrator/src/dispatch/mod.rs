@@ -171,7 +171,6 @@ struct HeldRun {
     /// as already had.
     ended: std::collections::HashSet<u64>,
     next_seq: u64,
-    diff: Option<oneshot::Sender<Result<Vec<u8>, String>>>,
     /// Waiting for the worker's answer about a warm cache.
     warm: Option<oneshot::Sender<WarmReport>>,
     /// Waiting for the worker's artifacts report.
@@ -385,7 +384,6 @@ impl Dispatch {
                 relays: HashMap::new(),
                 ended: std::collections::HashSet::new(),
                 next_seq: 1,
-                diff: None,
                 warm: None,
                 artifacts: None,
                 lost,

@@ -88,25 +88,6 @@ impl RemoteRun {
             .map(|a| std::path::PathBuf::from(&a.program))
     }
 
-    /// Asks the worker for the run's diff against its base and waits for
-    /// it (or for the worker to be lost, or `cancel`).
-    pub(crate) async fn fetch_diff(
-        &self,
-        cancel: &mut watch::Receiver<bool>,
-    ) -> Result<Vec<u8>, String> {
-        let ask = Instruction::SendDiff {
-            task: self.task.to_string(),
-            lease: self.lease,
-        };
-        match self
-            .ask(ask, |run, answer| run.diff = Some(answer), cancel)
-            .await?
-        {
-            Ok(diff) => Ok(diff),
-            Err(why) => Err(format!("could not send the run's changes: {why}")),
-        }
-    }
-
     /// Sends `ask` to the worker and waits for its answer, which comes
     /// through the sender `wait` puts in the run (or for the worker to be
     /// lost, or `cancel`).

@@ -201,14 +201,14 @@ impl Dispatch {
         Ok(())
     }
 
-    /// The run's diff against its base, as the worker sent it; with
-    /// `seq`, what that command of a mirrored run changed (taken once).
+    /// What command `seq` of the run changed, as the worker sent it before
+    /// its end (taken once).
     pub fn diff(
         &self,
         name: &str,
         task: &str,
         lease: u64,
-        seq: Option<u64>,
+        seq: u64,
         bytes: Vec<u8>,
     ) -> Result<(), DispatchError> {
         if bytes.len() > MAX_DIFF {
@@ -217,9 +217,6 @@ impl Dispatch {
                 MAX_DIFF / (1024 * 1024)
             )));
         }
-        let Some(seq) = seq else {
-            return self.settle_diff(name, task, lease, Ok(bytes));
-        };
         let mut board = self.board();
         let run = Self::held(&mut board, name, task, lease)?;
         if run.ended.contains(&seq) {
@@ -233,19 +230,6 @@ impl Dispatch {
             link.changes = Some(bytes);
         }
         Ok(())
-    }
-
-    /// The worker could not make or send the run's diff (`why`): the run
-    /// fails with that reason instead of waiting for it.
-    pub fn diff_failed(
-        &self,
-        name: &str,
-        task: &str,
-        lease: u64,
-        why: &str,
-    ) -> Result<(), DispatchError> {
-        let why: String = why.chars().take(2000).collect();
-        self.settle_diff(name, task, lease, Err(why))
     }
 
     /// What the worker did about a warm cache (after `warm` or `seal`).
@@ -286,15 +270,5 @@ impl Dispatch {
             let _ = waiting.send(answer);
         }
         Ok(())
-    }
-
-    fn settle_diff(
-        &self,
-        name: &str,
-        task: &str,
-        lease: u64,
-        diff: Result<Vec<u8>, String>,
-    ) -> Result<(), DispatchError> {
-        self.answer(name, task, lease, diff, |run| run.diff.take())
     }
 }

@@ -306,15 +306,6 @@ impl Lifecycle {
                 break;
             }
         }
-        // A worker's changes come back here, whether its checks passed or
-        // not (a person looks at a failed task's diff too).
-        if remote && matches!(failed, None | Some(Stop::Failed(_))) {
-            let taken = self.take_remote_changes(&task, &cancel).await;
-            match (taken, &failed) {
-                (Ok(()), _) | (Err(_), Some(_)) => {}
-                (Err(stop), None) => return Err(stop),
-            }
-        }
         // What the checks left is kept whether they passed or not (a
         // failing test's report is what a person wants to see); a worker
         // sends its own.

@@ -23,9 +23,8 @@ pub(crate) async fn lock_files_at(repo: &Repo, commit: &str) -> StepResult<Vec<(
 impl Lifecycle {
     /// A task that changed a lock file or manifest gets the setup run
     /// again in its own worktree (asked, since its inputs are the task's;
-    /// never cached) before its checks. On a worker, only a mirrored run's
-    /// changes are seen here in time (a command task's come at the end):
-    /// the setup then runs in the worker's clone.
+    /// never cached) before its checks. On a worker (whose changes came
+    /// back command by command) the setup runs in the worker's clone.
     pub(crate) async fn setup_after_lock_changes(
         &self,
         policy: &Policy,
@@ -33,11 +32,7 @@ impl Lifecycle {
         config: &RepoConfig,
         cancel: &watch::Receiver<bool>,
     ) -> StepResult<()> {
-        let tree = match self.remote.get(&task.id) {
-            None => None,
-            Some(_) if self.remote.mirrored(&task.id) => Some(BuildTree::WorkerClone),
-            Some(_) => return Ok(()),
-        };
+        let tree = self.remote.get(&task.id).map(|_| BuildTree::WorkerClone);
         let base = task.base_commit.clone().unwrap_or_default();
         let worktree = std::path::PathBuf::from(task.worktree_path.clone().unwrap_or_default());
         let served = self.served(&task.repo)?;

@@ -1,6 +1,6 @@
 //! Where a task's run goes (this machine or a worker host), taking a
-//! worker's changes and artifacts back, and offering a run again when its
-//! worker is lost.
+//! worker's artifacts back, and offering a run again when its worker is
+//! lost.
 
 use super::Lifecycle;
 use super::driver::{StepResult, Stop};
@@ -37,9 +37,11 @@ fn losses_since_started(events: &[pushpals_core::Event]) -> usize {
 
 impl Lifecycle {
     /// Places the task's run: on a worker host (recorded, and held until
-    /// the driver ends) or here. Returns whether it went to a worker. An
-    /// agent's run is mirrored: the agent works on the files here, its
-    /// commands there (see [`crate::dispatch::MirroredRun`]).
+    /// the driver ends) or here. Returns whether it went to a worker. The
+    /// run is mirrored: each command there starts from the worktree's
+    /// files here and what it changed comes back to them, so an agent
+    /// works on the files here and its commands there (see
+    /// [`crate::dispatch::MirroredRun`]).
     pub(super) async fn place_run(
         &self,
         task: &Task,
@@ -84,57 +86,15 @@ impl Lifecycle {
         };
         let event = NewEvent::typed(Some(&task.id), Actor::Orchestrator, &placed)
             .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
-        let mirrored = match &task.agent {
-            Some(_) => Some(MirroredRun::new(
-                Arc::clone(&run),
-                self.served(&task.repo)?,
-                PathBuf::from(task.worktree_path.clone().unwrap_or_default()),
-                task.base_commit.clone().unwrap_or_default(),
-            )),
-            None => None,
-        };
+        let mirrored = MirroredRun::new(
+            Arc::clone(&run),
+            self.served(&task.repo)?,
+            PathBuf::from(task.worktree_path.clone().unwrap_or_default()),
+            task.base_commit.clone().unwrap_or_default(),
+        );
         self.remote.hold(&task.id, run, mirrored);
         self.store.write(move |tx| tx.append(event)).await?;
         Ok(true)
-    }
-
-    /// Takes the worker's changes into the task's worktree, so the diff is
-    /// shown, checked for secrets and committed from here.
-    pub(super) async fn take_remote_changes(
-        &self,
-        task: &Task,
-        cancel: &watch::Receiver<bool>,
-    ) -> StepResult<()> {
-        let Some(run) = self.remote.get(&task.id) else {
-            return Ok(());
-        };
-        // A mirrored run's changes came back command by command.
-        if self.remote.mirrored(&task.id) {
-            return Ok(());
-        }
-        let mut cancel = cancel.clone();
-        let diff = match run.fetch_diff(&mut cancel).await {
-            Ok(diff) => diff,
-            Err(_) if *cancel.borrow() => return Err(Stop::Superseded),
-            Err(reason) => {
-                return Err(match run.lost() {
-                    Some(lost) => Stop::Lost(lost),
-                    None => Stop::Failed(format!("worker {}: {reason}", run.worker())),
-                });
-            }
-        };
-        let served = self.served(&task.repo)?;
-        let worktree = task.worktree_path.clone().unwrap_or_default();
-        served
-            .repo
-            .apply_diff(Path::new(&worktree), &diff)
-            .await
-            .map_err(|e| {
-                Stop::Failed(format!(
-                    "the changes worker {} sent do not apply to the task's base: {e}",
-                    run.worker()
-                ))
-            })
     }
 
     /// Keeps what the checks left (`[checks] artifacts`): taken from the
@@ -191,9 +151,15 @@ impl Lifecycle {
         let Some(run) = self.remote.get(task_id) else {
             return false;
         };
-        let losses = match self.task_events(task_id).await {
-            Ok(events) => losses_since_started(&events),
-            Err(_) => 0,
+        // A command that ended there sent its changes back first: offered
+        // again, only its checks run (running it twice would apply its
+        // change twice).
+        let (losses, checks_only) = match self.task_events(task_id).await {
+            Ok(events) => (
+                losses_since_started(&events),
+                crate::summary::worker_finished_in_last_run(&events),
+            ),
+            Err(_) => (0, false),
         };
         let lost = WorkerLost {
             worker: run.worker().to_owned(),
@@ -247,7 +213,7 @@ impl Lifecycle {
                         ..TaskUpdate::default()
                     },
                     Actor::Orchestrator,
-                    json!({ "offered_again": true, "checks_only": false }),
+                    json!({ "offered_again": true, "checks_only": checks_only }),
                 )
             })
             .await;

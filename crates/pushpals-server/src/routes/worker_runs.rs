@@ -1,6 +1,6 @@
 //! A worker host at work (scope `worker`): it asks for its next
 //! instruction (a long poll), fetches a run's base as a git bundle, sends
-//! each command's output and end, and at the end the run's diff. Every
+//! each command's output, what it changed and its end. Every
 //! request names the task and the run's lease; only the worker holding
 //! that run under that lease is answered (409 once the lease is over).
 
@@ -59,15 +59,14 @@ pub struct BaseQuery {
     pub have: Option<String>,
 }
 
-/// `?lease=N[&seq=M]` of a diff.
+/// `?lease=N&seq=M` of a command's diff.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
     /// The run's lease, from its `start` instruction.
     pub lease: u64,
-    /// In a mirrored run: the command whose changes these are.
-    #[serde(default)]
-    pub seq: Option<u64>,
+    /// The command whose changes these are.
+    pub seq: u64,
 }
 
 /// `?lease=&seq=&chunk=&stream=` of an output chunk.
@@ -94,7 +93,7 @@ pub struct ChunkQuery {
     tag = "workers",
     request_body = Object,
     responses(
-        (status = 200, description = "an instruction (`kind`: start, run, warm, seal, cancel, send_diff, send_artifacts, done)", body = Object),
+        (status = 200, description = "an instruction (`kind`: start, run, warm, seal, cancel, send_artifacts, done)", body = Object),
         (status = 204, description = "nothing to do yet; ask again"),
         crate::openapi::ErrorResponses
     ),
@@ -233,9 +232,9 @@ pub async fn result(
     Ok(Json(json!({ "taken": report.seq })))
 }
 
-/// `PUT /api/v1/workers/tasks/{task}/diff`: the run's changes against its
-/// base, a binary git diff (at most 64 MiB); with `seq`, what that command
-/// of a mirrored run changed, sent before its result.
+/// `PUT /api/v1/workers/tasks/{task}/diff`: what command `seq` changed in
+/// the clone, a binary git diff (at most 64 MiB) from the tree it started
+/// at, sent before its result.
 #[utoipa::path(
     put,
     path = "/workers/tasks/{task}/diff",
@@ -261,42 +260,6 @@ pub async fn diff(
         .dispatch()
         .diff(&name, &task, query.lease, query.seq, bytes.to_vec())?;
     Ok(Json(json!({ "bytes": size })))
-}
-
-/// `POST /api/v1/workers/tasks/{task}/diff-failed` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DiffFailed {
-    /// The run's lease.
-    pub lease: u64,
-    /// Why the worker could not make or send the diff.
-    pub error: String,
-}
-
-/// `POST /api/v1/workers/tasks/{task}/diff-failed`: the worker could not
-/// make or send the run's diff (git failed, or it is over the limit); the
-/// task fails saying why instead of waiting for it.
-#[utoipa::path(
-    post,
-    path = "/workers/tasks/{task}/diff-failed",
-    tag = "workers",
-    params(("task" = String, Path, description = "the task's id")),
-    request_body = DiffFailed,
-    responses((status = 200, description = "taken", body = Object), crate::openapi::ErrorResponses),
-    security(("bearer" = ["worker"]))
-)]
-pub async fn diff_failed(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(task): Path<String>,
-    ApiJson(body): ApiJson<DiffFailed>,
-) -> Result<Json<Value>, ApiError> {
-    let name = worker_name(&caller)?;
-    state
-        .orchestrator
-        .dispatch()
-        .diff_failed(&name, &task, body.lease, &body.error)?;
-    Ok(Json(json!({ "taken": true })))
 }
 
 /// The body, refused with 413 beyond `limit` bytes.

@@ -6,6 +6,7 @@ mod operate;
 mod pairing;
 mod stream;
 mod support;
+mod worker_agent_runs;
 mod worker_artifacts;
 mod worker_bases;
 mod worker_mirror;

@@ -5,13 +5,12 @@
 //! patterns do not match, is refused, as are those it refused itself.
 
 use super::support::api_on;
-use super::worker_runs::{enrolled, events, next, state_until};
+use super::worker_runs::{cloned_base, enrolled, events, next, send_change, state_until};
 use axum::http::StatusCode;
 use pushpals_test_support::TempRepo;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-const NEW_FILE: &str = "diff --git a/A.md b/A.md\nnew file mode 100644\n--- /dev/null\n+++ b/A.md\n@@ -0,0 +1 @@\n+hi\n";
 const JUNIT: &str = r#"<testsuite name="t" tests="2" failures="1"><testcase name="ok"/><testcase name="bad"><failure message="boom"/></testcase></testsuite>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,6 +35,8 @@ async fn a_workers_artifacts_are_checked_kept_and_described_here() {
     let lease = start["lease"].as_u64().unwrap();
     let holding = json!({ "task": id, "lease": lease });
     let result = format!("/api/v1/workers/tasks/{id}/result");
+    let (_temp, clone) = cloned_base(&api, &token, &start).await;
+    let mut changed = false;
     // Through the warm cache (it has one), the command and the check.
     loop {
         let instruction = next(&api, &token, holding.clone()).await;
@@ -52,20 +53,20 @@ async fn a_workers_artifacts_are_checked_kept_and_described_here() {
                     .await;
                 assert_eq!(status, StatusCode::OK);
             }
-            "run" => {
-                let report = json!({ "lease": lease, "seq": instruction["seq"], "chunks": 0, "exit_code": 0 });
+            "run" if instruction["command_line"] == "true" && !changed => {
+                // The task's command makes a file.
+                changed = true;
+                let tree = send_change(&api, &token, &id, &instruction, &clone, |clone| {
+                    std::fs::write(clone.join("A.md"), "hi\n").unwrap();
+                })
+                .await;
+                let report = json!({ "lease": lease, "seq": instruction["seq"], "chunks": 0, "exit_code": 0, "tree": tree });
                 let (status, _) = api.call("POST", &result, Some(&token), Some(report)).await;
                 assert_eq!(status, StatusCode::OK);
             }
-            "send_diff" => {
-                let (status, _) = api
-                    .call_bytes(
-                        "PUT",
-                        &format!("/api/v1/workers/tasks/{id}/diff?lease={lease}"),
-                        &token,
-                        NEW_FILE.as_bytes().to_vec(),
-                    )
-                    .await;
+            "run" => {
+                let report = json!({ "lease": lease, "seq": instruction["seq"], "chunks": 0, "exit_code": 0 });
+                let (status, _) = api.call("POST", &result, Some(&token), Some(report)).await;
                 assert_eq!(status, StatusCode::OK);
             }
             "send_artifacts" => {

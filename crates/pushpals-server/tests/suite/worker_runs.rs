@@ -1,5 +1,5 @@
 //! A worker at work over the API, played by the test: it takes a run, its
-//! base, and each command; sends output and ends and the diff; and every
+//! base, and each command; sends output, changes and ends; and every
 //! wrong step is refused with what to do: another lease, another task, a
 //! chunk out of order, a report before its output, a stream that is not
 //! one, a chunk too big, a worker that says it holds nothing.
@@ -92,6 +92,73 @@ pub(super) async fn events(api: &Api, id: &str) -> Vec<Value> {
         .authed("GET", &format!("/api/v1/tasks/{id}/events"), None)
         .await;
     view["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The run's base cloned as a worker clones it (in the directory
+/// returned with it), from its `start` instruction.
+pub(super) async fn cloned_base(
+    api: &Api,
+    token: &str,
+    start: &Value,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (id, lease) = (
+        start["task"].as_str().unwrap(),
+        start["lease"].as_u64().unwrap(),
+    );
+    let (status, bundle) = api
+        .call_bytes(
+            "GET",
+            &format!("/api/v1/workers/tasks/{id}/base?lease={lease}"),
+            token,
+            vec![],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let temp = tempfile::tempdir().unwrap();
+    let bundle_file = temp.path().join("base.bundle");
+    std::fs::write(&bundle_file, bundle).unwrap();
+    let clone = temp.path().join("clone");
+    pushpals_workspace::clone_bundle(&bundle_file, &clone, start["base_commit"].as_str().unwrap())
+        .await
+        .unwrap();
+    (temp, clone)
+}
+
+/// Plays the command `run` (a `run` instruction of task `id`) changing
+/// `clone` with `edit`: the clone is brought to the run's files first, and
+/// what the edit changed is sent; the clone's tree, for the command's
+/// report.
+pub(super) async fn send_change(
+    api: &Api,
+    token: &str,
+    id: &str,
+    run: &Value,
+    clone: &std::path::Path,
+    edit: impl FnOnce(&std::path::Path),
+) -> String {
+    use base64::Engine;
+    if let Some(diff) = run["mirror"]["diff"].as_str() {
+        let diff = base64::engine::general_purpose::STANDARD
+            .decode(diff)
+            .unwrap();
+        pushpals_workspace::apply_to_clone(clone, &diff)
+            .await
+            .unwrap();
+    }
+    let from = run["mirror"]["tree"].as_str().unwrap().to_owned();
+    assert_eq!(pushpals_workspace::clone_tree(clone).await.unwrap(), from);
+    edit(clone);
+    let after = pushpals_workspace::clone_tree(clone).await.unwrap();
+    let diff = pushpals_workspace::clone_tree_diff(clone, &from, &after)
+        .await
+        .unwrap();
+    let put = format!(
+        "/api/v1/workers/tasks/{id}/diff?lease={}&seq={}",
+        run["lease"], run["seq"]
+    );
+    let (status, _) = api.call_bytes("PUT", &put, token, diff).await;
+    assert_eq!(status, StatusCode::OK);
+    after
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +293,26 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
-    let report = |chunks: u64| json!({ "lease": lease, "seq": seq, "chunks": chunks, "exit_code": 0, "duration_ms": 5 });
+    // The command's change goes first, under its lease; then its end,
+    // naming the clone's tree after it.
+    let (_temp, clone) = cloned_base(&api, &token, &start).await;
+    let (status, _) = api
+        .call_bytes(
+            "PUT",
+            &format!(
+                "/api/v1/workers/tasks/{id}/diff?lease={}&seq={seq}",
+                lease + 7
+            ),
+            &token,
+            b"diff".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let tree = send_change(&api, &token, &id, &run, &clone, |clone| {
+        std::fs::write(clone.join("A.md"), "hi\n").unwrap();
+    })
+    .await;
+    let report = |chunks: u64| json!({ "lease": lease, "seq": seq, "chunks": chunks, "exit_code": 0, "duration_ms": 5, "tree": tree });
     let result = format!("/api/v1/workers/tasks/{id}/result");
     let (status, early) = api
         .call("POST", &result, Some(&token), Some(report(2)))
@@ -239,16 +325,6 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
         assert_eq!(status, StatusCode::OK, "{taken}");
     }
 
-    let send = next(&api, &token, holding.clone()).await;
-    assert_eq!(send["kind"], "send_diff", "{send}");
-    let diff = b"diff --git a/A.md b/A.md\nnew file mode 100644\n--- /dev/null\n+++ b/A.md\n@@ -0,0 +1 @@\n+hi\n".to_vec();
-    let put = |lease: u64| format!("/api/v1/workers/tasks/{id}/diff?lease={lease}");
-    let (status, _) = api
-        .call_bytes("PUT", &put(lease + 7), &token, diff.clone())
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = api.call_bytes("PUT", &put(lease), &token, diff).await;
-    assert_eq!(status, StatusCode::OK);
     let done = next(&api, &token, holding.clone()).await;
     assert_eq!(done["kind"], "done", "{done}");
     let view = state_until(&api, &id, "awaiting_approval").await;
@@ -319,17 +395,7 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let send = next(&api, &token, second_holding.clone()).await;
-    assert_eq!(send["kind"], "send_diff", "{send}");
-    let (status, _) = api
-        .call_bytes(
-            "PUT",
-            &format!("/api/v1/workers/tasks/{again}/diff?lease={second_lease}"),
-            &token,
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    // It changed nothing: its end names no tree, and nothing comes back.
     assert_eq!(next(&api, &token, second_holding).await["kind"], "done");
     state_until(&api, &again, "no_changes").await;
     let cancelled = create(&api, "sleep 100").await;
@@ -350,49 +416,6 @@ async fn a_worker_takes_a_run_step_by_step_and_every_wrong_step_is_refused() {
     let again_done = next(&api, &token, holding).await;
     assert_eq!(again_done["kind"], "done", "{again_done}");
     assert_eq!(again_done["lease"], start["lease"]);
-
-    // A worker that cannot make or send the diff says why, and the task
-    // fails with it instead of waiting.
-    let unsent = create(&api, "true").await;
-    let start = next(&api, &token, Value::Null).await;
-    assert_eq!(start["task"], unsent.as_str(), "{start}");
-    let lease = start["lease"].as_u64().unwrap();
-    let holding = json!({ "task": unsent, "lease": lease });
-    let run = next(&api, &token, holding.clone()).await;
-    let report = json!({ "lease": lease, "seq": run["seq"], "chunks": 0, "exit_code": 0 });
-    let result = format!("/api/v1/workers/tasks/{unsent}/result");
-    let (status, _) = api.call("POST", &result, Some(&token), Some(report)).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        next(&api, &token, holding.clone()).await["kind"],
-        "send_diff"
-    );
-    let failed_uri = format!("/api/v1/workers/tasks/{unsent}/diff-failed");
-    let (status, _) = api
-        .call(
-            "POST",
-            &failed_uri,
-            Some(&token),
-            Some(json!({ "lease": lease + 1, "error": "x" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = api
-        .call(
-            "POST",
-            &failed_uri,
-            Some(&token),
-            Some(json!({ "lease": lease, "error": "the diff is over 64 MiB" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let failed = state_until(&api, &unsent, "failed").await;
-    let reason = failed["task"]["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("over 64 MiB") && reason.contains("w1"),
-        "{reason}"
-    );
-    assert_eq!(next(&api, &token, holding).await["kind"], "done");
 
     // Revoked while it holds a run: the run is lost, and with no other
     // worker to offer it to, the task fails saying so.

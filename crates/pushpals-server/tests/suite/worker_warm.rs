@@ -2,7 +2,8 @@
 //! cache gets the setup (asked for here first) and the warm-up run in its
 //! build, then seals it; a worker with it starts warm asking nothing; a
 //! worker that cannot keep it fails the task saying why; an answer under
-//! another lease is refused.
+//! another lease is refused. A lock file an agent or a command changes on
+//! a worker gets the setup again, in the worker's clone, before the checks.
 
 use super::support::api_on;
 use super::worker_runs::{enrolled, events, next, state_until};
@@ -258,4 +259,82 @@ async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_i
         String::from_utf8_lossy(&diff).contains("+1.2.0"),
         "the clone gets the change before the setup"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_before_its_checks() {
+    let repo = TempRepo::new();
+    repo.write("rust-toolchain", "1.0.0\n");
+    repo.write(
+        "pushpals.toml",
+        "[setup]\ncommand = \"mkdir -p .venv\"\n[checks]\ntest = \"true\"\n",
+    );
+    repo.commit_all("setup");
+    let api = api_on(repo, "[workers]\nlocal = false\n").await;
+    let token = enrolled(&api, "w1").await;
+    let (status, task) = api
+        .authed(
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({ "title": "bump", "command": "printf '1.2.0\\n' > rust-toolchain" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    let start = next(&api, &token, Value::Null).await;
+    let lease = start["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+    let (_temp, clone) = super::worker_runs::cloned_base(&api, &token, &start).await;
+    let warm = next(&api, &token, holding.clone()).await;
+    let had = json!({ "lease": lease, "key": warm["key"], "used": true, "entries": [".venv"] });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{id}/warm"),
+            Some(&token),
+            Some(had),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The command changes the lock file there; its change comes back
+    // before its end, so the setup is asked for again before the checks.
+    let run = next(&api, &token, holding.clone()).await;
+    assert_eq!(run["command_line"], "printf '1.2.0\\n' > rust-toolchain");
+    let tree = super::worker_runs::send_change(&api, &token, &id, &run, &clone, |clone| {
+        std::fs::write(clone.join("rust-toolchain"), "1.2.0\n").unwrap();
+    })
+    .await;
+    let report =
+        json!({ "lease": lease, "seq": run["seq"], "chunks": 0, "exit_code": 0, "tree": tree });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{id}/result"),
+            Some(&token),
+            Some(report),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let waiting = state_until(&api, &id, "waiting").await;
+    let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
+    let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("changed rust-toolchain"), "{summary}");
+    assert!(
+        summary.contains("in its worktree on worker w1"),
+        "{summary}"
+    );
+    let (status, _) = api
+        .authed(
+            "POST",
+            &format!("/api/v1/approvals/{approval}/decide"),
+            Some(json!({ "decision": "approve" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let setup = next(&api, &token, holding.clone()).await;
+    assert_eq!(setup["command_line"], "mkdir -p .venv", "{setup}");
+    assert!(setup["in_build"].is_null(), "in the clone: {setup}");
+    // The clone already holds the change: nothing travels with it.
+    assert_eq!(setup["mirror"]["tree"], tree.as_str(), "{setup}");
+    assert!(setup["mirror"]["diff"].is_null(), "{setup}");
 }

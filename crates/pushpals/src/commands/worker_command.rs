@@ -40,14 +40,14 @@ pub(super) struct Command {
 }
 
 /// Starts `command` on its own tokio task: its network relay, its tree
-/// made ready, run, reported.
+/// made ready, run, reported. The task's handle.
 pub(super) fn start_command(
     client: Arc<Client>,
     runner: Arc<dyn Runner>,
     runs: &Path,
     command: Command,
     stopped: watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let (task, lease, seq) = (command.task.clone(), command.lease, command.seq);
     // Granted network, the command's connections go to the server's proxy
     // through this worker's connection; an agent's to the model gateway.
@@ -128,7 +128,7 @@ pub(super) fn start_command(
             relaying.abort();
             let _ = std::fs::remove_file(socket);
         }
-    });
+    })
 }
 
 /// Makes an agent's private home and finds what its program needs: the
@@ -308,8 +308,11 @@ async fn run_command(
         }
         Err(error) => report.error = Some(error.to_string()),
     }
+    // A stopped command's run is over (cancelled or dropped): what it
+    // changed is not wanted, and its clone is about to go.
     if let Some(from) = &step.mirrored_from
         && report.error.is_none()
+        && !report.cancelled
     {
         match worker_mirror::send_changes(client, &dir, task, lease, seq, from).await {
             Ok(tree) => report.tree = tree,

@@ -1,8 +1,8 @@
 //! A worker host taking work: it asks the server for its next instruction,
 //! clones a run's base (`worker_base.rs`), runs each command
 //! it is given in its own sandbox (the clone's `.git` read-only to it),
-//! sends the output and the end, and at the end the run's binary diff (an
-//! agent's run is mirrored command by command instead: `worker_mirror.rs`).
+//! and sends the output, what the command changed (each run is mirrored
+//! command by command: `worker_mirror.rs`) and its end.
 //!
 //! Every send is tried again while the server cannot be reached (so a cut
 //! connection loses nothing and, as chunks and reports are numbered, sends
@@ -11,7 +11,7 @@
 
 use super::worker_base::{Starting, start_run};
 use super::worker_command::{Command, report_warm, start_command};
-use super::worker_sending::{MOST_BACKOFF, Sent, send_artifacts, send_until_taken};
+use super::worker_sending::{MOST_BACKOFF, send_artifacts};
 use super::worker_warm::WarmCaches;
 use crate::client::Client;
 use anyhow::{Context, Result, bail};
@@ -28,13 +28,12 @@ struct Held {
     task: String,
     lease: u64,
     dir: PathBuf,
-    base: String,
     /// The repository's name on the server.
     repo: String,
     /// The tree its warm cache is being built in, while it is.
     building: Option<PathBuf>,
-    /// The running command's number and its stop switch.
-    running: Option<(u64, watch::Sender<bool>)>,
+    /// The running command's number, its stop switch and its task.
+    running: Option<(u64, watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 /// Takes and does work until the server refuses this worker's token.
@@ -143,7 +142,6 @@ pub(crate) async fn take_work(
                                 task,
                                 lease,
                                 dir,
-                                base: base_commit,
                                 repo,
                                 building: None,
                                 running: None,
@@ -171,7 +169,6 @@ pub(crate) async fn take_work(
                     continue;
                 };
                 let (stop, stopped) = watch::channel(false);
-                run.running = Some((seq, stop));
                 let command = Command {
                     cwd: if in_build {
                         run.building.clone()
@@ -192,13 +189,14 @@ pub(crate) async fn take_work(
                     cargo_home,
                     agent,
                 };
-                start_command(
+                let started = start_command(
                     Arc::clone(&client),
                     Arc::clone(&runner),
                     &runs,
                     command,
                     stopped,
                 );
+                run.running = Some((seq, stop, started));
             }
             Instruction::Warm { task, lease, key } => {
                 let Some(run) = held.get_mut(&task).filter(|h| h.lease == lease) else {
@@ -226,19 +224,13 @@ pub(crate) async fn take_work(
             }
             Instruction::Cancel { task, lease, seq } => {
                 if let Some(Held {
-                    running: Some((running, stop)),
+                    running: Some((running, stop, _)),
                     ..
                 }) = held.get(&task).filter(|h| h.lease == lease)
                     && *running == seq
                 {
                     let _ = stop.send(true);
                 }
-            }
-            Instruction::SendDiff { task, lease } => {
-                let Some(run) = held.get(&task).filter(|h| h.lease == lease) else {
-                    continue;
-                };
-                send_diff(&client, run).await;
             }
             Instruction::SendArtifacts {
                 task,
@@ -266,44 +258,16 @@ pub(crate) async fn take_work(
     }
 }
 
-/// Makes and sends the run's diff; when it cannot, tells the server why
-/// (the run then fails instead of waiting for it).
-async fn send_diff(client: &Client, run: &Held) {
-    let (task, lease) = (&run.task, run.lease);
-    let sent = match pushpals_workspace::binary_diff(&run.dir, &run.base).await {
-        Ok(diff) => {
-            let size = diff.len();
-            let path = format!("/workers/tasks/{task}/diff?lease={lease}");
-            send_until_taken(client, Method::PUT, &path, diff)
-                .await
-                .map(|sent| (sent, size))
-        }
-        Err(error) => Err(anyhow::anyhow!("cannot make the diff: {error}")),
-    };
-    let why = match sent {
-        Ok((Sent::Taken(_), size)) => {
-            say!("Task {task}: sent its changes ({size} bytes).");
-            return;
-        }
-        Ok((Sent::Gone(why), _)) => {
-            say!("Task {task}: {why}");
-            return;
-        }
-        Err(error) => format!("{error:#}"),
-    };
-    say!("Task {task}: {why}");
-    let body = serde_json::to_vec(&serde_json::json!({ "lease": lease, "error": why }))
-        .unwrap_or_default();
-    let path = format!("/workers/tasks/{task}/diff-failed");
-    if let Err(error) = send_until_taken(client, Method::POST, &path, body).await {
-        say!("Task {task}: cannot tell the server: {error:#}");
-    }
-}
+/// How long a stopped command may take to end before its clone is
+/// removed anyway.
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
-/// Stops the run's command, ends its sandbox and removes its clone.
+/// Stops the run's command, ends its sandbox and removes its clone (once
+/// the command is over, so nothing still writes there).
 async fn drop_run(run: Held, runner: &dyn Runner, warm: &WarmCaches) {
-    if let Some((_, stop)) = &run.running {
+    if let Some((_, stop, started)) = run.running {
         let _ = stop.send(true);
+        let _ = tokio::time::timeout(STOP_GRACE, started).await;
     }
     runner.release(&run.dir).await;
     if let Some(building) = &run.building {

@@ -355,7 +355,11 @@ fn a_server_killed_while_a_worker_runs_a_task_leaves_nothing_half_done() {
     while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) > 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the worker kept the old run"
+            "the worker kept the old run: {:?}",
+            std::fs::read_dir(&runs)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
