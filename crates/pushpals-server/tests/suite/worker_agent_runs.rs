@@ -5,33 +5,13 @@
 //! server only while the agent runs; a worker lost mid-agent has the task
 //! offered again, not failed.
 
-use super::support::{Api, api_on};
-use super::worker_runs::{enrolled, events, state_until};
+use super::support::api_on;
+use super::worker_runs::{enrolled, events, next_offering, state_until};
 use axum::http::StatusCode;
 use base64::Engine;
 use pushpals_test_support::{ScriptedModel, TempRepo};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The next instruction for a worker holding `holding` and offering
-/// `agents`.
-async fn next_offering(api: &Api, token: &str, holding: Value, agents: &Value) -> Value {
-    for _ in 0..5 {
-        let (status, instruction) = api
-            .call(
-                "POST",
-                "/api/v1/workers/next",
-                Some(token),
-                Some(json!({ "holding": holding, "agents": agents })),
-            )
-            .await;
-        if status == StatusCode::OK {
-            return instruction;
-        }
-        assert_eq!(status, StatusCode::NO_CONTENT, "{instruction}");
-    }
-    panic!("no instruction came");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_agent_runs_on_a_worker_that_has_it_with_its_home_and_the_gateway() {

@@ -6,7 +6,7 @@
 //! copies drift apart.
 
 use super::support::{Api, api_on};
-use super::worker_runs::{enrolled, events, next, state_until};
+use super::worker_runs::{cloned_base, enrolled, events, next, state_until};
 use axum::http::StatusCode;
 use base64::Engine;
 use pushpals_test_support::{Reply, ScriptedModel};
@@ -67,22 +67,7 @@ async fn an_agents_commands_run_on_a_worker_with_its_files_mirrored_both_ways() 
     assert_eq!(start["kind"], "start", "{start}");
     let lease = start["lease"].as_u64().unwrap();
     let holding = json!({ "task": id, "lease": lease });
-    let (status, bundle) = api
-        .call_bytes(
-            "GET",
-            &format!("/api/v1/workers/tasks/{id}/base?lease={lease}"),
-            &token,
-            vec![],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let temp = tempfile::tempdir().unwrap();
-    let bundle_file = temp.path().join("base.bundle");
-    std::fs::write(&bundle_file, bundle).unwrap();
-    let clone = temp.path().join("clone");
-    pushpals_workspace::clone_bundle(&bundle_file, &clone, start["base_commit"].as_str().unwrap())
-        .await
-        .unwrap();
+    let (_temp, clone) = cloned_base(&api, &token, &start).await;
 
     // The first command starts from the agent's edit.
     let run = next(&api, &token, holding.clone()).await;

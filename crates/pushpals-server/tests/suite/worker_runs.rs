@@ -40,6 +40,12 @@ pub(super) async fn enrolled(api: &Api, name: &str) -> String {
 /// Asks for the next instruction (saying what it holds: nothing, a run,
 /// or a list of runs) until one comes.
 pub(super) async fn next(api: &Api, token: &str, holding: Value) -> Value {
+    next_offering(api, token, holding, &json!([])).await
+}
+
+/// The next instruction for a worker holding `holding` (one run, a list,
+/// or none) and offering the external agents `agents`.
+pub(super) async fn next_offering(api: &Api, token: &str, holding: Value, agents: &Value) -> Value {
     let holding = match holding {
         Value::Null => json!([]),
         Value::Array(_) => holding,
@@ -51,7 +57,7 @@ pub(super) async fn next(api: &Api, token: &str, holding: Value) -> Value {
                 "POST",
                 "/api/v1/workers/next",
                 Some(token),
-                Some(json!({ "holding": holding })),
+                Some(json!({ "holding": holding, "agents": agents })),
             )
             .await;
         if status == StatusCode::OK {

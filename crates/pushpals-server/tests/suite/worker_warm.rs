@@ -219,38 +219,10 @@ async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_i
     let start = next(&api, &token, Value::Null).await;
     let lease = start["lease"].as_u64().unwrap();
     let holding = json!({ "task": id, "lease": lease });
-    let warm = next(&api, &token, holding.clone()).await;
-    let had = json!({ "lease": lease, "key": warm["key"], "used": true, "entries": [".venv"] });
-    let (status, _) = api
-        .call(
-            "POST",
-            &format!("/api/v1/workers/tasks/{id}/warm"),
-            Some(&token),
-            Some(had),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    had_the_cache(&api, &token, &id, lease).await;
     // The agent changed rust-toolchain: the setup is asked for again, and
     // runs in the worker's clone, which gets the change first.
-    let waiting = state_until(&api, &id, "waiting").await;
-    let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
-    let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
-    assert!(summary.contains("changed rust-toolchain"), "{summary}");
-    assert!(
-        summary.contains("in its worktree on worker w1"),
-        "{summary}"
-    );
-    let (status, _) = api
-        .authed(
-            "POST",
-            &format!("/api/v1/approvals/{approval}/decide"),
-            Some(json!({ "decision": "approve" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let setup = next(&api, &token, holding.clone()).await;
-    assert_eq!(setup["command_line"], "mkdir -p .venv", "{setup}");
-    assert!(setup["in_build"].is_null(), "in the clone: {setup}");
+    let setup = setup_asked_again(&api, &token, &id, &holding).await;
     assert_eq!(setup["at_stable_path"], true);
     let diff = base64::engine::general_purpose::STANDARD
         .decode(setup["mirror"]["diff"].as_str().unwrap())
@@ -285,17 +257,7 @@ async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_bef
     let lease = start["lease"].as_u64().unwrap();
     let holding = json!({ "task": id, "lease": lease });
     let (_temp, clone) = super::worker_runs::cloned_base(&api, &token, &start).await;
-    let warm = next(&api, &token, holding.clone()).await;
-    let had = json!({ "lease": lease, "key": warm["key"], "used": true, "entries": [".venv"] });
-    let (status, _) = api
-        .call(
-            "POST",
-            &format!("/api/v1/workers/tasks/{id}/warm"),
-            Some(&token),
-            Some(had),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    had_the_cache(&api, &token, &id, lease).await;
     // The command changes the lock file there; its change comes back
     // before its end, so the setup is asked for again before the checks.
     let run = next(&api, &token, holding.clone()).await;
@@ -315,7 +277,37 @@ async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_bef
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let waiting = state_until(&api, &id, "waiting").await;
+    let setup = setup_asked_again(&api, &token, &id, &holding).await;
+    // The clone already holds the change: nothing travels with it.
+    assert_eq!(setup["mirror"]["tree"], tree.as_str(), "{setup}");
+    assert!(setup["mirror"]["diff"].is_null(), "{setup}");
+}
+
+/// The worker has the warm cache the run of `id` under `lease` asks for.
+async fn had_the_cache(api: &super::support::Api, token: &str, id: &str, lease: u64) {
+    let warm = next(api, token, json!({ "task": id, "lease": lease })).await;
+    let had = json!({ "lease": lease, "key": warm["key"], "used": true, "entries": [".venv"] });
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/workers/tasks/{id}/warm"),
+            Some(token),
+            Some(had),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Waits for the setup to be asked for again because task `id` changed
+/// rust-toolchain on worker w1, approves it, and returns the setup's `run`
+/// (in the worker's clone, not a build).
+async fn setup_asked_again(
+    api: &super::support::Api,
+    token: &str,
+    id: &str,
+    holding: &Value,
+) -> Value {
+    let waiting = state_until(api, id, "waiting").await;
     let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
     let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
     assert!(summary.contains("changed rust-toolchain"), "{summary}");
@@ -331,10 +323,8 @@ async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_bef
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let setup = next(&api, &token, holding.clone()).await;
+    let setup = next(api, token, holding.clone()).await;
     assert_eq!(setup["command_line"], "mkdir -p .venv", "{setup}");
     assert!(setup["in_build"].is_null(), "in the clone: {setup}");
-    // The clone already holds the change: nothing travels with it.
-    assert_eq!(setup["mirror"]["tree"], tree.as_str(), "{setup}");
-    assert!(setup["mirror"]["diff"].is_null(), "{setup}");
+    setup
 }

@@ -64,33 +64,19 @@ fn ago(at: Option<&str>) -> String {
     })
 }
 
-/// The tasks a worker runs now, or `-`.
-fn running_of(worker: &Value) -> String {
-    let tasks: Vec<&str> = worker["running"]
+/// The strings of a list, joined with commas, or `-` when there are none
+/// (the tasks a worker runs now, the external agents it has).
+fn listed(values: &Value) -> String {
+    let items: Vec<&str> = values
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    if tasks.is_empty() {
+    if items.is_empty() {
         "-".to_owned()
     } else {
-        tasks.join(",")
-    }
-}
-
-/// The external agents a connected worker has, or `-`.
-fn agents_of(worker: &Value) -> String {
-    let agents: Vec<&str> = worker["agents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if agents.is_empty() {
-        "-".to_owned()
-    } else {
-        agents.join(",")
+        items.join(",")
     }
 }
 
@@ -163,9 +149,9 @@ pub async fn workers(client: &Client, revoke: Option<&str>, json: bool) -> Resul
                 .map_or("-".to_owned(), |c| c.to_string()),
             worker["version"].as_str().unwrap_or("-"),
             ago(worker["last_seen"].as_str()),
-            running_of(worker),
+            listed(&worker["running"]),
             worker["runs"].as_u64().unwrap_or(0),
-            agents_of(worker),
+            listed(&worker["agents"]),
         );
     }
     Ok(ExitCode::SUCCESS)
