@@ -72,15 +72,23 @@ impl Lifecycle {
 }
 
 impl Lifecycle {
-    /// The lock files' digests as the task's worktree had them once it got
-    /// the warm cache (its `cache_used` event), if it got one.
+    /// The lock files' digests as the task's worktree had them when it
+    /// first got the warm cache (its first `cache_used` event), if it got
+    /// one: before anything of the task changed them. (A later run, a
+    /// continued task's, gets the cache into a worktree or clone that holds
+    /// the task's changes already, and a new clone on a worker has the
+    /// cache as built, so the setup is wanted again there.)
     async fn started_lock_files(
         &self,
         task_id: &TaskId,
     ) -> StepResult<Option<std::collections::HashMap<String, String>>> {
-        let used = self
-            .latest_event(task_id, |e| e.kind == EventKind::CacheUsed.as_str())
-            .await?;
+        let events = self
+            .task_events(task_id)
+            .await
+            .map_err(|e| Stop::Failed(e.to_string()))?;
+        let used = events
+            .iter()
+            .find(|e| e.kind == EventKind::CacheUsed.as_str());
         Ok(used.and_then(|e| serde_json::from_value(e.payload["lock_files"].clone()).ok()))
     }
 }

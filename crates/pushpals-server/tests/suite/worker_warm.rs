@@ -235,6 +235,7 @@ async fn an_agent_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_in_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_before_its_checks() {
+    use base64::Engine;
     let repo = TempRepo::new();
     repo.write("rust-toolchain", "1.0.0\n");
     repo.write(
@@ -281,6 +282,28 @@ async fn a_command_that_changes_a_lock_file_on_a_worker_gets_the_setup_again_bef
     // The clone already holds the change: nothing travels with it.
     assert_eq!(setup["mirror"]["tree"], tree.as_str(), "{setup}");
     assert!(setup["mirror"]["diff"].is_null(), "{setup}");
+
+    // The worker restarts during the setup: offered again, the run does
+    // only its checks (the command's change is in the worktree), and its
+    // new clone gets the cache as built, so the setup is asked for again.
+    let again = next(&api, &token, Value::Null).await;
+    assert_eq!(again["kind"], "start", "{again}");
+    let lease = again["lease"].as_u64().unwrap();
+    let holding = json!({ "task": id, "lease": lease });
+    had_the_cache(&api, &token, &id, lease).await;
+    let setup = setup_asked_again(&api, &token, &id, &holding).await;
+    // It brings the new clone to the worktree's files first.
+    let diff = base64::engine::general_purpose::STANDARD
+        .decode(setup["mirror"]["diff"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8_lossy(&diff).contains("+1.2.0"), "{setup}");
+    let commands: Vec<String> = events(&api, &id)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "command_started" && e["payload"]["step"] == "worker")
+        .map(|e| e["payload"]["command"].to_string())
+        .collect();
+    assert_eq!(commands.len(), 1, "the command ran once: {commands:?}");
 }
 
 /// The worker has the warm cache the run of `id` under `lease` asks for.
@@ -308,8 +331,10 @@ async fn setup_asked_again(
     holding: &Value,
 ) -> Value {
     let waiting = state_until(api, id, "waiting").await;
-    let approval = waiting["approvals"][0]["id"].as_i64().unwrap();
-    let summary = waiting["approvals"][0]["summary"].as_str().unwrap();
+    // The newest approval is the one asked now.
+    let asked = waiting["approvals"].as_array().unwrap().last().unwrap();
+    let approval = asked["id"].as_i64().unwrap();
+    let summary = asked["summary"].as_str().unwrap();
     assert!(summary.contains("changed rust-toolchain"), "{summary}");
     assert!(
         summary.contains("in its worktree on worker w1"),
