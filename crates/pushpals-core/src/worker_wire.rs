@@ -1,11 +1,14 @@
 //! What a worker host and the server say to each other about work: the
 //! instructions a worker takes (`POST /workers/next`) and the report it
-//! gives when a command ends. Output and the final diff travel as raw
-//! bytes beside these.
+//! gives when a command ends. Output and each command's diff travel as
+//! raw bytes beside these.
 //!
 //! Every instruction and report names the task and the lease of the run:
 //! a report under a lease the server no longer holds (the run was given to
 //! another worker, or the server restarted) is refused with 409.
+//!
+//! Over 400 lines: every message between a worker host and the server,
+//! kept in one file so both sides read one definition of each.
 
 use serde::{Deserialize, Serialize};
 
@@ -200,22 +203,26 @@ pub struct HomeFile {
 }
 
 impl HomeFile {
-    /// Its path, checked to stay within the home: relative, of plain
-    /// names (no `..`, no root, no empty part).
+    /// Its path, checked to stay within the home (see [`plain_path`]).
     pub fn relative_path(&self) -> Result<std::path::PathBuf, String> {
-        let path = std::path::Path::new(&self.path);
-        let plain = !self.path.is_empty()
-            && path
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
-        if plain {
-            Ok(path.to_path_buf())
-        } else {
-            Err(format!(
-                "a home file's path must be relative and plain, not {:?}",
-                self.path
-            ))
-        }
+        plain_path(&self.path)
+    }
+}
+
+/// `path` when it is relative and of plain names (no `..`, no root, no
+/// empty part), so it stays within the directory it is joined to.
+pub fn plain_path(path: &str) -> Result<std::path::PathBuf, String> {
+    let parsed = std::path::Path::new(path);
+    let plain = !path.is_empty()
+        && parsed
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain {
+        Ok(parsed.to_path_buf())
+    } else {
+        Err(format!(
+            "a path in an agent's home must be relative and plain, not {path:?}"
+        ))
     }
 }
 

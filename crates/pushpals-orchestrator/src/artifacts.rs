@@ -89,7 +89,7 @@ pub(crate) async fn publish(
     let taken = tokio::task::spawn_blocking(move || take(&worktree, &set, &dir))
         .await
         .map_err(|e| Stop::Failed(e.to_string()))?;
-    let events: Vec<NewEvent> = taken
+    let events: Vec<_> = taken
         .into_iter()
         .map(|taken| match taken {
             Taken::Published {
@@ -115,6 +115,19 @@ pub(crate) async fn publish(
                 &ArtifactRefused { path, reason },
             ),
         })
+        .collect::<Vec<_>>();
+    append_all(store, events).await
+}
+
+/// Appends `events` (what was published and refused, each as encoded) in
+/// one write; nothing is written when there are none, or when one could
+/// not be encoded.
+pub(crate) async fn append_all<E: std::fmt::Display>(
+    store: &pushpals_store::Store,
+    events: Vec<Result<NewEvent, E>>,
+) -> StepResult<()> {
+    let events: Vec<NewEvent> = events
+        .into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
     if !events.is_empty() {

@@ -105,21 +105,7 @@ pub(crate) async fn publish_sent(
             },
         ));
     }
-    let events: Vec<NewEvent> = events
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| Stop::Failed(format!("cannot encode an event: {e}")))?;
-    if !events.is_empty() {
-        store
-            .write(move |tx| {
-                for event in events {
-                    tx.append(event)?;
-                }
-                Ok(())
-            })
-            .await?;
-    }
-    Ok(())
+    crate::artifacts::append_all(store, events).await
 }
 
 /// Keeps one artifact file a worker sent under its SHA-256, after

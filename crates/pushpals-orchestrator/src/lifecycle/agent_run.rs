@@ -67,10 +67,7 @@ impl Lifecycle {
             Ok(_) => Ok(()),
             Err(AgentError::Cancelled) => Err(Stop::Superseded),
             // Its commands' worker was lost: the run is offered again.
-            Err(other) => Err(match self.lost_worker(&task.id) {
-                Some(lost) => Stop::Lost(lost),
-                None => Stop::Failed(format!("the agent stopped: {other}")),
-            }),
+            Err(other) => Err(self.failed_or_lost(&task.id, format!("the agent stopped: {other}"))),
         }
     }
 

@@ -512,10 +512,7 @@ impl Lifecycle {
             None,
         )
         .await?
-        .map_err(|e| match self.lost_worker(task_id) {
-            Some(lost) => Stop::Lost(lost),
-            None => Stop::Failed(format!("{step}: {e}")),
-        })?;
+        .map_err(|e| self.failed_or_lost(task_id, format!("{step}: {e}")))?;
         drop(proxy);
         if recorded.outcome.cancelled {
             return Err(Stop::Superseded);

@@ -8,7 +8,6 @@ use super::Lifecycle;
 use super::agent_session::{SessionPlan, SessionRun};
 use super::driver::{StepResult, Stop};
 use crate::agent_steps::{StepRecorder, record_session_steps, record_steps};
-use crate::dispatch::AgentOnWorker;
 use crate::output::{Tap, run_recorded};
 use crate::run_stop::{RunStop, StopReason};
 use pushpals_agent::external::{self, ExternalAgent, Setup};
@@ -16,8 +15,8 @@ use pushpals_agent::{Gateway, Issue, Judge};
 use pushpals_core::payload::{AgentStarted, AgentStep};
 use pushpals_core::{AgentWork, Task};
 use pushpals_policy::Policy;
-use pushpals_sandbox::{CommandSpec, Runner};
-use std::path::{Path, PathBuf};
+use pushpals_sandbox::CommandSpec;
+
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -64,35 +63,8 @@ impl Lifecycle {
         // On a worker host the agent runs in the worker's sandbox, with the
         // program the worker found, reaching the gateway through the
         // worker's connection.
-        let on_worker = self
-            .remote
-            .mirrored_run(&task.id)
-            .map(|run| Arc::new(AgentOnWorker::new(run, name, adapter.trajectory())));
-        let runner: Arc<dyn Runner> = match &on_worker {
-            Some(agent) => Arc::clone(agent) as Arc<dyn Runner>,
-            None => Arc::clone(&self.runner),
-        };
-        if on_worker.is_none() && !self.runner.isolated() {
-            return Err(Stop::Failed(format!(
-                "{name} runs in its auto-approve mode, so it runs only inside the sandbox, and sandbox = \"none\" has none; use the bubblewrap backend"
-            )));
-        }
-        let program = match self.remote.get(&task.id) {
-            Some(run) => run.agent_program(name).ok_or_else(|| {
-                Stop::Failed(format!(
-                    "worker {} no longer says it has {name}; install it there with `{}`",
-                    run.worker(),
-                    adapter.install_hint()
-                ))
-            })?,
-            None => {
-                let search: Vec<PathBuf> = std::env::var_os("PATH")
-                    .map(|path| std::env::split_paths(&path).collect())
-                    .unwrap_or_default();
-                external::find_program(adapter.as_ref(), configured.program.as_deref(), &search)
-                    .map_err(Stop::Failed)?
-            }
-        };
+        let host = self.agent_host(&task.id, &task.repo, worktree, &adapter, &configured)?;
+        let program = host.program.clone();
         let model_name = work
             .model
             .clone()
@@ -107,22 +79,6 @@ impl Lifecycle {
         let translated =
             model.config().protocol != adapter.protocol() && configured.command.is_none();
         let home = self.agents.private_home(&task.id)?;
-        // A venv's interpreter lives where its pyvenv.cfg says: visible too.
-        // (A worker finds what its own program needs.)
-        let served = self.served(&task.repo)?;
-        let read_only: Vec<PathBuf> = match &on_worker {
-            Some(_) => Vec::new(),
-            None => {
-                let install_root = external::install_root(&program);
-                served
-                    .repo
-                    .git_common_dir()
-                    .into_iter()
-                    .chain(external::venv_base_prefix(&install_root))
-                    .chain(std::iter::once(install_root))
-                    .collect()
-            }
-        };
         let version = self
             .agents
             .version(
@@ -130,26 +86,24 @@ impl Lifecycle {
                 adapter.as_ref(),
                 &program,
                 &home,
-                &read_only,
-                on_worker.as_ref().map(|a| a.as_ref() as &dyn Runner),
+                &host.read_only,
+                host.probe_runner(),
                 cancel,
             )
             .await
-            .map_err(|stop| self.lost_or(&task.id, stop))?;
+            .map_err(|stop| match stop {
+                Stop::Failed(reason) => self.failed_or_lost(&task.id, reason),
+                stop => stop,
+            })?;
         let handle = self.agents.gateway().await?;
         // On a worker the agent starts where its clone appears in the
         // sandbox, and writes there are judged as writes in the worktree.
-        let stable = crate::worker_host::stable_path(&task.repo);
-        let seen_at = match &on_worker {
-            Some(_) => stable.to_string_lossy().into_owned(),
-            None => worktree.to_owned(),
-        };
         let judge: Arc<dyn Judge> = Arc::new(crate::judge::TaskJudge::new(
             Arc::clone(&self.gate),
             self.store.clone(),
             task.id.clone(),
             policy.clone(),
-            &seen_at,
+            &host.seen_at,
             cancel.clone(),
         ));
         let token = handle
@@ -168,7 +122,7 @@ impl Lifecycle {
         // (Not on a worker: the session's file requests are this machine's.)
         let session = if adapter.speaks_acp()
             && self.runner.hook_command().is_some()
-            && on_worker.is_none()
+            && host.on_worker.is_none()
         {
             Some(self.session_socket(&task.id)?)
         } else {
@@ -179,7 +133,7 @@ impl Lifecycle {
             gateway: &handle.gateway,
             token,
         };
-        let resume = match &on_worker {
+        let resume = match &host.on_worker {
             Some(_) => None,
             None => self.agents.last_session(&task.id).await?,
         };
@@ -229,7 +183,7 @@ impl Lifecycle {
             resumed_session: resume.clone(),
             judged_by_hook: hook.is_some() && name == "claude-code",
             session_protocol: session.as_ref().map(|_| "acp".to_owned()),
-            worker: self.remote.get(&task.id).map(|run| run.worker().to_owned()),
+            worker: host.on_worker.as_ref().map(|(_, worker)| worker.clone()),
         };
         self.agents.record(&task.id, &started).await?;
         let mut env = launch.env;
@@ -239,14 +193,12 @@ impl Lifecycle {
             cwd: worktree.into(),
             timeout: wall_time(self.settings().agent.budget.max_minutes),
             env,
-            read_only_paths: read_only,
+            read_only_paths: host.read_only.clone(),
             network_proxy: None,
             gateway: Some(handle.server.socket().to_path_buf()),
             home: Some(home.clone()),
             session: session.as_ref().map(|s| s.path.clone()),
-            alias: on_worker
-                .as_ref()
-                .map(|_| crate::worker_host::alias(stable.clone(), Path::new(worktree), true)),
+            alias: host.alias.clone(),
         };
         if let Some(file) = adapter.trajectory() {
             // A record left by an earlier run must not pass for this one's.
@@ -302,7 +254,7 @@ impl Lifecycle {
         };
         let recorded = run_recorded(
             &self.store,
-            runner.as_ref(),
+            host.runner.as_ref(),
             &self.scanner(),
             &task.id,
             "agent",
@@ -321,19 +273,14 @@ impl Lifecycle {
         let mut recorder = steps
             .await
             .map_err(|e| Stop::Failed(format!("reading {name}'s output failed: {e}")))?;
-        let trajectory = match (&on_worker, adapter.trajectory()) {
-            (Some(agent), _) => agent.take_trajectory(),
-            (None, Some(file)) => std::fs::read_to_string(home_path.join(file)).ok(),
-            (None, None) => None,
-        };
-        if let Some(text) = trajectory {
+        if let Some(text) = host.trajectory(&home_path, adapter.trajectory()) {
             for step in adapter.parse_trajectory(&text) {
                 recorder.record(step).await;
             }
         }
         let finished = recorder.finished;
         let recorded =
-            recorded?.map_err(|e| self.lost_or(&task.id, Stop::Failed(format!("{name}: {e}"))))?;
+            recorded?.map_err(|e| self.failed_or_lost(&task.id, format!("{name}: {e}")))?;
         let stopped_after_its_end = stopped == Some(StopReason::SessionEnded);
         match &stopped {
             Some(StopReason::SessionEnded) => {
@@ -376,17 +323,6 @@ impl Lifecycle {
             reason.push_str(&recorded.tail);
         }
         Err(Stop::Failed(reason))
-    }
-}
-
-impl Lifecycle {
-    /// `stop`, unless the task's worker was lost: then the run is offered
-    /// again.
-    fn lost_or(&self, task_id: &pushpals_core::TaskId, stop: Stop) -> Stop {
-        match (self.lost_worker(task_id), stop) {
-            (Some(lost), Stop::Failed(_)) => Stop::Lost(lost),
-            (_, stop) => stop,
-        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! handle: the store, the repositories, the runner, the settings and secret
 //! rules in force, the command gate, and delivery (a commit offers a push).
 
+mod agent_host;
 mod agent_run;
 mod agent_session;
 mod brief;

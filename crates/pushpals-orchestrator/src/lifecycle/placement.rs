@@ -256,6 +256,15 @@ impl Lifecycle {
         self.remote.get(task_id).and_then(|run| run.lost())
     }
 
+    /// The stop for a step that failed with `reason`: lost (the run is
+    /// offered again) when the task's worker was lost, else failed.
+    pub(crate) fn failed_or_lost(&self, task_id: &TaskId, reason: String) -> Stop {
+        match self.lost_worker(task_id) {
+            Some(lost) => Stop::Lost(lost),
+            None => Stop::Failed(reason),
+        }
+    }
+
     /// Forgets the task's run on a worker (the worker is freed).
     pub(super) fn end_remote(&self, task_id: &TaskId) {
         self.remote.end(task_id);

@@ -100,13 +100,7 @@ pub(super) fn make_home(home: &Path, launch: &AgentLaunch) -> Result<()> {
 /// [`MAX_TRAJECTORY`] bytes), never read through a link: `None` when it
 /// left none.
 pub(super) fn read_trajectory(home: &Path, file: &str) -> Result<Option<String>> {
-    let relative = pushpals_core::worker_wire::HomeFile {
-        path: file.to_owned(),
-        base64: String::new(),
-        mode: 0,
-    }
-    .relative_path()
-    .map_err(anyhow::Error::msg)?;
+    let relative = pushpals_core::worker_wire::plain_path(file).map_err(anyhow::Error::msg)?;
     let path = home.join(relative);
     // Every directory on the way must be a directory of the home, not a
     // link the agent made to elsewhere.
